@@ -1,0 +1,45 @@
+# The two commands of README.md: `make up` and `make test`. Both start from nothing:
+# system packages, the virtual environment in ./.venv, the control-plane binaries (cached
+# under ~/.cache/kidp-gitops/controlplane/<versions>/ after the first build).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := git ca-certificates
+
+.PHONY: up down test setup system-packages venv controlplane lint
+
+up: setup
+	$(VENV)/bin/kidp up
+
+down:
+	$(VENV)/bin/kidp down
+
+test: setup lint
+	$(VENV)/bin/pytest
+
+lint: venv
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+
+setup: system-packages venv controlplane
+
+# Installs only what is missing, so a machine that has everything is not touched.
+system-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages: $$missing"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+controlplane:
+	bash hack/controlplane/build.sh >/dev/null

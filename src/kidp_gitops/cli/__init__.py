@@ -1,0 +1,1 @@
+"""The `kidp` command: a thin face over the library, one module per command group."""

@@ -1,0 +1,82 @@
+"""`kidp dev cluster up|down|status|kubeconfig`: the local control plane."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kidp_gitops.devcluster import AlreadyRunning, ClusterStatus, DevCluster
+
+app = typer.Typer(help="Development helpers.", no_args_is_help=True)
+cluster_app = typer.Typer(help="The local control plane (etcd, kube-apiserver, "
+                               "controller-manager, scheduler, kwok).", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Where the cluster keeps its data and logs "
+                 "(default: $KIDP_STATE_DIR/devcluster or ~/.local/state/kidp-gitops/devcluster)."),
+]
+Output = Annotated[str, typer.Option("--output", "-o", help="table or json")]
+
+
+def _show(status: ClusterStatus, output: str, console: Console) -> None:
+    if output == "json":
+        typer.echo(json.dumps(status.as_dict(), indent=2))
+        return
+    table = Table(title=f"local control plane at {status.server or '-'}")
+    for col in ("COMPONENT", "PID", "STATUS", "LOG"):
+        table.add_column(col)
+    for c in status.components:
+        table.add_row(c.name, str(c.pid), "running" if c.running else "[red]stopped[/]",
+                      str(c.log))
+    console.print(table)
+    console.print(f"kubeconfig: {status.kubeconfig}")
+
+
+@cluster_app.command()
+def up(state_dir: StateDir = None, output: Output = "table",
+       timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 180) -> None:
+    """Start the local control plane (building it first if needed) and wait until ready."""
+    console = Console(stderr=True)
+    cluster = DevCluster(state_dir)
+    try:
+        status = asyncio.run(cluster.up(timeout=timeout))
+    except AlreadyRunning as running:
+        console.print(f"[yellow]already running[/]: {running.status.server}")
+        status = running.status
+    else:
+        st = cluster.state()
+        console.print(f"[green]ready[/] in {st.ready_seconds if st else '?'} s")
+    _show(status, output, Console())
+
+
+@cluster_app.command()
+def down(state_dir: StateDir = None) -> None:
+    """Stop every process of the local control plane and remove its data (logs stay)."""
+    stopped = DevCluster(state_dir).down()
+    typer.echo("stopped" if stopped else "nothing was running")
+
+
+@cluster_app.command()
+def status(state_dir: StateDir = None, output: Output = "table") -> None:
+    """Show the components, their pids and logs. Exits 3 when not running."""
+    st = DevCluster(state_dir).status()
+    _show(st, output, Console())
+    if not st.running:
+        raise typer.Exit(3)
+
+
+@cluster_app.command("kubeconfig")
+def kubeconfig_cmd(state_dir: StateDir = None) -> None:
+    """Print the path of the admin kubeconfig (use: export KUBECONFIG=$(kidp dev cluster kubeconfig))."""
+    cluster = DevCluster(state_dir)
+    if not cluster.kubeconfig.exists():
+        raise typer.Exit(3)
+    typer.echo(str(cluster.kubeconfig))

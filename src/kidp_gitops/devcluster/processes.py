@@ -1,0 +1,63 @@
+"""Starting, watching and stopping the control-plane processes by pid.
+
+Processes run in their own session so they outlive `kidp dev cluster up`; they are found
+again through the pids in the state file, checked against /proc so a reused pid is never
+mistaken for (or killed as) one of ours.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import deque
+from pathlib import Path
+
+
+def start(args: list[str], log: Path, cwd: Path) -> int:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            cwd=cwd, start_new_session=True,
+        )
+    return proc.pid
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def alive(pid: int, binary: Path) -> bool:
+    """Whether `pid` is a live (not zombie) process running `binary`."""
+    _reap(pid)
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z" and cmdline == os.fsencode(binary)
+
+
+def stop(pid: int, binary: Path, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds; returns when the process is gone."""
+    if not alive(pid, binary):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while alive(pid, binary):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + grace
+        time.sleep(0.05)
+
+
+def tail(log: Path, lines: int = 25) -> str:
+    try:
+        with open(log, errors="replace") as f:
+            return "".join(deque(f, maxlen=lines)).rstrip() or "(empty log)"
+    except FileNotFoundError:
+        return "(no log written)"

@@ -1,0 +1,68 @@
+"""Where the API server is and how to authenticate to it.
+
+kubernetes_asyncio's loaders read kubeconfig files (contexts, client certificates,
+tokens, exec and OIDC plugins) and the in-cluster service account (with token rotation);
+we keep only the result: the server URL, a TLS context, and a coroutine that returns the
+current Authorization header, refreshed by the loader's hook when a plugin issues tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio.client import Configuration
+from kubernetes_asyncio.config import incluster_config, kube_config
+
+AuthHeader = Callable[[], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    server: str
+    ssl_context: ssl.SSLContext | bool
+    authorization: AuthHeader
+
+
+async def load_config(kubeconfig: str | Path | None = None, context: str | None = None) -> (
+    ClusterConfig
+):
+    """Load from `kubeconfig` (or $KUBECONFIG, ~/.kube/config), else from the in-cluster
+    service account when running in a pod."""
+    cfg: Any = Configuration()
+    path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG")
+    default = Path.home() / ".kube" / "config"
+    if path or default.exists() or "KUBERNETES_SERVICE_HOST" not in os.environ:
+        await kube_config.load_kube_config(
+            config_file=path or str(default), context=context, client_configuration=cfg,
+            persist_config=False,
+        )
+    else:
+        incluster_config.load_incluster_config(client_configuration=cfg)
+    return ClusterConfig(cfg.host, _ssl_context(cfg), _authorization(cfg))
+
+
+def _ssl_context(cfg: Any) -> ssl.SSLContext | bool:
+    if not cfg.host.startswith("https://"):
+        return False
+    ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+    if not cfg.verify_ssl:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if cfg.cert_file:
+        ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
+    return ctx
+
+
+def _authorization(cfg: Any) -> AuthHeader:
+    async def header() -> str | None:
+        token: str | None = await cfg.get_api_key_with_prefix("BearerToken")
+        if token:
+            return token if token.startswith("Bearer ") else f"Bearer {token}"
+        return None
+
+    return header
