@@ -14,14 +14,19 @@ from rich.table import Table
 from kidp_gitops.devcluster import AlreadyRunning, ClusterStatus, DevCluster
 
 app = typer.Typer(help="Development helpers.", no_args_is_help=True)
-cluster_app = typer.Typer(help="The local control plane (etcd, kube-apiserver, "
-                               "controller-manager, scheduler, kwok).", no_args_is_help=True)
+cluster_app = typer.Typer(
+    help="The local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok).",
+    no_args_is_help=True,
+)
 app.add_typer(cluster_app, name="cluster")
 
 StateDir = Annotated[
     Path | None,
-    typer.Option("--state-dir", help="Where the cluster keeps its data and logs "
-                 "(default: $KIDP_STATE_DIR/devcluster or ~/.local/state/kidp-gitops/devcluster)."),
+    typer.Option(
+        "--state-dir",
+        help="Where the cluster keeps its data and logs "
+        "(default: $KIDP_STATE_DIR/devcluster or ~/.local/state/kidp-gitops/devcluster).",
+    ),
 ]
 Output = Annotated[str, typer.Option("--output", "-o", help="table or json")]
 
@@ -34,15 +39,18 @@ def _show(status: ClusterStatus, output: str, console: Console) -> None:
     for col in ("COMPONENT", "PID", "STATUS", "LOG"):
         table.add_column(col)
     for c in status.components:
-        table.add_row(c.name, str(c.pid), "running" if c.running else "[red]stopped[/]",
-                      str(c.log))
+        state = "running" if c.running else "[red]stopped[/]"
+        table.add_row(c.name, str(c.pid), state, str(c.log))
     console.print(table)
     console.print(f"kubeconfig: {status.kubeconfig}")
 
 
 @cluster_app.command()
-def up(state_dir: StateDir = None, output: Output = "table",
-       timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 180) -> None:
+def up(
+    state_dir: StateDir = None,
+    output: Output = "table",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 180,
+) -> None:
     """Start the local control plane (building it first if needed) and wait until ready."""
     console = Console(stderr=True)
     cluster = DevCluster(state_dir)
@@ -75,7 +83,10 @@ def status(state_dir: StateDir = None, output: Output = "table") -> None:
 
 @cluster_app.command("kubeconfig")
 def kubeconfig_cmd(state_dir: StateDir = None) -> None:
-    """Print the path of the admin kubeconfig (use: export KUBECONFIG=$(kidp dev cluster kubeconfig))."""
+    """Print the path of the admin kubeconfig.
+
+    Use it as: export KUBECONFIG=$(kidp dev cluster kubeconfig)
+    """
     cluster = DevCluster(state_dir)
     if not cluster.kubeconfig.exists():
         raise typer.Exit(3)

@@ -61,15 +61,21 @@ def ensure_binaries() -> Binaries:
                 f"{', '.join(COMPONENTS)}, or run from a kidp-gitops checkout"
             )
         proc = subprocess.run(
-            ["bash", str(script)], stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
+            ["bash", str(script)],
+            stdout=subprocess.PIPE,
+            stderr=sys.stderr,
+            text=True,
             check=False,
         )
         if proc.returncode != 0:
-            raise DevClusterError(f"building the control plane failed ({script}, exit "
-                                  f"{proc.returncode}); its output is above")
+            raise DevClusterError(
+                f"building the control plane failed ({script}, exit "
+                f"{proc.returncode}); its output is above"
+            )
         found = Binaries(Path(proc.stdout.strip().splitlines()[-1]))
     missing = found.missing()
     if missing:
-        raise DevClusterError(f"control-plane binaries missing in {found.bin_dir}: "
-                              f"{', '.join(missing)}")
+        raise DevClusterError(
+            f"control-plane binaries missing in {found.bin_dir}: {', '.join(missing)}"
+        )
     return found

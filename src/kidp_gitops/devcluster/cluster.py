@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import json
 import os
+import random
 import shutil
 import socket
-import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import aiohttp
 
@@ -47,10 +48,16 @@ def default_state_dir() -> Path:
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A free loopback port below Linux's ephemeral range (32768+), so an outgoing
+    connection cannot take it between this check and the component's bind."""
+    while True:
+        port = random.randrange(20000, 32000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 @dataclass
@@ -150,8 +157,14 @@ class DevCluster:
 
     def _prepare(self, bins: binaries.Binaries) -> State:
         self.logs.mkdir(parents=True, exist_ok=True)
-        names = ("etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager",
-                 "kube-scheduler", "kwok")
+        names = (
+            "etcd",
+            "etcd-peer",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kwok",
+        )
         ports = {n: _free_port() for n in names}
         server = f"https://127.0.0.1:{ports['kube-apiserver']}"
         certs = pki.create(self.dir / "pki", {ADMIN_USER: ["system:masters"]})
@@ -173,32 +186,40 @@ class DevCluster:
             await _create_node(kube)
             for name in ("kube-controller-manager", "kube-scheduler"):
                 url = f"https://127.0.0.1:{st.ports[name]}/healthz"
-                await self._wait(st, name, deadline, lambda u=url: _http_ok(u, True))  # type: ignore[misc]
+                await self._wait(st, name, deadline, functools.partial(_http_ok, url, True))
             await self._wait(st, "kwok", deadline, lambda: _node_ready(kube))
             # The service-account controller makes `default` in every namespace; pods
             # cannot be created before it, so a cluster without it is not ready.
-            await self._wait(st, "kube-controller-manager", deadline,
-                             lambda: _exists(kube, "/api/v1/namespaces/default/serviceaccounts/default"))
+            await self._wait(
+                st,
+                "kube-controller-manager",
+                deadline,
+                lambda: _exists(kube, "/api/v1/namespaces/default/serviceaccounts/default"),
+            )
 
     def _launch(self, bins: binaries.Binaries, st: State, name: str, args: list[str]) -> None:
-        st.pids[name] = processes.start([str(bins.path(name)), *args],
-                                        self.logs / f"{name}.log", self.dir)
+        st.pids[name] = processes.start(
+            [str(bins.path(name)), *args], self.logs / f"{name}.log", self.dir
+        )
         self._save(st)
 
-    async def _wait(self, st: State, name: str, deadline: float,
-                    probe: Callable[[], Awaitable[bool]]) -> None:
+    async def _wait(
+        self, st: State, name: str, deadline: float, probe: Callable[[], Awaitable[bool]]
+    ) -> None:
         """Poll `probe` until it is true; fail fast with the log of any component that
         exited meanwhile, or of `name` when the deadline passes."""
         while True:
             for comp, pid in st.pids.items():
                 if not processes.alive(pid, Path(st.bin_dir) / comp):
-                    raise ComponentFailed(comp, "exited during start",
-                                          processes.tail(self.logs / f"{comp}.log"))
+                    raise ComponentFailed(
+                        comp, "exited during start", processes.tail(self.logs / f"{comp}.log")
+                    )
             if await probe():
                 return
             if time.monotonic() > deadline:
-                raise ComponentFailed(name, "did not become ready in time",
-                                      processes.tail(self.logs / f"{name}.log"))
+                raise ComponentFailed(
+                    name, "did not become ready in time", processes.tail(self.logs / f"{name}.log")
+                )
             await asyncio.sleep(0.2)
 
     # ---- down ----------------------------------------------------------------------
@@ -248,8 +269,10 @@ class DevCluster:
 
 class AlreadyRunning(DevClusterError):
     def __init__(self, status: ClusterStatus):
-        super().__init__(f"a local control plane already runs at {status.server} "
-                         f"(kubeconfig {status.kubeconfig})")
+        super().__init__(
+            f"a local control plane already runs at {status.server} "
+            f"(kubeconfig {status.kubeconfig})"
+        )
         self.status = status
 
 
@@ -259,24 +282,34 @@ def _command_lines(bins: binaries.Binaries, state_dir: Path, st: State) -> dict[
     kc = str(state_dir / "kubeconfig")
     etcd_peer = f"http://127.0.0.1:{p['etcd-peer']}"
     etcd_client = f"http://127.0.0.1:{p['etcd']}"
-    delegated = [f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}",
-                 f"--authorization-kubeconfig={kc}", "--bind-address=127.0.0.1",
-                 "--leader-elect=false"]
+    delegated = [
+        f"--kubeconfig={kc}",
+        f"--authentication-kubeconfig={kc}",
+        f"--authorization-kubeconfig={kc}",
+        "--bind-address=127.0.0.1",
+        "--leader-elect=false",
+    ]
     return {
         "etcd": [
-            "--name=kidp-dev", f"--data-dir={state_dir / 'etcd'}",
-            f"--listen-client-urls={etcd_client}", f"--advertise-client-urls={etcd_client}",
-            f"--listen-peer-urls={etcd_peer}", f"--initial-advertise-peer-urls={etcd_peer}",
+            "--name=kidp-dev",
+            f"--data-dir={state_dir / 'etcd'}",
+            f"--listen-client-urls={etcd_client}",
+            f"--advertise-client-urls={etcd_client}",
+            f"--listen-peer-urls={etcd_peer}",
+            f"--initial-advertise-peer-urls={etcd_peer}",
             f"--initial-cluster=kidp-dev={etcd_peer}",
             # A throwaway cluster: durability is not worth an fsync per write.
-            "--unsafe-no-fsync", "--log-level=warn",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
         ],
         "kube-apiserver": [
             f"--etcd-servers={etcd_client}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
             f"--secure-port={p['kube-apiserver']}",
             f"--cert-dir={state_dir / 'pki'}",
-            f"--tls-cert-file={certs.serving_cert}", f"--tls-private-key-file={certs.serving_key}",
+            f"--tls-cert-file={certs.serving_cert}",
+            f"--tls-private-key-file={certs.serving_key}",
             f"--client-ca-file={certs.ca_cert}",
             "--authorization-mode=RBAC",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -286,21 +319,25 @@ def _command_lines(bins: binaries.Binaries, state_dir: Path, st: State) -> dict[
             # No real endpoints exist for a loopback address; the reconciler would only
             # log errors about it.
             "--endpoint-reconciler-type=none",
-            "--allow-privileged=true", "--profiling=false",
+            "--allow-privileged=true",
+            "--profiling=false",
         ],
         "kube-controller-manager": [
-            *delegated, f"--secure-port={p['kube-controller-manager']}",
+            *delegated,
+            f"--secure-port={p['kube-controller-manager']}",
             f"--cert-dir={state_dir / 'kcm-certs'}",
             f"--service-account-private-key-file={certs.sa_key}",
             f"--root-ca-file={certs.ca_cert}",
             "--use-service-account-credentials=false",
         ],
         "kube-scheduler": [
-            *delegated, f"--secure-port={p['kube-scheduler']}",
+            *delegated,
+            f"--secure-port={p['kube-scheduler']}",
             f"--cert-dir={state_dir / 'scheduler-certs'}",
         ],
         "kwok": [
-            f"--kubeconfig={kc}", f"--config={bins.kwok_stages}",
+            f"--kubeconfig={kc}",
+            f"--config={bins.kwok_stages}",
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--server-address=127.0.0.1:{p['kwok']}",
@@ -310,10 +347,13 @@ def _command_lines(bins: binaries.Binaries, state_dir: Path, st: State) -> dict[
 
 
 async def _http_ok(url: str, insecure_tls: bool) -> bool:
-    ctx: ssl.SSLContext | bool = False if insecure_tls else True
+    """GET `url`; components' own serving certificates are self-signed, hence the option."""
+    verify = not insecure_tls
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as s, \
-                s.get(url, ssl=ctx) as r:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as s,
+            s.get(url, ssl=verify) as r,
+        ):
             return r.status == 200
     except (aiohttp.ClientError, OSError, TimeoutError):
         return False
@@ -333,12 +373,17 @@ async def _exists(kube: KubeClient, path: str) -> bool:
 
 async def _create_node(kube: KubeClient) -> None:
     node = {
-        "apiVersion": "v1", "kind": "Node",
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {
             "name": NODE_NAME,
             "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {"type": "kwok", "kubernetes.io/hostname": NODE_NAME,
-                       "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
+            "labels": {
+                "type": "kwok",
+                "kubernetes.io/hostname": NODE_NAME,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+            },
         },
     }
     await kube.apply(f"/api/v1/nodes/{NODE_NAME}", node, field_manager=FIELD_MANAGER)

@@ -20,11 +20,21 @@ def write(path: Path, server: str, pki: Pki, user: str) -> None:
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": CONTEXT, "cluster": {
-            "server": server, "certificate-authority-data": b64(pki.ca_cert)}}],
-        "users": [{"name": user, "user": {
-            "client-certificate-data": b64(pki.client_cert(user)),
-            "client-key-data": b64(pki.client_key(user))}}],
+        "clusters": [
+            {
+                "name": CONTEXT,
+                "cluster": {"server": server, "certificate-authority-data": b64(pki.ca_cert)},
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate-data": b64(pki.client_cert(user)),
+                    "client-key-data": b64(pki.client_key(user)),
+                },
+            }
+        ],
         "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": user}}],
         "current-context": CONTEXT,
     }

@@ -76,9 +76,9 @@ def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     )
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey) -> (
-    x509.CertificateBuilder
-):
+def _builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+) -> x509.CertificateBuilder:
     now = datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
@@ -104,9 +104,15 @@ def create(directory: Path, client_users: dict[str, list[str]]) -> Pki:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -115,8 +121,13 @@ def create(directory: Path, client_users: dict[str, list[str]]) -> Pki:
     _write(pki.ca_key, _key_pem(ca_key))
     _write(pki.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(subject: x509.Name, usage: x509.ObjectIdentifier,
-              sans: list[x509.GeneralName], cert_path: Path, key_path: Path) -> None:
+    def issue(
+        subject: x509.Name,
+        usage: x509.ObjectIdentifier,
+        sans: list[x509.GeneralName],
+        cert_path: Path,
+        key_path: Path,
+    ) -> None:
         key = ec.generate_private_key(ec.SECP256R1())
         builder = _builder(subject, ca_name, key.public_key()).add_extension(
             x509.ExtendedKeyUsage([usage]), critical=False
@@ -127,23 +138,42 @@ def create(directory: Path, client_users: dict[str, list[str]]) -> Pki:
         _write(key_path, _key_pem(key))
         _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
 
-    dns = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-           "kubernetes.default.svc.cluster.local"]
+    dns = [
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    ]
     ips = ["127.0.0.1", "::1", KUBERNETES_SERVICE_IP]
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
     sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-    issue(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
-          ExtendedKeyUsageOID.SERVER_AUTH, sans, pki.serving_cert, pki.serving_key)
+    issue(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        sans,
+        pki.serving_cert,
+        pki.serving_key,
+    )
 
     for user, groups in client_users.items():
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups]
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, user))
-        issue(x509.Name(attrs), ExtendedKeyUsageOID.CLIENT_AUTH, [],
-              pki.client_cert(user), pki.client_key(user))
+        issue(
+            x509.Name(attrs),
+            ExtendedKeyUsageOID.CLIENT_AUTH,
+            [],
+            pki.client_cert(user),
+            pki.client_key(user),
+        )
 
     # RSA for the service-account signer: every token consumer accepts RS256.
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     _write(pki.sa_key, _key_pem(sa_key))
-    _write(pki.sa_pub, sa_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    _write(
+        pki.sa_pub,
+        sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
     return pki

@@ -7,6 +7,7 @@ mistaken for (or killed as) one of ours.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,28 +19,32 @@ from pathlib import Path
 def start(args: list[str], log: Path, cwd: Path) -> int:
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            cwd=cwd, start_new_session=True,
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            start_new_session=True,
         )
     return proc.pid
 
 
 def _reap(pid: int) -> None:
-    try:
+    # Only our own children can be reaped; others are not zombies of ours.
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def alive(pid: int, binary: Path) -> bool:
-    """Whether `pid` is a live (not zombie) process running `binary`."""
+    """Whether `pid` is a live (not zombie) process running `binary` (as the program, or
+    as the script an interpreter runs)."""
     _reap(pid)
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2]
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-    return state != "Z" and cmdline == os.fsencode(binary)
+    return state != "Z" and os.fsencode(binary) in argv
 
 
 def stop(pid: int, binary: Path, grace: float = 10.0) -> None:

@@ -5,7 +5,13 @@ Errors from the server arrive as `ApiError`, transport failures as `ConnectionFa
 both derive from `KubeError`, so a caller can catch by layer.
 """
 
-from kidp_gitops.kube.client import ApiError, ConnectionFailed, KubeClient, KubeError
+from kidp_gitops.kube.client import (
+    ApiError,
+    ConnectionFailed,
+    KubeClient,
+    KubeError,
+    service_account_user,
+)
 from kidp_gitops.kube.config import ClusterConfig, load_config
 
 __all__ = [
@@ -15,4 +21,5 @@ __all__ = [
     "KubeClient",
     "KubeError",
     "load_config",
+    "service_account_user",
 ]

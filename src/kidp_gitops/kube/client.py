@@ -66,6 +66,18 @@ class KubeClient:
         self.config = config
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._as_user: str | None = None
+        self._owner: KubeClient | None = None  # set on impersonating views
+
+    def impersonate(self, user: str) -> KubeClient:
+        """A view of this client whose every request acts as `user` (for a service
+        account: `service_account_user(ns, name)`). It shares the connection pool; closing
+        it closes nothing."""
+        view = KubeClient(self.config)
+        view._timeout = self._timeout
+        view._as_user = user
+        view._owner = self._owner or self
+        return view
 
     async def __aenter__(self) -> Self:
         return self
@@ -76,15 +88,19 @@ class KubeClient:
         await self.close()
 
     async def close(self) -> None:
-        if self._session is not None:
+        if self._owner is None and self._session is not None:
             await self._session.close()
             self._session = None
 
     def _http(self) -> aiohttp.ClientSession:
+        if self._owner is not None:
+            return self._owner._http()
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=64)
             self._session = aiohttp.ClientSession(
-                base_url=self.config.server, connector=connector, timeout=self._timeout,
+                base_url=self.config.server,
+                connector=connector,
+                timeout=self._timeout,
                 json_serialize=lambda o: orjson.dumps(o).decode(),
             )
         return self._session
@@ -98,26 +114,23 @@ class KubeClient:
         body: Any = None,
         content_type: str = "application/json",
         as_user: str | None = None,
-        as_groups: tuple[str, ...] = (),
     ) -> JSON:
         """Send one request; return the decoded JSON body or raise ApiError."""
         headers = {"Accept": "application/json"}
         auth = await self.config.authorization()
         if auth:
             headers["Authorization"] = auth
-        if as_user:
-            headers["Impersonate-User"] = as_user
+        if user := as_user or self._as_user:
+            headers["Impersonate-User"] = user
         data: bytes | None = None
         if body is not None:
             data = body if isinstance(body, bytes) else orjson.dumps(body)
             headers["Content-Type"] = content_type
         # aiohttp's base_url must be joined with a relative path.
         url = path.lstrip("/")
-        multi_headers: list[tuple[str, str]] = list(headers.items())
-        multi_headers += [("Impersonate-Group", g) for g in as_groups]
         try:
             async with self._http().request(
-                method, url, params=params, data=data, headers=multi_headers
+                method, url, params=params, data=data, headers=headers
             ) as resp:
                 raw = await resp.read()
                 status = resp.status
@@ -144,8 +157,14 @@ class KubeClient:
         return await self.request("DELETE", path, **kw)
 
     async def apply(
-        self, path: str, obj: JSON, *, field_manager: str, force: bool = False,
-        dry_run: bool = False, **kw: Any,
+        self,
+        path: str,
+        obj: JSON,
+        *,
+        field_manager: str,
+        force: bool = False,
+        dry_run: bool = False,
+        **kw: Any,
     ) -> JSON:
         """Server-side apply `obj` at its object path (…/namespaces/ns/kind/name)."""
         params = {"fieldManager": field_manager}

@@ -28,9 +28,9 @@ class ClusterConfig:
     authorization: AuthHeader
 
 
-async def load_config(kubeconfig: str | Path | None = None, context: str | None = None) -> (
-    ClusterConfig
-):
+async def load_config(
+    kubeconfig: str | Path | None = None, context: str | None = None
+) -> ClusterConfig:
     """Load from `kubeconfig` (or $KUBECONFIG, ~/.kube/config), else from the in-cluster
     service account when running in a pod."""
     cfg: Any = Configuration()
@@ -38,11 +38,13 @@ async def load_config(kubeconfig: str | Path | None = None, context: str | None 
     default = Path.home() / ".kube" / "config"
     if path or default.exists() or "KUBERNETES_SERVICE_HOST" not in os.environ:
         await kube_config.load_kube_config(
-            config_file=path or str(default), context=context, client_configuration=cfg,
+            config_file=path or str(default),
+            context=context,
+            client_configuration=cfg,
             persist_config=False,
         )
     else:
-        incluster_config.load_incluster_config(client_configuration=cfg)
+        incluster_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
     return ClusterConfig(cfg.host, _ssl_context(cfg), _authorization(cfg))
 
 

@@ -1,0 +1,68 @@
+"""Fixtures over one real local control plane per test run.
+
+The control plane is started once (`cluster`), in a state directory of its own so a
+developer's `kidp up` cluster is never touched, and stopped at the end of the run. Each
+test that needs isolation gets a fresh namespace (`namespace`), deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from kidp_gitops.devcluster import DevCluster
+from kidp_gitops.kube import ApiError, KubeClient, load_config, service_account_user
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration/" in str(item.path):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+    import asyncio
+
+    dev = DevCluster(tmp_path_factory.mktemp("devcluster"))
+    # A session fixture of its own loop: the async fixtures below run in the test loop.
+    asyncio.run(dev.up())
+    try:
+        yield dev
+    finally:
+        dev.down()
+
+
+@pytest.fixture(scope="session")
+async def kube(cluster: DevCluster) -> AsyncIterator[KubeClient]:
+    async with KubeClient(await load_config(cluster.kubeconfig)) as client:
+        yield client
+
+
+@pytest.fixture
+async def namespace(kube: KubeClient) -> AsyncIterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    await kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
+    yield name
+    try:
+        await kube.delete(f"/api/v1/namespaces/{name}")
+    except ApiError as err:
+        if not err.not_found:
+            raise
+
+
+@pytest.fixture
+def as_service_account(kube: KubeClient) -> Callable[[str, str], KubeClient]:
+    """`as_service_account(ns, name)` → a client acting as that service account."""
+
+    def make(namespace: str, name: str) -> KubeClient:
+        return kube.impersonate(service_account_user(namespace, name))
+
+    return make
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
