@@ -1,0 +1,1 @@
+"""The Flux-compatible API types, and the CRD manifests generated from them."""
