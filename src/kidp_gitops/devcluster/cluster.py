@@ -222,6 +222,21 @@ class DevCluster:
                 )
             await asyncio.sleep(0.2)
 
+    async def restart_apiserver(self, downtime: float = 0.0, timeout: float = 60.0) -> None:
+        """Stop kube-apiserver, stay down for `downtime` seconds, start it again on the same
+        port and wait until it is ready: the fault clients must survive."""
+        with self._lock():
+            st = self.state()
+            if st is None:
+                raise DevClusterError("no local control plane runs here")
+            bins = binaries.Binaries(Path(st.bin_dir))
+            name = "kube-apiserver"
+            processes.stop(st.pids[name], bins.path(name))
+            await asyncio.sleep(downtime)
+            self._launch(bins, st, name, _command_lines(bins, self.dir, st)[name])
+            async with KubeClient(await load_config(self.kubeconfig)) as kube:
+                await self._wait(st, name, time.monotonic() + timeout, lambda: _readyz(kube))
+
     # ---- down ----------------------------------------------------------------------
 
     def down(self) -> bool:

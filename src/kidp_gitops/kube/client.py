@@ -1,20 +1,25 @@
 """An async client for any Kubernetes resource, addressed by its API path.
 
 Responses are decoded with orjson into plain dicts: controllers read fields directly and
-never pay for generated model classes. Impersonation is per request (`as_user`), never a
-default header of the shared session, so one client serves every tenant safely.
+never pay for generated model classes. Impersonation is per request (`impersonate`), never
+a default header of the shared session, so one client serves every tenant safely.
+
+Errors are those of `kube.errors`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
 import orjson
+from prometheus_client import Counter
 
 from kidp_gitops.kube.config import ClusterConfig
+from kidp_gitops.kube.errors import ApiError, ConnectionFailed
 
 JSON = dict[str, Any]
 
@@ -22,36 +27,12 @@ APPLY_PATCH = "application/apply-patch+yaml"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
-
-class KubeError(Exception):
-    """Base of every error raised by this package."""
-
-
-class ConnectionFailed(KubeError):
-    """The API server could not be reached or the connection broke."""
-
-
-class ApiError(KubeError):
-    """The API server answered with an error status."""
-
-    def __init__(self, status: int, reason: str, message: str, body: JSON | None = None):
-        super().__init__(f"{status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.body = body or {}
-
-    @property
-    def not_found(self) -> bool:
-        return self.status == 404
-
-    @property
-    def conflict(self) -> bool:
-        return self.status == 409
-
-    @property
-    def forbidden(self) -> bool:
-        return self.status == 403
+# Named as client-go names it, so existing dashboards and alerts find it.
+REQUESTS = Counter(
+    "rest_client_requests_total",
+    "Requests to the Kubernetes API server, by method and status code.",
+    ["method", "code"],
+)
 
 
 def service_account_user(namespace: str, name: str) -> str:
@@ -64,6 +45,7 @@ class KubeClient:
 
     def __init__(self, config: ClusterConfig, *, timeout: float = 30.0):
         self.config = config
+        self._base = config.server.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self._as_user: str | None = None
@@ -78,6 +60,11 @@ class KubeClient:
         view._as_user = user
         view._owner = self._owner or self
         return view
+
+    @property
+    def user(self) -> str | None:
+        """The impersonated user, or None for the client's own identity."""
+        return self._as_user
 
     async def __aenter__(self) -> Self:
         return self
@@ -96,14 +83,56 @@ class KubeClient:
         if self._owner is not None:
             return self._owner._http()
         if self._session is None:
-            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=64)
-            self._session = aiohttp.ClientSession(
-                base_url=self.config.server,
-                connector=connector,
-                timeout=self._timeout,
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-            )
+            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=100)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
+
+    @asynccontextmanager
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: Any,
+        content_type: str,
+        accept: str,
+        timeout: aiohttp.ClientTimeout | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The one seam every request goes through: auth, impersonation, metrics, and
+        the translation of transport and status errors."""
+        headers = {"Accept": accept}
+        auth = await self.config.authorization()
+        if auth:
+            headers["Authorization"] = auth
+        if self._as_user:
+            headers["Impersonate-User"] = self._as_user
+        data: bytes | None = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else orjson.dumps(body)
+            headers["Content-Type"] = content_type
+        try:
+            async with self._http().request(
+                method,
+                self._base + path,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=timeout or self._timeout,
+            ) as resp:
+                REQUESTS.labels(method, str(resp.status)).inc()
+                if resp.status >= 400:
+                    raw = await resp.read()
+                    decoded = _decode(raw, resp.content_type)
+                    raise ApiError(
+                        resp.status,
+                        str(decoded.get("reason") or resp.reason or ""),
+                        str(decoded.get("message") or raw[:200].decode(errors="replace")),
+                        decoded,
+                    )
+                yield resp
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            REQUESTS.labels(method, "<error>").inc()
+            raise ConnectionFailed(f"{method} {path}: {exc or type(exc).__name__}") from exc
 
     async def request(
         self,
@@ -113,48 +142,60 @@ class KubeClient:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = "application/json",
-        as_user: str | None = None,
+        accept: str = "application/json",
     ) -> JSON:
-        """Send one request; return the decoded JSON body or raise ApiError."""
-        headers = {"Accept": "application/json"}
-        auth = await self.config.authorization()
-        if auth:
-            headers["Authorization"] = auth
-        if user := as_user or self._as_user:
-            headers["Impersonate-User"] = user
-        data: bytes | None = None
-        if body is not None:
-            data = body if isinstance(body, bytes) else orjson.dumps(body)
-            headers["Content-Type"] = content_type
-        # aiohttp's base_url must be joined with a relative path.
-        url = path.lstrip("/")
-        try:
-            async with self._http().request(
-                method, url, params=params, data=data, headers=headers
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-                is_json = resp.content_type == "application/json"
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise ConnectionFailed(f"{method} {path}: {exc or type(exc).__name__}") from exc
-        decoded: JSON = orjson.loads(raw) if raw and is_json else {}
-        if status >= 400:
-            raise ApiError(
-                status,
-                str(decoded.get("reason") or resp.reason or ""),
-                str(decoded.get("message") or raw[:200].decode(errors="replace")),
-                decoded,
-            )
-        return decoded
+        """Send one request; return the decoded JSON body (empty for non-JSON answers)."""
+        async with self._send(method, path, params, body, content_type, accept) as resp:
+            return _decode(await resp.read(), resp.content_type)
 
-    async def get(self, path: str, **kw: Any) -> JSON:
-        return await self.request("GET", path, **kw)
+    async def stream(
+        self, path: str, params: Mapping[str, str], read_timeout: float
+    ) -> AsyncIterator[JSON]:
+        """GET a newline-delimited JSON stream (a watch), one decoded object per line.
+        Ends when the server closes the stream; `read_timeout` bounds a silent connection."""
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=read_timeout)
+        async with self._send("GET", path, params, None, "", "application/json", timeout) as r:
+            try:
+                async for line in r.content:
+                    if line.strip():
+                        yield orjson.loads(line)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise ConnectionFailed(f"watch {path}: {exc or type(exc).__name__}") from exc
 
-    async def create(self, path: str, obj: JSON, **kw: Any) -> JSON:
-        return await self.request("POST", path, body=obj, **kw)
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> JSON:
+        return await self.request("GET", path, params=params)
 
-    async def delete(self, path: str, **kw: Any) -> JSON:
-        return await self.request("DELETE", path, **kw)
+    async def list(
+        self, path: str, params: Mapping[str, str] | None = None, page_size: int = 500
+    ) -> JSON:
+        """GET a collection, following `continue` tokens; returns one list with every
+        item and the resourceVersion of the first page (a consistent snapshot)."""
+        query = dict(params or {})
+        query["limit"] = str(page_size)
+        first = await self.get(path, query)
+        items = list(first.get("items") or [])
+        token = first.get("metadata", {}).get("continue")
+        while token:
+            page = await self.get(path, {**query, "continue": token})
+            items.extend(page.get("items") or [])
+            token = page.get("metadata", {}).get("continue")
+        first["items"] = items
+        first.get("metadata", {}).pop("continue", None)
+        return first
+
+    async def create(self, path: str, obj: JSON) -> JSON:
+        return await self.request("POST", path, body=obj)
+
+    async def replace(self, path: str, obj: JSON) -> JSON:
+        return await self.request("PUT", path, body=obj)
+
+    async def patch(self, path: str, patch: Any, content_type: str = MERGE_PATCH) -> JSON:
+        return await self.request("PATCH", path, body=patch, content_type=content_type)
+
+    async def delete(
+        self, path: str, params: Mapping[str, str] | None = None, body: JSON | None = None
+    ) -> JSON:
+        return await self.request("DELETE", path, params=params, body=body)
 
     async def apply(
         self,
@@ -164,7 +205,6 @@ class KubeClient:
         field_manager: str,
         force: bool = False,
         dry_run: bool = False,
-        **kw: Any,
     ) -> JSON:
         """Server-side apply `obj` at its object path (…/namespaces/ns/kind/name)."""
         params = {"fieldManager": field_manager}
@@ -172,6 +212,11 @@ class KubeClient:
             params["force"] = "true"
         if dry_run:
             params["dryRun"] = "All"
-        return await self.request(
-            "PATCH", path, params=params, body=obj, content_type=APPLY_PATCH, **kw
-        )
+        return await self.request("PATCH", path, params=params, body=obj, content_type=APPLY_PATCH)
+
+
+def _decode(raw: bytes, content_type: str) -> JSON:
+    if raw and content_type == "application/json":
+        decoded: JSON = orjson.loads(raw)
+        return decoded
+    return {}

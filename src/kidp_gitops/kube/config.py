@@ -17,6 +17,9 @@ from typing import Any
 
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.config import incluster_config, kube_config
+from kubernetes_asyncio.config.config_exception import ConfigException
+
+from kidp_gitops.kube.errors import ConfigError
 
 AuthHeader = Callable[[], Awaitable[str | None]]
 
@@ -34,18 +37,32 @@ async def load_config(
     """Load from `kubeconfig` (or $KUBECONFIG, ~/.kube/config), else from the in-cluster
     service account when running in a pod."""
     cfg: Any = Configuration()
-    path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG")
-    default = Path.home() / ".kube" / "config"
-    if path or default.exists() or "KUBERNETES_SERVICE_HOST" not in os.environ:
-        await kube_config.load_kube_config(
-            config_file=path or str(default),
-            context=context,
-            client_configuration=cfg,
-            persist_config=False,
-        )
-    else:
-        incluster_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    source = _kubeconfig_file(kubeconfig)
+    try:
+        if source:
+            await kube_config.load_kube_config(
+                config_file=source,
+                context=context,
+                client_configuration=cfg,
+                persist_config=False,
+            )
+        else:
+            incluster_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    except ConfigException as err:
+        raise ConfigError(f"invalid kubeconfig: {err}") from err
     return ClusterConfig(cfg.host, _ssl_context(cfg), _authorization(cfg))
+
+
+def _kubeconfig_file(explicit: str | Path | None) -> str | None:
+    """The kubeconfig file to read, or None to use the in-cluster service account."""
+    path = str(explicit) if explicit else os.environ.get("KUBECONFIG")
+    default = Path.home() / ".kube" / "config"
+    if not path and not default.exists() and "KUBERNETES_SERVICE_HOST" in os.environ:
+        return None
+    source = path or str(default)
+    if not os.path.isfile(source):
+        raise ConfigError(f"no kubeconfig at {source} (set --kubeconfig or KUBECONFIG)")
+    return source
 
 
 def _ssl_context(cfg: Any) -> ssl.SSLContext | bool:

@@ -1,0 +1,96 @@
+"""One leader per lease; when it dies, another candidate leads within 15 seconds; a
+leader that stops gracefully hands over at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+
+from kidp_gitops.devcluster import DevCluster
+from kidp_gitops.kube import KubeClient
+from kidp_gitops.kube.leader import LeaderElector
+from tests.integration.conftest import repo_root
+
+
+async def test_a_killed_leader_is_replaced_within_15_seconds(
+    cluster: DevCluster, kube: KubeClient, namespace: str
+) -> None:
+    first = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.integration.kube.lease_holder",
+        str(cluster.kubeconfig),
+        namespace,
+        "engine",
+        "first",
+        cwd=repo_root(),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    second = LeaderElector(kube, namespace, "engine", "second")
+    led = asyncio.Event()
+
+    async def lead() -> None:
+        led.set()
+        await asyncio.Event().wait()
+
+    task: asyncio.Task[None] | None = None
+    try:
+        assert first.stdout is not None
+        line = await asyncio.wait_for(first.stdout.readline(), 30)
+        assert line.strip() == b"leading"
+        task = asyncio.create_task(second.run(lead))
+        # While the first renews, the second never leads.
+        await asyncio.sleep(5)
+        assert not led.is_set()
+
+        first.kill()  # no release: the lease must expire
+        killed = time.monotonic()
+        await asyncio.wait_for(led.wait(), 20)
+        took = time.monotonic() - killed
+        assert took <= 15, f"took {took:.1f} s"
+        lease = await kube.get(f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/engine")
+        assert lease["spec"]["holderIdentity"] == "second"
+        assert lease["spec"]["leaseTransitions"] == 1
+    finally:
+        if first.returncode is None:
+            first.kill()
+        await first.wait()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def test_a_graceful_stop_hands_over_at_once(kube: KubeClient, namespace: str) -> None:
+    a = LeaderElector(
+        kube, namespace, "engine", "a", retry_period=0.5, renew_deadline=4, lease_duration=10
+    )
+    b = LeaderElector(
+        kube, namespace, "engine", "b", retry_period=0.5, renew_deadline=4, lease_duration=10
+    )
+    leaders: list[str] = []
+
+    def work(name: str):  # type: ignore[no-untyped-def]
+        async def lead() -> None:
+            leaders.append(name)
+            await asyncio.Event().wait()
+
+        return lead
+
+    task_a = asyncio.create_task(a.run(work("a")))
+    await asyncio.wait_for(a.leading.wait(), 10)
+    task_b = asyncio.create_task(b.run(work("b")))
+    await asyncio.sleep(1.5)
+    assert leaders == ["a"]
+    task_a.cancel()  # graceful: run() releases the lease on its way out
+    with contextlib.suppress(asyncio.CancelledError):
+        await task_a
+    stopped = time.monotonic()
+    await asyncio.wait_for(b.leading.wait(), 10)
+    assert time.monotonic() - stopped < 5  # not the 10 s lease duration
+    assert leaders == ["a", "b"]
+    task_b.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task_b
