@@ -23,8 +23,11 @@ def test_serving_certificate_covers_every_address_a_client_uses(tmp_path: Path) 
     sans = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert {"localhost", "kubernetes.default.svc"} <= set(sans.get_values_for_type(x509.DNSName))
     ips = set(sans.get_values_for_type(x509.IPAddress))
-    assert {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"),
-            ipaddress.ip_address(pki.KUBERNETES_SERVICE_IP)} <= ips
+    assert {
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("::1"),
+        ipaddress.ip_address(pki.KUBERNETES_SERVICE_IP),
+    } <= ips
     usage = serving.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert ExtendedKeyUsageOID.SERVER_AUTH in usage
 
@@ -37,8 +40,9 @@ def test_client_certificate_carries_user_and_groups(tmp_path: Path) -> None:
     groups = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
     assert groups == ["system:masters", "devs"]
     # The key matches the certificate: TLS accepts the pair.
-    ssl.create_default_context().load_cert_chain(certs.client_cert("alice"),
-                                                 certs.client_key("alice"))
+    ssl.create_default_context().load_cert_chain(
+        certs.client_cert("alice"), certs.client_key("alice")
+    )
 
 
 def test_private_keys_are_readable_by_the_owner_only(tmp_path: Path) -> None:
