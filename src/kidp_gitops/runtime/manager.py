@@ -1,0 +1,131 @@
+"""The manager runs a process's controllers: their informers, their workers, the leader
+lease, and one HTTP endpoint for Prometheus and probes.
+
+    GET /metrics   Prometheus text format
+    GET /healthz   200 while the event loop answers
+    GET /readyz    200 once every informer has synced its first list
+
+Every replica keeps its caches warm; only the leader runs workers, so a new leader
+starts reconciling at once. `stop()` (or SIGTERM) shuts the queues: reconciles in flight
+finish within the grace period or are cancelled, informers stop, the lease is released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from kidp_gitops.kube.client import KubeClient
+from kidp_gitops.kube.leader import LeaderElector
+from kidp_gitops.runtime.controller import Controller
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LeaderElection:
+    namespace: str
+    name: str
+    identity: str
+
+
+class Manager:
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        leader_election: LeaderElection | None = None,
+        grace_period: float = 30.0,
+    ):
+        self.client = client
+        self.host = host
+        self.port = port
+        self.leader_election = leader_election
+        self.grace_period = grace_period
+        self.controllers: list[Controller] = []
+        self._stop = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.bound_port: int | None = None
+
+    def add(self, controller: Controller) -> None:
+        self.controllers.append(controller)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def stop_on_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+
+    @property
+    def ready(self) -> bool:
+        return all(i.synced.is_set() for c in self.controllers for i in c.informers)
+
+    async def run(self) -> None:
+        await self._serve()
+        informers = {id(i): i for c in self.controllers for i in c.informers}.values()
+        for informer in informers:
+            informer.start()
+        try:
+            work = asyncio.create_task(self._lead_or_run(), name="controllers")
+            stopped = asyncio.create_task(self._stop.wait())
+            await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            for controller in self.controllers:
+                controller.queue.shutdown()
+            # Workers finish in-flight reconciles within their grace period.
+            try:
+                await asyncio.wait_for(asyncio.shield(work), self.grace_period + 5)
+            except TimeoutError:
+                work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            stopped.cancel()
+        finally:
+            for informer in informers:
+                await informer.stop()
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+    async def _lead_or_run(self) -> None:
+        if self.leader_election is None:
+            await self._run_controllers()
+            return
+        le = self.leader_election
+        elector = LeaderElector(self.client, le.namespace, le.name, le.identity)
+        await elector.run(self._run_controllers)
+
+    async def _run_controllers(self) -> None:
+        await asyncio.gather(*(c.run() for c in self.controllers))
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        if self.ready:
+            return web.Response(text="ok")
+        return web.Response(status=503, text="informers not synced")
