@@ -73,7 +73,7 @@ async def test_a_failed_start_names_the_component_and_shows_its_log(
     dev = DevCluster(tmp_path / "state")
     with pytest.raises(ComponentFailed) as failed:
         await dev.up(timeout=60)
-    assert failed.value.component == "kube-scheduler"
+    assert failed.value.component == "kube-scheduler", str(failed.value)
     assert "unknown flag: --no-such-flag" in str(failed.value)
     # Nothing is left running after a failed start.
     assert dev.state() is None

@@ -21,7 +21,7 @@ import random
 import shutil
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,11 +47,13 @@ def default_state_dir() -> Path:
     return Path(base) / "kidp-gitops" / "devcluster"
 
 
-def _free_port() -> int:
+def _free_port(exclude: Collection[int] = ()) -> int:
     """A free loopback port below Linux's ephemeral range (32768+), so an outgoing
     connection cannot take it between this check and the component's bind."""
     while True:
         port = random.randrange(20000, 32000)
+        if port in exclude:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -165,7 +167,9 @@ class DevCluster:
             "kube-scheduler",
             "kwok",
         )
-        ports = {n: _free_port() for n in names}
+        ports: dict[str, int] = {}
+        for n in names:
+            ports[n] = _free_port(exclude=set(ports.values()))
         server = f"https://127.0.0.1:{ports['kube-apiserver']}"
         certs = pki.create(self.dir / "pki", {ADMIN_USER: ["system:masters"]})
         kubeconfig.write(self.kubeconfig, server, certs, ADMIN_USER)

@@ -1,0 +1,151 @@
+"""The artifact store: gzip tarballs of fetched trees, named by their content.
+
+    <root>/<kind>/<namespace>/<name>/<sha256-hex>.tar.gz
+
+A tarball is built deterministically (sorted entries, zero times and owners, normalised
+modes), so the same tree always gives the same digest: an unchanged revision produces no
+new artifact and no consumer work. Each object keeps its newest `retain` artifacts; older
+ones are removed. Consumers in the same process read files directly; others fetch
+`Artifact.url` from the HTTP server, which serves regular files inside the root only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import hashlib
+import io
+import os
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from kidp_gitops.source.ignore import IgnoreRules
+
+_SUFFIX = ".tar.gz"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str  # relative to the store root
+    url: str
+    revision: str
+    digest: str  # "sha256:<hex>"
+    size: int
+    last_update_time: str
+
+    def status(self) -> dict[str, object]:
+        """The `status.artifact` of a source object, in Flux's field names."""
+        return {
+            "path": self.path,
+            "url": self.url,
+            "revision": self.revision,
+            "digest": self.digest,
+            "size": self.size,
+            "lastUpdateTime": self.last_update_time,
+        }
+
+
+def _tarball(root: Path, files: list[str]) -> bytes:
+    buf = io.BytesIO()
+    # mtime=0 in the gzip header too: identical trees give identical bytes.
+    with (
+        gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=6) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for rel in files:
+            full = root / rel
+            st = full.stat()
+            info = tarfile.TarInfo(rel)
+            info.size = st.st_size
+            info.mode = 0o755 if st.st_mode & 0o111 else 0o644
+            info.mtime = 0
+            with open(full, "rb") as f:
+                tar.addfile(info, f)
+    return buf.getvalue()
+
+
+class ArtifactStore:
+    def __init__(self, root: Path, base_url: str, retain: int = 2):
+        self.root = root.resolve()
+        self.base_url = base_url.rstrip("/")
+        self.retain = retain
+
+    def object_dir(self, kind: str, namespace: str, name: str) -> Path:
+        return self.root / kind.lower() / namespace / name
+
+    def archive(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        tree: Path,
+        revision: str,
+        spec_ignore: str | None,
+    ) -> Artifact:
+        """Pack `tree` (after ignore rules) as the newest artifact of the object."""
+        files = list(IgnoreRules(tree, spec_ignore).files(tree))
+        data = _tarball(tree, files)
+        digest = hashlib.sha256(data).hexdigest()
+        directory = self.object_dir(kind, namespace, name)
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / f"{digest}{_SUFFIX}"
+        if not target.exists():
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, target)  # readers never see a partial file
+        else:
+            os.utime(target)  # now the newest, for retention
+        self._retain(directory)
+        rel = target.relative_to(self.root).as_posix()
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return Artifact(rel, f"{self.base_url}/{rel}", revision, f"sha256:{digest}", len(data), now)
+
+    def _retain(self, directory: Path) -> None:
+        artifacts = sorted(
+            directory.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        for old in artifacts[self.retain :]:
+            old.unlink(missing_ok=True)
+
+    def remove_object(self, kind: str, namespace: str, name: str) -> None:
+        """Remove every artifact of a deleted object."""
+        directory = self.object_dir(kind, namespace, name)
+        for f in directory.glob("*"):
+            f.unlink(missing_ok=True)
+        for d in (directory, directory.parent):
+            try:
+                d.rmdir()
+            except OSError:
+                break
+
+    def local_path(self, artifact_path: str) -> Path | None:
+        """The file of an artifact path if it is a regular file inside the root."""
+        candidate = (self.root / artifact_path).resolve()
+        if not candidate.is_relative_to(self.root) or candidate.is_symlink():
+            return None
+        return candidate if candidate.is_file() else None
+
+    def extract(self, artifact_path: str, dest: Path) -> None:
+        """Unpack an artifact into `dest` (created), refusing entries that would escape it."""
+        source = self.local_path(artifact_path)
+        if source is None:
+            raise FileNotFoundError(f"no artifact {artifact_path}")
+        dest.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(source, "r:gz") as tar:
+            tar.extractall(dest, filter="data")
+
+    def http_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/{path:.+}", self._serve)
+        return app
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        path = self.local_path(request.match_info["path"])
+        if path is None or not path.name.endswith(_SUFFIX):
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Content-Type": "application/gzip"})
