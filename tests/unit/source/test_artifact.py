@@ -92,7 +92,7 @@ def test_extract_round_trips(tmp_path: Path) -> None:
     store.extract(art.path, tmp_path / "out")
     assert (tmp_path / "out/apps/a.yaml").read_text() == "kind: A\n"
     assert (tmp_path / "out/run.sh").stat().st_mode & 0o111
-    with tarfile.open(store.local_path(art.path), "r:gz") as tar:  # type: ignore[arg-type]
+    with tarfile.open(store.local_path(art.path), "r:gz") as tar:
         assert all(m.mtime == 0 and m.uid == 0 for m in tar.getmembers())
 
 
