@@ -1,0 +1,153 @@
+"""What every reconciler of a Flux object shares, so each controller writes only its story.
+
+`ObjectReconciler.reconcile` does the set-up and the guards, in Flux's order:
+
+    get the object (gone → forget its metrics)
+    being deleted → finalize(), then drop our finalizer
+    no finalizer yet → add it
+    suspended → record it, do nothing else
+    otherwise → run(obj, status), the subclass's steps, on a copy of the status
+
+and then, on every exit path, patches the status once (only what changed), and records
+the duration and conditions metrics. An error raised by `run` becomes conditions and a
+Warning event here, in one place:
+
+    StalledError   Stalled=True, Ready=False           no retry until the spec changes
+    WaitingError   Ready=False, Reconciling=True       requeued after its delay
+    ReconcileError Ready=False, Reconciling=True       retried with backoff
+    other          Ready=False (ReconciliationFailed)  retried with backoff
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.kube.mapper import Resource
+from kidp_gitops.kube.patch import merge_patch
+from kidp_gitops.runtime import conditions, metrics
+from kidp_gitops.runtime.events import EventRecorder
+from kidp_gitops.runtime.reconcile import (
+    ReconcileError,
+    Request,
+    Result,
+    StalledError,
+    WaitingError,
+)
+
+log = logging.getLogger(__name__)
+
+FINALIZER = "finalizers.fluxcd.io"
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+
+
+class ObjectReconciler(ABC):
+    kind: ClassVar[str]
+
+    def __init__(self, client: KubeClient, resource: Resource, events: EventRecorder):
+        self.client = client
+        self.resource = resource
+        self.events = events
+
+    @abstractmethod
+    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
+        """The controller's steps. Update `status` in place (conditions, artifact,
+        inventory…); return when to come back, or raise a ReconcileError."""
+
+    async def finalize(self, obj: JSON) -> None:  # noqa: B027 - optional hook
+        """Clean up what the object owns before it goes (artifacts, pruned objects)."""
+
+    async def reconcile(self, request: Request) -> Result:
+        path = self.resource.path(request.namespace or None, request.name)
+        try:
+            obj = await self.client.get(path)
+        except ApiError as err:
+            if err.not_found:
+                metrics.record_deleted(
+                    self.kind,
+                    request.name,
+                    request.namespace,
+                    [conditions.READY, conditions.RECONCILING, conditions.STALLED],
+                )
+                return Result()
+            raise
+        obj.setdefault("apiVersion", self.resource.api_version)
+        obj.setdefault("kind", self.kind)
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp"):
+            if FINALIZER in (meta.get("finalizers") or []):
+                await self.finalize(obj)
+                await self._set_finalizers(obj, [f for f in meta["finalizers"] if f != FINALIZER])
+            return Result()
+        if FINALIZER not in (meta.get("finalizers") or []):
+            obj = await self._set_finalizers(obj, [*(meta.get("finalizers") or []), FINALIZER])
+            meta = obj["metadata"]
+        suspended = bool((obj.get("spec") or {}).get("suspend"))
+        metrics.record_suspend(self.kind, request.name, request.namespace, suspended)
+        if suspended:
+            log.info("%s %s is suspended", self.kind, request)
+            return Result()
+
+        old_status: dict[str, Any] = obj.get("status") or {}
+        status = copy.deepcopy(old_status)
+        requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
+        if requested:
+            status["lastHandledReconcileAt"] = requested
+        began = time.perf_counter()
+        try:
+            return await self.run(obj, status)
+        except Exception as err:
+            self._record_failure(obj, status, err)
+            raise
+        finally:
+            status["observedGeneration"] = meta.get("generation", 0)
+            await self._patch_status(path, old_status, status)
+            metrics.RECONCILE_DURATION.labels(self.kind, request.name, request.namespace).observe(
+                time.perf_counter() - began
+            )
+            metrics.record_conditions(
+                self.kind, request.name, request.namespace, status.get("conditions") or []
+            )
+
+    def _record_failure(self, obj: JSON, status: dict[str, Any], err: Exception) -> None:
+        generation = obj["metadata"].get("generation", 0)
+        if isinstance(err, StalledError):
+            conditions.mark_stalled(status, err.reason, err.message, generation)
+        elif isinstance(err, ReconcileError):
+            conditions.mark_retrying(status, err.reason, err.message, generation)
+        else:
+            message = f"unexpected error: {type(err).__name__}: {err}"
+            conditions.mark_retrying(status, conditions.RECONCILIATION_FAILED, message, generation)
+        ready = conditions.get(status, conditions.READY)
+        if ready is not None and not isinstance(err, WaitingError):
+            self.events.record(obj, "Warning", ready["reason"], ready["message"])
+        elif ready is not None:
+            # Waiting is expected (a dependency is not ready yet): say it, but quietly.
+            self.events.record(obj, "Normal", ready["reason"], ready["message"])
+
+    async def _patch_status(self, path: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        patch = merge_patch(old, new)
+        if not patch:
+            return  # nothing changed: no write
+        try:
+            await self.client.patch(f"{path}/status", {"status": patch})
+        except ApiError as err:
+            if not err.not_found:  # deleted meanwhile: nothing left to report on
+                raise
+
+    async def _set_finalizers(self, obj: JSON, finalizers: list[str]) -> JSON:
+        meta = obj["metadata"]
+        # resourceVersion makes this a compare-and-swap: no lost finalizer of others.
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}}
+        path = self.resource.path(meta.get("namespace"), meta["name"])
+        try:
+            return await self.client.patch(path, patch)
+        except ApiError as err:
+            if err.not_found and not finalizers:
+                return obj
+            raise
