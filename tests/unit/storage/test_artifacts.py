@@ -1,5 +1,5 @@
-"""Artifacts: Flux's ignore rules, deterministic content digests, retention, and an HTTP
-server that serves only artifacts."""
+"""Artifacts: deterministic content digests, retention, and an HTTP server that serves
+only artifacts."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from kidp_gitops.source.artifact import ArtifactStore
 from kidp_gitops.source.ignore import IgnoreRules
+from kidp_gitops.storage.artifacts import ArtifactStore
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:
@@ -23,52 +23,15 @@ def tree(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def test_default_exclusions_and_sourceignore(tmp_path: Path) -> None:
-    root = tree(
-        tmp_path / "t",
-        {
-            "apps/deploy.yaml": "a",
-            "logo.png": "x",
-            ".github/workflows/ci.yaml": "x",
-            ".gitignore": "x",
-            "charts/app/.sops.yaml": "x",
-            "docs/readme.md": "x",
-            "apps/.sourceignore": "*.md\n/secret/\n!keep.md\n",
-            "apps/notes.md": "x",
-            "apps/keep.md": "x",
-            "apps/secret/s.yaml": "x",
-            "apps/sub/secret/t.yaml": "x",
-            ".git/config": "x",
-        },
-    )
-    kept = set(IgnoreRules(root, None).files(root))
-    assert kept == {
-        "apps/deploy.yaml",
-        "docs/readme.md",
-        "apps/.sourceignore",
-        "apps/keep.md",
-        "apps/sub/secret/t.yaml",
-    }
-
-
-def test_spec_ignore_replaces_the_defaults_but_not_the_vcs_files(tmp_path: Path) -> None:
-    root = tree(tmp_path / "t", {"logo.png": "x", "a.yaml": "x", "b.txt": "x", ".gitmodules": "x"})
-    kept = set(IgnoreRules(root, "*.txt\n").files(root))
-    assert kept == {"logo.png", "a.yaml"}
-
-
-def test_symlinks_are_left_out(tmp_path: Path) -> None:
-    root = tree(tmp_path / "t", {"a.yaml": "x"})
-    (root / "escape").symlink_to("/etc/passwd")
-    (root / "dir").symlink_to(tmp_path)
-    assert list(IgnoreRules(root, None).files(root)) == ["a.yaml"]
+def kept(root: Path) -> list[str]:
+    return list(IgnoreRules(root, None).files(root))
 
 
 def test_same_tree_same_digest_and_retention(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "store", "http://example:9090")
     t1 = tree(tmp_path / "one", {"a.yaml": "1"})
-    first = store.archive("GitRepository", "ns", "repo", t1, "main@sha1:aaa", None)
-    again = store.archive("GitRepository", "ns", "repo", t1, "main@sha1:aaa", None)
+    first = store.archive("GitRepository", "ns", "repo", t1, kept(t1), "main@sha1:aaa")
+    again = store.archive("GitRepository", "ns", "repo", t1, kept(t1), "main@sha1:aaa")
     assert again.digest == first.digest
     file = store.local_path(first.path)
     assert file is not None
@@ -79,7 +42,7 @@ def test_same_tree_same_digest_and_retention(tmp_path: Path) -> None:
     digests = [first.digest]
     for i in range(2, 5):
         t = tree(tmp_path / f"t{i}", {"a.yaml": str(i)})
-        digests.append(store.archive("GitRepository", "ns", "repo", t, f"r{i}", None).digest)
+        digests.append(store.archive("GitRepository", "ns", "repo", t, kept(t), f"r{i}").digest)
     left = sorted(p.name for p in store.object_dir("GitRepository", "ns", "repo").iterdir())
     assert left == sorted(f"{d[7:]}.tar.gz" for d in digests[-2:])
 
@@ -88,7 +51,7 @@ def test_extract_round_trips(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "store", "http://x")
     src = tree(tmp_path / "src", {"apps/a.yaml": "kind: A\n", "run.sh": "#!/bin/sh\n"})
     (src / "run.sh").chmod(0o755)
-    art = store.archive("GitRepository", "ns", "r", src, "rev", None)
+    art = store.archive("GitRepository", "ns", "r", src, kept(src), "rev")
     store.extract(art.path, tmp_path / "out")
     assert (tmp_path / "out/apps/a.yaml").read_text() == "kind: A\n"
     assert (tmp_path / "out/run.sh").stat().st_mode & 0o111
@@ -99,7 +62,8 @@ def test_extract_round_trips(tmp_path: Path) -> None:
 async def test_http_serves_artifacts_and_nothing_else(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "store", "http://x")
     (tmp_path / "secret.tar.gz").write_text("outside the store")
-    art = store.archive("GitRepository", "ns", "r", tree(tmp_path / "s", {"a": "1"}), "r", None)
+    src = tree(tmp_path / "s", {"a": "1"})
+    art = store.archive("GitRepository", "ns", "r", src, kept(src), "r")
     (store.root / "gitrepository/ns/r/link.tar.gz").symlink_to(tmp_path / "secret.tar.gz")
     runner = web.AppRunner(store.http_app())
     await runner.setup()

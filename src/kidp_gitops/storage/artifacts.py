@@ -18,12 +18,11 @@ import io
 import os
 import tarfile
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
-
-from kidp_gitops.source.ignore import IgnoreRules
 
 _SUFFIX = ".tar.gz"
 
@@ -83,12 +82,12 @@ class ArtifactStore:
         namespace: str,
         name: str,
         tree: Path,
+        files: Iterable[str],
         revision: str,
-        spec_ignore: str | None,
     ) -> Artifact:
-        """Pack `tree` (after ignore rules) as the newest artifact of the object."""
-        files = list(IgnoreRules(tree, spec_ignore).files(tree))
-        data = _tarball(tree, files)
+        """Pack `files` (relative paths under `tree`, already filtered by the producer's
+        ignore rules) as the newest artifact of the object."""
+        data = _tarball(tree, list(files))
         digest = hashlib.sha256(data).hexdigest()
         directory = self.object_dir(kind, namespace, name)
         directory.mkdir(parents=True, exist_ok=True)

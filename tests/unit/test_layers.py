@@ -1,0 +1,63 @@
+"""The import contract of DESIGN.md §3: api ← kube ← runtime ← controllers ← faces.
+
+Controllers never import each other; they meet at the API server and in `storage`.
+Only `kube` talks to the Kubernetes API (and imports its client library). A violation
+names the module and the import, so the fix is obvious.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "kidp_gitops"
+CONTROLLERS = {"source", "kustomize", "helm", "notification", "image"}
+FOUNDATION = {"api", "kube", "runtime", "storage"}
+# What each top-level package may import from the project (besides itself).
+ALLOWED: dict[str, set[str]] = {
+    "api": set(),
+    "kube": {"api"},
+    "runtime": {"api", "kube"},
+    "storage": set(),
+    "devcluster": {"kube"},
+    **{c: FOUNDATION for c in CONTROLLERS},
+    "validate": FOUNDATION | {"kustomize"},
+    "cli": {"*"},
+    "dashboard": {"*"},
+}
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), str(path))
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def modules() -> list[Path]:
+    return sorted(p for p in SRC.rglob("*.py") if p.parent != SRC)
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(SRC)))
+def test_module_respects_the_layers(path: Path) -> None:
+    package = path.relative_to(SRC).parts[0]
+    allowed = ALLOWED.get(package)
+    assert allowed is not None, f"{package}/ is not in the layering of DESIGN.md §3"
+    for line, name in imports_of(path):
+        if name.startswith("kubernetes_asyncio"):
+            assert package == "kube", f"{path.name}:{line} imports {name}: only kube/ may"
+        if not name.startswith("kidp_gitops."):
+            continue
+        target = name.split(".")[1]
+        if target == package or "*" in allowed:
+            continue
+        assert target in allowed, (
+            f"{package}/{path.name}:{line} imports {name}; {package}/ may import only "
+            f"{sorted(allowed) or 'nothing of ours'}"
+        )
