@@ -35,3 +35,15 @@ def test_tail_returns_the_last_lines(tmp_path: Path) -> None:
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     assert processes.tail(log, 3) == "line 97\nline 98\nline 99"
     assert processes.tail(tmp_path / "missing.log") == "(no log written)"
+
+
+def test_a_process_is_alive_as_soon_as_start_returns(tmp_path: Path) -> None:
+    # Right after exec begins /proc briefly shows the parent's command line; start()
+    # must not return before the new one is visible.
+    sleep = Path(shutil.which("sleep") or "/bin/sleep")
+    for i in range(50):
+        pid = processes.start([str(sleep), "30"], tmp_path / f"{i}.log", tmp_path)
+        try:
+            assert processes.alive(pid, sleep), f"start {i}"
+        finally:
+            processes.stop(pid, sleep, grace=5)

@@ -26,6 +26,14 @@ def start(args: list[str], log: Path, cwd: Path) -> int:
             cwd=cwd,
             start_new_session=True,
         )
+    # Popen returns as soon as exec begins; for a moment /proc still shows the old
+    # command line. Wait for the new one so `alive` never mistakes a starting process
+    # for a dead one.
+    deadline = time.monotonic() + 2.0
+    while proc.poll() is None and time.monotonic() < deadline:
+        if alive(proc.pid, Path(args[0])):
+            break
+        time.sleep(0.001)
     return proc.pid
 
 
