@@ -1,0 +1,114 @@
+"""Every kind kidp serves, and reading manifests into them.
+
+`parse_object` turns a decoded manifest into its typed object or raises a ManifestError
+whose lines each name a field (`spec.prune: ...`). `fragment_problems` checks a partial
+spec, such as a patch or a documentation snippet, field by field.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from kidp_gitops.api import helm, image, kustomize, meta, notification, source
+
+AnyObject = meta.KubeObject[Any, Any]
+
+ALL_KINDS: tuple[type[AnyObject], ...] = (
+    source.GitRepository,
+    source.HelmRepository,
+    source.HelmChart,
+    kustomize.Kustomization,
+    helm.HelmRelease,
+    notification.Provider,
+    notification.Alert,
+    notification.Receiver,
+    image.ImageRepository,
+    image.ImagePolicy,
+    image.ImageUpdateAutomation,
+)
+
+GROUPS = frozenset(kind.RESOURCE.group for kind in ALL_KINDS)
+
+
+class ManifestError(ValueError):
+    """A manifest that does not fit its kind; `problems` has one line per field."""
+
+    def __init__(self, subject: str, problems: list[str]):
+        super().__init__(f"{subject}: " + "; ".join(problems))
+        self.subject = subject
+        self.problems = problems
+
+
+def is_ours(api_version: str) -> bool:
+    """Whether the apiVersion belongs to a group kidp serves (any version)."""
+    return api_version.partition("/")[0] in GROUPS
+
+
+def model_for(api_version: str, kind: str) -> type[AnyObject] | None:
+    """The model serving this apiVersion and kind, if any."""
+    for model in ALL_KINDS:
+        if model.RESOURCE.kind == kind and model.RESOURCE.serves(api_version):
+            return model
+    return None
+
+
+def spec_model(model: type[AnyObject]) -> type[meta.SpecModel]:
+    """The model of a kind's spec."""
+    annotation = model.model_fields["spec"].annotation
+    for candidate in typing.get_args(annotation) or (annotation,):
+        if isinstance(candidate, type) and issubclass(candidate, meta.SpecModel):
+            return candidate
+    raise TypeError(f"{model.__name__} has no spec model")
+
+
+def parse_object(doc: Mapping[str, Any]) -> AnyObject:
+    """The typed object of a manifest of one of our kinds."""
+    api_version = str(doc.get("apiVersion", ""))
+    kind = str(doc.get("kind", ""))
+    metadata = doc.get("metadata")
+    name = metadata.get("name", "") if isinstance(metadata, Mapping) else ""
+    subject = f"{kind or '<no kind>'}/{name or '<no name>'}"
+    model = model_for(api_version, kind)
+    if model is None:
+        raise ManifestError(subject, [f"{api_version}, kind {kind} is not served by kidp"])
+    try:
+        return model.model_validate(dict(doc))
+    except ValidationError as error:
+        raise ManifestError(subject, describe(error)) from None
+
+
+def fragment_problems(model: type[BaseModel], data: Mapping[str, Any]) -> list[str]:
+    """Problems of a partial object (a patch, a snippet): wrong types, bad values and
+    unknown fields. Missing fields and rules across fields are not problems here."""
+    try:
+        model.model_validate(dict(data))
+    except ValidationError as error:
+        kept = [
+            e
+            for e in error.errors()
+            if e["type"] != "missing" and not (e["type"] == "value_error" and not e["loc"])
+        ]
+        return [_line(e["loc"], e["type"], e["msg"]) for e in kept]
+    return []
+
+
+def describe(error: ValidationError) -> list[str]:
+    """One readable line per problem, each starting with the field's JSON path."""
+    return [_line(e["loc"], e["type"], e["msg"]) for e in error.errors()]
+
+
+def _line(loc: tuple[int | str, ...], type_: str, message: str) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    if type_ == "extra_forbidden":
+        message = "unknown field"
+    elif type_ == "missing":
+        message = "required field is missing"
+    elif type_ == "value_error":
+        message = message.removeprefix("Value error, ")
+    return f"{path or '<object>'}: {message}"
