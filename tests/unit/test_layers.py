@@ -24,6 +24,8 @@ ALLOWED: dict[str, set[str]] = {
     "devcluster": {"kube"},
     **{c: FOUNDATION for c in CONTROLLERS},
     "validate": FOUNDATION | {"kustomize"},
+    "install": {"api", "kube"},
+    "engine": {"*"},
     "cli": {"*"},
     "dashboard": {"*"},
 }

@@ -7,8 +7,9 @@ import sys
 import typer
 
 from kidp_gitops import __version__
-from kidp_gitops.cli import dev
+from kidp_gitops.cli import controller, dev
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.cli.install import install
 from kidp_gitops.devcluster import DevClusterError
 from kidp_gitops.kube import KubeError
 
@@ -19,6 +20,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(dev.app, name="dev")
+app.add_typer(controller.app, name="controller")
+app.command()(install)
 
 
 @app.command("up")

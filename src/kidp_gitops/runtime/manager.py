@@ -54,6 +54,7 @@ class Manager:
         self._stop = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
+        self.synced = asyncio.Event()  # every informer has listed once
 
     def add(self, controller: Controller) -> None:
         self.controllers.append(controller)
@@ -75,6 +76,7 @@ class Manager:
         informers = {id(i): i for c in self.controllers for i in c.informers}.values()
         for informer in informers:
             informer.start()
+        synced = asyncio.create_task(self._wait_synced())
         try:
             work = asyncio.create_task(self._lead_or_run(), name="controllers")
             stopped = asyncio.create_task(self._stop.wait())
@@ -90,10 +92,15 @@ class Manager:
                 await work
             stopped.cancel()
         finally:
+            synced.cancel()
             for informer in informers:
                 await informer.stop()
             if self._runner is not None:
                 await self._runner.cleanup()
+
+    async def _wait_synced(self) -> None:
+        await asyncio.gather(*(i.synced.wait() for c in self.controllers for i in c.informers))
+        self.synced.set()
 
     async def _lead_or_run(self) -> None:
         if self.leader_election is None:

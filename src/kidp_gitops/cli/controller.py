@@ -1,0 +1,65 @@
+"""`kidp controller run`: the engine process (what the Deployment runs)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kidp_gitops.cli import options
+from kidp_gitops.engine.run import Engine, EngineOptions
+
+app = typer.Typer(help="The controllers.", no_args_is_help=True)
+
+
+def _addr(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host or "0.0.0.0", int(port)
+
+
+@app.command()
+def run(
+    data_dir: Annotated[Path, typer.Option(help="Git mirrors, checkouts and artifacts.")] = Path(
+        "./kidp-data"
+    ),
+    metrics_addr: Annotated[
+        str, typer.Option(help="host:port of /metrics, /healthz, /readyz.")
+    ] = "127.0.0.1:8080",
+    artifact_addr: Annotated[
+        str, typer.Option(help="host:port of the artifact server.")
+    ] = "127.0.0.1:9090",
+    artifact_url: Annotated[
+        str | None, typer.Option(help="Base URL other processes use to fetch artifacts.")
+    ] = None,
+    watch_namespace: Annotated[str | None, typer.Option(help="Watch one namespace only.")] = None,
+    leader_elect: Annotated[bool, typer.Option(help="Run only while holding the lease.")] = False,
+    concurrency: Annotated[int, typer.Option(help="Parallel reconciles per kind.")] = 4,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    kubeconfig: options.Kubeconfig = None,
+    context: options.Context = None,
+) -> None:
+    """Run every controller until SIGTERM."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    metrics_host, metrics_port = _addr(metrics_addr)
+    artifact_host, artifact_port = _addr(artifact_addr)
+    engine = Engine(
+        EngineOptions(
+            data_dir=data_dir.resolve(),
+            kubeconfig=kubeconfig,
+            context=context,
+            namespace=watch_namespace,
+            metrics_host=metrics_host,
+            metrics_port=metrics_port,
+            artifact_host=artifact_host,
+            artifact_port=artifact_port,
+            artifact_url=artifact_url,
+            leader_elect=leader_elect,
+            concurrency=concurrency,
+        )
+    )
+    asyncio.run(engine.run(handle_signals=True))

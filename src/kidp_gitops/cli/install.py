@@ -1,0 +1,53 @@
+"""`kidp install`: the CRDs, namespace, RBAC and controllers, applied or printed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+
+from kidp_gitops.cli import options
+from kidp_gitops.install import apply, manifests
+from kidp_gitops.kube import KubeClient, load_config
+from kidp_gitops.kube.apply import Change
+
+
+def install(
+    export: Annotated[
+        bool, typer.Option("--export", help="Print the manifests, apply nothing.")
+    ] = False,
+    namespace: options.Namespace = manifests.NAMESPACE,
+    controllers: Annotated[
+        bool,
+        typer.Option(
+            "--controllers/--without-controllers",
+            help="Also install the controller Deployment (off when they run elsewhere).",
+        ),
+    ] = True,
+    kubeconfig: options.Kubeconfig = None,
+    context: options.Context = None,
+) -> None:
+    """Install kidp-gitops into the cluster (server-side apply; safe to repeat)."""
+    objects = manifests.manifests(namespace, controllers=controllers)
+    if export:
+        typer.echo(yaml.safe_dump_all(objects, sort_keys=False), nl=False)
+        return
+    console = Console(stderr=True)
+
+    async def go() -> list[Change]:
+        async with KubeClient(await load_config(kubeconfig, context)) as client:
+            return await apply.install(client, objects)
+
+    with console.status("applying the install manifests"):
+        changes = asyncio.run(go())
+    for change in changes:
+        if change.action != "unchanged":
+            console.print(f"{change.id} {change.action}")
+    unchanged = sum(c.action == "unchanged" for c in changes)
+    console.print(
+        f"[green]✔[/] installed in namespace {namespace} "
+        f"({len(changes) - unchanged} changed, {unchanged} unchanged)"
+    )

@@ -1,0 +1,113 @@
+"""Assemble and run the engine: one API client, one manager, every controller."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from kidp_gitops.kube import KubeClient, RestMapper, load_config
+from kidp_gitops.runtime.events import EventRecorder
+from kidp_gitops.runtime.manager import LeaderElection, Manager
+from kidp_gitops.source.controller import gitrepository_controller
+from kidp_gitops.storage.artifacts import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "kidp-controller"
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    data_dir: Path
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str | None = None
+    """Watch only this namespace; all namespaces when None."""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 8080
+    artifact_host: str = "127.0.0.1"
+    artifact_port: int = 9090
+    artifact_url: str | None = None
+    """Base URL consumers elsewhere use to fetch artifacts; derived from the bind
+    address when None."""
+    leader_elect: bool = False
+    lease_namespace: str = field(
+        default_factory=lambda: os.environ.get("RUNTIME_NAMESPACE", "flux-system")
+    )
+    concurrency: int = 4
+
+
+class Engine:
+    """A running engine (see `wait_ready`)."""
+
+    def __init__(self, options: EngineOptions):
+        self.options = options
+        self.manager: Manager | None = None
+        self.artifact_port: int | None = None
+        self._started = asyncio.Event()
+
+    async def run(self, *, handle_signals: bool = False) -> None:
+        o = self.options
+        client = KubeClient(await load_config(o.kubeconfig, o.context))
+        runner: web.AppRunner | None = None
+        events = EventRecorder(client, COMPONENT)
+        try:
+            mapper = RestMapper(client)
+            await mapper.refresh()
+            runner, self.artifact_port = await self._serve_artifacts(o)
+            base_url = o.artifact_url or f"http://{o.artifact_host}:{self.artifact_port}"
+            store = ArtifactStore(o.data_dir / "artifacts", base_url)
+            election = None
+            if o.leader_elect:
+                identity = f"{socket.gethostname()}_{os.getpid()}"
+                election = LeaderElection(o.lease_namespace, "kidp-controller-leader", identity)
+            manager = Manager(
+                client, host=o.metrics_host, port=o.metrics_port, leader_election=election
+            )
+            manager.add(
+                await gitrepository_controller(
+                    client,
+                    mapper,
+                    events,
+                    store,
+                    o.data_dir,
+                    namespace=o.namespace,
+                    concurrency=o.concurrency,
+                )
+            )
+            self.manager = manager
+            self._started.set()
+            if handle_signals:
+                manager.stop_on_signals()
+            await manager.run()
+        finally:
+            await events.flush()
+            if runner is not None:
+                await runner.cleanup()
+            await client.close()
+
+    def stop(self) -> None:
+        if self.manager is not None:
+            self.manager.stop()
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the manager runs and its informers have synced."""
+        async with asyncio.timeout(timeout):
+            await self._started.wait()
+            assert self.manager is not None  # set before _started
+            await self.manager.synced.wait()
+
+    async def _serve_artifacts(self, o: EngineOptions) -> tuple[web.AppRunner, int]:
+        store = ArtifactStore(o.data_dir / "artifacts", "")
+        store.root.mkdir(parents=True, exist_ok=True)
+        runner = web.AppRunner(store.http_app(), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, o.artifact_host, o.artifact_port)
+        await site.start()
+        return runner, int(runner.addresses[0][1])

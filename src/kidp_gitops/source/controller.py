@@ -1,0 +1,56 @@
+"""Wiring of the source controller: GitRepository objects → reconciler, and the
+includes between them (a new artifact of an included repository rebuilds the
+repositories that include it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.informer import Informer
+from kidp_gitops.kube.mapper import RestMapper
+from kidp_gitops.runtime.controller import Controller
+from kidp_gitops.runtime.events import EventRecorder
+from kidp_gitops.runtime.reconcile import Request
+from kidp_gitops.source import git
+from kidp_gitops.source.gitrepository import KIND, GitRepositoryReconciler
+from kidp_gitops.storage.artifacts import ArtifactStore
+
+API_VERSION = "source.toolkit.fluxcd.io/v1"
+INCLUDED_BY = "includedRepository"
+
+
+def _included(obj: JSON) -> list[str]:
+    ns = obj["metadata"].get("namespace", "")
+    includes = ((obj.get("spec") or {}).get("include")) or []
+    return [f"{ns}/{i['repository']['name']}" for i in includes if i.get("repository")]
+
+
+async def gitrepository_controller(
+    client: KubeClient,
+    mapper: RestMapper,
+    events: EventRecorder,
+    store: ArtifactStore,
+    data_dir: Path,
+    *,
+    namespace: str | None = None,
+    concurrency: int = 4,
+) -> Controller:
+    resource = await mapper.resource(API_VERSION, KIND)
+    (data_dir / "git").mkdir(parents=True, exist_ok=True)
+    (data_dir / "work").mkdir(parents=True, exist_ok=True)
+    reconciler = GitRepositoryReconciler(
+        client, resource, events, git.Git(data_dir / "git"), store, data_dir / "work"
+    )
+    informer = Informer(client, resource, namespace=namespace)
+    informer.add_indexer(INCLUDED_BY, _included)
+    controller = Controller("gitrepository", informer, reconciler, concurrency=concurrency)
+
+    def includers(obj: JSON) -> Iterable[Request]:
+        meta = obj["metadata"]
+        for other in informer.by_index(INCLUDED_BY, f"{meta.get('namespace')}/{meta['name']}"):
+            yield Request(other["metadata"].get("namespace", ""), other["metadata"]["name"])
+
+    controller.watch(informer, includers)
+    return controller
