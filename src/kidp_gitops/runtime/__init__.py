@@ -1,7 +1,11 @@
 """The controller runtime: what every controller stands on.
 
-    workqueue   keys to reconcile: dedup, one key at a time, backoff, requeue-after
-    reconcile   the contract: a Reconciler, its Result, and the errors that steer retries
-    conditions  kstatus-compatible conditions (Ready, Reconciling, Stalled) on a status
-    kstatus     health of any object, as kstatus computes it
+- workqueue: keys to reconcile (dedup, one key at a time, backoff, requeue-after)
+- reconcile: the contract (a Reconciler, its Result, the errors that steer retries)
+- controller: an informer feeding a queue drained by workers through a reconciler
+- manager: a process's controllers, leader lease, metrics and probes
+- lifecycle: set-up, guards and the one status patch shared by Flux-object reconcilers
+- conditions: kstatus-compatible conditions (Ready, Reconciling, Stalled)
+- kstatus: health of any object, as kstatus computes it
+- events: Kubernetes Events, aggregated; metrics: Prometheus metrics
 """
