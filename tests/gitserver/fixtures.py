@@ -31,7 +31,7 @@ def ssh_git(
     git_repos: GitRepos, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SshGitServer]:
     if not have_sshd():
-        pytest.skip("sshd is not installed (Debian package openssh-server)")
+        pytest.fail("sshd is not installed: `make setup` installs Debian's openssh-server")
     with SshGitServer(tmp_path_factory.mktemp("sshd"), git_repos.root) as server:
         yield server
 

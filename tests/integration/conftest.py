@@ -7,14 +7,21 @@ test that needs isolation gets a fresh namespace (`namespace`), deleted afterwar
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from kidp_gitops.cli.main import app
 from kidp_gitops.devcluster import DevCluster
+from kidp_gitops.engine.run import Engine, EngineOptions
 from kidp_gitops.kube import ApiError, KubeClient, load_config, service_account_user
+from tests.gitserver.fixtures import git_repos, http_git, https_git, ssh_git, unique_repo
+
+__all__ = ["git_repos", "http_git", "https_git", "ssh_git", "unique_repo"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -40,6 +47,36 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
 async def kube(cluster: DevCluster) -> AsyncIterator[KubeClient]:
     async with KubeClient(await load_config(cluster.kubeconfig)) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def installed(cluster: DevCluster) -> DevCluster:
+    """The cluster with kidp's CRDs and RBAC installed (`kidp install`), once per run."""
+    result = CliRunner().invoke(
+        app, ["install", "--without-controllers", f"--kubeconfig={cluster.kubeconfig}"]
+    )
+    assert result.exit_code == 0, result.output
+    return cluster
+
+
+@pytest.fixture(scope="session")
+async def engine(
+    installed: DevCluster, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Engine]:
+    """The engine running in the test loop against the cluster, for the whole run."""
+    eng = Engine(
+        EngineOptions(
+            data_dir=tmp_path_factory.mktemp("engine"),
+            kubeconfig=str(installed.kubeconfig),
+            metrics_port=0,
+            artifact_port=0,
+        )
+    )
+    task = asyncio.create_task(eng.run())
+    await eng.wait_ready(60)
+    yield eng
+    eng.stop()
+    await asyncio.wait_for(task, 60)
 
 
 @pytest.fixture

@@ -18,15 +18,6 @@ from tests.integration.conftest import repo_root
 from tests.unit.api import prd
 
 
-@pytest.fixture(scope="session")
-def installed(cluster: DevCluster) -> DevCluster:
-    result = CliRunner().invoke(
-        app, ["install", "--without-controllers", f"--kubeconfig={cluster.kubeconfig}"]
-    )
-    assert result.exit_code == 0, result.output
-    return cluster
-
-
 def kubectl(cluster: DevCluster, *args: str) -> str:
     out = subprocess.run(
         [str(repo_root() / ".venv/bin/kubectl"), f"--kubeconfig={cluster.kubeconfig}", *args],
