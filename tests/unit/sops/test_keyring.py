@@ -1,0 +1,95 @@
+"""Keyrings built from a decryption Secret's data, as Flux reads `spec.decryption.secretRef`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kidp_gitops.kustomize import sops
+from tests.unit.sops.conftest import AgeKey, PgpKey, Sops
+from tests.unit.sops.test_documents import SECRET, load
+
+
+def test_agekey_with_comments_and_several_identities(
+    sops_cli: Sops, age_keys: list[AgeKey]
+) -> None:
+    text = (
+        f"# created: 2024-01-01T00:00:00Z\n# public key: {age_keys[0].recipient}\n"
+        f"{age_keys[0].identity}\n\n   \n# public key: {age_keys[1].recipient}\n"
+        f"{age_keys[1].identity}\r\n"
+    )
+    keyring = sops.Keyring.from_secret_data(
+        {"identity.agekey": text.encode(), "sops.vault-token": b"ignored", "README": "x"}
+    )
+    assert keyring.age_recipients == (age_keys[0].recipient, age_keys[1].recipient)
+    assert keyring.pgp_fingerprints == ()
+    encrypted = sops_cli.encrypt(SECRET, "s.yaml", age=[age_keys[1].recipient])
+    assert sops.decrypt_document(load(encrypted), keyring, source="s.yaml")["kind"] == "Secret"
+
+
+def test_keyring_accepts_text_values(age_keys: list[AgeKey]) -> None:
+    keyring = sops.Keyring.from_secret_data({"a.agekey": age_keys[2].identity})
+    assert keyring.age_recipients == (age_keys[2].recipient,)
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["# only a comment\n", "", "AGE-SECRET-KEY-1NOTAKEY\n", "AGE-PLUGIN-YUBIKEY-1ABC\n"],
+)
+def test_unusable_agekey(content: str) -> None:
+    with pytest.raises(sops.KeyringError) as caught:
+        sops.Keyring.from_secret_data({"bad.agekey": content.encode()})
+    assert caught.value.source == "bad.agekey"
+    assert "AGE-" not in str(caught.value)
+
+
+def test_pgp_key_fingerprint_and_repr(pgp_keys: list[PgpKey], age_keys: list[AgeKey]) -> None:
+    keyring = sops.Keyring.from_secret_data(
+        {"sops.asc": pgp_keys[0].armored_secret, "age.agekey": age_keys[0].identity.encode()}
+    )
+    assert keyring.pgp_fingerprints == (pgp_keys[0].fingerprint,)
+    text = repr(keyring)
+    assert pgp_keys[0].fingerprint in text
+    assert age_keys[0].recipient in text
+    assert "AGE-SECRET-KEY" not in text
+    assert "PRIVATE" not in text
+
+
+def test_unusable_asc(gnupg_home: Path, pgp_keys: list[PgpKey]) -> None:
+    public = subprocess.run(
+        ["gpg", "--homedir", str(gnupg_home), "--batch", "--armor", "--export"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    for content in (b"not a key", public):
+        with pytest.raises(sops.KeyringError, match=r"^pub\.asc: .*secret key"):
+            sops.Keyring.from_secret_data({"pub.asc": content})
+
+
+def test_gnupg_home_is_private_and_removed(
+    sops_pgp: Sops, pgp_keys: list[PgpKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encrypted = sops_pgp.encrypt(
+        SECRET, "s.yaml", pgp=[pgp_keys[1].fingerprint, pgp_keys[0].fingerprint]
+    )
+    keyring = sops.Keyring.from_secret_data({"k.asc": pgp_keys[0].armored_secret})
+    homes: dict[str, int] = {}
+    real_gpg = sops._gpg
+
+    def spy(home: str, args: Any, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+        homes[home] = os.stat(home).st_mode & 0o777
+        return real_gpg(home, args, stdin)
+
+    monkeypatch.setattr(sops, "_gpg", spy)
+    plain = sops.decrypt_document(load(encrypted), keyring, source="s.yaml")
+    assert plain["metadata"]["name"] == "db-credentials"
+    assert len(homes) == 1
+    assert set(homes.values()) == {0o700}
+    (home,) = homes
+    assert not Path(home).exists()
+    running = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert home not in running  # its gpg-agent was stopped
