@@ -12,6 +12,9 @@ from pathlib import Path
 from aiohttp import web
 
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
+from kidp_gitops.kustomize.controller import kustomization_controller
+from kidp_gitops.kustomize.reconciler import KustomizeOptions
+from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
 from kidp_gitops.source.controller import gitrepository_controller
@@ -41,6 +44,7 @@ class EngineOptions:
         default_factory=lambda: os.environ.get("RUNTIME_NAMESPACE", "flux-system")
     )
     concurrency: int = 4
+    kustomize: KustomizeOptions = field(default_factory=KustomizeOptions)
 
 
 class Engine:
@@ -67,6 +71,7 @@ class Engine:
             if o.leader_elect:
                 identity = f"{socket.gethostname()}_{os.getpid()}"
                 election = LeaderElection(o.lease_namespace, "kidp-controller-leader", identity)
+            cache = InformerCache(client)
             manager = Manager(
                 client, host=o.metrics_host, port=o.metrics_port, leader_election=election
             )
@@ -77,8 +82,22 @@ class Engine:
                     events,
                     store,
                     o.data_dir,
+                    cache=cache,
                     namespace=o.namespace,
                     concurrency=o.concurrency,
+                )
+            )
+            manager.add(
+                await kustomization_controller(
+                    client,
+                    mapper,
+                    events,
+                    store,
+                    o.data_dir,
+                    cache=cache,
+                    namespace=o.namespace,
+                    concurrency=o.concurrency,
+                    options=o.kustomize,
                 )
             )
             self.manager = manager

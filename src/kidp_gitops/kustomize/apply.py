@@ -36,7 +36,10 @@ OWNER_NAMESPACE = f"{GROUP}/namespace"
 SSA = f"{GROUP}/ssa"
 FORCE = f"{GROUP}/force"
 
-Action = Literal["created", "configured", "unchanged", "skipped"]
+Action = Literal["created", "configured", "unchanged", "skipped", "protected"]
+# Objects a person protected from the engine: created when missing, never changed; their
+# drift is reported instead. The first is Flux v1's annotation, the PRD's.
+PROTECTED = (("flux.weave.works/ignore", "true"), (f"{GROUP}/reconcile", "disabled"))
 _FIRST = {("apiextensions.k8s.io", "CustomResourceDefinition"), ("", "Namespace")}
 
 
@@ -46,6 +49,8 @@ class Applied:
     action: Action
     result: JSON | None
     """The object as the server answered (canonical form); None when skipped."""
+    changed: tuple[str, ...] = ()
+    """The managed fields that differed from Git (for configured and protected objects)."""
 
 
 class ApplyFailed(KubeError):
@@ -75,6 +80,11 @@ def _comparable(obj: JSON) -> JSON:
     for key in ("managedFields", "resourceVersion", "generation"):
         meta.pop(key, None)
     return out
+
+
+def _protected(obj: JSON) -> bool:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return any(annotations.get(k) == v for k, v in PROTECTED)
 
 
 def _immutable(err: ApiError) -> bool:
@@ -141,26 +151,28 @@ class Applier:
             live = await self._get(path)
             if mode == "IfNotPresent" and live is not None:
                 return _Plan(path, live, None, skip=True)
+            protected = live is not None and (_protected(obj) or _protected(live))
             try:
                 dry = await self.client.apply(
                     path, obj, field_manager=FIELD_MANAGER, force=mode != "Merge", dry_run=True
                 )
             except ApiError as err:
-                if _immutable(err) and self._may_recreate(obj):
+                if _immutable(err) and self._may_recreate(obj) and not protected:
                     return _Plan(path, live, None, recreate=True)
                 raise
-            return _Plan(path, live, dry)
+            return _Plan(path, live, dry, protected=protected)
 
     async def _execute(self, obj: JSON, plan: _Plan) -> Applied:
         ref = ref_of(obj)
         if plan.skip:
             return Applied(ref, "skipped", plan.live)
-        if (
-            plan.live is not None
-            and plan.dry is not None
-            and _comparable(plan.dry) == _comparable(plan.live)
-        ):
-            return Applied(ref, "unchanged", plan.live)
+        changed: tuple[str, ...] = ()
+        if plan.live is not None and plan.dry is not None:
+            if _comparable(plan.dry) == _comparable(plan.live):
+                return Applied(ref, "unchanged", plan.live)
+            changed = tuple(diff_paths(projection(obj, plan.live), projection(obj, plan.dry)))
+        if plan.protected:
+            return Applied(ref, "protected", plan.live, changed)
         async with self._limit:
             try:
                 if plan.recreate:
@@ -170,7 +182,7 @@ class Applier:
                 result = await self._apply(plan.path, obj)
             except ApiError as err:
                 raise ApplyFailed([f"{ref}: {_describe(err)}"]) from err
-        return Applied(ref, "created" if plan.live is None else "configured", result)
+        return Applied(ref, "created" if plan.live is None else "configured", result, changed)
 
     async def _apply(self, path: str, obj: JSON) -> JSON:
         mode = _annotation(obj, SSA) or "Override"
@@ -209,6 +221,7 @@ class _Plan:
     dry: JSON | None
     skip: bool = False
     recreate: bool = False
+    protected: bool = False
 
 
 def _describe(err: BaseException) -> str:
@@ -225,3 +238,20 @@ def projection(desired: Any, actual: Any) -> Any:
     if isinstance(desired, dict) and isinstance(actual, dict):
         return {k: projection(v, actual.get(k)) for k, v in desired.items() if k not in ("status",)}
     return actual
+
+
+def diff_paths(live: Any, desired: Any, prefix: str = "") -> list[str]:
+    """Readable differences between two projections: `spec.replicas: 1 → 3`."""
+    if isinstance(live, dict) and isinstance(desired, dict):
+        out: list[str] = []
+        for key in sorted(set(live) | set(desired), key=str):
+            out += diff_paths(live.get(key), desired.get(key), f"{prefix}.{key}" if prefix else key)
+        return out
+    if live == desired:
+        return []
+
+    def short(v: Any) -> str:
+        text = repr(v) if not isinstance(v, (dict, list)) else type(v).__name__
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    return [f"{prefix}: {short(live)} → {short(desired)}"]

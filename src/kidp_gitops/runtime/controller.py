@@ -26,7 +26,7 @@ from kidp_gitops.runtime.workqueue import WorkQueue, run_workers
 
 log = logging.getLogger(__name__)
 
-KeyMapper = Callable[[JSON], Iterable[reconcile.Request]]
+KeyMapper = Callable[[EventType, JSON], Iterable[reconcile.Request]]
 
 
 class PrometheusQueueMetrics:
@@ -84,18 +84,22 @@ class Controller:
         self.queue: WorkQueue[reconcile.Request] = WorkQueue(metrics=PrometheusQueueMetrics(name))
         self._last: dict[str, tuple[object, ...]] = {}
         self._related: list[Informer] = []
+        self._running = False
         informer.add_handler(self._on_primary)
 
     def watch(self, informer: Informer, to_requests: KeyMapper) -> None:
         """Reconcile the primary objects `to_requests` names whenever an object of
-        `informer` changes in any way."""
+        `informer` changes in any way. May be called while running: the informer is
+        then started at once."""
         self._related.append(informer)
 
         def on_event(event: EventType, obj: JSON) -> None:
-            for request in to_requests(obj):
+            for request in to_requests(event, obj):
                 self.queue.add(request)
 
         informer.add_handler(on_event)
+        if self._running:
+            informer.start()
 
     @property
     def informers(self) -> list[Informer]:
@@ -115,7 +119,11 @@ class Controller:
 
     async def run(self) -> None:
         """Drain the queue until it shuts down."""
-        await run_workers(self.queue, self._handle, self.concurrency)
+        self._running = True
+        try:
+            await run_workers(self.queue, self._handle, self.concurrency)
+        finally:
+            self._running = False
 
     async def _handle(self, request: reconcile.Request) -> reconcile.Decision:
         began = time.perf_counter()

@@ -93,7 +93,9 @@ class Manager:
             stopped.cancel()
         finally:
             synced.cancel()
-            for informer in informers:
+            # Controllers may have added informers while running (watches of kinds
+            # discovered on the way): stop whatever is there now.
+            for informer in {id(i): i for c in self.controllers for i in c.informers}.values():
                 await informer.stop()
             if self._runner is not None:
                 await self._runner.cleanup()

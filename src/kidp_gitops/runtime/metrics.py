@@ -8,6 +8,8 @@ so existing dashboards and alerts (the PRD's `FluxDriftDetected`) work unchanged
     controller_runtime_reconcile_errors_total{controller}
     workqueue_depth / _adds_total / _retries_total{name}
     workqueue_queue_duration_seconds / _work_duration_seconds{name}
+    kidp_drifted_objects{kind,name,namespace}                    protected objects off Git
+    kidp_drift_corrections_total{kind,name,namespace}
 """
 
 from __future__ import annotations
@@ -46,6 +48,17 @@ QUEUE_WAIT = Histogram(
 )
 QUEUE_WORK = Histogram(
     "workqueue_work_duration_seconds", "How long processing a key took.", ["name"], buckets=_SECONDS
+)
+
+DRIFTED = Gauge(
+    "kidp_drifted_objects",
+    "Protected objects whose live state differs from Git (reported, not corrected).",
+    ["kind", "name", "namespace"],
+)
+DRIFT_CORRECTIONS = Counter(
+    "kidp_drift_corrections_total",
+    "Managed objects changed outside Git and put back.",
+    ["kind", "name", "namespace"],
 )
 
 _STATUSES = ("True", "False", "Unknown", "Deleted")

@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from kidp_gitops.kube.client import JSON, KubeClient
-from kidp_gitops.kube.informer import Informer
+from kidp_gitops.kube.informer import EventType
 from kidp_gitops.kube.mapper import RestMapper
+from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.reconcile import Request
@@ -34,6 +35,7 @@ async def gitrepository_controller(
     store: ArtifactStore,
     data_dir: Path,
     *,
+    cache: InformerCache,
     namespace: str | None = None,
     concurrency: int = 4,
 ) -> Controller:
@@ -43,11 +45,11 @@ async def gitrepository_controller(
     reconciler = GitRepositoryReconciler(
         client, resource, events, git.Git(data_dir / "git"), store, data_dir / "work"
     )
-    informer = Informer(client, resource, namespace=namespace)
+    informer = cache.informer(resource, namespace=namespace)
     informer.add_indexer(INCLUDED_BY, _included)
     controller = Controller("gitrepository", informer, reconciler, concurrency=concurrency)
 
-    def includers(obj: JSON) -> Iterable[Request]:
+    def includers(event: EventType, obj: JSON) -> Iterable[Request]:
         meta = obj["metadata"]
         for other in informer.by_index(INCLUDED_BY, f"{meta.get('namespace')}/{meta['name']}"):
             yield Request(other["metadata"].get("namespace", ""), other["metadata"]["name"])

@@ -1,0 +1,82 @@
+"""Wiring of the Kustomization controller: Kustomizations, the sources they read (a new
+artifact reconciles its Kustomizations at once), their dependencies (a dependency that
+turns Ready releases its dependents at once), and the objects they manage (drift)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.informer import EventType
+from kidp_gitops.kube.mapper import RestMapper
+from kidp_gitops.kustomize.drift import DriftTracker
+from kidp_gitops.kustomize.reconciler import KIND, KustomizationReconciler, KustomizeOptions
+from kidp_gitops.runtime.cache import InformerCache
+from kidp_gitops.runtime.controller import Controller
+from kidp_gitops.runtime.events import EventRecorder
+from kidp_gitops.runtime.reconcile import Request
+from kidp_gitops.storage.artifacts import ArtifactStore
+
+API_VERSION = "kustomize.toolkit.fluxcd.io/v1"
+BY_SOURCE = "source"
+BY_DEPENDENCY = "dependency"
+
+
+def _source_key(obj: JSON) -> list[str]:
+    meta, ref = obj["metadata"], ((obj.get("spec") or {}).get("sourceRef") or {})
+    ns = ref.get("namespace") or meta.get("namespace")
+    return [f"{ref.get('kind')}/{ns}/{ref.get('name')}"] if ref else []
+
+
+def _dependency_keys(obj: JSON) -> list[str]:
+    meta = obj["metadata"]
+    deps = (obj.get("spec") or {}).get("dependsOn") or []
+    return [
+        f"{d.get('kind', KIND)}/{d.get('namespace') or meta.get('namespace')}/{d['name']}"
+        for d in deps
+        if d.get("name")
+    ]
+
+
+async def kustomization_controller(
+    client: KubeClient,
+    mapper: RestMapper,
+    events: EventRecorder,
+    store: ArtifactStore | None,
+    data_dir: Path,
+    *,
+    cache: InformerCache,
+    namespace: str | None = None,
+    concurrency: int = 4,
+    options: KustomizeOptions | None = None,
+) -> Controller:
+    resource = await mapper.resource(API_VERSION, KIND)
+    workdir = data_dir / "kustomize"
+    workdir.mkdir(parents=True, exist_ok=True)
+    drift = DriftTracker(mapper, cache)
+    reconciler = KustomizationReconciler(
+        client, resource, events, mapper, store, workdir, drift, options
+    )
+    informer = cache.informer(resource, namespace=namespace)
+    informer.add_indexer(BY_SOURCE, _source_key)
+    informer.add_indexer(BY_DEPENDENCY, _dependency_keys)
+    controller = Controller("kustomization", informer, reconciler, concurrency=concurrency)
+    drift.controller = controller
+
+    def requests(index: str, key: str) -> Iterable[Request]:
+        for ks in informer.by_index(index, key):
+            yield Request(ks["metadata"]["namespace"], ks["metadata"]["name"])
+
+    def from_source(event: EventType, obj: JSON) -> Iterable[Request]:
+        meta = obj["metadata"]
+        return requests(BY_SOURCE, f"{obj.get('kind')}/{meta.get('namespace')}/{meta['name']}")
+
+    def from_dependency(event: EventType, obj: JSON) -> Iterable[Request]:
+        meta = obj["metadata"]
+        return requests(BY_DEPENDENCY, f"{obj.get('kind')}/{meta.get('namespace')}/{meta['name']}")
+
+    git = await mapper.resource("source.toolkit.fluxcd.io/v1", "GitRepository")
+    controller.watch(cache.informer(git, namespace=namespace), from_source)
+    controller.watch(informer, from_dependency)
+    return controller

@@ -1,0 +1,448 @@
+"""The Kustomization reconciler: the PRD's Kustomize Controller.
+
+    dependencies ready → source artifact → (nothing changed? done) → build → decrypt →
+    substitute → apply (dry run first) → prune → health → Ready
+
+Cheap when nothing changed: if the source revision, the spec and every managed object
+are as last applied (the drift tracker watches them), an interval reconcile does no
+build and no write. Drift is corrected by re-applying the last build, without
+rebuilding; protected objects (`flux.weave.works/ignore: "true"`, or
+`kustomize.toolkit.fluxcd.io/reconcile: disabled`) are never overwritten — their drift
+is reported. Any failure keeps the last applied state and says why in the Ready
+condition, with Flux's reasons.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from kidp_gitops.api import kustomize as api
+from kidp_gitops.kube.client import JSON, KubeClient, service_account_user
+from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.kube.mapper import Resource, RestMapper, UnknownKind
+from kidp_gitops.kustomize import health, inventory, pipeline
+from kidp_gitops.kustomize.apply import Applied, Applier, ApplyFailed, diff_paths, with_owner
+from kidp_gitops.kustomize.drift import DriftTracker
+from kidp_gitops.kustomize.prune import PruneFailed, prune
+from kidp_gitops.runtime import conditions, metrics
+from kidp_gitops.runtime.events import EventRecorder
+from kidp_gitops.runtime.lifecycle import ObjectReconciler
+from kidp_gitops.runtime.reconcile import Result, StalledError, WaitingError
+from kidp_gitops.runtime.workqueue import jittered
+from kidp_gitops.storage.artifacts import ArtifactStore
+from kidp_gitops.storage.fetch import ArtifactUnavailable, fetch
+
+KIND = "Kustomization"
+DRIFTED = "Drifted"
+DRIFT_CORRECTED = "DriftCorrected"
+ACCESS_DENIED = "AccessDenied"
+PROGRESSING = conditions.PROGRESSING
+
+
+@dataclass(frozen=True)
+class KustomizeOptions:
+    """The controller flags Flux's kustomize-controller has for multi-tenancy."""
+
+    no_cross_namespace_refs: bool = False
+    no_remote_bases: bool = False
+    default_service_account: str | None = None
+
+
+@dataclass
+class _Applied:
+    revision: str
+    generation: int
+    manifests: list[JSON] = field(default_factory=list)
+
+
+class KustomizationReconciler(ObjectReconciler):
+    kind = KIND
+
+    def __init__(
+        self,
+        client: KubeClient,
+        resource: Resource,
+        events: EventRecorder,
+        mapper: RestMapper,
+        store: ArtifactStore | None,
+        workdir: Path,
+        drift: DriftTracker,
+        options: KustomizeOptions | None = None,
+    ):
+        super().__init__(client, resource, events)
+        self.mapper = mapper
+        self.store = store
+        self.workdir = workdir
+        self.drift = drift
+        self.options = options or KustomizeOptions()
+        self._last: dict[str, _Applied] = {}
+
+    # ---- the story ---------------------------------------------------------------------
+
+    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
+        meta = obj["metadata"]
+        name, namespace, generation = meta["name"], meta["namespace"], meta.get("generation", 0)
+        key = f"{namespace}/{name}"
+        spec = _spec(obj)
+        interval = spec.interval.seconds
+        retry = spec.effective_retry_interval().seconds
+        await self._check_dependencies(spec, namespace, retry)
+        artifact = await self._source_artifact(spec, namespace, retry)
+        revision = str(artifact.get("revision", ""))
+        status["lastAttemptedRevision"] = revision
+        client = self._client_for(spec, namespace)
+
+        last = self._last.get(key)
+        unchanged = (
+            last is not None
+            and last.revision == revision
+            and last.generation == generation
+            and status.get("lastAppliedRevision") == revision
+        )
+        if unchanged and last is not None:
+            drifted = self.drift.drifted(key)
+            if not drifted:
+                return Result(requeue_after=jittered(interval))
+            await self._correct_drift(obj, status, client, spec, last, drifted)
+            return Result(requeue_after=jittered(interval))
+
+        conditions.mark_reconciling(
+            status, PROGRESSING, f"Fetching manifests for revision {revision}", generation
+        )
+        manifests = await self._build(obj, spec, artifact, retry)
+        labelled = [with_owner(m, name, namespace) for m in manifests]
+        applied = await self._apply(client, spec, labelled, retry)
+        refs = [a.ref for a in applied]
+        previous = inventory.from_status(status)
+        status["inventory"] = {"entries": inventory.entries(refs)}
+        deleted = await self._prune(client, spec, previous, refs, (name, namespace), retry)
+        self._remember(key, revision, generation, labelled, applied)
+        await self.drift.watch(labelled)
+        self._announce(obj, revision, applied, deleted)
+        self._report_protected(obj, status, applied, generation)
+        status["lastAppliedRevision"] = revision
+
+        await self._check_health(obj, status, client, spec, refs, revision, generation)
+        conditions.mark_ready(
+            status, conditions.RECONCILIATION_SUCCEEDED, f"Applied revision: {revision}", generation
+        )
+        return Result(requeue_after=jittered(interval))
+
+    async def finalize(self, obj: JSON) -> None:
+        meta = obj["metadata"]
+        key = f"{meta['namespace']}/{meta['name']}"
+        self._last.pop(key, None)
+        self.drift.forget(key)
+        try:
+            spec = _spec(obj)
+        except StalledError:
+            return
+        policy = spec.effective_deletion_policy()
+        if policy == "Orphan" or (policy == "MirrorPrune" and not spec.prune):
+            return
+        refs = inventory.from_status(obj.get("status") or {})
+        await prune(
+            self._client_for(spec, meta["namespace"]),
+            self.mapper,
+            refs,
+            (meta["name"], meta["namespace"]),
+            wait=policy == "WaitForTermination",
+        )
+
+    # ---- steps -------------------------------------------------------------------------
+
+    async def _check_dependencies(
+        self, spec: api.KustomizationSpec, namespace: str, retry: float
+    ) -> None:
+        for dep in spec.depends_on:
+            ns = dep.namespace or namespace
+            group = (
+                "kustomize.toolkit.fluxcd.io/v1"
+                if dep.kind == "Kustomization"
+                else "helm.toolkit.fluxcd.io/v2"
+            )
+            try:
+                resource = await self.mapper.resource(group, dep.kind)
+                other = await self.client.get(resource.path(ns, dep.name))
+            except (ApiError, UnknownKind) as err:
+                raise WaitingError(
+                    conditions.DEPENDENCY_NOT_READY,
+                    f"dependency '{dep.kind}/{ns}/{dep.name}' not found",
+                    retry_after=min(retry, 10),
+                ) from err
+            st = other.get("status") or {}
+            ready = conditions.is_true(st, conditions.READY)
+            current = st.get("observedGeneration") == other["metadata"].get("generation")
+            if not (ready and current):
+                raise WaitingError(
+                    conditions.DEPENDENCY_NOT_READY,
+                    f"dependency '{dep.kind}/{ns}/{dep.name}' is not ready",
+                    retry_after=min(retry, 10),
+                )
+
+    async def _source_artifact(
+        self, spec: api.KustomizationSpec, namespace: str, retry: float
+    ) -> dict[str, Any]:
+        ref = spec.source_ref
+        ns = ref.namespace or namespace
+        if ns != namespace and self.options.no_cross_namespace_refs:
+            raise StalledError(
+                ACCESS_DENIED,
+                f"can't access '{ref.kind}/{ns}/{ref.name}', "
+                "cross-namespace references have been blocked",
+            )
+        if ref.kind != "GitRepository":
+            raise StalledError(
+                conditions.ARTIFACT_FAILED, f"source kind {ref.kind} is not supported yet"
+            )
+        try:
+            resource = await self.mapper.resource("source.toolkit.fluxcd.io/v1", ref.kind)
+            source = await self.client.get(resource.path(ns, ref.name))
+        except ApiError as err:
+            if not err.not_found:
+                raise
+            raise WaitingError(
+                conditions.ARTIFACT_FAILED,
+                f"Source '{ref.kind}/{ns}/{ref.name}' not found",
+                retry_after=min(retry, 10),
+            ) from err
+        artifact = (source.get("status") or {}).get("artifact")
+        if not artifact:
+            raise WaitingError(
+                conditions.ARTIFACT_FAILED,
+                f"Source artifact of '{ref.kind}/{ns}/{ref.name}' not found",
+                retry_after=min(retry, 10),
+            )
+        return dict(artifact)
+
+    async def _build(
+        self, obj: JSON, spec: api.KustomizationSpec, artifact: dict[str, Any], retry: float
+    ) -> list[JSON]:
+        tmp = Path(tempfile.mkdtemp(dir=self.workdir, prefix="build-"))
+        try:
+            root = tmp / "source"
+            try:
+                await fetch(artifact, root, self.store)
+            except ArtifactUnavailable as err:
+                raise WaitingError(conditions.ARTIFACT_FAILED, str(err), retry_after=retry) from err
+            try:
+                return await pipeline.render(
+                    self.client,
+                    obj,
+                    spec,
+                    root,
+                    allow_remote_bases=not self.options.no_remote_bases,
+                )
+            except pipeline.RenderError as err:
+                raise WaitingError(err.reason, str(err), retry_after=retry) from err
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    async def _apply(
+        self, client: KubeClient, spec: api.KustomizationSpec, objects: list[JSON], retry: float
+    ) -> list[Applied]:
+        applier = Applier(client, self.mapper, force=spec.force)
+        try:
+            return await applier.apply(objects)
+        except ApplyFailed as err:
+            raise WaitingError(
+                conditions.RECONCILIATION_FAILED, str(err), retry_after=retry
+            ) from err
+        except UnknownKind as err:
+            raise WaitingError(
+                conditions.RECONCILIATION_FAILED, str(err), retry_after=retry
+            ) from err
+
+    async def _prune(
+        self,
+        client: KubeClient,
+        spec: api.KustomizationSpec,
+        previous: list[inventory.ObjRef],
+        current: list[inventory.ObjRef],
+        owner: tuple[str, str],
+        retry: float,
+    ) -> list[inventory.ObjRef]:
+        if not spec.prune:
+            return []
+        try:
+            return await prune(client, self.mapper, inventory.stale(previous, current), owner)
+        except PruneFailed as err:
+            raise WaitingError(conditions.PRUNE_FAILED, str(err), retry_after=retry) from err
+
+    async def _check_health(
+        self,
+        obj: JSON,
+        status: dict[str, Any],
+        client: KubeClient,
+        spec: api.KustomizationSpec,
+        applied: list[inventory.ObjRef],
+        revision: str,
+        generation: int,
+    ) -> None:
+        namespace = obj["metadata"]["namespace"]
+        if spec.wait:
+            refs = list(applied)
+        else:
+            refs = [
+                inventory.ObjRef(
+                    c.namespace or namespace,
+                    c.name,
+                    (c.api_version or "").rpartition("/")[0],
+                    c.kind,
+                    (c.api_version or "").rpartition("/")[2],
+                )
+                for c in spec.health_checks
+            ]
+        if not refs:
+            conditions.remove(status, conditions.HEALTHY)
+            return
+        conditions.mark_reconciling(
+            status,
+            PROGRESSING,
+            f"Running health checks for revision {revision} with a "
+            f"timeout of {spec.effective_timeout()}",
+            generation,
+        )
+        key = f"{namespace}/{obj['metadata']['name']}"
+        try:
+            await health.wait(
+                client,
+                self.mapper,
+                refs,
+                spec.effective_timeout().seconds,
+                superseded=lambda: self._superseded(key, revision),
+            )
+        except health.Unhealthy as err:
+            conditions.set_condition(
+                status,
+                conditions.HEALTHY,
+                "False",
+                conditions.HEALTH_CHECK_FAILED,
+                str(err),
+                generation,
+            )
+            raise WaitingError(
+                conditions.HEALTH_CHECK_FAILED,
+                f"Health check failed after {spec.effective_timeout()}: {err}",
+                retry_after=spec.effective_retry_interval().seconds,
+            ) from err
+        except health.Superseded as err:
+            raise WaitingError(
+                PROGRESSING, "a new revision arrived during health checks", retry_after=0
+            ) from err
+        conditions.set_condition(
+            status,
+            conditions.HEALTHY,
+            "True",
+            conditions.SUCCEEDED,
+            "Health check passed",
+            generation,
+        )
+
+    async def _correct_drift(
+        self,
+        obj: JSON,
+        status: dict[str, Any],
+        client: KubeClient,
+        spec: api.KustomizationSpec,
+        last: _Applied,
+        drifted: set[tuple[str, str, str, str]],
+    ) -> None:
+        """Re-apply the drifted objects from the last build (protected ones: report)."""
+        key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+        manifests = [m for m in last.manifests if inventory.ref_of(m).key() in drifted]
+        applier = Applier(client, self.mapper, force=spec.force)
+        try:
+            applied = await applier.apply(manifests)
+        except ApplyFailed as err:
+            raise WaitingError(
+                conditions.RECONCILIATION_FAILED,
+                str(err),
+                retry_after=spec.effective_retry_interval().seconds,
+            ) from err
+        corrected = [a for a in applied if a.action in ("created", "configured")]
+        if corrected:
+            lines = [f"{a.ref} {', '.join(a.changed) or a.action}" for a in corrected]
+            self.events.record(obj, "Normal", DRIFT_CORRECTED, "\n".join(lines))
+            metrics.DRIFT_CORRECTIONS.labels(
+                KIND, obj["metadata"]["name"], obj["metadata"]["namespace"]
+            ).inc(len(corrected))
+        self._report_protected(obj, status, applied, obj["metadata"].get("generation", 0))
+        self.drift.refresh(
+            key, [(m, a.result or m) for m, a in zip(manifests, applied, strict=True)]
+        )
+
+    # ---- bookkeeping -------------------------------------------------------------------
+
+    def _remember(
+        self,
+        key: str,
+        revision: str,
+        generation: int,
+        manifests: list[JSON],
+        applied: list[Applied],
+    ) -> None:
+        self._last[key] = _Applied(revision, generation, manifests)
+        results = {a.ref.key(): a.result for a in applied}
+        self.drift.remember(
+            key, [(m, results.get(inventory.ref_of(m).key()) or m) for m in manifests]
+        )
+
+    def _superseded(self, key: str, revision: str) -> bool:
+        return False
+
+    def _announce(
+        self, obj: JSON, revision: str, applied: list[Applied], deleted: list[inventory.ObjRef]
+    ) -> None:
+        lines = [f"{a.ref} {a.action}" for a in applied if a.action in ("created", "configured")]
+        lines += [f"{r} deleted" for r in deleted]
+        if lines:
+            self.events.record(
+                obj,
+                "Normal",
+                "Progressing",
+                "\n".join(lines),
+                {"kustomize.toolkit.fluxcd.io/revision": revision},
+            )
+
+    def _report_protected(
+        self, obj: JSON, status: dict[str, Any], applied: list[Applied], generation: int
+    ) -> None:
+        meta = obj["metadata"]
+        drifted = [a for a in applied if a.action == "protected" and a.changed]
+        metrics.DRIFTED.labels(KIND, meta["name"], meta["namespace"]).set(len(drifted))
+        if not drifted:
+            conditions.remove(status, DRIFTED)
+            return
+        message = "; ".join(f"{a.ref}: {', '.join(a.changed)}" for a in drifted)
+        conditions.set_condition(
+            status,
+            DRIFTED,
+            "True",
+            DRIFTED,
+            f"protected objects differ from Git (not corrected): {message}",
+            generation,
+        )
+        self.events.record(obj, "Warning", DRIFTED, message)
+
+    def _client_for(self, spec: api.KustomizationSpec, namespace: str) -> KubeClient:
+        account = spec.service_account_name or self.options.default_service_account
+        if not account:
+            return self.client
+        return self.client.impersonate(service_account_user(namespace, account))
+
+
+def _spec(obj: JSON) -> api.KustomizationSpec:
+    try:
+        return api.Kustomization.model_validate(obj).spec
+    except ValidationError as err:
+        raise StalledError("InvalidSpec", f"invalid spec: {err.errors()[0]['msg']}") from err
+
+
+__all__ = ["KustomizationReconciler", "KustomizeOptions", "diff_paths"]

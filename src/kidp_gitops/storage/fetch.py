@@ -1,0 +1,64 @@
+"""Getting an artifact's files as a consumer: from the local store when the source
+controller runs in the same process, otherwise over HTTP from `artifact.url`. Either
+way the digest is checked before anything is unpacked."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from kidp_gitops.storage.artifacts import ArtifactStore
+
+
+class ArtifactUnavailable(Exception):
+    """The artifact could not be read, or its content does not match its digest."""
+
+
+async def fetch(
+    artifact: dict[str, Any], dest: Path, store: ArtifactStore | None = None, timeout: float = 60.0
+) -> None:
+    data = _local(artifact, store)
+    if data is None:
+        data = await _download(str(artifact.get("url", "")), timeout)
+    digest = str(artifact.get("digest", ""))
+    algorithm, _, expected = digest.partition(":")
+    if algorithm != "sha256" or hashlib.sha256(data).hexdigest() != expected:
+        raise ArtifactUnavailable(
+            f"artifact {artifact.get('revision')} does not match its digest {digest}"
+        )
+    # Unpacking is disk work: keep the event loop free for other reconciles.
+    await asyncio.to_thread(_unpack, data, dest)
+
+
+def _unpack(data: bytes, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tar.extractall(dest, filter="data")
+
+
+def _local(artifact: dict[str, Any], store: ArtifactStore | None) -> bytes | None:
+    if store is None:
+        return None
+    path = store.local_path(str(artifact.get("path", "")))
+    return path.read_bytes() if path is not None else None
+
+
+async def _download(url: str, timeout: float) -> bytes:
+    if not url:
+        raise ArtifactUnavailable("the artifact has no URL")
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
+            http.get(url) as resp,
+        ):
+            if resp.status != 200:
+                raise ArtifactUnavailable(f"GET {url}: HTTP {resp.status}")
+            return await resp.read()
+    except (aiohttp.ClientError, TimeoutError, OSError) as err:
+        raise ArtifactUnavailable(f"GET {url}: {err or type(err).__name__}") from err

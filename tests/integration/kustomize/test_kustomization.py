@@ -1,0 +1,448 @@
+"""The Kustomization controller end to end, on the real control plane with a real git
+server: the PRD's `infrastructure` Kustomization goes Ready from the example
+repository; removed manifests are pruned; a broken commit keeps the last good state;
+manual edits are reverted within seconds, protected objects keep theirs and are
+reported; dependencies wait; a tenant cannot escape its namespace."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kidp_gitops.kube import ApiError, KubeClient
+from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration.conftest import repo_root
+from tests.integration.source.helpers import create_secret, request_reconcile
+from tests.integration.wait import until
+
+pytestmark = pytest.mark.usefixtures("engine")
+
+EXAMPLE = repo_root() / "examples" / "kidp-infrastructure"
+KS = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{ns}/kustomizations"
+GIT = "/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/gitrepositories"
+
+
+def example_files(namespace: str) -> dict[str, str]:
+    """The example repository, with its cluster-wide names made unique per test."""
+    files: dict[str, str] = {}
+    for path in sorted(EXAMPLE.rglob("*")):
+        if path.is_file():
+            text = path.read_text()
+            files[str(path.relative_to(EXAMPLE))] = (
+                text.replace("kidp-system", f"{namespace}-sys")
+                .replace("team-backend", f"{namespace}-be")
+                .replace("team-frontend", f"{namespace}-fe")
+            )
+    return files
+
+
+async def setup_source(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+    files: dict[str, str],
+) -> str:
+    name = unique_repo("infra")
+    with git_repos.worktree(name) as wt:
+        wt.write(files)
+        wt.commit("initial layout")
+        wt.push()
+    await create_secret(
+        kube, namespace, "creds", {"username": http_git.username, "password": http_git.password}
+    )
+    await kube.create(
+        GIT.format(ns=namespace),
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "kidp-infrastructure"},
+            "spec": {
+                "interval": "1m",
+                "url": http_git.url(name),
+                "ref": {"branch": "main"},
+                "secretRef": {"name": "creds"},
+            },
+        },
+    )
+    return name
+
+
+def prd_infrastructure(namespace: str) -> dict[str, Any]:
+    docs = list(yaml.safe_load_all((EXAMPLE / "clusters/local/kustomizations.yaml").read_text()))
+    ks = next(d for d in docs if d["metadata"]["name"] == "infrastructure")
+    ks["metadata"]["namespace"] = namespace
+    ks["spec"]["healthChecks"][0]["namespace"] = f"{namespace}-sys"
+    return dict(ks)
+
+
+async def ks_status(kube: KubeClient, namespace: str, name: str) -> dict[str, Any]:
+    return await kube.get(f"{KS.format(ns=namespace)}/{name}")
+
+
+def ready(obj: dict[str, Any]) -> dict[str, Any]:
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c["type"] == "Ready":
+            return dict(c)
+    return {}
+
+
+async def wait_ready(
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    status: str = "True",
+    reason: str | None = None,
+    revision: str | None = None,
+    timeout: float = 60,
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        obj = await ks_status(kube, namespace, name)
+        r = ready(obj)
+        ok = r.get("status") == status and reason in (None, r.get("reason"))
+        if revision:
+            ok = ok and obj["status"].get("lastAttemptedRevision", "").endswith(revision)
+        return obj if ok else None
+
+    return await until(probe, timeout, f"Kustomization {name} Ready={status} {reason or ''}")
+
+
+async def exists(kube: KubeClient, path: str) -> bool:
+    try:
+        await kube.get(path)
+    except ApiError as err:
+        if err.not_found:
+            return False
+        raise
+    return True
+
+
+async def test_prd_infrastructure_end_to_end(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    sys_ns = f"{namespace}-sys"
+    files = example_files(namespace)
+    repo = await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
+    await kube.create(KS.format(ns=namespace), prd_infrastructure(namespace))
+
+    obj = await wait_ready(kube, namespace, "infrastructure", "True", "ReconciliationSucceeded")
+    assert obj["status"]["lastAppliedRevision"].startswith("main@sha1:")
+    ids = {e["id"] for e in obj["status"]["inventory"]["entries"]}
+    assert f"{sys_ns}_kidp-operator_apps_Deployment" in ids
+    assert "_brokers.kidp.dev_apiextensions.k8s.io_CustomResourceDefinition" in ids
+    assert f"_{sys_ns}__Namespace" in ids
+    deploy_path = f"/apis/apps/v1/namespaces/{sys_ns}/deployments/kidp-operator"
+    deploy = await kube.get(deploy_path)
+    labels = deploy["metadata"]["labels"]
+    assert labels["kustomize.toolkit.fluxcd.io/name"] == "infrastructure"
+    assert labels["kustomize.toolkit.fluxcd.io/namespace"] == namespace
+    healthy = [c for c in obj["status"]["conditions"] if c["type"] == "Healthy"]
+    assert healthy
+    assert healthy[0]["status"] == "True"
+
+    # A commit that removes a manifest prunes its object.
+    broker = f"/apis/kidp.dev/v1/namespaces/{sys_ns}/brokers/events"
+    assert await exists(kube, broker)
+    with git_repos.worktree(repo, "main") as wt:
+        wt.write(
+            {
+                "infrastructure/kustomization.yaml": files[
+                    "infrastructure/kustomization.yaml"
+                ].replace("  - base/brokers\n", "")
+            }
+        )
+        removed = wt.commit("drop the broker")
+        wt.push()
+    await request_reconcile(kube, namespace, "kidp-infrastructure")
+    await wait_ready(kube, namespace, "infrastructure", "True", revision=removed)
+    await until(lambda: _not(exists(kube, broker)), 30, "the broker to be pruned")
+
+    # A broken commit: Ready=False with the reason; the last good state stays applied.
+    with git_repos.worktree(repo, "main") as wt:
+        wt.write({"infrastructure/base/operators/deployment.yaml": "kind: [broken\n"})
+        broken = wt.commit("break it")
+        wt.push()
+    await request_reconcile(kube, namespace, "kidp-infrastructure")
+    failed = await wait_ready(
+        kube, namespace, "infrastructure", "False", "BuildFailed", revision=broken
+    )
+    assert "deployment.yaml" in ready(failed)["message"]
+    assert failed["status"]["lastAppliedRevision"].endswith(removed)
+    assert await exists(kube, deploy_path)
+
+
+async def _not(value: Any) -> bool:
+    return not await value
+
+
+async def test_manual_edit_is_reverted_and_protected_drift_is_reported(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    files = {
+        "apps/web.yaml": _deployment("web", namespace, 2),
+        "apps/guarded.yaml": _deployment(
+            "guarded", namespace, 1, annotations={"flux.weave.works/ignore": "true"}
+        ),
+    }
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
+    await kube.create(
+        KS.format(ns=namespace),
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "apps"},
+            "spec": {
+                "interval": "1h",
+                "path": "./apps",
+                "prune": True,
+                "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
+            },
+        },
+    )
+    await wait_ready(kube, namespace, "apps")
+    web = f"/apis/apps/v1/namespaces/{namespace}/deployments/web"
+    guarded = f"/apis/apps/v1/namespaces/{namespace}/deployments/guarded"
+
+    # kubectl scale/edit of a managed object: put back within seconds.
+    began = time.monotonic()
+    await kube.patch(web, {"spec": {"replicas": 5}})
+
+    async def reverted() -> bool:
+        return bool((await kube.get(web))["spec"]["replicas"] == 2)
+
+    await until(reverted, 15, "the manual edit to be reverted")
+    assert time.monotonic() - began < 15
+    events = await kube.get(f"/api/v1/namespaces/{namespace}/events")
+    corrected = [e for e in events["items"] if e["reason"] == "DriftCorrected"]
+    assert corrected
+    assert "spec.replicas" in corrected[-1]["message"]
+
+    # The same edit on a protected object: kept, and reported.
+    await kube.patch(guarded, {"spec": {"replicas": 4}})
+
+    async def reported() -> dict[str, Any] | None:
+        obj = await ks_status(kube, namespace, "apps")
+        drifted = [c for c in obj["status"].get("conditions", []) if c["type"] == "Drifted"]
+        return obj if drifted and drifted[0]["status"] == "True" else None
+
+    obj = await until(reported, 15, "the Drifted condition")
+    drifted = next(c for c in obj["status"]["conditions"] if c["type"] == "Drifted")
+    assert "guarded" in drifted["message"]
+    assert "spec.replicas" in drifted["message"]
+    assert (await kube.get(guarded))["spec"]["replicas"] == 4
+
+
+def _deployment(
+    name: str, namespace: str, replicas: int, annotations: dict[str, str] | None = None
+) -> str:
+    obj = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            **({"annotations": annotations} if annotations else {}),
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]},
+            },
+        },
+    }
+    return yaml.safe_dump(obj)
+
+
+async def test_depends_on_waits_then_proceeds(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    files = {"a/cm.yaml": _configmap("a", namespace), "b/cm.yaml": _configmap("b", namespace)}
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
+    src = {"kind": "GitRepository", "name": "kidp-infrastructure"}
+    await kube.create(
+        KS.format(ns=namespace),
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "b"},
+            "spec": {
+                "interval": "1h",
+                "path": "./b",
+                "prune": True,
+                "sourceRef": src,
+                "dependsOn": [{"name": "a"}],
+            },
+        },
+    )
+    waiting = await wait_ready(kube, namespace, "b", "False", "DependencyNotReady")
+    assert "'Kustomization/" in ready(waiting)["message"]
+    await kube.create(
+        KS.format(ns=namespace),
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "a"},
+            "spec": {"interval": "1h", "path": "./a", "prune": True, "sourceRef": src},
+        },
+    )
+    await wait_ready(kube, namespace, "a")
+    await wait_ready(kube, namespace, "b", timeout=30)
+
+
+def _configmap(name: str, namespace: str) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace},
+            "data": {"k": "v"},
+        }
+    )
+
+
+async def test_a_tenant_cannot_leave_its_namespace(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    files = {
+        "tenant/cm.yaml": _configmap("mine", namespace),
+        "tenant/ns.yaml": yaml.safe_dump(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"{namespace}-escape"}}
+        ),
+    }
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
+    await kube.create(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": "tenant"}}
+    )
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
+    await kube.create(
+        f"{rbac}/rolebindings",
+        {
+            "metadata": {"name": "tenant-admin"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "admin",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": namespace}],
+        },
+    )
+    await kube.create(
+        KS.format(ns=namespace),
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "tenant"},
+            "spec": {
+                "interval": "1h",
+                "path": "./tenant",
+                "prune": True,
+                "serviceAccountName": "tenant",
+                "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
+            },
+        },
+    )
+    failed = await wait_ready(kube, namespace, "tenant", "False", "ReconciliationFailed")
+    message = ready(failed)["message"]
+    assert f"system:serviceaccount:{namespace}:tenant" in message
+    assert "namespaces" in message
+    assert not await exists(kube, f"/api/v1/namespaces/{namespace}-escape")
+    assert not await exists(kube, f"/api/v1/namespaces/{namespace}/configmaps/mine")
+
+
+async def test_a_sops_encrypted_secret_is_applied_decrypted(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    import pyrage  # type: ignore[import-untyped]
+
+    from tests.unit.sops.conftest import Sops
+
+    identity = pyrage.x25519.Identity.generate()
+    secret = yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "db", "namespace": namespace},
+            "stringData": {"password": "s3cr3t-value"},
+        }
+    )
+    # The PRD's .sops.yaml rule: only data and stringData are encrypted.
+    encrypted = Sops(tmp_path, None).encrypt(
+        secret,
+        "secret.yaml",
+        age=[str(identity.to_public())],
+        args=["--encrypted-regex", "^(data|stringData)$"],
+    )
+    assert b"s3cr3t-value" not in encrypted
+    repo = await setup_source(
+        kube, namespace, git_repos, http_git, unique_repo, {"secrets/db.yaml": encrypted.decode()}
+    )
+    await create_secret(kube, namespace, "sops-age", {"age.agekey": f"{identity}\n"})
+    await kube.create(
+        KS.format(ns=namespace),
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "secrets"},
+            "spec": {
+                "interval": "1h",
+                "path": "./secrets",
+                "prune": True,
+                "decryption": {"provider": "sops", "secretRef": {"name": "sops-age"}},
+                "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
+            },
+        },
+    )
+    await wait_ready(kube, namespace, "secrets")
+    applied = await kube.get(f"/api/v1/namespaces/{namespace}/secrets/db")
+    assert base64.b64decode(applied["data"]["password"]) == b"s3cr3t-value"
+    assert "sops" not in applied.get("metadata", {}).get("annotations", {})
+
+    # A commit encrypted for another key: nothing is applied, the file is named (never
+    # the value), and the last good Secret stays.
+    other = pyrage.x25519.Identity.generate()
+    changed = Sops(tmp_path, None).encrypt(
+        secret.replace("s3cr3t-value", "n3w-value"),
+        "secret2.yaml",
+        age=[str(other.to_public())],
+        args=["--encrypted-regex", "^(data|stringData)$"],
+    )
+    with git_repos.worktree(repo, "main") as wt:
+        wt.write({"secrets/db.yaml": changed.decode()})
+        new = wt.commit("rotate")
+        wt.push()
+    await request_reconcile(kube, namespace, "kidp-infrastructure")
+    failed = await wait_ready(kube, namespace, "secrets", "False", "DecryptionFailed", revision=new)
+    assert "Secret" in ready(failed)["message"]
+    assert "value" not in ready(failed)["message"]
+    kept = await kube.get(f"/api/v1/namespaces/{namespace}/secrets/db")
+    assert base64.b64decode(kept["data"]["password"]) == b"s3cr3t-value"
