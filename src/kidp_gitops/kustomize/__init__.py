@@ -1,7 +1,13 @@
-"""The Kustomization controller: from a source artifact to objects in the cluster, as
-kustomize-controller does it. Its pure steps build a path of an extracted artifact with
-the real kustomize (with Flux's generated kustomization and overlay fields, every
-reference confined to the artifact, and a digest of a build's inputs so an unchanged
-build can be skipped) and apply Flux's post-build variable substitution; the reconciler
-around them decrypts, applies, prunes, checks health and watches for drift.
+"""The Kustomization controller.
+
+The pure steps, which never talk to the API server: `build` (the real kustomize over a
+path of an extracted artifact, with Flux's generated kustomization and overlay fields;
+`digest` of a build's inputs), `overlay`, `kustomization`, `inputs` (files a build may
+read, confined to the artifact), `runner` (the kustomize program), `direct` (plain
+directories read without a process), `yamlio`, `envsubst` and `substitute` (post-build
+variables), `sops` and `sopsformat` (SOPS decryption), `inventory` (Flux's entries).
+
+The steps against the cluster: `apply` (dry run, staged server-side apply), `prune`,
+`health` (kstatus), `drift` (watching what was applied). `pipeline` chains build,
+decrypt and substitute; `reconciler` tells the whole story; `controller` wires it.
 """
