@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "validate": FOUNDATION | {"kustomize"},
     "install": {"api", "kube"},
     "engine": {"*"},
+    "local": {"*"},
     "cli": {"*"},
     "dashboard": {"*"},
 }

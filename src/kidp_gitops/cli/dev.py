@@ -91,3 +91,25 @@ def kubeconfig_cmd(state_dir: StateDir = None) -> None:
     if not cluster.kubeconfig.exists():
         raise typer.Exit(3)
     typer.echo(str(cluster.kubeconfig))
+
+
+@app.command("git-server")
+def git_server(
+    root: Annotated[Path, typer.Option(help="Directory of bare repositories (<name>.git).")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")],
+    username: Annotated[str, typer.Option(help="Basic-auth user name.")] = "kidp",
+    password_file: Annotated[
+        Path | None, typer.Option(help="File holding the basic-auth password.")
+    ] = None,
+) -> None:
+    """Serve bare repositories over git smart HTTP on loopback (what `kidp up` runs)."""
+    import secrets
+    import tempfile
+
+    from kidp_gitops.devcluster import githttp
+
+    password = password_file.read_text().strip() if password_file else secrets.token_urlsafe(18)
+    home = Path(tempfile.mkdtemp(prefix="kidp-git-home-"))
+    backend = githttp.GitHttpBackend(root.resolve(), username, password, home)
+    typer.echo(f"serving {root} on http://127.0.0.1:{port}/", err=True)
+    asyncio.run(githttp.serve(backend, "127.0.0.1", port))

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from kidp_gitops import __version__
-from kidp_gitops.cli import controller, dev
+from kidp_gitops.cli import controller, dev, local
 from kidp_gitops.cli.errors import CliError
 from kidp_gitops.cli.install import install
 from kidp_gitops.devcluster import DevClusterError
@@ -24,30 +24,9 @@ app.add_typer(controller.app, name="controller")
 app.command()(install)
 
 
-@app.command("up")
-def up_cmd(state_dir: dev.StateDir = None, output: dev.Output = "table") -> None:
-    """Start the local environment: today the local control plane (built on first use).
-
-    The controllers and the demo repository join it as they are built.
-    """
-    dev.up(state_dir=state_dir, output=output)
-    typer.echo(
-        "next: export KUBECONFIG=$(kidp dev cluster kubeconfig) && kubectl get nodes\n"
-        "stop: kidp down",
-        err=True,
-    )
-
-
-@app.command("down")
-def down_cmd(state_dir: dev.StateDir = None) -> None:
-    """Stop everything `kidp up` started."""
-    dev.down(state_dir=state_dir)
-
-
-@app.command("status")
-def status_cmd(state_dir: dev.StateDir = None, output: dev.Output = "table") -> None:
-    """Show what runs and where. Exits 3 when nothing runs."""
-    dev.status(state_dir=state_dir, output=output)
+app.command("up")(local.up)
+app.command("down")(local.down)
+app.command("status")(local.status)
 
 
 @app.command()

@@ -63,7 +63,7 @@ def ensure_binaries() -> Binaries:
         proc = subprocess.run(
             ["bash", str(script)],
             stdout=subprocess.PIPE,
-            stderr=sys.stderr,
+            stderr=_progress_stream(),
             text=True,
             check=False,
         )
@@ -79,3 +79,12 @@ def ensure_binaries() -> Binaries:
             f"control-plane binaries missing in {found.bin_dir}: {', '.join(missing)}"
         )
     return found
+
+
+def _progress_stream() -> int | None:
+    """Where the build's progress goes: our stderr, or the process's own when ours is
+    not a file (inside a test runner)."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None

@@ -47,7 +47,7 @@ def default_state_dir() -> Path:
     return Path(base) / "kidp-gitops" / "devcluster"
 
 
-def _free_port(exclude: Collection[int] = ()) -> int:
+def free_port(exclude: Collection[int] = ()) -> int:
     """A free loopback port below Linux's ephemeral range (32768+), so an outgoing
     connection cannot take it between this check and the component's bind."""
     while True:
@@ -169,7 +169,7 @@ class DevCluster:
         )
         ports: dict[str, int] = {}
         for n in names:
-            ports[n] = _free_port(exclude=set(ports.values()))
+            ports[n] = free_port(exclude=set(ports.values()))
         server = f"https://127.0.0.1:{ports['kube-apiserver']}"
         certs = pki.create(self.dir / "pki", {ADMIN_USER: ["system:masters"]})
         kubeconfig.write(self.kubeconfig, server, certs, ADMIN_USER)

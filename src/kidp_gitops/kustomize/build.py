@@ -79,7 +79,7 @@ def digest(root: Path, path: str, overlay: Overlay) -> str:
             data = part.encode() if isinstance(part, str) else part
             hasher.update(len(data).to_bytes(8, "big") + data)
 
-    feed(_DIGEST_FORMAT, plan.where, overlay.canonical(), plan.top_text)
+    feed(_DIGEST_FORMAT, plan.where, overlay.canonical(), plan.rendered.text)
     if plan.rendered.scan is not None:
         for candidate in plan.rendered.scan.candidates:
             feed("scanned", candidate.entry, _sha(candidate.data))
@@ -112,8 +112,6 @@ class _Plan:
     where: str
     """spec.path relative to the root, for messages."""
     rendered: kustomization.Rendered
-    top_text: str
-    """The kustomization text kustomize runs for `directory`."""
     inputs: inputs.Inputs
 
 
@@ -125,13 +123,8 @@ def _plan(root: Path, path: str, overlay: Overlay, *, allow_remote: bool) -> _Pl
         top_where = f"{where} (generated kustomization)"
     else:
         top_where = inputs.relative(directory / rendered.source.name, real_root)
-    if rendered.text is not None:
-        top_text = rendered.text
-    else:
-        assert rendered.source is not None
-        top_text = rendered.source.read_text(encoding="utf-8", errors="replace")
     try:
-        docs = [doc for doc in yamlio.load_text_tree(top_text) if doc is not None]
+        docs = [doc for doc in yamlio.load_text_tree(rendered.text) if doc is not None]
     except yaml.YAMLError as err:
         raise errors.InvalidKustomization(
             f"{top_where}: not valid YAML: {yamlio.describe(err)}"
@@ -141,7 +134,7 @@ def _plan(root: Path, path: str, overlay: Overlay, *, allow_remote: bool) -> _Pl
     found = inputs.collect(
         real_root, directory, docs[0] if docs else None, top_where, allow_remote=allow_remote
     )
-    return _Plan(real_root, directory, where, rendered, top_text, found)
+    return _Plan(real_root, directory, where, rendered, found)
 
 
 def resolve(root: Path, path: str) -> tuple[Path, Path]:
@@ -166,7 +159,7 @@ def resolve(root: Path, path: str) -> tuple[Path, Path]:
 
 def _kustomize(plan: _Plan, timeout: float) -> list[dict[str, Any]]:
     replacements = {str(plan.root): ""}
-    if plan.rendered.text is None:
+    if not plan.rendered.written:
         output = runner.run(plan.directory, timeout=timeout, replacements=replacements)
     else:
         with tempfile.TemporaryDirectory(prefix="kidp-kustomize-") as scratch:

@@ -58,11 +58,11 @@ def read(scan: kustomization.Scan) -> list[dict[str, Any]]:
     for entry in scan.entries:
         if isinstance(entry, str):
             raise NeedsKustomize(f"{entry} holds a kustomization")
+        if not entry.is_manifest:
+            continue  # generation leaves it out
         docs = entry.documents
         if docs is None:
             raise NeedsKustomize(f"{entry.entry}: only kustomize reads it faithfully")
-        if not entry.is_manifest:
-            continue  # generation leaves it out
         objects.extend(_flatten(docs, entry.entry))
     _check_unique(objects)
     return sorted(objects, key=_legacy_order)

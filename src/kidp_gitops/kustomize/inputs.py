@@ -118,14 +118,15 @@ class _Walk:
         if isinstance(openapi, dict):
             for entry in _strings(openapi.get("path")):
                 self.reference(directory, entry, where, "openapi")
-        for name in ("helmCharts", "helmGlobals"):
+        for name in ("helmCharts", "helmGlobals", "helmChartInflationGenerator"):
             self.plugin_keys(doc.get(name), [directory], where, name)
         for name in _PLUGIN_FIELDS:
             for entry in _strings(doc.get(name)):
-                if "\n" in entry:
-                    self.inline_plugin(entry, directory, where, name)
-                else:
+                # An entry is a file, a directory, or an inline config (even on one line).
+                if "\n" not in entry:
                     self.reference(directory, entry, where, name, plugin=True, remote_ok=True)
+                if "\n" in entry or not os.path.lexists(directory / entry):
+                    self.inline_plugin(entry, directory, where, name)
 
     def reference(
         self,

@@ -151,10 +151,13 @@ def is_object_like(doc: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """The kustomization text a build runs, and whether it differs from the file on disk
-    (`None` when the directory's own file is used unchanged)."""
+    """The kustomization a build runs for a directory."""
 
-    text: str | None
+    text: str
+    """Its text."""
+    written: bool
+    """Whether it differs from the directory's own file (generated or amended), so a
+    build must write it into a scratch copy rather than use the directory as it is."""
     source: Path | None
     """The directory's kustomization file, or None when generated."""
     scan: Scan | None
@@ -172,13 +175,13 @@ def render(directory: Path, overlay: Overlay, root: Path) -> Rendered:
             "kind": "Kustomization",
             "resources": found.resources(),
         }
-        text = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=2**30)
+        text: str = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=2**30)
         if not overlay.changes_kustomization():
-            return Rendered(text, None, found)
+            return Rendered(text, True, None, found)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         assert isinstance(node, MappingNode)
         _amend(node, overlay, directory)
-        return Rendered(_serialize(node), None, found)
+        return Rendered(_serialize(node), True, None, found)
     where = Path(os.path.relpath(source, root)).as_posix()
     real = Path(os.path.realpath(source))
     if real != root and root not in real.parents:
@@ -195,9 +198,9 @@ def render(directory: Path, overlay: Overlay, root: Path) -> Rendered:
     if not isinstance(node, MappingNode):
         raise errors.InvalidKustomization(f"{where}: a kustomization must be a YAML mapping")
     if not overlay.changes_kustomization() and not _is_empty(node):
-        return Rendered(None, source, None)
+        return Rendered(text, False, source, None)
     _amend(node, overlay, directory)
-    return Rendered(_serialize(node), source, None)
+    return Rendered(_serialize(node), True, source, None)
 
 
 def _amend(root: MappingNode, overlay: Overlay, directory: Path) -> None:

@@ -135,6 +135,8 @@ def test_symlinked_manifest_in_a_generated_directory(repo: Path, outside: Path) 
         "resources: [cm.yaml]\ntransformers:\n- ../../outside/secret.yaml\n",
         "generators:\n- |-\n  apiVersion: builtin\n  kind: SecretGenerator\n  metadata: {name: s}\n"
         "  files: [../../outside/token]\n",
+        "resources: [cm.yaml]\ntransformers:\n- '{apiVersion: builtin, kind: PatchTransformer, "
+        "metadata: {name: p}, path: ../../outside/secret.yaml}'\n",
     ],
 )
 def test_every_file_field_is_confined(repo: Path, outside: Path, kustomization: str) -> None:

@@ -126,6 +126,7 @@ TRICKY = {
     "sub/.hidden/f.yaml": "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: hidden}\n",
     "values.yaml": "replicaCount: 3\nimage: {tag: v1}\n",
     ".sops.yaml": "creation_rules: [{path_regex: .*.yaml}]\n",
+    ".gitlab-ci.yml": "defaults: &d {image: alpine}\ntest:\n  <<: *d\n  script: [make]\n",
     "README.md": "# not yaml\n",
 }
 
@@ -141,7 +142,6 @@ def with_kustomize(directory: Path, tmp_path: Path) -> list[dict[str, Any]]:
     rendered = kustomization.render(directory, Overlay(), directory.resolve())
     copy = tmp_path / "kustomize-copy"
     shutil.copytree(directory, copy, symlinks=True)
-    assert rendered.text is not None
     (copy / "kustomization.yaml").write_text(rendered.text)
     return kustomize(copy)
 

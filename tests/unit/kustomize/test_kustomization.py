@@ -20,7 +20,8 @@ def render(directory: Path, overlay: Overlay | None = None) -> kustomization.Ren
 def test_unchanged_file_is_used_as_it_is(tmp_path: Path) -> None:
     write(tmp_path, "kustomization.yaml", "resources: [a.yaml]\n")
     rendered = render(tmp_path)
-    assert rendered.text is None
+    assert not rendered.written
+    assert rendered.text == "resources: [a.yaml]\n"
     assert rendered.source == tmp_path / "kustomization.yaml"
 
 
@@ -65,7 +66,6 @@ def test_amending_keeps_every_spelling(tmp_path: Path) -> None:
         components=["../c"],
     )
     text = render(tmp_path, overlay).text
-    assert text is not None
     assert "newTag: 1.20\n" in text  # the user's unquoted 1.20 stays as written
     doc = yaml.load(text, Loader=yaml.BaseLoader)
     assert doc["namespace"] == "ns"
@@ -87,7 +87,6 @@ def test_amending_keeps_every_spelling(tmp_path: Path) -> None:
 def test_an_empty_kustomization_gets_an_empty_resource_list(tmp_path: Path) -> None:
     write(tmp_path, "kustomization.yaml", "kind: Kustomization\n")
     text = render(tmp_path).text
-    assert text is not None
     assert yaml.safe_load(text) == {"kind": "Kustomization", "resources": []}
 
 

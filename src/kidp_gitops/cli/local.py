@@ -1,0 +1,135 @@
+"""`kidp up`, `kidp down`, `kidp status`: the whole loop on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kidp_gitops.cli.errors import CliError
+from kidp_gitops.kube import KubeClient, load_config
+from kidp_gitops.local.environment import LocalEnvironment, example_dir
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        help="Where everything lives (default: $KIDP_STATE_DIR or ~/.local/state/kidp-gitops).",
+    ),
+]
+Output = Annotated[str, typer.Option("--output", "-o", help="table or json")]
+
+
+def up(
+    state_dir: StateDir = None,
+    example: Annotated[
+        Path | None,
+        typer.Option(
+            help="The repository to serve and sync (default: examples/kidp-infrastructure)."
+        ),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for Ready.")] = 300,
+) -> None:
+    """Start a local control plane, a git server with the example repository and the
+    engine, sync the repository, and wait until every GitOps object is Ready."""
+    env = LocalEnvironment(state_dir)
+    source = example or example_dir()
+    if source is None or not source.is_dir():
+        raise CliError("no example repository: pass --example DIR")
+    console = Console(stderr=True)
+    with console.status("starting") as spinner:
+        asyncio.run(env.up(source, lambda msg: spinner.update(msg), timeout))
+    console.print("[green]✔[/] the local environment is up and in sync")
+    _show(env, "table")
+    console.print(
+        f"\nlogs: {env.logs}\n"
+        "next:\n"
+        f"  export KUBECONFIG={env.cluster.kubeconfig}\n"
+        "  kubectl get kustomizations,gitrepositories -A\n"
+        f"  git clone {_authenticated(env)} && edit, commit, push\n"
+        "  kidp status          # what runs where\n"
+        "  kidp down            # stop everything"
+    )
+
+
+def _authenticated(env: LocalEnvironment) -> str:
+    user, _ = env.git_credentials()
+    return env.git_url.replace("http://", f"http://{user}@")
+
+
+def down(state_dir: StateDir = None) -> None:
+    """Stop everything `kidp up` started."""
+    stopped = LocalEnvironment(state_dir).down()
+    typer.echo("stopped" if stopped else "nothing was running")
+
+
+def status(state_dir: StateDir = None, output: Output = "table") -> None:
+    """Show what runs and where. Exits 3 when the environment is not running."""
+    env = LocalEnvironment(state_dir)
+    running = _show(env, output)
+    if not running:
+        raise typer.Exit(3)
+
+
+def _show(env: LocalEnvironment, output: str) -> bool:
+    st = env.status()
+    if st["running"]:
+        st["gitops"] = asyncio.run(_objects(env))
+    if output == "json":
+        typer.echo(json.dumps(st, indent=2))
+        return bool(st["running"])
+    console = Console()
+    table = Table(title="kidp local environment")
+    for col in ("COMPONENT", "PID", "STATUS", "LOG"):
+        table.add_column(col)
+    for c in st["components"]:
+        table.add_row(
+            c["name"], str(c["pid"]), "running" if c["running"] else "[red]stopped[/]", c["log"]
+        )
+    console.print(table)
+    if st.get("gitops"):
+        objects = Table(title="GitOps objects (flux-system)")
+        for col in ("KIND", "NAME", "READY", "REVISION", "MESSAGE"):
+            objects.add_column(col)
+        for o in st["gitops"]:
+            objects.add_row(o["kind"], o["name"], o["ready"], o["revision"], o["message"])
+        console.print(objects)
+    console.print(
+        f"kubeconfig: {st['kubeconfig']}\ngit: {st['git_url']}\nmetrics: {st['metrics_url']}"
+    )
+    return bool(st["running"])
+
+
+async def _objects(env: LocalEnvironment) -> list[dict[str, str]]:
+    rows = []
+    async with KubeClient(await load_config(env.cluster.kubeconfig)) as kube:
+        for group, plural, kind in (
+            ("source.toolkit.fluxcd.io/v1", "gitrepositories", "GitRepository"),
+            ("kustomize.toolkit.fluxcd.io/v1", "kustomizations", "Kustomization"),
+        ):
+            listed = await kube.get(f"/apis/{group}/namespaces/flux-system/{plural}")
+            for item in listed.get("items") or []:
+                st = item.get("status") or {}
+                ready: dict[str, str] = next(
+                    (c for c in st.get("conditions") or [] if c["type"] == "Ready"), {}
+                )
+                revision = (
+                    (st.get("artifact") or {}).get("revision")
+                    or st.get("lastAppliedRevision")
+                    or ""
+                )
+                rows.append(
+                    {
+                        "kind": kind,
+                        "name": item["metadata"]["name"],
+                        "ready": ready.get("status", "Unknown"),
+                        "revision": revision,
+                        "message": ready.get("message", ""),
+                    }
+                )
+    return rows

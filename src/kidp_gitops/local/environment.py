@@ -1,0 +1,323 @@
+"""Bring the local environment up, report it, take it down.
+
+    <state>/devcluster/      the control plane (DevCluster)
+    <state>/git/             bare repositories, credentials (0600) of the git server
+    <state>/engine/          the engine's data (mirrors, artifacts)
+    <state>/logs/            git-server.log, engine.log
+    <state>/local.json       pids and ports of the git server and the engine
+
+Every step is idempotent: `up` on a running environment reuses what runs and re-applies
+the bootstrap objects (server-side apply, no change → no write).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kidp_gitops.devcluster import DevCluster, processes
+from kidp_gitops.devcluster.binaries import build_script
+from kidp_gitops.devcluster.cluster import AlreadyRunning, default_state_dir, free_port
+from kidp_gitops.devcluster.errors import DevClusterError
+from kidp_gitops.install import apply as install_apply
+from kidp_gitops.install import manifests
+from kidp_gitops.kube import ApiError, KubeClient, RestMapper, load_config
+from kidp_gitops.kube.apply import apply_staged
+
+REPO = "kidp-infrastructure"
+NAMESPACE = manifests.NAMESPACE
+GIT_USER = "kidp"
+FIELD_MANAGER = "kidp-up"
+Progress = Callable[[str], None]
+
+
+def example_dir() -> Path | None:
+    script = build_script()
+    if script is None:
+        return None
+    candidate = script.parents[2] / "examples" / REPO
+    return candidate if candidate.is_dir() else None
+
+
+@dataclass
+class LocalState:
+    git_pid: int = 0
+    git_port: int = 0
+    engine_pid: int = 0
+    metrics_port: int = 0
+    artifact_port: int = 0
+
+
+class LocalEnvironment:
+    def __init__(self, state_dir: Path | None = None):
+        self.root = (state_dir or default_state_dir().parent).resolve()
+        self.cluster = DevCluster(self.root / "devcluster")
+        self.logs = self.root / "logs"
+        self._state_file = self.root / "local.json"
+
+    # ---- facts ---------------------------------------------------------------------
+
+    def state(self) -> LocalState:
+        try:
+            return LocalState(**json.loads(self._state_file.read_text()))
+        except FileNotFoundError:
+            return LocalState()
+
+    def _save(self, st: LocalState) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._state_file.write_text(json.dumps(st.__dict__, indent=2))
+
+    @property
+    def git_url(self) -> str:
+        port = self.state().git_port
+        return f"http://127.0.0.1:{port}/{REPO}.git" if port else ""
+
+    def git_credentials(self) -> tuple[str, str]:
+        path = self.root / "git" / "password"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(18))
+        return GIT_USER, path.read_text().strip()
+
+    def status(self) -> dict[str, Any]:
+        st = self.state()
+        cluster = self.cluster.status()
+        python = Path(sys.executable)
+        return {
+            "running": cluster.running and self._alive(st.git_pid) and self._alive(st.engine_pid),
+            "kubeconfig": str(self.cluster.kubeconfig),
+            "server": cluster.server,
+            "git_url": self.git_url,
+            "metrics_url": f"http://127.0.0.1:{st.metrics_port}/metrics" if st.metrics_port else "",
+            "artifacts_url": f"http://127.0.0.1:{st.artifact_port}" if st.artifact_port else "",
+            "logs": str(self.logs),
+            "components": [
+                *cluster.as_dict()["components"],
+                {
+                    "name": "git-server",
+                    "pid": st.git_pid,
+                    "running": processes.alive(st.git_pid, python) if st.git_pid else False,
+                    "log": str(self.logs / "git-server.log"),
+                },
+                {
+                    "name": "engine",
+                    "pid": st.engine_pid,
+                    "running": processes.alive(st.engine_pid, python) if st.engine_pid else False,
+                    "log": str(self.logs / "engine.log"),
+                },
+            ],
+        }
+
+    @staticmethod
+    def _alive(pid: int) -> bool:
+        return bool(pid) and processes.alive(pid, Path(sys.executable))
+
+    # ---- up ------------------------------------------------------------------------
+
+    async def up(self, example: Path, progress: Progress, timeout: float = 300) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        progress("starting the local control plane")
+        try:
+            await self.cluster.up()
+        except AlreadyRunning:
+            progress("the local control plane already runs")
+        progress("installing the CRDs and RBAC")
+        async with KubeClient(await load_config(self.cluster.kubeconfig)) as kube:
+            await install_apply.install(kube, manifests.manifests(controllers=False))
+            progress("serving the example repository over git smart HTTP")
+            self._seed_repository(example)
+            self._start_git_server()
+            progress("starting the engine")
+            self._start_engine()
+            progress("bootstrapping GitRepository kidp-infrastructure and its Kustomizations")
+            await self._bootstrap(kube, example)
+            progress("waiting for every GitOps object to be Ready")
+            await self._wait_ready(kube, timeout)
+
+    def _seed_repository(self, example: Path) -> None:
+        bare = self.root / "git" / f"{REPO}.git"
+        if bare.exists():
+            return
+        work = self.root / "git" / "seed"
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": "kidp",
+            "GIT_AUTHOR_EMAIL": "kidp@localhost",
+            "GIT_COMMITTER_NAME": "kidp",
+            "GIT_COMMITTER_EMAIL": "kidp@localhost",
+        }
+
+        def git(*args: str, cwd: Path) -> None:
+            subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+        bare.parent.mkdir(parents=True, exist_ok=True)
+        git("init", "--bare", "--initial-branch=main", str(bare), cwd=bare.parent)
+        git("config", "http.receivepack", "true", cwd=bare)
+        subprocess.run(["cp", "-r", str(example), str(work)], check=True)
+        git("init", "--initial-branch=main", cwd=work)
+        git("add", "-A", cwd=work)
+        git("commit", "-m", "The PRD's repository layout", cwd=work)
+        git("push", str(bare), "main", cwd=work)
+        subprocess.run(["rm", "-rf", str(work)], check=True)
+
+    def _start_git_server(self) -> None:
+        st = self.state()
+        if self._alive(st.git_pid):
+            return
+        st.git_port = free_port()
+        user, _ = self.git_credentials()
+        st.git_pid = processes.start(
+            [
+                sys.executable,
+                "-m",
+                "kidp_gitops",
+                "dev",
+                "git-server",
+                f"--root={self.root / 'git'}",
+                f"--port={st.git_port}",
+                f"--username={user}",
+                f"--password-file={self.root / 'git' / 'password'}",
+            ],
+            self.logs / "git-server.log",
+            self.root,
+        )
+        self._save(st)
+        _wait_port(st.git_port, "git-server", self.logs / "git-server.log")
+
+    def _start_engine(self) -> None:
+        st = self.state()
+        if self._alive(st.engine_pid):
+            return
+        st.metrics_port, st.artifact_port = free_port(), free_port()
+        st.engine_pid = processes.start(
+            [
+                sys.executable,
+                "-m",
+                "kidp_gitops",
+                "controller",
+                "run",
+                f"--kubeconfig={self.cluster.kubeconfig}",
+                f"--data-dir={self.root / 'engine'}",
+                f"--metrics-addr=127.0.0.1:{st.metrics_port}",
+                f"--artifact-addr=127.0.0.1:{st.artifact_port}",
+            ],
+            self.logs / "engine.log",
+            self.root,
+        )
+        self._save(st)
+        _wait_port(st.metrics_port, "engine", self.logs / "engine.log", timeout=60)
+
+    async def _bootstrap(self, kube: KubeClient, example: Path) -> None:
+        user, password = self.git_credentials()
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": f"{REPO}-auth", "namespace": NAMESPACE},
+            "data": {
+                "username": base64.b64encode(user.encode()).decode(),
+                "password": base64.b64encode(password.encode()).decode(),
+            },
+        }
+        repo = {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": REPO, "namespace": NAMESPACE},
+            "spec": {
+                "interval": "1m",
+                "url": self.git_url,
+                "ref": {"branch": "main"},
+                "secretRef": {"name": f"{REPO}-auth"},
+            },
+        }
+        sync = list(
+            yaml.safe_load_all((example / "clusters/local/kustomizations.yaml").read_text())
+        )
+        mapper = RestMapper(kube)
+        await mapper.refresh()
+        await apply_staged(
+            kube, mapper, [secret, repo, *sync], field_manager=FIELD_MANAGER, force=True
+        )
+
+    async def _wait_ready(self, kube: KubeClient, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            pending = await self.not_ready(kube)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise DevClusterError(
+                    "not Ready in time: "
+                    + "; ".join(pending)
+                    + f" (logs: {self.logs / 'engine.log'})"
+                )
+            await asyncio.sleep(1)
+
+    async def not_ready(self, kube: KubeClient) -> list[str]:
+        pending = []
+        for path, kind in (
+            (
+                f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{NAMESPACE}/gitrepositories",
+                "GitRepository",
+            ),
+            (
+                f"/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{NAMESPACE}/kustomizations",
+                "Kustomization",
+            ),
+        ):
+            try:
+                listed = await kube.get(path)
+            except ApiError:
+                return [f"{kind}s not readable yet"]
+            for item in listed.get("items") or []:
+                ready = next(
+                    (
+                        c
+                        for c in (item.get("status") or {}).get("conditions") or []
+                        if c["type"] == "Ready"
+                    ),
+                    None,
+                )
+                if not ready or ready["status"] != "True":
+                    message = ready["message"] if ready else "not reconciled yet"
+                    pending.append(f"{kind}/{item['metadata']['name']}: {message}")
+        return pending
+
+    # ---- down ----------------------------------------------------------------------
+
+    def down(self) -> bool:
+        st = self.state()
+        python = Path(sys.executable)
+        stopped = False
+        for pid in (st.engine_pid, st.git_pid):
+            if pid and processes.alive(pid, python):
+                processes.stop(pid, python)
+                stopped = True
+        self._state_file.unlink(missing_ok=True)
+        return self.cluster.down() or stopped
+
+
+def _wait_port(port: int, name: str, log: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise DevClusterError(
+        f"{name} did not start listening on {port}; see {log}:\n" + processes.tail(log)
+    )

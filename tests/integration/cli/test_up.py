@@ -1,0 +1,98 @@
+"""`kidp up` / `kidp status` / `kidp down` end to end, in a state directory of their own:
+from nothing to every Kustomization of the example Ready, a pushed change applied on a
+requested reconcile, a second `up` safe, and `down` stopping every process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from kidp_gitops.cli.main import app
+from kidp_gitops.devcluster import processes
+from kidp_gitops.kube import KubeClient, load_config
+from tests.integration.wait import until
+
+
+def status(state: Path) -> dict[str, object]:
+    result = CliRunner().invoke(app, ["status", "--state-dir", str(state), "-o", "json"])
+    return dict(json.loads(result.output)) if result.output.strip().startswith("{") else {}
+
+
+def test_up_syncs_the_example_and_down_stops_everything(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    runner = CliRunner()
+    up = runner.invoke(app, ["up", "--state-dir", str(state)])
+    assert up.exit_code == 0, up.output
+    st = status(state)
+    for key in ("kubeconfig", "git_url", "metrics_url", "logs"):
+        assert st[key], key
+    gitops = {o["name"]: o for o in st["gitops"]}  # type: ignore[attr-defined]
+    assert set(gitops) == {"kidp-infrastructure", "infrastructure", "teams", "policies"}
+    assert all(o["ready"] == "True" for o in gitops.values())
+
+    # A change pushed to the local repository is applied after a requested reconcile.
+    user, password = "kidp", (state / "git" / "password").read_text().strip()
+    url = str(st["git_url"]).replace("http://", f"http://{user}:{password}@")
+    work = tmp_path / "clone"
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    subprocess.run(["git", "clone", "-q", url, str(work)], check=True, env=env)
+    deploy = work / "infrastructure/base/operators/deployment.yaml"
+    deploy.write_text(deploy.read_text().replace("replicas: 1", "replicas: 2"))
+    subprocess.run(["git", "commit", "-qam", "two operators"], cwd=work, check=True, env=env)
+    subprocess.run(["git", "push", "-q", "origin", "main"], cwd=work, check=True, env=env)
+
+    async def requested_and_applied() -> None:
+        async with KubeClient(await load_config(str(st["kubeconfig"]))) as kube:
+            await kube.patch(
+                "/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/"
+                "kidp-infrastructure",
+                {
+                    "metadata": {
+                        "annotations": {"reconcile.fluxcd.io/requestedAt": str(time.time())}
+                    }
+                },
+            )
+
+            async def scaled() -> bool:
+                dep = await kube.get(
+                    "/apis/apps/v1/namespaces/kidp-system/deployments/kidp-operator"
+                )
+                return bool(dep["spec"]["replicas"] == 2)
+
+            await until(scaled, 30, "the pushed change to be applied")
+
+    asyncio.run(requested_and_applied())
+
+    again = runner.invoke(app, ["up", "--state-dir", str(state)])
+    assert again.exit_code == 0, again.output
+    assert status(state)["running"] is True
+
+    pids = [(c["pid"], c["name"]) for c in st["components"]]  # type: ignore[attr-defined]
+    down = runner.invoke(app, ["down", "--state-dir", str(state)])
+    assert down.exit_code == 0
+    for pid, name in pids:
+        assert not Path(f"/proc/{pid}").exists() or not _ours(pid, name), name
+    stopped = runner.invoke(app, ["status", "--state-dir", str(state)])
+    assert stopped.exit_code == 3
+
+
+def _ours(pid: int, name: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    return name.encode() in cmdline or (
+        b"kidp_gitops" in cmdline and processes.alive(pid, Path(cmdline.split(b"\0")[0].decode()))
+    )
