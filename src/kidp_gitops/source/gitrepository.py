@@ -160,6 +160,7 @@ class GitRepositoryReconciler(ObjectReconciler):
             bearer_token=text("bearerToken"),
             identity=data.get("identity"),
             known_hosts=text("known_hosts"),
+            ca_cert=data.get("ca.crt"),
         )
 
     async def _included_artifacts(

@@ -7,6 +7,7 @@ import hashlib
 import io
 import tarfile
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -23,7 +24,7 @@ def path(namespace: str, name: str = "") -> str:
 
 
 async def create_secret(
-    kube: KubeClient, namespace: str, name: str, data: dict[str, str | bytes]
+    kube: KubeClient, namespace: str, name: str, data: Mapping[str, str | bytes]
 ) -> None:
     encoded = {
         k: base64.b64encode(v.encode() if isinstance(v, str) else v).decode()

@@ -400,3 +400,30 @@ def _snapshot(root: Path) -> dict[str, int]:
         for p in root.rglob("objects/**/*")
         if p.is_file()
     }
+
+
+async def test_https_trusts_the_ca_of_the_secret(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    https_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    name = unique_repo("tls")
+    seed(git_repos, name)
+    assert https_git.certificate is not None
+    creds = {"username": https_git.username, "password": https_git.password}
+    await create_secret(kube, namespace, "with-ca", {**creds, "ca.crt": https_git.certificate.cert})
+    await create_secret(kube, namespace, "without-ca", creds)
+    await create_repo(
+        kube, namespace, "trusted", {"url": https_git.url(name), "secretRef": {"name": "with-ca"}}
+    )
+    await create_repo(
+        kube,
+        namespace,
+        "untrusted",
+        {"url": https_git.url(name), "secretRef": {"name": "without-ca"}},
+    )
+    await wait_condition(kube, namespace, "trusted", "True")
+    refused = await wait_condition(kube, namespace, "untrusted", "False")
+    assert "certificate" in condition(refused)["message"]
