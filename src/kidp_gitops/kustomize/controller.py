@@ -55,8 +55,18 @@ async def kustomization_controller(
     workdir = data_dir / "kustomize"
     workdir.mkdir(parents=True, exist_ok=True)
     drift = DriftTracker(mapper, cache)
+    git = await mapper.resource("source.toolkit.fluxcd.io/v1", "GitRepository")
+    sources = cache.informer(git, namespace=namespace)
     reconciler = KustomizationReconciler(
-        client, resource, events, mapper, store, workdir, drift, options
+        client,
+        resource,
+        events,
+        mapper,
+        store,
+        workdir,
+        drift,
+        options or KustomizeOptions(),
+        sources,
     )
     informer = cache.informer(resource, namespace=namespace)
     informer.add_indexer(BY_SOURCE, _source_key)
@@ -76,7 +86,6 @@ async def kustomization_controller(
         meta = obj["metadata"]
         return requests(BY_DEPENDENCY, f"{obj.get('kind')}/{meta.get('namespace')}/{meta['name']}")
 
-    git = await mapper.resource("source.toolkit.fluxcd.io/v1", "GitRepository")
-    controller.watch(cache.informer(git, namespace=namespace), from_source)
+    controller.watch(sources, from_source)
     controller.watch(informer, from_dependency)
     return controller

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from kidp_gitops.api import kustomize as api
 from kidp_gitops.kube.client import JSON, KubeClient, service_account_user
 from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource, RestMapper, UnknownKind
 from kidp_gitops.kustomize import health, inventory, pipeline
 from kidp_gitops.kustomize.apply import Applied, Applier, ApplyFailed, diff_paths, with_owner
@@ -59,6 +60,8 @@ class _Applied:
     revision: str
     generation: int
     manifests: list[JSON] = field(default_factory=list)
+    healthy: bool = False
+    """The health checks of this revision passed: only then may a reconcile skip work."""
 
 
 class KustomizationReconciler(ObjectReconciler):
@@ -74,8 +77,10 @@ class KustomizationReconciler(ObjectReconciler):
         workdir: Path,
         drift: DriftTracker,
         options: KustomizeOptions | None = None,
+        sources: Informer | None = None,
     ):
         super().__init__(client, resource, events)
+        self.sources = sources  # GitRepositories as last seen, to notice newer revisions
         self.mapper = mapper
         self.store = store
         self.workdir = workdir
@@ -105,11 +110,18 @@ class KustomizationReconciler(ObjectReconciler):
             and last.generation == generation
             and status.get("lastAppliedRevision") == revision
         )
-        if unchanged and last is not None:
+        if unchanged and last is not None and last.healthy:
             drifted = self.drift.drifted(key)
-            if not drifted:
-                return Result(requeue_after=jittered(interval))
-            await self._correct_drift(obj, status, client, spec, last, drifted)
+            if drifted:
+                await self._correct_drift(obj, status, client, spec, last, drifted)
+            # A wait for a dependency may have set Ready=False since: say it again (no
+            # write when it already says so).
+            conditions.mark_ready(
+                status,
+                conditions.RECONCILIATION_SUCCEEDED,
+                f"Applied revision: {revision}",
+                generation,
+            )
             return Result(requeue_after=jittered(interval))
 
         conditions.mark_reconciling(
@@ -129,6 +141,7 @@ class KustomizationReconciler(ObjectReconciler):
         status["lastAppliedRevision"] = revision
 
         await self._check_health(obj, status, client, spec, refs, revision, generation)
+        self._last[key].healthy = True
         conditions.mark_ready(
             status, conditions.RECONCILIATION_SUCCEEDED, f"Applied revision: {revision}", generation
         )
@@ -309,14 +322,14 @@ class KustomizationReconciler(ObjectReconciler):
             f"timeout of {spec.effective_timeout()}",
             generation,
         )
-        key = f"{namespace}/{obj['metadata']['name']}"
+        await self.checkpoint(status)
         try:
             await health.wait(
                 client,
                 self.mapper,
                 refs,
                 spec.effective_timeout().seconds,
-                superseded=lambda: self._superseded(key, revision),
+                superseded=lambda: self._superseded(spec, namespace, revision),
             )
         except health.Unhealthy as err:
             conditions.set_condition(
@@ -394,8 +407,14 @@ class KustomizationReconciler(ObjectReconciler):
             key, [(m, results.get(inventory.ref_of(m).key()) or m) for m in manifests]
         )
 
-    def _superseded(self, key: str, revision: str) -> bool:
-        return False
+    def _superseded(self, spec: api.KustomizationSpec, namespace: str, revision: str) -> bool:
+        """Whether the source has a newer artifact than the one being health-checked."""
+        if self.sources is None:
+            return False
+        ref = spec.source_ref
+        source = self.sources.get(ref.namespace or namespace, ref.name)
+        artifact = ((source or {}).get("status") or {}).get("artifact") or {}
+        return bool(artifact.get("revision")) and artifact.get("revision") != revision
 
     def _announce(
         self, obj: JSON, revision: str, applied: list[Applied], deleted: list[inventory.ObjRef]

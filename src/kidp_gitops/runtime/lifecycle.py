@@ -20,10 +20,12 @@ Warning event here, in one place:
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import logging
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from kidp_gitops.kube.client import JSON, KubeClient
@@ -43,6 +45,18 @@ from kidp_gitops.runtime.reconcile import (
 log = logging.getLogger(__name__)
 
 FINALIZER = "finalizers.fluxcd.io"
+
+
+@dataclass
+class _Written:
+    """The status as last written for one reconcile (the base of the next patch)."""
+
+    path: str
+    status: dict[str, Any]
+
+
+# The reconcile running in this task: each worker task runs one reconcile at a time.
+_WRITTEN: contextvars.ContextVar[_Written] = contextvars.ContextVar("written")
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 
 
@@ -93,20 +107,22 @@ class ObjectReconciler(ABC):
             log.info("%s %s is suspended", self.kind, request)
             return Result()
 
-        old_status: dict[str, Any] = obj.get("status") or {}
-        status = copy.deepcopy(old_status)
+        written = _Written(path, copy.deepcopy(obj.get("status") or {}))
+        status = copy.deepcopy(written.status)
         requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
         if requested:
             status["lastHandledReconcileAt"] = requested
         began = time.perf_counter()
+        token = _WRITTEN.set(written)
         try:
             return await self.run(obj, status)
         except Exception as err:
             self._record_failure(obj, status, err)
             raise
         finally:
+            _WRITTEN.reset(token)
             status["observedGeneration"] = meta.get("generation", 0)
-            await self._patch_status(path, old_status, status)
+            await self._patch_status(written, status)
             metrics.RECONCILE_DURATION.labels(self.kind, request.name, request.namespace).observe(
                 time.perf_counter() - began
             )
@@ -130,15 +146,23 @@ class ObjectReconciler(ABC):
             # Waiting is expected (a dependency is not ready yet): say it, but quietly.
             self.events.record(obj, "Normal", ready["reason"], ready["message"])
 
-    async def _patch_status(self, path: str, old: dict[str, Any], new: dict[str, Any]) -> None:
-        patch = merge_patch(old, new)
+    async def checkpoint(self, status: dict[str, Any]) -> None:
+        """Write the status now, before a long step (a health check), so people see what
+        is happening; the final patch then sends only what changes after it."""
+        written = _WRITTEN.get(None)
+        if written is not None:
+            await self._patch_status(written, status)
+
+    async def _patch_status(self, written: _Written, new: dict[str, Any]) -> None:
+        patch = merge_patch(written.status, new)
         if not patch:
             return  # nothing changed: no write
         try:
-            await self.client.patch(f"{path}/status", {"status": patch})
+            await self.client.patch(f"{written.path}/status", {"status": patch})
         except ApiError as err:
             if not err.not_found:  # deleted meanwhile: nothing left to report on
                 raise
+        written.status = copy.deepcopy(new)
 
     async def _set_finalizers(self, obj: JSON, finalizers: list[str]) -> JSON:
         meta = obj["metadata"]

@@ -446,3 +446,49 @@ async def test_a_sops_encrypted_secret_is_applied_decrypted(
     assert "value" not in ready(failed)["message"]
     kept = await kube.get(f"/api/v1/namespaces/{namespace}/secrets/db")
     assert base64.b64decode(kept["data"]["password"]) == b"s3cr3t-value"
+
+
+async def test_a_new_revision_is_not_blocked_behind_a_health_check(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    stuck = yaml.safe_load(_deployment("app", namespace, 1))
+    # No node matches: the pods stay Pending and the Deployment never becomes Available.
+    stuck["spec"]["template"]["spec"]["nodeSelector"] = {"kidp.dev/nowhere": "true"}
+    repo = await setup_source(
+        kube, namespace, git_repos, http_git, unique_repo, {"apps/app.yaml": yaml.safe_dump(stuck)}
+    )
+    await kube.create(
+        KS.format(ns=namespace),
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "apps"},
+            "spec": {
+                "interval": "1h",
+                "path": "./apps",
+                "prune": True,
+                "wait": True,
+                "timeout": "10m",
+                "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
+            },
+        },
+    )
+
+    async def checking_health() -> bool:
+        obj = await ks_status(kube, namespace, "apps")
+        return "health checks" in ready(obj).get("message", "")
+
+    await until(checking_health, 30, "the health check to start")
+    with git_repos.worktree(repo, "main") as wt:
+        wt.write({"apps/app.yaml": _deployment("app", namespace, 1)})
+        fixed = wt.commit("schedule anywhere")
+        wt.push()
+    began = time.monotonic()
+    await request_reconcile(kube, namespace, "kidp-infrastructure")
+    obj = await wait_ready(kube, namespace, "apps", "True", revision=fixed, timeout=60)
+    assert obj["status"]["lastAppliedRevision"].endswith(fixed)
+    assert time.monotonic() - began < 60  # far less than the 10m health-check timeout
