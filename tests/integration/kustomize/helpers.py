@@ -1,0 +1,114 @@
+"""Sources and Kustomizations for the Kustomize controller's tests, and waiting on them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from kidp_gitops.kube import ApiError, KubeClient
+from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration.conftest import repo_root
+from tests.integration.source.helpers import create_secret
+from tests.integration.wait import until
+
+EXAMPLE = repo_root() / "examples" / "kidp-infrastructure"
+KS = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{ns}/kustomizations"
+GIT = "/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/gitrepositories"
+
+
+def example_files(namespace: str) -> dict[str, str]:
+    """The example repository, with its cluster-wide names made unique per test."""
+    files: dict[str, str] = {}
+    for path in sorted(EXAMPLE.rglob("*")):
+        if path.is_file():
+            text = path.read_text()
+            files[str(path.relative_to(EXAMPLE))] = (
+                text.replace("kidp-system", f"{namespace}-sys")
+                .replace("team-backend", f"{namespace}-be")
+                .replace("team-frontend", f"{namespace}-fe")
+            )
+    return files
+
+
+async def setup_source(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+    files: dict[str, str],
+) -> str:
+    name = unique_repo("infra")
+    with git_repos.worktree(name) as wt:
+        wt.write(files)
+        wt.commit("initial layout")
+        wt.push()
+    await create_secret(
+        kube, namespace, "creds", {"username": http_git.username, "password": http_git.password}
+    )
+    await kube.create(
+        GIT.format(ns=namespace),
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": "kidp-infrastructure"},
+            "spec": {
+                "interval": "1m",
+                "url": http_git.url(name),
+                "ref": {"branch": "main"},
+                "secretRef": {"name": "creds"},
+            },
+        },
+    )
+    return name
+
+
+def prd_infrastructure(namespace: str) -> dict[str, Any]:
+    docs = list(yaml.safe_load_all((EXAMPLE / "clusters/local/kustomizations.yaml").read_text()))
+    ks = next(d for d in docs if d["metadata"]["name"] == "infrastructure")
+    ks["metadata"]["namespace"] = namespace
+    ks["spec"]["healthChecks"][0]["namespace"] = f"{namespace}-sys"
+    return dict(ks)
+
+
+async def ks_status(kube: KubeClient, namespace: str, name: str) -> dict[str, Any]:
+    return await kube.get(f"{KS.format(ns=namespace)}/{name}")
+
+
+def ready(obj: dict[str, Any]) -> dict[str, Any]:
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c["type"] == "Ready":
+            return dict(c)
+    return {}
+
+
+async def wait_ready(
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    status: str = "True",
+    reason: str | None = None,
+    revision: str | None = None,
+    timeout: float = 60,
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        obj = await ks_status(kube, namespace, name)
+        r = ready(obj)
+        ok = r.get("status") == status and reason in (None, r.get("reason"))
+        if revision:
+            ok = ok and obj["status"].get("lastAttemptedRevision", "").endswith(revision)
+        return obj if ok else None
+
+    return await until(probe, timeout, f"Kustomization {name} Ready={status} {reason or ''}")
+
+
+async def exists(kube: KubeClient, path: str) -> bool:
+    try:
+        await kube.get(path)
+    except ApiError as err:
+        if err.not_found:
+            return False
+        raise
+    return True
