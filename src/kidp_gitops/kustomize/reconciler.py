@@ -140,7 +140,15 @@ class KustomizationReconciler(ObjectReconciler):
         self._report_protected(obj, status, applied, generation)
         status["lastAppliedRevision"] = revision
 
-        await self._check_health(obj, status, client, spec, refs, revision, generation)
+        # Nothing written and already Ready for this revision (a restart, a requested
+        # reconcile): check health without announcing it, so the status stays as it is.
+        quiet = (
+            not deleted
+            and all(a.action in ("unchanged", "skipped", "protected") for a in applied)
+            and conditions.is_true(obj.get("status") or {}, conditions.READY)
+            and (obj.get("status") or {}).get("lastAppliedRevision") == revision
+        )
+        await self._check_health(obj, status, client, spec, refs, revision, generation, quiet)
         self._last[key].healthy = True
         conditions.mark_ready(
             status, conditions.RECONCILIATION_SUCCEEDED, f"Applied revision: {revision}", generation
@@ -297,6 +305,7 @@ class KustomizationReconciler(ObjectReconciler):
         applied: list[inventory.ObjRef],
         revision: str,
         generation: int,
+        quiet: bool = False,
     ) -> None:
         namespace = obj["metadata"]["namespace"]
         if spec.wait:
@@ -322,7 +331,8 @@ class KustomizationReconciler(ObjectReconciler):
             f"timeout of {spec.effective_timeout()}",
             generation,
         )
-        await self.checkpoint(status)
+        if not quiet:
+            await self.checkpoint(status)
         try:
             await health.wait(
                 client,

@@ -53,6 +53,8 @@ class _Written:
 
     path: str
     status: dict[str, Any]
+    initial: dict[str, Any]
+    """The status as the reconcile found it."""
 
 
 # The reconcile running in this task: each worker task runs one reconcile at a time.
@@ -107,7 +109,8 @@ class ObjectReconciler(ABC):
             log.info("%s %s is suspended", self.kind, request)
             return Result()
 
-        written = _Written(path, copy.deepcopy(obj.get("status") or {}))
+        found = obj.get("status") or {}
+        written = _Written(path, copy.deepcopy(found), copy.deepcopy(found))
         status = copy.deepcopy(written.status)
         requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
         if requested:
@@ -154,6 +157,7 @@ class ObjectReconciler(ABC):
             await self._patch_status(written, status)
 
     async def _patch_status(self, written: _Written, new: dict[str, Any]) -> None:
+        _keep_transition_times(written.initial, new)
         patch = merge_patch(written.status, new)
         if not patch:
             return  # nothing changed: no write
@@ -175,3 +179,17 @@ class ObjectReconciler(ABC):
             if err.not_found and not finalizers:
                 return obj
             raise
+
+
+def _keep_transition_times(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A condition that ends a reconcile as it began (same status, reason and message)
+    keeps its lastTransitionTime, even if it passed through another state on the way
+    (Ready: True → Unknown while working → True). Otherwise every reconcile would
+    rewrite the status of an object that did not change."""
+    before = {c.get("type"): c for c in old.get("conditions") or []}
+    for cond in new.get("conditions") or []:
+        prior = before.get(cond.get("type"))
+        if prior is not None and all(
+            prior.get(k) == cond.get(k) for k in ("status", "reason", "message")
+        ):
+            cond["lastTransitionTime"] = prior.get("lastTransitionTime")

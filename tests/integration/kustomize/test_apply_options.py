@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kidp_gitops.engine.run import Engine
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.kustomize.helpers import (
@@ -198,3 +199,50 @@ async def test_deletion_policy(
 
     await until(gone, 30, "the Kustomization to be finalized")
     assert await exists(kube, f"/api/v1/namespaces/{namespace}/configmaps/owned") == survives
+
+
+async def test_a_fresh_process_verifies_without_writing(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+    engine: Engine,
+) -> None:
+    """After a restart nothing is cached: the full path runs (build, dry run) and must
+    find everything as it is — no object and no condition rewritten."""
+    await setup_source(
+        kube,
+        namespace,
+        git_repos,
+        http_git,
+        unique_repo,
+        files(cm("a", namespace, {"v": "1"}), cm("b", namespace, {"v": "2"})),
+    )
+    await kustomization(kube, namespace, wait=True)
+    before = await wait_ready(kube, namespace, "apps")
+    objects = {
+        n: (await kube.get(f"/api/v1/namespaces/{namespace}/configmaps/{n}"))["metadata"][
+            "resourceVersion"
+        ]
+        for n in ("a", "b")
+    }
+    assert engine.manager is not None
+    reconciler = next(c.reconciler for c in engine.manager.controllers if c.name == "kustomization")
+    reconciler._last.clear()  # type: ignore[attr-defined]  # what a restart forgets
+    stamp = "after-restart"
+    await kube.patch(
+        f"{KS.format(ns=namespace)}/apps",
+        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}},
+    )
+
+    async def handled() -> dict[str, Any] | None:
+        obj = await kube.get(f"{KS.format(ns=namespace)}/apps")
+        return obj if obj["status"].get("lastHandledReconcileAt") == stamp else None
+
+    after = await until(handled, 30, "the requested reconcile")
+    assert after["status"]["conditions"] == before["status"]["conditions"]
+    assert after["status"]["inventory"] == before["status"]["inventory"]
+    for n, rv in objects.items():
+        live = await kube.get(f"/api/v1/namespaces/{namespace}/configmaps/{n}")
+        assert live["metadata"]["resourceVersion"] == rv, n
