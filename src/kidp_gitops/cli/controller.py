@@ -11,6 +11,7 @@ import typer
 
 from kidp_gitops.cli import options
 from kidp_gitops.engine.run import Engine, EngineOptions
+from kidp_gitops.kustomize.reconciler import KustomizeOptions
 
 app = typer.Typer(help="The controllers.", no_args_is_help=True)
 
@@ -38,6 +39,28 @@ def run(
     leader_elect: Annotated[bool, typer.Option(help="Run only while holding the lease.")] = False,
     concurrency: Annotated[int, typer.Option(help="Parallel reconciles per kind.")] = 4,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    no_cross_namespace_refs: Annotated[
+        bool,
+        typer.Option(
+            "--no-cross-namespace-refs",
+            help="Refuse sourceRefs to other namespaces (multi-tenancy lockdown, as Flux's flag).",
+        ),
+    ] = False,
+    no_remote_bases: Annotated[
+        bool,
+        typer.Option(
+            "--no-remote-bases",
+            help="Refuse remote bases in kustomizations: everything must come from the source.",
+        ),
+    ] = False,
+    default_service_account: Annotated[
+        str | None,
+        typer.Option(
+            "--default-service-account",
+            help="Impersonate this service account (in the object's namespace) when a "
+            "Kustomization sets no serviceAccountName.",
+        ),
+    ] = None,
     kubeconfig: options.Kubeconfig = None,
     context: options.Context = None,
 ) -> None:
@@ -60,6 +83,11 @@ def run(
             artifact_url=artifact_url,
             leader_elect=leader_elect,
             concurrency=concurrency,
+            kustomize=KustomizeOptions(
+                no_cross_namespace_refs=no_cross_namespace_refs,
+                no_remote_bases=no_remote_bases,
+                default_service_account=default_service_account,
+            ),
         )
     )
     asyncio.run(engine.run(handle_signals=True))

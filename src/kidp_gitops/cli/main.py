@@ -1,27 +1,60 @@
-"""Entry point of `kidp`: builds the command tree and turns errors into exit codes."""
+"""Entry point of `kidp`: builds the command tree. Errors become one line and an exit
+code in `cli/group.py` (the group class of the tree); `run` is the console script."""
 
 from __future__ import annotations
-
-import sys
 
 import typer
 
 from kidp_gitops import __version__
-from kidp_gitops.cli import controller, dev, local
-from kidp_gitops.cli.errors import CliError
+from kidp_gitops.cli import (
+    bootstrap,
+    build,
+    check,
+    controller,
+    create,
+    delete,
+    dev,
+    diff,
+    events,
+    export,
+    get,
+    local,
+    reconcile,
+    stats,
+    suspend,
+    tree,
+    uninstall,
+)
+from kidp_gitops.cli.group import KidpGroup
 from kidp_gitops.cli.install import install
-from kidp_gitops.devcluster import DevClusterError
-from kidp_gitops.kube import KubeError
 
 app = typer.Typer(
     name="kidp",
     help="GitOps for Kubernetes, speaking Flux's APIs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=KidpGroup,
 )
 app.add_typer(dev.app, name="dev")
 app.add_typer(controller.app, name="controller")
 app.command()(install)
+
+# The flux verbs.
+app.add_typer(get.app, name="get")
+app.add_typer(reconcile.app, name="reconcile")
+app.add_typer(suspend.suspend_app, name="suspend")
+app.add_typer(suspend.resume_app, name="resume")
+app.command("events")(events.events)
+app.add_typer(export.app, name="export")
+app.add_typer(build.app, name="build")
+app.add_typer(diff.app, name="diff")
+app.add_typer(tree.app, name="tree")
+app.command("check")(check.check)
+app.add_typer(create.app, name="create")
+app.add_typer(delete.app, name="delete")
+app.command("stats")(stats.stats)
+app.command("uninstall")(uninstall.uninstall)
+app.add_typer(bootstrap.app, name="bootstrap")
 
 
 app.command("up")(local.up)
@@ -36,14 +69,6 @@ def version() -> None:
 
 
 def run() -> None:
-    """Console-script entry: the one place that prints errors and exits."""
-    try:
-        app(standalone_mode=True)
-    except CliError as err:
-        typer.secho(f"error: {err}", err=True, fg="red")
-        sys.exit(err.exit_code)
-    except (DevClusterError, KubeError) as err:
-        typer.secho(f"error: {err}", err=True, fg="red")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    """Console-script entry. Errors are printed, and the exit code chosen, by the
+    command group itself (`cli/group.py`), so tests see exactly what users see."""
+    app()

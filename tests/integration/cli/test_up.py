@@ -27,6 +27,14 @@ def status(state: Path) -> dict[str, object]:
 def test_up_syncs_the_example_and_down_stops_everything(tmp_path: Path) -> None:
     state = tmp_path / "state"
     runner = CliRunner()
+    try:
+        _up_sync_down(tmp_path, state, runner)
+    finally:
+        # A failed run must not leave its control plane, git server and engine behind.
+        runner.invoke(app, ["down", "--state-dir", str(state)])
+
+
+def _up_sync_down(tmp_path: Path, state: Path, runner: CliRunner) -> None:
     up = runner.invoke(app, ["up", "--state-dir", str(state)])
     assert up.exit_code == 0, up.output
     st = status(state)

@@ -1,0 +1,49 @@
+"""Shell completion of object names, as flux and kubectl complete them.
+
+`kidp --install-completion` installs typer's completion script for the user's shell
+(commands and flags). Arguments that name an object also complete from the cluster:
+`kidp reconcile ks <TAB>` lists the Kustomizations of the namespace given so far on the
+command line (`-n`), with the `--kubeconfig` and `--context` given so far. A cluster
+that cannot be reached completes nothing, silently.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from kidp_gitops.cli import kinds, session
+from kidp_gitops.cli.errors import CliError
+from kidp_gitops.kube import KubeClient
+
+
+def kind_of(command: str) -> kinds.Kind | None:
+    """The kind a command works on, from its name: `ks`, `helmrelease`, `git`…"""
+    if command == "git":
+        return kinds.GIT_REPOSITORY
+    try:
+        return kinds.lookup(command)
+    except CliError:
+        return None
+
+
+def object_names(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Names of the objects of the command's kind in the namespace given so far."""
+    kind = kind_of(ctx.info_name or "")
+    if kind is None:
+        return []
+    params = ctx.params
+    target = session.Target(
+        params.get("kubeconfig"),
+        params.get("context"),
+        params.get("namespace") or session.DEFAULT_NAMESPACE,
+    )
+
+    async def work(client: KubeClient) -> list[str]:
+        objects, _ = await session.list_objects(client, kind, target.namespace)
+        return [str(o["metadata"]["name"]) for o in objects]
+
+    try:
+        found = session.run(target, work)
+    except CliError:
+        return []
+    return [name for name in found if name.startswith(incomplete)]

@@ -1,0 +1,193 @@
+"""`kidp export`: GitOps objects as a YAML stream that `kubectl apply -f` recreates, for
+disaster recovery and for moving objects between clusters.
+
+    kidp export -A > gitops-backup.yaml           every kind kidp serves, everywhere
+    kidp export source git --all --with-credentials
+    kidp export kustomization apps -n team-a
+
+Each object keeps what a person wrote — apiVersion, kind, name, namespace, labels,
+annotations, spec — and drops what the cluster added (status, uid, resourceVersion,
+managedFields, finalizers, the reconcile request annotation). `--with-credentials` puts
+the Secrets that sources reference before the sources.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from kidp_gitops.cli import completion, kinds, output, session
+from kidp_gitops.cli.errors import CliError
+from kidp_gitops.kube import ApiError, KubeClient
+
+JSON = dict[str, Any]
+
+_DROPPED_ANNOTATIONS = (
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "reconcile.fluxcd.io/requestedAt",
+)
+
+app = typer.Typer(
+    help="Export GitOps objects as YAML (all of them when no kind is named).",
+    invoke_without_command=True,
+)
+source_app = typer.Typer(help="Export sources as YAML.", no_args_is_help=True)
+app.add_typer(source_app, name="source")
+
+Name = Annotated[
+    str | None,
+    typer.Argument(help="The object's name (or --all).", autocompletion=completion.object_names),
+]
+All = Annotated[bool, typer.Option("--all", help="Every object of the kind.")]
+WithCredentials = Annotated[
+    bool,
+    typer.Option("--with-credentials", help="Also export the Secrets that sources reference."),
+]
+
+
+def clean(obj: JSON) -> JSON:
+    """The object as a person would write it."""
+    meta = obj.get("metadata") or {}
+    out_meta: JSON = {"name": meta["name"]}
+    if meta.get("namespace"):
+        out_meta["namespace"] = meta["namespace"]
+    if meta.get("labels"):
+        out_meta["labels"] = dict(meta["labels"])
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k not in _DROPPED_ANNOTATIONS
+    }
+    if annotations:
+        out_meta["annotations"] = annotations
+    out: JSON = {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": out_meta}
+    for key, value in obj.items():
+        if key not in ("apiVersion", "kind", "metadata", "status"):
+            out[key] = value
+    return out
+
+
+async def _secret(client: KubeClient, namespace: str, name: str) -> JSON | None:
+    try:
+        secret = await client.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+    except ApiError as err:
+        if err.not_found:
+            output.warning(f"Secret '{namespace}/{name}' not found: not exported")
+            return None
+        raise
+    secret.update(apiVersion="v1", kind="Secret")
+    return clean(secret)
+
+
+async def collect(
+    client: KubeClient,
+    wanted: list[kinds.Kind],
+    target: session.Target,
+    name: str | None,
+    with_credentials: bool,
+    skip_unserved: bool = False,
+) -> list[JSON]:
+    """The cleaned objects (and, if asked, their credentials) in apply order."""
+    exported: list[JSON] = []
+    for kind in wanted:
+        if name:
+            objs = [await session.get_object(client, kind, target.namespace, name)]
+        else:
+            try:
+                objs, _ = await session.list_objects(client, kind, target.scope)
+            except CliError:
+                if skip_unserved:
+                    continue
+                raise
+        for obj in objs:
+            secret_ref = ((obj.get("spec") or {}).get("secretRef") or {}).get("name")
+            if with_credentials and kind in kinds.SOURCES and secret_ref:
+                secret = await _secret(client, obj["metadata"]["namespace"], secret_ref)
+                if secret is not None and secret not in exported:
+                    exported.append(secret)
+            exported.append(clean(obj))
+    return exported
+
+
+def export(
+    wanted: list[kinds.Kind],
+    target: session.Target,
+    name: str | None,
+    every: bool,
+    with_credentials: bool,
+    skip_unserved: bool = False,
+) -> None:
+    if not skip_unserved and every == bool(name):
+        raise CliError("name one object, or pass --all (not both)")
+
+    async def work(client: KubeClient) -> list[JSON]:
+        return await collect(client, wanted, target, name, with_credentials, skip_unserved)
+
+    objects = session.run(target, work)
+    if not objects:
+        where = "any namespace" if target.all_namespaces else f"{target.namespace} namespace"
+        output.warning(f"no objects found in {where}")
+        return
+    output.echo(output.dump_documents(objects))
+
+
+@app.callback()
+def everything(
+    ctx: typer.Context,
+    with_credentials: WithCredentials = False,
+    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+    all_namespaces: session.AllNamespaces = False,
+    kubeconfig: session.Kubeconfig = None,
+    context: session.Context = None,
+) -> None:
+    """Export every GitOps object (all kinds kidp serves) as YAML."""
+    if ctx.invoked_subcommand is not None:
+        return
+    target = session.Target(kubeconfig, context, namespace, all_namespaces)
+    export(list(kinds.ALL), target, None, True, with_credentials, skip_unserved=True)
+
+
+@source_app.command("git")
+def source_git(
+    name: Name = None,
+    every: All = False,
+    with_credentials: WithCredentials = False,
+    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+    all_namespaces: session.AllNamespaces = False,
+    kubeconfig: session.Kubeconfig = None,
+    context: session.Context = None,
+) -> None:
+    """Export GitRepository objects as YAML."""
+    target = session.Target(kubeconfig, context, namespace, all_namespaces)
+    export([kinds.GIT_REPOSITORY], target, name, every, with_credentials)
+
+
+def kustomization(
+    name: Name = None,
+    every: All = False,
+    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+    all_namespaces: session.AllNamespaces = False,
+    kubeconfig: session.Kubeconfig = None,
+    context: session.Context = None,
+) -> None:
+    """Export Kustomization objects as YAML."""
+    target = session.Target(kubeconfig, context, namespace, all_namespaces)
+    export([kinds.KUSTOMIZATION], target, name, every, False)
+
+
+def helmrelease(
+    name: Name = None,
+    every: All = False,
+    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+    all_namespaces: session.AllNamespaces = False,
+    kubeconfig: session.Kubeconfig = None,
+    context: session.Context = None,
+) -> None:
+    """Export HelmRelease objects as YAML."""
+    target = session.Target(kubeconfig, context, namespace, all_namespaces)
+    export([kinds.HELM_RELEASE], target, name, every, False)
+
+
+for _name, _hidden in (("kustomization", False), ("ks", True)):
+    app.command(_name, hidden=_hidden)(kustomization)
+for _name, _hidden in (("helmrelease", False), ("hr", True)):
+    app.command(_name, hidden=_hidden)(helmrelease)

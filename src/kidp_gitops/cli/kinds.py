@@ -1,0 +1,126 @@
+"""The kinds the CLI shows and acts on, and the names people type for them.
+
+Each kind comes from the API types (`api.kinds.ALL_KINDS`), so the CLI serves exactly
+what the CRDs serve, at their storage version. `lookup` accepts what kubectl and flux
+accept: the kind, its plural, singular or short name, in any case ("ks",
+"Kustomization", "gitrepositories"). `parse_ref` reads `Kind/name` and
+`Kind/namespace/name` references, as `--for` and `--source` take them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from kidp_gitops.api import kinds as api_kinds
+from kidp_gitops.cli.errors import CliError
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    group: str
+    version: str
+    plural: str
+    short_names: tuple[str, ...] = ()
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+    def path(self, namespace: str | None, name: str | None = None) -> str:
+        """The collection path (cluster-wide when no namespace) or an object's path."""
+        base = f"/apis/{self.group}/{self.version}"
+        if namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        return f"{base}/{quote(name, safe='')}" if name else base
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.kind.lower(), self.plural, *self.short_names)
+
+
+def _of(model: type[api_kinds.AnyObject]) -> Kind:
+    info = model.RESOURCE
+    return Kind(info.kind, info.group, info.storage_version, info.plural, info.short_names)
+
+
+ALL: tuple[Kind, ...] = tuple(_of(model) for model in api_kinds.ALL_KINDS)
+_BY_KIND = {k.kind: k for k in ALL}
+
+GIT_REPOSITORY = _BY_KIND["GitRepository"]
+HELM_REPOSITORY = _BY_KIND["HelmRepository"]
+HELM_CHART = _BY_KIND["HelmChart"]
+KUSTOMIZATION = _BY_KIND["Kustomization"]
+HELM_RELEASE = _BY_KIND["HelmRelease"]
+
+SOURCES = (GIT_REPOSITORY, HELM_REPOSITORY, HELM_CHART)
+APPLIERS = (KUSTOMIZATION, HELM_RELEASE)
+
+
+def lookup(name: str) -> Kind:
+    """The kind a person means by `name`; a CliError listing the kinds otherwise."""
+    wanted = name.lower()
+    for kind in ALL:
+        if wanted in kind.names:
+            return kind
+    known = ", ".join(k.kind for k in ALL)
+    raise CliError(f"unknown kind {name!r}: expected one of {known}")
+
+
+def by_kind(kind: str) -> Kind | None:
+    return _BY_KIND.get(kind)
+
+
+@dataclass(frozen=True)
+class Ref:
+    kind: Kind
+    name: str
+    namespace: str | None = None
+
+
+def parse_ref(text: str, *, name_required: bool = True) -> Ref:
+    """`Kind/name`, `Kind/namespace/name` (or just `Kind` when no name is required)."""
+    parts = text.split("/")
+    if len(parts) > 3 or not parts[0] or (name_required and len(parts) < 2):
+        raise CliError(f"{text!r} is not a reference: write Kind/name or Kind/namespace/name")
+    kind = lookup(parts[0])
+    if len(parts) == 1:
+        return Ref(kind, "")
+    if len(parts) == 2:
+        return Ref(kind, parts[1])
+    return Ref(kind, parts[2], parts[1])
+
+
+def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
+    """The condition of that type on the object's status, or {}."""
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return dict(cond)
+    return {}
+
+
+def revision(obj: dict[str, Any]) -> str:
+    """The revision a person wants to see: the artifact of a source, what an applier
+    last applied (or attempted)."""
+    status = obj.get("status") or {}
+    artifact = status.get("artifact") or {}
+    if artifact.get("revision"):
+        return str(artifact["revision"])
+    history = status.get("history") or []
+    if history and isinstance(history[0], dict) and history[0].get("chartVersion"):
+        return str(history[0]["chartVersion"])
+    return str(status.get("lastAppliedRevision") or status.get("lastAttemptedRevision") or "")
+
+
+def suspended(obj: dict[str, Any]) -> bool:
+    return bool((obj.get("spec") or {}).get("suspend"))
+
+
+def object_id(obj: dict[str, Any]) -> str:
+    """`Kind/namespace/name`, for messages."""
+    meta = obj.get("metadata") or {}
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{obj.get('kind')}/{where}{meta.get('name')}"

@@ -1,0 +1,201 @@
+"""`kidp reconcile source git | kustomization | helmrelease NAME`: reconcile now.
+
+As flux does it: set the annotation `reconcile.fluxcd.io/requestedAt` to a fresh
+timestamp, then wait until the controller reports that very value back in
+`status.lastHandledReconcileAt`, and read the Ready condition it left. Ready=True exits
+0 with the revision fetched or applied; Ready=False exits 1 with the controller's
+message. `--with-source` first reconciles the source the object reads from, so a commit
+pushed a second ago is fetched, then applied.
+
+`request_and_wait` is shared with `kidp resume`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import time
+from typing import Annotated, Any
+
+import typer
+
+from kidp_gitops.api.meta import Duration
+from kidp_gitops.cli import completion, kinds, output, session
+from kidp_gitops.cli.errors import CliError
+from kidp_gitops.kube import ApiError, KubeClient
+
+JSON = dict[str, Any]
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+DEFAULT_TIMEOUT = "5m"
+
+app = typer.Typer(help="Reconcile GitOps objects now.", no_args_is_help=True)
+source_app = typer.Typer(help="Reconcile sources now.", no_args_is_help=True)
+app.add_typer(source_app, name="source")
+
+Name = Annotated[
+    str, typer.Argument(help="The object's name.", autocompletion=completion.object_names)
+]
+Timeout = Annotated[str, typer.Option("--timeout", help="How long to wait for the reconciliation.")]
+WithSource = Annotated[
+    bool, typer.Option("--with-source", help="Reconcile the object's source first.")
+]
+
+
+def seconds(value: str, flag: str = "--timeout") -> float:
+    try:
+        return Duration(value).seconds
+    except ValueError as err:
+        raise CliError(f"{flag}: {err}") from err
+
+
+def stamp() -> str:
+    """A requestedAt value: RFC 3339 with nanosecond digits, as flux writes it."""
+    ns = time.time_ns()
+    now = datetime.datetime.fromtimestamp(ns // 10**9, datetime.UTC)
+    return f"{now:%Y-%m-%dT%H:%M:%S}.{ns % 10**9:09d}Z"
+
+
+async def request(client: KubeClient, kind: kinds.Kind, namespace: str, name: str) -> str:
+    """Annotate the object; returns the value to wait for."""
+    value = stamp()
+    patch = {"metadata": {"annotations": {REQUESTED_AT: value}}}
+    try:
+        await client.patch(kind.path(namespace, name), patch)
+    except ApiError as err:
+        if err.not_found:
+            raise CliError(f"{kind.kind} '{namespace}/{name}' not found") from err
+        raise
+    return value
+
+
+async def wait_handled(
+    client: KubeClient, kind: kinds.Kind, namespace: str, name: str, value: str, timeout: float
+) -> JSON:
+    """Until the controller handled the request `value` and left a final Ready
+    condition; the object then. Ready=False is a CliError with the controller's words."""
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = await session.get_object(client, kind, namespace, name)
+        status = obj.get("status") or {}
+        handled = status.get("lastHandledReconcileAt") == value
+        current = status.get("observedGeneration") == obj["metadata"].get("generation")
+        ready = kinds.condition(obj)
+        if handled and current and ready.get("status") == "True":
+            return obj
+        if handled and current and ready.get("status") == "False":
+            reason = f" ({ready['reason']})" if ready.get("reason") else ""
+            raise CliError(
+                f"{kind.kind} '{namespace}/{name}' reconciliation failed{reason}: "
+                f"{ready.get('message', '')}".rstrip(": ")
+            )
+        if time.monotonic() > deadline:
+            what = "handled" if handled else "picked up by a controller (is one running?)"
+            raise CliError(
+                f"timed out after {Duration.from_seconds(timeout)}: the reconcile request of "
+                f"{kind.kind} '{namespace}/{name}' was not {what}"
+            )
+        await asyncio.sleep(0.25)
+
+
+async def request_and_wait(
+    client: KubeClient, kind: kinds.Kind, namespace: str, name: str, timeout: float
+) -> JSON:
+    """Reconcile one object now, saying so on stderr; returns it, reconciled."""
+    obj = await session.get_object(client, kind, namespace, name)
+    if kinds.suspended(obj):
+        raise CliError(
+            f"{kind.kind} '{namespace}/{name}' is suspended: resume it first "
+            f"(kidp resume {_command(kind)} {name} -n {namespace})"
+        )
+    output.step(f"annotating {kind.kind} {name} in {namespace} namespace")
+    value = await request(client, kind, namespace, name)
+    output.success(f"{kind.kind} annotated")
+    output.waiting(f"waiting for {kind.kind} reconciliation")
+    with output.spinner(f"waiting for {kind.kind} {namespace}/{name}"):
+        done = await wait_handled(client, kind, namespace, name, value, timeout)
+    verb = "fetched" if kind in kinds.SOURCES else "applied"
+    revision = kinds.revision(done)
+    output.success(f"{verb} revision {revision}" if revision else f"{kind.kind} reconciled")
+    return done
+
+
+def _command(kind: kinds.Kind) -> str:
+    return {
+        "GitRepository": "source git",
+        "HelmRepository": "source helm",
+        "Kustomization": "kustomization",
+        "HelmRelease": "helmrelease",
+    }.get(kind.kind, kind.kind.lower())
+
+
+def source_of(obj: JSON) -> tuple[kinds.Kind, str, str]:
+    """The source an applier reads from: kind, namespace, name."""
+    spec = obj.get("spec") or {}
+    ref = spec.get("sourceRef") or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef")
+    ref = ref or spec.get("chartRef")
+    if not ref:
+        raise CliError(f"{kinds.object_id(obj)} names no source")
+    kind = kinds.by_kind(str(ref.get("kind")))
+    if kind is None:
+        raise CliError(f"{kinds.object_id(obj)} reads from a {ref.get('kind')}: not served yet")
+    return kind, ref.get("namespace") or obj["metadata"]["namespace"], str(ref["name"])
+
+
+def _reconcile(
+    kind: kinds.Kind, name: str, target: session.Target, timeout: str, with_source: bool
+) -> None:
+    limit = seconds(timeout)
+
+    async def work(client: KubeClient) -> None:
+        if with_source:
+            obj = await session.get_object(client, kind, target.namespace, name)
+            source_kind, source_ns, source_name = source_of(obj)
+            await request_and_wait(client, source_kind, source_ns, source_name, limit)
+        await request_and_wait(client, kind, target.namespace, name, limit)
+
+    session.run(target, work)
+
+
+@source_app.command("git")
+def source_git(
+    name: Name,
+    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    kubeconfig: session.Kubeconfig = None,
+    context: session.Context = None,
+) -> None:
+    """Fetch the GitRepository's ref now and publish a new artifact if it moved."""
+    target = session.Target(kubeconfig, context, namespace)
+    _reconcile(kinds.GIT_REPOSITORY, name, target, timeout, with_source=False)
+
+
+def kustomization(
+    name: Name,
+    with_source: WithSource = False,
+    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    kubeconfig: session.Kubeconfig = None,
+    context: session.Context = None,
+) -> None:
+    """Build and apply the Kustomization now."""
+    target = session.Target(kubeconfig, context, namespace)
+    _reconcile(kinds.KUSTOMIZATION, name, target, timeout, with_source)
+
+
+def helmrelease(
+    name: Name,
+    with_source: WithSource = False,
+    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    kubeconfig: session.Kubeconfig = None,
+    context: session.Context = None,
+) -> None:
+    """Reconcile the HelmRelease now."""
+    target = session.Target(kubeconfig, context, namespace)
+    _reconcile(kinds.HELM_RELEASE, name, target, timeout, with_source)
+
+
+for _name, _hidden in (("kustomization", False), ("ks", True)):
+    app.command(_name, hidden=_hidden)(kustomization)
+for _name, _hidden in (("helmrelease", False), ("hr", True)):
+    app.command(_name, hidden=_hidden)(helmrelease)

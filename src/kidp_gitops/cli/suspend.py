@@ -1,0 +1,153 @@
+"""`kidp suspend` / `kidp resume` `source git | kustomization | helmrelease`
+`NAME | --all`: stop and restart reconciliation, as flux does.
+
+Suspending sets `spec.suspend: true` (the controller then leaves the object and what
+it applied alone). Resuming sets it back to false, requests a reconcile and, unless
+`--no-wait`, waits for it like `kidp reconcile` (exit 1 when it fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from kidp_gitops.cli import completion, kinds, output, reconcile, session
+from kidp_gitops.cli.errors import CliError
+from kidp_gitops.kube import KubeClient
+
+suspend_app = typer.Typer(
+    help="Suspend the reconciliation of GitOps objects.", no_args_is_help=True
+)
+resume_app = typer.Typer(help="Resume the reconciliation of GitOps objects.", no_args_is_help=True)
+
+Name = Annotated[
+    str | None,
+    typer.Argument(help="The object's name (or --all).", autocompletion=completion.object_names),
+]
+All = Annotated[bool, typer.Option("--all", help="Every object of the kind in the namespace.")]
+Wait = Annotated[
+    bool, typer.Option("--wait/--no-wait", help="Wait for the resumed reconciliation.")
+]
+
+
+async def _names(
+    client: KubeClient, kind: kinds.Kind, target: session.Target, name: str | None, every: bool
+) -> list[tuple[str, str]]:
+    """(namespace, name) of the objects the command acts on."""
+    if every == bool(name):
+        raise CliError("name one object, or pass --all (not both)")
+    if name:
+        await session.get_object(client, kind, target.namespace, name)
+        return [(target.namespace, name)]
+    objs, _ = await session.list_objects(client, kind, target.scope)
+    if not objs:
+        where = "any namespace" if target.all_namespaces else f"{target.namespace} namespace"
+        raise CliError(f"no {kind.kind} objects in {where}")
+    return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objs]
+
+
+async def _set_suspend(
+    client: KubeClient, kind: kinds.Kind, namespace: str, name: str, value: bool
+) -> None:
+    await client.patch(kind.path(namespace, name), {"spec": {"suspend": value}})
+
+
+def suspend(kind: kinds.Kind, target: session.Target, name: str | None, every: bool) -> None:
+    async def work(client: KubeClient) -> None:
+        for ns, obj_name in await _names(client, kind, target, name, every):
+            output.step(f"suspending {kind.kind} {obj_name} in {ns} namespace")
+            await _set_suspend(client, kind, ns, obj_name, True)
+            output.success(f"{kind.kind} suspended")
+
+    session.run(target, work)
+
+
+def resume(
+    kind: kinds.Kind,
+    target: session.Target,
+    name: str | None,
+    every: bool,
+    wait: bool,
+    timeout: str,
+) -> None:
+    limit = reconcile.seconds(timeout)
+
+    async def work(client: KubeClient) -> None:
+        requests = []
+        for ns, obj_name in await _names(client, kind, target, name, every):
+            output.step(f"resuming {kind.kind} {obj_name} in {ns} namespace")
+            await _set_suspend(client, kind, ns, obj_name, False)
+            value = await reconcile.request(client, kind, ns, obj_name)
+            output.success(f"{kind.kind} resumed")
+            requests.append((ns, obj_name, value))
+        if not wait:
+            return
+        output.waiting(f"waiting for {kind.kind} reconciliation")
+        with output.spinner(f"waiting for {len(requests)} {kind.kind} reconciliation(s)"):
+            done = await asyncio.gather(
+                *(
+                    reconcile.wait_handled(client, kind, ns, obj_name, value, limit)
+                    for ns, obj_name, value in requests
+                )
+            )
+        for obj in done:
+            revision = kinds.revision(obj)
+            verb = "fetched" if kind in kinds.SOURCES else "applied"
+            output.success(f"{kinds.object_id(obj)} reconciliation completed")
+            if revision:
+                output.success(f"{verb} revision {revision}")
+
+    session.run(target, work)
+
+
+def _suspend_command(kind: kinds.Kind) -> Callable[..., None]:
+    def command(
+        name: Name = None,
+        every: All = False,
+        namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+        all_namespaces: session.AllNamespaces = False,
+        kubeconfig: session.Kubeconfig = None,
+        context: session.Context = None,
+    ) -> None:
+        suspend(kind, session.Target(kubeconfig, context, namespace, all_namespaces), name, every)
+
+    command.__doc__ = f"Suspend the reconciliation of {kind.kind} objects."
+    return command
+
+
+def _resume_command(kind: kinds.Kind) -> Callable[..., None]:
+    def command(
+        name: Name = None,
+        every: All = False,
+        wait: Wait = True,
+        timeout: reconcile.Timeout = reconcile.DEFAULT_TIMEOUT,
+        namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+        all_namespaces: session.AllNamespaces = False,
+        kubeconfig: session.Kubeconfig = None,
+        context: session.Context = None,
+    ) -> None:
+        target = session.Target(kubeconfig, context, namespace, all_namespaces)
+        resume(kind, target, name, every, wait, timeout)
+
+    command.__doc__ = f"Resume the reconciliation of {kind.kind} objects."
+    return command
+
+
+def _register(app: typer.Typer, make: Callable[[kinds.Kind], Callable[..., None]]) -> None:
+    source = typer.Typer(help=app.info.help, no_args_is_help=True)
+    source.command("git")(make(kinds.GIT_REPOSITORY))
+    app.add_typer(source, name="source")
+    for kind, names in (
+        (kinds.KUSTOMIZATION, ("kustomization", "ks")),
+        (kinds.HELM_RELEASE, ("helmrelease", "hr")),
+    ):
+        command = make(kind)
+        for i, alias in enumerate(names):
+            app.command(alias, hidden=i > 0)(command)
+
+
+_register(suspend_app, _suspend_command)
+_register(resume_app, _resume_command)

@@ -1,0 +1,195 @@
+"""`kidp get`: the table a Flux user knows, rows for scripts, every namespace, watching,
+and one clear line for an unknown object, a missing kubeconfig or a dead server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from kidp_gitops.cli.main import app
+from kidp_gitops.devcluster import DevCluster
+from kidp_gitops.kube import KubeClient
+from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration.cli.conftest import Kidp
+from tests.integration.cli.helpers import KS, one_line, synced_infrastructure
+
+pytestmark = pytest.mark.usefixtures("engine")
+
+HR = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases"
+
+
+async def test_get_shows_sources_and_kustomizations(
+    kidp: Kidp,
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    await synced_infrastructure(kube, namespace, git_repos, http_git, unique_repo)
+
+    table = await kidp("get", "sources", "git", "-n", namespace)
+    assert table.exit_code == 0, table.output
+    header, row = table.stdout.splitlines()[:2]
+    assert header.split() == ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE", "AGE"]
+    assert row.split()[:4][0] == "kidp-infrastructure"
+    assert "main@sha1:" in row
+    assert " True " in row
+    assert "\x1b[" not in table.stdout
+
+    rows = json.loads((await kidp("get", "ks", "-n", namespace, "-o", "json")).stdout)
+    assert [(r["name"], r["ready"], r["suspended"]) for r in rows] == [
+        ("infrastructure", "True", False)
+    ]
+    assert rows[0]["revision"].startswith("main@sha1:")
+    assert rows[0]["message"].startswith("Applied revision: main@sha1:")
+    assert rows[0]["namespace"] == namespace
+    assert rows[0]["kind"] == "Kustomization"
+
+    one = yaml.safe_load(
+        (await kidp("get", "ks", "infrastructure", "-n", namespace, "-o", "yaml")).stdout
+    )
+    assert one[0]["name"] == "infrastructure"
+
+    everywhere = await kidp("get", "kustomizations", "-A")
+    assert everywhere.exit_code == 0
+    assert everywhere.stdout.splitlines()[0].split()[0] == "NAMESPACE"
+    assert any(
+        line.split()[:2] == [namespace, "infrastructure"] for line in everywhere.stdout.splitlines()
+    )
+
+    both = await kidp("get", "all", "-n", namespace)
+    assert both.exit_code == 0
+    assert "gitrepository/kidp-infrastructure" in both.stdout
+    assert "kustomization/infrastructure" in both.stdout
+
+    failing = await kidp("get", "ks", "-n", namespace, "--status-selector", "ready=false")
+    assert failing.exit_code == 0
+    assert "infrastructure" not in failing.stdout
+    assert "no objects found" in failing.output
+
+
+async def test_get_helmreleases_before_they_are_reconciled(
+    kidp: Kidp, kube: KubeClient, namespace: str
+) -> None:
+    await kube.create(
+        HR.format(ns=namespace),
+        {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": "podinfo"},
+            "spec": {
+                "interval": "5m",
+                "chart": {
+                    "spec": {
+                        "chart": "podinfo",
+                        "sourceRef": {"kind": "HelmRepository", "name": "podinfo"},
+                    }
+                },
+            },
+        },
+    )
+    result = await kidp("get", "helmreleases", "-n", namespace, "-o", "json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert (row["name"], row["ready"], row["message"]) == (
+        "podinfo",
+        "Unknown",
+        "waiting to be reconciled",
+    )
+    table = await kidp("get", "hr", "-n", namespace)
+    assert "podinfo" in table.stdout
+    assert "Unknown" in table.stdout
+
+
+async def test_get_watch_prints_changes(
+    kidp: Kidp,
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    await synced_infrastructure(kube, namespace, git_repos, http_git, unique_repo)
+    watching = asyncio.ensure_future(
+        kidp("get", "ks", "-n", namespace, "-w", "--watch-timeout", "4s", "-o", "json")
+    )
+    await asyncio.sleep(1.5)
+    await kube.patch(f"{KS.format(ns=namespace)}/infrastructure", {"spec": {"suspend": True}})
+    result = await watching
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert any(e["event"] == "MODIFIED" and e["suspended"] for e in events), result.stdout
+
+
+async def test_get_errors_are_one_line(kidp: Kidp, namespace: str, tmp_path: Path) -> None:
+    missing = await kidp("get", "ks", "nope", "-n", namespace)
+    assert missing.exit_code == 1
+    assert one_line(missing) == f"✗ Kustomization '{namespace}/nope' not found"
+
+    no_config = await kidp("get", "ks", env={"KUBECONFIG": str(tmp_path / "absent")})
+    assert no_config.exit_code == 1
+    assert "no kubeconfig at" in one_line(no_config)
+
+    dead = tmp_path / "dead.yaml"
+    dead.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    unreachable = await kidp("get", "ks", "--kubeconfig", str(dead))
+    assert unreachable.exit_code == 1
+    assert one_line(unreachable).startswith("✗ cannot reach the Kubernetes API server")
+
+    bad_flag = await kidp("get", "ks", "--colour")
+    assert bad_flag.exit_code == 2
+    assert one_line(bad_flag) == "✗ No such option: --colour (see 'kidp get ks --help')"
+
+    bad_output = await kidp("get", "ks", "-o", "xml")
+    assert bad_output.exit_code == 2
+    assert "'xml' is not one of" in one_line(bad_output)
+
+
+async def test_object_names_complete_from_the_cluster(
+    installed: DevCluster,
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    await synced_infrastructure(kube, namespace, git_repos, http_git, unique_repo)
+
+    def complete(words: str) -> list[str]:
+        result = CliRunner().invoke(
+            app,
+            [],
+            prog_name="kidp",
+            env={
+                "_KIDP_COMPLETE": "complete_bash",
+                "COMP_WORDS": words,
+                "COMP_CWORD": str(len(words.split(" ")) - 1),
+                "KUBECONFIG": str(installed.kubeconfig),
+            },
+        )
+        return result.stdout.split()
+
+    assert await asyncio.to_thread(complete, f"kidp reconcile ks -n {namespace} in") == [
+        "infrastructure"
+    ]
+    assert await asyncio.to_thread(complete, f"kidp get sources git -n {namespace} ") == [
+        "kidp-infrastructure"
+    ]

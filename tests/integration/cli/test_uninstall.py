@@ -1,0 +1,86 @@
+"""`kidp uninstall`, on a control plane of its own (the session's is shared): the
+controllers, CRDs, RBAC and namespace go; GitOps objects with finalizers do not block
+it; the workloads stay. `--dry-run` deletes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from typer.testing import CliRunner, Result
+
+from kidp_gitops.cli.main import app
+from kidp_gitops.devcluster import DevCluster
+from kidp_gitops.kube import ApiError, KubeClient, load_config
+from tests.integration.wait import until
+
+CRD = (
+    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+    "kustomizations.kustomize.toolkit.fluxcd.io"
+)
+
+
+async def kidp(cluster: DevCluster, *args: str) -> Result:
+    return await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        [*args, "--kubeconfig", str(cluster.kubeconfig)],
+        catch_exceptions=False,
+    )
+
+
+async def gone(kube: KubeClient, path: str) -> bool:
+    try:
+        await kube.get(path)
+    except ApiError as err:
+        return err.not_found
+    return False
+
+
+async def test_uninstall_keeps_the_workloads(own_cluster: DevCluster) -> None:
+    installed = await kidp(own_cluster, "install", "--without-controllers")
+    assert installed.exit_code == 0, installed.output
+    async with KubeClient(await load_config(own_cluster.kubeconfig)) as kube:
+        await kube.create("/api/v1/namespaces", {"metadata": {"name": "shop"}})
+        await kube.create(
+            "/api/v1/namespaces/shop/configmaps",
+            {"metadata": {"name": "web", "labels": {"kustomize.toolkit.fluxcd.io/name": "apps"}}},
+        )
+        await kube.create(
+            "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations",
+            {
+                "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                "kind": "Kustomization",
+                "metadata": {"name": "apps", "finalizers": ["finalizers.fluxcd.io"]},
+                "spec": {
+                    "interval": "5m",
+                    "prune": True,
+                    "sourceRef": {"kind": "GitRepository", "name": "repo"},
+                },
+            },
+        )
+
+        dry = await kidp(own_cluster, "uninstall", "--dry-run")
+        assert dry.exit_code == 0, dry.output
+        assert (
+            "✔ CustomResourceDefinition/kustomizations.kustomize.toolkit.fluxcd.io would be deleted"
+            in dry.output
+        )
+        assert "✔ Kustomization/flux-system/apps finalizers would be removed" in dry.output
+        await kube.get(CRD)  # still there
+
+        done = await kidp(own_cluster, "uninstall", "--silent")
+        assert done.exit_code == 0, done.output
+        assert done.output.splitlines()[-1] == "✔ uninstall finished"
+
+        async def crd_gone() -> bool:
+            return await gone(kube, CRD)
+
+        await until(crd_gone, 30, "the CRDs to be deleted")
+        namespace = await kube.get("/api/v1/namespaces/flux-system")
+        assert namespace["metadata"].get("deletionTimestamp")  # terminating
+        await kube.get("/api/v1/namespaces/shop/configmaps/web")  # the workload stays
+
+        check = await kidp(own_cluster, "check")
+        assert check.exit_code == 1
+        assert "✗ kustomizations.kustomize.toolkit.fluxcd.io is not installed" in check.output
+        assert check.output.splitlines()[-1] == "✗ 11 check(s) failed"

@@ -1,0 +1,47 @@
+"""The diff's pure parts: server noise left out, Secret values never shown."""
+
+from __future__ import annotations
+
+from kidp_gitops.cli import diff
+
+
+def secret(**data: str) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": data}
+
+
+def test_noise_is_not_a_difference() -> None:
+    live = {
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "resourceVersion": "1", "managedFields": [{"manager": "a"}]},
+        "data": {"a": "1"},
+        "status": {"x": 1},
+    }
+    merged = {
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "resourceVersion": "2", "managedFields": [{"manager": "b"}]},
+        "data": {"a": "1"},
+    }
+    assert diff.unified(live, merged) == []
+
+
+def test_changed_fields_make_a_unified_diff() -> None:
+    live = {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1", "b": "2"}}
+    merged = {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "3", "b": "2"}}
+    lines = diff.unified(live, merged)
+    assert lines[:2] == ["--- live", "+++ merged"]
+    assert "-  a: '1'" in lines
+    assert "+  a: '3'" in lines
+
+
+def test_secret_values_are_masked() -> None:
+    lines = diff.unified(secret(a="b2xk", same="c2FtZQ=="), secret(a="bmV3", same="c2FtZQ=="))
+    text = "\n".join(lines)
+    assert "b2xk" not in text
+    assert "bmV3" not in text
+    assert "c2FtZQ==" not in text
+    assert "+  a: '****** (changed)'" in lines
+    assert "-  a: '******'" in lines
+
+
+def test_equal_secrets_show_no_diff() -> None:
+    assert diff.unified(secret(a="eA=="), secret(a="eA==")) == []

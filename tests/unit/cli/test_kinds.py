@@ -1,0 +1,40 @@
+"""The names people type for kinds, references, and what a row shows."""
+
+from __future__ import annotations
+
+import pytest
+
+from kidp_gitops.cli import kinds
+from kidp_gitops.cli.errors import CliError
+
+
+@pytest.mark.parametrize("name", ["ks", "Kustomization", "kustomizations", "KUSTOMIZATION"])
+def test_lookup_accepts_kubectl_names(name: str) -> None:
+    assert kinds.lookup(name) is kinds.KUSTOMIZATION
+
+
+def test_lookup_names_the_known_kinds() -> None:
+    with pytest.raises(CliError, match="unknown kind 'widget': expected one of GitRepository"):
+        kinds.lookup("widget")
+
+
+def test_parse_ref() -> None:
+    assert kinds.parse_ref("gitrepo/app") == kinds.Ref(kinds.GIT_REPOSITORY, "app")
+    assert kinds.parse_ref("hr/apps/web") == kinds.Ref(kinds.HELM_RELEASE, "web", "apps")
+    assert kinds.parse_ref("Kustomization", name_required=False).name == ""
+    with pytest.raises(CliError, match="write Kind/name"):
+        kinds.parse_ref("Kustomization")
+
+
+def test_paths() -> None:
+    assert kinds.KUSTOMIZATION.path("team a", "x") == (
+        "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/team%20a/kustomizations/x"
+    )
+    assert kinds.GIT_REPOSITORY.path(None) == "/apis/source.toolkit.fluxcd.io/v1/gitrepositories"
+
+
+def test_revision_by_kind() -> None:
+    assert kinds.revision({"status": {"artifact": {"revision": "main@sha1:1"}}}) == "main@sha1:1"
+    assert kinds.revision({"status": {"lastAppliedRevision": "main@sha1:2"}}) == "main@sha1:2"
+    assert kinds.revision({"status": {"history": [{"chartVersion": "6.0.0"}]}}) == "6.0.0"
+    assert kinds.revision({}) == ""
