@@ -14,8 +14,6 @@ condition, with Flux's reasons.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +35,8 @@ from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import Result, StalledError, WaitingError
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.storage.artifacts import ArtifactStore
-from kidp_gitops.storage.fetch import ArtifactUnavailable, fetch
+from kidp_gitops.storage.fetch import ArtifactUnavailable
+from kidp_gitops.storage.trees import ArtifactTrees
 
 KIND = "Kustomization"
 DRIFTED = "Drifted"
@@ -81,6 +80,7 @@ class KustomizationReconciler(ObjectReconciler):
     ):
         super().__init__(client, resource, events)
         self.sources = sources  # GitRepositories as last seen, to notice newer revisions
+        self.trees = ArtifactTrees(workdir / "artifacts", store)
         self.mapper = mapper
         self.store = store
         self.workdir = workdir
@@ -245,14 +245,8 @@ class KustomizationReconciler(ObjectReconciler):
     async def _build(
         self, obj: JSON, spec: api.KustomizationSpec, artifact: dict[str, Any], retry: float
     ) -> list[JSON]:
-        tmp = Path(tempfile.mkdtemp(dir=self.workdir, prefix="build-"))
         try:
-            root = tmp / "source"
-            try:
-                await fetch(artifact, root, self.store)
-            except ArtifactUnavailable as err:
-                raise WaitingError(conditions.ARTIFACT_FAILED, str(err), retry_after=retry) from err
-            try:
+            async with self.trees.tree(artifact) as root:
                 return await pipeline.render(
                     self.client,
                     obj,
@@ -260,10 +254,10 @@ class KustomizationReconciler(ObjectReconciler):
                     root,
                     allow_remote_bases=not self.options.no_remote_bases,
                 )
-            except pipeline.RenderError as err:
-                raise WaitingError(err.reason, str(err), retry_after=retry) from err
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        except ArtifactUnavailable as err:
+            raise WaitingError(conditions.ARTIFACT_FAILED, str(err), retry_after=retry) from err
+        except pipeline.RenderError as err:
+            raise WaitingError(err.reason, str(err), retry_after=retry) from err
 
     async def _apply(
         self, client: KubeClient, spec: api.KustomizationSpec, objects: list[JSON], retry: float
