@@ -1,0 +1,346 @@
+"""The result file's `summary`, the goals it is held against, and the readable table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import measure
+
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+# figure → (goal, "le" when lower is better, "eq" when it must equal the goal)
+GOALS: dict[str, tuple[float, str]] = {
+    "mttp_s@1000": (60.0, "le"),
+    "mttp_many_repos_s@1000": (60.0, "le"),
+    "engine_rss_mib": (250.0, "le"),
+    "push_to_apply_p50_s": (1.0, "le"),
+    "push_to_apply_p95_s": (2.0, "le"),
+    "drift_corrected_p50_s": (2.0, "le"),
+    "idle_writes_per_min": (0.0, "eq"),
+    "restart_writes": (0.0, "eq"),
+    "source_push_to_artifact_p50_s": (0.3, "le"),
+    "source_ls_remotes_per_repo_per_interval": (1.0, "eq"),
+    "source_downloads_per_interval": (0.0, "eq"),
+    "kustomize_idle_writes_per_interval": (0.0, "eq"),
+}
+
+
+def cpu_split(cpu: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds of one window: engine (with its git/kustomize children), control
+    plane, git server, bench, and the rest of the machine."""
+    used = cpu["cpu_s"]
+
+    def both(name: str) -> float:
+        c = used.get(name) or {}
+        return float(c.get("self", 0.0)) + float(c.get("children", 0.0))
+
+    return {
+        "engine_s": round(both("engine"), 2),
+        "engine_children_s": round(float((used.get("engine") or {}).get("children", 0.0)), 2),
+        "control_plane_s": round(sum(both(n) for n in CONTROL_PLANE), 2),
+        "kube_apiserver_s": round(both("kube-apiserver"), 2),
+        "etcd_s": round(both("etcd"), 2),
+        "git_server_s": round(both("git-server"), 2),
+        "bench_s": round(both("bench"), 2),
+        "others_s": round(float(cpu.get("others_s", 0.0)), 2),
+        "wall_s": round(float(cpu["wall_s"]), 2),
+    }
+
+
+def aggregate_mttp(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median and spread over the repetitions of one (N, layout)."""
+    splits = [cpu_split(r["cpu"]) for r in runs]
+    methods = sorted({m for r in runs for m in r["engine"]["requests_by_method"]})
+    out: dict[str, Any] = {
+        "n": runs[0]["n"],
+        "layout": runs[0]["layout"],
+        "repositories": runs[0]["repositories"],
+        "repetitions": len(runs),
+        "all_ready": all(not r["timed_out"] for r in runs),
+        "ready": measure.stats(r["ready"] for r in runs),
+        "mttp_s": measure.stats(r["mttp_s"] if not r["timed_out"] else None for r in runs),
+        "half_ready_s": measure.stats(r["half_ready_s"] for r in runs),
+        "sources_ready_s": measure.stats(r["sources_ready_s"] for r in runs),
+        "create_s": measure.stats(r["create_s"] for r in runs),
+        "throughput_per_s": measure.stats(r["throughput_per_s"] for r in runs),
+        "engine_start_s": measure.stats(r["engine_start_s"] for r in runs),
+        "engine_peak_rss_mib": measure.stats((r["engine_peak_rss_mib"] for r in runs), 1),
+        "engine_writes": measure.stats(r["engine"]["writes"] for r in runs),
+        "engine_requests_by_method": {
+            m: measure.stats(r["engine"]["requests_by_method"].get(m, 0) for r in runs)
+            for m in methods
+        },
+        "apiserver_real_writes": measure.stats(r["apiserver_writes"]["real_total"] for r in runs),
+        "engine_real_writes": measure.stats(_engine_real(r["apiserver_writes"]) for r in runs),
+        "apiserver_dry_runs": measure.stats(r["apiserver_writes"]["dry_run"] for r in runs),
+    }
+    for key in splits[0]:
+        out[f"cpu_{key}"] = measure.stats(s[key] for s in splits)
+    return out
+
+
+def reaggregate(scenarios: dict[str, Any]) -> None:
+    """Recompute the mttp aggregates from the stored runs (for `--report`)."""
+    mttp = scenarios.get("mttp")
+    if not mttp or not mttp.get("runs"):
+        return
+    groups: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for run in mttp["runs"]:
+        groups.setdefault((run["n"], run["layout"]), []).append(run)
+    mttp["aggregates"] = [aggregate_mttp(runs) for runs in groups.values()]
+
+
+def _engine_real(writes: dict[str, Any]) -> int:
+    """Recomputed from the stored counts, so older result files read the same way."""
+    return measure.engine_real(writes["real"], int(writes.get("bench_writes", 0)))
+
+
+def _median(st: dict[str, Any] | None) -> float | None:
+    return None if not st or not st.get("n") else st["median"]
+
+
+def summary(scenarios: dict[str, Any]) -> dict[str, Any]:
+    s: dict[str, Any] = {}
+    mttp = scenarios.get("mttp") or {}
+    aggregates = mttp.get("aggregates") or []
+    if aggregates:
+        s["mttp_s"] = {
+            str(a["n"]): _median(a["mttp_s"]) for a in aggregates if a["layout"] == "one"
+        }
+        s["mttp_many_repos_s"] = {
+            str(a["n"]): _median(a["mttp_s"]) for a in aggregates if a["layout"] == "many"
+        }
+        largest = max(a["n"] for a in aggregates)
+        at_largest = [a for a in aggregates if a["n"] == largest]
+        s["engine_rss_mib"] = max(_median(a["engine_peak_rss_mib"]) or 0 for a in at_largest)
+        s["engine_rss_mib_at_n"] = largest
+        s["engine_cpu_s"] = {
+            f"{a['n']}/{a['layout']}": _median(a["cpu_engine_s"]) for a in aggregates
+        }
+        s["control_plane_cpu_s"] = {
+            f"{a['n']}/{a['layout']}": _median(a["cpu_control_plane_s"]) for a in aggregates
+        }
+    steady = mttp.get("steady")
+    if steady:
+        s["idle_writes_per_min"] = _median(steady["writes_per_min"])
+        s["idle_requests_per_min"] = _median(steady["requests_per_min"])
+        s["idle_engine_cpu_pct"] = _median(steady["engine_cpu_pct"])
+        s["idle_engine_rss_mib"] = (steady["engine_rss"].get("rss_mib") or {}).get("median")
+        s["idle_at_n"] = mttp.get("steady_n")
+    restarts = mttp.get("restarts") or []
+    if restarts:
+        last = max(restarts, key=lambda r: r["n"])
+        s["restart_to_ready_s"] = last["restart_to_ready_s"]
+        s["restart_writes"] = last["writes_at_ready"]
+        s["restart_real_writes"] = _engine_real(last["apiserver_writes"])
+        s["restart_at_n"] = last["n"]
+    push = scenarios.get("push")
+    if push:
+        s["push_to_apply_p50_s"] = push["requested"]["push_to_applied_s"].get("median")
+        s["push_to_apply_p95_s"] = push["requested"]["push_to_applied_s"].get("p95")
+        if "polled" in push:
+            s["push_to_apply_poll_p50_s"] = push["polled"]["push_to_applied_s"].get("median")
+            s["push_to_apply_poll_p95_s"] = push["polled"]["push_to_applied_s"].get("p95")
+        if "drift" in push:
+            s["drift_corrected_p50_s"] = push["drift"]["corrected_s"].get("median")
+            s["drift_corrected_p95_s"] = push["drift"]["corrected_s"].get("p95")
+    source = scenarios.get("source")
+    if source:
+        s["source_push_to_artifact_p50_s"] = source["push"]["push_to_artifact_s"].get("median")
+        s["source_push_to_artifact_p95_s"] = source["push"]["push_to_artifact_s"].get("p95")
+        s["source_ls_remotes_per_repo_per_interval"] = _median(
+            source["steady"]["ls_remotes_per_repo_per_interval"]
+        )
+        s["source_downloads_per_interval"] = _median(source["steady"]["downloads_per_interval"])
+        s["source_bytes_per_interval"] = _median(source["steady"]["bytes_per_interval"])
+        s["source_writes_per_interval"] = _median(source["steady"]["engine_writes_per_interval"])
+    kz = scenarios.get("kustomize")
+    if kz:
+        s["kustomize_cold_apply_s"] = _median(kz["cold"]["apply_s"])
+        s["kustomize_warm_apply_s"] = _median(kz["warm"]["apply_s"])
+        s["kustomize_drift_p50_s"] = kz["drift"]["corrected_s"].get("median")
+        s["kustomize_drift_p95_s"] = kz["drift"]["corrected_s"].get("p95")
+        s["kustomize_idle_writes_per_interval"] = _median(kz["idle"]["writes_per_interval"])
+    return s
+
+
+def goals(summary: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, (goal, how) in GOALS.items():
+        name, _, n = key.partition("@")
+        value = summary.get(name)
+        if isinstance(value, dict):
+            value = value.get(n)
+        if value is None:
+            continue
+        met = value <= goal if how == "le" else abs(value - goal) < 1e-9
+        out[key] = {"value": value, "goal": goal, "met": met}
+    return out
+
+
+# ---- the table -------------------------------------------------------------------------
+
+
+def _fmt(st: dict[str, Any] | None, unit: str = "") -> str:
+    if not st or not st.get("n"):
+        return "-"
+    if st["n"] == 1:
+        return f"{st['median']:g}{unit}"
+    return f"{st['median']:g}{unit} [{st['min']:g}, {st['max']:g}] n={st['n']}"
+
+
+def table(result: dict[str, Any]) -> str:
+    """Markdown: the figures with their spread, then the goals."""
+    lines = []
+    m = result["machine"]
+    lines.append(
+        f"Machine: {m['cores']} cores ({m['cpu_model']}), {m['memory_mib']} MiB, "
+        f"kernel {m['kernel']}, Python {m['python']}, {m['git']}; "
+        f"load average at start {m['loadavg']}"
+    )
+    lines.append(
+        f"Mode: {result['mode']}; started {result['started']}; took {result['took_s']:.0f}s"
+    )
+    lines.append("")
+    sc = result["scenarios"]
+    mttp = sc.get("mttp") or {}
+    if mttp.get("aggregates"):
+        lines.append("### (1) Mean time to production — median [min, max] n=repetitions")
+        lines.append("")
+        lines.append(
+            "| N | repos | Ready in | engine CPU | control-plane CPU | others' CPU | "
+            "engine peak RSS | engine requests (GET/PATCH/POST/PUT/DELETE) | writes (engine) "
+            "| real writes by the engine (API server) |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        for a in mttp["aggregates"]:
+            req = a["engine_requests_by_method"]
+            reqs = "/".join(
+                f"{_median(req.get(k)) or 0:g}" for k in ("GET", "PATCH", "POST", "PUT", "DELETE")
+            )
+            ready_in = _fmt(a["mttp_s"], " s")
+            if not a["all_ready"]:
+                timeouts = [
+                    r for r in mttp["runs"] if r["n"] == a["n"] and r["layout"] == a["layout"]
+                ]
+                ready_in += "; timed out: " + ", ".join(
+                    f"{r['ready']}/{r['n']} Ready after {r['timeout_s']:g} s"
+                    for r in timeouts
+                    if r["timed_out"]
+                )
+            lines.append(
+                f"| {a['n']} | {a['repositories']} | {ready_in} "
+                f"| {_fmt(a['cpu_engine_s'], ' s')} | {_fmt(a['cpu_control_plane_s'], ' s')} "
+                f"| {_fmt(a['cpu_others_s'], ' s')} | {_fmt(a['engine_peak_rss_mib'], ' MiB')} "
+                f"| {reqs} | {_fmt(a['engine_writes'])} | {_fmt(a['engine_real_writes'])} |"
+            )
+        lines.append("")
+    if mttp.get("steady"):
+        st = mttp["steady"]
+        lines.append(f"### (4) Steady state at N={mttp.get('steady_n')} (per minute)")
+        lines.append("")
+        lines.append(f"- engine writes/min: {_fmt(st['writes_per_min'])}")
+        lines.append(f"- engine API requests/min: {_fmt(st['requests_per_min'])}")
+        lines.append(f"- engine CPU: {_fmt(st['engine_cpu_pct'], ' %')}")
+        lines.append(f"- control-plane CPU: {_fmt(st['control_plane_cpu_pct'], ' %')}")
+        lines.append(f"- engine RSS: {_fmt(st['engine_rss'].get('rss_mib'), ' MiB')}")
+        lines.append("")
+    for r in mttp.get("restarts") or []:
+        lines.append(
+            f"### (5) Restart at N={r['n']}: Ready (new process) in {r['restart_to_ready_s']} s "
+            f"(engine start {r['engine_start_s']} s); engine-counted writes {r['writes_at_ready']} "
+            f"(requests {r['requests_at_ready']}); real writes by the engine at the API server "
+            f"{_engine_real(r['apiserver_writes'])} "
+            f"(all clients: {r['apiserver_writes']['real']}), "
+            f"dry runs {r['apiserver_writes']['dry_run']}"
+        )
+        lines.append("")
+    push = sc.get("push")
+    if push:
+        lines.append(f"### (2) Push to applied, {push['objects']}-object Kustomization")
+        lines.append("")
+        for key in ("requested", "polled"):
+            if key in push:
+                p = push[key]
+                lines.append(
+                    f"- {key}: push→applied {_fmt(p['push_to_applied_s'], ' s')}, "
+                    f"p95 {p['push_to_applied_s'].get('p95')} s; push→artifact "
+                    f"{_fmt(p['push_to_artifact_s'], ' s')}; git push itself "
+                    f"{_fmt(p['git_push_s'], ' s')}"
+                )
+        if "drift" in push:
+            d = push["drift"]
+            lines.append("")
+            lines.append(
+                f"### (3) Drift: {d['corrected']}/{d['changes']} corrected, "
+                f"{_fmt(d['corrected_s'], ' s')}, p95 {d['corrected_s'].get('p95')} s"
+            )
+        lines.append("")
+    src = sc.get("source")
+    if src:
+        st, pu = src["steady"], src["push"]
+        lines.append(f"### Source: {src['repos']} GitRepositories, interval {st['interval_s']:g}s")
+        lines.append("")
+        per_repo = _fmt(st["ls_remotes_per_repo_per_interval"])
+        lines.append(f"- ls-remotes per repository per interval: {per_repo}")
+        lines.append(f"- downloads per interval: {_fmt(st['downloads_per_interval'])}")
+        lines.append(f"- bytes per interval (in+out): {_fmt(st['bytes_per_interval'])}")
+        lines.append(f"- engine writes per interval: {_fmt(st['engine_writes_per_interval'])}")
+        lines.append(f"- engine CPU: {_fmt(st['engine_cpu_pct'], ' %')}")
+        lines.append(
+            f"- push→artifact (requested): {_fmt(pu['push_to_artifact_s'], ' s')}, "
+            f"p95 {pu['push_to_artifact_s'].get('p95')} s; request→artifact "
+            f"{_fmt(pu['request_to_artifact_s'], ' s')}"
+        )
+        lines.append("")
+    kz = sc.get("kustomize")
+    if kz:
+        lines.append(f"### Kustomize: one Kustomization of {kz['objects']} objects")
+        lines.append("")
+        for key in ("cold", "warm"):
+            k = kz[key]
+            lines.append(
+                f"- {key}: {_fmt(k['apply_s'], ' s')}; "
+                f"engine requests {_fmt(k['engine_requests'])}, "
+                f"engine writes {_fmt(k['engine_writes'])}, real writes at the API server "
+                f"{_fmt(k['real_writes_at_apiserver'])}, engine CPU {_fmt(k['engine_cpu_s'], ' s')}"
+            )
+        d = kz["drift"]
+        lines.append(
+            f"- drift: {d['corrected']}/{d['changes']} corrected, {_fmt(d['corrected_s'], ' s')}, "
+            f"p95 {d['corrected_s'].get('p95')} s"
+        )
+        lines.append(f"- idle writes per interval: {_fmt(kz['idle']['writes_per_interval'])}")
+        lines.append("")
+    for run in mttp.get("runs") or []:
+        prof = run.get("profile")
+        if not prof or "samples" not in prof:
+            continue
+        lines.append(
+            f"### Profile of the engine, mttp N={run['n']} {run['layout']} "
+            f"({prof['samples']} samples; shares of the engine's CPU)"
+        )
+        lines.append("")
+        lines.append(
+            "- self time by area: "
+            + ", ".join(f"{a['frame']} {a['share']:.0%}" for a in prof["self_by_area"][:10])
+        )
+        lines.append(
+            "- our functions, inclusive: "
+            + ", ".join(
+                f"{a['frame']} {a['share']:.0%}" for a in prof["inclusive_kidp_gitops_top"][:12]
+            )
+        )
+        lines.append(f"- raw stacks: {prof['file']}")
+        lines.append("")
+    if result.get("goals"):
+        lines.append("### Goals")
+        lines.append("")
+        lines.append("| figure | measured | goal | met |")
+        lines.append("|---|---|---|---|")
+        for key, g in result["goals"].items():
+            lines.append(
+                f"| {key} | {g['value']:g} | {g['goal']:g} | {'yes' if g['met'] else 'NO'} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
