@@ -63,7 +63,7 @@ async def quiet(
         meter = env.meter()
         meter.start()
         await asyncio.sleep(2.0)
-        busy = meter.stop()["others_s"] / 2.0
+        busy = float(meter.stop()["others_s"]) / 2.0
         if busy < cores:
             return busy
         if time.monotonic() > deadline:

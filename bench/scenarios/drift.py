@@ -60,6 +60,11 @@ async def edit(env: BenchEnv, path: str, patch: dict[str, Any]) -> dict[str, Any
     return dict(answer["metadata"])
 
 
+def _corrected(rv: int, restored: Callable[[JSON], bool]) -> Callable[[JSON], bool]:
+    """Back at its Git value, in a version newer than the edit's."""
+    return lambda o: int(o["metadata"]["resourceVersion"]) > rv and restored(o)
+
+
 async def watches(env: BenchEnv, namespace: str) -> dict[str, Watch]:
     assert env.kube is not None
     return {
@@ -93,9 +98,7 @@ async def run(
             t0 = time.monotonic()
             when = await ws[kind].when(
                 f"{namespace}/{name}",
-                lambda o, rv=rv, restored=restored: (
-                    int(o["metadata"]["resourceVersion"]) > rv and restored(o)
-                ),
+                _corrected(rv, restored),
                 timeout,
             )
             if when is None:
@@ -109,7 +112,7 @@ async def run(
             await w.stop()
     cpu = meter.stop()
     engine_after = await env.scrape_engine()
-    out = {
+    out: dict[str, Any] = {
         "changes": changes,
         "corrected": len(latencies),
         "missed": missed,
@@ -153,7 +156,7 @@ async def probe_list_key_change(
     ks = await env.kube.get(
         f"/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/bench/kustomizations/{owner}"
     )
-    ready = next(
+    ready: dict[str, Any] = next(
         (c for c in (ks.get("status") or {}).get("conditions", []) if c["type"] == "Ready"), {}
     )
     out = {

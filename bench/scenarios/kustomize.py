@@ -16,18 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench import gitwork, measure
 from bench.env import NAMESPACE, BenchEnv
 from bench.scenarios import Settings, drift, fresh_env
 from bench.watch import KUSTOMIZATION, Watch, ready_at, ready_for_generation
+from kidp_gitops.kube.client import JSON
 
 REPO = "big"
 
 
 def namespace(r: int) -> str:
     return f"big-{r}"
+
+
+def _at_generation(generation: int) -> Callable[[JSON], bool]:
+    return lambda o: o["metadata"].get("generation") == generation and ready_for_generation(o)
 
 
 async def run(
@@ -112,9 +118,7 @@ async def _run(
         generation = patched["metadata"]["generation"]
         when = await ks_watch.when(
             f"{NAMESPACE}/big-0",
-            lambda o, g=generation: (
-                o["metadata"].get("generation") == g and ready_for_generation(o)
-            ),
+            _at_generation(generation),
             180,
         )
         cpu = meter.stop()

@@ -247,7 +247,7 @@ async def steady(env: BenchEnv, settings: Settings, window: float) -> dict[str, 
         engine_prev, api_prev = engine_now, api_now
     memory = await rss.stop()
     full = [m for m in minutes if m["wall_s"] >= 50] or minutes
-    out = {
+    out: dict[str, Any] = {
         "window_s": window,
         "minutes": minutes,
         "writes_per_min": measure.stats(m["writes_per_min"] for m in full),

@@ -23,15 +23,21 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench import gitwork, measure
 from bench.env import NAMESPACE, BenchEnv
 from bench.scenarios import Settings, drift, fresh_env
 from bench.watch import CONFIGMAP, GITREPOSITORY, KUSTOMIZATION, Watch, artifact_at, ready_at
+from kidp_gitops.kube.client import JSON
 
 REPO = "push"
 TARGET = "push-app"
+
+
+def _has_rev(rev: str) -> Callable[[JSON], bool]:
+    return lambda o: (o.get("data") or {}).get("rev") == rev
 
 
 async def run(
@@ -92,7 +98,7 @@ async def _run(
             await env.request_reconcile("gitrepositories", "source.toolkit.fluxcd.io", REPO)
         when = await cm_watch.when(
             f"{TARGET}/{target}",
-            lambda o, r=str(rev): (o.get("data") or {}).get("rev") == r,
+            _has_rev(str(rev)),
             timeout,
         )
         # The Kustomization's Ready comes after the object; give it a moment.
@@ -120,7 +126,7 @@ async def _run(
             samples.append(await one_commit(request, timeout=max(60.0, 4 * jitter)))
             await asyncio.sleep(0.3)
         cpu = meter.stop()
-        out = {
+        out: dict[str, Any] = {
             "commits": count,
             "applied": sum(1 for s in samples if s["applied_s"] is not None),
             "push_to_applied_s": measure.stats(s["applied_s"] for s in samples),

@@ -102,7 +102,7 @@ async def _run(
             }
         )
     memory = await rss.stop()
-    steady = {
+    steady: dict[str, Any] = {
         "interval_s": interval,
         "windows": windows,
         "ls_remotes_per_repo_per_interval": measure.stats(
@@ -149,7 +149,7 @@ async def _run(
             after_request.append(when - t_req)
         await asyncio.sleep(0.3)
     await watch.stop()
-    push = {
+    push: dict[str, Any] = {
         "pushes": pushes,
         "push_to_artifact_s": measure.stats(latencies),
         "request_to_artifact_s": measure.stats(after_request),
