@@ -46,6 +46,24 @@ log = logging.getLogger(__name__)
 
 FINALIZER = "finalizers.fluxcd.io"
 
+# The field manager of each controller's own writes (finalizers, status), named as Flux's
+# controllers name theirs, so whoever reads managedFields sees who wrote what.
+FIELD_MANAGERS = {
+    "Kustomization": "gotk-kustomize-controller",
+    "GitRepository": "source-controller",
+    "HelmRepository": "source-controller",
+    "HelmChart": "source-controller",
+    "OCIRepository": "source-controller",
+    "Bucket": "source-controller",
+    "HelmRelease": "helm-controller",
+    "ImageRepository": "image-reflector-controller",
+    "ImagePolicy": "image-reflector-controller",
+    "ImageUpdateAutomation": "image-automation-controller",
+    "Provider": "notification-controller",
+    "Alert": "notification-controller",
+    "Receiver": "notification-controller",
+}
+
 
 @dataclass
 class _Written:
@@ -64,9 +82,13 @@ REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 
 class ObjectReconciler(ABC):
     kind: ClassVar[str]
+    field_manager: ClassVar[str | None] = None
+    """The field manager of the controller's writes through `self.client`; by default
+    Flux's name for the controller of `kind` (FIELD_MANAGERS), else kidp-<kind>."""
 
     def __init__(self, client: KubeClient, resource: Resource, events: EventRecorder):
-        self.client = client
+        manager = self.field_manager or FIELD_MANAGERS.get(self.kind, f"kidp-{self.kind.lower()}")
+        self.client = client.managed_by(manager)
         self.resource = resource
         self.events = events
 

@@ -170,7 +170,7 @@ async def test_reconciles_on_spec_and_annotations_not_on_status(
         ):
             assert f"# TYPE {name} " in text, name
         assert 'controller_runtime_reconcile_total{controller="gadgets",result="success"}' in text
-        assert 'rest_client_requests_total{code="200",method="GET"}' in text
+        assert 'rest_client_requests_total{code="200",dry_run="false",method="GET"}' in text
     finally:
         manager.stop()
         await asyncio.wait_for(task, 40)
