@@ -8,8 +8,9 @@ kustomization, or generates one, and writes the overlay into it, (3) follows eve
 reference to check that none leaves the artifact and, unless allowed, that none is
 remote, (4) runs kustomize, in a scratch directory when the kustomization was generated
 or amended (the artifact is never written), and (5) sets commonMetadata on the objects.
-A directory of plain manifests with nothing to write into a kustomization is read in
-process instead (`direct`), with the same result and without starting kustomize.
+A directory of plain manifests, or a kustomization that only lists local resources, with
+nothing to write into the kustomization, is read in process instead (`direct`), with the
+same result and without starting kustomize.
 
 Both functions do blocking file and process work; the controller runs them in a worker
 thread (`asyncio.to_thread`). Errors are `errors.BuildError`s.
@@ -20,13 +21,23 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from kidp_gitops.kustomize import direct, errors, inputs, kustomization, runner, yamlio
+from kidp_gitops.kustomize import (
+    direct,
+    errors,
+    generatorfiles,
+    inputs,
+    kustomization,
+    runner,
+    sops,
+    yamlio,
+)
 from kidp_gitops.kustomize.errors import BuildError
 from kidp_gitops.kustomize.overlay import CommonMetadata, Image, Overlay, Patch, PatchTarget
 
@@ -52,18 +63,31 @@ def build(
     *,
     allow_remote_bases: bool,
     timeout: float = DEFAULT_TIMEOUT,
+    keyring: sops.Keyring | None = None,
 ) -> list[dict[str, Any]]:
-    """The objects kustomize-controller would build from `path` of the artifact at `root`."""
+    """The objects kustomize-controller would build from `path` of the artifact at `root`.
+    With a `keyring` (spec.decryption is set), the SOPS-encrypted files kustomize reads
+    are decrypted first (`generatorfiles`); a failure raises `sops.DecryptionError`."""
     plan = _plan(root, path, overlay, allow_remote=allow_remote_bases)
-    objects: list[dict[str, Any]] | None = None
-    if plan.rendered.scan is not None and not overlay.changes_kustomization():
-        try:
-            objects = direct.read(plan.rendered.scan)
-        except direct.NeedsKustomize:
-            objects = None
+    objects = _in_process(plan, overlay)
     if objects is None:
-        objects = _kustomize(plan, timeout)
+        objects = _kustomize(plan, timeout, keyring)
     return _set_common_metadata(objects, overlay.common_metadata)
+
+
+def _in_process(plan: _Plan, overlay: Overlay) -> list[dict[str, Any]] | None:
+    """The objects read without kustomize (see `direct`), or None when only kustomize
+    can build them. No generator is read in process, so no file needs decrypting."""
+    if overlay.changes_kustomization():
+        return None
+    try:
+        if plan.rendered.scan is not None:
+            return direct.read(plan.rendered.scan, plan.directory, plan.root)
+        if not plan.rendered.written:
+            return direct.read_kustomization(plan.directory, plan.root)
+    except direct.NeedsKustomize:
+        pass
+    return None
 
 
 def digest(root: Path, path: str, overlay: Overlay) -> str:
@@ -157,14 +181,18 @@ def resolve(root: Path, path: str) -> tuple[Path, Path]:
     return real_root, directory
 
 
-def _kustomize(plan: _Plan, timeout: float) -> list[dict[str, Any]]:
+def _kustomize(plan: _Plan, timeout: float, keyring: sops.Keyring | None) -> list[dict[str, Any]]:
     replacements = {str(plan.root): ""}
-    if not plan.rendered.written:
+    plain: dict[Path, bytes] = {}
+    if keyring is not None:
+        found = generatorfiles.sources(plan.root, plan.directory, plan.rendered.text)
+        plain = generatorfiles.decrypt(found, keyring)
+    if not plan.rendered.written and not plain:
         output = runner.run(plan.directory, timeout=timeout, replacements=replacements)
     else:
         with tempfile.TemporaryDirectory(prefix="kidp-kustomize-") as scratch:
             mirror = Path(scratch) / "src"
-            target = _mirror(plan.root, plan.directory, mirror, plan.rendered.text)
+            target = _mirror(plan.root, plan.directory, mirror, plan.rendered.text, plain)
             replacements[str(mirror)] = ""
             replacements[os.path.realpath(mirror)] = ""
             output = runner.run(target, timeout=timeout, replacements=replacements)
@@ -175,24 +203,45 @@ def _kustomize(plan: _Plan, timeout: float) -> list[dict[str, Any]]:
     return [doc for doc in docs if isinstance(doc, dict)]
 
 
-def _mirror(root: Path, directory: Path, mirror: Path, text: str) -> Path:
-    """A scratch tree where `directory` holds `text` as its kustomization and everything
-    else is a symlink into the artifact: only the directories from the root down to
-    `directory` are real, so relative references resolve exactly as in the artifact."""
-    real, copy = root, mirror
-    copy.mkdir()
-    chain = directory.relative_to(root).parts
-    for depth in range(len(chain) + 1):
-        skip = {chain[depth]} if depth < len(chain) else set(kustomization.FILE_NAMES)
+def _mirror(
+    root: Path, directory: Path, mirror: Path, text: str, files: Mapping[Path, bytes]
+) -> Path:
+    """A scratch tree where `directory` holds `text` as its kustomization, each real path
+    of `files` holds its new content, and everything else links into the artifact: only
+    the directories from the root down to those are real, so relative references resolve
+    exactly as in the artifact. A symlink that leads to a new file, or to a directory on
+    the way to one, leads to the same place inside the mirror."""
+    target = mirror / directory.relative_to(root)
+    written = {mirror / path.relative_to(root): content for path, content in files.items()}
+    towards = {d for path in written for d in path.parents if mirror in d.parents}
+    real_dirs = {mirror, target, *towards, *(d for d in target.parents if mirror in d.parents)}
+    redirect = towards | set(written)
+    mirror.mkdir()
+    pending = [(root, mirror)]
+    while pending:
+        real, copy = pending.pop()
+        skip = set(kustomization.FILE_NAMES) if copy == target else set()
         for name in os.listdir(real):
-            if name not in skip:
-                os.symlink(real / name, copy / name)
-        if depth == len(chain):
-            break
-        real, copy = real / chain[depth], copy / chain[depth]
-        copy.mkdir()
-    (copy / "kustomization.yaml").write_text(text, encoding="utf-8")
-    return copy
+            source, entry = real / name, copy / name
+            if entry in real_dirs:
+                entry.mkdir()
+                pending.append((source, entry))
+            elif entry in written:
+                entry.write_bytes(written[entry])
+            elif name not in skip:
+                os.symlink(_link_target(source, root, mirror, redirect), entry)
+    (target / "kustomization.yaml").write_text(text, encoding="utf-8")
+    return target
+
+
+def _link_target(source: Path, root: Path, mirror: Path, redirect: set[Path]) -> Path:
+    if not redirect or not source.is_symlink():
+        return source
+    resolved = Path(os.path.realpath(source))
+    if not inputs.within(resolved, root):
+        return source
+    inside = mirror / resolved.relative_to(root)
+    return inside if inside in redirect else source
 
 
 def _set_common_metadata(

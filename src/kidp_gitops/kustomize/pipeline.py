@@ -1,7 +1,9 @@
 """From an extracted artifact to the objects to apply: build, decrypt, substitute.
 
-    build       the real kustomize over `spec.path`, with Flux's overlay fields
-    decrypt     SOPS-encrypted documents, with the keys of `spec.decryption.secretRef`
+    keys        `spec.decryption.secretRef`'s age and PGP keys, read before the build
+    build       the real kustomize over `spec.path`, with Flux's overlay fields, after
+                the SOPS files it reads are decrypted into a scratch copy (generatorfiles)
+    decrypt     SOPS-encrypted documents, and sops files inside generated Secrets
     substitute  `${var}` from `spec.postBuild.substitute` and `substituteFrom`
 
 Each failure is a `RenderError` carrying Flux's reason (BuildFailed, DecryptionFailed)
@@ -13,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 from pathlib import Path
 from typing import Any
 
 from kidp_gitops.api import kustomize as api
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
-from kidp_gitops.kustomize import build, errors, sops, substitute
+from kidp_gitops.kustomize import build, errors, sops, sopsformat, substitute
 from kidp_gitops.kustomize.overlay import Overlay
 from kidp_gitops.runtime import conditions
 
@@ -42,13 +45,21 @@ async def render(
 ) -> list[JSON]:
     namespace = obj["metadata"]["namespace"]
     overlay = Overlay.from_spec(spec)
+    keyring = await _keyring(client, namespace, spec.decryption)
     try:
         objects: list[JSON] = await asyncio.to_thread(
-            build.build, root, spec.effective_path(), overlay, allow_remote_bases=allow_remote_bases
+            build.build,
+            root,
+            spec.effective_path(),
+            overlay,
+            allow_remote_bases=allow_remote_bases,
+            keyring=keyring,
         )
     except errors.BuildError as err:
         raise RenderError(conditions.BUILD_FAILED, str(err)) from err
-    objects = await _decrypt(client, namespace, spec, objects)
+    except sops.DecryptionError as err:
+        raise RenderError(DECRYPTION_FAILED, str(err)) from err
+    objects = await asyncio.to_thread(_decrypt, spec.decryption, keyring, objects)
     if spec.post_build is not None:
         variables = await _variables(client, namespace, spec.post_build)
         try:
@@ -58,32 +69,87 @@ async def render(
     return objects
 
 
-async def _decrypt(
-    client: KubeClient, namespace: str, spec: api.KustomizationSpec, objects: list[JSON]
+async def _keyring(
+    client: KubeClient, namespace: str, decryption: api.Decryption | None
+) -> sops.Keyring | None:
+    """The keys of spec.decryption.secretRef, read before the build (the files kustomize
+    reads may need them); None without spec.decryption, empty without a secretRef."""
+    if decryption is None:
+        return None
+    if decryption.secret_ref is None:
+        return sops.Keyring()
+    name = f"{namespace}/{decryption.secret_ref.name}"
+    try:
+        secret = await client.get(
+            f"/api/v1/namespaces/{namespace}/secrets/{decryption.secret_ref.name}"
+        )
+    except ApiError as err:
+        if err.not_found:
+            raise RenderError(DECRYPTION_FAILED, f"decryption Secret '{name}' not found") from err
+        raise
+    data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+    try:
+        return await asyncio.to_thread(sops.Keyring.from_secret_data, data)
+    except sops.DecryptionError as err:
+        raise RenderError(DECRYPTION_FAILED, f"decryption Secret '{name}': {err}") from err
+
+
+def _decrypt(
+    decryption: api.Decryption | None, keyring: sops.Keyring | None, objects: list[JSON]
 ) -> list[JSON]:
+    """Decrypt SOPS-encrypted objects, and the SOPS files a generated Secret holds in its
+    data (from generators the build could not decrypt first, e.g. in remote bases)."""
     encrypted = [i for i, o in enumerate(objects) if sops.is_encrypted(o)]
-    if not encrypted:
-        return objects
-    decryption = spec.decryption
-    if decryption is None or decryption.secret_ref is None:
+    if encrypted and (decryption is None or decryption.secret_ref is None or keyring is None):
         names = ", ".join(_name(objects[i]) for i in encrypted)
         raise RenderError(
             DECRYPTION_FAILED,
             f"SOPS-encrypted objects ({names}) but spec.decryption.secretRef is not set",
         )
-    secret = await _read(client, namespace, "Secret", decryption.secret_ref.name, False)
-    keyring = sops.Keyring.from_secret_data({k: base64.b64decode(v) for k, v in secret.items()})
+    if keyring is None:
+        return objects
     out = list(objects)
-    for i in encrypted:
-        try:
-            # kustomize may have changed labels or namespaces of the built object, which
-            # the MAC covers; like Flux, the MAC of built objects is not checked.
-            out[i] = sops.decrypt_document(
-                objects[i], keyring, source=_name(objects[i]), verify_mac=False
-            )
-        except sops.DecryptionError as err:
-            raise RenderError(DECRYPTION_FAILED, str(err)) from err
+    try:
+        with keyring.session():
+            for i, obj in enumerate(objects):
+                if i in encrypted:
+                    # kustomize may have changed labels or namespaces of the built object,
+                    # which the MAC covers; like Flux, the MAC of built objects is not checked.
+                    out[i] = sops.decrypt_document(
+                        obj, keyring, source=_name(obj), verify_mac=False
+                    )
+                elif obj.get("kind") == "Secret" and isinstance(obj.get("data"), dict):
+                    out[i] = _decrypt_secret_data(obj, keyring)
+    except sops.DecryptionError as err:
+        raise RenderError(DECRYPTION_FAILED, str(err)) from err
     return out
+
+
+_DATA_FORMATS: tuple[sopsformat.FileFormat, ...] = ("dotenv", "yaml", "json", "ini")
+
+
+def _decrypt_secret_data(obj: JSON, keyring: sops.Keyring) -> JSON:
+    """A Secret whose data values that are whole sops files are decrypted, each written
+    in the format its key's extension names (Flux's rule for generated Secrets)."""
+    data: dict[str, Any] = obj["data"]
+    changed: dict[str, Any] = {}
+    for key, value in data.items():
+        try:
+            raw = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
+        except binascii.Error:
+            continue  # the API server reports it
+        found = next((f for f in _DATA_FORMATS if sopsformat.has_sops_marker(raw, f)), None)
+        if found is None:
+            continue
+        plain = sops.decrypt_file(
+            raw,
+            found,
+            keyring,
+            source=f"{_name(obj)} data '{key}'",
+            output=sopsformat.format_for_path(key),
+        )
+        changed[key] = base64.b64encode(plain).decode("ascii")
+    return {**obj, "data": {**data, **changed}} if changed else obj
 
 
 async def _variables(

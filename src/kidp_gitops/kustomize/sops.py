@@ -18,7 +18,8 @@ Errors, caught by layer::
 
 Messages name files, key paths, age recipients and PGP fingerprints; never a decrypted
 value, the data key or a private key. Every call is synchronous and CPU-bound (PGP runs
-``gpg`` in a throwaway GNUPGHOME), so async callers use ``asyncio.to_thread``.
+``gpg`` in a throwaway GNUPGHOME, one per call or one per ``Keyring.session()``), so
+async callers use ``asyncio.to_thread``.
 The file formats themselves live in :mod:`kidp_gitops.kustomize.sopsformat`.
 """
 
@@ -100,11 +101,26 @@ class _PgpKey:
 class Keyring:
     """The private keys one Kustomization may decrypt with; its repr shows public parts only."""
 
-    __slots__ = ("_age", "_pgp")
+    __slots__ = ("_age", "_pgp", "_session")
 
     def __init__(self, age: Sequence[_AgeIdentity] = (), pgp: Sequence[_PgpKey] = ()) -> None:
         self._age = tuple(age)
         self._pgp = tuple(pgp)
+        self._session: _KeyOpener | None = None
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Keyring]:
+        """Decrypt many files in one go: within it, PGP keys are imported into one
+        throwaway GNUPGHOME once, rather than once per file. Not for concurrent use."""
+        if self._session is not None:
+            yield self
+            return
+        with contextlib.ExitStack() as stack:
+            self._session = _KeyOpener(self, stack)
+            try:
+                yield self
+            finally:
+                self._session = None
 
     @classmethod
     def from_secret_data(cls, data: Mapping[str, bytes | str]) -> Keyring:
@@ -327,7 +343,7 @@ def _shamir_combine(parts: Sequence[bytes]) -> bytes:
 def _data_key(metadata: sopsformat.Metadata, keyring: Keyring, source: str) -> bytes:
     groups = metadata.key_groups
     with contextlib.ExitStack() as stack:
-        opener = _KeyOpener(keyring, stack)
+        opener = keyring._session or _KeyOpener(keyring, stack)
         parts = [p for p in (opener.open_group(g) for g in groups) if p is not None]
     key: bytes | None = None
     if len(groups) == 1 and parts:
@@ -418,13 +434,17 @@ class _TreeDecryptor:
         except sopsformat.FormatError as err:
             raise MalformedSopsFile(self._source, f"{what}: {err}") from None
         if len(value.tag) != 16 or not value.iv:
-            raise MacMismatch(self._source, f"{what} fails authentication")
+            raise MacMismatch(
+                self._source, f"{what} fails authentication (changed after sops encrypted it)"
+            )
         try:
             plain = self._cipher.decrypt(
                 value.iv, value.ciphertext + value.tag, additional_data.encode()
             )
         except (InvalidTag, ValueError):
-            raise MacMismatch(self._source, f"{what} fails authentication") from None
+            raise MacMismatch(
+                self._source, f"{what} fails authentication (changed after sops encrypted it)"
+            ) from None
         typed = _typed(plain, value.type)
         if typed is None:
             raise MalformedSopsFile(self._source, f"{what} does not hold a {value.type} value")
@@ -512,9 +532,16 @@ def decrypt_document(
 
 
 def decrypt_file(
-    data: bytes, format: FileFormat, keyring: Keyring, *, source: str, verify_mac: bool = True
+    data: bytes,
+    format: FileFormat,
+    keyring: Keyring,
+    *,
+    source: str,
+    verify_mac: bool = True,
+    output: FileFormat | None = None,
 ) -> bytes:
-    """The plaintext of a file sops encrypted in ``format``, written in the same format.
+    """The plaintext of a file sops encrypted in ``format``, written in ``output`` (by
+    default the same format), as ``sops --decrypt --output-type`` would write it.
 
     For ``binary`` that is the original bytes; for the structured formats the content is
     the same, comments are dropped and layout follows sops' own ``--decrypt`` output.
@@ -525,6 +552,6 @@ def decrypt_file(
         raise MalformedSopsFile(source, f"not a sops {format} file: {err}") from None
     plain = _decrypt_tree(parsed.branches, parsed.metadata, keyring, source, verify_mac)
     try:
-        return sopsformat.dump_file(plain, format)
+        return sopsformat.dump_file(plain, output or format)
     except sopsformat.FormatError as err:
         raise MalformedSopsFile(source, str(err)) from None

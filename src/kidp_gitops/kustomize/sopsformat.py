@@ -524,10 +524,14 @@ def dump_file(branches: list[Branch], fmt: FileFormat) -> bytes:
     """Write a decrypted tree back out in format ``fmt``."""
     if fmt == "yaml":
         return dump_yaml_documents(branches)
+    if len(branches) != 1:
+        raise FormatError(f"its {len(branches)} YAML documents cannot be written as {fmt}")
     (branch,) = branches
     if fmt == "json":
         return dump_json_object(branch)
     if fmt == "binary":
+        if "data" not in branch:
+            raise FormatError("it holds no 'data' value to write out as a binary file")
         content = branch["data"]
         return content.encode("utf-8", "surrogateescape") if isinstance(content, str) else b""
     if fmt == "dotenv":

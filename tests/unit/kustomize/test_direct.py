@@ -165,7 +165,9 @@ def test_direct_read_equals_kustomize(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_direct_read_of_the_prd_policies(repo: Path, tmp_path: Path) -> None:
     scan = kustomization.scan(repo / "policies", repo.resolve())
-    assert direct.read(scan) == with_kustomize(repo / "policies", tmp_path)
+    assert direct.read(scan, repo.resolve() / "policies", repo.resolve()) == with_kustomize(
+        repo / "policies", tmp_path
+    )
 
 
 def test_common_metadata_on_the_direct_path(
@@ -210,7 +212,7 @@ def test_unusual_files_go_to_kustomize(
     directory = plain_directory(tmp_path / "plain", {name: text})
     scan = kustomization.scan(directory, directory.resolve())
     with pytest.raises(direct.NeedsKustomize):
-        direct.read(scan)
+        direct.read(scan, directory.resolve(), directory.resolve())
     calls: list[object] = []
     real_run = runner.run
 

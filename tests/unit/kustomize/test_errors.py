@@ -113,7 +113,13 @@ def test_a_hanging_kustomize_is_killed(repo: Path, monkeypatch: pytest.MonkeyPat
     slow = (sys.executable, "-c", "import time; time.sleep(30)")
     monkeypatch.setattr(runner, "command", lambda: slow)
     with pytest.raises(errors.KustomizeTimeout) as caught:
-        build.build(repo, "teams/team-backend", Overlay(), allow_remote_bases=False, timeout=0.5)
+        build.build(
+            repo,
+            "infrastructure/overlays/staging",
+            Overlay(),
+            allow_remote_bases=False,
+            timeout=0.5,
+        )
     assert str(caught.value) == "kustomize build did not finish in 0.5s"
     assert caught.value.transient
 

@@ -69,7 +69,7 @@ def _gpg(home: Path, *args: str) -> str:
     return done.stdout.decode()
 
 
-def _make_pgp_key(home: Path, email: str) -> PgpKey:
+def make_pgp_key(home: Path, email: str) -> PgpKey:
     _gpg(home, "--quick-gen-key", f"kidp test <{email}>", "ed25519", "cert,sign", "never")
     listing = _gpg(home, "--with-colons", "--list-secret-keys", email)
     fingerprint = next(
@@ -83,8 +83,8 @@ def _make_pgp_key(home: Path, email: str) -> PgpKey:
 @pytest.fixture(scope="session")
 def pgp_keys(gnupg_home: Path) -> tuple[PgpKey, PgpKey]:
     return (
-        _make_pgp_key(gnupg_home, "first@kidp.invalid"),
-        _make_pgp_key(gnupg_home, "second@kidp.invalid"),
+        make_pgp_key(gnupg_home, "first@kidp.invalid"),
+        make_pgp_key(gnupg_home, "second@kidp.invalid"),
     )
 
 
