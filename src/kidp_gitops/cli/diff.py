@@ -127,7 +127,7 @@ class Differ:
                 return Change(str(ref), "skipped")
             try:
                 merged = await self.client.apply(
-                    path, obj, field_manager=FIELD_MANAGER, force=mode != "Merge", dry_run=True
+                    path, obj, field_manager=FIELD_MANAGER, force=True, dry_run=True
                 )
             except ApiError as err:
                 if live is None and err.not_found and ref.namespace in self._new_namespaces:

@@ -4,18 +4,23 @@ Cluster-wide definitions come first — CustomResourceDefinitions and Namespaces
 are waited for (Established, Active) before anything that may depend on them, as
 `kubectl apply` users learn to do by hand. Each object reports what happened to it:
 created, configured, or unchanged (the server kept its resourceVersion: no write).
+
+`take_over` runs before an apply that must own what other field managers wrote (Flux
+takes kubectl's fields this way): it moves their managedFields entries to the applier.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.client import JSON, JSON_PATCH, KubeClient
 from kidp_gitops.kube.errors import ApiError, KubeError
 from kidp_gitops.kube.mapper import RestMapper
+from kidp_gitops.kube.patch import Manager, take_over_patch
 
 Action = Literal["created", "configured", "unchanged"]
 _FIRST = {("apiextensions.k8s.io/v1", "CustomResourceDefinition"), ("v1", "Namespace")}
@@ -127,3 +132,46 @@ def _settled(obj: JSON) -> bool:
         c.get("type") == "Established" and c.get("status") == "True"
         for c in status.get("conditions") or []
     )
+
+
+async def take_over(
+    client: KubeClient,
+    path: str,
+    live: JSON,
+    managers: Sequence[Manager],
+    owner: str,
+    annotations: Sequence[str] = (),
+    *,
+    attempts: int = 10,
+) -> bool:
+    """Give `owner` the fields `managers` hold in the object at `path` (read as `live`)
+    and drop `annotations` (see `patch.take_over_patch`). When the object changed since
+    it was read (a controller writing its status, say), read it again and retry. Returns
+    whether a patch was written."""
+    obj = live
+    for _ in range(attempts):
+        ops = take_over_patch(obj, managers, owner, annotations)
+        if ops is None:
+            return False
+        try:
+            await client.request(
+                "PATCH", path, params={"fieldManager": owner}, body=ops, content_type=JSON_PATCH
+            )
+            return True
+        except ApiError as err:
+            # A failed test answers 422 with no details: tell it from a bad patch by
+            # whether the object really moved on.
+            if not (err.conflict or err.status == 422):
+                raise
+            fresh = await client.get(path)
+            if _version(fresh) == _version(obj):
+                raise
+            obj = fresh
+    raise ApplyError(
+        object_id(live),
+        KubeError(f"changed {attempts} times while its field managers were taken over"),
+    )
+
+
+def _version(obj: JSON) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
