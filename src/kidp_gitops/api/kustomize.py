@@ -219,13 +219,16 @@ class ResourceRef(meta.StatusModel):
 
     @classmethod
     def of(cls, namespace: str, name: str, group: str, kind: str, version: str) -> ResourceRef:
-        return cls(id=f"{namespace}_{name}_{group}_{kind}", v=version)
+        # Flux writes the colons of a name (RBAC: `system:auth-delegator`) as `__`.
+        return cls(id=f"{namespace}_{name.replace(':', '__')}_{group}_{kind}", v=version)
 
     def _parts(self) -> list[str]:
-        parts = self.id.split("_")
-        if len(parts) != 4:
+        # Namespaces, groups and kinds hold no '_': split off the first and the last two.
+        namespace, _, rest = self.id.partition("_")
+        parts = rest.rsplit("_", 2)
+        if len(parts) != 3 or not parts[0] or not parts[2]:
             raise ValueError(f"inventory id {self.id!r} is not <namespace>_<name>_<group>_<kind>")
-        return parts
+        return [namespace, parts[0].replace("__", ":"), parts[1], parts[2]]
 
     @property
     def namespace(self) -> str:
@@ -253,6 +256,11 @@ class KustomizationStatus(meta.ObjectStatus):
     """Revision of the source artifact last applied successfully."""
     last_applied_origin_revision: str | None = None
     last_attempted_revision: str | None = None
+    last_applied_digest: str | None = None
+    """kidp extension: sha256 of the objects last applied, as built and labelled (the
+    values of Secrets left out). A restarted engine that builds the same objects for
+    the same revision and generation compares them with the cluster instead of
+    applying them again."""
     inventory: ResourceInventory | None = None
 
 

@@ -57,6 +57,7 @@ async def kustomization_controller(
     drift = DriftTracker(mapper, cache)
     git = await mapper.resource("source.toolkit.fluxcd.io/v1", "GitRepository")
     sources = cache.informer(git, namespace=namespace)
+    informer = cache.informer(resource, namespace=namespace)
     reconciler = KustomizationReconciler(
         client,
         resource,
@@ -67,8 +68,8 @@ async def kustomization_controller(
         drift,
         options or KustomizeOptions(),
         sources,
+        informer,
     )
-    informer = cache.informer(resource, namespace=namespace)
     informer.add_indexer(BY_SOURCE, _source_key)
     informer.add_indexer(BY_DEPENDENCY, _dependency_keys)
     controller = Controller("kustomization", informer, reconciler, concurrency=concurrency)

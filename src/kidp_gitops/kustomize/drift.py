@@ -7,17 +7,34 @@ label, reports every change; a change is drift only when the live object's proje
 differs from the remembered one — a controller updating status or a defaulted field
 is not. Drift enqueues the owning Kustomization at once, which corrects it (or, for a
 protected object, reports it) without rebuilding.
+
+After a restart the tracker knows nothing, and what the server answered to the last
+apply is gone. When a Kustomization's status shows that its current build was applied
+already, `adopt` takes the live objects of the informers' first list as the baseline
+instead of applying again: an object that is missing, or that no longer holds every
+value its manifest sets (`holds`), is drifted — changed while no engine watched — and
+the reconciler re-applies it. A value the server only writes differently (`0.5` CPU
+read back as `500m`) counts as drifted too; its re-apply is a dry run that finds
+nothing to write.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import EventType, Informer
 from kidp_gitops.kube.mapper import RestMapper
-from kidp_gitops.kustomize.apply import OWNER_NAME, OWNER_NAMESPACE, projection
+from kidp_gitops.kustomize.apply import (
+    OWNER_NAME,
+    OWNER_NAMESPACE,
+    SSA,
+    holds_kubectl_fields,
+    projection,
+)
 from kidp_gitops.kustomize.inventory import ref_of
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.controller import Controller
@@ -57,6 +74,37 @@ class DriftTracker:
             owned.projections[key] = projection(manifest, live)
             owned.drifted.discard(key)
 
+    async def adopt(self, owner: str, manifests: list[JSON], timeout: float = 60.0) -> bool:
+        """Instead of an apply (after a restart): compare `manifests` with the live
+        objects the informers listed; mark drifted what is missing or differs. False
+        when the informers could not list in time (then apply as usual)."""
+        informers: list[Informer] = []
+        for manifest in manifests:
+            informer = self._informers.get((str(manifest["apiVersion"]), str(manifest["kind"])))
+            if informer is None:
+                return False
+            informers.append(informer)
+        try:
+            async with asyncio.timeout(timeout):
+                for informer in set(informers):
+                    await informer.synced.wait()
+        except TimeoutError:
+            return False
+        owned = _Owned()
+        for manifest, informer in zip(manifests, informers, strict=True):
+            ref = ref_of(manifest)
+            key = ref.key()
+            live = informer.get(ref.namespace or None, ref.name)
+            owned.manifests[key] = manifest
+            owned.projections[key] = projection(manifest, live) if live is not None else None
+            mode = str(((manifest.get("metadata") or {}).get("annotations") or {}).get(SSA, ""))
+            if mode == "Ignore" or (mode == "IfNotPresent" and live is not None):
+                continue  # never applied over: nothing to compare
+            if live is None or not holds(manifest, live) or holds_kubectl_fields(manifest, live):
+                owned.drifted.add(key)
+        self._owners[owner] = owned
+        return True
+
     def forget(self, owner: str) -> None:
         self._owners.pop(owner, None)
 
@@ -74,6 +122,8 @@ class DriftTracker:
             if kind_key in self._informers or self.controller is None:
                 continue
             resource = await self._mapper.resource(*kind_key)
+            if kind_key in self._informers:
+                continue  # another reconcile added it meanwhile
             informer = self._cache.informer(resource, label_selector=OWNER_NAME)
             self._informers[kind_key] = informer
             self.controller.watch(informer, self._on_change)
@@ -92,6 +142,34 @@ class DriftTracker:
         if manifest is None:
             return
         gone = event == "DELETED" or bool((obj.get("metadata") or {}).get("deletionTimestamp"))
-        if gone or projection(manifest, obj) != owned.projections.get(key):
+        # A field kubectl added that Git does not set (a label) is outside the projection;
+        # kubectl's entries in managedFields say it is there, and the re-apply that takes
+        # them over removes them, so this cannot repeat.
+        if (
+            gone
+            or projection(manifest, obj) != owned.projections.get(key)
+            or holds_kubectl_fields(manifest, obj)
+        ):
             owned.drifted.add(key)
             yield Request(namespace, name)
+
+
+def holds(desired: Any, actual: Any, top: bool = True) -> bool:
+    """Whether `actual` has every value `desired` sets: maps may hold more keys, lists
+    must have as many items, each holding its counterpart (the server adds defaults to
+    list items, e.g. a container's `terminationMessagePath`); `status` is not compared."""
+    if isinstance(desired, dict):
+        return isinstance(actual, dict) and all(
+            holds(value, actual.get(key), top=False)
+            for key, value in desired.items()
+            if not (top and key == "status")
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(actual, list)
+            and len(desired) == len(actual)
+            and all(holds(d, a, top=False) for d, a in zip(desired, actual, strict=True))
+        )
+    if isinstance(desired, bool) or isinstance(actual, bool):
+        return desired is actual  # True is not 1
+    return bool(desired == actual)

@@ -19,8 +19,13 @@ PRUNE = f"{GROUP}/prune"
 
 
 class PruneFailed(Exception):
-    def __init__(self, problems: list[str]):
+    """Some objects could not be deleted. `deleted` were; `remaining` were not, and must
+    stay in the inventory until a later prune confirms them gone."""
+
+    def __init__(self, problems: list[str], deleted: list[ObjRef], remaining: list[ObjRef]):
         super().__init__("; ".join(problems))
+        self.deleted = deleted
+        self.remaining = remaining
 
 
 async def prune(
@@ -33,18 +38,22 @@ async def prune(
     timeout: float = 120.0,
 ) -> list[ObjRef]:
     """Delete `stale` objects owned by `owner` (name, namespace); return what was deleted.
-    Namespaces go last, so their contents are not deleted twice."""
+    Namespaces go last, so their contents are not deleted twice. An object that is
+    already gone, no longer ours, or protected from pruning is settled too: only the
+    objects of a failed delete are left (`PruneFailed.remaining`)."""
     ordered = sorted(stale, key=lambda r: r.kind == "Namespace")
     deleted: list[ObjRef] = []
+    remaining: list[ObjRef] = []
     problems: list[str] = []
     for ref in ordered:
         try:
             if await _delete(client, mapper, ref, owner, wait, timeout):
                 deleted.append(ref)
         except (ApiError, TimeoutError) as err:
+            remaining.append(ref)
             problems.append(f"{ref}: {getattr(err, 'message', None) or err}")
     if problems:
-        raise PruneFailed(problems)
+        raise PruneFailed(problems, deleted, remaining)
     return deleted
 
 

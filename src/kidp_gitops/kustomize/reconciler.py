@@ -1,15 +1,25 @@
 """The Kustomization reconciler: the PRD's Kustomize Controller.
 
-    dependencies ready → source artifact → (nothing changed? done) → build → decrypt →
-    substitute → apply (dry run first) → prune → health → Ready
+    access allowed → dependencies ready → source artifact → (nothing changed? done) →
+    build → decrypt → substitute → (applied before this restart? adopt) →
+    apply (dry run first) → prune → health → Ready
 
 Cheap when nothing changed: if the source revision, the spec and every managed object
 are as last applied (the drift tracker watches them), an interval reconcile does no
-build and no write. Drift is corrected by re-applying the last build, without
-rebuilding; protected objects (`flux.weave.works/ignore: "true"`, or
-`kustomize.toolkit.fluxcd.io/reconcile: disabled`) are never overwritten — their drift
-is reported. Any failure keeps the last applied state and says why in the Ready
-condition, with Flux's reasons.
+build, no write, and reads its source and dependencies from the informers' caches.
+Drift is corrected by re-applying the last build, without rebuilding; protected
+objects (`flux.weave.works/ignore: "true"`, or `kustomize.toolkit.fluxcd.io/reconcile:
+disabled`) are never overwritten — their drift is reported.
+
+Cheap after a restart: the status records the digest of the objects last applied
+(`lastAppliedDigest`). A new process that builds the same objects for the same revision
+and generation of a Ready Kustomization adopts them — the drift tracker compares them
+with the live objects and only what changed meanwhile is applied again.
+
+Crash-safe: the inventory lists an object before it is first created and keeps it
+until a prune confirmed it gone, so neither a failed prune nor a process that dies
+between apply and prune orphans anything. Any failure keeps the last applied state and
+says why in the Ready condition, with Flux's reasons.
 """
 
 from __future__ import annotations
@@ -77,9 +87,13 @@ class KustomizationReconciler(ObjectReconciler):
         drift: DriftTracker,
         options: KustomizeOptions | None = None,
         sources: Informer | None = None,
+        kustomizations: Informer | None = None,
     ):
         super().__init__(client, resource, events)
-        self.sources = sources  # GitRepositories as last seen, to notice newer revisions
+        # The caches this reconciler reads before asking the API server: GitRepositories
+        # (their artifacts) and Kustomizations (dependencies).
+        self.sources = sources
+        self.kustomizations = kustomizations
         self.trees = ArtifactTrees(workdir / "artifacts", store)
         self.mapper = mapper
         self.store = store
@@ -97,6 +111,7 @@ class KustomizationReconciler(ObjectReconciler):
         spec = _spec(obj)
         interval = spec.interval.seconds
         retry = spec.effective_retry_interval().seconds
+        self._check_access(spec, namespace)
         await self._check_dependencies(spec, namespace, retry)
         artifact = await self._source_artifact(spec, namespace, retry)
         revision = str(artifact.get("revision", ""))
@@ -116,29 +131,32 @@ class KustomizationReconciler(ObjectReconciler):
                 await self._correct_drift(obj, status, client, spec, last, drifted)
             # A wait for a dependency may have set Ready=False since: say it again (no
             # write when it already says so).
-            conditions.mark_ready(
-                status,
-                conditions.RECONCILIATION_SUCCEEDED,
-                f"Applied revision: {revision}",
-                generation,
-            )
-            return Result(requeue_after=jittered(interval))
+            return _ready(status, revision, generation, interval)
 
         conditions.mark_reconciling(
             status, PROGRESSING, f"Fetching manifests for revision {revision}", generation
         )
         manifests = await self._build(obj, spec, artifact, retry)
         labelled = [with_owner(m, name, namespace) for m in manifests]
+        digest = inventory.digest(labelled)
+        if (
+            last is None
+            and _applied_before(obj, revision, digest, labelled)
+            and await self._adopt(obj, status, client, spec, revision, labelled)
+        ):
+            return _ready(status, revision, generation, interval)
+
+        previous = inventory.from_status(status)
+        await self._list_before_creating(status, previous, labelled)
         applied = await self._apply(client, spec, labelled, retry)
         refs = [a.ref for a in applied]
-        previous = inventory.from_status(status)
-        status["inventory"] = {"entries": inventory.entries(refs)}
-        deleted = await self._prune(client, spec, previous, refs, (name, namespace), retry)
         self._remember(key, revision, generation, labelled, applied)
         await self.drift.watch(labelled)
+        deleted = await self._prune(client, spec, status, previous, refs, (name, namespace), retry)
         self._announce(obj, revision, applied, deleted)
         self._report_protected(obj, status, applied, generation)
         status["lastAppliedRevision"] = revision
+        status["lastAppliedDigest"] = digest
 
         # Nothing written and already Ready for this revision (a restart, a requested
         # reconcile): check health without announcing it, so the status stays as it is.
@@ -150,10 +168,7 @@ class KustomizationReconciler(ObjectReconciler):
         )
         await self._check_health(obj, status, client, spec, refs, revision, generation, quiet)
         self._last[key].healthy = True
-        conditions.mark_ready(
-            status, conditions.RECONCILIATION_SUCCEEDED, f"Applied revision: {revision}", generation
-        )
-        return Result(requeue_after=jittered(interval))
+        return _ready(status, revision, generation, interval)
 
     async def finalize(self, obj: JSON) -> None:
         meta = obj["metadata"]
@@ -168,15 +183,41 @@ class KustomizationReconciler(ObjectReconciler):
         if policy == "Orphan" or (policy == "MirrorPrune" and not spec.prune):
             return
         refs = inventory.from_status(obj.get("status") or {})
-        await prune(
-            self._client_for(spec, meta["namespace"]),
-            self.mapper,
-            refs,
-            (meta["name"], meta["namespace"]),
-            wait=policy == "WaitForTermination",
-        )
+        try:
+            await prune(
+                self._client_for(spec, meta["namespace"]),
+                self.mapper,
+                refs,
+                (meta["name"], meta["namespace"]),
+                wait=policy == "WaitForTermination",
+            )
+        except PruneFailed as err:
+            if not await self._namespace_terminating(meta["namespace"]):
+                raise  # retried: the objects stay until they can be deleted
+            # The whole namespace goes, and with it the service account's permissions:
+            # waiting would block the namespace forever. Say what is left behind.
+            self.events.record(
+                obj, "Warning", conditions.PRUNE_FAILED, f"objects left behind: {err}"
+            )
+
+    async def _namespace_terminating(self, namespace: str) -> bool:
+        try:
+            found = await self.client.get(f"/api/v1/namespaces/{namespace}")
+        except ApiError as err:
+            return err.not_found
+        return bool(found["metadata"].get("deletionTimestamp"))
 
     # ---- steps -------------------------------------------------------------------------
+
+    def _check_access(self, spec: api.KustomizationSpec, namespace: str) -> None:
+        ref = spec.source_ref
+        ns = ref.namespace or namespace
+        if ns != namespace and self.options.no_cross_namespace_refs:
+            raise StalledError(
+                ACCESS_DENIED,
+                f"can't access '{ref.kind}/{ns}/{ref.name}', "
+                "cross-namespace references have been blocked",
+            )
 
     async def _check_dependencies(
         self, spec: api.KustomizationSpec, namespace: str, retry: float
@@ -188,9 +229,12 @@ class KustomizationReconciler(ObjectReconciler):
                 if dep.kind == "Kustomization"
                 else "helm.toolkit.fluxcd.io/v2"
             )
+            cache = self.kustomizations if dep.kind == KIND else None
             try:
-                resource = await self.mapper.resource(group, dep.kind)
-                other = await self.client.get(resource.path(ns, dep.name))
+                other = cache.get(ns, dep.name) if cache is not None else None
+                if other is None:  # not cached (yet): ask the API server
+                    resource = await self.mapper.resource(group, dep.kind)
+                    other = await self.client.get(resource.path(ns, dep.name))
             except (ApiError, UnknownKind) as err:
                 raise WaitingError(
                     conditions.DEPENDENCY_NOT_READY,
@@ -212,19 +256,15 @@ class KustomizationReconciler(ObjectReconciler):
     ) -> dict[str, Any]:
         ref = spec.source_ref
         ns = ref.namespace or namespace
-        if ns != namespace and self.options.no_cross_namespace_refs:
-            raise StalledError(
-                ACCESS_DENIED,
-                f"can't access '{ref.kind}/{ns}/{ref.name}', "
-                "cross-namespace references have been blocked",
-            )
         if ref.kind != "GitRepository":
             raise StalledError(
                 conditions.ARTIFACT_FAILED, f"source kind {ref.kind} is not supported yet"
             )
         try:
-            resource = await self.mapper.resource("source.toolkit.fluxcd.io/v1", ref.kind)
-            source = await self.client.get(resource.path(ns, ref.name))
+            source = self.sources.get(ns, ref.name) if self.sources is not None else None
+            if source is None:  # not cached (yet), or outside the watched namespace
+                resource = await self.mapper.resource("source.toolkit.fluxcd.io/v1", ref.kind)
+                source = await self.client.get(resource.path(ns, ref.name))
         except ApiError as err:
             if not err.not_found:
                 raise
@@ -274,21 +314,42 @@ class KustomizationReconciler(ObjectReconciler):
                 conditions.RECONCILIATION_FAILED, str(err), retry_after=retry
             ) from err
 
+    async def _list_before_creating(
+        self, status: dict[str, Any], previous: list[inventory.ObjRef], manifests: list[JSON]
+    ) -> None:
+        """Add the objects the inventory does not list yet, and write that down before
+        the apply creates them: a process that dies right after still knows them."""
+        planned = [inventory.ref_of(m) for m in manifests]
+        known = {r.key() for r in previous}
+        if all(r.key() in known for r in planned):
+            return
+        status["inventory"] = {"entries": inventory.entries(inventory.union(previous, planned))}
+        await self.checkpoint(status)
+
     async def _prune(
         self,
         client: KubeClient,
         spec: api.KustomizationSpec,
+        status: dict[str, Any],
         previous: list[inventory.ObjRef],
         current: list[inventory.ObjRef],
         owner: tuple[str, str],
         retry: float,
     ) -> list[inventory.ObjRef]:
-        if not spec.prune:
-            return []
-        try:
-            return await prune(client, self.mapper, inventory.stale(previous, current), owner)
-        except PruneFailed as err:
-            raise WaitingError(conditions.PRUNE_FAILED, str(err), retry_after=retry) from err
+        """Delete what left Git; the inventory becomes what is applied, plus whatever
+        could not be deleted (kept for the next attempt)."""
+        deleted: list[inventory.ObjRef] = []
+        if spec.prune:
+            try:
+                deleted = await prune(
+                    client, self.mapper, inventory.stale(previous, current), owner
+                )
+            except PruneFailed as err:
+                kept = inventory.union(err.remaining, current)
+                status["inventory"] = {"entries": inventory.entries(kept)}
+                raise WaitingError(conditions.PRUNE_FAILED, str(err), retry_after=retry) from err
+        status["inventory"] = {"entries": inventory.entries(current)}
+        return deleted
 
     async def _check_health(
         self,
@@ -362,6 +423,30 @@ class KustomizationReconciler(ObjectReconciler):
             generation,
         )
 
+    async def _adopt(
+        self,
+        obj: JSON,
+        status: dict[str, Any],
+        client: KubeClient,
+        spec: api.KustomizationSpec,
+        revision: str,
+        manifests: list[JSON],
+    ) -> bool:
+        """This build was applied (and found healthy) by an earlier process: watch its
+        objects instead of applying them again, and put back what changed meanwhile.
+        False when the objects could not be compared (then apply as usual)."""
+        meta = obj["metadata"]
+        key = f"{meta['namespace']}/{meta['name']}"
+        await self.drift.watch(manifests)
+        if not await self.drift.adopt(key, manifests):
+            return False
+        last = _Applied(revision, meta.get("generation", 0), manifests, healthy=True)
+        self._last[key] = last
+        drifted = self.drift.drifted(key)
+        if drifted:
+            await self._correct_drift(obj, status, client, spec, last, drifted)
+        return True
+
     async def _correct_drift(
         self,
         obj: JSON,
@@ -385,7 +470,7 @@ class KustomizationReconciler(ObjectReconciler):
             ) from err
         corrected = [a for a in applied if a.action in ("created", "configured")]
         if corrected:
-            lines = [f"{a.ref} {', '.join(a.changed) or a.action}" for a in corrected]
+            lines = [f"{a.ref} {_changes(a) or a.action}" for a in corrected]
             self.events.record(obj, "Normal", DRIFT_CORRECTED, "\n".join(lines))
             metrics.DRIFT_CORRECTIONS.labels(
                 KIND, obj["metadata"]["name"], obj["metadata"]["namespace"]
@@ -443,7 +528,7 @@ class KustomizationReconciler(ObjectReconciler):
         if not drifted:
             conditions.remove(status, DRIFTED)
             return
-        message = "; ".join(f"{a.ref}: {', '.join(a.changed)}" for a in drifted)
+        message = "; ".join(f"{a.ref}: {_changes(a)}" for a in drifted)
         conditions.set_condition(
             status,
             DRIFTED,
@@ -459,6 +544,39 @@ class KustomizationReconciler(ObjectReconciler):
         if not account:
             return self.client
         return self.client.impersonate(service_account_user(namespace, account))
+
+
+def _ready(status: dict[str, Any], revision: str, generation: int, interval: float) -> Result:
+    conditions.mark_ready(
+        status, conditions.RECONCILIATION_SUCCEEDED, f"Applied revision: {revision}", generation
+    )
+    return Result(requeue_after=jittered(interval))
+
+
+def _applied_before(obj: JSON, revision: str, digest: str, manifests: list[JSON]) -> bool:
+    """Whether the status says these very objects were applied for this revision and
+    generation, and found Ready: what a new process may trust instead of applying."""
+    st = obj.get("status") or {}
+    generation = obj["metadata"].get("generation", 0)
+    ready = conditions.get(st, conditions.READY)
+    return (
+        st.get("lastAppliedRevision") == revision
+        and st.get("lastAppliedDigest") == digest
+        and st.get("observedGeneration") == generation
+        and ready is not None
+        and ready["status"] == "True"
+        and ready.get("observedGeneration") == generation
+        and inventory.same_objects(
+            inventory.from_status(st), [inventory.ref_of(m) for m in manifests]
+        )
+    )
+
+
+def _changes(applied: Applied) -> str:
+    """The fields that differed from Git; of a Secret only their names, no values."""
+    if applied.ref.kind == "Secret" and not applied.ref.group:
+        return ", ".join(c.split(": ", 1)[0] for c in applied.changed)
+    return ", ".join(applied.changed)
 
 
 def _spec(obj: JSON) -> api.KustomizationSpec:

@@ -1,0 +1,85 @@
+"""Engines a test starts and stops itself (a restart is a new Engine on the same data
+directory), and the API server's own count of the requests it served."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from kidp_gitops.devcluster import DevCluster
+from kidp_gitops.engine.run import Engine, EngineOptions
+from kidp_gitops.kustomize.reconciler import KustomizeOptions
+
+
+class Engines:
+    def __init__(self, cluster: DevCluster, data_dir: Path):
+        self.cluster = cluster
+        self.data_dir = data_dir
+        self._running: tuple[Engine, asyncio.Task[None]] | None = None
+
+    async def start(self, kustomize: KustomizeOptions | None = None) -> Engine:
+        """A new engine process, as after a restart: nothing in memory, the same disk."""
+        assert self._running is None, "stop the running engine first"
+        engine = Engine(
+            EngineOptions(
+                data_dir=self.data_dir,
+                kubeconfig=str(self.cluster.kubeconfig),
+                metrics_port=0,
+                artifact_port=0,
+                kustomize=kustomize or KustomizeOptions(),
+            )
+        )
+        task = asyncio.create_task(engine.run())
+        self._running = (engine, task)
+        await engine.wait_ready(90)
+        return engine
+
+    async def stop(self) -> None:
+        if self._running is None:
+            return
+        engine, task = self._running
+        self._running = None
+        engine.stop()
+        await asyncio.wait_for(task, 60)
+
+
+Requests = Counter[tuple[str, str, str, str]]
+"""(verb, group, resource, dry_run) → requests the API server served."""
+
+
+async def served_requests(cluster: DevCluster) -> Requests:
+    """`apiserver_request_total` of the API server, summed over codes and scopes."""
+    kubectl = Path(sys.executable).parent / "kubectl"
+    proc = await asyncio.create_subprocess_exec(
+        str(kubectl),
+        f"--kubeconfig={cluster.kubeconfig}",
+        "get",
+        "--raw",
+        "/metrics",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    counts: Requests = Counter()
+    for family in text_string_to_metric_families(out.decode()):
+        for sample in family.samples:
+            if sample.name != "apiserver_request_total":
+                continue
+            labels = sample.labels
+            key = (
+                labels.get("verb", ""),
+                labels.get("group", ""),
+                labels.get("resource", ""),
+                labels.get("dry_run", ""),
+            )
+            counts[key] += int(sample.value)
+    return counts
+
+
+def delta(before: Requests, after: Requests) -> Requests:
+    return Counter({k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)})
