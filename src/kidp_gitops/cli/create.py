@@ -1,4 +1,4 @@
-"""`kidp create source git | kustomization | helmrelease NAME …`: write a GitOps
+"""`kidp create source git|helm | kustomization | helmrelease NAME …`: write a GitOps
 object from flags, as `flux create` does — printed with `--export` (to commit to Git),
 else applied (created or updated) and waited for until Ready.
 
@@ -198,6 +198,30 @@ def source_git(
         if v
     }
     spec: JSON = {"url": url, "interval": interval, **({"ref": ref} if ref else {})}
+    objects = credentials(name, namespace, spec, secret_ref, username, password)
+    if ignore_paths:
+        spec["ignore"] = "\n".join(ignore_paths)
+    objects.append(
+        {
+            "apiVersion": kinds.GIT_REPOSITORY.api_version,
+            "kind": "GitRepository",
+            "metadata": metadata(name, namespace, label),
+            "spec": spec,
+        }
+    )
+    finish(objects, export, wait, timeout, session.Target(kubeconfig, context, namespace))
+
+
+def credentials(
+    name: str,
+    namespace: str,
+    spec: JSON,
+    secret_ref: str | None,
+    username: str | None,
+    password: str | None,
+) -> list[JSON]:
+    """Set `spec.secretRef`; with --username/--password, the Secret (named as the
+    source) to apply before it."""
     objects: list[JSON] = []
     if username is not None or password is not None:
         if secret_ref:
@@ -215,12 +239,42 @@ def source_git(
         )
     if secret_ref:
         spec["secretRef"] = {"name": secret_ref}
-    if ignore_paths:
-        spec["ignore"] = "\n".join(ignore_paths)
+    return objects
+
+
+@source_app.command("helm")
+def source_helm(
+    name: Name,
+    url: Annotated[
+        str, typer.Option("--url", help="Chart repository address (http(s)://; oci:// not yet).")
+    ],
+    secret_ref: Annotated[
+        str | None, typer.Option("--secret-ref", help="Existing Secret with the credentials.")
+    ] = None,
+    username: Annotated[str | None, typer.Option("--username", "-u", help="Basic auth.")] = None,
+    password: Annotated[str | None, typer.Option("--password", "-p", help="Basic auth.")] = None,
+    pass_credentials: Annotated[
+        bool,
+        typer.Option("--pass-credentials", help="Send the credentials to chart URLs elsewhere."),
+    ] = False,
+    interval: Interval = "1m",
+    label: Labels = None,
+    export: Export = False,
+    wait: Wait = True,
+    timeout: reconcile.Timeout = reconcile.DEFAULT_TIMEOUT,
+    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+    kubeconfig: session.Kubeconfig = None,
+    context: session.Context = None,
+) -> None:
+    """Create or update a HelmRepository."""
+    spec: JSON = {"url": url, "interval": interval}
+    objects = credentials(name, namespace, spec, secret_ref, username, password)
+    if pass_credentials:
+        spec["passCredentials"] = True
     objects.append(
         {
-            "apiVersion": kinds.GIT_REPOSITORY.api_version,
-            "kind": "GitRepository",
+            "apiVersion": kinds.HELM_REPOSITORY.api_version,
+            "kind": "HelmRepository",
             "metadata": metadata(name, namespace, label),
             "spec": spec,
         }

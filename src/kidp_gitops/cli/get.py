@@ -1,4 +1,4 @@
-"""`kidp get sources git | kustomizations | helmreleases | all`: the status of GitOps
+"""`kidp get sources git|helm|chart | kustomizations | helmreleases | all`: the status of GitOps
 objects, as `flux get` prints it (NAME, REVISION, SUSPENDED, READY, MESSAGE) plus AGE.
 
     kidp get kustomizations                 in flux-system
@@ -259,6 +259,64 @@ def sources_git(
     target = session.Target(kubeconfig, context, namespace, all_namespaces)
     show(
         [kinds.GIT_REPOSITORY],
+        target,
+        name=name,
+        fmt=output_format,
+        watch=watch,
+        watch_timeout=watch_timeout,
+        status_selector=status_selector,
+        label_selector=label_selector,
+        header=not no_header,
+    )
+
+
+@sources_app.command("helm")
+def sources_helm(
+    name: Name = None,
+    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+    all_namespaces: session.AllNamespaces = False,
+    output_format: output.OutputFormat = output.Format.table,
+    watch: Watch = False,
+    watch_timeout: WatchTimeout = None,
+    status_selector: StatusSelector = None,
+    label_selector: LabelSelector = None,
+    no_header: NoHeader = False,
+    kubeconfig: session.Kubeconfig = None,
+    context: session.Context = None,
+) -> None:
+    """Get HelmRepository statuses."""
+    target = session.Target(kubeconfig, context, namespace, all_namespaces)
+    show(
+        [kinds.HELM_REPOSITORY],
+        target,
+        name=name,
+        fmt=output_format,
+        watch=watch,
+        watch_timeout=watch_timeout,
+        status_selector=status_selector,
+        label_selector=label_selector,
+        header=not no_header,
+    )
+
+
+@sources_app.command("chart")
+def sources_chart(
+    name: Name = None,
+    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+    all_namespaces: session.AllNamespaces = False,
+    output_format: output.OutputFormat = output.Format.table,
+    watch: Watch = False,
+    watch_timeout: WatchTimeout = None,
+    status_selector: StatusSelector = None,
+    label_selector: LabelSelector = None,
+    no_header: NoHeader = False,
+    kubeconfig: session.Kubeconfig = None,
+    context: session.Context = None,
+) -> None:
+    """Get HelmChart statuses."""
+    target = session.Target(kubeconfig, context, namespace, all_namespaces)
+    show(
+        [kinds.HELM_CHART],
         target,
         name=name,
         fmt=output_format,

@@ -1,4 +1,4 @@
-"""`kidp reconcile source git | kustomization | helmrelease NAME`: reconcile now.
+"""`kidp reconcile source git|helm|chart | kustomization | helmrelease NAME`: reconcile now.
 
 As flux does it: set the annotation `reconcile.fluxcd.io/requestedAt` to a fresh
 timestamp, then wait until the controller reports that very value back in
@@ -123,6 +123,7 @@ def _command(kind: kinds.Kind) -> str:
     return {
         "GitRepository": "source git",
         "HelmRepository": "source helm",
+        "HelmChart": "source chart",
         "Kustomization": "kustomization",
         "HelmRelease": "helmrelease",
     }.get(kind.kind, kind.kind.lower())
@@ -167,6 +168,33 @@ def source_git(
     """Fetch the GitRepository's ref now and publish a new artifact if it moved."""
     target = session.Target(kubeconfig, context, namespace)
     _reconcile(kinds.GIT_REPOSITORY, name, target, timeout, with_source=False)
+
+
+@source_app.command("helm")
+def source_helm(
+    name: Name,
+    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    kubeconfig: session.Kubeconfig = None,
+    context: session.Context = None,
+) -> None:
+    """Fetch the HelmRepository's index now and publish a new artifact if it changed."""
+    target = session.Target(kubeconfig, context, namespace)
+    _reconcile(kinds.HELM_REPOSITORY, name, target, timeout, with_source=False)
+
+
+@source_app.command("chart")
+def source_chart(
+    name: Name,
+    with_source: WithSource = False,
+    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    kubeconfig: session.Kubeconfig = None,
+    context: session.Context = None,
+) -> None:
+    """Build the HelmChart now (with --with-source, after reconciling its source)."""
+    target = session.Target(kubeconfig, context, namespace)
+    _reconcile(kinds.HELM_CHART, name, target, timeout, with_source)
 
 
 def kustomization(

@@ -1,0 +1,425 @@
+"""The HelmChart reconciler: a chart from a source, published as an artifact.
+
+    source (GitRepository | HelmRepository) → its artifact → the chart → (same version? done)
+        GitRepository:  unpack → spec.chart (a directory or .tgz in it) → values files → deps
+                        → helm package
+        HelmRepository: index → newest version in spec.version → download (digest checked)
+                        → values files (then helm package)
+    → artifact (the chart directory, packed deterministically) → Ready
+
+The revision is the chart version, as Flux reports it: with `reconcileStrategy: Revision`
+(Git sources) the version carries the first 12 hex digits of the commit as build
+metadata (`1.2.0+4e5cbb7b97d0`), and with `valuesFiles` the object's generation
+(`1.2.0+3`). As in Flux, a chart whose name and version did not change is not built
+again until the HelmChart's spec changes. A new source artifact reaches this reconciler
+at once (the controller watches the sources). Failures carry Flux's reasons:
+InvalidChartReference (no such chart or version; stalled), IllegalPath, ChartPullError,
+ChartPackageError, AuthenticationFailed; while the source has no artifact, NoSourceArtifact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from kidp_gitops.api import source as api
+from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.kube.mapper import Resource
+from kidp_gitops.runtime import conditions
+from kidp_gitops.runtime.events import EventRecorder
+from kidp_gitops.runtime.lifecycle import ObjectReconciler
+from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError, WaitingError
+from kidp_gitops.runtime.workqueue import jittered
+from kidp_gitops.source import helmhttp, helmindex, helmpackage
+from kidp_gitops.source.helmpackage import ChartError
+from kidp_gitops.source.helmrepository import OCI_UNSUPPORTED
+from kidp_gitops.storage.artifacts import ArtifactStore
+from kidp_gitops.storage.fetch import ArtifactUnavailable, fetch
+
+KIND = "HelmChart"
+INVALID_SPEC = "InvalidSpec"
+SOURCE_UNAVAILABLE = "SourceUnavailable"
+NO_SOURCE_ARTIFACT = "NoSourceArtifact"
+UNSUPPORTED_SOURCE_KIND = "UnsupportedSourceKind"
+CHART_PULL_SUCCEEDED = "ChartPullSucceeded"
+CHART_PACKAGE_SUCCEEDED = "ChartPackageSucceeded"
+SOURCE_WAIT = 30.0
+INDEX_CACHE_SIZE = 4
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str
+    name: str
+    obj: JSON
+    artifact: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Built:
+    """What a build step settled on. `tree` holds the chart directory to store; None
+    when the stored artifact already is this chart."""
+
+    name: str
+    revision: str
+    reason: str
+    message: str
+    tree: Path | None
+    values_files: tuple[str, ...] = ()
+
+
+class HelmChartReconciler(ObjectReconciler):
+    kind = KIND
+
+    def __init__(
+        self,
+        client: KubeClient,
+        resource: Resource,
+        events: EventRecorder,
+        store: ArtifactStore,
+        workdir: Path,
+        helm: helmpackage.Helm,
+        sources: dict[str, Resource],
+    ):
+        super().__init__(client, resource, events)
+        self.store = store
+        self.workdir = workdir
+        self.helm = helm
+        self.sources = sources
+        self._indexes: OrderedDict[str, helmindex.Index] = OrderedDict()
+
+    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
+        meta = obj["metadata"]
+        generation = meta.get("generation", 0)
+        spec = _spec(obj)
+        # As Flux: a spec change (new generation) always builds again.
+        unchanged_spec = _ready_at(status, generation) and self._stored(status)
+        source = await self.get_source(meta["namespace"], spec.source_ref)
+        tmp = Path(tempfile.mkdtemp(dir=self.workdir, prefix="chart-"))
+        try:
+            built = await self.build(spec, source, status, unchanged_spec, tmp, generation)
+            if built.tree is not None:
+                self.store_artifact(obj, status, built, built.tree)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        status["observedSourceArtifactRevision"] = source.artifact.get("revision")
+        status["observedChartName"] = built.name
+        status["observedValuesFiles"] = list(built.values_files)
+        conditions.mark_ready(status, built.reason, built.message, generation)
+        return Result(requeue_after=jittered(spec.interval.seconds))
+
+    async def build(
+        self,
+        spec: api.HelmChartSpec,
+        source: Source,
+        status: dict[str, Any],
+        unchanged_spec: bool,
+        tmp: Path,
+        generation: int,
+    ) -> Built:
+        """The chart from its source, in `tmp`; a ChartError becomes its Flux reason."""
+        try:
+            if source.kind == "GitRepository":
+                return await self.build_from_git(
+                    spec, source, status, unchanged_spec, tmp, generation
+                )
+            return await self.build_from_repository(
+                spec, source, status, unchanged_spec, tmp, generation
+            )
+        except ChartError as err:
+            error = StalledError if err.stalled else ReconcileError
+            raise error(err.reason, err.message) from err
+
+    def store_artifact(self, obj: JSON, status: dict[str, Any], built: Built, tree: Path) -> None:
+        """Archive the chart in `tree` as the newest artifact; an event when it is new."""
+        meta = obj["metadata"]
+        artifact = self.store.archive(
+            KIND,
+            meta["namespace"],
+            meta["name"],
+            tree,
+            helmpackage.tree_files(tree),
+            built.revision,
+        )
+        current = status.get("artifact") or {}
+        if current.get("digest") == artifact.digest and current.get("revision") == built.revision:
+            return  # built again, byte for byte the same: the status stays as it was
+        status["artifact"] = artifact.status()
+        status["url"] = artifact.url
+        if current.get("digest") != artifact.digest:
+            self.events.record(
+                obj,
+                "Normal",
+                built.reason,
+                built.message,
+                {f"{api.GROUP}/revision": built.revision},
+            )
+
+    async def finalize(self, obj: JSON) -> None:
+        meta = obj["metadata"]
+        self.store.remove_object(KIND, meta["namespace"], meta["name"])
+
+    async def get_source(self, namespace: str, ref: api.HelmChartSourceReference) -> Source:
+        resource = self.sources.get(ref.kind)
+        if resource is None:
+            raise StalledError(
+                UNSUPPORTED_SOURCE_KIND,
+                f"source kind '{ref.kind}' is not supported yet by kidp-gitops:"
+                " use a GitRepository or a HelmRepository",
+            )
+        try:
+            obj = await self.client.get(resource.path(namespace, ref.name))
+        except ApiError as err:
+            if err.not_found:
+                raise WaitingError(
+                    SOURCE_UNAVAILABLE,
+                    f"{ref.kind} '{namespace}/{ref.name}' not found",
+                    retry_after=SOURCE_WAIT,
+                ) from err
+            raise
+        if ref.kind == "HelmRepository" and (obj.get("spec") or {}).get("type") == "oci":
+            raise StalledError(
+                OCI_UNSUPPORTED,
+                f"HelmRepository '{ref.name}' is of type 'oci', not supported yet by kidp-gitops",
+            )
+        artifact = (obj.get("status") or {}).get("artifact")
+        if not artifact:
+            raise WaitingError(
+                NO_SOURCE_ARTIFACT,
+                f"no artifact available for {ref.kind} source '{ref.name}'",
+                retry_after=SOURCE_WAIT,
+            )
+        return Source(ref.kind, ref.name, obj, dict(artifact))
+
+    async def build_from_git(
+        self,
+        spec: api.HelmChartSpec,
+        source: Source,
+        status: dict[str, Any],
+        unchanged_spec: bool,
+        tmp: Path,
+        generation: int,
+    ) -> Built:
+        current = status.get("artifact") or {}
+        if unchanged_spec and status.get("observedSourceArtifactRevision") == source.artifact.get(
+            "revision"
+        ):
+            return _kept(status, current)
+        root = tmp / "source"
+        await self._unpack_source(source, root)
+        chart_dir = helmpackage.inside(root, spec.chart, "chart path")
+        packaged = chart_dir.is_file()  # a chart archive kept in Git, as Flux allows
+        if packaged:
+            data = await asyncio.to_thread(chart_dir.read_bytes)
+            chart_dir = helmpackage.unpack_chart(data, tmp / "archive", spec.chart)
+        meta = helmpackage.read_chart(chart_dir, spec.chart)
+        build_meta = []
+        if spec.reconcile_strategy == "Revision":
+            build_meta.append(_short_sha(str(source.artifact.get("revision", ""))))
+        files = spec.all_values_files()
+        if files:
+            build_meta.append(str(generation))
+        version = _with_metadata(meta.version, build_meta)
+        if (
+            unchanged_spec
+            and current.get("revision") == version
+            and status.get("observedChartName") == meta.name
+        ):
+            return _kept(status, current)
+
+        values_files: list[str] = []
+        if files:
+            values, values_files = helmpackage.merge_values(
+                root, files, ignore_missing=spec.ignore_missing_values_files
+            )
+            helmpackage.write_values(chart_dir, values)
+        # An archive carries its dependencies already.
+        if not packaged and helmpackage.check_local_dependencies(chart_dir, root, meta):
+            await self.helm.dependency_build(chart_dir, spec.chart)
+        archive = await self.helm.package(
+            chart_dir, tmp / "out", spec.chart, version if version != meta.version else None
+        )
+        tree = tmp / "chart"
+        helmpackage.unpack_chart(archive.read_bytes(), tree, spec.chart)
+        return Built(
+            name=meta.name,
+            revision=version,
+            reason=CHART_PACKAGE_SUCCEEDED,
+            message=f"packaged '{meta.name}' chart with version '{version}'",
+            tree=tree,
+            values_files=tuple(values_files),
+        )
+
+    async def build_from_repository(
+        self,
+        spec: api.HelmChartSpec,
+        source: Source,
+        status: dict[str, Any],
+        unchanged_spec: bool,
+        tmp: Path,
+        generation: int,
+    ) -> Built:
+        try:
+            repo = api.HelmRepository.model_validate(source.obj).spec
+        except ValidationError as err:
+            raise WaitingError(
+                SOURCE_UNAVAILABLE,
+                f"HelmRepository '{source.name}' has an invalid spec",
+                retry_after=SOURCE_WAIT,
+            ) from err
+        try:
+            index = await self._index(source, tmp / "index")
+            entry = helmindex.select(index, spec.chart, spec.version)
+        except (helmindex.InvalidIndex, OSError) as err:
+            raise ReconcileError(
+                helmpackage.CHART_PULL_ERROR,
+                f"cannot read the index of HelmRepository '{source.name}': {err}",
+            ) from err
+        except helmindex.ChartNotFound as err:
+            raise StalledError(
+                helmpackage.INVALID_CHART_REFERENCE, f"invalid chart reference: {err}"
+            ) from err
+        files = spec.all_values_files()
+        version = _with_metadata(entry.version, [str(generation)] if files else [])
+        current = status.get("artifact") or {}
+        if (
+            unchanged_spec
+            and current.get("revision") == version
+            and status.get("observedChartName") == spec.chart
+        ):
+            return _kept(status, current)
+
+        data = await self._download(source, repo, entry)
+        tree = tmp / "chart"
+        chart_dir = helmpackage.unpack_chart(data, tree, spec.chart)
+        if not files:
+            return Built(
+                name=spec.chart,
+                revision=version,
+                reason=CHART_PULL_SUCCEEDED,
+                message=f"pulled '{spec.chart}' chart with version '{version}'",
+                tree=tree,
+            )
+        values, found = helmpackage.merge_values(
+            chart_dir, files, ignore_missing=spec.ignore_missing_values_files
+        )
+        helmpackage.write_values(chart_dir, values)
+        archive = await self.helm.package(chart_dir, tmp / "out", spec.chart, version)
+        packaged = tmp / "packaged"
+        helmpackage.unpack_chart(archive.read_bytes(), packaged, spec.chart)
+        return Built(
+            name=spec.chart,
+            revision=version,
+            reason=CHART_PACKAGE_SUCCEEDED,
+            message=f"packaged '{spec.chart}' chart with version '{version}'",
+            tree=packaged,
+            values_files=tuple(found),
+        )
+
+    async def _download(
+        self, source: Source, repo: api.HelmRepositorySpec, entry: helmindex.ChartVersion
+    ) -> bytes:
+        namespace = source.obj["metadata"]["namespace"]
+        auth = await helmhttp.load_auth(self.client, namespace, repo)
+        url = helmindex.chart_url(repo.url, entry.urls[0])
+        what = f"chart '{entry.name}' version '{entry.version}'"
+        try:
+            data = await helmhttp.download(
+                url,
+                auth,
+                timeout=repo.effective_timeout().seconds,
+                limit=helmhttp.MAX_CHART_SIZE,
+                send_credentials=auth.pass_credentials or helmindex.same_host(url, repo.url),
+            )
+        except helmhttp.FetchError as err:
+            reason = conditions.AUTHENTICATION_FAILED if err.auth else helmpackage.CHART_PULL_ERROR
+            raise ReconcileError(reason, f"failed to pull {what}: {err}") from err
+        if entry.digest is not None and hashlib.sha256(data).hexdigest() != entry.digest.lower():
+            raise ReconcileError(
+                helmpackage.CHART_PULL_ERROR,
+                f"failed to pull {what}: its sha256 does not match the digest in the index",
+            )
+        return data
+
+    async def _index(self, source: Source, tmp: Path) -> helmindex.Index:
+        """The parsed index of a HelmRepository artifact. Many charts read one index,
+        and a large one takes seconds to parse: the last few are kept, by digest."""
+        digest = str(source.artifact.get("digest", ""))
+        index = self._indexes.get(digest)
+        if index is None:
+            await self._unpack_source(source, tmp)
+            data = await asyncio.to_thread((tmp / "index.yaml").read_bytes)
+            index = await asyncio.to_thread(helmindex.parse_index, data)
+            self._indexes[digest] = index
+            while len(self._indexes) > INDEX_CACHE_SIZE:
+                self._indexes.popitem(last=False)
+        self._indexes.move_to_end(digest)
+        return index
+
+    async def _unpack_source(self, source: Source, dest: Path) -> None:
+        try:
+            await fetch(source.artifact, dest, self.store)
+        except ArtifactUnavailable as err:
+            raise WaitingError(
+                NO_SOURCE_ARTIFACT,
+                f"artifact of {source.kind} '{source.name}' is not available: {err}",
+                retry_after=SOURCE_WAIT,
+            ) from err
+
+    def _stored(self, status: dict[str, Any]) -> bool:
+        path = (status.get("artifact") or {}).get("path", "")
+        return bool(path) and self.store.local_path(path) is not None
+
+
+def _kept(status: dict[str, Any], current: dict[str, Any]) -> Built:
+    name = str(status.get("observedChartName") or "")
+    revision = str(current.get("revision", ""))
+    ready = conditions.get(status, conditions.READY)
+    reason = ready["reason"] if ready else CHART_PULL_SUCCEEDED
+    message = ready["message"] if ready else f"chart '{name}' version '{revision}' is stored"
+    return Built(
+        name=name,
+        revision=revision,
+        reason=reason,
+        message=message,
+        tree=None,
+        values_files=tuple(status.get("observedValuesFiles") or ()),
+    )
+
+
+def _ready_at(status: dict[str, Any], generation: int) -> bool:
+    ready = conditions.get(status, conditions.READY)
+    return (
+        ready is not None
+        and ready["status"] == "True"
+        and ready.get("observedGeneration") == generation
+    )
+
+
+def _short_sha(revision: str) -> str:
+    """The first 12 hex digits of a Git revision ('main@sha1:<hex>' or '<hex>')."""
+    return revision.rpartition(":")[2].rpartition("@")[2][:12]
+
+
+def _with_metadata(version: str, parts: list[str]) -> str:
+    if not parts:
+        return version
+    return version.partition("+")[0] + "+" + ".".join(parts)
+
+
+def _spec(obj: JSON) -> api.HelmChartSpec:
+    try:
+        return api.HelmChart.model_validate(obj).spec
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise StalledError(INVALID_SPEC, f"invalid spec: {where}: {first['msg']}") from err

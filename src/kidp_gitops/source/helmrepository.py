@@ -1,0 +1,144 @@
+"""The HelmRepository reconciler: a chart repository's index, published as an artifact.
+
+    credentials → GET <url>/index.yaml → (same revision? done) → valid index? → artifact → Ready
+
+The revision is the sha256 of the index as served; an unchanged index costs one GET, no
+parse and no write. The artifact is a tarball holding `index.yaml`, read by the HelmChart
+reconciler to choose a chart version. A failure keeps the last good artifact in the
+status and says why, with Flux's reasons (IndexationFailed, AuthenticationFailed,
+URLInvalid). Repositories of `type: oci` are not served yet, and say so (Stalled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+from kidp_gitops.api import source as api
+from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.mapper import Resource
+from kidp_gitops.runtime import conditions
+from kidp_gitops.runtime.events import EventRecorder
+from kidp_gitops.runtime.lifecycle import ObjectReconciler
+from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
+from kidp_gitops.runtime.workqueue import jittered
+from kidp_gitops.source import helmhttp, helmindex
+from kidp_gitops.storage.artifacts import Artifact, ArtifactStore
+
+KIND = "HelmRepository"
+INDEX_FILE = "index.yaml"
+INDEXATION_FAILED = "IndexationFailed"
+URL_INVALID = "URLInvalid"
+INVALID_SPEC = "InvalidSpec"
+OCI_UNSUPPORTED = "OCIRepositoryUnsupported"
+NEW_ARTIFACT = "NewArtifact"
+
+
+class HelmRepositoryReconciler(ObjectReconciler):
+    kind = KIND
+
+    def __init__(
+        self,
+        client: KubeClient,
+        resource: Resource,
+        events: EventRecorder,
+        store: ArtifactStore,
+        workdir: Path,
+    ):
+        super().__init__(client, resource, events)
+        self.store = store
+        self.workdir = workdir
+
+    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
+        meta = obj["metadata"]
+        namespace, generation = meta["namespace"], meta.get("generation", 0)
+        spec = _spec(obj)
+        auth = await helmhttp.load_auth(self.client, namespace, spec)
+        data = await self.fetch_index(spec, auth)
+        revision = helmindex.revision(data)
+        message = f"stored artifact: revision '{revision}'"
+        current = status.get("artifact") or {}
+        if (
+            current.get("revision") == revision
+            and self.store.local_path(current.get("path", "")) is not None
+        ):
+            conditions.mark_ready(status, conditions.SUCCEEDED, message, generation)
+            return Result(requeue_after=jittered(spec.effective_interval().seconds))
+
+        await self.check_index(spec, data)
+        artifact = self.store_index(namespace, meta["name"], data, revision)
+        status["artifact"] = artifact.status()
+        status["url"] = artifact.url
+        conditions.mark_ready(status, conditions.SUCCEEDED, message, generation)
+        self.events.record(
+            obj,
+            "Normal",
+            NEW_ARTIFACT,
+            f"stored fetched index of {len(data)} bytes from '{helmindex.display_url(spec.url)}'",
+            {f"{api.GROUP}/revision": revision},
+        )
+        return Result(requeue_after=jittered(spec.effective_interval().seconds))
+
+    async def finalize(self, obj: JSON) -> None:
+        meta = obj["metadata"]
+        self.store.remove_object(KIND, meta["namespace"], meta["name"])
+
+    async def fetch_index(self, spec: api.HelmRepositorySpec, auth: helmhttp.RepoAuth) -> bytes:
+        try:
+            return await helmhttp.download(
+                _index_url(spec),
+                auth,
+                timeout=spec.effective_timeout().seconds,
+                limit=helmindex.MAX_INDEX_SIZE,
+            )
+        except helmhttp.FetchError as err:
+            reason = conditions.AUTHENTICATION_FAILED if err.auth else INDEXATION_FAILED
+            raise ReconcileError(reason, f"failed to fetch Helm repository index: {err}") from err
+
+    async def check_index(self, spec: api.HelmRepositorySpec, data: bytes) -> None:
+        """Refuse what is not an index (only a new revision is read: it takes a while,
+        so off the event loop)."""
+        try:
+            await asyncio.to_thread(helmindex.parse_index, data)
+        except helmindex.InvalidIndex as err:
+            shown = helmindex.display_url(_index_url(spec))
+            raise ReconcileError(INDEXATION_FAILED, f"{shown}: {err}") from err
+
+    def store_index(self, namespace: str, name: str, data: bytes, revision: str) -> Artifact:
+        tmp = Path(tempfile.mkdtemp(dir=self.workdir, prefix="index-"))
+        try:
+            (tmp / INDEX_FILE).write_bytes(data)
+            return self.store.archive(KIND, namespace, name, tmp, [INDEX_FILE], revision)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _index_url(spec: api.HelmRepositorySpec) -> str:
+    return spec.url.rstrip("/") + "/" + INDEX_FILE
+
+
+def _spec(obj: JSON) -> api.HelmRepositorySpec:
+    try:
+        spec = api.HelmRepository.model_validate(obj).spec
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise StalledError(INVALID_SPEC, f"invalid spec: {where}: {first['msg']}") from err
+    if spec.is_oci:
+        raise StalledError(
+            OCI_UNSUPPORTED,
+            "HelmRepository type 'oci' is not supported yet by kidp-gitops: use an HTTP(S)"
+            " chart repository (type 'default')",
+        )
+    parts = urlsplit(spec.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StalledError(
+            URL_INVALID, f"invalid URL '{helmindex.display_url(spec.url)}': need http(s)://host/…"
+        )
+    return spec
