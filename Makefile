@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := git ca-certificates openssh-server openssh-client gnupg
 
-.PHONY: up down test setup system-packages venv controlplane lint
+.PHONY: up down test setup system-packages venv controlplane helm lint
 
 up: setup
 	$(VENV)/bin/kidp up
@@ -18,11 +18,11 @@ test: setup lint
 	$(VENV)/bin/pytest
 
 lint: venv
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
-setup: system-packages venv controlplane
+setup: system-packages venv controlplane helm
 
 # Installs only what is missing, so a machine that has everything is not touched.
 system-packages:
@@ -43,3 +43,7 @@ $(VENV)/.installed: pyproject.toml
 
 controlplane:
 	bash hack/controlplane/build.sh >/dev/null
+
+# The helm program, built from its Go module into ~/.cache/kidp-gitops/helm/helm-<version>/.
+helm:
+	bash hack/helm/build.sh >/dev/null

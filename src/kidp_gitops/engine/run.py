@@ -11,13 +11,19 @@ from pathlib import Path
 
 from aiohttp import web
 
+from kidp_gitops.helm import binary as helm_binary
+from kidp_gitops.helm.controller import helmrelease_controller
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
 from kidp_gitops.kustomize.controller import kustomization_controller
 from kidp_gitops.kustomize.reconciler import KustomizeOptions
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
-from kidp_gitops.source.controller import gitrepository_controller
+from kidp_gitops.source.controller import (
+    gitrepository_controller,
+    helmchart_controller,
+    helmrepository_controller,
+)
 from kidp_gitops.storage.artifacts import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -88,6 +94,31 @@ class Engine:
                 )
             )
             manager.add(
+                await helmrepository_controller(
+                    client,
+                    mapper,
+                    events,
+                    store,
+                    o.data_dir,
+                    cache=cache,
+                    namespace=o.namespace,
+                    concurrency=o.concurrency,
+                )
+            )
+            manager.add(
+                await helmchart_controller(
+                    client,
+                    mapper,
+                    events,
+                    store,
+                    o.data_dir,
+                    cache=cache,
+                    helm=helm_binary.find,
+                    namespace=o.namespace,
+                    concurrency=o.concurrency,
+                )
+            )
+            manager.add(
                 await kustomization_controller(
                     client,
                     mapper,
@@ -98,6 +129,18 @@ class Engine:
                     namespace=o.namespace,
                     concurrency=o.concurrency,
                     options=o.kustomize,
+                )
+            )
+            manager.add(
+                await helmrelease_controller(
+                    client,
+                    mapper,
+                    events,
+                    store,
+                    o.data_dir,
+                    cache=cache,
+                    namespace=o.namespace,
+                    concurrency=o.concurrency,
                 )
             )
             self.manager = manager

@@ -25,10 +25,22 @@ AuthHeader = Callable[[], Awaitable[str | None]]
 
 
 @dataclass(frozen=True)
+class TLSFiles:
+    """The TLS files the loader used, for programs that need a kubeconfig of their own
+    (helm): paths only, never their content."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    verify: bool = True
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     server: str
     ssl_context: ssl.SSLContext | bool
     authorization: AuthHeader
+    tls_files: TLSFiles = TLSFiles()
 
 
 async def load_config(
@@ -50,7 +62,8 @@ async def load_config(
             incluster_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
     except ConfigException as err:
         raise ConfigError(f"invalid kubeconfig: {err}") from err
-    return ClusterConfig(cfg.host, _ssl_context(cfg), _authorization(cfg))
+    files = TLSFiles(cfg.ssl_ca_cert, cfg.cert_file, cfg.key_file, bool(cfg.verify_ssl))
+    return ClusterConfig(cfg.host, _ssl_context(cfg), _authorization(cfg), files)
 
 
 def _kubeconfig_file(explicit: str | Path | None) -> str | None:

@@ -39,6 +39,7 @@ from kidp_gitops.kube.apply import apply_staged
 
 REPO = "kidp-infrastructure"
 NAMESPACE = manifests.NAMESPACE
+RELEASE_NAMESPACE = "kidp-system"
 GIT_USER = "kidp"
 FIELD_MANAGER = "kidp-up"
 Progress = Callable[[str], None]
@@ -224,34 +225,39 @@ class LocalEnvironment:
 
     async def _bootstrap(self, kube: KubeClient, example: Path) -> None:
         user, password = self.git_credentials()
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": f"{REPO}-auth", "namespace": NAMESPACE},
-            "data": {
-                "username": base64.b64encode(user.encode()).decode(),
-                "password": base64.b64encode(password.encode()).decode(),
-            },
-        }
-        repo = {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "GitRepository",
-            "metadata": {"name": REPO, "namespace": NAMESPACE},
-            "spec": {
-                "interval": "1m",
-                "url": self.git_url,
-                "ref": {"branch": "main"},
-                "secretRef": {"name": f"{REPO}-auth"},
-            },
-        }
+        # The PRD's HelmRelease (in kidp-system) reads its chart from a GitRepository of
+        # its own namespace: the same repository is declared there too.
+        objects: list[dict[str, Any]] = [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": RELEASE_NAMESPACE}}
+        ]
+        for namespace in (NAMESPACE, RELEASE_NAMESPACE):
+            secret = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": f"{REPO}-auth", "namespace": namespace},
+                "data": {
+                    "username": base64.b64encode(user.encode()).decode(),
+                    "password": base64.b64encode(password.encode()).decode(),
+                },
+            }
+            repo = {
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "GitRepository",
+                "metadata": {"name": REPO, "namespace": namespace},
+                "spec": {
+                    "interval": "1m",
+                    "url": self.git_url,
+                    "ref": {"branch": "main"},
+                    "secretRef": {"name": f"{REPO}-auth"},
+                },
+            }
+            objects += [secret, repo]
         sync = list(
             yaml.safe_load_all((example / "clusters/local/kustomizations.yaml").read_text())
         )
         mapper = RestMapper(kube)
         await mapper.refresh()
-        await apply_staged(
-            kube, mapper, [secret, repo, *sync], field_manager=FIELD_MANAGER, force=True
-        )
+        await apply_staged(kube, mapper, [*objects, *sync], field_manager=FIELD_MANAGER, force=True)
 
     async def _wait_ready(self, kube: KubeClient, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -278,6 +284,7 @@ class LocalEnvironment:
                 f"/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{NAMESPACE}/kustomizations",
                 "Kustomization",
             ),
+            ("/apis/helm.toolkit.fluxcd.io/v2/helmreleases", "HelmRelease"),
         ):
             try:
                 listed = await kube.get(path)

@@ -41,7 +41,13 @@ def _up_sync_down(tmp_path: Path, state: Path, runner: CliRunner) -> None:
     for key in ("kubeconfig", "git_url", "metrics_url", "logs"):
         assert st[key], key
     gitops = {o["name"]: o for o in st["gitops"]}  # type: ignore[attr-defined]
-    assert set(gitops) == {"kidp-infrastructure", "infrastructure", "teams", "policies"}
+    assert set(gitops) == {
+        "kidp-infrastructure",
+        "infrastructure",
+        "teams",
+        "policies",
+        "releases",
+    }
     assert all(o["ready"] == "True" for o in gitops.values())
 
     # A change pushed to the local repository is applied after a requested reconcile.
@@ -63,6 +69,11 @@ def _up_sync_down(tmp_path: Path, state: Path, runner: CliRunner) -> None:
 
     async def requested_and_applied() -> None:
         async with KubeClient(await load_config(str(st["kubeconfig"]))) as kube:
+            # The PRD's HelmRelease is installed: `up` waited for it to be Ready.
+            released = await kube.get(
+                "/apis/apps/v1/namespaces/kidp-system/deployments/kidp-operators"
+            )
+            assert released["status"].get("availableReplicas") == 3
             await kube.patch(
                 "/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories/"
                 "kidp-infrastructure",

@@ -1,0 +1,87 @@
+"""Which helm action a release needs next, decided from what is stored and what is wanted.
+
+    decide(stored, wanted, last) -> Next
+
+`stored` is the release's history as Helm keeps it (newest first), `wanted` the chart
+artifact and values digest of this reconcile, `last` what the HelmRelease's status says
+about the last attempt. The answer is one of:
+
+    NONE       the release is deployed from this chart and these values, as we left it
+    INSTALL    there is no release, or one uninstalled with its history kept, or only a
+               failed first install (to be removed first)
+    UPGRADE    anything else: new chart, new values, new spec, a failed or changed release
+    STALLED    the same attempt already failed more often than remediation allows
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from kidp_gitops.helm import release
+
+
+class Next(enum.Enum):
+    NONE = "none"
+    INSTALL = "install"
+    UPGRADE = "upgrade"
+    STALLED = "stalled"
+
+
+@dataclass(frozen=True)
+class Wanted:
+    chart_digest: str
+    config_digest: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class LastAttempt:
+    """From status: the last attempt, and how often it has failed."""
+
+    chart_digest: str | None
+    config_digest: str | None
+    generation: int | None
+    release_digest: str | None
+    """Digest of the newest revision after our last action (status.history[0])."""
+    action: str | None
+    failures: int
+    retries: int
+    """Allowed retries of the last action's kind (negative: without end)."""
+
+    def same_target(self, wanted: Wanted) -> bool:
+        return (
+            self.chart_digest == wanted.chart_digest
+            and self.config_digest == wanted.config_digest
+            and self.generation == wanted.generation
+        )
+
+    def exhausted(self) -> bool:
+        return self.retries >= 0 and self.failures > self.retries
+
+
+def decide(stored: list[release.Revision], wanted: Wanted, last: LastAttempt) -> Next:
+    same = last.same_target(wanted)
+    if same and last.failures > 0 and last.exhausted():
+        return Next.STALLED
+    if (
+        not stored
+        or stored[0].status == release.UNINSTALLED
+        or (all(r.status != release.DEPLOYED for r in stored) and _never_upgraded(stored))
+    ):
+        return Next.INSTALL
+    latest = stored[0]
+    if (
+        same
+        and last.failures == 0
+        and latest.status == release.DEPLOYED
+        and latest.config_digest == wanted.config_digest
+        and latest.digest == last.release_digest
+    ):
+        return Next.NONE
+    return Next.UPGRADE
+
+
+def _never_upgraded(stored: list[release.Revision]) -> bool:
+    """Only a first install is stored (failed or interrupted): helm cannot upgrade it."""
+    return len(stored) == 1 and stored[0].version == 1

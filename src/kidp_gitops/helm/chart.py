@@ -1,0 +1,137 @@
+"""The chart of a release: the HelmChart made from `spec.chart`, and its artifact.
+
+As in Flux, the Helm controller does not fetch charts itself. It keeps a HelmChart named
+`<release namespace>-<release name>` in the namespace of the chart's source, from the
+template in `spec.chart` (server-side apply, our field manager), and waits until the
+source controller has published that chart as an artifact. `spec.chartRef` to a
+HelmChart uses that object's artifact as is.
+
+    desired(release, template) -> JSON                 the HelmChart to apply
+    await ensure(client, resource, release) -> Chart   applied, ready, with an artifact
+    ChartNotReady                                       not there yet (waiting)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kidp_gitops.api import helm as api
+from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.kube.mapper import Resource
+from kidp_gitops.runtime import conditions
+
+API_VERSION = "source.toolkit.fluxcd.io/v1"
+KIND = "HelmChart"
+FIELD_MANAGER = "helm-controller"
+NAME_LABEL = "helm.toolkit.fluxcd.io/name"
+NAMESPACE_LABEL = "helm.toolkit.fluxcd.io/namespace"
+
+
+class ChartNotReady(Exception):
+    """The HelmChart has no usable artifact yet; the message says what it waits for."""
+
+
+@dataclass(frozen=True)
+class Chart:
+    namespace: str
+    name: str
+    artifact: dict[str, Any]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def revision(self) -> str:
+        return str(self.artifact.get("revision", ""))
+
+    @property
+    def digest(self) -> str:
+        return str(self.artifact.get("digest", ""))
+
+
+def location(release: api.HelmRelease) -> tuple[str, str]:
+    """(namespace, name) of the HelmChart the release reads."""
+    spec = release.spec
+    if spec.chart is not None:
+        ref = spec.chart.spec.source_ref
+        return ref.namespace or release.namespace, release.helm_chart_name()
+    assert spec.chart_ref is not None  # the model requires one of the two
+    return spec.chart_ref.namespace or release.namespace, spec.chart_ref.name
+
+
+def desired(release: api.HelmRelease) -> JSON:
+    """The HelmChart for a release with a `spec.chart` template."""
+    template = release.spec.chart
+    assert template is not None
+    t = template.spec
+    namespace, name = location(release)
+    source_ref: dict[str, Any] = {"kind": t.source_ref.kind, "name": t.source_ref.name}
+    if t.source_ref.api_version:
+        source_ref["apiVersion"] = t.source_ref.api_version
+    spec: dict[str, Any] = {
+        "chart": t.chart,
+        "version": t.version,
+        "sourceRef": source_ref,
+        "interval": str(release.spec.chart_interval()),
+        "reconcileStrategy": t.reconcile_strategy,
+    }
+    files = ([t.values_file] if t.values_file else []) + t.values_files
+    if files:
+        spec["valuesFiles"] = files
+        spec["ignoreMissingValuesFiles"] = t.ignore_missing_values_files
+    if t.verify is not None:
+        spec["verify"] = t.verify.model_dump(by_alias=True, exclude_none=True)
+    meta = template.metadata
+    labels = {
+        **(meta.labels if meta else {}),
+        NAME_LABEL: release.name,
+        NAMESPACE_LABEL: release.namespace,
+    }
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels}
+    if meta and meta.annotations:
+        metadata["annotations"] = dict(meta.annotations)
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
+
+
+async def ensure(client: KubeClient, resource: Resource, release: api.HelmRelease) -> Chart:
+    """Apply the release's HelmChart (for `spec.chart`) and return its artifact."""
+    namespace, name = location(release)
+    path = resource.path(namespace, name)
+    if release.spec.chart is not None:
+        obj = await client.apply(path, desired(release), field_manager=FIELD_MANAGER, force=True)
+    else:
+        try:
+            obj = await client.get(path)
+        except ApiError as err:
+            if not err.not_found:
+                raise
+            raise ChartNotReady(f"HelmChart '{namespace}/{name}' not found") from err
+    return ready_chart(obj)
+
+
+def ready_chart(obj: JSON) -> Chart:
+    """The chart's artifact, if the HelmChart is ready for its current spec."""
+    meta = obj["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    status = obj.get("status") or {}
+    artifact = status.get("artifact")
+    current = status.get("observedGeneration") == meta.get("generation")
+    ready = conditions.get(status, conditions.READY)
+    if not artifact or not current or ready is None or ready["status"] != "True":
+        why = ready["message"] if ready is not None and ready["message"] else "no artifact yet"
+        if ready is not None and ready["status"] == "True" and not current:
+            why = "the source controller has not seen its latest spec yet"
+        raise ChartNotReady(f"HelmChart '{namespace}/{name}' is not ready: {why}")
+    return Chart(namespace, name, dict(artifact))
+
+
+async def delete(client: KubeClient, resource: Resource, namespace: str, name: str) -> None:
+    """Delete a HelmChart this controller made (gone already is fine)."""
+    try:
+        await client.delete(resource.path(namespace, name))
+    except ApiError as err:
+        if not err.not_found:
+            raise

@@ -1,0 +1,79 @@
+"""Wiring of the HelmRelease controller: HelmReleases, the HelmCharts they read (a new
+chart artifact reconciles its release at once) and their dependencies (a dependency
+that turns Ready releases its dependents at once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from kidp_gitops.helm import chart
+from kidp_gitops.helm.reconciler import KIND, HelmReleaseReconciler
+from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.informer import EventType
+from kidp_gitops.kube.mapper import RestMapper
+from kidp_gitops.runtime.cache import InformerCache
+from kidp_gitops.runtime.controller import Controller
+from kidp_gitops.runtime.events import EventRecorder
+from kidp_gitops.runtime.reconcile import Request
+from kidp_gitops.storage.artifacts import ArtifactStore
+
+API_VERSION = "helm.toolkit.fluxcd.io/v2"
+BY_CHART_REF = "chartRef"
+BY_DEPENDENCY = "dependency"
+
+
+def _chart_ref_key(obj: JSON) -> list[str]:
+    meta, ref = obj["metadata"], ((obj.get("spec") or {}).get("chartRef") or {})
+    if ref.get("kind") != chart.KIND:
+        return []
+    return [f"{ref.get('namespace') or meta.get('namespace')}/{ref.get('name')}"]
+
+
+def _dependency_keys(obj: JSON) -> list[str]:
+    meta = obj["metadata"]
+    deps = (obj.get("spec") or {}).get("dependsOn") or []
+    return [
+        f"{d.get('namespace') or meta.get('namespace')}/{d['name']}" for d in deps if d.get("name")
+    ]
+
+
+async def helmrelease_controller(
+    client: KubeClient,
+    mapper: RestMapper,
+    events: EventRecorder,
+    store: ArtifactStore | None,
+    data_dir: Path,
+    *,
+    cache: InformerCache,
+    namespace: str | None = None,
+    concurrency: int = 4,
+) -> Controller:
+    resource = await mapper.resource(API_VERSION, KIND)
+    charts = await mapper.resource(chart.API_VERSION, chart.KIND)
+    workdir = data_dir / "helm"
+    workdir.mkdir(parents=True, exist_ok=True)
+    reconciler = HelmReleaseReconciler(client, resource, events, charts, store, workdir)
+    informer = cache.informer(resource, namespace=namespace)
+    informer.add_indexer(BY_CHART_REF, _chart_ref_key)
+    informer.add_indexer(BY_DEPENDENCY, _dependency_keys)
+    chart_informer = cache.informer(charts, namespace=namespace)
+    controller = Controller("helmrelease", informer, reconciler, concurrency=concurrency)
+
+    def from_chart(event: EventType, obj: JSON) -> Iterable[Request]:
+        meta = obj["metadata"]
+        labels = meta.get("labels") or {}
+        name, ns = labels.get(chart.NAME_LABEL), labels.get(chart.NAMESPACE_LABEL)
+        if name and ns:
+            yield Request(ns, name)
+        for hr in informer.by_index(BY_CHART_REF, f"{meta.get('namespace')}/{meta['name']}"):
+            yield Request(hr["metadata"]["namespace"], hr["metadata"]["name"])
+
+    def from_dependency(event: EventType, obj: JSON) -> Iterable[Request]:
+        meta = obj["metadata"]
+        for hr in informer.by_index(BY_DEPENDENCY, f"{meta.get('namespace')}/{meta['name']}"):
+            yield Request(hr["metadata"]["namespace"], hr["metadata"]["name"])
+
+    controller.watch(chart_informer, from_chart)
+    controller.watch(informer, from_dependency)
+    return controller

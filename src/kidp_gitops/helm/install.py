@@ -1,0 +1,26 @@
+"""helm install: the first release of a chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kidp_gitops.api import helm as api
+from kidp_gitops.helm.invocation import Invocation, timeout_of, wait_flags
+
+
+async def run(inv: Invocation, spec: api.HelmReleaseSpec, chart: Path, values: Path) -> None:
+    opts = spec.install or api.Install()
+    crds = opts.crds or ("Skip" if opts.skip_crds else "Create")
+    args = [str(chart), "--values", str(values)]
+    args += wait_flags(opts.disable_wait, not opts.disable_wait_for_jobs)
+    if opts.create_namespace:
+        args.append("--create-namespace")
+    if opts.disable_hooks:
+        args.append("--no-hooks")
+    if opts.disable_open_api_validation:
+        args.append("--disable-openapi-validation")
+    if opts.replace:
+        args.append("--replace")
+    if crds == "Skip":
+        args.append("--skip-crds")
+    await inv.helm("install", args, timeout_of(opts.timeout, spec))

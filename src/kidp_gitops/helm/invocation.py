@@ -1,0 +1,50 @@
+"""What every helm action shares: which release, as whom, with which kubeconfig and helm
+home; and the flags for waiting and deadlines that install, upgrade and rollback spell
+the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from kidp_gitops.api import helm as api
+from kidp_gitops.api import meta
+from kidp_gitops.helm import runner
+
+
+@dataclass(frozen=True)
+class Invocation:
+    release: str
+    namespace: str
+    """The release's namespace, which is also where helm stores it."""
+    kubeconfig: Path | None
+    home: Path
+    as_user: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.release}"
+
+    def elsewhere(self, release: str, namespace: str) -> Invocation:
+        """The same caller, for another release."""
+        return Invocation(release, namespace, self.kubeconfig, self.home, self.as_user)
+
+    async def helm(self, command: str, args: list[str], timeout: float) -> str:
+        """Run `helm <command> <release> <args>` for this release."""
+        argv = [command, self.release, *args, "--namespace", self.namespace]
+        if self.as_user:
+            argv += ["--kube-as-user", self.as_user]
+        argv += ["--timeout", f"{timeout:g}s"]
+        return await runner.run(argv, kubeconfig=self.kubeconfig, home=self.home, timeout=timeout)
+
+
+def wait_flags(disable: bool, jobs: bool = False) -> list[str]:
+    """helm's own kstatus waiter (`watcher`) unless waiting is disabled."""
+    if disable:
+        return ["--wait=hookOnly"]
+    return ["--wait=watcher", *(["--wait-for-jobs"] if jobs else [])]
+
+
+def timeout_of(value: meta.Duration | None, spec: api.HelmReleaseSpec) -> float:
+    """An action's timeout in seconds: its own, else the release's."""
+    return (value or spec.effective_timeout()).seconds

@@ -1,0 +1,62 @@
+"""A kubeconfig for one helm process, made from the engine's own client.
+
+helm needs a kubeconfig file; the engine holds its credentials in memory (a token, or
+the TLS files its loader wrote). `written(config)` writes them to a 0600 file in a
+private 0700 directory and removes both when the block ends. The file is never logged,
+and its path is the only thing that leaves this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kidp_gitops.kube.config import ClusterConfig
+
+_NAME = "kidp"
+
+
+@contextlib.asynccontextmanager
+async def written(config: ClusterConfig) -> AsyncIterator[Path]:
+    """A kubeconfig file for `config`, valid inside the block."""
+    doc = await document(config)
+    directory = Path(tempfile.mkdtemp(prefix="kidp-helm-kube-"))
+    try:
+        path = directory / "config"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            yaml.safe_dump(doc, f, sort_keys=False)
+        yield path
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def document(config: ClusterConfig) -> dict[str, Any]:
+    files = config.tls_files
+    cluster: dict[str, Any] = {"server": config.server}
+    if files.ca_file:
+        cluster["certificate-authority"] = files.ca_file
+    if not files.verify:
+        cluster["insecure-skip-tls-verify"] = True
+    user: dict[str, Any] = {}
+    if files.cert_file and files.key_file:
+        user["client-certificate"] = files.cert_file
+        user["client-key"] = files.key_file
+    header = await config.authorization()
+    if header and header.startswith("Bearer "):
+        user["token"] = header.removeprefix("Bearer ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": _NAME, "cluster": cluster}],
+        "users": [{"name": _NAME, "user": user}],
+        "contexts": [{"name": _NAME, "context": {"cluster": _NAME, "user": _NAME}}],
+        "current-context": _NAME,
+    }

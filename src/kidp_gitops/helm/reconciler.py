@@ -1,0 +1,470 @@
+"""The HelmRelease reconciler: the PRD's Helm Controller.
+
+    dependencies ready → HelmChart applied, its artifact ready → values composed →
+    (deployed from this chart and these values already? done) → install or upgrade
+    (helm --wait) → remediate a failure (uninstall / rollback) → test → Ready
+
+An interval reconcile of an unchanged release costs a HelmChart apply, a values read and
+one list of Helm's storage Secrets: no helm process. A failure keeps the last release
+and says why with Flux's reasons (InstallFailed, UpgradeFailed, ArtifactFailed,
+ValuesError, DependencyNotReady); once the remediation retries are spent the release is
+Stalled until its spec, chart or values change. Deleting the HelmRelease uninstalls the
+release and deletes its HelmChart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from kidp_gitops.api import helm as api
+from kidp_gitops.helm import (
+    action,
+    chart,
+    install,
+    kubeconfig,
+    release,
+    remediation,
+    rollback,
+    runner,
+    test,
+    uninstall,
+    upgrade,
+    values,
+)
+from kidp_gitops.helm.action import Next
+from kidp_gitops.helm.invocation import Invocation
+from kidp_gitops.kube.client import JSON, KubeClient, service_account_user
+from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.kube.mapper import Resource
+from kidp_gitops.runtime import conditions
+from kidp_gitops.runtime.events import EventRecorder
+from kidp_gitops.runtime.lifecycle import ObjectReconciler
+from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError, WaitingError
+from kidp_gitops.runtime.workqueue import jittered
+from kidp_gitops.storage.artifacts import ArtifactStore
+from kidp_gitops.storage.fetch import ArtifactUnavailable
+from kidp_gitops.storage.trees import ArtifactTrees
+
+log = logging.getLogger(__name__)
+
+KIND = "HelmRelease"
+INSTALL_SUCCEEDED = "InstallSucceeded"
+INSTALL_FAILED = "InstallFailed"
+UPGRADE_SUCCEEDED = "UpgradeSucceeded"
+UPGRADE_FAILED = "UpgradeFailed"
+ROLLBACK_SUCCEEDED = "RollbackSucceeded"
+ROLLBACK_FAILED = "RollbackFailed"
+UNINSTALL_SUCCEEDED = "UninstallSucceeded"
+UNINSTALL_FAILED = "UninstallFailed"
+TEST_FAILED = "TestFailed"
+INIT_FAILED = "InitFailed"
+RELEASE_UNLOCKED = "ReleaseUnlocked"
+MAX_HISTORY_IN_STATUS = 5
+
+
+class HelmReleaseReconciler(ObjectReconciler):
+    kind = KIND
+
+    def __init__(
+        self,
+        client: KubeClient,
+        resource: Resource,
+        events: EventRecorder,
+        charts: Resource,
+        store: ArtifactStore | None,
+        workdir: Path,
+    ):
+        super().__init__(client, resource, events)
+        self.charts = charts
+        self.trees = ArtifactTrees(workdir / "charts", store)
+        self.home = workdir / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+
+    # ---- the story ---------------------------------------------------------------------
+
+    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
+        hr = _parse(obj)
+        generation = hr.metadata.generation or 0
+        retry = min(hr.spec.interval.seconds, 30.0)
+        _check_storage(hr)
+        await self._check_dependencies(hr, retry)
+        found = await self._chart(hr, status, retry)
+        composed = await self._values(hr, retry)
+        wanted = action.Wanted(found.digest, values.digest(composed), generation)
+        name, namespace = hr.release_name(), hr.release_namespace()
+        stored = await self._stored(obj, namespace, name)
+        status["storageNamespace"] = namespace
+        last = remediation.last_attempt(hr.spec, status)
+        next_ = action.decide(stored, wanted, last)
+
+        if next_ is Next.NONE:
+            status["history"] = [r.snapshot() for r in stored[:MAX_HISTORY_IN_STATUS]]
+            if not conditions.is_true(status, conditions.READY):
+                conditions.mark_ready(
+                    status,
+                    conditions.RECONCILIATION_SUCCEEDED,
+                    f"Helm release {_revision_name(stored[0])} is up to date",
+                    generation,
+                )
+            return Result(requeue_after=jittered(hr.spec.interval.seconds))
+        if next_ is Next.STALLED:
+            reason = INSTALL_FAILED if last.action == "install" else UPGRADE_FAILED
+            ready = conditions.get(status, conditions.READY)
+            said = ready is not None and ready["reason"] == reason
+            raise StalledError(
+                reason,
+                ready["message"]
+                if ready is not None and said
+                else f"Helm {last.action or 'upgrade'} failed {last.failures} times for release "
+                f"{namespace}/{name}; change the spec, chart or values to try again",
+            )
+
+        if not last.same_target(wanted):
+            remediation.clear(status)
+        verb = "install" if next_ is Next.INSTALL else "upgrade"
+        status.update(
+            lastAttemptedRevision=found.revision,
+            lastAttemptedRevisionDigest=found.digest,
+            lastAttemptedConfigDigest=wanted.config_digest,
+            lastAttemptedValuesChecksum=wanted.config_digest.removeprefix("sha256:"),
+            lastAttemptedGeneration=generation,
+            lastAttemptedReleaseAction=verb,
+        )
+        conditions.mark_reconciling(
+            status,
+            conditions.PROGRESSING,
+            f"Running helm {verb} for release {namespace}/{name} "
+            f"with chart revision {found.revision}",
+            generation,
+        )
+        await self.checkpoint(status)
+        async with self._invocation(hr, namespace, name) as inv:
+            if next_ is Next.INSTALL:
+                await self._remove_leftovers(obj, inv, hr, stored, status)
+                await self._install(obj, status, inv, hr, found, composed)
+            else:
+                await self._upgrade(obj, status, inv, hr, found, composed, stored)
+            await self._test(obj, inv, hr)
+        return Result(requeue_after=jittered(hr.spec.interval.seconds))
+
+    async def finalize(self, obj: JSON) -> None:
+        try:
+            hr = _parse(obj)
+        except StalledError:
+            return
+        st = obj.get("status") or {}
+        helm_chart = str(st.get("helmChart") or "")
+        if hr.spec.chart is not None and "/" in helm_chart:
+            ns, _, name = helm_chart.partition("/")
+            await chart.delete(self.client, self.charts, ns, name)
+        if hr.spec.suspend:
+            return  # as in Flux: a suspended HelmRelease leaves its release in place
+        history = st.get("history") or []
+        name = history[0]["name"] if history else hr.release_name()
+        namespace = history[0]["namespace"] if history else hr.release_namespace()
+        if not await release.history(self.client, namespace, name):
+            return
+        async with self._invocation(hr, namespace, name) as inv:
+            await self._uninstall(obj, inv, hr)
+
+    # ---- inputs ------------------------------------------------------------------------
+
+    async def _check_dependencies(self, hr: api.HelmRelease, retry: float) -> None:
+        for dep in hr.spec.depends_on:
+            ns = dep.namespace or hr.namespace
+            ref = f"'{ns}/{dep.name}'"
+            try:
+                other = await self.client.get(self.resource.path(ns, dep.name))
+            except ApiError as err:
+                if not err.not_found:
+                    raise
+                raise WaitingError(
+                    conditions.DEPENDENCY_NOT_READY,
+                    f"dependency {ref} not found",
+                    retry_after=retry,
+                ) from err
+            st = other.get("status") or {}
+            current = st.get("observedGeneration") == other["metadata"].get("generation")
+            if not (current and conditions.is_true(st, conditions.READY)):
+                raise WaitingError(
+                    conditions.DEPENDENCY_NOT_READY,
+                    f"dependency {ref} is not ready",
+                    retry_after=retry,
+                )
+
+    async def _chart(
+        self, hr: api.HelmRelease, status: dict[str, Any], retry: float
+    ) -> chart.Chart:
+        if hr.spec.chart_ref is not None and hr.spec.chart_ref.kind != chart.KIND:
+            raise StalledError(
+                INIT_FAILED, f"chartRef kind {hr.spec.chart_ref.kind} is not supported yet"
+            )
+        namespace, name = chart.location(hr)
+        previous = str(status.get("helmChart") or "")
+        if hr.spec.chart is not None:
+            if previous and previous != f"{namespace}/{name}" and "/" in previous:
+                old_ns, _, old_name = previous.partition("/")
+                await chart.delete(self.client, self.charts, old_ns, old_name)
+            status["helmChart"] = f"{namespace}/{name}"
+        else:
+            status.pop("helmChart", None)
+        try:
+            return await chart.ensure(self.client, self.charts, hr)
+        except chart.ChartNotReady as err:
+            raise WaitingError(conditions.ARTIFACT_FAILED, str(err), retry_after=retry) from err
+        except ApiError as err:
+            raise WaitingError(
+                conditions.ARTIFACT_FAILED,
+                f"could not apply HelmChart '{namespace}/{name}': {err}",
+                retry_after=retry,
+            ) from err
+
+    async def _values(self, hr: api.HelmRelease, retry: float) -> dict[str, Any]:
+        try:
+            return await values.compose(self.client, hr.namespace, hr.spec)
+        except values.ValuesError as err:
+            raise WaitingError(values.REASON, str(err), retry_after=retry) from err
+
+    async def _stored(self, obj: JSON, namespace: str, name: str) -> list[release.Revision]:
+        """The release's revisions; one left pending by a helm process that is gone is
+        removed first. Reconciles of one HelmRelease never overlap, so a pending
+        revision seen here is not ours in progress."""
+        stored = await release.history(self.client, namespace, name)
+        if stored and stored[0].status in release.PENDING:
+            pending = stored[0]
+            await release.unlock(self.client, pending)
+            self.events.record(
+                obj,
+                "Warning",
+                RELEASE_UNLOCKED,
+                f"removed revision {pending.version} of release {namespace}/{name}, left "
+                f"{pending.status} by an interrupted helm process",
+            )
+            stored = stored[1:]
+        return stored
+
+    # ---- actions -----------------------------------------------------------------------
+
+    async def _install(
+        self,
+        obj: JSON,
+        status: dict[str, Any],
+        inv: Invocation,
+        hr: api.HelmRelease,
+        found: chart.Chart,
+        composed: dict[str, Any],
+    ) -> None:
+        async with self._chart_and_values(found, composed) as (chart_dir, values_file):
+            try:
+                await install.run(inv, hr.spec, chart_dir, values_file)
+            except runner.HelmFailed as err:
+                plan = remediation.after_install_failure(
+                    hr.spec, remediation.failed(status, "install")
+                )
+                if plan.remedy == "uninstall":
+                    await self._uninstall(obj, inv, hr)
+                await self._record_history(status, inv)
+                message = f"Helm install failed for release {inv.ref}: {err}"
+                if plan.stalled:
+                    raise StalledError(INSTALL_FAILED, message) from err
+                raise ReconcileError(INSTALL_FAILED, message) from err
+        await self._succeeded(obj, status, inv, hr, found, INSTALL_SUCCEEDED, "install")
+
+    async def _upgrade(
+        self,
+        obj: JSON,
+        status: dict[str, Any],
+        inv: Invocation,
+        hr: api.HelmRelease,
+        found: chart.Chart,
+        composed: dict[str, Any],
+        stored: list[release.Revision],
+    ) -> None:
+        async with self._chart_and_values(found, composed) as (chart_dir, values_file):
+            try:
+                await upgrade.run(inv, hr.spec, chart_dir, values_file)
+            except runner.HelmFailed as err:
+                plan = remediation.after_upgrade_failure(
+                    hr.spec, remediation.failed(status, "upgrade")
+                )
+                if plan.remedy == "uninstall":
+                    await self._uninstall(obj, inv, hr)
+                elif plan.remedy == "rollback":
+                    await self._rollback(obj, inv, hr, stored)
+                await self._record_history(status, inv)
+                message = f"Helm upgrade failed for release {inv.ref}: {err}"
+                if plan.stalled:
+                    raise StalledError(UPGRADE_FAILED, message) from err
+                raise ReconcileError(UPGRADE_FAILED, message) from err
+        await self._succeeded(obj, status, inv, hr, found, UPGRADE_SUCCEEDED, "upgrade")
+
+    async def _rollback(
+        self, obj: JSON, inv: Invocation, hr: api.HelmRelease, stored: list[release.Revision]
+    ) -> None:
+        revision = rollback.target(stored)
+        if revision is None:
+            return
+        try:
+            await rollback.run(inv, hr.spec, revision)
+        except runner.HelmFailed as err:
+            self.events.record(obj, "Warning", ROLLBACK_FAILED, f"Helm rollback failed: {err}")
+            return
+        self.events.record(
+            obj,
+            "Normal",
+            ROLLBACK_SUCCEEDED,
+            f"Helm rollback to revision {revision} succeeded for release {inv.ref}",
+        )
+
+    async def _uninstall(self, obj: JSON, inv: Invocation, hr: api.HelmRelease) -> None:
+        try:
+            await uninstall.run(inv, hr.spec)
+        except runner.HelmFailed as err:
+            message = f"Helm uninstall failed for release {inv.ref}: {err}"
+            self.events.record(obj, "Warning", UNINSTALL_FAILED, message)
+            raise ReconcileError(UNINSTALL_FAILED, message) from err
+        self.events.record(
+            obj, "Normal", UNINSTALL_SUCCEEDED, f"Helm uninstall succeeded for release {inv.ref}"
+        )
+
+    async def _remove_leftovers(
+        self,
+        obj: JSON,
+        inv: Invocation,
+        hr: api.HelmRelease,
+        stored: list[release.Revision],
+        status: dict[str, Any],
+    ) -> None:
+        """Before an install: uninstall a failed first install of this release, and the
+        release this HelmRelease made under another name or namespace."""
+        if stored and stored[0].status != release.UNINSTALLED:
+            await self._uninstall(obj, inv, hr)
+        history = status.get("history") or []
+        if history:
+            old_name, old_ns = history[0].get("name"), history[0].get("namespace")
+            if old_name and old_ns and (old_name, old_ns) != (inv.release, inv.namespace):
+                await self._uninstall(obj, inv.elsewhere(old_name, old_ns), hr)
+
+    async def _test(self, obj: JSON, inv: Invocation, hr: api.HelmRelease) -> None:
+        opts = hr.spec.test
+        if opts is None or not opts.enable:
+            return
+        try:
+            await test.run(inv, hr.spec)
+        except runner.HelmFailed as err:
+            message = f"Helm test failed for release {inv.ref}: {err}"
+            if opts.ignore_failures:
+                self.events.record(obj, "Warning", TEST_FAILED, message)
+                return
+            raise StalledError(TEST_FAILED, message) from err
+
+    async def _succeeded(
+        self,
+        obj: JSON,
+        status: dict[str, Any],
+        inv: Invocation,
+        hr: api.HelmRelease,
+        found: chart.Chart,
+        reason: str,
+        verb: str,
+    ) -> None:
+        stored = await self._record_history(status, inv)
+        remediation.clear(status)
+        latest = stored[0] if stored else None
+        described = _revision_name(latest) if latest else inv.ref
+        chart_name = f"{latest.chart_name}@{latest.chart_version}" if latest else found.revision
+        message = f"Helm {verb} succeeded for release {described} with chart {chart_name}"
+        status["lastAppliedRevision"] = found.revision
+        if latest is not None:
+            status["lastReleaseRevision"] = latest.version
+        conditions.mark_ready(status, reason, message, hr.metadata.generation or 0)
+        self.events.record(
+            obj, "Normal", reason, message, {"helm.toolkit.fluxcd.io/revision": found.revision}
+        )
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    async def _record_history(
+        self, status: dict[str, Any], inv: Invocation
+    ) -> list[release.Revision]:
+        stored = await release.history(self.client, inv.namespace, inv.release)
+        status["history"] = [r.snapshot() for r in stored[:MAX_HISTORY_IN_STATUS]]
+        return stored
+
+    @contextlib.asynccontextmanager
+    async def _invocation(
+        self, hr: api.HelmRelease, namespace: str, name: str
+    ) -> AsyncIterator[Invocation]:
+        account = hr.spec.service_account_name
+        as_user = service_account_user(hr.namespace, account) if account else None
+        async with kubeconfig.written(self.client.config) as path:
+            yield Invocation(name, namespace, path, self.home, as_user)
+
+    @contextlib.asynccontextmanager
+    async def _chart_and_values(
+        self, found: chart.Chart, composed: dict[str, Any]
+    ) -> AsyncIterator[tuple[Path, Path]]:
+        """The chart's directory (the artifact, unpacked once per digest) and the values
+        in a private file, both for the duration of the block."""
+        try:
+            async with self.trees.tree(found.artifact) as root:
+                chart_dir = _chart_dir(root, found)
+                scratch = Path(tempfile.mkdtemp(prefix="kidp-helm-values-"))
+                try:
+                    values_file = scratch / "values.json"
+                    fd = os.open(values_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "w") as f:
+                        json.dump(composed, f)
+                    yield chart_dir, values_file
+                finally:
+                    shutil.rmtree(scratch, ignore_errors=True)
+        except ArtifactUnavailable as err:
+            raise WaitingError(conditions.ARTIFACT_FAILED, str(err), retry_after=30) from err
+
+
+def _parse(obj: JSON) -> api.HelmRelease:
+    try:
+        return api.HelmRelease.model_validate(obj)
+    except ValidationError as err:
+        raise StalledError("InvalidSpec", f"invalid spec: {err.errors()[0]['msg']}") from err
+
+
+def _check_storage(hr: api.HelmRelease) -> None:
+    storage = hr.spec.storage_namespace
+    if storage and storage != hr.release_namespace():
+        raise StalledError(
+            INIT_FAILED,
+            f"storageNamespace '{storage}' differs from the release namespace "
+            f"'{hr.release_namespace()}': kidp runs the helm program, which stores a "
+            "release in the namespace it installs to",
+        )
+
+
+def _chart_dir(root: Path, found: chart.Chart) -> Path:
+    if (root / "Chart.yaml").is_file():
+        return root
+    candidates = sorted(p.parent for p in root.glob("*/Chart.yaml"))
+    if len(candidates) != 1:
+        raise WaitingError(
+            conditions.ARTIFACT_FAILED,
+            f"the artifact of HelmChart '{found.ref}' holds no single chart",
+            retry_after=30,
+        )
+    return candidates[0]
+
+
+def _revision_name(r: release.Revision) -> str:
+    return f"{r.namespace}/{r.name}.v{r.version}"
+
+
+__all__ = ["HelmReleaseReconciler"]

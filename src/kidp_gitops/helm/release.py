@@ -1,0 +1,131 @@
+"""What Helm has stored about a release, read straight from its storage Secrets.
+
+Helm (the `secret` driver) keeps each revision of a release in a Secret
+`sh.helm.release.v1.<name>.v<revision>` of the storage namespace, labelled
+`owner=helm,name=<name>`, its `release` key a gzipped JSON document. Reading them with
+the engine's client costs one list call and no helm process, which keeps an interval
+reconcile cheap: `history()` returns the revisions, newest first, as `Revision`s;
+`unlock()` removes a revision a crashed helm process left pending.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from kidp_gitops.helm import values as values_
+from kidp_gitops.kube.client import KubeClient
+from kidp_gitops.kube.errors import ApiError
+
+DEPLOYED = "deployed"
+FAILED = "failed"
+UNINSTALLED = "uninstalled"
+PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+_GZIP_MAGIC = b"\x1f\x8b"
+_EPOCH = "1970-01-01T00:00:00Z"
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One stored revision of a release."""
+
+    name: str
+    namespace: str
+    version: int
+    status: str
+    chart_name: str
+    chart_version: str
+    config_digest: str
+    digest: str
+    first_deployed: str | None
+    last_deployed: str | None
+    deleted: str | None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The revision as a `status.history` entry."""
+        snap: dict[str, Any] = {
+            "digest": self.digest,
+            "name": self.name,
+            "namespace": self.namespace,
+            "version": self.version,
+            "status": self.status,
+            "chartName": self.chart_name,
+            "chartVersion": self.chart_version,
+            "configDigest": self.config_digest,
+            # Required by the schema; helm sets both on every record it writes.
+            "firstDeployed": self.first_deployed or self.last_deployed or _EPOCH,
+            "lastDeployed": self.last_deployed or self.first_deployed or _EPOCH,
+        }
+        if self.deleted:
+            snap["deleted"] = self.deleted
+        return snap
+
+
+async def history(client: KubeClient, storage_namespace: str, name: str) -> list[Revision]:
+    """The stored revisions of release `name`, newest first (empty when none)."""
+    listed = await client.list(
+        f"/api/v1/namespaces/{storage_namespace}/secrets",
+        params={"labelSelector": f"owner=helm,name={name}"},
+    )
+    found = [r for r in (_decode(item) for item in listed.get("items") or []) if r is not None]
+    return sorted(found, key=lambda r: r.version, reverse=True)
+
+
+async def unlock(client: KubeClient, revision: Revision) -> None:
+    """Drop a revision left `pending-*` by a helm process that is gone (an engine that
+    crashed mid-upgrade): helm refuses every action while one is pending. Its storage
+    Secret is deleted, so the revision before it is the latest again."""
+    path = f"/api/v1/namespaces/{revision.namespace}/secrets/{storage_name(revision)}"
+    try:
+        await client.delete(path)
+    except ApiError as err:
+        if not err.not_found:
+            raise
+
+
+def storage_name(revision: Revision) -> str:
+    return f"sh.helm.release.v1.{revision.name}.v{revision.version}"
+
+
+def _decode(secret: dict[str, Any]) -> Revision | None:
+    raw = (secret.get("data") or {}).get("release")
+    if not raw:
+        return None
+    try:
+        data = base64.b64decode(base64.b64decode(raw))
+        if data[:2] == _GZIP_MAGIC:
+            data = gzip.decompress(data)
+        doc = json.loads(data)
+    except (binascii.Error, OSError, ValueError):
+        return None
+    info = doc.get("info") or {}
+    metadata = (doc.get("chart") or {}).get("metadata") or {}
+    return Revision(
+        name=str(doc.get("name", "")),
+        namespace=str(doc.get("namespace", "")),
+        version=int(doc.get("version", 0)),
+        status=str(info.get("status", "unknown")),
+        chart_name=str(metadata.get("name", "")),
+        chart_version=str(metadata.get("version", "")),
+        config_digest=values_.digest(doc.get("config") or {}),
+        digest="sha256:" + hashlib.sha256(data).hexdigest(),
+        first_deployed=_time(info.get("first_deployed")),
+        last_deployed=_time(info.get("last_deployed")),
+        deleted=_time(info.get("deleted")),
+    )
+
+
+def _time(value: Any) -> str | None:
+    """Helm's timestamps (RFC 3339 with nanoseconds) as Kubernetes writes them."""
+    if not value or not isinstance(value, str) or value.startswith("0001-"):
+        return None
+    head, _, rest = value.partition(".")
+    if not rest:
+        return value
+    zone = rest.lstrip("0123456789")
+    return head + ("Z" if zone in ("Z", "+00:00") else zone)

@@ -1,0 +1,80 @@
+"""What follows a failed install or upgrade, by the HelmRelease's remediation settings.
+
+    failed(status, action) -> count              counts the failure in the status
+    after_install_failure(spec, failures) -> Plan
+    after_upgrade_failure(spec, failures) -> Plan
+    last_attempt(spec, status) -> action.LastAttempt
+
+A failure is retried while `retries` allow (negative: without end); each retry is
+preceded by the remediation (uninstall a failed install; roll back, or uninstall, a failed
+upgrade). When the retries are spent the release is Stalled, remediated only if
+`remediateLastFailure` says so (for upgrades: true by default when retries > 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from kidp_gitops.api import helm as api
+from kidp_gitops.helm import action
+
+COUNTERS = ("failures", "installFailures", "upgradeFailures")
+
+
+@dataclass(frozen=True)
+class Plan:
+    remedy: Literal["uninstall", "rollback"] | None
+    stalled: bool
+    """No retry until the spec, chart or values change."""
+
+
+def failed(status: dict[str, Any], verb: Literal["install", "upgrade"]) -> int:
+    """Count a failure of `verb`; returns how often this attempt has failed."""
+    key = f"{verb}Failures"
+    status[key] = int(status.get(key) or 0) + 1
+    status["failures"] = int(status.get("failures") or 0) + 1
+    return int(status[key])
+
+
+def clear(status: dict[str, Any]) -> None:
+    for key in COUNTERS:
+        status.pop(key, None)
+
+
+def after_install_failure(spec: api.HelmReleaseSpec, failures: int) -> Plan:
+    r = spec.install_remediation()
+    exhausted = 0 <= r.retries < failures
+    if exhausted:
+        return Plan("uninstall" if r.remediate_last_failure else None, stalled=True)
+    # The failed release is uninstalled before the next install (see action.decide).
+    return Plan(None, stalled=False)
+
+
+def after_upgrade_failure(spec: api.HelmReleaseSpec, failures: int) -> Plan:
+    r = spec.upgrade_remediation()
+    exhausted = 0 <= r.retries < failures
+    remedy: Literal["uninstall", "rollback"] = (
+        "uninstall" if r.effective_strategy() == "uninstall" else "rollback"
+    )
+    if exhausted and not r.must_remediate_last_failure():
+        return Plan(None, stalled=True)
+    return Plan(remedy, stalled=exhausted)
+
+
+def last_attempt(spec: api.HelmReleaseSpec, status: dict[str, Any]) -> action.LastAttempt:
+    attempted = status.get("lastAttemptedReleaseAction")
+    if attempted == "install":
+        failures, retries = status.get("installFailures"), spec.install_remediation().retries
+    else:
+        failures, retries = status.get("upgradeFailures"), spec.upgrade_remediation().retries
+    history = status.get("history") or []
+    return action.LastAttempt(
+        chart_digest=status.get("lastAttemptedRevisionDigest"),
+        config_digest=status.get("lastAttemptedConfigDigest"),
+        generation=status.get("lastAttemptedGeneration"),
+        release_digest=history[0].get("digest") if history else None,
+        action=attempted,
+        failures=int(failures or 0),
+        retries=retries,
+    )

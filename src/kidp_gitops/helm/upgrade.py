@@ -1,0 +1,28 @@
+"""helm upgrade: a new revision from the chart and values of this reconcile. The values
+are always the composed ones in full (`--reset-values`), never merged with the last
+release's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kidp_gitops.api import helm as api
+from kidp_gitops.helm.invocation import Invocation, timeout_of, wait_flags
+
+
+async def run(inv: Invocation, spec: api.HelmReleaseSpec, chart: Path, values: Path) -> None:
+    opts = spec.upgrade or api.Upgrade()
+    args = [str(chart), "--values", str(values), "--reset-values"]
+    args += wait_flags(opts.disable_wait, not opts.disable_wait_for_jobs)
+    args += ["--history-max", str(spec.effective_max_history())]
+    if opts.disable_hooks:
+        args.append("--no-hooks")
+    if opts.disable_open_api_validation:
+        args.append("--disable-openapi-validation")
+    if opts.force:
+        args.append("--force-replace")
+    if opts.cleanup_on_fail:
+        args.append("--cleanup-on-fail")
+    if (opts.crds or "Skip") == "Skip":
+        args.append("--skip-crds")
+    await inv.helm("upgrade", args, timeout_of(opts.timeout, spec))

@@ -1,0 +1,150 @@
+"""The values of a release: `valuesFrom` in order, then `values` over them.
+
+    await compose(client, namespace, spec) -> dict      raises ValuesError
+    digest(values) -> "sha256:…"                         equal values, equal digest
+
+Each reference reads a ConfigMap or Secret of the release's namespace. Without a
+`targetPath` its key holds a YAML map, deep-merged into what came before; with one, the
+key's text becomes the single value at that path (`a.b[0].c`, numbers and booleans as
+their type, like helm's --set). A missing object or key is skipped when `optional`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from typing import Any
+
+import yaml
+
+from kidp_gitops.api import helm as api
+from kidp_gitops.kube.client import KubeClient
+from kidp_gitops.kube.errors import ApiError
+
+REASON = "ValuesError"
+_INT = re.compile(r"^[-+]?\d+$")
+_SEGMENT = re.compile(r"((?:\\.|[^.\[])+)|\[(\d+)\]")
+
+
+class ValuesError(Exception):
+    """The values cannot be composed; the message names the reference, never its content."""
+
+
+async def compose(client: KubeClient, namespace: str, spec: api.HelmReleaseSpec) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for ref in spec.values_from:
+        text = await _read(client, namespace, ref)
+        if text is None:
+            continue
+        where = f"{ref.kind}/{namespace}/{ref.name} key '{ref.effective_values_key()}'"
+        if ref.target_path:
+            set_path(values, ref.target_path, _scalar(text))
+            continue
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ValuesError(f"{where} is not valid YAML: {_first_line(err)}") from err
+        if loaded is None:
+            continue
+        if not isinstance(loaded, dict):
+            raise ValuesError(f"{where} does not hold a map of values")
+        values = merge(values, loaded)
+    if spec.values:
+        values = merge(values, dict(spec.values))
+    return values
+
+
+def digest(values: dict[str, Any]) -> str:
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` deep-merged into a copy of `base`: maps merge, anything else replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def set_path(values: dict[str, Any], path: str, value: Any) -> None:
+    """Set `value` at a dotted path with optional list indices (`a.b[0].c`)."""
+    steps: list[str | int] = []
+    for part in re.split(r"(?<!\\)\.", path):
+        for match in _SEGMENT.finditer(part):
+            name, index = match.groups()
+            steps.append(int(index) if index is not None else name.replace("\\", ""))
+    if not steps:
+        raise ValuesError(f"invalid targetPath '{path}'")
+    node: Any = values
+    for step, following in zip(steps, [*steps[1:], None], strict=True):
+        child: Any = [] if isinstance(following, int) else {}
+        if following is None:
+            child = value
+        if isinstance(step, int):
+            if not isinstance(node, list):
+                raise ValuesError(f"targetPath '{path}' indexes a value that is not a list")
+            while len(node) <= step:
+                node.append(None)
+            if following is None or node[step] is None:
+                node[step] = child
+            node = node[step]
+        else:
+            if not isinstance(node, dict):
+                raise ValuesError(f"targetPath '{path}' crosses a value that is not a map")
+            if following is None or not isinstance(node.get(step), dict | list):
+                node[step] = child
+            node = node[step]
+
+
+async def _read(client: KubeClient, namespace: str, ref: api.ValuesReference) -> str | None:
+    plural = "secrets" if ref.kind == "Secret" else "configmaps"
+    key = ref.effective_values_key()
+    try:
+        obj = await client.get(f"/api/v1/namespaces/{namespace}/{plural}/{ref.name}")
+    except ApiError as err:
+        if err.not_found and ref.optional:
+            return None
+        if err.not_found:
+            raise ValuesError(f"could not find {ref.kind} '{namespace}/{ref.name}'") from err
+        raise ValuesError(f"could not read {ref.kind} '{namespace}/{ref.name}': {err}") from err
+    if ref.kind == "Secret":
+        raw = (obj.get("data") or {}).get(key)
+        if raw is None:
+            text = None
+        else:
+            try:
+                text = base64.b64decode(raw).decode()
+            except (binascii.Error, UnicodeDecodeError) as err:
+                raise ValuesError(
+                    f"key '{key}' of Secret '{namespace}/{ref.name}' is not UTF-8 text"
+                ) from err
+    else:
+        text = (obj.get("data") or {}).get(key)
+    if text is None and not ref.optional:
+        raise ValuesError(f"missing key '{key}' in {ref.kind} '{namespace}/{ref.name}'")
+    return text
+
+
+def _scalar(text: str) -> Any:
+    """A --set style value: integers and booleans typed, `null` as None, else the text."""
+    if _INT.match(text):
+        return int(text)
+    if text in ("true", "false"):
+        return text == "true"
+    if text == "null":
+        return None
+    return text
+
+
+def _first_line(err: Exception) -> str:
+    # YAML errors quote the offending line, which may hold a secret: keep the position only.
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or "syntax error"
+    return f"{problem} at line {mark.line + 1}" if mark is not None else str(problem)

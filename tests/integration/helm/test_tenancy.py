@@ -1,0 +1,101 @@
+"""Where a release goes and as whom: `targetNamespace` with `install.createNamespace`
+names the release `<targetNamespace>-<name>` and installs it there;
+`serviceAccountName` makes helm act as that account, so its RBAC decides."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from kidp_gitops.kube import ApiError, KubeClient
+from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration.helm.helpers import (
+    DEPLOY,
+    HR,
+    condition,
+    prd_release,
+    release_secrets,
+    wait_hr,
+)
+from tests.integration.kustomize.helpers import example_files, exists, setup_source
+from tests.integration.wait import until
+
+pytestmark = pytest.mark.usefixtures("engine")
+
+NAME = "kidp-operators"
+
+
+async def test_target_namespace_created_and_release_named_after_it(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
+    target = f"{namespace}-apps"
+    hr = prd_release(namespace)
+    hr["spec"]["targetNamespace"] = target
+    hr["spec"]["install"] = {"createNamespace": True}
+    await kube.create(HR.format(ns=namespace), hr)
+    try:
+        obj = await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+        release = f"{target}-{NAME}"
+        assert obj["status"]["history"][0]["name"] == release
+        assert obj["status"]["storageNamespace"] == target
+        assert await exists(kube, DEPLOY.format(ns=target, name=release))
+        assert await release_secrets(kube, target, release)
+
+        await kube.delete(f"{HR.format(ns=namespace)}/{NAME}")
+
+        async def uninstalled() -> bool:
+            return not await exists(kube, DEPLOY.format(ns=target, name=release))
+
+        await until(uninstalled, 90, "the release in the target namespace to be uninstalled")
+    finally:
+        try:
+            await kube.delete(f"/api/v1/namespaces/{target}")
+        except ApiError as err:
+            if not err.not_found:
+                raise
+
+
+async def test_service_account_rbac_decides_what_helm_may_do(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
+    await kube.create(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": "deployer"}}
+    )
+    hr = prd_release(namespace)
+    hr["spec"]["serviceAccountName"] = "deployer"
+    await kube.create(HR.format(ns=namespace), hr)
+
+    denied = await wait_hr(kube, namespace, NAME, "False", "InstallFailed")
+    message = condition(denied)["message"]
+    assert "forbidden" in message
+    assert f"system:serviceaccount:{namespace}:deployer" in message
+    assert not await exists(kube, DEPLOY.format(ns=namespace, name=NAME))
+
+    await kube.create(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+        {
+            "metadata": {"name": "deployer-admin"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "admin",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
+        },
+    )
+    # Stalled after the failure (no retries): a spec change is a new attempt.
+    await kube.patch(f"{HR.format(ns=namespace)}/{NAME}", {"spec": {"timeout": "2m"}})
+    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    dep = await kube.get(DEPLOY.format(ns=namespace, name=NAME))
+    assert dep["spec"]["replicas"] == 3

@@ -1,0 +1,104 @@
+"""Which helm action comes next, from Helm's storage and the HelmRelease's status."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+
+from kidp_gitops.helm import action, release, values
+from kidp_gitops.helm.action import Next
+
+CONFIG: dict[str, object] = {"replicaCount": 3}
+WANTED = action.Wanted("sha256:chart", values.digest(CONFIG), 1)
+
+
+def revision(version: int, status: str, config: dict[str, object] = CONFIG) -> release.Revision:
+    return release.Revision(
+        name="r",
+        namespace="ns",
+        version=version,
+        status=status,
+        chart_name="operators",
+        chart_version="0.1.0",
+        config_digest=values.digest(config),
+        digest=f"sha256:rel{version}",
+        first_deployed=None,
+        last_deployed=None,
+        deleted=None,
+    )
+
+
+def last(
+    failures: int = 0, retries: int = 0, release_digest: str = "sha256:rel2", **kw: object
+) -> action.LastAttempt:
+    fields: dict[str, object] = {
+        "chart_digest": WANTED.chart_digest,
+        "config_digest": WANTED.config_digest,
+        "generation": WANTED.generation,
+        "release_digest": release_digest,
+        "action": "upgrade",
+        "failures": failures,
+        "retries": retries,
+    }
+    fields.update(kw)
+    return action.LastAttempt(**fields)  # type: ignore[arg-type]
+
+
+def test_nothing_stored_installs() -> None:
+    assert action.decide([], WANTED, last(chart_digest=None)) is Next.INSTALL
+
+
+def test_uninstalled_with_history_kept_installs() -> None:
+    stored = [revision(2, "uninstalled"), revision(1, "superseded")]
+    assert action.decide(stored, WANTED, last()) is Next.INSTALL
+
+
+def test_failed_first_install_installs_again() -> None:
+    stored = [revision(1, "failed")]
+    assert action.decide(stored, WANTED, last(chart_digest="sha256:old")) is Next.INSTALL
+
+
+def test_deployed_as_we_left_it_does_nothing() -> None:
+    stored = [revision(2, "deployed"), revision(1, "superseded")]
+    assert action.decide(stored, WANTED, last()) is Next.NONE
+
+
+def test_any_change_upgrades() -> None:
+    stored = [revision(2, "deployed")]
+    assert action.decide(stored, WANTED, last(chart_digest="sha256:old")) is Next.UPGRADE
+    assert action.decide(stored, WANTED, last(generation=0)) is Next.UPGRADE
+    changed = [revision(2, "deployed", {"replicaCount": 1})]  # values changed by hand
+    assert action.decide(changed, WANTED, last()) is Next.UPGRADE
+    upgraded_by_hand = [revision(3, "deployed"), *stored]
+    assert action.decide(upgraded_by_hand, WANTED, last()) is Next.UPGRADE
+
+
+def test_failed_attempt_retries_until_exhausted() -> None:
+    stored = [revision(3, "failed"), revision(2, "deployed")]
+    assert action.decide(stored, WANTED, last(failures=1, retries=2)) is Next.UPGRADE
+    assert action.decide(stored, WANTED, last(failures=3, retries=2)) is Next.STALLED
+    assert action.decide(stored, WANTED, last(failures=9, retries=-1)) is Next.UPGRADE
+    # A new chart is a new attempt, whatever the old one's count.
+    fresh = last(failures=3, retries=2, chart_digest="sha256:new")
+    assert action.decide(stored, WANTED, fresh) is Next.UPGRADE
+
+
+def test_release_secret_is_decoded() -> None:
+    doc = {
+        "name": "r",
+        "namespace": "ns",
+        "version": 2,
+        "info": {"status": "deployed", "last_deployed": "2026-11-26T10:00:00.123456789Z"},
+        "chart": {"metadata": {"name": "operators", "version": "0.1.0"}},
+        "config": CONFIG,
+    }
+    payload = base64.b64encode(gzip.compress(json.dumps(doc).encode()))
+    secret = {"data": {"release": base64.b64encode(payload).decode()}}
+    rev = release._decode(secret)
+    assert rev is not None
+    assert (rev.name, rev.version, rev.status, rev.chart_version) == ("r", 2, "deployed", "0.1.0")
+    assert rev.config_digest == WANTED.config_digest
+    assert rev.last_deployed == "2026-11-26T10:00:00Z"
+    assert rev.snapshot()["chartName"] == "operators"
+    assert release._decode({"data": {"release": "not base64!"}}) is None

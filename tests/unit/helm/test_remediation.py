@@ -1,0 +1,55 @@
+"""What follows a failed install or upgrade, by the remediation settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kidp_gitops.api import helm as api
+from kidp_gitops.helm import remediation
+from kidp_gitops.helm.remediation import Plan
+
+
+def spec(**fields: Any) -> api.HelmReleaseSpec:
+    chart = {"spec": {"chart": "c", "sourceRef": {"kind": "GitRepository", "name": "g"}}}
+    return api.HelmReleaseSpec.model_validate({"chart": chart, **fields})
+
+
+def test_defaults_stall_after_the_first_failure_without_remedy() -> None:
+    assert remediation.after_install_failure(spec(), 1) == Plan(None, stalled=True)
+    assert remediation.after_upgrade_failure(spec(), 1) == Plan(None, stalled=True)
+
+
+def test_upgrade_retries_roll_back_then_stall_rolled_back() -> None:
+    s = spec(upgrade={"remediation": {"retries": 2}})
+    assert remediation.after_upgrade_failure(s, 1) == Plan("rollback", stalled=False)
+    assert remediation.after_upgrade_failure(s, 2) == Plan("rollback", stalled=False)
+    # remediateLastFailure defaults to true when retries > 0
+    assert remediation.after_upgrade_failure(s, 3) == Plan("rollback", stalled=True)
+    keep = spec(upgrade={"remediation": {"retries": 1, "remediateLastFailure": False}})
+    assert remediation.after_upgrade_failure(keep, 2) == Plan(None, stalled=True)
+
+
+def test_upgrade_uninstall_strategy_and_endless_retries() -> None:
+    s = spec(upgrade={"remediation": {"retries": -1, "strategy": "uninstall"}})
+    assert remediation.after_upgrade_failure(s, 100) == Plan("uninstall", stalled=False)
+
+
+def test_helm_operator_rollback_enable_rolls_back_once() -> None:
+    s = spec(rollback={"enable": True})
+    assert remediation.after_upgrade_failure(s, 1) == Plan("rollback", stalled=True)
+
+
+def test_install_retries_and_last_failure() -> None:
+    s = spec(install={"remediation": {"retries": 1, "remediateLastFailure": True}})
+    assert remediation.after_install_failure(s, 1) == Plan(None, stalled=False)
+    assert remediation.after_install_failure(s, 2) == Plan("uninstall", stalled=True)
+
+
+def test_failures_are_counted_and_cleared() -> None:
+    status: dict[str, Any] = {}
+    assert remediation.failed(status, "upgrade") == 1
+    assert remediation.failed(status, "upgrade") == 2
+    assert remediation.failed(status, "install") == 1
+    assert status == {"upgradeFailures": 2, "installFailures": 1, "failures": 3}
+    remediation.clear(status)
+    assert status == {}
