@@ -104,12 +104,22 @@ def _auth(remote: giturl.RemoteURL, args: _Credentials) -> gitenv.Auth:
 
 
 def _known_hosts(remote: giturl.RemoteURL, file: Path | None) -> str:
+    """The host keys ssh may accept: those of `file`, or the ones the host presents now
+    (trust on first use, as `flux bootstrap` does), recorded in the Secret either way."""
     if file is not None:
-        return file.read_text()
+        try:
+            return file.read_text()
+        except OSError as err:
+            raise CliError(f"--ssh-known-hosts {file}: {err.strerror}") from err
     command = ["ssh-keyscan", "-T", "10", *(["-p", str(remote.port)] if remote.port else [])]
-    done = subprocess.run(
-        [*command, remote.host], capture_output=True, text=True, timeout=30, check=False
-    )
+    try:
+        done = subprocess.run(
+            [*command, remote.host], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise CliError(
+            f"could not scan the SSH host key of {remote.hostport} ({err}); pass --ssh-known-hosts"
+        ) from err
     if not done.stdout.strip():
         raise CliError(f"could not read the SSH host key of {remote.hostport} (ssh-keyscan)")
     output.warning(f"trusting the SSH host key of {remote.hostport} as scanned now")
@@ -202,10 +212,19 @@ def bootstrap_git(
         str | None, typer.Option("--password", "-p", help="Basic auth, or SSH key passphrase.")
     ] = None,
     private_key_file: Annotated[
-        Path | None, typer.Option("--private-key-file", help="SSH private key.")
+        Path | None,
+        typer.Option(
+            "--private-key-file", help="SSH private key, for ssh:// URLs (--password: passphrase)."
+        ),
     ] = None,
     ssh_known_hosts: Annotated[
-        Path | None, typer.Option("--ssh-known-hosts", help="known_hosts for the SSH host.")
+        Path | None,
+        typer.Option(
+            "--ssh-known-hosts",
+            help="known_hosts file the SSH host key must match. Without it, the key the host"
+            " presents now is trusted (as flux does) with a warning. Either way it is stored"
+            " in the flux-system Secret, and the controller accepts no other.",
+        ),
     ] = None,
     interval: Annotated[str, typer.Option("--interval", help="How often to fetch.")] = "1m",
     controllers: Annotated[

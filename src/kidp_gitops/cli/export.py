@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kidp_gitops.cli import completion, kinds, output, session
+from kidp_gitops.cli import kinds, output, perkind, session
 from kidp_gitops.cli.errors import CliError
 from kidp_gitops.kube import ApiError, KubeClient
 
@@ -35,11 +35,6 @@ app = typer.Typer(
 source_app = typer.Typer(help="Export sources as YAML.", no_args_is_help=True)
 app.add_typer(source_app, name="source")
 
-Name = Annotated[
-    str | None,
-    typer.Argument(help="The object's name (or --all).", autocompletion=completion.object_names),
-]
-All = Annotated[bool, typer.Option("--all", help="Every object of the kind.")]
 WithCredentials = Annotated[
     bool,
     typer.Option("--with-credentials", help="Also export the Secrets that sources reference."),
@@ -86,18 +81,16 @@ async def collect(
     with_credentials: bool,
     skip_unserved: bool = False,
 ) -> list[JSON]:
-    """The cleaned objects (and, if asked, their credentials) in apply order."""
+    """The cleaned objects (and, if asked, their credentials) in apply order: the named
+    one, or every object of the wanted kinds."""
     exported: list[JSON] = []
     for kind in wanted:
-        if name:
-            objs = [await session.get_object(client, kind, target.namespace, name)]
-        else:
-            try:
-                objs, _ = await session.list_objects(client, kind, target.scope)
-            except CliError:
-                if skip_unserved:
-                    continue
-                raise
+        try:
+            objs = await perkind.objects(client, kind, target, name, every=not name)
+        except CliError:
+            if skip_unserved:
+                continue
+            raise
         for obj in objs:
             secret_ref = ((obj.get("spec") or {}).get("secretRef") or {}).get("name")
             if with_credentials and kind in kinds.SOURCES and secret_ref:
@@ -116,7 +109,7 @@ def export(
     with_credentials: bool,
     skip_unserved: bool = False,
 ) -> None:
-    if not skip_unserved and every == bool(name):
+    if every == bool(name):
         raise CliError("name one object, or pass --all (not both)")
 
     async def work(client: KubeClient) -> list[JSON]:
@@ -148,46 +141,24 @@ def everything(
 
 @source_app.command("git")
 def source_git(
-    name: Name = None,
-    every: All = False,
+    name: perkind.Name = None,
+    every: perkind.All = False,
     with_credentials: WithCredentials = False,
     namespace: session.Namespace = session.DEFAULT_NAMESPACE,
     all_namespaces: session.AllNamespaces = False,
     kubeconfig: session.Kubeconfig = None,
     context: session.Context = None,
 ) -> None:
-    """Export GitRepository objects as YAML."""
+    """Export GitRepository objects (and, if asked, their credentials) as YAML."""
     target = session.Target(kubeconfig, context, namespace, all_namespaces)
     export([kinds.GIT_REPOSITORY], target, name, every, with_credentials)
 
 
-def kustomization(
-    name: Name = None,
-    every: All = False,
-    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
-    all_namespaces: session.AllNamespaces = False,
-    kubeconfig: session.Kubeconfig = None,
-    context: session.Context = None,
-) -> None:
-    """Export Kustomization objects as YAML."""
-    target = session.Target(kubeconfig, context, namespace, all_namespaces)
-    export([kinds.KUSTOMIZATION], target, name, every, False)
+def _command(kind: kinds.Kind) -> perkind.Command:
+    def act(target: session.Target, name: str | None, every: bool) -> None:
+        export([kind], target, name, every, False)
+
+    return perkind.selecting(act, f"Export {kind.kind} objects as YAML.")
 
 
-def helmrelease(
-    name: Name = None,
-    every: All = False,
-    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
-    all_namespaces: session.AllNamespaces = False,
-    kubeconfig: session.Kubeconfig = None,
-    context: session.Context = None,
-) -> None:
-    """Export HelmRelease objects as YAML."""
-    target = session.Target(kubeconfig, context, namespace, all_namespaces)
-    export([kinds.HELM_RELEASE], target, name, every, False)
-
-
-for _name, _hidden in (("kustomization", False), ("ks", True)):
-    app.command(_name, hidden=_hidden)(kustomization)
-for _name, _hidden in (("helmrelease", False), ("hr", True)):
-    app.command(_name, hidden=_hidden)(helmrelease)
+perkind.add_commands(app, _command, source_app=source_app, sources=())

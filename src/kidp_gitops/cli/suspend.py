@@ -9,12 +9,12 @@ it applied alone). Resuming sets it back to false, requests a reconcile and, unl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import functools
 from typing import Annotated
 
 import typer
 
-from kidp_gitops.cli import completion, kinds, output, reconcile, session
+from kidp_gitops.cli import kinds, output, perkind, reconcile, session
 from kidp_gitops.cli.errors import CliError
 from kidp_gitops.kube import KubeClient
 
@@ -23,11 +23,6 @@ suspend_app = typer.Typer(
 )
 resume_app = typer.Typer(help="Resume the reconciliation of GitOps objects.", no_args_is_help=True)
 
-Name = Annotated[
-    str | None,
-    typer.Argument(help="The object's name (or --all).", autocompletion=completion.object_names),
-]
-All = Annotated[bool, typer.Option("--all", help="Every object of the kind in the namespace.")]
 Wait = Annotated[
     bool, typer.Option("--wait/--no-wait", help="Wait for the resumed reconciliation.")
 ]
@@ -37,12 +32,7 @@ async def _names(
     client: KubeClient, kind: kinds.Kind, target: session.Target, name: str | None, every: bool
 ) -> list[tuple[str, str]]:
     """(namespace, name) of the objects the command acts on."""
-    if every == bool(name):
-        raise CliError("name one object, or pass --all (not both)")
-    if name:
-        await session.get_object(client, kind, target.namespace, name)
-        return [(target.namespace, name)]
-    objs, _ = await session.list_objects(client, kind, target.scope)
+    objs = await perkind.objects(client, kind, target, name, every)
     if not objs:
         where = "any namespace" if target.all_namespaces else f"{target.namespace} namespace"
         raise CliError(f"no {kind.kind} objects in {where}")
@@ -103,25 +93,16 @@ def resume(
     session.run(target, work)
 
 
-def _suspend_command(kind: kinds.Kind) -> Callable[..., None]:
+def _suspend_command(kind: kinds.Kind) -> perkind.Command:
+    return perkind.selecting(
+        functools.partial(suspend, kind), f"Suspend the reconciliation of {kind.kind} objects."
+    )
+
+
+def _resume_command(kind: kinds.Kind) -> perkind.Command:
     def command(
-        name: Name = None,
-        every: All = False,
-        namespace: session.Namespace = session.DEFAULT_NAMESPACE,
-        all_namespaces: session.AllNamespaces = False,
-        kubeconfig: session.Kubeconfig = None,
-        context: session.Context = None,
-    ) -> None:
-        suspend(kind, session.Target(kubeconfig, context, namespace, all_namespaces), name, every)
-
-    command.__doc__ = f"Suspend the reconciliation of {kind.kind} objects."
-    return command
-
-
-def _resume_command(kind: kinds.Kind) -> Callable[..., None]:
-    def command(
-        name: Name = None,
-        every: All = False,
+        name: perkind.Name = None,
+        every: perkind.All = False,
         wait: Wait = True,
         timeout: reconcile.Timeout = reconcile.DEFAULT_TIMEOUT,
         namespace: session.Namespace = session.DEFAULT_NAMESPACE,
@@ -136,18 +117,5 @@ def _resume_command(kind: kinds.Kind) -> Callable[..., None]:
     return command
 
 
-def _register(app: typer.Typer, make: Callable[[kinds.Kind], Callable[..., None]]) -> None:
-    source = typer.Typer(help=app.info.help, no_args_is_help=True)
-    source.command("git")(make(kinds.GIT_REPOSITORY))
-    app.add_typer(source, name="source")
-    for kind, names in (
-        (kinds.KUSTOMIZATION, ("kustomization", "ks")),
-        (kinds.HELM_RELEASE, ("helmrelease", "hr")),
-    ):
-        command = make(kind)
-        for i, alias in enumerate(names):
-            app.command(alias, hidden=i > 0)(command)
-
-
-_register(suspend_app, _suspend_command)
-_register(resume_app, _resume_command)
+perkind.add_commands(suspend_app, _suspend_command)
+perkind.add_commands(resume_app, _resume_command)

@@ -1,22 +1,30 @@
-"""Setting up the GitOps objects the CLI tests act on, and reading what a user sees."""
+"""Reading what a user of `kidp` sees, and the synced example the CLI tests act on
+(built from the Kustomize controller tests' helpers)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
-from typer.testing import Result
+from typer.testing import CliRunner, Result
 
+from kidp_gitops.cli.main import app
+from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
-from tests.integration.conftest import repo_root
-from tests.integration.source.helpers import create_secret
-from tests.integration.wait import until
+from tests.integration.kustomize.helpers import (
+    KS,
+    example_files,
+    prd_infrastructure,
+    setup_source,
+    wait_ready,
+)
 
-EXAMPLE = repo_root() / "examples" / "kidp-infrastructure"
-GIT = "/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/gitrepositories"
-KS = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{ns}/kustomizations"
+# The CLI tests' sources fetch only when a test asks (`kidp reconcile source git`).
+SOURCE_INTERVAL = "10m"
 
 
 def one_line(result: Result) -> str:
@@ -26,77 +34,47 @@ def one_line(result: Result) -> str:
     return lines[0]
 
 
-def example_files(namespace: str) -> dict[str, str]:
-    """The example repository, with its cluster-wide names made unique per test."""
-    files: dict[str, str] = {}
-    for path in sorted(EXAMPLE.rglob("*")):
-        if path.is_file():
-            text = path.read_text()
-            files[str(path.relative_to(EXAMPLE))] = (
-                text.replace("kidp-system", f"{namespace}-sys")
-                .replace("team-backend", f"{namespace}-be")
-                .replace("team-frontend", f"{namespace}-fe")
-            )
-    return files
-
-
-def infrastructure(namespace: str, **spec: Any) -> dict[str, Any]:
-    """The PRD's `infrastructure` Kustomization, in the test's namespace."""
-    docs = yaml.safe_load_all((EXAMPLE / "clusters/local/kustomizations.yaml").read_text())
-    ks = next(d for d in docs if d["metadata"]["name"] == "infrastructure")
-    ks["metadata"]["namespace"] = namespace
-    ks["spec"]["healthChecks"][0]["namespace"] = f"{namespace}-sys"
-    ks["spec"].update(spec)
-    return dict(ks)
-
-
-async def git_source(
-    kube: KubeClient,
-    namespace: str,
-    git_repos: GitRepos,
-    http_git: GitHttpServer,
-    unique_repo: Callable[[str], str],
-    files: dict[str, str],
-    name: str = "kidp-infrastructure",
-) -> str:
-    """A repository holding `files` and a GitRepository `name` following its main
-    branch; returns the repository's name."""
-    repo = unique_repo("cli")
-    with git_repos.worktree(repo) as wt:
-        wt.write(files)
-        wt.commit("initial layout")
-        wt.push()
-    await create_secret(
-        kube, namespace, "creds", {"username": http_git.username, "password": http_git.password}
+async def kidp_on(cluster: DevCluster, *args: str) -> Result:
+    """`kidp ARGS` in-process against `cluster` (for the tests' own control planes; the
+    `kidp` fixture serves the shared one)."""
+    return await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        [*args, "--kubeconfig", str(cluster.kubeconfig)],
+        catch_exceptions=False,
     )
-    await kube.create(
-        GIT.format(ns=namespace),
-        {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "GitRepository",
-            "metadata": {"name": name},
-            "spec": {
-                "interval": "10m",
-                "url": http_git.url(repo),
-                "ref": {"branch": "main"},
-                "secretRef": {"name": "creds"},
-            },
-        },
-    )
-    return repo
 
 
-async def wait_ready(kube: KubeClient, path: str, timeout: float = 60) -> dict[str, Any]:
-    """Until the object at `path` is Ready=True for its current generation."""
+def dead_kubeconfig(directory: Path) -> Path:
+    """A kubeconfig whose API server address nothing listens on."""
+    path = directory / "dead-kubeconfig.yaml"
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
 
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(path)
-        status = obj.get("status") or {}
-        ready = [c for c in status.get("conditions") or [] if c["type"] == "Ready"]
-        current = status.get("observedGeneration") == obj["metadata"]["generation"]
-        return obj if ready and ready[0]["status"] == "True" and current else None
 
-    return await until(probe, timeout, f"{path} Ready")
+HR = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases"
+
+
+def helmrelease(name: str, **spec: Any) -> dict[str, Any]:
+    """A HelmRelease of the chart `podinfo` from HelmRepository `podinfo` (which the
+    tests do not create); `spec` adds or replaces fields."""
+    chart = {
+        "spec": {"chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}}
+    }
+    return {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": name},
+        "spec": {"interval": "5m", "chart": chart, **spec},
+    }
 
 
 async def synced_infrastructure(
@@ -107,9 +85,10 @@ async def synced_infrastructure(
     unique_repo: Callable[[str], str],
 ) -> str:
     """The example repository synced by the `infrastructure` Kustomization, Ready."""
-    repo = await git_source(
-        kube, namespace, git_repos, http_git, unique_repo, example_files(namespace)
+    files = example_files(namespace)
+    repo = await setup_source(
+        kube, namespace, git_repos, http_git, unique_repo, files, interval=SOURCE_INTERVAL
     )
-    await kube.create(KS.format(ns=namespace), infrastructure(namespace))
-    await wait_ready(kube, f"{KS.format(ns=namespace)}/infrastructure", 90)
+    await kube.create(KS.format(ns=namespace), prd_infrastructure(namespace))
+    await wait_ready(kube, namespace, "infrastructure", timeout=90)
     return repo

@@ -13,7 +13,8 @@ import yaml
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
-from tests.integration.cli.helpers import GIT, example_files, one_line
+from tests.integration.cli.helpers import one_line
+from tests.integration.kustomize.helpers import GIT, example_files
 
 pytestmark = pytest.mark.usefixtures("engine")
 

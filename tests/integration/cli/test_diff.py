@@ -14,7 +14,8 @@ import yaml
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
-from tests.integration.cli.helpers import KS, one_line, synced_infrastructure
+from tests.integration.cli.helpers import one_line, synced_infrastructure
+from tests.integration.kustomize.helpers import KS
 
 pytestmark = pytest.mark.usefixtures("engine")
 

@@ -1,20 +1,47 @@
 """`kidp events`: the events of GitOps objects, with `--for` narrowing to one object
-and its source, `--types` to warnings, and rows for scripts."""
+and its source, `--types` to warnings, rows for scripts, and `--watch` streaming new
+events from a running `kidp` process until Ctrl-C."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
-from tests.integration.cli.helpers import KS, infrastructure, one_line, synced_infrastructure
+from tests.integration.cli.helpers import (
+    SOURCE_INTERVAL,
+    dead_kubeconfig,
+    one_line,
+    synced_infrastructure,
+)
+from tests.integration.kustomize.helpers import KS, prd_infrastructure, setup_source
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
+
+
+async def unrelated_event(kube: KubeClient, namespace: str) -> None:
+    """An event about a Pod: not one kidp shows."""
+    await kube.create(
+        f"/api/v1/namespaces/{namespace}/events",
+        {
+            "metadata": {"name": "unrelated"},
+            "involvedObject": {"kind": "Pod", "name": "x", "namespace": namespace},
+            "reason": "Unrelated",
+            "message": "not ours",
+            "type": "Normal",
+        },
+    )
 
 
 async def test_events_of_gitops_objects(
@@ -27,16 +54,7 @@ async def test_events_of_gitops_objects(
 ) -> None:
     await synced_infrastructure(kube, namespace, git_repos, http_git, unique_repo)
     # An event about something else in the namespace is not shown.
-    await kube.create(
-        f"/api/v1/namespaces/{namespace}/events",
-        {
-            "metadata": {"name": "unrelated"},
-            "involvedObject": {"kind": "Pod", "name": "x", "namespace": namespace},
-            "reason": "Unrelated",
-            "message": "not ours",
-            "type": "Normal",
-        },
-    )
+    await unrelated_event(kube, namespace)
 
     table = await kidp("events", "-n", namespace)
     assert table.exit_code == 0, table.output
@@ -55,7 +73,9 @@ async def test_events_of_gitops_objects(
     assert rows == sorted(rows, key=lambda r: r["lastSeen"])
 
     # --for an applier: its events and its source's, nothing else.
-    broken = infrastructure(namespace, sourceRef={"kind": "Bucket", "name": "b"}, healthChecks=[])
+    broken = prd_infrastructure(
+        namespace, sourceRef={"kind": "Bucket", "name": "b"}, healthChecks=[]
+    )
     broken["metadata"]["name"] = "broken"
     await kube.create(KS.format(ns=namespace), broken)
 
@@ -91,3 +111,77 @@ async def test_events_rejects_bad_filters(kidp: Kidp, namespace: str) -> None:
     assert "unknown kind 'Widget'" in one_line(bad_ref)
     unknown = await kidp("events", "--for", "Kustomization/nope", "-n", namespace)
     assert one_line(unknown) == f"✗ Kustomization '{namespace}/nope' not found"
+
+
+async def test_events_watch_streams_new_events_until_ctrl_c(
+    installed: DevCluster,
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    table = await run_kidp(installed, "events", "--watch", "-n", namespace)
+    # Every namespace, one object, JSON lines for scripts.
+    rows = await run_kidp(
+        installed, "events", "-w", "-A", "--for", "GitRepository/kidp-infrastructure", "-o", "json"
+    )
+    assert table.stdout is not None
+    assert rows.stdout is not None
+    try:
+        # Nothing yet: the listing is its header alone, and the watch goes on from there.
+        header = await next_line(table.stdout, "LAST SEEN")
+        assert header.split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+        await unrelated_event(kube, namespace)
+        # A new source: the controller fetches it, and its event appears as it happens.
+        files = {"a.yaml": "{}\n"}
+        await setup_source(
+            kube, namespace, git_repos, http_git, unique_repo, files, interval=SOURCE_INTERVAL
+        )
+        line = await next_line(table.stdout, "GitRepository/kidp-infrastructure")
+        assert line.split()[1:4] == ["Normal", "NewArtifact", "GitRepository/kidp-infrastructure"]
+        ours = f'"namespace": "{namespace}"'
+        row = json.loads(await next_line(rows.stdout, ours, '"reason": "NewArtifact"'))
+        assert row["object"] == "GitRepository/kidp-infrastructure"
+    finally:
+        outputs = [await ctrl_c(process) for process in (table, rows)]
+    for code, out, err in outputs:
+        assert code == 0, err
+        assert "Unrelated" not in out
+        assert "Traceback" not in err
+
+
+async def run_kidp(cluster: DevCluster, *args: str) -> asyncio.subprocess.Process:
+    """`kidp` as a user runs it, in a process of its own, its output piped."""
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "NO_COLOR": "1"}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kidp_gitops", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+
+
+async def ctrl_c(process: asyncio.subprocess.Process) -> tuple[int | None, str, str]:
+    """Interrupt a running command as Ctrl-C does; its exit code and the rest of its
+    output and errors."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode, out.decode(), err.decode()
+
+
+async def next_line(stream: asyncio.StreamReader, *texts: str, timeout: float = 60) -> str:
+    """The first line of a running command's output that holds each of `texts`."""
+
+    async def read() -> str:
+        while line := (await stream.readline()).decode():
+            if all(text in line for text in texts):
+                return line
+        raise AssertionError(f"the output ended without {texts!r}")
+
+    return await asyncio.wait_for(read(), timeout)
+
+
+async def test_events_watch_without_a_cluster_is_one_line(kidp: Kidp, tmp_path: Path) -> None:
+    unreachable = await kidp("events", "--watch", "--kubeconfig", str(dead_kubeconfig(tmp_path)))
+    assert unreachable.exit_code == 1
+    assert one_line(unreachable).startswith("✗ cannot reach the Kubernetes API server")

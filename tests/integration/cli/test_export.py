@@ -12,7 +12,8 @@ import yaml
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
-from tests.integration.cli.helpers import GIT, KS, one_line, synced_infrastructure, wait_ready
+from tests.integration.cli.helpers import one_line, synced_infrastructure
+from tests.integration.kustomize.helpers import GIT, KS, wait_ready
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -67,7 +68,7 @@ async def test_export_restores_a_namespace(
             base = GIT if doc["kind"] == "GitRepository" else KS
             path = f"{base.format(ns=namespace)}/{doc['metadata']['name']}"
         await kube.apply(path, doc, field_manager="restore")
-    await wait_ready(kube, f"{KS.format(ns=namespace)}/infrastructure", 90)
+    await wait_ready(kube, namespace, "infrastructure", timeout=90)
 
 
 async def test_export_needs_a_name_or_all(kidp: Kidp, namespace: str) -> None:

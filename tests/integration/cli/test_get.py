@@ -17,11 +17,16 @@ from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
-from tests.integration.cli.helpers import KS, one_line, synced_infrastructure
+from tests.integration.cli.helpers import (
+    HR,
+    dead_kubeconfig,
+    helmrelease,
+    one_line,
+    synced_infrastructure,
+)
+from tests.integration.kustomize.helpers import KS
 
 pytestmark = pytest.mark.usefixtures("engine")
-
-HR = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases"
 
 
 async def test_get_shows_sources_and_kustomizations(
@@ -78,23 +83,8 @@ async def test_get_shows_sources_and_kustomizations(
 async def test_get_helmreleases_before_they_are_reconciled(
     kidp: Kidp, kube: KubeClient, namespace: str
 ) -> None:
-    await kube.create(
-        HR.format(ns=namespace),
-        {
-            "apiVersion": "helm.toolkit.fluxcd.io/v2",
-            "kind": "HelmRelease",
-            "metadata": {"name": "podinfo"},
-            "spec": {
-                "interval": "5m",
-                "chart": {
-                    "spec": {
-                        "chart": "podinfo",
-                        "sourceRef": {"kind": "HelmRepository", "name": "podinfo"},
-                    }
-                },
-            },
-        },
-    )
+    # Suspended, so the Helm controller leaves it without a status.
+    await kube.create(HR.format(ns=namespace), helmrelease("podinfo", suspend=True))
     result = await kidp("get", "helmreleases", "-n", namespace, "-o", "json")
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
@@ -137,20 +127,7 @@ async def test_get_errors_are_one_line(kidp: Kidp, namespace: str, tmp_path: Pat
     assert no_config.exit_code == 1
     assert "no kubeconfig at" in one_line(no_config)
 
-    dead = tmp_path / "dead.yaml"
-    dead.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:1"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
-    unreachable = await kidp("get", "ks", "--kubeconfig", str(dead))
+    unreachable = await kidp("get", "ks", "--kubeconfig", str(dead_kubeconfig(tmp_path)))
     assert unreachable.exit_code == 1
     assert one_line(unreachable).startswith("✗ cannot reach the Kubernetes API server")
 

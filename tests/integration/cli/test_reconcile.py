@@ -14,7 +14,8 @@ import pytest
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
-from tests.integration.cli.helpers import KS, infrastructure, one_line, synced_infrastructure
+from tests.integration.cli.helpers import one_line, synced_infrastructure
+from tests.integration.kustomize.helpers import KS, prd_infrastructure
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -114,7 +115,7 @@ async def test_a_failed_reconciliation_exits_non_zero_with_the_reason(
     unique_repo: Callable[[str], str],
 ) -> None:
     await synced_infrastructure(kube, namespace, git_repos, http_git, unique_repo)
-    broken = infrastructure(namespace, path="./not-there", healthChecks=[])
+    broken = prd_infrastructure(namespace, path="./not-there", healthChecks=[])
     broken["metadata"]["name"] = "broken"
     await kube.create(KS.format(ns=namespace), broken)
 

@@ -10,7 +10,8 @@ import pytest
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
-from tests.integration.cli.helpers import KS, synced_infrastructure
+from tests.integration.cli.helpers import synced_infrastructure
+from tests.integration.kustomize.helpers import KS
 
 pytestmark = pytest.mark.usefixtures("engine")
 

@@ -7,11 +7,13 @@ import json
 from collections.abc import Callable
 
 import pytest
+import yaml
 
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
-from tests.integration.cli.helpers import GIT, KS, one_line, synced_infrastructure
+from tests.integration.cli.helpers import HR, helmrelease, one_line, synced_infrastructure
+from tests.integration.kustomize.helpers import GIT, KS
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -66,6 +68,36 @@ async def test_suspend_all_sources_and_resume_without_waiting(
     assert "waiting" not in again.output
     source = await kube.get(f"{GIT.format(ns=namespace)}/kidp-infrastructure")
     assert source["spec"]["suspend"] is False
+
+
+async def test_suspend_export_and_resume_a_helmrelease(
+    kidp: Kidp, kube: KubeClient, namespace: str
+) -> None:
+    await kube.create(HR.format(ns=namespace), helmrelease("podinfo", timeout="3m"))
+    path = f"{HR.format(ns=namespace)}/podinfo"
+
+    suspended = await kidp("suspend", "hr", "podinfo", "-n", namespace)
+    assert suspended.exit_code == 0, suspended.output
+    assert "✔ HelmRelease suspended" in suspended.output
+    assert (await kube.get(path))["spec"]["suspend"] is True
+
+    # The export is what a person wrote (and the suspension), ready to apply again.
+    exported = await kidp("export", "helmrelease", "--all", "-n", namespace)
+    assert exported.exit_code == 0, exported.output
+    (doc,) = [d for d in yaml.safe_load_all(exported.stdout) if d]
+    assert doc["metadata"] == {"name": "podinfo", "namespace": namespace}
+    assert (doc["spec"]["timeout"], doc["spec"]["suspend"]) == ("3m", True)
+    assert doc["spec"]["chart"]["spec"]["sourceRef"] == {
+        "kind": "HelmRepository",
+        "name": "podinfo",
+    }
+    assert "status" not in doc
+
+    resumed = await kidp("resume", "hr", "podinfo", "--no-wait", "-n", namespace)
+    assert resumed.exit_code == 0, resumed.output
+    obj = await kube.get(path)
+    assert obj["spec"]["suspend"] is False
+    assert "reconcile.fluxcd.io/requestedAt" in obj["metadata"]["annotations"]
 
 
 async def test_suspend_needs_one_name_or_all(kidp: Kidp, namespace: str) -> None:

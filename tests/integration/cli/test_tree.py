@@ -11,7 +11,8 @@ import yaml
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
-from tests.integration.cli.helpers import KS, git_source, one_line, wait_ready
+from tests.integration.cli.helpers import SOURCE_INTERVAL, one_line
+from tests.integration.kustomize.helpers import KS, setup_source, wait_ready
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -48,10 +49,12 @@ async def test_tree_follows_nested_kustomizations(
         "clusters/child.yaml": yaml.safe_dump(kustomization(namespace, "child", "./apps")),
         "apps/config.yaml": yaml.safe_dump(config),
     }
-    await git_source(kube, namespace, git_repos, http_git, unique_repo, files)
+    await setup_source(
+        kube, namespace, git_repos, http_git, unique_repo, files, interval=SOURCE_INTERVAL
+    )
     await kube.create(KS.format(ns=namespace), kustomization(namespace, "parent", "./clusters"))
-    await wait_ready(kube, f"{KS.format(ns=namespace)}/parent")
-    await wait_ready(kube, f"{KS.format(ns=namespace)}/child")
+    await wait_ready(kube, namespace, "parent")
+    await wait_ready(kube, namespace, "child")
 
     result = await kidp("tree", "kustomization", "parent", "-n", namespace)
     assert result.exit_code == 0, result.output

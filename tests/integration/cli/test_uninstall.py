@@ -4,28 +4,15 @@ it; the workloads stay. `--dry-run` deletes nothing."""
 
 from __future__ import annotations
 
-import asyncio
-
-from typer.testing import CliRunner, Result
-
-from kidp_gitops.cli.main import app
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import ApiError, KubeClient, load_config
+from tests.integration.cli.helpers import kidp_on
 from tests.integration.wait import until
 
 CRD = (
     "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
     "kustomizations.kustomize.toolkit.fluxcd.io"
 )
-
-
-async def kidp(cluster: DevCluster, *args: str) -> Result:
-    return await asyncio.to_thread(
-        CliRunner().invoke,
-        app,
-        [*args, "--kubeconfig", str(cluster.kubeconfig)],
-        catch_exceptions=False,
-    )
 
 
 async def gone(kube: KubeClient, path: str) -> bool:
@@ -37,7 +24,7 @@ async def gone(kube: KubeClient, path: str) -> bool:
 
 
 async def test_uninstall_keeps_the_workloads(own_cluster: DevCluster) -> None:
-    installed = await kidp(own_cluster, "install", "--without-controllers")
+    installed = await kidp_on(own_cluster, "install", "--without-controllers")
     assert installed.exit_code == 0, installed.output
     async with KubeClient(await load_config(own_cluster.kubeconfig)) as kube:
         await kube.create("/api/v1/namespaces", {"metadata": {"name": "shop"}})
@@ -59,7 +46,7 @@ async def test_uninstall_keeps_the_workloads(own_cluster: DevCluster) -> None:
             },
         )
 
-        dry = await kidp(own_cluster, "uninstall", "--dry-run")
+        dry = await kidp_on(own_cluster, "uninstall", "--dry-run")
         assert dry.exit_code == 0, dry.output
         assert (
             "✔ CustomResourceDefinition/kustomizations.kustomize.toolkit.fluxcd.io would be deleted"
@@ -68,7 +55,7 @@ async def test_uninstall_keeps_the_workloads(own_cluster: DevCluster) -> None:
         assert "✔ Kustomization/flux-system/apps finalizers would be removed" in dry.output
         await kube.get(CRD)  # still there
 
-        done = await kidp(own_cluster, "uninstall", "--silent")
+        done = await kidp_on(own_cluster, "uninstall", "--silent")
         assert done.exit_code == 0, done.output
         assert done.output.splitlines()[-1] == "✔ uninstall finished"
 
@@ -80,7 +67,7 @@ async def test_uninstall_keeps_the_workloads(own_cluster: DevCluster) -> None:
         assert namespace["metadata"].get("deletionTimestamp")  # terminating
         await kube.get("/api/v1/namespaces/shop/configmaps/web")  # the workload stays
 
-        check = await kidp(own_cluster, "check")
+        check = await kidp_on(own_cluster, "check")
         assert check.exit_code == 1
         assert "✗ kustomizations.kustomize.toolkit.fluxcd.io is not installed" in check.output
         assert check.output.splitlines()[-1] == "✗ 11 check(s) failed"

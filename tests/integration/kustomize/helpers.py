@@ -39,9 +39,14 @@ async def setup_source(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
     files: dict[str, str],
+    *,
+    name: str = "kidp-infrastructure",
+    interval: str = "1m",
 ) -> str:
-    name = unique_repo("infra")
-    with git_repos.worktree(name) as wt:
+    """A new repository holding `files`, and a GitRepository `name` following its main
+    branch over HTTP with basic auth (Secret `creds`); returns the repository's name."""
+    repo = unique_repo("infra")
+    with git_repos.worktree(repo) as wt:
         wt.write(files)
         wt.commit("initial layout")
         wt.push()
@@ -53,24 +58,45 @@ async def setup_source(
         {
             "apiVersion": "source.toolkit.fluxcd.io/v1",
             "kind": "GitRepository",
-            "metadata": {"name": "kidp-infrastructure"},
+            "metadata": {"name": name},
             "spec": {
-                "interval": "1m",
-                "url": http_git.url(name),
+                "interval": interval,
+                "url": http_git.url(repo),
                 "ref": {"branch": "main"},
                 "secretRef": {"name": "creds"},
             },
         },
     )
-    return name
+    return repo
 
 
-def prd_infrastructure(namespace: str) -> dict[str, Any]:
+def prd_infrastructure(namespace: str, **spec: Any) -> dict[str, Any]:
+    """The PRD's `infrastructure` Kustomization, in the test's namespace; `spec` adds or
+    replaces fields."""
     docs = list(yaml.safe_load_all((EXAMPLE / "clusters/local/kustomizations.yaml").read_text()))
     ks = next(d for d in docs if d["metadata"]["name"] == "infrastructure")
     ks["metadata"]["namespace"] = namespace
     ks["spec"]["healthChecks"][0]["namespace"] = f"{namespace}-sys"
+    ks["spec"].update(spec)
     return dict(ks)
+
+
+def kustomization(name: str, path: str, **spec: Any) -> dict[str, Any]:
+    """A Kustomization `name` that applies ./`path` of the `kidp-infrastructure` source
+    with prune on, hourly (so only a new revision or a request reconciles it); `spec`
+    adds or replaces fields."""
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name},
+        "spec": {
+            "interval": "1h",
+            "path": f"./{path}",
+            "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
+            **spec,
+        },
+    }
 
 
 async def ks_status(kube: KubeClient, namespace: str, name: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from tests.integration.kustomize.helpers import (
     example_files,
     exists,
     ks_status,
+    kustomization,
     prd_infrastructure,
     ready,
     setup_source,
@@ -109,20 +110,7 @@ async def test_manual_edit_is_reverted_and_protected_drift_is_reported(
         ),
     }
     await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
-    await kube.create(
-        KS.format(ns=namespace),
-        {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": "apps"},
-            "spec": {
-                "interval": "1h",
-                "path": "./apps",
-                "prune": True,
-                "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
-            },
-        },
-    )
+    await kube.create(KS.format(ns=namespace), kustomization("apps", "apps"))
     await wait_ready(kube, namespace, "apps")
     web = f"/apis/apps/v1/namespaces/{namespace}/deployments/web"
     guarded = f"/apis/apps/v1/namespaces/{namespace}/deployments/guarded"
@@ -188,33 +176,10 @@ async def test_depends_on_waits_then_proceeds(
 ) -> None:
     files = {"a/cm.yaml": _configmap("a", namespace), "b/cm.yaml": _configmap("b", namespace)}
     await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
-    src = {"kind": "GitRepository", "name": "kidp-infrastructure"}
-    await kube.create(
-        KS.format(ns=namespace),
-        {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": "b"},
-            "spec": {
-                "interval": "1h",
-                "path": "./b",
-                "prune": True,
-                "sourceRef": src,
-                "dependsOn": [{"name": "a"}],
-            },
-        },
-    )
+    await kube.create(KS.format(ns=namespace), kustomization("b", "b", dependsOn=[{"name": "a"}]))
     waiting = await wait_ready(kube, namespace, "b", "False", "DependencyNotReady")
     assert "'Kustomization/" in ready(waiting)["message"]
-    await kube.create(
-        KS.format(ns=namespace),
-        {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": "a"},
-            "spec": {"interval": "1h", "path": "./a", "prune": True, "sourceRef": src},
-        },
-    )
+    await kube.create(KS.format(ns=namespace), kustomization("a", "a"))
     await wait_ready(kube, namespace, "a")
     await wait_ready(kube, namespace, "b", timeout=30)
 
@@ -261,19 +226,7 @@ async def test_a_tenant_cannot_leave_its_namespace(
         },
     )
     await kube.create(
-        KS.format(ns=namespace),
-        {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": "tenant"},
-            "spec": {
-                "interval": "1h",
-                "path": "./tenant",
-                "prune": True,
-                "serviceAccountName": "tenant",
-                "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
-            },
-        },
+        KS.format(ns=namespace), kustomization("tenant", "tenant", serviceAccountName="tenant")
     )
     failed = await wait_ready(kube, namespace, "tenant", "False", "ReconciliationFailed")
     message = ready(failed)["message"]
@@ -316,20 +269,9 @@ async def test_a_sops_encrypted_secret_is_applied_decrypted(
         kube, namespace, git_repos, http_git, unique_repo, {"secrets/db.yaml": encrypted.decode()}
     )
     await create_secret(kube, namespace, "sops-age", {"age.agekey": f"{identity}\n"})
+    decryption = {"provider": "sops", "secretRef": {"name": "sops-age"}}
     await kube.create(
-        KS.format(ns=namespace),
-        {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": "secrets"},
-            "spec": {
-                "interval": "1h",
-                "path": "./secrets",
-                "prune": True,
-                "decryption": {"provider": "sops", "secretRef": {"name": "sops-age"}},
-                "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
-            },
-        },
+        KS.format(ns=namespace), kustomization("secrets", "secrets", decryption=decryption)
     )
     await wait_ready(kube, namespace, "secrets")
     applied = await kube.get(f"/api/v1/namespaces/{namespace}/secrets/db")
@@ -371,20 +313,7 @@ async def test_a_new_revision_is_not_blocked_behind_a_health_check(
         kube, namespace, git_repos, http_git, unique_repo, {"apps/app.yaml": yaml.safe_dump(stuck)}
     )
     await kube.create(
-        KS.format(ns=namespace),
-        {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": "apps"},
-            "spec": {
-                "interval": "1h",
-                "path": "./apps",
-                "prune": True,
-                "wait": True,
-                "timeout": "10m",
-                "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
-            },
-        },
+        KS.format(ns=namespace), kustomization("apps", "apps", wait=True, timeout="10m")
     )
 
     async def checking_health() -> bool:
