@@ -200,9 +200,20 @@ def delta(after: Mapping[str, float], before: Mapping[str, float]) -> dict[str, 
     return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in sorted(keys)}
 
 
-def engine_requests(samples: Samples) -> dict[str, float]:
+def engine_requests(samples: Samples, **labels: str) -> dict[str, float]:
     """rest_client_requests_total by method (all codes)."""
-    return by_label(samples, "rest_client_requests_total", "method")
+    return by_label(samples, "rest_client_requests_total", "method", **labels)
+
+
+def engine_writes(before: Samples, after: Samples) -> tuple[int, int]:
+    """(writes, dry runs) the engine counted between two scrapes. Its metric labels each
+    request `dry_run` "true" or "false"; an engine older than that label has no dry runs
+    to tell apart, and all its write requests count as writes."""
+    requests = delta(engine_requests(after), engine_requests(before))
+    dry = delta(engine_requests(after, dry_run="true"), engine_requests(before, dry_run="true"))
+    attempted = sum(requests.get(m, 0) for m in WRITE_METHODS)
+    dry_runs = sum(dry.get(m, 0) for m in WRITE_METHODS)
+    return int(attempted - dry_runs), int(dry_runs)
 
 
 def engine_summary(before: Samples, after: Samples) -> dict[str, Any]:
@@ -210,6 +221,7 @@ def engine_summary(before: Samples, after: Samples) -> dict[str, Any]:
     requests = {
         k: int(v) for k, v in delta(engine_requests(after), engine_requests(before)).items()
     }
+    writes, dry_runs = engine_writes(before, after)
     codes = delta(
         by_label(after, "rest_client_requests_total", "code"),
         by_label(before, "rest_client_requests_total", "code"),
@@ -238,7 +250,8 @@ def engine_summary(before: Samples, after: Samples) -> dict[str, Any]:
     return {
         "requests_by_method": requests,
         "requests_by_code": {k: int(v) for k, v in codes.items() if v},
-        "writes": sum(requests.get(m, 0) for m in WRITE_METHODS),
+        "writes": writes,
+        "dry_runs": dry_runs,
         "reconciles": {k: int(v) for k, v in reconciles.items() if v},
         "reconcile_results": {k: int(v) for k, v in results.items() if v},
         "reconcile_duration": durations,

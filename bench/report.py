@@ -132,6 +132,7 @@ def summary(scenarios: dict[str, Any]) -> dict[str, Any]:
         last = max(restarts, key=lambda r: r["n"])
         s["restart_to_ready_s"] = last["restart_to_ready_s"]
         s["restart_writes"] = last["writes_at_ready"]
+        s["restart_dry_runs"] = last.get("dry_runs_at_ready")
         s["restart_real_writes"] = _engine_real(last["apiserver_writes"])
         s["restart_at_n"] = last["n"]
     push = scenarios.get("push")
@@ -249,6 +250,7 @@ def table(result: dict[str, Any]) -> str:
         lines.append(
             f"### (5) Restart at N={r['n']}: Ready (new process) in {r['restart_to_ready_s']} s "
             f"(engine start {r['engine_start_s']} s); engine-counted writes {r['writes_at_ready']} "
+            f"and dry runs {r.get('dry_runs_at_ready', '?')} "
             f"(requests {r['requests_at_ready']}); real writes by the engine at the API server "
             f"{_engine_real(r['apiserver_writes'])} "
             f"(all clients: {r['apiserver_writes']['real']}), "

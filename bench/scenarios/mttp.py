@@ -18,7 +18,7 @@
     it Ready (its `gotk_reconcile_condition` gauges, polled every second, or every 4
     times the scrape's own duration when the metrics page is big) while the cluster
     shows the current revision; the writes the new process made by then and `settle`
-    seconds later.
+    seconds later (by its own metric, dry runs counted apart).
 """
 
 from __future__ import annotations
@@ -313,6 +313,7 @@ async def restart_engine(
         "engine_start_s": round(start_s, 3),
         "restart_to_ready_s": round(ready_s, 3) if ready_s is not None else None,
         "writes_at_ready": at_ready["writes"],
+        "dry_runs_at_ready": at_ready["dry_runs"],
         "requests_at_ready": at_ready["requests_by_method"],
         "writes_after_settle": settled["writes"],
         "requests_after_settle": settled["requests_by_method"],
@@ -327,6 +328,7 @@ async def restart_engine(
     }
     settings.say(
         f"restart: ready in {out['restart_to_ready_s']}s, writes {out['writes_at_ready']} "
-        f"({out['writes_after_settle']} after {settle:.0f}s more)"
+        f"({out['writes_after_settle']} after {settle:.0f}s more), "
+        f"dry runs {out['dry_runs_at_ready']}"
     )
     return out
