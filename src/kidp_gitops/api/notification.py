@@ -1,5 +1,5 @@
 """notification.toolkit.fluxcd.io: Provider and Alert (v1beta3, also served as v1beta2
-and v1beta1) and Receiver (v1).
+and v1beta1, the PRD's) and Receiver (v1).
 
 A Provider is somewhere to send events (Slack, a Git host's commit status, a webhook);
 an Alert chooses which events go to which Provider; a Receiver is a webhook endpoint
@@ -132,10 +132,10 @@ class Provider(meta.KubeObject[ProviderSpec, meta.ObjectStatus]):
         group=GROUP,
         kind="Provider",
         plural="providers",
-        versions=("v1beta3", "v1beta2"),
+        versions=("v1beta3", "v1beta2", "v1beta1"),
         storage_version="v1beta3",
         categories=CATEGORIES,
-        deprecated_versions=("v1beta2",),
+        deprecated_versions=("v1beta2", "v1beta1"),
     )
 
 

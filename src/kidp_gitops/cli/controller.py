@@ -35,6 +35,9 @@ def run(
     artifact_url: Annotated[
         str | None, typer.Option(help="Base URL other processes use to fetch artifacts.")
     ] = None,
+    receiver_addr: Annotated[
+        str, typer.Option(help="host:port of the webhook receiver (POST /hook/...).")
+    ] = "127.0.0.1:9292",
     watch_namespace: Annotated[str | None, typer.Option(help="Watch one namespace only.")] = None,
     leader_elect: Annotated[bool, typer.Option(help="Run only while holding the lease.")] = False,
     concurrency: Annotated[int, typer.Option(help="Parallel reconciles per kind.")] = 4,
@@ -70,6 +73,7 @@ def run(
     )
     metrics_host, metrics_port = _addr(metrics_addr)
     artifact_host, artifact_port = _addr(artifact_addr)
+    receiver_host, receiver_port = _addr(receiver_addr)
     engine = Engine(
         EngineOptions(
             data_dir=data_dir.resolve(),
@@ -81,6 +85,8 @@ def run(
             artifact_host=artifact_host,
             artifact_port=artifact_port,
             artifact_url=artifact_url,
+            receiver_host=receiver_host,
+            receiver_port=receiver_port,
             leader_elect=leader_elect,
             concurrency=concurrency,
             kustomize=KustomizeOptions(

@@ -101,6 +101,7 @@ def _show(env: LocalEnvironment, output: str) -> bool:
         console.print(objects)
     console.print(
         f"kubeconfig: {st['kubeconfig']}\ngit: {st['git_url']}\nmetrics: {st['metrics_url']}"
+        f"\nwebhook receiver: {st.get('receiver_url', '')}"
     )
     return bool(st["running"])
 

@@ -16,6 +16,7 @@ from kidp_gitops.helm.controller import helmrelease_controller
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
 from kidp_gitops.kustomize.controller import kustomization_controller
 from kidp_gitops.kustomize.reconciler import KustomizeOptions
+from kidp_gitops.notification import notification_controllers
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
@@ -50,6 +51,10 @@ class EngineOptions:
         default_factory=lambda: os.environ.get("RUNTIME_NAMESPACE", "flux-system")
     )
     concurrency: int = 4
+    receiver_host: str = "127.0.0.1"
+    receiver_port: int = 0
+    """The webhook receiver's port (Flux's is 9292, the CLI's default); 0 picks a free one,
+    see `Engine.receiver_port`."""
     kustomize: KustomizeOptions = field(default_factory=KustomizeOptions)
 
 
@@ -60,12 +65,14 @@ class Engine:
         self.options = options
         self.manager: Manager | None = None
         self.artifact_port: int | None = None
+        self.receiver_port: int | None = None
         self._started = asyncio.Event()
 
     async def run(self, *, handle_signals: bool = False) -> None:
         o = self.options
         client = KubeClient(await load_config(o.kubeconfig, o.context))
         runner: web.AppRunner | None = None
+        receiver_runner: web.AppRunner | None = None
         events = EventRecorder(client, COMPONENT)
         try:
             mapper = RestMapper(client)
@@ -143,6 +150,19 @@ class Engine:
                     concurrency=o.concurrency,
                 )
             )
+            notification = await notification_controllers(
+                client,
+                mapper,
+                events,
+                cache=cache,
+                namespace=o.namespace,
+                concurrency=o.concurrency,
+            )
+            for controller in notification.controllers:
+                manager.add(controller)
+            receiver_runner, self.receiver_port = await _serve(
+                notification.server.app(), o.receiver_host, o.receiver_port
+            )
             self.manager = manager
             self._started.set()
             if handle_signals:
@@ -152,6 +172,8 @@ class Engine:
             await events.flush()
             if runner is not None:
                 await runner.cleanup()
+            if receiver_runner is not None:
+                await receiver_runner.cleanup()
             await client.close()
 
     def stop(self) -> None:
@@ -173,3 +195,10 @@ class Engine:
         site = web.TCPSite(runner, o.artifact_host, o.artifact_port)
         await site.start()
         return runner, int(runner.addresses[0][1])
+
+
+async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner, int(runner.addresses[0][1])

@@ -25,6 +25,7 @@ FLUX_SERVICE_ACCOUNTS = (
 IMAGE = f"ghcr.io/kidp-gitops/kidp-gitops:v{__version__}"
 METRICS_PORT = 8080
 ARTIFACT_PORT = 9090
+RECEIVER_PORT = 9292
 LABELS = {"app.kubernetes.io/part-of": "kidp-gitops", "app.kubernetes.io/instance": NAMESPACE}
 
 
@@ -81,6 +82,7 @@ def _deployment(namespace: str, image: str) -> list[JSON]:
             f"--metrics-addr=:{METRICS_PORT}",
             f"--artifact-addr=:{ARTIFACT_PORT}",
             f"--artifact-url=http://{artifact_host}",
+            f"--receiver-addr=:{RECEIVER_PORT}",
             "--data-dir=/data",
         ],
         "env": [
@@ -92,6 +94,7 @@ def _deployment(namespace: str, image: str) -> list[JSON]:
         "ports": [
             {"name": "http", "containerPort": ARTIFACT_PORT},
             {"name": "http-prom", "containerPort": METRICS_PORT},
+            {"name": "http-webhook", "containerPort": RECEIVER_PORT},
         ],
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http-prom"}},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http-prom"}},
@@ -143,6 +146,18 @@ def _deployment(namespace: str, image: str) -> list[JSON]:
             "spec": {
                 "selector": labels,
                 "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            },
+        },
+        {
+            # Flux's name for the Service that an Ingress exposes to Git hosts' webhooks.
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta("webhook-receiver", namespace),
+            "spec": {
+                "selector": labels,
+                "ports": [
+                    {"name": "http", "port": 80, "targetPort": "http-webhook", "protocol": "TCP"}
+                ],
             },
         },
     ]

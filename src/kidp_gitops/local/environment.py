@@ -60,6 +60,7 @@ class LocalState:
     engine_pid: int = 0
     metrics_port: int = 0
     artifact_port: int = 0
+    receiver_port: int = 0
 
 
 class LocalEnvironment:
@@ -106,6 +107,7 @@ class LocalEnvironment:
             "git_url": self.git_url,
             "metrics_url": f"http://127.0.0.1:{st.metrics_port}/metrics" if st.metrics_port else "",
             "artifacts_url": f"http://127.0.0.1:{st.artifact_port}" if st.artifact_port else "",
+            "receiver_url": f"http://127.0.0.1:{st.receiver_port}" if st.receiver_port else "",
             "logs": str(self.logs),
             "components": [
                 *cluster.as_dict()["components"],
@@ -205,6 +207,7 @@ class LocalEnvironment:
         if self._alive(st.engine_pid):
             return
         st.metrics_port, st.artifact_port = free_port(), free_port()
+        st.receiver_port = free_port()
         st.engine_pid = processes.start(
             [
                 sys.executable,
@@ -216,6 +219,7 @@ class LocalEnvironment:
                 f"--data-dir={self.root / 'engine'}",
                 f"--metrics-addr=127.0.0.1:{st.metrics_port}",
                 f"--artifact-addr=127.0.0.1:{st.artifact_port}",
+                f"--receiver-addr=127.0.0.1:{st.receiver_port}",
             ],
             self.logs / "engine.log",
             self.root,

@@ -88,7 +88,7 @@ def test_served_versions_and_storage() -> None:
         "HelmChart": ["v1"],
         "Kustomization": ["v1"],
         "HelmRelease": ["v2"],
-        "Provider": ["v1beta3", "v1beta2"],
+        "Provider": ["v1beta3", "v1beta2", "v1beta1"],
         "Alert": ["v1beta3", "v1beta2", "v1beta1"],
         "Receiver": ["v1"],
         "ImageRepository": ["v1beta2"],

@@ -1,0 +1,131 @@
+"""The webhook server: `POST /hook/<digest>` asks for the reconciliation of a Receiver's
+resources.
+
+    path ─► Receiver (by status.webhookPath) ─► not suspended ─► token from its Secret
+         ─► path still matches the token ─► webhooks.check ─► annotate every resource
+            with reconcile.fluxcd.io/requestedAt ─► 200
+
+An unknown path is 404, a suspended Receiver 503, a rejected call 401/403/400
+(webhooks.py); nothing is annotated unless the call passed every check. A resource named
+`*` means every object of its kind in its namespace that carries `matchLabels`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from aiohttp import web
+
+from kidp_gitops.api import notification as api
+from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.errors import KubeError
+from kidp_gitops.kube.informer import Informer
+from kidp_gitops.kube.mapper import RestMapper
+from kidp_gitops.notification import receiver, secrets, webhooks
+from kidp_gitops.runtime.lifecycle import REQUESTED_AT
+from kidp_gitops.runtime.reconcile import ReconcileError
+
+log = logging.getLogger(__name__)
+
+BY_PATH = "webhookPath"
+MAX_BODY = 5 * 1024 * 1024
+# The API version a Receiver means when a resource names only its kind.
+DEFAULT_VERSIONS = {
+    "GitRepository": "source.toolkit.fluxcd.io/v1",
+    "HelmRepository": "source.toolkit.fluxcd.io/v1",
+    "HelmChart": "source.toolkit.fluxcd.io/v1",
+    "Bucket": "source.toolkit.fluxcd.io/v1",
+    "OCIRepository": "source.toolkit.fluxcd.io/v1",
+    "Kustomization": "kustomize.toolkit.fluxcd.io/v1",
+    "HelmRelease": "helm.toolkit.fluxcd.io/v2",
+    "ImageRepository": "image.toolkit.fluxcd.io/v1beta2",
+    "ImagePolicy": "image.toolkit.fluxcd.io/v1beta2",
+    "ImageUpdateAutomation": "image.toolkit.fluxcd.io/v1beta2",
+}
+
+
+def webhook_path_index(obj: JSON) -> list[str]:
+    path = (obj.get("status") or {}).get("webhookPath")
+    return [str(path)] if path else []
+
+
+class ReceiverServer:
+    def __init__(self, client: KubeClient, mapper: RestMapper, receivers: Informer):
+        self.client = client.managed_by("notification-controller")
+        self.mapper = mapper
+        self.receivers = receivers
+        self.handled = 0
+        """Calls that led to reconcile requests (for tests and metrics)."""
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_post("/hook/{digest}", self.hook)
+        return app
+
+    async def hook(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        found = self.receivers.by_index(BY_PATH, request.path)
+        if not found:
+            return web.Response(status=404, text="no receiver for this path\n")
+        answers = [await self._handle(obj, request, body) for obj in found]
+        # Several Receivers on one path only if tokens, names and namespaces collide.
+        return min(answers, key=lambda r: r.status if r.status >= 300 else 0)
+
+    async def _handle(self, obj: JSON, request: web.Request, body: bytes) -> web.Response:
+        meta = obj["metadata"]
+        where = f"{meta['namespace']}/{meta['name']}"
+        try:
+            spec = receiver.spec_of(obj)
+        except ReconcileError:
+            return web.Response(status=503, text="receiver is not ready\n")
+        if spec.suspend:
+            return web.Response(status=503, text="receiver is suspended\n")
+        try:
+            data = await secrets.secret_data(self.client, meta["namespace"], spec.secret_ref.name)
+        except secrets.SecretProblem:
+            return web.Response(status=503, text="receiver is not ready\n")
+        token = data.get("token", "")
+        if not token or receiver.webhook_path(token, meta["name"], meta["namespace"]) != (
+            request.path
+        ):
+            return web.Response(status=404, text="no receiver for this path\n")
+        try:
+            verdict = webhooks.check(spec.type, token, spec.events, request.headers, body)
+        except webhooks.Rejected as err:
+            log.info("receiver %s refused a call: %s", where, err.message)
+            return web.Response(status=err.status, text=err.message + "\n")
+        if verdict is webhooks.Verdict.PONG:
+            return web.Response(text="pong\n")
+        requested = await self._request_reconciles(meta["namespace"], spec)
+        self.handled += 1
+        log.info("receiver %s: reconcile requested for %s", where, ", ".join(requested) or "none")
+        return web.Response(text=f"reconcile requested for {len(requested)} object(s)\n")
+
+    async def _request_reconciles(self, namespace: str, spec: api.ReceiverSpec) -> list[str]:
+        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
+        patch = {"metadata": {"annotations": {REQUESTED_AT: now}}}
+        done: list[str] = []
+        for ref in spec.resources:
+            ns = ref.namespace or namespace
+            try:
+                resource = await self.mapper.resource(
+                    ref.api_version or DEFAULT_VERSIONS.get(ref.kind, ""), ref.kind
+                )
+                if ref.name == "*":
+                    selector = ",".join(f"{k}={v}" for k, v in sorted(ref.match_labels.items()))
+                    listed = await self.client.list(
+                        resource.path(ns), {"labelSelector": selector} if selector else {}
+                    )
+                    names = [str(o["metadata"]["name"]) for o in listed.get("items") or []]
+                else:
+                    names = [ref.name]
+                for name in names:
+                    try:
+                        await self.client.patch(resource.path(ns, name), patch)
+                        done.append(f"{ref.kind}/{ns}/{name}")
+                    except KubeError as err:
+                        log.warning("cannot annotate %s/%s/%s: %s", ref.kind, ns, name, err)
+            except KubeError as err:
+                log.warning("cannot request reconcile of %s/%s/%s: %s", ref.kind, ns, ref.name, err)
+        return done

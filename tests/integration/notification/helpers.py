@@ -1,0 +1,166 @@
+"""A loopback HTTP server standing in for Slack, a webhook or Alertmanager, and the
+Providers, Alerts and Receivers of the notification tests."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import ssl
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from kidp_gitops.kube import KubeClient
+from tests.gitserver.keys import Certificate
+from tests.integration.source.helpers import condition
+from tests.integration.wait import until
+
+NOTIFICATION = "/apis/notification.toolkit.fluxcd.io/{version}/namespaces/{ns}/{plural}"
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Inbox:
+    """Records every POST; a path under /fail/ answers 500."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.url = ""
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.received.append(Received(request.path, dict(request.headers), body))
+        if request.path.startswith("/fail/"):
+            return web.Response(status=500, text="down")
+        return web.Response(text="ok")
+
+    def at(self, path: str) -> list[Received]:
+        return [r for r in self.received if r.path == path]
+
+    async def wait(
+        self, path: str, match: Callable[[Received], bool], what: str, timeout: float = 60
+    ) -> Received:
+        async def probe() -> Received | None:
+            return next((r for r in self.at(path) if match(r)), None)
+
+        return await until(probe, timeout, f"{what} at {path}")
+
+
+def _server_tls(certificate: Certificate) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = f"{tmp}/tls.crt", f"{tmp}/tls.key"
+        with open(cert, "wb") as f:
+            f.write(certificate.cert)
+        with open(key, "wb") as f:
+            f.write(certificate.key)
+        context.load_cert_chain(cert, key)
+    return context
+
+
+@asynccontextmanager
+async def inbox(tls: Certificate | None = None) -> AsyncIterator[Inbox]:
+    """A recording HTTP server on loopback (HTTPS with `tls`)."""
+    box = Inbox()
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", box._handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=_server_tls(tls) if tls else None)
+    await site.start()
+    box.url = f"{'https' if tls else 'http'}://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        yield box
+    finally:
+        await runner.cleanup()
+
+
+def slack_text(r: Received) -> str:
+    """The author and text of a Slack message (one attachment per event)."""
+    attachment = r.json()["attachments"][0]
+    return f"{attachment['author_name']}: {attachment['text']}"
+
+
+async def create(
+    kube: KubeClient, namespace: str, kind: str, name: str, spec: dict[str, Any], version: str
+) -> None:
+    plural = kind.lower() + "s"
+    await kube.create(
+        NOTIFICATION.format(version=version, ns=namespace, plural=plural),
+        {
+            "apiVersion": f"notification.toolkit.fluxcd.io/{version}",
+            "kind": kind,
+            "metadata": {"name": name},
+            "spec": spec,
+        },
+    )
+
+
+async def wait_ready(
+    kube: KubeClient,
+    namespace: str,
+    kind: str,
+    name: str,
+    status: str = "True",
+    reason: str | None = None,
+    timeout: float = 60,
+) -> dict[str, Any]:
+    version = "v1" if kind == "Receiver" else "v1beta3"
+    path = NOTIFICATION.format(version=version, ns=namespace, plural=kind.lower() + "s")
+
+    async def probe() -> dict[str, Any] | None:
+        obj = await kube.get(f"{path}/{name}")
+        ready = condition(obj)
+        ok = ready.get("status") == status and reason in (None, ready.get("reason"))
+        return obj if ok else None
+
+    return await until(probe, timeout, f"{kind} {name} Ready={status} {reason or ''}")
+
+
+async def events_of(kube: KubeClient, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+    listed = await kube.get(f"/api/v1/namespaces/{namespace}/events")
+    return [
+        e
+        for e in listed["items"]
+        if e["involvedObject"].get("kind") == kind and e["involvedObject"].get("name") == name
+    ]
+
+
+async def record_event(
+    kube: KubeClient, namespace: str, message: str, type_: str = "Normal", name: str = "repo"
+) -> None:
+    """A Flux-style event about a GitRepository, as a controller in another process (or
+    Flux's own source-controller) writes it."""
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    await kube.create(
+        f"/api/v1/namespaces/{namespace}/events",
+        {
+            "metadata": {"name": f"{name}.{uuid.uuid4().hex[:12]}", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "GitRepository",
+                "name": name,
+                "namespace": namespace,
+            },
+            "type": type_,
+            "reason": "NewArtifact",
+            "message": message,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "source": {"component": "source-controller"},
+        },
+    )
