@@ -42,7 +42,7 @@ from kidp_gitops.kustomize.prune import PruneFailed, prune
 from kidp_gitops.runtime import conditions, metrics
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
-from kidp_gitops.runtime.reconcile import Result, StalledError, WaitingError
+from kidp_gitops.runtime.reconcile import Result, RetryError, StalledError, WaitingError
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.storage.artifacts import ArtifactStore
 from kidp_gitops.storage.fetch import ArtifactUnavailable
@@ -154,7 +154,7 @@ class KustomizationReconciler(ObjectReconciler):
         await self.drift.watch(labelled)
         deleted = await self._prune(client, spec, status, previous, refs, (name, namespace), retry)
         self._announce(obj, revision, applied, deleted)
-        self._report_protected(obj, status, applied, generation)
+        self._report_protected(obj, status, applied, generation, revision)
         status["lastAppliedRevision"] = revision
         status["lastAppliedDigest"] = digest
 
@@ -295,9 +295,9 @@ class KustomizationReconciler(ObjectReconciler):
                     allow_remote_bases=not self.options.no_remote_bases,
                 )
         except ArtifactUnavailable as err:
-            raise WaitingError(conditions.ARTIFACT_FAILED, str(err), retry_after=retry) from err
+            raise RetryError(conditions.ARTIFACT_FAILED, str(err), retry_after=retry) from err
         except pipeline.RenderError as err:
-            raise WaitingError(err.reason, str(err), retry_after=retry) from err
+            raise RetryError(err.reason, str(err), retry_after=retry) from err
 
     async def _apply(
         self, client: KubeClient, spec: api.KustomizationSpec, objects: list[JSON], retry: float
@@ -306,13 +306,9 @@ class KustomizationReconciler(ObjectReconciler):
         try:
             return await applier.apply(objects)
         except ApplyFailed as err:
-            raise WaitingError(
-                conditions.RECONCILIATION_FAILED, str(err), retry_after=retry
-            ) from err
+            raise RetryError(conditions.RECONCILIATION_FAILED, str(err), retry_after=retry) from err
         except UnknownKind as err:
-            raise WaitingError(
-                conditions.RECONCILIATION_FAILED, str(err), retry_after=retry
-            ) from err
+            raise RetryError(conditions.RECONCILIATION_FAILED, str(err), retry_after=retry) from err
 
     async def _list_before_creating(
         self, status: dict[str, Any], previous: list[inventory.ObjRef], manifests: list[JSON]
@@ -347,7 +343,7 @@ class KustomizationReconciler(ObjectReconciler):
             except PruneFailed as err:
                 kept = inventory.union(err.remaining, current)
                 status["inventory"] = {"entries": inventory.entries(kept)}
-                raise WaitingError(conditions.PRUNE_FAILED, str(err), retry_after=retry) from err
+                raise RetryError(conditions.PRUNE_FAILED, str(err), retry_after=retry) from err
         status["inventory"] = {"entries": inventory.entries(current)}
         return deleted
 
@@ -405,7 +401,7 @@ class KustomizationReconciler(ObjectReconciler):
                 str(err),
                 generation,
             )
-            raise WaitingError(
+            raise RetryError(
                 conditions.HEALTH_CHECK_FAILED,
                 f"Health check failed after {spec.effective_timeout()}: {err}",
                 retry_after=spec.effective_retry_interval().seconds,
@@ -463,7 +459,7 @@ class KustomizationReconciler(ObjectReconciler):
         try:
             applied = await applier.apply(manifests)
         except ApplyFailed as err:
-            raise WaitingError(
+            raise RetryError(
                 conditions.RECONCILIATION_FAILED,
                 str(err),
                 retry_after=spec.effective_retry_interval().seconds,
@@ -471,11 +467,15 @@ class KustomizationReconciler(ObjectReconciler):
         corrected = [a for a in applied if a.action in ("created", "configured")]
         if corrected:
             lines = [f"{a.ref} {_changes(a) or a.action}" for a in corrected]
-            self.events.record(obj, "Normal", DRIFT_CORRECTED, "\n".join(lines))
+            self.events.record(
+                obj, "Normal", DRIFT_CORRECTED, "\n".join(lines), _revision(last.revision)
+            )
             metrics.DRIFT_CORRECTIONS.labels(
                 KIND, obj["metadata"]["name"], obj["metadata"]["namespace"]
             ).inc(len(corrected))
-        self._report_protected(obj, status, applied, obj["metadata"].get("generation", 0))
+        self._report_protected(
+            obj, status, applied, obj["metadata"].get("generation", 0), last.revision
+        )
         self.drift.refresh(
             key, [(m, a.result or m) for m, a in zip(manifests, applied, strict=True)]
         )
@@ -516,11 +516,16 @@ class KustomizationReconciler(ObjectReconciler):
                 "Normal",
                 "Progressing",
                 "\n".join(lines),
-                {"kustomize.toolkit.fluxcd.io/revision": revision},
+                _revision(revision),
             )
 
     def _report_protected(
-        self, obj: JSON, status: dict[str, Any], applied: list[Applied], generation: int
+        self,
+        obj: JSON,
+        status: dict[str, Any],
+        applied: list[Applied],
+        generation: int,
+        revision: str,
     ) -> None:
         meta = obj["metadata"]
         drifted = [a for a in applied if a.action == "protected" and a.changed]
@@ -537,13 +542,18 @@ class KustomizationReconciler(ObjectReconciler):
             f"protected objects differ from Git (not corrected): {message}",
             generation,
         )
-        self.events.record(obj, "Warning", DRIFTED, message)
+        self.events.record(obj, "Warning", DRIFTED, message, _revision(revision))
 
     def _client_for(self, spec: api.KustomizationSpec, namespace: str) -> KubeClient:
         account = spec.service_account_name or self.options.default_service_account
         if not account:
             return self.client
         return self.client.impersonate(service_account_user(namespace, account))
+
+
+def _revision(revision: str) -> dict[str, str]:
+    """An event's annotation with the revision, which Alerts pass on as metadata."""
+    return {"kustomize.toolkit.fluxcd.io/revision": revision}
 
 
 def _ready(status: dict[str, Any], revision: str, generation: int, interval: float) -> Result:

@@ -38,6 +38,7 @@ from kidp_gitops.runtime.reconcile import (
     ReconcileError,
     Request,
     Result,
+    RetryError,
     StalledError,
     WaitingError,
 )
@@ -165,11 +166,14 @@ class ObjectReconciler(ABC):
             message = f"unexpected error: {type(err).__name__}: {err}"
             conditions.mark_retrying(status, conditions.RECONCILIATION_FAILED, message, generation)
         ready = conditions.get(status, conditions.READY)
-        if ready is not None and not isinstance(err, WaitingError):
-            self.events.record(obj, "Warning", ready["reason"], ready["message"])
-        elif ready is not None:
-            # Waiting is expected (a dependency is not ready yet): say it, but quietly.
-            self.events.record(obj, "Normal", ready["reason"], ready["message"])
+        if ready is None:
+            return
+        # Waiting is expected (a dependency is not ready yet): say it, but quietly, so an
+        # Alert of eventSeverity error hears only of failures.
+        expected = isinstance(err, WaitingError) and not isinstance(err, RetryError)
+        self.events.record(
+            obj, "Normal" if expected else "Warning", ready["reason"], ready["message"]
+        )
 
     async def checkpoint(self, status: dict[str, Any]) -> None:
         """Write the status now, before a long step (a health check), so people see what

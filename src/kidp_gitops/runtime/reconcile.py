@@ -73,6 +73,12 @@ class WaitingError(ReconcileError):
         self.retry_after = retry_after
 
 
+class RetryError(WaitingError):
+    """Failed (a build, an apply, a health check): a Warning, and another try after
+    `retry_after` seconds rather than an exponential backoff. A plain `WaitingError` is
+    an expected wait (a dependency, a source without an artifact yet), said quietly."""
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the queue does with a key after one pass.

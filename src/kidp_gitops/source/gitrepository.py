@@ -25,7 +25,13 @@ from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.runtime import conditions
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
-from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError, WaitingError
+from kidp_gitops.runtime.reconcile import (
+    ReconcileError,
+    Result,
+    RetryError,
+    StalledError,
+    WaitingError,
+)
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.source import git, giterrors
 from kidp_gitops.source.ignore import IgnoreRules
@@ -142,7 +148,7 @@ class GitRepositoryReconciler(ObjectReconciler):
             secret = await self.client.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
         except ApiError as err:
             if err.not_found:
-                raise WaitingError(
+                raise RetryError(
                     conditions.AUTHENTICATION_FAILED,
                     f"secret '{namespace}/{name}' not found",
                     retry_after=30,

@@ -26,7 +26,7 @@ from kidp_gitops.api import source as api
 from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.runtime import conditions
-from kidp_gitops.runtime.reconcile import ReconcileError, WaitingError
+from kidp_gitops.runtime.reconcile import ReconcileError, RetryError
 from kidp_gitops.source.helmindex import display_url
 
 MAX_CHART_SIZE = 10 * 1024 * 1024
@@ -100,7 +100,7 @@ async def _secret(
         secret = await client.get(f"/api/v1/namespaces/{namespace}/secrets/{ref.name}")
     except ApiError as err:
         if err.not_found:
-            raise WaitingError(
+            raise RetryError(
                 conditions.AUTHENTICATION_FAILED,
                 f"secret '{namespace}/{ref.name}' not found",
                 retry_after=30,

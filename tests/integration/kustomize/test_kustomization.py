@@ -90,6 +90,23 @@ async def test_prd_infrastructure_end_to_end(
     assert "deployment.yaml" in ready(failed)["message"]
     assert failed["status"]["lastAppliedRevision"].endswith(removed)
     assert await exists(kube, deploy_path)
+    # A failure is a Warning (what an Alert of eventSeverity error receives).
+    types = await until(
+        lambda: event_types(kube, namespace, "infrastructure", "BuildFailed"), 30, "the event"
+    )
+    assert types == {"Warning"}
+
+
+async def event_types(kube: KubeClient, namespace: str, name: str, reason: str) -> set[str]:
+    """The types of the events with `reason` about Kustomization `name`."""
+    events = await kube.get(f"/api/v1/namespaces/{namespace}/events")
+    return {
+        e["type"]
+        for e in events["items"]
+        if e["involvedObject"].get("kind") == "Kustomization"
+        and e["involvedObject"].get("name") == name
+        and e.get("reason") == reason
+    }
 
 
 async def _not(value: Any) -> bool:
@@ -179,6 +196,11 @@ async def test_depends_on_waits_then_proceeds(
     await kube.create(KS.format(ns=namespace), kustomization("b", "b", dependsOn=[{"name": "a"}]))
     waiting = await wait_ready(kube, namespace, "b", "False", "DependencyNotReady")
     assert "'Kustomization/" in ready(waiting)["message"]
+    # Waiting is expected, not a failure: a Normal event.
+    types = await until(
+        lambda: event_types(kube, namespace, "b", "DependencyNotReady"), 30, "the wait's event"
+    )
+    assert types == {"Normal"}
     await kube.create(KS.format(ns=namespace), kustomization("a", "a"))
     await wait_ready(kube, namespace, "a")
     await wait_ready(kube, namespace, "b", timeout=30)
