@@ -3,8 +3,9 @@
 `kidp --install-completion` installs typer's completion script for the user's shell
 (commands and flags). Arguments that name an object also complete from the cluster:
 `kidp reconcile ks <TAB>` lists the Kustomizations of the namespace given so far on the
-command line (`-n`), with the `--kubeconfig` and `--context` given so far. A cluster
-that cannot be reached completes nothing, silently.
+command line (`-n`), with the `--kubeconfig` and `--context` given so far; `kidp get
+sources helm <TAB>` the HelmRepositories, `kidp reconcile source chart <TAB>` the
+HelmCharts. A cluster that cannot be reached completes nothing, silently.
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ from kidp_gitops.cli import kinds, session
 from kidp_gitops.cli.errors import CliError
 from kidp_gitops.kube import KubeClient
 
+# The word after `source` (or `sources`) in a command, as flux spells them.
+SOURCE_WORDS = {
+    "git": kinds.GIT_REPOSITORY,
+    "helm": kinds.HELM_REPOSITORY,
+    "chart": kinds.HELM_CHART,
+}
+
 
 def kind_of(command: str) -> kinds.Kind | None:
-    """The kind a command works on, from its name: `ks`, `helmrelease`, `git`…"""
-    if command == "git":
-        return kinds.GIT_REPOSITORY
+    """The kind a command works on, from its name: `ks`, `helmrelease`, `git`, `chart`…"""
+    if command in SOURCE_WORDS:
+        return SOURCE_WORDS[command]
     try:
         return kinds.lookup(command)
     except CliError:

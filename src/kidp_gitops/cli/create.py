@@ -5,6 +5,7 @@ else applied (created or updated) and waited for until Ready.
     kidp create source git podinfo --url https://github.com/stefanprodan/podinfo --branch master
     kidp create kustomization podinfo --source GitRepository/podinfo --path ./kustomize --prune
     kidp create helmrelease podinfo --source HelmRepository/podinfo --chart podinfo --export
+    kidp create helmrelease operators --source GitRepository/infra --chart ./charts/operators
 
 Every object is checked against its API type before anything is applied, so a bad
 flag value fails with the field it breaks (`spec.url: …`).
@@ -333,9 +334,15 @@ def kustomization(
 def helmrelease(
     name: Name,
     source: Annotated[
-        str, typer.Option("--source", help="Chart source: HelmRepository/name[.namespace].")
+        str,
+        typer.Option(
+            "--source",
+            help="Chart source: HelmRepository/name[.namespace], or GitRepository/… or Bucket/…",
+        ),
     ],
-    chart: Annotated[str, typer.Option("--chart", help="Chart name, or path in a Git source.")],
+    chart: Annotated[
+        str, typer.Option("--chart", help="Chart name, or path in a Git source (./charts/app).")
+    ],
     chart_version: Annotated[
         str | None, typer.Option("--chart-version", help="Semver range of the chart.")
     ] = None,

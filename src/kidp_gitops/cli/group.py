@@ -10,7 +10,13 @@ exit code:
     DevClusterError      its message, exit 1
     bad flags/arguments  "✗ <what is wrong> (see 'kidp … --help')", exit 2
     typer.Exit(n)        exit n, nothing printed (`diff` exits 1 when it found changes)
-    Ctrl-C               exit 130
+    Ctrl-C               exit 130, nothing printed (at a prompt, a newline to end the
+                         prompt's line), wherever it lands: a command, a watch, a prompt
+    end of input         at a prompt: "✗ aborted", exit 1
+
+One command ends on Ctrl-C by design: `kidp events --watch` streams until interrupted
+and exits 0, as `flux events --watch` does (`get --watch` stops with 130, as `kubectl
+get --watch` does).
 
 Because the printing happens inside the group's `main`, the test runner sees exactly
 what a user sees: the line and the code.
@@ -31,6 +37,7 @@ from kidp_gitops.devcluster import DevClusterError
 from kidp_gitops.kube import KubeError
 
 USAGE_EXIT = 2
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
 
 
 class KidpGroup(typer.core.TyperGroup):
@@ -53,13 +60,25 @@ class KidpGroup(typer.core.TyperGroup):
             _fail(session.describe(err), 1)
         except DevClusterError as err:
             _fail(str(err), 1)
-        except typer.Abort:
-            _fail("aborted", 1)
-        except KeyboardInterrupt:
-            sys.exit(130)
+        except typer.Abort as err:
+            _aborted(err)
+        except KeyboardInterrupt:  # outside click's handling (shell completion)
+            sys.exit(INTERRUPTED_EXIT)
         except typer.TyperException as err:  # the parser's: unknown flag, missing argument
             _usage(err)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _aborted(err: typer.Abort) -> NoReturn:
+    """click turns Ctrl-C and end of input into Abort, keeping the KeyboardInterrupt or
+    EOFError as its context: at a prompt always (`raise … from None`), in a command with
+    the click that older typer releases run on (newer ones exit 130 themselves)."""
+    cause = err.__context__
+    if err.__cause__ is None and isinstance(cause, (KeyboardInterrupt, EOFError)):
+        output.stderr().print()  # the prompt left the cursor on its line
+    if isinstance(cause, KeyboardInterrupt):
+        sys.exit(INTERRUPTED_EXIT)
+    _fail("aborted", 1)
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kidp_gitops.cli import kinds, session
 from kidp_gitops.cli.errors import CliError
 from kidp_gitops.kube import KubeClient, load_config
 from kidp_gitops.local.environment import LocalEnvironment, example_dir
@@ -93,11 +94,13 @@ def _show(env: LocalEnvironment, output: str) -> bool:
         )
     console.print(table)
     if st.get("gitops"):
-        objects = Table(title="GitOps objects (flux-system)")
-        for col in ("KIND", "NAME", "READY", "REVISION", "MESSAGE"):
+        objects = Table(title="GitOps objects")
+        for col in ("KIND", "NAMESPACE", "NAME", "READY", "REVISION", "MESSAGE"):
             objects.add_column(col)
         for o in st["gitops"]:
-            objects.add_row(o["kind"], o["name"], o["ready"], o["revision"], o["message"])
+            objects.add_row(
+                o["kind"], o["namespace"], o["name"], o["ready"], o["revision"], o["message"]
+            )
         console.print(objects)
     console.print(
         f"kubeconfig: {st['kubeconfig']}\ngit: {st['git_url']}\nmetrics: {st['metrics_url']}"
@@ -106,31 +109,30 @@ def _show(env: LocalEnvironment, output: str) -> bool:
     return bool(st["running"])
 
 
+# What `kidp status` lists, in every namespace: the sources, and what applies them.
+STATUS_KINDS = (
+    kinds.GIT_REPOSITORY,
+    kinds.HELM_REPOSITORY,
+    kinds.KUSTOMIZATION,
+    kinds.HELM_RELEASE,
+)
+
+
 async def _objects(env: LocalEnvironment) -> list[dict[str, str]]:
     rows = []
     async with KubeClient(await load_config(env.cluster.kubeconfig)) as kube:
-        for group, plural, kind in (
-            ("source.toolkit.fluxcd.io/v1", "gitrepositories", "GitRepository"),
-            ("kustomize.toolkit.fluxcd.io/v1", "kustomizations", "Kustomization"),
-        ):
-            listed = await kube.get(f"/apis/{group}/namespaces/flux-system/{plural}")
-            for item in listed.get("items") or []:
-                st = item.get("status") or {}
-                ready: dict[str, str] = next(
-                    (c for c in st.get("conditions") or [] if c["type"] == "Ready"), {}
-                )
-                revision = (
-                    (st.get("artifact") or {}).get("revision")
-                    or st.get("lastAppliedRevision")
-                    or ""
-                )
+        for kind in STATUS_KINDS:
+            found, _ = await session.list_objects(kube, kind, None)
+            for item in found:
+                ready = kinds.condition(item)
                 rows.append(
                     {
-                        "kind": kind,
-                        "name": item["metadata"]["name"],
-                        "ready": ready.get("status", "Unknown"),
-                        "revision": revision,
-                        "message": ready.get("message", ""),
+                        "kind": kind.kind,
+                        "namespace": str(item["metadata"].get("namespace", "")),
+                        "name": str(item["metadata"]["name"]),
+                        "ready": str(ready.get("status", "Unknown")),
+                        "revision": kinds.revision(item),
+                        "message": str(ready.get("message", "")),
                     }
                 )
     return rows

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,3 +95,49 @@ async def synced_infrastructure(
     await kube.create(KS.format(ns=namespace), prd_infrastructure(namespace))
     await wait_ready(kube, namespace, "infrastructure", timeout=90)
     return repo
+
+
+async def run_kidp(cluster: DevCluster, *args: str) -> asyncio.subprocess.Process:
+    """`kidp` as a user runs it, in a process of its own, its input and output piped."""
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "NO_COLOR": "1"}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kidp_gitops", *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+
+
+async def ctrl_c(process: asyncio.subprocess.Process) -> tuple[int | None, str, str]:
+    """Interrupt a running command as Ctrl-C does; its exit code and the rest of its
+    output and errors."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode, out.decode(), err.decode()
+
+
+async def next_line(stream: asyncio.StreamReader, *texts: str, timeout: float = 60) -> str:
+    """The first line of a running command's output that holds each of `texts`."""
+
+    async def read() -> str:
+        while line := (await stream.readline()).decode():
+            if all(text in line for text in texts):
+                return line
+        raise AssertionError(f"the output ended without {texts!r}")
+
+    return await asyncio.wait_for(read(), timeout)
+
+
+async def read_until(stream: asyncio.StreamReader, text: str, timeout: float = 60) -> str:
+    """What a running command wrote until `text` (a prompt: no line end to wait for)."""
+
+    async def read() -> str:
+        seen = b""
+        while text.encode() not in seen:
+            chunk = await stream.read(4096)
+            if not chunk:
+                raise AssertionError(f"the output ended without {text!r}: {seen.decode()}")
+            seen += chunk
+        return seen.decode()
+
+    return await asyncio.wait_for(read(), timeout)

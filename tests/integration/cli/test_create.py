@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import Result
 
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
 from tests.integration.cli.helpers import one_line
-from tests.integration.kustomize.helpers import GIT, example_files
+from tests.integration.helm.helpers import DEPLOY, HR, condition
+from tests.integration.kustomize.helpers import GIT, example_files, setup_source
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -95,3 +97,60 @@ async def test_create_rejects_bad_values(kidp: Kidp, namespace: str) -> None:
     source = await kidp("create", "ks", "x", "--source", "Helm/x", "--export")
     assert source.exit_code == 1
     assert one_line(source).startswith("✗ --source 'Helm/x': write Kind/name")
+
+
+async def test_create_a_helmrelease_and_wait_until_installed(
+    kidp: Kidp,
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
+    values = tmp_path / "values.yaml"
+
+    async def create(replicas: int) -> Result:
+        values.write_text(f"replicaCount: {replicas}\n")
+        return await kidp(
+            "create", "helmrelease", "operators", "--source", "GitRepository/kidp-infrastructure",
+            "--chart", "./charts/operators", "--values", str(values), "-n", namespace,
+        )  # fmt: skip
+
+    installed = await create(2)
+    assert installed.exit_code == 0, installed.output
+    assert "✔ HelmRelease reconciliation completed" in installed.output
+    assert installed.output.splitlines()[-1] == "✔ applied revision 0.1.0"
+    # When the command returns, the release is installed and its Deployment exists.
+    hr = await kube.get(f"{HR.format(ns=namespace)}/operators")
+    assert hr["spec"]["chart"]["spec"]["sourceRef"] == {
+        "kind": "GitRepository",
+        "name": "kidp-infrastructure",
+    }
+    assert hr["status"]["observedGeneration"] == hr["metadata"]["generation"]
+    assert condition(hr)["reason"] == "InstallSucceeded"
+    deployment = DEPLOY.format(ns=namespace, name="operators")
+    assert (await kube.get(deployment))["spec"]["replicas"] == 2
+
+    # Created again with other values: upgraded, and waited for (not the old Ready).
+    upgraded = await create(3)
+    assert upgraded.exit_code == 0, upgraded.output
+    hr = await kube.get(f"{HR.format(ns=namespace)}/operators")
+    assert condition(hr)["reason"] == "UpgradeSucceeded"
+    assert hr["status"]["history"][0]["version"] == 2
+    assert (await kube.get(deployment))["spec"]["replicas"] == 3
+
+
+async def test_create_a_helmrelease_of_a_missing_source_times_out(
+    kidp: Kidp, kube: KubeClient, namespace: str
+) -> None:
+    result = await kidp(
+        "create", "hr", "orphan", "--source", "GitRepository/missing", "--chart", "./charts/x",
+        "--timeout", "5s", "-n", namespace,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    last = result.output.splitlines()[-1]
+    assert last.startswith(f"✗ HelmRelease '{namespace}/orphan' not ready in time: "), last
+    assert last.endswith(f"GitRepository '{namespace}/missing' not found")  # the reason
+    await kube.get(f"{HR.format(ns=namespace)}/orphan")  # applied, and left to converge

@@ -4,11 +4,7 @@ events from a running `kidp` process until Ctrl-C."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,8 +16,11 @@ from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
 from tests.integration.cli.helpers import (
     SOURCE_INTERVAL,
+    ctrl_c,
     dead_kubeconfig,
+    next_line,
     one_line,
+    run_kidp,
     synced_infrastructure,
 )
 from tests.integration.kustomize.helpers import KS, prd_infrastructure, setup_source
@@ -149,36 +148,6 @@ async def test_events_watch_streams_new_events_until_ctrl_c(
         assert code == 0, err
         assert "Unrelated" not in out
         assert "Traceback" not in err
-
-
-async def run_kidp(cluster: DevCluster, *args: str) -> asyncio.subprocess.Process:
-    """`kidp` as a user runs it, in a process of its own, its output piped."""
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "NO_COLOR": "1"}
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kidp_gitops", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
-
-
-async def ctrl_c(process: asyncio.subprocess.Process) -> tuple[int | None, str, str]:
-    """Interrupt a running command as Ctrl-C does; its exit code and the rest of its
-    output and errors."""
-    if process.returncode is None:
-        process.send_signal(signal.SIGINT)
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    return process.returncode, out.decode(), err.decode()
-
-
-async def next_line(stream: asyncio.StreamReader, *texts: str, timeout: float = 60) -> str:
-    """The first line of a running command's output that holds each of `texts`."""
-
-    async def read() -> str:
-        while line := (await stream.readline()).decode():
-            if all(text in line for text in texts):
-                return line
-        raise AssertionError(f"the output ended without {texts!r}")
-
-    return await asyncio.wait_for(read(), timeout)
 
 
 async def test_events_watch_without_a_cluster_is_one_line(kidp: Kidp, tmp_path: Path) -> None:

@@ -19,12 +19,15 @@ from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
 from tests.integration.cli.helpers import (
     HR,
+    ctrl_c,
     dead_kubeconfig,
     helmrelease,
+    next_line,
     one_line,
+    run_kidp,
     synced_infrastructure,
 )
-from tests.integration.kustomize.helpers import KS
+from tests.integration.kustomize.helpers import KS, kustomization
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -118,6 +121,24 @@ async def test_get_watch_prints_changes(
     assert any(e["event"] == "MODIFIED" and e["suspended"] for e in events), result.stdout
 
 
+async def test_get_watch_ends_on_ctrl_c_with_130(
+    installed: DevCluster, kube: KubeClient, namespace: str
+) -> None:
+    # Suspended: the row is there to see, and nothing changes it while the test runs.
+    await kube.create(KS.format(ns=namespace), kustomization("watched", "apps", suspend=True))
+    watching = await run_kidp(installed, "get", "kustomizations", "-A", "--watch")
+    assert watching.stdout is not None
+    try:
+        # The listing is printed: the command is watching now.
+        await next_line(watching.stdout, namespace, "watched")
+    finally:
+        code, _, err = await ctrl_c(watching)
+    assert code == 130, err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.strip()]) <= 1, err
+    assert "aborted" not in err
+
+
 async def test_get_errors_are_one_line(kidp: Kidp, namespace: str, tmp_path: Path) -> None:
     missing = await kidp("get", "ks", "nope", "-n", namespace)
     assert missing.exit_code == 1
@@ -169,4 +190,29 @@ async def test_object_names_complete_from_the_cluster(
     ]
     assert await asyncio.to_thread(complete, f"kidp get sources git -n {namespace} ") == [
         "kidp-infrastructure"
+    ]
+
+    # Helm sources: `source helm` names HelmRepositories, `source chart` HelmCharts.
+    repo = {"interval": "10m", "url": "http://127.0.0.1:1/charts"}
+    chart = {
+        "interval": "10m",
+        "chart": "podinfo",
+        "sourceRef": {"kind": "HelmRepository", "name": "stable"},
+    }
+    for plural, kind, name, spec in (
+        ("helmrepositories", "HelmRepository", "stable", repo),
+        ("helmcharts", "HelmChart", "podinfo", chart),
+    ):
+        await kube.create(
+            f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{namespace}/{plural}",
+            {
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": kind,
+                "metadata": {"name": name},
+                "spec": spec,
+            },
+        )
+    assert await asyncio.to_thread(complete, f"kidp get sources helm -n {namespace} ") == ["stable"]
+    assert await asyncio.to_thread(complete, f"kidp reconcile source chart -n {namespace} ") == [
+        "podinfo"
     ]

@@ -40,15 +40,25 @@ def _up_sync_down(tmp_path: Path, state: Path, runner: CliRunner) -> None:
     st = status(state)
     for key in ("kubeconfig", "git_url", "metrics_url", "logs"):
         assert st[key], key
-    gitops = {o["name"]: o for o in st["gitops"]}  # type: ignore[attr-defined]
+    gitops = {(o["kind"], o["namespace"], o["name"]): o for o in st["gitops"]}  # type: ignore[attr-defined]
     assert set(gitops) == {
-        "kidp-infrastructure",
-        "infrastructure",
-        "teams",
-        "policies",
-        "releases",
+        ("GitRepository", "flux-system", "kidp-infrastructure"),
+        ("GitRepository", "kidp-system", "kidp-infrastructure"),
+        ("Kustomization", "flux-system", "infrastructure"),
+        ("Kustomization", "flux-system", "teams"),
+        ("Kustomization", "flux-system", "policies"),
+        ("Kustomization", "flux-system", "releases"),
+        ("HelmRelease", "kidp-system", "kidp-operators"),
     }
     assert all(o["ready"] == "True" for o in gitops.values())
+    # The PRD's HelmRelease, at the chart version it installed.
+    assert gitops["HelmRelease", "kidp-system", "kidp-operators"]["revision"] == "0.1.0"
+    table = runner.invoke(app, ["status", "--state-dir", str(state)], env={"COLUMNS": "300"})
+    assert table.exit_code == 0, table.output
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in table.stdout.splitlines()]
+    assert ["HelmRelease", "kidp-system", "kidp-operators", "True", "0.1.0"] in [
+        r[:5] for r in rows
+    ], table.stdout
 
     # A change pushed to the local repository is applied after a requested reconcile.
     user, password = "kidp", (state / "git" / "password").read_text().strip()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from kidp_gitops.cli import session
 from kidp_gitops.cli.main import app
 
 
@@ -58,3 +59,20 @@ def test_version_and_help_still_work() -> None:
 def test_shell_completion_is_offered() -> None:
     result = CliRunner().invoke(app, ["--help"])
     assert "--install-completion" in result.stdout
+
+
+def test_ctrl_c_in_a_command_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session, "run", interrupted)
+    result = CliRunner().invoke(app, ["get", "ks", "-A", "--watch"])
+    assert result.exit_code == 130
+    assert lines(result.output) == []
+
+
+def test_end_of_input_at_a_prompt_aborts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session, "run", lambda *_: {"spec": {"prune": False}})
+    result = CliRunner().invoke(app, ["delete", "ks", "apps"], input="")
+    assert result.exit_code == 1
+    assert lines(result.output)[-1] == "✗ aborted"  # on a line of its own
