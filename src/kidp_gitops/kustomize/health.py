@@ -1,5 +1,6 @@
 """Waiting until applied objects are healthy, by kstatus.
 
+`check()` is a Kustomization's health step (which objects, the Healthy condition);
 `wait()` polls the objects until every one is Current, one is Failed, or the timeout
 passes; the error names the objects that are not healthy and why. `superseded` lets a
 newer revision interrupt the wait, so it is never stuck behind an old health check.
@@ -9,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from kidp_gitops.api import kustomize as api
 from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import RestMapper
 from kidp_gitops.kustomize.inventory import ObjRef
-from kidp_gitops.runtime import kstatus
+from kidp_gitops.runtime import conditions, kstatus
+from kidp_gitops.runtime.reconcile import RetryError, WaitingError
 
 
 class Unhealthy(Exception):
@@ -79,4 +83,70 @@ def _describe(items: list[tuple[ObjRef, kstatus.Result]]) -> str:
     return ", ".join(
         f"[{r}] status: '{s.status.value}'" + (f" ({s.message})" if s.message else "")
         for r, s in items
+    )
+
+
+async def check(
+    client: KubeClient,
+    mapper: RestMapper,
+    spec: api.KustomizationSpec,
+    namespace: str,
+    applied: list[ObjRef],
+    status: dict[str, Any],
+    revision: str,
+    generation: int,
+    *,
+    superseded: Callable[[], bool],
+    checkpoint: Callable[[dict[str, Any]], Awaitable[None]] | None,
+) -> None:
+    """A Kustomization's health step: every applied object with `wait`, else the listed
+    `healthChecks`; the Healthy condition says how it went. `checkpoint` (None: quiet)
+    writes the status first, so people see which revision is being checked."""
+    if spec.wait:
+        refs = list(applied)
+    else:
+        refs = [
+            ObjRef(
+                c.namespace or namespace,
+                c.name,
+                (c.api_version or "").rpartition("/")[0],
+                c.kind,
+                (c.api_version or "").rpartition("/")[2],
+            )
+            for c in spec.health_checks
+        ]
+    if not refs:
+        conditions.remove(status, conditions.HEALTHY)
+        return
+    timeout = spec.effective_timeout()
+    conditions.mark_reconciling(
+        status,
+        conditions.PROGRESSING,
+        f"Running health checks for revision {revision} with a timeout of {timeout}",
+        generation,
+    )
+    if checkpoint is not None:
+        await checkpoint(status)
+    try:
+        await wait(client, mapper, refs, timeout.seconds, superseded=superseded)
+    except Unhealthy as err:
+        conditions.set_condition(
+            status,
+            conditions.HEALTHY,
+            "False",
+            conditions.HEALTH_CHECK_FAILED,
+            str(err),
+            generation,
+        )
+        raise RetryError(
+            conditions.HEALTH_CHECK_FAILED,
+            f"Health check failed after {timeout}: {err}",
+            retry_after=spec.effective_retry_interval().seconds,
+        ) from err
+    except Superseded as err:
+        raise WaitingError(
+            conditions.PROGRESSING, "a new revision arrived during health checks", retry_after=0
+        ) from err
+    conditions.set_condition(
+        status, conditions.HEALTHY, "True", conditions.SUCCEEDED, "Health check passed", generation
     )

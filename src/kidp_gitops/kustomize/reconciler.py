@@ -35,11 +35,11 @@ from kidp_gitops.kube.client import JSON, KubeClient, service_account_user
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource, RestMapper, UnknownKind
-from kidp_gitops.kustomize import health, inventory, pipeline
+from kidp_gitops.kustomize import health, inventory, pipeline, report
 from kidp_gitops.kustomize.apply import Applied, Applier, ApplyFailed, diff_paths, with_owner
 from kidp_gitops.kustomize.drift import DriftTracker
 from kidp_gitops.kustomize.prune import PruneFailed, prune
-from kidp_gitops.runtime import conditions, metrics
+from kidp_gitops.runtime import conditions
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import Result, RetryError, StalledError, WaitingError
@@ -48,9 +48,7 @@ from kidp_gitops.storage.artifacts import ArtifactStore
 from kidp_gitops.storage.fetch import ArtifactUnavailable
 from kidp_gitops.storage.trees import ArtifactTrees
 
-KIND = "Kustomization"
-DRIFTED = "Drifted"
-DRIFT_CORRECTED = "DriftCorrected"
+KIND = report.KIND
 ACCESS_DENIED = "AccessDenied"
 PROGRESSING = conditions.PROGRESSING
 
@@ -153,8 +151,8 @@ class KustomizationReconciler(ObjectReconciler):
         self._remember(key, revision, generation, labelled, applied)
         await self.drift.watch(labelled)
         deleted = await self._prune(client, spec, status, previous, refs, (name, namespace), retry)
-        self._announce(obj, revision, applied, deleted)
-        self._report_protected(obj, status, applied, generation, revision)
+        report.applied(self.events, obj, revision, applied, deleted)
+        report.protected(self.events, obj, status, applied, revision)
         status["lastAppliedRevision"] = revision
         status["lastAppliedDigest"] = digest
 
@@ -166,7 +164,18 @@ class KustomizationReconciler(ObjectReconciler):
             and conditions.is_true(obj.get("status") or {}, conditions.READY)
             and (obj.get("status") or {}).get("lastAppliedRevision") == revision
         )
-        await self._check_health(obj, status, client, spec, refs, revision, generation, quiet)
+        await health.check(
+            client,
+            self.mapper,
+            spec,
+            namespace,
+            refs,
+            status,
+            revision,
+            generation,
+            superseded=lambda: self._superseded(spec, namespace, revision),
+            checkpoint=None if quiet else self.checkpoint,
+        )
         self._last[key].healthy = True
         return _ready(status, revision, generation, interval)
 
@@ -347,78 +356,6 @@ class KustomizationReconciler(ObjectReconciler):
         status["inventory"] = {"entries": inventory.entries(current)}
         return deleted
 
-    async def _check_health(
-        self,
-        obj: JSON,
-        status: dict[str, Any],
-        client: KubeClient,
-        spec: api.KustomizationSpec,
-        applied: list[inventory.ObjRef],
-        revision: str,
-        generation: int,
-        quiet: bool = False,
-    ) -> None:
-        namespace = obj["metadata"]["namespace"]
-        if spec.wait:
-            refs = list(applied)
-        else:
-            refs = [
-                inventory.ObjRef(
-                    c.namespace or namespace,
-                    c.name,
-                    (c.api_version or "").rpartition("/")[0],
-                    c.kind,
-                    (c.api_version or "").rpartition("/")[2],
-                )
-                for c in spec.health_checks
-            ]
-        if not refs:
-            conditions.remove(status, conditions.HEALTHY)
-            return
-        conditions.mark_reconciling(
-            status,
-            PROGRESSING,
-            f"Running health checks for revision {revision} with a "
-            f"timeout of {spec.effective_timeout()}",
-            generation,
-        )
-        if not quiet:
-            await self.checkpoint(status)
-        try:
-            await health.wait(
-                client,
-                self.mapper,
-                refs,
-                spec.effective_timeout().seconds,
-                superseded=lambda: self._superseded(spec, namespace, revision),
-            )
-        except health.Unhealthy as err:
-            conditions.set_condition(
-                status,
-                conditions.HEALTHY,
-                "False",
-                conditions.HEALTH_CHECK_FAILED,
-                str(err),
-                generation,
-            )
-            raise RetryError(
-                conditions.HEALTH_CHECK_FAILED,
-                f"Health check failed after {spec.effective_timeout()}: {err}",
-                retry_after=spec.effective_retry_interval().seconds,
-            ) from err
-        except health.Superseded as err:
-            raise WaitingError(
-                PROGRESSING, "a new revision arrived during health checks", retry_after=0
-            ) from err
-        conditions.set_condition(
-            status,
-            conditions.HEALTHY,
-            "True",
-            conditions.SUCCEEDED,
-            "Health check passed",
-            generation,
-        )
-
     async def _adopt(
         self,
         obj: JSON,
@@ -464,18 +401,8 @@ class KustomizationReconciler(ObjectReconciler):
                 str(err),
                 retry_after=spec.effective_retry_interval().seconds,
             ) from err
-        corrected = [a for a in applied if a.action in ("created", "configured")]
-        if corrected:
-            lines = [f"{a.ref} {_changes(a) or a.action}" for a in corrected]
-            self.events.record(
-                obj, "Normal", DRIFT_CORRECTED, "\n".join(lines), _revision(last.revision)
-            )
-            metrics.DRIFT_CORRECTIONS.labels(
-                KIND, obj["metadata"]["name"], obj["metadata"]["namespace"]
-            ).inc(len(corrected))
-        self._report_protected(
-            obj, status, applied, obj["metadata"].get("generation", 0), last.revision
-        )
+        report.corrected(self.events, obj, last.revision, applied)
+        report.protected(self.events, obj, status, applied, last.revision)
         self.drift.refresh(
             key, [(m, a.result or m) for m, a in zip(manifests, applied, strict=True)]
         )
@@ -505,55 +432,11 @@ class KustomizationReconciler(ObjectReconciler):
         artifact = ((source or {}).get("status") or {}).get("artifact") or {}
         return bool(artifact.get("revision")) and artifact.get("revision") != revision
 
-    def _announce(
-        self, obj: JSON, revision: str, applied: list[Applied], deleted: list[inventory.ObjRef]
-    ) -> None:
-        lines = [f"{a.ref} {a.action}" for a in applied if a.action in ("created", "configured")]
-        lines += [f"{r} deleted" for r in deleted]
-        if lines:
-            self.events.record(
-                obj,
-                "Normal",
-                "Progressing",
-                "\n".join(lines),
-                _revision(revision),
-            )
-
-    def _report_protected(
-        self,
-        obj: JSON,
-        status: dict[str, Any],
-        applied: list[Applied],
-        generation: int,
-        revision: str,
-    ) -> None:
-        meta = obj["metadata"]
-        drifted = [a for a in applied if a.action == "protected" and a.changed]
-        metrics.DRIFTED.labels(KIND, meta["name"], meta["namespace"]).set(len(drifted))
-        if not drifted:
-            conditions.remove(status, DRIFTED)
-            return
-        message = "; ".join(f"{a.ref}: {_changes(a)}" for a in drifted)
-        conditions.set_condition(
-            status,
-            DRIFTED,
-            "True",
-            DRIFTED,
-            f"protected objects differ from Git (not corrected): {message}",
-            generation,
-        )
-        self.events.record(obj, "Warning", DRIFTED, message, _revision(revision))
-
     def _client_for(self, spec: api.KustomizationSpec, namespace: str) -> KubeClient:
         account = spec.service_account_name or self.options.default_service_account
         if not account:
             return self.client
         return self.client.impersonate(service_account_user(namespace, account))
-
-
-def _revision(revision: str) -> dict[str, str]:
-    """An event's annotation with the revision, which Alerts pass on as metadata."""
-    return {"kustomize.toolkit.fluxcd.io/revision": revision}
 
 
 def _ready(status: dict[str, Any], revision: str, generation: int, interval: float) -> Result:
@@ -580,13 +463,6 @@ def _applied_before(obj: JSON, revision: str, digest: str, manifests: list[JSON]
             inventory.from_status(st), [inventory.ref_of(m) for m in manifests]
         )
     )
-
-
-def _changes(applied: Applied) -> str:
-    """The fields that differed from Git; of a Secret only their names, no values."""
-    if applied.ref.kind == "Secret" and not applied.ref.group:
-        return ", ".join(c.split(": ", 1)[0] for c in applied.changed)
-    return ", ".join(applied.changed)
 
 
 def _spec(obj: JSON) -> api.KustomizationSpec:

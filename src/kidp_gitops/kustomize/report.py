@@ -1,0 +1,81 @@
+"""What a Kustomization tells people about an apply: events, the Drifted condition, the
+drift metrics.
+
+    applied        one "Progressing" event listing what was created, configured, deleted
+    corrected      one "DriftCorrected" event listing the fields put back
+    protected      the drift of objects we may not overwrite: a Warning event, the
+                   Drifted condition with a readable diff, and the `drifted` gauge
+
+Every event carries the revision as an annotation, which Alerts pass on as metadata.
+A Secret's changes name its keys only, never a value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kidp_gitops.kube.client import JSON
+from kidp_gitops.kustomize.apply import Applied
+from kidp_gitops.kustomize.inventory import ObjRef
+from kidp_gitops.runtime import conditions, metrics
+from kidp_gitops.runtime.events import EventRecorder
+
+KIND = "Kustomization"
+DRIFTED = "Drifted"
+DRIFT_CORRECTED = "DriftCorrected"
+REVISION = "kustomize.toolkit.fluxcd.io/revision"
+
+
+def applied(
+    events: EventRecorder,
+    obj: JSON,
+    revision: str,
+    results: list[Applied],
+    deleted: list[ObjRef],
+) -> None:
+    lines = [f"{a.ref} {a.action}" for a in results if a.action in ("created", "configured")]
+    lines += [f"{r} deleted" for r in deleted]
+    if lines:
+        events.record(obj, "Normal", "Progressing", "\n".join(lines), {REVISION: revision})
+
+
+def corrected(events: EventRecorder, obj: JSON, revision: str, results: list[Applied]) -> None:
+    done = [a for a in results if a.action in ("created", "configured")]
+    if not done:
+        return
+    lines = [f"{a.ref} {changes(a) or a.action}" for a in done]
+    events.record(obj, "Normal", DRIFT_CORRECTED, "\n".join(lines), {REVISION: revision})
+    meta = obj["metadata"]
+    metrics.DRIFT_CORRECTIONS.labels(KIND, meta["name"], meta["namespace"]).inc(len(done))
+
+
+def protected(
+    events: EventRecorder,
+    obj: JSON,
+    status: dict[str, Any],
+    results: list[Applied],
+    revision: str,
+) -> None:
+    meta = obj["metadata"]
+    drifted = [a for a in results if a.action == "protected" and a.changed]
+    metrics.DRIFTED.labels(KIND, meta["name"], meta["namespace"]).set(len(drifted))
+    if not drifted:
+        conditions.remove(status, DRIFTED)
+        return
+    message = "; ".join(f"{a.ref}: {changes(a)}" for a in drifted)
+    conditions.set_condition(
+        status,
+        DRIFTED,
+        "True",
+        DRIFTED,
+        f"protected objects differ from Git (not corrected): {message}",
+        meta.get("generation", 0),
+    )
+    events.record(obj, "Warning", DRIFTED, message, {REVISION: revision})
+
+
+def changes(result: Applied) -> str:
+    """The fields that differed from Git; of a Secret only their names, no values."""
+    if result.ref.kind == "Secret" and not result.ref.group:
+        return ", ".join(c.split(": ", 1)[0] for c in result.changed)
+    return ", ".join(result.changed)
