@@ -8,6 +8,8 @@ names the module and the import, so the fix is obvious.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "storage": set(),
     "devcluster": {"kube"},
     **{c: FOUNDATION for c in CONTROLLERS},
-    "validate": FOUNDATION | {"kustomize"},
+    "validate": {"api", "kustomize"},  # the pure parts of kustomize: offline, no cluster
     "install": {"api", "kube"},
     "engine": {"*"},
     "local": {"*"},
@@ -64,3 +66,14 @@ def test_module_respects_the_layers(path: Path) -> None:
             f"{package}/{path.name}:{line} imports {name}; {package}/ may import only "
             f"{sorted(allowed) or 'nothing of ours'}"
         )
+
+
+def test_validate_runs_without_the_kubernetes_client() -> None:
+    """`kidp validate` is offline: nothing it imports reaches `kube` or its client."""
+    probe = (
+        "import sys, kidp_gitops.validate; "
+        "print(sorted(m for m in sys.modules if m.startswith(('kidp_gitops.kube', "
+        "'kubernetes_asyncio'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -24,6 +24,7 @@ from kidp_gitops.cli import (
     suspend,
     tree,
     uninstall,
+    validate,
 )
 from kidp_gitops.cli.group import KidpGroup
 from kidp_gitops.cli.install import install
@@ -55,6 +56,7 @@ app.add_typer(delete.app, name="delete")
 app.command("stats")(stats.stats)
 app.command("uninstall")(uninstall.uninstall)
 app.add_typer(bootstrap.app, name="bootstrap")
+app.command("validate", help=validate.HELP)(validate.validate)
 
 
 app.command("up")(local.up)

@@ -1,0 +1,83 @@
+"""Flux objects against kidp's own types: the schema the API server would enforce, and
+the rules across fields that the controllers would otherwise report at reconcile time.
+
+Each problem becomes one finding at the line of the field it names. A document read as a
+kustomize patch (a file that some kustomization lists under `patches`) is partial by
+nature, so only wrong types and unknown fields count there, not missing fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from kidp_gitops.api import kinds
+from kidp_gitops.validate.documents import Document, identity
+from kidp_gitops.validate.findings import Finding
+
+
+def check(doc: Document, *, fragment: bool = False) -> list[Finding]:
+    """Findings for one document of one of kidp's API groups (nothing for others)."""
+    if not doc.is_object or not kinds.is_ours(doc.data["apiVersion"]):
+        return []
+    api_version, kind = doc.data["apiVersion"], doc.data["kind"]
+    subject = identity(doc.data)
+    model = kinds.model_for(api_version, kind)
+    if model is None:
+        message = f"{api_version} {kind} is not a kind kidp (or Flux) serves"
+        return [Finding(doc.file, doc.line_of("kind"), "error", "flux", subject, message)]
+    findings: list[Finding] = []
+    version = api_version.partition("/")[2]
+    if version in model.RESOURCE.deprecated_versions:
+        findings.append(
+            Finding(
+                doc.file,
+                doc.line_of("apiVersion"),
+                "warning",
+                "flux",
+                subject,
+                f"{api_version} is deprecated: use {model.RESOURCE.api_version()}",
+            )
+        )
+    if fragment:
+        problems = _fragment_problems(model, doc.data)
+    else:
+        try:
+            kinds.parse_object(doc.data)
+            problems = []
+        except kinds.ManifestError as err:
+            problems = err.problems
+    for problem in problems:
+        path, _, message = problem.partition(": ")
+        line = doc.line_of(path) if path != "<object>" else doc.line
+        findings.append(Finding(doc.file, line, "error", "flux", subject, problem))
+    return findings
+
+
+def _fragment_problems(model: type[BaseModel], data: Mapping[str, Any]) -> list[str]:
+    """Wrong types, bad values and unknown fields of a partial object; missing fields
+    and rules across the fields of one object (which a patch cannot satisfy) are not."""
+    try:
+        model.model_validate(dict(data))
+    except ValidationError as error:
+        lines = kinds.describe(error)
+        return [
+            line
+            for line, e in zip(lines, error.errors(), strict=True)
+            if e["type"] != "missing"
+            and not (e["type"] == "value_error" and isinstance(_at(data, e["loc"]), Mapping))
+        ]
+    return []
+
+
+def _at(data: Any, loc: tuple[int | str, ...]) -> Any:
+    for part in loc:
+        if isinstance(data, Mapping) and isinstance(part, str):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data

@@ -1,0 +1,95 @@
+"""Flux objects are checked against kidp's types, each problem at its file:line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.unit.validate.conftest import failing, line_of, replace, run, write
+
+CLUSTER = "clusters/local/kustomizations.yaml"
+
+
+def test_unknown_field_and_wrong_type_name_the_line(repo: Path) -> None:
+    replace(repo, CLUSTER, "  path: ./teams\n  prune: true", "  path: ./teams\n  prune: yes")
+    replace(repo, CLUSTER, "  path: ./policies\n", "  path: ./policies\n  tagetNamespace: x\n")
+
+    found = failing(run(repo))
+
+    assert [(f.file, f.line, f.check, f.object, f.message) for f in found] == [
+        (
+            CLUSTER,
+            line_of(repo, CLUSTER, "prune: yes"),
+            "flux",
+            "Kustomization/flux-system/teams",
+            "spec.prune: Input should be a valid boolean",
+        ),
+        (
+            CLUSTER,
+            line_of(repo, CLUSTER, "tagetNamespace"),
+            "flux",
+            "Kustomization/flux-system/policies",
+            "spec.tagetNamespace: unknown field",
+        ),
+    ]
+
+
+def test_helm_release_bad_field_in_a_built_directory(repo: Path) -> None:
+    replace(repo, "releases/operators.yaml", "  interval: 10m", "  interval: ten minutes")
+    found = failing(run(repo))
+    assert len(found) == 1
+    assert (
+        found[0].where()
+        == f"releases/operators.yaml:{line_of(repo, 'releases/operators.yaml', 'interval')}"
+    )
+    assert found[0].message.startswith("spec.interval:")
+
+
+def test_a_kind_kidp_does_not_serve(repo: Path) -> None:
+    write(
+        repo,
+        "clusters/local/bucket.yaml",
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: Bucketz\nmetadata:\n  name: b\n",
+    )
+    (finding,) = failing(run(repo))
+    assert finding.where() == "clusters/local/bucket.yaml:2"
+    assert "not a kind kidp (or Flux) serves" in finding.message
+
+
+def test_a_patch_file_is_checked_as_a_fragment(repo: Path) -> None:
+    # A strategic-merge patch of a HelmRelease lacks required fields on purpose.
+    write(
+        repo,
+        "releases/replicas-patch.yaml",
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n"
+        "  name: kidp-operators\n  namespace: kidp-system\nspec:\n  values:\n"
+        "    replicaCount: 1\n",
+    )
+    replace(
+        repo,
+        "releases/kustomization.yaml",
+        "  - operators.yaml\n",
+        "  - operators.yaml\npatches:\n  - path: replicas-patch.yaml\n",
+    )
+    assert failing(run(repo)) == []
+
+    replace(repo, "releases/replicas-patch.yaml", "  values:", "  suspend: sometimes\n  values:")
+    (finding,) = failing(run(repo))
+    assert finding.file == "releases/replicas-patch.yaml"
+    assert finding.message == "spec.suspend: Input should be a valid boolean"
+
+
+def test_a_deprecated_version_is_a_warning(repo: Path) -> None:
+    write(
+        repo,
+        "clusters/local/provider.yaml",
+        "apiVersion: notification.toolkit.fluxcd.io/v1beta2\nkind: Provider\nmetadata:\n"
+        "  name: slack\n  namespace: flux-system\nspec:\n  type: generic\n"
+        "  address: https://hooks.example.com/x\n",
+    )
+    report = run(repo)
+    assert failing(report) == []
+    (warning,) = [f for f in report.findings if f.severity == "warning"]
+    assert warning.where() == "clusters/local/provider.yaml:1"
+    assert warning.message.startswith("notification.toolkit.fluxcd.io/v1beta2 is deprecated")
+    assert not report.failed(strict=False)
+    assert report.failed(strict=True)
