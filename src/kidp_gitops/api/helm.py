@@ -14,6 +14,7 @@ Where kidp is more lenient than Flux, so that the PRD's manifests apply as writt
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
@@ -376,6 +377,19 @@ class HelmReleaseStatus(meta.ObjectStatus):
     """Deprecated: see history."""
 
 
+MAX_RELEASE_NAME = 53
+"""Helm's limit on a release name."""
+
+
+def shorten_release_name(name: str) -> str:
+    """`name` if Helm accepts its length, else its first 40 characters, '-' and the first
+    12 hex digits of its sha256 (53 in all), the way Flux shortens release names."""
+    if len(name) <= MAX_RELEASE_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return f"{name[: MAX_RELEASE_NAME - len(digest) - 1]}-{digest}"
+
+
 class HelmRelease(meta.KubeObject[HelmReleaseSpec, HelmReleaseStatus]):
     """A Helm release kept in the state its spec describes."""
 
@@ -390,11 +404,13 @@ class HelmRelease(meta.KubeObject[HelmReleaseSpec, HelmReleaseStatus]):
     )
 
     def release_name(self) -> str:
+        """`spec.releaseName`, else `[targetNamespace-]name`, shortened as Flux does when
+        longer than Helm allows: its first 40 characters, '-', 12 hex of its sha256."""
         if self.spec.release_name:
             return self.spec.release_name
         if self.spec.target_namespace:
-            return f"{self.spec.target_namespace}-{self.name}"
-        return self.name
+            return shorten_release_name(f"{self.spec.target_namespace}-{self.name}")
+        return shorten_release_name(self.name)
 
     def release_namespace(self) -> str:
         return self.spec.target_namespace or self.namespace

@@ -9,8 +9,16 @@ about the last attempt. The answer is one of:
     NONE       the release is deployed from this chart and these values, as we left it
     INSTALL    there is no release, or one uninstalled with its history kept, or only a
                failed first install (to be removed first)
-    UPGRADE    anything else: new chart, new values, new spec, a failed or changed release
+    UPGRADE    anything else: new chart, new values, a failed or changed release
     STALLED    the same attempt already failed more often than remediation allows
+
+As in Flux, only what changes the release makes it out of sync: the chart and the values
+(with the resolved valuesFrom; post-renderers, once they are applied, belong here too).
+No install or upgrade option changes what the chart renders. The release name and
+namespace choose which release is read, so changing them installs anew. Other spec
+fields (suspend, interval, timeout, dependsOn, remediation, test) do not cause an
+upgrade; the generation matters only for the failure counters: a new one starts the
+retries afresh (a deployed release whose test failed is then tested again, not upgraded).
 """
 
 from __future__ import annotations
@@ -49,12 +57,15 @@ class LastAttempt:
     retries: int
     """Allowed retries of the last action's kind (negative: without end)."""
 
-    def same_target(self, wanted: Wanted) -> bool:
+    def same_release(self, wanted: Wanted) -> bool:
+        """The last attempt was for this chart and these values."""
         return (
-            self.chart_digest == wanted.chart_digest
-            and self.config_digest == wanted.config_digest
-            and self.generation == wanted.generation
+            self.chart_digest == wanted.chart_digest and self.config_digest == wanted.config_digest
         )
+
+    def same_target(self, wanted: Wanted) -> bool:
+        """The same release, and no spec change since: failures still count."""
+        return self.same_release(wanted) and self.generation == wanted.generation
 
     def exhausted(self) -> bool:
         return self.retries >= 0 and self.failures > self.retries
@@ -72,8 +83,8 @@ def decide(stored: list[release.Revision], wanted: Wanted, last: LastAttempt) ->
         return Next.INSTALL
     latest = stored[0]
     if (
-        same
-        and last.failures == 0
+        last.same_release(wanted)
+        and (last.failures == 0 or last.generation != wanted.generation)
         and latest.status == release.DEPLOYED
         and latest.config_digest == wanted.config_digest
         and latest.digest == last.release_digest

@@ -53,7 +53,9 @@ async def helmrelease_controller(
     charts = await mapper.resource(chart.API_VERSION, chart.KIND)
     workdir = data_dir / "helm"
     workdir.mkdir(parents=True, exist_ok=True)
-    reconciler = HelmReleaseReconciler(client, resource, events, charts, store, workdir)
+    reconciler = HelmReleaseReconciler(
+        client, resource, events, charts, store, workdir, mapper=mapper
+    )
     informer = cache.informer(resource, namespace=namespace)
     informer.add_indexer(BY_CHART_REF, _chart_ref_key)
     informer.add_indexer(BY_DEPENDENCY, _dependency_keys)

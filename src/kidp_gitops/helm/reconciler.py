@@ -5,11 +5,19 @@
     (helm --wait) → remediate a failure (uninstall / rollback) → test → Ready
 
 An interval reconcile of an unchanged release costs a HelmChart apply, a values read and
-one list of Helm's storage Secrets: no helm process. A failure keeps the last release
-and says why with Flux's reasons (InstallFailed, UpgradeFailed, ArtifactFailed,
-ValuesError, DependencyNotReady); once the remediation retries are spent the release is
-Stalled until its spec, chart or values change. Deleting the HelmRelease uninstalls the
-release and deletes its HelmChart.
+one list of Helm's storage Secrets: no helm process. Only the chart and the values make
+a release out of sync (see `action`): suspend/resume or an interval change is not an
+upgrade. With `spec.test.enable`, the test result is read back from Helm's storage on
+every reconcile (TestSuccess condition, `history[0].testHooks`): a failed test keeps
+the release not Ready unless `test.ignoreFailures`, and a deployed revision that was
+never tested is tested without an upgrade. With `spec.driftDetection`, an in-sync
+release's objects are compared with the cluster (see `drift`): `warn` reports drift
+(Drifted condition, DriftDetected event), `enabled` puts the objects back.
+
+A failure keeps the last release and says why with Flux's reasons (InstallFailed,
+UpgradeFailed, TestFailed, ArtifactFailed, ValuesError, DependencyNotReady); once the
+remediation retries are spent the release is Stalled until its spec, chart or values
+change. Deleting the HelmRelease uninstalls the release and deletes its HelmChart.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -30,6 +38,7 @@ from kidp_gitops.api import helm as api
 from kidp_gitops.helm import (
     action,
     chart,
+    drift,
     install,
     kubeconfig,
     release,
@@ -45,8 +54,8 @@ from kidp_gitops.helm.action import Next
 from kidp_gitops.helm.invocation import Invocation
 from kidp_gitops.kube.client import JSON, KubeClient, service_account_user
 from kidp_gitops.kube.errors import ApiError
-from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions
+from kidp_gitops.kube.mapper import Resource, RestMapper
+from kidp_gitops.runtime import conditions, metrics
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError, WaitingError
@@ -66,7 +75,10 @@ ROLLBACK_SUCCEEDED = "RollbackSucceeded"
 ROLLBACK_FAILED = "RollbackFailed"
 UNINSTALL_SUCCEEDED = "UninstallSucceeded"
 UNINSTALL_FAILED = "UninstallFailed"
-TEST_FAILED = "TestFailed"
+RELEASED = "Released"
+DRIFTED = "Drifted"
+DRIFT_DETECTED = "DriftDetected"
+DRIFT_CORRECTED = "DriftCorrected"
 INIT_FAILED = "InitFailed"
 RELEASE_UNLOCKED = "ReleaseUnlocked"
 MAX_HISTORY_IN_STATUS = 5
@@ -83,9 +95,12 @@ class HelmReleaseReconciler(ObjectReconciler):
         charts: Resource,
         store: ArtifactStore | None,
         workdir: Path,
+        *,
+        mapper: RestMapper,
     ):
         super().__init__(client, resource, events)
         self.charts = charts
+        self.mapper = mapper
         self.trees = ArtifactTrees(workdir / "charts", store)
         self.home = workdir / "home"
         self.home.mkdir(parents=True, exist_ok=True)
@@ -109,29 +124,33 @@ class HelmReleaseReconciler(ObjectReconciler):
 
         if next_ is Next.NONE:
             status["history"] = [r.snapshot() for r in stored[:MAX_HISTORY_IN_STATUS]]
-            if not conditions.is_true(status, conditions.READY):
-                conditions.mark_ready(
-                    status,
-                    conditions.RECONCILIATION_SUCCEEDED,
-                    f"Helm release {_revision_name(stored[0])} is up to date",
-                    generation,
-                )
+            # After failures, a new generation is a new attempt: its test runs again.
+            retest = last.failures > 0 and test.enabled(hr.spec)
+            if last.failures > 0:
+                remediation.clear(status)
+                status["lastAttemptedGeneration"] = generation
+            if retest or test.due(hr.spec, stored[0]):
+                async with self._invocation(hr, namespace, name) as inv:
+                    await self._test(obj, status, inv, hr)
+            else:
+                self._judge_tests(obj, status, hr, stored[0])
+            await self._check_drift(obj, status, hr, stored[0])
+            self._in_sync(status, stored[0], generation)
             return Result(requeue_after=jittered(hr.spec.interval.seconds))
         if next_ is Next.STALLED:
             reason = INSTALL_FAILED if last.action == "install" else UPGRADE_FAILED
             ready = conditions.get(status, conditions.READY)
-            said = ready is not None and ready["reason"] == reason
+            if ready is not None and ready["reason"] in (reason, test.FAILED):
+                raise StalledError(ready["reason"], ready["message"])
             raise StalledError(
                 reason,
-                ready["message"]
-                if ready is not None and said
-                else f"Helm {last.action or 'upgrade'} failed {last.failures} times for release "
+                f"Helm {last.action or 'upgrade'} failed {last.failures} times for release "
                 f"{namespace}/{name}; change the spec, chart or values to try again",
             )
 
         if not last.same_target(wanted):
             remediation.clear(status)
-        verb = "install" if next_ is Next.INSTALL else "upgrade"
+        verb: Literal["install", "upgrade"] = "install" if next_ is Next.INSTALL else "upgrade"
         status.update(
             lastAttemptedRevision=found.revision,
             lastAttemptedRevisionDigest=found.digest,
@@ -154,7 +173,8 @@ class HelmReleaseReconciler(ObjectReconciler):
                 await self._install(obj, status, inv, hr, found, composed)
             else:
                 await self._upgrade(obj, status, inv, hr, found, composed, stored)
-            await self._test(obj, inv, hr)
+            await self._test(obj, status, inv, hr, after=(verb, stored))
+        remediation.clear(status)  # released, and tested when asked: a success
         return Result(requeue_after=jittered(hr.spec.interval.seconds))
 
     async def finalize(self, obj: JSON) -> None:
@@ -275,6 +295,7 @@ class HelmReleaseReconciler(ObjectReconciler):
                     await self._uninstall(obj, inv, hr)
                 await self._record_history(status, inv)
                 message = f"Helm install failed for release {inv.ref}: {err}"
+                _released(status, "False", INSTALL_FAILED, message, hr)
                 if plan.stalled:
                     raise StalledError(INSTALL_FAILED, message) from err
                 raise ReconcileError(INSTALL_FAILED, message) from err
@@ -303,6 +324,7 @@ class HelmReleaseReconciler(ObjectReconciler):
                     await self._rollback(obj, inv, hr, stored)
                 await self._record_history(status, inv)
                 message = f"Helm upgrade failed for release {inv.ref}: {err}"
+                _released(status, "False", UPGRADE_FAILED, message, hr)
                 if plan.stalled:
                     raise StalledError(UPGRADE_FAILED, message) from err
                 raise ReconcileError(UPGRADE_FAILED, message) from err
@@ -355,18 +377,199 @@ class HelmReleaseReconciler(ObjectReconciler):
             if old_name and old_ns and (old_name, old_ns) != (inv.release, inv.namespace):
                 await self._uninstall(obj, inv.elsewhere(old_name, old_ns), hr)
 
-    async def _test(self, obj: JSON, inv: Invocation, hr: api.HelmRelease) -> None:
-        opts = hr.spec.test
-        if opts is None or not opts.enable:
+    async def _test(
+        self,
+        obj: JSON,
+        status: dict[str, Any],
+        inv: Invocation,
+        hr: api.HelmRelease,
+        after: tuple[Literal["install", "upgrade"], list[release.Revision]] | None = None,
+    ) -> None:
+        """Run helm test (when enabled); helm keeps the result in the release record.
+        `after`: the action just done and the history before it, to remediate a failed
+        test as a failure of that action."""
+        if not test.enabled(hr.spec):
+            conditions.remove(status, test.CONDITION)
             return
+        generation = hr.metadata.generation or 0
+        conditions.set_condition(
+            status,
+            conditions.RECONCILING,
+            "True",
+            conditions.PROGRESSING,
+            f"Running helm test for release {inv.ref}",
+            generation,
+        )
+        await self.checkpoint(status)
+        failure: runner.HelmFailed | None = None
         try:
             await test.run(inv, hr.spec)
         except runner.HelmFailed as err:
-            message = f"Helm test failed for release {inv.ref}: {err}"
-            if opts.ignore_failures:
-                self.events.record(obj, "Warning", TEST_FAILED, message)
-                return
-            raise StalledError(TEST_FAILED, message) from err
+            failure = err
+        stored = await self._record_history(status, inv)
+        conditions.remove(status, conditions.RECONCILING)
+        result = test.outcome(
+            stored[0] if stored else None,
+            ran=True,
+            failure=None if failure is None else str(failure),
+        )
+        assert result is not None  # a test that ran has an outcome
+        if not result.passed and after is not None:
+            await self._remediate_test(obj, status, inv, hr, result, *after)
+        self._test_outcome(obj, status, hr, result, announce=True)
+
+    async def _remediate_test(
+        self,
+        obj: JSON,
+        status: dict[str, Any],
+        inv: Invocation,
+        hr: api.HelmRelease,
+        result: test.Outcome,
+        verb: Literal["install", "upgrade"],
+        before: list[release.Revision],
+    ) -> None:
+        """A failed test counts as a failure of the install or upgrade before it (unless
+        test failures are ignored): remediated and retried as remediation says."""
+        if remediation.ignores_test_failures(hr.spec, verb):
+            return
+        failures = remediation.failed(status, verb)
+        if verb == "install":
+            plan = remediation.after_install_failure(hr.spec, failures)
+            # Retrying an install means installing again: the tested release goes first.
+            if plan.remedy == "uninstall" or not plan.stalled:
+                await self._uninstall(obj, inv, hr)
+        else:
+            plan = remediation.after_upgrade_failure(hr.spec, failures)
+            if plan.remedy == "uninstall":
+                await self._uninstall(obj, inv, hr)
+            elif plan.remedy == "rollback":
+                await self._rollback(obj, inv, hr, before)
+        await self._record_history(status, inv)
+        released = INSTALL_FAILED if verb == "install" else UPGRADE_FAILED
+        _released(status, "False", released, result.message, hr)
+        if not plan.stalled:
+            generation = hr.metadata.generation or 0
+            conditions.set_condition(
+                status, test.CONDITION, "False", result.reason, result.message, generation
+            )
+            raise ReconcileError(result.reason, result.message)  # retried after the remedy
+
+    def _judge_tests(
+        self, obj: JSON, status: dict[str, Any], hr: api.HelmRelease, latest: release.Revision
+    ) -> None:
+        """The stored result of the deployed revision's last test, as a condition; a new
+        verdict is announced (an engine restart, a release tested by hand)."""
+        if not test.enabled(hr.spec):
+            conditions.remove(status, test.CONDITION)
+            return
+        result = test.outcome(latest)
+        if result is None:
+            return
+        said = conditions.get(status, test.CONDITION)
+        if said is not None and said["reason"] == result.reason:
+            result = test.Outcome(result.passed, said["message"])  # keep helm's own words
+        self._test_outcome(obj, status, hr, result, announce=said is None)
+
+    def _test_outcome(
+        self,
+        obj: JSON,
+        status: dict[str, Any],
+        hr: api.HelmRelease,
+        result: test.Outcome,
+        *,
+        announce: bool,
+    ) -> None:
+        """TestSuccess, an event, and a failed test keeps the release not Ready (Stalled
+        until the spec, chart or values change) unless `test.ignoreFailures`."""
+        value: conditions.ConditionStatus = "True" if result.passed else "False"
+        generation = hr.metadata.generation or 0
+        conditions.set_condition(
+            status, test.CONDITION, value, result.reason, result.message, generation
+        )
+        if result.passed:
+            if announce:
+                self.events.record(obj, "Normal", result.reason, result.message)
+            return
+        if test.ignores_failures(hr.spec):
+            if announce:
+                self.events.record(obj, "Warning", result.reason, result.message)
+            return
+        raise StalledError(result.reason, result.message)
+
+    async def _check_drift(
+        self, obj: JSON, status: dict[str, Any], hr: api.HelmRelease, latest: release.Revision
+    ) -> None:
+        """Compare the deployed revision's objects with the cluster; report (warn) or
+        put back (enabled) what differs."""
+        detection = hr.spec.drift_detection
+        mode = detection.effective_mode() if detection is not None else "disabled"
+        gauge = metrics.DRIFTED.labels(KIND, hr.name, hr.namespace)
+        if mode == "disabled" or detection is None:
+            conditions.remove(status, DRIFTED)
+            gauge.set(0)
+            return
+        account = hr.spec.service_account_name
+        client = (
+            self.client.impersonate(service_account_user(hr.namespace, account))
+            if account
+            else self.client
+        )
+        described = latest.ref
+        try:
+            drifts = await drift.detect(
+                client,
+                self.mapper,
+                latest.manifest,
+                latest.name,
+                latest.namespace,
+                detection.ignore,
+            )
+            if drifts and mode == "enabled":
+                await drift.correct(client, drifts)
+        except drift.DriftError as err:
+            raise ReconcileError(
+                conditions.RECONCILIATION_FAILED,
+                f"drift detection failed for release {described}: {err}",
+            ) from err
+        generation = hr.metadata.generation or 0
+        found = "; ".join(d.describe() for d in drifts)
+        if not drifts:
+            conditions.remove(status, DRIFTED)
+            gauge.set(0)
+        elif mode == "enabled":
+            conditions.remove(status, DRIFTED)
+            gauge.set(0)
+            metrics.DRIFT_CORRECTIONS.labels(KIND, hr.name, hr.namespace).inc(len(drifts))
+            self.events.record(
+                obj,
+                "Normal",
+                DRIFT_CORRECTED,
+                f"Cluster state of release {described} was corrected: {found}",
+            )
+        else:
+            message = (
+                f"Cluster state of release {described} has drifted from the desired state "
+                f"(driftDetection.mode is warn, not corrected): {found}"
+            )
+            said = conditions.get(status, DRIFTED)
+            conditions.set_condition(status, DRIFTED, "True", DRIFT_DETECTED, message, generation)
+            gauge.set(len(drifts))
+            if said is None or said["message"] != message:
+                self.events.record(obj, "Warning", DRIFT_DETECTED, message)
+
+    def _in_sync(self, status: dict[str, Any], latest: release.Revision, generation: int) -> None:
+        """Ready for this generation, in the words of the last successful action (the
+        Released condition), as Flux keeps them."""
+        released = conditions.get(status, RELEASED)
+        if released is not None and released["status"] == "True":
+            conditions.mark_ready(status, released["reason"], released["message"], generation)
+        else:
+            conditions.mark_ready(
+                status,
+                conditions.RECONCILIATION_SUCCEEDED,
+                f"Helm release {latest.ref} is up to date",
+                generation,
+            )
 
     async def _succeeded(
         self,
@@ -379,14 +582,14 @@ class HelmReleaseReconciler(ObjectReconciler):
         verb: str,
     ) -> None:
         stored = await self._record_history(status, inv)
-        remediation.clear(status)
         latest = stored[0] if stored else None
-        described = _revision_name(latest) if latest else inv.ref
+        described = latest.ref if latest else inv.ref
         chart_name = f"{latest.chart_name}@{latest.chart_version}" if latest else found.revision
         message = f"Helm {verb} succeeded for release {described} with chart {chart_name}"
         status["lastAppliedRevision"] = found.revision
         if latest is not None:
             status["lastReleaseRevision"] = latest.version
+        _released(status, "True", reason, message, hr)
         conditions.mark_ready(status, reason, message, hr.metadata.generation or 0)
         self.events.record(
             obj, "Normal", reason, message, {"helm.toolkit.fluxcd.io/revision": found.revision}
@@ -450,6 +653,17 @@ def _check_storage(hr: api.HelmRelease) -> None:
         )
 
 
+def _released(
+    status: dict[str, Any],
+    value: conditions.ConditionStatus,
+    reason: str,
+    message: str,
+    hr: api.HelmRelease,
+) -> None:
+    """Flux's Released condition: the outcome of the last install or upgrade."""
+    conditions.set_condition(status, RELEASED, value, reason, message, hr.metadata.generation or 0)
+
+
 def _chart_dir(root: Path, found: chart.Chart) -> Path:
     if (root / "Chart.yaml").is_file():
         return root
@@ -461,10 +675,6 @@ def _chart_dir(root: Path, found: chart.Chart) -> Path:
             retry_after=30,
         )
     return candidates[0]
-
-
-def _revision_name(r: release.Revision) -> str:
-    return f"{r.namespace}/{r.name}.v{r.version}"
 
 
 __all__ = ["HelmReleaseReconciler"]

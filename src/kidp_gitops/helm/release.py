@@ -5,7 +5,9 @@ Helm (the `secret` driver) keeps each revision of a release in a Secret
 `owner=helm,name=<name>`, its `release` key a gzipped JSON document. Reading them with
 the engine's client costs one list call and no helm process, which keeps an interval
 reconcile cheap: `history()` returns the revisions, newest first, as `Revision`s;
-`unlock()` removes a revision a crashed helm process left pending.
+`unlock()` removes a revision a crashed helm process left pending. A revision carries
+its test hooks and how they last ran (helm test writes that into the same record), so
+a test result outlives the reconcile that ran it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,31 @@ UNINSTALLED = "uninstalled"
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 _GZIP_MAGIC = b"\x1f\x8b"
 _EPOCH = "1970-01-01T00:00:00Z"
+HOOK_FAILED = "Failed"
+HOOK_DONE = ("Succeeded", HOOK_FAILED)
+
+
+@dataclass(frozen=True)
+class TestHook:
+    """A test hook of a revision and its last run (phase None: never run)."""
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    phase: str | None
+    started: str | None
+    completed: str | None
+
+    def snapshot(self) -> dict[str, str]:
+        """The hook as a `status.history[].testHooks` entry."""
+        snap: dict[str, str] = {}
+        if self.started:
+            snap["lastStarted"] = self.started
+        if self.completed:
+            snap["lastCompleted"] = self.completed
+        if self.phase:
+            snap["phase"] = self.phase
+        return snap
 
 
 @dataclass(frozen=True)
@@ -45,6 +72,24 @@ class Revision:
     first_deployed: str | None
     last_deployed: str | None
     deleted: str | None
+    tests: tuple[TestHook, ...] = ()
+    manifest: str = ""
+    """The objects Helm applied for this revision (YAML documents), for drift detection."""
+
+    @property
+    def ref(self) -> str:
+        """`<namespace>/<name>.v<version>`, as messages name a revision."""
+        return f"{self.namespace}/{self.name}.v{self.version}"
+
+    @property
+    def tested(self) -> bool:
+        """helm test ran on this revision to its end: a test hook has started, and every
+        one that started has finished (a run cut short, phase Running, does not count)."""
+        started = [h for h in self.tests if h.started]
+        return bool(started) and all(h.phase in HOOK_DONE for h in started)
+
+    def failed_tests(self) -> list[str]:
+        return [h.name for h in self.tests if h.phase == HOOK_FAILED]
 
     def snapshot(self) -> dict[str, Any]:
         """The revision as a `status.history` entry."""
@@ -63,6 +108,8 @@ class Revision:
         }
         if self.deleted:
             snap["deleted"] = self.deleted
+        if any(h.started for h in self.tests):
+            snap["testHooks"] = {h.name: h.snapshot() for h in self.tests if h.started}
         return snap
 
 
@@ -117,7 +164,27 @@ def _decode(secret: dict[str, Any]) -> Revision | None:
         first_deployed=_time(info.get("first_deployed")),
         last_deployed=_time(info.get("last_deployed")),
         deleted=_time(info.get("deleted")),
+        tests=tuple(_test_hooks(doc.get("hooks") or [])),
+        manifest=str(doc.get("manifest") or ""),
     )
+
+
+def _test_hooks(hooks: list[Any]) -> list[TestHook]:
+    found = []
+    for hook in hooks:
+        if not isinstance(hook, dict) or "test" not in (hook.get("events") or []):
+            continue
+        run = hook.get("last_run") or {}
+        started = _time(run.get("started_at"))
+        found.append(
+            TestHook(
+                name=str(hook.get("name", "")),
+                phase=str(run["phase"]) if started and run.get("phase") else None,
+                started=started,
+                completed=_time(run.get("completed_at")),
+            )
+        )
+    return sorted(found, key=lambda h: h.name)
 
 
 def _time(value: Any) -> str | None:

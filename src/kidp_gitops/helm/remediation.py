@@ -3,9 +3,11 @@
     failed(status, action) -> count              counts the failure in the status
     after_install_failure(spec, failures) -> Plan
     after_upgrade_failure(spec, failures) -> Plan
+    ignores_test_failures(spec, action) -> bool
     last_attempt(spec, status) -> action.LastAttempt
 
-A failure is retried while `retries` allow (negative: without end); each retry is
+A failure (a failed helm test after the action included, unless test failures are
+ignored) is retried while `retries` allow (negative: without end); each retry is
 preceded by the remediation (uninstall a failed install; roll back, or uninstall, a failed
 upgrade). When the retries are spent the release is Stalled, remediated only if
 `remediateLastFailure` says so (for upgrades: true by default when retries > 0).
@@ -60,6 +62,15 @@ def after_upgrade_failure(spec: api.HelmReleaseSpec, failures: int) -> Plan:
     if exhausted and not r.must_remediate_last_failure():
         return Plan(None, stalled=True)
     return Plan(remedy, stalled=exhausted)
+
+
+def ignores_test_failures(spec: api.HelmReleaseSpec, verb: Literal["install", "upgrade"]) -> bool:
+    """A failed test after `verb` is not remediated: `remediation.ignoreTestFailures`,
+    else `test.ignoreFailures`, as Flux defaults it."""
+    r = spec.install_remediation() if verb == "install" else spec.upgrade_remediation()
+    if r.ignore_test_failures is not None:
+        return r.ignore_test_failures
+    return spec.test is not None and spec.test.ignore_failures
 
 
 def last_attempt(spec: api.HelmReleaseSpec, status: dict[str, Any]) -> action.LastAttempt:

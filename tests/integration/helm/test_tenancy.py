@@ -99,3 +99,28 @@ async def test_service_account_rbac_decides_what_helm_may_do(
     await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
     dep = await kube.get(DEPLOY.format(ns=namespace, name=NAME))
     assert dep["spec"]["replicas"] == 3
+
+
+async def test_storage_namespace_apart_from_the_release_is_stalled(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    # helm v4's CLI stores a release in the namespace it installs to (one --namespace).
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
+    hr = prd_release(namespace)
+    hr["spec"]["storageNamespace"] = "kube-system"
+    await kube.create(HR.format(ns=namespace), hr)
+
+    obj = await wait_hr(kube, namespace, NAME, "False", "InitFailed")
+    assert condition(obj, "Stalled").get("status") == "True"
+    assert "storageNamespace 'kube-system'" in condition(obj)["message"]
+    assert not await release_secrets(kube, namespace, NAME)
+    assert not await release_secrets(kube, "kube-system", NAME)
+
+    # Storing it with the release is fine.
+    await kube.patch(f"{HR.format(ns=namespace)}/{NAME}", {"spec": {"storageNamespace": namespace}})
+    obj = await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    assert obj["status"]["storageNamespace"] == namespace

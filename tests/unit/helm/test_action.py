@@ -64,14 +64,26 @@ def test_deployed_as_we_left_it_does_nothing() -> None:
     assert action.decide(stored, WANTED, last()) is Next.NONE
 
 
-def test_any_change_upgrades() -> None:
+def test_a_change_of_chart_or_values_upgrades() -> None:
     stored = [revision(2, "deployed")]
     assert action.decide(stored, WANTED, last(chart_digest="sha256:old")) is Next.UPGRADE
-    assert action.decide(stored, WANTED, last(generation=0)) is Next.UPGRADE
+    assert action.decide(stored, WANTED, last(config_digest="sha256:old")) is Next.UPGRADE
     changed = [revision(2, "deployed", {"replicaCount": 1})]  # values changed by hand
     assert action.decide(changed, WANTED, last()) is Next.UPGRADE
     upgraded_by_hand = [revision(3, "deployed"), *stored]
     assert action.decide(upgraded_by_hand, WANTED, last()) is Next.UPGRADE
+
+
+def test_a_spec_change_alone_does_not_upgrade() -> None:
+    # suspend/resume, interval, timeout, dependsOn: a new generation, the same release
+    stored = [revision(2, "deployed"), revision(1, "superseded")]
+    assert action.decide(stored, WANTED, last(generation=0)) is Next.NONE
+
+
+def test_a_spec_change_after_exhausted_failures_tries_again() -> None:
+    stored = [revision(3, "failed"), revision(2, "deployed")]
+    assert action.decide(stored, WANTED, last(failures=3, retries=2)) is Next.STALLED
+    assert action.decide(stored, WANTED, last(failures=3, retries=2, generation=0)) is Next.UPGRADE
 
 
 def test_failed_attempt_retries_until_exhausted() -> None:

@@ -53,3 +53,17 @@ def test_failures_are_counted_and_cleared() -> None:
     assert status == {"upgradeFailures": 2, "installFailures": 1, "failures": 3}
     remediation.clear(status)
     assert status == {}
+
+
+def test_test_failures_are_remediated_unless_ignored() -> None:
+    assert not remediation.ignores_test_failures(spec(test={"enable": True}), "upgrade")
+    # remediation.ignoreTestFailures defaults to test.ignoreFailures
+    ignoring = spec(test={"enable": True, "ignoreFailures": True})
+    assert remediation.ignores_test_failures(ignoring, "install")
+    assert remediation.ignores_test_failures(ignoring, "upgrade")
+    own = spec(
+        test={"enable": True, "ignoreFailures": True},
+        upgrade={"remediation": {"ignoreTestFailures": False}},
+    )
+    assert not remediation.ignores_test_failures(own, "upgrade")
+    assert remediation.ignores_test_failures(own, "install")

@@ -1,0 +1,87 @@
+"""The pure parts of HelmRelease drift detection: the manifest's objects, where two
+objects differ, ignore rules and their targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kidp_gitops.api import kustomize
+from kidp_gitops.helm import drift
+
+MANIFEST = """\
+---
+# Source: operators/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: op
+spec:
+  replicas: 3
+---
+# Source: operators/templates/empty.yaml
+"""
+
+
+def test_manifest_objects() -> None:
+    (obj,) = drift.objects(MANIFEST)
+    assert (obj["kind"], obj["metadata"]["name"]) == ("Deployment", "op")
+    with pytest.raises(drift.DriftError):
+        drift.objects("a: [unclosed")
+
+
+def test_differences_are_json_pointers_without_values() -> None:
+    live = {"spec": {"replicas": 1, "template": {"a/b": "x", "list": [1, 2]}}}
+    want = {"spec": {"replicas": 3, "template": {"a/b": "y", "list": [1, 3]}}}
+    assert list(drift._differences(live, want)) == [
+        "/spec/replicas",
+        "/spec/template/a~1b",
+        "/spec/template/list/1",
+    ]
+    assert list(drift._differences({"l": [1]}, {"l": [1, 2]})) == ["/l"]
+    assert list(drift._differences(live, live)) == []
+
+
+def test_describe_shows_at_most_five_pointers() -> None:
+    many = drift.Drift("Deployment/ns/op", "/p", {}, False, tuple(f"/f{i}" for i in range(7)))
+    assert many.describe() == "Deployment/ns/op changed at /f0, /f1, /f2, /f3, /f4 and 2 more"
+    gone = drift.Drift("ConfigMap/ns/c", "/p", {}, True, ())
+    assert gone.describe() == "ConfigMap/ns/c is missing"
+
+
+def test_ignored_paths_take_the_live_value() -> None:
+    desired: dict[str, Any] = {"spec": {"replicas": 3, "paused": False}}
+    live = {"spec": {"replicas": 2}}
+    drift._take(desired, live, "/spec/replicas")
+    drift._take(desired, live, "/spec/paused")  # not live: not applied either
+    assert desired == {"spec": {"replicas": 2}}
+    drift._remove(desired, "/spec/nothing/here")
+    assert desired == {"spec": {"replicas": 2}}
+
+
+def selector(**fields: str) -> kustomize.Selector:
+    return kustomize.Selector.model_validate(fields)
+
+
+@pytest.mark.parametrize(
+    ("target", "selected"),
+    [
+        (None, True),
+        (selector(kind="Deployment"), True),
+        (selector(kind="Service"), False),
+        (selector(group="apps", version="v1", name="op.*"), True),
+        (selector(name="other"), False),
+        (selector(namespace="n[s]"), True),
+        (selector(labelSelector="tier=web"), True),
+        (selector(labelSelector="tier!=web"), False),
+        (selector(annotationSelector="note"), False),
+    ],
+)
+def test_ignore_targets(target: kustomize.Selector | None, selected: bool) -> None:
+    obj = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "op", "namespace": "ns", "labels": {"tier": "web"}},
+    }
+    assert drift._selects(target, obj) is selected
