@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import EventType, Informer
 from kidp_gitops.runtime import metrics, reconcile
+from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.workqueue import WorkQueue, run_workers
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class Controller:
         self._related: list[Informer] = []
         self._running = False
         informer.add_handler(self._on_primary)
+        if isinstance(reconciler, ObjectReconciler):
+            reconciler.cache = informer  # its object is read here, not fetched
 
     def watch(self, informer: Informer, to_requests: KeyMapper) -> None:
         """Reconcile the primary objects `to_requests` names whenever an object of
