@@ -70,6 +70,7 @@ async def engine(
             kubeconfig=str(installed.kubeconfig),
             metrics_port=0,
             artifact_port=0,
+            dashboard_port=0,
         )
     )
     task = asyncio.create_task(eng.run())

@@ -38,6 +38,17 @@ def run(
     receiver_addr: Annotated[
         str, typer.Option(help="host:port of the webhook receiver (POST /hook/...).")
     ] = "127.0.0.1:9292",
+    dashboard_addr: Annotated[
+        str, typer.Option(help="host:port of the dashboard (web UI and JSON API).")
+    ] = "127.0.0.1:9080",
+    dashboard_actions: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard-actions",
+            help="Let the dashboard reconcile, suspend and resume. It has no login: "
+            "anyone who reaches its address can act.",
+        ),
+    ] = False,
     watch_namespace: Annotated[str | None, typer.Option(help="Watch one namespace only.")] = None,
     leader_elect: Annotated[bool, typer.Option(help="Run only while holding the lease.")] = False,
     concurrency: Annotated[int, typer.Option(help="Parallel reconciles per kind.")] = 4,
@@ -74,6 +85,7 @@ def run(
     metrics_host, metrics_port = _addr(metrics_addr)
     artifact_host, artifact_port = _addr(artifact_addr)
     receiver_host, receiver_port = _addr(receiver_addr)
+    dashboard_host, dashboard_port = _addr(dashboard_addr)
     engine = Engine(
         EngineOptions(
             data_dir=data_dir.resolve(),
@@ -87,6 +99,9 @@ def run(
             artifact_url=artifact_url,
             receiver_host=receiver_host,
             receiver_port=receiver_port,
+            dashboard_host=dashboard_host,
+            dashboard_port=dashboard_port,
+            dashboard_actions=dashboard_actions,
             leader_elect=leader_elect,
             concurrency=concurrency,
             kustomize=KustomizeOptions(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import webbrowser
 from pathlib import Path
 from typing import Annotated
 
@@ -53,6 +54,7 @@ def up(
         f"  export KUBECONFIG={env.cluster.kubeconfig}\n"
         "  kubectl get kustomizations,gitrepositories -A\n"
         f"  git clone {_authenticated(env)} && edit, commit, push\n"
+        "  kidp dashboard --open  # the web UI\n"
         "  kidp status          # what runs where\n"
         "  kidp down            # stop everything"
     )
@@ -105,8 +107,29 @@ def _show(env: LocalEnvironment, output: str) -> bool:
     console.print(
         f"kubeconfig: {st['kubeconfig']}\ngit: {st['git_url']}\nmetrics: {st['metrics_url']}"
         f"\nwebhook receiver: {st.get('receiver_url', '')}"
+        f"\ndashboard: {st.get('dashboard_url', '')}"
     )
     return bool(st["running"])
+
+
+def dashboard(
+    state_dir: StateDir = None,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Also open it in the default web browser.")
+    ] = False,
+) -> None:
+    """Print the address of the local environment's dashboard (`--open` opens it).
+    For an engine in a cluster, port-forward its --dashboard-addr port (9080) instead."""
+    env = LocalEnvironment(state_dir)
+    st = env.status()
+    if not st["running"] or not st.get("dashboard_url"):
+        raise CliError(
+            "the local environment is not running (kidp up); for an engine in a cluster: "
+            "kubectl -n flux-system port-forward deploy/kidp-controller 9080"
+        )
+    typer.echo(st["dashboard_url"])
+    if open_browser:
+        webbrowser.open(st["dashboard_url"])
 
 
 # What `kidp status` lists, in every namespace: the sources, and what applies them.

@@ -62,6 +62,7 @@ app.command("validate", help=validate.HELP)(validate.validate)
 app.command("up")(local.up)
 app.command("down")(local.down)
 app.command("status")(local.status)
+app.command("dashboard")(local.dashboard)
 
 
 @app.command()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from kidp_gitops.dashboard import Dashboard
 from kidp_gitops.helm import binary as helm_binary
 from kidp_gitops.helm.controller import helmrelease_controller
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
@@ -55,6 +56,12 @@ class EngineOptions:
     receiver_port: int = 0
     """The webhook receiver's port (Flux's is 9292, the CLI's default); 0 picks a free one,
     see `Engine.receiver_port`."""
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 0
+    """The dashboard's port (the CLI's default is 9080); 0 picks a free one, see
+    `Engine.dashboard_port`."""
+    dashboard_actions: bool = False
+    """Whether the dashboard may reconcile, suspend and resume (it has no login yet)."""
     kustomize: KustomizeOptions = field(default_factory=KustomizeOptions)
 
 
@@ -66,6 +73,9 @@ class Engine:
         self.manager: Manager | None = None
         self.artifact_port: int | None = None
         self.receiver_port: int | None = None
+        self.dashboard_port: int | None = None
+        self.cache: InformerCache | None = None
+        """The informers every controller shares (set once running; the dashboard reads it)."""
         self._started = asyncio.Event()
 
     async def run(self, *, handle_signals: bool = False) -> None:
@@ -73,6 +83,7 @@ class Engine:
         client = KubeClient(await load_config(o.kubeconfig, o.context))
         runner: web.AppRunner | None = None
         receiver_runner: web.AppRunner | None = None
+        dashboard_runner: web.AppRunner | None = None
         events = EventRecorder(client, COMPONENT)
         try:
             mapper = RestMapper(client)
@@ -85,6 +96,7 @@ class Engine:
                 identity = f"{socket.gethostname()}_{os.getpid()}"
                 election = LeaderElection(o.lease_namespace, "kidp-controller-leader", identity)
             cache = InformerCache(client)
+            self.cache = cache
             manager = Manager(
                 client, host=o.metrics_host, port=o.metrics_port, leader_election=election
             )
@@ -163,6 +175,10 @@ class Engine:
             receiver_runner, self.receiver_port = await _serve(
                 notification.server.app(), o.receiver_host, o.receiver_port
             )
+            dashboard = Dashboard(cache, client, actions=o.dashboard_actions)
+            dashboard_runner, self.dashboard_port = await _serve(
+                dashboard.app(), o.dashboard_host, o.dashboard_port
+            )
             self.manager = manager
             self._started.set()
             if handle_signals:
@@ -174,6 +190,8 @@ class Engine:
                 await runner.cleanup()
             if receiver_runner is not None:
                 await receiver_runner.cleanup()
+            if dashboard_runner is not None:
+                await dashboard_runner.cleanup()
             await client.close()
 
     def stop(self) -> None:

@@ -42,6 +42,7 @@ NAMESPACE = manifests.NAMESPACE
 RELEASE_NAMESPACE = "kidp-system"
 GIT_USER = "kidp"
 FIELD_MANAGER = "kidp-up"
+DASHBOARD_PORT = 9080
 Progress = Callable[[str], None]
 
 
@@ -61,6 +62,7 @@ class LocalState:
     metrics_port: int = 0
     artifact_port: int = 0
     receiver_port: int = 0
+    dashboard_port: int = 0
 
 
 class LocalEnvironment:
@@ -108,6 +110,7 @@ class LocalEnvironment:
             "metrics_url": f"http://127.0.0.1:{st.metrics_port}/metrics" if st.metrics_port else "",
             "artifacts_url": f"http://127.0.0.1:{st.artifact_port}" if st.artifact_port else "",
             "receiver_url": f"http://127.0.0.1:{st.receiver_port}" if st.receiver_port else "",
+            "dashboard_url": f"http://127.0.0.1:{st.dashboard_port}/" if st.dashboard_port else "",
             "logs": str(self.logs),
             "components": [
                 *cluster.as_dict()["components"],
@@ -208,6 +211,7 @@ class LocalEnvironment:
             return
         st.metrics_port, st.artifact_port = free_port(), free_port()
         st.receiver_port = free_port()
+        st.dashboard_port = _port_or_free(DASHBOARD_PORT)
         st.engine_pid = processes.start(
             [
                 sys.executable,
@@ -220,6 +224,7 @@ class LocalEnvironment:
                 f"--metrics-addr=127.0.0.1:{st.metrics_port}",
                 f"--artifact-addr=127.0.0.1:{st.artifact_port}",
                 f"--receiver-addr=127.0.0.1:{st.receiver_port}",
+                f"--dashboard-addr=127.0.0.1:{st.dashboard_port}",
             ],
             self.logs / "engine.log",
             self.root,
@@ -320,6 +325,16 @@ class LocalEnvironment:
                 stopped = True
         self._state_file.unlink(missing_ok=True)
         return self.cluster.down() or stopped
+
+
+def _port_or_free(port: int) -> int:
+    """`port` when nothing listens there (a stable address to bookmark), else a free one."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
 
 
 def _wait_port(port: int, name: str, log: Path, timeout: float = 20) -> None:

@@ -28,3 +28,7 @@ class InformerCache:
             )
             self._informers[key] = found
         return found
+
+    def informers(self) -> list[Informer]:
+        """Every informer made so far, for readers that only look (the dashboard)."""
+        return list(self._informers.values())
