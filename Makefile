@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := git ca-certificates openssh-server openssh-client gnupg
 
-.PHONY: up down test setup system-packages venv controlplane helm lint
+.PHONY: up down test setup system-packages venv controlplane helm registry lint
 
 up: setup
 	$(VENV)/bin/kidp up
@@ -22,7 +22,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
-setup: system-packages venv controlplane helm
+setup: system-packages venv controlplane helm registry
 
 # Installs only what is missing, so a machine that has everything is not touched.
 system-packages:
@@ -47,3 +47,8 @@ controlplane:
 # The helm program, built from its Go module into ~/.cache/kidp-gitops/helm/helm-<version>/.
 helm:
 	bash hack/helm/build.sh >/dev/null
+
+# A container registry and crane (go-containerregistry), built from their Go module into
+# ~/.cache/kidp-gitops/registry/ggcr-<version>/bin/, for the image automation tests.
+registry:
+	bash hack/registry/build.sh >/dev/null

@@ -16,13 +16,15 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "kidp_gitops"
 CONTROLLERS = {"source", "kustomize", "helm", "notification", "image"}
-FOUNDATION = {"api", "kube", "runtime", "storage"}
+# `vcs` (git program plumbing, semver) is shared by the controllers that talk to Git.
+FOUNDATION = {"api", "kube", "runtime", "storage", "vcs"}
 # What each top-level package may import from the project (besides itself).
 ALLOWED: dict[str, set[str]] = {
     "api": set(),
     "kube": {"api"},
     "runtime": {"api", "kube"},
     "storage": set(),
+    "vcs": set(),
     "devcluster": {"kube"},
     **{c: FOUNDATION for c in CONTROLLERS},
     "validate": {"api", "kustomize"},  # the pure parts of kustomize: offline, no cluster

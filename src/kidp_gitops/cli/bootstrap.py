@@ -12,7 +12,7 @@ repository the source of truth of this cluster, kidp included, as `flux bootstra
 Credentials: `--username/--password` for HTTP(S); `--private-key-file` (with
 `--password` as its passphrase) for SSH, whose host key is trusted from
 `--ssh-known-hosts` or, like flux, scanned from the host. Git runs through the
-source controller's isolated environment (`source.gitenv`): no credential on a command
+source controller's isolated environment (`vcs.gitenv`): no credential on a command
 line or in the repository's configuration.
 """
 
@@ -36,7 +36,7 @@ from kidp_gitops.cli.errors import CliError
 from kidp_gitops.install import apply as install_apply
 from kidp_gitops.install import manifests
 from kidp_gitops.kube import KubeClient
-from kidp_gitops.source import gitenv, giterrors, giturl
+from kidp_gitops.vcs import gitenv, giterrors, giturl
 
 JSON = dict[str, Any]
 SECRET = "flux-system"

@@ -14,6 +14,7 @@ from aiohttp import web
 from kidp_gitops.dashboard import Dashboard
 from kidp_gitops.helm import binary as helm_binary
 from kidp_gitops.helm.controller import helmrelease_controller
+from kidp_gitops.image import image_controllers
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
 from kidp_gitops.kustomize.controller import kustomization_controller
 from kidp_gitops.kustomize.reconciler import KustomizeOptions
@@ -171,6 +172,17 @@ class Engine:
                 concurrency=o.concurrency,
             )
             for controller in notification.controllers:
+                manager.add(controller)
+            image = await image_controllers(
+                client,
+                mapper,
+                events,
+                o.data_dir,
+                cache=cache,
+                namespace=o.namespace,
+                concurrency=o.concurrency,
+            )
+            for controller in image.controllers:
                 manager.add(controller)
             receiver_runner, self.receiver_port = await _serve(
                 notification.server.app(), o.receiver_host, o.receiver_port

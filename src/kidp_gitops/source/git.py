@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from kidp_gitops.source import gitenv, giterrors, gitrefs, giturl
+from kidp_gitops.source import gitrefs
+from kidp_gitops.vcs import gitenv, giterrors, giturl
 
 # The names callers need, so `from kidp_gitops.source import git` is enough.
 Auth = gitenv.Auth

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kidp_gitops.source import giterrors, semver
+from kidp_gitops.vcs import giterrors, semver
 
 _COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 # What git check-ref-format forbids, plus a leading dash (it would read as an option).

@@ -33,9 +33,10 @@ from kidp_gitops.runtime.reconcile import (
     WaitingError,
 )
 from kidp_gitops.runtime.workqueue import jittered
-from kidp_gitops.source import git, giterrors
+from kidp_gitops.source import git
 from kidp_gitops.source.ignore import IgnoreRules
 from kidp_gitops.storage.artifacts import ArtifactStore
+from kidp_gitops.vcs import giterrors
 
 KIND = "GitRepository"
 INCLUDE_UNAVAILABLE = "IncludeUnavailable"
@@ -155,19 +156,7 @@ class GitRepositoryReconciler(ObjectReconciler):
                 ) from err
             raise
         data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
-
-        def text(key: str) -> str | None:
-            value = data.get(key)
-            return value.decode() if value is not None else None
-
-        return git.Auth(
-            username=text("username"),
-            password=text("password"),
-            bearer_token=text("bearerToken"),
-            identity=data.get("identity"),
-            known_hosts=text("known_hosts"),
-            ca_cert=data.get("ca.crt"),
-        )
+        return git.Auth.from_secret(data)
 
     async def _included_artifacts(
         self, namespace: str, spec: api.GitRepositorySpec

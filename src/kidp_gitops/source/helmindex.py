@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import yaml
 
-from kidp_gitops.source import giterrors, semver
+from kidp_gitops.vcs import giterrors, semver
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when there
 

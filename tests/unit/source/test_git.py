@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kidp_gitops.source import git, giterrors
+from kidp_gitops.source import git
+from kidp_gitops.vcs import giterrors
 from tests.gitserver import GitHttpServer, GitRepos, SshGitServer, generate_keypair
 from tests.gitserver.sshd import free_port
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kidp_gitops.source import gitenv, giterrors, gitrefs, giturl
+from kidp_gitops.source import gitrefs
+from kidp_gitops.vcs import gitenv, giterrors, giturl
 
 
 def test_http_https_and_ssh_urls_are_accepted() -> None:

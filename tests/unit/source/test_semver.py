@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kidp_gitops.source import giterrors, semver
+from kidp_gitops.vcs import giterrors, semver
 
 RANGES = {
     ">=1.0.0 <2.0.0": (["1.0.0", "1.9.9", "v1.5"], ["2.0.0", "0.9.9", "1.5.0-rc.1"]),

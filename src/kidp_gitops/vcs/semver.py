@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
-from kidp_gitops.source import giterrors
+from kidp_gitops.vcs import giterrors
 
 _VERSION = re.compile(
     r"^v?(?P<major>0|[1-9]\d*)(?:\.(?P<minor>\d+))?(?:\.(?P<patch>\d+))?"

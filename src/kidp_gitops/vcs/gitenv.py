@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from kidp_gitops.source import giterrors, giturl
+from kidp_gitops.vcs import giterrors, giturl
 
 ASKPASS = """#!/bin/sh
 case "$1" in
@@ -71,6 +71,24 @@ class Auth:
     identity: bytes | None = field(default=None, repr=False)
     known_hosts: str | None = None
     ca_cert: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_secret(cls, data: dict[str, bytes]) -> Auth:
+        """The credentials of a Flux Git secret's decoded data (username, password,
+        bearerToken, identity, known_hosts, ca.crt)."""
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value.decode() if value is not None else None
+
+        return cls(
+            username=text("username"),
+            password=text("password"),
+            bearer_token=text("bearerToken"),
+            identity=data.get("identity"),
+            known_hosts=text("known_hosts"),
+            ca_cert=data.get("ca.crt"),
+        )
 
     def secrets(self) -> list[str]:
         found = [s for s in (self.password, self.bearer_token) if s]
