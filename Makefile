@@ -24,9 +24,11 @@ lint: venv
 
 setup: system-packages venv controlplane helm registry
 
-# Installs only what is missing, so a machine that has everything is not touched.
+# Installs only what is missing, so a machine that has everything is not touched. node runs
+# the dashboard's JavaScript tests; any node will do, so it is looked for, not its package.
 system-packages:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages: $$missing"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
