@@ -112,6 +112,10 @@ def revision(obj: dict[str, Any]) -> str:
     history = status.get("history") or []
     if history and isinstance(history[0], dict) and history[0].get("chartVersion"):
         return str(history[0]["chartVersion"])
+    # Image kinds: the image a policy chose, the commit an automation pushed.
+    for key in ("latestImage", "lastPushCommit"):
+        if status.get(key):
+            return str(status[key])
     return str(status.get("lastAppliedRevision") or status.get("lastAttemptedRevision") or "")
 
 

@@ -33,6 +33,9 @@ KINDS: Final = (
     "Alert",
     "Provider",
     "Receiver",
+    "ImageRepository",
+    "ImagePolicy",
+    "ImageUpdateAutomation",
 )
 
 # Spec fields never shown: they may hold secret values, or are too large to summarize.

@@ -37,4 +37,6 @@ def test_revision_by_kind() -> None:
     assert kinds.revision({"status": {"artifact": {"revision": "main@sha1:1"}}}) == "main@sha1:1"
     assert kinds.revision({"status": {"lastAppliedRevision": "main@sha1:2"}}) == "main@sha1:2"
     assert kinds.revision({"status": {"history": [{"chartVersion": "6.0.0"}]}}) == "6.0.0"
+    assert kinds.revision({"status": {"latestImage": "reg/app:1.2.0"}}) == "reg/app:1.2.0"
+    assert kinds.revision({"status": {"lastPushCommit": "0a1b2c"}}) == "0a1b2c"
     assert kinds.revision({}) == ""

@@ -49,6 +49,21 @@ def test_an_object_never_reconciled_says_so() -> None:
     assert r["age"] == "-"
 
 
+def test_image_automation_objects_are_listed_with_what_they_chose() -> None:
+    policy = {
+        "kind": "ImagePolicy",
+        "metadata": {"name": "app", "namespace": "n"},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded"}],
+            "latestImage": "registry.local/app:1.3.0",
+        },
+    }
+    r = view.row(policy, NOW)
+    assert r["revision"] == "registry.local/app:1.3.0"
+    assert view.overview([r])["ImagePolicy"]["ready"] == 1
+    assert {"ImageRepository", "ImageUpdateAutomation"} <= set(view.KINDS)
+
+
 def test_overview_counts_each_state_per_kind() -> None:
     drifted = {"type": "Drifted", "status": "True"}
     rows = [
