@@ -8,6 +8,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -101,88 +102,24 @@ class Engine:
             manager = Manager(
                 client, host=o.metrics_host, port=o.metrics_port, leader_election=election
             )
-            manager.add(
-                await gitrepository_controller(
-                    client,
-                    mapper,
-                    events,
-                    store,
-                    o.data_dir,
-                    cache=cache,
-                    namespace=o.namespace,
-                    concurrency=o.concurrency,
-                )
-            )
-            manager.add(
-                await helmrepository_controller(
-                    client,
-                    mapper,
-                    events,
-                    store,
-                    o.data_dir,
-                    cache=cache,
-                    namespace=o.namespace,
-                    concurrency=o.concurrency,
-                )
-            )
-            manager.add(
-                await helmchart_controller(
-                    client,
-                    mapper,
-                    events,
-                    store,
-                    o.data_dir,
-                    cache=cache,
-                    helm=helm_binary.find,
-                    namespace=o.namespace,
-                    concurrency=o.concurrency,
-                )
-            )
-            manager.add(
-                await kustomization_controller(
-                    client,
-                    mapper,
-                    events,
-                    store,
-                    o.data_dir,
-                    cache=cache,
-                    namespace=o.namespace,
-                    concurrency=o.concurrency,
-                    options=o.kustomize,
-                )
-            )
-            manager.add(
-                await helmrelease_controller(
-                    client,
-                    mapper,
-                    events,
-                    store,
-                    o.data_dir,
-                    cache=cache,
-                    namespace=o.namespace,
-                    concurrency=o.concurrency,
-                )
-            )
-            notification = await notification_controllers(
-                client,
-                mapper,
-                events,
-                cache=cache,
-                namespace=o.namespace,
-                concurrency=o.concurrency,
-            )
-            for controller in notification.controllers:
-                manager.add(controller)
-            image = await image_controllers(
-                client,
-                mapper,
-                events,
-                o.data_dir,
-                cache=cache,
-                namespace=o.namespace,
-                concurrency=o.concurrency,
-            )
-            for controller in image.controllers:
+            # What every controller takes: the shared informers, the namespace it watches
+            # (None: all), its workers; those with artifacts also take the store.
+            shared: dict[str, Any] = {
+                "cache": cache,
+                "namespace": o.namespace,
+                "concurrency": o.concurrency,
+            }
+            with_store = (client, mapper, events, store, o.data_dir)
+            controllers = [
+                await gitrepository_controller(*with_store, **shared),
+                await helmrepository_controller(*with_store, **shared),
+                await helmchart_controller(*with_store, helm=helm_binary.find, **shared),
+                await kustomization_controller(*with_store, options=o.kustomize, **shared),
+                await helmrelease_controller(*with_store, **shared),
+            ]
+            notification = await notification_controllers(client, mapper, events, **shared)
+            image = await image_controllers(client, mapper, events, o.data_dir, **shared)
+            for controller in [*controllers, *notification.controllers, *image.controllers]:
                 manager.add(controller)
             receiver_runner, self.receiver_port = await _serve(
                 notification.server.app(), o.receiver_host, o.receiver_port
