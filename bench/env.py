@@ -54,6 +54,8 @@ class BenchEnv:
         self.engine_starts = 0
         self.metrics_port = 0
         self.artifact_port = 0
+        self.receiver_port = 0
+        self.dashboard_port = 0
         self.username = "bench"
         self.password = secrets.token_urlsafe(18)
         self.timings: dict[str, float] = {}
@@ -162,6 +164,10 @@ class BenchEnv:
         informer synced)."""
         self.metrics_port = free_port()
         self.artifact_port = free_port(exclude={self.metrics_port})
+        self.receiver_port = free_port(exclude={self.metrics_port, self.artifact_port})
+        self.dashboard_port = free_port(
+            exclude={self.metrics_port, self.artifact_port, self.receiver_port}
+        )
         self.engine_starts += 1
         began = time.monotonic()
         self.engine_proc = self._spawn_engine()
@@ -198,6 +204,8 @@ class BenchEnv:
                     f"--data-dir={self.root / 'engine'}",
                     f"--metrics-addr=127.0.0.1:{self.metrics_port}",
                     f"--artifact-addr=127.0.0.1:{self.artifact_port}",
+                    f"--receiver-addr=127.0.0.1:{self.receiver_port}",
+                    f"--dashboard-addr=127.0.0.1:{self.dashboard_port}",
                     *self.engine_args,
                 ],
                 stdout=log,
@@ -228,6 +236,16 @@ class BenchEnv:
     @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    async def post_webhook(
+        self, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, str]:
+        """POST to the engine's webhook receiver (`path` is a Receiver's
+        status.webhookPath); returns the HTTP status and the answer's text."""
+        assert self._http is not None
+        url = f"http://127.0.0.1:{self.receiver_port}{path}"
+        async with self._http.post(url, data=body, headers=headers) as resp:
+            return resp.status, await resp.text()
 
     async def scrape_engine(self) -> measure.Samples:
         assert self._http is not None

@@ -137,8 +137,16 @@ def summary(scenarios: dict[str, Any]) -> dict[str, Any]:
         s["restart_at_n"] = last["n"]
     push = scenarios.get("push")
     if push:
-        s["push_to_apply_p50_s"] = push["requested"]["push_to_applied_s"].get("median")
-        s["push_to_apply_p95_s"] = push["requested"]["push_to_applied_s"].get("p95")
+        # Files from before the webhook series have only "requested" (the annotation).
+        annotation = push.get("annotation") or push["requested"]
+        webhook = push.get("webhook") or annotation
+        s["push_to_apply_p50_s"] = webhook["push_to_applied_s"].get("median")
+        s["push_to_apply_p95_s"] = webhook["push_to_applied_s"].get("p95")
+        if "webhook_to_accepted_s" in webhook:
+            s["webhook_to_accepted_p50_s"] = webhook["webhook_to_accepted_s"].get("median")
+            s["webhook_to_accepted_p95_s"] = webhook["webhook_to_accepted_s"].get("p95")
+        s["push_to_apply_annotation_p50_s"] = annotation["push_to_applied_s"].get("median")
+        s["push_to_apply_annotation_p95_s"] = annotation["push_to_applied_s"].get("p95")
         if "polled" in push:
             s["push_to_apply_poll_p50_s"] = push["polled"]["push_to_applied_s"].get("median")
             s["push_to_apply_poll_p95_s"] = push["polled"]["push_to_applied_s"].get("p95")
@@ -261,14 +269,22 @@ def table(result: dict[str, Any]) -> str:
     if push:
         lines.append(f"### (2) Push to applied, {push['objects']}-object Kustomization")
         lines.append("")
-        for key in ("requested", "polled"):
+        for key in ("webhook", "annotation", "requested", "polled"):
             if key in push:
                 p = push[key]
+                accepted = ""
+                if "webhook_to_accepted_s" in p:
+                    w = p["webhook_to_accepted_s"]
+                    accepted = (
+                        f"; webhook→accepted {_fmt(w, ' s')}, p95 {w.get('p95')} s "
+                        f"({p['accepted']}/{p['commits']} accepted)"
+                    )
                 lines.append(
                     f"- {key}: push→applied {_fmt(p['push_to_applied_s'], ' s')}, "
-                    f"p95 {p['push_to_applied_s'].get('p95')} s; push→artifact "
+                    f"p95 {p['push_to_applied_s'].get('p95')} s "
+                    f"({p['applied']}/{p['commits']} applied); push→artifact "
                     f"{_fmt(p['push_to_artifact_s'], ' s')}; git push itself "
-                    f"{_fmt(p['git_push_s'], ' s')}"
+                    f"{_fmt(p['git_push_s'], ' s')}{accepted}"
                 )
         if "drift" in push:
             d = push["drift"]

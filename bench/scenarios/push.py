@@ -4,11 +4,17 @@
     ConfigMaps, Services, Deployments scaled to 0) from one GitRepository. Each commit
     changes one ConfigMap's value; the clock starts when `git push` has returned (the
     commit is on the server) and stops at the watch event showing the new value on the
-    ConfigMap in the cluster.
-    (a) requested: right after the push, the bench sets `reconcile.fluxcd.io/requestedAt`
-        on the GitRepository (what `flux reconcile source git` and webhook receivers do);
-        the GitRepository's own interval is 1h so polling never helps.
-    (b) polling: the GitRepository's interval is `poll_interval` (10s) and nothing is
+    ConfigMap in the cluster. The GitRepository's own interval is 1h in (a) and (b), so
+    polling never helps.
+    (a) webhook: right after the push, the bench POSTs a GitHub push event, signed with
+        X-Hub-Signature-256 by the token in the Receiver's Secret, to the engine's
+        receiver at the Receiver's status.webhookPath (type `github`, resource: the
+        GitRepository) — what GitHub does on a push. Also timed: POST → the receiver's
+        200 (the request accepted: signature checked, the GitRepository annotated).
+    (b) annotation: right after the push, the bench sets `reconcile.fluxcd.io/requestedAt`
+        on the GitRepository itself (what `flux reconcile source git` does) — the same
+        request without the HTTP hop, for comparison in the same run.
+    (c) polling: the GitRepository's interval is `poll_interval` (10s) and nothing is
         requested; each push waits a random 0..interval first so pushes land at every
         phase of the poll timer.
     Each sample also records when the new artifact appeared and when the Kustomization
@@ -20,9 +26,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
+import json
 import random
+import secrets
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +46,8 @@ from kidp_gitops.kube.client import JSON
 
 REPO = "push"
 TARGET = "push-app"
+RECEIVER = "github"
+TOKEN_SECRET = "webhook-token"
 
 
 def _has_rev(rev: str) -> Callable[[JSON], bool]:
@@ -77,24 +91,41 @@ async def _run(
         raise RuntimeError("the push Kustomization never became Ready")
     settings.say(f"push: {objects}-object Kustomization Ready")
 
+    hook, token = await _receiver(env)
+    # GitHub pings a new webhook first; the receiver answers without requesting anything.
+    status, _ = await env.post_webhook(hook, b"{}", _github_headers(token, b"{}", "ping"))
+    if status != 200:
+        raise RuntimeError(f"the receiver answered GitHub's ping with HTTP {status}")
+    settings.say(f"push: Receiver '{RECEIVER}' ready, GitHub ping answered")
+
     # The ConfigMaps of app_files are the objects at index 1, 5, 9, …
     cm_names = [f"obj-{i:03d}" for i in range(objects) if gitwork.KINDS[i % 4] == "ConfigMap"]
     target = cm_names[0]
     rev = 0
+    head = sha
 
-    async def one_commit(request: bool, timeout: float) -> dict[str, float | None]:
-        nonlocal rev
+    async def one_commit(how: str, timeout: float) -> dict[str, float | None]:
+        nonlocal rev, head
         assert env.repos is not None
         rev += 1
-        new = await env.repos.commit(
+        before = head
+        head = await env.repos.commit(
             REPO, gitwork.configmap_file("app", target, TARGET, rev), f"rev {rev}"
         )
         pushed_at = time.monotonic()
         await env.repos.push(REPO)
         t0 = time.monotonic()
-        artifact = git_watch.track([f"{NAMESPACE}/{REPO}"], artifact_at(new))
-        ready = ks_watch.track([f"{NAMESPACE}/{REPO}"], ready_at(new))
-        if request:
+        artifact = git_watch.track([f"{NAMESPACE}/{REPO}"], artifact_at(head))
+        ready = ks_watch.track([f"{NAMESPACE}/{REPO}"], ready_at(head))
+        accepted: float | None = None
+        if how == "webhook":
+            body = _push_payload(env, before, head, rev)
+            status, text = await env.post_webhook(hook, body, _github_headers(token, body))
+            if status == 200:
+                accepted = time.monotonic() - t0
+            else:
+                settings.say(f"push: the receiver refused a push: HTTP {status} {text.strip()}")
+        elif how == "annotation":
             await env.request_reconcile("gitrepositories", "source.toolkit.fluxcd.io", REPO)
         when = await cm_watch.when(
             f"{TARGET}/{target}",
@@ -110,12 +141,13 @@ async def _run(
         k = ready.times.get(f"{NAMESPACE}/{REPO}")
         return {
             "push_s": t0 - pushed_at,
+            "accepted_s": accepted,
             "applied_s": None if when is None else when - t0,
             "artifact_s": None if a is None else a - t0,
             "ready_s": None if k is None else k - t0,
         }
 
-    async def series(name: str, count: int, request: bool, jitter: float) -> dict[str, Any]:
+    async def series(how: str, count: int, jitter: float) -> dict[str, Any]:
         engine_before = await env.scrape_engine()
         meter = env.meter()
         meter.start()
@@ -123,7 +155,7 @@ async def _run(
         for _ in range(count):
             if jitter:
                 await asyncio.sleep(random.uniform(0, jitter))
-            samples.append(await one_commit(request, timeout=max(60.0, 4 * jitter)))
+            samples.append(await one_commit(how, timeout=max(60.0, 4 * jitter)))
             await asyncio.sleep(0.3)
         cpu = meter.stop()
         out: dict[str, Any] = {
@@ -136,19 +168,24 @@ async def _run(
             "engine": measure.engine_summary(engine_before, await env.scrape_engine()),
             "cpu": cpu,
         }
+        if how == "webhook":
+            out["accepted"] = sum(1 for s in samples if s["accepted_s"] is not None)
+            out["webhook_to_accepted_s"] = measure.stats(s["accepted_s"] for s in samples)
         st = out["push_to_applied_s"]
-        settings.say(f"push ({name}): p50 {st.get('median')}s p95 {st.get('p95')}s")
+        settings.say(f"push ({how}): p50 {st.get('median')}s p95 {st.get('p95')}s")
         return out
 
     result: dict[str, Any] = {"objects": objects}
-    result["requested"] = await series("requested", requested, True, 0.0)
+    # The same request two ways, one after the other on the same engine and objects.
+    result["webhook"] = await series("webhook", requested, 0.0)
+    result["annotation"] = await series("annotation", requested, 0.0)
     if polled:
         await env.kube.patch(
             f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{NAMESPACE}/gitrepositories/{REPO}",
             {"spec": {"interval": f"{poll_interval:g}s"}},
         )
         await asyncio.sleep(2)
-        result["polled"] = await series("polled", polled, False, poll_interval)
+        result["polled"] = await series("polled", polled, poll_interval)
         result["polled"]["interval_s"] = poll_interval
     if drift_changes:
         kinds = [gitwork.KINDS[i % 4] for i in range(objects)]
@@ -161,3 +198,73 @@ async def _run(
     for w in (ks_watch, git_watch, cm_watch):
         await w.stop()
     return result
+
+
+async def _receiver(env: BenchEnv) -> tuple[str, str]:
+    """A `github` Receiver for the GitRepository, its token in a Secret; returns its
+    status.webhookPath (once the engine has computed it) and the token."""
+    assert env.kube is not None
+    token = secrets.token_hex(20)
+    await env.kube.create(
+        f"/api/v1/namespaces/{NAMESPACE}/secrets",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": TOKEN_SECRET},
+            "data": {"token": base64.b64encode(token.encode()).decode()},
+        },
+    )
+    path = f"/apis/notification.toolkit.fluxcd.io/v1/namespaces/{NAMESPACE}/receivers"
+    await env.kube.create(
+        path,
+        {
+            "apiVersion": "notification.toolkit.fluxcd.io/v1",
+            "kind": "Receiver",
+            "metadata": {"name": RECEIVER, "namespace": NAMESPACE},
+            "spec": {
+                "type": "github",
+                "events": ["ping", "push"],
+                "secretRef": {"name": TOKEN_SECRET},
+                "resources": [{"kind": "GitRepository", "name": REPO}],
+            },
+        },
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        obj = await env.kube.get(f"{path}/{RECEIVER}")
+        hook = (obj.get("status") or {}).get("webhookPath")
+        if hook:
+            return str(hook), token
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the Receiver got no status.webhookPath in 60s")
+
+
+def _push_payload(env: BenchEnv, before: str, after: str, rev: int) -> bytes:
+    """The fields of GitHub's push event a receiver could look at."""
+    assert env.repos is not None
+    url = env.repos.url(REPO)
+    return json.dumps(
+        {
+            "ref": "refs/heads/main",
+            "before": before,
+            "after": after,
+            "created": False,
+            "deleted": False,
+            "forced": False,
+            "repository": {"name": REPO, "full_name": f"bench/{REPO}", "clone_url": url},
+            "pusher": {"name": env.username},
+            "head_commit": {"id": after, "message": f"rev {rev}"},
+        }
+    ).encode()
+
+
+def _github_headers(token: str, body: bytes, event: str = "push") -> dict[str, str]:
+    """The headers GitHub sends with a webhook delivery."""
+    digest = hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/bench",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": f"sha256={digest}",
+    }
