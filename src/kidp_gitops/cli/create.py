@@ -23,7 +23,7 @@ import typer
 import yaml
 
 from kidp_gitops.api import kinds as api_kinds
-from kidp_gitops.cli import kinds, output, reconcile, session
+from kidp_gitops.cli import kinds, output, perkind, reconcile, session
 from kidp_gitops.cli.errors import CliError
 from kidp_gitops.kube import KubeClient
 
@@ -63,6 +63,11 @@ def metadata(name: str, namespace: str, labels: list[str] | None) -> JSON:
     if parsed:
         meta["labels"] = parsed
     return meta
+
+
+def manifest(kind: kinds.Kind, meta: JSON, spec: JSON) -> JSON:
+    """An object of `kind` with this metadata and spec."""
+    return {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": meta, "spec": spec}
 
 
 def validated(obj: JSON) -> JSON:
@@ -202,14 +207,7 @@ def source_git(
     objects = credentials(name, namespace, spec, secret_ref, username, password)
     if ignore_paths:
         spec["ignore"] = "\n".join(ignore_paths)
-    objects.append(
-        {
-            "apiVersion": kinds.GIT_REPOSITORY.api_version,
-            "kind": "GitRepository",
-            "metadata": metadata(name, namespace, label),
-            "spec": spec,
-        }
-    )
+    objects.append(manifest(kinds.GIT_REPOSITORY, metadata(name, namespace, label), spec))
     finish(objects, export, wait, timeout, session.Target(kubeconfig, context, namespace))
 
 
@@ -272,14 +270,7 @@ def source_helm(
     objects = credentials(name, namespace, spec, secret_ref, username, password)
     if pass_credentials:
         spec["passCredentials"] = True
-    objects.append(
-        {
-            "apiVersion": kinds.HELM_REPOSITORY.api_version,
-            "kind": "HelmRepository",
-            "metadata": metadata(name, namespace, label),
-            "spec": spec,
-        }
-    )
+    objects.append(manifest(kinds.HELM_REPOSITORY, metadata(name, namespace, label), spec))
     finish(objects, export, wait, timeout, session.Target(kubeconfig, context, namespace))
 
 
@@ -322,12 +313,7 @@ def kustomization(
         spec["serviceAccountName"] = service_account
     if depends:
         spec["dependsOn"] = depends_on(depends)
-    obj = {
-        "apiVersion": kinds.KUSTOMIZATION.api_version,
-        "kind": "Kustomization",
-        "metadata": metadata(name, namespace, label),
-        "spec": spec,
-    }
+    obj = manifest(kinds.KUSTOMIZATION, metadata(name, namespace, label), spec)
     finish([obj], export, wait, timeout, session.Target(kubeconfig, context, namespace))
 
 
@@ -381,12 +367,7 @@ def helmrelease(
         merged = _merge(merged, _read_values(file))
     if merged:
         spec["values"] = merged
-    obj = {
-        "apiVersion": kinds.HELM_RELEASE.api_version,
-        "kind": "HelmRelease",
-        "metadata": metadata(name, namespace, label),
-        "spec": spec,
-    }
+    obj = manifest(kinds.HELM_RELEASE, metadata(name, namespace, label), spec)
     finish([obj], export, wait, timeout, session.Target(kubeconfig, context, namespace))
 
 
@@ -412,7 +393,7 @@ def _merge(base: JSON, over: JSON) -> JSON:
     return out
 
 
-for _name, _hidden in (("kustomization", False), ("ks", True)):
-    app.command(_name, hidden=_hidden)(kustomization)
-for _name, _hidden in (("helmrelease", False), ("hr", True)):
-    app.command(_name, hidden=_hidden)(helmrelease)
+for _kind, _names in perkind.APPLIERS:
+    _create = kustomization if _kind is kinds.KUSTOMIZATION else helmrelease
+    for _i, _alias in enumerate(_names):
+        app.command(_alias, hidden=_i > 0)(_create)

@@ -20,7 +20,7 @@ import typer
 from rich.text import Text
 
 from kidp_gitops.api.meta import Duration
-from kidp_gitops.cli import completion, kinds, output, session
+from kidp_gitops.cli import completion, kinds, output, perkind, session
 from kidp_gitops.cli.errors import CliError
 from kidp_gitops.kube import ApiError, KubeClient
 
@@ -241,147 +241,36 @@ def _seconds(value: str | None) -> float | None:
 # ---- the commands ------------------------------------------------------------------------
 
 
-@sources_app.command("git")
-def sources_git(
-    name: Name = None,
-    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
-    all_namespaces: session.AllNamespaces = False,
-    output_format: output.OutputFormat = output.Format.table,
-    watch: Watch = False,
-    watch_timeout: WatchTimeout = None,
-    status_selector: StatusSelector = None,
-    label_selector: LabelSelector = None,
-    no_header: NoHeader = False,
-    kubeconfig: session.Kubeconfig = None,
-    context: session.Context = None,
-) -> None:
-    """Get GitRepository statuses."""
-    target = session.Target(kubeconfig, context, namespace, all_namespaces)
-    show(
-        [kinds.GIT_REPOSITORY],
-        target,
-        name=name,
-        fmt=output_format,
-        watch=watch,
-        watch_timeout=watch_timeout,
-        status_selector=status_selector,
-        label_selector=label_selector,
-        header=not no_header,
-    )
+def _command(kind: kinds.Kind) -> perkind.Command:
+    """The `get` command of one kind: NAME (or every object), the filters and the output."""
 
+    def command(
+        name: Name = None,
+        namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+        all_namespaces: session.AllNamespaces = False,
+        output_format: output.OutputFormat = output.Format.table,
+        watch: Watch = False,
+        watch_timeout: WatchTimeout = None,
+        status_selector: StatusSelector = None,
+        label_selector: LabelSelector = None,
+        no_header: NoHeader = False,
+        kubeconfig: session.Kubeconfig = None,
+        context: session.Context = None,
+    ) -> None:
+        show(
+            [kind],
+            session.Target(kubeconfig, context, namespace, all_namespaces),
+            name=name,
+            fmt=output_format,
+            watch=watch,
+            watch_timeout=watch_timeout,
+            status_selector=status_selector,
+            label_selector=label_selector,
+            header=not no_header,
+        )
 
-@sources_app.command("helm")
-def sources_helm(
-    name: Name = None,
-    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
-    all_namespaces: session.AllNamespaces = False,
-    output_format: output.OutputFormat = output.Format.table,
-    watch: Watch = False,
-    watch_timeout: WatchTimeout = None,
-    status_selector: StatusSelector = None,
-    label_selector: LabelSelector = None,
-    no_header: NoHeader = False,
-    kubeconfig: session.Kubeconfig = None,
-    context: session.Context = None,
-) -> None:
-    """Get HelmRepository statuses."""
-    target = session.Target(kubeconfig, context, namespace, all_namespaces)
-    show(
-        [kinds.HELM_REPOSITORY],
-        target,
-        name=name,
-        fmt=output_format,
-        watch=watch,
-        watch_timeout=watch_timeout,
-        status_selector=status_selector,
-        label_selector=label_selector,
-        header=not no_header,
-    )
-
-
-@sources_app.command("chart")
-def sources_chart(
-    name: Name = None,
-    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
-    all_namespaces: session.AllNamespaces = False,
-    output_format: output.OutputFormat = output.Format.table,
-    watch: Watch = False,
-    watch_timeout: WatchTimeout = None,
-    status_selector: StatusSelector = None,
-    label_selector: LabelSelector = None,
-    no_header: NoHeader = False,
-    kubeconfig: session.Kubeconfig = None,
-    context: session.Context = None,
-) -> None:
-    """Get HelmChart statuses."""
-    target = session.Target(kubeconfig, context, namespace, all_namespaces)
-    show(
-        [kinds.HELM_CHART],
-        target,
-        name=name,
-        fmt=output_format,
-        watch=watch,
-        watch_timeout=watch_timeout,
-        status_selector=status_selector,
-        label_selector=label_selector,
-        header=not no_header,
-    )
-
-
-def kustomizations(
-    name: Name = None,
-    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
-    all_namespaces: session.AllNamespaces = False,
-    output_format: output.OutputFormat = output.Format.table,
-    watch: Watch = False,
-    watch_timeout: WatchTimeout = None,
-    status_selector: StatusSelector = None,
-    label_selector: LabelSelector = None,
-    no_header: NoHeader = False,
-    kubeconfig: session.Kubeconfig = None,
-    context: session.Context = None,
-) -> None:
-    """Get Kustomization statuses."""
-    target = session.Target(kubeconfig, context, namespace, all_namespaces)
-    show(
-        [kinds.KUSTOMIZATION],
-        target,
-        name=name,
-        fmt=output_format,
-        watch=watch,
-        watch_timeout=watch_timeout,
-        status_selector=status_selector,
-        label_selector=label_selector,
-        header=not no_header,
-    )
-
-
-def helmreleases(
-    name: Name = None,
-    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
-    all_namespaces: session.AllNamespaces = False,
-    output_format: output.OutputFormat = output.Format.table,
-    watch: Watch = False,
-    watch_timeout: WatchTimeout = None,
-    status_selector: StatusSelector = None,
-    label_selector: LabelSelector = None,
-    no_header: NoHeader = False,
-    kubeconfig: session.Kubeconfig = None,
-    context: session.Context = None,
-) -> None:
-    """Get HelmRelease statuses."""
-    target = session.Target(kubeconfig, context, namespace, all_namespaces)
-    show(
-        [kinds.HELM_RELEASE],
-        target,
-        name=name,
-        fmt=output_format,
-        watch=watch,
-        watch_timeout=watch_timeout,
-        status_selector=status_selector,
-        label_selector=label_selector,
-        header=not no_header,
-    )
+    command.__doc__ = f"Get {kind.kind} statuses."
+    return command
 
 
 @app.command("all")
@@ -412,9 +301,14 @@ def all_objects(
     )
 
 
-app.command("kustomizations")(kustomizations)
-app.command("kustomization", hidden=True)(kustomizations)
-app.command("ks", hidden=True)(kustomizations)
-app.command("helmreleases")(helmreleases)
-app.command("helmrelease", hidden=True)(helmreleases)
-app.command("hr", hidden=True)(helmreleases)
+sources_app.command("git")(_command(kinds.GIT_REPOSITORY))
+sources_app.command("helm")(_command(kinds.HELM_REPOSITORY))
+sources_app.command("chart")(_command(kinds.HELM_CHART))
+# The plural is the name --help lists; flux also answers to the singular and the short name.
+for _kind, _names in (
+    (kinds.KUSTOMIZATION, ("kustomizations", "kustomization", "ks")),
+    (kinds.HELM_RELEASE, ("helmreleases", "helmrelease", "hr")),
+):
+    _get = _command(_kind)
+    for _i, _alias in enumerate(_names):
+        app.command(_alias, hidden=_i > 0)(_get)

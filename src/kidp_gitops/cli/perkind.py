@@ -62,7 +62,10 @@ def selecting(act: Act, doc: str) -> Command:
 
 
 def source_command_name(kind: kinds.Kind) -> str:
-    """`git` for GitRepository, `helm` for HelmRepository: the word after `source`."""
+    """`git` for GitRepository, `helm` for HelmRepository, `chart` for HelmChart: the
+    word after `source`."""
+    if kind is kinds.HELM_CHART:
+        return "chart"
     return kind.kind.removesuffix("Repository").lower()
 
 

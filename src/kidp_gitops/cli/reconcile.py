@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from kidp_gitops.api.meta import Duration
-from kidp_gitops.cli import completion, kinds, output, session
+from kidp_gitops.cli import completion, kinds, output, perkind, session
 from kidp_gitops.cli.errors import CliError
 from kidp_gitops.kube import ApiError, KubeClient
 
@@ -105,7 +105,7 @@ async def request_and_wait(
     if kinds.suspended(obj):
         raise CliError(
             f"{kind.kind} '{namespace}/{name}' is suspended: resume it first "
-            f"(kidp resume {_command(kind)} {name} -n {namespace})"
+            f"(kidp resume {_words(kind)} {name} -n {namespace})"
         )
     output.step(f"annotating {kind.kind} {name} in {namespace} namespace")
     value = await request(client, kind, namespace, name)
@@ -119,14 +119,11 @@ async def request_and_wait(
     return done
 
 
-def _command(kind: kinds.Kind) -> str:
-    return {
-        "GitRepository": "source git",
-        "HelmRepository": "source helm",
-        "HelmChart": "source chart",
-        "Kustomization": "kustomization",
-        "HelmRelease": "helmrelease",
-    }.get(kind.kind, kind.kind.lower())
+def _words(kind: kinds.Kind) -> str:
+    """How the commands name the kind: `source git`, `kustomization`."""
+    if kind in kinds.SOURCES:
+        return f"source {perkind.source_command_name(kind)}"
+    return kind.kind.lower()
 
 
 def source_of(obj: JSON) -> tuple[kinds.Kind, str, str]:
@@ -157,73 +154,51 @@ def _reconcile(
     session.run(target, work)
 
 
-@source_app.command("git")
-def source_git(
-    name: Name,
-    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
-    timeout: Timeout = DEFAULT_TIMEOUT,
-    kubeconfig: session.Kubeconfig = None,
-    context: session.Context = None,
-) -> None:
-    """Fetch the GitRepository's ref now and publish a new artifact if it moved."""
-    target = session.Target(kubeconfig, context, namespace)
-    _reconcile(kinds.GIT_REPOSITORY, name, target, timeout, with_source=False)
+# What each command does, in its --help.
+_DOCS = {
+    kinds.GIT_REPOSITORY: (
+        "Fetch the GitRepository's ref now and publish a new artifact if it moved."
+    ),
+    kinds.HELM_REPOSITORY: (
+        "Fetch the HelmRepository's index now and publish a new artifact if it changed."
+    ),
+    kinds.HELM_CHART: "Build the HelmChart now (with --with-source, after reconciling its source).",
+    kinds.KUSTOMIZATION: "Build and apply the Kustomization now.",
+    kinds.HELM_RELEASE: "Reconcile the HelmRelease now.",
+}
 
 
-@source_app.command("helm")
-def source_helm(
-    name: Name,
-    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
-    timeout: Timeout = DEFAULT_TIMEOUT,
-    kubeconfig: session.Kubeconfig = None,
-    context: session.Context = None,
-) -> None:
-    """Fetch the HelmRepository's index now and publish a new artifact if it changed."""
-    target = session.Target(kubeconfig, context, namespace)
-    _reconcile(kinds.HELM_REPOSITORY, name, target, timeout, with_source=False)
+def _make(kind: kinds.Kind) -> perkind.Command:
+    """`reconcile` for one kind; --with-source where the kind reads from a source."""
+
+    def command(
+        name: Name,
+        with_source: WithSource = False,
+        namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        kubeconfig: session.Kubeconfig = None,
+        context: session.Context = None,
+    ) -> None:
+        target = session.Target(kubeconfig, context, namespace)
+        _reconcile(kind, name, target, timeout, with_source)
+
+    def sourceless(
+        name: Name,
+        namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        kubeconfig: session.Kubeconfig = None,
+        context: session.Context = None,
+    ) -> None:
+        command(name, False, namespace, timeout, kubeconfig, context)
+
+    made = command if kind in (kinds.HELM_CHART, *kinds.APPLIERS) else sourceless
+    made.__doc__ = _DOCS[kind]
+    return made
 
 
-@source_app.command("chart")
-def source_chart(
-    name: Name,
-    with_source: WithSource = False,
-    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
-    timeout: Timeout = DEFAULT_TIMEOUT,
-    kubeconfig: session.Kubeconfig = None,
-    context: session.Context = None,
-) -> None:
-    """Build the HelmChart now (with --with-source, after reconciling its source)."""
-    target = session.Target(kubeconfig, context, namespace)
-    _reconcile(kinds.HELM_CHART, name, target, timeout, with_source)
-
-
-def kustomization(
-    name: Name,
-    with_source: WithSource = False,
-    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
-    timeout: Timeout = DEFAULT_TIMEOUT,
-    kubeconfig: session.Kubeconfig = None,
-    context: session.Context = None,
-) -> None:
-    """Build and apply the Kustomization now."""
-    target = session.Target(kubeconfig, context, namespace)
-    _reconcile(kinds.KUSTOMIZATION, name, target, timeout, with_source)
-
-
-def helmrelease(
-    name: Name,
-    with_source: WithSource = False,
-    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
-    timeout: Timeout = DEFAULT_TIMEOUT,
-    kubeconfig: session.Kubeconfig = None,
-    context: session.Context = None,
-) -> None:
-    """Reconcile the HelmRelease now."""
-    target = session.Target(kubeconfig, context, namespace)
-    _reconcile(kinds.HELM_RELEASE, name, target, timeout, with_source)
-
-
-for _name, _hidden in (("kustomization", False), ("ks", True)):
-    app.command(_name, hidden=_hidden)(kustomization)
-for _name, _hidden in (("helmrelease", False), ("hr", True)):
-    app.command(_name, hidden=_hidden)(helmrelease)
+perkind.add_commands(
+    app,
+    _make,
+    source_app=source_app,
+    sources=(kinds.GIT_REPOSITORY, kinds.HELM_REPOSITORY, kinds.HELM_CHART),
+)

@@ -11,7 +11,6 @@ starts at the checkout branch.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -26,7 +25,7 @@ from kidp_gitops.image.gitwork import WorkingClone
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions
+from kidp_gitops.runtime import conditions, secrets
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import (
@@ -182,17 +181,8 @@ class ImageUpdateAutomationReconciler(ObjectReconciler):
         ref = source_spec.get("secretRef") or {}
         if not ref.get("name"):
             return None
-        try:
-            secret = await self.client.get(f"/api/v1/namespaces/{namespace}/secrets/{ref['name']}")
-        except ApiError as err:
-            if err.not_found:
-                raise RetryError(
-                    conditions.AUTHENTICATION_FAILED,
-                    f"secret '{namespace}/{ref['name']}' of the GitRepository not found",
-                    retry_after=30,
-                ) from err
-            raise
-        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+        missing = f"secret '{namespace}/{ref['name']}' of the GitRepository not found"
+        data = await secrets.data(self.client, namespace, ref["name"], missing)
         return gitenv.Auth.from_secret(data)
 
     async def _latest_images(

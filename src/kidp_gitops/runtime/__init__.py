@@ -8,4 +8,5 @@
 - conditions: kstatus-compatible conditions (Ready, Reconciling, Stalled)
 - kstatus: health of any object, as kstatus computes it
 - events: Kubernetes Events, aggregated; metrics: Prometheus metrics
+- secrets: reading a Secret an object refers to (a missing one is retried)
 """

@@ -10,7 +10,6 @@ and says why in the Ready condition, with Flux's reasons.
 
 from __future__ import annotations
 
-import base64
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,13 +21,12 @@ from kidp_gitops.api import source as api
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions
+from kidp_gitops.runtime import conditions, secrets
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import (
     ReconcileError,
     Result,
-    RetryError,
     StalledError,
     WaitingError,
 )
@@ -145,18 +143,8 @@ class GitRepositoryReconciler(ObjectReconciler):
         if spec.secret_ref is None:
             return None
         name = spec.secret_ref.name
-        try:
-            secret = await self.client.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
-        except ApiError as err:
-            if err.not_found:
-                raise RetryError(
-                    conditions.AUTHENTICATION_FAILED,
-                    f"secret '{namespace}/{name}' not found",
-                    retry_after=30,
-                ) from err
-            raise
-        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
-        return git.Auth.from_secret(data)
+        missing = f"secret '{namespace}/{name}' not found"
+        return git.Auth.from_secret(await secrets.data(self.client, namespace, name, missing))
 
     async def _included_artifacts(
         self, namespace: str, spec: api.GitRepositorySpec

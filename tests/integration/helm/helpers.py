@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import yaml
 
 from kidp_gitops.kube import KubeClient
-from tests.integration.kustomize.helpers import EXAMPLE
+from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration.kustomize.helpers import EXAMPLE, example_files, setup_source
 from tests.integration.wait import until
 
 HR = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases"
 HC = "/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/helmcharts"
 DEPLOY = "/apis/apps/v1/namespaces/{ns}/deployments/{name}"
+NAME = "kidp-operators"  # the PRD's HelmRelease
 
 
 def prd_release(namespace: str) -> dict[str, Any]:
@@ -64,3 +67,41 @@ async def release_secrets(kube: KubeClient, namespace: str, name: str) -> list[d
         params={"labelSelector": f"owner=helm,name={name}"},
     )
     return list(listed.get("items") or [])
+
+
+async def install_prd_release(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> dict[str, Any]:
+    """The example repository as the source, the PRD's HelmRelease on it; the release
+    once installed and Ready."""
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
+    await kube.create(HR.format(ns=namespace), prd_release(namespace))
+    return await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+
+
+async def request(kube: KubeClient, namespace: str, name: str = NAME) -> str:
+    """Ask for a reconcile now (reconcile.fluxcd.io/requestedAt); the value to wait for."""
+    stamp = f"{time.time():.6f}"
+    await kube.patch(
+        f"{HR.format(ns=namespace)}/{name}",
+        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}},
+    )
+    return stamp
+
+
+def handled(stamp: str) -> Callable[[dict[str, Any]], bool]:
+    """A `wait_hr` check: the controller handled the request `stamp`."""
+    return lambda o: o["status"].get("lastHandledReconcileAt") == stamp
+
+
+async def event_reasons(kube: KubeClient, namespace: str, name: str = NAME) -> list[str]:
+    """The reasons of the events about `name`, oldest first."""
+    events = await kube.list(
+        f"/api/v1/namespaces/{namespace}/events",
+        params={"fieldSelector": f"involvedObject.name={name}"},
+    )
+    return [e["reason"] for e in events["items"]]

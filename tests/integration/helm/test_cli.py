@@ -10,12 +10,13 @@ import pytest
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
-from tests.integration.helm.helpers import HR, prd_release, wait_hr
-from tests.integration.kustomize.helpers import example_files, setup_source
+from tests.integration.helm.helpers import (
+    HR,
+    NAME,
+    install_prd_release,
+)
 
 pytestmark = pytest.mark.usefixtures("engine")
-
-NAME = "kidp-operators"
 
 
 async def test_get_and_reconcile_a_helmrelease(
@@ -26,9 +27,7 @@ async def test_get_and_reconcile_a_helmrelease(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
-    await kube.create(HR.format(ns=namespace), prd_release(namespace))
-    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    await install_prd_release(kube, namespace, git_repos, http_git, unique_repo)
 
     listed = await kidp("get", "helmreleases", "-n", namespace, "-o", "json")
     assert listed.exit_code == 0, listed.output

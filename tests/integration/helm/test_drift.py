@@ -6,47 +6,32 @@ created again."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
-from tests.integration.helm.helpers import DEPLOY, HR, condition, prd_release, wait_hr
+from tests.integration.helm.helpers import (
+    DEPLOY,
+    HR,
+    NAME,
+    condition,
+    event_reasons,
+    handled,
+    prd_release,
+    request,
+    wait_hr,
+)
 from tests.integration.kustomize.helpers import example_files, exists, setup_source
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
 
-NAME = "kidp-operators"
-
-
-async def request(kube: KubeClient, namespace: str) -> str:
-    stamp = f"{time.time():.6f}"
-    await kube.patch(
-        f"{HR.format(ns=namespace)}/{NAME}",
-        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}},
-    )
-    return stamp
-
-
-def handled(stamp: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda o: o["status"].get("lastHandledReconcileAt") == stamp
-
 
 async def replicas(kube: KubeClient, namespace: str) -> int:
     dep = await kube.get(DEPLOY.format(ns=namespace, name=NAME))
     return int(dep["spec"]["replicas"])
-
-
-async def reasons(kube: KubeClient, namespace: str) -> list[str]:
-    events = await kube.list(
-        f"/api/v1/namespaces/{namespace}/events",
-        params={"fieldSelector": f"involvedObject.name={NAME}"},
-    )
-    return [e["reason"] for e in events["items"]]
 
 
 async def test_drift_is_reported_in_warn_mode_and_corrected_when_enabled(
@@ -73,7 +58,7 @@ async def test_drift_is_reported_in_warn_mode_and_corrected_when_enabled(
     assert (drifted.get("status"), drifted.get("reason")) == ("True", "DriftDetected")
     assert f"Deployment/{namespace}/{NAME} changed at /spec/replicas" in drifted["message"]
     assert await replicas(kube, namespace) == 1  # warn: left alone
-    assert "DriftDetected" in await reasons(kube, namespace)
+    assert "DriftDetected" in await event_reasons(kube, namespace)
 
     # enabled: put back, no new release revision, the condition goes.
     path = f"{HR.format(ns=namespace)}/{NAME}"
@@ -81,7 +66,7 @@ async def test_drift_is_reported_in_warn_mode_and_corrected_when_enabled(
     obj = await wait_hr(kube, namespace, NAME, "True", check=lambda o: not condition(o, "Drifted"))
     assert await replicas(kube, namespace) == 3
     assert obj["status"]["history"][0]["version"] == 1
-    assert "DriftCorrected" in await reasons(kube, namespace)
+    assert "DriftCorrected" in await event_reasons(kube, namespace)
 
     # Helm still owns its fields after the correction: an upgrade meets no conflict.
     await kube.patch(path, {"spec": {"values": {"replicaCount": 2}}})
@@ -121,7 +106,7 @@ async def test_ignored_paths_are_not_drift_and_not_reset(
     obj = await wait_hr(kube, namespace, NAME, "True", check=handled(stamp))
     assert condition(obj, "Drifted") == {}
     assert await replicas(kube, namespace) == 2  # ignored: kept as set by hand
-    assert "DriftCorrected" not in await reasons(kube, namespace)
+    assert "DriftCorrected" not in await event_reasons(kube, namespace)
 
     # A field that is not ignored is still put back, and the ignored one left alone.
     await kube.patch(

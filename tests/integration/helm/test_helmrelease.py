@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +22,14 @@ from tests.integration.helm.helpers import (
     DEPLOY,
     HC,
     HR,
+    NAME,
     condition,
+    event_reasons,
+    handled,
+    install_prd_release,
     prd_release,
     release_secrets,
+    request,
     wait_hr,
 )
 from tests.integration.kustomize.helpers import KS, example_files, exists, setup_source
@@ -34,8 +38,6 @@ from tests.integration.source.helpers import request_reconcile
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
-
-NAME = "kidp-operators"
 
 
 def latest_version(obj: dict[str, Any]) -> int:
@@ -61,10 +63,7 @@ async def test_prd_helmrelease_installs_upgrades_and_stays_put(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
-    await kube.create(HR.format(ns=namespace), prd_release(namespace))
-
-    obj = await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    obj = await install_prd_release(kube, namespace, git_repos, http_git, unique_repo)
     st = obj["status"]
     assert st["helmChart"] == f"{namespace}/{namespace}-{NAME}"
     assert st["lastAttemptedRevision"] == "0.1.0"
@@ -105,14 +104,8 @@ async def test_prd_helmrelease_installs_upgrades_and_stays_put(
         return await real_run(args, **kw)
 
     monkeypatch.setattr(runner, "run", counting_run)
-    stamp = f"{time.time():.6f}"
-    await kube.patch(
-        f"{HR.format(ns=namespace)}/{NAME}",
-        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}},
-    )
-    obj = await wait_hr(
-        kube, namespace, NAME, check=lambda o: o["status"].get("lastHandledReconcileAt") == stamp
-    )
+    stamp = await request(kube, namespace)
+    obj = await wait_hr(kube, namespace, NAME, check=handled(stamp))
     assert latest_version(obj) == 2
     assert len(await release_secrets(kube, namespace, NAME)) == 2
     assert started == []
@@ -161,11 +154,7 @@ async def test_broken_chart_keeps_the_last_release_and_says_why(
     ]
     assert [s["metadata"]["labels"]["version"] for s in deployed] == ["1"]
     await available(kube, namespace, 3)
-    events = await kube.list(
-        f"/api/v1/namespaces/{namespace}/events",
-        params={"fieldSelector": f"involvedObject.name={NAME}"},
-    )
-    assert any(e["reason"] == "UpgradeFailed" for e in events["items"])
+    assert "UpgradeFailed" in await event_reasons(kube, namespace)
 
 
 async def test_failed_upgrade_is_retried_then_rolled_back(
@@ -197,11 +186,7 @@ async def test_failed_upgrade_is_retried_then_rolled_back(
     newest = max(stored, key=lambda s: int(s["metadata"]["labels"]["version"]))
     assert newest["metadata"]["labels"]["status"] == "deployed"  # the rollback
     await available(kube, namespace, 3)
-    events = await kube.list(
-        f"/api/v1/namespaces/{namespace}/events",
-        params={"fieldSelector": f"involvedObject.name={NAME}"},
-    )
-    assert sum(e["reason"] == "RollbackSucceeded" for e in events["items"]) >= 1
+    assert "RollbackSucceeded" in await event_reasons(kube, namespace)
 
     # Fixing the values is a new attempt: upgraded and Ready again.
     await kube.patch(f"{HR.format(ns=namespace)}/{NAME}", {"spec": {"values": {"replicaCount": 2}}})
@@ -245,17 +230,10 @@ async def test_values_from_configmap_and_secret(
         f"/api/v1/namespaces/{namespace}/secrets",
         {"metadata": {"name": "operator-scale"}, "stringData": {"n": "4"}},
     )
-    await request_reconcile_hr(kube, namespace)
+    await request(kube, namespace)
     await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded", timeout=180)
     dep = await available(kube, namespace, 4)  # the Secret's targetPath wins over the map
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":v1.0.0")
-
-
-async def request_reconcile_hr(kube: KubeClient, namespace: str) -> None:
-    await kube.patch(
-        f"{HR.format(ns=namespace)}/{NAME}",
-        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": str(time.time())}}},
-    )
 
 
 async def test_deleting_the_helmrelease_uninstalls_the_release(
@@ -265,9 +243,7 @@ async def test_deleting_the_helmrelease_uninstalls_the_release(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
-    await kube.create(HR.format(ns=namespace), prd_release(namespace))
-    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    await install_prd_release(kube, namespace, git_repos, http_git, unique_repo)
     assert await release_secrets(kube, namespace, NAME)
 
     await kube.delete(f"{HR.format(ns=namespace)}/{NAME}")
@@ -352,9 +328,7 @@ async def test_revision_left_pending_by_a_crash_is_unlocked(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
-    await kube.create(HR.format(ns=namespace), prd_release(namespace))
-    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    await install_prd_release(kube, namespace, git_repos, http_git, unique_repo)
 
     # What a helm process killed mid-upgrade leaves: a newest revision pending-upgrade.
     (first,) = await release_secrets(kube, namespace, NAME)
@@ -376,8 +350,4 @@ async def test_revision_left_pending_by_a_crash_is_unlocked(
     obj = await wait_hr(kube, namespace, NAME, "True", "UpgradeSucceeded")
     assert obj["status"]["history"][0]["status"] == "deployed"
     await available(kube, namespace, 1)
-    events = await kube.list(
-        f"/api/v1/namespaces/{namespace}/events",
-        params={"fieldSelector": f"involvedObject.name={NAME}"},
-    )
-    assert any(e["reason"] == "ReleaseUnlocked" for e in events["items"])
+    assert "ReleaseUnlocked" in await event_reasons(kube, namespace)

@@ -10,7 +10,6 @@ bare test Pod stays Running forever, so helm would wait for it until its timeout
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,17 +22,19 @@ from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.helm.helpers import (
     DEPLOY,
     HR,
+    NAME,
     condition,
+    event_reasons,
+    install_prd_release,
     prd_release,
     release_secrets,
+    request,
     wait_hr,
 )
 from tests.integration.kustomize.helpers import example_files, exists, setup_source
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
-
-NAME = "kidp-operators"
 
 # A test hook Job: kwok completes its pod, so the Job completes and the test passes.
 PASSING_TEST = """\
@@ -124,15 +125,6 @@ def helm_runs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     return started
 
 
-async def request(kube: KubeClient, namespace: str, name: str = NAME) -> str:
-    stamp = f"{time.time():.6f}"
-    await kube.patch(
-        f"{HR.format(ns=namespace)}/{name}",
-        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": stamp}}},
-    )
-    return stamp
-
-
 async def test_suspend_resume_and_interval_change_keep_the_revision(
     monkeypatch: pytest.MonkeyPatch,
     kube: KubeClient,
@@ -141,9 +133,7 @@ async def test_suspend_resume_and_interval_change_keep_the_revision(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
-    await kube.create(HR.format(ns=namespace), prd_release(namespace))
-    obj = await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    obj = await install_prd_release(kube, namespace, git_repos, http_git, unique_repo)
     assert latest(obj)["version"] == 1
     started = helm_runs(monkeypatch)
     path = f"{HR.format(ns=namespace)}/{NAME}"
@@ -209,11 +199,7 @@ async def test_helm_test_result_is_kept_and_an_untested_release_is_tested(
     assert latest(obj)["testHooks"][f"{NAME}-smoke"]["phase"] == "Succeeded"
     assert condition(obj, "TestSuccess")["status"] == "True"
     assert started == []
-    events = await kube.list(
-        f"/api/v1/namespaces/{namespace}/events",
-        params={"fieldSelector": f"involvedObject.name={NAME}"},
-    )
-    assert any(e["reason"] == "TestSucceeded" for e in events["items"])
+    assert "TestSucceeded" in await event_reasons(kube, namespace)
 
 
 async def test_failed_helm_test_keeps_the_release_not_ready_unless_ignored(
@@ -290,11 +276,7 @@ async def test_failed_test_after_an_upgrade_is_remediated_and_retried(
     newest = max(stored, key=lambda s: int(s["metadata"]["labels"]["version"]))
     assert newest["metadata"]["labels"]["status"] == "deployed"  # the rollback
     assert int(newest["metadata"]["labels"]["version"]) == 5  # v2, v4 failed; v3, v5 back
-    events = await kube.list(
-        f"/api/v1/namespaces/{namespace}/events",
-        params={"fieldSelector": f"involvedObject.name={NAME}"},
-    )
-    assert sum(e["reason"] == "RollbackSucceeded" for e in events["items"]) >= 1
+    assert "RollbackSucceeded" in await event_reasons(kube, namespace)
 
     # Values that pass: a new attempt, upgraded, tested, Ready.
     await kube.patch(path, {"spec": {"values": {"failTest": False}}})

@@ -13,6 +13,7 @@ from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.helm.helpers import (
     DEPLOY,
     HR,
+    NAME,
     condition,
     prd_release,
     release_secrets,
@@ -22,8 +23,6 @@ from tests.integration.kustomize.helpers import example_files, exists, setup_sou
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
-
-NAME = "kidp-operators"
 
 
 async def test_target_namespace_created_and_release_named_after_it(

@@ -81,22 +81,55 @@ def prd_infrastructure(namespace: str, **spec: Any) -> dict[str, Any]:
     return dict(ks)
 
 
-def kustomization(name: str, path: str, **spec: Any) -> dict[str, Any]:
+def kustomization(
+    name: str, path: str, *, source_namespace: str | None = None, **spec: Any
+) -> dict[str, Any]:
     """A Kustomization `name` that applies ./`path` of the `kidp-infrastructure` source
-    with prune on, hourly (so only a new revision or a request reconciles it); `spec`
-    adds or replaces fields."""
+    (in `source_namespace`, else its own) with prune on, hourly (so only a new revision
+    or a request reconciles it); `spec` adds or replaces fields."""
+    source = {"kind": "GitRepository", "name": "kidp-infrastructure"}
+    if source_namespace:
+        source["namespace"] = source_namespace
     return {
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
         "kind": "Kustomization",
         "metadata": {"name": name},
-        "spec": {
-            "interval": "1h",
-            "path": f"./{path}",
-            "prune": True,
-            "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
-            **spec,
-        },
+        "spec": {"interval": "1h", "path": f"./{path}", "prune": True, "sourceRef": source, **spec},
     }
+
+
+def configmap(name: str, namespace: str, value: str | None = None) -> dict[str, Any]:
+    """A ConfigMap whose one key `v` holds `value` (else its name)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"v": name if value is None else value},
+    }
+
+
+def manifests(*objects: dict[str, Any], directory: str = "apps") -> dict[str, str]:
+    """Repository files for `objects`: `<directory>/<kind>-<name>.yaml`."""
+    return {
+        f"{directory}/{o['kind'].lower()}-{o['metadata']['name']}.yaml": yaml.safe_dump(o)
+        for o in objects
+    }
+
+
+async def apply_apps(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+    files: dict[str, str],
+) -> str:
+    """`files` in a new repository, applied from ./apps by a Kustomization `apps` that
+    is Ready; the repository."""
+    repo = await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
+    await kube.create(KS.format(ns=namespace), kustomization("apps", "apps"))
+    await wait_ready(kube, namespace, "apps")
+    return repo
 
 
 async def ks_status(kube: KubeClient, namespace: str, name: str) -> dict[str, Any]:

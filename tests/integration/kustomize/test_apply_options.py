@@ -7,14 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import yaml
 
 from kidp_gitops.engine.run import Engine
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration.kustomize import helpers
 from tests.integration.kustomize.helpers import (
     KS,
     exists,
+    manifests,
     setup_source,
     wait_ready,
 )
@@ -33,28 +34,8 @@ def cm(
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
 
 
-def files(*objects: dict[str, Any]) -> dict[str, str]:
-    return {
-        f"apps/{o['kind'].lower()}-{o['metadata']['name']}.yaml": yaml.safe_dump(o) for o in objects
-    }
-
-
 async def kustomization(kube: KubeClient, namespace: str, **spec: Any) -> None:
-    await kube.create(
-        KS.format(ns=namespace),
-        {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": "apps"},
-            "spec": {
-                "interval": "1h",
-                "path": "./apps",
-                "prune": True,
-                "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
-                **spec,
-            },
-        },
-    )
+    await kube.create(KS.format(ns=namespace), helpers.kustomization("apps", "apps", **spec))
 
 
 async def push(
@@ -93,7 +74,7 @@ async def test_ssa_annotations_and_prune_disabled(
         cm("ignored", namespace, {"v": "1"}, {"kustomize.toolkit.fluxcd.io/ssa": "Ignore"}),
         cm("kept", namespace, {"v": "1"}, {"kustomize.toolkit.fluxcd.io/prune": "disabled"}),
     ]
-    repo = await setup_source(kube, namespace, git_repos, http_git, unique_repo, files(*objs))
+    repo = await setup_source(kube, namespace, git_repos, http_git, unique_repo, manifests(*objs))
     await kustomization(kube, namespace)
     await wait_ready(kube, namespace, "apps")
     base = f"/api/v1/namespaces/{namespace}/configmaps"
@@ -112,7 +93,7 @@ async def test_ssa_annotations_and_prune_disabled(
         ),
     ]
     sha = await push(
-        git_repos, repo, kube, namespace, files(*changed), delete=("apps/configmap-kept.yaml",)
+        git_repos, repo, kube, namespace, manifests(*changed), delete=("apps/configmap-kept.yaml",)
     )
     await wait_ready(kube, namespace, "apps", revision=sha)
     assert (await kube.get(f"{base}/override"))["data"] == {"v": "2"}
@@ -144,14 +125,14 @@ async def test_force_recreates_on_an_immutable_change(
         }
 
     repo = await setup_source(
-        kube, namespace, git_repos, http_git, unique_repo, files(job("migrate:1"))
+        kube, namespace, git_repos, http_git, unique_repo, manifests(job("migrate:1"))
     )
     await kustomization(kube, namespace)
     await wait_ready(kube, namespace, "apps")
     path = f"/apis/batch/v1/namespaces/{namespace}/jobs/migrate"
     first_uid = (await kube.get(path))["metadata"]["uid"]
 
-    sha = await push(git_repos, repo, kube, namespace, files(job("migrate:2")))
+    sha = await push(git_repos, repo, kube, namespace, manifests(job("migrate:2")))
     refused = await wait_ready(
         kube, namespace, "apps", "False", "ReconciliationFailed", revision=sha
     )
@@ -188,7 +169,12 @@ async def test_deletion_policy(
     survives: bool,
 ) -> None:
     await setup_source(
-        kube, namespace, git_repos, http_git, unique_repo, files(cm("owned", namespace, {"v": "1"}))
+        kube,
+        namespace,
+        git_repos,
+        http_git,
+        unique_repo,
+        manifests(cm("owned", namespace, {"v": "1"})),
     )
     await kustomization(kube, namespace, prune=prune, deletionPolicy=policy)
     await wait_ready(kube, namespace, "apps")
@@ -217,7 +203,7 @@ async def test_a_fresh_process_verifies_without_writing(
         git_repos,
         http_git,
         unique_repo,
-        files(cm("a", namespace, {"v": "1"}), cm("b", namespace, {"v": "2"})),
+        manifests(cm("a", namespace, {"v": "1"}), cm("b", namespace, {"v": "2"})),
     )
     await kustomization(kube, namespace, wait=True)
     before = await wait_ready(kube, namespace, "apps")

@@ -24,7 +24,13 @@ from kidp_gitops.kube import KubeClient
 from kidp_gitops.kube.apply import take_over
 from kidp_gitops.kustomize.apply import FIELD_MANAGER, LAST_APPLIED, TAKE_OVER
 from tests.gitserver import GitHttpServer, GitRepos
-from tests.integration.kustomize.helpers import KS, ready, setup_source, wait_ready
+from tests.integration.kustomize.helpers import (
+    KS,
+    apply_apps,
+    manifests,
+    ready,
+    wait_ready,
+)
 from tests.integration.source.helpers import request_reconcile
 from tests.integration.wait import until
 
@@ -141,26 +147,7 @@ async def managed(
     *objects: dict[str, Any],
 ) -> str:
     """`objects` in Git, applied by a Kustomization `apps` that is Ready; the repository."""
-    files = {
-        f"apps/{o['kind'].lower()}-{o['metadata']['name']}.yaml": yaml.safe_dump(o) for o in objects
-    }
-    repo = await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
-    await kube.create(
-        KS.format(ns=namespace),
-        {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": "apps"},
-            "spec": {
-                "interval": "1h",
-                "path": "./apps",
-                "prune": True,
-                "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
-            },
-        },
-    )
-    await wait_ready(kube, namespace, "apps")
-    return repo
+    return await apply_apps(kube, namespace, git_repos, http_git, unique_repo, manifests(*objects))
 
 
 def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:

@@ -12,7 +12,14 @@ import yaml
 
 from kidp_gitops.kube import ApiError, KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
-from tests.integration.kustomize.helpers import KS, exists, ready, setup_source, wait_ready
+from tests.integration.kustomize.helpers import (
+    KS,
+    apply_apps,
+    exists,
+    ready,
+    setup_source,
+    wait_ready,
+)
 from tests.integration.source.helpers import request_reconcile
 from tests.integration.wait import until
 
@@ -142,29 +149,8 @@ async def test_what_a_failed_apply_created_is_pruned_once_it_leaves_git(
 ) -> None:
     """Namespaces are applied before the rest: when the rest then fails, the new
     Namespace exists — and must be in the inventory, or nothing would ever prune it."""
-    repo = await setup_source(
-        kube,
-        namespace,
-        git_repos,
-        http_git,
-        unique_repo,
-        {"apps/a.yaml": configmap("a", namespace)},
-    )
-    await kube.create(
-        KS.format(ns=namespace),
-        {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": "apps"},
-            "spec": {
-                "interval": "1h",
-                "path": "./apps",
-                "prune": True,
-                "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
-            },
-        },
-    )
-    await wait_ready(kube, namespace, "apps")
+    files = {"apps/a.yaml": configmap("a", namespace)}
+    repo = await apply_apps(kube, namespace, git_repos, http_git, unique_repo, files)
 
     extra = f"{namespace}-extra"
     with git_repos.worktree(repo, "main") as wt:

@@ -15,47 +15,27 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import yaml
 from prometheus_client import REGISTRY
 
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.kustomize.engines import Engines, delta, served_requests
-from tests.integration.kustomize.helpers import KS, exists, ks_status, setup_source, wait_ready
+from tests.integration.kustomize.helpers import (
+    KS,
+    configmap,
+    exists,
+    ks_status,
+    kustomization,
+    manifests,
+    setup_source,
+    wait_ready,
+)
 from tests.integration.source.helpers import wait_condition
 from tests.integration.wait import until
 
 WRITES = ("POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION")
 OURS = ("kustomizations", "gitrepositories", "configmaps")
 """What the engine reads and writes here (the control plane renews leases meanwhile)."""
-
-
-def configmap(name: str, namespace: str, value: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace},
-        "data": {"v": value},
-    }
-
-
-def files(*objects: dict[str, Any], directory: str = "apps") -> dict[str, str]:
-    return {f"{directory}/{o['metadata']['name']}.yaml": yaml.safe_dump(o) for o in objects}
-
-
-def kustomization(name: str, path: str, interval: str = "1h", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "kind": "Kustomization",
-        "metadata": {"name": name},
-        "spec": {
-            "interval": interval,
-            "path": path,
-            "prune": True,
-            "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
-            **spec,
-        },
-    }
 
 
 def reconciles(namespace: str, name: str) -> float:
@@ -89,18 +69,18 @@ async def test_interval_reconciles_read_source_and_dependencies_from_the_caches(
     objects = [configmap(n, ns, n) for n in [*deps, "web"]]
     layout: dict[str, str] = {}
     for obj in objects:
-        layout.update(files(obj, directory=obj["metadata"]["name"]))
+        layout.update(manifests(obj, directory=obj["metadata"]["name"]))
     await setup_source(kube, ns, git_repos, http_git, unique_repo, layout)
     await engines.start()
     # Each in turn, so that none waits for another (a wait is a retry scheduled for
     # later, a reconcile that would fall into the measurement).
     await wait_condition(kube, ns, "kidp-infrastructure", "True")
     for dep in deps:
-        await kube.create(KS.format(ns=ns), kustomization(dep, f"./{dep}"))
+        await kube.create(KS.format(ns=ns), kustomization(dep, dep))
         await wait_ready(kube, ns, dep)
     await kube.create(
         KS.format(ns=ns),
-        kustomization("web", "./web", interval="2s", dependsOn=[{"name": d} for d in deps]),
+        kustomization("web", "web", interval="2s", dependsOn=[{"name": d} for d in deps]),
     )
     await wait_ready(kube, ns, "web")
     await until(lambda: _at_least(reconciles(ns, "web"), 3), 60, "interval reconciles of web")
@@ -144,10 +124,10 @@ async def test_a_restart_applies_nothing_but_what_changed_meanwhile(
         git_repos,
         http_git,
         unique_repo,
-        files(*(configmap(n, ns, n) for n in names), _deployment(ns)),
+        manifests(*(configmap(n, ns, n) for n in names), _deployment(ns)),
     )
     await engines.start()
-    await kube.create(KS.format(ns=ns), kustomization("apps", "./apps"))
+    await kube.create(KS.format(ns=ns), kustomization("apps", "apps"))
     before = await wait_ready(kube, ns, "apps")
     assert before["status"]["lastAppliedDigest"].startswith("sha256:")
     await engines.stop()
@@ -215,18 +195,18 @@ async def test_a_crash_between_apply_and_prune_orphans_nothing(
         git_repos,
         http_git,
         unique_repo,
-        files(configmap("a", ns, "1"), configmap("b", ns, "1")),
+        manifests(configmap("a", ns, "1"), configmap("b", ns, "1")),
     )
     await engines.start()
-    await kube.create(KS.format(ns=ns), kustomization("apps", "./apps"))
+    await kube.create(KS.format(ns=ns), kustomization("apps", "apps"))
     first = await wait_ready(kube, ns, "apps")
     await engines.stop()
 
     # The next commit drops a and adds c. The engine that applied it died before it
     # pruned: c exists with our labels, the status still lists a and b.
     with git_repos.worktree(repo, "main") as wt:
-        wt.write(files(configmap("c", ns, "1")))
-        wt.delete("apps/a.yaml")
+        wt.write(manifests(configmap("c", ns, "1")))
+        wt.delete("apps/configmap-a.yaml")
         revision = wt.commit("a out, c in")
         wt.push()
     c = configmap("c", ns, "1")

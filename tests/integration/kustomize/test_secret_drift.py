@@ -12,7 +12,9 @@ import yaml
 
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
-from tests.integration.kustomize.helpers import KS, setup_source, wait_ready
+from tests.integration.kustomize.helpers import (
+    apply_apps,
+)
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -33,24 +35,8 @@ async def test_a_hand_edited_secret_is_restored_without_showing_its_values(
         "metadata": {"name": "db", "namespace": namespace},
         "data": {"password": base64.b64encode(in_git.encode()).decode()},
     }
-    await setup_source(
-        kube, namespace, git_repos, http_git, unique_repo, {"apps/db.yaml": yaml.safe_dump(secret)}
-    )
-    await kube.create(
-        KS.format(ns=namespace),
-        {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": "apps"},
-            "spec": {
-                "interval": "1h",
-                "path": "./apps",
-                "prune": True,
-                "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure"},
-            },
-        },
-    )
-    await wait_ready(kube, namespace, "apps")
+    files = {"apps/db.yaml": yaml.safe_dump(secret)}
+    await apply_apps(kube, namespace, git_repos, http_git, unique_repo, files)
 
     path = f"/api/v1/namespaces/{namespace}/secrets/db"
     await kube.patch(path, {"stringData": {"password": by_hand}})

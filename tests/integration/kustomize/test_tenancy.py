@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import yaml
 
@@ -18,33 +17,18 @@ from kidp_gitops.kube import ApiError, KubeClient
 from kidp_gitops.kustomize.reconciler import KustomizeOptions
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.kustomize.engines import Engines
-from tests.integration.kustomize.helpers import KS, exists, ready, setup_source, wait_ready
+from tests.integration.kustomize.helpers import (
+    KS,
+    configmap,
+    exists,
+    kustomization,
+    ready,
+    setup_source,
+    wait_ready,
+)
 from tests.integration.source.helpers import condition
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}"
-
-
-def configmap(name: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace},
-        "data": {"v": name},
-    }
-
-
-def kustomization(name: str, path: str, **source: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "kind": "Kustomization",
-        "metadata": {"name": name},
-        "spec": {
-            "interval": "1h",
-            "path": path,
-            "prune": True,
-            "sourceRef": {"kind": "GitRepository", "name": "kidp-infrastructure", **source},
-        },
-    }
 
 
 async def test_a_source_in_another_namespace_is_refused(
@@ -71,9 +55,11 @@ async def test_a_source_in_another_namespace_is_refused(
             },
         )
         await engines.start(KustomizeOptions(no_cross_namespace_refs=True))
-        await kube.create(KS.format(ns=tenant), kustomization("tenant", "./tenant", namespace=home))
+        await kube.create(
+            KS.format(ns=tenant), kustomization("tenant", "tenant", source_namespace=home)
+        )
         # The same source from its own namespace is fine: the engine works.
-        await kube.create(KS.format(ns=home), kustomization("home", "./home"))
+        await kube.create(KS.format(ns=home), kustomization("home", "home"))
         await wait_ready(kube, home, "home")
 
         refused = await wait_ready(kube, tenant, "tenant", "False", "AccessDenied")
@@ -139,8 +125,8 @@ async def test_without_service_account_the_default_one_is_impersonated(
         },
     )
     await engines.start(KustomizeOptions(default_service_account="tenant"))
-    await kube.create(KS.format(ns=ns), kustomization("allowed", "./allowed"))
-    await kube.create(KS.format(ns=ns), kustomization("denied", "./denied"))
+    await kube.create(KS.format(ns=ns), kustomization("allowed", "allowed"))
+    await kube.create(KS.format(ns=ns), kustomization("denied", "denied"))
 
     await wait_ready(kube, ns, "allowed")
     assert await exists(kube, f"/api/v1/namespaces/{ns}/configmaps/allowed")

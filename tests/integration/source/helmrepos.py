@@ -170,6 +170,22 @@ async def create(
     await kube.create(path(kind, namespace), body)
 
 
+async def create_chart(
+    kube: KubeClient,
+    namespace: str,
+    name: str,
+    chart: str,
+    source: str = "HelmRepository/charts",
+    **spec: Any,
+) -> None:
+    """A HelmChart of `chart` from `source` (Kind/name), reconciled hourly; `spec` adds
+    fields (version, valuesFiles, …)."""
+    kind, _, source_name = source.partition("/")
+    full = {"interval": "1h", "chart": chart, **spec}
+    full["sourceRef"] = {"kind": kind, "name": source_name}
+    await create(kube, "HelmChart", namespace, name, full)
+
+
 async def wait_ready(
     kube: KubeClient,
     kind: str,

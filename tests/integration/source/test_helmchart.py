@@ -21,6 +21,7 @@ from tests.integration.source.helmrepos import (
     ChartRepo,
     chart_files,
     create,
+    create_chart,
     helm,
     path,
     request_reconcile,
@@ -43,6 +44,13 @@ async def private_repo(tmp_path: Path) -> AsyncIterator[ChartRepo]:
         yield repo
 
 
+async def private_charts(kube: KubeClient, namespace: str, repo: ChartRepo, **spec: Any) -> None:
+    """`repo` as the HelmRepository `charts`, with its credentials in the Secret `creds`."""
+    await create_secret(kube, namespace, "creds", CREDENTIALS)
+    full = {"interval": "1h", "url": repo.url, "secretRef": {"name": "creds"}, **spec}
+    await create(kube, "HelmRepository", namespace, "charts", full)
+
+
 def chart_yaml(files: dict[str, bytes], chart: str) -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load(files[f"{chart}/Chart.yaml"])
     return loaded
@@ -53,26 +61,8 @@ async def test_newest_matching_version_is_pulled_with_credentials_and_follows_th
 ) -> None:
     for version in ("1.0.0", "1.1.0", "1.2.0-rc.1", "2.0.0"):
         private_repo.publish("hello", version)
-    await create_secret(kube, namespace, "creds", CREDENTIALS)
-    await create(
-        kube,
-        "HelmRepository",
-        namespace,
-        "charts",
-        {"interval": "1h", "url": private_repo.url, "secretRef": {"name": "creds"}},
-    )
-    await create(
-        kube,
-        CHART,
-        namespace,
-        "hello",
-        {
-            "interval": "1h",
-            "chart": "hello",
-            "version": "1.x",
-            "sourceRef": {"kind": "HelmRepository", "name": "charts"},
-        },
-    )
+    await private_charts(kube, namespace, private_repo)
+    await create_chart(kube, namespace, "hello", "hello", version="1.x")
     obj = await wait_ready(kube, CHART, namespace, "hello", "True", "ChartPullSucceeded")
     assert obj["status"]["artifact"]["revision"] == "1.1.0"
     assert condition(obj)["message"] == "pulled 'hello' chart with version '1.1.0'"
@@ -114,27 +104,9 @@ async def test_a_version_nobody_published_stalls_as_invalid_chart_reference(
     kube: KubeClient, namespace: str, private_repo: ChartRepo
 ) -> None:
     private_repo.publish("hello", "1.0.0")
-    await create_secret(kube, namespace, "creds", CREDENTIALS)
-    await create(
-        kube,
-        "HelmRepository",
-        namespace,
-        "charts",
-        {"interval": "1h", "url": private_repo.url, "secretRef": {"name": "creds"}},
-    )
+    await private_charts(kube, namespace, private_repo)
     for name, chart, version in (("nine", "hello", "9.*"), ("other", "absent", "*")):
-        await create(
-            kube,
-            CHART,
-            namespace,
-            name,
-            {
-                "interval": "1h",
-                "chart": chart,
-                "version": version,
-                "sourceRef": {"kind": "HelmRepository", "name": "charts"},
-            },
-        )
+        await create_chart(kube, namespace, name, chart, version=version)
     nine = await wait_ready(kube, CHART, namespace, "nine", "False", "InvalidChartReference")
     assert "no 'hello' chart with version matching '9.*'" in condition(nine)["message"]
     assert condition(nine, "Stalled")["status"] == "True"
@@ -187,29 +159,15 @@ async def test_chart_from_git_is_packaged_with_dependencies_and_values_files(
     repo = unique_repo("charts")
     sha = seed_charts(git_repos, repo)
     await git_source(kube, namespace, http_git, repo)
-    await create(
+    await create_chart(kube, namespace, "plain", "./charts/app", "GitRepository/repo")
+    await create_chart(
         kube,
-        CHART,
-        namespace,
-        "plain",
-        {
-            "interval": "1h",
-            "chart": "./charts/app",
-            "sourceRef": {"kind": "GitRepository", "name": "repo"},
-        },
-    )
-    await create(
-        kube,
-        CHART,
         namespace,
         "prod",
-        {
-            "interval": "1h",
-            "chart": "charts/app",
-            "reconcileStrategy": "Revision",
-            "valuesFiles": ["charts/app/values.yaml", "charts/app/values-prod.yaml"],
-            "sourceRef": {"kind": "GitRepository", "name": "repo"},
-        },
+        "charts/app",
+        "GitRepository/repo",
+        reconcileStrategy="Revision",
+        valuesFiles=["charts/app/values.yaml", "charts/app/values-prod.yaml"],
     )
     plain = await wait_ready(kube, CHART, namespace, "plain", "True", "ChartPackageSucceeded")
     assert plain["status"]["artifact"]["revision"] == "0.1.0"
@@ -291,17 +249,7 @@ async def test_bad_chart_paths_fail_clearly(
 
 
 async def test_waits_for_a_missing_source(kube: KubeClient, namespace: str) -> None:
-    await create(
-        kube,
-        CHART,
-        namespace,
-        "orphan",
-        {
-            "interval": "1h",
-            "chart": "hello",
-            "sourceRef": {"kind": "HelmRepository", "name": "nowhere"},
-        },
-    )
+    await create_chart(kube, namespace, "orphan", "hello", "HelmRepository/nowhere")
     obj = await wait_ready(kube, CHART, namespace, "orphan", "False", "SourceUnavailable")
     assert "HelmRepository" in condition(obj)["message"]
     assert condition(obj, "Stalled") == {}
@@ -325,30 +273,8 @@ async def test_credentials_reach_other_hosts_only_with_pass_credentials(
     archive = mirror.publish("hello", "1.0.0")
     shutil.copy(archive, private_repo.charts)
     private_repo.index(base_url=mirror.url)
-    await create_secret(kube, namespace, "creds", CREDENTIALS)
-    await create(
-        kube,
-        "HelmRepository",
-        namespace,
-        "charts",
-        {
-            "interval": "1h",
-            "url": private_repo.url,
-            "secretRef": {"name": "creds"},
-            "passCredentials": pass_credentials,
-        },
-    )
-    await create(
-        kube,
-        CHART,
-        namespace,
-        "hello",
-        {
-            "interval": "1h",
-            "chart": "hello",
-            "sourceRef": {"kind": "HelmRepository", "name": "charts"},
-        },
-    )
+    await private_charts(kube, namespace, private_repo, passCredentials=pass_credentials)
+    await create_chart(kube, namespace, "hello", "hello")
     await wait_ready(kube, CHART, namespace, "hello", "True", "ChartPullSucceeded")
     sent = [auth for p, auth in mirror.requests if p.endswith("hello-1.0.0.tgz")]
     assert sent
@@ -372,16 +298,8 @@ async def test_a_chart_archive_in_git_and_deletion_of_the_chart(
         wt.commit("a packaged chart")
         wt.push()
     await git_source(kube, namespace, http_git, repo)
-    await create(
-        kube,
-        CHART,
-        namespace,
-        "archived",
-        {
-            "interval": "1h",
-            "chart": "./packaged/hello-3.2.1.tgz",
-            "sourceRef": {"kind": "GitRepository", "name": "repo"},
-        },
+    await create_chart(
+        kube, namespace, "archived", "./packaged/hello-3.2.1.tgz", "GitRepository/repo"
     )
     obj = await wait_ready(kube, CHART, namespace, "archived", "True", "ChartPackageSucceeded")
     assert obj["status"]["artifact"]["revision"] == "3.2.1"
@@ -410,26 +328,9 @@ async def test_a_tampered_or_missing_archive_is_a_chart_pull_error(
     missing = private_repo.publish("other", "1.0.0")
     tampered.write_bytes(tampered.read_bytes() + b"\0")  # after indexing: the digest differs
     missing.unlink()
-    await create_secret(kube, namespace, "creds", CREDENTIALS)
-    await create(
-        kube,
-        "HelmRepository",
-        namespace,
-        "charts",
-        {"interval": "1h", "url": private_repo.url, "secretRef": {"name": "creds"}},
-    )
+    await private_charts(kube, namespace, private_repo)
     for name in ("hello", "other"):
-        await create(
-            kube,
-            CHART,
-            namespace,
-            name,
-            {
-                "interval": "1h",
-                "chart": name,
-                "sourceRef": {"kind": "HelmRepository", "name": "charts"},
-            },
-        )
+        await create_chart(kube, namespace, name, name)
     hello = await wait_ready(kube, CHART, namespace, "hello", "False", "ChartPullError")
     assert condition(hello)["message"] == (
         "failed to pull chart 'hello' version '1.0.0': its sha256 does not match the digest"
