@@ -10,7 +10,6 @@ as Flux does. A scan that has not changed the tags writes nothing new.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -27,9 +26,8 @@ from pydantic import ValidationError
 from kidp_gitops.api import image as api
 from kidp_gitops.image import registry
 from kidp_gitops.kube.client import JSON, KubeClient
-from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions
+from kidp_gitops.runtime import conditions, secrets
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import Result, RetryError, StalledError
@@ -147,17 +145,9 @@ class RegistryAccess:
         )
 
     async def _secret(self, namespace: str, name: str, field: str) -> dict[str, bytes]:
-        try:
-            secret = await self.client.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
-        except ApiError as err:
-            if err.not_found:
-                raise RetryError(
-                    conditions.AUTHENTICATION_FAILED,
-                    f"{field} secret '{namespace}/{name}' not found",
-                    retry_after=30,
-                ) from err
-            raise
-        return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+        return await secrets.data(
+            self.client, namespace, name, f"{field} secret '{namespace}/{name}' not found"
+        )
 
     async def _credentials(
         self, namespace: str, spec: api.ImageRepositorySpec, image: registry.ImageName

@@ -1,6 +1,7 @@
 """Wiring of the Kustomization controller: Kustomizations, the sources they read (a new
-artifact reconciles its Kustomizations at once), their dependencies (a dependency that
-turns Ready releases its dependents at once), and the objects they manage (drift)."""
+artifact reconciles its Kustomizations at once), their dependencies, Kustomizations or
+HelmReleases (a dependency that turns Ready releases its dependents at once), and the
+objects they manage (drift)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from kidp_gitops.kube.client import JSON, KubeClient
-from kidp_gitops.kube.informer import EventType
-from kidp_gitops.kube.mapper import RestMapper
+from kidp_gitops.kube.informer import EventType, Informer
+from kidp_gitops.kube.mapper import RestMapper, UnknownKind
 from kidp_gitops.kustomize.drift import DriftTracker
 from kidp_gitops.kustomize.reconciler import KIND, KustomizationReconciler, KustomizeOptions
 from kidp_gitops.runtime.cache import InformerCache
@@ -58,6 +59,11 @@ async def kustomization_controller(
     git = await mapper.resource("source.toolkit.fluxcd.io/v1", "GitRepository")
     sources = cache.informer(git, namespace=namespace)
     informer = cache.informer(resource, namespace=namespace)
+    try:  # HelmReleases a Kustomization may depend on (absent without Helm's CRD)
+        helm = await mapper.resource("helm.toolkit.fluxcd.io/v2", "HelmRelease")
+        releases: Informer | None = cache.informer(helm, namespace=namespace)
+    except UnknownKind:
+        releases = None
     reconciler = KustomizationReconciler(
         client,
         resource,
@@ -69,6 +75,7 @@ async def kustomization_controller(
         options or KustomizeOptions(),
         sources,
         informer,
+        releases,
     )
     informer.add_indexer(BY_SOURCE, _source_key)
     informer.add_indexer(BY_DEPENDENCY, _dependency_keys)
@@ -89,4 +96,6 @@ async def kustomization_controller(
 
     controller.watch(sources, from_source)
     controller.watch(informer, from_dependency)
+    if releases is not None:
+        controller.watch(releases, from_dependency)
     return controller

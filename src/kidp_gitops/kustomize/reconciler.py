@@ -86,12 +86,14 @@ class KustomizationReconciler(ObjectReconciler):
         options: KustomizeOptions | None = None,
         sources: Informer | None = None,
         kustomizations: Informer | None = None,
+        releases: Informer | None = None,
     ):
         super().__init__(client, resource, events)
         # The caches this reconciler reads before asking the API server: GitRepositories
-        # (their artifacts) and Kustomizations (dependencies).
+        # (their artifacts), Kustomizations and HelmReleases (dependencies).
         self.sources = sources
         self.kustomizations = kustomizations
+        self.releases = releases
         self.trees = ArtifactTrees(workdir / "artifacts", store)
         self.mapper = mapper
         self.store = store
@@ -238,7 +240,7 @@ class KustomizationReconciler(ObjectReconciler):
                 if dep.kind == "Kustomization"
                 else "helm.toolkit.fluxcd.io/v2"
             )
-            cache = self.kustomizations if dep.kind == KIND else None
+            cache = self.kustomizations if dep.kind == KIND else self.releases
             try:
                 other = cache.get(ns, dep.name) if cache is not None else None
                 if other is None:  # not cached (yet): ask the API server
