@@ -18,6 +18,7 @@ from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.image.helpers import create, path, request_reconcile, wait_ready
 from tests.integration.image.registry import Registry
 from tests.integration.source.helpers import condition, create_repo, create_secret
+from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -74,6 +75,15 @@ spec:
           image: {image}:1.0.0 # {{"$imagepolicy": "{ns}:app"}}
           ports: [{{containerPort: 8080}}]
 """
+
+
+async def event_message(kube: KubeClient, namespace: str, name: str, needle: str) -> str | None:
+    """The message of an event about automation `name` that contains `needle`."""
+    events = await kube.get(f"/api/v1/namespaces/{namespace}/events")
+    for event in events["items"]:
+        if event["involvedObject"].get("name") == name and needle in event.get("message", ""):
+            return str(event["message"])
+    return None
 
 
 def _files(image: str, ns: str) -> dict[str, str]:
@@ -141,9 +151,18 @@ async def test_prd_automation_promotes_the_newest_tag_to_production(
     pushed = done["status"]["lastPushCommit"]
     assert done["status"]["lastAutomationRunTime"]
     assert done["status"]["lastPushTime"]
-    assert "to branch 'production'" in condition(done)["message"]
-    # production did not exist: it started at main
-    assert done["status"]["observedSourceRevision"] == f"production@sha1:{main_sha}"
+    # The run that pushed says so in an event; the Ready message may already be that of a
+    # later run (a watch can trigger one), which found production up to date.
+    pushed_event = await until(
+        lambda: event_message(kube, namespace, "promote-to-production", "to branch 'production'"),
+        30,
+        "the push event",
+    )
+    assert pushed[:12] in pushed_event
+    assert done["status"]["observedSourceRevision"] in (
+        f"production@sha1:{main_sha}",  # production did not exist: it started at main
+        f"production@sha1:{pushed}",  # a later run, on the pushed branch
+    )
 
     with git_repos.worktree(name, "production") as wt:
         assert wt.head() == pushed
