@@ -59,10 +59,15 @@ async def test_uninstall_keeps_the_workloads(own_cluster: DevCluster) -> None:
         assert done.exit_code == 0, done.output
         assert done.output.splitlines()[-1] == "✔ uninstall finished"
 
-        async def crd_gone() -> bool:
-            return await gone(kube, CRD)
+        async def crds_gone() -> bool:
+            # Deleting a CRD takes a moment each: wait for all of ours, not just one.
+            crds = await kube.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+            return not [
+                c for c in crds["items"] if c["spec"]["group"].endswith(".toolkit.fluxcd.io")
+            ]
 
-        await until(crd_gone, 30, "the CRDs to be deleted")
+        await until(crds_gone, 60, "the CRDs to be deleted")
+        assert await gone(kube, CRD)
         namespace = await kube.get("/api/v1/namespaces/flux-system")
         assert namespace["metadata"].get("deletionTimestamp")  # terminating
         await kube.get("/api/v1/namespaces/shop/configmaps/web")  # the workload stays

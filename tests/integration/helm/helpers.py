@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import yaml
 
+from kidp_gitops.helm import runner
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.kustomize.helpers import EXAMPLE, example_files, setup_source
@@ -105,3 +108,22 @@ async def event_reasons(kube: KubeClient, namespace: str, name: str = NAME) -> l
         params={"fieldSelector": f"involvedObject.name={name}"},
     )
     return [e["reason"] for e in events["items"]]
+
+
+def helm_runs(monkeypatch: pytest.MonkeyPatch, namespace: str) -> list[list[str]]:
+    """Every helm process the engine starts from now on for releases in `namespace` (the
+    engine serves every test's namespace: another test's uninstall is not ours)."""
+    started: list[list[str]] = []
+    real_run = runner.run
+
+    async def counting_run(args: list[str], **kw: Any) -> str:
+        if f"--namespace={namespace}" in args or _follows(args, "--namespace", namespace):
+            started.append(args)
+        return await real_run(args, **kw)
+
+    monkeypatch.setattr(runner, "run", counting_run)
+    return started
+
+
+def _follows(args: list[str], flag: str, value: str) -> bool:
+    return any(a == flag and b == value for a, b in itertools.pairwise(args))

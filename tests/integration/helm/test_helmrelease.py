@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from kidp_gitops.helm import runner
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.helm.helpers import (
@@ -26,6 +25,7 @@ from tests.integration.helm.helpers import (
     condition,
     event_reasons,
     handled,
+    helm_runs,
     install_prd_release,
     prd_release,
     release_secrets,
@@ -96,14 +96,7 @@ async def test_prd_helmrelease_installs_upgrades_and_stays_put(
 
     # Nothing changed: a requested reconcile is handled without a new revision, and
     # without starting helm at all.
-    started: list[list[str]] = []
-    real_run = runner.run
-
-    async def counting_run(args: list[str], **kw: Any) -> str:
-        started.append(args)
-        return await real_run(args, **kw)
-
-    monkeypatch.setattr(runner, "run", counting_run)
+    started = helm_runs(monkeypatch, namespace)
     stamp = await request(kube, namespace)
     obj = await wait_hr(kube, namespace, NAME, check=handled(stamp))
     assert latest_version(obj) == 2

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from kidp_gitops.api.helm import shorten_release_name
-from kidp_gitops.helm import runner
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.helm.helpers import (
@@ -25,6 +24,7 @@ from tests.integration.helm.helpers import (
     NAME,
     condition,
     event_reasons,
+    helm_runs,
     install_prd_release,
     prd_release,
     release_secrets,
@@ -112,19 +112,6 @@ def latest(obj: dict[str, Any]) -> dict[str, Any]:
     return dict(history[0]) if history else {}
 
 
-def helm_runs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """Every helm process the engine starts from now on."""
-    started: list[list[str]] = []
-    real_run = runner.run
-
-    async def counting_run(args: list[str], **kw: Any) -> str:
-        started.append(args)
-        return await real_run(args, **kw)
-
-    monkeypatch.setattr(runner, "run", counting_run)
-    return started
-
-
 async def test_suspend_resume_and_interval_change_keep_the_revision(
     monkeypatch: pytest.MonkeyPatch,
     kube: KubeClient,
@@ -135,7 +122,7 @@ async def test_suspend_resume_and_interval_change_keep_the_revision(
 ) -> None:
     obj = await install_prd_release(kube, namespace, git_repos, http_git, unique_repo)
     assert latest(obj)["version"] == 1
-    started = helm_runs(monkeypatch)
+    started = helm_runs(monkeypatch, namespace)
     path = f"{HR.format(ns=namespace)}/{NAME}"
 
     await kube.patch(path, {"spec": {"suspend": True}})
@@ -190,7 +177,7 @@ async def test_helm_test_result_is_kept_and_an_untested_release_is_tested(
 
     # The result is read back from Helm's storage: a later reconcile keeps it and runs
     # no helm process.
-    started = helm_runs(monkeypatch)
+    started = helm_runs(monkeypatch, namespace)
     stamp = await request(kube, namespace)
     obj = await wait_hr(
         kube, namespace, NAME, "True",
