@@ -24,6 +24,7 @@ import hashlib
 import shutil
 import tempfile
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,18 +246,14 @@ class HelmChartReconciler(ObjectReconciler):
         # An archive carries its dependencies already.
         if not packaged and helmpackage.check_local_dependencies(chart_dir, root, meta):
             await self.helm.dependency_build(chart_dir, spec.chart)
-        archive = await self.helm.package(
-            chart_dir, tmp / "out", spec.chart, version if version != meta.version else None
-        )
-        tree = tmp / "chart"
-        helmpackage.unpack_chart(archive.read_bytes(), tree, spec.chart)
-        return Built(
-            name=meta.name,
-            revision=version,
-            reason=CHART_PACKAGE_SUCCEEDED,
-            message=f"packaged '{meta.name}' chart with version '{version}'",
-            tree=tree,
-            values_files=tuple(values_files),
+        return await self._package(
+            chart_dir,
+            tmp,
+            spec.chart,
+            meta.name,
+            version,
+            version if version != meta.version else None,
+            values_files,
         )
 
     async def build_from_repository(
@@ -313,16 +310,30 @@ class HelmChartReconciler(ObjectReconciler):
             chart_dir, files, ignore_missing=spec.ignore_missing_values_files
         )
         helmpackage.write_values(chart_dir, values)
-        archive = await self.helm.package(chart_dir, tmp / "out", spec.chart, version)
-        packaged = tmp / "packaged"
-        helmpackage.unpack_chart(archive.read_bytes(), packaged, spec.chart)
+        return await self._package(chart_dir, tmp, spec.chart, spec.chart, version, version, found)
+
+    async def _package(
+        self,
+        chart_dir: Path,
+        tmp: Path,
+        where: str,
+        name: str,
+        version: str,
+        set_version: str | None,
+        values_files: Sequence[str],
+    ) -> Built:
+        """`helm package` the chart directory (with `set_version` when it must change),
+        then unpack the archive into the tree the artifact is made from."""
+        archive = await self.helm.package(chart_dir, tmp / "out", where, set_version)
+        tree = tmp / "packaged"
+        helmpackage.unpack_chart(archive.read_bytes(), tree, where)
         return Built(
-            name=spec.chart,
+            name=name,
             revision=version,
             reason=CHART_PACKAGE_SUCCEEDED,
-            message=f"packaged '{spec.chart}' chart with version '{version}'",
-            tree=packaged,
-            values_files=tuple(found),
+            message=f"packaged '{name}' chart with version '{version}'",
+            tree=tree,
+            values_files=tuple(values_files),
         )
 
     async def _download(
