@@ -11,7 +11,7 @@ import typer
 
 from kidp_gitops.cli import options
 from kidp_gitops.engine.run import Engine, EngineOptions
-from kidp_gitops.kustomize.reconciler import KustomizeOptions
+from kidp_gitops.runtime.tenancy import Lockdown
 
 app = typer.Typer(help="The controllers.", no_args_is_help=True)
 
@@ -21,7 +21,7 @@ def _addr(value: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
-@app.command()
+@app.command(cls=options.GoFlags)
 def run(
     data_dir: Annotated[Path, typer.Option(help="Git mirrors, checkouts and artifacts.")] = Path(
         "./kidp-data"
@@ -57,7 +57,8 @@ def run(
         bool,
         typer.Option(
             "--no-cross-namespace-refs",
-            help="Refuse sourceRefs to other namespaces (multi-tenancy lockdown, as Flux's flag).",
+            help="Refuse references to objects in other namespaces (multi-tenancy "
+            "lockdown, as Flux's flag; also --no-cross-namespace-refs=true).",
         ),
     ] = False,
     no_remote_bases: Annotated[
@@ -72,7 +73,7 @@ def run(
         typer.Option(
             "--default-service-account",
             help="Impersonate this service account (in the object's namespace) when a "
-            "Kustomization sets no serviceAccountName.",
+            "Kustomization or HelmRelease sets no serviceAccountName.",
         ),
     ] = None,
     kubeconfig: options.Kubeconfig = None,
@@ -104,7 +105,7 @@ def run(
             dashboard_actions=dashboard_actions,
             leader_elect=leader_elect,
             concurrency=concurrency,
-            kustomize=KustomizeOptions(
+            lockdown=Lockdown(
                 no_cross_namespace_refs=no_cross_namespace_refs,
                 no_remote_bases=no_remote_bases,
                 default_service_account=default_service_account,

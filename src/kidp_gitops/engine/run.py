@@ -18,11 +18,11 @@ from kidp_gitops.helm.controller import helmrelease_controller
 from kidp_gitops.image import image_controllers
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
 from kidp_gitops.kustomize.controller import kustomization_controller
-from kidp_gitops.kustomize.reconciler import KustomizeOptions
 from kidp_gitops.notification import notification_controllers
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
+from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.source.controller import (
     gitrepository_controller,
     helmchart_controller,
@@ -64,7 +64,8 @@ class EngineOptions:
     `Engine.dashboard_port`."""
     dashboard_actions: bool = False
     """Whether the dashboard may reconcile, suspend and resume (it has no login yet)."""
-    kustomize: KustomizeOptions = field(default_factory=KustomizeOptions)
+    lockdown: Lockdown = field(default_factory=Lockdown)
+    """The multi-tenancy flags, the same for every controller."""
 
 
 class Engine:
@@ -103,22 +104,24 @@ class Engine:
                 client, host=o.metrics_host, port=o.metrics_port, leader_election=election
             )
             # What every controller takes: the shared informers, the namespace it watches
-            # (None: all), its workers; those with artifacts also take the store.
+            # (None: all), its workers; those with artifacts also take the store. Those
+            # that act for tenants also take the lockdown.
             shared: dict[str, Any] = {
                 "cache": cache,
                 "namespace": o.namespace,
                 "concurrency": o.concurrency,
             }
+            tenants: dict[str, Any] = {**shared, "lockdown": o.lockdown}
             with_store = (client, mapper, events, store, o.data_dir)
             controllers = [
                 await gitrepository_controller(*with_store, **shared),
                 await helmrepository_controller(*with_store, **shared),
                 await helmchart_controller(*with_store, helm=helm_binary.find, **shared),
-                await kustomization_controller(*with_store, options=o.kustomize, **shared),
-                await helmrelease_controller(*with_store, **shared),
+                await kustomization_controller(*with_store, **tenants),
+                await helmrelease_controller(*with_store, **tenants),
             ]
-            notification = await notification_controllers(client, mapper, events, **shared)
-            image = await image_controllers(client, mapper, events, o.data_dir, **shared)
+            notification = await notification_controllers(client, mapper, events, **tenants)
+            image = await image_controllers(client, mapper, events, o.data_dir, **tenants)
             for controller in [*controllers, *notification.controllers, *image.controllers]:
                 manager.add(controller)
             receiver_runner, self.receiver_port = await _serve(

@@ -16,6 +16,7 @@ from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.reconcile import Request
+from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.storage.artifacts import ArtifactStore
 
 API_VERSION = "helm.toolkit.fluxcd.io/v2"
@@ -48,13 +49,14 @@ async def helmrelease_controller(
     cache: InformerCache,
     namespace: str | None = None,
     concurrency: int = 4,
+    lockdown: Lockdown | None = None,
 ) -> Controller:
     resource = await mapper.resource(API_VERSION, KIND)
     charts = await mapper.resource(chart.API_VERSION, chart.KIND)
     workdir = data_dir / "helm"
     workdir.mkdir(parents=True, exist_ok=True)
     reconciler = HelmReleaseReconciler(
-        client, resource, events, charts, store, workdir, mapper=mapper
+        client, resource, events, charts, store, workdir, mapper=mapper, lockdown=lockdown
     )
     informer = cache.informer(resource, namespace=namespace)
     informer.add_indexer(BY_CHART_REF, _chart_ref_key)

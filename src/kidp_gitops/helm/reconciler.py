@@ -52,13 +52,14 @@ from kidp_gitops.helm import (
 )
 from kidp_gitops.helm.action import Next
 from kidp_gitops.helm.invocation import Invocation
-from kidp_gitops.kube.client import JSON, KubeClient, service_account_user
+from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource, RestMapper
 from kidp_gitops.runtime import conditions, metrics
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError, WaitingError
+from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.storage.artifacts import ArtifactStore
 from kidp_gitops.storage.fetch import ArtifactUnavailable
@@ -97,10 +98,12 @@ class HelmReleaseReconciler(ObjectReconciler):
         workdir: Path,
         *,
         mapper: RestMapper,
+        lockdown: Lockdown | None = None,
     ):
         super().__init__(client, resource, events)
         self.charts = charts
         self.mapper = mapper
+        self.lockdown = lockdown or Lockdown()
         self.trees = ArtifactTrees(workdir / "charts", store)
         self.home = workdir / "home"
         self.home.mkdir(parents=True, exist_ok=True)
@@ -112,12 +115,13 @@ class HelmReleaseReconciler(ObjectReconciler):
         generation = hr.metadata.generation or 0
         retry = min(hr.spec.interval.seconds, 30.0)
         _check_storage(hr)
+        self._check_access(hr)
         await self._check_dependencies(hr, retry)
         found = await self._chart(hr, status, retry)
         composed = await self._values(hr, retry)
         wanted = action.Wanted(found.digest, values.digest(composed), generation)
         name, namespace = hr.release_name(), hr.release_namespace()
-        stored = await self._stored(obj, namespace, name)
+        stored = await self._stored(obj, hr, namespace, name)
         status["storageNamespace"] = namespace
         last = remediation.last_attempt(hr.spec, status)
         next_ = action.decide(stored, wanted, last)
@@ -192,12 +196,22 @@ class HelmReleaseReconciler(ObjectReconciler):
         history = st.get("history") or []
         name = history[0]["name"] if history else hr.release_name()
         namespace = history[0]["namespace"] if history else hr.release_namespace()
-        if not await release.history(self.client, namespace, name):
+        if not await release.history(self._acting(hr), namespace, name):
             return
         async with self._invocation(hr, namespace, name) as inv:
             await self._uninstall(obj, inv, hr)
 
     # ---- inputs ------------------------------------------------------------------------
+
+    def _check_access(self, hr: api.HelmRelease) -> None:
+        """Under lockdown, the chart's source (or the chartRef) must be in the release's
+        namespace: refused before any HelmChart is written anywhere."""
+        if hr.spec.chart is not None:
+            ref = hr.spec.chart.spec.source_ref
+            self.lockdown.check_ref(hr.namespace, ref.kind, ref.namespace or "", ref.name)
+        if hr.spec.chart_ref is not None:
+            cref = hr.spec.chart_ref
+            self.lockdown.check_ref(hr.namespace, cref.kind, cref.namespace or "", cref.name)
 
     async def _check_dependencies(self, hr: api.HelmRelease, retry: float) -> None:
         for dep in hr.spec.depends_on:
@@ -255,14 +269,17 @@ class HelmReleaseReconciler(ObjectReconciler):
         except values.ValuesError as err:
             raise WaitingError(values.REASON, str(err), retry_after=retry) from err
 
-    async def _stored(self, obj: JSON, namespace: str, name: str) -> list[release.Revision]:
+    async def _stored(
+        self, obj: JSON, hr: api.HelmRelease, namespace: str, name: str
+    ) -> list[release.Revision]:
         """The release's revisions; one left pending by a helm process that is gone is
         removed first. Reconciles of one HelmRelease never overlap, so a pending
         revision seen here is not ours in progress."""
-        stored = await release.history(self.client, namespace, name)
+        acting = self._acting(hr)
+        stored = await release.history(acting, namespace, name)
         if stored and stored[0].status in release.PENDING:
             pending = stored[0]
-            await release.unlock(self.client, pending)
+            await release.unlock(acting, pending)
             self.events.record(
                 obj,
                 "Warning",
@@ -293,7 +310,7 @@ class HelmReleaseReconciler(ObjectReconciler):
                 )
                 if plan.remedy == "uninstall":
                     await self._uninstall(obj, inv, hr)
-                await self._record_history(status, inv)
+                await self._record_history(status, inv, hr)
                 message = f"Helm install failed for release {inv.ref}: {err}"
                 _released(status, "False", INSTALL_FAILED, message, hr)
                 if plan.stalled:
@@ -322,7 +339,7 @@ class HelmReleaseReconciler(ObjectReconciler):
                     await self._uninstall(obj, inv, hr)
                 elif plan.remedy == "rollback":
                     await self._rollback(obj, inv, hr, stored)
-                await self._record_history(status, inv)
+                await self._record_history(status, inv, hr)
                 message = f"Helm upgrade failed for release {inv.ref}: {err}"
                 _released(status, "False", UPGRADE_FAILED, message, hr)
                 if plan.stalled:
@@ -406,7 +423,7 @@ class HelmReleaseReconciler(ObjectReconciler):
             await test.run(inv, hr.spec)
         except runner.HelmFailed as err:
             failure = err
-        stored = await self._record_history(status, inv)
+        stored = await self._record_history(status, inv, hr)
         conditions.remove(status, conditions.RECONCILING)
         result = test.outcome(
             stored[0] if stored else None,
@@ -444,7 +461,7 @@ class HelmReleaseReconciler(ObjectReconciler):
                 await self._uninstall(obj, inv, hr)
             elif plan.remedy == "rollback":
                 await self._rollback(obj, inv, hr, before)
-        await self._record_history(status, inv)
+        await self._record_history(status, inv, hr)
         released = INSTALL_FAILED if verb == "install" else UPGRADE_FAILED
         _released(status, "False", released, result.message, hr)
         if not plan.stalled:
@@ -508,12 +525,7 @@ class HelmReleaseReconciler(ObjectReconciler):
             conditions.remove(status, DRIFTED)
             gauge.set(0)
             return
-        account = hr.spec.service_account_name
-        client = (
-            self.client.impersonate(service_account_user(hr.namespace, account))
-            if account
-            else self.client
-        )
+        client = self._acting(hr)
         described = latest.ref
         try:
             drifts = await drift.detect(
@@ -581,7 +593,7 @@ class HelmReleaseReconciler(ObjectReconciler):
         reason: str,
         verb: str,
     ) -> None:
-        stored = await self._record_history(status, inv)
+        stored = await self._record_history(status, inv, hr)
         latest = stored[0] if stored else None
         described = latest.ref if latest else inv.ref
         chart_name = f"{latest.chart_name}@{latest.chart_version}" if latest else found.revision
@@ -597,10 +609,15 @@ class HelmReleaseReconciler(ObjectReconciler):
 
     # ---- helpers -----------------------------------------------------------------------
 
+    def _acting(self, hr: api.HelmRelease) -> KubeClient:
+        """The client of everything done for the release: as its service account (or
+        the default one under lockdown), so RBAC decides, as it does for helm itself."""
+        return self.lockdown.client(self.client, hr.namespace, hr.spec.service_account_name)
+
     async def _record_history(
-        self, status: dict[str, Any], inv: Invocation
+        self, status: dict[str, Any], inv: Invocation, hr: api.HelmRelease
     ) -> list[release.Revision]:
-        stored = await release.history(self.client, inv.namespace, inv.release)
+        stored = await release.history(self._acting(hr), inv.namespace, inv.release)
         status["history"] = [r.snapshot() for r in stored[:MAX_HISTORY_IN_STATUS]]
         return stored
 
@@ -608,8 +625,7 @@ class HelmReleaseReconciler(ObjectReconciler):
     async def _invocation(
         self, hr: api.HelmRelease, namespace: str, name: str
     ) -> AsyncIterator[Invocation]:
-        account = hr.spec.service_account_name
-        as_user = service_account_user(hr.namespace, account) if account else None
+        as_user = self.lockdown.user(hr.namespace, hr.spec.service_account_name)
         async with kubeconfig.written(self.client.config) as path:
             yield Invocation(name, namespace, path, self.home, as_user)
 

@@ -16,6 +16,7 @@ from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.reconcile import Request
+from kidp_gitops.runtime.tenancy import Lockdown
 
 API_VERSION = "image.toolkit.fluxcd.io/v1beta2"
 SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
@@ -42,6 +43,7 @@ async def image_controllers(
     cache: InformerCache,
     namespace: str | None = None,
     concurrency: int = 4,
+    lockdown: Lockdown | None = None,
 ) -> ImageControllers:
     tags = repository.TagStore(data_dir / "image-tags")
     workdir = data_dir / "image-work"

@@ -12,11 +12,12 @@ from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.informer import EventType, Informer
 from kidp_gitops.kube.mapper import RestMapper, UnknownKind
 from kidp_gitops.kustomize.drift import DriftTracker
-from kidp_gitops.kustomize.reconciler import KIND, KustomizationReconciler, KustomizeOptions
+from kidp_gitops.kustomize.reconciler import KIND, KustomizationReconciler
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.reconcile import Request
+from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.storage.artifacts import ArtifactStore
 
 API_VERSION = "kustomize.toolkit.fluxcd.io/v1"
@@ -50,7 +51,7 @@ async def kustomization_controller(
     cache: InformerCache,
     namespace: str | None = None,
     concurrency: int = 4,
-    options: KustomizeOptions | None = None,
+    lockdown: Lockdown | None = None,
 ) -> Controller:
     resource = await mapper.resource(API_VERSION, KIND)
     workdir = data_dir / "kustomize"
@@ -72,7 +73,7 @@ async def kustomization_controller(
         store,
         workdir,
         drift,
-        options or KustomizeOptions(),
+        lockdown or Lockdown(),
         sources,
         informer,
         releases,

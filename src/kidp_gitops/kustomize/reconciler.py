@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kidp_gitops.api import kustomize as api
-from kidp_gitops.kube.client import JSON, KubeClient, service_account_user
+from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource, RestMapper, UnknownKind
@@ -43,23 +43,14 @@ from kidp_gitops.runtime import conditions
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import Result, RetryError, StalledError, WaitingError
+from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.storage.artifacts import ArtifactStore
 from kidp_gitops.storage.fetch import ArtifactUnavailable
 from kidp_gitops.storage.trees import ArtifactTrees
 
 KIND = report.KIND
-ACCESS_DENIED = "AccessDenied"
 PROGRESSING = conditions.PROGRESSING
-
-
-@dataclass(frozen=True)
-class KustomizeOptions:
-    """The controller flags Flux's kustomize-controller has for multi-tenancy."""
-
-    no_cross_namespace_refs: bool = False
-    no_remote_bases: bool = False
-    default_service_account: str | None = None
 
 
 @dataclass
@@ -83,7 +74,7 @@ class KustomizationReconciler(ObjectReconciler):
         store: ArtifactStore | None,
         workdir: Path,
         drift: DriftTracker,
-        options: KustomizeOptions | None = None,
+        lockdown: Lockdown | None = None,
         sources: Informer | None = None,
         kustomizations: Informer | None = None,
         releases: Informer | None = None,
@@ -99,7 +90,7 @@ class KustomizationReconciler(ObjectReconciler):
         self.store = store
         self.workdir = workdir
         self.drift = drift
-        self.options = options or KustomizeOptions()
+        self.lockdown = lockdown or Lockdown()
         self._last: dict[str, _Applied] = {}
 
     # ---- the story ---------------------------------------------------------------------
@@ -222,13 +213,7 @@ class KustomizationReconciler(ObjectReconciler):
 
     def _check_access(self, spec: api.KustomizationSpec, namespace: str) -> None:
         ref = spec.source_ref
-        ns = ref.namespace or namespace
-        if ns != namespace and self.options.no_cross_namespace_refs:
-            raise StalledError(
-                ACCESS_DENIED,
-                f"can't access '{ref.kind}/{ns}/{ref.name}', "
-                "cross-namespace references have been blocked",
-            )
+        self.lockdown.check_ref(namespace, ref.kind, ref.namespace or namespace, ref.name)
 
     async def _check_dependencies(
         self, spec: api.KustomizationSpec, namespace: str, retry: float
@@ -303,7 +288,7 @@ class KustomizationReconciler(ObjectReconciler):
                     obj,
                     spec,
                     root,
-                    allow_remote_bases=not self.options.no_remote_bases,
+                    allow_remote_bases=not self.lockdown.no_remote_bases,
                 )
         except ArtifactUnavailable as err:
             raise RetryError(conditions.ARTIFACT_FAILED, str(err), retry_after=retry) from err
@@ -435,10 +420,7 @@ class KustomizationReconciler(ObjectReconciler):
         return bool(artifact.get("revision")) and artifact.get("revision") != revision
 
     def _client_for(self, spec: api.KustomizationSpec, namespace: str) -> KubeClient:
-        account = spec.service_account_name or self.options.default_service_account
-        if not account:
-            return self.client
-        return self.client.impersonate(service_account_user(namespace, account))
+        return self.lockdown.client(self.client, namespace, spec.service_account_name)
 
 
 def _ready(status: dict[str, Any], revision: str, generation: int, interval: float) -> Result:
@@ -474,4 +456,4 @@ def _spec(obj: JSON) -> api.KustomizationSpec:
         raise StalledError("InvalidSpec", f"invalid spec: {err.errors()[0]['msg']}") from err
 
 
-__all__ = ["KustomizationReconciler", "KustomizeOptions", "diff_paths"]
+__all__ = ["KustomizationReconciler", "diff_paths"]

@@ -26,6 +26,7 @@ from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.reconcile import Reconciler, Request
+from kidp_gitops.runtime.tenancy import Lockdown
 
 ALERT_VERSION = api.Alert.RESOURCE.api_version()
 PROVIDER_VERSION = api.Provider.RESOURCE.api_version()
@@ -89,6 +90,7 @@ async def notification_controllers(
     namespace: str | None = None,
     concurrency: int = 4,
     rate_limit_seconds: float | None = None,
+    lockdown: Lockdown | None = None,
 ) -> Notification:
     alerts_res = await mapper.resource(ALERT_VERSION, alert.KIND)
     providers_res = await mapper.resource(PROVIDER_VERSION, "Provider")

@@ -6,6 +6,7 @@
     being deleted → finalize(), then drop our finalizer
     no finalizer yet → add it
     suspended → record it, do nothing else
+    a field kidp does not implement set (api.refused) → Stalled, UnsupportedField
     otherwise → run(obj, status), the subclass's steps, on a copy of the status
 
 and then, on every exit path, patches the status once (only what changed), and records
@@ -28,6 +29,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from kidp_gitops.api.refused import UNSUPPORTED_FIELD, refused_fields
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
@@ -125,9 +127,11 @@ class ObjectReconciler(ABC):
         obj.setdefault("apiVersion", self.resource.api_version)
         obj.setdefault("kind", self.kind)
         meta = obj["metadata"]
+        refused = refused_fields(self.kind, obj)
         if meta.get("deletionTimestamp"):
             if FINALIZER in (meta.get("finalizers") or []):
-                await self.finalize(obj)
+                if not refused:  # a refused object never acted: nothing to clean up
+                    await self.finalize(obj)
                 await self._set_finalizers(obj, [f for f in meta["finalizers"] if f != FINALIZER])
             return Result()
         if FINALIZER not in (meta.get("finalizers") or []):
@@ -148,6 +152,8 @@ class ObjectReconciler(ABC):
         began = time.perf_counter()
         token = _WRITTEN.set(written)
         try:
+            if refused:
+                raise StalledError(UNSUPPORTED_FIELD, "; ".join(r.message() for r in refused))
             return await self.run(obj, status)
         except Exception as err:
             self._record_failure(obj, status, err)

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from kidp_gitops.api import kinds
+from kidp_gitops.api.refused import refused_fields
 from kidp_gitops.validate.documents import Document, identity
 from kidp_gitops.validate.findings import Finding
 
@@ -53,6 +54,10 @@ def check(doc: Document, *, fragment: bool = False) -> list[Finding]:
         path, _, message = problem.partition(": ")
         line = doc.line_of(path) if path != "<object>" else doc.line
         findings.append(Finding(doc.file, line, "error", "flux", subject, problem))
+    # What the engine would refuse (Stalled, UnsupportedField) is an error here too.
+    for refused in refused_fields(kind, doc.data):
+        line = doc.line_of(refused.path)
+        findings.append(Finding(doc.file, line, "error", "flux", subject, refused.message()))
     return findings
 
 

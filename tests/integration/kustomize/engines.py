@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.engine.run import Engine, EngineOptions
-from kidp_gitops.kustomize.reconciler import KustomizeOptions
+from kidp_gitops.runtime.tenancy import Lockdown
 
 
 class Engines:
@@ -21,7 +21,7 @@ class Engines:
         self.data_dir = data_dir
         self._running: tuple[Engine, asyncio.Task[None]] | None = None
 
-    async def start(self, kustomize: KustomizeOptions | None = None) -> Engine:
+    async def start(self, lockdown: Lockdown | None = None) -> Engine:
         """A new engine process, as after a restart: nothing in memory, the same disk."""
         assert self._running is None, "stop the running engine first"
         engine = Engine(
@@ -30,7 +30,7 @@ class Engines:
                 kubeconfig=str(self.cluster.kubeconfig),
                 metrics_port=0,
                 artifact_port=0,
-                kustomize=kustomize or KustomizeOptions(),
+                lockdown=lockdown or Lockdown(),
             )
         )
         task = asyncio.create_task(engine.run())

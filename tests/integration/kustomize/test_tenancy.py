@@ -14,7 +14,7 @@ from collections.abc import Callable
 import yaml
 
 from kidp_gitops.kube import ApiError, KubeClient
-from kidp_gitops.kustomize.reconciler import KustomizeOptions
+from kidp_gitops.runtime.tenancy import Lockdown
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.kustomize.engines import Engines
 from tests.integration.kustomize.helpers import (
@@ -54,7 +54,7 @@ async def test_a_source_in_another_namespace_is_refused(
                 "tenant/cm.yaml": yaml.safe_dump(configmap("stolen", tenant)),
             },
         )
-        await engines.start(KustomizeOptions(no_cross_namespace_refs=True))
+        await engines.start(Lockdown(no_cross_namespace_refs=True))
         await kube.create(
             KS.format(ns=tenant), kustomization("tenant", "tenant", source_namespace=home)
         )
@@ -124,7 +124,7 @@ async def test_without_service_account_the_default_one_is_impersonated(
             "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": ns}],
         },
     )
-    await engines.start(KustomizeOptions(default_service_account="tenant"))
+    await engines.start(Lockdown(default_service_account="tenant"))
     await kube.create(KS.format(ns=ns), kustomization("allowed", "allowed"))
     await kube.create(KS.format(ns=ns), kustomization("denied", "denied"))
 

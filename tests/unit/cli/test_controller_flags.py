@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from kidp_gitops.cli import controller
 from kidp_gitops.cli.main import app
 from kidp_gitops.engine.run import EngineOptions
-from kidp_gitops.kustomize.reconciler import KustomizeOptions
+from kidp_gitops.runtime.tenancy import Lockdown
 
 
 class FakeEngine:
@@ -42,7 +42,7 @@ def test_flags_map_to_kustomize_options(engine: type[FakeEngine], tmp_path: Path
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     (options,) = engine.seen
-    assert options.kustomize == KustomizeOptions(
+    assert options.lockdown == Lockdown(
         no_cross_namespace_refs=True, no_remote_bases=True, default_service_account="tenant"
     )
 
@@ -50,4 +50,40 @@ def test_flags_map_to_kustomize_options(engine: type[FakeEngine], tmp_path: Path
 def test_defaults_are_flux_defaults(engine: type[FakeEngine], tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["controller", "run", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert engine.seen[0].kustomize == KustomizeOptions()
+    assert engine.seen[0].lockdown == Lockdown()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--no-cross-namespace-refs=true"], Lockdown(no_cross_namespace_refs=True)),
+        (["--no-cross-namespace-refs=false"], Lockdown()),
+        (["--no-remote-bases=True", "--no-cross-namespace-refs"], Lockdown(True, True)),
+        (["--no-remote-bases=0"], Lockdown()),
+    ],
+)
+def test_switches_take_the_go_form_flux_patches_use(
+    engine: type[FakeEngine], tmp_path: Path, args: list[str], expected: Lockdown
+) -> None:
+    """Multi-tenant Flux repositories patch `--no-cross-namespace-refs=true` into the
+    controllers' args: the same words work here, and `=false` turns it off."""
+    result = CliRunner().invoke(app, ["controller", "run", "--data-dir", str(tmp_path), *args])
+    assert result.exit_code == 0, result.output
+    assert engine.seen[0].lockdown == expected
+
+
+def test_a_switch_with_another_value_is_refused(engine: type[FakeEngine], tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["controller", "run", "--data-dir", str(tmp_path), "--no-remote-bases=yes"]
+    )
+    assert result.exit_code == 2
+    assert "'yes' is not true or false" in result.output
+    assert engine.seen == []
+
+
+def test_leader_election_takes_the_go_form_too(engine: type[FakeEngine], tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["controller", "run", "--data-dir", str(tmp_path), "--leader-elect=true"]
+    )
+    assert result.exit_code == 0, result.output
+    assert engine.seen[0].leader_elect is True
