@@ -20,6 +20,7 @@ from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.engine.run import Engine, EngineOptions
 from kidp_gitops.kube import ApiError, KubeClient, load_config, service_account_user
 from tests.gitserver.fixtures import git_repos, http_git, https_git, ssh_git, unique_repo
+from tests.integration.engines import Engines
 
 __all__ = ["git_repos", "http_git", "https_git", "ssh_git", "unique_repo"]
 
@@ -100,6 +101,54 @@ def as_service_account(kube: KubeClient) -> Callable[[str, str], KubeClient]:
         return kube.impersonate(service_account_user(namespace, name))
 
     return make
+
+
+# ---- a second control plane for the tests that run engines of their own ---------------
+#
+# The session's engine watches every namespace of the shared control plane: it would act
+# on the objects of a test that stops its engine to simulate a restart, or that needs an
+# engine with other flags (tenancy lockdown). Those tests use `bare_cluster` — kidp's
+# CRDs and RBAC, and no engine but the ones they start with `engines`.
+@pytest.fixture(scope="session")
+def bare_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+    dev = DevCluster(tmp_path_factory.mktemp("bare-cluster"))
+    asyncio.run(dev.up())
+    try:
+        result = CliRunner().invoke(
+            app, ["install", "--without-controllers", f"--kubeconfig={dev.kubeconfig}"]
+        )
+        assert result.exit_code == 0, result.output
+        yield dev
+    finally:
+        dev.down()
+
+
+@pytest.fixture(scope="session")
+async def bare_kube(bare_cluster: DevCluster) -> AsyncIterator[KubeClient]:
+    async with KubeClient(await load_config(bare_cluster.kubeconfig)) as client:
+        yield client
+
+
+@pytest.fixture
+async def bare_namespace(bare_kube: KubeClient) -> AsyncIterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    await bare_kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
+    yield name
+    try:
+        await bare_kube.delete(f"/api/v1/namespaces/{name}")
+    except ApiError as err:
+        if not err.not_found:
+            raise
+
+
+@pytest.fixture
+async def engines(bare_cluster: DevCluster, tmp_path: Path) -> AsyncIterator[Engines]:
+    """Start and stop engines on `bare_cluster`; whatever still runs stops at the end."""
+    running = Engines(bare_cluster, tmp_path / "engine")
+    try:
+        yield running
+    finally:
+        await running.stop()
 
 
 def repo_root() -> Path:

@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
-from tests.integration.kustomize.engines import Engines, delta, served_requests
+from tests.integration.engines import Engines, delta, served_requests
 from tests.integration.kustomize.helpers import (
     KS,
     configmap,

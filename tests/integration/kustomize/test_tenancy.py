@@ -16,7 +16,7 @@ import yaml
 from kidp_gitops.kube import ApiError, KubeClient
 from kidp_gitops.runtime.tenancy import Lockdown
 from tests.gitserver import GitHttpServer, GitRepos
-from tests.integration.kustomize.engines import Engines
+from tests.integration.engines import Engines
 from tests.integration.kustomize.helpers import (
     KS,
     configmap,
