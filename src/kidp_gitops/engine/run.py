@@ -21,6 +21,7 @@ from kidp_gitops.kustomize.controller import kustomization_controller
 from kidp_gitops.notification import notification_controllers
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.events import EventRecorder
+from kidp_gitops.runtime import sandbox
 from kidp_gitops.runtime.manager import LeaderElection, Manager
 from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.source.controller import (
@@ -89,6 +90,7 @@ class Engine:
         dashboard_runner: web.AppRunner | None = None
         events = EventRecorder(client, COMPONENT)
         try:
+            await asyncio.to_thread(sandbox.warn_if_unavailable)
             mapper = RestMapper(client)
             await mapper.refresh()
             runner, self.artifact_port = await self._serve_artifacts(o)

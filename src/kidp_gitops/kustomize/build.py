@@ -71,7 +71,7 @@ def build(
     plan = _plan(root, path, overlay, allow_remote=allow_remote_bases)
     objects = _in_process(plan, overlay)
     if objects is None:
-        objects = _kustomize(plan, timeout, keyring)
+        objects = _kustomize(plan, timeout, keyring, network=allow_remote_bases)
     return _set_common_metadata(objects, overlay.common_metadata)
 
 
@@ -181,21 +181,37 @@ def resolve(root: Path, path: str) -> tuple[Path, Path]:
     return real_root, directory
 
 
-def _kustomize(plan: _Plan, timeout: float, keyring: sops.Keyring | None) -> list[dict[str, Any]]:
+def _kustomize(
+    plan: _Plan, timeout: float, keyring: sops.Keyring | None, *, network: bool
+) -> list[dict[str, Any]]:
+    """Run kustomize on the plan; it sees the artifact and its scratch tree, nothing
+    else, and the network only when remote bases are allowed."""
     replacements = {str(plan.root): ""}
     plain: dict[Path, bytes] = {}
     if keyring is not None:
         found = generatorfiles.sources(plan.root, plan.directory, plan.rendered.text)
         plain = generatorfiles.decrypt(found, keyring)
     if not plan.rendered.written and not plain:
-        output = runner.run(plan.directory, timeout=timeout, replacements=replacements)
+        output = runner.run(
+            plan.directory,
+            timeout=timeout,
+            replacements=replacements,
+            readable=[plan.root],
+            network=network,
+        )
     else:
         with tempfile.TemporaryDirectory(prefix="kidp-kustomize-") as scratch:
             mirror = Path(scratch) / "src"
             target = _mirror(plan.root, plan.directory, mirror, plan.rendered.text, plain)
             replacements[str(mirror)] = ""
             replacements[os.path.realpath(mirror)] = ""
-            output = runner.run(target, timeout=timeout, replacements=replacements)
+            output = runner.run(
+                target,
+                timeout=timeout,
+                replacements=replacements,
+                readable=[plan.root, mirror],
+                network=network,
+            )
     try:
         docs = yamlio.load_manifests(output)
     except yaml.YAMLError as err:

@@ -139,9 +139,11 @@ class _Walk:
         remote_ok: bool = False,
     ) -> None:
         if remote_ok and kustomization.is_remote(entry):
-            if entry.startswith("file:"):
+            local = kustomization.local_target(entry)
+            if local is not None:
                 raise errors.PathEscape(
-                    f"{where}: {name} entry {entry!r} reads a repository outside the artifact"
+                    f"{where}: {name} entry {entry!r} {local}: it would read a repository "
+                    "outside the artifact, which is never allowed"
                 )
             if not self.allow_remote:
                 raise errors.RemoteReference(

@@ -15,6 +15,7 @@ spelling (kustomize reads `newTag: 1.20` differently from `newTag: "1.20"`).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Iterator
@@ -57,6 +58,41 @@ def present(directory: Path) -> list[str]:
 def is_remote(entry: str) -> bool:
     """Whether kustomize would fetch this resources/components entry over the network."""
     return _REMOTE.match(entry) is not None
+
+
+def local_target(entry: str) -> str | None:
+    """Why a remote-looking entry would in fact read this machine (None when it would
+    not): a file URL, a local path behind `git::`, or a loopback host. kustomize runs on
+    the engine's host, next to the engine's mirrors of every tenant's repositories and
+    its own servers, so none of these is a remote base."""
+    rest = entry.removeprefix("git::")
+    if rest.startswith("file:"):
+        return "is a file URL"
+    if rest != entry and not _REMOTE.match(rest):
+        return "is a local path behind git::"
+    host = _host(rest)
+    if host is not None and _loopback(host):
+        return f"names this machine ({host})"
+    return None
+
+
+_URL_HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)")
+_SCP_HOST = re.compile(r"^[^/\s:@]+@([^/\s:]+):")
+
+
+def _host(url: str) -> str | None:
+    found = _URL_HOST.match(url) or _SCP_HOST.match(url)
+    return found.group(1).strip("[]").lower() if found else None
+
+
+def _loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost", "ip6-loopback") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified or address.is_link_local
 
 
 @dataclass(frozen=True)

@@ -20,15 +20,25 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kidp_gitops.kustomize import errors
+from kidp_gitops.runtime import sandbox
 
 _MAX_LINES = 8
 _MAX_LINE = 600
 _DOUBLE_ACCOUNT = re.compile(r"accumulation err='(.*)': must build at directory: .*", re.S)
 _NOISE = re.compile(r"^(?:See '.*' for help\.?|Usage:.*)$")
+# All a build gets of an environment: none of the engine's (its credentials stay home).
+_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": sandbox.HOME,
+    "TMPDIR": "/tmp",
+    "LC_ALL": "C",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_ALLOW_PROTOCOL": "http:https:ssh",  # never file: (git's own refusal, too)
+}
 
 
 @functools.cache
@@ -46,14 +56,25 @@ def command() -> tuple[str, ...]:
     raise errors.BuildError("kustomize is not installed: no kubectl or kustomize program found")
 
 
-def run(directory: Path, *, timeout: float, replacements: Mapping[str, str]) -> str:
-    """Build `directory` and return kustomize's YAML output. `replacements` maps absolute
-    path prefixes to what error messages should show instead."""
+def run(
+    directory: Path,
+    *,
+    timeout: float,
+    replacements: Mapping[str, str],
+    readable: Sequence[Path],
+    network: bool,
+) -> str:
+    """Build `directory` and return kustomize's YAML output. The build sees only
+    `readable` (the artifact, a scratch tree) and, with `network`, the network for
+    remote bases (see `runtime.sandbox`). `replacements` maps absolute path prefixes
+    to what error messages should show instead."""
     argv = [*command(), str(directory), "--load-restrictor", "LoadRestrictionsNone"]
+    child = sandbox.confine(argv, cwd=directory, readable=readable, network=network, env=_ENV)
     # A session of its own, so a deadline also stops the git processes a remote base starts.
     with subprocess.Popen(
-        argv,
-        cwd=directory,
+        child.argv,
+        cwd=child.cwd,
+        env=child.env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

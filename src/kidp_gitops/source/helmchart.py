@@ -245,7 +245,7 @@ class HelmChartReconciler(ObjectReconciler):
             helmpackage.write_values(chart_dir, values)
         # An archive carries its dependencies already.
         if not packaged and helmpackage.check_local_dependencies(chart_dir, root, meta):
-            await self.helm.dependency_build(chart_dir, spec.chart)
+            await self.helm.dependency_build(chart_dir, spec.chart, tmp)
         return await self._package(
             chart_dir,
             tmp,
@@ -324,7 +324,7 @@ class HelmChartReconciler(ObjectReconciler):
     ) -> Built:
         """`helm package` the chart directory (with `set_version` when it must change),
         then unpack the archive into the tree the artifact is made from."""
-        archive = await self.helm.package(chart_dir, tmp / "out", where, set_version)
+        archive = await self.helm.package(chart_dir, tmp / "out", where, set_version, tmp)
         tree = tmp / "packaged"
         helmpackage.unpack_chart(archive.read_bytes(), tree, where)
         return Built(

@@ -2,7 +2,7 @@
 
     meta = read_chart(chart_dir, "./charts/app")        # name, version, dependencies
     values, found = merge_values(base, files, ignore_missing=False)
-    tgz = await Helm(find_helm, home).package(chart_dir, out, "./charts/app", "1.0.0+abc")
+    tgz = await Helm(find_helm, home).package(chart_dir, out, "./charts/app", "1.0.0+abc", tmp)
     root = unpack_chart(tgz.read_bytes(), dest, "app")  # dest/<chart name>/Chart.yaml ...
 
 Everything that can fail raises `ChartError` with the Flux reason to report
@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from kidp_gitops.runtime import sandbox
 
 CHART_PACKAGE_ERROR = "ChartPackageError"
 CHART_PULL_ERROR = "ChartPullError"
@@ -200,24 +202,28 @@ class Helm:
         self.timeout = timeout
 
     async def package(
-        self, chart_dir: Path, out_dir: Path, shown: str, version: str | None
+        self, chart_dir: Path, out_dir: Path, shown: str, version: str | None, scratch: Path
     ) -> Path:
-        """`helm package` into `out_dir` (helm creates it); the archive it wrote."""
+        """`helm package` into `out_dir` (helm creates it); the archive it wrote. helm
+        sees only `scratch` (holding both) and no network."""
         args = ["package", str(chart_dir), "--destination", str(out_dir)]
         if version is not None:
             args += ["--version", version]
-        await self._run(args, f"package chart '{shown}'")
+        await self._run(args, f"package chart '{shown}'", scratch, network=False)
         return _only_archive(out_dir, shown)
 
-    async def dependency_build(self, chart_dir: Path, shown: str) -> None:
+    async def dependency_build(self, chart_dir: Path, shown: str, scratch: Path) -> None:
         """Fill `charts/` from Chart.yaml (or its Chart.lock). A Chart.lock that helm
         writes only records when it ran: it is dropped, so the artifact stays the same
-        for the same chart."""
+        for the same chart. helm sees only `scratch` (the unpacked source) and the
+        network, for dependencies from chart repositories."""
         lock = chart_dir / "Chart.lock"
         had_lock = lock.exists()
         await self._run(
             ["dependency", "build", str(chart_dir), "--skip-refresh"],
             f"build the dependencies of chart '{shown}'",
+            scratch,
+            network=True,
         )
         if not had_lock:
             lock.unlink(missing_ok=True)
@@ -230,23 +236,27 @@ class Helm:
                 raise ChartError(CHART_PACKAGE_ERROR, f"no helm program: {err}") from err
         return self._binary
 
-    async def _run(self, args: list[str], action: str) -> None:
+    async def _run(self, args: list[str], action: str, scratch: Path, *, network: bool) -> None:
         binary = await self._binary_path()
         home = Path(tempfile.mkdtemp(dir=self.home, prefix="helm-"))
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": str(home),
             "HELM_CACHE_HOME": str(home / "cache"),
             "HELM_CONFIG_HOME": str(home / "config"),
             "HELM_DATA_HOME": str(home / "data"),
             "LC_ALL": "C",
         }
+        # A chart is repository content: helm follows its symlinks, so it runs where
+        # nothing but the scratch tree and its own home exist.
+        child = sandbox.confine(
+            [str(binary), *args], cwd=home, writable=[scratch, home], network=network, env=env
+        )
         try:
             proc = await asyncio.create_subprocess_exec(
-                str(binary),
-                *args,
-                env=env,
-                cwd=home,
+                *child.argv,
+                env=child.env,
+                cwd=child.cwd,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

@@ -208,10 +208,34 @@ def test_remote_allowed_goes_to_kustomize(repo: Path, monkeypatch: pytest.Monkey
     assert len(calls) == 1
 
 
-def test_file_scheme_is_never_allowed(repo: Path) -> None:
-    write(repo, "apps/kustomization.yaml", "resources:\n- file:///etc/kubernetes\n")
-    with pytest.raises(errors.PathEscape, match="outside the artifact"):
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ("file:///etc/kubernetes", "is a file URL"),
+        ("git::file:///var/lib/kidp/git/0123abcd.git//base?ref=main", "is a file URL"),
+        ("git::/var/lib/kidp/git/0123abcd.git//base", "is a local path behind git::"),
+        ("git::../../other-tenant.git", "is a local path behind git::"),
+        ("https://127.0.0.1:9080/api/v1/objects", "names this machine (127.0.0.1)"),
+        ("http://localhost:9090/gitrepository/a/b/c.tar.gz", "names this machine (localhost)"),
+        ("git::http://[::1]:8080/tenant-b.git//base", "names this machine (::1)"),
+        ("ssh://git@127.1.2.3/tenant-b.git", "names this machine (127.1.2.3)"),
+        ("git@localhost:tenant-b.git//base", "names this machine (localhost)"),
+        ("https://0.0.0.0/x.yaml", "names this machine (0.0.0.0)"),
+    ],
+)
+def test_local_sources_are_never_allowed(
+    repo: Path, entry: str, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even with remote bases allowed: these read the engine's host (its mirrors of
+    other tenants' repositories, its own servers), not a remote repository."""
+    monkeypatch.setattr("kidp_gitops.kustomize.runner.run", _never)
+    write(repo, "apps/kustomization.yaml", f"resources:\n- {entry}\n")
+    with pytest.raises(errors.PathEscape) as caught:
         run(repo, "apps", remote=True)
+    assert str(caught.value) == (
+        f"apps/kustomization.yaml: resources entry {entry!r} {why}: it would read a "
+        "repository outside the artifact, which is never allowed"
+    )
 
 
 def _never(*_: object, **__: object) -> str:

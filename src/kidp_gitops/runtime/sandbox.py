@@ -1,0 +1,209 @@
+"""Children that read repository content run confined to what they were given.
+
+A repository is hostile. kustomize follows whatever a kustomization names — a
+`git::file://` base can clone any repository on the engine's host, including the
+engine's mirrors of other tenants' private repositories — and helm follows symlinks out
+of a chart. The reference walks (`kustomize/inputs.py`, `source/helmpackage.py`) refuse
+what they can see; this is the floor under them: whatever the child is tricked into
+opening, it cannot reach a path it was not given.
+
+    confine(argv, cwd=…, readable=[…], writable=[…], network=…, env={…}) -> Confined
+
+The child runs in a user and mount namespace of its own (no privilege is needed: it is
+"root" only over its own mounts), chrooted into an empty tmpfs that holds:
+
+    /usr, /bin, /lib*, a few files of /etc    read-only: programs, libraries, DNS, CAs
+    /dev/null, /dev/zero, /dev/urandom         the device files programs expect
+    the program itself                         read-only, at its own path
+    `readable`                                 read-only, each at its own path
+    `writable`                                 read-write, each at its own path
+    /tmp and HOME (/home)                      empty tmpfs, gone when the child ends
+
+and nothing else: not the engine's data directory, not its HOME (keys, kube config),
+not /proc, not the engine's environment (the child gets `env` and nothing more).
+Without `network` it also gets a network namespace of its own, with no interface up.
+
+Where the kernel refuses user namespaces (a container runtime's seccomp profile may),
+`confine` runs the child as is and `available()` says why: the engine logs it once at
+start. The reference walks still refuse every route they know.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_SYSTEM = (
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc/alternatives",
+    "/etc/ca-certificates",
+    "/etc/ssl",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/dev/null",
+    "/dev/zero",
+    "/dev/urandom",
+    "/dev/random",
+)
+_TMP_SIZE = "1g"
+HOME = "/home"
+
+# Run by `sh` inside the new namespaces: $1 the empty directory that becomes the root,
+# $2 the working directory, then "ro" paths, "rw" paths, "--", and the command. Paths
+# arrive as arguments, never spliced into the script, so no name can inject a command.
+_SCRIPT = r"""
+set -eu
+root=$1; cwd=$2; shift 2
+mount -t tmpfs -o mode=0755,size=16m kidp-sandbox "$root"
+mkdir -p "$root/tmp" "$root/home"
+mount -t tmpfs -o mode=1777,size=__TMP__ kidp-tmp "$root/tmp"
+mount -t tmpfs -o mode=0700,size=__TMP__ kidp-home "$root/home"
+bind() {
+  if [ -L "$2" ]; then
+    mkdir -p "$root$(dirname "$2")"; ln -sfn "$(readlink "$2")" "$root$2"; return 0
+  fi
+  [ -e "$2" ] || return 0
+  if [ "$root$2" -ef "$2" ]; then return 0; fi  # inside something bound already
+  if [ -d "$2" ]; then mkdir -p "$root$2"; else mkdir -p "$root$(dirname "$2")"; : >"$root$2"; fi
+  mount --rbind "$2" "$root$2"
+  if [ "$1" = ro ]; then mount -o remount,bind,ro "$root$2"; fi
+}
+mode=ro
+while [ "$1" != -- ]; do
+  case "$1" in ro|rw) mode=$1 ;; *) bind "$mode" "$1" ;; esac
+  shift
+done
+shift
+exec chroot "$root" "$@"
+""".replace("__TMP__", _TMP_SIZE)
+
+
+@dataclass(frozen=True)
+class Confined:
+    """What to start: argv, with this environment and working directory."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+
+
+def confine(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    readable: Sequence[Path] = (),
+    writable: Sequence[Path] = (),
+    network: bool,
+    env: Mapping[str, str],
+) -> Confined:
+    """`argv` (its program an absolute path) confined as the module says, run in `cwd`
+    (which must be inside `readable` or `writable`) with exactly `env`."""
+    if available() is not None:
+        return Confined(list(argv), dict(env), cwd)
+    program = os.path.realpath(argv[0])
+    environment = [f"{k}={v}" for k, v in sorted(env.items())]
+    wrapped = [
+        _unshare(),
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "--fork",
+        *([] if network else ["--net"]),
+        "--",
+        "/bin/sh",
+        "-c",
+        _SCRIPT,
+        "kidp-sandbox",
+        str(_root()),
+        str(cwd),
+        "ro",
+        *_SYSTEM,
+        program,
+        *(os.path.realpath(p) for p in readable),
+        "rw",
+        *(os.path.realpath(p) for p in writable),
+        "--",
+        "/usr/bin/env",
+        "-i",
+        "-C",
+        os.path.realpath(cwd),
+        *environment,
+        program,
+        *argv[1:],
+    ]
+    return Confined(wrapped, {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}, Path("/"))
+
+
+@functools.cache
+def available() -> str | None:
+    """None when children can be confined here, else why not (probed once)."""
+    unshare = _unshare()
+    if not unshare:
+        return "the unshare program (util-linux) is not installed"
+    probe = [
+        unshare,
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "--fork",
+        "--net",
+        "--",
+        "/bin/sh",
+        "-c",
+        # chroot into the empty tmpfs works (127: no /x to run there), or says why not
+        'mount -t tmpfs -o size=1m kidp-probe "$1" || exit 1; '
+        'chroot "$1" /x 2>/dev/null; [ $? -eq 127 ]',
+        "kidp-probe",
+        str(_root()),
+    ]
+    try:
+        done = subprocess.run(probe, capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"cannot start unshare: {err}"
+    if done.returncode != 0:
+        said = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        return f"user namespaces are not permitted here ({said[-1] if said else 'no reason'})"
+    return None
+
+
+def warn_if_unavailable() -> None:
+    """Log once, at start, that builds run unconfined here and why."""
+    why = available()
+    if why is not None:
+        log.warning(
+            "repository builds run without a sandbox: %s; only the reference checks "
+            "keep them inside their artifact (docs/security.md)",
+            why,
+        )
+
+
+@functools.cache
+def _unshare() -> str:
+    return shutil.which("unshare") or ""
+
+
+@functools.cache
+def _root() -> Path:
+    """An empty directory of this process: every sandbox mounts its own root over it,
+    each in its own mount namespace, so they never see one another."""
+    return Path(tempfile.mkdtemp(prefix="kidp-sandbox-"))
