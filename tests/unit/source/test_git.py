@@ -252,6 +252,32 @@ async def test_submodules_are_checked_out_when_asked(
     assert lib_sha  # the pinned commit, not lib's newer head, was checked out
 
 
+async def test_a_submodule_on_this_machine_is_never_cloned(
+    client: git.Git,
+    http_git: GitHttpServer,
+    git_repos: GitRepos,
+    unique_repo: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """A tenant's `.gitmodules` naming a path on the engine's host (another tenant's
+    mirror) is refused: only http, https and ssh are allowed."""
+    private, top = unique_repo("private"), unique_repo("top")
+    with git_repos.worktree(private) as wt:
+        wt.write({"secret.txt": "other tenant\n"})
+        wt.commit("private")
+        wt.push()
+    with git_repos.worktree(top) as wt:
+        wt.write({"app.txt": "app\n"})
+        wt.add_submodule(f"file://{git_repos.path(private)}", "stolen")
+        wt.commit("top")
+        wt.push()
+    url = http_git.url(top)
+    auth = Auth(username=http_git.username, password=http_git.password)
+    with pytest.raises(giterrors.GitError, match="URL scheme 'file' is not supported"):
+        await client.fetch(url, auth, Ref(), tmp_path / "full", submodules=True)
+    assert not (tmp_path / "full" / "stolen" / "secret.txt").exists()
+
+
 # --- credentials -----------------------------------------------------------------------
 
 

@@ -93,3 +93,32 @@ def test_a_deprecated_version_is_a_warning(repo: Path) -> None:
     assert warning.message.startswith("notification.toolkit.fluxcd.io/v1beta2 is deprecated")
     assert not report.failed(strict=False)
     assert report.failed(strict=True)
+
+
+def test_a_field_the_engine_refuses_is_an_error(repo: Path) -> None:
+    """What the controllers would refuse (Stalled, UnsupportedField) fails here first."""
+    replace(
+        repo,
+        CLUSTER,
+        "  path: ./policies\n",
+        "  path: ./policies\n  kubeConfig:\n    secretRef:\n      name: remote\n",
+    )
+    replace(
+        repo,
+        "releases/operators.yaml",
+        "  interval: 10m\n",
+        "  interval: 10m\n  kubeConfig:\n    secretRef:\n      name: remote\n",
+    )
+    found = failing(run(repo))
+    assert [(f.where(), f.object) for f in found] == [
+        (f"{CLUSTER}:{line_of(repo, CLUSTER, 'kubeConfig')}", "Kustomization/flux-system/policies"),
+        (
+            f"releases/operators.yaml:{line_of(repo, 'releases/operators.yaml', 'kubeConfig')}",
+            "HelmRelease/kidp-system/kidp-operators",
+        ),
+    ]
+    assert {f.message for f in found} == {
+        "spec.kubeConfig is set, but kidp-gitops does not support it: applying to a remote "
+        "cluster is not implemented yet, and nothing meant for another cluster may reach "
+        "this one"
+    }
