@@ -85,6 +85,8 @@ async def _probe(
     await kube.create(
         "/apis/source.toolkit.fluxcd.io/v1/namespaces/" + attacker + "/gitrepositories",
         {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
             "metadata": {"name": "kidp-infrastructure"},
             "spec": {"interval": "1m", "url": http_git.url(repo_b), "ref": {"branch": "main"},
                      "secretRef": {"name": "creds"}},
