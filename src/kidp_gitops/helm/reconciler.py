@@ -82,6 +82,7 @@ DRIFT_DETECTED = "DriftDetected"
 DRIFT_CORRECTED = "DriftCorrected"
 INIT_FAILED = "InitFailed"
 RELEASE_UNLOCKED = "ReleaseUnlocked"
+GET_LAST_RELEASE_FAILED = "GetLastReleaseFailed"
 MAX_HISTORY_IN_STATUS = 5
 
 
@@ -276,7 +277,17 @@ class HelmReleaseReconciler(ObjectReconciler):
         removed first. Reconciles of one HelmRelease never overlap, so a pending
         revision seen here is not ours in progress."""
         acting = self._acting(hr)
-        stored = await release.history(acting, namespace, name)
+        try:
+            stored = await release.history(acting, namespace, name)
+        except ApiError as err:
+            if not err.forbidden:
+                raise
+            # The release's account may not read there (another namespace, under
+            # lockdown): retried, since RBAC may change; helm would be refused too.
+            raise ReconcileError(
+                GET_LAST_RELEASE_FAILED,
+                f"could not read release {namespace}/{name} from Helm's storage: {err.message}",
+            ) from err
         if stored and stored[0].status in release.PENDING:
             pending = stored[0]
             await release.unlock(acting, pending)

@@ -79,9 +79,11 @@ async def test_a_release_without_an_account_acts_as_the_default_one(
             e["reason"] == "InstallFailed" for e in await warning_events(kube, tenant, "escalate")
         )
 
-        # Another namespace: nothing installed, nothing stored there.
-        away = await wait_hr(kube, tenant, "elsewhere", "False", "InstallFailed")
-        assert f"system:serviceaccount:{tenant}:default" in condition(away)["message"]
+        # Another namespace: not even Helm's storage there may be read; nothing installed.
+        away = await wait_hr(kube, tenant, "elsewhere", "False", "GetLastReleaseFailed")
+        message = condition(away)["message"]
+        assert message.startswith(f"could not read release {other}/{other}-elsewhere from")
+        assert f'User "system:serviceaccount:{tenant}:default" cannot list' in message
         cms = await kube.list(f"/api/v1/namespaces/{other}/configmaps")
         assert [c["metadata"]["name"] for c in cms["items"]] == ["kube-root-ca.crt"]
         assert not await release_secrets(kube, other, f"{other}-elsewhere")
