@@ -4,6 +4,8 @@
     a latest image → clone the checkout branch, switch to the push branch → Setters under
     update.path → commit as spec.git.commit.author → push → status → Ready
 
+Under the lockdown the GitRepository must be in the automation's namespace (Flux's
+--no-cross-namespace-refs; refused before it is read, so nothing is cloned or pushed).
 Nothing changed → no commit and no push ("no updates made"). The push branch is taken
 from the remote when it exists (so what was pushed before is not made again), else it
 starts at the checkout branch.
@@ -35,6 +37,7 @@ from kidp_gitops.runtime.reconcile import (
     StalledError,
     WaitingError,
 )
+from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.vcs import gitenv, giterrors
 
@@ -67,11 +70,13 @@ class ImageUpdateAutomationReconciler(ObjectReconciler):
         git_repositories: Resource,
         policies: Resource,
         workdir: Path,
+        lockdown: Lockdown | None = None,
     ):
         super().__init__(client, resource, events)
         self.git_repositories = git_repositories
         self.policies = policies
         self.workdir = workdir
+        self.lockdown = lockdown or Lockdown()
 
     async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
         meta = obj["metadata"]
@@ -166,6 +171,7 @@ class ImageUpdateAutomationReconciler(ObjectReconciler):
     async def _source(self, namespace: str, spec: api.ImageUpdateAutomationSpec) -> JSON:
         ref = spec.source_ref
         source_ns = ref.namespace or namespace
+        self.lockdown.check_ref(namespace, ref.kind, source_ns, ref.name)
         try:
             return await self.client.get(self.git_repositories.path(source_ns, ref.name))
         except ApiError as err:

@@ -1,6 +1,11 @@
 """Wiring of the image controllers: ImageRepository → scan; ImagePolicy → pick, again
 whenever the repository it reads is scanned; ImageUpdateAutomation → setters, commit,
-push, again whenever a policy of its namespace changes."""
+push, again whenever a policy of its namespace changes.
+
+Under the lockdown a policy reads only repositories of its own namespace, and an
+automation pushes only through a GitRepository of its own (Flux's
+--no-cross-namespace-refs); the repository controller references nothing.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ async def image_controllers(
     concurrency: int = 4,
     lockdown: Lockdown | None = None,
 ) -> ImageControllers:
+    lockdown = lockdown or Lockdown()
     tags = repository.TagStore(data_dir / "image-tags")
     workdir = data_dir / "image-work"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +72,7 @@ async def image_controllers(
     policy_controller = Controller(
         "imagepolicy",
         policy_informer,
-        imagepolicy.ImagePolicyReconciler(client, policies, events, repos, tags),
+        imagepolicy.ImagePolicyReconciler(client, policies, events, repos, tags, lockdown),
         concurrency=concurrency,
     )
 
@@ -84,7 +90,7 @@ async def image_controllers(
         "imageupdateautomation",
         automation_informer,
         automation.ImageUpdateAutomationReconciler(
-            client, automations, events, git_repos, policies, workdir
+            client, automations, events, git_repos, policies, workdir, lockdown
         ),
         concurrency=concurrency,
     )

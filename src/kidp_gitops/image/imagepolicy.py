@@ -1,6 +1,7 @@
 """The ImagePolicy reconciler: the latest image of a scanned repository, by a rule.
 
-    ImageRepository (same namespace, or one whose accessFrom selects ours) scanned?
+    ImageRepository (same namespace, or one whose accessFrom selects ours; under the
+    lockdown the same namespace only) scanned?
     → tags → policy.select → status.latestRef / latestImage (observedPreviousRef when it
     moves) → Ready
 
@@ -24,6 +25,7 @@ from kidp_gitops.runtime import conditions
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import Result, RetryError, StalledError, WaitingError
+from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.runtime.workqueue import jittered
 
 KIND = "ImagePolicy"
@@ -44,10 +46,12 @@ class ImagePolicyReconciler(ObjectReconciler):
         events: EventRecorder,
         repositories: Resource,
         tags: TagStore,
+        lockdown: Lockdown | None = None,
     ):
         super().__init__(client, resource, events)
         self.repositories = repositories
         self.tags = tags
+        self.lockdown = lockdown or Lockdown()
         self.access = RegistryAccess(self.client)
 
     async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
@@ -145,6 +149,9 @@ class ImagePolicyReconciler(ObjectReconciler):
             raise RetryError(err.reason, err.message, retry_after=30) from err
 
     async def _repository(self, namespace: str, name: str, own_namespace: str) -> JSON:
+        # Before the read, as Flux: the lockdown outranks the repository's accessFrom,
+        # and a refused tenant learns nothing of the other namespace (not even existence).
+        self.lockdown.check_ref(own_namespace, api.ImageRepository.RESOURCE.kind, namespace, name)
         try:
             repo = await self.client.get(self.repositories.path(namespace, name))
         except ApiError as err:

@@ -2,8 +2,10 @@
 
 Sending itself happens in the dispatcher, event by event; this reconciler only checks
 what can be checked ahead: the spec parses, the inclusion and exclusion patterns are
-regular expressions, and the Provider exists. A missing Provider is waited for (the
-controller also watches Providers, so creating it makes the Alert Ready at once).
+regular expressions, the lockdown allows its event sources, and the Provider exists. A
+missing Provider is waited for (the controller also watches Providers, so creating it
+makes the Alert Ready at once). The Provider is always the Alert's own (`providerRef` has
+no namespace), so the lockdown has only the event sources to check.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from kidp_gitops.runtime import conditions
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import Result, StalledError, WaitingError
+from kidp_gitops.runtime.tenancy import Lockdown
 
 KIND = "Alert"
 PROVIDER_NOT_FOUND = "ProviderNotFound"
@@ -32,10 +35,16 @@ class AlertReconciler(ObjectReconciler):
     kind = KIND
 
     def __init__(
-        self, client: KubeClient, resource: Resource, events: EventRecorder, providers: Informer
+        self,
+        client: KubeClient,
+        resource: Resource,
+        events: EventRecorder,
+        providers: Informer,
+        lockdown: Lockdown | None = None,
     ):
         super().__init__(client, resource, events)
         self.providers = providers
+        self.lockdown = lockdown or Lockdown()
 
     async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
         meta = obj["metadata"]
@@ -46,6 +55,7 @@ class AlertReconciler(ObjectReconciler):
             matching.compile_patterns(spec.exclusion_list, "exclusionList")
         except matching.InvalidPattern as err:
             raise StalledError(INVALID_SPEC, str(err)) from err
+        check_sources(self.lockdown, meta["namespace"], spec)
         provider = spec.provider_ref.name
         if self.providers.get(meta["namespace"], provider) is None:
             raise WaitingError(
@@ -55,6 +65,14 @@ class AlertReconciler(ObjectReconciler):
             )
         conditions.mark_ready(status, conditions.SUCCEEDED, "Initialized", generation)
         return Result()
+
+
+def check_sources(lockdown: Lockdown, namespace: str, spec: api.AlertSpec) -> None:
+    """Refuse (AccessDenied) an event source in another namespace, or in any (`*`),
+    under the lockdown. The dispatcher drops those events anyway; saying so here tells
+    the tenant why its Alert stays quiet."""
+    for source in spec.event_sources:
+        lockdown.check_ref(namespace, source.kind, source.namespace or "", source.name)
 
 
 def _spec(obj: JSON) -> api.AlertSpec:

@@ -6,7 +6,9 @@
     ReceiverServer: POST /hook/<digest> ─► reconcile.fluxcd.io/requestedAt on resources
 
 The Alert controller carries the dispatcher: the manager runs it only on the leader, so
-one replica sends each notification. The webhook server answers on every replica.
+one replica sends each notification. The webhook server answers on every replica. The
+lockdown reaches all four: Alerts and Receivers refuse what names another namespace, the
+dispatcher and the server act only within the object's own.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ async def notification_controllers(
     providers_res = await mapper.resource(PROVIDER_VERSION, "Provider")
     receivers_res = await mapper.resource(RECEIVER_VERSION, receiver.KIND)
     events_res = await mapper.resource("v1", "Event")
+    lockdown = lockdown or Lockdown()
 
     alerts = cache.informer(alerts_res, namespace=namespace)
     alerts.add_indexer(BY_PROVIDER, _provider_of)
@@ -108,10 +111,11 @@ async def notification_controllers(
         alerts=alerts,
         providers_=providers,
         limiter=RateLimiter(rate_limit_seconds) if rate_limit_seconds is not None else None,
+        lockdown=lockdown,
     )
     alert_controller = AlertController(
         alerts,
-        alert.AlertReconciler(client, alerts_res, events, providers),
+        alert.AlertReconciler(client, alerts_res, events, providers, lockdown),
         dispatcher,
         concurrency=concurrency,
     )
@@ -128,9 +132,11 @@ async def notification_controllers(
     receiver_controller = Controller(
         "receiver",
         receivers,
-        receiver.ReceiverReconciler(client, receivers_res, events),
+        receiver.ReceiverReconciler(client, receivers_res, events, lockdown),
         concurrency=concurrency,
     )
     return Notification(
-        alert_controller, receiver_controller, server.ReceiverServer(client, mapper, receivers)
+        alert_controller,
+        receiver_controller,
+        server.ReceiverServer(client, mapper, receivers, lockdown),
     )

@@ -10,7 +10,8 @@ when the informer first lists them are history, not news: only Events added or
 updated afterwards are sent (a re-list after a watch expiry sends what it missed).
 
 Only the leader sends: the informer feeds the queue only while workers run. A failed
-post is retried (sender.py), then reported as a Warning event on the Alert.
+post is retried (sender.py), then reported as a Warning event on the Alert. Under the
+lockdown an Alert gets only the events of its own namespace (matching.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from kidp_gitops.notification import matching, providers, secrets
 from kidp_gitops.notification.event import FluxEvent, from_kube_event
 from kidp_gitops.notification.sender import Sender, SendFailed
 from kidp_gitops.runtime.events import EventRecorder
+from kidp_gitops.runtime.tenancy import Lockdown
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class Dispatcher:
         sender: Sender | None = None,
         limiter: matching.RateLimiter | None = None,
         workers: int = 4,
+        lockdown: Lockdown | None = None,
     ):
         self.client = client
         self.mapper = mapper
@@ -61,6 +64,7 @@ class Dispatcher:
         self.sender = sender or Sender()
         self.limiter = limiter or matching.RateLimiter()
         self.workers = workers
+        self.lockdown = lockdown or Lockdown()
         self.sent = 0
         """Notifications delivered since start (for tests and metrics)."""
         self._queue: asyncio.Queue[FluxEvent] = asyncio.Queue(QUEUE_LIMIT)
@@ -134,7 +138,13 @@ class Dispatcher:
             )
             found: dict[str, str] = await load_labels() if needs_labels else {}
             try:
-                if not matching.alert_takes(spec, namespace, event, found):
+                if not matching.alert_takes(
+                    spec,
+                    namespace,
+                    event,
+                    found,
+                    own_namespace_only=self.lockdown.no_cross_namespace_refs,
+                ):
                     continue
             except matching.InvalidPattern:
                 continue

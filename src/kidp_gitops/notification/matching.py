@@ -4,7 +4,9 @@ An Alert takes an event when one of its `eventSources` names the event's object 
 name or `*`, namespace — the Alert's own when omitted, `*` for any — and, with name
 `*`, the `matchLabels` the object must carry), its severity passes `eventSeverity`
 (`info` takes everything, `error` only errors), the message matches one pattern of
-`inclusionList` (when there is one) and none of `exclusionList`.
+`inclusionList` (when there is one) and none of `exclusionList`. Under the lockdown
+(`--no-cross-namespace-refs`) an Alert takes only events of its own namespace, whatever
+its sources name (another namespace, or `*`), as Flux's event server discards the rest.
 
 `RateLimiter` drops an event identical to one sent within the last five minutes (the
 same object, message and revision), as Flux's event server does, so a reconcile that
@@ -64,9 +66,14 @@ def alert_takes(
     alert_namespace: str,
     event: FluxEvent,
     labels: Mapping[str, str],
+    *,
+    own_namespace_only: bool = False,
 ) -> bool:
-    """Whether the Alert with `spec` sends `event` (raises InvalidPattern)."""
+    """Whether the Alert with `spec` sends `event` (raises InvalidPattern);
+    `own_namespace_only` under the lockdown."""
     if spec.suspend:
+        return False
+    if own_namespace_only and event.involved_object.namespace != alert_namespace:
         return False
     if spec.event_severity == "error" and event.severity != "error":
         return False

@@ -7,7 +7,9 @@ resources.
 
 An unknown path is 404, a suspended Receiver 503, a rejected call 401/403/400
 (webhooks.py); nothing is annotated unless the call passed every check. A resource named
-`*` means every object of its kind in its namespace that carries `matchLabels`.
+`*` means every object of its kind in its namespace that carries `matchLabels`. Under the
+lockdown a resource in another namespace is never annotated, whatever the Receiver's
+status says (it may predate the spec): the others are, and the answer is 500, as Flux's.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from kidp_gitops.kube.mapper import RestMapper
 from kidp_gitops.notification import receiver, secrets, webhooks
 from kidp_gitops.runtime.lifecycle import REQUESTED_AT
 from kidp_gitops.runtime.reconcile import ReconcileError
+from kidp_gitops.runtime.tenancy import AccessDenied, Lockdown
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +54,17 @@ def webhook_path_index(obj: JSON) -> list[str]:
 
 
 class ReceiverServer:
-    def __init__(self, client: KubeClient, mapper: RestMapper, receivers: Informer):
+    def __init__(
+        self,
+        client: KubeClient,
+        mapper: RestMapper,
+        receivers: Informer,
+        lockdown: Lockdown | None = None,
+    ):
         self.client = client.managed_by("notification-controller")
         self.mapper = mapper
         self.receivers = receivers
+        self.lockdown = lockdown or Lockdown()
         self.handled = 0
         """Calls that led to reconcile requests (for tests and metrics)."""
 
@@ -97,16 +107,30 @@ class ReceiverServer:
             return web.Response(status=err.status, text=err.message + "\n")
         if verdict is webhooks.Verdict.PONG:
             return web.Response(text="pong\n")
-        requested = await self._request_reconciles(meta["namespace"], spec)
+        requested, refused = await self._request_reconciles(meta["namespace"], spec)
         self.handled += 1
         log.info("receiver %s: reconcile requested for %s", where, ", ".join(requested) or "none")
-        return web.Response(text=f"reconcile requested for {len(requested)} object(s)\n")
+        text = f"reconcile requested for {len(requested)} object(s)\n"
+        if refused:
+            for problem in refused:
+                log.warning("receiver %s: %s", where, problem)
+            return web.Response(status=500, text=text + "\n".join(refused) + "\n")
+        return web.Response(text=text)
 
-    async def _request_reconciles(self, namespace: str, spec: api.ReceiverSpec) -> list[str]:
+    async def _request_reconciles(
+        self, namespace: str, spec: api.ReceiverSpec
+    ) -> tuple[list[str], list[str]]:
+        """Annotate the resources; (what was requested, what the lockdown refused)."""
         now = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
         patch = {"metadata": {"annotations": {REQUESTED_AT: now}}}
         done: list[str] = []
+        refused: list[str] = []
         for ref in spec.resources:
+            try:
+                receiver.check_resource(self.lockdown, namespace, ref)
+            except AccessDenied as err:
+                refused.append(err.message)
+                continue
             ns = ref.namespace or namespace
             try:
                 resource = await self.mapper.resource(
@@ -128,4 +152,4 @@ class ReceiverServer:
                         log.warning("cannot annotate %s/%s/%s: %s", ref.kind, ns, name, err)
             except KubeError as err:
                 log.warning("cannot request reconcile of %s/%s/%s: %s", ref.kind, ns, ref.name, err)
-        return done
+        return done, refused
