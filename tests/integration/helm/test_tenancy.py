@@ -75,7 +75,9 @@ async def test_service_account_rbac_decides_what_helm_may_do(
     hr["spec"]["serviceAccountName"] = "deployer"
     await kube.create(HR.format(ns=namespace), hr)
 
-    denied = await wait_hr(kube, namespace, NAME, "False", "InstallFailed")
+    # Everything for the release runs as the account, from the first read of Helm's
+    # storage (as in Flux): RBAC refuses it there already.
+    denied = await wait_hr(kube, namespace, NAME, "False", "GetLastReleaseFailed")
     message = condition(denied)["message"]
     assert "forbidden" in message
     assert f"system:serviceaccount:{namespace}:deployer" in message
@@ -93,7 +95,7 @@ async def test_service_account_rbac_decides_what_helm_may_do(
             "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
         },
     )
-    # Stalled after the failure (no retries): a spec change is a new attempt.
+    # Retried with backoff once RBAC allows it; a spec change tries at once.
     await kube.patch(f"{HR.format(ns=namespace)}/{NAME}", {"spec": {"timeout": "2m"}})
     await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
     dep = await kube.get(DEPLOY.format(ns=namespace, name=NAME))
