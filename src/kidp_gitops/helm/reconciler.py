@@ -55,7 +55,7 @@ from kidp_gitops.helm.invocation import Invocation
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource, RestMapper
-from kidp_gitops.runtime import conditions, metrics
+from kidp_gitops.runtime import conditions, metrics, redact
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError, WaitingError
@@ -265,10 +265,15 @@ class HelmReleaseReconciler(ObjectReconciler):
             ) from err
 
     async def _values(self, hr: api.HelmRelease, retry: float) -> dict[str, Any]:
+        secrets: list[str] = []
         try:
-            return await values.compose(self.client, hr.namespace, hr.spec)
+            return await values.compose(self.client, hr.namespace, hr.spec, secrets)
         except values.ValuesError as err:
             raise WaitingError(values.REASON, str(err), retry_after=retry) from err
+        finally:
+            # helm's errors and drift reports may quote values: none from a Secret.
+            owner = redact.owner_key(KIND, hr.namespace, hr.name)
+            redact.REDACTOR.remember(owner, secrets)
 
     async def _stored(
         self, obj: JSON, hr: api.HelmRelease, namespace: str, name: str

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import re
@@ -33,12 +34,23 @@ class ValuesError(Exception):
     """The values cannot be composed; the message names the reference, never its content."""
 
 
-async def compose(client: KubeClient, namespace: str, spec: api.HelmReleaseSpec) -> dict[str, Any]:
+async def compose(
+    client: KubeClient,
+    namespace: str,
+    spec: api.HelmReleaseSpec,
+    secrets: list[str] | None = None,
+) -> dict[str, Any]:
+    """The release's values: `valuesFrom` in order, then `values`. What was read from a
+    Secret (the text, and each scalar in it) is added to `secrets`."""
     values: dict[str, Any] = {}
     for ref in spec.values_from:
         text = await _read(client, namespace, ref)
         if text is None:
             continue
+        if ref.kind == "Secret" and secrets is not None:
+            secrets.append(text)
+            with contextlib.suppress(yaml.YAMLError):
+                secrets.extend(_scalars(yaml.safe_load(text)))
         where = f"{ref.kind}/{namespace}/{ref.name} key '{ref.effective_values_key()}'"
         if ref.target_path:
             set_path(values, ref.target_path, _scalar(text))
@@ -55,6 +67,14 @@ async def compose(client: KubeClient, namespace: str, spec: api.HelmReleaseSpec)
     if spec.values:
         values = merge(values, dict(spec.values))
     return values
+
+
+def _scalars(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _scalars(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _scalars(v)]
+    return [] if value is None or isinstance(value, bool) else [str(value)]
 
 
 def digest(values: dict[str, Any]) -> str:

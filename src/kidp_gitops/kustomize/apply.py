@@ -361,8 +361,9 @@ def diff_paths(live: Any, desired: Any, prefix: str = "", *, secret: bool = Fals
             return "******"
         if isinstance(v, (dict, list)):
             return "present" if live is _ABSENT or desired is _ABSENT else type(v).__name__
-        text = repr(v)
-        return text if len(text) <= 40 else text[:37] + "..."
+        # Whole: a value from a Secret is masked by the report (runtime/redact), which
+        # cannot recognise a cut one; the report shortens lines after masking.
+        return repr(v)
 
     return [f"{prefix}: {short(live)} → {short(desired)}"]
 

@@ -24,7 +24,7 @@ from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kustomize import build, errors, sops, sopsformat, substitute
 from kidp_gitops.kustomize.overlay import Overlay
-from kidp_gitops.runtime import conditions
+from kidp_gitops.runtime import conditions, redact
 
 DECRYPTION_FAILED = "DecryptionFailed"
 
@@ -60,12 +60,15 @@ async def render(
     except sops.DecryptionError as err:
         raise RenderError(DECRYPTION_FAILED, str(err)) from err
     objects = await asyncio.to_thread(_decrypt, spec.decryption, keyring, objects)
+    owner = redact.owner_key("Kustomization", namespace, obj["metadata"]["name"])
     if spec.post_build is not None:
         variables = await _variables(client, namespace, spec.post_build)
+        redact.REDACTOR.remember(owner, [variables.values[n] for n in variables.secret])
         try:
             objects = substitute.substitute(objects, variables)
         except errors.SubstitutionError as err:
             raise RenderError(conditions.BUILD_FAILED, str(err)) from err
+    redact.REDACTOR.remember(owner, secret_values(objects))
     return objects
 
 
@@ -185,6 +188,23 @@ async def _read(
             ) from err
         raise
     return dict(found.get("data") or {})
+
+
+def secret_values(objects: list[JSON]) -> list[str]:
+    """The values of the Secrets a build made (decrypted ones included): wherever else
+    they appear, they are secrets too."""
+    found: list[str] = []
+    for o in objects:
+        if o.get("kind") != "Secret" or o.get("apiVersion") != "v1":
+            continue
+        for value in (o.get("stringData") or {}).values():
+            found.append(str(value))
+        for value in (o.get("data") or {}).values():
+            try:
+                found.append(base64.b64decode(str(value)).decode())
+            except (binascii.Error, UnicodeDecodeError):
+                continue  # not text: it cannot be quoted in a message as text either
+    return found
 
 
 def _name(obj: JSON) -> str:

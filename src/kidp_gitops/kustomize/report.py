@@ -17,13 +17,14 @@ from typing import Any
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kustomize.apply import Applied
 from kidp_gitops.kustomize.inventory import ObjRef
-from kidp_gitops.runtime import conditions, metrics
+from kidp_gitops.runtime import conditions, metrics, redact
 from kidp_gitops.runtime.events import EventRecorder
 
 KIND = "Kustomization"
 DRIFTED = "Drifted"
 DRIFT_CORRECTED = "DriftCorrected"
 REVISION = "kustomize.toolkit.fluxcd.io/revision"
+_MAX_CHANGE = 120
 
 
 def applied(
@@ -43,7 +44,7 @@ def corrected(events: EventRecorder, obj: JSON, revision: str, results: list[App
     done = [a for a in results if a.action in ("created", "configured")]
     if not done:
         return
-    lines = [f"{a.ref} {changes(a) or a.action}" for a in done]
+    lines = [f"{a.ref} {changes(a, obj) or a.action}" for a in done]
     events.record(obj, "Normal", DRIFT_CORRECTED, "\n".join(lines), {REVISION: revision})
     meta = obj["metadata"]
     metrics.DRIFT_CORRECTIONS.labels(KIND, meta["name"], meta["namespace"]).inc(len(done))
@@ -62,7 +63,7 @@ def protected(
     if not drifted:
         conditions.remove(status, DRIFTED)
         return
-    message = "; ".join(f"{a.ref}: {changes(a)}" for a in drifted)
+    message = "; ".join(f"{a.ref}: {changes(a, obj)}" for a in drifted)
     conditions.set_condition(
         status,
         DRIFTED,
@@ -74,8 +75,16 @@ def protected(
     events.record(obj, "Warning", DRIFTED, message, {REVISION: revision})
 
 
-def changes(result: Applied) -> str:
-    """The fields that differed from Git; of a Secret only their names, no values."""
+def changes(result: Applied, owner: JSON) -> str:
+    """The fields that differed from Git; of a Secret only their names, no values;
+    elsewhere no value that came from one of `owner`'s Secrets (masked before a long
+    line is shortened, so no cut value escapes the mask)."""
     if result.ref.kind == "Secret" and not result.ref.group:
         return ", ".join(c.split(": ", 1)[0] for c in result.changed)
-    return ", ".join(result.changed)
+    meta = owner["metadata"]
+    key = redact.owner_key(KIND, meta["namespace"], meta["name"])
+    return ", ".join(_short(redact.REDACTOR.text(key, c)) for c in result.changed)
+
+
+def _short(line: str, limit: int = _MAX_CHANGE) -> str:
+    return line if len(line) <= limit else line[: limit - 3] + "..."

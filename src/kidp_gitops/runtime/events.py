@@ -21,6 +21,7 @@ from typing import Literal
 
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError, KubeError
+from kidp_gitops.runtime import redact
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,10 @@ class EventRecorder:
         """Record an event about `obj` (any object with apiVersion, kind and metadata)."""
         meta = obj.get("metadata") or {}
         uid = str(meta.get("uid", ""))
+        owner = redact.owner_key(
+            str(obj.get("kind")), str(meta.get("namespace")), str(meta.get("name"))
+        )
+        message = redact.REDACTOR.text(owner, message)
         if not self._take_token(uid or str(meta.get("name"))):
             log.debug("event about %s dropped by the spam filter: %s", meta.get("name"), reason)
             return

@@ -35,7 +35,7 @@ from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.kube.patch import merge_patch
-from kidp_gitops.runtime import conditions, metrics
+from kidp_gitops.runtime import conditions, metrics, redact
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.reconcile import (
     ReconcileError,
@@ -77,6 +77,8 @@ class _Written:
     status: dict[str, Any]
     initial: dict[str, Any]
     """The status as the reconcile found it."""
+    owner: str
+    """The object's key for `redact`: no value of its Secrets is written in its status."""
 
 
 # The reconcile running in this task: each worker task runs one reconcile at a time.
@@ -116,6 +118,7 @@ class ObjectReconciler(ABC):
         except ApiError as err:
             if err.not_found:
                 self._wrote.pop(path, None)
+                redact.REDACTOR.forget(redact.owner_key(self.kind, request.namespace, request.name))
                 metrics.record_deleted(
                     self.kind,
                     request.name,
@@ -144,7 +147,8 @@ class ObjectReconciler(ABC):
             return Result()
 
         found = obj.get("status") or {}
-        written = _Written(path, copy.deepcopy(found), copy.deepcopy(found))
+        owner = redact.owner_key(self.kind, request.namespace, request.name)
+        written = _Written(path, copy.deepcopy(found), copy.deepcopy(found), owner)
         status = copy.deepcopy(written.status)
         requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
         if requested:
@@ -215,6 +219,9 @@ class ObjectReconciler(ABC):
             await self._patch_status(written, status)
 
     async def _patch_status(self, written: _Written, new: dict[str, Any]) -> None:
+        for cond in new.get("conditions") or []:
+            if isinstance(cond.get("message"), str):
+                cond["message"] = redact.REDACTOR.text(written.owner, cond["message"])
         _keep_transition_times(written.initial, new)
         patch = merge_patch(written.status, new)
         if not patch:
