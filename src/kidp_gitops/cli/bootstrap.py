@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -33,10 +33,10 @@ import yaml
 from kidp_gitops import __version__
 from kidp_gitops.cli import create, kinds, output, reconcile, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.install import apply as install_apply
-from kidp_gitops.install import manifests
-from kidp_gitops.kube import KubeClient
-from kidp_gitops.vcs import gitenv, giterrors, giturl
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient
+    from kidp_gitops.vcs import gitenv, giturl
 
 JSON = dict[str, Any]
 SECRET = "flux-system"
@@ -89,6 +89,8 @@ def files(components: list[JSON], sync: list[JSON]) -> dict[str, str]:
 
 
 def _auth(remote: giturl.RemoteURL, args: _Credentials) -> gitenv.Auth:
+    from kidp_gitops.vcs import gitenv
+
     if not remote.is_ssh:
         if args.private_key_file:
             raise CliError("--private-key-file is for ssh:// URLs; use --username/--password")
@@ -143,6 +145,8 @@ async def commit_and_push(
 ) -> str:
     """Write `content` under <path>/flux-system in the branch; push when it changed.
     Returns the commit the branch is at."""
+    from kidp_gitops.vcs import gitenv
+
     deadline = gitenv.Deadline.after(120)
     work = Path(tempfile.mkdtemp(prefix="kidp-bootstrap-"))
     env = {
@@ -242,6 +246,10 @@ def bootstrap_git(
     context: session.Context = None,
 ) -> None:
     """Commit kidp's manifests to a Git repository, apply them, and sync from it."""
+    from kidp_gitops.install import apply as install_apply
+    from kidp_gitops.install import manifests
+    from kidp_gitops.vcs import gitenv, giterrors, giturl
+
     try:
         remote = giturl.parse(url)
     except giterrors.GitError as err:

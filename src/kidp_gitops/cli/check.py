@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kidp_gitops.api import kinds as api_kinds
 from kidp_gitops.cli import output, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.install import manifests
-from kidp_gitops.kube import ApiError, KubeClient
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient
 
 JSON = dict[str, Any]
 MINIMUM = (1, 28)
@@ -60,6 +60,9 @@ async def prerequisites(client: KubeClient, report: Report) -> None:
 
 
 async def crds(client: KubeClient, report: Report) -> None:
+    from kidp_gitops.api import kinds as api_kinds
+    from kidp_gitops.kube import ApiError
+
     output.step("checking crds")
     for model in api_kinds.ALL_KINDS:
         info = model.RESOURCE
@@ -86,6 +89,9 @@ async def crds(client: KubeClient, report: Report) -> None:
 
 
 async def controllers(client: KubeClient, namespace: str, report: Report) -> None:
+    from kidp_gitops.install import manifests
+    from kidp_gitops.kube import ApiError
+
     output.step("checking controllers")
     name = manifests.ENGINE
     try:
@@ -114,6 +120,8 @@ async def controllers(client: KubeClient, namespace: str, report: Report) -> Non
 
 
 async def _lease_holder(client: KubeClient, namespace: str) -> str | None:
+    from kidp_gitops.kube import ApiError
+
     try:
         lease = await client.get(
             f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{LEASE}"

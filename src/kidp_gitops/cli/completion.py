@@ -10,11 +10,15 @@ HelmCharts. A cluster that cannot be reached completes nothing, silently.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from kidp_gitops.cli import kinds, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import KubeClient
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient
 
 # The word after `source` (or `sources`) in a command, as flux spells them.
 SOURCE_WORDS = {

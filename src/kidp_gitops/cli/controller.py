@@ -10,8 +10,6 @@ from typing import Annotated
 import typer
 
 from kidp_gitops.cli import options
-from kidp_gitops.engine.run import Engine, EngineOptions
-from kidp_gitops.runtime.tenancy import Lockdown
 
 app = typer.Typer(help="The controllers.", no_args_is_help=True)
 
@@ -80,6 +78,9 @@ def run(
     context: options.Context = None,
 ) -> None:
     """Run every controller until SIGTERM."""
+    from kidp_gitops.engine.run import Engine, EngineOptions
+    from kidp_gitops.runtime.tenancy import Lockdown
+
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

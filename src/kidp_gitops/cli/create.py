@@ -17,15 +17,16 @@ import asyncio
 import base64
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
 
-from kidp_gitops.api import kinds as api_kinds
 from kidp_gitops.cli import kinds, output, perkind, reconcile, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import KubeClient
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient
 
 JSON = dict[str, Any]
 FIELD_MANAGER = "kidp"
@@ -72,6 +73,8 @@ def manifest(kind: kinds.Kind, meta: JSON, spec: JSON) -> JSON:
 
 def validated(obj: JSON) -> JSON:
     """The object, after checking it against its API type."""
+    from kidp_gitops.api import kinds as api_kinds
+
     try:
         api_kinds.parse_object(obj)
     except api_kinds.ManifestError as err:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kidp_gitops.cli import completion, kinds, output, reconcile, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import ApiError, KubeClient
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient
 
 JSON = dict[str, Any]
 
@@ -56,6 +58,8 @@ def delete(
             raise CliError("aborted: nothing deleted")
 
     async def work(client: KubeClient) -> None:
+        from kidp_gitops.kube import ApiError
+
         output.step(f"deleting {kind.kind} {name} in {target.namespace} namespace")
         path = kind.path(target.namespace, name)
         try:
@@ -76,6 +80,8 @@ def delete(
 
 
 async def _exists(client: KubeClient, path: str) -> bool:
+    from kidp_gitops.kube import ApiError
+
     try:
         await client.get(path)
     except ApiError as err:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from kidp_gitops.devcluster import AlreadyRunning, ClusterStatus, DevCluster
+if TYPE_CHECKING:
+    from kidp_gitops.devcluster import ClusterStatus
 
 app = typer.Typer(help="Development helpers.", no_args_is_help=True)
 cluster_app = typer.Typer(
@@ -52,6 +53,8 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness.")] = 180,
 ) -> None:
     """Start the local control plane (building it first if needed) and wait until ready."""
+    from kidp_gitops.devcluster import AlreadyRunning, DevCluster
+
     console = Console(stderr=True)
     cluster = DevCluster(state_dir)
     try:
@@ -68,6 +71,8 @@ def up(
 @cluster_app.command()
 def down(state_dir: StateDir = None) -> None:
     """Stop every process of the local control plane and remove its data (logs stay)."""
+    from kidp_gitops.devcluster import DevCluster
+
     stopped = DevCluster(state_dir).down()
     typer.echo("stopped" if stopped else "nothing was running")
 
@@ -75,6 +80,8 @@ def down(state_dir: StateDir = None) -> None:
 @cluster_app.command()
 def status(state_dir: StateDir = None, output: Output = "table") -> None:
     """Show the components, their pids and logs. Exits 3 when not running."""
+    from kidp_gitops.devcluster import DevCluster
+
     st = DevCluster(state_dir).status()
     _show(st, output, Console())
     if not st.running:
@@ -87,6 +94,8 @@ def kubeconfig_cmd(state_dir: StateDir = None) -> None:
 
     Use it as: export KUBECONFIG=$(kidp dev cluster kubeconfig)
     """
+    from kidp_gitops.devcluster import DevCluster
+
     cluster = DevCluster(state_dir)
     if not cluster.kubeconfig.exists():
         raise typer.Exit(3)

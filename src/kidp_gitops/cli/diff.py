@@ -26,7 +26,7 @@ import asyncio
 import copy
 import difflib
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 import yaml
@@ -34,9 +34,9 @@ from rich.text import Text
 
 from kidp_gitops.cli import build, completion, kinds, localbuild, output, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import ApiError, KubeClient, RestMapper, UnknownKind
-from kidp_gitops.kustomize import inventory
-from kidp_gitops.kustomize.apply import FIELD_MANAGER, SSA
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient, RestMapper
 
 JSON = dict[str, Any]
 Action = Literal["created", "drifted", "unchanged", "deleted", "skipped"]
@@ -111,6 +111,10 @@ class Differ:
         return list(await asyncio.gather(*(self._one(o) for o in self.objects)))
 
     async def _one(self, obj: JSON) -> Change:
+        from kidp_gitops.kube import ApiError, UnknownKind
+        from kidp_gitops.kustomize import inventory
+        from kidp_gitops.kustomize.apply import FIELD_MANAGER, SSA
+
         ref = inventory.ref_of(obj)
         mode = ((obj.get("metadata") or {}).get("annotations") or {}).get(SSA) or "Override"
         if mode == "Ignore":
@@ -139,6 +143,8 @@ class Differ:
         return Change(str(ref), "drifted" if lines else "unchanged", lines)
 
     async def _get(self, path: str) -> JSON | None:
+        from kidp_gitops.kube import ApiError
+
         try:
             return await self.client.get(path)
         except ApiError as err:
@@ -149,6 +155,8 @@ class Differ:
 
 def pruned(ks: JSON, objects: list[JSON]) -> list[Change]:
     """What the controller would prune: in the inventory, no longer built."""
+    from kidp_gitops.kustomize import inventory
+
     if not (ks.get("spec") or {}).get("prune"):
         return []
     previous = inventory.from_status(ks.get("status") or {})
@@ -185,6 +193,8 @@ def kustomization(
     target = session.Target(kubeconfig, context, namespace)
 
     async def work(client: KubeClient) -> list[Change]:
+        from kidp_gitops.kube import RestMapper
+
         ks = await localbuild.kustomization(client, name, namespace, kustomization_file)
         objects = await localbuild.render(client, ks, path, allow_remote_bases=not no_remote_bases)
         mapper = RestMapper(client)

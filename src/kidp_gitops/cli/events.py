@@ -18,15 +18,16 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 
-from kidp_gitops.api import kinds as api_kinds
 from kidp_gitops.cli import kinds, output, reconcile, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import ApiError, KubeClient
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient
 
 JSON = dict[str, Any]
 
@@ -62,7 +63,7 @@ def _when(event: JSON) -> str:
 
 def _ours(event: JSON) -> bool:
     involved = event.get("involvedObject") or {}
-    return api_kinds.is_ours(str(involved.get("apiVersion", "")))
+    return kinds.is_ours(str(involved.get("apiVersion", "")))
 
 
 Wanted = set[tuple[str, str | None, str]]
@@ -175,6 +176,8 @@ async def _follow(
     """Print each new event of `path` that `where` selects, for ever: a watch that the
     server ends is started again from the last version seen; one that expired (410)
     starts from a fresh listing, printing only what was not shown yet."""
+    from kidp_gitops.kube import ApiError
+
     while True:
         params = {
             "watch": "1",

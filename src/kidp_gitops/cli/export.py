@@ -13,13 +13,15 @@ the Secrets that sources reference before the sources.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kidp_gitops.cli import kinds, output, perkind, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import ApiError, KubeClient
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient
 
 JSON = dict[str, Any]
 
@@ -62,6 +64,8 @@ def clean(obj: JSON) -> JSON:
 
 
 async def _secret(client: KubeClient, namespace: str, name: str) -> JSON | None:
+    from kidp_gitops.kube import ApiError
+
     try:
         secret = await client.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
     except ApiError as err:

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 
-from kidp_gitops.api.meta import Duration
 from kidp_gitops.cli import completion, kinds, output, perkind, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import ApiError, KubeClient
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient
 
 JSON = dict[str, Any]
 
@@ -197,6 +198,8 @@ async def _watch(
     everything: bool,
     limit: float | None,
 ) -> None:
+    from kidp_gitops.kube import ApiError
+
     async def follow(kind: kinds.Kind, version: str) -> None:
         params = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true"}
         if name:
@@ -232,6 +235,8 @@ async def _watch(
 def _seconds(value: str | None) -> float | None:
     if value is None:
         return None
+    from kidp_gitops.api.meta import Duration
+
     try:
         return Duration(value).seconds
     except ValueError as err:

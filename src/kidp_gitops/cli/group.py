@@ -1,8 +1,8 @@
 """The one place where `kidp` prints an error and picks the exit code.
 
-`KidpGroup` is the class of the top-level command group. It runs the command tree in
-click's non-standalone mode and turns whatever escapes into one line on stderr and an
-exit code:
+`KidpGroup` is the class of the top-level command group (whose subcommands load on use:
+`cli/lazy.py`). It runs the command tree in click's non-standalone mode and turns
+whatever escapes into one line on stderr and an exit code:
 
     CliError             its message, its exit code (1 unless the command chose one)
     KubeError            one line from `session.describe` (no kubeconfig, unreachable
@@ -29,18 +29,15 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import typer
-import typer.core
 
-from kidp_gitops.cli import output, session
+from kidp_gitops.cli import lazy
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.devcluster import DevClusterError
-from kidp_gitops.kube import KubeError
 
 USAGE_EXIT = 2
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
 
 
-class KidpGroup(typer.core.TyperGroup):
+class KidpGroup(lazy.LazyGroup):
     def main(
         self,
         args: Sequence[str] | None = None,
@@ -56,23 +53,41 @@ class KidpGroup(typer.core.TyperGroup):
             code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         except CliError as err:
             _fail(str(err), err.exit_code)
-        except KubeError as err:
-            _fail(session.describe(err), 1)
-        except DevClusterError as err:
-            _fail(str(err), 1)
         except typer.Abort as err:
             _aborted(err)
         except KeyboardInterrupt:  # outside click's handling (shell completion)
             sys.exit(INTERRUPTED_EXIT)
         except typer.TyperException as err:  # the parser's: unknown flag, missing argument
             _usage(err)
+        except Exception as err:
+            line = _library_failure(err)
+            if line is None:
+                raise  # a bug: the traceback
+            _fail(line, 1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _library_failure(err: Exception) -> str | None:
+    """The line for a failure of the cluster client or the dev cluster; None for any
+    other exception. Imported here, on the way out, so that a command that never
+    touches them does not load them to be ready to catch their errors."""
+    from kidp_gitops.cli import session
+    from kidp_gitops.devcluster import DevClusterError
+    from kidp_gitops.kube import KubeError
+
+    if isinstance(err, KubeError):
+        return session.describe(err)
+    if isinstance(err, DevClusterError):
+        return str(err)
+    return None
 
 
 def _aborted(err: typer.Abort) -> NoReturn:
     """click turns Ctrl-C and end of input into Abort, keeping the KeyboardInterrupt or
     EOFError as its context: at a prompt always (`raise … from None`), in a command with
     the click that older typer releases run on (newer ones exit 130 themselves)."""
+    from kidp_gitops.cli import output
+
     cause = err.__context__
     if err.__cause__ is None and isinstance(cause, (KeyboardInterrupt, EOFError)):
         output.stderr().print()  # the prompt left the cursor on its line
@@ -82,6 +97,8 @@ def _aborted(err: typer.Abort) -> NoReturn:
 
 
 def _fail(message: str, code: int) -> NoReturn:
+    from kidp_gitops.cli import output
+
     lines = message.strip().splitlines() or ["failed"]
     output.failure(lines[0])
     for extra in lines[1:]:  # a dev-cluster log tail: context below the one line
@@ -96,6 +113,8 @@ def _usage(err: typer.TyperException) -> NoReturn:
         if err.format_message().strip():
             typer.echo(err.format_message(), err=True)
         sys.exit(USAGE_EXIT)
+    from kidp_gitops.cli import output
+
     message = err.format_message().strip().rstrip(".").replace("Value error, ", "")
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
     output.failure(f"{message}{hint}")

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
 from rich.console import Console
 
-from kidp_gitops.cli import options
-from kidp_gitops.install import apply, manifests
-from kidp_gitops.kube import KubeClient, load_config
-from kidp_gitops.kube.apply import Change
+from kidp_gitops.cli import options, session
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube.apply import Change
 
 
 def install(
     export: Annotated[
         bool, typer.Option("--export", help="Print the manifests, apply nothing.")
     ] = False,
-    namespace: options.Namespace = manifests.NAMESPACE,
+    namespace: options.Namespace = session.DEFAULT_NAMESPACE,
     controllers: Annotated[
         bool,
         typer.Option(
@@ -31,6 +31,9 @@ def install(
     context: options.Context = None,
 ) -> None:
     """Install kidp-gitops into the cluster (server-side apply; safe to repeat)."""
+    from kidp_gitops.install import apply, manifests
+    from kidp_gitops.kube import KubeClient, load_config
+
     objects = manifests.manifests(namespace, controllers=controllers)
     if export:
         typer.echo(yaml.safe_dump_all(objects, sort_keys=False), nl=False)

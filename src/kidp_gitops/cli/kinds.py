@@ -1,9 +1,11 @@
 """The kinds the CLI shows and acts on, and the names people type for them.
 
-Each kind comes from the API types (`api.kinds.ALL_KINDS`), so the CLI serves exactly
-what the CRDs serve, at their storage version. `lookup` accepts what kubectl and flux
-accept: the kind, its plural, singular or short name, in any case ("ks",
-"Kustomization", "gitrepositories"). `parse_ref` reads `Kind/name` and
+`ALL` is the kinds of the API types (`api.kinds.ALL_KINDS`) at their storage version,
+written out here so that building the command tree, `--help` and TAB completion do not
+load the pydantic models (see `cli/__init__.py`); `tests/unit/cli/test_kinds.py` holds
+it equal to the API types, so the CLI serves exactly what the CRDs serve. `lookup`
+accepts what kubectl and flux accept: the kind, its plural, singular or short name, in
+any case ("ks", "Kustomization", "gitrepositories"). `parse_ref` reads `Kind/name` and
 `Kind/namespace/name` references, as `--for` and `--source` take them.
 """
 
@@ -13,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from kidp_gitops.api import kinds as api_kinds
 from kidp_gitops.cli.errors import CliError
 
 
@@ -42,13 +43,31 @@ class Kind:
         return (self.kind.lower(), self.plural, *self.short_names)
 
 
-def _of(model: type[api_kinds.AnyObject]) -> Kind:
-    info = model.RESOURCE
-    return Kind(info.kind, info.group, info.storage_version, info.plural, info.short_names)
+_SOURCE = "source.toolkit.fluxcd.io"
+_NOTIFICATION = "notification.toolkit.fluxcd.io"
+_IMAGE = "image.toolkit.fluxcd.io"
 
-
-ALL: tuple[Kind, ...] = tuple(_of(model) for model in api_kinds.ALL_KINDS)
+ALL: tuple[Kind, ...] = (
+    Kind("GitRepository", _SOURCE, "v1", "gitrepositories", ("gitrepo",)),
+    Kind("HelmRepository", _SOURCE, "v1", "helmrepositories", ("helmrepo",)),
+    Kind("HelmChart", _SOURCE, "v1", "helmcharts", ("hc",)),
+    Kind("Kustomization", "kustomize.toolkit.fluxcd.io", "v1", "kustomizations", ("ks",)),
+    Kind("HelmRelease", "helm.toolkit.fluxcd.io", "v2", "helmreleases", ("hr",)),
+    Kind("Provider", _NOTIFICATION, "v1beta3", "providers"),
+    Kind("Alert", _NOTIFICATION, "v1beta3", "alerts"),
+    Kind("Receiver", _NOTIFICATION, "v1", "receivers"),
+    Kind("ImageRepository", _IMAGE, "v1beta2", "imagerepositories", ("imgrepo", "imagerepo")),
+    Kind("ImagePolicy", _IMAGE, "v1beta2", "imagepolicies", ("imgpol", "imagepol")),
+    Kind(
+        "ImageUpdateAutomation",
+        _IMAGE,
+        "v1beta2",
+        "imageupdateautomations",
+        ("iua", "imgupd", "imgauto"),
+    ),
+)
 _BY_KIND = {k.kind: k for k in ALL}
+_GROUPS = frozenset(k.group for k in ALL)
 
 GIT_REPOSITORY = _BY_KIND["GitRepository"]
 HELM_REPOSITORY = _BY_KIND["HelmRepository"]
@@ -72,6 +91,12 @@ def lookup(name: str) -> Kind:
 
 def by_kind(kind: str) -> Kind | None:
     return _BY_KIND.get(kind)
+
+
+def is_ours(api_version: str) -> bool:
+    """Whether the apiVersion belongs to a group kidp serves (any version), as
+    `api.kinds.is_ours` says."""
+    return api_version.partition("/")[0] in _GROUPS
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import asyncio
 import json
 import webbrowser
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,8 +14,9 @@ from rich.table import Table
 
 from kidp_gitops.cli import kinds, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import KubeClient, load_config
-from kidp_gitops.local.environment import LocalEnvironment, example_dir
+
+if TYPE_CHECKING:
+    from kidp_gitops.local.environment import LocalEnvironment
 
 StateDir = Annotated[
     Path | None,
@@ -39,6 +40,8 @@ def up(
 ) -> None:
     """Start a local control plane, a git server with the example repository and the
     engine, sync the repository, and wait until every GitOps object is Ready."""
+    from kidp_gitops.local.environment import LocalEnvironment, example_dir
+
     env = LocalEnvironment(state_dir)
     source = example or example_dir()
     if source is None or not source.is_dir():
@@ -67,12 +70,16 @@ def _authenticated(env: LocalEnvironment) -> str:
 
 def down(state_dir: StateDir = None) -> None:
     """Stop everything `kidp up` started."""
+    from kidp_gitops.local.environment import LocalEnvironment
+
     stopped = LocalEnvironment(state_dir).down()
     typer.echo("stopped" if stopped else "nothing was running")
 
 
 def status(state_dir: StateDir = None, output: Output = "table") -> None:
     """Show what runs and where. Exits 3 when the environment is not running."""
+    from kidp_gitops.local.environment import LocalEnvironment
+
     env = LocalEnvironment(state_dir)
     running = _show(env, output)
     if not running:
@@ -120,6 +127,8 @@ def dashboard(
 ) -> None:
     """Print the address of the local environment's dashboard (`--open` opens it).
     For an engine in a cluster, port-forward its --dashboard-addr port (9080) instead."""
+    from kidp_gitops.local.environment import LocalEnvironment
+
     env = LocalEnvironment(state_dir)
     st = env.status()
     if not st["running"] or not st.get("dashboard_url"):
@@ -142,6 +151,8 @@ STATUS_KINDS = (
 
 
 async def _objects(env: LocalEnvironment) -> list[dict[str, str]]:
+    from kidp_gitops.kube import KubeClient, load_config
+
     rows = []
     async with KubeClient(await load_config(env.cluster.kubeconfig)) as kube:
         for kind in STATUS_KINDS:

@@ -19,19 +19,16 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import ValidationError
 
-from kidp_gitops.api import kinds as api_kinds
-from kidp_gitops.api import kustomize as api
 from kidp_gitops.cli import kinds, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import KubeClient
-from kidp_gitops.kustomize import build, errors, pipeline, substitute
-from kidp_gitops.kustomize.apply import with_owner
-from kidp_gitops.kustomize.overlay import Overlay
+
+if TYPE_CHECKING:
+    from kidp_gitops.api import kustomize as api
+    from kidp_gitops.kube import KubeClient
 
 JSON = dict[str, Any]
 
@@ -64,6 +61,11 @@ async def kustomization(
 
 
 def spec_of(obj: JSON) -> api.KustomizationSpec:
+    from pydantic import ValidationError
+
+    from kidp_gitops.api import kinds as api_kinds
+    from kidp_gitops.api import kustomize as api
+
     try:
         return api.Kustomization.model_validate(obj).spec
     except ValidationError as err:
@@ -91,6 +93,9 @@ async def render(
     allow_remote_bases: bool = True,
 ) -> list[JSON]:
     """The objects the controller would apply for `obj` if its source held `path`."""
+    from kidp_gitops.kustomize import errors, pipeline
+    from kidp_gitops.kustomize.apply import with_owner
+
     spec = spec_of(obj)
     root, relative = local_root(path)
     local = spec.model_copy(update={"path": relative})
@@ -110,6 +115,9 @@ async def render(
 
 
 def _offline(spec: api.KustomizationSpec, root: Path, allow_remote_bases: bool) -> list[JSON]:
+    from kidp_gitops.kustomize import build, substitute
+    from kidp_gitops.kustomize.overlay import Overlay
+
     objects = build.build(
         root, spec.effective_path(), Overlay.from_spec(spec), allow_remote_bases=allow_remote_bases
     )

@@ -1,71 +1,66 @@
-"""Entry point of `kidp`: builds the command tree. Errors become one line and an exit
-code in `cli/group.py` (the group class of the tree); `run` is the console script."""
+"""Entry point of `kidp`: the command tree. Each subcommand lives in its module and is
+loaded when the command line names it (`cli/lazy.py`): `kidp version` loads none, `kidp
+get …` only `get`. Errors become one line and an exit code in `cli/group.py` (the group
+class of the tree); `run` is the console script."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
 
 import typer
 
 from kidp_gitops import __version__
-from kidp_gitops.cli import (
-    bootstrap,
-    build,
-    check,
-    controller,
-    create,
-    delete,
-    dev,
-    diff,
-    events,
-    export,
-    get,
-    local,
-    reconcile,
-    stats,
-    suspend,
-    tree,
-    uninstall,
-    validate,
-)
 from kidp_gitops.cli.group import KidpGroup
-from kidp_gitops.cli.install import install
+
+
+class Kidp(KidpGroup):
+    """`kidp`'s subcommands: name → "module:attribute" in `kidp_gitops.cli`, a Typer
+    (a command group) or a function (a command), in the order `--help` lists them."""
+
+    subcommands: ClassVar[Mapping[str, str]] = {
+        "install": "install:install",
+        "events": "events:events",
+        "check": "check:check",
+        "stats": "stats:stats",
+        "uninstall": "uninstall:uninstall",
+        "validate": "validate:validate",
+        "up": "local:up",
+        "down": "local:down",
+        "status": "local:status",
+        "dashboard": "local:dashboard",
+        "version": "main:version",
+        "dev": "dev:app",
+        "controller": "controller:app",
+        "get": "get:app",
+        "reconcile": "reconcile:app",
+        "suspend": "suspend:suspend_app",
+        "resume": "suspend:resume_app",
+        "export": "export:app",
+        "build": "build:app",
+        "diff": "diff:app",
+        "tree": "tree:app",
+        "create": "create:app",
+        "delete": "delete:app",
+        "bootstrap": "bootstrap:app",
+    }
+
 
 app = typer.Typer(
     name="kidp",
     help="GitOps for Kubernetes, speaking Flux's APIs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    cls=KidpGroup,
+    cls=Kidp,
 )
-app.add_typer(dev.app, name="dev")
-app.add_typer(controller.app, name="controller")
-app.command()(install)
-
-# The flux verbs.
-app.add_typer(get.app, name="get")
-app.add_typer(reconcile.app, name="reconcile")
-app.add_typer(suspend.suspend_app, name="suspend")
-app.add_typer(suspend.resume_app, name="resume")
-app.command("events")(events.events)
-app.add_typer(export.app, name="export")
-app.add_typer(build.app, name="build")
-app.add_typer(diff.app, name="diff")
-app.add_typer(tree.app, name="tree")
-app.command("check")(check.check)
-app.add_typer(create.app, name="create")
-app.add_typer(delete.app, name="delete")
-app.command("stats")(stats.stats)
-app.command("uninstall")(uninstall.uninstall)
-app.add_typer(bootstrap.app, name="bootstrap")
-app.command("validate", help=validate.HELP)(validate.validate)
 
 
-app.command("up")(local.up)
-app.command("down")(local.down)
-app.command("status")(local.status)
-app.command("dashboard")(local.dashboard)
+@app.callback()
+def _group() -> None:
+    # Registered so that typer makes `kidp` a group: its commands are all in `Kidp`.
+    pass
 
 
-@app.command()
 def version() -> None:
     """Print the version of kidp."""
     typer.echo(__version__)

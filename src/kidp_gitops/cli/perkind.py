@@ -14,13 +14,15 @@ place it; the objects it acts on come from `objects`, so `suspend`, `resume` and
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kidp_gitops.cli import completion, kinds, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import KubeClient
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient
 
 JSON = dict[str, Any]
 Command = Callable[..., None]

@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import datetime
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kidp_gitops.api.meta import Duration
 from kidp_gitops.cli import completion, kinds, output, perkind, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import ApiError, KubeClient
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient
 
 JSON = dict[str, Any]
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
@@ -42,6 +43,8 @@ WithSource = Annotated[
 
 
 def seconds(value: str, flag: str = "--timeout") -> float:
+    from kidp_gitops.api.meta import Duration
+
     try:
         return Duration(value).seconds
     except ValueError as err:
@@ -57,6 +60,8 @@ def stamp() -> str:
 
 async def request(client: KubeClient, kind: kinds.Kind, namespace: str, name: str) -> str:
     """Annotate the object; returns the value to wait for."""
+    from kidp_gitops.kube import ApiError
+
     value = stamp()
     patch = {"metadata": {"annotations": {REQUESTED_AT: value}}}
     try:
@@ -89,6 +94,8 @@ async def wait_handled(
                 f"{ready.get('message', '')}".rstrip(": ")
             )
         if time.monotonic() > deadline:
+            from kidp_gitops.api.meta import Duration
+
             what = "handled" if handled else "picked up by a controller (is one running?)"
             raise CliError(
                 f"timed out after {Duration.from_seconds(timeout)}: the reconcile request of "

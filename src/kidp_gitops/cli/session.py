@@ -7,7 +7,8 @@ opens the client, runs it, and closes the client. Reads of our objects go throug
 `get_object` and `list_objects`, which know the difference between a missing object
 ("Kustomization 'flux-system/apps' not found") and a missing API ("is kidp installed?").
 
-Where it fits: below the command modules (`get`, `reconcile`, `diff`, …), above `kube/`.
+Where it fits: below the command modules (`get`, `reconcile`, `diff`, …), above `kube/`,
+which it loads only when a command talks to the cluster (see `cli/__init__.py`).
 Errors leave here as `CliError`; only `cli/group.py` prints them.
 """
 
@@ -17,15 +18,15 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from kidp_gitops.cli import kinds, options
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import ApiError, ConfigError, ConnectionFailed, KubeClient, load_config
-from kidp_gitops.kube.errors import KubeError
-from kidp_gitops.kube.mapper import UnknownKind
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import ApiError, KubeClient, KubeError
 
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -64,6 +65,7 @@ class Target:
 def run(target: Target, work: Callable[[KubeClient], Awaitable[T]]) -> T:
     """Connect to the target's cluster, run `work` with the client, close the client.
     Every Kubernetes failure becomes a one-line CliError."""
+    from kidp_gitops.kube import KubeError
 
     async def go() -> T:
         async with connect(target) as client:
@@ -77,6 +79,8 @@ def run(target: Target, work: Callable[[KubeClient], Awaitable[T]]) -> T:
 
 @asynccontextmanager
 async def connect(target: Target) -> AsyncIterator[KubeClient]:
+    from kidp_gitops.kube import KubeClient, load_config
+
     config = await load_config(target.kubeconfig, target.context)
     async with KubeClient(config) as client:
         yield client
@@ -84,6 +88,8 @@ async def connect(target: Target) -> AsyncIterator[KubeClient]:
 
 def describe(err: KubeError) -> str:
     """One line for a Kubernetes failure."""
+    from kidp_gitops.kube import ApiError, ConfigError, ConnectionFailed, UnknownKind
+
     if isinstance(err, ConfigError):
         return str(err)
     if isinstance(err, ConnectionFailed):
@@ -115,6 +121,8 @@ def not_installed(kind: kinds.Kind) -> CliError:
 
 async def get_object(client: KubeClient, kind: kinds.Kind, namespace: str, name: str) -> JSON:
     """The object, or a CliError that names what is missing."""
+    from kidp_gitops.kube import ApiError
+
     try:
         obj = await client.get(kind.path(namespace, name))
     except ApiError as err:
@@ -136,6 +144,8 @@ async def list_objects(
 ) -> tuple[list[JSON], str]:
     """Every object of a kind in a namespace (or all), sorted by namespace and name;
     and the list's resourceVersion (to watch from)."""
+    from kidp_gitops.kube import ApiError
+
     params = {"labelSelector": label_selector} if label_selector else None
     try:
         listed = await client.list(kind.path(namespace), params)
@@ -153,6 +163,8 @@ async def list_objects(
 
 async def served(client: KubeClient, kind: kinds.Kind) -> bool:
     """Whether the cluster serves the kind (its CRD is installed)."""
+    from kidp_gitops.kube import ApiError
+
     try:
         await client.get(kind.path(None), {"limit": "1"})
     except ApiError as err:

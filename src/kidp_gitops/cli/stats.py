@@ -10,11 +10,13 @@ Only kinds the cluster serves are counted; `-A` counts in every namespace.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kidp_gitops.cli import kinds, output, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import KubeClient
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient
 
 JSON = dict[str, Any]
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kidp_gitops.cli import kinds, output, perkind, reconcile, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import KubeClient
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient
 
 suspend_app = typer.Typer(
     help="Suspend the reconciliation of GitOps objects.", no_args_is_help=True

@@ -13,15 +13,15 @@ json|yaml` prints the same tree as nested {kind, namespace, name, resources}.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kidp_gitops.api import kinds as api_kinds
 from kidp_gitops.cli import completion, kinds, output, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kube import KubeClient
-from kidp_gitops.kustomize import inventory
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient
 
 JSON = dict[str, Any]
 
@@ -38,6 +38,8 @@ async def build_tree(
     client: KubeClient, namespace: str, name: str, compact: bool, seen: set[str] | None = None
 ) -> JSON:
     """The Kustomization and, recursively, its inventory."""
+    from kidp_gitops.kustomize import inventory
+
     seen = seen if seen is not None else set()
     seen.add(f"{namespace}/{name}")
     ks = await session.get_object(client, kinds.KUSTOMIZATION, namespace, name)
@@ -53,7 +55,7 @@ async def build_tree(
                 continue
             except CliError:  # gone meanwhile: show it as a leaf
                 pass
-        if compact and not api_kinds.is_ours(f"{ref.group}/{ref.version}"):
+        if compact and not kinds.is_ours(f"{ref.group}/{ref.version}"):
             continue
         root["resources"].append(node(ref.kind, ref.namespace, ref.name))
     return root

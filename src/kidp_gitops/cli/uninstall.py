@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kidp_gitops.cli import kinds, output, reconcile, session
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.install import manifests
-from kidp_gitops.kube import ApiError, KubeClient, RestMapper
-from kidp_gitops.kube.apply import object_id
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube import KubeClient, RestMapper
 
 JSON = dict[str, Any]
 _LAST = ("Namespace", "CustomResourceDefinition")
@@ -33,6 +33,8 @@ _LAST = ("Namespace", "CustomResourceDefinition")
 
 async def _delete(client: KubeClient, mapper: RestMapper, obj: JSON, dry_run: bool) -> bool:
     """Delete one install object; False when it was not there."""
+    from kidp_gitops.kube import ApiError
+
     path = await mapper.path_for(obj)
     if dry_run:
         try:
@@ -80,6 +82,8 @@ async def _delete_appliers(client: KubeClient, timeout: float, dry_run: bool) ->
 
 
 async def _drop_finalizers(client: KubeClient, dry_run: bool) -> None:
+    from kidp_gitops.kube import ApiError
+
     output.step("removing the finalizers of every GitOps object")
     for kind, obj in await _served_objects(client):
         meta = obj["metadata"]
@@ -115,6 +119,10 @@ def uninstall(
     context: session.Context = None,
 ) -> None:
     """Remove kidp (controllers, CRDs, RBAC, namespace); keep the workloads."""
+    from kidp_gitops.install import manifests
+    from kidp_gitops.kube import RestMapper
+    from kidp_gitops.kube.apply import object_id
+
     target = session.Target(kubeconfig, context, namespace)
     limit = reconcile.seconds(timeout)
     if not silent and not dry_run:

@@ -12,38 +12,28 @@ import enum
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kidp_gitops import validate as checks
 from kidp_gitops.cli import output
 from kidp_gitops.cli.errors import CliError
-from kidp_gitops.kustomize import sops
+
+if TYPE_CHECKING:
+    from kidp_gitops import validate as checks
+    from kidp_gitops.kustomize import sops
 
 USAGE = 2
 INTERNAL = 3
+# `kidp_gitops.validate`'s, written here (as its ALLOW_ANNOTATION is, in the help) so that
+# `--help` does not load the checks, which load the API types; test_validate.py holds
+# them equal.
+DEFAULT_KUBERNETES_VERSION = "1.36"
 
 
 class Format(enum.StrEnum):
     table = "table"
     json = "json"
-
-
-HELP = f"""Validate a GitOps repository offline, for pre-commit hooks and pull requests.
-
-Checks YAML syntax and duplicate keys; Flux objects against kidp's CRD types (unknown
-fields, wrong types); builds every Kustomization whose source is this repository (or,
-when there is none, every directory with a kustomization.yaml) with the controller's
-build and the inline postBuild.substitute values; checks every built object against
-Kubernetes' OpenAPI schemas of --kubernetes-version, or the CRD of its kind when the
-repository holds it (other kinds are reported as skipped); objects built twice; Secrets
-in plaintext (annotate a Secret {checks.ALLOW_ANNOTATION}: "true" when its values are
-not secret); sops files (metadata, MAC, recipients, every value encrypted; with an age
-key also decryption and the MAC itself).
-
-Exit codes: 0 valid, 1 findings, 2 usage error, 3 internal error.
-"""
 
 
 def validate(
@@ -57,7 +47,7 @@ def validate(
             metavar="VERSION",
             help="The Kubernetes minor version whose schemas apply.",
         ),
-    ] = checks.DEFAULT_KUBERNETES_VERSION,
+    ] = DEFAULT_KUBERNETES_VERSION,
     source: Annotated[
         list[str] | None,
         typer.Option(
@@ -83,6 +73,22 @@ def validate(
         Format, typer.Option("--output", "-o", help="table (one line per finding) or json.")
     ] = Format.table,
 ) -> None:
+    """Validate a GitOps repository offline, for pre-commit hooks and pull requests.
+
+    Checks YAML syntax and duplicate keys; Flux objects against kidp's CRD types (unknown
+    fields, wrong types); builds every Kustomization whose source is this repository (or,
+    when there is none, every directory with a kustomization.yaml) with the controller's
+    build and the inline postBuild.substitute values; checks every built object against
+    Kubernetes' OpenAPI schemas of --kubernetes-version, or the CRD of its kind when the
+    repository holds it (other kinds are reported as skipped); objects built twice; Secrets
+    in plaintext (annotate a Secret validate.kidp.dev/allow-plaintext: "true" when its values are
+    not secret); sops files (metadata, MAC, recipients, every value encrypted; with an age
+    key also decryption and the MAC itself).
+
+    Exit codes: 0 valid, 1 findings, 2 usage error, 3 internal error.
+    """
+    from kidp_gitops import validate as checks
+
     if not path.is_dir():
         raise CliError(f"{path} is not a directory", USAGE)
     options = checks.Options(
@@ -107,6 +113,8 @@ def validate(
 
 
 def _keyring(key_file: Path | None) -> sops.Keyring | None:
+    from kidp_gitops.kustomize import sops
+
     if key_file is None:
         return None
     try:

@@ -9,8 +9,8 @@ from typing import ClassVar
 import pytest
 from typer.testing import CliRunner
 
-from kidp_gitops.cli import controller
 from kidp_gitops.cli.main import app
+from kidp_gitops.engine import run as engine_run
 from kidp_gitops.engine.run import EngineOptions
 from kidp_gitops.runtime.tenancy import Lockdown
 
@@ -28,7 +28,8 @@ class FakeEngine:
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> type[FakeEngine]:
     FakeEngine.seen = []
-    monkeypatch.setattr(controller, "Engine", FakeEngine)
+    # `controller run` imports the engine when it runs (so `kidp --help` does not).
+    monkeypatch.setattr(engine_run, "Engine", FakeEngine)
     return FakeEngine
 
 

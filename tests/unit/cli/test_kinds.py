@@ -40,3 +40,23 @@ def test_revision_by_kind() -> None:
     assert kinds.revision({"status": {"latestImage": "reg/app:1.2.0"}}) == "reg/app:1.2.0"
     assert kinds.revision({"status": {"lastPushCommit": "0a1b2c"}}) == "0a1b2c"
     assert kinds.revision({}) == ""
+
+
+def test_the_table_is_the_api_types() -> None:
+    """The CLI writes its kinds out (so it starts without the pydantic models); they are
+    the API types' kinds, names and storage versions, in the same order."""
+    from kidp_gitops.api import kinds as api_kinds
+
+    expected = tuple(
+        kinds.Kind(
+            m.RESOURCE.kind,
+            m.RESOURCE.group,
+            m.RESOURCE.storage_version,
+            m.RESOURCE.plural,
+            m.RESOURCE.short_names,
+        )
+        for m in api_kinds.ALL_KINDS
+    )
+    assert expected == kinds.ALL
+    for version in ("source.toolkit.fluxcd.io/v1beta2", "apps/v1", "image.toolkit.fluxcd.io/v1"):
+        assert kinds.is_ours(version) == api_kinds.is_ours(version)

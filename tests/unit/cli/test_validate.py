@@ -96,3 +96,13 @@ def test_help_documents_the_plaintext_annotation() -> None:
     assert done.returncode == 0
     assert "validate.kidp.dev/allow-plaintext" in done.stdout
     assert "--strict" in done.stdout
+
+
+def test_the_help_constants_are_the_checks() -> None:
+    """The command writes two of the checks' constants out, so that `--help` does not
+    load the checks; they are the checks' own."""
+    from kidp_gitops import validate as checks
+    from kidp_gitops.cli import validate
+
+    assert f"{checks.ALLOW_ANNOTATION}: " in (validate.validate.__doc__ or "")
+    assert validate.DEFAULT_KUBERNETES_VERSION == checks.DEFAULT_KUBERNETES_VERSION

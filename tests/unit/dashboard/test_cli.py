@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 import pytest
 from typer.testing import CliRunner
 
-from kidp_gitops.cli import controller
 from kidp_gitops.cli.main import app
+from kidp_gitops.engine import run as engine_run
 from kidp_gitops.engine.run import EngineOptions
 from kidp_gitops.local.environment import LocalEnvironment
 
@@ -29,7 +29,8 @@ class FakeEngine:
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> type[FakeEngine]:
     FakeEngine.seen = []
-    monkeypatch.setattr(controller, "Engine", FakeEngine)
+    # `controller run` imports the engine when it runs (so `kidp --help` does not).
+    monkeypatch.setattr(engine_run, "Engine", FakeEngine)
     return FakeEngine
 
 
