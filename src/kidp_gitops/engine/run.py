@@ -65,6 +65,8 @@ class EngineOptions:
     `Engine.dashboard_port`."""
     dashboard_actions: bool = False
     """Whether the dashboard may reconcile, suspend and resume (it has no login yet)."""
+    build_limits: sandbox.Limits = field(default_factory=sandbox.Limits)
+    """Memory of one build's processes, size of a file a build reads (runtime/sandbox)."""
     lockdown: Lockdown = field(default_factory=Lockdown)
     """The multi-tenancy flags, the same for every controller."""
 
@@ -90,6 +92,7 @@ class Engine:
         dashboard_runner: web.AppRunner | None = None
         events = EventRecorder(client, COMPONENT)
         redact.mask_logs()  # no value that came from a Secret in any log line
+        sandbox.configure(memory=o.build_limits.memory, file_size=o.build_limits.file_size)
         try:
             await asyncio.to_thread(sandbox.warn_if_unavailable)
             mapper = RestMapper(client)

@@ -34,6 +34,7 @@ from kidp_gitops.kustomize import (
     generatorfiles,
     inputs,
     kustomization,
+    reading,
     runner,
     sops,
     yamlio,
@@ -112,7 +113,7 @@ def digest(root: Path, path: str, overlay: Overlay) -> str:
         feed("dir", inputs.relative(directory, plan.root), ",".join(names))
     for file in sorted(plan.inputs.files):
         try:
-            content: bytes | None = file.read_bytes()
+            content: bytes | None = reading.read(file, inputs.relative(file, plan.root))
         except OSError:
             content = None
         feed("file", inputs.relative(file, plan.root), _sha(content))
@@ -158,6 +159,8 @@ def _plan(root: Path, path: str, overlay: Overlay, *, allow_remote: bool) -> _Pl
     found = inputs.collect(
         real_root, directory, docs[0] if docs else None, top_where, allow_remote=allow_remote
     )
+    for file in found.files:  # kustomize reads them itself: held to the limit first
+        reading.check(file, inputs.relative(file, real_root))
     return _Plan(real_root, directory, where, rendered, found)
 
 

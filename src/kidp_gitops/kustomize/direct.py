@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from kidp_gitops.kustomize import kustomization, yamlio
+from kidp_gitops.kustomize import kustomization, reading, yamlio
 
 
 class NeedsKustomize(Exception):
@@ -135,7 +135,7 @@ class _Reader:
     def resources(self, file: Path, where: str) -> list[str]:
         """The resources of a kustomization that lists nothing else."""
         try:
-            docs = yamlio.load_manifests(file.read_bytes(), strict=True)
+            docs = yamlio.load_manifests(reading.read(file, where), strict=True)
         except (OSError, yaml.YAMLError, yamlio.Unsupported) as err:
             raise NeedsKustomize(f"{where}: only kustomize reads it faithfully") from err
         if len(docs) != 1 or not isinstance(docs[0], dict):
@@ -178,7 +178,7 @@ class _Reader:
         self.read.add(real)
         shown = self.where(real)
         try:
-            docs = yamlio.load_manifests(real.read_bytes(), strict=True)
+            docs = yamlio.load_manifests(reading.read(real, shown), strict=True)
         except (OSError, yaml.YAMLError, yamlio.Unsupported) as err:
             raise NeedsKustomize(f"{shown}: only kustomize reads it faithfully") from err
         return _flatten(docs, shown)

@@ -3,6 +3,7 @@
     BuildError                  reason BuildFailed (anything below, and kustomize's own)
     ├── PathNotFound            spec.path names nothing in the artifact, or not a directory
     ├── PathEscape              a path or reference leaves the artifact (.., absolute, symlink)
+    ├── FileTooLarge            a file over the build file-size limit
     ├── RemoteReference         a remote base or component while remote bases are not allowed
     ├── InvalidKustomization    a kustomization file we must read is not valid YAML
     └── KustomizeTimeout        kustomize ran past its deadline and was killed (transient)
@@ -46,6 +47,10 @@ class InvalidKustomization(BuildError):
 
 class KustomizeTimeout(BuildError):
     transient = True
+
+
+class FileTooLarge(BuildError):
+    """A file over the build file-size limit (`kustomize.reading`)."""
 
 
 class SubstitutionError(Exception):

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from kidp_gitops.kustomize import inputs, kustomization, sops, sopsformat, yamlio
+from kidp_gitops.kustomize import inputs, kustomization, reading, sops, sopsformat, yamlio
 from kidp_gitops.kustomize.sopsformat import FileFormat
 
 MAX_FILE_SIZE = 5 << 20
@@ -81,7 +81,7 @@ def _read(source: Source) -> bytes | None:
     try:
         if not source.path.is_file():
             return None  # kustomize reports a directory or a special file in its place
-        return source.path.read_bytes()
+        return reading.read(source.path, source.where)
     except OSError:
         return None
 
@@ -152,7 +152,7 @@ class _Walk:
             self.visited.add(real)
             return
         try:
-            text = found.read_bytes()
+            text = reading.read(found, inputs.relative(found, self.root))
         except OSError:
             self.visited.add(real)
             return

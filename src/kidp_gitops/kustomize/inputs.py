@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from kidp_gitops.kustomize import errors, kustomization, yamlio
+from kidp_gitops.kustomize import errors, kustomization, reading, yamlio
 
 _FILE_LIST_FIELDS = ("crds", "configurations")
 _PATH_ITEM_FIELDS = ("patches", "patchesJson6902", "replacements")
@@ -198,7 +198,8 @@ class _Walk:
 
     def load(self, path: Path, where: str) -> list[Any]:
         try:
-            return [doc for doc in yamlio.load_text_tree(path.read_bytes()) if doc is not None]
+            data = reading.read(path, where)
+            return [doc for doc in yamlio.load_text_tree(data) if doc is not None]
         except yaml.YAMLError as err:
             detail = yamlio.describe(err)
             raise errors.InvalidKustomization(f"{where}: not valid YAML: {detail}") from err

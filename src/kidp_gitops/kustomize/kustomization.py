@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from kidp_gitops.kustomize import errors, yamlio
+from kidp_gitops.kustomize import errors, reading, yamlio
 from kidp_gitops.kustomize.overlay import Overlay
 
 FILE_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -165,7 +165,7 @@ def _walk(directory: Path, prefix: str, root: Path) -> Iterator[str | Candidate]
             data: bytes | None = None
             if real == root or root in real.parents:
                 try:
-                    data = real.read_bytes()
+                    data = reading.read(real, Path(os.path.relpath(real, root)).as_posix())
                 except OSError:
                     data = None
             yield Candidate(rel, Path(entry.path), data)
@@ -222,7 +222,7 @@ def render(directory: Path, overlay: Overlay, root: Path) -> Rendered:
     real = Path(os.path.realpath(source))
     if real != root and root not in real.parents:
         raise errors.PathEscape(f"{where} is a symlink out of the artifact")
-    text = source.read_text(encoding="utf-8", errors="replace")
+    text = reading.read(source, where).decode("utf-8", errors="replace")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as err:

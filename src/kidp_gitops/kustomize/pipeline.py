@@ -53,6 +53,7 @@ async def render(
             spec.effective_path(),
             overlay,
             allow_remote_bases=allow_remote_bases,
+            timeout=spec.effective_timeout().seconds,
             keyring=keyring,
         )
     except errors.BuildError as err:

@@ -71,15 +71,18 @@ def run(
     argv = [*command(), str(directory), "--load-restrictor", "LoadRestrictionsNone"]
     child = sandbox.confine(argv, cwd=directory, readable=readable, network=network, env=_ENV)
     # A session of its own, so a deadline also stops the git processes a remote base starts.
-    with subprocess.Popen(
-        child.argv,
-        cwd=child.cwd,
-        env=child.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    ) as proc:
+    with (
+        subprocess.Popen(
+            child.argv,
+            cwd=child.cwd,
+            env=child.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        ) as proc,
+        sandbox.Guard(proc.pid) as guard,
+    ):
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as err:
@@ -89,6 +92,11 @@ def run(
             raise errors.KustomizeTimeout(
                 f"kustomize build did not finish in {timeout:g}s"
             ) from err
+    if guard.exceeded:
+        raise errors.BuildError(
+            f"kustomize build used more than {guard.limit // sandbox.MiB} MiB of memory and "
+            "was stopped (an alias bomb or a very large input?)"
+        )
     if proc.returncode != 0:
         message = explain(stderr.decode("utf-8", errors="replace"), replacements)
         raise errors.BuildError(message or "kustomize build failed")

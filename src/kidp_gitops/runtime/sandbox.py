@@ -26,18 +26,27 @@ Without `network` it also gets a network namespace of its own, with no interface
 Where the kernel refuses user namespaces (a container runtime's seccomp profile may),
 `confine` runs the child as is and `available()` says why: the engine logs it once at
 start. The reference walks still refuse every route they know.
+
+Bounded too: `Guard(pid)` watches the child's process group and kills all of it once
+their resident memory together passes `LIMITS.memory` (an alias bomb in a manifest
+made kustomize grow past 10 GB). Resident memory, read from /proc, not an address-space
+limit: the Go runtime reserves far more address space than it uses. The limits are the
+process's configuration (`configure`, from `kidp controller run`'s flags).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -207,3 +216,86 @@ def _root() -> Path:
     """An empty directory of this process: every sandbox mounts its own root over it,
     each in its own mount namespace, so they never see one another."""
     return Path(tempfile.mkdtemp(prefix="kidp-sandbox-"))
+
+
+# ---- bounds ---------------------------------------------------------------------------
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: int = 1024 * MiB
+    """Resident memory of one build's processes together, in bytes."""
+    file_size: int = 8 * MiB
+    """The largest file of a repository a build reads."""
+
+
+LIMITS = Limits()
+
+
+def configure(*, memory: int | None = None, file_size: int | None = None) -> Limits:
+    """Set the process's limits (None keeps one); returns the previous ones."""
+    global LIMITS
+    previous = LIMITS
+    LIMITS = replace(
+        LIMITS,
+        memory=previous.memory if memory is None else memory,
+        file_size=previous.file_size if file_size is None else file_size,
+    )
+    return previous
+
+
+class Guard:
+    """Kills the process group `pgid` (every process of one build) if its resident
+    memory passes `limit`; `exceeded` says whether it did. Use as a context manager
+    around the wait for the child."""
+
+    POLL = 0.2
+
+    def __init__(self, pgid: int, limit: int | None = None):
+        self.pgid = pgid
+        self.limit = LIMITS.memory if limit is None else limit
+        self.exceeded = False
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="build-guard", daemon=True)
+
+    def __enter__(self) -> Guard:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.POLL):
+            used = group_rss(self.pgid)
+            self.peak = max(self.peak, used)
+            if used > self.limit:
+                self.exceeded = True
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.pgid, signal.SIGKILL)
+                return
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def group_rss(pgid: int) -> int:
+    """Resident bytes of the processes in group `pgid` (from /proc/<pid>/stat)."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        # Fields after the command name, which may hold spaces and parentheses.
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 21 and int(fields[2]) == pgid:
+            total += int(fields[21]) * _PAGE
+    return total

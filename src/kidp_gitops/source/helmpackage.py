@@ -263,8 +263,9 @@ class Helm:
                 start_new_session=True,
             )
             try:
-                async with asyncio.timeout(self.timeout):
-                    _, err = await proc.communicate()
+                with sandbox.Guard(proc.pid) as guard:
+                    async with asyncio.timeout(self.timeout):
+                        _, err = await proc.communicate()
             except BaseException:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
@@ -276,6 +277,12 @@ class Helm:
             ) from exc
         finally:
             shutil.rmtree(home, ignore_errors=True)
+        if guard.exceeded:
+            raise ChartError(
+                CHART_PACKAGE_ERROR,
+                f"helm used more than {guard.limit // sandbox.MiB} MiB of memory to {action} "
+                "and was stopped",
+            )
         if proc.returncode != 0:
             text = err.decode("utf-8", "replace").replace(str(home), "~")
             detail = "; ".join(line.strip() for line in text.splitlines() if line.strip())[-800:]
