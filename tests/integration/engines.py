@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.engine.run import Engine, EngineOptions
+from kidp_gitops.runtime import sandbox
 from kidp_gitops.runtime.tenancy import Lockdown
 
 
@@ -21,8 +22,12 @@ class Engines:
         self.data_dir = data_dir
         self._running: tuple[Engine, asyncio.Task[None]] | None = None
 
-    async def start(self, lockdown: Lockdown | None = None) -> Engine:
-        """A new engine process, as after a restart: nothing in memory, the same disk."""
+    async def start(
+        self, lockdown: Lockdown | None = None, *, build_limits: sandbox.Limits | None = None
+    ) -> Engine:
+        """A new engine process, as after a restart: nothing in memory, the same disk.
+        `build_limits` hold for the whole test process until `stop` (they are the
+        process's, and the session's engine runs in it too)."""
         assert self._running is None, "stop the running engine first"
         engine = Engine(
             EngineOptions(
@@ -31,6 +36,7 @@ class Engines:
                 metrics_port=0,
                 artifact_port=0,
                 lockdown=lockdown or Lockdown(),
+                build_limits=build_limits or sandbox.Limits(),
             )
         )
         task = asyncio.create_task(engine.run())
@@ -43,6 +49,8 @@ class Engines:
             return
         engine, task = self._running
         self._running = None
+        defaults = sandbox.Limits()
+        sandbox.configure(memory=defaults.memory, file_size=defaults.file_size)
         engine.stop()
         await asyncio.wait_for(task, 60)
 

@@ -312,3 +312,12 @@ def prd_repository(root: Path) -> Path:
     write(root, "charts/operators/Chart.yaml", "apiVersion: v2\nname: operators\nversion: 0.1.0\n")
     write(root, "charts/operators/values.yaml", "replicaCount: 3\nimage: {tag: v1.0.0}\n")
     return root
+
+
+def bomb(levels: int = 9) -> str:
+    """~500 bytes of nested YAML aliases: 9^levels strings once expanded."""
+    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata:", "  name: bomb", "extra:"]
+    lines.append('  l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]')
+    for i in range(1, levels):
+        lines.append(f"  l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ import pytest
 from kidp_gitops.kustomize import build, errors, runner
 from kidp_gitops.kustomize.build import Overlay
 from kidp_gitops.runtime import sandbox
-from tests.unit.kustomize.layout import names, write
+from tests.unit.kustomize.layout import bomb, names, write
 
 
 @pytest.fixture
@@ -23,15 +23,6 @@ def limits() -> Iterator[None]:
     previous = sandbox.configure(memory=256 * sandbox.MiB, file_size=64 * 1024)
     yield
     sandbox.configure(memory=previous.memory, file_size=previous.file_size)
-
-
-def bomb(levels: int = 9) -> str:
-    """~500 bytes of nested YAML aliases: 9^levels strings once expanded."""
-    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata:", "  name: bomb", "extra:"]
-    lines.append('  l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]')
-    for i in range(1, levels):
-        lines.append(f"  l{i}: &l{i} [{','.join([f'*l{i - 1}'] * 9)}]")
-    return "\n".join(lines) + "\n"
 
 
 def test_an_alias_bomb_stops_at_the_memory_limit(tmp_path: Path, limits: None) -> None:
