@@ -271,15 +271,15 @@ class HelmReleaseSpec(meta.SpecModel):
     suspend: bool = False
     release_name: Annotated[str, Field(min_length=1, max_length=53)] | None = None
     """'[targetNamespace-]name' when omitted."""
-    target_namespace: Annotated[str, Field(min_length=1, max_length=63)] | None = None
-    storage_namespace: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    target_namespace: meta.NamespaceName | None = None
+    storage_namespace: meta.NamespaceName | None = None
     depends_on: list[meta.NamespacedObjectReference] = Field(default_factory=list)
     """HelmReleases that must be ready first."""
     timeout: meta.Duration | None = None
     """Deadline of each Kubernetes operation of a Helm action; 5m when omitted."""
     max_history: int | None = None
     """Release revisions Helm keeps; 5 when omitted, 0 for all."""
-    service_account_name: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    service_account_name: meta.AccountName | None = None
     persistent_client: bool | None = None
     """Reuse one Kubernetes client for a whole reconciliation; true when omitted."""
     drift_detection: DriftDetection | None = None

@@ -170,11 +170,11 @@ class KustomizationSpec(meta.SpecModel):
     health_checks: list[meta.NamespacedObjectKindReference] = Field(default_factory=list)
     health_check_exprs: list[CustomHealthCheck] = Field(default_factory=list)
     depends_on: list[DependencyReference] = Field(default_factory=list)
-    service_account_name: str | None = None
+    service_account_name: meta.AccountName | None = None
     """ServiceAccount to impersonate when applying."""
     kube_config: meta.KubeConfigReference | None = None
     """Apply to a remote cluster instead."""
-    target_namespace: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    target_namespace: meta.NamespaceName | None = None
     """Namespace set on every namespaced object."""
     name_prefix: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     name_suffix: Annotated[str, Field(min_length=1, max_length=200)] | None = None

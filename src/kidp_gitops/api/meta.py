@@ -94,6 +94,16 @@ FreeForm = Annotated[
 JSONValue = Annotated[Any, WithJsonSchema({"x-kubernetes-preserve-unknown-fields": True})]
 """Any JSON value (the `value` of a JSON 6902 operation)."""
 
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=rf"^{_LABEL}$")]
+"""A Namespace's name (an RFC 1123 label): what the API server would accept."""
+AccountName = Annotated[
+    str, Field(min_length=1, max_length=253, pattern=rf"^{_LABEL}(\.{_LABEL})*$")
+]
+"""A ServiceAccount's name (an RFC 1123 subdomain). Checked because it is impersonated
+as `system:serviceaccount:<namespace>:<name>`: `../../kube-system/default` must never
+reach an Impersonate-User header."""
+
 
 # --- durations --------------------------------------------------------------------------
 

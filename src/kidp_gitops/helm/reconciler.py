@@ -32,8 +32,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from kidp_gitops.api import helm as api
 from kidp_gitops.helm import (
     action,
@@ -55,7 +53,7 @@ from kidp_gitops.helm.invocation import Invocation
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource, RestMapper
-from kidp_gitops.runtime import conditions, metrics, redact
+from kidp_gitops.runtime import conditions, lifecycle, metrics, redact
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError, WaitingError
@@ -668,10 +666,7 @@ class HelmReleaseReconciler(ObjectReconciler):
 
 
 def _parse(obj: JSON) -> api.HelmRelease:
-    try:
-        return api.HelmRelease.model_validate(obj)
-    except ValidationError as err:
-        raise StalledError("InvalidSpec", f"invalid spec: {err.errors()[0]['msg']}") from err
+    return lifecycle.parse(api.HelmRelease, obj)
 
 
 def _check_storage(hr: api.HelmRelease) -> None:

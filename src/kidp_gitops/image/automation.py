@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pydantic import ValidationError
-
 from kidp_gitops.api import image as api
 from kidp_gitops.api import meta
 from kidp_gitops.image import message, setters
@@ -27,7 +25,7 @@ from kidp_gitops.image.gitwork import WorkingClone
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions, secrets
+from kidp_gitops.runtime import conditions, lifecycle, secrets
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import (
@@ -210,10 +208,7 @@ class ImageUpdateAutomationReconciler(ObjectReconciler):
 
 
 def _spec(obj: JSON) -> api.ImageUpdateAutomationSpec:
-    try:
-        spec = api.ImageUpdateAutomation.model_validate(obj).spec
-    except ValidationError as err:
-        raise StalledError(INVALID_SPEC, f"invalid spec: {err.errors()[0]['msg']}") from err
+    spec = lifecycle.parse(api.ImageUpdateAutomation, obj).spec
     if spec is None:
         raise StalledError(INVALID_SPEC, "spec.sourceRef is required")
     return spec

@@ -21,7 +21,7 @@ from kidp_gitops.image.repository import RegistryAccess, TagStore
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions
+from kidp_gitops.runtime import conditions, lifecycle
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import Result, RetryError, StalledError, WaitingError
@@ -186,10 +186,7 @@ class ImagePolicyReconciler(ObjectReconciler):
 
 
 def _spec(obj: JSON) -> api.ImagePolicySpec:
-    try:
-        spec = api.ImagePolicy.model_validate(obj).spec
-    except ValidationError as err:
-        raise StalledError(INVALID_SPEC, f"invalid spec: {err.errors()[0]['msg']}") from err
+    spec = lifecycle.parse(api.ImagePolicy, obj).spec
     if spec is None:
         raise StalledError(INVALID_SPEC, "spec.imageRepositoryRef and spec.policy are required")
     return spec

@@ -21,13 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from kidp_gitops.api import image as api
 from kidp_gitops.image import registry
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions, secrets
+from kidp_gitops.runtime import conditions, lifecycle, secrets
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import Result, RetryError, StalledError
@@ -184,10 +182,7 @@ class RegistryAccess:
 
 
 def _spec(obj: JSON) -> api.ImageRepositorySpec:
-    try:
-        spec = api.ImageRepository.model_validate(obj).spec
-    except ValidationError as err:
-        raise StalledError(INVALID_SPEC, f"invalid spec: {err.errors()[0]['msg']}") from err
+    spec = lifecycle.parse(api.ImageRepository, obj).spec
     if spec is None:
         raise StalledError(INVALID_SPEC, "spec.image is required")
     return spec

@@ -166,7 +166,15 @@ class Applier:
     async def _plan(self, obj: JSON) -> _Plan:
         async with self._limit:
             mode = _annotation(obj, SSA) or "Override"
-            path = await self.mapper.path_for(obj)
+            resource = await self.mapper.resource_for(obj)
+            meta = obj.get("metadata") or {}
+            if resource.namespaced and not meta.get("namespace"):
+                # Else its path is the cluster-wide list: "could not find the resource".
+                raise MissingNamespace(
+                    "namespaced, but metadata.namespace is not set: set it in Git, or "
+                    "spec.targetNamespace"
+                )
+            path = resource.path(meta.get("namespace"), meta.get("name"))
             if mode == "Ignore":
                 return _Plan(path, None, None, skip=True)
             live = await self._get(path)
@@ -313,6 +321,10 @@ def _taken_over(live: JSON) -> list[str]:
     if LAST_APPLIED in found:
         out.append(f"metadata.annotations.{LAST_APPLIED}: present → absent")
     return out
+
+
+class MissingNamespace(Exception):
+    """A namespaced object without a namespace: nothing to apply it to."""
 
 
 def _describe(err: BaseException) -> str:

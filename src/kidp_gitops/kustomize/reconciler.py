@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from kidp_gitops.api import kustomize as api
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
@@ -39,7 +37,7 @@ from kidp_gitops.kustomize import health, inventory, pipeline, report
 from kidp_gitops.kustomize.apply import Applied, Applier, ApplyFailed, diff_paths, with_owner
 from kidp_gitops.kustomize.drift import DriftTracker
 from kidp_gitops.kustomize.prune import PruneFailed, prune
-from kidp_gitops.runtime import conditions
+from kidp_gitops.runtime import conditions, lifecycle
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import Result, RetryError, StalledError, WaitingError
@@ -450,10 +448,7 @@ def _applied_before(obj: JSON, revision: str, digest: str, manifests: list[JSON]
 
 
 def _spec(obj: JSON) -> api.KustomizationSpec:
-    try:
-        return api.Kustomization.model_validate(obj).spec
-    except ValidationError as err:
-        raise StalledError("InvalidSpec", f"invalid spec: {err.errors()[0]['msg']}") from err
+    return lifecycle.parse(api.Kustomization, obj).spec
 
 
 __all__ = ["KustomizationReconciler", "diff_paths"]

@@ -27,8 +27,11 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+from pydantic import BaseModel, ValidationError
+
+from kidp_gitops.api import kinds
 from kidp_gitops.api.refused import UNSUPPORTED_FIELD, refused_fields
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
@@ -49,6 +52,18 @@ from kidp_gitops.runtime.reconcile import (
 log = logging.getLogger(__name__)
 
 FINALIZER = "finalizers.fluxcd.io"
+INVALID_SPEC = "InvalidSpec"
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], obj: JSON) -> M:
+    """`obj` as `model`; else Stalled, InvalidSpec, naming the field and what is wrong
+    (`invalid spec: spec.serviceAccountName: String should match pattern …`)."""
+    try:
+        return model.model_validate(obj)
+    except ValidationError as err:
+        raise StalledError(INVALID_SPEC, f"invalid spec: {kinds.describe(err)[0]}") from err
+
 
 # The field manager of each controller's own writes (finalizers, status), named as Flux's
 # controllers name theirs, so whoever reads managedFields sees who wrote what.

@@ -15,13 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from kidp_gitops.api import source as api
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions, secrets
+from kidp_gitops.runtime import conditions, lifecycle, secrets
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import (
@@ -189,10 +187,7 @@ class GitRepositoryReconciler(ObjectReconciler):
 
 
 def _spec(obj: JSON) -> api.GitRepositorySpec:
-    try:
-        spec = api.GitRepository.model_validate(obj).spec
-    except ValidationError as err:
-        raise StalledError(INVALID_SPEC, f"invalid spec: {err.errors()[0]['msg']}") from err
+    spec = lifecycle.parse(api.GitRepository, obj).spec
     if spec is None:
         raise StalledError(INVALID_SPEC, "spec.url is required")
     return spec
