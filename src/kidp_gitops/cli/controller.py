@@ -74,11 +74,24 @@ def run(
             "Kustomization or HelmRelease sets no serviceAccountName.",
         ),
     ] = None,
+    build_memory_limit: Annotated[
+        int,
+        typer.Option(
+            help="MiB of resident memory one build's processes (kustomize, helm, git) may "
+            "use together before they are stopped.",
+            min=64,
+        ),
+    ] = 1024,
+    build_file_size_limit: Annotated[
+        int,
+        typer.Option(help="KiB: the largest repository file a build reads.", min=1),
+    ] = 8192,
     kubeconfig: options.Kubeconfig = None,
     context: options.Context = None,
 ) -> None:
     """Run every controller until SIGTERM."""
     from kidp_gitops.engine.run import Engine, EngineOptions
+    from kidp_gitops.runtime.sandbox import Limits
     from kidp_gitops.runtime.tenancy import Lockdown
 
     logging.basicConfig(
@@ -106,6 +119,9 @@ def run(
             dashboard_actions=dashboard_actions,
             leader_elect=leader_elect,
             concurrency=concurrency,
+            build_limits=Limits(
+                memory=build_memory_limit * 1024 * 1024, file_size=build_file_size_limit * 1024
+            ),
             lockdown=Lockdown(
                 no_cross_namespace_refs=no_cross_namespace_refs,
                 no_remote_bases=no_remote_bases,

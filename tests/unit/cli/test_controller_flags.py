@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from kidp_gitops.cli.main import app
 from kidp_gitops.engine import run as engine_run
 from kidp_gitops.engine.run import EngineOptions
+from kidp_gitops.runtime.sandbox import Limits, MiB
 from kidp_gitops.runtime.tenancy import Lockdown
 
 
@@ -88,3 +89,21 @@ def test_leader_election_takes_the_go_form_too(engine: type[FakeEngine], tmp_pat
     )
     assert result.exit_code == 0, result.output
     assert engine.seen[0].leader_elect is True
+
+
+def test_build_limits_reach_the_engine(engine: type[FakeEngine], tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "controller", "run", "--data-dir", str(tmp_path),
+            "--build-memory-limit", "512", "--build-file-size-limit", "1024",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert engine.seen[0].build_limits == Limits(memory=512 * MiB, file_size=MiB)
+
+
+def test_the_default_build_limits(engine: type[FakeEngine], tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["controller", "run", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert engine.seen[0].build_limits == Limits(memory=1024 * MiB, file_size=8 * MiB)
