@@ -19,7 +19,7 @@ from kidp_gitops.image import image_controllers
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
 from kidp_gitops.kustomize.controller import kustomization_controller
 from kidp_gitops.notification import notification_controllers
-from kidp_gitops.runtime import redact, sandbox
+from kidp_gitops.runtime import listen, redact, sandbox
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
@@ -130,11 +130,11 @@ class Engine:
             image = await image_controllers(client, mapper, events, o.data_dir, **tenants)
             for controller in [*controllers, *notification.controllers, *image.controllers]:
                 manager.add(controller)
-            receiver_runner, self.receiver_port = await _serve(
+            receiver_runner, self.receiver_port = await listen.serve(
                 notification.server.app(), o.receiver_host, o.receiver_port
             )
             dashboard = Dashboard(cache, client, actions=o.dashboard_actions)
-            dashboard_runner, self.dashboard_port = await _serve(
+            dashboard_runner, self.dashboard_port = await listen.serve(
                 dashboard.app(), o.dashboard_host, o.dashboard_port
             )
             self.manager = manager
@@ -166,15 +166,4 @@ class Engine:
     async def _serve_artifacts(self, o: EngineOptions) -> tuple[web.AppRunner, int]:
         store = ArtifactStore(o.data_dir / "artifacts", "")
         store.root.mkdir(parents=True, exist_ok=True)
-        runner = web.AppRunner(store.http_app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, o.artifact_host, o.artifact_port)
-        await site.start()
-        return runner, int(runner.addresses[0][1])
-
-
-async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner, int(runner.addresses[0][1])
+        return await listen.serve(store.http_app(), o.artifact_host, o.artifact_port)

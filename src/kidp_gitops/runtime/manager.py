@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.leader import LeaderElector
+from kidp_gitops.runtime import listen
 from kidp_gitops.runtime.controller import Controller
 
 log = logging.getLogger(__name__)
@@ -120,13 +121,7 @@ class Manager:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        self._runner, self.bound_port = await listen.serve(app, self.host, self.port)
 
     async def _metrics(self, _: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
