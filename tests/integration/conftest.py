@@ -8,7 +8,6 @@ test that needs isolation gets a fresh namespace (`namespace`), deleted afterwar
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -18,8 +17,9 @@ from typer.testing import CliRunner
 from kidp_gitops.cli.main import app
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.engine.run import Engine, EngineOptions
-from kidp_gitops.kube import ApiError, KubeClient, load_config, service_account_user
+from kidp_gitops.kube import KubeClient, load_config, service_account_user
 from tests.gitserver.fixtures import git_repos, http_git, https_git, ssh_git, unique_repo
+from tests.integration import namespaces
 from tests.integration.engines import Engines
 
 __all__ = ["git_repos", "http_git", "https_git", "ssh_git", "unique_repo"]
@@ -83,14 +83,8 @@ async def engine(
 
 @pytest.fixture
 async def namespace(kube: KubeClient) -> AsyncIterator[str]:
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    await kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
-    yield name
-    try:
-        await kube.delete(f"/api/v1/namespaces/{name}")
-    except ApiError as err:
-        if not err.not_found:
-            raise
+    async with namespaces.temporary(kube) as name:
+        yield name
 
 
 @pytest.fixture
@@ -131,14 +125,15 @@ async def bare_kube(bare_cluster: DevCluster) -> AsyncIterator[KubeClient]:
 
 @pytest.fixture
 async def bare_namespace(bare_kube: KubeClient) -> AsyncIterator[str]:
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    await bare_kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
-    yield name
-    try:
-        await bare_kube.delete(f"/api/v1/namespaces/{name}")
-    except ApiError as err:
-        if not err.not_found:
-            raise
+    async with namespaces.temporary(bare_kube) as name:
+        yield name
+
+
+@pytest.fixture
+async def bare_other_namespace(bare_kube: KubeClient) -> AsyncIterator[str]:
+    """A second tenant's namespace on `bare_cluster`."""
+    async with namespaces.temporary(bare_kube) as name:
+        yield name
 
 
 @pytest.fixture

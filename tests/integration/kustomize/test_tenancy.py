@@ -13,9 +13,10 @@ from collections.abc import Callable
 
 import yaml
 
-from kidp_gitops.kube import ApiError, KubeClient
+from kidp_gitops.kube import KubeClient
 from kidp_gitops.runtime.tenancy import Lockdown
 from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration import namespaces
 from tests.integration.engines import Engines
 from tests.integration.kustomize.helpers import (
     KS,
@@ -76,7 +77,7 @@ async def test_a_source_in_another_namespace_is_refused(
             e["reason"] == "AccessDenied" and e["type"] == "Warning" for e in events["items"]
         )
     finally:
-        await _delete_namespace(kube, tenant)
+        await namespaces.delete(kube, tenant)
 
 
 async def test_without_service_account_the_default_one_is_impersonated(
@@ -138,11 +139,3 @@ async def test_without_service_account_the_default_one_is_impersonated(
     # One object the account may not write: nothing of that stage is applied.
     assert not await exists(kube, f"/api/v1/namespaces/{ns}/secrets/token")
     assert not await exists(kube, f"/api/v1/namespaces/{ns}/configmaps/denied")
-
-
-async def _delete_namespace(kube: KubeClient, name: str) -> None:
-    try:
-        await kube.delete(f"/api/v1/namespaces/{name}")
-    except ApiError as err:
-        if not err.not_found:
-            raise

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from kidp_gitops.kube import KubeClient
+from tests.integration.source.helpers import condition
+from tests.integration.wait import until
 
 CRB = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"
 RB = "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"
@@ -87,9 +89,35 @@ async def grant_admin(kube: KubeClient, namespace: str, account: str) -> None:
     )
 
 
-async def warning_events(kube: KubeClient, namespace: str, name: str) -> list[dict[str, Any]]:
-    listed = await kube.list(
-        f"/api/v1/namespaces/{namespace}/events",
-        params={"fieldSelector": f"involvedObject.name={name}"},
+async def warned(
+    kube: KubeClient, namespace: str, kind: str, name: str, reason: str, text: str = ""
+) -> dict[str, Any]:
+    """The Warning event `reason` about `kind/name` (holding `text`), once recorded:
+    events are written after the status that caused them, so a test waits for them."""
+
+    async def find() -> dict[str, Any] | None:
+        listed = await kube.list(
+            f"/api/v1/namespaces/{namespace}/events",
+            params={"fieldSelector": f"involvedObject.name={name}"},
+        )
+        for e in listed.get("items") or []:
+            involved = e.get("involvedObject") or {}
+            said = (e.get("type"), e.get("reason"), involved.get("kind"))
+            if said == ("Warning", reason, kind) and text in e.get("message", ""):
+                return dict(e)
+        return None
+
+    return await until(find, 30, f"a Warning {reason} event about {kind}/{name}")
+
+
+async def assert_access_denied(kube: KubeClient, refused: dict[str, Any], ref: str) -> None:
+    """`refused` is Stalled, AccessDenied naming `ref`, and a Warning event says so."""
+    ready = condition(refused)
+    assert (ready["reason"], ready["message"]) == (
+        "AccessDenied",
+        f"can't access '{ref}', cross-namespace references have been blocked",
     )
-    return [e for e in listed.get("items") or [] if e.get("type") == "Warning"]
+    stalled = condition(refused, "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "AccessDenied")
+    meta = refused["metadata"]
+    await warned(kube, meta["namespace"], refused["kind"], meta["name"], "AccessDenied", ref)

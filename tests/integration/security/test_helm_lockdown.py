@@ -13,12 +13,12 @@ Ready under lockdown, and without lockdown the refused route works.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 from kidp_gitops.kube import ApiError, KubeClient
 from kidp_gitops.runtime.tenancy import Lockdown
 from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration import namespaces
 from tests.integration.engines import Engines
 from tests.integration.helm.helpers import HC, HR, condition, release_secrets, wait_hr
 from tests.integration.kustomize.helpers import exists, setup_source
@@ -27,23 +27,10 @@ from tests.integration.security.helpers import (
     grant_admin,
     helmrelease,
     tenant_charts,
-    warning_events,
+    warned,
 )
 
 LOCKDOWN = Lockdown(no_cross_namespace_refs=True, default_service_account="default")
-
-
-@asynccontextmanager
-async def extra_namespace(kube: KubeClient, name: str) -> AsyncIterator[str]:
-    await kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
-    try:
-        yield name
-    finally:
-        try:
-            await kube.delete(f"/api/v1/namespaces/{name}")
-        except ApiError as err:
-            if not err.not_found:
-                raise
 
 
 async def test_a_release_without_an_account_acts_as_the_default_one(
@@ -55,7 +42,7 @@ async def test_a_release_without_an_account_acts_as_the_default_one(
     unique_repo: Callable[[str], str],
 ) -> None:
     kube, tenant = bare_kube, bare_namespace
-    async with extra_namespace(kube, f"{tenant}-other") as other:
+    async with namespaces.temporary(kube, f"{tenant}-other") as other:
         await setup_source(kube, tenant, git_repos, http_git, unique_repo, tenant_charts())
         await grant_admin(kube, tenant, "default")
         await engines.start(LOCKDOWN)
@@ -75,9 +62,7 @@ async def test_a_release_without_an_account_acts_as_the_default_one(
         assert "forbidden" in message
         assert f"system:serviceaccount:{tenant}:default" in message
         assert not await exists(kube, f"{CRB}/{tenant}-escape")
-        assert any(
-            e["reason"] == "InstallFailed" for e in await warning_events(kube, tenant, "escalate")
-        )
+        await warned(kube, tenant, "HelmRelease", "escalate", "InstallFailed")
 
         # Another namespace: not even Helm's storage there may be read; nothing installed.
         away = await wait_hr(kube, tenant, "elsewhere", "False", "GetLastReleaseFailed")
@@ -98,7 +83,7 @@ async def test_a_chart_source_in_another_namespace_is_refused(
     unique_repo: Callable[[str], str],
 ) -> None:
     kube, tenant = bare_kube, bare_namespace
-    async with extra_namespace(kube, f"{tenant}-home") as home:
+    async with namespaces.temporary(kube, f"{tenant}-home") as home:
         await setup_source(kube, home, git_repos, http_git, unique_repo, tenant_charts())
         await engines.start(Lockdown(no_cross_namespace_refs=True))
         await kube.create(
@@ -118,8 +103,7 @@ async def test_a_chart_source_in_another_namespace_is_refused(
             assert condition(refused)["message"] == (
                 f"can't access '{target}', cross-namespace references have been blocked"
             )
-            reasons = [e["reason"] for e in await warning_events(kube, tenant, name)]
-            assert "AccessDenied" in reasons
+            await warned(kube, tenant, "HelmRelease", name, "AccessDenied")
         charts = await kube.list(HC.format(ns=home))
         assert charts["items"] == []  # no HelmChart written where the tenant cannot reach
         assert not await release_secrets(kube, tenant, "borrowed")
@@ -135,7 +119,7 @@ async def test_without_lockdown_the_same_routes_work(
 ) -> None:
     """Flux's defaults: the routes refused above are real, so those tests can fail."""
     kube, tenant = bare_kube, bare_namespace
-    async with extra_namespace(kube, f"{tenant}-home") as home:
+    async with namespaces.temporary(kube, f"{tenant}-home") as home:
         await setup_source(kube, home, git_repos, http_git, unique_repo, tenant_charts())
         await engines.start(Lockdown())
         await kube.create(

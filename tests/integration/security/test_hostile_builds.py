@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 import yaml
 
-from kidp_gitops.kube import ApiError, KubeClient
+from kidp_gitops.kube import KubeClient
 from kidp_gitops.runtime import sandbox
 from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration import namespaces
 from tests.integration.engines import Engines
 from tests.integration.kustomize.helpers import (
     GIT,
@@ -45,9 +46,7 @@ async def test_bombs_and_big_files_fail_alone(
     unique_repo: Callable[[str], str],
 ) -> None:
     kube, tenant = bare_kube, bare_namespace
-    other = f"{tenant}-calm"
-    await kube.create("/api/v1/namespaces", {"metadata": {"name": other}})
-    try:
+    async with namespaces.temporary(kube, f"{tenant}-calm") as other:
         await setup_source(
             kube,
             tenant,
@@ -104,9 +103,3 @@ async def test_bombs_and_big_files_fail_alone(
         assert time.monotonic() - began < TIMEOUT + 30
         cms = await kube.list(f"/api/v1/namespaces/{tenant}/configmaps")
         assert [c["metadata"]["name"] for c in cms["items"]] == ["kube-root-ca.crt"]
-    finally:
-        try:
-            await kube.delete(f"/api/v1/namespaces/{other}")
-        except ApiError as err:
-            if not err.not_found:
-                raise

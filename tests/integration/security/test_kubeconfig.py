@@ -20,7 +20,7 @@ from tests.integration.kustomize.helpers import (
     setup_source,
     wait_ready,
 )
-from tests.integration.security.helpers import helmrelease, tenant_charts, warning_events
+from tests.integration.security.helpers import helmrelease, tenant_charts, warned
 from tests.integration.wait import until
 
 REMOTE = {"secretRef": {"name": "remote-cluster", "key": "value"}}
@@ -51,11 +51,8 @@ async def test_nothing_reaches_this_cluster(
     hr = await wait_hr(kube, namespace, "remote", "False", "UnsupportedField")
     assert condition(hr)["message"] == MESSAGE
     assert condition(hr, "Stalled")["status"] == "True"
-    events = await warning_events(kube, namespace, "remote")  # the Kustomization's and the HR's
-    assert {e["involvedObject"]["kind"] for e in events if e["reason"] == "UnsupportedField"} == {
-        "Kustomization",
-        "HelmRelease",
-    }
+    await warned(kube, namespace, "Kustomization", "remote", "UnsupportedField", "kubeConfig")
+    await warned(kube, namespace, "HelmRelease", "remote", "UnsupportedField", "kubeConfig")
     assert not await release_secrets(kube, namespace, "remote")
     assert not await exists(kube, f"{HC.format(ns=namespace)}/{namespace}-remote")
     await wait_ready(kube, namespace, "local")

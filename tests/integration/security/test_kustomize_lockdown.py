@@ -10,9 +10,10 @@ from collections.abc import Callable
 
 import yaml
 
-from kidp_gitops.kube import ApiError, KubeClient
+from kidp_gitops.kube import KubeClient
 from kidp_gitops.runtime.tenancy import Lockdown
 from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration import namespaces
 from tests.integration.engines import Engines
 from tests.integration.kustomize.helpers import (
     KS,
@@ -47,9 +48,7 @@ async def test_a_tenant_kustomization_is_held_to_its_namespace(
     unique_repo: Callable[[str], str],
 ) -> None:
     kube, tenant = bare_kube, bare_namespace
-    other = f"{tenant}-other"
-    await kube.create("/api/v1/namespaces", {"metadata": {"name": other}})
-    try:
+    async with namespaces.temporary(kube, f"{tenant}-other") as other:
         escape = yaml.safe_dump(ESCAPE).replace("{ns}", tenant)
         await setup_source(
             kube,
@@ -86,9 +85,3 @@ async def test_a_tenant_kustomization_is_held_to_its_namespace(
         assert not await exists(kube, f"/api/v1/namespaces/{other}/configmaps/planted")
         assert not await exists(kube, f"/api/v1/namespaces/{other}/configmaps/targeted")
         assert not await exists(kube, f"{CRB}/{tenant}-escape")
-    finally:
-        try:
-            await kube.delete(f"/api/v1/namespaces/{other}")
-        except ApiError as err:
-            if not err.not_found:
-                raise

@@ -20,6 +20,7 @@ from kidp_gitops.engine.run import Engine
 from kidp_gitops.kube import ApiError, KubeClient
 from kidp_gitops.runtime.tenancy import Lockdown
 from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration import namespaces
 from tests.integration.engines import Engines
 from tests.integration.kustomize.helpers import (
     KS,
@@ -29,7 +30,7 @@ from tests.integration.kustomize.helpers import (
     setup_source,
     wait_ready,
 )
-from tests.integration.security.helpers import warning_events
+from tests.integration.security.helpers import warned
 
 PRIVATE = "tenant-a-private-value"
 
@@ -113,8 +114,7 @@ async def _probe(
         failed = await wait_ready(kube, attacker, name, "False", "BuildFailed")
         assert said in ready(failed)["message"], ready(failed)["message"]
         assert "inventory" not in (failed.get("status") or {})
-        reasons = [e["reason"] for e in await warning_events(kube, attacker, name)]
-        assert "BuildFailed" in reasons
+        await warned(kube, attacker, "Kustomization", name, "BuildFailed")
     cms = await kube.list(f"/api/v1/namespaces/{attacker}/configmaps")
     assert [c["metadata"]["name"] for c in cms["items"]] == ["kube-root-ca.crt"]
     listed = await kube.list(f"/api/v1/namespaces/{attacker}/events")
@@ -155,13 +155,10 @@ async def test_refused_with_flux_defaults(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    attacker = await _namespace(kube, f"{namespace}-b")
-    try:
+    async with namespaces.temporary(kube, f"{namespace}-b") as attacker:
         await _probe(
             kube, engine.options.data_dir, namespace, attacker, git_repos, http_git, unique_repo
         )
-    finally:
-        await _delete(kube, attacker)
 
 
 async def test_refused_under_lockdown(
@@ -172,8 +169,7 @@ async def test_refused_under_lockdown(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    attacker = await _namespace(bare_kube, f"{bare_namespace}-b")
-    try:
+    async with namespaces.temporary(bare_kube, f"{bare_namespace}-b") as attacker:
         await engines.start(
             Lockdown(
                 no_cross_namespace_refs=True, no_remote_bases=True, default_service_account=None
@@ -182,5 +178,3 @@ async def test_refused_under_lockdown(
         await _probe(
             bare_kube, engines.data_dir, bare_namespace, attacker, git_repos, http_git, unique_repo
         )
-    finally:
-        await _delete(bare_kube, attacker)

@@ -15,20 +15,20 @@ under the lockdown, and the cross-namespace route works without it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from kidp_gitops.kube import ApiError, KubeClient
+from kidp_gitops.kube import KubeClient
 from kidp_gitops.runtime.tenancy import Lockdown
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.engines import Engines
 from tests.integration.image.helpers import create, path, wait_ready
 from tests.integration.image.registry import Registry
-from tests.integration.source.helpers import condition, create_repo, create_secret
+from tests.integration.security.helpers import assert_access_denied
+from tests.integration.source.helpers import create_repo, create_secret
 
 LOCKED = Lockdown(no_cross_namespace_refs=True)
-BLOCKED = "cross-namespace references have been blocked"
 
 
 @pytest.fixture(scope="module")
@@ -38,32 +38,15 @@ def registry() -> Iterator[Registry]:
 
 
 @pytest.fixture
-async def other(bare_kube: KubeClient) -> AsyncIterator[str]:
+def other(bare_other_namespace: str) -> str:
     """A second tenant's namespace."""
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    await bare_kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
-    yield name
-    try:
-        await bare_kube.delete(f"/api/v1/namespaces/{name}")
-    except ApiError as err:
-        if not err.not_found:
-            raise
+    return bare_other_namespace
 
 
 async def assert_refused(kube: KubeClient, kind: str, namespace: str, name: str, ref: str) -> None:
     """Stalled, AccessDenied naming `ref`, and a Warning event saying so."""
     refused = await wait_ready(kube, kind, namespace, name, "False", "AccessDenied")
-    assert condition(refused)["message"] == f"can't access '{ref}', {BLOCKED}"
-    stalled = condition(refused, "Stalled")
-    assert (stalled["status"], stalled["reason"]) == ("True", "AccessDenied")
-    events = await kube.get(f"/api/v1/namespaces/{namespace}/events")
-    assert any(
-        e["involvedObject"].get("name") == name
-        and e["involvedObject"].get("kind") == kind
-        and e["type"] == "Warning"
-        and e["reason"] == "AccessDenied"
-        for e in events["items"]
-    ), events["items"]
+    await assert_access_denied(kube, refused, ref)
 
 
 async def image_repository(

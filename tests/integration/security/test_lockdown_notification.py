@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
 from kidp_gitops.engine.run import Engine
-from kidp_gitops.kube import ApiError, KubeClient
+from kidp_gitops.kube import KubeClient
 from kidp_gitops.runtime.lifecycle import REQUESTED_AT
 from kidp_gitops.runtime.tenancy import Lockdown
 from tests.integration.engines import Engines
@@ -30,12 +29,12 @@ from tests.integration.notification.helpers import (
     Inbox,
     Received,
     create,
-    events_of,
     inbox,
     record_event,
     wait_ready,
 )
-from tests.integration.source.helpers import condition, create_repo, create_secret, path
+from tests.integration.security.helpers import assert_access_denied
+from tests.integration.source.helpers import create_repo, create_secret, path
 
 LOCKED = Lockdown(no_cross_namespace_refs=True)
 BLOCKED = "cross-namespace references have been blocked"
@@ -44,16 +43,9 @@ QUIET_SECONDS = 2.0
 
 
 @pytest.fixture
-async def other(bare_kube: KubeClient) -> AsyncIterator[str]:
+def other(bare_other_namespace: str) -> str:
     """A second tenant's namespace."""
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    await bare_kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
-    yield name
-    try:
-        await bare_kube.delete(f"/api/v1/namespaces/{name}")
-    except ApiError as err:
-        if not err.not_found:
-            raise
+    return bare_other_namespace
 
 
 def message_is(text: str) -> Any:
@@ -80,14 +72,7 @@ async def alert(kube: KubeClient, namespace: str, name: str, sources: list[dict[
 async def assert_refused(kube: KubeClient, namespace: str, kind: str, name: str, ref: str) -> None:
     """Stalled, AccessDenied naming `ref`, and a Warning event saying so."""
     refused = await wait_ready(kube, namespace, kind, name, "False", "AccessDenied")
-    assert condition(refused)["message"] == f"can't access '{ref}', {BLOCKED}"
-    stalled = condition(refused, "Stalled")
-    assert (stalled["status"], stalled["reason"]) == ("True", "AccessDenied")
-    events = await events_of(kube, namespace, kind, name)
-    assert any(
-        e["type"] == "Warning" and e["reason"] == "AccessDenied" and ref in e["message"]
-        for e in events
-    ), events
+    await assert_access_denied(kube, refused, ref)
 
 
 async def test_an_alert_hears_no_other_namespace_under_lockdown(
