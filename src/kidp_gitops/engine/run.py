@@ -19,9 +19,9 @@ from kidp_gitops.image import image_controllers
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
 from kidp_gitops.kustomize.controller import kustomization_controller
 from kidp_gitops.notification import notification_controllers
+from kidp_gitops.runtime import sandbox
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.events import EventRecorder
-from kidp_gitops.runtime import sandbox
 from kidp_gitops.runtime.manager import LeaderElection, Manager
 from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.source.controller import (
