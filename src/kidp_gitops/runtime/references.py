@@ -9,7 +9,7 @@ The Kustomization controller names its `postBuild.substituteFrom` and
 `decryption.secretRef`, the HelmRelease controller its `valuesFrom`. Each controller
 indexes its objects by what they name; a change of a named object records a Normal
 `InputChanged` event on each object that names it (kind/namespace/name, never a value)
-and enqueues it. Suspended objects are left alone.
+and enqueues it. Suspended objects, and objects being deleted, are left alone.
 
 Flux (2.7) reacts only to objects labelled `reconcile.fluxcd.io/watch: Enabled`, to keep
 its caches small; we react to every named one, labelled or not, so the label changes
@@ -110,9 +110,16 @@ def _changes(kind: str, informer: Informer, owners: Informer, events: EventRecor
         meta = obj["metadata"]
         key = f"{kind}/{meta.get('namespace')}/{meta['name']}"
         for owner in owners.by_index(INDEX, key):
-            if (owner.get("spec") or {}).get("suspend"):
+            if _at_rest(owner):
                 continue
             events.record(owner, "Normal", CHANGED, f"{key} {_VERBS[event]}: reconciling")
             yield Request(owner["metadata"]["namespace"], owner["metadata"]["name"])
 
     return to_requests
+
+
+def _at_rest(owner: JSON) -> bool:
+    """Suspended, or being deleted (a namespace's deletion removes both): nothing to
+    rebuild, nothing to announce."""
+    meta, spec = owner["metadata"], owner.get("spec") or {}
+    return bool(spec.get("suspend") or meta.get("deletionTimestamp"))

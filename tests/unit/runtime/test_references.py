@@ -80,6 +80,9 @@ async def test_a_change_of_a_named_secret_reconciles_who_names_it_with_an_event(
     controller.informer._apply("ADDED", "ns/a", owner("a", "Secret/ns/db"))
     controller.informer._apply("ADDED", "ns/b", owner("b", "ConfigMap/ns/db"))
     controller.informer._apply("ADDED", "ns/off", owner("off", "Secret/ns/db", suspend=True))
+    going = owner("going", "Secret/ns/db")
+    going["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    controller.informer._apply("ADDED", "ns/going", going)
     await drain(controller)
     secrets._apply("MODIFIED", "ns/db", obj("Secret", "db", "2"))
     assert await drain(controller) == {"ns/a"}
