@@ -15,6 +15,7 @@ Flux (2.7) reacts only to objects labelled `reconcile.fluxcd.io/watch: Enabled`,
 its caches small; we react to every named one, labelled or not, so the label changes
 nothing here. How to follow every Secret cheaply:
 
+- a label-selected watch (Flux's) misses every object nobody labelled: no;
 - a full informer of Secrets would hold every value in the cluster in memory (Helm's
   release storage alone is megabytes): no;
 - one watch per named object (a `metadata.name` field selector) costs a long-lived
@@ -25,7 +26,7 @@ nothing here. How to follow every Secret cheaply:
   change of every Secret and ConfigMap in the watched namespaces; an unnamed one costs a
   dict lookup per controller. Helm's release storage (type `helm.sh/release.v1`, written
   on every release, the largest and busiest set, never a values source) is filtered out
-  by the server.
+  by the server, as Flux's `--watch-configs-label-selector=owner!=helm` leaves it out.
 
 At idle, each watch costs one request per ~5 minutes (its timeout) and no write. The
 data is read only when a reconcile builds; the resourceVersions held here let an
