@@ -1,6 +1,7 @@
 """Wiring of the HelmRelease controller: HelmReleases, the HelmCharts they read (a new
-chart artifact reconciles its release at once) and their dependencies (a dependency
-that turns Ready releases its dependents at once)."""
+chart artifact reconciles its release at once), the Secrets and ConfigMaps their
+`valuesFrom` names (a change upgrades the release at once) and their dependencies (a
+dependency that turns Ready releases its dependents at once)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from kidp_gitops.helm.reconciler import KIND, HelmReleaseReconciler
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.informer import EventType
 from kidp_gitops.kube.mapper import RestMapper
+from kidp_gitops.runtime import references
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.events import EventRecorder
@@ -37,6 +39,11 @@ def _dependency_keys(obj: JSON) -> list[str]:
     return [
         f"{d.get('namespace') or meta.get('namespace')}/{d['name']}" for d in deps if d.get("name")
     ]
+
+
+def _values_keys(obj: JSON) -> list[str]:
+    spec = obj.get("spec") or {}
+    return references.keys(obj["metadata"]["namespace"], spec.get("valuesFrom") or [])
 
 
 async def helmrelease_controller(
@@ -80,4 +87,6 @@ async def helmrelease_controller(
 
     controller.watch(chart_informer, from_chart)
     controller.watch(informer, from_dependency)
+    watched = await references.References.of(cache, mapper, namespace)
+    watched.watch(controller, events, _values_keys)
     return controller

@@ -190,12 +190,16 @@ class KubeClient:
             return _decode(await resp.read(), resp.content_type)
 
     async def stream(
-        self, path: str, params: Mapping[str, str], read_timeout: float
+        self,
+        path: str,
+        params: Mapping[str, str],
+        read_timeout: float,
+        accept: str = "application/json",
     ) -> AsyncIterator[JSON]:
         """GET a newline-delimited JSON stream (a watch), one decoded object per line.
         Ends when the server closes the stream; `read_timeout` bounds a silent connection."""
         timeout = aiohttp.ClientTimeout(total=None, sock_read=read_timeout)
-        async with self._send("GET", path, params, None, "", "application/json", timeout) as r:
+        async with self._send("GET", path, params, None, "", accept, timeout) as r:
             try:
                 async for line in r.content:
                     if line.strip():
@@ -203,21 +207,27 @@ class KubeClient:
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise ConnectionFailed(f"watch {path}: {exc or type(exc).__name__}") from exc
 
-    async def get(self, path: str, params: Mapping[str, str] | None = None) -> JSON:
-        return await self.request("GET", path, params=params)
+    async def get(
+        self, path: str, params: Mapping[str, str] | None = None, accept: str = "application/json"
+    ) -> JSON:
+        return await self.request("GET", path, params=params, accept=accept)
 
     async def list(
-        self, path: str, params: Mapping[str, str] | None = None, page_size: int = 500
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        page_size: int = 500,
+        accept: str = "application/json",
     ) -> JSON:
         """GET a collection, following `continue` tokens; returns one list with every
         item and the resourceVersion of the first page (a consistent snapshot)."""
         query = dict(params or {})
         query["limit"] = str(page_size)
-        first = await self.get(path, query)
+        first = await self.get(path, query, accept)
         items = list(first.get("items") or [])
         token = first.get("metadata", {}).get("continue")
         while token:
-            page = await self.get(path, {**query, "continue": token})
+            page = await self.get(path, {**query, "continue": token}, accept)
             items.extend(page.get("items") or [])
             token = page.get("metadata", {}).get("continue")
         first["items"] = items

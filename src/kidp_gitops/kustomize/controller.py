@@ -1,6 +1,7 @@
 """Wiring of the Kustomization controller: Kustomizations, the sources they read (a new
 artifact reconciles its Kustomizations at once), their dependencies, Kustomizations or
-HelmReleases (a dependency that turns Ready releases its dependents at once), and the
+HelmReleases (a dependency that turns Ready releases its dependents at once), the
+Secrets and ConfigMaps they name (substitution variables, decryption keys) and the
 objects they manage (drift)."""
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.informer import EventType, Informer
 from kidp_gitops.kube.mapper import RestMapper, UnknownKind
 from kidp_gitops.kustomize.drift import DriftTracker
-from kidp_gitops.kustomize.reconciler import KIND, KustomizationReconciler
+from kidp_gitops.kustomize.reconciler import KIND, KustomizationReconciler, input_keys
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.reconcile import Request
+from kidp_gitops.runtime.references import References
 from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.storage.artifacts import ArtifactStore
 
@@ -65,6 +67,7 @@ async def kustomization_controller(
         releases: Informer | None = cache.informer(helm, namespace=namespace)
     except UnknownKind:
         releases = None
+    references = await References.of(cache, mapper, namespace)
     reconciler = KustomizationReconciler(
         client,
         resource,
@@ -77,11 +80,13 @@ async def kustomization_controller(
         sources,
         informer,
         releases,
+        references,
     )
     informer.add_indexer(BY_SOURCE, _source_key)
     informer.add_indexer(BY_DEPENDENCY, _dependency_keys)
     controller = Controller("kustomization", informer, reconciler, concurrency=concurrency)
     drift.controller = controller
+    references.watch(controller, events, input_keys)
 
     def requests(index: str, key: str) -> Iterable[Request]:
         for ks in informer.by_index(index, key):

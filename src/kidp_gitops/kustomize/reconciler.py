@@ -4,9 +4,11 @@
     build → decrypt → substitute → (applied before this restart? adopt) →
     apply (dry run first) → prune → health → Ready
 
-Cheap when nothing changed: if the source revision, the spec and every managed object
-are as last applied (the drift tracker watches them), an interval reconcile does no
-build, no write, and reads its source and dependencies from the informers' caches.
+Cheap when nothing changed: if the source revision, the spec, every managed object (the
+drift tracker watches them) and every Secret and ConfigMap the spec names (by their
+resourceVersions, see `runtime.references`) are as last applied, an interval or
+requested reconcile does no build, no write, and reads its source and dependencies from
+the informers' caches.
 Drift is corrected by re-applying the last build, without rebuilding; protected
 objects (`flux.weave.works/ignore: "true"`, or `kustomize.toolkit.fluxcd.io/reconcile:
 disabled`) are never overwritten — their drift is reported.
@@ -37,7 +39,7 @@ from kidp_gitops.kustomize import health, inventory, pipeline, report
 from kidp_gitops.kustomize.apply import Applied, Applier, ApplyFailed, diff_paths, with_owner
 from kidp_gitops.kustomize.drift import DriftTracker
 from kidp_gitops.kustomize.prune import PruneFailed, prune
-from kidp_gitops.runtime import conditions, lifecycle
+from kidp_gitops.runtime import conditions, lifecycle, references
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import Result, RetryError, StalledError, WaitingError
@@ -56,6 +58,8 @@ class _Applied:
     revision: str
     generation: int
     manifests: list[JSON] = field(default_factory=list)
+    inputs: str | None = None
+    """The resourceVersions of the Secrets and ConfigMaps the build read (None: unknown)."""
     healthy: bool = False
     """The health checks of this revision passed: only then may a reconcile skip work."""
 
@@ -76,6 +80,7 @@ class KustomizationReconciler(ObjectReconciler):
         sources: Informer | None = None,
         kustomizations: Informer | None = None,
         releases: Informer | None = None,
+        watched: references.References | None = None,
     ):
         super().__init__(client, resource, events)
         # The caches this reconciler reads before asking the API server: GitRepositories
@@ -83,6 +88,7 @@ class KustomizationReconciler(ObjectReconciler):
         self.sources = sources
         self.kustomizations = kustomizations
         self.releases = releases
+        self.watched = watched  # the Secrets and ConfigMaps specs name
         self.trees = ArtifactTrees(workdir / "artifacts", store)
         self.mapper = mapper
         self.store = store
@@ -108,10 +114,14 @@ class KustomizationReconciler(ObjectReconciler):
         client = self._client_for(spec, namespace)
 
         last = self._last.get(key)
+        # Read before the build reads the objects: a change in between rebuilds again.
+        inputs = self._input_versions(obj)
         unchanged = (
             last is not None
             and last.revision == revision
             and last.generation == generation
+            and inputs is not None
+            and last.inputs == inputs
             and status.get("lastAppliedRevision") == revision
         )
         if unchanged and last is not None and last.healthy:
@@ -131,7 +141,7 @@ class KustomizationReconciler(ObjectReconciler):
         if (
             last is None
             and _applied_before(obj, revision, digest, labelled)
-            and await self._adopt(obj, status, client, spec, revision, labelled)
+            and await self._adopt(obj, status, client, spec, revision, labelled, inputs)
         ):
             return _ready(status, revision, generation, interval)
 
@@ -139,7 +149,7 @@ class KustomizationReconciler(ObjectReconciler):
         await self._list_before_creating(status, previous, labelled)
         applied = await self._apply(client, spec, labelled, retry)
         refs = [a.ref for a in applied]
-        self._remember(key, revision, generation, labelled, applied)
+        self._remember(key, revision, generation, labelled, applied, inputs)
         await self.drift.watch(labelled)
         deleted = await self._prune(client, spec, status, previous, refs, (name, namespace), retry)
         report.applied(self.events, obj, revision, applied, deleted)
@@ -349,6 +359,7 @@ class KustomizationReconciler(ObjectReconciler):
         spec: api.KustomizationSpec,
         revision: str,
         manifests: list[JSON],
+        inputs: str | None,
     ) -> bool:
         """This build was applied (and found healthy) by an earlier process: watch its
         objects instead of applying them again, and put back what changed meanwhile.
@@ -358,7 +369,7 @@ class KustomizationReconciler(ObjectReconciler):
         await self.drift.watch(manifests)
         if not await self.drift.adopt(key, manifests):
             return False
-        last = _Applied(revision, meta.get("generation", 0), manifests, healthy=True)
+        last = _Applied(revision, meta.get("generation", 0), manifests, inputs, healthy=True)
         self._last[key] = last
         drifted = self.drift.drifted(key)
         if drifted:
@@ -401,8 +412,9 @@ class KustomizationReconciler(ObjectReconciler):
         generation: int,
         manifests: list[JSON],
         applied: list[Applied],
+        inputs: str | None,
     ) -> None:
-        self._last[key] = _Applied(revision, generation, manifests)
+        self._last[key] = _Applied(revision, generation, manifests, inputs)
         results = {a.ref.key(): a.result for a in applied}
         self.drift.remember(
             key, [(m, results.get(inventory.ref_of(m).key()) or m) for m in manifests]
@@ -417,6 +429,12 @@ class KustomizationReconciler(ObjectReconciler):
         artifact = ((source or {}).get("status") or {}).get("artifact") or {}
         return bool(artifact.get("revision")) and artifact.get("revision") != revision
 
+    def _input_versions(self, obj: JSON) -> str | None:
+        names = input_keys(obj)
+        if not names:
+            return ""
+        return self.watched.versions(names) if self.watched is not None else None
+
     def _client_for(self, spec: api.KustomizationSpec, namespace: str) -> KubeClient:
         return self.lockdown.client(self.client, namespace, spec.service_account_name)
 
@@ -426,6 +444,15 @@ def _ready(status: dict[str, Any], revision: str, generation: int, interval: flo
         status, conditions.RECONCILIATION_SUCCEEDED, f"Applied revision: {revision}", generation
     )
     return Result(requeue_after=jittered(interval))
+
+
+def input_keys(obj: JSON) -> list[str]:
+    """The Secrets and ConfigMaps a Kustomization's build reads (`Kind/namespace/name`):
+    substitution variables and decryption keys."""
+    spec, namespace = obj.get("spec") or {}, obj["metadata"]["namespace"]
+    found = references.keys(namespace, (spec.get("postBuild") or {}).get("substituteFrom") or [])
+    secret_ref = (spec.get("decryption") or {}).get("secretRef")
+    return found + references.keys(namespace, [secret_ref] if secret_ref else [])
 
 
 def _applied_before(obj: JSON, revision: str, digest: str, manifests: list[JSON]) -> bool:

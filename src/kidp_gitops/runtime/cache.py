@@ -1,4 +1,4 @@
-"""One informer per (resource, namespace, selector) for the whole process.
+"""One informer per (resource, namespace, selectors, shape) for the whole process.
 
 Several controllers watch the same kinds (the Kustomization controller follows the
 GitRepositories the source controller reconciles); sharing the informer means one
@@ -15,20 +15,39 @@ from kidp_gitops.kube.mapper import Resource
 class InformerCache:
     def __init__(self, client: KubeClient):
         self._client = client
-        self._informers: dict[tuple[str, str, str, str], Informer] = {}
+        self._informers: dict[tuple[str, str, str, str, str, bool], Informer] = {}
 
     def informer(
-        self, resource: Resource, *, namespace: str | None = None, label_selector: str | None = None
+        self,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        metadata_only: bool = False,
     ) -> Informer:
-        key = (resource.api_version, resource.kind, namespace or "", label_selector or "")
+        key = (
+            resource.api_version,
+            resource.kind,
+            namespace or "",
+            label_selector or "",
+            field_selector or "",
+            metadata_only,
+        )
         found = self._informers.get(key)
         if found is None:
             found = Informer(
-                self._client, resource, namespace=namespace, label_selector=label_selector
+                self._client,
+                resource,
+                namespace=namespace,
+                label_selector=label_selector,
+                field_selector=field_selector,
+                metadata_only=metadata_only,
             )
             self._informers[key] = found
         return found
 
     def informers(self) -> list[Informer]:
-        """Every informer made so far, for readers that only look (the dashboard)."""
-        return list(self._informers.values())
+        """Every informer of whole objects made so far, for readers that only look (the
+        dashboard); metadata-only ones hold no content to show."""
+        return [i for i in self._informers.values() if not i.metadata_only]

@@ -118,3 +118,40 @@ async def test_informer_survives_an_apiserver_restart(
         assert cm1.get("data") == {"after": "restart"}
     finally:
         await informer.stop()
+
+
+async def test_a_metadata_only_informer_holds_no_content(kube: KubeClient, namespace: str) -> None:
+    """Names, labels and resourceVersions of Secrets, after a list and through the watch:
+    no data, no managedFields; Helm's release storage filtered out by the server."""
+    secrets = await RestMapper(kube).resource("v1", "Secret")
+    path = secrets.path(namespace)
+    informer = Informer(
+        kube,
+        secrets,
+        namespace=namespace,
+        field_selector="type!=helm.sh/release.v1",
+        metadata_only=True,
+    )
+    seen: list[tuple[EventType, str]] = []
+    informer.add_handler(lambda ev, o: seen.append((ev, o["metadata"]["name"])))
+    await kube.create(path, {"metadata": {"name": "listed"}, "stringData": {"k": "listed-value"}})
+    informer.start()
+    try:
+        await informer.wait_synced(10)
+        await kube.create(path, {"metadata": {"name": "watched"}, "stringData": {"k": "v1"}})
+        await kube.create(
+            path,
+            {"metadata": {"name": "sh.helm.release.v1.x.v1"}, "type": "helm.sh/release.v1"},
+        )
+        changed = await kube.patch(f"{path}/watched", {"stringData": {"k": "v2"}})
+        await until(lambda: _async(("MODIFIED", "watched") in seen), 10, "the change")
+        assert names(informer) == {"listed", "watched"}
+        watched = informer.get(namespace, "watched")
+        assert watched is not None
+        assert (watched["apiVersion"], watched["kind"]) == ("v1", "Secret")
+        assert watched["metadata"]["resourceVersion"] == changed["metadata"]["resourceVersion"]
+        for obj in informer.objects():
+            assert set(obj) == {"apiVersion", "kind", "metadata"}, obj
+            assert "managedFields" not in obj["metadata"]
+    finally:
+        await informer.stop()

@@ -30,7 +30,9 @@ class CountingClient:
         self.items = items
         self.calls: list[str] = []
 
-    async def list(self, path: str, params: Mapping[str, str] | None = None) -> JSON:
+    async def list(
+        self, path: str, params: Mapping[str, str] | None = None, accept: str = ""
+    ) -> JSON:
         self.calls.append(f"list {path}")
         return {
             "items": copy.deepcopy(self.items.get(path, [])),
@@ -38,7 +40,11 @@ class CountingClient:
         }
 
     async def stream(
-        self, path: str, params: Mapping[str, str], read_timeout: float | None = None
+        self,
+        path: str,
+        params: Mapping[str, str],
+        read_timeout: float | None = None,
+        accept: str = "",
     ) -> AsyncIterator[JSON]:
         self.calls.append(f"watch {path}")
         await asyncio.Event().wait()
