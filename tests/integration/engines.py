@@ -23,7 +23,11 @@ class Engines:
         self._running: tuple[Engine, asyncio.Task[None]] | None = None
 
     async def start(
-        self, lockdown: Lockdown | None = None, *, build_limits: sandbox.Limits | None = None
+        self,
+        lockdown: Lockdown | None = None,
+        *,
+        build_limits: sandbox.Limits | None = None,
+        watch_label_selector: str | None = None,
     ) -> Engine:
         """A new engine process, as after a restart: nothing in memory, the same disk.
         `build_limits` hold for the whole test process until `stop` (they are the
@@ -37,6 +41,7 @@ class Engines:
                 artifact_port=0,
                 lockdown=lockdown or Lockdown(),
                 build_limits=build_limits or sandbox.Limits(),
+                watch_label_selector=watch_label_selector,
             )
         )
         task = asyncio.create_task(engine.run())

@@ -48,6 +48,13 @@ def run(
         ),
     ] = False,
     watch_namespace: Annotated[str | None, typer.Option(help="Watch one namespace only.")] = None,
+    watch_label_selector: Annotated[
+        str | None,
+        typer.Option(
+            help="Reconcile only the Flux objects this label selector selects (sharding: "
+            "'sharding.fluxcd.io/key=shard1'; the main instance '!sharding.fluxcd.io/key')."
+        ),
+    ] = None,
     leader_elect: Annotated[bool, typer.Option(help="Run only while holding the lease.")] = False,
     concurrency: Annotated[int, typer.Option(help="Parallel reconciles per kind.")] = 4,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
@@ -107,6 +114,7 @@ def run(
             kubeconfig=kubeconfig,
             context=context,
             namespace=watch_namespace,
+            watch_label_selector=watch_label_selector,
             metrics_host=metrics_host,
             metrics_port=metrics_port,
             artifact_host=artifact_host,

@@ -43,6 +43,9 @@ class EngineOptions:
     context: str | None = None
     namespace: str | None = None
     """Watch only this namespace; all namespaces when None."""
+    watch_label_selector: str | None = None
+    """Reconcile only the Flux objects this label selector selects (sharding, as Flux's
+    `--watch-label-selector`); all when None."""
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 8080
     artifact_host: str = "127.0.0.1"
@@ -104,7 +107,7 @@ class Engine:
             if o.leader_elect:
                 identity = f"{socket.gethostname()}_{os.getpid()}"
                 election = LeaderElection(o.lease_namespace, "kidp-controller-leader", identity)
-            cache = InformerCache(client)
+            cache = InformerCache(client, shard_selector=o.watch_label_selector)
             self.cache = cache
             manager = Manager(
                 client, host=o.metrics_host, port=o.metrics_port, leader_election=election

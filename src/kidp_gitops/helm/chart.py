@@ -27,6 +27,7 @@ KIND = "HelmChart"
 FIELD_MANAGER = "helm-controller"
 NAME_LABEL = "helm.toolkit.fluxcd.io/name"
 NAMESPACE_LABEL = "helm.toolkit.fluxcd.io/namespace"
+SHARD_LABEL = "sharding.fluxcd.io/key"
 
 
 class ChartNotReady(Exception):
@@ -85,8 +86,12 @@ def desired(release: api.HelmRelease) -> JSON:
     if t.verify is not None:
         spec["verify"] = t.verify.model_dump(by_alias=True, exclude_none=True)
     meta = template.metadata
+    # The release's shard goes with its chart, so the same shard's source controller
+    # packages it (as Flux's helm-controller propagates the key).
+    shard = release.metadata.labels.get(SHARD_LABEL)
     labels = {
         **(meta.labels if meta else {}),
+        **({SHARD_LABEL: shard} if shard else {}),
         NAME_LABEL: release.name,
         NAMESPACE_LABEL: release.namespace,
     }

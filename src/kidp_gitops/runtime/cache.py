@@ -3,6 +3,12 @@
 Several controllers watch the same kinds (the Kustomization controller follows the
 GitRepositories the source controller reconciles); sharing the informer means one
 list, one watch and one copy in memory instead of one per controller.
+
+Sharding, as Flux shards: with `shard_selector` (`--watch-label-selector`, e.g.
+`sharding.fluxcd.io/key=shard1`, or `!sharding.fluxcd.io/key` for the main instance),
+the informers of Flux's own kinds (`*.toolkit.fluxcd.io`, `*.extensions.fluxcd.io`)
+list and watch only the objects it selects, so each process reconciles its shard and
+nothing else. Other kinds (managed objects, Secrets, Events) are not sharded.
 """
 
 from __future__ import annotations
@@ -11,10 +17,13 @@ from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 
+FLUX_GROUPS = (".toolkit.fluxcd.io", ".extensions.fluxcd.io")
+
 
 class InformerCache:
-    def __init__(self, client: KubeClient):
+    def __init__(self, client: KubeClient, *, shard_selector: str | None = None):
         self._client = client
+        self.shard_selector = shard_selector
         self._informers: dict[tuple[str, str, str, str, str, bool], Informer] = {}
 
     def informer(
@@ -26,6 +35,8 @@ class InformerCache:
         field_selector: str | None = None,
         metadata_only: bool = False,
     ) -> Informer:
+        if label_selector is None and resource.group.endswith(FLUX_GROUPS):
+            label_selector = self.shard_selector
         key = (
             resource.api_version,
             resource.kind,

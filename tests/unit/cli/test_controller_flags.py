@@ -107,3 +107,15 @@ def test_the_default_build_limits(engine: type[FakeEngine], tmp_path: Path) -> N
     result = CliRunner().invoke(app, ["controller", "run", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert engine.seen[0].build_limits == Limits(memory=1024 * MiB, file_size=8 * MiB)
+
+
+def test_the_shard_selector_reaches_the_engine(engine: type[FakeEngine], tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "controller", "run", "--data-dir", str(tmp_path),
+            "--watch-label-selector", "sharding.fluxcd.io/key=shard1",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert engine.seen[0].watch_label_selector == "sharding.fluxcd.io/key=shard1"
