@@ -12,6 +12,7 @@ from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from kidp_gitops.kube.leader import LeaderElector
 from tests.integration.conftest import repo_root
+from tests.integration.wait import until
 
 
 async def test_a_killed_leader_is_replaced_within_15_seconds(
@@ -41,8 +42,17 @@ async def test_a_killed_leader_is_replaced_within_15_seconds(
         line = await asyncio.wait_for(first.stdout.readline(), 30)
         assert line.strip() == b"leading"
         task = asyncio.create_task(second.run(lead))
-        # While the first renews, the second never leads.
-        await asyncio.sleep(5)
+        # While the first renews (seen twice on the Lease), the second never leads.
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/engine"
+        renewals: set[str] = set()
+
+        async def renewed_twice() -> bool:
+            spec = (await kube.get(path))["spec"]
+            assert spec["holderIdentity"] == "first"
+            renewals.add(spec["renewTime"])
+            return len(renewals) >= 3
+
+        await until(renewed_twice, 30, "the first leader to renew twice")
         assert not led.is_set()
 
         first.kill()  # no release: the lease must expire
