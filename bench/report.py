@@ -22,6 +22,9 @@ GOALS: dict[str, tuple[float, str]] = {
     "source_ls_remotes_per_repo_per_interval": (1.0, "eq"),
     "source_downloads_per_interval": (0.0, "eq"),
     "kustomize_idle_writes_per_interval": (0.0, "eq"),
+    # issue 13: best of `repeat` runs, over a bare `python -c pass`
+    "cli_version_over_bare_ms": (150.0, "le"),
+    "cli_complete_names_over_bare_ms": (200.0, "le"),
 }
 
 
@@ -170,6 +173,12 @@ def summary(scenarios: dict[str, Any]) -> dict[str, Any]:
         s["kustomize_drift_p50_s"] = kz["drift"]["corrected_s"].get("median")
         s["kustomize_drift_p95_s"] = kz["drift"]["corrected_s"].get("p95")
         s["kustomize_idle_writes_per_interval"] = _median(kz["idle"]["writes_per_interval"])
+    cli = scenarios.get("cli")
+    if cli:
+        for name, figures in cli["wall_ms"].items():
+            if name != "bare":
+                s[f"cli_{name}_over_bare_ms"] = figures["over_bare_best"]
+        s["cli_bare_python_ms"] = cli["wall_ms"]["bare"]["best"]
     return s
 
 
@@ -329,6 +338,30 @@ def table(result: dict[str, Any]) -> str:
             f"p95 {d['corrected_s'].get('p95')} s"
         )
         lines.append(f"- idle writes per interval: {_fmt(kz['idle']['writes_per_interval'])}")
+        lines.append("")
+    cli = sc.get("cli")
+    if cli:
+        lines.append(
+            f"### CLI start-up, ms (best / median of {cli['repeat']}; others used "
+            f"{cli['others_cores_before']} cores before)"
+        )
+        lines.append("")
+        lines.append("| command | wall | over bare python | CPU | over bare python |")
+        lines.append("|---|---|---|---|---|")
+        for name, w in cli["wall_ms"].items():
+            c = cli["cpu_ms"][name]
+            lines.append(
+                f"| {name} | {w['best']:g} / {w['median']:g} "
+                f"| {w['over_bare_best']:g} / {w['over_bare_median']:g} "
+                f"| {c['best']:g} / {c['median']:g} "
+                f"| {c['over_bare_best']:g} / {c['over_bare_median']:g} |"
+            )
+        for name, imp in cli["importtime"].items():
+            top = ", ".join(f"{m} {ms:g}" for m, ms in list(imp["top_ms"].items())[:5])
+            heavy = ", ".join(imp["heavy_loaded"]) or "none"
+            lines.append(f"- importtime `{name}`: {imp['total_ms']:g} ms: {top}; heavy: {heavy}")
+        if not cli["complete_names_ok"]:
+            lines.append(f"- complete_names answered {cli['complete_names_answer']}: NOT the names")
         lines.append("")
     for run in mttp.get("runs") or []:
         prof = run.get("profile")

@@ -4,6 +4,7 @@
     python -m bench --full                   the sizes of issue #7 (N = 100, 500, 1000, …)
     python -m bench --only mttp --n 1000 --repeat 3 --layouts one
     python -m bench --only mttp --n 1000 --repeat 1 --profile mttp
+    python -m bench --only cli               how fast `kidp` starts (no control plane)
 
 Results: bench/results/<timestamp>.json (everything, with a `summary` of one number per
 headline figure and the `goals` it is held against) and <timestamp>.md (the table).
@@ -22,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import measure, report
-from bench.scenarios import Settings, kustomize, mttp, push, source
+from bench.scenarios import Settings, cli, kustomize, mttp, push, source
 
-SCENARIOS = ("mttp", "push", "source", "kustomize")
+SCENARIOS = ("mttp", "push", "source", "kustomize", "cli")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -45,6 +46,7 @@ class Sizes:
     kustomize_objects: int
     kustomize_repeat: int
     kustomize_idle: int
+    cli_repeat: int = 7
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -240,6 +242,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     intervals=s.source_intervals,
                     pushes=s.source_pushes,
                 )
+            elif name == "cli":
+                result["scenarios"]["cli"] = await cli.run(settings, repeat=s.cli_repeat)
             elif name == "kustomize":
                 result["scenarios"]["kustomize"] = await kustomize.run(
                     settings,
