@@ -1,0 +1,1 @@
+"""Fuzzing of the parsers a repository author or a webhook sender controls (issue 12)."""
