@@ -4,6 +4,7 @@ ranges (spec.ref.semver, spec.policy.semver.range): a version or None, a range o
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,7 @@ def test_a_version_satisfies_equals_itself(
 @harness.bounded
 def test_versions_order_totally(versions: list[semver.Version]) -> None:
     ordered = sorted(versions)
-    for low, high in zip(ordered, ordered[1:], strict=False):
+    for low, high in itertools.pairwise(ordered):
         assert not high < low
         assert (low < high) != (low == high)
 
