@@ -27,7 +27,7 @@ from kidp_gitops.vcs import giterrors
 _VERSION = re.compile(
     r"^v?(?P<major>0|[1-9]\d*)(?:\.(?P<minor>\d+))?(?:\.(?P<patch>\d+))?"
     r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$",
-    re.ASCII,  # `\d` is [0-9], as in Go: "١.٢.٣" is no version
+    re.ASCII,  # `\d` is [0-9], as in Go: a version in other scripts' digits is none
 )
 _PARTIAL = re.compile(
     r"^v?(?P<major>\d+|[xX*])(?:\.(?P<minor>\d+|[xX*]))?(?:\.(?P<patch>\d+|[xX*]))?"
