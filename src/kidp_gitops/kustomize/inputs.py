@@ -199,6 +199,8 @@ class _Walk:
     def load(self, path: Path, where: str) -> list[Any]:
         try:
             return [doc for doc in yamlio.load_text_tree(path.read_bytes()) if doc is not None]
+        except yamlio.TooLarge as err:
+            raise errors.InvalidKustomization(f"{where}: refused: {yamlio.describe(err)}") from err
         except yaml.YAMLError as err:
             detail = yamlio.describe(err)
             raise errors.InvalidKustomization(f"{where}: not valid YAML: {detail}") from err
