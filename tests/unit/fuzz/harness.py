@@ -10,6 +10,8 @@
                              a parser that tries to allocate gigabytes raises MemoryError
                              (a failure) instead of pushing the machine into swap
     corpus(name)             the files of corpus/<name>/, replayed on every run
+    examples(n)              n, times KIDP_FUZZ_SCALE (default 1): run
+                             `KIDP_FUZZ_SCALE=50 pytest tests/unit/fuzz` to fuzz for longer
 
 Only the main thread may take SIGALRM, which is where pytest runs tests.
 """
@@ -43,6 +45,11 @@ if os.environ.get("CI"):
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def examples(count: int) -> int:
+    """A test's example budget, scaled by KIDP_FUZZ_SCALE."""
+    return count * int(os.environ.get("KIDP_FUZZ_SCALE", "1"))
 
 
 class ExampleTimeout(Exception):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from kidp_gitops.kustomize import envsubst
+from kidp_gitops.kustomize import envsubst, errors, substitute
 from tests.unit.fuzz import harness
 
 _TOKENS = [
@@ -27,7 +27,7 @@ def _lookup(values: dict[str, str]) -> envsubst.Lookup:
 
 
 @given(TEXT, VALUES)
-@settings(max_examples=1500, deadline=500)
+@settings(max_examples=harness.examples(600), deadline=500)
 @example("${a:" + "9" * 5000 + "}", "x")
 @example("${a:=" * 400 + "}" * 400, "x")
 @example("${a#*a*a*a*a*b}", "a" * 200)
@@ -46,14 +46,14 @@ def expands_or_refuses(text: str, value: str) -> None:
 
 
 @given(st.text(max_size=200).filter(lambda t: "$" not in t))
-@settings(max_examples=300, deadline=200)
+@settings(max_examples=harness.examples(300), deadline=200)
 @harness.bounded
 def test_text_without_dollar_is_unchanged(text: str) -> None:
     assert envsubst.expand(text, _lookup({})) == text
 
 
 @given(st.text(max_size=200))
-@settings(max_examples=300, deadline=200)
+@settings(max_examples=harness.examples(300), deadline=200)
 @harness.bounded
 def test_doubled_dollars_read_as_the_text(text: str) -> None:
     assert envsubst.expand(text.replace("$", "$$"), _lookup({})) == text
@@ -103,7 +103,7 @@ _GLOB = st.text(st.sampled_from("ab*?[]!^-\\/."), min_size=1, max_size=8)
 
 
 @given(st.text(st.sampled_from("ab-./"), max_size=12), _GLOB, st.booleans())
-@settings(max_examples=500, deadline=200)
+@settings(max_examples=harness.examples(500), deadline=200)
 @example("aab", "*a", True)
 @example("a-b", "[a-]", False)
 @harness.bounded
@@ -111,6 +111,33 @@ def test_prefix_trim_matches_the_shell_pattern(value: str, pattern: str, longest
     got = envsubst.expand("${v" + ("##" if longest else "#") + pattern + "}", _lookup({"v": value}))
     want = _oracle_trim(value, pattern, longest=longest)
     assert got == (value if want is None else want)
+
+
+CANARY = "c4n4ry-s3cr3t"
+_VALUES = st.sampled_from(
+    ["3", "true", "on", "", " ", "a: b", "[", "&a [*a]", "'", '"', "#", "- x", "|", "{", "}"]
+) | st.text(max_size=6)
+
+
+@given(
+    st.dictionaries(st.sampled_from(["a", "b", "data", "${a}", "${s}"]), TEXT, max_size=3),
+    _VALUES,
+    st.sampled_from([CANARY, CANARY + ": [", "'" + CANARY, CANARY + "\n- x"]),
+)
+@settings(max_examples=harness.examples(250), deadline=500)
+@harness.bounded
+def test_substitution_gives_objects_or_refuses(
+    data: dict[str, str], value: str, secret: str
+) -> None:
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": data}
+    variables = substitute.merge_variables([({"a": value}, False), ({"s": secret}, True)])
+    try:
+        substitute.substitute([obj], variables)
+        return
+    except errors.SubstitutionError as err:
+        message = str(err)
+    # Secret values never appear in a message (they come from substituteFrom Secrets).
+    assert CANARY not in message
 
 
 @pytest.mark.parametrize("path", harness.corpus("envsubst"))
