@@ -141,3 +141,23 @@ def test_corpus(path: Path) -> None:
     text = path.read_bytes().decode("utf-8", "surrogateescape")
     for overlay in (Overlay(), Overlay(target_namespace="ns")):
         harness.bounded(builds_or_refuses)(text, overlay)
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("alias-bomb-helmcharts.yaml", "refused: aliases expand the document past 100,000 nodes"),
+        ("alias-bomb-resources.yaml", "refused: aliases expand the document past 100,000 nodes"),
+        ("self-alias.yaml", "refused: an alias refers to a node that contains it"),
+        ("deep-resources-250.yaml", "refused: collections nested deeper than 200"),
+        ("deep-resources-1000.yaml", "not valid YAML: .* exceeded maximum nesting depth"),
+        ("deep-block-2000.yaml", "not valid YAML: .* exceeded maximum nesting depth"),
+    ],
+)
+def test_bombs_are_refused_naming_the_file(name: str, problem: str) -> None:
+    text = (harness.CORPUS / "kustomization" / name).read_text()
+    with (
+        repository(text) as root,
+        pytest.raises(errors.InvalidKustomization, match=f"^app/kustomization.yaml: {problem}"),
+    ):
+        harness.bounded(build.digest)(root, "app", Overlay())
