@@ -18,7 +18,7 @@ replayed on every run. `harness` bounds each example in time (a hard SIGALRM lim
 top of hypothesis' deadline) and each test in memory (RLIMIT_AS).
 
 Budget: at most 60 s for the whole directory. Measured on the 2-core machine shared
-with other sessions (load 1.8-2.5): 30-42 s in pytest (32-45 s wall with start-up),
+with other sessions (load 1.7-2.5): 24-42 s in pytest (26-45 s wall with start-up),
 31 s with the CI profile (derandomized). `KIDP_FUZZ_SCALE=N` multiplies every example
 count for a longer local run; at N=10 the directory took 8 minutes and found nothing
 more.
