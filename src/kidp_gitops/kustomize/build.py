@@ -150,6 +150,8 @@ def _plan(root: Path, path: str, overlay: Overlay, *, allow_remote: bool) -> _Pl
         top_where = inputs.relative(directory / rendered.source.name, real_root)
     try:
         docs = [doc for doc in yamlio.load_text_tree(rendered.text) if doc is not None]
+    except yamlio.TooLarge as err:
+        raise errors.InvalidKustomization(f"{top_where}: refused: {yamlio.describe(err)}") from err
     except yaml.YAMLError as err:
         raise errors.InvalidKustomization(
             f"{top_where}: not valid YAML: {yamlio.describe(err)}"

@@ -29,6 +29,9 @@ Lookup = Callable[[str], str | None]
 """A variable's value, or None when it is not set."""
 
 _DEFAULT_OPS = frozenset({"=", ":=", ":-", ":?", ":+"})
+MAX_NESTING = 100
+"""Expressions nested deeper than this are refused (`ParseError`): parsing and expanding
+recurse once per level, and Python's stack is not Go's."""
 
 
 class ParseError(ValueError):
@@ -95,7 +98,12 @@ def _apply(op: str, value: str, args: list[str]) -> str:
 
 
 def _go_atoi(text: str) -> int | None:
-    return int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else None
+    """strconv.Atoi: None for what it refuses, numbers outside int64 included (and
+    Python will not even convert a string of more than 4300 digits)."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text) or len(text.lstrip("+-").lstrip("0")) > 19:
+        return None
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
 
 
 def _substring(value: str, args: list[str]) -> str:
@@ -133,30 +141,33 @@ def _trim(value: str, pattern: str, *, longest: bool, suffix: bool) -> str:
     """Flux strips a suffix by matching the reversed pattern against the reversed value."""
     if suffix:
         return _trim(value[::-1], pattern[::-1], longest=longest, suffix=False)[::-1]
-    matcher = _glob(pattern)
-    if matcher is None:
+    glob = _glob(pattern)
+    if glob is None:
         return value
-    prefixes = [value[:end] for end in range(len(value), 0, -1) if matcher.fullmatch(value[:end])]
-    if not prefixes:
+    ends = _prefix_ends(glob, value)
+    if not ends:
         return value
-    return value[len(prefixes[0] if longest else prefixes[-1]) :]
+    return value[(ends[-1] if longest else ends[0]) :]
 
 
-def _glob(pattern: str) -> re.Pattern[str] | None:
-    """A shell pattern (`*` matches anything, `/` included) as a regex; None if malformed."""
-    out: list[str] = []
+_Glob = list[str | re.Pattern[str]]
+"""A shell pattern as steps: "*" (any run), "?" (any one character), "=" and a literal
+character, or a compiled one-character class."""
+
+
+def _glob(pattern: str) -> _Glob | None:
+    """A shell pattern (`*` matches anything, `/` included) as steps; None if malformed."""
+    steps: _Glob = []
     i = 0
     while i < len(pattern):
         ch = pattern[i]
-        if ch == "*":
-            out.append(".*")
-        elif ch == "?":
-            out.append(".")
+        if ch in "*?":
+            steps.append(ch)
         elif ch == "\\":
             if i + 1 >= len(pattern):
                 return None
             i += 1
-            out.append(re.escape(pattern[i]))
+            steps.append("=" + pattern[i])
         elif ch == "[":
             end = pattern.find("]", i + 2)
             if end < 0:
@@ -166,15 +177,54 @@ def _glob(pattern: str) -> re.Pattern[str] | None:
             body = body[1:] if negate else body
             if not body:
                 return None
-            out.append(("[^" if negate else "[") + body.replace("\\", "\\\\") + "]")
+            try:
+                steps.append(
+                    re.compile(("[^" if negate else "[") + body.replace("\\", "\\\\") + "]", re.S)
+                )
+            except re.error:
+                return None
             i = end
         else:
-            out.append(re.escape(ch))
+            steps.append("=" + ch)
         i += 1
-    try:
-        return re.compile("".join(out), re.S)
-    except re.error:
-        return None
+    return steps
+
+
+def _prefix_ends(glob: _Glob, value: str) -> list[int]:
+    """The lengths (ascending, none zero) of the prefixes of `value` the pattern matches.
+
+    The pattern runs as a set of positions in it, one character at a time: linear in
+    the value for a given pattern. A regex per prefix, as this once was, backtracks
+    exponentially in the number of `*`s (`${v#*a*a*a*b}` with a 200-character value took
+    seconds, a longer one hours) and is quadratic in the value even without them."""
+
+    def closure(states: set[int]) -> set[int]:
+        for state in sorted(states):
+            while state < len(glob) and glob[state] == "*":
+                state += 1
+                states.add(state)
+        return states
+
+    states = closure({0})
+    ends: list[int] = []
+    for index, ch in enumerate(value, start=1):
+        moved: set[int] = set()
+        for state in states:
+            if state == len(glob):
+                continue
+            step = glob[state]
+            if step == "*":
+                moved.add(state)
+            elif step == "?" or (
+                step == "=" + ch if isinstance(step, str) else step.fullmatch(ch) is not None
+            ):
+                moved.add(state + 1)
+        if not moved:
+            break
+        states = closure(moved)
+        if len(glob) in states:
+            ends.append(index)
+    return ends
 
 
 def _is_name_char(ch: str) -> bool:
@@ -188,6 +238,7 @@ class _Parser:
         self.text = text
         self.pos = 0
         self.start = 0
+        self.depth = 0
 
     def peek(self, offset: int = 0) -> str:
         at = self.pos + offset
@@ -221,6 +272,15 @@ class _Parser:
 
     def expression(self) -> _Expr:
         """After `${`: the expression up to and including its `}`."""
+        if self.depth >= MAX_NESTING:
+            raise self.fail(f"expressions nested more than {MAX_NESTING} deep")
+        self.depth += 1
+        try:
+            return self.inner()
+        finally:
+            self.depth -= 1
+
+    def inner(self) -> _Expr:
         if self.peek() == "#":
             self.pos += 1
             name = self.name()

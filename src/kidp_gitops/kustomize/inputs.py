@@ -165,6 +165,8 @@ class _Walk:
 
     def local(self, directory: Path, entry: str, where: str, name: str) -> Path | None:
         """The real path of a local reference, None if it does not exist."""
+        if "\0" in entry:  # no file has one; os.path.realpath raises ValueError on it
+            raise errors.InvalidKustomization(f"{where}: {name} entry {entry!r} holds a NUL")
         if os.path.isabs(entry):
             raise errors.PathEscape(
                 f"{where}: {name} entry {entry!r} is an absolute path; "
@@ -200,6 +202,8 @@ class _Walk:
         try:
             data = reading.read(path, where)
             return [doc for doc in yamlio.load_text_tree(data) if doc is not None]
+        except yamlio.TooLarge as err:
+            raise errors.InvalidKustomization(f"{where}: refused: {yamlio.describe(err)}") from err
         except yaml.YAMLError as err:
             detail = yamlio.describe(err)
             raise errors.InvalidKustomization(f"{where}: not valid YAML: {detail}") from err

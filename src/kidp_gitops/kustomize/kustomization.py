@@ -224,7 +224,11 @@ def render(directory: Path, overlay: Overlay, root: Path) -> Rendered:
         raise errors.PathEscape(f"{where} is a symlink out of the artifact")
     text = reading.read(source, where).decode("utf-8", errors="replace")
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        # Bounded (yamlio.TooLarge): the reference walk that follows is recursive, and
+        # exponential in a few hundred bytes of nested aliases.
+        node = yamlio.compose(text)
+    except yamlio.TooLarge as err:
+        raise errors.InvalidKustomization(f"{where}: refused: {yamlio.describe(err)}") from err
     except yaml.YAMLError as err:
         raise errors.InvalidKustomization(
             f"{where}: not valid YAML: {yamlio.describe(err)}"

@@ -390,7 +390,11 @@ def _typed(plain: bytes, kind: str) -> Any:
     if kind == "str":
         return text
     if kind in ("int", "int64"):
-        return int(text) if _GO_INT.fullmatch(text) else None
+        # strconv.Atoi: int64 only (and int() refuses strings of over 4300 digits)
+        if not _GO_INT.fullmatch(text) or len(text.lstrip("+-").lstrip("0")) > 19:
+            return None
+        number = int(text)
+        return number if -(2**63) <= number < 2**63 else None
     if kind == "float":
         return float(text) if _GO_FLOAT.fullmatch(text) else None
     if kind == "bool":

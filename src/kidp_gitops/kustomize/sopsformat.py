@@ -35,9 +35,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
+
+from kidp_gitops.kustomize import yamlio
 
 FileFormat = Literal["yaml", "json", "dotenv", "ini", "binary"]
 Branch = dict[str, Any]
@@ -176,9 +178,10 @@ def _go_scalar(text: str) -> Any:
     if stamp is not None:
         return stamp
     plain = text.replace("_", "")
-    if _GO_INT.fullmatch(plain):
+    body = plain.lstrip("+-")
+    # Past 20 decimal digits no number fits 64 bits (and int() refuses over 4300 digits).
+    if _GO_INT.fullmatch(plain) and not (body[:1] in "123456789" and len(body) > 20):
         sign = -1 if plain.startswith("-") else 1
-        body = plain.lstrip("+-")
         if len(body) > 1 and body[0] == "0" and body[1].isdigit():
             number = sign * int(body, 8)
         else:
@@ -191,8 +194,11 @@ def _go_scalar(text: str) -> Any:
     return text
 
 
-class _GoYamlLoader(yaml.SafeLoader):
-    """PyYAML with yaml.v3's scalar resolution, no merge keys (sops keeps ``<<`` as a key)."""
+class _GoYamlLoader(yamlio.SafeLoader):
+    """PyYAML with yaml.v3's scalar resolution, no merge keys (sops keeps ``<<`` as a key).
+
+    On yamlio's loader, for its bounds (`yamlio.TooLarge`): the decryption walk, the MAC
+    and the dumpers go through every alias copy, and recurse once per nesting level."""
 
     yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}  # noqa: RUF012
 
@@ -241,7 +247,8 @@ _GoYamlDumper.add_representer(Timestamp, _represent_timestamp)
 def load_yaml_documents(data: bytes | str) -> list[Any]:
     """Every document of a YAML stream, with scalars resolved as sops resolves them."""
     try:
-        return list(yaml.load_all(data, Loader=_GoYamlLoader))
+        # Our loader is SafeLoader-shaped; the stubs only name PyYAML's own classes.
+        return list(yaml.load_all(data, Loader=cast("type[yaml.SafeLoader]", _GoYamlLoader)))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -293,9 +300,29 @@ def load_json_object(data: bytes | str) -> Branch:
     except (ValueError, UnicodeDecodeError) as err:
         where = f" at line {err.lineno}" if isinstance(err, json.JSONDecodeError) else ""
         raise FormatError(f"invalid JSON{where}") from None
+    except RecursionError:  # how the json module refuses deep nesting
+        raise FormatError(f"JSON nested deeper than {yamlio.MAX_DEPTH}") from None
+    # The decryption walk and the writers recurse once per level, as for YAML.
+    if not _nesting_within(value, yamlio.MAX_DEPTH):
+        raise FormatError(f"JSON nested deeper than {yamlio.MAX_DEPTH}")
     if not isinstance(value, dict):
         raise FormatError("sops only writes JSON files whose top level is an object")
     return value
+
+
+def _nesting_within(value: Any, limit: int) -> bool:
+    """Whether at most `limit` lists and dicts nest inside each other in `value`."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):
+        if not level:
+            return True
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+    return not level
 
 
 def dump_json_object(branch: Branch) -> bytes:
@@ -418,6 +445,10 @@ def dump_ini(branch: Branch) -> bytes:
     return "\n".join(chunks).encode("utf-8", "surrogateescape")
 
 
+_MAX_LIST_INDEX = 10_000
+"""Far more key slots than any sops file has."""
+
+
 def unflatten(flat: Mapping[str, str]) -> dict[str, Any]:
     """Rebuild the metadata sops flattened with ``__map_``/``__list_`` separators."""
     root: dict[str, Any] = {}
@@ -425,8 +456,14 @@ def unflatten(flat: Mapping[str, str]) -> dict[str, Any]:
         tokens = re.split(r"(__map_|__list_)", path)
         steps: list[str | int] = [tokens[0]]
         for kind, name in zip(tokens[1::2], tokens[2::2], strict=True):
-            if kind == "__list_" and not name.isdigit():
-                raise FormatError(f"metadata key {path} has a list index that is not a number")
+            if kind == "__list_":
+                if not (name.isascii() and name.isdigit()):
+                    raise FormatError(f"metadata key {path} has a list index that is not a number")
+                # The list is filled up to the index: a huge one would take all memory.
+                if len(name.lstrip("0")) > 6 or int(name) > _MAX_LIST_INDEX:
+                    raise FormatError(
+                        f"metadata key {path} has a list index past {_MAX_LIST_INDEX}"
+                    )
             steps.append(int(name) if kind == "__list_" else name)
         node: Any = root
         for step, following in itertools.pairwise(steps):
@@ -679,7 +716,7 @@ def parse_metadata(raw: Any) -> Metadata:
     threshold = raw.get("shamir_threshold") or 0
     try:
         threshold = int(threshold)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(.inf)
         raise FormatError("sops.shamir_threshold is not a number") from None
     return Metadata(
         last_modified=_rfc3339(raw.get("lastmodified")),

@@ -15,6 +15,15 @@ neither, so this module resolves plain scalars itself:
                                     double quotes where a plain scalar would change type,
                                     literal blocks for multi-line strings
     load_substituted(text)          that text after substitution, read as Flux reads it
+    load_text_tree(data)            every scalar as its text (a kustomization's references)
+    compose(data)                   the node tree of one document, for editing in place
+
+Every reading here is bounded: a document nesting deeper than MAX_DEPTH collections, one
+whose aliases would expand it past MAX_NODES nodes, or one with an alias inside its own
+anchor is refused with `TooLarge` (a `yaml.YAMLError`) before anything walks it. The
+walks that follow (kustomization references, substitution, decryption) are recursive and
+would otherwise take exponential time on a few hundred bytes of aliases, or overflow the
+stack. `SafeLoader` is PyYAML's safe loader with the same bounds, for other modules.
 """
 
 from __future__ import annotations
@@ -27,9 +36,10 @@ from typing import Any, ClassVar, cast
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.emitter import Emitter
+from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.representer import SafeRepresenter
-from yaml.resolver import BaseResolver
+from yaml.resolver import BaseResolver, Resolver
 from yaml.serializer import Serializer
 
 try:
@@ -50,6 +60,148 @@ except ImportError:  # pragma: no cover - PyYAML without libyaml
 
 class Unsupported(Exception):
     """The YAML uses a construct whose meaning only kustomize itself can settle."""
+
+
+MAX_NODES = 100_000
+"""Nodes (scalars and collections) a document with aliases may hold, every alias expanded."""
+
+MAX_TEXT = 8 << 20
+"""Characters of scalar text a document with aliases may hold, every alias expanded (an
+alias to a long string is a bomb too: the MAC walk and the dumpers go through each copy)."""
+
+MAX_DEPTH = 200
+"""Collections one document may nest inside each other (real manifests stay under 50)."""
+
+
+class TooLarge(yaml.MarkedYAMLError):
+    """A document past MAX_DEPTH, or that its aliases take past MAX_NODES or MAX_TEXT, or
+    that contains itself: refused before anything walks it. A document without aliases
+    is bounded by its size alone."""
+
+    def __init__(self, problem: str, mark: Mark | None) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+_Measure = tuple[int, int, int]  # nodes and scalar characters, expanded; depth
+
+
+def check_bounds(root: Node, *, aliases: bool = True) -> None:
+    """Raise `TooLarge` for a composed document past the module's limits. Linear in its
+    distinct nodes: each collection is measured once, whatever refers to it. Pass
+    `aliases=False` when the text holds no `&` (so no anchor, nor alias): then only the
+    depth needs checking, which is many times cheaper."""
+    if not aliases:
+        _check_depth(root)
+        return
+    done: dict[int, _Measure] = {}
+    inside: set[int] = set()  # collections being measured: the ancestors of the current one
+    stack: list[Node] = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in done:
+            continue
+        if isinstance(node, ScalarNode):  # only a document can be a lone scalar here
+            done[id(node)] = (1, len(node.value), 0)
+            continue
+        children = _children(node)
+        if id(node) not in inside:
+            inside.add(id(node))
+            stack.append(node)  # again, to be measured once its children are
+            for child in children:
+                if id(child) in inside:
+                    raise TooLarge("an alias refers to a node that contains it", child.start_mark)
+                if not isinstance(child, ScalarNode) and id(child) not in done:
+                    stack.append(child)
+            continue
+        inside.discard(id(node))
+        nodes, text, depth = 1, 0, 0
+        for child in children:
+            if isinstance(child, ScalarNode):
+                nodes, text = nodes + 1, text + len(child.value)
+            else:
+                more_nodes, more_text, child_depth = done[id(child)]
+                nodes, text = nodes + more_nodes, text + more_text
+                depth = max(depth, child_depth)
+        if depth >= MAX_DEPTH:
+            raise TooLarge(f"collections nested deeper than {MAX_DEPTH}", node.start_mark)
+        # Capped, so that the sums stay small integers: a bomb can reach 2**(its lines).
+        done[id(node)] = (min(nodes, _CAP), min(text, _CAP), depth + 1)
+    nodes, text, _ = done[id(root)]
+    if (nodes > MAX_NODES or text > MAX_TEXT) and (nodes, text) != _distinct(root):
+        too_many = f"{MAX_NODES:,} nodes" if nodes > MAX_NODES else f"{MAX_TEXT:,} characters"
+        raise TooLarge(f"aliases expand the document past {too_many}", root.start_mark)
+
+
+_CAP = 2**62
+
+
+def _check_depth(root: Node) -> None:
+    """MAX_DEPTH for a tree (no node shared): one pass over its collections, by level."""
+    level = [root]
+    for _ in range(MAX_DEPTH):
+        below: list[Node] = []
+        for node in level:
+            for child in _children(node):
+                if not isinstance(child, ScalarNode):
+                    below.append(child)
+        if not below:
+            return
+        level = below
+    raise TooLarge(f"collections nested deeper than {MAX_DEPTH}", level[0].start_mark)
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, SequenceNode) else []
+
+
+def _distinct(root: Node) -> tuple[int, int]:
+    """Nodes and scalar characters of a document counting each node once: what it holds
+    without its aliases expanded. Only needed for documents past the limits."""
+    seen = {id(root)}
+    nodes, text = 0, 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        nodes += 1
+        if isinstance(node, ScalarNode):
+            text += len(node.value)
+            continue
+        for child in _children(node):
+            if id(child) not in seen:
+                seen.add(id(child))
+                stack.append(child)
+    return nodes, text
+
+
+class _Bounded(SafeConstructor):
+    """Checks each document against the limits before constructing it."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.anchors_possible = _may_hold_anchors(stream)
+
+    def construct_document(self, node: Node) -> Any:
+        check_bounds(node, aliases=self.anchors_possible)
+        return super().construct_document(node)
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, KeyError, IndexError, AttributeError) as err:
+            # PyYAML's constructors for explicit tags fail this way on a bad value
+            # (`!!int 1e3`, `!!int`, `!!bool x`, `!!timestamp x`): a YAML error here.
+            raise ConstructorError(
+                None, None, f"{node.tag} cannot hold this value", node.start_mark
+            ) from err
+
+
+def _may_hold_anchors(data: Any) -> bool:
+    # Every anchor is written with "&", in UTF-8 and UTF-16 alike.
+    if isinstance(data, str):
+        return "&" in data
+    return not isinstance(data, bytes) or b"&" in data
 
 
 _PLAIN = "tag:kidp.dev,2024:plain"
@@ -84,6 +236,8 @@ def _go_int(text: str) -> int | None:
         value = int(body, 0)
     elif body.startswith("0") and len(body) > 1:
         value = int(body[1:], 8)
+    elif len(body) > 20:
+        return None  # past 2**64, and int() refuses strings of over 4300 digits
     else:
         value = int(body)
     if sign == "-":
@@ -153,7 +307,7 @@ def _go_key(key: Any) -> str:
     return str(key)
 
 
-class _Constructor(SafeConstructor):
+class _Constructor(_Bounded):
     strict: ClassVar[bool] = False
     v2: ClassVar[bool] = False
     _allowed_tags: ClassVar[frozenset[str]] = frozenset({_PLAIN, _STR, _MAP, _SEQ})
@@ -200,7 +354,7 @@ _Constructor.yaml_constructors = {
 class _ManifestLoader(_Parser, _Constructor, _Resolver):
     def __init__(self, stream: Any) -> None:
         _Parser.__init__(self, stream)
-        _Constructor.__init__(self)
+        _Constructor.__init__(self, stream)
         _Resolver.__init__(self)
 
 
@@ -269,7 +423,9 @@ class _SubstitutionDumper(_DoubleQuotingEmitter, Serializer, SafeRepresenter, _Q
 
 
 def _represent_str(dumper: SafeRepresenter, data: str) -> ScalarNode:
-    return dumper.represent_scalar(_STR, data, style="|" if "\n" in data else None)
+    # Not a literal block with NEL in it: written raw there, it reads back as "\n".
+    literal = "\n" in data and "\x85" not in data
+    return dumper.represent_scalar(_STR, data, style="|" if literal else None)
 
 
 _SubstitutionDumper.add_representer(str, _represent_str)
@@ -288,10 +444,10 @@ class _TextResolver(BaseResolver):
 _TextResolver.add_implicit_resolver(_MERGE, re.compile(r"^<<$"), ["<"])
 
 
-class _TextLoader(_Parser, SafeConstructor, _TextResolver):
+class _TextLoader(_Parser, _Bounded, _TextResolver):
     def __init__(self, stream: Any) -> None:
         _Parser.__init__(self, stream)
-        SafeConstructor.__init__(self)
+        _Bounded.__init__(self, stream)
         _TextResolver.__init__(self)
 
 
@@ -299,6 +455,25 @@ def load_text_tree(data: str | bytes) -> list[Any]:
     """The documents of a YAML stream with every scalar as its text (None for empty
     documents): how a kustomization's file references read, whatever they look like."""
     return _documents(data, _TextLoader)
+
+
+class SafeLoader(_Parser, _Bounded, Resolver):
+    """yaml.SafeLoader (on libyaml, whose parser stops nesting at 1,000 levels where the
+    pure-Python one overflows the stack) with this module's bounds."""
+
+    def __init__(self, stream: Any) -> None:
+        _Parser.__init__(self, stream)
+        _Bounded.__init__(self, stream)
+        Resolver.__init__(self)
+
+
+def compose(data: str | bytes) -> Node | None:
+    """The node tree of a one-document stream (None when empty), with yaml.SafeLoader's
+    tags; raises yaml.YAMLError, `TooLarge` included."""
+    node: Node | None = yaml.compose(data, Loader=cast("type[yaml.SafeLoader]", SafeLoader))
+    if node is not None:
+        check_bounds(node, aliases=_may_hold_anchors(data))
+    return node
 
 
 def describe(err: yaml.YAMLError) -> str:

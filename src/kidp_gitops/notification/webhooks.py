@@ -54,11 +54,17 @@ def _hmac_ok(token: str, body: bytes, signature: str | None, default_algo: str =
     if hasher is None:
         return False
     expected = hmac.new(token.encode(), body, hasher).hexdigest()
-    return hmac.compare_digest(expected, digest.strip().lower())
+    # As bytes: compare_digest raises TypeError for a str that is not ASCII.
+    given = digest.strip().lower().encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(expected.encode(), given)
 
 
 def _equal(a: str | None, b: str) -> bool:
-    return a is not None and hmac.compare_digest(a.encode(), b.encode())
+    # aiohttp hands undecodable header bytes over as lone surrogates, which plain
+    # .encode() refuses with UnicodeEncodeError.
+    return a is not None and hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
 
 
 def _allowed(event: str | None, events: list[str], sender: str) -> None:
@@ -71,6 +77,8 @@ def _json(body: bytes, sender: str) -> Any:
         return json.loads(body or b"null")
     except ValueError:
         raise Rejected(400, f"the {sender} payload is not JSON") from None
+    except RecursionError:  # how the json module refuses deep nesting ("[" * 100_000)
+        raise Rejected(400, f"the {sender} payload nests too deeply") from None
 
 
 def check(

@@ -26,11 +26,13 @@ from kidp_gitops.vcs import giterrors
 
 _VERSION = re.compile(
     r"^v?(?P<major>0|[1-9]\d*)(?:\.(?P<minor>\d+))?(?:\.(?P<patch>\d+))?"
-    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$",
+    re.ASCII,  # `\d` is [0-9], as in Go: a version in other scripts' digits is none
 )
 _PARTIAL = re.compile(
     r"^v?(?P<major>\d+|[xX*])(?:\.(?P<minor>\d+|[xX*]))?(?:\.(?P<patch>\d+|[xX*]))?"
-    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?$"
+    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?$",
+    re.ASCII,
 )
 _TERM = re.compile(r"^(?P<op>~>|!=|>=|<=|=<|=>|[=<>~^])?(?P<ver>[vV0-9xX*]\S*)$")
 _WILD = ("x", "X", "*")
@@ -62,8 +64,19 @@ class Version:
 
 
 def _ident_key(ident: str) -> tuple[int, int, str]:
-    # Numeric identifiers sort numerically and before alphanumeric ones.
-    return (0, int(ident), "") if ident.isdigit() else (1, 0, ident)
+    # Numeric identifiers sort numerically and before alphanumeric ones; like
+    # Masterminds, one too large for a uint64 counts as alphanumeric.
+    number = _uint64(ident)
+    return (0, number, "") if number is not None else (1, 0, ident)
+
+
+def _uint64(digits: str) -> int | None:
+    """strconv.ParseUint(digits, 10, 64): None beyond 2**64 - 1 (which also keeps int()
+    from the 4300-digit strings Python refuses to convert)."""
+    if not (digits.isascii() and digits.isdigit()) or len(digits.lstrip("0")) > 20:
+        return None
+    number = int(digits)
+    return number if number < 2**64 else None
 
 
 def parse_version(text: str) -> Version | None:
@@ -71,8 +84,12 @@ def parse_version(text: str) -> Version | None:
     m = _VERSION.match(text.strip())
     if not m:
         return None
+    numbers = [_uint64(m[key] or "0") for key in ("major", "minor", "patch")]
+    if None in numbers:
+        return None  # Masterminds reads each as a uint64
+    major, minor, patch = (n or 0 for n in numbers)
     pre = tuple(m["pre"].split(".")) if m["pre"] else ()
-    return Version(int(m["major"]), int(m["minor"] or 0), int(m["patch"] or 0), pre)
+    return Version(major, minor, patch, pre)
 
 
 @dataclass(frozen=True)
@@ -163,8 +180,10 @@ def _partial(text: str, whole: str) -> _Parts:
         value = m[key]
         if value is None or value in _WILD or (nums and nums[-1] is None):
             nums.append(None)
+        elif (number := _uint64(value)) is not None:
+            nums.append(number)
         else:
-            nums.append(int(value))
+            raise giterrors.InvalidRef(f"semver range '{whole}': '{text}' is too large a version")
     pre = tuple(m["pre"].split(".")) if m["pre"] and nums[2] is not None else ()
     return nums[0], nums[1], nums[2], pre
 
