@@ -1,14 +1,16 @@
 """Hostile repository content stays bounded (issue 12): on an engine with low build
-limits (512 MiB of memory per build, 1 MiB per file), an alias bomb in a manifest and a
-file over the size limit each end Ready=False, reason BuildFailed, naming the file,
-within the Kustomization's timeout plus a margin; nothing is applied; and another
-tenant's Kustomization applies a push meanwhile.
+limits (512 MiB of memory per build, 1 MiB per file), an alias bomb in a manifest, an
+alias bomb and deep nesting in kustomization.yaml, and a file over the size limit each
+end Ready=False, reason BuildFailed, naming the file (or what stopped it), within the
+Kustomization's timeout plus a margin; nothing is applied; and another tenant's
+Kustomization applies a push meanwhile.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import yaml
 
@@ -29,6 +31,7 @@ from tests.integration.kustomize.helpers import (
 from tests.unit.kustomize.layout import bomb
 
 LIMITS = sandbox.Limits(memory=512 * sandbox.MiB, file_size=1 * sandbox.MiB)
+CORPUS = Path(__file__).resolve().parents[2] / "unit" / "fuzz" / "corpus" / "kustomization"
 TIMEOUT = 60.0
 
 
@@ -59,6 +62,8 @@ async def test_bombs_and_big_files_fail_alone(
                 "big/kustomization.yaml": "namePrefix: p-\nresources: [big.yaml]\n",
                 "big/big.yaml": big_manifest(),
                 "plain-big/big.yaml": big_manifest(),
+                "ks-bomb/kustomization.yaml": (CORPUS / "alias-bomb-resources.yaml").read_text(),
+                "deep/kustomization.yaml": (CORPUS / "deep-resources-250.yaml").read_text(),
             },
         )
         calm_repo = await setup_source(
@@ -75,7 +80,7 @@ async def test_bombs_and_big_files_fail_alone(
 
         began = time.monotonic()
         timeout = {"timeout": f"{TIMEOUT:g}s"}
-        for name in ("bomb", "big", "plain-big"):
+        for name in ("bomb", "big", "plain-big", "ks-bomb", "deep"):
             await kube.create(KS.format(ns=tenant), kustomization(name, name, **timeout))
         # Meanwhile the other tenant pushes, and its change is applied.
         with git_repos.worktree(calm_repo) as wt:
@@ -94,6 +99,8 @@ async def test_bombs_and_big_files_fail_alone(
             "bomb": "kustomize build used more than 512 MiB of memory and was stopped",
             "big": "big/big.yaml is 1.4 MiB, over the 1 MiB limit of a file a build reads",
             "plain-big": "plain-big/big.yaml is 1.4 MiB, over the 1 MiB limit",
+            "ks-bomb": "ks-bomb/kustomization.yaml: refused: aliases expand the document past",
+            "deep": "deep/kustomization.yaml: refused: collections nested deeper than 200",
         }
         for name, said in expected.items():
             failed = await wait_ready(
