@@ -35,8 +35,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 
+import re2  # type: ignore[import-untyped]
 import yaml
 
 from kidp_gitops.kustomize import yamlio
@@ -642,14 +643,29 @@ def _rfc3339(raw: Any) -> str:
     return re.sub(r"\.\d+", "", stamp)
 
 
-def _regex(raw: Mapping[str, Any], name: str) -> re.Pattern[str] | None:
+def _regex(raw: Mapping[str, Any], name: str) -> Pattern | None:
+    """A file's own rule, compiled as sops compiles it: Go's regexp is RE2, so is this
+    (the same syntax, and matching in linear time: a committed `(a+)+$` cannot hang a
+    decryption, as it would with Python's backtracking `re`)."""
     pattern = raw.get(name) or ""
     if not isinstance(pattern, str):
         raise FormatError(f"sops.{name} is not a string")
+    if not pattern:
+        return None
     try:
-        return re.compile(pattern) if pattern else None
-    except re.error:
+        return cast(Pattern, re2.compile(pattern, _RE2_OPTIONS))
+    except re2.error:
         raise FormatError(f"sops.{name} is not a valid regular expression") from None
+
+
+class Pattern(Protocol):
+    """What the rules need of a compiled RE2 pattern."""
+
+    def search(self, text: str) -> object | None: ...
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is reported as a FormatError, not on stderr
 
 
 @dataclass(frozen=True)
@@ -663,8 +679,8 @@ class Metadata:
     mac_only_encrypted: bool
     unencrypted_suffix: str = ""
     encrypted_suffix: str = ""
-    unencrypted_regex: re.Pattern[str] | None = None
-    encrypted_regex: re.Pattern[str] | None = None
+    unencrypted_regex: Pattern | None = None
+    encrypted_regex: Pattern | None = None
     comment_rules: bool = False
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
@@ -112,3 +113,16 @@ def test_metadata_rules() -> None:
         sopsformat.parse_metadata({**base, "encrypted_regex": "a", "encrypted_suffix": "b"})
     with pytest.raises(sopsformat.FormatError, match="names no key"):
         sopsformat.parse_metadata({**base, "age": []})
+
+
+def test_a_file_s_own_regex_matches_in_linear_time_with_go_s_syntax() -> None:
+    """sops compiles the rules with Go's regexp (RE2): the same here. A pattern that
+    backtracks exponentially in Python's `re` answers at once; Perl-only syntax that Go
+    refuses is refused."""
+    base = {"mac": "", "lastmodified": "2024-01-01T10:00:00Z", "age": [{"enc": "x"}]}
+    hostile = sopsformat.parse_metadata({**base, "unencrypted_regex": "(a+)+$"})
+    began = time.monotonic()
+    assert hostile.should_encrypt(("a" * 64 + "!",))
+    assert time.monotonic() - began < 1
+    with pytest.raises(sopsformat.FormatError, match="not a valid regular expression"):
+        sopsformat.parse_metadata({**base, "encrypted_regex": "(?<=x)data"})
