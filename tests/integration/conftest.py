@@ -8,18 +8,20 @@ test that needs isolation gets a fresh namespace (`namespace`), deleted afterwar
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from kidp_gitops.cli.main import app
-from kidp_gitops.devcluster import DevCluster
+from kidp_gitops.devcluster import AlreadyRunning, DevCluster
 from kidp_gitops.engine.run import Engine, EngineOptions
 from kidp_gitops.kube import KubeClient, load_config, service_account_user
 from tests.gitserver.fixtures import git_repos, http_git, https_git, ssh_git, unique_repo
-from tests.integration import namespaces
+from tests.integration import controlplanes, namespaces
 from tests.integration.engines import Engines
 
 __all__ = ["git_repos", "http_git", "https_git", "ssh_git", "unique_repo"]
@@ -29,6 +31,40 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in str(item.path):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def count_control_planes() -> Iterator[None]:
+    """Every DevCluster start of this run, counted by the file that asked for it
+    (tests/integration/controlplanes.py holds the budget). Wraps the real `up`."""
+    real = DevCluster.up
+    root = str(repo_root()) + "/"
+
+    def counted(self: DevCluster, *args: Any, **kwargs: Any) -> Any:
+        # The frame that called up(): a fixture or a test (up() runs later, maybe in
+        # another thread's loop, where that frame is no longer on the stack).
+        caller = sys._getframe(1).f_code.co_filename.removeprefix(root)
+        if "bare-cluster" in str(self.dir):
+            caller += "/bare"
+
+        async def run() -> Any:
+            try:
+                result = await real(self, *args, **kwargs)
+            except AlreadyRunning:
+                raise  # found running: nothing started
+            except BaseException:
+                controlplanes.STARTS[caller] += 1  # a start that failed is a start
+                raise
+            controlplanes.STARTS[caller] += 1
+            return result
+
+        return run()
+
+    DevCluster.up = counted  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DevCluster.up = real  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")
