@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := git ca-certificates openssh-server openssh-client gnupg
+APT_PACKAGES := git ca-certificates openssh-server openssh-client gnupg util-linux mount
 
 .PHONY: up down test setup system-packages venv controlplane helm registry lint
 
