@@ -20,7 +20,9 @@ The child runs in a user and mount namespace of its own (no privilege is needed:
     /tmp and HOME (/home)                      empty tmpfs, gone when the child ends
 
 and nothing else: not the engine's data directory, not its HOME (keys, kube config),
-not /proc, not the engine's environment (the child gets `env` and nothing more).
+not the engine's processes (a pid namespace of its own; /proc shows only the build's),
+not the engine's environment (the child gets `env` and nothing more). The old root is
+unmounted, and the command runs without any capability, so it cannot climb back out.
 Without `network` it also gets a network namespace of its own, with no interface up.
 
 Where the kernel refuses user namespaces (a container runtime's seccomp profile may),
@@ -61,7 +63,7 @@ _SYSTEM = (
     "/libx32",
     "/etc/alternatives",
     "/etc/ca-certificates",
-    "/etc/ssl",
+    "/etc/ssl/certs",
     "/etc/resolv.conf",
     "/etc/hosts",
     "/etc/nsswitch.conf",
@@ -74,27 +76,36 @@ _SYSTEM = (
     "/dev/urandom",
     "/dev/random",
 )
-_TMP_SIZE = "1g"
 HOME = "/home"
 
 # Run by `sh` inside the new namespaces: $1 the empty directory that becomes the root,
-# $2 the working directory, then "ro" paths, "rw" paths, "--", and the command. Paths
-# arrive as arguments, never spliced into the script, so no name can inject a command.
+# $2 the size of /tmp, then "ro" paths, "rw" paths, "--", and the command. Paths arrive
+# as arguments, never spliced into the script, so no name can inject a command.
+#
+# The new root replaces the old one (pivot_root, then the old one is unmounted): a
+# chroot alone would leave the host's tree mounted, and a root that chroots again can
+# climb out of a chroot. The command then runs with no capability at all (an empty
+# bounding set, no new privileges): it cannot mount, chroot or pivot again.
 _SCRIPT = r"""
 set -eu
-root=$1; cwd=$2; shift 2
+root=$1; tmp_size=$2; shift 2
 mount -t tmpfs -o mode=0755,size=16m kidp-sandbox "$root"
 mkdir -p "$root/tmp" "$root/home"
-mount -t tmpfs -o mode=1777,size=__TMP__ kidp-tmp "$root/tmp"
-mount -t tmpfs -o mode=0700,size=__TMP__ kidp-home "$root/home"
-bind() {
+mount -t tmpfs -o "mode=1777,size=$tmp_size" kidp-tmp "$root/tmp"
+mount -t tmpfs -o mode=0700,size=64m kidp-home "$root/home"
+bind() {  # bind MODE PATH: PATH of the host at the same path under the new root
+  src=$2
   if [ -L "$2" ]; then
-    mkdir -p "$root$(dirname "$2")"; ln -sfn "$(readlink "$2")" "$root$2"; return 0
+    target=$(readlink -f "$2") || return 0
+    if [ -e "$root$target" ]; then  # a link within what is bound (/bin -> usr/bin)
+      mkdir -p "$root$(dirname "$2")"; ln -sfn "$(readlink "$2")" "$root$2"; return 0
+    fi
+    src=$target  # a link out of it (/etc/resolv.conf -> /run/...): its target, here
   fi
-  [ -e "$2" ] || return 0
-  if [ "$root$2" -ef "$2" ]; then return 0; fi  # inside something bound already
-  if [ -d "$2" ]; then mkdir -p "$root$2"; else mkdir -p "$root$(dirname "$2")"; : >"$root$2"; fi
-  mount --rbind "$2" "$root$2"
+  [ -e "$src" ] || return 0
+  if [ "$root$2" -ef "$src" ]; then return 0; fi  # inside something bound already
+  if [ -d "$src" ]; then mkdir -p "$root$2"; else mkdir -p "$root$(dirname "$2")"; : >"$root$2"; fi
+  mount --rbind "$src" "$root$2"
   if [ "$1" = ro ]; then mount -o remount,bind,ro "$root$2"; fi
 }
 mode=ro
@@ -103,8 +114,16 @@ while [ "$1" != -- ]; do
   shift
 done
 shift
-exec chroot "$root" "$@"
-""".replace("__TMP__", _TMP_SIZE)
+mkdir "$root/proc"  # this pid namespace's own: umount reads the mount table there
+mount -t proc kidp-proc "$root/proc"
+cd "$root"
+mkdir .old
+pivot_root . .old
+cd /
+umount -l /.old
+rmdir /.old
+exec setpriv --no-new-privs --bounding-set -all --inh-caps -all -- "$@"
+"""
 
 
 @dataclass(frozen=True)
@@ -129,6 +148,17 @@ def confine(
     (which must be inside `readable` or `writable`) with exactly `env`."""
     if available() is not None:
         return Confined(list(argv), dict(env), cwd)
+    return _confined(argv, cwd, readable, writable, network, env)
+
+
+def _confined(
+    argv: Sequence[str],
+    cwd: Path,
+    readable: Sequence[Path],
+    writable: Sequence[Path],
+    network: bool,
+    env: Mapping[str, str],
+) -> Confined:
     program = os.path.realpath(argv[0])
     environment = [f"{k}={v}" for k, v in sorted(env.items())]
     wrapped = [
@@ -136,6 +166,7 @@ def confine(
         "--user",
         "--map-root-user",
         "--mount",
+        "--pid",
         "--fork",
         *([] if network else ["--net"]),
         "--",
@@ -144,7 +175,7 @@ def confine(
         _SCRIPT,
         "kidp-sandbox",
         str(_root()),
-        str(cwd),
+        str(LIMITS.memory),
         "ro",
         *_SYSTEM,
         program,
@@ -165,28 +196,15 @@ def confine(
 
 @functools.cache
 def available() -> str | None:
-    """None when children can be confined here, else why not (probed once)."""
-    unshare = _unshare()
-    if not unshare:
+    """None when children can be confined here, else why not: probed once, by running
+    `true` exactly as a build would run."""
+    if not _unshare():
         return "the unshare program (util-linux) is not installed"
-    probe = [
-        unshare,
-        "--user",
-        "--map-root-user",
-        "--mount",
-        "--fork",
-        "--net",
-        "--",
-        "/bin/sh",
-        "-c",
-        # chroot into the empty tmpfs works (127: no /x to run there), or says why not
-        'mount -t tmpfs -o size=1m kidp-probe "$1" || exit 1; '
-        'chroot "$1" /x 2>/dev/null; [ $? -eq 127 ]',
-        "kidp-probe",
-        str(_root()),
-    ]
+    probe = _confined(["/usr/bin/true"], Path("/"), (), (), False, {})
     try:
-        done = subprocess.run(probe, capture_output=True, timeout=30, check=False)
+        done = subprocess.run(
+            probe.argv, env=probe.env, cwd=probe.cwd, capture_output=True, timeout=30
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"cannot start unshare: {err}"
     if done.returncode != 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import threading
@@ -58,7 +59,7 @@ def test_namespaces_work_on_this_machine() -> None:
 def test_the_child_reads_its_input_and_nothing_else(tree: tuple[Path, Path]) -> None:
     given, outside = tree
     assert run(["/usr/bin/cat", "mine.txt"], given, readable=[given]).stdout == "mine\n"
-    for path in (str(outside / "secret.txt"), "link.txt", str(Path.home()), "/proc/1/environ"):
+    for path in (str(outside / "secret.txt"), "link.txt", str(Path.home()), "/etc/shadow"):
         done = run(["/usr/bin/cat", path], given, readable=[given])
         assert done.returncode != 0, path
         assert "secret" not in done.stdout
@@ -156,3 +157,40 @@ def test_kustomize_cannot_clone_a_mirror_on_the_host(tmp_path: Path) -> None:
     with pytest.raises(errors.BuildError) as caught:
         runner.run(given, timeout=120, replacements={}, readable=[given], network=True)
     assert "secret" not in str(caught.value)
+
+
+ESCAPE = """
+import os
+os.makedirs("/tmp/x", exist_ok=True)
+try:
+    os.chroot("/tmp/x")
+    for _ in range(30):
+        os.chdir("..")
+    os.chroot(".")
+except OSError as err:
+    print("refused:", err.strerror)
+print(sorted(os.listdir("/")))
+"""
+
+
+def test_a_child_cannot_climb_out_as_root_of_its_namespace(tmp_path: Path) -> None:
+    """The classic chroot escape (chroot again, climb with ..): the child has no
+    capability to chroot, and the host's tree is not mounted in its namespace at all."""
+    done = run(["/usr/bin/python3", "-c", ESCAPE], tmp_path, readable=[tmp_path])
+    assert "refused: Operation not permitted" in done.stdout, done.stderr
+    listed = done.stdout.splitlines()[-1]
+    assert "'work'" not in listed
+    assert "'root'" not in listed
+    unconfined = subprocess.run(
+        ["/usr/bin/python3", "-c", "import os; print(sorted(os.listdir('/')))"],
+        capture_output=True,
+        text=True,
+    )
+    assert "'root'" in unconfined.stdout  # the positive control: the host has it
+
+
+def test_the_child_sees_no_process_of_the_engine(tmp_path: Path) -> None:
+    done = run(["/usr/bin/ls", "/proc"], tmp_path, readable=[tmp_path])
+    pids = [p for p in done.stdout.split() if p.isdigit()]
+    assert str(os.getpid()) not in pids
+    assert len(pids) < 5  # the build's own: sh's successors, not the host's
