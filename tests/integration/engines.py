@@ -54,8 +54,7 @@ class Engines:
             return
         engine, task = self._running
         self._running = None
-        defaults = sandbox.Limits()
-        sandbox.configure(memory=defaults.memory, file_size=defaults.file_size)
+        sandbox.configure(sandbox.Limits())
         engine.stop()
         await asyncio.wait_for(task, 60)
 

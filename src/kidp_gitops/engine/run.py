@@ -95,7 +95,7 @@ class Engine:
         dashboard_runner: web.AppRunner | None = None
         events = EventRecorder(client, COMPONENT)
         redact.mask_logs()  # no value that came from a Secret in any log line
-        sandbox.configure(memory=o.build_limits.memory, file_size=o.build_limits.file_size)
+        sandbox.configure(o.build_limits)
         try:
             await asyncio.to_thread(sandbox.warn_if_unavailable)
             mapper = RestMapper(client)

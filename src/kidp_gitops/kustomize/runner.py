@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -71,32 +72,42 @@ def run(
     argv = [*command(), str(directory), "--load-restrictor", "LoadRestrictionsNone"]
     child = sandbox.confine(argv, cwd=directory, readable=readable, network=network, env=_ENV)
     # A session of its own, so a deadline also stops the git processes a remote base starts.
-    with (
-        subprocess.Popen(
-            child.argv,
-            cwd=child.cwd,
-            env=child.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        ) as proc,
-        sandbox.Guard(proc.pid) as guard,
-    ):
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired as err:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise errors.KustomizeTimeout(
-                f"kustomize build did not finish in {timeout:g}s"
-            ) from err
-    if guard.exceeded:
-        raise errors.BuildError(
-            f"kustomize build used more than {guard.limit // sandbox.MiB} MiB of memory and "
-            "was stopped (an alias bomb or a very large input?)"
-        )
+    # The result goes to a file the guard watches: read whole only once it is bounded.
+    with tempfile.TemporaryFile() as out:
+        with (
+            subprocess.Popen(
+                child.argv,
+                cwd=child.cwd,
+                env=child.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            ) as proc,
+            sandbox.Guard(proc.pid, output=out.fileno()) as guard,
+        ):
+            try:
+                _, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired as err:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                raise errors.KustomizeTimeout(
+                    f"kustomize build did not finish in {timeout:g}s"
+                ) from err
+        if guard.exceeded == "memory":
+            raise errors.BuildError(
+                f"kustomize build used more than {guard.limit // sandbox.MiB} MiB of memory "
+                "and was stopped (an alias bomb or a very large input?)"
+            )
+        size = os.fstat(out.fileno()).st_size
+        if guard.exceeded == "output" or size > sandbox.LIMITS.output:
+            raise errors.BuildError(
+                f"kustomize build wrote more than {sandbox.LIMITS.output // sandbox.MiB} MiB "
+                "of objects and was stopped"
+            )
+        out.seek(0)
+        stdout = out.read()
     if proc.returncode != 0:
         message = explain(stderr.decode("utf-8", errors="replace"), replacements)
         raise errors.BuildError(message or "kustomize build failed")

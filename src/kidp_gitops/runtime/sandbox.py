@@ -48,7 +48,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -247,35 +247,35 @@ class Limits:
     """Resident memory of one build's processes together, in bytes."""
     file_size: int = 8 * MiB
     """The largest file of a repository a build reads."""
+    output: int = 64 * MiB
+    """The most a build may write as its result: the engine reads it whole and parses
+    it, so this bounds the engine's own memory for one build."""
 
 
 LIMITS = Limits()
 
 
-def configure(*, memory: int | None = None, file_size: int | None = None) -> Limits:
-    """Set the process's limits (None keeps one); returns the previous ones."""
+def configure(limits: Limits) -> Limits:
+    """Set the process's limits; returns the previous ones."""
     global LIMITS
-    previous = LIMITS
-    LIMITS = replace(
-        LIMITS,
-        memory=previous.memory if memory is None else memory,
-        file_size=previous.file_size if file_size is None else file_size,
-    )
+    previous, LIMITS = LIMITS, limits
     return previous
 
 
 class Guard:
     """Kills the process group `pgid` (every process of one build) if its resident
-    memory passes `limit`; `exceeded` says whether it did. Use as a context manager
-    around the wait for the child."""
+    memory passes `limit`, or the file `output` (its result) grows past LIMITS.output;
+    `exceeded` says which ("memory", "output") or None. Use as a context manager around
+    the wait for the child."""
 
     POLL = 0.2
 
-    def __init__(self, pgid: int, limit: int | None = None):
+    def __init__(self, pgid: int, limit: int | None = None, output: int | None = None):
         self.pgid = pgid
         self.limit = LIMITS.memory if limit is None else limit
-        self.exceeded = False
-        self.peak = 0
+        self.output = output
+        """A file descriptor the child writes its result to."""
+        self.exceeded: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="build-guard", daemon=True)
 
@@ -289,13 +289,15 @@ class Guard:
 
     def _watch(self) -> None:
         while not self._stop.wait(self.POLL):
-            used = group_rss(self.pgid)
-            self.peak = max(self.peak, used)
-            if used > self.limit:
-                self.exceeded = True
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(self.pgid, signal.SIGKILL)
-                return
+            if group_rss(self.pgid) > self.limit:
+                self.exceeded = "memory"
+            elif self.output is not None and os.fstat(self.output).st_size > LIMITS.output:
+                self.exceeded = "output"
+            else:
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pgid, signal.SIGKILL)
+            return
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")

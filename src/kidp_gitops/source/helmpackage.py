@@ -277,7 +277,7 @@ class Helm:
             ) from exc
         finally:
             shutil.rmtree(home, ignore_errors=True)
-        if guard.exceeded:
+        if guard.exceeded == "memory":
             raise ChartError(
                 CHART_PACKAGE_ERROR,
                 f"helm used more than {guard.limit // sandbox.MiB} MiB of memory to {action} "

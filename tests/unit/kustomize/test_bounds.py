@@ -20,9 +20,11 @@ from tests.unit.kustomize.layout import bomb, names, write
 
 @pytest.fixture
 def limits() -> Iterator[None]:
-    previous = sandbox.configure(memory=256 * sandbox.MiB, file_size=64 * 1024)
+    previous = sandbox.configure(
+        sandbox.Limits(memory=256 * sandbox.MiB, file_size=64 * 1024, output=2 * sandbox.MiB)
+    )
     yield
-    sandbox.configure(memory=previous.memory, file_size=previous.file_size)
+    sandbox.configure(previous)
 
 
 def test_an_alias_bomb_stops_at_the_memory_limit(tmp_path: Path, limits: None) -> None:
@@ -32,6 +34,16 @@ def test_an_alias_bomb_stops_at_the_memory_limit(tmp_path: Path, limits: None) -
     with pytest.raises(errors.BuildError, match="more than 256 MiB of memory and was stopped"):
         runner.run(tmp_path, timeout=60, replacements={}, readable=[tmp_path], network=False)
     assert time.monotonic() - began < 30  # stopped by the guard, not by the deadline
+
+
+def test_a_result_over_the_output_limit_is_refused(tmp_path: Path, limits: None) -> None:
+    """One small file named many times: kustomize's own memory stays low, its result
+    does not; the engine never reads more than the output limit."""
+    keys = "\n".join(f"  - k{i}=data.txt" for i in range(60))
+    write(tmp_path, "kustomization.yaml", f"configMapGenerator:\n- name: big\n  files:\n{keys}\n")
+    write(tmp_path, "data.txt", "x" * 60_000)
+    with pytest.raises(errors.BuildError, match="wrote more than 2 MiB of objects"):
+        runner.run(tmp_path, timeout=60, replacements={}, readable=[tmp_path], network=False)
 
 
 def test_the_same_build_without_the_bomb_works_under_the_limits(
