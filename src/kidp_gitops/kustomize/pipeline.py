@@ -46,6 +46,7 @@ async def render(
     namespace = obj["metadata"]["namespace"]
     overlay = Overlay.from_spec(spec)
     keyring = await _keyring(client, namespace, spec.decryption)
+    owner = redact.owner_key("Kustomization", namespace, obj["metadata"]["name"])
     try:
         objects: list[JSON] = await asyncio.to_thread(
             build.build,
@@ -56,12 +57,14 @@ async def render(
             timeout=spec.effective_timeout().seconds,
             keyring=keyring,
         )
+        objects = await asyncio.to_thread(_decrypt, spec.decryption, keyring, objects)
     except errors.BuildError as err:
         raise RenderError(conditions.BUILD_FAILED, str(err)) from err
     except sops.DecryptionError as err:
         raise RenderError(DECRYPTION_FAILED, str(err)) from err
-    objects = await asyncio.to_thread(_decrypt, spec.decryption, keyring, objects)
-    owner = redact.owner_key("Kustomization", namespace, obj["metadata"]["name"])
+    finally:
+        if keyring is not None:  # whatever was decrypted, into any kind, even if it failed
+            redact.REDACTOR.remember(owner, keyring.revealed)
     if spec.post_build is not None:
         variables = await _variables(client, namespace, spec.post_build)
         redact.REDACTOR.remember(owner, [variables.values[n] for n in variables.secret])

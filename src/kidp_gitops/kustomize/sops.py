@@ -101,12 +101,15 @@ class _PgpKey:
 class Keyring:
     """The private keys one Kustomization may decrypt with; its repr shows public parts only."""
 
-    __slots__ = ("_age", "_pgp", "_session")
+    __slots__ = ("_age", "_pgp", "_session", "revealed")
 
     def __init__(self, age: Sequence[_AgeIdentity] = (), pgp: Sequence[_PgpKey] = ()) -> None:
         self._age = tuple(age)
         self._pgp = tuple(pgp)
         self._session: _KeyOpener | None = None
+        self.revealed: list[str] = []
+        """Every value decrypted with these keys, whatever kind of object or file it
+        went into: the caller masks them wherever a message could show them."""
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Keyring]:
@@ -424,8 +427,11 @@ def _mac_bytes(value: Any) -> bytes | None:
 class _TreeDecryptor:
     """Walks a tree as sops does: keys in order, list items under their parent's path."""
 
-    def __init__(self, metadata: sopsformat.Metadata, key: bytes, source: str) -> None:
+    def __init__(
+        self, metadata: sopsformat.Metadata, key: bytes, source: str, revealed: list[str]
+    ) -> None:
         self._metadata = metadata
+        self._revealed = revealed
         self._cipher = AESGCM(key)
         self._source = source
         self.mac = hashlib.sha512()
@@ -452,6 +458,8 @@ class _TreeDecryptor:
         typed = _typed(plain, value.type)
         if typed is None:
             raise MalformedSopsFile(self._source, f"{what} does not hold a {value.type} value")
+        if value.type in ("str", "bytes"):
+            self._revealed.append(plain.decode("utf-8", "replace"))
         return typed
 
     def walk(self, node: Any, path: tuple[str, ...]) -> Any:
@@ -496,7 +504,7 @@ def _decrypt_tree(
     except sopsformat.FormatError as err:
         raise MalformedSopsFile(source, str(err)) from None
     key = _data_key(parsed, keyring, source)
-    tree = _TreeDecryptor(parsed, key, source)
+    tree = _TreeDecryptor(parsed, key, source, keyring.revealed)
     plain = [tree.walk(branch, ()) for branch in branches]
     if verify_mac:
         computed = tree.mac.hexdigest().upper()

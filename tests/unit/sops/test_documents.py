@@ -112,6 +112,9 @@ def test_decrypts_to_the_original(
 
     original = yaml.safe_load(SECRET)
     assert sops.decrypt_document(document, keyring, source="secret.yaml") == original
+    # Every value decrypted is said, so messages can mask it (runtime/redact.py).
+    assert PLAINTEXT_B64 in keyring.revealed
+    assert f"postgres://admin:{PLAINTEXT}@db:5432/app" in keyring.revealed
     # A document read by plain PyYAML decrypts the same.
     plain_pyyaml = yaml.safe_load(encrypted)
     assert sops.decrypt_document(plain_pyyaml, keyring, source="secret.yaml") == original
