@@ -32,7 +32,12 @@ MIN_LENGTH = 4
 
 
 def _forms(value: str) -> set[str]:
-    forms = {value, json.dumps(value)[1:-1], repr(value)[1:-1]}
+    forms = {
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],  # as Go's %q quotes it
+        repr(value)[1:-1],
+    }
     forms.add(base64.b64encode(value.encode()).decode())
     return {f for f in forms if len(f) >= MIN_LENGTH}
 
@@ -40,6 +45,8 @@ def _forms(value: str) -> set[str]:
 class Redactor:
     def __init__(self) -> None:
         self._by_owner: dict[str, frozenset[str]] = {}
+        self._all: frozenset[str] | None = frozenset()
+        """Every owner's values together (for logs), made again after a change."""
 
     def remember(self, owner: str, values: Iterable[str]) -> None:
         found = set(self._by_owner.get(owner, frozenset()))
@@ -48,12 +55,14 @@ class Redactor:
                 found |= _forms(value)
         if found:
             self._by_owner[owner] = frozenset(found)
+            self._all = None
 
     def __bool__(self) -> bool:
         return bool(self._by_owner)
 
     def forget(self, owner: str) -> None:
-        self._by_owner.pop(owner, None)
+        if self._by_owner.pop(owner, None) is not None:
+            self._all = None
 
     def text(self, owner: str, text: str) -> str:
         return _mask(text, self._by_owner.get(owner, frozenset()))
@@ -61,7 +70,9 @@ class Redactor:
     def everywhere(self, text: str) -> str:
         if not self._by_owner:
             return text
-        return _mask(text, frozenset().union(*self._by_owner.values()))
+        if self._all is None:
+            self._all = frozenset().union(*self._by_owner.values())
+        return _mask(text, self._all)
 
 
 def _mask(text: str, values: frozenset[str]) -> str:
@@ -69,6 +80,30 @@ def _mask(text: str, values: frozenset[str]) -> str:
     for value in sorted(values, key=len, reverse=True):
         if value in text:
             text = text.replace(value, MASK)
+    return _mask_cut(text, values)
+
+
+_CUTS = ("…", "...")
+
+
+def _mask_cut(text: str, values: frozenset[str]) -> str:
+    """A message shortened before it reached us (a condition's limit, a long helm or
+    kustomize line) may end inside a value: mask the part left before the cut — at the
+    end of the text, or before an ellipsis."""
+    ends = [len(text)]
+    for cut in _CUTS:
+        start = text.find(cut)
+        while start != -1:
+            ends.append(start)
+            start = text.find(cut, start + 1)
+    candidates = [v for v in values if v[:MIN_LENGTH] in text]
+    for end in sorted(set(ends), reverse=True):
+        for value in candidates:
+            longest = min(len(value) - 1, end)
+            for k in range(longest, MIN_LENGTH - 1, -1):
+                if text[end - k : end] == value[:k]:
+                    text = text[: end - k] + MASK + text[end:]
+                    break
     return text
 
 
@@ -91,7 +126,10 @@ def mask_logs() -> None:
         record = make(*args, **kwargs)
         if not REDACTOR:
             return record
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # bad arguments: logging's own handler reports them later
+            return record
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = REDACTOR.everywhere(
                 logging.Formatter().formatException(record.exc_info)

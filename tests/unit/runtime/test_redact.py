@@ -70,3 +70,12 @@ def test_log_records_are_masked_as_they_are_made(caplog: pytest.LogCaptureFixtur
         assert f"ValueError: failed on {MASK}" in text
     finally:
         redact.REDACTOR.forget("Kustomization/t/logs")
+
+
+def test_a_value_cut_by_a_shortened_message_is_masked_too() -> None:
+    r = Redactor()
+    r.remember("o", ["canary-0123456789abcdef"])
+    assert r.text("o", "value: 'canary-01234...") == f"value: '{MASK}..."
+    assert r.text("o", "value: canary-0123456") == f"value: {MASK}"
+    assert r.text("o", "helm said canary-012…, and more") == f"helm said {MASK}…, and more"
+    assert r.text("o", "nothing of it here...") == "nothing of it here..."
