@@ -195,10 +195,22 @@ class HelmReleaseReconciler(ObjectReconciler):
         history = st.get("history") or []
         name = history[0]["name"] if history else hr.release_name()
         namespace = history[0]["namespace"] if history else hr.release_namespace()
-        if not await release.history(self._acting(hr), namespace, name):
-            return
-        async with self._invocation(hr, namespace, name) as inv:
-            await self._uninstall(obj, inv, hr)
+        try:
+            if not await release.history(self._acting(hr), namespace, name):
+                return
+            async with self._invocation(hr, namespace, name) as inv:
+                await self._uninstall(obj, inv, hr)
+        except (ApiError, ReconcileError) as err:
+            if not await lifecycle.namespace_terminating(self.client, hr.namespace):
+                raise  # retried: the release stays until it can be uninstalled
+            # The namespace goes, and with it the account's rights (its RoleBinding may
+            # be gone already): waiting would hold the namespace forever. Say so.
+            self.events.record(
+                obj,
+                "Warning",
+                UNINSTALL_FAILED,
+                f"release {namespace}/{name} left behind as the namespace is deleted: {err}",
+            )
 
     # ---- inputs ------------------------------------------------------------------------
 

@@ -202,20 +202,13 @@ class KustomizationReconciler(ObjectReconciler):
                 wait=policy == "WaitForTermination",
             )
         except PruneFailed as err:
-            if not await self._namespace_terminating(meta["namespace"]):
+            if not await lifecycle.namespace_terminating(self.client, meta["namespace"]):
                 raise  # retried: the objects stay until they can be deleted
             # The whole namespace goes, and with it the service account's permissions:
             # waiting would block the namespace forever. Say what is left behind.
             self.events.record(
                 obj, "Warning", conditions.PRUNE_FAILED, f"objects left behind: {err}"
             )
-
-    async def _namespace_terminating(self, namespace: str) -> bool:
-        try:
-            found = await self.client.get(f"/api/v1/namespaces/{namespace}")
-        except ApiError as err:
-            return err.not_found
-        return bool(found["metadata"].get("deletionTimestamp"))
 
     # ---- steps -------------------------------------------------------------------------
 

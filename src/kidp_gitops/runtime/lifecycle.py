@@ -56,6 +56,16 @@ INVALID_SPEC = "InvalidSpec"
 M = TypeVar("M", bound=BaseModel)
 
 
+async def namespace_terminating(client: KubeClient, namespace: str) -> bool:
+    """Whether `namespace` is being deleted (or gone). Its service accounts' rights may
+    go first: a finalizer that waits on them would hold the namespace forever."""
+    try:
+        found = await client.get(f"/api/v1/namespaces/{namespace}")
+    except ApiError as err:
+        return err.not_found
+    return bool(found["metadata"].get("deletionTimestamp"))
+
+
 def parse(model: type[M], obj: JSON) -> M:
     """`obj` as `model`; else Stalled, InvalidSpec, naming the field and what is wrong
     (`invalid spec: spec.serviceAccountName: String should match pattern …`)."""
@@ -148,8 +158,8 @@ class ObjectReconciler(ABC):
         refused = refused_fields(self.kind, obj)
         if meta.get("deletionTimestamp"):
             if FINALIZER in (meta.get("finalizers") or []):
-                if not refused:  # a refused object never acted: nothing to clean up
-                    await self.finalize(obj)
+                if not refused or _acted(obj):  # a refused object that never acted has
+                    await self.finalize(obj)  # nothing to clean up
                 await self._set_finalizers(obj, [f for f in meta["finalizers"] if f != FINALIZER])
             return Result()
         if FINALIZER not in (meta.get("finalizers") or []):
@@ -263,6 +273,14 @@ class ObjectReconciler(ABC):
             raise
         self._remember_write(path, done)
         return done
+
+
+def _acted(obj: JSON) -> bool:
+    """Whether the status records something the object made (objects applied, a
+    release, a HelmChart), which its finalizer cleans up."""
+    st = obj.get("status") or {}
+    entries = (st.get("inventory") or {}).get("entries")
+    return bool(entries or st.get("history") or st.get("helmChart"))
 
 
 def _keep_transition_times(old: dict[str, Any], new: dict[str, Any]) -> None:
