@@ -65,7 +65,7 @@ async def helmrelease_controller(
     reconciler = HelmReleaseReconciler(
         client, resource, events, charts, store, workdir, mapper=mapper, lockdown=lockdown
     )
-    informer = cache.informer(resource, namespace=namespace)
+    informer = cache.own(resource, namespace=namespace)
     informer.add_indexer(BY_CHART_REF, _chart_ref_key)
     informer.add_indexer(BY_DEPENDENCY, _dependency_keys)
     chart_informer = cache.informer(charts, namespace=namespace)

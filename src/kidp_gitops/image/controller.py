@@ -59,7 +59,7 @@ async def image_controllers(
     automations = await mapper.resource(API_VERSION, automation.KIND)
     git_repos = await mapper.resource(SOURCE_API_VERSION, "GitRepository")
 
-    repo_informer = cache.informer(repos, namespace=namespace)
+    repo_informer = cache.own(repos, namespace=namespace)
     repo_controller = Controller(
         "imagerepository",
         repo_informer,
@@ -67,7 +67,7 @@ async def image_controllers(
         concurrency=concurrency,
     )
 
-    policy_informer = cache.informer(policies, namespace=namespace)
+    policy_informer = cache.own(policies, namespace=namespace)
     policy_informer.add_indexer(BY_REPOSITORY, _repository_of)
     policy_controller = Controller(
         "imagepolicy",
@@ -85,7 +85,7 @@ async def image_controllers(
 
     policy_controller.watch(repo_informer, readers)
 
-    automation_informer = cache.informer(automations, namespace=namespace)
+    automation_informer = cache.own(automations, namespace=namespace)
     automation_controller = Controller(
         "imageupdateautomation",
         automation_informer,

@@ -61,7 +61,7 @@ async def kustomization_controller(
     drift = DriftTracker(mapper, cache)
     git = await mapper.resource("source.toolkit.fluxcd.io/v1", "GitRepository")
     sources = cache.informer(git, namespace=namespace)
-    informer = cache.informer(resource, namespace=namespace)
+    informer = cache.own(resource, namespace=namespace)
     try:  # HelmReleases a Kustomization may depend on (absent without Helm's CRD)
         helm = await mapper.resource("helm.toolkit.fluxcd.io/v2", "HelmRelease")
         releases: Informer | None = cache.informer(helm, namespace=namespace)

@@ -100,7 +100,7 @@ async def notification_controllers(
     events_res = await mapper.resource("v1", "Event")
     lockdown = lockdown or Lockdown()
 
-    alerts = cache.informer(alerts_res, namespace=namespace)
+    alerts = cache.own(alerts_res, namespace=namespace)
     alerts.add_indexer(BY_PROVIDER, _provider_of)
     providers = cache.informer(providers_res, namespace=namespace)
     dispatcher = Dispatcher(
@@ -127,7 +127,7 @@ async def notification_controllers(
 
     alert_controller.watch(providers, alerts_of)
 
-    receivers = cache.informer(receivers_res, namespace=namespace)
+    receivers = cache.own(receivers_res, namespace=namespace)
     receivers.add_indexer(server.BY_PATH, server.webhook_path_index)
     receiver_controller = Controller(
         "receiver",

@@ -6,9 +6,11 @@ list, one watch and one copy in memory instead of one per controller.
 
 Sharding, as Flux shards: with `shard_selector` (`--watch-label-selector`, e.g.
 `sharding.fluxcd.io/key=shard1`, or `!sharding.fluxcd.io/key` for the main instance),
-the informers of Flux's own kinds (`*.toolkit.fluxcd.io`, `*.extensions.fluxcd.io`)
-list and watch only the objects it selects, so each process reconciles its shard and
-nothing else. Other kinds (managed objects, Secrets, Events) are not sharded.
+the informer of each kind a controller reconciles (`own`) lists and watches only the
+objects it selects, so each process reconciles its shard and nothing else. What a
+controller only follows (the sources of Kustomizations, the releases they depend on)
+is watched whole: a Kustomization of shard1 hears of a new artifact of a source that
+another shard reconciles, as Flux's controllers shard their own kind only.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from __future__ import annotations
 from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
-
-FLUX_GROUPS = (".toolkit.fluxcd.io", ".extensions.fluxcd.io")
 
 
 class InformerCache:
@@ -35,8 +35,6 @@ class InformerCache:
         field_selector: str | None = None,
         metadata_only: bool = False,
     ) -> Informer:
-        if label_selector is None and resource.group.endswith(FLUX_GROUPS):
-            label_selector = self.shard_selector
         key = (
             resource.api_version,
             resource.kind,
@@ -57,6 +55,10 @@ class InformerCache:
             )
             self._informers[key] = found
         return found
+
+    def own(self, resource: Resource, *, namespace: str | None = None) -> Informer:
+        """The informer of a kind a controller reconciles: its shard's objects only."""
+        return self.informer(resource, namespace=namespace, label_selector=self.shard_selector)
 
     def informers(self) -> list[Informer]:
         """Every informer of whole objects made so far, for readers that only look (the

@@ -47,7 +47,7 @@ async def gitrepository_controller(
     reconciler = GitRepositoryReconciler(
         client, resource, events, git.Git(data_dir / "git"), store, data_dir / "work"
     )
-    informer = cache.informer(resource, namespace=namespace)
+    informer = cache.own(resource, namespace=namespace)
     informer.add_indexer(INCLUDED_BY, _included)
     controller = Controller("gitrepository", informer, reconciler, concurrency=concurrency)
 
@@ -75,7 +75,7 @@ async def helmrepository_controller(
     workdir = data_dir / "helm-work"
     workdir.mkdir(parents=True, exist_ok=True)
     reconciler = helmrepository.HelmRepositoryReconciler(client, resource, events, store, workdir)
-    informer = cache.informer(resource, namespace=namespace)
+    informer = cache.own(resource, namespace=namespace)
     return Controller("helmrepository", informer, reconciler, concurrency=concurrency)
 
 
@@ -114,7 +114,7 @@ async def helmchart_controller(
         helmpackage.Helm(helm, workdir),
         sources,
     )
-    informer = cache.informer(resource, namespace=namespace)
+    informer = cache.own(resource, namespace=namespace)
     informer.add_indexer(BY_CHART_SOURCE, _chart_source)
     controller = Controller("helmchart", informer, reconciler, concurrency=concurrency)
 
