@@ -41,9 +41,12 @@ def count_control_planes() -> Iterator[None]:
     root = str(repo_root()) + "/"
 
     def counted(self: DevCluster, *args: Any, **kwargs: Any) -> Any:
-        # The frame that called up(): a fixture or a test (up() runs later, maybe in
-        # another thread's loop, where that frame is no longer on the stack).
-        caller = sys._getframe(1).f_code.co_filename.removeprefix(root)
+        # The test or fixture that asked, directly or through kidp's code (`kidp up`):
+        # read now, since up() runs later, maybe in another thread's loop.
+        frame = sys._getframe(1)
+        while frame.f_back is not None and not frame.f_code.co_filename.startswith(root + "tests/"):
+            frame = frame.f_back
+        caller = frame.f_code.co_filename.removeprefix(root)
         if "bare-cluster" in str(self.dir):
             caller += "/bare"
 
