@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -86,12 +87,23 @@ def _host(url: str) -> str | None:
 
 
 def _loopback(host: str) -> bool:
+    """Whether `host`, as written, names this machine. Literal forms only, the legacy
+    ones included (127.1, 2130706433, 0x7f000001, ::ffff:127.0.0.1, a trailing dot): a
+    DNS name that resolves here is not seen — with remote bases off, a build has no
+    network at all (docs/security.md)."""
+    host = host.rstrip(".")
     if host in ("localhost", "ip6-localhost", "ip6-loopback") or host.endswith(".localhost"):
         return True
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        try:  # the forms C's inet_aton accepts, as git's and Go's resolvers may
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
     return address.is_loopback or address.is_unspecified or address.is_link_local
 
 

@@ -221,6 +221,12 @@ def test_remote_allowed_goes_to_kustomize(repo: Path, monkeypatch: pytest.Monkey
         ("ssh://git@127.1.2.3/tenant-b.git", "names this machine (127.1.2.3)"),
         ("git@localhost:tenant-b.git//base", "names this machine (localhost)"),
         ("https://0.0.0.0/x.yaml", "names this machine (0.0.0.0)"),
+        ("https://127.1/x.yaml", "names this machine (127.1)"),
+        ("https://2130706433/x.yaml", "names this machine (2130706433)"),
+        ("https://0x7f000001/x.yaml", "names this machine (0x7f000001)"),
+        ("https://[::ffff:127.0.0.1]/x.yaml", "names this machine (::ffff:127.0.0.1)"),
+        ("https://localhost./x.yaml", "names this machine (localhost.)"),
+        ("ssh://git@0/tenant-b.git", "names this machine (0)"),
     ],
 )
 def test_local_sources_are_never_allowed(
