@@ -147,7 +147,10 @@ def confine(
     """`argv` (its program an absolute path) confined as the module says, run in `cwd`
     (which must be inside `readable` or `writable`) with exactly `env`."""
     if available() is not None:
-        return Confined(list(argv), dict(env), cwd)
+        # Unconfined: at least not the host's shared HOME and /tmp (the fallback's own).
+        scratch = str(_fallback_scratch())
+        own = {**env, **{k: scratch for k in ("HOME", "TMPDIR") if k in env}}
+        return Confined(list(argv), own, cwd)
     return _confined(argv, cwd, readable, writable, network, env)
 
 
@@ -227,6 +230,11 @@ def warn_if_unavailable() -> None:
 @functools.cache
 def _unshare() -> str:
     return shutil.which("unshare") or ""
+
+
+@functools.cache
+def _fallback_scratch() -> Path:
+    return Path(tempfile.mkdtemp(prefix="kidp-build-home-"))
 
 
 @functools.cache
