@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from kidp_gitops.kube import KubeClient
-from tests.integration.source.helpers import condition
+from tests.gitserver import GitRepos
+from tests.integration.source.helpers import condition, request_reconcile
 from tests.integration.wait import until
 
 CRB = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"
@@ -121,3 +122,16 @@ async def assert_access_denied(kube: KubeClient, refused: dict[str, Any], ref: s
     assert (stalled["status"], stalled["reason"]) == ("True", "AccessDenied")
     meta = refused["metadata"]
     await warned(kube, meta["namespace"], refused["kind"], meta["name"], "AccessDenied", ref)
+
+
+async def push_and_fetch(
+    kube: KubeClient, git_repos: GitRepos, repo: str, namespace: str, files: dict[str, str]
+) -> str:
+    """Commit `files` to `repo`, push, and ask the namespace's `kidp-infrastructure`
+    GitRepository to fetch at once; the new revision."""
+    with git_repos.worktree(repo) as wt:
+        wt.write(files)
+        revision = wt.commit("a change")
+        wt.push()
+    await request_reconcile(kube, namespace, "kidp-infrastructure")
+    return revision

@@ -20,7 +20,6 @@ from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration import namespaces
 from tests.integration.engines import Engines
 from tests.integration.kustomize.helpers import (
-    GIT,
     KS,
     configmap,
     kustomization,
@@ -28,6 +27,7 @@ from tests.integration.kustomize.helpers import (
     setup_source,
     wait_ready,
 )
+from tests.integration.security.helpers import push_and_fetch
 from tests.unit.kustomize.layout import bomb
 
 LIMITS = sandbox.Limits(memory=512 * sandbox.MiB, file_size=1 * sandbox.MiB)
@@ -83,14 +83,8 @@ async def test_bombs_and_big_files_fail_alone(
         for name in ("bomb", "big", "plain-big", "ks-bomb", "deep"):
             await kube.create(KS.format(ns=tenant), kustomization(name, name, **timeout))
         # Meanwhile the other tenant pushes, and its change is applied.
-        with git_repos.worktree(calm_repo) as wt:
-            wt.write({"apps/cm.yaml": yaml.safe_dump(configmap("calm", other, "v2"))})
-            revision = wt.commit("v2")
-            wt.push()
-        await kube.patch(
-            f"{GIT.format(ns=other)}/kidp-infrastructure",
-            {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": revision}}},
-        )
+        files = {"apps/cm.yaml": yaml.safe_dump(configmap("calm", other, "v2"))}
+        revision = await push_and_fetch(kube, git_repos, calm_repo, other, files)
         await wait_ready(kube, other, "calm", revision=revision)
         cm = await kube.get(f"/api/v1/namespaces/{other}/configmaps/calm")
         assert cm["data"]["v"] == "v2"

@@ -30,7 +30,7 @@ from tests.integration.kustomize.helpers import (
     setup_source,
     wait_ready,
 )
-from tests.integration.security.helpers import warned
+from tests.integration.security.helpers import push_and_fetch, warned
 
 PRIVATE = "tenant-a-private-value"
 
@@ -121,14 +121,8 @@ async def _probe(
     assert PRIVATE not in str(listed)
 
     # Tenant A goes on: a push is applied meanwhile.
-    with git_repos.worktree(repo_a) as wt:
-        wt.write({"base/cm.yaml": yaml.safe_dump(configmap("private", victim, "rotated"))})
-        revision = wt.commit("rotate")
-        wt.push()
-    await kube.patch(
-        f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{victim}/gitrepositories/kidp-infrastructure",
-        {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": revision}}},
-    )
+    files = {"base/cm.yaml": yaml.safe_dump(configmap("private", victim, "rotated"))}
+    revision = await push_and_fetch(kube, git_repos, repo_a, victim, files)
     await wait_ready(kube, victim, "a", revision=revision)
     cm = await kube.get(f"/api/v1/namespaces/{victim}/configmaps/private")
     assert cm["data"]["v"] == "rotated"
