@@ -109,6 +109,10 @@ async def apply_and_wait(
     client: KubeClient, objects: list[JSON], wait: bool, timeout: float
 ) -> None:
     """Apply the objects in order (Secrets before sources); wait for the last one."""
+    from kidp_gitops.kube import RestMapper
+    from kidp_gitops.kube.resources import Policy, ResourceManager
+
+    manager = ResourceManager(client, RestMapper(client), Policy(FIELD_MANAGER))
     for obj in objects:
         meta = obj["metadata"]
         kind = kinds.by_kind(obj["kind"])
@@ -118,7 +122,7 @@ async def apply_and_wait(
             else f"/api/v1/namespaces/{meta['namespace']}/secrets/{meta['name']}"
         )
         output.step(f"applying {obj['kind']} {meta['name']}")
-        await client.apply(path, obj, field_manager=FIELD_MANAGER, force=True)
+        await manager.put(obj, path)
         output.success(f"{obj['kind']} {meta['name']} created or updated")
     last = objects[-1]
     kind = kinds.by_kind(last["kind"])

@@ -3,13 +3,16 @@ the change is merged. Exit 0: no differences; 1: differences; 2: the diff failed
 `flux diff` documents it).
 
 The local directory is rendered as the controller renders its artifact (`localbuild`),
-then each object is applied in a server-side dry run with the controller's field
-manager, owner labels and `ssa` annotations; the dry-run result is compared with the
-live object. So the diff shows exactly what the API server would store — defaults,
-admission and other field managers included — and nothing of the noise (managedFields,
-resourceVersion, status). Secret values are never printed: a changed value shows as
-`****** (changed)`. With `spec.prune`, objects of the inventory that the directory no
-longer holds are listed as deleted.
+then planned by the resource manager under the controller's policy — the very plan the
+controller executes: a server-side dry run with its field manager, owner labels, `ssa`
+and `force` annotations, protection and `spec.force`, compared with the live object. So
+the diff shows exactly what the API server would store — defaults, admission and other
+field managers included — and nothing of the noise (managedFields, resourceVersion,
+status). An object whose immutable field changes is listed as recreated (when `force`
+allows it); a protected object that differs is listed as protected, and left as it is.
+Secret values are never printed: a changed value shows as `****** (changed)`. With
+`spec.prune`, objects of the inventory that the directory no longer holds are listed as
+deleted. Exit 1 means the controller would write: created, drifted, recreated, deleted.
 
     ► Deployment/shop/web drifted
     --- live
@@ -22,7 +25,6 @@ longer holds are listed as deleted.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import difflib
 from dataclasses import dataclass, field
@@ -39,10 +41,9 @@ if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient, RestMapper
 
 JSON = dict[str, Any]
-Action = Literal["created", "drifted", "unchanged", "deleted", "skipped"]
+Action = Literal["created", "drifted", "recreated", "unchanged", "deleted", "skipped", "protected"]
 FAILED = 2
 MASK = "******"
-_NOISE = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")
 
 app = typer.Typer(help="Show what a local change would do to the cluster.", no_args_is_help=True)
 
@@ -52,16 +53,6 @@ class Change:
     id: str
     action: Action
     diff: list[str] = field(default_factory=list)
-
-
-def comparable(obj: JSON) -> JSON:
-    """The object without what the server manages by itself."""
-    out = copy.deepcopy(obj)
-    out.pop("status", None)
-    meta = out.get("metadata") or {}
-    for key in _NOISE:
-        meta.pop(key, None)
-    return out
 
 
 def mask_secrets(live: JSON, merged: JSON) -> tuple[JSON, JSON]:
@@ -82,6 +73,8 @@ def mask_secrets(live: JSON, merged: JSON) -> tuple[JSON, JSON]:
 
 def unified(live: JSON, merged: JSON) -> list[str]:
     """A unified diff of two objects' YAML; empty when they are equal."""
+    from kidp_gitops.kube.compare import comparable
+
     live, merged = mask_secrets(comparable(live), comparable(merged))
     if live == merged:
         return []
@@ -90,67 +83,42 @@ def unified(live: JSON, merged: JSON) -> list[str]:
     return list(difflib.unified_diff(before, after, "live", "merged", n=2, lineterm=""))
 
 
-class Differ:
-    """Dry-runs the built objects against the cluster, one Change each."""
+STEPS: dict[str, Action] = {
+    "create": "created",
+    "update": "drifted",
+    "recreate": "recreated",
+    "unchanged": "unchanged",
+    "skip": "skipped",
+    "protected": "protected",
+}
+CHANGES = ("created", "drifted", "recreated", "deleted")
+"""What the controller would do to the cluster: any of them makes the exit code 1."""
 
-    def __init__(self, client: KubeClient, mapper: RestMapper, objects: list[JSON]):
-        self.client = client
-        self.mapper = mapper
-        self.objects = objects
-        self._limit = asyncio.Semaphore(16)
-        self._new_namespaces = {
-            o["metadata"]["name"] for o in objects if o.get("kind") == "Namespace"
-        }
-        self._new_kinds = {
-            (crd["spec"]["group"], crd["spec"]["names"]["kind"])
-            for crd in objects
-            if crd.get("kind") == "CustomResourceDefinition" and crd.get("spec")
-        }
 
-    async def changes(self) -> list[Change]:
-        return list(await asyncio.gather(*(self._one(o) for o in self.objects)))
+async def planned(
+    client: KubeClient, mapper: RestMapper, ks: JSON, objects: list[JSON]
+) -> list[Change]:
+    """What the controller would do with `objects`: the resource manager's plan under the
+    Kustomization's own policy (`spec.force` included), as the controller plans it."""
+    from kidp_gitops.kube import KubeError
+    from kidp_gitops.kustomize import apply
 
-    async def _one(self, obj: JSON) -> Change:
-        from kidp_gitops.kube import ApiError, UnknownKind
-        from kidp_gitops.kustomize import inventory
-        from kidp_gitops.kustomize.apply import FIELD_MANAGER, SSA
-
-        ref = inventory.ref_of(obj)
-        mode = ((obj.get("metadata") or {}).get("annotations") or {}).get(SSA) or "Override"
-        if mode == "Ignore":
-            return Change(str(ref), "skipped")
-        async with self._limit:
-            try:
-                path = await self.mapper.path_for(obj)
-            except UnknownKind:
-                if (ref.group, ref.kind) in self._new_kinds:
-                    return Change(str(ref), "created")  # its CRD comes with the same change
-                raise
-            live = await self._get(path)
-            if live is not None and mode == "IfNotPresent":
-                return Change(str(ref), "skipped")
-            try:
-                merged = await self.client.apply(
-                    path, obj, field_manager=FIELD_MANAGER, force=True, dry_run=True
-                )
-            except ApiError as err:
-                if live is None and err.not_found and ref.namespace in self._new_namespaces:
-                    return Change(str(ref), "created")  # its Namespace comes with it
-                raise CliError(f"{ref}: {err.message}") from err
-        if live is None:
-            return Change(str(ref), "created")
-        lines = unified(live, merged)
-        return Change(str(ref), "drifted" if lines else "unchanged", lines)
-
-    async def _get(self, path: str) -> JSON | None:
-        from kidp_gitops.kube import ApiError
-
-        try:
-            return await self.client.get(path)
-        except ApiError as err:
-            if err.not_found:
-                return None
-            raise
+    manager = apply.manager(client, mapper, force=bool((ks.get("spec") or {}).get("force")))
+    try:
+        plans = await manager.plan(objects, ahead=True)
+    except KubeError as err:
+        raise CliError(str(err)) from err
+    out = []
+    for plan in plans:
+        lines: list[str] = []
+        if plan.live is not None and plan.dry is not None:
+            lines = unified(plan.live, plan.dry)
+            if plan.take_over or plan.taken:
+                lines += [f"# {taken}" for taken in manager.policy.taken_over(plan.live)]
+        elif plan.step == "recreate":
+            lines = [f"# {plan.note}", "# deleted, then created again (force)"]
+        out.append(Change(str(plan.ref), STEPS[plan.step], lines))
+    return out
 
 
 def pruned(ks: JSON, objects: list[JSON]) -> list[Change]:
@@ -205,14 +173,14 @@ def kustomization(
                 live = await session.get_object(client, kinds.KUSTOMIZATION, namespace, name)
             except CliError:
                 live = ks
-        return await Differ(client, mapper, objects).changes() + pruned(live, objects)
+        return await planned(client, mapper, ks, objects) + pruned(live, objects)
 
     try:
         changes = session.run(target, work)
     except CliError as err:
         raise CliError(str(err), exit_code=FAILED) from err
     show(changes)
-    if any(c.action in ("created", "drifted", "deleted") for c in changes):
+    if any(c.action in CHANGES for c in changes):
         raise typer.Exit(1)
 
 

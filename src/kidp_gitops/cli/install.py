@@ -12,7 +12,7 @@ from rich.console import Console
 from kidp_gitops.cli import options, session
 
 if TYPE_CHECKING:
-    from kidp_gitops.kube.apply import Change
+    from kidp_gitops.kube.resources import Applied
 
 
 def install(
@@ -40,7 +40,7 @@ def install(
         return
     console = Console(stderr=True)
 
-    async def go() -> list[Change]:
+    async def go() -> list[Applied]:
         async with KubeClient(await load_config(kubeconfig, context)) as client:
             return await apply.install(client, objects)
 
@@ -48,7 +48,7 @@ def install(
         changes = asyncio.run(go())
     for change in changes:
         if change.action != "unchanged":
-            console.print(f"{change.id} {change.action}")
+            console.print(f"{change.ref} {change.action}")
     unchanged = sum(c.action == "unchanged" for c in changes)
     console.print(
         f"[green]✔[/] installed in namespace {namespace} "

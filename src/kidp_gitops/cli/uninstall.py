@@ -121,7 +121,6 @@ def uninstall(
     """Remove kidp (controllers, CRDs, RBAC, namespace); keep the workloads."""
     from kidp_gitops.install import manifests
     from kidp_gitops.kube import RestMapper
-    from kidp_gitops.kube.apply import object_id
 
     target = session.Target(kubeconfig, context, namespace)
     limit = reconcile.seconds(timeout)
@@ -147,16 +146,16 @@ def uninstall(
         output.step("deleting the controllers")
         for obj in controllers:
             if await _delete(client, mapper, obj, dry_run):
-                output.success(f"{object_id(obj)} {verb}")
+                output.success(f"{kinds.object_id(obj)} {verb}")
         await _drop_finalizers(client, dry_run)
         output.step("deleting the custom resource definitions")
         for obj in crds:
             if await _delete(client, mapper, obj, dry_run):
-                output.success(f"{object_id(obj)} {verb}")
+                output.success(f"{kinds.object_id(obj)} {verb}")
         output.step("deleting RBAC, service accounts and the namespace")
         for obj in sorted(rest, key=lambda o: o["kind"] in _LAST):
             if await _delete(client, mapper, obj, dry_run):
-                output.success(f"{object_id(obj)} {verb}")
+                output.success(f"{kinds.object_id(obj)} {verb}")
 
     session.run(target, work)
     output.success("uninstall finished" if not dry_run else "dry run finished, nothing deleted")

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from kidp_gitops.api import kinds as api_kinds
 from kidp_gitops.cli import kinds, output
+from kidp_gitops.kube import kstatus
 from kidp_gitops.kustomize import inventory
-from kidp_gitops.runtime import kstatus
 
 JSON = dict[str, Any]
 

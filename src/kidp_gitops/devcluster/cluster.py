@@ -31,7 +31,8 @@ import aiohttp
 
 from kidp_gitops.devcluster import binaries, kubeconfig, pki, processes
 from kidp_gitops.devcluster.errors import ComponentFailed, DevClusterError
-from kidp_gitops.kube import ApiError, KubeClient, KubeError, load_config
+from kidp_gitops.kube import ApiError, KubeClient, KubeError, RestMapper, load_config
+from kidp_gitops.kube.resources import Policy, ResourceManager
 
 ADMIN_USER = "kidp-admin"
 NODE_NAME = "kwok-node-0"
@@ -405,7 +406,8 @@ async def _create_node(kube: KubeClient) -> None:
             },
         },
     }
-    await kube.apply(f"/api/v1/nodes/{NODE_NAME}", node, field_manager=FIELD_MANAGER)
+    manager = ResourceManager(kube, RestMapper(kube), Policy(FIELD_MANAGER))
+    await manager.put(node, f"/api/v1/nodes/{NODE_NAME}")
 
 
 async def _node_ready(kube: KubeClient) -> bool:

@@ -7,7 +7,7 @@ source controller has published that chart as an artifact. `spec.chartRef` to a
 HelmChart uses that object's artifact as is.
 
     desired(release, template) -> JSON                 the HelmChart to apply
-    await ensure(client, resource, release) -> Chart   applied, ready, with an artifact
+    await ensure(manager, resource, release) -> Chart   applied, ready, with an artifact
     ChartNotReady                                       not there yet (waiting)
 """
 
@@ -20,11 +20,13 @@ from kidp_gitops.api import helm as api
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource
+from kidp_gitops.kube.resources import Policy, ResourceManager
 from kidp_gitops.runtime import conditions
 
 API_VERSION = "source.toolkit.fluxcd.io/v1"
 KIND = "HelmChart"
 FIELD_MANAGER = "helm-controller"
+POLICY = Policy(field_manager=FIELD_MANAGER)
 NAME_LABEL = "helm.toolkit.fluxcd.io/name"
 NAMESPACE_LABEL = "helm.toolkit.fluxcd.io/namespace"
 SHARD_LABEL = "sharding.fluxcd.io/key"
@@ -101,15 +103,15 @@ def desired(release: api.HelmRelease) -> JSON:
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
 
 
-async def ensure(client: KubeClient, resource: Resource, release: api.HelmRelease) -> Chart:
+async def ensure(manager: ResourceManager, resource: Resource, release: api.HelmRelease) -> Chart:
     """Apply the release's HelmChart (for `spec.chart`) and return its artifact."""
     namespace, name = location(release)
     path = resource.path(namespace, name)
     if release.spec.chart is not None:
-        obj = await client.apply(path, desired(release), field_manager=FIELD_MANAGER, force=True)
+        obj = await manager.put(desired(release), path)
     else:
         try:
-            obj = await client.get(path)
+            obj = await manager.client.get(path)
         except ApiError as err:
             if not err.not_found:
                 raise

@@ -53,6 +53,7 @@ from kidp_gitops.helm.invocation import Invocation
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource, RestMapper
+from kidp_gitops.kube.resources import ResourceManager
 from kidp_gitops.runtime import conditions, lifecycle, metrics, redact
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
@@ -264,7 +265,9 @@ class HelmReleaseReconciler(ObjectReconciler):
         else:
             status.pop("helmChart", None)
         try:
-            return await chart.ensure(self.client, self.charts, hr)
+            return await chart.ensure(
+                ResourceManager(self.client, self.mapper, chart.POLICY), self.charts, hr
+            )
         except chart.ChartNotReady as err:
             raise WaitingError(conditions.ARTIFACT_FAILED, str(err), retry_after=retry) from err
         except ApiError as err:
@@ -563,7 +566,7 @@ class HelmReleaseReconciler(ObjectReconciler):
                 detection.ignore,
             )
             if drifts and mode == "enabled":
-                await drift.correct(client, drifts)
+                await drift.correct(client, self.mapper, drifts)
         except drift.DriftError as err:
             raise ReconcileError(
                 conditions.RECONCILIATION_FAILED,

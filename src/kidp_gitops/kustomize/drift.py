@@ -26,15 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kidp_gitops.kube.client import JSON
+from kidp_gitops.kube.compare import projection
 from kidp_gitops.kube.informer import EventType, Informer
 from kidp_gitops.kube.mapper import RestMapper
-from kidp_gitops.kustomize.apply import (
-    OWNER_NAME,
-    OWNER_NAMESPACE,
-    SSA,
-    holds_kubectl_fields,
-    projection,
-)
+from kidp_gitops.kustomize.apply import OWNER_NAME, OWNER_NAMESPACE, POLICY
 from kidp_gitops.kustomize.inventory import ref_of
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.controller import Controller
@@ -97,10 +92,10 @@ class DriftTracker:
             live = informer.get(ref.namespace or None, ref.name)
             owned.manifests[key] = manifest
             owned.projections[key] = projection(manifest, live) if live is not None else None
-            mode = str(((manifest.get("metadata") or {}).get("annotations") or {}).get(SSA, ""))
+            mode = POLICY.mode(manifest)
             if mode == "Ignore" or (mode == "IfNotPresent" and live is not None):
                 continue  # never applied over: nothing to compare
-            if live is None or not holds(manifest, live) or holds_kubectl_fields(manifest, live):
+            if live is None or not holds(manifest, live) or POLICY.must_take_over(manifest, live):
                 owned.drifted.add(key)
         self._owners[owner] = owned
         return True
@@ -148,7 +143,7 @@ class DriftTracker:
         if (
             gone
             or projection(manifest, obj) != owned.projections.get(key)
-            or holds_kubectl_fields(manifest, obj)
+            or POLICY.must_take_over(manifest, obj)
         ):
             owned.drifted.add(key)
             yield Request(namespace, name)

@@ -16,42 +16,23 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from kidp_gitops.kube.ref import ObjRef, ref_of
 
-@dataclass(frozen=True, order=True)
-class ObjRef:
-    namespace: str
-    name: str
-    group: str
-    kind: str
-    version: str = ""
-
-    @property
-    def id(self) -> str:
-        name = self.name.replace(":", "__")  # as Flux writes it
-        return f"{self.namespace}_{name}_{self.group}_{self.kind}"
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def __str__(self) -> str:
-        where = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind}/{where}{self.name}"
-
-    def key(self) -> tuple[str, str, str, str]:
-        """Identity without the version: a new apiVersion is the same object."""
-        return (self.namespace, self.name, self.group, self.kind)
-
-
-def ref_of(obj: dict[str, Any]) -> ObjRef:
-    group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
-    meta = obj.get("metadata") or {}
-    return ObjRef(meta.get("namespace") or "", meta["name"], group, str(obj["kind"]), version)
+__all__ = [
+    "ObjRef",
+    "digest",
+    "entries",
+    "from_status",
+    "parse_entry",
+    "ref_of",
+    "same_objects",
+    "stale",
+    "union",
+]
 
 
 def parse_entry(entry: dict[str, str]) -> ObjRef:

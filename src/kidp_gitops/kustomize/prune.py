@@ -7,13 +7,11 @@ Kustomization may have taken one over), and never one annotated
 
 from __future__ import annotations
 
-import asyncio
-
-from kidp_gitops.kube.client import KubeClient
-from kidp_gitops.kube.errors import ApiError
-from kidp_gitops.kube.mapper import RestMapper, UnknownKind
+from kidp_gitops.kube.client import JSON
+from kidp_gitops.kube.errors import KubeError
+from kidp_gitops.kube.ref import ObjRef
+from kidp_gitops.kube.resources import ResourceManager
 from kidp_gitops.kustomize.apply import GROUP, OWNER_NAME, OWNER_NAMESPACE
-from kidp_gitops.kustomize.inventory import ObjRef
 
 PRUNE = f"{GROUP}/prune"
 
@@ -29,73 +27,35 @@ class PruneFailed(Exception):
 
 
 async def prune(
-    client: KubeClient,
-    mapper: RestMapper,
+    manager: ResourceManager,
     stale: list[ObjRef],
     owner: tuple[str, str],
     *,
     wait: bool = False,
-    timeout: float = 120.0,
 ) -> list[ObjRef]:
     """Delete `stale` objects owned by `owner` (name, namespace); return what was deleted.
     Namespaces go last, so their contents are not deleted twice. An object that is
     already gone, no longer ours, or protected from pruning is settled too: only the
     objects of a failed delete are left (`PruneFailed.remaining`)."""
+
+    def ours(live: JSON) -> bool:
+        meta = live.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        return (labels.get(OWNER_NAME), labels.get(OWNER_NAMESPACE)) == owner and (
+            meta.get("annotations") or {}
+        ).get(PRUNE) != "disabled"
+
     ordered = sorted(stale, key=lambda r: r.kind == "Namespace")
     deleted: list[ObjRef] = []
     remaining: list[ObjRef] = []
     problems: list[str] = []
     for ref in ordered:
         try:
-            if await _delete(client, mapper, ref, owner, wait, timeout):
+            if await manager.delete(ref, owned=ours, wait=wait):
                 deleted.append(ref)
-        except (ApiError, TimeoutError) as err:
+        except (KubeError, TimeoutError) as err:
             remaining.append(ref)
             problems.append(f"{ref}: {getattr(err, 'message', None) or err}")
     if problems:
         raise PruneFailed(problems, deleted, remaining)
     return deleted
-
-
-async def _delete(
-    client: KubeClient,
-    mapper: RestMapper,
-    ref: ObjRef,
-    owner: tuple[str, str],
-    wait: bool,
-    timeout: float,
-) -> bool:
-    try:
-        resource = await mapper.resource(ref.api_version, ref.kind)
-    except UnknownKind:
-        return False  # its CRD is gone, and with it the object
-    path = resource.path(ref.namespace or None, ref.name)
-    try:
-        live = await client.get(path)
-    except ApiError as err:
-        if err.not_found:
-            return False
-        raise
-    meta = live.get("metadata") or {}
-    labels = meta.get("labels") or {}
-    if (labels.get(OWNER_NAME), labels.get(OWNER_NAMESPACE)) != owner:
-        return False
-    if (meta.get("annotations") or {}).get(PRUNE) == "disabled":
-        return False
-    try:
-        await client.delete(path, params={"propagationPolicy": "Background"})
-    except ApiError as err:
-        if err.not_found:
-            return False
-        raise
-    if wait:
-        async with asyncio.timeout(timeout):
-            while True:
-                try:
-                    await client.get(path)
-                except ApiError as err:
-                    if err.not_found:
-                        break
-                    raise
-                await asyncio.sleep(0.2)
-    return True

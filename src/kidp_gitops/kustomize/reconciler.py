@@ -35,8 +35,9 @@ from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource, RestMapper, UnknownKind
-from kidp_gitops.kustomize import health, inventory, pipeline, report
-from kidp_gitops.kustomize.apply import Applied, Applier, ApplyFailed, diff_paths, with_owner
+from kidp_gitops.kube.resources import Applied, ApplyFailed
+from kidp_gitops.kustomize import apply, health, inventory, pipeline, report
+from kidp_gitops.kustomize.apply import with_owner
 from kidp_gitops.kustomize.drift import DriftTracker
 from kidp_gitops.kustomize.prune import PruneFailed, prune
 from kidp_gitops.runtime import conditions, lifecycle, references
@@ -166,8 +167,7 @@ class KustomizationReconciler(ObjectReconciler):
             and (obj.get("status") or {}).get("lastAppliedRevision") == revision
         )
         await health.check(
-            client,
-            self.mapper,
+            apply.manager(client, self.mapper),
             spec,
             namespace,
             refs,
@@ -195,8 +195,7 @@ class KustomizationReconciler(ObjectReconciler):
         refs = inventory.from_status(obj.get("status") or {})
         try:
             await prune(
-                self._client_for(spec, meta["namespace"]),
-                self.mapper,
+                apply.manager(self._client_for(spec, meta["namespace"]), self.mapper),
                 refs,
                 (meta["name"], meta["namespace"]),
                 wait=policy == "WaitForTermination",
@@ -299,9 +298,8 @@ class KustomizationReconciler(ObjectReconciler):
     async def _apply(
         self, client: KubeClient, spec: api.KustomizationSpec, objects: list[JSON], retry: float
     ) -> list[Applied]:
-        applier = Applier(client, self.mapper, force=spec.force)
         try:
-            return await applier.apply(objects)
+            return await apply.manager(client, self.mapper, force=spec.force).apply(objects)
         except ApplyFailed as err:
             raise RetryError(conditions.RECONCILIATION_FAILED, str(err), retry_after=retry) from err
         except UnknownKind as err:
@@ -335,7 +333,7 @@ class KustomizationReconciler(ObjectReconciler):
         if spec.prune:
             try:
                 deleted = await prune(
-                    client, self.mapper, inventory.stale(previous, current), owner
+                    apply.manager(client, self.mapper), inventory.stale(previous, current), owner
                 )
             except PruneFailed as err:
                 kept = inventory.union(err.remaining, current)
@@ -381,9 +379,8 @@ class KustomizationReconciler(ObjectReconciler):
         """Re-apply the drifted objects from the last build (protected ones: report)."""
         key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
         manifests = [m for m in last.manifests if inventory.ref_of(m).key() in drifted]
-        applier = Applier(client, self.mapper, force=spec.force)
         try:
-            applied = await applier.apply(manifests)
+            applied = await apply.manager(client, self.mapper, force=spec.force).apply(manifests)
         except ApplyFailed as err:
             raise RetryError(
                 conditions.RECONCILIATION_FAILED,
@@ -471,4 +468,4 @@ def _spec(obj: JSON) -> api.KustomizationSpec:
     return lifecycle.parse(api.Kustomization, obj).spec
 
 
-__all__ = ["KustomizationReconciler", "diff_paths"]
+__all__ = ["KustomizationReconciler"]

@@ -35,7 +35,7 @@ from kidp_gitops.devcluster.errors import DevClusterError
 from kidp_gitops.install import apply as install_apply
 from kidp_gitops.install import manifests
 from kidp_gitops.kube import ApiError, KubeClient, RestMapper, load_config
-from kidp_gitops.kube.apply import apply_staged
+from kidp_gitops.kube.resources import Policy, ResourceManager
 
 REPO = "kidp-infrastructure"
 NAMESPACE = manifests.NAMESPACE
@@ -266,7 +266,7 @@ class LocalEnvironment:
         )
         mapper = RestMapper(kube)
         await mapper.refresh()
-        await apply_staged(kube, mapper, [*objects, *sync], field_manager=FIELD_MANAGER, force=True)
+        await ResourceManager(kube, mapper, Policy(FIELD_MANAGER)).apply([*objects, *sync])
 
     async def _wait_ready(self, kube: KubeClient, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -2,7 +2,7 @@
 
 Where it fits: every reconciler ends by patching its object's status, and this module is how it
 writes `status.conditions`. The conditions follow the kstatus convention (Ready, plus the
-abnormal-true Reconciling and Stalled), so `runtime.kstatus`, `kubectl wait --for=condition=Ready`
+abnormal-true Reconciling and Stalled), so `kube.kstatus`, `kubectl wait --for=condition=Ready`
 and the Flux CLI read our objects exactly as they read Flux's.
 
 A reconciler needs four moves, each one call:

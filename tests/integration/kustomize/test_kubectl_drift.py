@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from kidp_gitops.devcluster import DevCluster
-from kidp_gitops.kube import KubeClient
-from kidp_gitops.kube.apply import take_over
-from kidp_gitops.kustomize.apply import FIELD_MANAGER, LAST_APPLIED, TAKE_OVER
+from kidp_gitops.kube import KubeClient, RestMapper
+from kidp_gitops.kustomize import apply
+from kidp_gitops.kustomize.apply import FIELD_MANAGER, LAST_APPLIED
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.kustomize.helpers import (
     KS,
@@ -393,13 +393,14 @@ async def test_take_over_reads_again_when_the_object_changed(
     assert kubectl_entries(stale) == ["kubectl-create"]
     await kube.patch(path, {"metadata": {"labels": {"touched": "yes"}}})
 
-    assert await take_over(kube, path, stale, TAKE_OVER, FIELD_MANAGER, [LAST_APPLIED])
+    manager = apply.manager(kube, RestMapper(kube))
+    assert await manager.take_over(path, stale)
     after = await kube.get(path)
     assert kubectl_entries(after) == []
     assert "f:a" in ours(after)["f:data"]
     assert after["metadata"]["labels"] == {"touched": "yes"}, "the later write is kept"
     # Nothing left to take: no write.
-    assert not await take_over(kube, path, after, TAKE_OVER, FIELD_MANAGER, [LAST_APPLIED])
+    assert not await manager.take_over(path, after)
     assert (await kube.get(path))["metadata"]["resourceVersion"] == after["metadata"][
         "resourceVersion"
     ]

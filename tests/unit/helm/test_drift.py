@@ -9,6 +9,9 @@ import pytest
 
 from kidp_gitops.api import kustomize
 from kidp_gitops.helm import drift
+from kidp_gitops.kube import compare
+from kidp_gitops.kube.ref import ObjRef
+from kidp_gitops.kube.resources import Plan
 
 MANIFEST = """\
 ---
@@ -34,29 +37,35 @@ def test_manifest_objects() -> None:
 def test_differences_are_json_pointers_without_values() -> None:
     live = {"spec": {"replicas": 1, "template": {"a/b": "x", "list": [1, 2]}}}
     want = {"spec": {"replicas": 3, "template": {"a/b": "y", "list": [1, 3]}}}
-    assert list(drift._differences(live, want)) == [
+    assert list(compare.pointers(live, want)) == [
         "/spec/replicas",
         "/spec/template/a~1b",
         "/spec/template/list/1",
     ]
-    assert list(drift._differences({"l": [1]}, {"l": [1, 2]})) == ["/l"]
-    assert list(drift._differences(live, live)) == []
+    assert list(compare.pointers({"l": [1]}, {"l": [1, 2]})) == ["/l"]
+    assert list(compare.pointers(live, live)) == []
 
 
 def test_describe_shows_at_most_five_pointers() -> None:
-    many = drift.Drift("Deployment/ns/op", "/p", {}, False, tuple(f"/f{i}" for i in range(7)))
-    assert many.describe() == "Deployment/ns/op changed at /f0, /f1, /f2, /f3, /f4 and 2 more"
-    gone = drift.Drift("ConfigMap/ns/c", "/p", {}, True, ())
+    op = ObjRef("ns", "op", "apps", "Deployment", "v1")
+    live = {"spec": {f"f{i}": 0 for i in range(7)}}
+    dry = {"spec": {f"f{i}": 1 for i in range(7)}}
+    many = drift.Drift(Plan(op, {}, "/p", "update", live, dry))
+    assert (
+        many.describe()
+        == "Deployment/ns/op changed at /spec/f0, /spec/f1, /spec/f2, /spec/f3, /spec/f4 and 2 more"
+    )
+    gone = drift.Drift(Plan(ObjRef("ns", "c", "", "ConfigMap", "v1"), {}, "/p", "create"))
     assert gone.describe() == "ConfigMap/ns/c is missing"
 
 
 def test_ignored_paths_take_the_live_value() -> None:
     desired: dict[str, Any] = {"spec": {"replicas": 3, "paused": False}}
     live = {"spec": {"replicas": 2}}
-    drift._take(desired, live, "/spec/replicas")
-    drift._take(desired, live, "/spec/paused")  # not live: not applied either
+    compare.take(desired, live, "/spec/replicas")
+    compare.take(desired, live, "/spec/paused")  # not live: not applied either
     assert desired == {"spec": {"replicas": 2}}
-    drift._remove(desired, "/spec/nothing/here")
+    compare.remove(desired, "/spec/nothing/here")
     assert desired == {"spec": {"replicas": 2}}
 
 

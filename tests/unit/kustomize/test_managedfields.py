@@ -8,15 +8,9 @@ from typing import Any
 
 import pytest
 
+from kidp_gitops.kube.compare import diff_paths
 from kidp_gitops.kube.patch import Manager, pointer, take_over_patch, union_fields
-from kidp_gitops.kustomize.apply import (
-    FIELD_MANAGER,
-    LAST_APPLIED,
-    TAKE_OVER,
-    _taken_over,
-    diff_paths,
-    kubectl_fields,
-)
+from kidp_gitops.kustomize.apply import FIELD_MANAGER, LAST_APPLIED, POLICY, TAKE_OVER
 
 OURS = {
     "manager": FIELD_MANAGER,
@@ -105,7 +99,7 @@ def test_kubectl_edit_fields_join_our_apply_entry() -> None:
 )
 def test_flux_takes_over_these_managers(manager: str, operation: str) -> None:
     entry = {**EDIT, "manager": manager, "operation": operation}
-    assert kubectl_fields(live(OURS, entry)) == [manager]
+    assert POLICY.others_fields(live(OURS, entry)) == [manager]
     ops = take_over_patch(live(OURS, entry), TAKE_OVER, FIELD_MANAGER)
     assert ops is not None
     assert [e["manager"] for e in ops[1]["value"]] == [FIELD_MANAGER]
@@ -125,7 +119,7 @@ def test_flux_takes_over_these_managers(manager: str, operation: str) -> None:
 )
 def test_other_managers_keep_their_fields(entry: dict[str, Any]) -> None:
     obj = live(OURS, entry)
-    assert kubectl_fields(obj) == []
+    assert POLICY.others_fields(obj) == []
     assert take_over_patch(obj, TAKE_OVER, FIELD_MANAGER) is None
 
 
@@ -145,7 +139,7 @@ def test_without_an_entry_of_ours_the_first_match_becomes_ours() -> None:
 
 def test_the_last_applied_annotation_is_removed() -> None:
     obj = live(OURS, annotations={LAST_APPLIED: "{}", "keep/me": "yes"})
-    assert kubectl_fields(obj) == [LAST_APPLIED]
+    assert POLICY.others_fields(obj) == [LAST_APPLIED]
     ops = take_over_patch(obj, TAKE_OVER, FIELD_MANAGER, [LAST_APPLIED])
     assert ops is not None
     assert ops[-1] == {
@@ -188,7 +182,7 @@ def test_json_pointer_escapes() -> None:
 
 def test_event_names_the_taken_managers() -> None:
     obj = live(OURS, EDIT, {**EDIT, "manager": "kubectl-patch"}, annotations={LAST_APPLIED: "{}"})
-    assert _taken_over(obj) == [
+    assert POLICY.taken_over(obj) == [
         f"metadata.managedFields: kubectl-edit, kubectl-patch → {FIELD_MANAGER}",
         f"metadata.annotations.{LAST_APPLIED}: present → absent",
     ]

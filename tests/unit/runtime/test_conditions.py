@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from kidp_gitops.runtime import conditions, kstatus
+from kidp_gitops.kube import kstatus
+from kidp_gitops.runtime import conditions
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)

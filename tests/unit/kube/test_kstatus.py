@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kidp_gitops.runtime.kstatus import Condition, Result, Status, compute
+from kidp_gitops.kube.kstatus import Condition, Result, Status, compute
 
 CREATED = "2024-05-01T12:00:00Z"
 NOW = datetime(2024, 5, 1, 12, 10, 0, tzinfo=UTC)
