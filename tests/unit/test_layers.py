@@ -79,3 +79,39 @@ def test_validate_runs_without_the_kubernetes_client() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def _apply_calls(path: Path) -> list[int]:
+    """Lines that send a server-side apply or a dry run: `KubeClient.apply(…,
+    field_manager=…)`, or the API's `dryRun` parameter or apply-patch content type."""
+    tree = ast.parse(path.read_text(), str(path))
+    lines = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "apply"
+            and any(k.arg == "field_manager" for k in node.keywords)
+        ) or (
+            isinstance(node, ast.Constant)
+            and node.value
+            in (
+                "dryRun",
+                "application/apply-patch+yaml",
+            )
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_resource_manager_applies() -> None:
+    """One resource manager (`kube/resources.py`) plans and applies for the controllers
+    and the CLI alike, so `kidp diff` cannot drift from what the controller does."""
+    allowed = {SRC / "kube" / "resources.py", SRC / "kube" / "client.py"}
+    found = {
+        str(p.relative_to(SRC)): lines
+        for p in modules()
+        if p not in allowed and (lines := _apply_calls(p))
+    }
+    assert found == {}
+    assert _apply_calls(SRC / "kube" / "resources.py"), "the probe finds the manager's applies"
