@@ -340,6 +340,8 @@ class ResourceManager:
             return Applied(plan.ref, "unchanged", plan.live)
         if plan.step == "protected":
             return Applied(plan.ref, "protected", plan.live, tuple(plan.changes(self.policy)))
+        if not plan.path:  # planned ahead of its CRD, which is served now
+            plan = replace(plan, path=await self.mapper.path_for(plan.manifest))
         async with self._limit:
             try:
                 if plan.step == "recreate":
