@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.engine.run import Engine, EngineOptions
-from kidp_gitops.runtime import sandbox
+from kidp_gitops.proc import sandbox
 from kidp_gitops.runtime.tenancy import Lockdown
 
 

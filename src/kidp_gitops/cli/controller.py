@@ -98,7 +98,7 @@ def run(
 ) -> None:
     """Run every controller until SIGTERM."""
     from kidp_gitops.engine.run import Engine, EngineOptions
-    from kidp_gitops.runtime.sandbox import Limits
+    from kidp_gitops.proc.sandbox import Limits
     from kidp_gitops.runtime.tenancy import Lockdown
 
     logging.basicConfig(

@@ -93,8 +93,9 @@ async def render(
     allow_remote_bases: bool = True,
 ) -> list[JSON]:
     """The objects the controller would apply for `obj` if its source held `path`."""
-    from kidp_gitops.kustomize import errors, pipeline
+    from kidp_gitops.kustomize import pipeline
     from kidp_gitops.kustomize.apply import with_owner
+    from kidp_gitops.render import errors
 
     spec = spec_of(obj)
     root, relative = local_root(path)
@@ -115,8 +116,8 @@ async def render(
 
 
 def _offline(spec: api.KustomizationSpec, root: Path, allow_remote_bases: bool) -> list[JSON]:
-    from kidp_gitops.kustomize import build, substitute
-    from kidp_gitops.kustomize.overlay import Overlay
+    from kidp_gitops.render import build, substitute
+    from kidp_gitops.render.overlay import Overlay
 
     objects = build.build(
         root, spec.effective_path(), Overlay.from_spec(spec), allow_remote_bases=allow_remote_bases

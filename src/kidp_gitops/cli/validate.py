@@ -20,8 +20,8 @@ from kidp_gitops.cli import output
 from kidp_gitops.cli.errors import CliError
 
 if TYPE_CHECKING:
+    from kidp_gitops import sops
     from kidp_gitops import validate as checks
-    from kidp_gitops.kustomize import sops
 
 USAGE = 2
 INTERNAL = 3
@@ -113,7 +113,7 @@ def validate(
 
 
 def _keyring(key_file: Path | None) -> sops.Keyring | None:
-    from kidp_gitops.kustomize import sops
+    from kidp_gitops import sops
 
     if key_file is None:
         return None

@@ -19,7 +19,8 @@ from kidp_gitops.image import image_controllers
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
 from kidp_gitops.kustomize.controller import kustomization_controller
 from kidp_gitops.notification import notification_controllers
-from kidp_gitops.runtime import listen, redact, sandbox
+from kidp_gitops.proc import sandbox
+from kidp_gitops.runtime import listen, redact
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
@@ -69,7 +70,7 @@ class EngineOptions:
     dashboard_actions: bool = False
     """Whether the dashboard may reconcile, suspend and resume (it has no login yet)."""
     build_limits: sandbox.Limits = field(default_factory=sandbox.Limits)
-    """Memory of one build's processes, size of a file a build reads (runtime/sandbox)."""
+    """Memory of one build's processes, size of a file a build reads (proc/sandbox)."""
     lockdown: Lockdown = field(default_factory=Lockdown)
     """The multi-tenancy flags, the same for every controller."""
 

@@ -1,13 +1,11 @@
-"""The Kustomization controller.
+"""The Kustomization controller, and only it.
 
-The pure steps, which never talk to the API server: `build` (the real kustomize over a
-path of an extracted artifact, with Flux's generated kustomization and overlay fields;
-`digest` of a build's inputs), `overlay`, `kustomization`, `inputs` (files a build may
-read, confined to the artifact), `runner` (the kustomize program), `direct` (plain
-directories read without a process), `yamlio`, `envsubst` and `substitute` (post-build
-variables), `sops` and `sopsformat` (SOPS decryption), `inventory` (Flux's entries).
-
-The steps against the cluster: `apply` (dry run, staged server-side apply), `prune`,
-`health` (kstatus), `drift` (watching what was applied). `pipeline` chains build,
-decrypt and substitute; `reconciler` tells the whole story; `controller` wires it.
+The pure steps live in their own packages: `render` builds a path of an artifact into
+objects (kustomize, Flux's overlay fields, post-build substitution), `sops` decrypts,
+`goyaml` reads and writes YAML as Go's yaml.v3 does. Here: `pipeline` chains build,
+decrypt and substitute for a Kustomization (reading the Secrets and ConfigMaps it
+names); `apply` is its policy for the resource manager (`kube.resources`); `prune`,
+`health` (kstatus), `drift` (watching what was applied), `inventory` (Flux's entries),
+`report` (events and conditions); `reconciler` tells the whole story; `controller`
+wires it.
 """

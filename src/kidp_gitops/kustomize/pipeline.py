@@ -19,12 +19,14 @@ import binascii
 from pathlib import Path
 from typing import Any
 
+from kidp_gitops import sops
 from kidp_gitops.api import kustomize as api
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
-from kidp_gitops.kustomize import build, errors, sops, sopsformat, substitute
-from kidp_gitops.kustomize.overlay import Overlay
+from kidp_gitops.render import build, errors, substitute
+from kidp_gitops.render.overlay import Overlay
 from kidp_gitops.runtime import conditions, redact
+from kidp_gitops.sops import fileformat
 
 DECRYPTION_FAILED = "DecryptionFailed"
 
@@ -132,7 +134,7 @@ def _decrypt(
     return out
 
 
-_DATA_FORMATS: tuple[sopsformat.FileFormat, ...] = ("dotenv", "yaml", "json", "ini")
+_DATA_FORMATS: tuple[fileformat.FileFormat, ...] = ("dotenv", "yaml", "json", "ini")
 
 
 def _decrypt_secret_data(obj: JSON, keyring: sops.Keyring) -> JSON:
@@ -145,7 +147,7 @@ def _decrypt_secret_data(obj: JSON, keyring: sops.Keyring) -> JSON:
             raw = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
         except binascii.Error:
             continue  # the API server reports it
-        found = next((f for f in _DATA_FORMATS if sopsformat.has_sops_marker(raw, f)), None)
+        found = next((f for f in _DATA_FORMATS if fileformat.has_sops_marker(raw, f)), None)
         if found is None:
             continue
         plain = sops.decrypt_file(
@@ -153,7 +155,7 @@ def _decrypt_secret_data(obj: JSON, keyring: sops.Keyring) -> JSON:
             found,
             keyring,
             source=f"{_name(obj)} data '{key}'",
-            output=sopsformat.format_for_path(key),
+            output=fileformat.format_for_path(key),
         )
         changed[key] = base64.b64encode(plain).decode("ascii")
     return {**obj, "data": {**data, **changed}} if changed else obj

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from kidp_gitops.runtime import sandbox
+from kidp_gitops.proc import sandbox
 
 CHART_PACKAGE_ERROR = "ChartPackageError"
 CHART_PULL_ERROR = "ChartPullError"

@@ -23,8 +23,8 @@ from typing import Any
 
 from kidp_gitops.api import kinds
 from kidp_gitops.api import kustomize as api
-from kidp_gitops.kustomize import build, errors, kustomization, substitute
-from kidp_gitops.kustomize.overlay import Overlay
+from kidp_gitops.render import build, errors, kustomization, substitute
+from kidp_gitops.render.overlay import Overlay
 from kidp_gitops.validate.documents import Document, identity, relative, walk
 from kidp_gitops.validate.findings import Finding, Severity
 

@@ -4,7 +4,7 @@
     Document.line_of    the line of a field (`spec.chart.spec.version`) in its document
 
 Each document is composed once (PyYAML nodes, for lines and duplicate keys) and read
-with kustomize's own scalar rules (`kustomize.yamlio`), so `enabled: yes` is the string
+with kustomize's own scalar rules (`goyaml.yamlio`), so `enabled: yes` is the string
 kustomize sees, not YAML 1.1's boolean. Hidden directories (`.git`, `.github`) and the
 templates of Helm charts (a directory beside a `Chart.yaml`) are not manifests and are
 skipped.
@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from kidp_gitops.kustomize import yamlio
+from kidp_gitops.goyaml import yamlio
 from kidp_gitops.validate.findings import Finding
 
 YAML_SUFFIXES = (".yaml", ".yml")

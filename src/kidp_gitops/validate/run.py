@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from kidp_gitops import sops
 from kidp_gitops.api import kinds
-from kidp_gitops.kustomize import kustomization, sops
+from kidp_gitops.render import kustomization
 from kidp_gitops.validate import builds, documents, flux, schemas, secrets
 from kidp_gitops.validate.documents import Document, identity, mapping
 from kidp_gitops.validate.findings import Finding, Report

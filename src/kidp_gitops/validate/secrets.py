@@ -4,7 +4,7 @@
     plaintext_built(obj, ..)  the same for a Secret a generator made (its file or literals)
     sops_file(path, ...)      a sops-encrypted file: metadata, MAC and recipients present,
                               every value that should be encrypted encrypted, and, with a
-                              key, decryptable and matching its MAC (`kustomize.sops`)
+                              key, decryptable and matching its MAC (`sops`)
 
 A Secret whose values are meant to be public (a CA bundle, a registry's address) can say
 so with the annotation `validate.kidp.dev/allow-plaintext: "true"`. No finding shows a
@@ -19,7 +19,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from kidp_gitops.kustomize import sops, sopsformat
+from kidp_gitops import sops
+from kidp_gitops.sops import fileformat
 from kidp_gitops.validate.documents import Document, identity, mapping
 from kidp_gitops.validate.findings import Finding, Severity
 
@@ -48,10 +49,10 @@ def _plain_keys(obj: Mapping[str, Any]) -> dict[str, list[str]]:
         if not isinstance(values, Mapping):
             continue
         for key, value in values.items():
-            if sopsformat.looks_encrypted(value):
+            if fileformat.looks_encrypted(value):
                 continue  # a sops value whose metadata is broken: the sops check says so
             raw = _bytes(value, base64_encoded=field == "data")
-            if raw and any(sopsformat.has_sops_marker(raw, f) for f in ("yaml", "json", "dotenv")):
+            if raw and any(fileformat.has_sops_marker(raw, f) for f in ("yaml", "json", "dotenv")):
                 continue
             if raw is None or raw:
                 found.setdefault(field, []).append(str(key))
@@ -109,22 +110,22 @@ def candidates(paths: list[Path], documents: list[Document], root: Path) -> Iter
         if not path.name.endswith(_SOPS_SUFFIXES) or path.stat().st_size > _MAX_SOPS_FILE:
             continue
         data = path.read_bytes()
-        if sopsformat.has_sops_marker(data, sopsformat.format_for_path(path.name)):
+        if fileformat.has_sops_marker(data, fileformat.format_for_path(path.name)):
             yield path
 
 
 def sops_file(path: Path, root: Path, keyring: sops.Keyring | None) -> list[Finding]:
     where = path.relative_to(root).as_posix()
     data = path.read_bytes()
-    fmt = sopsformat.format_for_path(path.name)
+    fmt = fileformat.format_for_path(path.name)
 
     def error(message: str, severity: Severity = "error") -> list[Finding]:
         return [Finding(where, 0, severity, "sops", "", message)]
 
     try:
-        parsed = sopsformat.load_file(data, fmt)
-        metadata = sopsformat.parse_metadata(parsed.metadata)
-    except (sopsformat.FormatError, ValueError) as err:
+        parsed = fileformat.load_file(data, fmt)
+        metadata = fileformat.parse_metadata(parsed.metadata)
+    except (fileformat.FormatError, ValueError) as err:
         return error(f"broken sops file: {err}")
     if not metadata.slots:
         return error("sops metadata lists no recipient: nobody can decrypt it")
@@ -147,7 +148,7 @@ def sops_file(path: Path, root: Path, keyring: sops.Keyring | None) -> list[Find
 
 
 def _plain_values(
-    node: Any, path: tuple[str, ...], metadata: sopsformat.Metadata
+    node: Any, path: tuple[str, ...], metadata: fileformat.Metadata
 ) -> Iterator[tuple[str, ...]]:
     if isinstance(node, Mapping):
         for key, child in node.items():
@@ -159,6 +160,6 @@ def _plain_values(
         node is not None
         and node != ""
         and metadata.should_encrypt(path)
-        and not sopsformat.looks_encrypted(node)
+        and not fileformat.looks_encrypted(node)
     ):
         yield path

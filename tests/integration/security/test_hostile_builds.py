@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from kidp_gitops.kube import KubeClient
-from kidp_gitops.runtime import sandbox
+from kidp_gitops.proc import sandbox
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration import namespaces
 from tests.integration.engines import Engines
@@ -28,7 +28,7 @@ from tests.integration.kustomize.helpers import (
     wait_ready,
 )
 from tests.integration.security.helpers import push_and_fetch
-from tests.unit.kustomize.layout import bomb
+from tests.unit.render.layout import bomb
 
 LIMITS = sandbox.Limits(memory=512 * sandbox.MiB, file_size=1 * sandbox.MiB)
 CORPUS = Path(__file__).resolve().parents[2] / "unit" / "fuzz" / "corpus" / "kustomization"

@@ -102,7 +102,7 @@ async def _probe(
     )
     # The symlinks never reach the build: an artifact holds no symlink (as in Flux),
     # so those builds fail on a missing entry. Local symlinks out of a tree that is
-    # built are refused by the reference walk (tests/unit/kustomize/test_confinement.py).
+    # built are refused by the reference walk (tests/unit/render/test_confinement.py).
     expected = {
         "clone": f"git::file://{mirror}//base?ref=main' is a file URL",
         "file": "'stolen.yaml'",

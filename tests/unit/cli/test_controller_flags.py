@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from kidp_gitops.cli.main import app
 from kidp_gitops.engine import run as engine_run
 from kidp_gitops.engine.run import EngineOptions
-from kidp_gitops.runtime.sandbox import Limits, MiB
+from kidp_gitops.proc.sandbox import Limits, MiB
 from kidp_gitops.runtime.tenancy import Lockdown
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from kidp_gitops.kustomize import envsubst, errors, substitute
+from kidp_gitops.render import envsubst, errors, substitute
 from tests.unit.fuzz import harness
 
 _TOKENS = [

@@ -16,8 +16,8 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from kidp_gitops.kustomize import build, direct, errors, kustomization
-from kidp_gitops.kustomize.overlay import Image, Overlay, Patch
+from kidp_gitops.render import build, direct, errors, kustomization
+from kidp_gitops.render.overlay import Image, Overlay, Patch
 from tests.unit.fuzz import harness
 from tests.unit.fuzz.test_yamlio import TEXT as YAML_TEXT
 

@@ -1,4 +1,4 @@
-"""SOPS files from a repository: a tree, or `sopsformat.FormatError` (parsing) /
+"""SOPS files from a repository: a tree, or `fileformat.FormatError` (parsing) /
 `sops.DecryptionError` (decrypting), and nothing else.
 
 A repository author holds the public half of the decryption key, so they can encrypt
@@ -22,10 +22,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from kidp_gitops.kustomize import sops, sopsformat
+from kidp_gitops import sops
+from kidp_gitops.sops import fileformat
 from tests.unit.fuzz import harness
 
-FORMATS: list[sopsformat.FileFormat] = ["yaml", "json", "dotenv", "ini", "binary"]
+FORMATS: list[fileformat.FileFormat] = ["yaml", "json", "dotenv", "ini", "binary"]
 _IDENTITY = pyrage.x25519.Identity.generate()
 KEYRING = sops.Keyring.from_secret_data({"fuzz.agekey": str(_IDENTITY)})
 DATA_KEY = os.urandom(32)
@@ -49,7 +50,7 @@ RAW = st.recursive(
     _LEAF,
     lambda inner: (
         st.lists(inner, max_size=3)
-        | st.dictionaries(st.text(max_size=8) | st.sampled_from(list(sopsformat.KEY_KINDS)), inner)
+        | st.dictionaries(st.text(max_size=8) | st.sampled_from(list(fileformat.KEY_KINDS)), inner)
     ),
     max_leaves=12,
 )
@@ -58,11 +59,11 @@ RAW = st.recursive(
 def parses_or_refuses(data: bytes) -> None:
     for fmt in FORMATS:
         try:
-            parsed = sopsformat.load_file(data, fmt)
-        except sopsformat.FormatError:
+            parsed = fileformat.load_file(data, fmt)
+        except fileformat.FormatError:
             continue
-        with contextlib.suppress(sopsformat.FormatError):
-            sopsformat.parse_metadata(parsed.metadata)
+        with contextlib.suppress(fileformat.FormatError):
+            fileformat.parse_metadata(parsed.metadata)
         with contextlib.suppress(sops.DecryptionError):
             sops.decrypt_file(data, fmt, KEYRING, source="fuzz", verify_mac=False)
 
@@ -83,16 +84,16 @@ def test_parses_or_refuses(data: bytes) -> None:
 @example({"mac": "x", "age": [{"enc": "x"}], "shamir_threshold": "9" * 5000})
 @harness.bounded
 def test_metadata_or_refusal(raw: Any) -> None:
-    with contextlib.suppress(sopsformat.FormatError):
-        sopsformat.parse_metadata(raw)
+    with contextlib.suppress(fileformat.FormatError):
+        fileformat.parse_metadata(raw)
 
 
 @given(st.dictionaries(TEXT, st.text(max_size=4), max_size=5))
 @settings(max_examples=harness.examples(400), deadline=300)
 @harness.bounded
 def test_unflatten_or_refusal(flat: dict[str, str]) -> None:
-    with contextlib.suppress(sopsformat.FormatError):
-        sopsformat.unflatten(flat)
+    with contextlib.suppress(fileformat.FormatError):
+        fileformat.unflatten(flat)
 
 
 # --- past the data key: values encrypted as sops encrypts them -------------------------
@@ -156,7 +157,7 @@ def decrypts_or_refuses(tree: dict[str, Any], rules: dict[str, Any], fmt: str) -
     data = (
         json.dumps(document).encode()
         if fmt == "json"
-        else sopsformat.dump_yaml_documents([document])
+        else fileformat.dump_yaml_documents([document])
     )
     with contextlib.suppress(sops.DecryptionError):
         sops.decrypt_file(data, "yaml" if fmt == "yaml" else "json", KEYRING, source="fuzz")

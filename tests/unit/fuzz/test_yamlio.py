@@ -14,7 +14,7 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from kidp_gitops.kustomize import yamlio
+from kidp_gitops.goyaml import yamlio
 from tests.unit.fuzz import harness
 
 _TOKENS = [

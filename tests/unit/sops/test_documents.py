@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from kidp_gitops.kustomize import sops, sopsformat
+from kidp_gitops import sops
+from kidp_gitops.goyaml import scalars
+from kidp_gitops.sops import fileformat
 from tests.unit.sops.conftest import AgeKey, PgpKey, Sops
 
 PLAINTEXT = "s3cr3t-Value-42"
@@ -42,7 +44,7 @@ creation_rules:
 
 
 def load(data: bytes) -> dict[str, Any]:
-    (document,) = sopsformat.load_yaml_documents(data)
+    (document,) = fileformat.load_yaml_documents(data)
     assert isinstance(document, dict)
     return document
 
@@ -106,9 +108,9 @@ def test_decrypts_to_the_original(
     encrypted = encrypt_secret(cli, kind, [recipient], prd_rule=prd_rule)
     document = load(encrypted)
     assert sops.is_encrypted(document)
-    assert sopsformat.looks_encrypted(document["data"]["password"])
-    assert sopsformat.looks_encrypted(document["stringData"]["port"])
-    assert sopsformat.looks_encrypted(document["metadata"]["name"]) is not prd_rule
+    assert fileformat.looks_encrypted(document["data"]["password"])
+    assert fileformat.looks_encrypted(document["stringData"]["port"])
+    assert fileformat.looks_encrypted(document["metadata"]["name"]) is not prd_rule
 
     original = yaml.safe_load(SECRET)
     assert sops.decrypt_document(document, keyring, source="secret.yaml") == original
@@ -289,7 +291,7 @@ def test_value_types_come_back_as_sops_wrote_them(sops_cli: Sops, age_keys: list
     assert spec["octal"] == 15
     assert spec["answer"] == "yes"
     assert spec["since"] == "2024-01-01T00:00:00Z"
-    assert isinstance(spec["since"], sopsformat.Timestamp)
+    assert isinstance(spec["since"], scalars.Timestamp)
     assert spec["quoted_date"] == "2024-01-01"
     assert spec["list"] == ["a", 2, 2.5, False]
     assert spec["nested"] == {"deeper": {"value": "text"}}
@@ -310,7 +312,7 @@ def test_encryption_rules(
     content = "plain: visible\nnote_plain: also\nsecret_enc:\n  inner: hidden\n"
     document = load(sops_cli.encrypt(content, "rules.yaml", age=[age_keys[0].recipient], args=args))
     assert document[clear] in ("visible", "also")
-    assert sopsformat.looks_encrypted(document[hidden]["inner"])
+    assert fileformat.looks_encrypted(document[hidden]["inner"])
     plain = sops.decrypt_document(document, age_keyring(age_keys[0]), source="rules.yaml")
     assert plain == yaml.safe_load(content)
 

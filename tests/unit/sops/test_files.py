@@ -8,7 +8,8 @@ import os
 import pytest
 import yaml
 
-from kidp_gitops.kustomize import sops, sopsformat
+from kidp_gitops import sops
+from kidp_gitops.sops import fileformat
 from tests.unit.sops.conftest import AgeKey, PgpKey, Sops
 from tests.unit.sops.test_documents import PLAINTEXT, age_keyring, pgp_keyring
 
@@ -36,7 +37,7 @@ JSON_FILE = {
 def test_dotenv(sops_cli: Sops, age_keys: list[AgeKey]) -> None:
     encrypted = sops_cli.encrypt(DOTENV, "app.env", age=[age_keys[0].recipient])
     assert PLAINTEXT.encode() not in encrypted
-    assert sopsformat.has_sops_marker(encrypted, "dotenv")
+    assert fileformat.has_sops_marker(encrypted, "dotenv")
     out = sops.decrypt_file(encrypted, "dotenv", age_keyring(age_keys[0]), source="app.env")
     assert out.decode() == DOTENV.partition("\n")[2]  # everything but the comment
 
@@ -63,7 +64,7 @@ def test_json(sops_cli: Sops, age_keys: list[AgeKey]) -> None:
     encrypted = sops_cli.encrypt(json.dumps(JSON_FILE), "app.json", age=[age_keys[0].recipient])
     document = json.loads(encrypted)
     assert document["nested"]["note_unencrypted"] == "in clear"
-    assert sopsformat.looks_encrypted(document["port"])
+    assert fileformat.looks_encrypted(document["port"])
     keyring = age_keyring(age_keys[0])
     out = sops.decrypt_file(encrypted, "json", keyring, source="app.json")
     assert json.loads(out) == JSON_FILE
@@ -95,7 +96,7 @@ def test_ini(sops_cli: Sops, age_keys: list[AgeKey]) -> None:
     encrypted = sops_cli.encrypt(content, "app.ini", age=[age_keys[0].recipient])
     assert b"[sops]" in encrypted
     out = sops.decrypt_file(encrypted, "ini", age_keyring(age_keys[0]), source="app.ini")
-    assert sopsformat.load_ini(out) == sopsformat.load_ini(content.encode())
+    assert fileformat.load_ini(out) == fileformat.load_ini(content.encode())
     assert out.decode().startswith("[database]\nuser     = admin\n")  # aligned, as sops -d
 
 
@@ -119,7 +120,7 @@ def test_yaml_file_keeps_sops_scalar_forms(sops_cli: Sops, age_keys: list[AgeKey
     content = "when: 2024-01-01\nversion: '1.10'\nanswer: yes\nhex: 0x1F\nbig: 1e+21\n"
     encrypted = sops_cli.encrypt(content, "v.yaml", age=[age_keys[0].recipient])
     out = sops.decrypt_file(encrypted, "yaml", age_keyring(age_keys[0]), source="v.yaml")
-    assert sopsformat.load_yaml_documents(out) == [
+    assert fileformat.load_yaml_documents(out) == [
         {"when": "2024-01-01T00:00:00Z", "version": "1.10", "answer": "yes", "hex": 31, "big": 1e21}
     ]
     assert b"when: 2024-01-01T00:00:00Z\n" in out  # a timestamp, as sops writes it
@@ -162,8 +163,8 @@ def test_not_a_sops_file(age_keys: list[AgeKey]) -> None:
 
 
 def test_format_for_path() -> None:
-    assert sopsformat.format_for_path("secrets/app.ENV") == "dotenv"
-    assert sopsformat.format_for_path("a.yml") == "yaml"
-    assert sopsformat.format_for_path(".dockerconfigjson") == "json"
-    assert sopsformat.format_for_path("conf.ini") == "ini"
-    assert sopsformat.format_for_path("tls.crt") == "binary"
+    assert fileformat.format_for_path("secrets/app.ENV") == "dotenv"
+    assert fileformat.format_for_path("a.yml") == "yaml"
+    assert fileformat.format_for_path(".dockerconfigjson") == "json"
+    assert fileformat.format_for_path("conf.ini") == "ini"
+    assert fileformat.format_for_path("tls.crt") == "binary"

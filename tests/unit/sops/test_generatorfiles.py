@@ -13,10 +13,13 @@ from typing import Any
 
 import pytest
 
+from kidp_gitops import sops
 from kidp_gitops.api import kustomize as api
-from kidp_gitops.kustomize import build, pipeline, sops
-from kidp_gitops.kustomize.build import Overlay
-from tests.unit.kustomize.layout import snapshot, write
+from kidp_gitops.kustomize import pipeline
+from kidp_gitops.render import build
+from kidp_gitops.render.build import Overlay
+from kidp_gitops.sops import native
+from tests.unit.render.layout import snapshot, write
 from tests.unit.sops.conftest import AgeKey, PgpKey, Sops
 from tests.unit.sops.test_documents import PLAINTEXT, age_keyring, pgp_keyring
 
@@ -236,7 +239,7 @@ def test_one_gnupg_home_per_session(
     """PGP keys are imported once for all the files of a build, not once per file."""
     keyring = pgp_keyring(pgp_keys[0])
     homes: list[str] = []
-    real = sops._gnupg_home
+    real = native._gnupg_home
 
     @contextlib.contextmanager
     def counted() -> Iterator[str]:
@@ -244,7 +247,7 @@ def test_one_gnupg_home_per_session(
             homes.append(home)
             yield home
 
-    monkeypatch.setattr(sops, "_gnupg_home", counted)
+    monkeypatch.setattr(native, "_gnupg_home", counted)
     files = [
         sops_pgp.encrypt(f"K{i}=v{i}\n", f"f{i}.env", pgp=[pgp_keys[0].fingerprint])
         for i in range(3)

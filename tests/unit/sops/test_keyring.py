@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from kidp_gitops.kustomize import sops
+from kidp_gitops import sops
+from kidp_gitops.sops import native
 from tests.unit.sops.conftest import AgeKey, PgpKey, Sops
 from tests.unit.sops.test_documents import SECRET, load
 
@@ -78,13 +79,13 @@ def test_gnupg_home_is_private_and_removed(
     )
     keyring = sops.Keyring.from_secret_data({"k.asc": pgp_keys[0].armored_secret})
     homes: dict[str, int] = {}
-    real_gpg = sops._gpg
+    real_gpg = native._gpg
 
     def spy(home: str, args: Any, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
         homes[home] = os.stat(home).st_mode & 0o777
         return real_gpg(home, args, stdin)
 
-    monkeypatch.setattr(sops, "_gpg", spy)
+    monkeypatch.setattr(native, "_gpg", spy)
     plain = sops.decrypt_document(load(encrypted), keyring, source="s.yaml")
     assert plain["metadata"]["name"] == "db-credentials"
     assert len(homes) == 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kidp_gitops.kustomize import sops
+from kidp_gitops import sops
 from tests.unit.sops.conftest import AgeKey, Sops, make_age_key
 from tests.unit.validate.conftest import failing, line_of, replace, run, write
 

@@ -1,0 +1,1 @@
+"""YAML as Go's yaml.v3 (kustomize, sops, Flux) reads and writes it: `yamlio`."""

@@ -1,0 +1,1 @@
+"""Running other programs: `sandbox` confines a build (namespaces, limits)."""
