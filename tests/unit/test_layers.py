@@ -117,13 +117,13 @@ def _apply_calls(path: Path) -> list[int]:
 
 
 def test_only_the_resource_manager_applies() -> None:
-    """One resource manager (`kube/resources.py`) plans and applies for the controllers
+    """One resource manager (`kube/ssa.py`) plans and applies for the controllers
     and the CLI alike, so `kidp diff` cannot drift from what the controller does."""
-    allowed = {SRC / "kube" / "resources.py", SRC / "kube" / "client.py"}
+    allowed = {SRC / "kube" / "ssa.py", SRC / "kube" / "client.py"}
     found = {
         str(p.relative_to(SRC)): lines
         for p in modules()
         if p not in allowed and (lines := _apply_calls(p))
     }
     assert found == {}
-    assert _apply_calls(SRC / "kube" / "resources.py"), "the probe finds the manager's applies"
+    assert _apply_calls(SRC / "kube" / "ssa.py"), "the probe finds the manager's applies"

@@ -110,7 +110,7 @@ async def apply_and_wait(
 ) -> None:
     """Apply the objects in order (Secrets before sources); wait for the last one."""
     from kidp_gitops.kube import RestMapper
-    from kidp_gitops.kube.resources import Policy, ResourceManager
+    from kidp_gitops.kube.ssa import Policy, ResourceManager
 
     manager = ResourceManager(client, RestMapper(client), Policy(FIELD_MANAGER))
     for obj in objects:

@@ -12,7 +12,7 @@ from rich.console import Console
 from kidp_gitops.cli import options, session
 
 if TYPE_CHECKING:
-    from kidp_gitops.kube.resources import Applied
+    from kidp_gitops.kube.ssa import Applied
 
 
 def install(

@@ -32,7 +32,7 @@ import aiohttp
 from kidp_gitops.devcluster import binaries, kubeconfig, pki, processes
 from kidp_gitops.devcluster.errors import ComponentFailed, DevClusterError
 from kidp_gitops.kube import ApiError, KubeClient, KubeError, RestMapper, load_config
-from kidp_gitops.kube.resources import Policy, ResourceManager
+from kidp_gitops.kube.ssa import Policy, ResourceManager
 
 ADMIN_USER = "kidp-admin"
 NODE_NAME = "kwok-node-0"

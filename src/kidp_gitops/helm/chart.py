@@ -20,7 +20,7 @@ from kidp_gitops.api import helm as api
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.kube.resources import Policy, ResourceManager
+from kidp_gitops.kube.ssa import Policy, ResourceManager
 from kidp_gitops.runtime import conditions
 
 API_VERSION = "source.toolkit.fluxcd.io/v1"

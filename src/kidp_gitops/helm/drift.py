@@ -3,7 +3,7 @@
     await detect(client, mapper, manifest, release, namespace, ignore) -> list[Drift]
     await correct(client, mapper, drifts) -> None              re-applies them
 
-The resource manager (`kube.resources`) plans each object of the release manifest, as it
+The resource manager (`kube.ssa`) plans each object of the release manifest, as it
 plans a Kustomization's, under Helm's policy. One that is gone has
 drifted (correcting creates it from the manifest). One that is there is compared with a
 server-side apply dry-run of the manifest's object under Helm's own field manager
@@ -33,7 +33,7 @@ from kidp_gitops.api import helm as api
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import KubeError
 from kidp_gitops.kube.mapper import RestMapper, UnknownKind
-from kidp_gitops.kube.resources import Plan, Policy, ResourceManager
+from kidp_gitops.kube.ssa import Plan, Policy, ResourceManager
 
 HELM_FIELD_MANAGER = "helm"
 """The field manager helm v4 applies with (its program's name)."""

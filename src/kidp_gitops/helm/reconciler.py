@@ -53,7 +53,7 @@ from kidp_gitops.helm.invocation import Invocation
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource, RestMapper
-from kidp_gitops.kube.resources import ResourceManager
+from kidp_gitops.kube.ssa import ResourceManager
 from kidp_gitops.runtime import conditions, lifecycle, metrics, redact
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler

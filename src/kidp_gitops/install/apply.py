@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.mapper import RestMapper
-from kidp_gitops.kube.resources import Applied, Policy, ResourceManager
+from kidp_gitops.kube.ssa import Applied, Policy, ResourceManager
 
 FIELD_MANAGER = "kidp"
 POLICY = Policy(field_manager=FIELD_MANAGER)

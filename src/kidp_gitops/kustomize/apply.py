@@ -1,5 +1,5 @@
 """How a Kustomization's objects are applied: Flux's kustomize-controller's policy for
-the resource manager (`kube.resources`), which plans (dry run + compare: no write for
+the resource manager (`kube.ssa`), which plans (dry run + compare: no write for
 what did not change) and applies in stages.
 
 Objects carry the owner labels `kustomize.toolkit.fluxcd.io/name|namespace` and are
@@ -25,7 +25,7 @@ import copy
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.mapper import RestMapper
 from kidp_gitops.kube.patch import Manager
-from kidp_gitops.kube.resources import Policy, ResourceManager
+from kidp_gitops.kube.ssa import Policy, ResourceManager
 
 FIELD_MANAGER = "kustomize-controller"
 GROUP = "kustomize.toolkit.fluxcd.io"

@@ -12,7 +12,7 @@ from typing import Any
 
 from kidp_gitops.api import kustomize as api
 from kidp_gitops.kube.ref import ObjRef
-from kidp_gitops.kube.resources import ResourceManager, Superseded, Unhealthy
+from kidp_gitops.kube.ssa import ResourceManager, Superseded, Unhealthy
 from kidp_gitops.runtime import conditions
 from kidp_gitops.runtime.reconcile import RetryError, WaitingError
 

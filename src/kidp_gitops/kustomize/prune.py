@@ -10,7 +10,7 @@ from __future__ import annotations
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.errors import KubeError
 from kidp_gitops.kube.ref import ObjRef
-from kidp_gitops.kube.resources import ResourceManager
+from kidp_gitops.kube.ssa import ResourceManager
 from kidp_gitops.kustomize.apply import GROUP, OWNER_NAME, OWNER_NAMESPACE
 
 PRUNE = f"{GROUP}/prune"

@@ -35,7 +35,7 @@ from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource, RestMapper, UnknownKind
-from kidp_gitops.kube.resources import Applied, ApplyFailed
+from kidp_gitops.kube.ssa import Applied, ApplyFailed
 from kidp_gitops.kustomize import apply, health, inventory, pipeline, report
 from kidp_gitops.kustomize.apply import with_owner
 from kidp_gitops.kustomize.drift import DriftTracker

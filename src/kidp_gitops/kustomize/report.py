@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from kidp_gitops.kube.client import JSON
-from kidp_gitops.kube.resources import Applied
+from kidp_gitops.kube.ssa import Applied
 from kidp_gitops.kustomize.inventory import ObjRef
 from kidp_gitops.runtime import conditions, metrics, redact
 from kidp_gitops.runtime.events import EventRecorder

@@ -35,7 +35,7 @@ from kidp_gitops.devcluster.errors import DevClusterError
 from kidp_gitops.install import apply as install_apply
 from kidp_gitops.install import manifests
 from kidp_gitops.kube import ApiError, KubeClient, RestMapper, load_config
-from kidp_gitops.kube.resources import Policy, ResourceManager
+from kidp_gitops.kube.ssa import Policy, ResourceManager
 
 REPO = "kidp-infrastructure"
 NAMESPACE = manifests.NAMESPACE

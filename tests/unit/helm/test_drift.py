@@ -11,7 +11,7 @@ from kidp_gitops.api import kustomize
 from kidp_gitops.helm import drift
 from kidp_gitops.kube import compare
 from kidp_gitops.kube.ref import ObjRef
-from kidp_gitops.kube.resources import Plan
+from kidp_gitops.kube.ssa import Plan
 
 MANIFEST = """\
 ---

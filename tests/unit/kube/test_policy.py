@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kidp_gitops.kube.resources import Policy
+from kidp_gitops.kube.ssa import Policy
 from kidp_gitops.kustomize.apply import POLICY, policy
 
 
