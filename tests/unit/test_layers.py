@@ -25,9 +25,9 @@ ALLOWED: dict[str, set[str]] = {
     "kube": {"api"},
     "runtime": {"api", "kube", "proc"},
     "storage": set(),
-    "vcs": set(),
+    "vcs": {"proc"},
     # Offline: the renderer and SOPS never reach the cluster (callers pass data in).
-    "sops": {"goyaml"},
+    "sops": {"goyaml", "proc"},
     "render": {"api", "goyaml", "proc", "sops"},
     "devcluster": {"kube"},
     **{c: FOUNDATION for c in CONTROLLERS},

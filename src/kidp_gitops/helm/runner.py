@@ -5,19 +5,19 @@
 helm runs with a private home (its cache, config and data directories under `home`), a
 kubeconfig made for the call, and no environment of ours beyond PATH, so nothing of the
 engine's environment (tokens, $KUBECONFIG) leaks into it. A failure raises `HelmFailed`
-with helm's own error line, trimmed; the process is killed if the caller is cancelled or
-the deadline passes.
+with helm's own error line, trimmed; helm and everything it started are killed if the
+caller is cancelled or the deadline passes (`proc.run`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 from pathlib import Path
 
 from kidp_gitops.helm import binary
+from kidp_gitops.proc import run as proc
 
 # Time on top of helm's own --timeout before we give up on the process.
 GRACE = 60.0
@@ -39,26 +39,13 @@ async def run(
     argv = [str(program), *args]
     if kubeconfig is not None:
         argv += ["--kubeconfig", str(kubeconfig)]
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=_environment(home),
-    )
     try:
-        async with asyncio.timeout(timeout + GRACE):
-            out, err = await proc.communicate()
-    except (TimeoutError, asyncio.CancelledError) as exc:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        if isinstance(exc, TimeoutError):
-            raise HelmFailed(f"helm {args[0]} did not finish within {timeout + GRACE:g}s") from exc
-        raise
-    if proc.returncode != 0:
-        raise HelmFailed(message(err.decode(errors="replace")) or f"helm {args[0]} failed")
-    return out.decode(errors="replace")
+        done = await proc.run(argv, env=_environment(home), timeout=timeout + GRACE)
+    except proc.TimedOut as exc:
+        raise HelmFailed(f"helm {args[0]} did not finish within {timeout + GRACE:g}s") from exc
+    if done.code != 0:
+        raise HelmFailed(message(done.stderr) or f"helm {args[0]} failed")
+    return done.text()
 
 
 def message(stderr: str) -> str:

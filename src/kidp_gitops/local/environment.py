@@ -17,8 +17,8 @@ import base64
 import json
 import os
 import secrets
+import shutil
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -36,6 +36,7 @@ from kidp_gitops.install import apply as install_apply
 from kidp_gitops.install import manifests
 from kidp_gitops.kube import ApiError, KubeClient, RestMapper, load_config
 from kidp_gitops.kube.ssa import Policy, ResourceManager
+from kidp_gitops.proc.run import run_sync
 
 REPO = "kidp-infrastructure"
 NAMESPACE = manifests.NAMESPACE
@@ -169,17 +170,19 @@ class LocalEnvironment:
         }
 
         def git(*args: str, cwd: Path) -> None:
-            subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+            done = run_sync(["git", *args], cwd=cwd, env=env, timeout=60)
+            if done.code != 0:
+                raise DevClusterError(f"git {args[0]} failed: {done.stderr.strip()}")
 
         bare.parent.mkdir(parents=True, exist_ok=True)
         git("init", "--bare", "--initial-branch=main", str(bare), cwd=bare.parent)
         git("config", "http.receivepack", "true", cwd=bare)
-        subprocess.run(["cp", "-r", str(example), str(work)], check=True)
+        shutil.copytree(example, work)
         git("init", "--initial-branch=main", cwd=work)
         git("add", "-A", cwd=work)
         git("commit", "-m", "The PRD's repository layout", cwd=work)
         git("push", str(bare), "main", cwd=work)
-        subprocess.run(["rm", "-rf", str(work)], check=True)
+        shutil.rmtree(work)
 
     def _start_git_server(self) -> None:
         st = self.state()

@@ -29,11 +29,12 @@ Where the kernel refuses user namespaces (a container runtime's seccomp profile 
 `confine` runs the child as is and `available()` says why: the engine logs it once at
 start. The reference walks still refuse every route they know.
 
-Bounded too: `Guard(pid)` watches the child's process group and kills all of it once
-their resident memory together passes `LIMITS.memory` (an alias bomb in a manifest
-made kustomize grow past 10 GB). Resident memory, read from /proc, not an address-space
-limit: the Go runtime reserves far more address space than it uses. The limits are the
-process's configuration (`configure`, from `kidp controller run`'s flags).
+Bounded too: `Guard(pid)` (started by `proc.run` for a guarded run) watches the
+child's process group and kills all of it once their resident memory together passes
+`LIMITS.memory` (an alias bomb in a manifest made kustomize grow past 10 GB). Resident
+memory, read from /proc, not an address-space limit: the Go runtime reserves far more
+address space than it uses. The limits are the process's configuration (`configure`,
+from `kidp controller run`'s flags).
 """
 
 from __future__ import annotations
@@ -273,8 +274,10 @@ def configure(limits: Limits) -> Limits:
 class Guard:
     """Kills the process group `pgid` (every process of one build) if its resident
     memory passes `limit`, or the file `output` (its result) grows past LIMITS.output;
-    `exceeded` says which ("memory", "output") or None. Use as a context manager around
-    the wait for the child."""
+    `exceeded` says which ("memory", "output") or None. `start()` it once the child runs,
+    `stop()` it when it ended. `stop` does not wait for the watching thread, so it may be
+    called on the event loop: the thread ends within a poll, a group that has ended uses
+    no memory, and an output file closed meanwhile ends the watch."""
 
     POLL = 0.2
 
@@ -287,25 +290,30 @@ class Guard:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="build-guard", daemon=True)
 
-    def __enter__(self) -> Guard:
+    def start(self) -> None:
         self._thread.start()
-        return self
 
-    def __exit__(self, *_: object) -> None:
+    def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
 
     def _watch(self) -> None:
         while not self._stop.wait(self.POLL):
             if group_rss(self.pgid) > self.limit:
                 self.exceeded = "memory"
-            elif self.output is not None and os.fstat(self.output).st_size > LIMITS.output:
+            elif self.output is not None and _size(self.output) > LIMITS.output:
                 self.exceeded = "output"
             else:
                 continue
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pgid, signal.SIGKILL)
             return
+
+
+def _size(fd: int) -> int:
+    try:
+        return os.fstat(fd).st_size
+    except OSError:  # closed: the run is over
+        return 0
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -12,19 +12,16 @@ account of the failure and turns every path into one relative to the artifact.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kidp_gitops.proc import sandbox
+from kidp_gitops.proc.run import TimedOut, run_sync
 from kidp_gitops.render import errors
 
 _MAX_LINES = 8
@@ -71,47 +68,23 @@ def run(
     to what error messages should show instead."""
     argv = [*command(), str(directory), "--load-restrictor", "LoadRestrictionsNone"]
     child = sandbox.confine(argv, cwd=directory, readable=readable, network=network, env=_ENV)
-    # A session of its own, so a deadline also stops the git processes a remote base starts.
-    # The result goes to a file the guard watches: read whole only once it is bounded.
-    with tempfile.TemporaryFile() as out:
-        with (
-            subprocess.Popen(
-                child.argv,
-                cwd=child.cwd,
-                env=child.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            ) as proc,
-            sandbox.Guard(proc.pid, output=out.fileno()) as guard,
-        ):
-            try:
-                _, stderr = proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired as err:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.communicate()
-                raise errors.KustomizeTimeout(
-                    f"kustomize build did not finish in {timeout:g}s"
-                ) from err
-        if guard.exceeded == "memory":
-            raise errors.BuildError(
-                f"kustomize build used more than {guard.limit // sandbox.MiB} MiB of memory "
-                "and was stopped (an alias bomb or a very large input?)"
-            )
-        size = os.fstat(out.fileno()).st_size
-        if guard.exceeded == "output" or size > sandbox.LIMITS.output:
-            raise errors.BuildError(
-                f"kustomize build wrote more than {sandbox.LIMITS.output // sandbox.MiB} MiB "
-                "of objects and was stopped"
-            )
-        out.seek(0)
-        stdout = out.read()
-    if proc.returncode != 0:
-        message = explain(stderr.decode("utf-8", errors="replace"), replacements)
-        raise errors.BuildError(message or "kustomize build failed")
-    return stdout.decode("utf-8", errors="replace")
+    try:
+        done = run_sync(child.argv, env=child.env, cwd=child.cwd, timeout=timeout, guard=True)
+    except TimedOut as err:
+        raise errors.KustomizeTimeout(f"kustomize build did not finish in {timeout:g}s") from err
+    if done.exceeded == "memory":
+        raise errors.BuildError(
+            f"kustomize build used more than {sandbox.LIMITS.memory // sandbox.MiB} MiB of "
+            "memory and was stopped (an alias bomb or a very large input?)"
+        )
+    if done.exceeded == "output":
+        raise errors.BuildError(
+            f"kustomize build wrote more than {sandbox.LIMITS.output // sandbox.MiB} MiB "
+            "of objects and was stopped"
+        )
+    if done.code != 0:
+        raise errors.BuildError(explain(done.stderr, replacements) or "kustomize build failed")
+    return done.text()
 
 
 def explain(stderr: str, replacements: Mapping[str, str]) -> str:

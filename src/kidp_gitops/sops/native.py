@@ -33,7 +33,6 @@ import hmac
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kidp_gitops.goyaml import scalars
+from kidp_gitops.proc.run import Finished, TimedOut, run_sync
 from kidp_gitops.sops import fileformat
 from kidp_gitops.sops.fileformat import Branch, FileFormat
 
@@ -205,12 +205,11 @@ def _gnupg_home() -> Iterator[str]:
     finally:
         gpgconf = shutil.which("gpgconf")
         if gpgconf is not None:
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run(
+            with contextlib.suppress(OSError, TimedOut):
+                run_sync(
                     [gpgconf, "--homedir", home, "--kill", "gpg-agent"],
-                    capture_output=True,
+                    env=_gpg_env(home),
                     timeout=GPG_TIMEOUT_SECONDS,
-                    check=False,
                 )
         shutil.rmtree(home, ignore_errors=True)
 
@@ -224,12 +223,13 @@ def gnupg_home(keys: Sequence[bytes]) -> Iterator[str]:
         yield home
 
 
-def _gpg(home: str, args: Sequence[str], stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+def _gpg_env(home: str) -> dict[str, str]:
+    return {"GNUPGHOME": home, "PATH": os.environ.get("PATH", ""), "LC_ALL": "C"}
+
+
+def _gpg(home: str, args: Sequence[str], stdin: bytes) -> Finished:
     command = [_gpg_program(), "--homedir", home, "--batch", "--no-tty", "--quiet", *args]
-    env = {"GNUPGHOME": home, "PATH": os.environ.get("PATH", ""), "LC_ALL": "C"}
-    return subprocess.run(
-        command, input=stdin, capture_output=True, env=env, timeout=GPG_TIMEOUT_SECONDS, check=False
-    )
+    return run_sync(command, env=_gpg_env(home), stdin=stdin, timeout=GPG_TIMEOUT_SECONDS)
 
 
 def _parse_pgp_keys(data: bytes, name: str) -> list[_PgpKey]:
@@ -239,7 +239,7 @@ def _parse_pgp_keys(data: bytes, name: str) -> list[_PgpKey]:
             shown = _gpg(home, ["--with-colons", "--import-options", "show-only", "--import"], data)
     except FileNotFoundError:
         raise KeyringError(name, "is a PGP key, but gpg is not installed") from None
-    except subprocess.TimeoutExpired:
+    except TimedOut:
         raise KeyringError(name, "gpg did not read the PGP key in time") from None
     keys: list[_PgpKey] = []
     primary: list[str] = []
@@ -254,7 +254,7 @@ def _parse_pgp_keys(data: bytes, name: str) -> list[_PgpKey]:
             primary.append(record[9].upper())
     if primary and secret:
         keys.append(_PgpKey(primary[0], tuple(primary), data))
-    if shown.returncode != 0 or not keys:
+    if shown.code != 0 or not keys:
         raise KeyringError(name, "holds no armored PGP secret key gpg can read")
     return keys
 
@@ -302,9 +302,9 @@ class _KeyOpener:
         args = ["--pinentry-mode", "loopback", "--passphrase", "", "--decrypt"]
         try:
             done = _gpg(self._gnupg(), args, slot.enc.encode())
-        except (FileNotFoundError, subprocess.TimeoutExpired):
+        except (FileNotFoundError, TimedOut):
             return None
-        return done.stdout if done.returncode == 0 and done.stdout else None
+        return done.stdout if done.code == 0 and done.stdout else None
 
     def open_group(self, group: Sequence[fileformat.KeySlot]) -> bytes | None:
         ordered = [s for s in group if s.kind == "age"] + [s for s in group if s.kind == "pgp"]

@@ -16,13 +16,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kidp_gitops.proc.run import run_sync
 from kidp_gitops.sops import native
 from kidp_gitops.sops.fileformat import FileFormat
 
@@ -58,20 +58,18 @@ class Program:
         with tempfile.TemporaryDirectory(prefix="kidp-sops-") as work, _keys(keyring) as env:
             path = Path(work) / "input"
             path.write_bytes(data)
-            done = subprocess.run(
+            done = run_sync(
                 [self.binary, *args, str(path)],
-                capture_output=True,
                 env={**env, "HOME": work, "PATH": os.environ.get("PATH", "")},
                 timeout=TIMEOUT_SECONDS,
-                check=False,
             )
-        if done.returncode == 0:
+        if done.code == 0:
             return done.stdout
-        said = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        message = f"sops exited {done.returncode}: {said[-1] if said else 'no message'}"
-        if done.returncode in _NO_KEY:
+        said = done.stderr.strip().splitlines()
+        message = f"sops exited {done.code}: {said[-1] if said else 'no message'}"
+        if done.code in _NO_KEY:
             raise native.NoMatchingKey(source, message, recipients=())
-        if done.returncode in _MAC:
+        if done.code in _MAC:
             raise native.MacMismatch(source, message)
         raise native.MalformedSopsFile(source, message)
 

@@ -17,11 +17,9 @@ zero times), not helm's archive, whose timestamps would make every build a new d
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import os
 import shutil
-import signal
 import tarfile
 import tempfile
 from collections.abc import Callable
@@ -32,6 +30,7 @@ from typing import Any
 import yaml
 
 from kidp_gitops.proc import sandbox
+from kidp_gitops.proc.run import TimedOut, run
 
 CHART_PACKAGE_ERROR = "ChartPackageError"
 CHART_PULL_ERROR = "ChartPullError"
@@ -253,38 +252,23 @@ class Helm:
             [str(binary), *args], cwd=home, writable=[scratch, home], network=network, env=env
         )
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *child.argv,
-                env=child.env,
-                cwd=child.cwd,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
+            done = await run(
+                child.argv, env=child.env, cwd=child.cwd, timeout=self.timeout, guard=True
             )
-            try:
-                with sandbox.Guard(proc.pid) as guard:
-                    async with asyncio.timeout(self.timeout):
-                        _, err = await proc.communicate()
-            except BaseException:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                await proc.wait()
-                raise
-        except TimeoutError as exc:
+        except TimedOut as exc:
             raise ChartError(
                 CHART_PACKAGE_ERROR, f"helm took over {self.timeout:g}s to {action}"
             ) from exc
         finally:
-            shutil.rmtree(home, ignore_errors=True)
-        if guard.exceeded == "memory":
+            await asyncio.to_thread(shutil.rmtree, home, ignore_errors=True)
+        if done.exceeded == "memory":
             raise ChartError(
                 CHART_PACKAGE_ERROR,
-                f"helm used more than {guard.limit // sandbox.MiB} MiB of memory to {action} "
-                "and was stopped",
+                f"helm used more than {sandbox.LIMITS.memory // sandbox.MiB} MiB of memory "
+                f"to {action} and was stopped",
             )
-        if proc.returncode != 0:
-            text = err.decode("utf-8", "replace").replace(str(home), "~")
+        if done.code != 0:
+            text = done.stderr.replace(str(home), "~")
             detail = "; ".join(line.strip() for line in text.splitlines() if line.strip())[-800:]
             raise ChartError(
                 CHART_PACKAGE_ERROR, f"failed to {action}: {detail or 'helm said nothing'}"

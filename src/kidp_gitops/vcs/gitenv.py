@@ -20,17 +20,16 @@ printed before it becomes an error message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import shlex
 import shutil
-import signal
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from kidp_gitops.proc.run import TimedOut, run
 from kidp_gitops.vcs import giterrors, giturl
 
 ASKPASS = """#!/bin/sh
@@ -286,24 +285,8 @@ async def _execute(
 ) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of a program; TimeoutError past the deadline, when it
     and everything it started (ssh, remote helpers: they share its group) are killed."""
-    if deadline.remaining() <= 0:
-        raise TimeoutError
-    proc = await asyncio.create_subprocess_exec(
-        *args,
-        cwd=cwd,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
     try:
-        async with asyncio.timeout(deadline.remaining()):
-            out, err = await proc.communicate()
-    except BaseException:  # the deadline, or the caller was cancelled
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
-        raise
-    code = proc.returncode if proc.returncode is not None else -1
-    return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        done = await run(args, env=env, cwd=cwd, timeout=deadline.remaining())
+    except TimedOut:
+        raise TimeoutError from None
+    return done.code, done.text(), done.stderr

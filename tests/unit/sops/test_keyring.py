@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from kidp_gitops import sops
+from kidp_gitops.proc.run import Finished
 from kidp_gitops.sops import native
 from tests.unit.sops.conftest import AgeKey, PgpKey, Sops
 from tests.unit.sops.test_documents import SECRET, load
@@ -81,7 +82,7 @@ def test_gnupg_home_is_private_and_removed(
     homes: dict[str, int] = {}
     real_gpg = native._gpg
 
-    def spy(home: str, args: Any, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    def spy(home: str, args: Any, stdin: bytes) -> Finished:
         homes[home] = os.stat(home).st_mode & 0o777
         return real_gpg(home, args, stdin)
 

@@ -1,0 +1,170 @@
+"""Running a program: the one seam every caller goes through (git, helm, kustomize, gpg).
+
+    done = await run(argv, env=…, timeout=…)        from the event loop
+    done = run_sync(argv, env=…, timeout=…)         from a worker thread
+
+The same rules for both:
+
+- the program gets `env` and nothing of the engine's environment;
+- it runs in a session of its own, and when the deadline passes, or the caller is
+  cancelled, the whole process group is killed: git's ssh and remote helpers, kustomize's
+  git clones, helm's plugins, not only the program itself;
+- with `guard`, a `sandbox.Guard` watches the group's memory (and the size of stdout,
+  which then goes to a file and is read only once bounded) and kills it past the limits;
+- stderr is kept as its last `STDERR_TAIL` bytes, decoded, and passed through `scrub`
+  (credentials in URLs, say) before anyone sees it.
+
+`Finished` says how it ended; a caller turns a non-zero code into its own error.
+`TimedOut` is raised past the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from kidp_gitops.proc import sandbox
+
+STDERR_TAIL = 64 << 10
+
+
+@dataclass(frozen=True)
+class Finished:
+    code: int
+    stdout: bytes
+    stderr: str
+    """The tail of what the program wrote to stderr, scrubbed."""
+    exceeded: str | None = None
+    """"memory" or "output" when the guard stopped it."""
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0 and self.exceeded is None
+
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+
+class TimedOut(Exception):
+    """The program did not finish within its time; it and its group were killed."""
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _finished(
+    code: int, out: bytes, err: bytes, scrub: Callable[[str], str] | None, exceeded: str | None
+) -> Finished:
+    tail = err[-STDERR_TAIL:].decode("utf-8", "replace")
+    return Finished(code, out, scrub(tail) if scrub else tail, exceeded)
+
+
+def _bounded_output(out: IO[bytes], exceeded: str | None) -> tuple[bytes, str | None]:
+    """What the program wrote, read only when within the output limit (which a program
+    that ends between two of the guard's looks can pass), and why not."""
+    if exceeded is None and os.fstat(out.fileno()).st_size > sandbox.LIMITS.output:
+        exceeded = "output"
+    if exceeded is not None:
+        return b"", exceeded
+    out.seek(0)
+    return out.read(), None
+
+
+async def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    timeout: float,
+    cwd: Path | str | None = None,
+    stdin: bytes | None = None,
+    guard: bool = False,
+    scrub: Callable[[str], str] | None = None,
+) -> Finished:
+    """Run `argv` to its end, or kill its process group at `timeout` or cancellation."""
+    if timeout <= 0:
+        raise TimedOut
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(tempfile.TemporaryFile()) if guard else None
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
+            stdout=out if out is not None else asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        watch = sandbox.Guard(proc.pid, output=out.fileno() if out else None) if guard else None
+        try:
+            if watch is not None:
+                watch.start()
+            async with asyncio.timeout(timeout):
+                stdout, stderr = await proc.communicate(stdin)
+        except BaseException as exc:  # the deadline, or the caller was cancelled
+            _kill(proc.pid)
+            await proc.wait()
+            if isinstance(exc, TimeoutError):
+                raise TimedOut from exc
+            raise
+        finally:
+            if watch is not None:
+                watch.stop()
+        exceeded = watch.exceeded if watch is not None else None
+        if out is not None:
+            stdout, exceeded = _bounded_output(out, exceeded)
+        code = proc.returncode if proc.returncode is not None else -1
+        return _finished(code, stdout or b"", stderr or b"", scrub, exceeded)
+
+
+def run_sync(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    timeout: float,
+    cwd: Path | str | None = None,
+    stdin: bytes | None = None,
+    guard: bool = False,
+    scrub: Callable[[str], str] | None = None,
+) -> Finished:
+    """`run` for a worker thread (never call it on the event loop)."""
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(tempfile.TemporaryFile()) if guard else None
+        proc = stack.enter_context(
+            subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                stdout=out if out is not None else subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        )
+        watch = sandbox.Guard(proc.pid, output=out.fileno() if out else None) if guard else None
+        try:
+            if watch is not None:
+                watch.start()
+            stdout, stderr = proc.communicate(stdin, timeout=timeout)
+        except BaseException as exc:
+            _kill(proc.pid)
+            proc.communicate()
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise TimedOut from exc
+            raise
+        finally:
+            if watch is not None:
+                watch.stop()
+        exceeded = watch.exceeded if watch is not None else None
+        if out is not None:
+            stdout, exceeded = _bounded_output(out, exceeded)
+        return _finished(proc.returncode, stdout or b"", stderr or b"", scrub, exceeded)
