@@ -147,7 +147,7 @@ class Git:
         key = hashlib.sha256(remote.url.encode()).hexdigest()[:32]
         mirror = self.cache_dir / f"{key}.git"
         if not (mirror / "HEAD").exists():
-            shutil.rmtree(mirror, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, mirror, ignore_errors=True)
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             await session.run(
                 ["init", "-q", "--bare", str(mirror)], deadline, "prepare a mirror of"

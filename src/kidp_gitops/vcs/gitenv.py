@@ -144,7 +144,7 @@ class Session:
             if self.remote.is_ssh and self.auth.identity:
                 await self._write_identity(self.auth.identity, self.auth.password)
         except BaseException:
-            shutil.rmtree(self.home, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self.home, ignore_errors=True)
             raise
         return self
 
@@ -154,7 +154,7 @@ class Session:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        shutil.rmtree(self.home, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, self.home, ignore_errors=True)
 
     @property
     def has_credentials(self) -> bool:
