@@ -141,6 +141,8 @@ async def test_force_recreates_on_an_immutable_change(
     await kube.patch(f"{KS.format(ns=namespace)}/apps", {"spec": {"force": True}})
 
     async def recreated() -> bool:
+        if not await exists(kube, path):
+            return False  # deleted, not created again yet
         live = await kube.get(path)
         image = live["spec"]["template"]["spec"]["containers"][0]["image"]
         return bool(live["metadata"]["uid"] != first_uid and image == "migrate:2")
