@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import ssl
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
 import aiohttp
+
+from kidp_gitops.runtime import credentials
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -119,19 +119,14 @@ def credentials_from_dockerconfig(config: bytes, host: str) -> Credentials | Non
 def ssl_context(
     ca_pem: bytes | None, cert_pem: bytes | None, key_pem: bytes | None
 ) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if ca_pem:
-        context.load_verify_locations(cadata=ca_pem.decode())
-    if cert_pem and key_pem:
-        # The ssl module loads a client key pair from files only: keep them briefly, 0600.
-        with tempfile.TemporaryDirectory(prefix="kidp-tls-") as tmp:
-            cert, key = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
-            for path, data in ((cert, cert_pem), (key, key_pem)):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-            context.load_cert_chain(cert, key)
-    return context
+    """The TLS context of an ImageRepository's `certSecretRef`: `ca_pem` adds to the
+    system's roots, as Flux's image-reflector-controller (`WithSystemCertPool`).
+
+    Raises `ValueError` (a certificate without its key, or the reverse) or `ssl.SSLError`
+    (data the ssl module cannot load)."""
+    pem = {credentials.CA: ca_pem, credentials.CERT: cert_pem, credentials.KEY: key_pem}
+    tls = credentials.tls_data({k: v for k, v in pem.items() if v}, "certSecretRef")
+    return credentials.tls_context(tls, system_roots=True)
 
 
 async def list_tags(
@@ -290,8 +285,7 @@ class _Session:
         )
 
     def _basic(self) -> str:
-        pair = f"{self.creds.username or ''}:{self.creds.password or ''}"
-        return "Basic " + base64.b64encode(pair.encode()).decode()
+        return credentials.basic_header(self.creds.username or "", self.creds.password or "")
 
     async def _authorize(self, challenge: str) -> str:
         scheme, _, params_text = challenge.strip().partition(" ")
@@ -332,7 +326,7 @@ class _Session:
             raise RegistryError(
                 AUTHENTICATION_FAILED, f"the token service of {self.image.host} sent no token"
             )
-        return f"Bearer {token}"
+        return credentials.bearer_header(token)
 
 
 def _next_page(base: str, current: str, link: str | None) -> str | None:
