@@ -129,7 +129,9 @@ async def test_a_policy_no_tag_matches_says_so(
         "v1",
         {"imageRepositoryRef": {"name": "old"}, "policy": {"semver": {"range": "^1.0.0"}}},
     )
-    failed = await wait_ready(kube, "ImagePolicy", namespace, "v1", status="False")
+    failed = await wait_ready(
+        kube, "ImagePolicy", namespace, "v1", status="False", reason="ReconciliationFailed"
+    )
     message = condition(failed)["message"]
     assert "no tag of the 2 scanned matches the semver range '^1.0.0'" in message
     assert "latestImage" not in failed["status"]
