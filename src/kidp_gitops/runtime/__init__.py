@@ -10,4 +10,5 @@
 - events: Kubernetes Events, aggregated; metrics: Prometheus metrics
 - secrets: reading a Secret an object refers to (a missing one is retried)
 - credentials: what a Secret's keys mean (TLS context, basic auth, bearer token)
+- outbound: the one owner of the controllers' outbound HTTP (pool, timeouts, TLS, proxies)
 """

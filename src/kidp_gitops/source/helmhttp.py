@@ -21,7 +21,7 @@ import aiohttp
 from kidp_gitops.api import meta
 from kidp_gitops.api import source as api
 from kidp_gitops.kube.client import KubeClient
-from kidp_gitops.runtime import conditions, credentials, secrets
+from kidp_gitops.runtime import conditions, credentials, outbound, secrets
 from kidp_gitops.runtime.reconcile import ReconcileError
 from kidp_gitops.source.helmindex import display_url
 
@@ -94,17 +94,16 @@ async def download(
     timeout: float,
     limit: int,
     send_credentials: bool = True,
+    http: outbound.Outbound | None = None,
 ) -> bytes:
     """GET `url` with the repository's credentials (basic auth only when
-    `send_credentials`), returning at most `limit` bytes of body."""
+    `send_credentials`), returning at most `limit` bytes of body; through `http`, the
+    engine's outbound HTTP when None."""
     shown = display_url(url)
-    context = auth.tls
     headers = auth.headers() if send_credentials else {}
+    http = http or outbound.current()
     try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
-            http.get(url, headers=headers, ssl=context if context is not None else True) as resp,
-        ):
+        async with http.request("GET", url, headers=headers, tls=auth.tls, timeout=timeout) as resp:
             if resp.status in (401, 403):
                 hint = (
                     "the server rejected the username/password"
