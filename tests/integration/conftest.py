@@ -20,6 +20,7 @@ from kidp_gitops.cli.main import app
 from kidp_gitops.devcluster import AlreadyRunning, DevCluster
 from kidp_gitops.engine.run import Engine, EngineOptions
 from kidp_gitops.kube import KubeClient, load_config, service_account_user
+from kidp_gitops.runtime import outbound
 from tests.gitserver.fixtures import git_repos, http_git, https_git, ssh_git, unique_repo
 from tests.integration import controlplanes, namespaces
 from tests.integration.engines import Engines
@@ -97,6 +98,14 @@ def installed(cluster: DevCluster) -> DevCluster:
     )
     assert result.exit_code == 0, result.output
     return cluster
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def outbound_closed() -> AsyncIterator[None]:
+    """Tests that call a registry or provider client directly send through the
+    process's default outbound HTTP owner: it is closed with the test loop."""
+    yield
+    await outbound.current().close()
 
 
 @pytest.fixture(scope="session")

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import ssl
-import tempfile
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
 import aiohttp
+
+from kidp_gitops.runtime import credentials, outbound
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -119,19 +120,14 @@ def credentials_from_dockerconfig(config: bytes, host: str) -> Credentials | Non
 def ssl_context(
     ca_pem: bytes | None, cert_pem: bytes | None, key_pem: bytes | None
 ) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if ca_pem:
-        context.load_verify_locations(cadata=ca_pem.decode())
-    if cert_pem and key_pem:
-        # The ssl module loads a client key pair from files only: keep them briefly, 0600.
-        with tempfile.TemporaryDirectory(prefix="kidp-tls-") as tmp:
-            cert, key = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
-            for path, data in ((cert, cert_pem), (key, key_pem)):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-            context.load_cert_chain(cert, key)
-    return context
+    """The TLS context of an ImageRepository's `certSecretRef`: `ca_pem` adds to the
+    system's roots, as Flux's image-reflector-controller (`WithSystemCertPool`).
+
+    Raises `ValueError` (a certificate without its key, or the reverse) or `ssl.SSLError`
+    (data the ssl module cannot load)."""
+    pem = {credentials.CA: ca_pem, credentials.CERT: cert_pem, credentials.KEY: key_pem}
+    tls = credentials.tls_data({k: v for k, v in pem.items() if v}, "certSecretRef")
+    return credentials.tls_context(tls, system_roots=True)
 
 
 async def list_tags(
@@ -142,41 +138,40 @@ async def list_tags(
     tls: ssl.SSLContext | None = None,
     timeout: float = 60.0,
     page_size: int = PAGE_SIZE,
+    http: outbound.Outbound | None = None,
 ) -> list[str]:
-    """Every tag of the repository, in the order the registry lists them."""
+    """Every tag of the repository, in the order the registry lists them (through
+    `http`, the engine's outbound HTTP when None)."""
     scheme = "http" if insecure else "https"
     base = f"{scheme}://{image.api_host}"
     url: str | None = f"{base}/v2/{image.path}/tags/list?{urlencode({'n': page_size})}"
     creds = credentials or Credentials()
     tags: list[str] = []
-    client_timeout = aiohttp.ClientTimeout(total=timeout)
-    connector = aiohttp.TCPConnector(ssl=tls if tls is not None else True)
-    async with aiohttp.ClientSession(timeout=client_timeout, connector=connector) as http:
-        session = _Session(http, image, creds)
-        try:
-            for _ in range(MAX_PAGES):
-                if url is None:
-                    break
-                body, link = await session.get(url)
-                page = [t for t in body.get("tags") or [] if isinstance(t, str)]
-                if page and page[-1] in tags:
-                    break  # a registry that ignores `last` sends the same page again
-                tags.extend(page)
-                url = _next_page(base, url, link)
-                if url is None and page and len(page) >= page_size:
-                    # No Link header, but a full page: ask for what follows the last tag,
-                    # as the distribution spec allows (`last`).
-                    query = urlencode({"n": page_size, "last": page[-1]})
-                    url = f"{base}/v2/{image.path}/tags/list?{query}"
-        except TimeoutError:
-            raise RegistryError(
-                READ_FAILED, f"timed out after {timeout:g}s listing the tags of {image.canonical}"
-            ) from None
-        except aiohttp.ClientError as err:
-            message = _scrub(str(err), creds.secrets())
-            raise RegistryError(
-                READ_FAILED, f"cannot list the tags of {image.canonical}: {message}"
-            ) from None
+    session = _Session(http or outbound.current(), image, creds, tls, timeout)
+    try:
+        for _ in range(MAX_PAGES):
+            if url is None:
+                break
+            body, link = await session.get(url)
+            page = [t for t in body.get("tags") or [] if isinstance(t, str)]
+            if page and page[-1] in tags:
+                break  # a registry that ignores `last` sends the same page again
+            tags.extend(page)
+            url = _next_page(base, url, link)
+            if url is None and page and len(page) >= page_size:
+                # No Link header, but a full page: ask for what follows the last tag,
+                # as the distribution spec allows (`last`).
+                query = urlencode({"n": page_size, "last": page[-1]})
+                url = f"{base}/v2/{image.path}/tags/list?{query}"
+    except TimeoutError:
+        raise RegistryError(
+            READ_FAILED, f"timed out after {timeout:g}s listing the tags of {image.canonical}"
+        ) from None
+    except aiohttp.ClientError as err:
+        message = _scrub(str(err), creds.secrets())
+        raise RegistryError(
+            READ_FAILED, f"cannot list the tags of {image.canonical}: {message}"
+        ) from None
     return tags
 
 
@@ -198,61 +193,72 @@ async def manifest_digest(
     insecure: bool = False,
     tls: ssl.SSLContext | None = None,
     timeout: float = 60.0,
+    http: outbound.Outbound | None = None,
 ) -> str:
     """The digest of the manifest `tag` names (`HEAD /v2/<name>/manifests/<tag>`)."""
     scheme = "http" if insecure else "https"
     url = f"{scheme}://{image.api_host}/v2/{image.path}/manifests/{tag}"
     creds = credentials or Credentials()
-    client_timeout = aiohttp.ClientTimeout(total=timeout)
-    connector = aiohttp.TCPConnector(ssl=tls if tls is not None else True)
-    async with aiohttp.ClientSession(timeout=client_timeout, connector=connector) as http:
-        session = _Session(http, image, creds)
-        try:
-            for attempt in range(2):
-                headers = {"Accept": MANIFEST_TYPES}
-                if session.authorization:
-                    headers["Authorization"] = session.authorization
-                async with http.head(url, headers=headers) as resp:
-                    if resp.status == 401 and attempt == 0:
-                        session.authorization = await session._authorize(
-                            resp.headers.get("WWW-Authenticate", "")
-                        )
-                        continue
-                    if resp.status in (401, 403):
-                        raise RegistryError(AUTHENTICATION_FAILED, session._denied(resp.status))
-                    digest = resp.headers.get("Docker-Content-Digest")
-                    if resp.status != 200 or not digest:
-                        raise RegistryError(
-                            READ_FAILED,
-                            f"cannot read the digest of {image.canonical}:{tag}:"
-                            f" HTTP {resp.status}",
-                        )
-                    return digest
-        except TimeoutError:
-            raise RegistryError(
-                READ_FAILED, f"timed out after {timeout:g}s reading {image.canonical}:{tag}"
-            ) from None
-        except aiohttp.ClientError as err:
-            message = _scrub(str(err), creds.secrets())
-            raise RegistryError(
-                READ_FAILED, f"cannot read {image.canonical}:{tag}: {message}"
-            ) from None
+    session = _Session(http or outbound.current(), image, creds, tls, timeout)
+    try:
+        for attempt in range(2):
+            headers = {"Accept": MANIFEST_TYPES}
+            if session.authorization:
+                headers["Authorization"] = session.authorization
+            async with session.request("HEAD", url, headers=headers) as resp:
+                if resp.status == 401 and attempt == 0:
+                    session.authorization = await session._authorize(
+                        resp.headers.get("WWW-Authenticate", "")
+                    )
+                    continue
+                if resp.status in (401, 403):
+                    raise RegistryError(AUTHENTICATION_FAILED, session._denied(resp.status))
+                digest = resp.headers.get("Docker-Content-Digest")
+                if resp.status != 200 or not digest:
+                    raise RegistryError(
+                        READ_FAILED,
+                        f"cannot read the digest of {image.canonical}:{tag}: HTTP {resp.status}",
+                    )
+                return digest
+    except TimeoutError:
+        raise RegistryError(
+            READ_FAILED, f"timed out after {timeout:g}s reading {image.canonical}:{tag}"
+        ) from None
+    except aiohttp.ClientError as err:
+        message = _scrub(str(err), creds.secrets())
+        raise RegistryError(
+            READ_FAILED, f"cannot read {image.canonical}:{tag}: {message}"
+        ) from None
     raise RegistryError(AUTHENTICATION_FAILED, session._denied(401))
 
 
 class _Session:
-    """One listing: remembers the Authorization header the registry accepted."""
+    """One listing or lookup: remembers the Authorization header the registry accepted,
+    and sends every request with the repository's TLS and timeout."""
 
-    def __init__(self, http: aiohttp.ClientSession, image: ImageName, creds: Credentials):
+    def __init__(
+        self,
+        http: outbound.Outbound,
+        image: ImageName,
+        creds: Credentials,
+        tls: ssl.SSLContext | None,
+        timeout: float,
+    ):
         self.http, self.image, self.creds = http, image, creds
+        self.tls, self.timeout = tls, timeout
         self.authorization: str | None = None
+
+    def request(
+        self, method: str, url: str, **kwargs: Any
+    ) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+        return self.http.request(method, url, tls=self.tls, timeout=self.timeout, **kwargs)
 
     async def get(self, url: str) -> tuple[dict[str, Any], str | None]:
         for attempt in range(2):
             headers = {"Accept": "application/json"}
             if self.authorization:
                 headers["Authorization"] = self.authorization
-            async with self.http.get(url, headers=headers) as resp:
+            async with self.request("GET", url, headers=headers) as resp:
                 if resp.status == 401 and attempt == 0:
                     self.authorization = await self._authorize(
                         resp.headers.get("WWW-Authenticate", "")
@@ -290,8 +296,7 @@ class _Session:
         )
 
     def _basic(self) -> str:
-        pair = f"{self.creds.username or ''}:{self.creds.password or ''}"
-        return "Basic " + base64.b64encode(pair.encode()).decode()
+        return credentials.basic_header(self.creds.username or "", self.creds.password or "")
 
     async def _authorize(self, challenge: str) -> str:
         scheme, _, params_text = challenge.strip().partition(" ")
@@ -315,7 +320,7 @@ class _Session:
         headers = {}
         if self.creds.username or self.creds.password:
             headers["Authorization"] = self._basic()
-        async with self.http.get(realm, params=query, headers=headers) as resp:
+        async with self.request("GET", realm, params=query, headers=headers) as resp:
             if resp.status in (401, 403):
                 raise RegistryError(AUTHENTICATION_FAILED, self._denied(resp.status))
             if resp.status != 200:
@@ -332,7 +337,7 @@ class _Session:
             raise RegistryError(
                 AUTHENTICATION_FAILED, f"the token service of {self.image.host} sent no token"
             )
-        return f"Bearer {token}"
+        return credentials.bearer_header(token)
 
 
 def _next_page(base: str, current: str, link: str | None) -> str | None:

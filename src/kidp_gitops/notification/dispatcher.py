@@ -99,7 +99,6 @@ class Dispatcher:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await self.sender.close()
 
     async def _work(self) -> None:
         # An event that arrives before the Alerts are known waits for them.

@@ -6,9 +6,7 @@ Errors name the Secret and the key, never a value.
 from __future__ import annotations
 
 import base64
-import os
 import ssl
-import tempfile
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
@@ -17,6 +15,7 @@ from kidp_gitops.api import notification as api
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.notification.providers import Destination
+from kidp_gitops.runtime import credentials
 
 
 class SecretProblem(Exception):
@@ -103,19 +102,10 @@ def _proxy(data: dict[str, str], where: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _tls(data: dict[str, str], where: str) -> ssl.SSLContext:
-    ca = data.get("ca.crt") or data.get("caFile")
+def _tls(data: dict[str, str], where: str) -> ssl.SSLContext | None:
+    # As Flux's notification-controller: `ca.crt` replaces the system's roots (Flux's
+    # default, not `WithSystemCertPool`), and the Secret must hold a CA or a client pair.
     try:
-        context = ssl.create_default_context(cadata=ca) if ca else ssl.create_default_context()
-        cert, key = data.get("tls.crt"), data.get("tls.key")
-        if cert and key:
-            # The ssl module loads client certificates from files only.
-            with tempfile.TemporaryDirectory() as tmp:
-                cert_path, key_path = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
-                for path, text in ((cert_path, cert), (key_path, key)):
-                    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-                        f.write(text)
-                context.load_cert_chain(cert_path, key_path)
-    except (ssl.SSLError, ValueError) as err:
-        raise SecretProblem(f"secret '{where}' holds no usable certificate: {err}") from None
-    return context
+        return credentials.from_secret(data, where, system_roots=False)
+    except credentials.CredentialsError as err:
+        raise SecretProblem(str(err)) from None

@@ -1,4 +1,5 @@
-"""Posting to a Provider: one HTTP session, a timeout per Provider, retries with backoff.
+"""Posting to a Provider: through the engine's outbound HTTP (`runtime/outbound.py`), a
+timeout per Provider, its TLS and proxy, retries with backoff.
 
 A connection error or a 5xx answer is retried (four times, waits doubling from half a
 second, as Flux retries at most four times); a 4xx answer is final. `SendFailed` says
@@ -14,6 +15,7 @@ import logging
 import aiohttp
 
 from kidp_gitops.notification.providers import Destination, Post
+from kidp_gitops.runtime import outbound
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +25,13 @@ class SendFailed(Exception):
 
 
 class Sender:
-    def __init__(self, retries: int = 4, backoff: float = 0.5):
+    def __init__(
+        self, retries: int = 4, backoff: float = 0.5, http: outbound.Outbound | None = None
+    ):
         self.retries = retries
         self.backoff = backoff
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        self.http = http
+        """Where posts go out; None: the engine's outbound HTTP, which it closes."""
 
     async def send(self, dest: Destination, post: Post) -> None:
         delay = self.backoff
@@ -45,13 +41,14 @@ class Sender:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
             try:
-                async with self._http().post(
+                async with (self.http or outbound.current()).request(
+                    "POST",
                     post.url,
                     data=post.body,
                     headers=post.headers,
                     proxy=dest.proxy,
-                    ssl=dest.ssl_context if dest.ssl_context is not None else True,
-                    timeout=aiohttp.ClientTimeout(total=dest.timeout),
+                    tls=dest.ssl_context,
+                    timeout=dest.timeout,
                 ) as response:
                     await response.read()
                     if response.status < 300:

@@ -9,4 +9,6 @@
 - kstatus: health of any object, as kstatus computes it
 - events: Kubernetes Events, aggregated; metrics: Prometheus metrics
 - secrets: reading a Secret an object refers to (a missing one is retried)
+- credentials: what a Secret's keys mean (TLS context, basic auth, bearer token)
+- outbound: the one owner of the controllers' outbound HTTP (pool, timeouts, TLS, proxies)
 """

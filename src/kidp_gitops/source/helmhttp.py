@@ -4,7 +4,8 @@
     data = await download(url, auth, timeout=60, limit=MAX_CHART_SIZE)
 
 Credentials come from the HelmRepository's `secretRef` (username, password; the TLS keys
-too, as Flux still accepts them there) and `certSecretRef` (tls.crt, tls.key, ca.crt).
+too, as Flux still accepts them there) and `certSecretRef` (tls.crt, tls.key, ca.crt, or
+Flux's older certFile, keyFile, caFile), read by `runtime/credentials.py`.
 `download` raises `FetchError`, whose `auth` flag says the server refused the credentials
 (401/403) and whose message names the URL without any password. Bodies larger than
 `limit` are refused while they stream, so a runaway server cannot fill the memory.
@@ -12,21 +13,16 @@ too, as Flux still accepts them there) and `certSecretRef` (tls.crt, tls.key, ca
 
 from __future__ import annotations
 
-import base64
-import os
 import ssl
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import aiohttp
 
 from kidp_gitops.api import meta
 from kidp_gitops.api import source as api
 from kidp_gitops.kube.client import KubeClient
-from kidp_gitops.kube.errors import ApiError
-from kidp_gitops.runtime import conditions
-from kidp_gitops.runtime.reconcile import ReconcileError, RetryError
+from kidp_gitops.runtime import conditions, credentials, outbound, secrets
+from kidp_gitops.runtime.reconcile import ReconcileError
 from kidp_gitops.source.helmindex import display_url
 
 MAX_CHART_SIZE = 10 * 1024 * 1024
@@ -46,49 +42,39 @@ class FetchError(Exception):
 class RepoAuth:
     """What a HelmRepository authenticates with. `repr` never shows the secrets."""
 
-    username: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
-    ca_cert: bytes | None = field(default=None, repr=False)
-    cert: bytes | None = field(default=None, repr=False)
-    key: bytes | None = field(default=None, repr=False)
+    basic: credentials.BasicAuth | None = None
+    tls: ssl.SSLContext | None = None
+    """None: the system's roots and no client certificate."""
     pass_credentials: bool = False
 
     def headers(self) -> dict[str, str]:
         """The Authorization header of the basic credentials, if any."""
-        if self.username is None or self.password is None:
-            return {}
-        return {"Authorization": aiohttp.encode_basic_auth(self.username, self.password)}
+        return {"Authorization": self.basic.header()} if self.basic is not None else {}
 
 
 async def load_auth(client: KubeClient, namespace: str, spec: api.HelmRepositorySpec) -> RepoAuth:
-    """The credentials the repository's secrets hold (an empty RepoAuth when none)."""
+    """The credentials the repository's secrets hold (an empty RepoAuth when none).
+
+    As Flux: `certSecretRef` must hold a CA or a client certificate and, when set, is the
+    only source of TLS; without it, TLS keys in `secretRef` (Flux's older way) are used.
+    `ca.crt` adds to the system's roots (Flux's `WithSystemCertPool` for this kind)."""
     basic = await _secret(client, namespace, spec.secret_ref)
-    tls = await _secret(client, namespace, spec.cert_secret_ref)
-    username, password = _text(basic, "username"), _text(basic, "password")
-    if (username is None) != (password is None):
-        name = spec.secret_ref.name if spec.secret_ref else ""
-        raise ReconcileError(
-            conditions.AUTHENTICATION_FAILED,
-            f"secret '{namespace}/{name}' must hold both 'username' and 'password'",
+    try:
+        tls = None
+        if spec.cert_secret_ref is not None:
+            where = f"{namespace}/{spec.cert_secret_ref.name}"
+            data = await _secret(client, namespace, spec.cert_secret_ref)
+            tls = credentials.from_secret(data, where, system_roots=True)
+        where = f"{namespace}/{spec.secret_ref.name if spec.secret_ref else ''}"
+        if tls is None and basic:
+            tls = credentials.from_secret(basic, where, system_roots=True, required=False)
+        return RepoAuth(
+            basic=credentials.basic_auth(basic, where),
+            tls=tls,
+            pass_credentials=spec.pass_credentials,
         )
-    # certSecretRef wins; secretRef's TLS keys are Flux's older spelling.
-    merged = {**{k: v for k, v in basic.items() if k in _TLS_KEYS}, **tls}
-    if ("tls.crt" in merged) != ("tls.key" in merged):
-        raise ReconcileError(
-            conditions.AUTHENTICATION_FAILED,
-            "a client certificate needs both 'tls.crt' and 'tls.key' in the secret",
-        )
-    return RepoAuth(
-        username=username,
-        password=password,
-        ca_cert=merged.get("ca.crt"),
-        cert=merged.get("tls.crt"),
-        key=merged.get("tls.key"),
-        pass_credentials=spec.pass_credentials,
-    )
-
-
-_TLS_KEYS = ("tls.crt", "tls.key", "ca.crt")
+    except credentials.CredentialsError as err:
+        raise ReconcileError(conditions.AUTHENTICATION_FAILED, str(err)) from err
 
 
 async def _secret(
@@ -96,48 +82,9 @@ async def _secret(
 ) -> dict[str, bytes]:
     if ref is None:
         return {}
-    try:
-        secret = await client.get(f"/api/v1/namespaces/{namespace}/secrets/{ref.name}")
-    except ApiError as err:
-        if err.not_found:
-            raise RetryError(
-                conditions.AUTHENTICATION_FAILED,
-                f"secret '{namespace}/{ref.name}' not found",
-                retry_after=30,
-            ) from err
-        raise
-    return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
-
-
-def _text(data: dict[str, bytes], key: str) -> str | None:
-    value = data.get(key)
-    return value.decode() if value is not None else None
-
-
-def ssl_context(auth: RepoAuth) -> ssl.SSLContext | None:
-    """A TLS context trusting `ca.crt` (besides the system's roots) and presenting the
-    client certificate; None when the defaults do."""
-    if auth.ca_cert is None and auth.cert is None:
-        return None
-    try:
-        context = ssl.create_default_context()
-        if auth.ca_cert is not None:
-            context.load_verify_locations(cadata=auth.ca_cert.decode())
-        if auth.cert is not None and auth.key is not None:
-            # The ssl module reads a client key only from a file: a private one, gone at once.
-            with tempfile.TemporaryDirectory(prefix="kidp-tls-") as tmp:
-                cert, key = Path(tmp) / "tls.crt", Path(tmp) / "tls.key"
-                for path, content in ((cert, auth.cert), (key, auth.key)):
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                    with os.fdopen(fd, "wb") as f:
-                        f.write(content)
-                context.load_cert_chain(cert, key)
-    except (ssl.SSLError, ValueError, UnicodeDecodeError) as err:
-        raise ReconcileError(
-            conditions.AUTHENTICATION_FAILED,
-            f"the TLS data in the secret is not usable: {type(err).__name__}",
-        ) from err
-    return context
+    return await secrets.data(
+        client, namespace, ref.name, f"secret '{namespace}/{ref.name}' not found"
+    )
 
 
 async def download(
@@ -147,17 +94,16 @@ async def download(
     timeout: float,
     limit: int,
     send_credentials: bool = True,
+    http: outbound.Outbound | None = None,
 ) -> bytes:
     """GET `url` with the repository's credentials (basic auth only when
-    `send_credentials`), returning at most `limit` bytes of body."""
+    `send_credentials`), returning at most `limit` bytes of body; through `http`, the
+    engine's outbound HTTP when None."""
     shown = display_url(url)
-    context = ssl_context(auth)
     headers = auth.headers() if send_credentials else {}
+    http = http or outbound.current()
     try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
-            http.get(url, headers=headers, ssl=context if context is not None else True) as resp,
-        ):
+        async with http.request("GET", url, headers=headers, tls=auth.tls, timeout=timeout) as resp:
             if resp.status in (401, 403):
                 hint = (
                     "the server rejected the username/password"
