@@ -87,8 +87,10 @@ class Controller:
         self._related: list[Informer] = []
         self._running = False
         informer.add_handler(self._on_primary)
-        if isinstance(reconciler, ObjectReconciler):
-            reconciler.cache = informer  # its object is read here, not fetched
+        if isinstance(reconciler, ObjectReconciler) and reconciler.cache is None:
+            # An untyped reconciler is handed its informer here (its object is read there,
+            # not fetched); a typed one is built with it.
+            reconciler.cache = informer
 
     def watch(self, informer: Informer, to_requests: KeyMapper) -> None:
         """Reconcile the primary objects `to_requests` names whenever an object of
