@@ -21,6 +21,7 @@ from kidp_gitops.kustomize.controller import kustomization_controller
 from kidp_gitops.notification import notification_controllers
 from kidp_gitops.runtime import listen, redact, sandbox
 from kidp_gitops.runtime.cache import InformerCache
+from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
 from kidp_gitops.runtime.tenancy import Lockdown
@@ -129,7 +130,17 @@ class Engine:
                 await kustomization_controller(*with_store, **tenants),
                 await helmrelease_controller(*with_store, **tenants),
             ]
-            notification = await notification_controllers(client, mapper, events, **tenants)
+            ctx = Context(
+                client,
+                mapper,
+                events,
+                cache,
+                o.data_dir,
+                namespace=o.namespace,
+                concurrency=o.concurrency,
+                lockdown=o.lockdown,
+            )
+            notification = await notification_controllers(ctx)
             image = await image_controllers(client, mapper, events, o.data_dir, **tenants)
             for controller in [*controllers, *notification.controllers, *image.controllers]:
                 manager.add(controller)
