@@ -141,7 +141,7 @@ class Engine:
                 lockdown=o.lockdown,
             )
             notification = await notification_controllers(ctx)
-            image = await image_controllers(client, mapper, events, o.data_dir, **tenants)
+            image = await image_controllers(ctx)
             for controller in [*controllers, *notification.controllers, *image.controllers]:
                 manager.add(controller)
             receiver_runner, self.receiver_port = await listen.serve(

@@ -11,12 +11,13 @@ event and a requeue decision (`reconcile.decide`), as for every other error.
     wait(X, after)     Ready=False, a Normal event requeued after `after` (an expected wait)
     retry(X, after)    Ready=False, a Warning      tried again after `after`
 
-X is a reason (matching a `ReconcileError` raised with it) or an exception type (its
-`reason` attribute, else the row's `reason`, else ReconciliationFailed names the
-condition). `after` is seconds, or a function of the object's spec (`spec.interval`),
-so delays come from the spec or from a named default, never from a literal where the
-error is raised. What the table does not name keeps its own meaning: a `StalledError`
-stalls, a `WaitingError` waits its own delay, anything else is retried with backoff.
+X is a reason (matching a `ReconcileError` raised with it) or an exception type. The
+condition's reason is the row's `reason` when it gives one, else the error's own
+`reason` attribute, else ReconciliationFailed. `after` is seconds, or a function of
+the object's spec (`spec.interval`), so delays come from the spec or from a named
+default, never from a literal where the error is raised. What the table does not name
+keeps its own meaning: a `StalledError` stalls, a `WaitingError` waits its own delay,
+anything else is retried with backoff.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Rule(Generic[SpecT]):
     outcome: Literal["stall", "wait", "retry"]
     after: Delay[SpecT] = 0.0
     reason: str | None = None
-    """The condition's reason when the error carries none."""
+    """The condition's reason, instead of the error's own."""
 
     def matches(self, err: Exception) -> bool:
         if isinstance(self.match, str):
@@ -88,7 +89,7 @@ class Table(Generic[SpecT]):
         if rule is None:
             return err
         carried = getattr(err, "reason", None)
-        reason = carried if isinstance(carried, str) and carried else rule.reason
+        reason = rule.reason or (carried if isinstance(carried, str) and carried else None)
         message = getattr(err, "message", None) or str(err)
         reason = reason or conditions.RECONCILIATION_FAILED
         match rule.outcome:
