@@ -113,23 +113,9 @@ class Engine:
             manager = Manager(
                 client, host=o.metrics_host, port=o.metrics_port, leader_election=election
             )
-            # What every controller takes: the shared informers, the namespace it watches
-            # (None: all), its workers; those with artifacts also take the store. Those
-            # that act for tenants also take the lockdown.
-            shared: dict[str, Any] = {
-                "cache": cache,
-                "namespace": o.namespace,
-                "concurrency": o.concurrency,
-            }
-            tenants: dict[str, Any] = {**shared, "lockdown": o.lockdown}
-            with_store = (client, mapper, events, store, o.data_dir)
-            controllers = [
-                await gitrepository_controller(*with_store, **shared),
-                await helmrepository_controller(*with_store, **shared),
-                await helmchart_controller(*with_store, helm=helm_binary.find, **shared),
-                await kustomization_controller(*with_store, **tenants),
-                await helmrelease_controller(*with_store, **tenants),
-            ]
+            # What every controller is built from; those with artifacts also take the
+            # store. The Kustomization and HelmRelease controllers still take a bag of
+            # keyword arguments (issue 14: they move to the Context next).
             ctx = Context(
                 client,
                 mapper,
@@ -140,6 +126,20 @@ class Engine:
                 concurrency=o.concurrency,
                 lockdown=o.lockdown,
             )
+            shared: dict[str, Any] = {
+                "cache": cache,
+                "namespace": o.namespace,
+                "concurrency": o.concurrency,
+                "lockdown": o.lockdown,
+            }
+            with_store = (client, mapper, events, store, o.data_dir)
+            controllers = [
+                await gitrepository_controller(ctx, store),
+                await helmrepository_controller(ctx, store),
+                await helmchart_controller(ctx, store, helm=helm_binary.find),
+                await kustomization_controller(*with_store, **shared),
+                await helmrelease_controller(*with_store, **shared),
+            ]
             notification = await notification_controllers(ctx)
             image = await image_controllers(ctx)
             for controller in [*controllers, *notification.controllers, *image.controllers]:

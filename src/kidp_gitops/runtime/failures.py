@@ -10,6 +10,7 @@ event and a requeue decision (`reconcile.decide`), as for every other error.
     stall(X)           Stalled=True, Ready=False   no retry until the spec changes
     wait(X, after)     Ready=False, a Normal event requeued after `after` (an expected wait)
     retry(X, after)    Ready=False, a Warning      tried again after `after`
+    backoff(X)         Ready=False, a Warning      tried again with exponential backoff
 
 X is a reason (matching a `ReconcileError` raised with it) or an exception type. The
 condition's reason is the row's `reason` when it gives one, else the error's own
@@ -40,7 +41,7 @@ class Rule(Generic[SpecT]):
     """One row: failures matching `match` lead to `outcome`."""
 
     match: str | type[Exception]
-    outcome: Literal["stall", "wait", "retry"]
+    outcome: Literal["stall", "wait", "retry", "backoff"]
     after: Delay[SpecT] = 0.0
     reason: str | None = None
     """The condition's reason, instead of the error's own."""
@@ -73,6 +74,11 @@ def retry(
     return Rule(match, "retry", after, reason)
 
 
+def backoff(match: str | type[Exception], *, reason: str | None = None) -> Rule[Any]:
+    """A transient failure of a kind that names its reason: retried with backoff."""
+    return Rule(match, "backoff", reason=reason)
+
+
 class Table(Generic[SpecT]):
     """A controller's rows, tried in order; rows naming a reason before those naming a
     type, so a reason can refine what a type says."""
@@ -99,6 +105,8 @@ class Table(Generic[SpecT]):
                 return WaitingError(reason, message, rule.delay(spec))
             case "retry":
                 return RetryError(reason, message, rule.delay(spec))
+            case "backoff":
+                return ReconcileError(reason, message)
 
 
 EMPTY: Table[Any] = Table()

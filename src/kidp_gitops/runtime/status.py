@@ -56,7 +56,12 @@ def parse(model: type[S], data: dict[str, Any]) -> S:
 
 def dump(status: meta.ObjectStatus) -> dict[str, Any]:
     """`status` as the API server holds it: JSON names, only what is set, no nulls."""
-    return status.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+    return dump_model(status)
+
+
+def dump_model(model: meta.StatusModel) -> dict[str, Any]:
+    """Any part of a status (an artifact) as the API server holds it, as `dump`."""
+    return model.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
 
 
 def now() -> datetime:

@@ -96,6 +96,7 @@ TABLE: failures.Table[image.ImageRepositorySpec] = failures.Table(
     failures.wait("DependencyNotReady", after=10.0),
     failures.retry(RegistryDown, after=lambda spec: spec.interval.seconds),
     failures.stall(ValueError, reason="InvalidSpec"),
+    failures.backoff(OSError),
 )
 SPEC = image.ImageRepositorySpec(image="ghcr.io/a/b", interval=meta.Duration("5m"))
 
@@ -109,6 +110,9 @@ def test_the_table_decides_what_follows() -> None:
     assert isinstance(retried, RetryError)
     assert retried.retry_after == 300
     assert retried.reason == "RegistryUnavailable"
+    backoff = TABLE.classify(OSError("disk"), SPEC)
+    assert type(backoff) is ReconcileError
+    assert backoff.reason == "ReconciliationFailed"
     stalled = TABLE.classify(ValueError("bad"), SPEC)
     assert isinstance(stalled, StalledError)
     assert stalled.reason == "InvalidSpec"
