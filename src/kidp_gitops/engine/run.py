@@ -8,7 +8,6 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -113,9 +112,7 @@ class Engine:
             manager = Manager(
                 client, host=o.metrics_host, port=o.metrics_port, leader_election=election
             )
-            # What every controller is built from; those with artifacts also take the
-            # store. The Kustomization and HelmRelease controllers still take a bag of
-            # keyword arguments (issue 14: they move to the Context next).
+            # What every controller is built from; those with artifacts also take the store.
             ctx = Context(
                 client,
                 mapper,
@@ -126,19 +123,12 @@ class Engine:
                 concurrency=o.concurrency,
                 lockdown=o.lockdown,
             )
-            shared: dict[str, Any] = {
-                "cache": cache,
-                "namespace": o.namespace,
-                "concurrency": o.concurrency,
-                "lockdown": o.lockdown,
-            }
-            with_store = (client, mapper, events, store, o.data_dir)
             controllers = [
                 await gitrepository_controller(ctx, store),
                 await helmrepository_controller(ctx, store),
                 await helmchart_controller(ctx, store, helm=helm_binary.find),
-                await kustomization_controller(*with_store, **shared),
-                await helmrelease_controller(*with_store, **shared),
+                await kustomization_controller(ctx, store),
+                await helmrelease_controller(ctx, store),
             ]
             notification = await notification_controllers(ctx)
             image = await image_controllers(ctx)
