@@ -71,8 +71,9 @@ async def kustomization_controller(ctx: Context, store: ArtifactStore | None) ->
     )
     informer.add_indexer(BY_SOURCE, _source_key)
     informer.add_indexer(BY_DEPENDENCY, _dependency_keys)
-    controller = Controller("kustomization", informer, reconciler, concurrency=ctx.concurrency)
-    drift.controller = controller
+    controller = Controller(
+        "kustomization", informer, reconciler, concurrency=ctx.concurrency, sources=[drift]
+    )
     references.watch(controller, ctx.events, input_keys)
 
     def requests(index: str, key: str) -> Iterable[Request]:
