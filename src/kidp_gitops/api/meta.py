@@ -419,6 +419,11 @@ class KubeObject(BaseModel, Generic[SpecT, StatusT]):
     def namespace(self) -> str:
         return self.metadata.namespace or ""
 
+    @property
+    def generation(self) -> int:
+        """metadata.generation; 0 before the API server has set one."""
+        return self.metadata.generation or 0
+
     def to_dict(self) -> dict[str, Any]:
         """The object as JSON-ready data: the fields that were set, by their JSON names."""
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)

@@ -8,7 +8,6 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -22,6 +21,7 @@ from kidp_gitops.notification import notification_controllers
 from kidp_gitops.proc import sandbox
 from kidp_gitops.runtime import listen, redact
 from kidp_gitops.runtime.cache import InformerCache
+from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
 from kidp_gitops.runtime.tenancy import Lockdown
@@ -113,25 +113,26 @@ class Engine:
             manager = Manager(
                 client, host=o.metrics_host, port=o.metrics_port, leader_election=election
             )
-            # What every controller takes: the shared informers, the namespace it watches
-            # (None: all), its workers; those with artifacts also take the store. Those
-            # that act for tenants also take the lockdown.
-            shared: dict[str, Any] = {
-                "cache": cache,
-                "namespace": o.namespace,
-                "concurrency": o.concurrency,
-            }
-            tenants: dict[str, Any] = {**shared, "lockdown": o.lockdown}
-            with_store = (client, mapper, events, store, o.data_dir)
+            # What every controller is built from; those with artifacts also take the store.
+            ctx = Context(
+                client,
+                mapper,
+                events,
+                cache,
+                o.data_dir,
+                namespace=o.namespace,
+                concurrency=o.concurrency,
+                lockdown=o.lockdown,
+            )
             controllers = [
-                await gitrepository_controller(*with_store, **shared),
-                await helmrepository_controller(*with_store, **shared),
-                await helmchart_controller(*with_store, helm=helm_binary.find, **shared),
-                await kustomization_controller(*with_store, **tenants),
-                await helmrelease_controller(*with_store, **tenants),
+                await gitrepository_controller(ctx, store),
+                await helmrepository_controller(ctx, store),
+                await helmchart_controller(ctx, store, helm=helm_binary.find),
+                await kustomization_controller(ctx, store),
+                await helmrelease_controller(ctx, store),
             ]
-            notification = await notification_controllers(client, mapper, events, **tenants)
-            image = await image_controllers(client, mapper, events, o.data_dir, **tenants)
+            notification = await notification_controllers(ctx)
+            image = await image_controllers(ctx)
             for controller in [*controllers, *notification.controllers, *image.controllers]:
                 manager.add(controller)
             receiver_runner, self.receiver_port = await listen.serve(

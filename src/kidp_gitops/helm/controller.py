@@ -6,19 +6,15 @@ dependency that turns Ready releases its dependents at once)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 from kidp_gitops.helm import chart
 from kidp_gitops.helm.reconciler import KIND, HelmReleaseReconciler
-from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import EventType
-from kidp_gitops.kube.mapper import RestMapper
 from kidp_gitops.runtime import references
-from kidp_gitops.runtime.cache import InformerCache
+from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.controller import Controller
-from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.reconcile import Request
-from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.storage.artifacts import ArtifactStore
 
 API_VERSION = "helm.toolkit.fluxcd.io/v2"
@@ -46,30 +42,27 @@ def _values_keys(obj: JSON) -> list[str]:
     return references.keys(obj["metadata"]["namespace"], spec.get("valuesFrom") or [])
 
 
-async def helmrelease_controller(
-    client: KubeClient,
-    mapper: RestMapper,
-    events: EventRecorder,
-    store: ArtifactStore | None,
-    data_dir: Path,
-    *,
-    cache: InformerCache,
-    namespace: str | None = None,
-    concurrency: int = 4,
-    lockdown: Lockdown | None = None,
-) -> Controller:
+async def helmrelease_controller(ctx: Context, store: ArtifactStore | None) -> Controller:
+    mapper, cache, namespace = ctx.mapper, ctx.cache, ctx.namespace
     resource = await mapper.resource(API_VERSION, KIND)
     charts = await mapper.resource(chart.API_VERSION, chart.KIND)
-    workdir = data_dir / "helm"
+    workdir = ctx.data_dir / "helm"
     workdir.mkdir(parents=True, exist_ok=True)
     reconciler = HelmReleaseReconciler(
-        client, resource, events, charts, store, workdir, mapper=mapper, lockdown=lockdown
+        ctx.client,
+        resource,
+        ctx.events,
+        charts,
+        store,
+        workdir,
+        mapper=mapper,
+        lockdown=ctx.lockdown,
     )
     informer = cache.own(resource, namespace=namespace)
     informer.add_indexer(BY_CHART_REF, _chart_ref_key)
     informer.add_indexer(BY_DEPENDENCY, _dependency_keys)
     chart_informer = cache.informer(charts, namespace=namespace)
-    controller = Controller("helmrelease", informer, reconciler, concurrency=concurrency)
+    controller = Controller("helmrelease", informer, reconciler, concurrency=ctx.concurrency)
 
     def from_chart(event: EventType, obj: JSON) -> Iterable[Request]:
         meta = obj["metadata"]
@@ -88,5 +81,5 @@ async def helmrelease_controller(
     controller.watch(chart_informer, from_chart)
     controller.watch(informer, from_dependency)
     watched = await references.References.of(cache, mapper, namespace)
-    watched.watch(controller, events, _values_keys)
+    watched.watch(controller, ctx.events, _values_keys)
     return controller

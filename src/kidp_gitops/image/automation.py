@@ -14,28 +14,22 @@ starts at the checkout branch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+
+from pydantic import ValidationError
 
 from kidp_gitops.api import image as api
-from kidp_gitops.api import meta
+from kidp_gitops.api import kinds, meta, source
 from kidp_gitops.image import message, setters
 from kidp_gitops.image.gitwork import WorkingClone
-from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions, lifecycle, secrets
-from kidp_gitops.runtime.events import EventRecorder
-from kidp_gitops.runtime.lifecycle import ObjectReconciler
-from kidp_gitops.runtime.reconcile import (
-    ReconcileError,
-    Result,
-    RetryError,
-    StalledError,
-    WaitingError,
-)
-from kidp_gitops.runtime.tenancy import Lockdown
+from kidp_gitops.runtime import conditions, failures, secrets
+from kidp_gitops.runtime import status as typed_status
+from kidp_gitops.runtime.context import Context
+from kidp_gitops.runtime.lifecycle import TypedReconciler
+from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.vcs import gitenv, giterrors
 
@@ -43,6 +37,24 @@ KIND = "ImageUpdateAutomation"
 INVALID_SPEC = "InvalidSpec"
 INVALID_TEMPLATE = "InvalidMessageTemplate"
 GIT_TIMEOUT = 120.0
+SOURCE_RETRY_SECONDS = 15.0
+"""The GitRepository may be created any moment."""
+GIT_RETRY_SECONDS = 30.0
+
+ERRORS: failures.Table[api.ImageUpdateAutomationSpec] = failures.Table(
+    failures.wait(conditions.DEPENDENCY_NOT_READY, after=SOURCE_RETRY_SECONDS),
+    failures.stall(giterrors.InvalidURL, reason=INVALID_SPEC),
+    failures.stall(giterrors.InvalidRef, reason=INVALID_SPEC),
+    failures.retry(giterrors.GitError, after=GIT_RETRY_SECONDS),
+)
+
+
+@dataclass(frozen=True)
+class GitSource:
+    """The GitRepository the automation pushes through."""
+
+    namespace: str
+    spec: source.GitRepositorySpec
 
 
 @dataclass(frozen=True)
@@ -57,69 +69,72 @@ class Outcome:
     files: list[str]
 
 
-class ImageUpdateAutomationReconciler(ObjectReconciler):
+class ImageUpdateAutomationReconciler(
+    TypedReconciler[api.ImageUpdateAutomation, api.ImageUpdateAutomationStatus]
+):
     kind = KIND
+    model = api.ImageUpdateAutomation
+    status_model = api.ImageUpdateAutomationStatus
+    errors = ERRORS
 
     def __init__(
         self,
-        client: KubeClient,
+        ctx: Context,
         resource: Resource,
-        events: EventRecorder,
+        automations: Informer,
         git_repositories: Resource,
         policies: Resource,
         workdir: Path,
-        lockdown: Lockdown | None = None,
     ):
-        super().__init__(client, resource, events)
+        super().__init__(ctx.client, resource, ctx.events, automations)
         self.git_repositories = git_repositories
         self.policies = policies
         self.workdir = workdir
-        self.lockdown = lockdown or Lockdown()
+        self.lockdown = ctx.lockdown
 
-    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
-        meta = obj["metadata"]
-        namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation", 0)
-        spec = _spec(obj)
+    async def run(
+        self, obj: api.ImageUpdateAutomation, status: api.ImageUpdateAutomationStatus
+    ) -> Result:
+        spec = obj.spec
         if spec.git is None:
             raise StalledError(INVALID_SPEC, "spec.git is required (commit author, push branch)")
-        source = await self._source(namespace, spec)
-        source_spec = source.get("spec") or {}
-        auth = await self._auth(source["metadata"]["namespace"], source_spec)
-        latest = await self._latest_images(namespace, spec)
-        checkout_branch = _checkout_branch(spec, source_spec)
+        repo = await self._source(obj.namespace, spec)
+        auth = await self._auth(repo)
+        latest = await self._latest_images(obj.namespace, spec)
+        checkout_branch = _checkout_branch(spec, repo.spec)
         push_branch = (spec.git.push.branch if spec.git.push else None) or checkout_branch
         conditions.mark_reconciling(
             status,
             conditions.PROGRESSING,
-            f"updating images in {source_spec.get('url')} (branch '{push_branch or 'default'}')",
-            generation,
+            f"updating images in {repo.spec.url} (branch '{push_branch or 'default'}')",
+            obj.generation,
         )
-        now = _now()
+        now = typed_status.now()
         deadline = gitenv.Deadline.after(GIT_TIMEOUT)
         try:
-            async with WorkingClone(source_spec["url"], auth, deadline, self.workdir) as clone:
+            async with WorkingClone(repo.spec.url, auth, deadline, self.workdir) as clone:
                 outcome = await self._update(
-                    clone, spec, checkout_branch, push_branch, latest, f"{namespace}/{name}"
+                    clone, spec, checkout_branch, push_branch, latest, f"{obj.namespace}/{obj.name}"
                 )
-        except giterrors.GitError as err:
-            status["lastAutomationRunTime"] = now
-            raise _git_error(err) from err
-        status["lastAutomationRunTime"] = now
-        status["observedSourceRevision"] = outcome.source_revision
-        status["observedPolicies"] = {
-            key.split(":", 1)[1]: {"name": v.name, "tag": v.tag}
+        except giterrors.GitError:
+            status.last_automation_run_time = now
+            raise
+        status.last_automation_run_time = now
+        status.observed_source_revision = outcome.source_revision
+        status.observed_policies = {
+            key.split(":", 1)[1]: api.ImageRef(name=v.name, tag=v.tag)
             for key, v in sorted(latest.items())
         }
         requeue = Result(requeue_after=jittered(spec.interval.seconds))
         if outcome.commit is None:
             message = "repository up-to-date: no updates made"
-            conditions.mark_ready(status, conditions.SUCCEEDED, message, generation)
+            conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
             return requeue
-        status["lastPushCommit"] = outcome.commit
-        status["lastPushTime"] = _now()
+        status.last_push_commit = outcome.commit
+        status.last_push_time = typed_status.now()
         text = f"committed and pushed commit '{outcome.commit[:12]}' to branch '{outcome.branch}'"
-        conditions.mark_ready(status, conditions.SUCCEEDED, text, generation)
-        self.events.record(
+        conditions.mark_ready(status, conditions.SUCCEEDED, text, obj.generation)
+        self.event(
             obj,
             "Normal",
             conditions.SUCCEEDED,
@@ -166,27 +181,35 @@ class ImageUpdateAutomationReconciler(ObjectReconciler):
         except message.TemplateError as err:
             raise StalledError(INVALID_TEMPLATE, str(err)) from err
 
-    async def _source(self, namespace: str, spec: api.ImageUpdateAutomationSpec) -> JSON:
+    async def _source(self, namespace: str, spec: api.ImageUpdateAutomationSpec) -> GitSource:
         ref = spec.source_ref
         source_ns = ref.namespace or namespace
         self.lockdown.check_ref(namespace, ref.kind, source_ns, ref.name)
         try:
-            return await self.client.get(self.git_repositories.path(source_ns, ref.name))
+            found = await self.client.get(self.git_repositories.path(source_ns, ref.name))
         except ApiError as err:
             if err.not_found:
-                raise WaitingError(
+                raise ReconcileError(
                     conditions.DEPENDENCY_NOT_READY,
                     f"GitRepository '{source_ns}/{ref.name}' not found",
-                    retry_after=15,
                 ) from err
             raise
+        try:
+            repo = source.GitRepository.model_validate(found)
+        except ValidationError as err:
+            raise StalledError(
+                INVALID_SPEC, f"its GitRepository is invalid: {kinds.describe(err)[0]}"
+            ) from err
+        if repo.spec is None:
+            raise StalledError(INVALID_SPEC, f"GitRepository '{source_ns}/{ref.name}' has no spec")
+        return GitSource(source_ns, repo.spec)
 
-    async def _auth(self, namespace: str, source_spec: JSON) -> gitenv.Auth | None:
-        ref = source_spec.get("secretRef") or {}
-        if not ref.get("name"):
+    async def _auth(self, found: GitSource) -> gitenv.Auth | None:
+        ref = found.spec.secret_ref
+        if ref is None:
             return None
-        missing = f"secret '{namespace}/{ref['name']}' of the GitRepository not found"
-        data = await secrets.data(self.client, namespace, ref["name"], missing)
+        missing = f"secret '{found.namespace}/{ref.name}' of the GitRepository not found"
+        data = await secrets.data(self.client, found.namespace, ref.name, missing)
         return gitenv.Auth.from_secret(data)
 
     async def _latest_images(
@@ -198,23 +221,18 @@ class ImageUpdateAutomationReconciler(ObjectReconciler):
         listed = await self.client.get(self.policies.path(namespace), params)
         found = {}
         for item in listed.get("items") or []:
-            st = item.get("status") or {}
-            ref = st.get("latestRef")
-            if not conditions.is_true(st, conditions.READY) or not ref:
+            st = typed_status.parse(api.ImagePolicyStatus, item.get("status") or {})
+            ref = st.latest_ref
+            if not st.ready or ref is None:
                 continue
             key = f"{namespace}:{item['metadata']['name']}"
-            found[key] = setters.Latest(ref["name"], ref["tag"], ref.get("digest"))
+            found[key] = setters.Latest(ref.name, ref.tag, ref.digest)
         return found
 
 
-def _spec(obj: JSON) -> api.ImageUpdateAutomationSpec:
-    spec = lifecycle.parse(api.ImageUpdateAutomation, obj).spec
-    if spec is None:
-        raise StalledError(INVALID_SPEC, "spec.sourceRef is required")
-    return spec
-
-
-def _checkout_branch(spec: api.ImageUpdateAutomationSpec, source_spec: JSON) -> str | None:
+def _checkout_branch(
+    spec: api.ImageUpdateAutomationSpec, source_spec: source.GitRepositorySpec
+) -> str | None:
     if spec.git and spec.git.checkout and spec.git.checkout.ref.branch:
         return spec.git.checkout.ref.branch
     if (
@@ -227,8 +245,7 @@ def _checkout_branch(spec: api.ImageUpdateAutomationSpec, source_spec: JSON) -> 
         )
     ):
         raise StalledError(INVALID_SPEC, "git.checkout.ref must name a branch to push from")
-    branch = (source_spec.get("ref") or {}).get("branch")
-    return str(branch) if branch else None
+    return source_spec.ref.branch if source_spec.ref else None
 
 
 def _selector(selector: meta.LabelSelector | None) -> str:
@@ -255,13 +272,3 @@ def _inside(root: Path, rel: str) -> Path:
     if clean.is_absolute() or not target.is_relative_to(root.resolve()):
         raise StalledError(INVALID_SPEC, f"update.path '{rel}' leaves the repository")
     return target
-
-
-def _git_error(err: giterrors.GitError) -> ReconcileError:
-    if isinstance(err, giterrors.InvalidURL | giterrors.InvalidRef):
-        return StalledError(INVALID_SPEC, str(err))
-    return RetryError(err.reason, str(err), retry_after=30)
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

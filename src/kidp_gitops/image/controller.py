@@ -11,17 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from kidp_gitops.image import automation, imagepolicy, repository
-from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import EventType
-from kidp_gitops.kube.mapper import RestMapper
-from kidp_gitops.runtime.cache import InformerCache
+from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.controller import Controller
-from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.reconcile import Request
-from kidp_gitops.runtime.tenancy import Lockdown
 
 API_VERSION = "image.toolkit.fluxcd.io/v1beta2"
 SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
@@ -39,41 +35,30 @@ def _repository_of(obj: JSON) -> list[str]:
     return [f"{ns}/{ref['name']}"] if ref.get("name") else []
 
 
-async def image_controllers(
-    client: KubeClient,
-    mapper: RestMapper,
-    events: EventRecorder,
-    data_dir: Path,
-    *,
-    cache: InformerCache,
-    namespace: str | None = None,
-    concurrency: int = 4,
-    lockdown: Lockdown | None = None,
-) -> ImageControllers:
-    lockdown = lockdown or Lockdown()
-    tags = repository.TagStore(data_dir / "image-tags")
-    workdir = data_dir / "image-work"
+async def image_controllers(ctx: Context) -> ImageControllers:
+    tags = repository.TagStore(ctx.data_dir / "image-tags")
+    workdir = ctx.data_dir / "image-work"
     workdir.mkdir(parents=True, exist_ok=True)
-    repos = await mapper.resource(API_VERSION, repository.KIND)
-    policies = await mapper.resource(API_VERSION, imagepolicy.KIND)
-    automations = await mapper.resource(API_VERSION, automation.KIND)
-    git_repos = await mapper.resource(SOURCE_API_VERSION, "GitRepository")
+    repos = await ctx.mapper.resource(API_VERSION, repository.KIND)
+    policies = await ctx.mapper.resource(API_VERSION, imagepolicy.KIND)
+    automations = await ctx.mapper.resource(API_VERSION, automation.KIND)
+    git_repos = await ctx.mapper.resource(SOURCE_API_VERSION, "GitRepository")
 
-    repo_informer = cache.own(repos, namespace=namespace)
+    repo_informer = ctx.cache.own(repos, namespace=ctx.namespace)
     repo_controller = Controller(
         "imagerepository",
         repo_informer,
-        repository.ImageRepositoryReconciler(client, repos, events, tags),
-        concurrency=concurrency,
+        repository.ImageRepositoryReconciler(ctx, repos, repo_informer, tags),
+        concurrency=ctx.concurrency,
     )
 
-    policy_informer = cache.own(policies, namespace=namespace)
+    policy_informer = ctx.cache.own(policies, namespace=ctx.namespace)
     policy_informer.add_indexer(BY_REPOSITORY, _repository_of)
     policy_controller = Controller(
         "imagepolicy",
         policy_informer,
-        imagepolicy.ImagePolicyReconciler(client, policies, events, repos, tags, lockdown),
-        concurrency=concurrency,
+        imagepolicy.ImagePolicyReconciler(ctx, policies, policy_informer, repos, tags),
+        concurrency=ctx.concurrency,
     )
 
     def readers(event: EventType, obj: JSON) -> Iterable[Request]:
@@ -85,14 +70,14 @@ async def image_controllers(
 
     policy_controller.watch(repo_informer, readers)
 
-    automation_informer = cache.own(automations, namespace=namespace)
+    automation_informer = ctx.cache.own(automations, namespace=ctx.namespace)
     automation_controller = Controller(
         "imageupdateautomation",
         automation_informer,
         automation.ImageUpdateAutomationReconciler(
-            client, automations, events, git_repos, policies, workdir, lockdown
+            ctx, automations, automation_informer, git_repos, policies, workdir
         ),
-        concurrency=concurrency,
+        concurrency=ctx.concurrency,
     )
 
     def automations_of(event: EventType, obj: JSON) -> Iterable[Request]:

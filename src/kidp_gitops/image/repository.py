@@ -17,23 +17,26 @@ import re
 import ssl
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from kidp_gitops.api import image as api
 from kidp_gitops.image import registry
 from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions, lifecycle, secrets
-from kidp_gitops.runtime.events import EventRecorder
-from kidp_gitops.runtime.lifecycle import ObjectReconciler
-from kidp_gitops.runtime.reconcile import Result, RetryError, StalledError
+from kidp_gitops.runtime import conditions, failures, secrets
+from kidp_gitops.runtime import status as typed_status
+from kidp_gitops.runtime.context import Context
+from kidp_gitops.runtime.lifecycle import TypedReconciler
+from kidp_gitops.runtime.reconcile import Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
 
 KIND = "ImageRepository"
 INVALID_SPEC = "InvalidSpec"
 LATEST_TAGS = 10
+SCAN_RETRY_SECONDS = (10.0, 120.0)
+"""A failed scan is tried again after spec.interval, but no sooner than 10 s and no
+later than 2 min: a registry that is down for a moment should not wait an hour."""
 
 
 class TagStore:
@@ -63,48 +66,55 @@ class TagStore:
         self._path(namespace, name).unlink(missing_ok=True)
 
 
-class ImageRepositoryReconciler(ObjectReconciler):
-    kind = KIND
+def scan_retry(spec: api.ImageRepositorySpec) -> float:
+    """After a failed scan: the interval, kept within SCAN_RETRY_SECONDS."""
+    low, high = SCAN_RETRY_SECONDS
+    return min(max(spec.interval.seconds, low), high)
 
-    def __init__(
-        self, client: KubeClient, resource: Resource, events: EventRecorder, tags: TagStore
-    ):
-        super().__init__(client, resource, events)
+
+ERRORS: failures.Table[api.ImageRepositorySpec] = failures.Table(
+    failures.retry(registry.RegistryError, after=scan_retry),
+)
+
+
+class ImageRepositoryReconciler(TypedReconciler[api.ImageRepository, api.ImageRepositoryStatus]):
+    kind = KIND
+    model = api.ImageRepository
+    status_model = api.ImageRepositoryStatus
+    errors = ERRORS
+
+    def __init__(self, ctx: Context, resource: Resource, repositories: Informer, tags: TagStore):
+        super().__init__(ctx.client, resource, ctx.events, repositories)
         self.tags = tags
         self.access = RegistryAccess(self.client)
 
-    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
-        meta = obj["metadata"]
-        namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation", 0)
-        spec = _spec(obj)
+    async def run(self, obj: api.ImageRepository, status: api.ImageRepositoryStatus) -> Result:
+        spec = obj.spec
         exclusions = _exclusions(spec.exclusion_list)
-        conn = await self.access.connection(namespace, spec)
+        conn = await self.access.connection(obj.namespace, spec)
         image = conn.image
         conditions.mark_reconciling(
-            status, conditions.PROGRESSING, f"scanning {image.canonical} for tags", generation
+            status, conditions.PROGRESSING, f"scanning {image.canonical} for tags", obj.generation
         )
-        try:
-            found = await registry.list_tags(
-                image, conn.credentials, insecure=conn.insecure, tls=conn.tls, timeout=conn.timeout
-            )
-        except registry.RegistryError as err:
-            raise RetryError(err.reason, err.message, retry_after=_retry(spec)) from err
+        found = await registry.list_tags(
+            image, conn.credentials, insecure=conn.insecure, tls=conn.tls, timeout=conn.timeout
+        )
         tags = [t for t in found if not any(rx.search(t) for rx in exclusions)]
-        self.tags.put(namespace, name, tags)
+        self.tags.put(obj.namespace, obj.name, tags)
         revision = "sha256:" + hashlib.sha256("\n".join(sorted(tags)).encode()).hexdigest()
-        previous = status.get("lastScanResult") or {}
-        status["canonicalImageName"] = image.canonical
-        status["observedExclusionList"] = list(spec.exclusion_list)
-        status["lastScanResult"] = {
-            "revision": revision,
-            "tagCount": len(tags),
-            "scanTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "latestTags": sorted(tags, reverse=True)[:LATEST_TAGS],
-        }
+        previous = status.last_scan_result
+        status.canonical_image_name = image.canonical
+        status.observed_exclusion_list = list(spec.exclusion_list)
+        status.last_scan_result = api.ScanResult(
+            revision=revision,
+            tag_count=len(tags),
+            scan_time=typed_status.now(),
+            latest_tags=sorted(tags, reverse=True)[:LATEST_TAGS],
+        )
         message = f"successful scan: found {len(tags)} tags"
-        conditions.mark_ready(status, conditions.SUCCEEDED, message, generation)
-        if previous.get("revision") != revision:
-            self.events.record(obj, "Normal", conditions.SUCCEEDED, message)
+        conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
+        if previous is None or previous.revision != revision:
+            self.event(obj, "Normal", conditions.SUCCEEDED, message)
         return Result(requeue_after=jittered(spec.interval.seconds))
 
     async def finalize(self, obj: JSON) -> None:
@@ -181,13 +191,6 @@ class RegistryAccess:
             ) from err
 
 
-def _spec(obj: JSON) -> api.ImageRepositorySpec:
-    spec = lifecycle.parse(api.ImageRepository, obj).spec
-    if spec is None:
-        raise StalledError(INVALID_SPEC, "spec.image is required")
-    return spec
-
-
 def _exclusions(patterns: list[str]) -> list[re.Pattern[str]]:
     compiled = []
     for pattern in patterns:
@@ -198,7 +201,3 @@ def _exclusions(patterns: list[str]) -> list[re.Pattern[str]]:
                 INVALID_SPEC, f"exclusionList entry '{pattern}' is not a regular expression: {err}"
             ) from err
     return compiled
-
-
-def _retry(spec: api.ImageRepositorySpec) -> float:
-    return min(max(spec.interval.seconds, 10.0), 120.0)

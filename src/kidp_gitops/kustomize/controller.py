@@ -7,19 +7,16 @@ objects they manage (drift)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
-from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import EventType, Informer
-from kidp_gitops.kube.mapper import RestMapper, UnknownKind
+from kidp_gitops.kube.mapper import UnknownKind
 from kidp_gitops.kustomize.drift import DriftTracker
 from kidp_gitops.kustomize.reconciler import KIND, KustomizationReconciler, input_keys
-from kidp_gitops.runtime.cache import InformerCache
+from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.controller import Controller
-from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.reconcile import Request
 from kidp_gitops.runtime.references import References
-from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.storage.artifacts import ArtifactStore
 
 API_VERSION = "kustomize.toolkit.fluxcd.io/v1"
@@ -43,20 +40,10 @@ def _dependency_keys(obj: JSON) -> list[str]:
     ]
 
 
-async def kustomization_controller(
-    client: KubeClient,
-    mapper: RestMapper,
-    events: EventRecorder,
-    store: ArtifactStore | None,
-    data_dir: Path,
-    *,
-    cache: InformerCache,
-    namespace: str | None = None,
-    concurrency: int = 4,
-    lockdown: Lockdown | None = None,
-) -> Controller:
+async def kustomization_controller(ctx: Context, store: ArtifactStore | None) -> Controller:
+    mapper, cache, namespace = ctx.mapper, ctx.cache, ctx.namespace
     resource = await mapper.resource(API_VERSION, KIND)
-    workdir = data_dir / "kustomize"
+    workdir = ctx.data_dir / "kustomize"
     workdir.mkdir(parents=True, exist_ok=True)
     drift = DriftTracker(mapper, cache)
     git = await mapper.resource("source.toolkit.fluxcd.io/v1", "GitRepository")
@@ -69,14 +56,14 @@ async def kustomization_controller(
         releases = None
     references = await References.of(cache, mapper, namespace)
     reconciler = KustomizationReconciler(
-        client,
+        ctx.client,
         resource,
-        events,
+        ctx.events,
         mapper,
         store,
         workdir,
         drift,
-        lockdown or Lockdown(),
+        ctx.lockdown,
         sources,
         informer,
         releases,
@@ -84,9 +71,10 @@ async def kustomization_controller(
     )
     informer.add_indexer(BY_SOURCE, _source_key)
     informer.add_indexer(BY_DEPENDENCY, _dependency_keys)
-    controller = Controller("kustomization", informer, reconciler, concurrency=concurrency)
-    drift.controller = controller
-    references.watch(controller, events, input_keys)
+    controller = Controller(
+        "kustomization", informer, reconciler, concurrency=ctx.concurrency, sources=[drift]
+    )
+    references.watch(controller, ctx.events, input_keys)
 
     def requests(index: str, key: str) -> Iterable[Request]:
         for ks in informer.by_index(index, key):

@@ -32,7 +32,7 @@ from kidp_gitops.kube.mapper import RestMapper
 from kidp_gitops.kustomize.apply import OWNER_NAME, OWNER_NAMESPACE, POLICY
 from kidp_gitops.kustomize.inventory import ref_of
 from kidp_gitops.runtime.cache import InformerCache
-from kidp_gitops.runtime.controller import Controller
+from kidp_gitops.runtime.controller import Watch
 from kidp_gitops.runtime.reconcile import Request
 
 Key = tuple[str, str, str, str]
@@ -51,7 +51,13 @@ class DriftTracker:
         self._cache = cache
         self._owners: dict[str, _Owned] = {}
         self._informers: dict[tuple[str, str], Informer] = {}
-        self.controller: Controller | None = None
+        self._watch: Watch | None = None
+        """How the Kustomization controller watches an informer (`subscribe`)."""
+
+    def subscribe(self, watch: Watch) -> None:
+        """The controller's `watch` (a `runtime.controller.WatchSource`): each kind
+        applied gets one informer, and its changes enqueue their owner."""
+        self._watch = watch
 
     def remember(self, owner: str, applied: list[tuple[JSON, JSON]]) -> None:
         """After an apply: (manifest, server's object) for every managed object."""
@@ -114,14 +120,14 @@ class DriftTracker:
         """Make sure every kind in `objects` has an informer."""
         for obj in objects:
             kind_key = (str(obj["apiVersion"]), str(obj["kind"]))
-            if kind_key in self._informers or self.controller is None:
+            if kind_key in self._informers or self._watch is None:
                 continue
             resource = await self._mapper.resource(*kind_key)
             if kind_key in self._informers:
                 continue  # another reconcile added it meanwhile
             informer = self._cache.informer(resource, label_selector=OWNER_NAME)
             self._informers[kind_key] = informer
-            self.controller.watch(informer, self._on_change)
+            self._watch(informer, self._on_change)
 
     def _on_change(self, event: EventType, obj: JSON) -> Iterator[Request]:
         labels = (obj.get("metadata") or {}).get("labels") or {}

@@ -10,60 +10,52 @@ no namespace), so the lockdown has only the event sources to check.
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import ValidationError
-
+from kidp_gitops.api import meta
 from kidp_gitops.api import notification as api
-from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.notification import matching
-from kidp_gitops.runtime import conditions
-from kidp_gitops.runtime.events import EventRecorder
-from kidp_gitops.runtime.lifecycle import ObjectReconciler
-from kidp_gitops.runtime.reconcile import Result, StalledError, WaitingError
+from kidp_gitops.runtime import conditions, failures
+from kidp_gitops.runtime.context import Context
+from kidp_gitops.runtime.lifecycle import TypedReconciler
+from kidp_gitops.runtime.reconcile import ReconcileError, Result
 from kidp_gitops.runtime.tenancy import Lockdown
 
 KIND = "Alert"
 PROVIDER_NOT_FOUND = "ProviderNotFound"
 INVALID_SPEC = "InvalidSpec"
 PROVIDER_RETRY_SECONDS = 60.0
+"""A safety net: the controller watches Providers, so a new one is seen at once."""
+
+ERRORS: failures.Table[api.AlertSpec] = failures.Table(
+    failures.stall(matching.InvalidPattern, reason=INVALID_SPEC),
+    failures.wait(PROVIDER_NOT_FOUND, after=PROVIDER_RETRY_SECONDS),
+)
 
 
-class AlertReconciler(ObjectReconciler):
+class AlertReconciler(TypedReconciler[api.Alert, meta.ObjectStatus]):
     kind = KIND
+    model = api.Alert
+    status_model = meta.ObjectStatus
+    errors = ERRORS
 
-    def __init__(
-        self,
-        client: KubeClient,
-        resource: Resource,
-        events: EventRecorder,
-        providers: Informer,
-        lockdown: Lockdown | None = None,
-    ):
-        super().__init__(client, resource, events)
+    def __init__(self, ctx: Context, resource: Resource, alerts: Informer, providers: Informer):
+        super().__init__(ctx.client, resource, ctx.events, alerts)
         self.providers = providers
-        self.lockdown = lockdown or Lockdown()
+        self.lockdown = ctx.lockdown
 
-    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
-        meta = obj["metadata"]
-        generation = meta.get("generation", 0)
-        spec = _spec(obj)
-        try:
-            matching.compile_patterns(spec.inclusion_list, "inclusionList")
-            matching.compile_patterns(spec.exclusion_list, "exclusionList")
-        except matching.InvalidPattern as err:
-            raise StalledError(INVALID_SPEC, str(err)) from err
-        check_sources(self.lockdown, meta["namespace"], spec)
+    async def run(self, obj: api.Alert, status: meta.ObjectStatus) -> Result:
+        spec = obj.spec
+        matching.compile_patterns(spec.inclusion_list, "inclusionList")
+        matching.compile_patterns(spec.exclusion_list, "exclusionList")
+        check_sources(self.lockdown, obj.namespace, spec)
         provider = spec.provider_ref.name
-        if self.providers.get(meta["namespace"], provider) is None:
-            raise WaitingError(
+        if self.providers.get(obj.namespace, provider) is None:
+            raise ReconcileError(
                 PROVIDER_NOT_FOUND,
-                f"provider '{provider}' not found in namespace '{meta['namespace']}'",
-                retry_after=PROVIDER_RETRY_SECONDS,
+                f"provider '{provider}' not found in namespace '{obj.namespace}'",
             )
-        conditions.mark_ready(status, conditions.SUCCEEDED, "Initialized", generation)
+        conditions.mark_ready(status, conditions.SUCCEEDED, "Initialized", obj.generation)
         return Result()
 
 
@@ -73,13 +65,3 @@ def check_sources(lockdown: Lockdown, namespace: str, spec: api.AlertSpec) -> No
     the tenant why its Alert stays quiet."""
     for source in spec.event_sources:
         lockdown.check_ref(namespace, source.kind, source.namespace or "", source.name)
-
-
-def _spec(obj: JSON) -> api.AlertSpec:
-    try:
-        return api.AlertSpec.model_validate(obj.get("spec") or {})
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
-        raise StalledError(INVALID_SPEC, f"invalid spec: {problems}") from err

@@ -18,17 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kidp_gitops.api import notification as api
-from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import EventType, Informer
-from kidp_gitops.kube.mapper import RestMapper
 from kidp_gitops.notification import alert, receiver, server
 from kidp_gitops.notification.dispatcher import Dispatcher
 from kidp_gitops.notification.matching import RateLimiter
-from kidp_gitops.runtime.cache import InformerCache
+from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.controller import Controller
-from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.reconcile import Reconciler, Request
-from kidp_gitops.runtime.tenancy import Lockdown
 
 ALERT_VERSION = api.Alert.RESOURCE.api_version()
 PROVIDER_VERSION = api.Provider.RESOURCE.api_version()
@@ -84,40 +81,32 @@ def _provider_of(obj: JSON) -> list[str]:
 
 
 async def notification_controllers(
-    client: KubeClient,
-    mapper: RestMapper,
-    events: EventRecorder,
-    *,
-    cache: InformerCache,
-    namespace: str | None = None,
-    concurrency: int = 4,
-    rate_limit_seconds: float | None = None,
-    lockdown: Lockdown | None = None,
+    ctx: Context, *, rate_limit_seconds: float | None = None
 ) -> Notification:
+    client, mapper, events, namespace = ctx.client, ctx.mapper, ctx.events, ctx.namespace
     alerts_res = await mapper.resource(ALERT_VERSION, alert.KIND)
     providers_res = await mapper.resource(PROVIDER_VERSION, "Provider")
     receivers_res = await mapper.resource(RECEIVER_VERSION, receiver.KIND)
     events_res = await mapper.resource("v1", "Event")
-    lockdown = lockdown or Lockdown()
 
-    alerts = cache.own(alerts_res, namespace=namespace)
+    alerts = ctx.cache.own(alerts_res, namespace=namespace)
     alerts.add_indexer(BY_PROVIDER, _provider_of)
-    providers = cache.informer(providers_res, namespace=namespace)
+    providers = ctx.cache.informer(providers_res, namespace=namespace)
     dispatcher = Dispatcher(
         client,
         mapper,
         events,
-        events=cache.informer(events_res, namespace=namespace),
+        events=ctx.cache.informer(events_res, namespace=namespace),
         alerts=alerts,
         providers_=providers,
         limiter=RateLimiter(rate_limit_seconds) if rate_limit_seconds is not None else None,
-        lockdown=lockdown,
+        lockdown=ctx.lockdown,
     )
     alert_controller = AlertController(
         alerts,
-        alert.AlertReconciler(client, alerts_res, events, providers, lockdown),
+        alert.AlertReconciler(ctx, alerts_res, alerts, providers),
         dispatcher,
-        concurrency=concurrency,
+        concurrency=ctx.concurrency,
     )
 
     def alerts_of(event: EventType, obj: JSON) -> Iterable[Request]:
@@ -127,16 +116,16 @@ async def notification_controllers(
 
     alert_controller.watch(providers, alerts_of)
 
-    receivers = cache.own(receivers_res, namespace=namespace)
+    receivers = ctx.cache.own(receivers_res, namespace=namespace)
     receivers.add_indexer(server.BY_PATH, server.webhook_path_index)
     receiver_controller = Controller(
         "receiver",
         receivers,
-        receiver.ReceiverReconciler(client, receivers_res, events, lockdown),
-        concurrency=concurrency,
+        receiver.ReceiverReconciler(ctx, receivers_res, receivers),
+        concurrency=ctx.concurrency,
     )
     return Notification(
         alert_controller,
         receiver_controller,
-        server.ReceiverServer(client, mapper, receivers, lockdown),
+        server.ReceiverServer(client, mapper, receivers, ctx.lockdown),
     )

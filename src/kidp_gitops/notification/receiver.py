@@ -10,18 +10,18 @@ the webhook server refuses it too, call by call (server.py).
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 from pydantic import ValidationError
 
 from kidp_gitops.api import notification as api
 from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.notification import secrets
-from kidp_gitops.runtime import conditions
-from kidp_gitops.runtime.events import EventRecorder
-from kidp_gitops.runtime.lifecycle import ObjectReconciler
-from kidp_gitops.runtime.reconcile import Result, StalledError, WaitingError
+from kidp_gitops.runtime import conditions, failures
+from kidp_gitops.runtime.context import Context
+from kidp_gitops.runtime.lifecycle import TypedReconciler
+from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.tenancy import Lockdown
 
 KIND = "Receiver"
@@ -30,6 +30,12 @@ SECRET_NOT_FOUND = "SecretNotFound"
 TOKEN_NOT_FOUND = "TokenNotFound"
 UNSUPPORTED = ("gcr",)  # needs Google's OIDC token verification
 SECRET_RETRY_SECONDS = 30.0
+"""Someone may create the Secret, or its token, any moment."""
+
+ERRORS: failures.Table[api.ReceiverSpec] = failures.Table(
+    failures.wait(secrets.SecretProblem, after=SECRET_RETRY_SECONDS, reason=SECRET_NOT_FOUND),
+    failures.wait(TOKEN_NOT_FOUND, after=SECRET_RETRY_SECONDS),
+)
 
 
 def webhook_path(token: str, name: str, namespace: str) -> str:
@@ -37,6 +43,7 @@ def webhook_path(token: str, name: str, namespace: str) -> str:
 
 
 def spec_of(obj: JSON) -> api.ReceiverSpec:
+    """The spec of a Receiver read from the cache (the webhook server's)."""
     try:
         return api.ReceiverSpec.model_validate(obj.get("spec") or {})
     except ValidationError as err:
@@ -46,17 +53,14 @@ def spec_of(obj: JSON) -> api.ReceiverSpec:
         raise StalledError(INVALID_SPEC, f"invalid spec: {problems}") from err
 
 
-async def token_of(reconciler: ObjectReconciler, namespace: str, spec: api.ReceiverSpec) -> str:
-    try:
-        data = await secrets.secret_data(reconciler.client, namespace, spec.secret_ref.name)
-    except secrets.SecretProblem as err:
-        raise WaitingError(SECRET_NOT_FOUND, str(err), SECRET_RETRY_SECONDS) from err
+async def token_of(client: KubeClient, namespace: str, spec: api.ReceiverSpec) -> str:
+    """The webhook token of the Receiver's Secret (raises `secrets.SecretProblem`, or
+    TokenNotFound)."""
+    data = await secrets.secret_data(client, namespace, spec.secret_ref.name)
     token = data.get("token")
     if not token:
-        raise WaitingError(
-            TOKEN_NOT_FOUND,
-            f"secret '{namespace}/{spec.secret_ref.name}' has no 'token' key",
-            SECRET_RETRY_SECONDS,
+        raise ReconcileError(
+            TOKEN_NOT_FOUND, f"secret '{namespace}/{spec.secret_ref.name}' has no 'token' key"
         )
     return token
 
@@ -68,31 +72,26 @@ def check_resource(
     lockdown.check_ref(namespace, ref.kind, ref.namespace or "", ref.name)
 
 
-class ReceiverReconciler(ObjectReconciler):
+class ReceiverReconciler(TypedReconciler[api.Receiver, api.ReceiverStatus]):
     kind = KIND
+    model = api.Receiver
+    status_model = api.ReceiverStatus
+    errors = ERRORS
 
-    def __init__(
-        self,
-        client: KubeClient,
-        resource: Resource,
-        events: EventRecorder,
-        lockdown: Lockdown | None = None,
-    ):
-        super().__init__(client, resource, events)
-        self.lockdown = lockdown or Lockdown()
+    def __init__(self, ctx: Context, resource: Resource, receivers: Informer):
+        super().__init__(ctx.client, resource, ctx.events, receivers)
+        self.lockdown = ctx.lockdown
 
-    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
-        meta = obj["metadata"]
-        generation = meta.get("generation", 0)
-        spec = spec_of(obj)
+    async def run(self, obj: api.Receiver, status: api.ReceiverStatus) -> Result:
+        spec = obj.spec
         if spec.type in UNSUPPORTED:
             raise StalledError(INVALID_SPEC, f"receiver type '{spec.type}' is not supported")
         for ref in spec.resources:
-            check_resource(self.lockdown, meta["namespace"], ref)
-        token = await token_of(self, meta["namespace"], spec)
-        path = webhook_path(token, meta["name"], meta["namespace"])
-        status["webhookPath"] = path
+            check_resource(self.lockdown, obj.namespace, ref)
+        token = await token_of(self.client, obj.namespace, spec)
+        path = webhook_path(token, obj.name, obj.namespace)
+        status.webhook_path = path
         conditions.mark_ready(
-            status, conditions.SUCCEEDED, f"Receiver initialized for path: {path}", generation
+            status, conditions.SUCCEEDED, f"Receiver initialized for path: {path}", obj.generation
         )
         return Result(requeue_after=spec.interval.seconds)

@@ -5,6 +5,10 @@
 - controller: an informer feeding a queue drained by workers through a reconciler
 - manager: a process's controllers, leader lease, metrics and probes
 - lifecycle: set-up, guards and the one status patch shared by Flux-object reconcilers
+  (TypedReconciler: the object and its status as their api/ models)
+- status: a typed status parsed from, and dumped back to, the wire form the patch compares
+- failures: one table per controller saying what each failure leads to (stall/wait/retry)
+- context: the one typed value every controller's factory is built from
 - conditions: kstatus-compatible conditions (Ready, Reconciling, Stalled)
 - kstatus: health of any object, as kstatus computes it
 - events: Kubernetes Events, aggregated; metrics: Prometheus metrics

@@ -13,6 +13,10 @@ A reconciler needs four moves, each one call:
     mark_retrying     Ready=False, Reconciling=True         failed, will try again
                       (reason ProgressingWithRetry)
 
+Each takes the status as a dict (as the API server sends it) or as a status model of `api/`
+(`meta.ObjectStatus` and its subclasses), for the typed reconcilers; the rules are the same
+code for both.
+
 `set_condition` underneath keeps lastTransitionTime fixed while the status value stays the same,
 so the time answers "since when has this been false", and keeps the list in a stable order so an
 unchanged status patches as unchanged.
@@ -21,8 +25,12 @@ unchanged status patches as unchanged.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, NotRequired, TypedDict, cast
+
+from kidp_gitops.api import meta
 
 # Condition types.
 READY: Final = "Ready"
@@ -53,6 +61,9 @@ _TRUNCATED: Final = " … (truncated)"
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
+Status = dict[str, Any] | meta.ObjectStatus
+"""A status as the API server sends it, or typed."""
+
 
 class Condition(TypedDict):
     """One entry of `status.conditions`, as metav1.Condition serializes it."""
@@ -77,7 +88,7 @@ _LEADING: Final = {READY: 0, RECONCILING: 1, STALLED: 2}
 
 
 def set_condition(
-    status: dict[str, Any],
+    status: Status,
     condition_type: str,
     status_value: ConditionStatus,
     reason: str,
@@ -94,21 +105,22 @@ def set_condition(
         raise ValueError(f"invalid condition reason {reason!r}")
     if status_value not in ("True", "False", "Unknown"):
         raise ValueError(f"invalid condition status {status_value!r}")
-    others = [c for c in _conditions(status) if c["type"] != condition_type]
-    previous = get(status, condition_type)
-    if previous is not None and previous["status"] == status_value:
-        transitioned = previous.get("lastTransitionTime") or _timestamp(now)
-    else:
-        transitioned = _timestamp(now)
-    condition: Condition = {
-        "type": condition_type,
-        "status": status_value,
-        "reason": reason,
-        "message": _truncate(message),
-        "observedGeneration": observed_generation,
-        "lastTransitionTime": transitioned,
-    }
-    status["conditions"] = sorted([*others, condition], key=_order)
+    with _plain(status) as plain:
+        others = [c for c in _conditions(plain) if c["type"] != condition_type]
+        previous = get(plain, condition_type)
+        if previous is not None and previous["status"] == status_value:
+            transitioned = previous.get("lastTransitionTime") or _timestamp(now)
+        else:
+            transitioned = _timestamp(now)
+        condition: Condition = {
+            "type": condition_type,
+            "status": status_value,
+            "reason": reason,
+            "message": _truncate(message),
+            "observedGeneration": observed_generation,
+            "lastTransitionTime": transitioned,
+        }
+        plain["conditions"] = sorted([*others, condition], key=_order)
 
 
 def get(status: dict[str, Any], condition_type: str) -> Condition | None:
@@ -121,13 +133,14 @@ def is_true(status: dict[str, Any], condition_type: str) -> bool:
     return condition is not None and condition["status"] == "True"
 
 
-def remove(status: dict[str, Any], condition_type: str) -> None:
-    if "conditions" in status:
-        status["conditions"] = [c for c in _conditions(status) if c["type"] != condition_type]
+def remove(status: Status, condition_type: str) -> None:
+    with _plain(status) as plain:
+        if "conditions" in plain:
+            plain["conditions"] = [c for c in _conditions(plain) if c["type"] != condition_type]
 
 
 def mark_reconciling(
-    status: dict[str, Any],
+    status: Status,
     reason: str,
     message: str,
     observed_generation: int,
@@ -141,7 +154,7 @@ def mark_reconciling(
 
 
 def mark_ready(
-    status: dict[str, Any],
+    status: Status,
     reason: str,
     message: str,
     observed_generation: int,
@@ -155,7 +168,7 @@ def mark_ready(
 
 
 def mark_stalled(
-    status: dict[str, Any],
+    status: Status,
     reason: str,
     message: str,
     observed_generation: int,
@@ -169,7 +182,7 @@ def mark_stalled(
 
 
 def mark_retrying(
-    status: dict[str, Any],
+    status: Status,
     reason: str,
     message: str,
     observed_generation: int,
@@ -183,6 +196,25 @@ def mark_retrying(
     set_condition(
         status, RECONCILING, "True", PROGRESSING_WITH_RETRY, message, observed_generation, now=now
     )
+
+
+@contextmanager
+def _plain(status: Status) -> Iterator[dict[str, Any]]:
+    """`status` as a dict to edit: itself, or a typed status's conditions as dicts, put
+    back (as models) when they changed, so an untouched status stays as it was read."""
+    if isinstance(status, dict):
+        yield status
+        return
+    before = [
+        c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in status.conditions
+    ]
+    plain: dict[str, Any] = (
+        {"conditions": before} if "conditions" in status.model_fields_set else {}
+    )
+    yield plain
+    after = plain.get("conditions")
+    if after is not None and after != before:
+        status.conditions = [meta.Condition.model_validate(c) for c in after]
 
 
 def _conditions(status: dict[str, Any]) -> list[Condition]:

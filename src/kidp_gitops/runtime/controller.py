@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import EventType, Informer
@@ -28,6 +29,15 @@ from kidp_gitops.runtime.workqueue import WorkQueue, run_workers
 log = logging.getLogger(__name__)
 
 KeyMapper = Callable[[EventType, JSON], Iterable[reconcile.Request]]
+Watch = Callable[[Informer, KeyMapper], None]
+
+
+class WatchSource(Protocol):
+    """Informers that appear while a controller runs (the kinds a Kustomization applies,
+    known only once built): the controller subscribes when it is made, and watches each
+    one as the source hands it over."""
+
+    def subscribe(self, watch: Watch) -> None: ...
 
 
 class PrometheusQueueMetrics:
@@ -77,6 +87,7 @@ class Controller:
         reconciler: reconcile.Reconciler,
         *,
         concurrency: int = 4,
+        sources: Iterable[WatchSource] = (),
     ):
         self.name = name
         self.informer = informer
@@ -87,8 +98,12 @@ class Controller:
         self._related: list[Informer] = []
         self._running = False
         informer.add_handler(self._on_primary)
-        if isinstance(reconciler, ObjectReconciler):
-            reconciler.cache = informer  # its object is read here, not fetched
+        if isinstance(reconciler, ObjectReconciler) and reconciler.cache is None:
+            # An untyped reconciler is handed its informer here (its object is read there,
+            # not fetched); a typed one is built with it.
+            reconciler.cache = informer
+        for source in sources:
+            source.subscribe(self.watch)
 
     def watch(self, informer: Informer, to_requests: KeyMapper) -> None:
         """Reconcile the primary objects `to_requests` names whenever an object of

@@ -17,6 +17,13 @@ Warning event here, in one place:
     WaitingError   Ready=False, Reconciling=True       requeued after its delay
     ReconcileError Ready=False, Reconciling=True       retried with backoff
     other          Ready=False (ReconciliationFailed)  retried with backoff
+
+Two kinds of reconciler share this. A `TypedReconciler[ObjT, StatusT]` gets its object
+parsed once as its kind's model from `api/` (an invalid one is Stalled, InvalidSpec)
+and the status as its status model (`runtime.status`: parsed from and dumped back to
+the dict the patch is computed from); its controller's table (`runtime.failures`) says
+what each of its errors means. An `ObjectReconciler` gets both as JSON dicts: the
+untyped path, kept while the Kustomization and HelmRelease controllers move over.
 """
 
 from __future__ import annotations
@@ -27,19 +34,20 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
-from kidp_gitops.api import kinds
+from kidp_gitops.api import kinds, meta
 from kidp_gitops.api.refused import UNSUPPORTED_FIELD, refused_fields
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.kube.patch import merge_patch
-from kidp_gitops.runtime import conditions, metrics, redact
-from kidp_gitops.runtime.events import EventRecorder
+from kidp_gitops.runtime import conditions, failures, metrics, redact
+from kidp_gitops.runtime import status as typed_status
+from kidp_gitops.runtime.events import EventRecorder, EventType
 from kidp_gitops.runtime.reconcile import (
     ReconcileError,
     Request,
@@ -54,6 +62,8 @@ log = logging.getLogger(__name__)
 FINALIZER = "finalizers.fluxcd.io"
 INVALID_SPEC = "InvalidSpec"
 M = TypeVar("M", bound=BaseModel)
+ObjT = TypeVar("ObjT", bound=meta.KubeObject[Any, Any])
+StatusT = TypeVar("StatusT", bound=meta.ObjectStatus)
 
 
 async def namespace_terminating(client: KubeClient, namespace: str) -> bool:
@@ -111,27 +121,35 @@ _WRITTEN: contextvars.ContextVar[_Written] = contextvars.ContextVar("written")
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 
 
-class ObjectReconciler(ABC):
+class Lifecycle(ABC):
+    """The set-up, guards and status patch of every reconciler (see the module's
+    docstring); a subclass supplies `_attempt`, which runs its steps."""
+
     kind: ClassVar[str]
     field_manager: ClassVar[str | None] = None
     """The field manager of the controller's writes through `self.client`; by default
     Flux's name for the controller of `kind` (FIELD_MANAGERS), else kidp-<kind>."""
 
-    def __init__(self, client: KubeClient, resource: Resource, events: EventRecorder):
+    def __init__(
+        self,
+        client: KubeClient,
+        resource: Resource,
+        events: EventRecorder,
+        cache: Informer | None = None,
+    ):
         manager = self.field_manager or FIELD_MANAGERS.get(self.kind, f"kidp-{self.kind.lower()}")
         self.client = client.managed_by(manager)
         self.resource = resource
         self.events = events
-        self.cache: Informer | None = None
-        """The controller's informer of `kind` (set by the Controller): a reconcile reads
-        its object there instead of a GET when the copy is at least our last write."""
+        self.cache = cache
+        """The controller's informer of `kind`: a reconcile reads its object there
+        instead of a GET when the copy is at least our last write."""
         self._wrote: dict[str, str] = {}
         """path → resourceVersion of our last write of the object (status, finalizers)."""
 
     @abstractmethod
-    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
-        """The controller's steps. Update `status` in place (conditions, artifact,
-        inventory…); return when to come back, or raise a ReconcileError."""
+    async def _attempt(self, obj: JSON, status: dict[str, Any]) -> Result:
+        """Run the steps on `obj`, leaving the status they reached in `status`."""
 
     async def finalize(self, obj: JSON) -> None:  # noqa: B027 - optional hook
         """Clean up what the object owns before it goes (artifacts, pruned objects)."""
@@ -183,7 +201,7 @@ class ObjectReconciler(ABC):
         try:
             if refused:
                 raise StalledError(UNSUPPORTED_FIELD, "; ".join(r.message() for r in refused))
-            return await self.run(obj, status)
+            return await self._attempt(obj, status)
         except Exception as err:
             self._record_failure(obj, status, err)
             raise
@@ -236,9 +254,7 @@ class ObjectReconciler(ABC):
             obj, "Normal" if expected else "Warning", ready["reason"], ready["message"]
         )
 
-    async def checkpoint(self, status: dict[str, Any]) -> None:
-        """Write the status now, before a long step (a health check), so people see what
-        is happening; the final patch then sends only what changes after it."""
+    async def _checkpoint(self, status: dict[str, Any]) -> None:
         written = _WRITTEN.get(None)
         if written is not None:
             await self._patch_status(written, status)
@@ -273,6 +289,76 @@ class ObjectReconciler(ABC):
             raise
         self._remember_write(path, done)
         return done
+
+
+class ObjectReconciler(Lifecycle):
+    """The untyped path: the object and its status as JSON dicts."""
+
+    @abstractmethod
+    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
+        """The controller's steps. Update `status` in place (conditions, artifact,
+        inventory…); return when to come back, or raise a ReconcileError."""
+
+    async def _attempt(self, obj: JSON, status: dict[str, Any]) -> Result:
+        return await self.run(obj, status)
+
+    async def checkpoint(self, status: dict[str, Any]) -> None:
+        """Write the status now, before a long step (a health check), so people see what
+        is happening; the final patch then sends only what changes after it."""
+        await self._checkpoint(status)
+
+
+class TypedReconciler(Lifecycle, Generic[ObjT, StatusT]):
+    """A reconciler of `model` objects, whose steps see the object and its status typed.
+
+    `model` is the kind's `KubeObject` from `api/` and `status_model` its status type;
+    `errors` is the controller's table of what its errors mean (`runtime.failures`).
+    `run` receives the object without its status (`obj.status` is None): the status it
+    works on, and leaves behind, is `status`.
+    """
+
+    model: ClassVar[type[meta.KubeObject[Any, Any]]]
+    status_model: ClassVar[type[meta.ObjectStatus]]
+    errors: ClassVar[failures.Table[Any]] = failures.EMPTY
+
+    @abstractmethod
+    async def run(self, obj: ObjT, status: StatusT) -> Result:
+        """The controller's steps. Update `status` (assign its fields); return when to
+        come back, or raise what went wrong (the `errors` table says what follows)."""
+
+    async def _attempt(self, obj: JSON, status: dict[str, Any]) -> Result:
+        typed = cast(ObjT, parse(self.model, {k: v for k, v in obj.items() if k != "status"}))
+        state = cast(StatusT, typed_status.parse(self.status_model, status))
+        try:
+            return await self.run(typed, state)
+        except Exception as err:
+            classified = self.errors.classify(err, typed.spec)
+            if classified is err:
+                raise
+            raise classified from err
+        finally:
+            status.clear()
+            status.update(typed_status.dump(state))
+
+    async def checkpoint(self, status: StatusT) -> None:
+        """Write the status now, before a long step, so people see what is happening;
+        the final patch then sends only what changes after it."""
+        await self._checkpoint(typed_status.dump(status))
+
+    def event(
+        self,
+        obj: ObjT,
+        type_: EventType,
+        reason: str,
+        message: str,
+        annotations: dict[str, str] | None = None,
+    ) -> None:
+        """Record an event about `obj`."""
+        m = obj.metadata
+        involved = {"name": m.name, "namespace": m.namespace, "uid": m.uid}
+        involved["resourceVersion"] = m.resource_version
+        ref = {"apiVersion": obj.api_version, "kind": obj.kind, "metadata": involved}
+        self.events.record(ref, type_, reason, message, annotations)
 
 
 def _acted(obj: JSON) -> bool:

@@ -6,14 +6,11 @@ reconciler, rebuilt when the GitRepository or HelmRepository they read changes."
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
-from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import EventType
-from kidp_gitops.kube.mapper import RestMapper
-from kidp_gitops.runtime.cache import InformerCache
+from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.controller import Controller
-from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.reconcile import Request
 from kidp_gitops.source import git, helmchart, helmpackage, helmrepository
 from kidp_gitops.source.gitrepository import KIND, GitRepositoryReconciler
@@ -30,26 +27,16 @@ def _included(obj: JSON) -> list[str]:
     return [f"{ns}/{i['repository']['name']}" for i in includes if i.get("repository")]
 
 
-async def gitrepository_controller(
-    client: KubeClient,
-    mapper: RestMapper,
-    events: EventRecorder,
-    store: ArtifactStore,
-    data_dir: Path,
-    *,
-    cache: InformerCache,
-    namespace: str | None = None,
-    concurrency: int = 4,
-) -> Controller:
-    resource = await mapper.resource(API_VERSION, KIND)
-    (data_dir / "git").mkdir(parents=True, exist_ok=True)
-    (data_dir / "work").mkdir(parents=True, exist_ok=True)
-    reconciler = GitRepositoryReconciler(
-        client, resource, events, git.Git(data_dir / "git"), store, data_dir / "work"
-    )
-    informer = cache.own(resource, namespace=namespace)
+async def gitrepository_controller(ctx: Context, store: ArtifactStore) -> Controller:
+    resource = await ctx.mapper.resource(API_VERSION, KIND)
+    (ctx.data_dir / "git").mkdir(parents=True, exist_ok=True)
+    (ctx.data_dir / "work").mkdir(parents=True, exist_ok=True)
+    informer = ctx.cache.own(resource, namespace=ctx.namespace)
     informer.add_indexer(INCLUDED_BY, _included)
-    controller = Controller("gitrepository", informer, reconciler, concurrency=concurrency)
+    reconciler = GitRepositoryReconciler(
+        ctx, resource, informer, git.Git(ctx.data_dir / "git"), store, ctx.data_dir / "work"
+    )
+    controller = Controller("gitrepository", informer, reconciler, concurrency=ctx.concurrency)
 
     def includers(event: EventType, obj: JSON) -> Iterable[Request]:
         meta = obj["metadata"]
@@ -60,23 +47,13 @@ async def gitrepository_controller(
     return controller
 
 
-async def helmrepository_controller(
-    client: KubeClient,
-    mapper: RestMapper,
-    events: EventRecorder,
-    store: ArtifactStore,
-    data_dir: Path,
-    *,
-    cache: InformerCache,
-    namespace: str | None = None,
-    concurrency: int = 4,
-) -> Controller:
-    resource = await mapper.resource(API_VERSION, helmrepository.KIND)
-    workdir = data_dir / "helm-work"
+async def helmrepository_controller(ctx: Context, store: ArtifactStore) -> Controller:
+    resource = await ctx.mapper.resource(API_VERSION, helmrepository.KIND)
+    workdir = ctx.data_dir / "helm-work"
     workdir.mkdir(parents=True, exist_ok=True)
-    reconciler = helmrepository.HelmRepositoryReconciler(client, resource, events, store, workdir)
-    informer = cache.own(resource, namespace=namespace)
-    return Controller("helmrepository", informer, reconciler, concurrency=concurrency)
+    informer = ctx.cache.own(resource, namespace=ctx.namespace)
+    reconciler = helmrepository.HelmRepositoryReconciler(ctx, resource, informer, store, workdir)
+    return Controller("helmrepository", informer, reconciler, concurrency=ctx.concurrency)
 
 
 def _chart_source(obj: JSON) -> list[str]:
@@ -86,37 +63,28 @@ def _chart_source(obj: JSON) -> list[str]:
 
 
 async def helmchart_controller(
-    client: KubeClient,
-    mapper: RestMapper,
-    events: EventRecorder,
-    store: ArtifactStore,
-    data_dir: Path,
-    *,
-    cache: InformerCache,
-    helm: helmpackage.HelmFinder,
-    namespace: str | None = None,
-    concurrency: int = 4,
+    ctx: Context, store: ArtifactStore, *, helm: helmpackage.HelmFinder
 ) -> Controller:
     """`helm` finds the helm binary (the engine passes the Helm controller's finder:
     controllers do not import each other); it is called on the first build that needs it."""
-    resource = await mapper.resource(API_VERSION, helmchart.KIND)
-    workdir = data_dir / "helm-work"
+    resource = await ctx.mapper.resource(API_VERSION, helmchart.KIND)
+    workdir = ctx.data_dir / "helm-work"
     workdir.mkdir(parents=True, exist_ok=True)
     sources = {
-        kind: await mapper.resource(API_VERSION, kind) for kind in (KIND, helmrepository.KIND)
+        kind: await ctx.mapper.resource(API_VERSION, kind) for kind in (KIND, helmrepository.KIND)
     }
+    informer = ctx.cache.own(resource, namespace=ctx.namespace)
+    informer.add_indexer(BY_CHART_SOURCE, _chart_source)
     reconciler = helmchart.HelmChartReconciler(
-        client,
+        ctx,
         resource,
-        events,
+        informer,
         store,
         workdir,
         helmpackage.Helm(helm, workdir),
         sources,
     )
-    informer = cache.own(resource, namespace=namespace)
-    informer.add_indexer(BY_CHART_SOURCE, _chart_source)
-    controller = Controller("helmchart", informer, reconciler, concurrency=concurrency)
+    controller = Controller("helmchart", informer, reconciler, concurrency=ctx.concurrency)
 
     for kind, source in sources.items():
 
@@ -126,5 +94,5 @@ async def helmchart_controller(
             for chart in informer.by_index(BY_CHART_SOURCE, key):
                 yield Request(chart["metadata"].get("namespace", ""), chart["metadata"]["name"])
 
-        controller.watch(cache.informer(source, namespace=namespace), charts)
+        controller.watch(ctx.cache.informer(source, namespace=ctx.namespace), charts)
     return controller

@@ -13,21 +13,18 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
+from kidp_gitops.api import meta
 from kidp_gitops.api import source as api
-from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions, lifecycle, secrets
-from kidp_gitops.runtime.events import EventRecorder
-from kidp_gitops.runtime.lifecycle import ObjectReconciler
-from kidp_gitops.runtime.reconcile import (
-    ReconcileError,
-    Result,
-    StalledError,
-    WaitingError,
-)
+from kidp_gitops.runtime import conditions, failures, secrets
+from kidp_gitops.runtime import status as typed_status
+from kidp_gitops.runtime.context import Context
+from kidp_gitops.runtime.lifecycle import TypedReconciler
+from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.source import git
 from kidp_gitops.source.ignore import IgnoreRules
@@ -39,49 +36,58 @@ INCLUDE_UNAVAILABLE = "IncludeUnavailable"
 INVALID_SPEC = "InvalidSpec"
 URL_INVALID = "URLInvalid"
 NEW_ARTIFACT = "NewArtifact"
+INCLUDE_RETRY_SECONDS = 10.0
+"""A safety net: the controller watches the repositories it includes."""
+
+ERRORS: failures.Table[api.GitRepositorySpec] = failures.Table(
+    failures.wait(INCLUDE_UNAVAILABLE, after=INCLUDE_RETRY_SECONDS),
+    failures.stall(giterrors.InvalidURL, reason=URL_INVALID),
+    failures.stall(giterrors.InvalidRef, reason=INVALID_SPEC),
+    failures.backoff(giterrors.GitError),
+)
 
 
-class GitRepositoryReconciler(ObjectReconciler):
+class GitRepositoryReconciler(TypedReconciler[api.GitRepository, api.GitRepositoryStatus]):
     kind = KIND
+    model = api.GitRepository
+    status_model = api.GitRepositoryStatus
+    errors = ERRORS
 
     def __init__(
         self,
-        client: KubeClient,
+        ctx: Context,
         resource: Resource,
-        events: EventRecorder,
+        repositories: Informer,
         git_client: git.Git,
         store: ArtifactStore,
         workdir: Path,
     ):
-        super().__init__(client, resource, events)
+        super().__init__(ctx.client, resource, ctx.events, repositories)
         self.git = git_client
         self.store = store
         self.workdir = workdir
 
-    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
-        meta = obj["metadata"]
-        namespace, generation = meta["namespace"], meta.get("generation", 0)
-        spec = _spec(obj)
-        auth = await self._auth(namespace, spec)
+    async def run(self, obj: api.GitRepository, status: api.GitRepositoryStatus) -> Result:
+        spec = obj.spec
+        if spec is None:
+            raise StalledError(INVALID_SPEC, "spec.url is required")
+        auth = await self._auth(obj.namespace, spec)
         ref = _ref(spec)
         timeout = spec.timeout.seconds
-        try:
-            revision = await self.git.ls_remote(spec.url, auth, ref, timeout=timeout)
-        except giterrors.GitError as err:
-            raise _reconcile_error(err) from err
-        includes = await self._included_artifacts(namespace, spec)
-        wanted = _observed(spec, includes)
-        current = status.get("artifact") or {}
+        revision = await self.git.ls_remote(spec.url, auth, ref, timeout=timeout)
+        includes = await self._included_artifacts(obj.namespace, spec)
+        current = status.artifact
         if (
-            current.get("revision") == str(revision)
-            and all(status.get(k) == v for k, v in wanted.items())
-            and self.store.local_path(current.get("path", "")) is not None
+            current is not None
+            and current.revision == str(revision)
+            and _built_from(status) == _wanted(spec, includes)
+            and self.store.local_path(current.path) is not None
         ):
             conditions.mark_ready(
                 status,
                 conditions.SUCCEEDED,
                 f"stored artifact for revision '{revision}'",
-                generation,
+                obj.generation,
             )
             return Result(requeue_after=jittered(spec.interval.seconds))
 
@@ -89,30 +95,27 @@ class GitRepositoryReconciler(ObjectReconciler):
             status,
             conditions.PROGRESSING,
             f"building artifact: new upstream revision '{revision}'",
-            generation,
+            obj.generation,
         )
         tmp = Path(tempfile.mkdtemp(dir=self.workdir, prefix="checkout-"))
         try:
             tree = tmp / "tree"
-            try:
-                checkout = await self.git.fetch(
-                    spec.url,
-                    auth,
-                    git.Ref(commit=revision.sha) if ref.kind == "semver" else ref,
-                    tree,
-                    sparse=spec.sparse_checkout,
-                    submodules=spec.recurse_submodules,
-                    timeout=timeout,
-                )
-            except giterrors.GitError as err:
-                raise _reconcile_error(err) from err
+            checkout = await self.git.fetch(
+                spec.url,
+                auth,
+                git.Ref(commit=revision.sha) if ref.kind == "semver" else ref,
+                tree,
+                sparse=spec.sparse_checkout,
+                submodules=spec.recurse_submodules,
+                timeout=timeout,
+            )
             for include, included in zip(spec.include, includes, strict=True):
                 self._copy_include(include, included, tree)
             files = IgnoreRules(tree, spec.ignore).files(tree)
-            artifact = self.store.archive(
+            stored = self.store.archive(
                 KIND,
-                namespace,
-                meta["name"],
+                obj.namespace,
+                obj.name,
                 tree,
                 files,
                 _revision_string(revision, checkout.revision),
@@ -120,15 +123,22 @@ class GitRepositoryReconciler(ObjectReconciler):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+        artifact = meta.Artifact.model_validate(stored.status())
         changed = (
-            current.get("digest") != artifact.digest or current.get("revision") != artifact.revision
+            current is None
+            or current.digest != artifact.digest
+            or current.revision != artifact.revision
         )
-        status["artifact"] = artifact.status()
-        status.update(wanted)
+        status.artifact = artifact
+        status.observed_ignore = spec.ignore
+        status.observed_recurse_submodules = spec.recurse_submodules
+        status.observed_include = list(spec.include)
+        status.observed_sparse_checkout = list(spec.sparse_checkout)
+        status.included_artifacts = includes
         message = f"stored artifact for revision '{artifact.revision}'"
-        conditions.mark_ready(status, conditions.SUCCEEDED, message, generation)
+        conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
         if changed:
-            self.events.record(
+            self.event(
                 obj, "Normal", NEW_ARTIFACT, message, {f"{api.GROUP}/revision": artifact.revision}
             )
         return Result(requeue_after=jittered(spec.interval.seconds))
@@ -146,7 +156,7 @@ class GitRepositoryReconciler(ObjectReconciler):
 
     async def _included_artifacts(
         self, namespace: str, spec: api.GitRepositorySpec
-    ) -> list[dict[str, Any]]:
+    ) -> list[meta.Artifact]:
         found = []
         for include in spec.include:
             name = include.repository.name
@@ -154,27 +164,23 @@ class GitRepositoryReconciler(ObjectReconciler):
                 other = await self.client.get(self.resource.path(namespace, name))
             except ApiError as err:
                 if err.not_found:
-                    raise WaitingError(
-                        INCLUDE_UNAVAILABLE,
-                        f"included GitRepository '{name}' not found",
-                        retry_after=10,
+                    raise ReconcileError(
+                        INCLUDE_UNAVAILABLE, f"included GitRepository '{name}' not found"
                     ) from err
                 raise
-            artifact = (other.get("status") or {}).get("artifact")
-            if not artifact or self.store.local_path(artifact.get("path", "")) is None:
-                raise WaitingError(
-                    INCLUDE_UNAVAILABLE,
-                    f"included GitRepository '{name}' has no artifact yet",
-                    retry_after=10,
+            artifact = status_of(other).artifact
+            if artifact is None or self.store.local_path(artifact.path) is None:
+                raise ReconcileError(
+                    INCLUDE_UNAVAILABLE, f"included GitRepository '{name}' has no artifact yet"
                 )
             found.append(artifact)
         return found
 
     def _copy_include(
-        self, include: api.GitRepositoryInclude, artifact: dict[str, Any], tree: Path
+        self, include: api.GitRepositoryInclude, artifact: meta.Artifact, tree: Path
     ) -> None:
         unpacked = tree.parent / f"include-{include.repository.name}"
-        self.store.extract(artifact["path"], unpacked)
+        self.store.extract(artifact.path, unpacked)
         source = _inside(unpacked, include.from_path or ".")
         target = _inside(tree, include.effective_to_path())
         if target.exists():
@@ -186,11 +192,9 @@ class GitRepositoryReconciler(ObjectReconciler):
             shutil.copy2(source, target)
 
 
-def _spec(obj: JSON) -> api.GitRepositorySpec:
-    spec = lifecycle.parse(api.GitRepository, obj).spec
-    if spec is None:
-        raise StalledError(INVALID_SPEC, "spec.url is required")
-    return spec
+def status_of(obj: JSON) -> api.GitRepositoryStatus:
+    """The status of a GitRepository read from the API server."""
+    return typed_status.parse(api.GitRepositoryStatus, obj.get("status") or {})
 
 
 def _ref(spec: api.GitRepositorySpec) -> git.Ref:
@@ -200,15 +204,26 @@ def _ref(spec: api.GitRepositorySpec) -> git.Ref:
     return git.Ref(branch=r.branch, tag=r.tag, semver=r.semver, name=r.name, commit=r.commit)
 
 
-def _observed(spec: api.GitRepositorySpec, includes: list[dict[str, Any]]) -> dict[str, Any]:
-    """What the artifact is built from besides the revision, in status field names."""
-    return {
-        "observedIgnore": spec.ignore,
-        "observedRecurseSubmodules": spec.recurse_submodules,
-        "observedInclude": [i.model_dump(by_alias=True, exclude_none=True) for i in spec.include],
-        "observedSparseCheckout": list(spec.sparse_checkout),
-        "includedArtifacts": includes,
-    }
+def _wanted(spec: api.GitRepositorySpec, includes: list[meta.Artifact]) -> tuple[object, ...]:
+    """What the artifact is built from besides the revision."""
+    return (
+        spec.ignore,
+        spec.recurse_submodules,
+        list(spec.include),
+        list(spec.sparse_checkout),
+        includes,
+    )
+
+
+def _built_from(status: api.GitRepositoryStatus) -> tuple[object, ...]:
+    """What the stored artifact was built from besides the revision (as `_wanted`)."""
+    return (
+        status.observed_ignore,
+        status.observed_recurse_submodules,
+        status.observed_include,
+        status.observed_sparse_checkout,
+        status.included_artifacts,
+    )
 
 
 def _revision_string(resolved: git.Revision, checked_out: git.Revision) -> str:
@@ -221,11 +236,3 @@ def _inside(root: Path, rel: str) -> Path:
     if not target.is_relative_to(root.resolve()):
         raise StalledError(INVALID_SPEC, f"include path '{rel}' leaves the repository")
     return target
-
-
-def _reconcile_error(err: giterrors.GitError) -> ReconcileError:
-    if isinstance(err, giterrors.InvalidURL | giterrors.InvalidRef):
-        return StalledError(
-            URL_INVALID if isinstance(err, giterrors.InvalidURL) else INVALID_SPEC, str(err)
-        )
-    return ReconcileError(err.reason, str(err))

@@ -31,14 +31,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from kidp_gitops.api import meta
 from kidp_gitops.api import source as api
-from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions
-from kidp_gitops.runtime.events import EventRecorder
-from kidp_gitops.runtime.lifecycle import ObjectReconciler
-from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError, WaitingError
+from kidp_gitops.runtime import conditions, failures
+from kidp_gitops.runtime import status as typed_status
+from kidp_gitops.runtime.context import Context
+from kidp_gitops.runtime.lifecycle import TypedReconciler
+from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.source import helmhttp, helmindex, helmpackage
 from kidp_gitops.source.helmpackage import ChartError
@@ -54,7 +57,13 @@ UNSUPPORTED_SOURCE_KIND = "UnsupportedSourceKind"
 CHART_PULL_SUCCEEDED = "ChartPullSucceeded"
 CHART_PACKAGE_SUCCEEDED = "ChartPackageSucceeded"
 SOURCE_WAIT = 30.0
+"""A safety net: the controller watches the sources, so a new artifact is seen at once."""
 INDEX_CACHE_SIZE = 4
+
+ERRORS: failures.Table[api.HelmChartSpec] = failures.Table(
+    failures.wait(SOURCE_UNAVAILABLE, after=SOURCE_WAIT),
+    failures.wait(NO_SOURCE_ARTIFACT, after=SOURCE_WAIT),
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,11 @@ class Source:
     kind: str
     name: str
     obj: JSON
-    artifact: dict[str, Any]
+    artifact: meta.Artifact
+
+    def wire_artifact(self) -> dict[str, Any]:
+        """The artifact as `storage.fetch` reads it (Flux's field names)."""
+        return typed_status.dump_model(self.artifact)
 
 
 @dataclass(frozen=True)
@@ -78,33 +91,34 @@ class Built:
     values_files: tuple[str, ...] = ()
 
 
-class HelmChartReconciler(ObjectReconciler):
+class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
     kind = KIND
+    model = api.HelmChart
+    status_model = api.HelmChartStatus
+    errors = ERRORS
 
     def __init__(
         self,
-        client: KubeClient,
+        ctx: Context,
         resource: Resource,
-        events: EventRecorder,
+        charts: Informer,
         store: ArtifactStore,
         workdir: Path,
         helm: helmpackage.Helm,
         sources: dict[str, Resource],
     ):
-        super().__init__(client, resource, events)
+        super().__init__(ctx.client, resource, ctx.events, charts)
         self.store = store
         self.workdir = workdir
         self.helm = helm
         self.sources = sources
         self._indexes: OrderedDict[str, helmindex.Index] = OrderedDict()
 
-    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
-        meta = obj["metadata"]
-        generation = meta.get("generation", 0)
-        spec = _spec(obj)
+    async def run(self, obj: api.HelmChart, status: api.HelmChartStatus) -> Result:
+        spec, generation = obj.spec, obj.generation
         # As Flux: a spec change (new generation) always builds again.
         unchanged_spec = _ready_at(status, generation) and self._stored(status)
-        source = await self.get_source(meta["namespace"], spec.source_ref)
+        source = await self.get_source(obj.namespace, spec.source_ref)
         tmp = Path(tempfile.mkdtemp(dir=self.workdir, prefix="chart-"))
         try:
             built = await self.build(spec, source, status, unchanged_spec, tmp, generation)
@@ -112,9 +126,9 @@ class HelmChartReconciler(ObjectReconciler):
                 self.store_artifact(obj, status, built, built.tree)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        status["observedSourceArtifactRevision"] = source.artifact.get("revision")
-        status["observedChartName"] = built.name
-        status["observedValuesFiles"] = list(built.values_files)
+        status.observed_source_artifact_revision = source.artifact.revision
+        status.observed_chart_name = built.name
+        status.observed_values_files = list(built.values_files)
         conditions.mark_ready(status, built.reason, built.message, generation)
         return Result(requeue_after=jittered(spec.interval.seconds))
 
@@ -122,7 +136,7 @@ class HelmChartReconciler(ObjectReconciler):
         self,
         spec: api.HelmChartSpec,
         source: Source,
-        status: dict[str, Any],
+        status: api.HelmChartStatus,
         unchanged_spec: bool,
         tmp: Path,
         generation: int,
@@ -140,24 +154,26 @@ class HelmChartReconciler(ObjectReconciler):
             error = StalledError if err.stalled else ReconcileError
             raise error(err.reason, err.message) from err
 
-    def store_artifact(self, obj: JSON, status: dict[str, Any], built: Built, tree: Path) -> None:
+    def store_artifact(
+        self, obj: api.HelmChart, status: api.HelmChartStatus, built: Built, tree: Path
+    ) -> None:
         """Archive the chart in `tree` as the newest artifact; an event when it is new."""
-        meta = obj["metadata"]
         artifact = self.store.archive(
             KIND,
-            meta["namespace"],
-            meta["name"],
+            obj.namespace,
+            obj.name,
             tree,
             helmpackage.tree_files(tree),
             built.revision,
         )
-        current = status.get("artifact") or {}
-        if current.get("digest") == artifact.digest and current.get("revision") == built.revision:
+        current = status.artifact
+        digest = current.digest if current else None
+        if digest == artifact.digest and current and current.revision == built.revision:
             return  # built again, byte for byte the same: the status stays as it was
-        status["artifact"] = artifact.status()
-        status["url"] = artifact.url
-        if current.get("digest") != artifact.digest:
-            self.events.record(
+        status.artifact = meta.Artifact.model_validate(artifact.status())
+        status.url = artifact.url
+        if digest != artifact.digest:
+            self.event(
                 obj,
                 "Normal",
                 built.reason,
@@ -166,8 +182,7 @@ class HelmChartReconciler(ObjectReconciler):
             )
 
     async def finalize(self, obj: JSON) -> None:
-        meta = obj["metadata"]
-        self.store.remove_object(KIND, meta["namespace"], meta["name"])
+        self.store.remove_object(KIND, obj["metadata"]["namespace"], obj["metadata"]["name"])
 
     async def get_source(self, namespace: str, ref: api.HelmChartSourceReference) -> Source:
         resource = self.sources.get(ref.kind)
@@ -181,10 +196,8 @@ class HelmChartReconciler(ObjectReconciler):
             obj = await self.client.get(resource.path(namespace, ref.name))
         except ApiError as err:
             if err.not_found:
-                raise WaitingError(
-                    SOURCE_UNAVAILABLE,
-                    f"{ref.kind} '{namespace}/{ref.name}' not found",
-                    retry_after=SOURCE_WAIT,
+                raise ReconcileError(
+                    SOURCE_UNAVAILABLE, f"{ref.kind} '{namespace}/{ref.name}' not found"
                 ) from err
             raise
         if ref.kind == "HelmRepository" and (obj.get("spec") or {}).get("type") == "oci":
@@ -192,27 +205,28 @@ class HelmChartReconciler(ObjectReconciler):
                 OCI_UNSUPPORTED,
                 f"HelmRepository '{ref.name}' is of type 'oci', not supported yet by kidp-gitops",
             )
-        artifact = (obj.get("status") or {}).get("artifact")
-        if not artifact:
-            raise WaitingError(
-                NO_SOURCE_ARTIFACT,
-                f"no artifact available for {ref.kind} source '{ref.name}'",
-                retry_after=SOURCE_WAIT,
+        # Both kinds of source keep their artifact in status.artifact.
+        artifact = typed_status.parse(api.HelmRepositoryStatus, obj.get("status") or {}).artifact
+        if artifact is None:
+            raise ReconcileError(
+                NO_SOURCE_ARTIFACT, f"no artifact available for {ref.kind} source '{ref.name}'"
             )
-        return Source(ref.kind, ref.name, obj, dict(artifact))
+        return Source(ref.kind, ref.name, obj, artifact)
 
     async def build_from_git(
         self,
         spec: api.HelmChartSpec,
         source: Source,
-        status: dict[str, Any],
+        status: api.HelmChartStatus,
         unchanged_spec: bool,
         tmp: Path,
         generation: int,
     ) -> Built:
-        current = status.get("artifact") or {}
-        if unchanged_spec and status.get("observedSourceArtifactRevision") == source.artifact.get(
-            "revision"
+        current = status.artifact
+        if (
+            unchanged_spec
+            and current is not None
+            and status.observed_source_artifact_revision == source.artifact.revision
         ):
             return _kept(status, current)
         root = tmp / "source"
@@ -222,18 +236,19 @@ class HelmChartReconciler(ObjectReconciler):
         if packaged:
             data = await asyncio.to_thread(chart_dir.read_bytes)
             chart_dir = helmpackage.unpack_chart(data, tmp / "archive", spec.chart)
-        meta = helmpackage.read_chart(chart_dir, spec.chart)
+        chart = helmpackage.read_chart(chart_dir, spec.chart)
         build_meta = []
         if spec.reconcile_strategy == "Revision":
-            build_meta.append(_short_sha(str(source.artifact.get("revision", ""))))
+            build_meta.append(_short_sha(source.artifact.revision))
         files = spec.all_values_files()
         if files:
             build_meta.append(str(generation))
-        version = _with_metadata(meta.version, build_meta)
+        version = _with_metadata(chart.version, build_meta)
         if (
             unchanged_spec
-            and current.get("revision") == version
-            and status.get("observedChartName") == meta.name
+            and current is not None
+            and current.revision == version
+            and status.observed_chart_name == chart.name
         ):
             return _kept(status, current)
 
@@ -244,15 +259,15 @@ class HelmChartReconciler(ObjectReconciler):
             )
             helmpackage.write_values(chart_dir, values)
         # An archive carries its dependencies already.
-        if not packaged and helmpackage.check_local_dependencies(chart_dir, root, meta):
+        if not packaged and helmpackage.check_local_dependencies(chart_dir, root, chart):
             await self.helm.dependency_build(chart_dir, spec.chart, tmp)
         return await self._package(
             chart_dir,
             tmp,
             spec.chart,
-            meta.name,
+            chart.name,
             version,
-            version if version != meta.version else None,
+            version if version != chart.version else None,
             values_files,
         )
 
@@ -260,7 +275,7 @@ class HelmChartReconciler(ObjectReconciler):
         self,
         spec: api.HelmChartSpec,
         source: Source,
-        status: dict[str, Any],
+        status: api.HelmChartStatus,
         unchanged_spec: bool,
         tmp: Path,
         generation: int,
@@ -268,10 +283,8 @@ class HelmChartReconciler(ObjectReconciler):
         try:
             repo = api.HelmRepository.model_validate(source.obj).spec
         except ValidationError as err:
-            raise WaitingError(
-                SOURCE_UNAVAILABLE,
-                f"HelmRepository '{source.name}' has an invalid spec",
-                retry_after=SOURCE_WAIT,
+            raise ReconcileError(
+                SOURCE_UNAVAILABLE, f"HelmRepository '{source.name}' has an invalid spec"
             ) from err
         try:
             index = await self._index(source, tmp / "index")
@@ -287,11 +300,12 @@ class HelmChartReconciler(ObjectReconciler):
             ) from err
         files = spec.all_values_files()
         version = _with_metadata(entry.version, [str(generation)] if files else [])
-        current = status.get("artifact") or {}
+        current = status.artifact
         if (
             unchanged_spec
-            and current.get("revision") == version
-            and status.get("observedChartName") == spec.chart
+            and current is not None
+            and current.revision == version
+            and status.observed_chart_name == spec.chart
         ):
             return _kept(status, current)
 
@@ -364,7 +378,7 @@ class HelmChartReconciler(ObjectReconciler):
     async def _index(self, source: Source, tmp: Path) -> helmindex.Index:
         """The parsed index of a HelmRepository artifact. Many charts read one index,
         and a large one takes seconds to parse: the last few are kept, by digest."""
-        digest = str(source.artifact.get("digest", ""))
+        digest = source.artifact.digest or ""
         index = self._indexes.get(digest)
         if index is None:
             await self._unpack_source(source, tmp)
@@ -378,42 +392,37 @@ class HelmChartReconciler(ObjectReconciler):
 
     async def _unpack_source(self, source: Source, dest: Path) -> None:
         try:
-            await fetch(source.artifact, dest, self.store)
+            await fetch(source.wire_artifact(), dest, self.store)
         except ArtifactUnavailable as err:
-            raise WaitingError(
+            raise ReconcileError(
                 NO_SOURCE_ARTIFACT,
                 f"artifact of {source.kind} '{source.name}' is not available: {err}",
-                retry_after=SOURCE_WAIT,
             ) from err
 
-    def _stored(self, status: dict[str, Any]) -> bool:
-        path = (status.get("artifact") or {}).get("path", "")
+    def _stored(self, status: api.HelmChartStatus) -> bool:
+        path = status.artifact.path if status.artifact else ""
         return bool(path) and self.store.local_path(path) is not None
 
 
-def _kept(status: dict[str, Any], current: dict[str, Any]) -> Built:
-    name = str(status.get("observedChartName") or "")
-    revision = str(current.get("revision", ""))
-    ready = conditions.get(status, conditions.READY)
-    reason = ready["reason"] if ready else CHART_PULL_SUCCEEDED
-    message = ready["message"] if ready else f"chart '{name}' version '{revision}' is stored"
+def _kept(status: api.HelmChartStatus, current: meta.Artifact) -> Built:
+    name = status.observed_chart_name or ""
+    revision = current.revision
+    ready = status.condition(conditions.READY)
+    reason = ready.reason if ready else CHART_PULL_SUCCEEDED
+    message = ready.message if ready else f"chart '{name}' version '{revision}' is stored"
     return Built(
         name=name,
         revision=revision,
         reason=reason,
         message=message,
         tree=None,
-        values_files=tuple(status.get("observedValuesFiles") or ()),
+        values_files=tuple(status.observed_values_files),
     )
 
 
-def _ready_at(status: dict[str, Any], generation: int) -> bool:
-    ready = conditions.get(status, conditions.READY)
-    return (
-        ready is not None
-        and ready["status"] == "True"
-        and ready.get("observedGeneration") == generation
-    )
+def _ready_at(status: api.HelmChartStatus, generation: int) -> bool:
+    ready = status.condition(conditions.READY)
+    return ready is not None and ready.status == "True" and ready.observed_generation == generation
 
 
 def _short_sha(revision: str) -> str:
@@ -425,12 +434,3 @@ def _with_metadata(version: str, parts: list[str]) -> str:
     if not parts:
         return version
     return version.partition("+")[0] + "+" + ".".join(parts)
-
-
-def _spec(obj: JSON) -> api.HelmChartSpec:
-    try:
-        return api.HelmChart.model_validate(obj).spec
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise StalledError(INVALID_SPEC, f"invalid spec: {where}: {first['msg']}") from err

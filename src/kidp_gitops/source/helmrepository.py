@@ -15,17 +15,16 @@ import asyncio
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
-
+from kidp_gitops.api import meta
 from kidp_gitops.api import source as api
-from kidp_gitops.kube.client import JSON, KubeClient
+from kidp_gitops.kube.client import JSON
+from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.runtime import conditions
-from kidp_gitops.runtime.events import EventRecorder
-from kidp_gitops.runtime.lifecycle import ObjectReconciler
+from kidp_gitops.runtime.context import Context
+from kidp_gitops.runtime.lifecycle import TypedReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.source import helmhttp, helmindex
@@ -40,43 +39,45 @@ OCI_UNSUPPORTED = "OCIRepositoryUnsupported"
 NEW_ARTIFACT = "NewArtifact"
 
 
-class HelmRepositoryReconciler(ObjectReconciler):
+class HelmRepositoryReconciler(TypedReconciler[api.HelmRepository, api.HelmRepositoryStatus]):
     kind = KIND
+    model = api.HelmRepository
+    status_model = api.HelmRepositoryStatus
 
     def __init__(
         self,
-        client: KubeClient,
+        ctx: Context,
         resource: Resource,
-        events: EventRecorder,
+        repositories: Informer,
         store: ArtifactStore,
         workdir: Path,
     ):
-        super().__init__(client, resource, events)
+        super().__init__(ctx.client, resource, ctx.events, repositories)
         self.store = store
         self.workdir = workdir
 
-    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
-        meta = obj["metadata"]
-        namespace, generation = meta["namespace"], meta.get("generation", 0)
-        spec = _spec(obj)
-        auth = await helmhttp.load_auth(self.client, namespace, spec)
+    async def run(self, obj: api.HelmRepository, status: api.HelmRepositoryStatus) -> Result:
+        spec = obj.spec
+        check_spec(spec)
+        auth = await helmhttp.load_auth(self.client, obj.namespace, spec)
         data = await self.fetch_index(spec, auth)
         revision = helmindex.revision(data)
         message = f"stored artifact: revision '{revision}'"
-        current = status.get("artifact") or {}
+        current = status.artifact
         if (
-            current.get("revision") == revision
-            and self.store.local_path(current.get("path", "")) is not None
+            current is not None
+            and current.revision == revision
+            and self.store.local_path(current.path) is not None
         ):
-            conditions.mark_ready(status, conditions.SUCCEEDED, message, generation)
+            conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
             return Result(requeue_after=jittered(spec.effective_interval().seconds))
 
         await self.check_index(spec, data)
-        artifact = self.store_index(namespace, meta["name"], data, revision)
-        status["artifact"] = artifact.status()
-        status["url"] = artifact.url
-        conditions.mark_ready(status, conditions.SUCCEEDED, message, generation)
-        self.events.record(
+        artifact = self.store_index(obj.namespace, obj.name, data, revision)
+        status.artifact = meta.Artifact.model_validate(artifact.status())
+        status.url = artifact.url
+        conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
+        self.event(
             obj,
             "Normal",
             NEW_ARTIFACT,
@@ -123,13 +124,8 @@ def _index_url(spec: api.HelmRepositorySpec) -> str:
     return spec.url.rstrip("/") + "/" + INDEX_FILE
 
 
-def _spec(obj: JSON) -> api.HelmRepositorySpec:
-    try:
-        spec = api.HelmRepository.model_validate(obj).spec
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise StalledError(INVALID_SPEC, f"invalid spec: {where}: {first['msg']}") from err
+def check_spec(spec: api.HelmRepositorySpec) -> None:
+    """Refuse, Stalled, what kidp cannot serve: OCI repositories, URLs without a host."""
     if spec.is_oci:
         raise StalledError(
             OCI_UNSUPPORTED,
@@ -141,4 +137,3 @@ def _spec(obj: JSON) -> api.HelmRepositorySpec:
         raise StalledError(
             URL_INVALID, f"invalid URL '{helmindex.display_url(spec.url)}': need http(s)://host/…"
         )
-    return spec

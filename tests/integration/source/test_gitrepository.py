@@ -385,6 +385,11 @@ async def test_unchanged_remote_writes_nothing(
     assert _snapshot(mirrors) == before, "nothing downloaded into the mirror when unchanged"
     assert after["status"]["artifact"] == obj["status"]["artifact"]
     assert rv != after["metadata"]["resourceVersion"]  # only lastHandledReconcileAt moved
+    # The typed status round trip adds nothing and rewrites nothing (no transition time).
+    handled = "lastHandledReconcileAt"
+    assert {k: v for k, v in after["status"].items() if k != handled} == {
+        k: v for k, v in obj["status"].items() if k != handled
+    }
 
 
 async def _handled(kube: KubeClient, namespace: str) -> bool:
