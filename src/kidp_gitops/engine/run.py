@@ -19,7 +19,7 @@ from kidp_gitops.kube import KubeClient, RestMapper, load_config
 from kidp_gitops.kustomize.controller import kustomization_controller
 from kidp_gitops.notification import notification_controllers
 from kidp_gitops.proc import sandbox
-from kidp_gitops.runtime import listen, redact
+from kidp_gitops.runtime import listen, outbound, redact
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.events import EventRecorder
@@ -97,6 +97,8 @@ class Engine:
         events = EventRecorder(client, COMPONENT)
         redact.mask_logs()  # no value that came from a Secret in any log line
         sandbox.configure(o.build_limits)
+        http = outbound.Outbound()
+        installed = outbound.install(http)  # the controllers' tasks, started below, use it
         try:
             await asyncio.to_thread(sandbox.warn_if_unavailable)
             mapper = RestMapper(client)
@@ -155,6 +157,8 @@ class Engine:
                 await receiver_runner.cleanup()
             if dashboard_runner is not None:
                 await dashboard_runner.cleanup()
+            await http.close()
+            outbound.uninstall(installed)
             await client.close()
 
     def stop(self) -> None:
