@@ -8,6 +8,7 @@ and its path is the only thing that leaves this module.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -35,7 +36,7 @@ async def written(config: ClusterConfig) -> AsyncIterator[Path]:
             yaml.safe_dump(doc, f, sort_keys=False)
         yield path
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
 
 
 async def document(config: ClusterConfig) -> dict[str, Any]:

@@ -22,6 +22,7 @@ change. Deleting the HelmRelease uninstalls the release and deletes its HelmChar
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -675,7 +676,7 @@ class HelmReleaseReconciler(ObjectReconciler):
                         json.dump(composed, f)
                     yield chart_dir, values_file
                 finally:
-                    shutil.rmtree(scratch, ignore_errors=True)
+                    await asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True)
         except ArtifactUnavailable as err:
             raise WaitingError(conditions.ARTIFACT_FAILED, str(err), retry_after=30) from err
 

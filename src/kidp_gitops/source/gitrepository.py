@@ -10,6 +10,7 @@ and says why in the Ready condition, with Flux's reasons.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,7 +29,7 @@ from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.source import git
 from kidp_gitops.source.ignore import IgnoreRules
-from kidp_gitops.storage.artifacts import ArtifactStore
+from kidp_gitops.storage.artifacts import Artifact, ArtifactStore
 from kidp_gitops.vcs import giterrors
 
 KIND = "GitRepository"
@@ -109,19 +110,17 @@ class GitRepositoryReconciler(TypedReconciler[api.GitRepository, api.GitReposito
                 submodules=spec.recurse_submodules,
                 timeout=timeout,
             )
-            for include, included in zip(spec.include, includes, strict=True):
-                self._copy_include(include, included, tree)
-            files = IgnoreRules(tree, spec.ignore).files(tree)
-            stored = self.store.archive(
-                KIND,
-                obj.namespace,
-                obj.name,
+            # Copies, ignore rules, tar, gzip, hash: tree work, off the shared event loop.
+            stored = await asyncio.to_thread(
+                self._package,
+                obj,
+                spec,
+                includes,
                 tree,
-                files,
                 _revision_string(revision, checkout.revision),
             )
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, tmp, ignore_errors=True)
 
         artifact = meta.Artifact.model_validate(stored.status())
         changed = (
@@ -143,9 +142,24 @@ class GitRepositoryReconciler(TypedReconciler[api.GitRepository, api.GitReposito
             )
         return Result(requeue_after=jittered(spec.interval.seconds))
 
+    def _package(
+        self,
+        obj: api.GitRepository,
+        spec: api.GitRepositorySpec,
+        includes: list[meta.Artifact],
+        tree: Path,
+        revision: str,
+    ) -> Artifact:
+        """The checked-out tree, with its includes and without what `ignore` drops,
+        stored as the artifact (in a worker thread)."""
+        for include, included in zip(spec.include, includes, strict=True):
+            self._copy_include(include, included, tree)
+        files = IgnoreRules(tree, spec.ignore).files(tree)
+        return self.store.archive(KIND, obj.namespace, obj.name, tree, files, revision)
+
     async def finalize(self, obj: JSON) -> None:
         meta = obj["metadata"]
-        self.store.remove_object(KIND, meta["namespace"], meta["name"])
+        await asyncio.to_thread(self.store.remove_object, KIND, meta["namespace"], meta["name"])
 
     async def _auth(self, namespace: str, spec: api.GitRepositorySpec) -> git.Auth | None:
         if spec.secret_ref is None:

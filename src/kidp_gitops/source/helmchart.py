@@ -46,7 +46,7 @@ from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.source import helmhttp, helmindex, helmpackage
 from kidp_gitops.source.helmpackage import ChartError
 from kidp_gitops.source.helmrepository import OCI_UNSUPPORTED
-from kidp_gitops.storage.artifacts import ArtifactStore
+from kidp_gitops.storage.artifacts import Artifact, ArtifactStore
 from kidp_gitops.storage.fetch import ArtifactUnavailable, fetch
 
 KIND = "HelmChart"
@@ -123,9 +123,9 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
         try:
             built = await self.build(spec, source, status, unchanged_spec, tmp, generation)
             if built.tree is not None:
-                self.store_artifact(obj, status, built, built.tree)
+                await self.store_artifact(obj, status, built, built.tree)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, tmp, ignore_errors=True)
         status.observed_source_artifact_revision = source.artifact.revision
         status.observed_chart_name = built.name
         status.observed_values_files = list(built.values_files)
@@ -154,18 +154,17 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
             error = StalledError if err.stalled else ReconcileError
             raise error(err.reason, err.message) from err
 
-    def store_artifact(
+    async def store_artifact(
         self, obj: api.HelmChart, status: api.HelmChartStatus, built: Built, tree: Path
     ) -> None:
-        """Archive the chart in `tree` as the newest artifact; an event when it is new."""
-        artifact = self.store.archive(
-            KIND,
-            obj.namespace,
-            obj.name,
-            tree,
-            helmpackage.tree_files(tree),
-            built.revision,
-        )
+        """Archive the chart in `tree` as the newest artifact (off the event loop); an
+        event when it is new."""
+
+        def archive() -> Artifact:
+            files = helmpackage.tree_files(tree)
+            return self.store.archive(KIND, obj.namespace, obj.name, tree, files, built.revision)
+
+        artifact = await asyncio.to_thread(archive)
         current = status.artifact
         digest = current.digest if current else None
         if digest == artifact.digest and current and current.revision == built.revision:
@@ -182,7 +181,8 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
             )
 
     async def finalize(self, obj: JSON) -> None:
-        self.store.remove_object(KIND, obj["metadata"]["namespace"], obj["metadata"]["name"])
+        where = obj["metadata"]
+        await asyncio.to_thread(self.store.remove_object, KIND, where["namespace"], where["name"])
 
     async def get_source(self, namespace: str, ref: api.HelmChartSourceReference) -> Source:
         resource = self.sources.get(ref.kind)

@@ -73,7 +73,9 @@ class HelmRepositoryReconciler(TypedReconciler[api.HelmRepository, api.HelmRepos
             return Result(requeue_after=jittered(spec.effective_interval().seconds))
 
         await self.check_index(spec, data)
-        artifact = self.store_index(obj.namespace, obj.name, data, revision)
+        artifact = await asyncio.to_thread(
+            self.store_index, obj.namespace, obj.name, data, revision
+        )
         status.artifact = meta.Artifact.model_validate(artifact.status())
         status.url = artifact.url
         conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
@@ -88,7 +90,7 @@ class HelmRepositoryReconciler(TypedReconciler[api.HelmRepository, api.HelmRepos
 
     async def finalize(self, obj: JSON) -> None:
         meta = obj["metadata"]
-        self.store.remove_object(KIND, meta["namespace"], meta["name"])
+        await asyncio.to_thread(self.store.remove_object, KIND, meta["namespace"], meta["name"])
 
     async def fetch_index(self, spec: api.HelmRepositorySpec, auth: helmhttp.RepoAuth) -> bytes:
         try:

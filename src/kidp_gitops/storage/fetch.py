@@ -23,20 +23,20 @@ class ArtifactUnavailable(Exception):
 async def fetch(
     artifact: dict[str, Any], dest: Path, store: ArtifactStore | None = None, timeout: float = 60.0
 ) -> None:
-    data = _local(artifact, store)
+    # Reading, hashing and unpacking are disk and CPU work: off the shared event loop.
+    data = await asyncio.to_thread(_local, artifact, store)
     if data is None:
         data = await _download(str(artifact.get("url", "")), timeout)
+    await asyncio.to_thread(_unpack, artifact, data, dest)
+
+
+def _unpack(artifact: dict[str, Any], data: bytes, dest: Path) -> None:
     digest = str(artifact.get("digest", ""))
     algorithm, _, expected = digest.partition(":")
     if algorithm != "sha256" or hashlib.sha256(data).hexdigest() != expected:
         raise ArtifactUnavailable(
             f"artifact {artifact.get('revision')} does not match its digest {digest}"
         )
-    # Unpacking is disk work: keep the event loop free for other reconciles.
-    await asyncio.to_thread(_unpack, data, dest)
-
-
-def _unpack(data: bytes, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         tar.extractall(dest, filter="data")

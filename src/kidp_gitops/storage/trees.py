@@ -9,6 +9,7 @@ kept while in use; the least recently used unused trees go when more than `keep`
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -39,24 +40,40 @@ class ArtifactTrees:
                 path = self._trees.get(digest)
                 if path is None:
                     path = self.root / digest
-                    shutil.rmtree(path, ignore_errors=True)  # a partial one from a crash
+                    await _remove(path)  # a partial one from a crash
                     try:
                         await fetch(artifact, path, self.store)
                     except BaseException:
-                        shutil.rmtree(path, ignore_errors=True)
+                        await _remove(path)
                         raise
                     self._trees[digest] = path
                 self._trees.move_to_end(digest)
             yield path
         finally:
             self._users[digest] -= 1
-            self._evict()
+            await self._evict()
 
-    def _evict(self) -> None:
+    async def _evict(self) -> None:
         for digest in list(self._trees):
             if len(self._trees) <= self.keep:
                 return
             if self._users.get(digest, 0) == 0:
-                shutil.rmtree(self._trees.pop(digest), ignore_errors=True)
+                path = self._trees.pop(digest)
                 self._users.pop(digest, None)
                 self._locks.pop(digest, None)
+                # Out of the way at once (one rename), so a reconcile that asks for this
+                # digest again meanwhile extracts it anew instead of into the deletion.
+                doomed = path.with_name(f"{path.name}.evicted-{next(_EVICTED)}")
+                try:
+                    path.rename(doomed)
+                except OSError:
+                    continue
+                await _remove(doomed)
+
+
+_EVICTED = itertools.count()
+
+
+async def _remove(path: Path) -> None:
+    """Delete an extracted tree, off the shared event loop."""
+    await asyncio.to_thread(shutil.rmtree, path, ignore_errors=True)
