@@ -71,12 +71,9 @@ def count_control_planes() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
-    import asyncio
-
+async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevCluster]:
     dev = DevCluster(tmp_path_factory.mktemp("devcluster"))
-    # A session fixture of its own loop: the async fixtures below run in the test loop.
-    asyncio.run(dev.up())
+    await dev.up()
     try:
         yield dev
     finally:
@@ -140,20 +137,30 @@ def as_service_account(kube: KubeClient) -> Callable[[str, str], KubeClient]:
 #
 # The session's engine watches every namespace of the shared control plane: it would act
 # on the objects of a test that stops its engine to simulate a restart, or that needs an
-# engine with other flags (tenancy lockdown). Those tests use `bare_cluster` — kidp's
-# CRDs and RBAC, and no engine but the ones they start with `engines`.
+# engine with other flags (tenancy lockdown); test_restart counts the API server's own
+# requests, which the session's engine and the namespaces other tests delete would add
+# to. The CLI tests of commands that change the whole cluster (bootstrap, uninstall:
+# cli/conftest.py `own_cluster`) use it too, and put it back as it was. Those tests use
+# `bare_cluster` — kidp's CRDs and RBAC, and no engine but the ones they start.
 @pytest.fixture(scope="session")
-def bare_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+async def bare_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevCluster]:
     dev = DevCluster(tmp_path_factory.mktemp("bare-cluster"))
-    asyncio.run(dev.up())
+    await dev.up()
     try:
-        result = CliRunner().invoke(
-            app, ["install", "--without-controllers", f"--kubeconfig={dev.kubeconfig}"]
-        )
-        assert result.exit_code == 0, result.output
+        await install_crds(dev)
         yield dev
     finally:
         dev.down()
+
+
+async def install_crds(dev: DevCluster) -> None:
+    """`kidp install --without-controllers` (its own event loop, so in a worker thread)."""
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        ["install", "--without-controllers", f"--kubeconfig={dev.kubeconfig}"],
+    )
+    assert result.exit_code == 0, result.output
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
-from pathlib import Path
 from typing import Protocol
 
 import pytest
@@ -18,6 +17,10 @@ from typer.testing import CliRunner, Result
 
 from kidp_gitops.cli.main import app
 from kidp_gitops.devcluster import DevCluster
+from kidp_gitops.install import manifests
+from kidp_gitops.kube import ApiError, KubeClient
+from tests.integration.conftest import install_crds
+from tests.integration.wait import until
 
 
 class Kidp(Protocol):
@@ -49,12 +52,32 @@ def kidp(installed: DevCluster) -> Kidp:
 
 
 @pytest.fixture
-async def own_cluster(tmp_path: Path) -> AsyncIterator[DevCluster]:
-    """A control plane of the test's own, for commands that change the whole cluster
-    (uninstall, bootstrap): the session's is shared by every test."""
-    dev = DevCluster(tmp_path / "own-cluster")
-    await asyncio.to_thread(asyncio.run, dev.up())
+async def own_cluster(bare_cluster: DevCluster, bare_kube: KubeClient) -> AsyncIterator[DevCluster]:
+    """A control plane without the session's engine, for commands that change the whole
+    cluster (uninstall, bootstrap): `bare_cluster`, put back afterwards as the tests that
+    share it expect — kidp's CRDs and RBAC, nothing in flux-system — by `kidp uninstall`
+    and `kidp install --without-controllers`."""
     try:
-        yield dev
+        yield bare_cluster
     finally:
-        await asyncio.to_thread(dev.down)
+        await reset(bare_cluster, bare_kube)
+
+
+async def reset(cluster: DevCluster, kube: KubeClient) -> None:
+    done = await asyncio.to_thread(
+        CliRunner().invoke, app, ["uninstall", "--silent", f"--kubeconfig={cluster.kubeconfig}"]
+    )
+    assert done.exit_code == 0, done.output
+
+    async def gone() -> bool:
+        crds = await kube.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+        if any(c["spec"]["group"].endswith(".toolkit.fluxcd.io") for c in crds["items"]):
+            return False
+        try:
+            await kube.get(f"/api/v1/namespaces/{manifests.NAMESPACE}")
+        except ApiError as err:
+            return err.not_found
+        return False
+
+    await until(gone, 120, "kidp's CRDs and namespace to be deleted")
+    await install_crds(cluster)
