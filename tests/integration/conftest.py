@@ -31,6 +31,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in str(item.path):
             item.add_marker(pytest.mark.integration)
+    # A control plane costs CPU while it runs, idle too, and a session fixture runs until
+    # the session ends: so first the tests that need none, then those of the shared one,
+    # then those of `bare_cluster` (started by the first of them), test_zz last.
+    items.sort(key=_phase)
+
+
+def _phase(item: pytest.Item) -> int:
+    if "tests/integration/" not in str(item.path):
+        return 0
+    if item.path.name.startswith("test_zz"):
+        return 3
+    return 2 if "bare_cluster" in getattr(item, "fixturenames", ()) else 1
 
 
 @pytest.fixture(scope="session", autouse=True)
