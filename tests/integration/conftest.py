@@ -33,7 +33,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
     # A control plane costs CPU while it runs, idle too, and a session fixture runs until
     # the session ends: so first the tests that need none, then those of the shared one,
-    # then those of `bare_cluster` (started by the first of them), test_zz last.
+    # then those of `bare_cluster` (started by the first of them) — first among them the
+    # CLI tests that change the whole cluster (cli/conftest.py `own_cluster`), on the
+    # fresh control plane they were written for — and test_zz last of all.
     items.sort(key=_phase)
 
 
@@ -41,8 +43,18 @@ def _phase(item: pytest.Item) -> int:
     if "tests/integration/" not in str(item.path):
         return 0
     if item.path.name.startswith("test_zz"):
-        return 3
-    return 2 if "bare_cluster" in getattr(item, "fixturenames", ()) else 1
+        return 4
+    fixtures = getattr(item, "fixturenames", ())
+    if "own_cluster" in fixtures:
+        return 2
+    return 3 if "bare_cluster" in fixtures else 1
+
+
+def used_later(request: pytest.FixtureRequest, fixture: str) -> bool:
+    """Whether a test after the current one in this run uses `fixture`."""
+    items = request.session.items
+    later = items[items.index(request.node) + 1 :]
+    return any(fixture in getattr(item, "fixturenames", ()) for item in later)
 
 
 @pytest.fixture(scope="session", autouse=True)

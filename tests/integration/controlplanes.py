@@ -16,7 +16,7 @@ BUDGET = Counter(
         # `bare_cluster`: engines a test starts itself (with lockdown flags, low build
         # limits, or stopped and restarted), where the session's engine would act too;
         # test_restart counts the API server's own requests; and (cli/conftest.py
-        # `own_cluster`, which puts it back after each test) commands that change the
+        # `own_cluster`, which puts it back for the tests after) commands that change the
         # whole cluster — uninstall removes the CRDs; bootstrap writes flux-system,
         # whose Kustomization takes over kidp's CRDs, and syncs it.
         "tests/integration/conftest.py/bare": 1,
