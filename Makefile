@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := git ca-certificates openssh-server openssh-client gnupg util-linux mount
 
-.PHONY: up down test setup system-packages venv controlplane helm registry lint
+.PHONY: up down test test-unit test-integration setup system-packages venv controlplane helm registry lint
 
 up: setup
 	$(VENV)/bin/kidp up
@@ -14,8 +14,17 @@ up: setup
 down:
 	$(VENV)/bin/kidp down
 
-test: setup lint
-	$(VENV)/bin/pytest
+# Lint, the unit tests and the integration tests run side by side, each target's output
+# printed whole when it ends: the integration tests mostly wait on the control plane and
+# use about one of two cores, which the unit tests and lint would otherwise leave idle.
+test: setup
+	@$(MAKE) --no-print-directory -j3 -Otarget lint test-unit test-integration
+
+test-unit: venv
+	$(VENV)/bin/pytest tests/unit
+
+test-integration: venv
+	$(VENV)/bin/pytest tests/integration
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench

@@ -32,6 +32,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in str(item.path):
             item.add_marker(pytest.mark.integration)
+    # A control plane costs CPU while it runs, idle too, and a session fixture runs until
+    # the session ends: so first the tests that need none, then those of the shared one,
+    # then those of `bare_cluster` (started by the first of them) — first among them the
+    # CLI tests that change the whole cluster (cli/conftest.py `own_cluster`), on the
+    # fresh control plane they were written for — and test_zz last of all.
+    items.sort(key=_phase)
+
+
+def _phase(item: pytest.Item) -> int:
+    if "tests/integration/" not in str(item.path):
+        return 0
+    if item.path.name.startswith("test_zz"):
+        return 4
+    fixtures = getattr(item, "fixturenames", ())
+    if "own_cluster" in fixtures:
+        return 2
+    return 3 if "bare_cluster" in fixtures else 1
+
+
+def used_later(request: pytest.FixtureRequest, fixture: str) -> bool:
+    """Whether a test after the current one in this run uses `fixture`."""
+    items = request.session.items
+    later = items[items.index(request.node) + 1 :]
+    return any(fixture in getattr(item, "fixturenames", ()) for item in later)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -72,12 +96,9 @@ def count_control_planes() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
-    import asyncio
-
+async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevCluster]:
     dev = DevCluster(tmp_path_factory.mktemp("devcluster"))
-    # A session fixture of its own loop: the async fixtures below run in the test loop.
-    asyncio.run(dev.up())
+    await dev.up()
     try:
         yield dev
     finally:
@@ -149,20 +170,30 @@ def as_service_account(kube: KubeClient) -> Callable[[str, str], KubeClient]:
 #
 # The session's engine watches every namespace of the shared control plane: it would act
 # on the objects of a test that stops its engine to simulate a restart, or that needs an
-# engine with other flags (tenancy lockdown). Those tests use `bare_cluster` — kidp's
-# CRDs and RBAC, and no engine but the ones they start with `engines`.
+# engine with other flags (tenancy lockdown); test_restart counts the API server's own
+# requests, which the session's engine and the namespaces other tests delete would add
+# to. The CLI tests of commands that change the whole cluster (bootstrap, uninstall:
+# cli/conftest.py `own_cluster`) use it too, and put it back as it was. Those tests use
+# `bare_cluster` — kidp's CRDs and RBAC, and no engine but the ones they start.
 @pytest.fixture(scope="session")
-def bare_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+async def bare_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevCluster]:
     dev = DevCluster(tmp_path_factory.mktemp("bare-cluster"))
-    asyncio.run(dev.up())
+    await dev.up()
     try:
-        result = CliRunner().invoke(
-            app, ["install", "--without-controllers", f"--kubeconfig={dev.kubeconfig}"]
-        )
-        assert result.exit_code == 0, result.output
+        await install_crds(dev)
         yield dev
     finally:
         dev.down()
+
+
+async def install_crds(dev: DevCluster) -> None:
+    """`kidp install --without-controllers` (its own event loop, so in a worker thread)."""
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        ["install", "--without-controllers", f"--kubeconfig={dev.kubeconfig}"],
+    )
+    assert result.exit_code == 0, result.output
 
 
 @pytest.fixture(scope="session")

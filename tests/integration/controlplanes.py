@@ -14,12 +14,12 @@ BUDGET = Counter(
         # The one every test shares (conftest.py: `cluster`).
         "tests/integration/conftest.py": 1,
         # `bare_cluster`: engines a test starts itself (with lockdown flags, low build
-        # limits, or stopped and restarted), where the session's engine would act too, and
-        # where test_restart counts the API server's own requests.
+        # limits, or stopped and restarted), where the session's engine would act too;
+        # test_restart counts the API server's own requests; and (cli/conftest.py
+        # `own_cluster`, which puts it back for the tests after) commands that change the
+        # whole cluster — uninstall removes the CRDs; bootstrap writes flux-system,
+        # whose Kustomization takes over kidp's CRDs, and syncs it.
         "tests/integration/conftest.py/bare": 1,
-        # `own_cluster`: commands that change the whole cluster — uninstall removes the
-        # CRDs; bootstrap (over http and over ssh) writes flux-system and syncs it.
-        "tests/integration/cli/conftest.py": 3,
         # The control plane's own lifecycle: a failed start, and down stopping every process.
         "tests/integration/test_devcluster.py": 2,
         # `kidp up` end to end: its own control plane is what it is about.

@@ -1,8 +1,8 @@
-"""`kidp bootstrap git` on a control plane of its own, against the real git servers
-(smart HTTP with basic auth, and sshd with a key whose host key is checked): the
-manifests are committed and pushed, the cluster syncs itself from them, and a second
-bootstrap changes nothing in Git. A host key that does not match stops bootstrap
-before anything is pushed or applied."""
+"""`kidp bootstrap git` on the control plane without the session's engine (`own_cluster`,
+put back after), against the real git servers (smart HTTP with basic auth, and sshd with
+a key whose host key is checked): the manifests are committed and pushed, the cluster
+syncs itself from them, and a second bootstrap changes nothing in Git. A host key that
+does not match stops bootstrap before anything is pushed or applied."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""`kidp uninstall`, on a control plane of its own (the session's is shared): the
-controllers, CRDs, RBAC and namespace go; GitOps objects with finalizers do not block
-it; the workloads stay. `--dry-run` deletes nothing."""
+"""`kidp uninstall`, on the control plane without the session's engine (`own_cluster`,
+put back after; the session's is shared): the controllers, CRDs, RBAC and namespace go;
+GitOps objects with finalizers do not block it; the workloads stay. `--dry-run` deletes
+nothing."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ formatting kept; a run with nothing new makes no commit; a newer tag makes the n
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -226,6 +226,7 @@ async def test_v1beta2_template_selector_and_wrong_git_credentials(
     git_repos: GitRepos,
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     repo = f"team/api-{uuid.uuid4().hex[:8]}"
     image = f"{registry.host}/{repo}"
@@ -328,7 +329,10 @@ async def test_v1beta2_template_selector_and_wrong_git_credentials(
 
     # Suspended: a newer tag moves the policy, but nothing is pushed until resumed.
     automation = path("ImageUpdateAutomation", namespace, "apps")
+    caplog.set_level(logging.INFO, logger="kidp_gitops.runtime.lifecycle")
     await kube.patch(automation, {"spec": {"suspend": True}})
+    await until(lambda: _looked_suspended(caplog, namespace, 0), 30, "the suspension seen")
+    looked = _suspended_looks(caplog, namespace)
     registry.push(repo, "1.5.0")
     await request_reconcile(kube, "ImageRepository", namespace, "api")
     await wait_ready(
@@ -338,7 +342,11 @@ async def test_v1beta2_template_selector_and_wrong_git_credentials(
         "api",
         also=lambda o: o["status"].get("latestRef", {}).get("tag") == "1.5.0",
     )
-    await asyncio.sleep(3)  # time for a (wrong) push to happen; none must
+    # The moved policy makes the engine look at the automation again (a pass that sees
+    # it suspended): a (wrong) push would have happened in that pass; none must.
+    await until(
+        lambda: _looked_suspended(caplog, namespace, looked), 30, "a look after the policy moved"
+    )
     with git_repos.worktree(name) as wt:
         assert wt.head() == done["status"]["lastPushCommit"]
     await kube.patch(automation, {"spec": {"suspend": False}})
@@ -352,3 +360,16 @@ async def test_v1beta2_template_selector_and_wrong_git_credentials(
     with git_repos.worktree(name) as wt:
         assert wt.head() == resumed["status"]["lastPushCommit"]
         assert f"{image}:1.5.0" in (wt.path / "apps/api.yaml").read_text()
+
+
+def _suspended_looks(caplog: pytest.LogCaptureFixture, namespace: str) -> int:
+    """The passes that found ImageUpdateAutomation `apps` suspended (lifecycle logs each)."""
+    return sum(
+        1
+        for r in caplog.records
+        if r.getMessage() == f"ImageUpdateAutomation {namespace}/apps is suspended"
+    )
+
+
+async def _looked_suspended(caplog: pytest.LogCaptureFixture, namespace: str, after: int) -> bool:
+    return _suspended_looks(caplog, namespace) > after

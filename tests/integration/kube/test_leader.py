@@ -89,10 +89,25 @@ async def test_a_graceful_stop_hands_over_at_once(kube: KubeClient, namespace: s
 
         return lead
 
+    # b's tries at the lease, and what each got: the proof that b has looked.
+    tries: list[bool] = []
+    try_once = b._try_acquire_or_renew
+
+    async def counted() -> bool:
+        got = await try_once()
+        tries.append(got)
+        return got
+
+    b._try_acquire_or_renew = counted  # type: ignore[method-assign]
+
+    async def tried_twice() -> bool:
+        return len(tries) >= 2
+
     task_a = asyncio.create_task(a.run(work("a")))
     await asyncio.wait_for(a.leading.wait(), 10)
     task_b = asyncio.create_task(b.run(work("b")))
-    await asyncio.sleep(1.5)
+    await until(tried_twice, 10, "b to try the lease twice")
+    assert tries[:2] == [False, False]
     assert leaders == ["a"]
     task_a.cancel()  # graceful: run() releases the lease on its way out
     with contextlib.suppress(asyncio.CancelledError):

@@ -79,13 +79,13 @@ async def test_interval_reconciles_read_source_and_dependencies_from_the_caches(
         await wait_ready(kube, ns, dep)
     await kube.create(
         KS.format(ns=ns),
-        kustomization("web", "web", interval="2s", dependsOn=[{"name": d} for d in deps]),
+        kustomization("web", "web", interval="1s", dependsOn=[{"name": d} for d in deps]),
     )
     await wait_ready(kube, ns, "web")
     await until(lambda: _at_least(reconciles(ns, "web"), 3), 60, "interval reconciles of web")
 
     before, count_before = await served_requests(engines.cluster), reconciles(ns, "web")
-    # A measurement of three interval reconciles (2 s each), however long they take.
+    # A measurement of three interval reconciles (1 s each), however long they take.
     await until(
         lambda: _at_least(reconciles(ns, "web"), count_before + 3),
         60,

@@ -111,12 +111,16 @@ async def test_basic_auth_is_sent_and_a_wrong_password_says_authentication_faile
     none = await wait_ready(kube, KIND, namespace, "none", "False", "AuthenticationFailed")
     assert "none were sent" in condition(none)["message"]
 
-    events = await kube.get(f"/api/v1/namespaces/{namespace}/events")
-    warnings = [
-        e
-        for e in events["items"]
-        if e["involvedObject"]["name"] == "bad" and e["reason"] == "AuthenticationFailed"
-    ]
+    async def warned() -> list[dict[str, Any]]:
+        # The event is recorded after the status is written: wait for it, not race it.
+        events = await kube.get(f"/api/v1/namespaces/{namespace}/events")
+        return [
+            e
+            for e in events["items"]
+            if e["involvedObject"]["name"] == "bad" and e["reason"] == "AuthenticationFailed"
+        ]
+
+    warnings = await until(warned, 30, "the AuthenticationFailed event of bad")
     assert warnings
     assert all("wrong-pw" not in e["message"] for e in warnings)
 
