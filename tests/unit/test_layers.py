@@ -34,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "kustomize": FOUNDATION | {"render", "sops"},
     "validate": {"api", "goyaml", "render", "sops"},
     "install": {"api", "kube"},
+    "views": {"api"},
     "engine": {"*"},
     "local": {"*"},
     "cli": {"*"},

@@ -31,8 +31,9 @@ import typer
 import yaml
 
 from kidp_gitops import __version__
-from kidp_gitops.cli import create, kinds, output, reconcile, session
+from kidp_gitops.cli import create, output, reconcile, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient

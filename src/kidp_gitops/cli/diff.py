@@ -34,8 +34,9 @@ import typer
 import yaml
 from rich.text import Text
 
-from kidp_gitops.cli import build, completion, kinds, localbuild, output, session
+from kidp_gitops.cli import build, completion, localbuild, output, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient, RestMapper

@@ -32,13 +32,13 @@ import orjson
 from aiohttp import web
 
 from kidp_gitops import __version__
-from kidp_gitops.cli import kinds
 from kidp_gitops.cli.reconcile import REQUESTED_AT, stamp
 from kidp_gitops.dashboard import view
 from kidp_gitops.dashboard.reader import CacheReader
 from kidp_gitops.dashboard.stream import Broker, Message
 from kidp_gitops.kube import ApiError, KubeClient
 from kidp_gitops.runtime.cache import InformerCache
+from kidp_gitops.views import kinds
 
 ACTIONS: Final = ("reconcile", "suspend", "resume")
 ACTION_HEADER: Final = "X-Requested-By"

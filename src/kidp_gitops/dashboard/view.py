@@ -16,27 +16,15 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from kidp_gitops.api import kinds as api_kinds
-from kidp_gitops.cli import kinds, output
+from kidp_gitops.cli import output
 from kidp_gitops.kube import kstatus
 from kidp_gitops.kustomize import inventory
+from kidp_gitops.views import kinds
 
 JSON = dict[str, Any]
 
 # The kinds the dashboard lists, in the order a reader follows the flow of data.
-KINDS: Final = (
-    "GitRepository",
-    "HelmRepository",
-    "HelmChart",
-    "Kustomization",
-    "HelmRelease",
-    "Alert",
-    "Provider",
-    "Receiver",
-    "ImageRepository",
-    "ImagePolicy",
-    "ImageUpdateAutomation",
-)
+KINDS: Final = tuple(k.kind for k in kinds.IN_FLOW_ORDER)
 
 # Spec fields never shown: they may hold secret values, or are too large to summarize.
 _HIDDEN: Final = frozenset({"values", "patches", "patchesStrategicMerge", "patchesJson6902"})
@@ -240,8 +228,9 @@ def event_time(event: JSON) -> str:
 
 def is_flux_event(event: JSON) -> bool:
     involved = event.get("involvedObject") or {}
-    group = str(involved.get("apiVersion", "")).partition("/")[0]
-    return str(involved.get("kind", "")) in KINDS and group in api_kinds.GROUPS
+    return str(involved.get("kind", "")) in KINDS and kinds.is_ours(
+        str(involved.get("apiVersion", ""))
+    )
 
 
 def event_row(event: JSON) -> JSON:
