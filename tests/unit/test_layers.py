@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "kustomize": FOUNDATION | {"render", "sops"},
     "validate": {"api", "goyaml", "render", "sops"},
     "install": {"api", "kube"},
-    "views": {"api"},
+    "views": {"api", "kube", "kustomize"},
     "engine": {"*"},
     "local": {"*"},
     "cli": {"*"},

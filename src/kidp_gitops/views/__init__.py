@@ -3,14 +3,15 @@ show of GitOps objects, and the few actions both take on them.
 
     kinds     the kinds and the names people type for them (from `api/resources.py`),
               and what a row shows of an object: Ready, revision, suspended, its id
-    format    times as people read them: kubectl's short ages
+    times     times as people read them: kubectl's short ages
     events    Kubernetes Events of GitOps objects: when, which, as rows
     tree      what a Kustomization applied, followed into the Kustomizations it applied
     actions   reconcile now (the requestedAt annotation), suspend, resume, wait
     errors    ViewError: a request neither face can serve, in one line
 
-A face imports these modules, never the other face. `kinds`, `format` and `errors`
-import only the standard library and the plain table of `api/resources.py`, so `kidp
---help` and TAB completion may load them; the others load the cluster client or the
-controllers' helpers, and the CLI imports them inside the commands that use them.
+A face imports these modules, never the other face. `kinds`, `times`, `events` and
+`errors` import only the standard library and the plain table of `api/resources.py`,
+so `kidp --help` and TAB completion may load them (`tests/unit/cli/test_startup.py`
+lists them); `tree` and `actions` load the cluster client or the controllers' helpers,
+and the CLI imports them inside the commands that use them.
 """

@@ -58,7 +58,9 @@ PLAIN = frozenset(
         "kidp_gitops.api.resources",
         "kidp_gitops.views",
         "kidp_gitops.views.errors",
+        "kidp_gitops.views.events",
         "kidp_gitops.views.kinds",
+        "kidp_gitops.views.times",
     }
 )
 
