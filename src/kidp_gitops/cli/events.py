@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
-from kidp_gitops.cli import output, reconcile, session
+from kidp_gitops.cli import output, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import actions, kinds, times
 from kidp_gitops.views import events as view_events
-from kidp_gitops.views import kinds, times
+from kidp_gitops.views.errors import ViewError
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient
@@ -62,8 +63,8 @@ async def _related(
     if ref.name and ref.kind in kinds.APPLIERS:
         obj = await session.get_object(client, ref.kind, namespace, ref.name)
         try:
-            source_kind, source_ns, source_name = reconcile.source_of(obj)
-        except CliError:
+            source_kind, source_ns, source_name = actions.source_of(obj)
+        except ViewError:
             return wanted
         wanted.add((source_kind.kind, source_ns, source_name))
     return wanted

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kidp_gitops.api import wellknown
 from kidp_gitops.cli import output, perkind, session
 from kidp_gitops.cli.errors import CliError
 from kidp_gitops.views import kinds
@@ -28,7 +29,7 @@ JSON = dict[str, Any]
 
 _DROPPED_ANNOTATIONS = (
     "kubectl.kubernetes.io/last-applied-configuration",
-    "reconcile.fluxcd.io/requestedAt",
+    wellknown.REQUESTED_AT,
 )
 
 app = typer.Typer(

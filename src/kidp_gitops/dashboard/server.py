@@ -32,13 +32,12 @@ import orjson
 from aiohttp import web
 
 from kidp_gitops import __version__
-from kidp_gitops.cli.reconcile import REQUESTED_AT, stamp
 from kidp_gitops.dashboard import view
 from kidp_gitops.dashboard.reader import CacheReader
 from kidp_gitops.dashboard.stream import Broker, Message
 from kidp_gitops.kube import ApiError, KubeClient
 from kidp_gitops.runtime.cache import InformerCache
-from kidp_gitops.views import kinds
+from kidp_gitops.views import actions, kinds
 
 ACTIONS: Final = ("reconcile", "suspend", "resume")
 ACTION_HEADER: Final = "X-Requested-By"
@@ -250,13 +249,14 @@ class Dashboard:
         refused = _refuse_cross_site(request)
         if refused:
             return _error(403, refused)
-        path = kinds.lookup(kind).path(namespace, name)
+        served = kinds.lookup(kind)
         try:
-            if action in ("suspend", "resume"):
-                await self.client.patch(path, {"spec": {"suspend": action == "suspend"}})
-            if action in ("reconcile", "resume"):
-                value = stamp()
-                await self.client.patch(path, {"metadata": {"annotations": {REQUESTED_AT: value}}})
+            if action == "suspend":
+                await actions.set_suspended(self.client, served, namespace, name, True)
+            elif action == "resume":
+                await actions.resume(self.client, served, namespace, name)
+            else:
+                await actions.request_reconcile(self.client, served, namespace, name)
         except ApiError as err:
             status = err.status if err.status in (403, 404, 409, 422) else 502
             return _error(status, f"{action} {kind} {namespace}/{name}: {err.message}")

@@ -9,9 +9,9 @@ show of GitOps objects, and the few actions both take on them.
     actions   reconcile now (the requestedAt annotation), suspend, resume, wait
     errors    ViewError: a request neither face can serve, in one line
 
-A face imports these modules, never the other face. `kinds`, `times`, `events` and
-`errors` import only the standard library and the plain table of `api/resources.py`,
-so `kidp --help` and TAB completion may load them (`tests/unit/cli/test_startup.py`
-lists them); `tree` and `actions` load the cluster client or the controllers' helpers,
-and the CLI imports them inside the commands that use them.
+A face imports these modules, never the other face. All but `tree` import only the
+standard library and plain data of `api/` (`resources`, `wellknown`), so `kidp
+--help` and TAB completion may load them (`tests/unit/cli/test_startup.py` lists
+them); `tree` loads kstatus and the inventory, and the CLI imports it inside the
+command that uses it.
 """

@@ -55,8 +55,10 @@ MODELS = ("pydantic", "pydantic_core", "kidp_gitops.api")
 PLAIN = frozenset(
     {
         "kidp_gitops.api",
+        "kidp_gitops.api.wellknown",
         "kidp_gitops.api.resources",
         "kidp_gitops.views",
+        "kidp_gitops.views.actions",
         "kidp_gitops.views.errors",
         "kidp_gitops.views.events",
         "kidp_gitops.views.kinds",
