@@ -97,6 +97,7 @@ def run(
     context: options.Context = None,
 ) -> None:
     """Run every controller until SIGTERM."""
+    from kidp_gitops.dashboard import DashboardApp
     from kidp_gitops.engine.run import Engine, EngineOptions
     from kidp_gitops.proc.sandbox import Limits
     from kidp_gitops.runtime.tenancy import Lockdown
@@ -122,9 +123,6 @@ def run(
             artifact_url=artifact_url,
             receiver_host=receiver_host,
             receiver_port=receiver_port,
-            dashboard_host=dashboard_host,
-            dashboard_port=dashboard_port,
-            dashboard_actions=dashboard_actions,
             leader_elect=leader_elect,
             concurrency=concurrency,
             build_limits=Limits(
@@ -135,6 +133,7 @@ def run(
                 no_remote_bases=no_remote_bases,
                 default_service_account=default_service_account,
             ),
-        )
+        ),
+        apps=[DashboardApp(dashboard_host, dashboard_port, actions=dashboard_actions)],
     )
     asyncio.run(engine.run(handle_signals=True))

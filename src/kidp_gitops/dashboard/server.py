@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
 
@@ -261,6 +262,23 @@ class Dashboard:
             status = err.status if err.status in (403, 404, 409, 422) else 502
             return _error(status, f"{action} {kind} {namespace}/{name}: {err.message}")
         return _json({"kind": kind, "namespace": namespace, "name": name, "action": action})
+
+
+@dataclass(frozen=True)
+class DashboardApp:
+    """The dashboard as the engine serves it (an `engine.run.HttpApp`): whoever starts the
+    engine passes one (`kidp controller run --dashboard-addr`, the tests' engines), and
+    the engine builds it over its cache and client once they exist."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    """The CLI's default is 9080; 0 picks a free one (`Engine.ports["dashboard"]`)."""
+    actions: bool = False
+    """Whether the dashboard may reconcile, suspend and resume (it has no login yet)."""
+    name: str = "dashboard"
+
+    def build(self, cache: InformerCache, client: KubeClient) -> web.Application:
+        return Dashboard(cache, client, actions=self.actions).app()
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
