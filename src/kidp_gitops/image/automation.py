@@ -21,7 +21,6 @@ from typing import Any
 from kidp_gitops.api import image as api
 from kidp_gitops.api import meta
 from kidp_gitops.image import message, setters
-from kidp_gitops.image.gitwork import WorkingClone
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource
@@ -38,6 +37,7 @@ from kidp_gitops.runtime.reconcile import (
 from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.vcs import gitenv, giterrors
+from kidp_gitops.vcs.worktree import WorkingClone
 
 KIND = "ImageUpdateAutomation"
 INVALID_SPEC = "InvalidSpec"
