@@ -97,9 +97,9 @@ def run(
     context: options.Context = None,
 ) -> None:
     """Run every controller until SIGTERM."""
-    from kidp_gitops.dashboard import DashboardApp
-    from kidp_gitops.engine.run import Engine, EngineOptions
+    from kidp_gitops.engine.run import EngineOptions
     from kidp_gitops.proc.sandbox import Limits
+    from kidp_gitops.process import controller
     from kidp_gitops.runtime.tenancy import Lockdown
 
     logging.basicConfig(
@@ -109,7 +109,7 @@ def run(
     artifact_host, artifact_port = _addr(artifact_addr)
     receiver_host, receiver_port = _addr(receiver_addr)
     dashboard_host, dashboard_port = _addr(dashboard_addr)
-    engine = Engine(
+    engine = controller.build(
         EngineOptions(
             data_dir=data_dir.resolve(),
             kubeconfig=kubeconfig,
@@ -134,6 +134,8 @@ def run(
                 default_service_account=default_service_account,
             ),
         ),
-        apps=[DashboardApp(dashboard_host, dashboard_port, actions=dashboard_actions)],
+        dashboard_host=dashboard_host,
+        dashboard_port=dashboard_port,
+        dashboard_actions=dashboard_actions,
     )
     asyncio.run(engine.run(handle_signals=True))
