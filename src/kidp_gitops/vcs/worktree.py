@@ -10,13 +10,15 @@ Git (ImageUpdateAutomation's image updates, `kidp bootstrap git`'s manifests).
         if await clone.commit(name, email, message):              # None: nothing changed
             await clone.push("production", options)
 
-The copy lives in a temporary directory (under `workdir`, when given) removed on exit.
+The copy lives in a temporary directory (under `workdir`, when given) removed on exit,
+off the event loop.
 Every git call runs in `vcs.gitenv`'s isolated environment (credentials never on a
 command line, never in an error message).
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from pathlib import Path
@@ -60,7 +62,7 @@ class WorkingClone:
         if self._session is not None:
             await self._session.__aexit__(exc_type, exc, tb)
         if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self._tmp, ignore_errors=True)
 
     async def _git(self, args: list[str], action: str, env: dict[str, str] | None = None) -> str:
         assert self._session is not None, "use WorkingClone in `async with`"
