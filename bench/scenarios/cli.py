@@ -45,7 +45,7 @@ HEAVY = (
     "kubernetes_asyncio",
     "pydantic",
     "kidp_gitops.kube",
-    "kidp_gitops.api",
+    "kidp_gitops.api.meta",  # the API types (api/resources.py, the plain table, is not)
     "kidp_gitops.runtime",
     "kidp_gitops.engine",
     "kidp_gitops.kustomize",

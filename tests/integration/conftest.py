@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kidp_gitops.cli.main import app
+from kidp_gitops.dashboard import DashboardApp
 from kidp_gitops.devcluster import AlreadyRunning, DevCluster
 from kidp_gitops.engine.run import Engine, EngineOptions
 from kidp_gitops.kube import KubeClient, load_config, service_account_user
@@ -140,8 +141,8 @@ async def engine(
             kubeconfig=str(installed.kubeconfig),
             metrics_port=0,
             artifact_port=0,
-            dashboard_port=0,
-        )
+        ),
+        apps=[DashboardApp()],
     )
     task = asyncio.create_task(eng.run())
     await eng.wait_ready(60)

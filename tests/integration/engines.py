@@ -10,6 +10,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from kidp_gitops.dashboard import DashboardApp
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.engine.run import Engine, EngineOptions
 from kidp_gitops.proc import sandbox
@@ -42,7 +43,8 @@ class Engines:
                 lockdown=lockdown or Lockdown(),
                 build_limits=build_limits or sandbox.Limits(),
                 watch_label_selector=watch_label_selector,
-            )
+            ),
+            apps=[DashboardApp()],
         )
         task = asyncio.create_task(engine.run())
         self._running = (engine, task)

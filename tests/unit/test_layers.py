@@ -1,8 +1,12 @@
 """The import contract of DESIGN.md §3: api ← kube ← runtime ← controllers ← faces.
 
 Controllers never import each other; they meet at the API server and in `storage`.
-Only `kube` talks to the Kubernetes API (and imports its client library). A violation
-names the module and the import, so the fix is obvious.
+Only `kube` talks to the Kubernetes API (and imports its client library). The faces
+(`cli`, `dashboard`) stand on the read-model (`views`) and never import each other; the
+engine imports no face (`process` hands it the dashboard for `kidp controller run`); no
+two packages import each other, however indirectly. Every package's allowed list is
+written out: no wildcards. A violation names the module and the import, so the fix is
+obvious.
 """
 
 from __future__ import annotations
@@ -34,11 +38,29 @@ ALLOWED: dict[str, set[str]] = {
     "kustomize": FOUNDATION | {"render", "sops"},
     "validate": {"api", "goyaml", "render", "sops"},
     "install": {"api", "kube"},
-    "engine": {"*"},
-    "local": {"*"},
-    "cli": {"*"},
-    "dashboard": {"*"},
+    # The read-model of both faces: the kinds table, kstatus (→ runtime), the inventory.
+    "views": {"api", "kube", "runtime", "kustomize"},
+    "dashboard": {"api", "kube", "runtime", "kustomize", "views"},
+    "engine": {*FOUNDATION, *CONTROLLERS},
+    "process": {"engine", "dashboard"},  # the controller process: engine + its HTTP apps
+    "local": {"devcluster", "install", "kube", "proc"},
+    "cli": {
+        "api",
+        "kube",
+        "runtime",
+        "vcs",
+        "proc",
+        "render",  # kidp build/diff: render a local directory as the controller would
+        "kustomize",  # kidp build/diff: the controller's pipeline (build, decrypt, substitute)
+        "views",
+        "install",
+        "devcluster",
+        "local",
+        "engine",
+        "process",
+    },
 }
+FACES = ("cli", "dashboard")
 
 
 def imports_of(path: Path) -> list[tuple[int, str]]:
@@ -67,7 +89,7 @@ def test_module_respects_the_layers(path: Path) -> None:
         if not name.startswith("kidp_gitops."):
             continue
         target = name.split(".")[1]
-        if target == package or "*" in allowed:
+        if target == package:
             continue
         assert target in allowed, (
             f"{package}/{path.name}:{line} imports {name}; {package}/ may import only "
@@ -91,6 +113,53 @@ def test_offline_packages_cannot_reach_the_cluster(package: str) -> None:
     """`kidp validate`, the renderer and SOPS are offline: nothing they may import,
     directly or not, reaches `kube` (and with it the Kubernetes client)."""
     assert "kube" not in reachable(package)
+
+
+def package_imports() -> dict[str, set[str]]:
+    """Top-level package → the packages of ours it imports (at any depth of a module,
+    so the imports a function makes lazily count too)."""
+    graph: dict[str, set[str]] = {}
+    for path in modules():
+        package = path.relative_to(SRC).parts[0]
+        for _, name in imports_of(path):
+            if name.startswith("kidp_gitops.") and (target := name.split(".")[1]) != package:
+                graph.setdefault(package, set()).add(target)
+    return graph
+
+
+def test_the_lists_are_explicit() -> None:
+    assert not [p for p, allowed in ALLOWED.items() if "*" in allowed]
+    assert "cli" not in ALLOWED["dashboard"]
+    assert "dashboard" not in ALLOWED["cli"]
+    assert not ALLOWED["engine"] & {*FACES, "process", "local", "views"}
+
+
+def test_the_faces_import_neither_each_other_nor_the_engine_a_face() -> None:
+    graph = package_imports()
+    assert "dashboard" not in graph.get("cli", set())
+    assert "cli" not in graph.get("dashboard", set())
+    assert not graph.get("engine", set()) & {*FACES, "process", "local", "views"}
+
+
+def test_no_package_cycles() -> None:
+    """No package reaches itself through the packages it imports."""
+    graph = package_imports()
+
+    def cycle_from(start: str) -> list[str] | None:
+        stack = [(start, [start])]
+        seen: set[str] = set()
+        while stack:
+            package, path = stack.pop()
+            for target in sorted(graph.get(package, set())):
+                if target == start:
+                    return [*path, start]
+                if target not in seen:
+                    seen.add(target)
+                    stack.append((target, [*path, target]))
+        return None
+
+    cycles = [" → ".join(c) for p in sorted(graph) if (c := cycle_from(p))]
+    assert cycles == []
 
 
 def _apply_calls(path: Path) -> list[int]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from kidp_gitops.api import kinds, meta
+from kidp_gitops.api import kinds, meta, resources
 
 JSON = dict[str, Any]
 
@@ -177,7 +177,7 @@ def crd(model: type[kinds.AnyObject]) -> JSON:
     }
 
 
-def _version(info: meta.ResourceInfo, version: str, schema: JSON) -> JSON:
+def _version(info: resources.ResourceInfo, version: str, schema: JSON) -> JSON:
     served: JSON = {"name": version, "served": True, "storage": version == info.storage_version}
     if version in info.deprecated_versions:
         served["deprecated"] = True

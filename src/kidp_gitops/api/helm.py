@@ -20,9 +20,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from kidp_gitops.api import kustomize, meta
+from kidp_gitops.api import kustomize, meta, resources
 
-GROUP = "helm.toolkit.fluxcd.io"
+GROUP = resources.HELM_GROUP
 DEFAULT_INTERVAL = meta.Duration("1m")
 DEFAULT_TIMEOUT = meta.Duration("5m")
 DEFAULT_MAX_HISTORY = 5
@@ -393,15 +393,7 @@ def shorten_release_name(name: str) -> str:
 class HelmRelease(meta.KubeObject[HelmReleaseSpec, HelmReleaseStatus]):
     """A Helm release kept in the state its spec describes."""
 
-    RESOURCE = meta.ResourceInfo(
-        group=GROUP,
-        kind="HelmRelease",
-        plural="helmreleases",
-        versions=("v2",),
-        storage_version="v2",
-        short_names=("hr",),
-        categories=("all", "fluxcd", "fluxcd-appliers"),
-    )
+    RESOURCE = resources.HELM_RELEASE
 
     def release_name(self) -> str:
         """`spec.releaseName`, else `[targetNamespace-]name`, shortened as Flux does when

@@ -14,10 +14,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from kidp_gitops.api import meta, source
+from kidp_gitops.api import meta, resources, source
 
-GROUP = "image.toolkit.fluxcd.io"
-CATEGORIES = ("all", "fluxcd", "fluxcd-images")
+GROUP = resources.IMAGE_GROUP
 
 
 # --- ImageRepository --------------------------------------------------------------------
@@ -68,15 +67,7 @@ class ImageRepositoryStatus(meta.ObjectStatus):
 class ImageRepository(meta.KubeObject[ImageRepositorySpec, ImageRepositoryStatus]):
     """A container image repository, scanned for tags."""
 
-    RESOURCE = meta.ResourceInfo(
-        group=GROUP,
-        kind="ImageRepository",
-        plural="imagerepositories",
-        versions=("v1beta2",),
-        storage_version="v1beta2",
-        short_names=("imgrepo", "imagerepo"),
-        categories=CATEGORIES,
-    )
+    RESOURCE = resources.IMAGE_REPOSITORY
 
 
 # --- ImagePolicy ------------------------------------------------------------------------
@@ -144,15 +135,7 @@ class ImagePolicyStatus(meta.ObjectStatus):
 class ImagePolicy(meta.KubeObject[ImagePolicySpec, ImagePolicyStatus]):
     """The latest image of a repository, by a rule."""
 
-    RESOURCE = meta.ResourceInfo(
-        group=GROUP,
-        kind="ImagePolicy",
-        plural="imagepolicies",
-        versions=("v1beta2",),
-        storage_version="v1beta2",
-        short_names=("imgpol", "imagepol"),
-        categories=CATEGORIES,
-    )
+    RESOURCE = resources.IMAGE_POLICY
 
 
 # --- ImageUpdateAutomation --------------------------------------------------------------
@@ -226,18 +209,12 @@ class ImageUpdateAutomationStatus(meta.ObjectStatus):
     observed_source_revision: str | None = None
 
 
-class ImageUpdateAutomation(
-    meta.KubeObject[ImageUpdateAutomationSpec, ImageUpdateAutomationStatus]
-):
+# Named first: the class statement then fits on one line, which pydantic (reading field
+# docstrings from the source on Python < 3.13) needs.
+_AutomationObject = meta.KubeObject[ImageUpdateAutomationSpec, ImageUpdateAutomationStatus]
+
+
+class ImageUpdateAutomation(_AutomationObject):
     """Image updates committed and pushed to Git."""
 
-    RESOURCE = meta.ResourceInfo(
-        group=GROUP,
-        kind="ImageUpdateAutomation",
-        plural="imageupdateautomations",
-        versions=("v1beta2", "v1beta1"),
-        storage_version="v1beta2",
-        short_names=("iua", "imgupd", "imgauto"),
-        categories=CATEGORIES,
-        deprecated_versions=("v1beta1",),
-    )
+    RESOURCE = resources.IMAGE_UPDATE_AUTOMATION

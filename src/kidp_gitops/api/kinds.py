@@ -1,4 +1,5 @@
-"""Every kind kidp serves, and reading manifests into them.
+"""The typed models of every kind kidp serves (`api/resources.py` names them), and
+reading manifests into them.
 
 `parse_object` turns a decoded manifest into its typed object or raises a ManifestError
 whose lines each name a field (`spec.prune: ...`). `fragment_problems` checks a partial
@@ -13,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kidp_gitops.api import helm, image, kustomize, meta, notification, source
+from kidp_gitops.api import helm, image, kustomize, meta, notification, resources, source
 
 AnyObject = meta.KubeObject[Any, Any]
 
@@ -31,7 +32,7 @@ ALL_KINDS: tuple[type[AnyObject], ...] = (
     image.ImageUpdateAutomation,
 )
 
-GROUPS = frozenset(kind.RESOURCE.group for kind in ALL_KINDS)
+GROUPS = resources.GROUPS
 
 
 class ManifestError(ValueError):
@@ -43,9 +44,7 @@ class ManifestError(ValueError):
         self.problems = problems
 
 
-def is_ours(api_version: str) -> bool:
-    """Whether the apiVersion belongs to a group kidp serves (any version)."""
-    return api_version.partition("/")[0] in GROUPS
+is_ours = resources.is_ours
 
 
 def model_for(api_version: str, kind: str) -> type[AnyObject] | None:

@@ -17,9 +17,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from kidp_gitops.api import meta
+from kidp_gitops.api import meta, resources
 
-GROUP = "kustomize.toolkit.fluxcd.io"
+GROUP = resources.KUSTOMIZE_GROUP
 
 
 # --- kustomize pieces -------------------------------------------------------------------
@@ -267,12 +267,4 @@ class KustomizationStatus(meta.ObjectStatus):
 class Kustomization(meta.KubeObject[KustomizationSpec, KustomizationStatus]):
     """A path of a source artifact, kept applied to the cluster."""
 
-    RESOURCE = meta.ResourceInfo(
-        group=GROUP,
-        kind="Kustomization",
-        plural="kustomizations",
-        versions=("v1",),
-        storage_version="v1",
-        short_names=("ks",),
-        categories=("all", "fluxcd", "fluxcd-appliers"),
-    )
+    RESOURCE = resources.KUSTOMIZATION

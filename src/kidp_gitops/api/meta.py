@@ -16,7 +16,6 @@ model does.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
@@ -31,6 +30,8 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
+
+from kidp_gitops.api.resources import ResourceInfo
 
 # JSON names that plain camelCase gets wrong (Go's acronyms).
 _JSON_NAMES = {
@@ -328,35 +329,6 @@ class ObjectMeta(StatusModel):
 
 
 # --- objects ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ResourceInfo:
-    """How a kind is served: its group, names and versions."""
-
-    group: str
-    kind: str
-    plural: str
-    versions: tuple[str, ...]
-    storage_version: str
-    short_names: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    deprecated_versions: tuple[str, ...] = ()
-
-    @property
-    def singular(self) -> str:
-        return self.kind.lower()
-
-    @property
-    def crd_name(self) -> str:
-        return f"{self.plural}.{self.group}"
-
-    def api_version(self, version: str | None = None) -> str:
-        return f"{self.group}/{version or self.storage_version}"
-
-    def serves(self, api_version: str) -> bool:
-        group, _, version = api_version.partition("/")
-        return group == self.group and version in self.versions
 
 
 SpecT = TypeVar("SpecT")

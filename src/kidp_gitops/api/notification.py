@@ -15,10 +15,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from kidp_gitops.api import meta
+from kidp_gitops.api import meta, resources
 
-GROUP = "notification.toolkit.fluxcd.io"
-CATEGORIES = ("all", "fluxcd", "fluxcd-notifications")
+GROUP = resources.NOTIFICATION_GROUP
 
 ProviderType = Literal[
     "slack",
@@ -128,15 +127,7 @@ class ProviderSpec(meta.SpecModel):
 class Provider(meta.KubeObject[ProviderSpec, meta.ObjectStatus]):
     """A destination for events."""
 
-    RESOURCE = meta.ResourceInfo(
-        group=GROUP,
-        kind="Provider",
-        plural="providers",
-        versions=("v1beta3", "v1beta2", "v1beta1"),
-        storage_version="v1beta3",
-        categories=CATEGORIES,
-        deprecated_versions=("v1beta2", "v1beta1"),
-    )
+    RESOURCE = resources.PROVIDER
 
 
 # --- Alert ------------------------------------------------------------------------------
@@ -163,15 +154,7 @@ class AlertSpec(meta.SpecModel):
 class Alert(meta.KubeObject[AlertSpec, meta.ObjectStatus]):
     """A rule sending events of some objects to a Provider."""
 
-    RESOURCE = meta.ResourceInfo(
-        group=GROUP,
-        kind="Alert",
-        plural="alerts",
-        versions=("v1beta3", "v1beta2", "v1beta1"),
-        storage_version="v1beta3",
-        categories=CATEGORIES,
-        deprecated_versions=("v1beta2", "v1beta1"),
-    )
+    RESOURCE = resources.ALERT
 
 
 # --- Receiver ---------------------------------------------------------------------------
@@ -204,11 +187,4 @@ class ReceiverStatus(meta.ObjectStatus):
 class Receiver(meta.KubeObject[ReceiverSpec, ReceiverStatus]):
     """A webhook endpoint requesting the reconciliation of Flux objects."""
 
-    RESOURCE = meta.ResourceInfo(
-        group=GROUP,
-        kind="Receiver",
-        plural="receivers",
-        versions=("v1",),
-        storage_version="v1",
-        categories=CATEGORIES,
-    )
+    RESOURCE = resources.RECEIVER

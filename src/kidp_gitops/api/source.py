@@ -14,10 +14,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from kidp_gitops.api import meta
+from kidp_gitops.api import meta, resources
 
-GROUP = "source.toolkit.fluxcd.io"
-CATEGORIES = ("all", "fluxcd", "fluxcd-sources")
+GROUP = resources.SOURCE_GROUP
 DEFAULT_INTERVAL = meta.Duration("1m")
 
 
@@ -108,15 +107,7 @@ class GitRepositoryStatus(meta.ObjectStatus):
 class GitRepository(meta.KubeObject[GitRepositorySpec | None, GitRepositoryStatus]):
     """A Git repository, published as an artifact at every new revision."""
 
-    RESOURCE = meta.ResourceInfo(
-        group=GROUP,
-        kind="GitRepository",
-        plural="gitrepositories",
-        versions=("v1",),
-        storage_version="v1",
-        short_names=("gitrepo",),
-        categories=CATEGORIES,
-    )
+    RESOURCE = resources.GIT_REPOSITORY
 
     spec: GitRepositorySpec | None = None
 
@@ -173,15 +164,7 @@ class HelmRepositoryStatus(meta.ObjectStatus):
 class HelmRepository(meta.KubeObject[HelmRepositorySpec, HelmRepositoryStatus]):
     """A Helm chart repository, whose index is published as an artifact."""
 
-    RESOURCE = meta.ResourceInfo(
-        group=GROUP,
-        kind="HelmRepository",
-        plural="helmrepositories",
-        versions=("v1",),
-        storage_version="v1",
-        short_names=("helmrepo",),
-        categories=CATEGORIES,
-    )
+    RESOURCE = resources.HELM_REPOSITORY
 
 
 # --- HelmChart --------------------------------------------------------------------------
@@ -249,12 +232,4 @@ class HelmChartStatus(meta.ObjectStatus):
 class HelmChart(meta.KubeObject[HelmChartSpec, HelmChartStatus]):
     """A packaged Helm chart, published as an artifact."""
 
-    RESOURCE = meta.ResourceInfo(
-        group=GROUP,
-        kind="HelmChart",
-        plural="helmcharts",
-        versions=("v1",),
-        storage_version="v1",
-        short_names=("hc",),
-        categories=CATEGORIES,
-    )
+    RESOURCE = resources.HELM_CHART

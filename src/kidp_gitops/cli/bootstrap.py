@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,12 +29,13 @@ import typer
 import yaml
 
 from kidp_gitops import __version__
-from kidp_gitops.cli import create, kinds, output, reconcile, session
+from kidp_gitops.cli import create, output, reconcile, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient
-    from kidp_gitops.vcs import gitenv, giturl
+    from kidp_gitops.vcs import gitenv, giturl, worktree
 
 JSON = dict[str, Any]
 SECRET = "flux-system"
@@ -137,52 +136,26 @@ class _Credentials:
 
 
 async def commit_and_push(
-    git: gitenv.Session,
+    clone: worktree.WorkingClone,
     branch: str,
     path: str,
     content: dict[str, str],
     author: tuple[str, str],
 ) -> str:
-    """Write `content` under <path>/flux-system in the branch; push when it changed.
-    Returns the commit the branch is at."""
-    from kidp_gitops.vcs import gitenv
-
-    deadline = gitenv.Deadline.after(120)
-    work = Path(tempfile.mkdtemp(prefix="kidp-bootstrap-"))
-    env = {
-        "GIT_AUTHOR_NAME": author[0],
-        "GIT_AUTHOR_EMAIL": author[1],
-        "GIT_COMMITTER_NAME": author[0],
-        "GIT_COMMITTER_EMAIL": author[1],
-    }
-
-    async def git_run(*args: str, action: str = "push to") -> str:
-        return await git.run(list(args), deadline, action, cwd=work, extra_env=env)
-
-    try:
-        await git_run("init", "-q", "--initial-branch", branch)
-        await git_run("remote", "add", "origin", git.remote.url)
-        heads = await git_run(
-            "ls-remote", "--heads", "origin", f"refs/heads/{branch}", action="list refs of"
-        )
-        if heads.strip():
-            await git_run("fetch", "-q", "--depth", "1", "origin", branch, action="fetch from")
-            await git_run("checkout", "-q", "-B", branch, "FETCH_HEAD")
-        target = work / path.strip("/") / "flux-system"
-        target.mkdir(parents=True, exist_ok=True)
-        for name, text in content.items():
-            (target / name).write_text(text)
-        await git_run("add", "-A", "--", str(target.relative_to(work)))
-        if (await git_run("status", "--porcelain")).strip():
-            message = f"Add kidp-gitops v{__version__} component and sync manifests"
-            await git_run("-c", "commit.gpgsign=false", "commit", "-q", "-m", message)
-            await git_run("push", "-q", "origin", f"HEAD:refs/heads/{branch}")
-            output.success(f"committed and pushed {message.lower()}")
-        else:
-            output.success("the component and sync manifests are up to date in Git")
-        return (await git_run("rev-parse", "HEAD")).strip()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    """Write `content` under <path>/flux-system in the branch (started if the repository
+    is empty); push when it changed. Returns the commit the branch is at."""
+    await clone.open_branch(branch)
+    target = clone.path / path.strip("/") / "flux-system"
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in content.items():
+        (target / name).write_text(text)
+    message = f"Add kidp-gitops v{__version__} component and sync manifests"
+    if await clone.commit(*author, message):
+        await clone.push(branch, {})
+        output.success(f"committed and pushed {message.lower()}")
+    else:
+        output.success("the component and sync manifests are up to date in Git")
+    return await clone.head()
 
 
 def secret(namespace: str, auth: gitenv.Auth) -> JSON:
@@ -248,7 +221,7 @@ def bootstrap_git(
     """Commit kidp's manifests to a Git repository, apply them, and sync from it."""
     from kidp_gitops.install import apply as install_apply
     from kidp_gitops.install import manifests
-    from kidp_gitops.vcs import gitenv, giterrors, giturl
+    from kidp_gitops.vcs import gitenv, giterrors, giturl, worktree
 
     try:
         remote = giturl.parse(url)
@@ -262,13 +235,16 @@ def bootstrap_git(
 
     async def push() -> str:
         output.step(f"cloning branch {branch} from {remote.url}")
-        async with gitenv.Session(remote, auth) as git:
-            try:
+        deadline = gitenv.Deadline.after(120)
+        try:
+            async with worktree.WorkingClone(
+                remote, auth, deadline, prefix="kidp-bootstrap-"
+            ) as clone:
                 return await commit_and_push(
-                    git, branch, path, files(components, sync), (author_name, author_email)
+                    clone, branch, path, files(components, sync), (author_name, author_email)
                 )
-            except giterrors.GitError as err:
-                raise CliError(str(err)) from err
+        except giterrors.GitError as err:
+            raise CliError(str(err)) from err
 
     commit = asyncio.run(push())
 

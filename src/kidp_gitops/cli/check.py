@@ -19,6 +19,7 @@ import typer
 
 from kidp_gitops.cli import output, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import times
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient
@@ -131,7 +132,7 @@ async def _lease_holder(client: KubeClient, namespace: str) -> str | None:
             return None
         raise
     spec = lease.get("spec") or {}
-    renewed = output.parse_time(spec.get("renewTime"))
+    renewed = times.parse_time(spec.get("renewTime"))
     duration = float(spec.get("leaseDurationSeconds") or 15)
     now = datetime.datetime.now(datetime.UTC)
     if renewed is None or (now - renewed).total_seconds() > 2 * duration:

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from kidp_gitops.cli import kinds, session
+from kidp_gitops.cli import session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds
+from kidp_gitops.views.errors import ViewError
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient
@@ -34,7 +36,7 @@ def kind_of(command: str) -> kinds.Kind | None:
         return SOURCE_WORDS[command]
     try:
         return kinds.lookup(command)
-    except CliError:
+    except ViewError:
         return None
 
 

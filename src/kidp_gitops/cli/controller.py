@@ -97,8 +97,9 @@ def run(
     context: options.Context = None,
 ) -> None:
     """Run every controller until SIGTERM."""
-    from kidp_gitops.engine.run import Engine, EngineOptions
+    from kidp_gitops.engine.run import EngineOptions
     from kidp_gitops.proc.sandbox import Limits
+    from kidp_gitops.process import controller
     from kidp_gitops.runtime.tenancy import Lockdown
 
     logging.basicConfig(
@@ -108,7 +109,7 @@ def run(
     artifact_host, artifact_port = _addr(artifact_addr)
     receiver_host, receiver_port = _addr(receiver_addr)
     dashboard_host, dashboard_port = _addr(dashboard_addr)
-    engine = Engine(
+    engine = controller.build(
         EngineOptions(
             data_dir=data_dir.resolve(),
             kubeconfig=kubeconfig,
@@ -122,9 +123,6 @@ def run(
             artifact_url=artifact_url,
             receiver_host=receiver_host,
             receiver_port=receiver_port,
-            dashboard_host=dashboard_host,
-            dashboard_port=dashboard_port,
-            dashboard_actions=dashboard_actions,
             leader_elect=leader_elect,
             concurrency=concurrency,
             build_limits=Limits(
@@ -135,6 +133,9 @@ def run(
                 no_remote_bases=no_remote_bases,
                 default_service_account=default_service_account,
             ),
-        )
+        ),
+        dashboard_host=dashboard_host,
+        dashboard_port=dashboard_port,
+        dashboard_actions=dashboard_actions,
     )
     asyncio.run(engine.run(handle_signals=True))

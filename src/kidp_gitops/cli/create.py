@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import yaml
 
-from kidp_gitops.cli import kinds, output, perkind, reconcile, session
+from kidp_gitops.cli import output, perkind, reconcile, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kidp_gitops.cli import completion, kinds, output, reconcile, session
+from kidp_gitops.cli import completion, output, reconcile, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient

@@ -3,8 +3,8 @@ the change is merged. Exit 0: no differences; 1: differences; 2: the diff failed
 `flux diff` documents it).
 
 The local directory is rendered as the controller renders its artifact (`localbuild`),
-then planned by the resource manager under the controller's policy — the very plan the
-controller executes: a server-side dry run with its field manager, owner labels, `ssa`
+then planned by the resource manager under the controller's policy (`views.diff`) — the
+very plan the controller executes: a server-side dry run with its field manager, owner labels, `ssa`
 and `force` annotations, protection and `spec.force`, compared with the live object. So
 the diff shows exactly what the API server would store — defaults, admission and other
 field managers included — and nothing of the noise (managedFields, resourceVersion,
@@ -25,111 +25,23 @@ deleted. Exit 1 means the controller would write: created, drifted, recreated, d
 
 from __future__ import annotations
 
-import copy
-import difflib
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import yaml
 from rich.text import Text
 
-from kidp_gitops.cli import build, completion, kinds, localbuild, output, session
+from kidp_gitops.cli import build, completion, localbuild, output, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds
+from kidp_gitops.views.errors import ViewError
 
 if TYPE_CHECKING:
-    from kidp_gitops.kube import KubeClient, RestMapper
+    from kidp_gitops.kube import KubeClient
+    from kidp_gitops.views.diff import Change
 
-JSON = dict[str, Any]
-Action = Literal["created", "drifted", "recreated", "unchanged", "deleted", "skipped", "protected"]
 FAILED = 2
-MASK = "******"
 
 app = typer.Typer(help="Show what a local change would do to the cluster.", no_args_is_help=True)
-
-
-@dataclass(frozen=True)
-class Change:
-    id: str
-    action: Action
-    diff: list[str] = field(default_factory=list)
-
-
-def mask_secrets(live: JSON, merged: JSON) -> tuple[JSON, JSON]:
-    """Secret values replaced: equal ones by the mask, changed ones marked changed."""
-    if merged.get("kind") != "Secret" or merged.get("apiVersion") != "v1":
-        return live, merged
-    live, merged = copy.deepcopy(live), copy.deepcopy(merged)
-    for key in ("data", "stringData"):
-        before, after = live.get(key) or {}, merged.get(key) or {}
-        for name in set(before) | set(after):
-            changed = before.get(name) != after.get(name)
-            if name in before:
-                before[name] = MASK
-            if name in after:
-                after[name] = f"{MASK} (changed)" if changed and name in before else MASK
-    return live, merged
-
-
-def unified(live: JSON, merged: JSON) -> list[str]:
-    """A unified diff of two objects' YAML; empty when they are equal."""
-    from kidp_gitops.kube.compare import comparable
-
-    live, merged = mask_secrets(comparable(live), comparable(merged))
-    if live == merged:
-        return []
-    before = yaml.safe_dump(live, sort_keys=True).splitlines()
-    after = yaml.safe_dump(merged, sort_keys=True).splitlines()
-    return list(difflib.unified_diff(before, after, "live", "merged", n=2, lineterm=""))
-
-
-STEPS: dict[str, Action] = {
-    "create": "created",
-    "update": "drifted",
-    "recreate": "recreated",
-    "unchanged": "unchanged",
-    "skip": "skipped",
-    "protected": "protected",
-}
-CHANGES = ("created", "drifted", "recreated", "deleted")
-"""What the controller would do to the cluster: any of them makes the exit code 1."""
-
-
-async def planned(
-    client: KubeClient, mapper: RestMapper, ks: JSON, objects: list[JSON]
-) -> list[Change]:
-    """What the controller would do with `objects`: the resource manager's plan under the
-    Kustomization's own policy (`spec.force` included), as the controller plans it."""
-    from kidp_gitops.kube import KubeError
-    from kidp_gitops.kustomize import apply
-
-    manager = apply.manager(client, mapper, force=bool((ks.get("spec") or {}).get("force")))
-    try:
-        plans = await manager.plan(objects, ahead=True)
-    except KubeError as err:
-        raise CliError(str(err)) from err
-    out = []
-    for plan in plans:
-        lines: list[str] = []
-        if plan.live is not None and plan.dry is not None:
-            lines = unified(plan.live, plan.dry)
-            if plan.take_over or plan.taken:
-                lines += [f"# {taken}" for taken in manager.policy.taken_over(plan.live)]
-        elif plan.step == "recreate":
-            lines = [f"# {plan.note}", "# deleted, then created again (force)"]
-        out.append(Change(str(plan.ref), STEPS[plan.step], lines))
-    return out
-
-
-def pruned(ks: JSON, objects: list[JSON]) -> list[Change]:
-    """What the controller would prune: in the inventory, no longer built."""
-    from kidp_gitops.kustomize import inventory
-
-    if not (ks.get("spec") or {}).get("prune"):
-        return []
-    previous = inventory.from_status(ks.get("status") or {})
-    current = [inventory.ref_of(o) for o in objects]
-    return [Change(str(r), "deleted") for r in inventory.stale(previous, current)]
 
 
 def show(changes: list[Change]) -> None:
@@ -160,6 +72,8 @@ def kustomization(
     Exits 0 when nothing would change, 1 when something would, 2 on errors."""
     target = session.Target(kubeconfig, context, namespace)
 
+    from kidp_gitops.views import diff
+
     async def work(client: KubeClient) -> list[Change]:
         from kidp_gitops.kube import RestMapper
 
@@ -173,14 +87,14 @@ def kustomization(
                 live = await session.get_object(client, kinds.KUSTOMIZATION, namespace, name)
             except CliError:
                 live = ks
-        return await planned(client, mapper, ks, objects) + pruned(live, objects)
+        return await diff.planned(client, mapper, ks, objects) + diff.pruned(live, objects)
 
     try:
         changes = session.run(target, work)
-    except CliError as err:
+    except (CliError, ViewError) as err:
         raise CliError(str(err), exit_code=FAILED) from err
     show(changes)
-    if any(c.action in CHANGES for c in changes):
+    if any(c.action in diff.CHANGES for c in changes):
         raise typer.Exit(1)
 
 

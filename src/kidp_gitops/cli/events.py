@@ -23,8 +23,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
-from kidp_gitops.cli import kinds, output, reconcile, session
+from kidp_gitops.cli import output, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import actions, kinds, times
+from kidp_gitops.views import events as view_events
+from kidp_gitops.views.errors import ViewError
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient
@@ -50,42 +53,18 @@ Watch = Annotated[
 _WATCH_SECONDS = 300
 
 
-def _when(event: JSON) -> str:
-    return str(
-        event.get("lastTimestamp")
-        or (event.get("series") or {}).get("lastObservedTime")
-        or event.get("eventTime")
-        or event.get("firstTimestamp")
-        or (event.get("metadata") or {}).get("creationTimestamp")
-        or ""
-    )
-
-
-def _ours(event: JSON) -> bool:
-    involved = event.get("involvedObject") or {}
-    return kinds.is_ours(str(involved.get("apiVersion", "")))
-
-
-Wanted = set[tuple[str, str | None, str]]
-
-
-def _about(event: JSON, wanted: Wanted) -> bool:
-    """Whether the event is about one of `wanted` (kind, namespace, name); an empty
-    name matches every object of the kind, no namespace every namespace."""
-    involved = event.get("involvedObject") or {}
-    kind, ns, name = involved.get("kind"), involved.get("namespace"), involved.get("name")
-    return any(k == kind and n in (None, ns) and m in ("", name) for k, n, m in wanted)
-
-
-async def _related(client: KubeClient, ref: kinds.Ref, target: session.Target) -> Wanted:
+async def _related(
+    client: KubeClient, ref: kinds.Ref, target: session.Target
+) -> view_events.Wanted:
     """The object of `--for`, plus its source when it is an applier."""
     namespace = target.namespace
-    wanted: Wanted = {(ref.kind.kind, None if target.all_namespaces else namespace, ref.name)}
+    scope = None if target.all_namespaces else namespace
+    wanted: view_events.Wanted = {(ref.kind.kind, scope, ref.name)}
     if ref.name and ref.kind in kinds.APPLIERS:
         obj = await session.get_object(client, ref.kind, namespace, ref.name)
         try:
-            source_kind, source_ns, source_name = reconcile.source_of(obj)
-        except CliError:
+            source_kind, source_ns, source_name = actions.source_of(obj)
+        except ViewError:
             return wanted
         wanted.add((source_kind.kind, source_ns, source_name))
     return wanted
@@ -95,14 +74,14 @@ async def _related(client: KubeClient, ref: kinds.Ref, target: session.Target) -
 class Filter:
     """Which events a listing or a watch shows, and where it reads them."""
 
-    wanted: Wanted | None  # None: every event about one of kidp's kinds
+    wanted: view_events.Wanted | None  # None: every event about one of kidp's kinds
     types: frozenset[str]
     paths: tuple[str, ...]
 
     def __call__(self, event: JSON) -> bool:
-        if self.wanted is not None and not _about(event, self.wanted):
+        if self.wanted is not None and not view_events.is_about(event, self.wanted):
             return False
-        if self.wanted is None and not _ours(event):
+        if self.wanted is None and not view_events.is_ours(event):
             return False
         return not self.types or str(event.get("type", "")).lower() in self.types
 
@@ -119,23 +98,6 @@ async def _filter(
     return Filter(wanted, frozenset(types), tuple(paths))
 
 
-def row(event: JSON) -> JSON:
-    involved = event.get("involvedObject") or {}
-    return {
-        "lastSeen": _when(event),
-        "type": event.get("type", ""),
-        "reason": event.get("reason", ""),
-        "object": f"{involved.get('kind')}/{involved.get('name')}",
-        "namespace": involved.get("namespace") or event["metadata"].get("namespace"),
-        "message": str(event.get("message", "")).strip(),
-        "count": event.get("count") or 1,
-    }
-
-
-def rows(events: list[JSON]) -> list[JSON]:
-    return [row(event) for event in sorted(events, key=_when)]
-
-
 @dataclass
 class _Printer:
     """Prints each event a watch delivers once: a repeated delivery (a resumed watch,
@@ -147,7 +109,7 @@ class _Printer:
     def offer(self, event: JSON, *, quiet: bool = False) -> None:
         meta = event.get("metadata") or {}
         key = str(meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}")
-        version = (event.get("count"), _when(event))
+        version = (event.get("count"), view_events.event_time(event))
         if self.seen.get(key) == version:
             return
         self.seen[key] = version
@@ -203,14 +165,14 @@ async def _follow(
             expired = True
         if expired:
             found, versions = await _list(client, Filter(where.wanted, where.types, (path,)))
-            for event in sorted(found, key=_when):
+            for event in sorted(found, key=view_events.event_time):
                 printer.offer(event)
             version = versions[path]
 
 
 def _cells(r: JSON, all_namespaces: bool) -> list[str | Text]:
     cells: list[str | Text] = [r["namespace"]] if all_namespaces else []
-    seen = output.age(r["lastSeen"])
+    seen = times.age(r["lastSeen"])
     if r["count"] > 1:
         seen = f"{seen} (x{r['count']})"
     kind_style = "red" if r["type"] == "Warning" else ""
@@ -242,7 +204,7 @@ def _streamer(fmt: output.Format, all_namespaces: bool) -> Callable[[JSON], None
     """How a watch prints one event: a table row, a JSON line, or a YAML document."""
 
     def show(event: JSON) -> None:
-        r = row(event)
+        r = view_events.row(event)
         if fmt is output.Format.json:
             output.echo(json.dumps(r, default=str) + "\n")
         elif fmt is output.Format.yaml:
@@ -278,13 +240,13 @@ def events(
         where = await _filter(client, ref, wanted_types, target)
         found, versions = await _list(client, where)
         if not watch:
-            _print_listing(rows(found), fmt, target.all_namespaces)
+            _print_listing(view_events.rows(found), fmt, target.all_namespaces)
             return
         printer = _Printer(_streamer(fmt, target.all_namespaces))
-        ordered = sorted(found, key=_when)
+        ordered = sorted(found, key=view_events.event_time)
         table = fmt is output.Format.table
         if table:  # the listing as one aligned table; then a row a new event
-            cells = [_cells(row(e), target.all_namespaces) for e in ordered]
+            cells = [_cells(view_events.row(e), target.all_namespaces) for e in ordered]
             output.print_table(_columns(target.all_namespaces), cells)
         for event in ordered:
             printer.offer(event, quiet=table)

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kidp_gitops.cli import kinds, output, perkind, session
+from kidp_gitops.api import wellknown
+from kidp_gitops.cli import output, perkind, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient
@@ -27,7 +29,7 @@ JSON = dict[str, Any]
 
 _DROPPED_ANNOTATIONS = (
     "kubectl.kubernetes.io/last-applied-configuration",
-    "reconcile.fluxcd.io/requestedAt",
+    wellknown.REQUESTED_AT,
 )
 
 app = typer.Typer(

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
-from kidp_gitops.cli import completion, kinds, output, perkind, session
+from kidp_gitops.cli import completion, output, perkind, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds, times
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient
@@ -88,7 +89,7 @@ def _cells(r: JSON, *, namespaced: bool, kind_prefix: bool) -> list[str | Text]:
         str(r["suspended"]),
         output.status_text(r["ready"]),
         r["message"].replace("\n", " "),
-        output.age(r["created"]),
+        times.age(r["created"]),
     ]
     return cells
 

@@ -5,6 +5,8 @@
 whatever escapes into one line on stderr and an exit code:
 
     CliError             its message, its exit code (1 unless the command chose one)
+    ViewError            its message, exit 1 (the read-model's: an unknown kind, a
+                         reference that is not one)
     KubeError            one line from `session.describe` (no kubeconfig, unreachable
                          server, forbidden, …), exit 1
     DevClusterError      its message, exit 1
@@ -32,6 +34,7 @@ import typer
 
 from kidp_gitops.cli import lazy
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views.errors import ViewError
 
 USAGE_EXIT = 2
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
@@ -53,6 +56,8 @@ class KidpGroup(lazy.LazyGroup):
             code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         except CliError as err:
             _fail(str(err), err.exit_code)
+        except ViewError as err:
+            _fail(str(err), 1)
         except typer.Abort as err:
             _aborted(err)
         except KeyboardInterrupt:  # outside click's handling (shell completion)

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from kidp_gitops.cli import kinds, session
+from kidp_gitops.cli import session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds
 
 if TYPE_CHECKING:
     from kidp_gitops.api import kustomize as api

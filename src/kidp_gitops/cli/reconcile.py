@@ -13,20 +13,19 @@ pushed a second ago is fetched, then applied.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kidp_gitops.cli import completion, kinds, output, perkind, session
+from kidp_gitops.cli import completion, output, perkind, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import actions, kinds
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient
 
 JSON = dict[str, Any]
-REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 DEFAULT_TIMEOUT = "5m"
 
 app = typer.Typer(help="Reconcile GitOps objects now.", no_args_is_help=True)
@@ -51,26 +50,16 @@ def seconds(value: str, flag: str = "--timeout") -> float:
         raise CliError(f"{flag}: {err}") from err
 
 
-def stamp() -> str:
-    """A requestedAt value: RFC 3339 with nanosecond digits, as flux writes it."""
-    ns = time.time_ns()
-    now = datetime.datetime.fromtimestamp(ns // 10**9, datetime.UTC)
-    return f"{now:%Y-%m-%dT%H:%M:%S}.{ns % 10**9:09d}Z"
-
-
 async def request(client: KubeClient, kind: kinds.Kind, namespace: str, name: str) -> str:
-    """Annotate the object; returns the value to wait for."""
+    """Annotate the object (`views.actions`); returns the value to wait for."""
     from kidp_gitops.kube import ApiError
 
-    value = stamp()
-    patch = {"metadata": {"annotations": {REQUESTED_AT: value}}}
     try:
-        await client.patch(kind.path(namespace, name), patch)
+        return await actions.request_reconcile(client, kind, namespace, name)
     except ApiError as err:
         if err.not_found:
             raise CliError(f"{kind.kind} '{namespace}/{name}' not found") from err
         raise
-    return value
 
 
 async def wait_handled(
@@ -133,19 +122,6 @@ def _words(kind: kinds.Kind) -> str:
     return kind.kind.lower()
 
 
-def source_of(obj: JSON) -> tuple[kinds.Kind, str, str]:
-    """The source an applier reads from: kind, namespace, name."""
-    spec = obj.get("spec") or {}
-    ref = spec.get("sourceRef") or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef")
-    ref = ref or spec.get("chartRef")
-    if not ref:
-        raise CliError(f"{kinds.object_id(obj)} names no source")
-    kind = kinds.by_kind(str(ref.get("kind")))
-    if kind is None:
-        raise CliError(f"{kinds.object_id(obj)} reads from a {ref.get('kind')}: not served yet")
-    return kind, ref.get("namespace") or obj["metadata"]["namespace"], str(ref["name"])
-
-
 def _reconcile(
     kind: kinds.Kind, name: str, target: session.Target, timeout: str, with_source: bool
 ) -> None:
@@ -154,7 +130,7 @@ def _reconcile(
     async def work(client: KubeClient) -> None:
         if with_source:
             obj = await session.get_object(client, kind, target.namespace, name)
-            source_kind, source_ns, source_name = source_of(obj)
+            source_kind, source_ns, source_name = actions.source_of(obj)
             await request_and_wait(client, source_kind, source_ns, source_name, limit)
         await request_and_wait(client, kind, target.namespace, name, limit)
 

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from kidp_gitops.cli import kinds, options
+from kidp_gitops.cli import options
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import ApiError, KubeClient, KubeError

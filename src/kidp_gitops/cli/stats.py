@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kidp_gitops.cli import kinds, output, session
+from kidp_gitops.cli import output, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kidp_gitops.cli import kinds, output, perkind, reconcile, session
+from kidp_gitops.cli import output, perkind, reconcile, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import actions, kinds
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient
@@ -41,17 +42,11 @@ async def _names(
     return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objs]
 
 
-async def _set_suspend(
-    client: KubeClient, kind: kinds.Kind, namespace: str, name: str, value: bool
-) -> None:
-    await client.patch(kind.path(namespace, name), {"spec": {"suspend": value}})
-
-
 def suspend(kind: kinds.Kind, target: session.Target, name: str | None, every: bool) -> None:
     async def work(client: KubeClient) -> None:
         for ns, obj_name in await _names(client, kind, target, name, every):
             output.step(f"suspending {kind.kind} {obj_name} in {ns} namespace")
-            await _set_suspend(client, kind, ns, obj_name, True)
+            await actions.set_suspended(client, kind, ns, obj_name, True)
             output.success(f"{kind.kind} suspended")
 
     session.run(target, work)
@@ -71,7 +66,7 @@ def resume(
         requests = []
         for ns, obj_name in await _names(client, kind, target, name, every):
             output.step(f"resuming {kind.kind} {obj_name} in {ns} namespace")
-            await _set_suspend(client, kind, ns, obj_name, False)
+            await actions.set_suspended(client, kind, ns, obj_name, False)
             value = await reconcile.request(client, kind, ns, obj_name)
             output.success(f"{kind.kind} resumed")
             requests.append((ns, obj_name, value))

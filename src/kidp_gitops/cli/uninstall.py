@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kidp_gitops.cli import kinds, output, reconcile, session
+from kidp_gitops.cli import output, reconcile, session
 from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds
 
 if TYPE_CHECKING:
     from kidp_gitops.kube import KubeClient, RestMapper

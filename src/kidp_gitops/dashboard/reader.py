@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kidp_gitops.api import kinds as api_kinds
 from kidp_gitops.dashboard import view
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import Informer, object_key
 from kidp_gitops.kustomize.inventory import ObjRef
 from kidp_gitops.runtime.cache import InformerCache
+from kidp_gitops.views import kinds
 
 
 class CacheReader:
@@ -33,7 +33,7 @@ class CacheReader:
     def flux_informers(self) -> Iterator[Informer]:
         for informer in self._cache.informers():
             res = informer.resource
-            if res.kind in view.KINDS and res.group in api_kinds.GROUPS:
+            if res.kind in view.KINDS and res.group in kinds.GROUPS:
                 yield informer
 
     def event_informers(self) -> Iterator[Informer]:

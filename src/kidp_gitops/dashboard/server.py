@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final
 
@@ -32,13 +33,12 @@ import orjson
 from aiohttp import web
 
 from kidp_gitops import __version__
-from kidp_gitops.cli import kinds
-from kidp_gitops.cli.reconcile import REQUESTED_AT, stamp
 from kidp_gitops.dashboard import view
 from kidp_gitops.dashboard.reader import CacheReader
 from kidp_gitops.dashboard.stream import Broker, Message
 from kidp_gitops.kube import ApiError, KubeClient
 from kidp_gitops.runtime.cache import InformerCache
+from kidp_gitops.views import actions, kinds
 
 ACTIONS: Final = ("reconcile", "suspend", "resume")
 ACTION_HEADER: Final = "X-Requested-By"
@@ -250,17 +250,35 @@ class Dashboard:
         refused = _refuse_cross_site(request)
         if refused:
             return _error(403, refused)
-        path = kinds.lookup(kind).path(namespace, name)
+        served = kinds.lookup(kind)
         try:
-            if action in ("suspend", "resume"):
-                await self.client.patch(path, {"spec": {"suspend": action == "suspend"}})
-            if action in ("reconcile", "resume"):
-                value = stamp()
-                await self.client.patch(path, {"metadata": {"annotations": {REQUESTED_AT: value}}})
+            if action == "suspend":
+                await actions.set_suspended(self.client, served, namespace, name, True)
+            elif action == "resume":
+                await actions.resume(self.client, served, namespace, name)
+            else:
+                await actions.request_reconcile(self.client, served, namespace, name)
         except ApiError as err:
             status = err.status if err.status in (403, 404, 409, 422) else 502
             return _error(status, f"{action} {kind} {namespace}/{name}: {err.message}")
         return _json({"kind": kind, "namespace": namespace, "name": name, "action": action})
+
+
+@dataclass(frozen=True)
+class DashboardApp:
+    """The dashboard as the engine serves it (an `engine.run.HttpApp`): whoever starts the
+    engine passes one (`kidp controller run --dashboard-addr`, the tests' engines), and
+    the engine builds it over its cache and client once they exist."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    """The CLI's default is 9080; 0 picks a free one (`Engine.ports["dashboard"]`)."""
+    actions: bool = False
+    """Whether the dashboard may reconcile, suspend and resume (it has no login yet)."""
+    name: str = "dashboard"
+
+    def build(self, cache: InformerCache, client: KubeClient) -> web.Application:
+        return Dashboard(cache, client, actions=self.actions).app()
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

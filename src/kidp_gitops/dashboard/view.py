@@ -12,40 +12,22 @@ values, and strips credentials from URLs (`https://user:token@host` → `https:/
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
-from kidp_gitops.api import kinds as api_kinds
-from kidp_gitops.cli import kinds, output
-from kidp_gitops.kube import kstatus
-from kidp_gitops.kustomize import inventory
+from kidp_gitops.views import events, kinds, times, tree
 
 JSON = dict[str, Any]
 
 # The kinds the dashboard lists, in the order a reader follows the flow of data.
-KINDS: Final = (
-    "GitRepository",
-    "HelmRepository",
-    "HelmChart",
-    "Kustomization",
-    "HelmRelease",
-    "Alert",
-    "Provider",
-    "Receiver",
-    "ImageRepository",
-    "ImagePolicy",
-    "ImageUpdateAutomation",
-)
+KINDS: Final = tuple(k.kind for k in kinds.IN_FLOW_ORDER)
 
 # Spec fields never shown: they may hold secret values, or are too large to summarize.
 _HIDDEN: Final = frozenset({"values", "patches", "patchesStrategicMerge", "patchesJson6902"})
 # Maps whose keys are shown but not their values.
 _KEYS_ONLY: Final = frozenset({"substitute", "headers", "commonMetadata"})
 _MAX_DEPTH: Final = 3
-
-Lookup = Callable[[inventory.ObjRef], JSON | None]
-"""Finds the live object an inventory entry names, or None when it is not known."""
 
 
 def condition(obj: JSON, type_: str) -> JSON:
@@ -72,7 +54,7 @@ def row(obj: JSON, now: datetime.datetime | None = None) -> JSON:
         "suspended": kinds.suspended(obj),
         "drifted": str(drifted.get("status", "")) == "True",
         "created": created,
-        "age": output.age(created, now) if created else "-",
+        "age": times.age(created, now) if created else "-",
     }
 
 
@@ -170,48 +152,7 @@ def conditions(obj: JSON) -> list[JSON]:
     ]
 
 
-def health(obj: JSON | None) -> JSON:
-    """The kstatus verdict of a live object (NotFound when it is gone)."""
-    if obj is None:
-        return {"status": kstatus.Status.NOT_FOUND.value, "message": "not found in the cache"}
-    result = kstatus.compute(obj)
-    return {"status": result.status.value, "message": result.message}
-
-
-def node(ref: inventory.ObjRef, live: JSON | None) -> JSON:
-    return {
-        "kind": ref.kind,
-        "apiVersion": ref.api_version,
-        "namespace": ref.namespace,
-        "name": ref.name,
-        "health": health(live),
-        "resources": [],
-    }
-
-
-def tree(obj: JSON, lookup: Lookup, seen: set[str] | None = None) -> list[JSON]:
-    """The inventory of a Kustomization as nodes, each with its health; a Kustomization
-    it applied is followed into its own inventory (once: cycles end at a leaf)."""
-    meta = obj.get("metadata") or {}
-    seen = seen if seen is not None else set()
-    seen.add(f"{meta.get('namespace')}/{meta.get('name')}")
-    try:
-        refs = inventory.from_status(obj.get("status") or {})
-    except ValueError:
-        return []
-    nodes = []
-    for ref in refs:
-        live = lookup(ref)
-        item = node(ref, live)
-        is_ks = ref.group == kinds.KUSTOMIZATION.group and ref.kind == kinds.KUSTOMIZATION.kind
-        if is_ks and live is not None and f"{ref.namespace}/{ref.name}" not in seen:
-            item["resources"] = tree(live, lookup, seen)
-            item["ready"] = row(live)["ready"]
-        nodes.append(item)
-    return nodes
-
-
-def detail(obj: JSON, lookup: Lookup, events: list[JSON]) -> JSON:
+def detail(obj: JSON, lookup: tree.Lookup, recent: list[JSON]) -> JSON:
     """Everything the detail view shows of one object."""
     status = obj.get("status") or {}
     return {
@@ -222,32 +163,20 @@ def detail(obj: JSON, lookup: Lookup, events: list[JSON]) -> JSON:
         "lastHandledReconcileAt": str(status.get("lastHandledReconcileAt", "")),
         "conditions": conditions(obj),
         "spec": spec_summary(obj),
-        "inventory": tree(obj, lookup) if obj.get("kind") == "Kustomization" else [],
-        "events": events,
+        "inventory": tree.nodes(obj, lookup) if obj.get("kind") == "Kustomization" else [],
+        "events": recent,
     }
-
-
-def event_time(event: JSON) -> str:
-    return str(
-        event.get("lastTimestamp")
-        or (event.get("series") or {}).get("lastObservedTime")
-        or event.get("eventTime")
-        or event.get("firstTimestamp")
-        or (event.get("metadata") or {}).get("creationTimestamp")
-        or ""
-    )
 
 
 def is_flux_event(event: JSON) -> bool:
     involved = event.get("involvedObject") or {}
-    group = str(involved.get("apiVersion", "")).partition("/")[0]
-    return str(involved.get("kind", "")) in KINDS and group in api_kinds.GROUPS
+    return str(involved.get("kind", "")) in KINDS and events.is_ours(event)
 
 
 def event_row(event: JSON) -> JSON:
     involved = event.get("involvedObject") or {}
     return {
-        "time": event_time(event),
+        "time": events.event_time(event),
         "type": str(event.get("type", "")),
         "reason": str(event.get("reason", "")),
         "kind": str(involved.get("kind", "")),
@@ -259,7 +188,7 @@ def event_row(event: JSON) -> JSON:
 
 
 def recent_events(
-    events: Iterable[JSON],
+    found: Iterable[JSON],
     *,
     kind: str | None = None,
     namespace: str | None = None,
@@ -267,7 +196,7 @@ def recent_events(
     limit: int = 200,
 ) -> list[JSON]:
     """Events about Flux kinds, newest first, optionally about one object."""
-    rows = [event_row(e) for e in events if is_flux_event(e)]
+    rows = [event_row(e) for e in found if is_flux_event(e)]
     if kind is not None:
         rows = [r for r in rows if r["kind"] == kind]
     if namespace is not None:

@@ -1,4 +1,8 @@
-"""Assemble and run the engine: one API client, one manager, every controller."""
+"""Assemble and run the engine: one API client, one manager, every controller.
+
+The engine knows no face: whoever starts it (`kidp controller run`, the tests) passes the
+HTTP apps to serve beside the controllers (the dashboard is one), each built once the
+shared informer cache and client exist."""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
-from kidp_gitops.dashboard import Dashboard
 from kidp_gitops.helm import binary as helm_binary
 from kidp_gitops.helm.controller import helmrelease_controller
 from kidp_gitops.image import image_controllers
@@ -63,27 +68,36 @@ class EngineOptions:
     receiver_port: int = 0
     """The webhook receiver's port (Flux's is 9292, the CLI's default); 0 picks a free one,
     see `Engine.receiver_port`."""
-    dashboard_host: str = "127.0.0.1"
-    dashboard_port: int = 0
-    """The dashboard's port (the CLI's default is 9080); 0 picks a free one, see
-    `Engine.dashboard_port`."""
-    dashboard_actions: bool = False
-    """Whether the dashboard may reconcile, suspend and resume (it has no login yet)."""
     build_limits: sandbox.Limits = field(default_factory=sandbox.Limits)
     """Memory of one build's processes, size of a file a build reads (proc/sandbox)."""
     lockdown: Lockdown = field(default_factory=Lockdown)
     """The multi-tenancy flags, the same for every controller."""
 
 
+class HttpApp(Protocol):
+    """An HTTP app the engine serves beside its controllers, on `host:port` (0: a free
+    port, see `Engine.ports[name]`); built from the engine's cache and client."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    def build(self, cache: InformerCache, client: KubeClient) -> web.Application: ...
+
+
 class Engine:
     """A running engine (see `wait_ready`)."""
 
-    def __init__(self, options: EngineOptions):
+    def __init__(self, options: EngineOptions, apps: Sequence[HttpApp] = ()):
         self.options = options
+        self.apps = tuple(apps)
         self.manager: Manager | None = None
         self.artifact_port: int | None = None
         self.receiver_port: int | None = None
-        self.dashboard_port: int | None = None
+        self.ports: dict[str, int] = {}
+        """The port each of `apps` listens on, by name (set once running)."""
         self.cache: InformerCache | None = None
         """The informers every controller shares (set once running; the dashboard reads it)."""
         self._started = asyncio.Event()
@@ -93,7 +107,7 @@ class Engine:
         client = KubeClient(await load_config(o.kubeconfig, o.context))
         runner: web.AppRunner | None = None
         receiver_runner: web.AppRunner | None = None
-        dashboard_runner: web.AppRunner | None = None
+        app_runners: list[web.AppRunner] = []
         events = EventRecorder(client, COMPONENT)
         redact.mask_logs()  # no value that came from a Secret in any log line
         sandbox.configure(o.build_limits)
@@ -140,10 +154,11 @@ class Engine:
             receiver_runner, self.receiver_port = await listen.serve(
                 notification.server.app(), o.receiver_host, o.receiver_port
             )
-            dashboard = Dashboard(cache, client, actions=o.dashboard_actions)
-            dashboard_runner, self.dashboard_port = await listen.serve(
-                dashboard.app(), o.dashboard_host, o.dashboard_port
-            )
+            for http_app in self.apps:
+                app_runner, self.ports[http_app.name] = await listen.serve(
+                    http_app.build(cache, client), http_app.host, http_app.port
+                )
+                app_runners.append(app_runner)
             self.manager = manager
             self._started.set()
             if handle_signals:
@@ -155,8 +170,8 @@ class Engine:
                 await runner.cleanup()
             if receiver_runner is not None:
                 await receiver_runner.cleanup()
-            if dashboard_runner is not None:
-                await dashboard_runner.cleanup()
+            for app_runner in app_runners:
+                await app_runner.cleanup()
             await http.close()
             outbound.uninstall(installed)
             await client.close()

@@ -6,7 +6,7 @@ the latest, ImageUpdateAutomation writes it into Git (setters) and pushes a comm
     policy       picking the latest tag (semver, alphabetical, numerical; filterTags)
     setters      `# {"$imagepolicy": ...}` markers in YAML, edited in place
     message      the commit message template
-    gitwork      clone, commit, push (through `vcs.gitenv`)
+    (the clone, commit and push are `vcs.worktree`'s)
 """
 
 from kidp_gitops.image.controller import image_controllers

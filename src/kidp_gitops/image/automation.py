@@ -21,7 +21,6 @@ from pydantic import ValidationError
 from kidp_gitops.api import image as api
 from kidp_gitops.api import kinds, meta, source
 from kidp_gitops.image import message, setters
-from kidp_gitops.image.gitwork import WorkingClone
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
@@ -32,6 +31,7 @@ from kidp_gitops.runtime.lifecycle import TypedReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.vcs import gitenv, giterrors
+from kidp_gitops.vcs.worktree import WorkingClone
 
 KIND = "ImageUpdateAutomation"
 INVALID_SPEC = "InvalidSpec"

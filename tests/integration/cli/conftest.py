@@ -15,11 +15,11 @@ from typing import Protocol
 import pytest
 from typer.testing import CliRunner, Result
 
-from kidp_gitops.cli import kinds
 from kidp_gitops.cli.main import app
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.install import manifests
 from kidp_gitops.kube import ApiError, KubeClient
+from kidp_gitops.views import kinds
 from tests.integration.conftest import install_crds, used_later
 from tests.integration.wait import until
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 
 from kidp_gitops import __version__
-from kidp_gitops.cli import kinds
 from kidp_gitops.devcluster.kubeconfig import CONTEXT
+from kidp_gitops.views import kinds
 from tests.integration.cli.conftest import Kidp
 from tests.integration.cli.helpers import dead_kubeconfig, one_line
 

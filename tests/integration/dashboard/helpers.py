@@ -18,8 +18,8 @@ JSON = dict[str, Any]
 
 
 def base_url(engine: Engine) -> str:
-    assert engine.dashboard_port
-    return f"http://127.0.0.1:{engine.dashboard_port}"
+    assert engine.ports.get("dashboard")
+    return f"http://127.0.0.1:{engine.ports['dashboard']}"
 
 
 async def get_json(url: str) -> tuple[int, JSON]:

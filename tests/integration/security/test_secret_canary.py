@@ -106,7 +106,7 @@ async def test_the_canary_is_found_nowhere(
         "engine log": caplog.text,
     }
     async with aiohttp.ClientSession() as http:
-        dash = f"http://127.0.0.1:{engine.dashboard_port}/api/v1"
+        dash = f"http://127.0.0.1:{engine.ports['dashboard']}/api/v1"
         for path in ("/objects", "/events"):
             async with http.get(dash + path) as resp:
                 seen[f"dashboard {path}"] = await resp.text()

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from kidp_gitops.api import meta
+from kidp_gitops.api import meta, resources
 
 
 class _Timed(meta.SpecModel):
@@ -160,7 +160,7 @@ def test_artifact_fields() -> None:
 
 
 def test_resource_info() -> None:
-    info = meta.ResourceInfo(
+    info = resources.ResourceInfo(
         group="g.io", kind="Thing", plural="things", versions=("v2", "v1"), storage_version="v2"
     )
     assert info.crd_name == "things.g.io"

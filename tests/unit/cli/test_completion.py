@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from kidp_gitops.cli import completion, kinds, session
+from kidp_gitops.cli import completion, session
 from kidp_gitops.cli.errors import CliError
 from kidp_gitops.cli.main import app
 from kidp_gitops.kube import KubeClient
+from kidp_gitops.views import kinds
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ options, as Flux's kustomize-controller flags do."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -11,16 +12,18 @@ from typer.testing import CliRunner
 
 from kidp_gitops.cli.main import app
 from kidp_gitops.engine import run as engine_run
-from kidp_gitops.engine.run import EngineOptions
+from kidp_gitops.engine.run import EngineOptions, HttpApp
 from kidp_gitops.proc.sandbox import Limits, MiB
 from kidp_gitops.runtime.tenancy import Lockdown
 
 
 class FakeEngine:
     seen: ClassVar[list[EngineOptions]] = []
+    apps: ClassVar[list[list[HttpApp]]] = []
 
-    def __init__(self, options: EngineOptions):
+    def __init__(self, options: EngineOptions, apps: Sequence[HttpApp] = ()):
         self.seen.append(options)
+        self.apps.append(list(apps))
 
     async def run(self, *, handle_signals: bool = False) -> None:
         return None
@@ -29,6 +32,7 @@ class FakeEngine:
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> type[FakeEngine]:
     FakeEngine.seen = []
+    FakeEngine.apps = []
     # `controller run` imports the engine when it runs (so `kidp --help` does not).
     monkeypatch.setattr(engine_run, "Engine", FakeEngine)
     return FakeEngine

@@ -50,6 +50,21 @@ with open(out, "w") as f:
 
 CLUSTER_CLIENT = ("aiohttp", "kubernetes_asyncio", "kidp_gitops.kube")
 MODELS = ("pydantic", "pydantic_core", "kidp_gitops.api")
+# Plain data the command tree reads (the kinds table, the read-model's names for them):
+# neither the client nor the models, so every command may load them.
+PLAIN = frozenset(
+    {
+        "kidp_gitops.api",
+        "kidp_gitops.api.wellknown",
+        "kidp_gitops.api.resources",
+        "kidp_gitops.views",
+        "kidp_gitops.views.actions",
+        "kidp_gitops.views.errors",
+        "kidp_gitops.views.events",
+        "kidp_gitops.views.kinds",
+        "kidp_gitops.views.times",
+    }
+)
 
 
 def imported(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> set[str]:
@@ -68,12 +83,16 @@ def imported(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> s
 
 
 def of(modules: set[str], packages: tuple[str, ...]) -> list[str]:
-    return sorted(m for m in modules if any(m == p or m.startswith(f"{p}.") for p in packages))
+    """The modules of those packages that were loaded, beyond the plain ones."""
+    return sorted(
+        m for m in modules - PLAIN if any(m == p or m.startswith(f"{p}.") for p in packages)
+    )
 
 
 def beyond_the_cli(modules: set[str]) -> list[str]:
-    """kidp_gitops modules other than the CLI's own: kube, api, the controllers…"""
-    ours = [m for m in modules if m.startswith("kidp_gitops.")]
+    """kidp_gitops modules other than the CLI's own and the plain ones: kube, the API
+    types, the controllers…"""
+    ours = [m for m in modules - PLAIN if m.startswith("kidp_gitops.")]
     return sorted(m for m in ours if m.partition(".")[2].partition(".")[0] != "cli")
 
 

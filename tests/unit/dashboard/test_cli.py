@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -11,16 +12,19 @@ import pytest
 from typer.testing import CliRunner
 
 from kidp_gitops.cli.main import app
+from kidp_gitops.dashboard import DashboardApp
 from kidp_gitops.engine import run as engine_run
-from kidp_gitops.engine.run import EngineOptions
+from kidp_gitops.engine.run import EngineOptions, HttpApp
 from kidp_gitops.local.environment import LocalEnvironment
 
 
 class FakeEngine:
     seen: ClassVar[list[EngineOptions]] = []
+    apps: ClassVar[list[list[HttpApp]]] = []
 
-    def __init__(self, options: EngineOptions):
+    def __init__(self, options: EngineOptions, apps: Sequence[HttpApp] = ()):
         self.seen.append(options)
+        self.apps.append(list(apps))
 
     async def run(self, *, handle_signals: bool = False) -> None:
         return None
@@ -29,6 +33,7 @@ class FakeEngine:
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> type[FakeEngine]:
     FakeEngine.seen = []
+    FakeEngine.apps = []
     # `controller run` imports the engine when it runs (so `kidp --help` does not).
     monkeypatch.setattr(engine_run, "Engine", FakeEngine)
     return FakeEngine
@@ -39,9 +44,10 @@ def test_the_dashboard_listens_on_9080_with_actions_off(
 ) -> None:
     result = CliRunner().invoke(app, ["controller", "run", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    (options,) = engine.seen
-    assert (options.dashboard_host, options.dashboard_port) == ("127.0.0.1", 9080)
-    assert options.dashboard_actions is False
+    ((dashboard,),) = engine.apps
+    assert isinstance(dashboard, DashboardApp)
+    assert (dashboard.host, dashboard.port) == ("127.0.0.1", 9080)
+    assert dashboard.actions is False
 
 
 def test_dashboard_flags_reach_the_engine(engine: type[FakeEngine], tmp_path: Path) -> None:
@@ -49,9 +55,10 @@ def test_dashboard_flags_reach_the_engine(engine: type[FakeEngine], tmp_path: Pa
     args += ["--dashboard-addr", "0.0.0.0:8000", "--dashboard-actions"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    (options,) = engine.seen
-    assert (options.dashboard_host, options.dashboard_port) == ("0.0.0.0", 8000)
-    assert options.dashboard_actions is True
+    ((dashboard,),) = engine.apps
+    assert isinstance(dashboard, DashboardApp)
+    assert (dashboard.host, dashboard.port) == ("0.0.0.0", 8000)
+    assert dashboard.actions is True
 
 
 def test_status_names_the_dashboard_url(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from kidp_gitops.dashboard import view
 from kidp_gitops.kustomize.inventory import ObjRef
+from kidp_gitops.views import tree
 
 JSON = dict[str, Any]
 NOW = datetime.datetime(2026, 1, 2, 12, 0, tzinfo=datetime.UTC)
@@ -152,7 +153,7 @@ def test_the_tree_follows_nested_kustomizations_and_shows_health() -> None:
     def lookup(ref: ObjRef) -> JSON | None:
         return live.get((ref.group, ref.kind, ref.name))
 
-    nodes = view.tree(parent, lookup)
+    nodes = tree.nodes(parent, lookup)
     by_name = {n["name"]: n for n in nodes}
     assert by_name["web"]["health"]["status"] == "InProgress"
     assert by_name["gone"]["health"]["status"] == "NotFound"

@@ -1,12 +1,11 @@
-"""The kinds the CLI shows and acts on, and the names people type for them.
+"""The kinds the faces show and act on, and the names people type for them.
 
-`ALL` is the kinds of the API types (`api.kinds.ALL_KINDS`) at their storage version,
-written out here so that building the command tree, `--help` and TAB completion do not
-load the pydantic models (see `cli/__init__.py`); `tests/unit/cli/test_kinds.py` holds
-it equal to the API types, so the CLI serves exactly what the CRDs serve. `lookup`
-accepts what kubectl and flux accept: the kind, its plural, singular or short name, in
-any case ("ks", "Kustomization", "gitrepositories"). `parse_ref` reads `Kind/name` and
-`Kind/namespace/name` references, as `--for` and `--source` take them.
+`ALL` is the table of `api/resources.py` at each kind's storage version: one table for
+the API types, the CRDs, the CLI and the dashboard. It is plain data, so building the
+command tree, `--help` and TAB completion read it without loading the pydantic models.
+`lookup` accepts what kubectl and flux accept: the kind, its plural, singular or short
+name, in any case ("ks", "Kustomization", "gitrepositories"). `parse_ref` reads
+`Kind/name` and `Kind/namespace/name` references, as `--for` and `--source` take them.
 """
 
 from __future__ import annotations
@@ -15,7 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from kidp_gitops.cli.errors import CliError
+from kidp_gitops.api import resources
+from kidp_gitops.views.errors import ViewError
+
+JSON = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,11 @@ class Kind:
     version: str
     plural: str
     short_names: tuple[str, ...] = ()
+
+    @classmethod
+    def served(cls, info: resources.ResourceInfo) -> Kind:
+        """The kind at the version it is stored in."""
+        return cls(info.kind, info.group, info.storage_version, info.plural, info.short_names)
 
     @property
     def api_version(self) -> str:
@@ -43,60 +50,52 @@ class Kind:
         return (self.kind.lower(), self.plural, *self.short_names)
 
 
-_SOURCE = "source.toolkit.fluxcd.io"
-_NOTIFICATION = "notification.toolkit.fluxcd.io"
-_IMAGE = "image.toolkit.fluxcd.io"
-
-ALL: tuple[Kind, ...] = (
-    Kind("GitRepository", _SOURCE, "v1", "gitrepositories", ("gitrepo",)),
-    Kind("HelmRepository", _SOURCE, "v1", "helmrepositories", ("helmrepo",)),
-    Kind("HelmChart", _SOURCE, "v1", "helmcharts", ("hc",)),
-    Kind("Kustomization", "kustomize.toolkit.fluxcd.io", "v1", "kustomizations", ("ks",)),
-    Kind("HelmRelease", "helm.toolkit.fluxcd.io", "v2", "helmreleases", ("hr",)),
-    Kind("Provider", _NOTIFICATION, "v1beta3", "providers"),
-    Kind("Alert", _NOTIFICATION, "v1beta3", "alerts"),
-    Kind("Receiver", _NOTIFICATION, "v1", "receivers"),
-    Kind("ImageRepository", _IMAGE, "v1beta2", "imagerepositories", ("imgrepo", "imagerepo")),
-    Kind("ImagePolicy", _IMAGE, "v1beta2", "imagepolicies", ("imgpol", "imagepol")),
-    Kind(
-        "ImageUpdateAutomation",
-        _IMAGE,
-        "v1beta2",
-        "imageupdateautomations",
-        ("iua", "imgupd", "imgauto"),
-    ),
-)
+ALL: tuple[Kind, ...] = tuple(Kind.served(info) for info in resources.ALL)
 _BY_KIND = {k.kind: k for k in ALL}
-_GROUPS = frozenset(k.group for k in ALL)
 
 GIT_REPOSITORY = _BY_KIND["GitRepository"]
 HELM_REPOSITORY = _BY_KIND["HelmRepository"]
 HELM_CHART = _BY_KIND["HelmChart"]
 KUSTOMIZATION = _BY_KIND["Kustomization"]
 HELM_RELEASE = _BY_KIND["HelmRelease"]
+PROVIDER = _BY_KIND["Provider"]
+ALERT = _BY_KIND["Alert"]
+RECEIVER = _BY_KIND["Receiver"]
+IMAGE_REPOSITORY = _BY_KIND["ImageRepository"]
+IMAGE_POLICY = _BY_KIND["ImagePolicy"]
+IMAGE_UPDATE_AUTOMATION = _BY_KIND["ImageUpdateAutomation"]
 
 SOURCES = (GIT_REPOSITORY, HELM_REPOSITORY, HELM_CHART)
 APPLIERS = (KUSTOMIZATION, HELM_RELEASE)
+# In the order a reader follows the flow of data: sources, appliers, alerts and where they
+# go, receivers, then the image automation (the dashboard lists kinds this way).
+IN_FLOW_ORDER = (
+    *SOURCES,
+    *APPLIERS,
+    ALERT,
+    PROVIDER,
+    RECEIVER,
+    IMAGE_REPOSITORY,
+    IMAGE_POLICY,
+    IMAGE_UPDATE_AUTOMATION,
+)
+
+GROUPS = resources.GROUPS
+is_ours = resources.is_ours
 
 
 def lookup(name: str) -> Kind:
-    """The kind a person means by `name`; a CliError listing the kinds otherwise."""
+    """The kind a person means by `name`; a ViewError listing the kinds otherwise."""
     wanted = name.lower()
     for kind in ALL:
         if wanted in kind.names:
             return kind
     known = ", ".join(k.kind for k in ALL)
-    raise CliError(f"unknown kind {name!r}: expected one of {known}")
+    raise ViewError(f"unknown kind {name!r}: expected one of {known}")
 
 
 def by_kind(kind: str) -> Kind | None:
     return _BY_KIND.get(kind)
-
-
-def is_ours(api_version: str) -> bool:
-    """Whether the apiVersion belongs to a group kidp serves (any version), as
-    `api.kinds.is_ours` says."""
-    return api_version.partition("/")[0] in _GROUPS
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ def parse_ref(text: str, *, name_required: bool = True) -> Ref:
     """`Kind/name`, `Kind/namespace/name` (or just `Kind` when no name is required)."""
     parts = text.split("/")
     if len(parts) > 3 or not parts[0] or (name_required and len(parts) < 2):
-        raise CliError(f"{text!r} is not a reference: write Kind/name or Kind/namespace/name")
+        raise ViewError(f"{text!r} is not a reference: write Kind/name or Kind/namespace/name")
     kind = lookup(parts[0])
     if len(parts) == 1:
         return Ref(kind, "")
@@ -119,7 +118,7 @@ def parse_ref(text: str, *, name_required: bool = True) -> Ref:
     return Ref(kind, parts[2], parts[1])
 
 
-def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
+def condition(obj: JSON, type_: str = "Ready") -> JSON:
     """The condition of that type on the object's status, or {}."""
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == type_:
@@ -127,7 +126,7 @@ def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
     return {}
 
 
-def revision(obj: dict[str, Any]) -> str:
+def revision(obj: JSON) -> str:
     """The revision a person wants to see: the artifact of a source, what an applier
     last applied (or attempted)."""
     status = obj.get("status") or {}
@@ -144,11 +143,11 @@ def revision(obj: dict[str, Any]) -> str:
     return str(status.get("lastAppliedRevision") or status.get("lastAttemptedRevision") or "")
 
 
-def suspended(obj: dict[str, Any]) -> bool:
+def suspended(obj: JSON) -> bool:
     return bool((obj.get("spec") or {}).get("suspend"))
 
 
-def object_id(obj: dict[str, Any]) -> str:
+def object_id(obj: JSON) -> str:
     """`Kind/namespace/name`, for messages."""
     meta = obj.get("metadata") or {}
     where = f"{meta['namespace']}/" if meta.get("namespace") else ""

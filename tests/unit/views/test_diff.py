@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kidp_gitops.cli import diff
+from kidp_gitops.views import diff
 
 
 def secret(**data: str) -> dict[str, object]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kidp_gitops.cli import kinds
-from kidp_gitops.cli.errors import CliError
+from kidp_gitops.views import kinds
+from kidp_gitops.views.errors import ViewError
 
 
 @pytest.mark.parametrize("name", ["ks", "Kustomization", "kustomizations", "KUSTOMIZATION"])
@@ -14,7 +14,7 @@ def test_lookup_accepts_kubectl_names(name: str) -> None:
 
 
 def test_lookup_names_the_known_kinds() -> None:
-    with pytest.raises(CliError, match="unknown kind 'widget': expected one of GitRepository"):
+    with pytest.raises(ViewError, match="unknown kind 'widget': expected one of GitRepository"):
         kinds.lookup("widget")
 
 
@@ -22,7 +22,7 @@ def test_parse_ref() -> None:
     assert kinds.parse_ref("gitrepo/app") == kinds.Ref(kinds.GIT_REPOSITORY, "app")
     assert kinds.parse_ref("hr/apps/web") == kinds.Ref(kinds.HELM_RELEASE, "web", "apps")
     assert kinds.parse_ref("Kustomization", name_required=False).name == ""
-    with pytest.raises(CliError, match="write Kind/name"):
+    with pytest.raises(ViewError, match="write Kind/name"):
         kinds.parse_ref("Kustomization")
 
 
@@ -43,10 +43,12 @@ def test_revision_by_kind() -> None:
 
 
 def test_the_table_is_the_api_types() -> None:
-    """The CLI writes its kinds out (so it starts without the pydantic models); they are
-    the API types' kinds, names and storage versions, in the same order."""
+    """One table serves the API types and the faces: each model's RESOURCE is its row,
+    and the faces show every kind at its storage version, in the same order."""
     from kidp_gitops.api import kinds as api_kinds
+    from kidp_gitops.api import resources
 
+    assert tuple(m.RESOURCE for m in api_kinds.ALL_KINDS) == resources.ALL
     expected = tuple(
         kinds.Kind(
             m.RESOURCE.kind,
@@ -60,3 +62,7 @@ def test_the_table_is_the_api_types() -> None:
     assert expected == kinds.ALL
     for version in ("source.toolkit.fluxcd.io/v1beta2", "apps/v1", "image.toolkit.fluxcd.io/v1"):
         assert kinds.is_ours(version) == api_kinds.is_ours(version)
+
+
+def test_the_flow_order_lists_every_kind_once() -> None:
+    assert sorted(k.kind for k in kinds.IN_FLOW_ORDER) == sorted(k.kind for k in kinds.ALL)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from kidp_gitops.cli import tree
+from kidp_gitops.views import tree
 
 
 def test_render_draws_guides() -> None:
-    root = tree.node("Kustomization", "flux-system", "platform")
-    child = tree.node("Kustomization", "flux-system", "apps")
-    child["resources"] = [tree.node("Deployment", "apps", "web")]
-    root["resources"] = [child, tree.node("Namespace", "", "apps")]
+    root = tree.leaf("Kustomization", "flux-system", "platform")
+    child = tree.leaf("Kustomization", "flux-system", "apps")
+    child["resources"] = [tree.leaf("Deployment", "apps", "web")]
+    root["resources"] = [child, tree.leaf("Namespace", "", "apps")]
     assert tree.render(root) == [
         "Kustomization/flux-system/platform",
         "├── Kustomization/flux-system/apps",

@@ -1,18 +1,24 @@
-"""The git side of an ImageUpdateAutomation: a working clone, a commit, a push.
+"""Clone, edit, commit, push: a working copy of a remote branch, for whoever writes to
+Git (ImageUpdateAutomation's image updates, `kidp bootstrap git`'s manifests).
 
     async with WorkingClone(url, auth, deadline) as clone:
         await clone.checkout("main", push_branch="production")   # the push branch if it
                                                                   # exists, else from main
+        # or: await clone.open_branch("main")                    # its tip, or a new
+                                                                  # branch of an empty repo
         ... edit files under clone.path ...
-        if await clone.commit(author, message):                   # False: nothing changed
-            sha = await clone.push("production", options)
+        if await clone.commit(name, email, message):              # None: nothing changed
+            await clone.push("production", options)
 
+The copy lives in a temporary directory (under `workdir`, when given) removed on exit,
+off the event loop.
 Every git call runs in `vcs.gitenv`'s isolated environment (credentials never on a
 command line, never in an error message).
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,18 +29,25 @@ from kidp_gitops.vcs import gitenv, giturl
 
 class WorkingClone:
     def __init__(
-        self, url: str, auth: gitenv.Auth | None, deadline: gitenv.Deadline, workdir: Path
+        self,
+        url: str | giturl.RemoteURL,
+        auth: gitenv.Auth | None,
+        deadline: gitenv.Deadline,
+        workdir: Path | None = None,
+        *,
+        prefix: str = "worktree-",
     ):
-        self.remote = giturl.parse(url)
+        self.remote = url if isinstance(url, giturl.RemoteURL) else giturl.parse(url)
         self.auth = auth
         self.deadline = deadline
         self.workdir = workdir
+        self.prefix = prefix
         self.path = Path()
         self._session: gitenv.Session | None = None
         self._tmp: Path | None = None
 
     async def __aenter__(self) -> WorkingClone:
-        self._tmp = Path(tempfile.mkdtemp(dir=self.workdir, prefix="automation-"))
+        self._tmp = Path(tempfile.mkdtemp(dir=self.workdir, prefix=self.prefix))
         self.path = self._tmp / "repo"
         self._session = gitenv.Session(self.remote, self.auth)
         await self._session.__aenter__()
@@ -49,7 +62,7 @@ class WorkingClone:
         if self._session is not None:
             await self._session.__aexit__(exc_type, exc, tb)
         if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self._tmp, ignore_errors=True)
 
     async def _git(self, args: list[str], action: str, env: dict[str, str] | None = None) -> str:
         assert self._session is not None, "use WorkingClone in `async with`"
@@ -94,6 +107,24 @@ class WorkingClone:
         else:
             await self._git(["checkout", "--quiet", "-b", push_branch], "check out")
         return push_branch
+
+    async def open_branch(self, branch: str) -> bool:
+        """Check out the tip of `branch` (one commit deep), or start it with no commit
+        when the remote has no such branch (an empty repository); whether it existed."""
+        url = self.remote.url
+        self.path.mkdir(parents=True)
+        await self._git(["init", "--quiet", "--initial-branch", branch], "initialize")
+        listed = await self._git(
+            ["ls-remote", "--heads", url, f"refs/heads/{branch}"], "list branches of"
+        )
+        if not listed.strip():
+            return False
+        await self._git(
+            ["fetch", "--quiet", "--no-tags", "--depth", "1", url, f"refs/heads/{branch}"],
+            "fetch from",
+        )
+        await self._git(["checkout", "--quiet", "-B", branch, "FETCH_HEAD"], "check out")
+        return True
 
     async def head(self) -> str:
         return (await self._git(["rev-parse", "HEAD"], "read")).strip()

@@ -1,0 +1,137 @@
+"""The one table of the kinds kidp serves: group, kind, plural, short names, versions.
+
+Where it fits: each API type (`api/source.py`, …) takes its `RESOURCE` from here, the
+CRDs are generated from those, and the faces (`views/kinds.py`: the names people type,
+the paths they act on) read the same rows. This module is plain data, no pydantic, so
+that `kidp --help` and TAB completion can read it without loading the API types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SOURCE_GROUP = "source.toolkit.fluxcd.io"
+KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
+HELM_GROUP = "helm.toolkit.fluxcd.io"
+NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
+IMAGE_GROUP = "image.toolkit.fluxcd.io"
+
+_SOURCES = ("all", "fluxcd", "fluxcd-sources")
+_APPLIERS = ("all", "fluxcd", "fluxcd-appliers")
+_NOTIFICATIONS = ("all", "fluxcd", "fluxcd-notifications")
+_IMAGES = ("all", "fluxcd", "fluxcd-images")
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """How a kind is served: its group, names and versions."""
+
+    group: str
+    kind: str
+    plural: str
+    versions: tuple[str, ...]
+    storage_version: str
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    deprecated_versions: tuple[str, ...] = ()
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{self.group}"
+
+    def api_version(self, version: str | None = None) -> str:
+        return f"{self.group}/{version or self.storage_version}"
+
+    def serves(self, api_version: str) -> bool:
+        group, _, version = api_version.partition("/")
+        return group == self.group and version in self.versions
+
+
+GIT_REPOSITORY = ResourceInfo(
+    SOURCE_GROUP, "GitRepository", "gitrepositories", ("v1",), "v1", ("gitrepo",), _SOURCES
+)
+HELM_REPOSITORY = ResourceInfo(
+    SOURCE_GROUP, "HelmRepository", "helmrepositories", ("v1",), "v1", ("helmrepo",), _SOURCES
+)
+HELM_CHART = ResourceInfo(SOURCE_GROUP, "HelmChart", "helmcharts", ("v1",), "v1", ("hc",), _SOURCES)
+KUSTOMIZATION = ResourceInfo(
+    KUSTOMIZE_GROUP, "Kustomization", "kustomizations", ("v1",), "v1", ("ks",), _APPLIERS
+)
+HELM_RELEASE = ResourceInfo(
+    HELM_GROUP, "HelmRelease", "helmreleases", ("v2",), "v2", ("hr",), _APPLIERS
+)
+_NOTIFICATION_VERSIONS = ("v1beta3", "v1beta2", "v1beta1")
+PROVIDER = ResourceInfo(
+    NOTIFICATION_GROUP,
+    "Provider",
+    "providers",
+    _NOTIFICATION_VERSIONS,
+    "v1beta3",
+    categories=_NOTIFICATIONS,
+    deprecated_versions=("v1beta2", "v1beta1"),
+)
+ALERT = ResourceInfo(
+    NOTIFICATION_GROUP,
+    "Alert",
+    "alerts",
+    _NOTIFICATION_VERSIONS,
+    "v1beta3",
+    categories=_NOTIFICATIONS,
+    deprecated_versions=("v1beta2", "v1beta1"),
+)
+RECEIVER = ResourceInfo(
+    NOTIFICATION_GROUP, "Receiver", "receivers", ("v1",), "v1", categories=_NOTIFICATIONS
+)
+IMAGE_REPOSITORY = ResourceInfo(
+    IMAGE_GROUP,
+    "ImageRepository",
+    "imagerepositories",
+    ("v1beta2",),
+    "v1beta2",
+    ("imgrepo", "imagerepo"),
+    _IMAGES,
+)
+IMAGE_POLICY = ResourceInfo(
+    IMAGE_GROUP,
+    "ImagePolicy",
+    "imagepolicies",
+    ("v1beta2",),
+    "v1beta2",
+    ("imgpol", "imagepol"),
+    _IMAGES,
+)
+IMAGE_UPDATE_AUTOMATION = ResourceInfo(
+    IMAGE_GROUP,
+    "ImageUpdateAutomation",
+    "imageupdateautomations",
+    ("v1beta2", "v1beta1"),
+    "v1beta2",
+    ("iua", "imgupd", "imgauto"),
+    _IMAGES,
+    deprecated_versions=("v1beta1",),
+)
+
+ALL: tuple[ResourceInfo, ...] = (
+    GIT_REPOSITORY,
+    HELM_REPOSITORY,
+    HELM_CHART,
+    KUSTOMIZATION,
+    HELM_RELEASE,
+    PROVIDER,
+    ALERT,
+    RECEIVER,
+    IMAGE_REPOSITORY,
+    IMAGE_POLICY,
+    IMAGE_UPDATE_AUTOMATION,
+)
+
+GROUPS = frozenset(info.group for info in ALL)
+
+
+def is_ours(api_version: str) -> bool:
+    """Whether the apiVersion belongs to a group kidp serves (any version)."""
+    return api_version.partition("/")[0] in GROUPS
