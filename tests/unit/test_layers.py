@@ -42,7 +42,7 @@ ALLOWED: dict[str, set[str]] = {
     "views": {"api", "kube", "runtime", "kustomize"},
     "dashboard": {"api", "kube", "runtime", "kustomize", "views"},
     "engine": {*FOUNDATION, *CONTROLLERS},
-    "process": {"engine", "dashboard"},  # the controller process: engine + its HTTP apps
+    "daemon": {"engine", "dashboard"},  # the controller process: engine + its HTTP apps
     "local": {"devcluster", "install", "kube", "proc"},
     "cli": {
         "api",
@@ -57,7 +57,7 @@ ALLOWED: dict[str, set[str]] = {
         "devcluster",
         "local",
         "engine",
-        "process",
+        "daemon",
     },
 }
 FACES = ("cli", "dashboard")
@@ -131,14 +131,14 @@ def test_the_lists_are_explicit() -> None:
     assert not [p for p, allowed in ALLOWED.items() if "*" in allowed]
     assert "cli" not in ALLOWED["dashboard"]
     assert "dashboard" not in ALLOWED["cli"]
-    assert not ALLOWED["engine"] & {*FACES, "process", "local", "views"}
+    assert not ALLOWED["engine"] & {*FACES, "daemon", "local", "views"}
 
 
 def test_the_faces_import_neither_each_other_nor_the_engine_a_face() -> None:
     graph = package_imports()
     assert "dashboard" not in graph.get("cli", set())
     assert "cli" not in graph.get("dashboard", set())
-    assert not graph.get("engine", set()) & {*FACES, "process", "local", "views"}
+    assert not graph.get("engine", set()) & {*FACES, "daemon", "local", "views"}
 
 
 def test_no_package_cycles() -> None:

@@ -97,9 +97,9 @@ def run(
     context: options.Context = None,
 ) -> None:
     """Run every controller until SIGTERM."""
+    from kidp_gitops.daemon import controller
     from kidp_gitops.engine.run import EngineOptions
     from kidp_gitops.proc.sandbox import Limits
-    from kidp_gitops.process import controller
     from kidp_gitops.runtime.tenancy import Lockdown
 
     logging.basicConfig(

@@ -235,7 +235,9 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
         packaged = chart_dir.is_file()  # a chart archive kept in Git, as Flux allows
         if packaged:
             data = await asyncio.to_thread(chart_dir.read_bytes)
-            chart_dir = helmpackage.unpack_chart(data, tmp / "archive", spec.chart)
+            chart_dir = await asyncio.to_thread(
+                helmpackage.unpack_chart, data, tmp / "archive", spec.chart
+            )
         chart = helmpackage.read_chart(chart_dir, spec.chart)
         build_meta = []
         if spec.reconcile_strategy == "Revision":
@@ -311,7 +313,7 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
 
         data = await self._download(source, repo, entry)
         tree = tmp / "chart"
-        chart_dir = helmpackage.unpack_chart(data, tree, spec.chart)
+        chart_dir = await asyncio.to_thread(helmpackage.unpack_chart, data, tree, spec.chart)
         if not files:
             return Built(
                 name=spec.chart,
@@ -340,7 +342,8 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
         then unpack the archive into the tree the artifact is made from."""
         archive = await self.helm.package(chart_dir, tmp / "out", where, set_version, tmp)
         tree = tmp / "packaged"
-        helmpackage.unpack_chart(archive.read_bytes(), tree, where)
+        data = await asyncio.to_thread(archive.read_bytes)
+        await asyncio.to_thread(helmpackage.unpack_chart, data, tree, where)
         return Built(
             name=name,
             revision=version,
