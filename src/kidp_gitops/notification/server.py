@@ -20,12 +20,12 @@ import logging
 from aiohttp import web
 
 from kidp_gitops.api import notification as api
+from kidp_gitops.api.wellknown import REQUESTED_AT
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import KubeError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import RestMapper
 from kidp_gitops.notification import receiver, secrets, webhooks
-from kidp_gitops.runtime.lifecycle import REQUESTED_AT
 from kidp_gitops.runtime.reconcile import ReconcileError
 from kidp_gitops.runtime.tenancy import AccessDenied, Lockdown
 

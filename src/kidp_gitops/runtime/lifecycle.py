@@ -40,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 
 from kidp_gitops.api import kinds, meta
 from kidp_gitops.api.refused import UNSUPPORTED_FIELD, refused_fields
+from kidp_gitops.api.wellknown import REQUESTED_AT
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
@@ -118,7 +119,6 @@ class _Written:
 
 # The reconcile running in this task: each worker task runs one reconcile at a time.
 _WRITTEN: contextvars.ContextVar[_Written] = contextvars.ContextVar("written")
-REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 
 
 class Lifecycle(ABC):

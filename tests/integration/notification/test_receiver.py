@@ -15,9 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from kidp_gitops.api.wellknown import REQUESTED_AT
 from kidp_gitops.engine.run import Engine
 from kidp_gitops.kube import KubeClient
-from kidp_gitops.runtime.lifecycle import REQUESTED_AT
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.kustomize.helpers import KS, kustomization, setup_source
 from tests.integration.kustomize.helpers import wait_ready as wait_ks

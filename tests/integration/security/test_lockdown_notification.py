@@ -20,9 +20,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from kidp_gitops.api.wellknown import REQUESTED_AT
 from kidp_gitops.engine.run import Engine
 from kidp_gitops.kube import KubeClient
-from kidp_gitops.runtime.lifecycle import REQUESTED_AT
 from kidp_gitops.runtime.tenancy import Lockdown
 from tests.integration.engines import Engines
 from tests.integration.notification.helpers import (

@@ -70,12 +70,3 @@ def test_source_of_an_applier() -> None:
         actions.source_of({**ks, "spec": {}})
     with pytest.raises(ViewError, match="reads from a Bucket: not served yet"):
         actions.source_of({**ks, "spec": {"sourceRef": {"kind": "Bucket", "name": "b"}}})
-
-
-def test_the_controllers_read_the_annotation_the_faces_write() -> None:
-    # runtime/lifecycle.py still spells the name itself (it is to import it from
-    # api/wellknown.py); until then this keeps the two equal.
-    from kidp_gitops.api.wellknown import REQUESTED_AT
-    from kidp_gitops.runtime import lifecycle
-
-    assert lifecycle.REQUESTED_AT == REQUESTED_AT
