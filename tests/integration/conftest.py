@@ -23,7 +23,7 @@ from kidp_gitops.engine.run import Engine, EngineOptions
 from kidp_gitops.kube import KubeClient, load_config, service_account_user
 from kidp_gitops.runtime import outbound
 from tests.gitserver.fixtures import git_repos, http_git, https_git, ssh_git, unique_repo
-from tests.integration import controlplanes, namespaces
+from tests.integration import blocking, controlplanes, namespaces
 from tests.integration.engines import Engines
 
 __all__ = ["git_repos", "http_git", "https_git", "ssh_git", "unique_repo"]
@@ -94,6 +94,24 @@ def count_control_planes() -> Iterator[None]:
         yield
     finally:
         DevCluster.up = real  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def watch_the_event_loop() -> Iterator[None]:
+    """Tree work (archives, copies, deletes, walks) done by kidp on the event loop."""
+    restore = blocking.install()
+    yield
+    restore()
+
+
+@pytest.fixture(autouse=True)
+def nothing_blocks_the_loop(watch_the_event_loop: None) -> Iterator[None]:
+    """Fails a test during which kidp's code ran tree work on the event loop that every
+    controller shares (the engine runs in the tests' loop)."""
+    blocking.take()
+    yield
+    found = blocking.take()
+    assert not found, "blocking calls on the event loop:\n" + "\n".join(found)
 
 
 @pytest.fixture(scope="session")
