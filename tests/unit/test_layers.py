@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "proc": set(),
     "kube": {"api"},
     "runtime": {"api", "kube", "proc"},
-    "storage": set(),
+    "storage": {"proc"},
     "vcs": {"proc"},
     # Offline: the renderer and SOPS never reach the cluster (callers pass data in).
     "sops": {"goyaml", "proc"},

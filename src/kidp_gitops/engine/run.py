@@ -23,7 +23,7 @@ from kidp_gitops.image import image_controllers
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
 from kidp_gitops.kustomize.controller import kustomization_controller
 from kidp_gitops.notification import notification_controllers
-from kidp_gitops.proc import sandbox
+from kidp_gitops.proc import background, sandbox
 from kidp_gitops.runtime import listen, outbound, redact
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.context import Context
@@ -174,6 +174,7 @@ class Engine:
                 await app_runner.cleanup()
             await http.close()
             outbound.uninstall(installed)
+            await background.settle()  # temporary trees still being deleted
             await client.close()
 
     def stop(self) -> None:

@@ -8,10 +8,8 @@ and its path is the only thing that leaves this module.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import yaml
 
 from kidp_gitops.kube.config import ClusterConfig
+from kidp_gitops.proc import background
 
 _NAME = "kidp"
 
@@ -36,7 +35,7 @@ async def written(config: ClusterConfig) -> AsyncIterator[Path]:
             yaml.safe_dump(doc, f, sort_keys=False)
         yield path
     finally:
-        await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
+        background.discard(directory)
 
 
 async def document(config: ClusterConfig) -> dict[str, Any]:

@@ -22,12 +22,10 @@ change. Deleting the HelmRelease uninstalls the release and deletes its HelmChar
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -55,6 +53,7 @@ from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource, RestMapper
 from kidp_gitops.kube.ssa import ResourceManager
+from kidp_gitops.proc import background
 from kidp_gitops.runtime import conditions, lifecycle, metrics, redact
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
@@ -676,7 +675,7 @@ class HelmReleaseReconciler(ObjectReconciler):
                         json.dump(composed, f)
                     yield chart_dir, values_file
                 finally:
-                    await asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True)
+                    background.discard(scratch)
         except ArtifactUnavailable as err:
             raise WaitingError(conditions.ARTIFACT_FAILED, str(err), retry_after=30) from err
 

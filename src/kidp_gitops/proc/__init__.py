@@ -1,1 +1,3 @@
-"""Running other programs: `sandbox` confines a build (namespaces, limits)."""
+"""Running other programs and cleaning up after them: `run` (the one way a program runs),
+`sandbox` (a build confined: namespaces, limits), `background` (trees deleted in a
+worker thread without waiting)."""

@@ -21,6 +21,7 @@ from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
+from kidp_gitops.proc import background
 from kidp_gitops.runtime import conditions, failures, secrets
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
@@ -120,7 +121,7 @@ class GitRepositoryReconciler(TypedReconciler[api.GitRepository, api.GitReposito
                 _revision_string(revision, checkout.revision),
             )
         finally:
-            await asyncio.to_thread(shutil.rmtree, tmp, ignore_errors=True)
+            background.discard(tmp)
 
         artifact = meta.Artifact.model_validate(stored.status())
         changed = (

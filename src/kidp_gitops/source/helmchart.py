@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
 import tempfile
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
+from kidp_gitops.proc import background
 from kidp_gitops.runtime import conditions, failures
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
@@ -125,7 +125,7 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
             if built.tree is not None:
                 await self.store_artifact(obj, status, built, built.tree)
         finally:
-            await asyncio.to_thread(shutil.rmtree, tmp, ignore_errors=True)
+            background.discard(tmp)
         status.observed_source_artifact_revision = source.artifact.revision
         status.observed_chart_name = built.name
         status.observed_values_files = list(built.values_files)

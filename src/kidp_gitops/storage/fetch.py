@@ -23,11 +23,20 @@ class ArtifactUnavailable(Exception):
 async def fetch(
     artifact: dict[str, Any], dest: Path, store: ArtifactStore | None = None, timeout: float = 60.0
 ) -> None:
-    # Reading, hashing and unpacking are disk and CPU work: off the shared event loop.
-    data = await asyncio.to_thread(_local, artifact, store)
-    if data is None:
-        data = await _download(str(artifact.get("url", "")), timeout)
+    # Reading, hashing and unpacking are disk and CPU work: off the shared event loop, in
+    # one trip to a worker thread when the artifact is in the local store.
+    if await asyncio.to_thread(_unpack_local, artifact, store, dest):
+        return
+    data = await _download(str(artifact.get("url", "")), timeout)
     await asyncio.to_thread(_unpack, artifact, data, dest)
+
+
+def _unpack_local(artifact: dict[str, Any], store: ArtifactStore | None, dest: Path) -> bool:
+    data = _local(artifact, store)
+    if data is None:
+        return False
+    _unpack(artifact, data, dest)
+    return True
 
 
 def _unpack(artifact: dict[str, Any], data: bytes, dest: Path) -> None:

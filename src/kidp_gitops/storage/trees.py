@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from kidp_gitops.proc import background
 from kidp_gitops.storage.artifacts import ArtifactStore
 from kidp_gitops.storage.fetch import fetch
 
@@ -68,7 +69,7 @@ class ArtifactTrees:
                     path.rename(doomed)
                 except OSError:
                     continue
-                await _remove(doomed)
+                background.discard(doomed)
 
 
 _EVICTED = itertools.count()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from kidp_gitops.proc import background
 from kidp_gitops.proc.run import TimedOut, run
 from kidp_gitops.vcs import giterrors, giturl
 
@@ -154,7 +155,7 @@ class Session:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await asyncio.to_thread(shutil.rmtree, self.home, ignore_errors=True)
+        background.discard(self.home)
 
     @property
     def has_credentials(self) -> bool:
