@@ -65,14 +65,16 @@ def build(
     allow_remote_bases: bool,
     timeout: float = DEFAULT_TIMEOUT,
     keyring: sops.Keyring | None = None,
+    kustomize: runner.Kustomize = runner.run,
 ) -> list[dict[str, Any]]:
     """The objects kustomize-controller would build from `path` of the artifact at `root`.
     With a `keyring` (spec.decryption is set), the SOPS-encrypted files kustomize reads
-    are decrypted first (`generatorfiles`); a failure raises `sops.DecryptionError`."""
+    are decrypted first (`generatorfiles`); a failure raises `sops.DecryptionError`.
+    `kustomize` runs the program (tests hand in their own)."""
     plan = _plan(root, path, overlay, allow_remote=allow_remote_bases)
     objects = _in_process(plan, overlay)
     if objects is None:
-        objects = _kustomize(plan, timeout, keyring, network=allow_remote_bases)
+        objects = _kustomize(plan, timeout, keyring, kustomize, network=allow_remote_bases)
     return _set_common_metadata(objects, overlay.common_metadata)
 
 
@@ -187,7 +189,12 @@ def resolve(root: Path, path: str) -> tuple[Path, Path]:
 
 
 def _kustomize(
-    plan: _Plan, timeout: float, keyring: sops.Keyring | None, *, network: bool
+    plan: _Plan,
+    timeout: float,
+    keyring: sops.Keyring | None,
+    kustomize: runner.Kustomize,
+    *,
+    network: bool,
 ) -> list[dict[str, Any]]:
     """Run kustomize on the plan; it sees the artifact and its scratch tree, nothing
     else, and the network only when remote bases are allowed."""
@@ -197,7 +204,7 @@ def _kustomize(
         found = generatorfiles.sources(plan.root, plan.directory, plan.rendered.text)
         plain = generatorfiles.decrypt(found, keyring)
     if not plan.rendered.written and not plain:
-        output = runner.run(
+        output = kustomize(
             plan.directory,
             timeout=timeout,
             replacements=replacements,
@@ -210,7 +217,7 @@ def _kustomize(
             target = _mirror(plan.root, plan.directory, mirror, plan.rendered.text, plain)
             replacements[str(mirror)] = ""
             replacements[os.path.realpath(mirror)] = ""
-            output = runner.run(
+            output = kustomize(
                 target,
                 timeout=timeout,
                 replacements=replacements,

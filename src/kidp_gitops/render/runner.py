@@ -19,6 +19,7 @@ import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from kidp_gitops.proc import sandbox
 from kidp_gitops.proc.run import TimedOut, run_sync
@@ -52,6 +53,20 @@ def command() -> tuple[str, ...]:
     if found:
         return (found, "build")
     raise errors.BuildError("kustomize is not installed: no kubectl or kustomize program found")
+
+
+class Kustomize(Protocol):
+    """What builds a directory: `run`, or a test's stand-in."""
+
+    def __call__(
+        self,
+        directory: Path,
+        *,
+        timeout: float,
+        replacements: Mapping[str, str],
+        readable: Sequence[Path],
+        network: bool,
+    ) -> str: ...
 
 
 def run(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kidp_gitops.render import build, errors
+from kidp_gitops.render import build, errors, runner
 from kidp_gitops.render.build import Overlay
 from tests.unit.render.layout import names, write
 
@@ -27,9 +27,16 @@ def outside(repo: Path) -> Path:
 
 
 def run(
-    root: Path, path: str, overlay: Overlay | None = None, *, remote: bool = False
+    root: Path,
+    path: str,
+    overlay: Overlay | None = None,
+    *,
+    remote: bool = False,
+    kustomize: runner.Kustomize = runner.run,
 ) -> list[dict[str, Any]]:
-    return build.build(root, path, overlay or Overlay(), allow_remote_bases=remote)
+    return build.build(
+        root, path, overlay or Overlay(), allow_remote_bases=remote, kustomize=kustomize
+    )
 
 
 # --- spec.path ------------------------------------------------------------------------
@@ -171,40 +178,35 @@ def test_references_between_directories_inside_the_root_are_fine(repo: Path) -> 
         "github.com/company/kidp-infrastructure/base",
     ],
 )
-def test_remote_resource_refused_before_kustomize_runs(
-    repo: Path, entry: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("kidp_gitops.render.runner.run", _never)
+def test_remote_resource_refused_before_kustomize_runs(repo: Path, entry: str) -> None:
     write(repo, "apps/kustomization.yaml", f"resources:\n- {entry}\n")
     with pytest.raises(errors.RemoteReference) as caught:
-        run(repo, "apps")
+        run(repo, "apps", kustomize=_never)
     assert str(caught.value) == (
         f"apps/kustomization.yaml: resources entry {entry!r} is a remote reference, "
         "and remote bases are not allowed"
     )
 
 
-def test_remote_component_in_a_base_refused(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("kidp_gitops.render.runner.run", _never)
+def test_remote_component_in_a_base_refused(repo: Path) -> None:
     write(
         repo,
         "infrastructure/base/brokers/kustomization.yaml",
         "resources: [broker.yaml]\ncomponents: [https://github.com/org/comp//tls]\n",
     )
     with pytest.raises(errors.RemoteReference, match="infrastructure/base/brokers"):
-        run(repo, "infrastructure/overlays/production")
+        run(repo, "infrastructure/overlays/production", kustomize=_never)
 
 
-def test_remote_allowed_goes_to_kustomize(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_remote_allowed_goes_to_kustomize(repo: Path) -> None:
     calls: list[Path] = []
 
     def fake(directory: Path, **_: object) -> str:
         calls.append(directory)
         return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: remote}\n"
 
-    monkeypatch.setattr("kidp_gitops.render.runner.run", fake)
     write(repo, "apps/kustomization.yaml", "resources:\n- https://example.com/cm.yaml\n")
-    assert names(run(repo, "apps", remote=True)) == ["ConfigMap/remote"]
+    assert names(run(repo, "apps", remote=True, kustomize=fake)) == ["ConfigMap/remote"]
     assert len(calls) == 1
 
 
@@ -229,15 +231,12 @@ def test_remote_allowed_goes_to_kustomize(repo: Path, monkeypatch: pytest.Monkey
         ("ssh://git@0/tenant-b.git", "names this machine (0)"),
     ],
 )
-def test_local_sources_are_never_allowed(
-    repo: Path, entry: str, why: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_local_sources_are_never_allowed(repo: Path, entry: str, why: str) -> None:
     """Even with remote bases allowed: these read the engine's host (its mirrors of
     other tenants' repositories, its own servers), not a remote repository."""
-    monkeypatch.setattr("kidp_gitops.render.runner.run", _never)
     write(repo, "apps/kustomization.yaml", f"resources:\n- {entry}\n")
     with pytest.raises(errors.PathEscape) as caught:
-        run(repo, "apps", remote=True)
+        run(repo, "apps", remote=True, kustomize=_never)
     assert str(caught.value) == (
         f"apps/kustomization.yaml: resources entry {entry!r} {why}: it would read a "
         "repository outside the artifact, which is never allowed"

@@ -146,18 +146,17 @@ def with_kustomize(directory: Path, tmp_path: Path) -> list[dict[str, Any]]:
     return kustomize(copy)
 
 
-def no_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_: object, **__: object) -> str:
-        raise AssertionError("kustomize was started")
-
-    monkeypatch.setattr("kidp_gitops.render.runner.run", refuse)
+def no_process(*_: object, **__: object) -> str:
+    """A kustomize that must not run."""
+    raise AssertionError("kustomize was started")
 
 
-def test_direct_read_equals_kustomize(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_direct_read_equals_kustomize(tmp_path: Path) -> None:
     directory = plain_directory(tmp_path / "plain", TRICKY)
     expected = with_kustomize(directory, tmp_path)
-    no_process(monkeypatch)
-    got = build.build(tmp_path / "plain", ".", Overlay(), allow_remote_bases=False)
+    got = build.build(
+        tmp_path / "plain", ".", Overlay(), allow_remote_bases=False, kustomize=no_process
+    )
     assert got == expected
     # same order, and same types too (1 and 1.0, True and 1 compare equal in Python)
     assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
@@ -170,14 +169,11 @@ def test_direct_read_of_the_prd_policies(repo: Path, tmp_path: Path) -> None:
     )
 
 
-def test_common_metadata_on_the_direct_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_common_metadata_on_the_direct_path(tmp_path: Path) -> None:
     directory = plain_directory(tmp_path / "plain", TRICKY)
     expected = with_kustomize(directory, tmp_path)
-    no_process(monkeypatch)
     overlay = Overlay(common_metadata=CommonMetadata(labels={"team": "a"}, annotations={"x": "y"}))
-    got = build.build(directory, ".", overlay, allow_remote_bases=False)
+    got = build.build(directory, ".", overlay, allow_remote_bases=False, kustomize=no_process)
     for obj, plain in zip(got, expected, strict=True):
         assert obj["metadata"]["labels"] == {**plain["metadata"].get("labels", {}), "team": "a"}
         assert obj["metadata"]["annotations"] == {"x": "y"}
@@ -206,9 +202,7 @@ def test_common_metadata_on_the_direct_path(
         ),
     ],
 )
-def test_unusual_files_go_to_kustomize(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str
-) -> None:
+def test_unusual_files_go_to_kustomize(tmp_path: Path, name: str, text: str) -> None:
     directory = plain_directory(tmp_path / "plain", {name: text})
     scan = kustomization.scan(directory, directory.resolve())
     with pytest.raises(direct.NeedsKustomize):
@@ -220,10 +214,9 @@ def test_unusual_files_go_to_kustomize(
         calls.append(directory)
         return real_run(directory, **kwargs)
 
-    monkeypatch.setattr("kidp_gitops.render.runner.run", spy)
     try:
         got: list[dict[str, Any]] | None = build.build(
-            directory, ".", Overlay(), allow_remote_bases=False
+            directory, ".", Overlay(), allow_remote_bases=False, kustomize=spy
         )
     except build.BuildError:
         got = None
