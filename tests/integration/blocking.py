@@ -27,6 +27,9 @@ WATCHED: list[tuple[Any, str]] = [
     (os, "walk"),
 ]
 _RECORDS: list[str] = []
+# Code that runs in processes of its own, never on the engine's loop: the local control
+# plane and `kidp up` start, seed and stop things before and after any controller runs.
+_OUTSIDE_THE_ENGINE = ("kidp_gitops.devcluster.", "kidp_gitops.local.", "kidp_gitops.cli.")
 
 
 def _on_loop() -> bool:
@@ -42,7 +45,8 @@ def _watch(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
     def watched(*args: Any, **kwargs: Any) -> Any:
         caller = sys._getframe(1)
         module = str(caller.f_globals.get("__name__", ""))
-        if module.startswith("kidp_gitops.") and _on_loop():
+        ours = module.startswith("kidp_gitops.") and not module.startswith(_OUTSIDE_THE_ENGINE)
+        if ours and _on_loop():
             _RECORDS.append(f"{name} from {module}:{caller.f_lineno} ({caller.f_code.co_name})")
         return real(*args, **kwargs)
 
