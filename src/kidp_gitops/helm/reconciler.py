@@ -675,7 +675,13 @@ class HelmReleaseReconciler(ObjectReconciler):
                         json.dump(composed, f)
                     yield chart_dir, values_file
                 finally:
-                    background.discard(scratch)
+                    # At once: the values may hold what valuesFrom read from Secrets.
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(values_file)
+                    try:
+                        os.rmdir(scratch)
+                    except OSError:  # something else was written there
+                        background.discard(scratch)
         except ArtifactUnavailable as err:
             raise WaitingError(conditions.ARTIFACT_FAILED, str(err), retry_after=30) from err
 

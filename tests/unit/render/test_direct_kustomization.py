@@ -181,10 +181,10 @@ CASES = [
 ]
 
 
-def outcome(root: Path, path: str) -> str:
+def outcome(root: Path, path: str, kustomize: runner.Kustomize = runner.run) -> str:
     """The build's objects as canonical JSON (order and types count), or its error."""
     try:
-        objects = build.build(root, path, Overlay(), allow_remote_bases=False)
+        objects = build.build(root, path, Overlay(), allow_remote_bases=False, kustomize=kustomize)
     except build.BuildError as err:
         return f"{type(err).__name__}: {err}"
     return json.dumps(objects)
@@ -202,9 +202,7 @@ def test_in_process_build_equals_kustomize(
         started.append(directory)
         return real_run(directory, **kwargs)
 
-    with monkeypatch.context() as patched:
-        patched.setattr(runner, "run", spy)
-        engine = outcome(root, path)
+    engine = outcome(root, path, spy)
     assert (not started) == in_process
     with monkeypatch.context() as patched:
         patched.setattr(build, "_in_process", lambda plan, overlay: None)
