@@ -141,16 +141,15 @@ def test_the_faces_import_neither_each_other_nor_the_engine_a_face() -> None:
     assert not graph.get("engine", set()) & {*FACES, "daemon", "local", "views"}
 
 
-def test_no_package_cycles() -> None:
-    """No package reaches itself through the packages it imports."""
-    graph = package_imports()
+def cycles(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle through each node that lies on one, as `a → b → a`."""
 
     def cycle_from(start: str) -> list[str] | None:
         stack = [(start, [start])]
         seen: set[str] = set()
         while stack:
-            package, path = stack.pop()
-            for target in sorted(graph.get(package, set())):
+            node, path = stack.pop()
+            for target in sorted(graph.get(node, set())):
                 if target == start:
                     return [*path, start]
                 if target not in seen:
@@ -158,8 +157,48 @@ def test_no_package_cycles() -> None:
                     stack.append((target, [*path, target]))
         return None
 
-    cycles = [" → ".join(c) for p in sorted(graph) if (c := cycle_from(p))]
-    assert cycles == []
+    return [" → ".join(c) for n in sorted(graph) if (c := cycle_from(n))]
+
+
+def test_no_package_cycles() -> None:
+    """No package reaches itself through the packages it imports."""
+    assert cycles(package_imports()) == []
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Module → the modules of ours it imports when it is loaded: module-level imports,
+    not those under `if TYPE_CHECKING` nor a function's lazy ones (which run later)."""
+    names = {_module_name(p): p for p in SRC.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        tree = ast.parse(path.read_text(), str(path))
+        found: set[str] = set()
+        for node in tree.body:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom) and inner.module and inner.level == 0:
+                    for alias in inner.names:
+                        whole = f"{inner.module}.{alias.name}"
+                        found.add(whole if whole in names else inner.module)
+                elif isinstance(inner, ast.Import):
+                    found.update(alias.name for alias in inner.names)
+        graph[name] = {m for m in found if m in names and m != name}
+    return graph
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_module_cycles() -> None:
+    """No module reaches itself through what it imports as it loads (DESIGN.md §3)."""
+    graph = module_imports()
+    assert len(graph) > 100, "the probe reads the modules"
+    assert cycles(graph) == []
 
 
 def _apply_calls(path: Path) -> list[int]:
