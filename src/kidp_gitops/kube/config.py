@@ -1,23 +1,27 @@
 """Where the API server is and how to authenticate to it.
 
-kubernetes_asyncio's loaders read kubeconfig files (contexts, client certificates,
-tokens, exec and OIDC plugins) and the in-cluster service account (with token rotation);
-we keep only the result: the server URL, a TLS context, and a coroutine that returns the
-current Authorization header, refreshed by the loader's hook when a plugin issues tokens.
+A kubeconfig whose user is a client certificate or a static token (what `kidp up`, kind
+and most CI clusters write) is read here, without kubernetes_asyncio: loading its client
+costs a CLI command (TAB completion) most of a second. Anything else — exec and OIDC
+plugins, basic auth, proxies, the in-cluster service account with token rotation — goes to
+kubernetes_asyncio's loaders. Either way we keep only the result: the server URL, a TLS
+context, and a coroutine that returns the current Authorization header.
 """
 
 from __future__ import annotations
 
+import atexit
+import base64
 import os
+import shutil
 import ssl
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio.client import Configuration
-from kubernetes_asyncio.config import incluster_config, kube_config
-from kubernetes_asyncio.config.config_exception import ConfigException
+import yaml
 
 from kidp_gitops.kube.errors import ConfigError
 
@@ -48,8 +52,16 @@ async def load_config(
 ) -> ClusterConfig:
     """Load from `kubeconfig` (or $KUBECONFIG, ~/.kube/config), else from the in-cluster
     service account when running in a pod."""
-    cfg: Any = Configuration()
     source = _kubeconfig_file(kubeconfig)
+    if source:
+        simple = _simple(source, context)
+        if simple is not None:
+            return simple
+    from kubernetes_asyncio.client import Configuration
+    from kubernetes_asyncio.config import incluster_config, kube_config
+    from kubernetes_asyncio.config.config_exception import ConfigException
+
+    cfg: Any = Configuration()
     try:
         if source:
             await kube_config.load_kube_config(
@@ -98,3 +110,77 @@ def _authorization(cfg: Any) -> AuthHeader:
         return None
 
     return header
+
+
+# What `_simple` reads; a cluster or user with any other key goes to kubernetes_asyncio.
+_CLUSTER_KEYS = {"server", "certificate-authority", "certificate-authority-data", "extensions"}
+_USER_KEYS = {
+    "client-certificate",
+    "client-certificate-data",
+    "client-key",
+    "client-key-data",
+    "token",
+    "tokenFile",
+    "extensions",
+}
+_DATA_DIR: list[Path] = []
+
+
+def _simple(source: str, context: str | None) -> ClusterConfig | None:
+    """The config of a kubeconfig whose user is a client certificate or a static token;
+    None for anything else (the caller then asks kubernetes_asyncio)."""
+    try:
+        doc = yaml.safe_load(Path(source).read_text())
+        name = context or doc.get("current-context")
+        ctx = _named(doc, "contexts", name)["context"]
+        cluster = _named(doc, "clusters", ctx["cluster"])["cluster"]
+        user = _named(doc, "users", ctx["user"])["user"] or {}
+    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError):
+        return None  # let kubernetes_asyncio say what is wrong
+    if set(cluster) - _CLUSTER_KEYS or set(user) - _USER_KEYS or not cluster.get("server"):
+        return None
+    base = Path(source).parent
+    ca = _file(cluster, "certificate-authority", base)
+    cert = _file(user, "client-certificate", base)
+    key = _file(user, "client-key", base)
+    server = str(cluster["server"]).rstrip("/")
+    files = TLSFiles(ca, cert, key, True)
+    tls: ssl.SSLContext | bool = False
+    if server.startswith("https://"):
+        tls = ssl.create_default_context(cafile=ca)
+        if cert:
+            tls.load_cert_chain(cert, key)
+    token = user.get("token")
+    if not token and user.get("tokenFile"):
+        try:
+            token = (base / str(user["tokenFile"])).read_text().strip()
+        except OSError:
+            return None
+
+    async def header() -> str | None:
+        return f"Bearer {token}" if token else None
+
+    return ClusterConfig(server, tls, header, files)
+
+
+def _named(doc: dict[str, Any], section: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(e for e in doc[section] if e["name"] == name)
+    return found
+
+
+def _file(entry: dict[str, Any], key: str, base: Path) -> str | None:
+    """The path of `key`'s file: given, relative to the kubeconfig, or `key-data` written
+    to a private file that lives as long as the process (as kubernetes_asyncio does)."""
+    if entry.get(key):
+        return str(base / str(entry[key]))
+    data = entry.get(f"{key}-data")
+    if not data:
+        return None
+    if not _DATA_DIR:
+        directory = Path(tempfile.mkdtemp(prefix="kidp-kubeconfig-"))
+        atexit.register(shutil.rmtree, directory, True)
+        _DATA_DIR.append(directory)
+    fd, path = tempfile.mkstemp(dir=_DATA_DIR[0])
+    with os.fdopen(fd, "wb") as f:
+        f.write(base64.b64decode(data))
+    return path
