@@ -43,7 +43,10 @@ def _on_loop() -> bool:
 def _watch(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def watched(*args: Any, **kwargs: Any) -> Any:
-        caller = sys._getframe(1)
+        try:
+            caller = sys._getframe(1)
+        except ValueError:  # called with no Python frame above (an atexit callback)
+            return real(*args, **kwargs)
         module = str(caller.f_globals.get("__name__", ""))
         ours = module.startswith("kidp_gitops.") and not module.startswith(_OUTSIDE_THE_ENGINE)
         if ours and _on_loop():

@@ -164,8 +164,12 @@ def _simple(source: str, context: str | None) -> ClusterConfig | None:
 
 
 def _named(doc: dict[str, Any], section: str, name: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(e for e in doc[section] if e["name"] == name)
-    return found
+    """The entry `name` of a section; KeyError when there is none."""
+    for entry in doc[section]:
+        if entry["name"] == name:
+            found: dict[str, Any] = entry
+            return found
+    raise KeyError(name)
 
 
 def _file(entry: dict[str, Any], key: str, base: Path) -> str | None:
@@ -178,9 +182,13 @@ def _file(entry: dict[str, Any], key: str, base: Path) -> str | None:
         return None
     if not _DATA_DIR:
         directory = Path(tempfile.mkdtemp(prefix="kidp-kubeconfig-"))
-        atexit.register(shutil.rmtree, directory, True)
+        atexit.register(_remove, directory)
         _DATA_DIR.append(directory)
     fd, path = tempfile.mkstemp(dir=_DATA_DIR[0])
     with os.fdopen(fd, "wb") as f:
         f.write(base64.b64decode(data))
     return path
+
+
+def _remove(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)

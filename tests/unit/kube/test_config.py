@@ -70,6 +70,10 @@ def test_plugins_and_other_users_are_left_to_kubernetes_asyncio(tmp_path: Path) 
     for cluster, user in cases:
         path = kubeconfig(tmp_path / "config", cluster, user)
         assert config._simple(str(path), None) is None
+    # An unknown context too: kubernetes_asyncio's error names it.
+    assert (
+        config._simple(str(kubeconfig(tmp_path / "config", server, {"token": "t"})), "nope") is None
+    )
 
 
 def test_reading_a_simple_kubeconfig_does_not_load_kubernetes_asyncio(tmp_path: Path) -> None:
