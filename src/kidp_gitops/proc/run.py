@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from kidp_gitops.proc import sandbox
 
@@ -62,22 +62,57 @@ def _kill(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def _spawn_args(
+    env: Mapping[str, str],
+    cwd: Path | str | None,
+    stdin: bytes | None,
+    out: IO[bytes] | None,
+    devnull: int,
+    pipe: int,
+) -> dict[str, Any]:
+    """What both spawns pass: the env whole, stdout to the bounded file when guarded, a
+    session of its own (so the whole group can be killed)."""
+    return {
+        "cwd": cwd,
+        "env": dict(env),
+        "stdin": devnull if stdin is None else pipe,
+        "stdout": out if out is not None else pipe,
+        "stderr": pipe,
+        "start_new_session": True,
+    }
+
+
+def _watch(pid: int, out: IO[bytes] | None, guard: bool) -> sandbox.Guard | None:
+    if not guard:
+        return None
+    watch = sandbox.Guard(pid, output=out.fileno() if out else None)
+    watch.start()
+    return watch
+
+
 def _finished(
-    code: int, out: bytes, err: bytes, scrub: Callable[[str], str] | None, exceeded: str | None
+    code: int | None,
+    stdout: bytes | None,
+    stderr: bytes | None,
+    out: IO[bytes] | None,
+    watch: sandbox.Guard | None,
+    scrub: Callable[[str], str] | None,
 ) -> Finished:
-    tail = err[-STDERR_TAIL:].decode("utf-8", "replace")
-    return Finished(code, out, scrub(tail) if scrub else tail, exceeded)
-
-
-def _bounded_output(out: IO[bytes], exceeded: str | None) -> tuple[bytes, str | None]:
-    """What the program wrote, read only when within the output limit (which a program
-    that ends between two of the guard's looks can pass), and why not."""
-    if exceeded is None and os.fstat(out.fileno()).st_size > sandbox.LIMITS.output:
-        exceeded = "output"
-    if exceeded is not None:
-        return b"", exceeded
-    out.seek(0)
-    return out.read(), None
+    """How the run ended: stdout read only when within the output limit (which a program
+    that ends between two of the guard's looks can pass), stderr's tail scrubbed."""
+    exceeded = watch.exceeded if watch is not None else None
+    if out is not None:
+        if exceeded is None and os.fstat(out.fileno()).st_size > sandbox.LIMITS.output:
+            exceeded = "output"
+        if exceeded is None:
+            out.seek(0)
+            stdout = out.read()
+        else:
+            stdout = b""
+    tail = (stderr or b"")[-STDERR_TAIL:].decode("utf-8", "replace")
+    return Finished(
+        -1 if code is None else code, stdout or b"", scrub(tail) if scrub else tail, exceeded
+    )
 
 
 async def run(
@@ -97,17 +132,12 @@ async def run(
         out = stack.enter_context(tempfile.TemporaryFile()) if guard else None
         proc = await asyncio.create_subprocess_exec(
             *argv,
-            cwd=cwd,
-            env=dict(env),
-            stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
-            stdout=out if out is not None else asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
+            **_spawn_args(
+                env, cwd, stdin, out, asyncio.subprocess.DEVNULL, asyncio.subprocess.PIPE
+            ),
         )
-        watch = sandbox.Guard(proc.pid, output=out.fileno() if out else None) if guard else None
+        watch = _watch(proc.pid, out, guard)
         try:
-            if watch is not None:
-                watch.start()
             async with asyncio.timeout(timeout):
                 stdout, stderr = await proc.communicate(stdin)
         except BaseException as exc:  # the deadline, or the caller was cancelled
@@ -119,11 +149,7 @@ async def run(
         finally:
             if watch is not None:
                 watch.stop()
-        exceeded = watch.exceeded if watch is not None else None
-        if out is not None:
-            stdout, exceeded = _bounded_output(out, exceeded)
-        code = proc.returncode if proc.returncode is not None else -1
-        return _finished(code, stdout or b"", stderr or b"", scrub, exceeded)
+        return _finished(proc.returncode, stdout, stderr, out, watch, scrub)
 
 
 def run_sync(
@@ -141,19 +167,11 @@ def run_sync(
         out = stack.enter_context(tempfile.TemporaryFile()) if guard else None
         proc = stack.enter_context(
             subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-                stdout=out if out is not None else subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
+                argv, **_spawn_args(env, cwd, stdin, out, subprocess.DEVNULL, subprocess.PIPE)
             )
         )
-        watch = sandbox.Guard(proc.pid, output=out.fileno() if out else None) if guard else None
+        watch = _watch(proc.pid, out, guard)
         try:
-            if watch is not None:
-                watch.start()
             stdout, stderr = proc.communicate(stdin, timeout=timeout)
         except BaseException as exc:
             _kill(proc.pid)
@@ -164,7 +182,4 @@ def run_sync(
         finally:
             if watch is not None:
                 watch.stop()
-        exceeded = watch.exceeded if watch is not None else None
-        if out is not None:
-            stdout, exceeded = _bounded_output(out, exceeded)
-        return _finished(proc.returncode, stdout or b"", stderr or b"", scrub, exceeded)
+        return _finished(proc.returncode, stdout, stderr, out, watch, scrub)
