@@ -95,7 +95,17 @@ async def test_rbac_denies_a_service_account_until_bound(
             "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": namespace}],
         },
     )
-    listed = await tenant.get(configmaps)
+    # The RBAC authorizer learns of new bindings through its informers: allowed
+    # follows the binding within moments, not on the same instant.
+    async def allowed() -> dict[str, object] | None:
+        try:
+            return await tenant.get(configmaps)
+        except ApiError as e:
+            if not e.forbidden:
+                raise
+            return None
+
+    listed = await until(allowed, timeout=10, what="the binding to take effect")
     assert listed["kind"] == "ConfigMapList"
     # The binding grants reads in this namespace only.
     with pytest.raises(ApiError) as elsewhere:
