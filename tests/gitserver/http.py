@@ -1,7 +1,8 @@
 """The tests' git smart-HTTP server: kidp's `GitHttpBackend` (the real `git http-backend`
 behind aiohttp, basic auth, optional bearer token, pushes) on an event loop of its own
 in a thread, so blocking clients (`git` via subprocess) and async tests can both use it.
-With `tls=True` it serves https with a self-signed certificate (`certificate`).
+With `tls=True` it serves https with a self-signed certificate (`certificate`); with a
+`client_certificate` too, it accepts only clients that present that one (mutual TLS).
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ class GitHttpServer:
         password: str | None = None,
         bearer_token: str | None = None,
         tls: bool = False,
+        client_certificate: Certificate | None = None,
     ):
         self.root = root
         # With TLS, clients trust `certificate.cert` (a self-signed CA) to reach https://.
         self.certificate: Certificate | None = self_signed_certificate() if tls else None
+        self.client_certificate = client_certificate
         self.username = username
         self.password = password or secrets.token_urlsafe(18)
         self.bearer_token = bearer_token
@@ -84,6 +87,9 @@ class GitHttpServer:
         (self._home / "tls.key").write_bytes(self.certificate.key)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self._home / "tls.crt", self._home / "tls.key")
+        if self.client_certificate is not None:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(cadata=self.client_certificate.cert.decode())
         return context
 
     def stop(self) -> None:

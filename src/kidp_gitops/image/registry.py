@@ -117,19 +117,6 @@ def credentials_from_dockerconfig(config: bytes, host: str) -> Credentials | Non
     return None
 
 
-def ssl_context(
-    ca_pem: bytes | None, cert_pem: bytes | None, key_pem: bytes | None
-) -> ssl.SSLContext:
-    """The TLS context of an ImageRepository's `certSecretRef`: `ca_pem` adds to the
-    system's roots, as Flux's image-reflector-controller (`WithSystemCertPool`).
-
-    Raises `ValueError` (a certificate without its key, or the reverse) or `ssl.SSLError`
-    (data the ssl module cannot load)."""
-    pem = {credentials.CA: ca_pem, credentials.CERT: cert_pem, credentials.KEY: key_pem}
-    tls = credentials.tls_data({k: v for k, v in pem.items() if v}, "certSecretRef")
-    return credentials.tls_context(tls, system_roots=True)
-
-
 async def list_tags(
     image: ImageName,
     credentials: Credentials | None,

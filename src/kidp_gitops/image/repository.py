@@ -24,7 +24,7 @@ from kidp_gitops.image import registry
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions, failures, secrets
+from kidp_gitops.runtime import conditions, credentials, failures, secrets
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
@@ -180,15 +180,13 @@ class RegistryAccess:
             return None
         data = await self._secret(namespace, spec.cert_secret_ref.name, "spec.certSecretRef")
         try:
-            return registry.ssl_context(
-                data.get("ca.crt"), data.get("tls.crt"), data.get("tls.key")
+            # `ca.crt` adds to the system's roots, as image-reflector-controller's
+            # `WithSystemCertPool`.
+            return credentials.from_secret(
+                data, f"{namespace}/{spec.cert_secret_ref.name}", system_roots=True
             )
-        except (OSError, ValueError) as err:
-            raise StalledError(
-                INVALID_SPEC,
-                f"certSecretRef '{spec.cert_secret_ref.name}' holds no usable certificate:"
-                f" {type(err).__name__}",
-            ) from err
+        except credentials.CredentialsError as err:
+            raise StalledError(INVALID_SPEC, f"spec.certSecretRef: {err}") from err
 
 
 def _exclusions(patterns: list[str]) -> list[re.Pattern[str]]:
