@@ -326,7 +326,7 @@ async def test_https_trusts_the_ca_in_the_secret_and_nothing_else(
         await client.ls_remote(url, untrusted, Ref())
 
 
-def secret_auth(data: dict[str, bytes]) -> Auth:
+def secret_auth(data: dict[str, bytes]) -> git.Auth:
     """The git credentials of a GitRepository's secretRef, as the controller reads them."""
     tls = credentials.tls_data(data, "ns/git", legacy=credentials.LEGACY_GIT)
     return Auth.from_secret(data, tls)
