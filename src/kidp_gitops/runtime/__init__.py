@@ -15,4 +15,5 @@
 - secrets: reading a Secret an object refers to (a missing one is retried)
 - credentials: what a Secret's keys mean (TLS context, basic auth, bearer token)
 - outbound: the one owner of the controllers' outbound HTTP (pool, timeouts, TLS, proxies)
+- registryauth: a container registry's pull secrets and its 401 challenge (token flow)
 """
