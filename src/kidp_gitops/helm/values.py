@@ -24,6 +24,7 @@ import yaml
 from kidp_gitops.api import helm as api
 from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.runtime import transform
 
 REASON = "ValuesError"
 _INT = re.compile(r"^[-+]?\d+$")
@@ -63,9 +64,9 @@ async def compose(
             continue
         if not isinstance(loaded, dict):
             raise ValuesError(f"{where} does not hold a map of values")
-        values = merge(values, loaded)
+        values = transform.merge_maps(values, loaded)
     if spec.values:
-        values = merge(values, dict(spec.values))
+        values = transform.merge_maps(values, dict(spec.values))
     return values
 
 
@@ -80,17 +81,6 @@ def _scalars(value: Any) -> list[str]:
 def digest(values: dict[str, Any]) -> str:
     canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`over` deep-merged into a copy of `base`: maps merge, anything else replaces."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def set_path(values: dict[str, Any], path: str, value: Any) -> None:

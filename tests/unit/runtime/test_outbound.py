@@ -142,3 +142,34 @@ async def test_an_installed_owner_is_current_in_the_tasks_started_after() -> Non
 
 async def _current() -> outbound.Outbound:
     return outbound.current()
+
+
+async def test_read_stops_at_the_limit_with_or_without_a_length() -> None:
+    async def sized(request: web.Request) -> web.Response:
+        return web.Response(body=b"x" * 100)
+
+    async def streamed(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()  # no Content-Length: only reading tells
+        await response.prepare(request)
+        for _ in range(10):
+            await response.write(b"x" * 10)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/sized", sized)
+    app.router.add_get("/streamed", streamed)
+    runner, url = await _serve(app)
+    http = outbound.Outbound()
+    try:
+        for path in ("/sized", "/streamed"):
+            async with http.request("GET", url + path, timeout=10) as resp:
+                assert resp.content_length == (100 if path == "/sized" else None)
+                with pytest.raises(outbound.TooLarge, match="larger than 99 bytes"):
+                    await outbound.read(resp, 99)
+            async with http.request("GET", url + path, timeout=10) as resp:
+                assert await outbound.read(resp, 100) == b"x" * 100
+    finally:
+        await http.close()
+        await runner.cleanup()
