@@ -19,7 +19,7 @@ from types import TracebackType
 from aiohttp import web
 
 from kidp_gitops.devcluster.githttp import GitHttpBackend, Request
-from tests.gitserver.keys import Certificate, self_signed_certificate
+from tests.gitserver.keys import Certificate, self_signed_certificate, server_tls
 
 __all__ = ["GitHttpServer", "Request"]
 
@@ -83,14 +83,7 @@ class GitHttpServer:
     def _tls(self) -> ssl.SSLContext | None:
         if self.certificate is None:
             return None
-        (self._home / "tls.crt").write_bytes(self.certificate.cert)
-        (self._home / "tls.key").write_bytes(self.certificate.key)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self._home / "tls.crt", self._home / "tls.key")
-        if self.client_certificate is not None:
-            context.verify_mode = ssl.CERT_REQUIRED
-            context.load_verify_locations(cadata=self.client_certificate.cert.decode())
-        return context
+        return server_tls(self.certificate, self.client_certificate)
 
     def stop(self) -> None:
         loop, thread = self._loop, self._thread

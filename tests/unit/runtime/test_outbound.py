@@ -4,28 +4,18 @@ request, proxies as Go's ProxyFromEnvironment, closed by its owner, installed pe
 from __future__ import annotations
 
 import asyncio
-import ssl
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 from kidp_gitops.runtime import credentials, outbound
-from tests.gitserver.keys import Certificate, self_signed_certificate
+from tests.gitserver.keys import Certificate, self_signed_certificate, server_tls
 
 
 async def _serve(app: web.Application, tls: Certificate | None = None) -> tuple[web.AppRunner, str]:
-    context = None
-    if tls is not None:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        with tempfile.TemporaryDirectory() as tmp:
-            cert, key = Path(tmp) / "c.pem", Path(tmp) / "k.pem"
-            cert.write_bytes(tls.cert)
-            key.write_bytes(tls.key)
-            context.load_cert_chain(cert, key)
+    context = server_tls(tls) if tls is not None else None
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
