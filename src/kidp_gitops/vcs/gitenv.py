@@ -58,8 +58,8 @@ PASSTHROUGH = (
 
 
 class TLSKeys(Protocol):
-    """The PEM data of a Secret's TLS keys, as `runtime.credentials.tls_data` reads them
-    (which `vcs` stands below, so its callers read them and pass them in)."""
+    """The PEM data of a Secret's TLS keys, as `runtime.credentials.tls_data` reads them:
+    `vcs` stands below `runtime`, so its callers read them and pass them in."""
 
     @property
     def ca(self) -> bytes | None: ...
