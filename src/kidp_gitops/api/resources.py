@@ -142,6 +142,12 @@ ALL: tuple[ResourceInfo, ...] = (
 
 GROUPS = frozenset(info.group for info in ALL)
 
+FLUX_ONLY: dict[str, frozenset[str]] = {
+    SOURCE_GROUP: frozenset({"Bucket", "ExternalArtifact"}),
+}
+"""Kinds Flux 2.9 serves in our groups that kidp does not serve yet (so `kidp validate`
+can say which of the two lacks a kind)."""
+
 
 def is_ours(api_version: str) -> bool:
     """Whether the apiVersion belongs to a group kidp serves (any version)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kidp_gitops.api import kinds
+from kidp_gitops.api import kinds, resources
 from kidp_gitops.api.refused import refused_fields
 from kidp_gitops.validate.documents import Document, identity
 from kidp_gitops.validate.findings import Finding
@@ -27,7 +27,11 @@ def check(doc: Document, *, fragment: bool = False) -> list[Finding]:
     subject = identity(doc.data)
     model = kinds.model_for(api_version, kind)
     if model is None:
-        message = f"{api_version} {kind} is not a kind kidp (or Flux) serves"
+        group = api_version.partition("/")[0]
+        if kind in resources.FLUX_ONLY.get(group, frozenset()):
+            message = f"{api_version} {kind} is served by Flux but not yet by kidp"
+        else:
+            message = f"{api_version} {kind} is not a kind kidp (or Flux) serves"
         return [Finding(doc.file, doc.line_of("kind"), "error", "flux", subject, message)]
     findings: list[Finding] = []
     version = api_version.partition("/")[2]
