@@ -96,33 +96,38 @@ ALERT = ResourceInfo(
 RECEIVER = ResourceInfo(
     NOTIFICATION_GROUP, "Receiver", "receivers", ("v1",), "v1", categories=_NOTIFICATIONS
 )
+# Image automation went GA as v1 in Flux 2.7; v1beta2 is still served (deprecated, the same
+# schema), and so is v1beta1 of ImageUpdateAutomation, the version the PRD writes.
+_IMAGE_VERSIONS = ("v1", "v1beta2")
 IMAGE_REPOSITORY = ResourceInfo(
     IMAGE_GROUP,
     "ImageRepository",
     "imagerepositories",
-    ("v1beta2",),
-    "v1beta2",
+    _IMAGE_VERSIONS,
+    "v1",
     ("imgrepo", "imagerepo"),
     _IMAGES,
+    deprecated_versions=("v1beta2",),
 )
 IMAGE_POLICY = ResourceInfo(
     IMAGE_GROUP,
     "ImagePolicy",
     "imagepolicies",
-    ("v1beta2",),
-    "v1beta2",
+    _IMAGE_VERSIONS,
+    "v1",
     ("imgpol", "imagepol"),
     _IMAGES,
+    deprecated_versions=("v1beta2",),
 )
 IMAGE_UPDATE_AUTOMATION = ResourceInfo(
     IMAGE_GROUP,
     "ImageUpdateAutomation",
     "imageupdateautomations",
-    ("v1beta2", "v1beta1"),
-    "v1beta2",
+    (*_IMAGE_VERSIONS, "v1beta1"),
+    "v1",
     ("iua", "imgupd", "imgauto"),
     _IMAGES,
-    deprecated_versions=("v1beta1",),
+    deprecated_versions=("v1beta2", "v1beta1"),
 )
 
 ALL: tuple[ResourceInfo, ...] = (
