@@ -1,6 +1,6 @@
 """Helm charts in a registry: a chart pushed with the real `helm push` is installed
-through a HelmRepository of `type: oci`, and a new version in the range upgrades the
-release."""
+through a HelmRepository of `type: oci` and through `chartRef` to an OCIRepository, and a
+new version in the range upgrades the release."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from kidp_gitops.kube import ApiError, KubeClient
+from kidp_gitops.source import helmoci
 from tests.integration.helm.helpers import HC, HR, wait_hr
 from tests.integration.image.registry import Registry
+from tests.integration.oci.helpers import create_ocirepository, request_reconcile
 from tests.integration.source.helmrepos import chart_files, create, helm, wait_ready, write_tree
 from tests.integration.wait import until
 
@@ -87,5 +89,36 @@ async def test_a_chart_pushed_with_helm_installs_and_upgrades_through_an_oci_hel
         f"{HC.format(ns=namespace)}/{namespace}-hello",
         {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "now"}}},
     )
+    await wait_hr(kube, namespace, "hello", check=at_version("1.1.0"))
+    await greeting(kube, namespace, "hola")
+
+
+async def test_a_chart_ref_to_an_ocirepository_installs_and_upgrades(
+    kube: KubeClient, namespace: str, registry: Registry, tmp_path: Path
+) -> None:
+    repository = f"oci://{registry.host}/{namespace}/charts"
+    publish(tmp_path, repository, "1.0.0", "hello")
+    await create_ocirepository(
+        kube,
+        namespace,
+        "hello",
+        {
+            "url": f"{repository}/hello",
+            "ref": {"semver": "1.x"},
+            "layerSelector": {"mediaType": helmoci.CHART_MEDIA_TYPE, "operation": "copy"},
+        },
+    )
+    release = {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": "hello"},
+        "spec": {"interval": "1h", "chartRef": {"kind": "OCIRepository", "name": "hello"}},
+    }
+    await kube.create(HR.format(ns=namespace), release)
+    await wait_hr(kube, namespace, "hello", check=at_version("1.0.0"))
+    await greeting(kube, namespace, "hello")
+
+    publish(tmp_path, repository, "1.1.0", "hola")
+    await request_reconcile(kube, namespace, "hello")
     await wait_hr(kube, namespace, "hello", check=at_version("1.1.0"))
     await greeting(kube, namespace, "hola")
