@@ -56,6 +56,8 @@ ALLOWED: dict[str, set[str]] = {
         "render",  # kidp build/diff: render a local directory as the controller would
         "kustomize",  # kidp build/diff: the controller's pipeline (build, decrypt, substitute)
         "views",
+        "validate",  # kidp validate and kidp migrate
+        "sops",  # kidp validate reads age identities to check sops MACs
         "install",
         "devcluster",
         "local",
@@ -72,6 +74,13 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == "kidp_gitops":
+            # `from kidp_gitops import validate` imports the package kidp_gitops.validate
+            found += [
+                (node.lineno, f"kidp_gitops.{alias.name}")
+                for alias in node.names
+                if (SRC / alias.name).is_dir()  # not an attribute such as __version__
+            ]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.lineno, node.module))
     return found

@@ -147,13 +147,27 @@ ALL: tuple[ResourceInfo, ...] = (
 
 GROUPS = frozenset(info.group for info in ALL)
 
-FLUX_ONLY: dict[str, frozenset[str]] = {
-    SOURCE_GROUP: frozenset({"Bucket", "ExternalArtifact"}),
-}
-"""Kinds Flux 2.9 serves in our groups that kidp does not serve yet (so `kidp validate`
-can say which of the two lacks a kind)."""
-
 
 def is_ours(api_version: str) -> bool:
     """Whether the apiVersion belongs to a group kidp serves (any version)."""
     return api_version.partition("/")[0] in GROUPS
+
+
+# Kinds of Flux's API groups that Flux 2.9 serves and kidp does not (yet), with the one
+# version Flux serves: `kidp validate` says so instead of calling them unknown, and
+# `kidp migrate` moves old versions of them to it.
+FLUX_ONLY: dict[tuple[str, str], str] = {
+    (SOURCE_GROUP, "Bucket"): "v1",
+    (SOURCE_GROUP, "ExternalArtifact"): "v1",
+}
+
+
+def current_api_version(api_version: str, kind: str) -> str | None:
+    """The apiVersion a Flux kind is written with today (kidp's storage version, or the
+    version Flux serves for a kind kidp does not serve), or None for any other kind."""
+    group = api_version.partition("/")[0]
+    for info in ALL:
+        if info.group == group and info.kind == kind:
+            return info.api_version()
+    version = FLUX_ONLY.get((group, kind))
+    return f"{group}/{version}" if version else None

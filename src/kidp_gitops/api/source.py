@@ -191,7 +191,12 @@ class OCIRepositoryVerification(meta.SpecModel):
     provider: Literal["cosign", "notation"] = meta.defaulted("cosign")
     secret_ref: meta.LocalObjectReference | None = None
     """Secret holding the trusted public keys."""
-    match_oidc_identity: list[OIDCIdentityMatch] = Field(default_factory=list)
+    match_oidc_identity: list[OIDCIdentityMatch] = Field(
+        default_factory=list, alias="matchOIDCIdentity"
+    )
+    """Keyless (OIDC) identities to accept; Flux spells the field with OIDC in capitals."""
+    trusted_root_secret_ref: meta.LocalObjectReference | None = None
+    """Secret with a Sigstore trusted root, for keyless verification."""
 
 
 class HelmChartSpec(meta.SpecModel):

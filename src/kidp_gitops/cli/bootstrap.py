@@ -250,7 +250,7 @@ def bootstrap_git(
 
     async def apply(client: KubeClient) -> None:
         output.step("installing components in the cluster")
-        changes = await install_apply.install(client, components)
+        changes = (await install_apply.install(client, components)).applied
         changed = sum(c.action != "unchanged" for c in changes)
         output.success(f"components installed ({changed} changed)")
         await create.apply_and_wait(client, [secret(namespace, auth), *sync], False, limit)

@@ -25,6 +25,7 @@ class Kidp(KidpGroup):
         "stats": "stats:stats",
         "uninstall": "uninstall:uninstall",
         "validate": "validate:validate",
+        "migrate": "migrate:migrate",
         "up": "local:up",
         "down": "local:down",
         "status": "local:status",

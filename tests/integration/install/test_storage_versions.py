@@ -60,3 +60,60 @@ async def test_a_policy_stored_as_v1beta2_is_read_and_written_as_v1_after_instal
     again = await bare_kube.get(f"{old_path}/kept")
     assert again["spec"]["suspend"] is True
     assert again["spec"]["filterTags"] == spec["filterTags"]
+
+
+async def test_install_over_a_crd_with_an_extra_stored_version_keeps_it(
+    bare_cluster: DevCluster, bare_kube: KubeClient, bare_namespace: str
+) -> None:
+    """Flux ≤ 2.6 served Kustomizations as v1beta2 too: objects stored in it stay
+    readable after `kidp install`, which keeps the version instead of failing."""
+    from kidp_gitops.api import kustomize
+    from kidp_gitops.install import apply
+
+    ours = crds.crd(kustomize.Kustomization)
+    name = ours["metadata"]["name"]
+    flux = copy.deepcopy(ours)
+    (v1,) = flux["spec"]["versions"]
+    flux["spec"]["versions"] = [
+        {**copy.deepcopy(v1), "storage": False},
+        {**copy.deepcopy(v1), "name": "v1beta2", "storage": True},
+    ]
+    await bare_kube.apply(f"{CRD_PATH}/{name}", flux, field_manager="flux", force=True)
+    old_path = (
+        f"/apis/kustomize.toolkit.fluxcd.io/v1beta2/namespaces/{bare_namespace}/kustomizations"
+    )
+    await bare_kube.create(
+        old_path,
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1beta2",
+            "kind": "Kustomization",
+            "metadata": {"name": "old"},
+            "spec": {
+                "interval": "10m",
+                "path": "./apps",
+                "prune": True,
+                "sourceRef": {"kind": "GitRepository", "name": "nowhere"},
+                "suspend": True,
+            },
+        },
+    )
+    try:
+        installed = await apply.install(bare_kube, [ours])
+        assert installed.kept == [f"{name} v1beta2"]
+        crd = await bare_kube.get(f"{CRD_PATH}/{name}")
+        versions = {v["name"]: (v["served"], v["storage"]) for v in crd["spec"]["versions"]}
+        assert versions == {"v1": (True, True), "v1beta2": (True, False)}
+        kept = await bare_kube.get(f"{old_path}/old")
+        assert kept["spec"]["path"] == "./apps"
+        again = await apply.install(bare_kube, [ours])  # nothing more to keep or change
+        assert again.kept == [f"{name} v1beta2"]
+        assert [a.action for a in again.applied] == ["unchanged"]
+    finally:
+        # Back as install_crds leaves it: no object in v1beta2, v1 alone.
+        await bare_kube.delete(f"{old_path}/old")
+        crd = await bare_kube.get(f"{CRD_PATH}/{name}")
+        crd["status"]["storedVersions"] = ["v1"]
+        await bare_kube.request("PUT", f"{CRD_PATH}/{name}/status", body=crd)
+        crd = await bare_kube.get(f"{CRD_PATH}/{name}")
+        crd["spec"]["versions"] = ours["spec"]["versions"]
+        await bare_kube.request("PUT", f"{CRD_PATH}/{name}", body=crd)

@@ -55,16 +55,6 @@ def test_a_kind_kidp_does_not_serve(repo: Path) -> None:
     assert "not a kind kidp (or Flux) serves" in finding.message
 
 
-def test_a_kind_flux_serves_and_kidp_not_yet_says_so(repo: Path) -> None:
-    write(
-        repo,
-        "clusters/local/bucket.yaml",
-        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: Bucket\nmetadata:\n  name: b\n",
-    )
-    (finding,) = failing(run(repo))
-    assert finding.message.endswith("Bucket is served by Flux but not yet by kidp")
-
-
 def test_an_ocirepository_is_served_and_checked(repo: Path) -> None:
     write(
         repo,
@@ -79,7 +69,8 @@ def test_an_ocirepository_is_served_and_checked(repo: Path) -> None:
     assert problems == [
         (
             "warning",
-            "source.toolkit.fluxcd.io/v1beta2 is deprecated: use source.toolkit.fluxcd.io/v1",
+            "source.toolkit.fluxcd.io/v1beta2 is deprecated: use source.toolkit.fluxcd.io/v1"
+            " (`kidp migrate -f PATH` rewrites it)",
         ),
         ("error", "spec.layerSelector.operation: Input should be 'extract' or 'copy'"),
     ]
