@@ -93,6 +93,8 @@ class Authorizer:
     async def answer(self, challenge: str, *, push: bool, action: str) -> None:
         """Set `header` from the challenge of a 401 (raises AuthError when it cannot)."""
         scheme, _, params_text = challenge.strip().partition(" ")
+        if not scheme:
+            raise self.denied(401, action)  # a 401 that names no way to log in
         if scheme.lower() == "basic":
             if not self.creds:
                 raise self.denied(401, action)

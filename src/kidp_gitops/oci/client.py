@@ -246,8 +246,12 @@ class Client:
         headers: dict[str, str] | None = None,
         data: bytes | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """One request, answered once more after the registry's 401 names how to log in."""
+        """One request, sent once more after the registry's 401 names how to log in (the
+        challenge is answered once the first response is closed)."""
+        challenge = ""
         for attempt in range(2):
+            if attempt:
+                await self.auth.answer(challenge, push=push, action=action)
             sent = dict(headers or {})
             if self.auth.header:
                 sent["Authorization"] = self.auth.header
@@ -256,7 +260,6 @@ class Client:
             ) as resp:
                 if resp.status == 401 and attempt == 0:
                     challenge = resp.headers.get("WWW-Authenticate", "")
-                    await self.auth.answer(challenge, push=push, action=action)
                     continue
                 if resp.status in (401, 403):
                     raise self.auth.denied(resp.status, action)
