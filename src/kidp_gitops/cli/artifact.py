@@ -28,9 +28,9 @@ from kidp_gitops.cli import output
 from kidp_gitops.cli.errors import CliError
 
 if TYPE_CHECKING:
-    from kidp_gitops.oci.auth import Credentials
     from kidp_gitops.oci.client import Client
     from kidp_gitops.oci.reference import Reference, Repository
+    from kidp_gitops.runtime.registryauth import Credentials
 
 T = TypeVar("T")
 
@@ -287,19 +287,21 @@ def _repository(url: str) -> Repository:
 
 
 def _credentials(creds: str | None, host: str) -> Credentials | None:
-    from kidp_gitops.oci import auth, errors
+    from kidp_gitops.runtime import registryauth
 
     if creds:
         username, _, password = creds.partition(":")
-        return auth.Credentials(username or None, password or None)
+        return registryauth.Credentials(username or None, password or None)
     directory = os.environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
     config = Path(directory) / "config.json"
     if not config.is_file():
         return None
     try:
-        return auth.from_dockerconfig(config.read_bytes(), host)
-    except errors.AuthError as err:
-        raise CliError(f"{config}: {err.message}") from err
+        return registryauth.from_pull_secret(
+            {".dockerconfigjson": config.read_bytes()}, host, str(config)
+        )
+    except registryauth.AuthError as err:
+        raise CliError(str(err)) from err
 
 
 def _run(

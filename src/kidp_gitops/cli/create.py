@@ -429,9 +429,11 @@ def helmrelease(
             spec[key] = value
     if depends:
         spec["dependsOn"] = depends_on(depends)
+    from kidp_gitops.runtime import transform  # here: `kidp --help` loads no more
+
     merged: JSON = {}
     for file in values or []:
-        merged = _merge(merged, _read_values(file))
+        merged = transform.merge_maps(merged, _read_values(file))
     if merged:
         spec["values"] = merged
     obj = manifest(kinds.HELM_RELEASE, metadata(name, namespace, label), spec)
@@ -448,16 +450,6 @@ def _read_values(file: Path) -> JSON:
     if not isinstance(loaded, dict):
         raise CliError(f"--values {file}: not a YAML mapping")
     return loaded
-
-
-def _merge(base: JSON, over: JSON) -> JSON:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 for _kind, _names in perkind.APPLIERS:

@@ -54,7 +54,7 @@ from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import Resource, RestMapper
 from kidp_gitops.kube.ssa import ResourceManager
 from kidp_gitops.proc import background
-from kidp_gitops.runtime import conditions, lifecycle, metrics, redact
+from kidp_gitops.runtime import conditions, lifecycle, metrics, outbound, redact
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError, WaitingError
@@ -104,7 +104,7 @@ class HelmReleaseReconciler(ObjectReconciler):
         self.charts = charts
         self.mapper = mapper
         self.lockdown = lockdown or Lockdown()
-        self.trees = ArtifactTrees(workdir / "charts", store)
+        self.trees = ArtifactTrees(workdir / "charts", store, outbound.current())
         self.home = workdir / "home"
         self.home.mkdir(parents=True, exist_ok=True)
 

@@ -1,10 +1,11 @@
 """The tags of an image repository, read with the Docker Registry HTTP API v2.
 
     ref = parse_image("ghcr.io/org/app")
-    tags = await list_tags(ref, Credentials(...), insecure=False, tls=None, timeout=30)
+    tags = await list_tags(ref, registryauth.Credentials(...), insecure=False, timeout=30)
 
-The registry is read by the OCI client (`oci/client.py`: the tag pages, the 401 challenge
-and the token flow, bounded reads), the same one OCIRepositories pull with; this module
+The registry is read by the OCI client (`oci/client.py`: the tag pages, bounded reads; the
+401 challenge and token flow of `runtime/registryauth.py`), the one OCIRepositories pull
+with; this module
 reads image names as ImageRepository writes them and gives the client's errors Flux's
 reasons. Errors are `RegistryError`s whose message never holds a credential.
 """
@@ -17,10 +18,10 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kidp_gitops.oci import auth, client, errors, reference
-from kidp_gitops.runtime import credentials, outbound
+from kidp_gitops.oci import client, errors, reference
+from kidp_gitops.runtime import credentials, outbound, registryauth
 
-DOCKER_HUB = "docker.io"
+DOCKER_HUB = registryauth.DOCKER_HUB
 DOCKER_HUB_API = "registry-1.docker.io"
 PAGE_SIZE = client.PAGE_SIZE
 
@@ -52,9 +53,6 @@ class ImageName:
         return DOCKER_HUB_API if self.host == DOCKER_HUB else self.host
 
 
-Credentials = auth.Credentials
-
-
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 
 
@@ -80,14 +78,6 @@ def parse_image(image: str) -> ImageName:
     return ImageName(host, path)
 
 
-def credentials_from_dockerconfig(config: bytes, host: str) -> Credentials | None:
-    """The credentials a `.dockerconfigjson` holds for `host`, if any."""
-    try:
-        return auth.from_dockerconfig(config, host)
-    except errors.AuthError as err:
-        raise RegistryError(AUTHENTICATION_FAILED, err.message) from None
-
-
 def ssl_context(
     ca_pem: bytes | None, cert_pem: bytes | None, key_pem: bytes | None
 ) -> ssl.SSLContext:
@@ -103,7 +93,7 @@ def ssl_context(
 
 async def list_tags(
     image: ImageName,
-    credentials: Credentials | None,
+    credentials: registryauth.Credentials | None,
     *,
     insecure: bool = False,
     tls: ssl.SSLContext | None = None,
@@ -121,7 +111,7 @@ async def list_tags(
 async def manifest_digest(
     image: ImageName,
     tag: str,
-    credentials: Credentials | None,
+    credentials: registryauth.Credentials | None,
     *,
     insecure: bool = False,
     tls: ssl.SSLContext | None = None,
@@ -136,7 +126,7 @@ async def manifest_digest(
 
 def _client(
     image: ImageName,
-    credentials: Credentials | None,
+    credentials: registryauth.Credentials | None,
     insecure: bool,
     tls: ssl.SSLContext | None,
     timeout: float,

@@ -40,7 +40,7 @@ from kidp_gitops.kustomize import apply, health, inventory, pipeline, report
 from kidp_gitops.kustomize.apply import with_owner
 from kidp_gitops.kustomize.drift import DriftTracker
 from kidp_gitops.kustomize.prune import PruneFailed, prune
-from kidp_gitops.runtime import conditions, lifecycle, references
+from kidp_gitops.runtime import conditions, lifecycle, outbound, references
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.reconcile import Result, RetryError, StalledError, WaitingError
@@ -90,7 +90,7 @@ class KustomizationReconciler(ObjectReconciler):
         self.kustomizations = kustomizations
         self.releases = releases
         self.watched = watched  # the Secrets and ConfigMaps specs name
-        self.trees = ArtifactTrees(workdir / "artifacts", store)
+        self.trees = ArtifactTrees(workdir / "artifacts", store, outbound.current())
         self.mapper = mapper
         self.store = store
         self.workdir = workdir

@@ -7,8 +7,11 @@
     await client.blob_to_file(layer_digest, path, limit=...)   # streamed to disk
     await client.push_blob(data); await client.push_manifest("v1.2.3", body, media_type)
 
-Registry content is hostile: a manifest is read up to `MAX_MANIFEST_SIZE`, a blob up to
-the caller's limit, and everything fetched by digest is hashed and compared before it is
+The registry's 401 challenge (Basic, or a Bearer token from its token service) is
+answered by `runtime/registryauth.py`, which the image controllers share: one session for
+reading (`pull` scope) and one for writing (`pull,push`). Registry content is hostile: a
+manifest is read up to `MAX_MANIFEST_SIZE`, a tag page up to `MAX_TAG_PAGE_SIZE`, a blob up
+to the caller's limit, and everything fetched by digest is hashed and compared before it is
 used. Blob bytes reach the disk in a worker thread, in batches, so a large layer never
 holds the event loop that every controller shares. Errors are `OCIError`s (see
 `oci/__init__.py`) whose messages name the registry and never a credential.
@@ -30,10 +33,10 @@ from urllib.parse import urlencode, urljoin
 
 import aiohttp
 
-from kidp_gitops.oci.auth import Authorizer, Credentials
 from kidp_gitops.oci.errors import AuthError, NotFound, OCIError
 from kidp_gitops.oci.reference import DIGEST, Repository
-from kidp_gitops.runtime import outbound
+from kidp_gitops.runtime import outbound, registryauth
+from kidp_gitops.runtime.registryauth import Credentials
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -42,6 +45,8 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MANIFEST_TYPES = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
 MAX_MANIFEST_SIZE = 4 << 20
 """The distribution spec lets registries refuse manifests over 4 MiB; so do we, on read."""
+MAX_TAG_PAGE_SIZE = 16 << 20
+"""A page of at most `PAGE_SIZE` tags of at most 128 characters each, with room to spare."""
 PAGE_SIZE = 1000
 MAX_PAGES = 1000
 _WRITE_BATCH = 1 << 20
@@ -77,7 +82,18 @@ class Client:
         self.base = (
             f"{'http' if insecure else 'https'}://{repository.api_host}/v2/{repository.path}"
         )
-        self.auth = Authorizer(self.http, repository, creds, tls, timeout)
+        scope = f"repository:{repository.path}"
+        self._sessions = {
+            push: registryauth.Session(
+                self.http,
+                repository.host,
+                f"{scope}:pull,push" if push else f"{scope}:pull",
+                creds,
+                tls=tls,
+                timeout=timeout,
+            )
+            for push in (False, True)
+        }
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -93,7 +109,7 @@ class Client:
                     break
                 async with self._request("GET", url, action="list the tags of") as resp:
                     self._check(resp, "list the tags of")
-                    body = _json(await _bounded(resp, MAX_MANIFEST_SIZE, "tag list"), "tag list")
+                    body = _json(await _bounded(resp, MAX_TAG_PAGE_SIZE, "tag list"), "tag list")
                     link = resp.headers.get("Link")
                 page = [t for t in body.get("tags") or [] if isinstance(t, str)]
                 if page and page[-1] in tags:
@@ -246,25 +262,20 @@ class Client:
         headers: dict[str, str] | None = None,
         data: bytes | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """One request, sent once more after the registry's 401 names how to log in (the
-        challenge is answered once the first response is closed)."""
-        challenge = ""
-        for attempt in range(2):
-            if attempt:
-                await self.auth.answer(challenge, push=push, action=action)
-            sent = dict(headers or {})
-            if self.auth.header:
-                sent["Authorization"] = self.auth.header
-            async with self.http.request(
-                method, url, headers=sent, data=data, tls=self.tls, timeout=self.timeout
-            ) as resp:
-                if resp.status == 401 and attempt == 0:
-                    challenge = resp.headers.get("WWW-Authenticate", "")
-                    continue
-                if resp.status in (401, 403):
-                    raise self.auth.denied(resp.status, action)
-                yield resp
-                return
+        """One request through the session of its scope (which answers the registry's
+        challenge once); a refusal after that is an AuthError."""
+        session = self._sessions[push]
+        async with session.request(method, url, headers=headers, data=data) as resp:
+            if resp.status in (401, 403):
+                raise self._denied(resp.status, action)
+            yield resp
+
+    def _denied(self, status: int, action: str) -> AuthError:
+        who = f"as '{self.creds.username}'" if self.creds.username else "without credentials"
+        return AuthError(
+            f"the registry {self.repository.host} refused to {action}"
+            f" {self.repository.canonical} {who} (HTTP {status})"
+        )
 
     def _check(
         self, resp: aiohttp.ClientResponse, action: str, expect: tuple[int, ...] = (200,)
@@ -281,6 +292,10 @@ class Client:
         """Network failures and timeouts as OCIErrors, their text scrubbed of secrets."""
         try:
             yield
+        except registryauth.AuthError as err:
+            if err.status:
+                raise self._denied(err.status, action) from None
+            raise AuthError(str(err)) from None
         except TimeoutError:
             raise OCIError(
                 f"timed out after {self.timeout:g}s trying to {action} {self.repository.canonical}"
@@ -328,13 +343,10 @@ def _check_length(resp: aiohttp.ClientResponse, limit: int, what: str) -> None:
 
 
 async def _bounded(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
-    _check_length(resp, limit, what)
-    data = bytearray()
-    async for chunk in resp.content.iter_chunked(64 << 10):
-        data += chunk
-        if len(data) > limit:
-            raise OCIError(f"the {what} is larger than the limit of {limit} bytes")
-    return bytes(data)
+    try:
+        return await outbound.read(resp, limit)
+    except outbound.TooLarge:
+        raise OCIError(f"the {what} is larger than the limit of {limit} bytes") from None
 
 
 def _json(data: bytes, what: str) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.proc import background
-from kidp_gitops.runtime import conditions, failures
+from kidp_gitops.runtime import conditions, failures, outbound
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
@@ -461,7 +461,7 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
 
     async def _unpack_source(self, source: Source, dest: Path) -> None:
         try:
-            await fetch(source.wire_artifact(), dest, self.store)
+            await fetch(source.wire_artifact(), dest, self.store, outbound.current())
         except ArtifactUnavailable as err:
             raise ReconcileError(
                 NO_SOURCE_ARTIFACT,

@@ -19,8 +19,8 @@ from pathlib import Path
 from kidp_gitops.api import source as api
 from kidp_gitops.api.refused import UNSUPPORTED_FIELD
 from kidp_gitops.kube.client import KubeClient
-from kidp_gitops.oci import auth, client, errors, reference
-from kidp_gitops.runtime import conditions, secrets
+from kidp_gitops.oci import client, errors, reference
+from kidp_gitops.runtime import conditions, registryauth, secrets
 from kidp_gitops.runtime.reconcile import ReconcileError, StalledError
 from kidp_gitops.source import helmhttp, helmpackage
 from kidp_gitops.vcs import giterrors, semver
@@ -45,9 +45,9 @@ async def connect(
     except errors.OCIError as err:
         raise StalledError(helmpackage.INVALID_CHART_REFERENCE, err.message) from err
     repo_auth = await helmhttp.load_auth(kube, namespace, spec)
-    creds: auth.Credentials | None = None
+    creds: registryauth.Credentials | None = None
     if repo_auth.basic is not None:
-        creds = auth.Credentials(repo_auth.basic.username, repo_auth.basic.password)
+        creds = registryauth.Credentials(repo_auth.basic.username, repo_auth.basic.password)
     elif spec.secret_ref is not None:
         creds = await _dockerconfig(kube, namespace, spec.secret_ref.name, repository.host)
     return client.Client(
@@ -61,15 +61,15 @@ async def connect(
 
 async def _dockerconfig(
     kube: KubeClient, namespace: str, name: str, host: str
-) -> auth.Credentials | None:
-    data = await secrets.data(kube, namespace, name, f"secret '{namespace}/{name}' not found")
-    config = data.get(".dockerconfigjson")
-    if config is None:
-        return None
+) -> registryauth.Credentials | None:
+    where = f"{namespace}/{name}"
+    data = await secrets.data(kube, namespace, name, f"secret '{where}' not found")
+    if ".dockerconfigjson" not in data and ".dockercfg" not in data:
+        return None  # neither basic credentials nor a pull secret: anonymous
     try:
-        return auth.from_dockerconfig(config, host)
-    except errors.AuthError as err:
-        raise ReconcileError(conditions.AUTHENTICATION_FAILED, err.message) from err
+        return registryauth.from_pull_secret(data, host, where)
+    except registryauth.AuthError as err:
+        raise ReconcileError(conditions.AUTHENTICATION_FAILED, str(err)) from err
 
 
 async def version(registry: client.Client, wanted: str) -> str:

@@ -29,9 +29,9 @@ from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.oci import artifact, auth, client, errors, reference
+from kidp_gitops.oci import artifact, client, errors, reference
 from kidp_gitops.proc import background
-from kidp_gitops.runtime import conditions, credentials, failures, secrets
+from kidp_gitops.runtime import conditions, credentials, failures, registryauth, secrets
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
@@ -47,7 +47,6 @@ LAYER_FAILED = "OCIArtifactLayerOperationFailed"
 URL_INVALID = "URLInvalid"
 INVALID_SPEC = "InvalidSpec"
 NEW_ARTIFACT = "NewArtifact"
-DOCKER_CONFIG = ".dockerconfigjson"
 
 ERRORS: failures.Table[api.OCIRepositorySpec] = failures.Table(
     failures.backoff(errors.OCIError, reason=PULL_FAILED),
@@ -258,7 +257,7 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
 
     async def _credentials(
         self, namespace: str, spec: api.OCIRepositorySpec, host: str
-    ) -> auth.Credentials | None:
+    ) -> registryauth.Credentials | None:
         """From spec.secretRef, else from the imagePullSecrets of spec.serviceAccountName."""
         names: list[tuple[str, str]] = []
         if spec.secret_ref is not None:
@@ -267,22 +266,14 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
             for name in await self._pull_secrets(namespace, spec.service_account_name):
                 names.append((name, f"imagePullSecret of '{spec.service_account_name}'"))
         for name, field in names:
+            where = f"{namespace}/{name}"
             data = await secrets.data(
-                self.client, namespace, name, f"{field} secret '{namespace}/{name}' not found"
+                self.client, namespace, name, f"{field} secret '{where}' not found"
             )
-            config = data.get(DOCKER_CONFIG)
-            if config is None:
-                raise StalledError(
-                    conditions.AUTHENTICATION_FAILED,
-                    f"{field} secret '{name}' has no {DOCKER_CONFIG}"
-                    " (create it with type kubernetes.io/dockerconfigjson)",
-                )
             try:
-                found = auth.from_dockerconfig(config, host)
-            except errors.AuthError as err:
-                raise StalledError(
-                    conditions.AUTHENTICATION_FAILED, f"{field} secret '{name}': {err.message}"
-                ) from err
+                found = registryauth.from_pull_secret(data, host, where)
+            except registryauth.AuthError as err:
+                raise StalledError(conditions.AUTHENTICATION_FAILED, f"{field}: {err}") from err
             if found is not None:
                 return found
         return None

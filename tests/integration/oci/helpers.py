@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,6 @@ from typer.testing import CliRunner
 
 from kidp_gitops.cli.main import app
 from kidp_gitops.kube import ApiError, KubeClient
-from kidp_gitops.oci import auth
 from tests.integration.source.helpers import condition
 from tests.integration.wait import until
 
@@ -90,7 +90,8 @@ async def create_kustomization(kube: KubeClient, namespace: str, name: str, sour
 async def docker_secret(
     kube: KubeClient, namespace: str, name: str, host: str, username: str, password: str
 ) -> None:
-    config = auth.dockerconfig(host, auth.Credentials(username, password))
+    auth = base64.b64encode(f"{username}:{password}".encode()).decode()
+    config = json.dumps({"auths": {host: {"auth": auth}}}).encode()
     body = {
         "apiVersion": "v1",
         "kind": "Secret",

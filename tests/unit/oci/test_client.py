@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from kidp_gitops.oci.auth import Credentials
 from kidp_gitops.oci.client import OCI_MANIFEST, Client
 from kidp_gitops.oci.errors import AuthError, NotFound, OCIError
 from kidp_gitops.oci.reference import Repository
 from kidp_gitops.runtime import outbound
+from kidp_gitops.runtime.registryauth import Credentials
 
 TAGS = [f"v{i}" for i in range(7)]
 BLOB = b"layer bytes" * 100
