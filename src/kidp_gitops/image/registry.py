@@ -5,9 +5,8 @@
 
 The registry is read by the OCI client (`oci/client.py`: the tag pages, bounded reads; the
 401 challenge and token flow of `runtime/registryauth.py`), the one OCIRepositories pull
-with; this module
-reads image names as ImageRepository writes them and gives the client's errors Flux's
-reasons. Errors are `RegistryError`s whose message never holds a credential.
+with; this module reads image names as ImageRepository writes them and gives the client's
+errors Flux's reasons. Errors are `RegistryError`s whose message never holds a credential.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kidp_gitops.oci import client, errors, reference
-from kidp_gitops.runtime import credentials, outbound, registryauth
+from kidp_gitops.runtime import outbound, registryauth
 
 DOCKER_HUB = registryauth.DOCKER_HUB
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -76,19 +75,6 @@ def parse_image(image: str) -> ImageName:
     if not all(_COMPONENT.match(part) for part in path.split("/")):
         raise RegistryError(INVALID_IMAGE, f"'{image}' is not a valid image name")
     return ImageName(host, path)
-
-
-def ssl_context(
-    ca_pem: bytes | None, cert_pem: bytes | None, key_pem: bytes | None
-) -> ssl.SSLContext:
-    """The TLS context of an ImageRepository's `certSecretRef`: `ca_pem` adds to the
-    system's roots, as Flux's image-reflector-controller (`WithSystemCertPool`).
-
-    Raises `ValueError` (a certificate without its key, or the reverse) or `ssl.SSLError`
-    (data the ssl module cannot load)."""
-    pem = {credentials.CA: ca_pem, credentials.CERT: cert_pem, credentials.KEY: key_pem}
-    tls = credentials.tls_data({k: v for k, v in pem.items() if v}, "certSecretRef")
-    return credentials.tls_context(tls, system_roots=True)
 
 
 async def list_tags(

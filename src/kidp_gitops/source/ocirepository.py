@@ -305,13 +305,10 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
             f"spec.certSecretRef secret '{namespace}/{name}' not found",
         )
         try:
-            tls = credentials.tls_data(data, f"{namespace}/{name}")
-            return credentials.tls_context(tls, system_roots=True)
-        except (OSError, ValueError) as err:
-            raise StalledError(
-                INVALID_SPEC,
-                f"spec.certSecretRef '{name}' holds no usable certificate: {type(err).__name__}",
-            ) from err
+            # `ca.crt` adds to the system's roots, as source-controller's OCI client.
+            return credentials.from_secret(data, f"{namespace}/{name}", system_roots=True)
+        except credentials.CredentialsError as err:
+            raise StalledError(INVALID_SPEC, f"spec.certSecretRef: {err}") from err
 
 
 def status_of(obj: JSON) -> api.OCIRepositoryStatus:
