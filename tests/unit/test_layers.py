@@ -19,8 +19,9 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "kidp_gitops"
 CONTROLLERS = {"source", "kustomize", "helm", "notification", "image"}
 # `vcs` (git program plumbing, semver) is shared by the controllers that talk to Git;
-# `goyaml` (YAML as Go reads it) and `proc` (running programs confined) by all.
-FOUNDATION = {"api", "kube", "runtime", "storage", "vcs", "goyaml", "proc"}
+# `goyaml` (YAML as Go reads it) and `proc` (running programs confined) by all; `oci`
+# (registry client, Flux's artifact format) by the controllers that read registries.
+FOUNDATION = {"api", "kube", "runtime", "storage", "vcs", "goyaml", "proc", "oci"}
 # What each top-level package may import from the project (besides itself).
 ALLOWED: dict[str, set[str]] = {
     "api": set(),
@@ -30,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "runtime": {"api", "kube", "proc"},
     "storage": {"proc"},
     "vcs": {"proc"},
+    "oci": {"runtime"},  # outbound HTTP and registryauth
     # Offline: the renderer and SOPS never reach the cluster (callers pass data in).
     "sops": {"goyaml", "proc"},
     "render": {"api", "goyaml", "proc", "sops"},
@@ -50,6 +52,7 @@ ALLOWED: dict[str, set[str]] = {
         "runtime",
         "vcs",
         "proc",
+        "oci",  # kidp push/pull/tag/list artifact
         "render",  # kidp build/diff: render a local directory as the controller would
         "kustomize",  # kidp build/diff: the controller's pipeline (build, decrypt, substitute)
         "views",

@@ -58,6 +58,16 @@ HELM_REPOSITORY = ResourceInfo(
     SOURCE_GROUP, "HelmRepository", "helmrepositories", ("v1",), "v1", ("helmrepo",), _SOURCES
 )
 HELM_CHART = ResourceInfo(SOURCE_GROUP, "HelmChart", "helmcharts", ("v1",), "v1", ("hc",), _SOURCES)
+OCI_REPOSITORY = ResourceInfo(
+    SOURCE_GROUP,
+    "OCIRepository",
+    "ocirepositories",
+    ("v1", "v1beta2"),
+    "v1",
+    ("ocirepo",),
+    _SOURCES,
+    deprecated_versions=("v1beta2",),
+)
 KUSTOMIZATION = ResourceInfo(
     KUSTOMIZE_GROUP, "Kustomization", "kustomizations", ("v1",), "v1", ("ks",), _APPLIERS
 )
@@ -124,6 +134,7 @@ ALL: tuple[ResourceInfo, ...] = (
     GIT_REPOSITORY,
     HELM_REPOSITORY,
     HELM_CHART,
+    OCI_REPOSITORY,
     KUSTOMIZATION,
     HELM_RELEASE,
     PROVIDER,
@@ -147,7 +158,6 @@ def is_ours(api_version: str) -> bool:
 # `kidp migrate` moves old versions of them to it.
 FLUX_ONLY: dict[tuple[str, str], str] = {
     (SOURCE_GROUP, "Bucket"): "v1",
-    (SOURCE_GROUP, "OCIRepository"): "v1",
     (SOURCE_GROUP, "ExternalArtifact"): "v1",
 }
 

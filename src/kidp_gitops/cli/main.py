@@ -44,6 +44,10 @@ class Kidp(KidpGroup):
         "create": "create:app",
         "delete": "delete:app",
         "bootstrap": "bootstrap:app",
+        "push": "artifact:push_app",
+        "pull": "artifact:pull_app",
+        "tag": "artifact:tag_app",
+        "list": "artifact:list_app",
     }
 
 

@@ -23,10 +23,13 @@ BY_DEPENDENCY = "dependency"
 
 
 def _chart_ref_key(obj: JSON) -> list[str]:
+    """`ns/name` of a chartRef to a HelmChart, `OCIRepository/ns/name` of one to an
+    OCIRepository."""
     meta, ref = obj["metadata"], ((obj.get("spec") or {}).get("chartRef") or {})
-    if ref.get("kind") != chart.KIND:
-        return []
-    return [f"{ref.get('namespace') or meta.get('namespace')}/{ref.get('name')}"]
+    key = f"{ref.get('namespace') or meta.get('namespace')}/{ref.get('name')}"
+    if ref.get("kind") == chart.OCI_REPOSITORY:
+        return [f"{chart.OCI_REPOSITORY}/{key}"]
+    return [key] if ref.get("kind") == chart.KIND else []
 
 
 def _dependency_keys(obj: JSON) -> list[str]:
@@ -78,7 +81,15 @@ async def helmrelease_controller(ctx: Context, store: ArtifactStore | None) -> C
         for hr in informer.by_index(BY_DEPENDENCY, f"{meta.get('namespace')}/{meta['name']}"):
             yield Request(hr["metadata"]["namespace"], hr["metadata"]["name"])
 
+    def from_oci(event: EventType, obj: JSON) -> Iterable[Request]:
+        meta = obj["metadata"]
+        key = f"{chart.OCI_REPOSITORY}/{meta.get('namespace')}/{meta['name']}"
+        for hr in informer.by_index(BY_CHART_REF, key):
+            yield Request(hr["metadata"]["namespace"], hr["metadata"]["name"])
+
     controller.watch(chart_informer, from_chart)
+    oci = await mapper.resource(chart.API_VERSION, chart.OCI_REPOSITORY)
+    controller.watch(cache.informer(oci, namespace=namespace), from_oci)
     controller.watch(informer, from_dependency)
     watched = await references.References.of(cache, mapper, namespace)
     watched.watch(controller, ctx.events, _values_keys)

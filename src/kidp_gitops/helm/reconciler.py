@@ -251,10 +251,9 @@ class HelmReleaseReconciler(ObjectReconciler):
     async def _chart(
         self, hr: api.HelmRelease, status: dict[str, Any], retry: float
     ) -> chart.Chart:
+        charts = self.charts
         if hr.spec.chart_ref is not None and hr.spec.chart_ref.kind != chart.KIND:
-            raise StalledError(
-                INIT_FAILED, f"chartRef kind {hr.spec.chart_ref.kind} is not supported yet"
-            )
+            charts = await self.mapper.resource(chart.API_VERSION, hr.spec.chart_ref.kind)
         namespace, name = chart.location(hr)
         previous = str(status.get("helmChart") or "")
         if hr.spec.chart is not None:
@@ -266,7 +265,7 @@ class HelmReleaseReconciler(ObjectReconciler):
             status.pop("helmChart", None)
         try:
             return await chart.ensure(
-                ResourceManager(self.client, self.mapper, chart.POLICY), self.charts, hr
+                ResourceManager(self.client, self.mapper, chart.POLICY), charts, hr
             )
         except chart.ChartNotReady as err:
             raise WaitingError(conditions.ARTIFACT_FAILED, str(err), retry_after=retry) from err

@@ -3,35 +3,26 @@
     ref = parse_image("ghcr.io/org/app")
     tags = await list_tags(ref, registryauth.Credentials(...), insecure=False, timeout=30)
 
-`GET /v2/<name>/tags/list?n=<page>` follows the `Link: <...>; rel="next"` header page by
-page, or, when a full page comes without one, asks for the tags after the last (`last=`).
-The registry's 401 challenge (Basic, or a Bearer token from its token service) is
-answered by `runtime/registryauth.py`, which an OCIRepository's pulls share. Errors are
-`RegistryError`s whose message never holds a credential, and whose `reason` is a Flux
-reason. A page of tags is read up to `MAX_PAGE_BYTES`: the registry is hostile.
+The registry is read by the OCI client (`oci/client.py`: the tag pages, bounded reads; the
+401 challenge and token flow of `runtime/registryauth.py`), the one OCIRepositories pull
+with; this module reads image names as ImageRepository writes them and gives the client's
+errors Flux's reasons. Errors are `RegistryError`s whose message never holds a credential.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import re
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlencode, urljoin
 
-import aiohttp
-
+from kidp_gitops.oci import client, errors, reference
 from kidp_gitops.runtime import outbound, registryauth
 
 DOCKER_HUB = registryauth.DOCKER_HUB
 DOCKER_HUB_API = "registry-1.docker.io"
-PAGE_SIZE = 1000
-MAX_PAGES = 1000
-MAX_PAGE_BYTES = 16 << 20
-"""A page of at most `PAGE_SIZE` tags of at most 128 characters each, with room to spare."""
+PAGE_SIZE = client.PAGE_SIZE
 
 AUTHENTICATION_FAILED = "AuthenticationFailed"
 READ_FAILED = "ReadOperationFailed"
@@ -98,36 +89,9 @@ async def list_tags(
 ) -> list[str]:
     """Every tag of the repository, in the order the registry lists them (through
     `http`, the engine's outbound HTTP when None)."""
-    base = f"{_scheme(insecure)}://{image.api_host}"
-    url: str | None = f"{base}/v2/{image.path}/tags/list?{urlencode({'n': page_size})}"
-    session = _session(image, credentials, tls, timeout, http)
-    tags: list[str] = []
-    async with _reading(session, image, "list the tags of", image.canonical):
-        for _ in range(MAX_PAGES):
-            if url is None:
-                break
-            body, link = await _page(session, image, url)
-            page = [t for t in body.get("tags") or [] if isinstance(t, str)]
-            if page and page[-1] in tags:
-                break  # a registry that ignores `last` sends the same page again
-            tags.extend(page)
-            url = _next_page(base, url, link)
-            if url is None and page and len(page) >= page_size:
-                # No Link header, but a full page: ask for what follows the last tag,
-                # as the distribution spec allows (`last`).
-                query = urlencode({"n": page_size, "last": page[-1]})
-                url = f"{base}/v2/{image.path}/tags/list?{query}"
-    return tags
-
-
-MANIFEST_TYPES = ", ".join(
-    (
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    )
-)
+    registry = _client(image, credentials, insecure, tls, timeout, http)
+    with _reasons():
+        return await registry.tags(page_size)
 
 
 async def manifest_digest(
@@ -141,108 +105,33 @@ async def manifest_digest(
     http: outbound.Outbound | None = None,
 ) -> str:
     """The digest of the manifest `tag` names (`HEAD /v2/<name>/manifests/<tag>`)."""
-    url = f"{_scheme(insecure)}://{image.api_host}/v2/{image.path}/manifests/{tag}"
-    session = _session(image, credentials, tls, timeout, http)
-    shown = f"{image.canonical}:{tag}"
-    async with (
-        _reading(session, image, "read", shown),
-        session.request("HEAD", url, headers={"Accept": MANIFEST_TYPES}) as resp,
-    ):
-        if resp.status in (401, 403):
-            raise RegistryError(AUTHENTICATION_FAILED, _denied(session, image, resp.status))
-        digest = resp.headers.get("Docker-Content-Digest")
-        if resp.status != 200 or not digest:
-            raise RegistryError(
-                READ_FAILED, f"cannot read the digest of {shown}: HTTP {resp.status}"
-            )
-        return digest
+    registry = _client(image, credentials, insecure, tls, timeout, http)
+    with _reasons():
+        return await registry.resolve(tag)
 
 
-def _scheme(insecure: bool) -> str:
-    return "http" if insecure else "https"
-
-
-def _session(
+def _client(
     image: ImageName,
-    creds: registryauth.Credentials | None,
+    credentials: registryauth.Credentials | None,
+    insecure: bool,
     tls: ssl.SSLContext | None,
     timeout: float,
     http: outbound.Outbound | None,
-) -> registryauth.Session:
-    return registryauth.Session(
-        http or outbound.current(),
-        image.host,
-        f"repository:{image.path}:pull",
-        creds,
-        tls=tls,
-        timeout=timeout,
+) -> client.Client:
+    repository = reference.Repository(image.host, image.path)
+    return client.Client(
+        repository, credentials, insecure=insecure, tls=tls, timeout=timeout, http=http
     )
 
 
-@asynccontextmanager
-async def _reading(
-    session: registryauth.Session, image: ImageName, action: str, shown: str
-) -> AsyncIterator[None]:
-    """The errors of talking to the registry, as `RegistryError`s without credentials."""
+@contextlib.contextmanager
+def _reasons() -> Iterator[None]:
+    """The OCI client's errors as RegistryErrors with Flux's reasons."""
     try:
         yield
-    except registryauth.AuthError as err:
-        message = _denied(session, image, err.status) if err.status else str(err)
-        raise RegistryError(AUTHENTICATION_FAILED, message) from None
-    except TimeoutError:
+    except errors.AuthError as err:
         raise RegistryError(
-            READ_FAILED, f"timed out after {session.timeout:g}s trying to {action} {shown}"
+            AUTHENTICATION_FAILED, f"{err.message}: check the credentials in spec.secretRef"
         ) from None
-    except aiohttp.ClientError as err:
-        message = _scrub(str(err), session.creds.secrets())
-        raise RegistryError(READ_FAILED, f"cannot {action} {shown}: {message}") from None
-
-
-async def _page(
-    session: registryauth.Session, image: ImageName, url: str
-) -> tuple[dict[str, Any], str | None]:
-    """One page of the tag list, and its `Link` header."""
-    async with session.request("GET", url, headers={"Accept": "application/json"}) as resp:
-        if resp.status in (401, 403):
-            raise RegistryError(AUTHENTICATION_FAILED, _denied(session, image, resp.status))
-        if resp.status == 404:
-            raise RegistryError(READ_FAILED, f"repository {image.canonical} not found (HTTP 404)")
-        if resp.status != 200:
-            raise RegistryError(
-                READ_FAILED, f"listing the tags of {image.canonical} failed: HTTP {resp.status}"
-            )
-        try:
-            body = json.loads(await outbound.read(resp, MAX_PAGE_BYTES))
-        except outbound.TooLarge as err:
-            raise RegistryError(READ_FAILED, f"{image.canonical}: a page of tags: {err}") from None
-        except ValueError:
-            raise RegistryError(
-                READ_FAILED, f"{image.canonical}: the tag list is not JSON"
-            ) from None
-        if not isinstance(body, dict):
-            raise RegistryError(READ_FAILED, f"{image.canonical}: the tag list is not an object")
-        return body, resp.headers.get("Link")
-
-
-def _denied(session: registryauth.Session, image: ImageName, status: int) -> str:
-    who = f"as '{session.creds.username}'" if session.creds.username else "without credentials"
-    return (
-        f"the registry {image.host} refused to list {image.canonical} {who}"
-        f" (HTTP {status}): check the credentials in spec.secretRef"
-    )
-
-
-def _next_page(base: str, current: str, link: str | None) -> str | None:
-    if not link:
-        return None
-    match = re.search(r'<([^>]+)>\s*;\s*rel="?next"?', link)
-    if match is None:
-        return None
-    target = urljoin(base + "/", match.group(1))
-    return None if target == current else target
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+    except errors.OCIError as err:
+        raise RegistryError(READ_FAILED, err.message) from None

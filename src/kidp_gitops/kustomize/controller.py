@@ -89,6 +89,8 @@ async def kustomization_controller(ctx: Context, store: ArtifactStore | None) ->
         return requests(BY_DEPENDENCY, f"{obj.get('kind')}/{meta.get('namespace')}/{meta['name']}")
 
     controller.watch(sources, from_source)
+    oci = await mapper.resource("source.toolkit.fluxcd.io/v1", "OCIRepository")
+    controller.watch(cache.informer(oci, namespace=namespace), from_source)
     controller.watch(informer, from_dependency)
     if releases is not None:
         controller.watch(releases, from_dependency)

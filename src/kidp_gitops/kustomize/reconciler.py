@@ -252,12 +252,14 @@ class KustomizationReconciler(ObjectReconciler):
     ) -> dict[str, Any]:
         ref = spec.source_ref
         ns = ref.namespace or namespace
-        if ref.kind != "GitRepository":
+        if ref.kind not in ("GitRepository", "OCIRepository"):
             raise StalledError(
                 conditions.ARTIFACT_FAILED, f"source kind {ref.kind} is not supported yet"
             )
         try:
-            source = self.sources.get(ns, ref.name) if self.sources is not None else None
+            source = None  # the cache holds GitRepositories; an OCIRepository is read below
+            if self.sources is not None and ref.kind == "GitRepository":
+                source = self.sources.get(ns, ref.name)
             if source is None:  # not cached (yet), or outside the watched namespace
                 resource = await self.mapper.resource("source.toolkit.fluxcd.io/v1", ref.kind)
                 source = await self.client.get(resource.path(ns, ref.name))
@@ -412,9 +414,9 @@ class KustomizationReconciler(ObjectReconciler):
 
     def _superseded(self, spec: api.KustomizationSpec, namespace: str, revision: str) -> bool:
         """Whether the source has a newer artifact than the one being health-checked."""
-        if self.sources is None:
-            return False
         ref = spec.source_ref
+        if self.sources is None or ref.kind != "GitRepository":  # the cache holds Git only
+            return False
         source = self.sources.get(ref.namespace or namespace, ref.name)
         artifact = ((source or {}).get("status") or {}).get("artifact") or {}
         return bool(artifact.get("revision")) and artifact.get("revision") != revision

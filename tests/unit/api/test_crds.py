@@ -35,6 +35,7 @@ def test_one_crd_per_kind() -> None:
         "GitRepository",
         "HelmRepository",
         "HelmChart",
+        "OCIRepository",
         "Kustomization",
         "HelmRelease",
         "Provider",
@@ -86,6 +87,7 @@ def test_served_versions_and_storage() -> None:
         "GitRepository": ["v1"],
         "HelmRepository": ["v1"],
         "HelmChart": ["v1"],
+        "OCIRepository": ["v1", "v1beta2"],
         "Kustomization": ["v1"],
         "HelmRelease": ["v2"],
         "Provider": ["v1beta3", "v1beta2", "v1beta1"],
@@ -118,6 +120,7 @@ def test_names_as_flux_has_them() -> None:
         "GitRepository": ["gitrepo"],
         "HelmRepository": ["helmrepo"],
         "HelmChart": ["hc"],
+        "OCIRepository": ["ocirepo"],
         "Kustomization": ["ks"],
         "HelmRelease": ["hr"],
         "Provider": [],  # Flux gives the notification kinds no short names
