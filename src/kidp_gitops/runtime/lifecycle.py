@@ -354,11 +354,16 @@ class TypedReconciler(Lifecycle, Generic[ObjT, StatusT]):
         annotations: dict[str, str] | None = None,
     ) -> None:
         """Record an event about `obj`."""
-        m = obj.metadata
-        involved = {"name": m.name, "namespace": m.namespace, "uid": m.uid}
-        involved["resourceVersion"] = m.resource_version
-        ref = {"apiVersion": obj.api_version, "kind": obj.kind, "metadata": involved}
-        self.events.record(ref, type_, reason, message, annotations)
+        self.events.record(involved(obj), type_, reason, message, annotations)
+
+
+def involved(obj: meta.KubeObject[Any, Any]) -> JSON:
+    """`obj` as an event's involved object (and as what the helpers that record events
+    about it read: apiVersion, kind, name, namespace, uid, resourceVersion)."""
+    m = obj.metadata
+    ref = {"name": m.name, "namespace": m.namespace, "uid": m.uid}
+    ref["resourceVersion"] = m.resource_version
+    return {"apiVersion": obj.api_version, "kind": obj.kind, "metadata": ref}
 
 
 def _acted(obj: JSON) -> bool:
