@@ -247,3 +247,42 @@ def test_only_the_resource_manager_applies() -> None:
     }
     assert found == {}
     assert _apply_calls(SRC / "kube" / "ssa.py"), "the probe finds the manager's applies"
+
+
+def _untyped_status_params(path: Path) -> list[str]:
+    """Functions of `path` with a parameter named `status` that is a plain dict (or
+    JSON, or Any): the untyped reconcile state of issue 14."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for arg in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]:
+            if arg.arg != "status" or arg.annotation is None:
+                continue
+            text = ast.unparse(arg.annotation)
+            if text.startswith(("dict", "Dict", "JSON", "Any", "Mapping")):
+                found.append(f"{node.name}:{node.lineno} status: {text}")
+    return found
+
+
+# Readers of the wire format that are not reconcile steps: the read-model of the faces
+# (`views`) turns a fetched object's `status.inventory` into references.
+WIRE_READERS = {"kustomize/inventory.py": ["from_status"]}
+
+
+def test_no_reconciler_has_an_untyped_status() -> None:
+    """Each controller's steps work on its kind's status model from `api/` (through
+    `TypedReconciler`), never on `status: dict[str, Any]` read by string keys."""
+    found = {}
+    for path in modules():
+        rel = str(path.relative_to(SRC))
+        if rel.split("/")[0] not in CONTROLLERS:
+            continue
+        allowed = WIRE_READERS.get(rel, [])
+        bad = [f for f in _untyped_status_params(path) if f.split(":")[0] not in allowed]
+        if bad:
+            found[rel] = bad
+    assert found == {}
+    probe = _untyped_status_params(SRC / "runtime" / "conditions.py")
+    assert probe, "the probe finds a dict-typed status where one is meant (conditions.get)"

@@ -51,20 +51,11 @@ async def helmrelease_controller(ctx: Context, store: ArtifactStore | None) -> C
     charts = await mapper.resource(chart.API_VERSION, chart.KIND)
     workdir = ctx.data_dir / "helm"
     workdir.mkdir(parents=True, exist_ok=True)
-    reconciler = HelmReleaseReconciler(
-        ctx.client,
-        resource,
-        ctx.events,
-        charts,
-        store,
-        workdir,
-        mapper=mapper,
-        lockdown=ctx.lockdown,
-    )
     informer = cache.own(resource, namespace=namespace)
     informer.add_indexer(BY_CHART_REF, _chart_ref_key)
     informer.add_indexer(BY_DEPENDENCY, _dependency_keys)
     chart_informer = cache.informer(charts, namespace=namespace)
+    reconciler = HelmReleaseReconciler(ctx, resource, informer, charts, store, workdir)
     controller = Controller("helmrelease", informer, reconciler, concurrency=ctx.concurrency)
 
     def from_chart(event: EventType, obj: JSON) -> Iterable[Request]:

@@ -56,18 +56,15 @@ async def kustomization_controller(ctx: Context, store: ArtifactStore | None) ->
         releases = None
     references = await References.of(cache, mapper, namespace)
     reconciler = KustomizationReconciler(
-        ctx.client,
+        ctx,
         resource,
-        ctx.events,
-        mapper,
+        informer,
         store,
         workdir,
         drift,
-        ctx.lockdown,
-        sources,
-        informer,
-        releases,
-        references,
+        sources=sources,
+        releases=releases,
+        watched=references,
     )
     informer.add_indexer(BY_SOURCE, _source_key)
     informer.add_indexer(BY_DEPENDENCY, _dependency_keys)
