@@ -12,7 +12,12 @@ from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import EventType, Informer
 from kidp_gitops.kube.mapper import UnknownKind
 from kidp_gitops.kustomize.drift import DriftTracker
-from kidp_gitops.kustomize.reconciler import KIND, KustomizationReconciler, input_keys
+from kidp_gitops.kustomize.reconciler import (
+    KIND,
+    SOURCE_KINDS,
+    KustomizationReconciler,
+    input_keys,
+)
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.reconcile import Request
@@ -46,8 +51,13 @@ async def kustomization_controller(ctx: Context, store: ArtifactStore | None) ->
     workdir = ctx.data_dir / "kustomize"
     workdir.mkdir(parents=True, exist_ok=True)
     drift = DriftTracker(mapper, cache)
-    git = await mapper.resource("source.toolkit.fluxcd.io/v1", "GitRepository")
-    sources = cache.informer(git, namespace=namespace)
+    # The sources a Kustomization may read, by kind: their artifacts come from the cache.
+    sources = {
+        kind: cache.informer(
+            await mapper.resource("source.toolkit.fluxcd.io/v1", kind), namespace=namespace
+        )
+        for kind in SOURCE_KINDS
+    }
     informer = cache.own(resource, namespace=namespace)
     try:  # HelmReleases a Kustomization may depend on (absent without Helm's CRD)
         helm = await mapper.resource("helm.toolkit.fluxcd.io/v2", "HelmRelease")
@@ -85,9 +95,8 @@ async def kustomization_controller(ctx: Context, store: ArtifactStore | None) ->
         meta = obj["metadata"]
         return requests(BY_DEPENDENCY, f"{obj.get('kind')}/{meta.get('namespace')}/{meta['name']}")
 
-    controller.watch(sources, from_source)
-    oci = await mapper.resource("source.toolkit.fluxcd.io/v1", "OCIRepository")
-    controller.watch(cache.informer(oci, namespace=namespace), from_source)
+    for source in sources.values():
+        controller.watch(source, from_source)
     controller.watch(informer, from_dependency)
     if releases is not None:
         controller.watch(releases, from_dependency)

@@ -26,6 +26,7 @@ says why in the Ready condition, with Flux's reasons.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,8 @@ from kidp_gitops.storage.fetch import ArtifactUnavailable
 from kidp_gitops.storage.trees import ArtifactTrees
 
 KIND = report.KIND
+SOURCE_KINDS = ("GitRepository", "OCIRepository")
+"""The source kinds whose artifacts a Kustomization applies."""
 PROGRESSING = conditions.PROGRESSING
 DEPENDENCY_WAIT = 10.0
 """The longest wait for a dependency or a source artifact before looking again: a
@@ -151,13 +154,13 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         workdir: Path,
         drift: DriftTracker,
         *,
-        sources: Informer | None,
+        sources: Mapping[str, Informer],
         releases: Informer | None,
         watched: references.References | None,
     ):
         super().__init__(ctx.client, resource, ctx.events, kustomizations)
-        # The caches this reconciler reads before asking the API server: GitRepositories
-        # (their artifacts), Kustomizations and HelmReleases (dependencies).
+        # The caches this reconciler reads before asking the API server: the sources by
+        # kind (their artifacts), Kustomizations and HelmReleases (dependencies).
         self.sources = sources
         self.kustomizations = kustomizations
         self.releases = releases
@@ -320,14 +323,13 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         ref = spec.source_ref
         ns = ref.namespace or namespace
         described = f"'{ref.kind}/{ns}/{ref.name}'"
-        if ref.kind not in ("GitRepository", "OCIRepository"):
+        if ref.kind not in SOURCE_KINDS:
             raise StalledError(
                 conditions.ARTIFACT_FAILED, f"source kind {ref.kind} is not supported yet"
             )
         try:
-            source = None  # the cache holds GitRepositories; an OCIRepository is read below
-            if self.sources is not None and ref.kind == "GitRepository":
-                source = self.sources.get(ns, ref.name)
+            cached = self.sources.get(ref.kind)
+            source = cached.get(ns, ref.name) if cached is not None else None
             if source is None:  # not cached (yet), or outside the watched namespace
                 resource = await self.mapper.resource("source.toolkit.fluxcd.io/v1", ref.kind)
                 source = await self.client.get(resource.path(ns, ref.name))
@@ -485,9 +487,10 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
     def _superseded(self, spec: api.KustomizationSpec, namespace: str, revision: str) -> bool:
         """Whether the source has a newer artifact than the one being health-checked."""
         ref = spec.source_ref
-        if self.sources is None or ref.kind != "GitRepository":  # the cache holds Git only
+        cached = self.sources.get(ref.kind)
+        if cached is None:
             return False
-        source = self.sources.get(ref.namespace or namespace, ref.name)
+        source = cached.get(ref.namespace or namespace, ref.name)
         artifact = ((source or {}).get("status") or {}).get("artifact") or {}
         return bool(artifact.get("revision")) and artifact.get("revision") != revision
 
