@@ -95,6 +95,7 @@ async def test_rbac_denies_a_service_account_until_bound(
             "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": namespace}],
         },
     )
+
     # The RBAC authorizer learns of new bindings through its informers: allowed
     # follows the binding within moments, not on the same instant.
     async def allowed() -> dict[str, object] | None:
