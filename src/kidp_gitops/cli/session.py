@@ -14,7 +14,6 @@ Errors leave here as `CliError`; only `cli/group.py` prints them.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -66,6 +65,9 @@ class Target:
 def run(target: Target, work: Callable[[KubeClient], Awaitable[T]]) -> T:
     """Connect to the target's cluster, run `work` with the client, close the client.
     Every Kubernetes failure becomes a one-line CliError."""
+    # Here, not at the top: TAB completion imports this module and never runs a loop.
+    import asyncio
+
     from kidp_gitops.kube import KubeError
 
     async def go() -> T:
