@@ -20,8 +20,10 @@ down:
 test: setup
 	@$(MAKE) --no-print-directory -j3 -Otarget lint test-unit test-integration
 
+# Two processes as well: the unit tests wait on subprocesses (git, ssh, kidp, sops) for
+# about half their time.
 test-unit: venv
-	$(VENV)/bin/pytest tests/unit
+	$(VENV)/bin/pytest -n 2 tests/unit
 
 # Two pytest processes (xdist workers), each with the shared control plane and engine of
 # its own; the tests of `bare_cluster` stay together in one (tests/integration/
