@@ -57,13 +57,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items.sort(key=_phase)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    if config.pluginmanager.hasplugin("xdist"):
-        from tests.integration import groups
-
-        config.pluginmanager.register(groups.Plugin(), "kidp-xdist-groups")
-
-
 def _phase(item: pytest.Item) -> int:
     if "tests/integration/" not in str(item.path):
         return 0

@@ -44,14 +44,17 @@ class Scheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped
         self.groups: dict[str, str] | None = None
 
     def _split_scope(self, nodeid: str) -> str:
-        # First called when every worker has collected, so the file is there.
+        # First called when every worker has collected, so the file is there if any
+        # worker collected an integration test (tests/integration/conftest.py writes it).
         if self.groups is None:
-            self.groups = json.loads((self.directory / FILE).read_text())
+            path = self.directory / FILE
+            self.groups = json.loads(path.read_text()) if path.exists() else {}
         return self.groups.get(nodeid, nodeid)
 
 
 class Plugin:
-    """Registered (conftest.py) when xdist is: `--dist loadgroup` schedules by `FILE`."""
+    """Registered (tests/conftest.py) when xdist is: `--dist loadgroup` schedules by
+    `FILE`."""
 
     @pytest.hookimpl(tryfirst=True)  # before xdist's own answer
     def pytest_xdist_make_scheduler(
