@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := git ca-certificates openssh-server openssh-client gnupg util-linux mount
 
-.PHONY: up down test test-unit test-integration setup system-packages venv controlplane helm registry lint
+.PHONY: up down test test-unit test-integration setup system-packages venv controlplane helm registry flux lint
 
 up: setup
 	$(VENV)/bin/kidp up
@@ -36,7 +36,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
-setup: system-packages venv controlplane helm registry
+setup: system-packages venv controlplane helm registry flux
 
 # Installs only what is missing, so a machine that has everything is not touched. node runs
 # the dashboard's JavaScript tests; any node will do, so it is looked for, not its package.
@@ -68,3 +68,8 @@ helm:
 # ~/.cache/kidp-gitops/registry/ggcr-<version>/bin/, for the image automation tests.
 registry:
 	bash hack/registry/build.sh >/dev/null
+
+# The flux CLI, built from its Go module into ~/.cache/kidp-gitops/flux/flux-<version>/bin/,
+# the reference the OCI artifact tests check our format against (never shipped or committed).
+flux:
+	bash hack/flux/build.sh >/dev/null

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import measure, report
-from bench.scenarios import Settings, cli, kustomize, mttp, push, source
+from bench.scenarios import Settings, cli, kustomize, mttp, oci, push, source
 
-SCENARIOS = ("mttp", "push", "source", "kustomize", "cli")
+SCENARIOS = ("mttp", "push", "oci", "source", "kustomize", "cli")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -234,6 +234,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     polled=s.push_polled,
                     drift_changes=s.drift,
                 )
+            elif name == "oci":
+                result["scenarios"]["oci"] = await oci.run(settings, pushes=s.push_requested)
             elif name == "source":
                 result["scenarios"]["source"] = await source.run(
                     settings,

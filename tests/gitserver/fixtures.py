@@ -1,9 +1,10 @@
 """pytest fixtures over the test git servers; a conftest imports the ones it needs.
 
-    from tests.gitserver.fixtures import git_repos, http_git, https_git, ssh_git
+    from tests.gitserver.fixtures import git_repos, http_git, https_git, mtls_git, ssh_git
 
 The servers live for the whole session: one repository root, served by one sshd, one
-HTTP and one HTTPS server, all stopped when the session ends. Tests make repositories
+HTTP and two HTTPS servers (one of them asks for a client certificate), all stopped
+when the session ends. Tests make repositories
 with unique names (`unique_repo`) so they never see each other's pushes.
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.gitserver.http import GitHttpServer
+from tests.gitserver.keys import self_signed_certificate
 from tests.gitserver.repos import GitRepos
 from tests.gitserver.sshd import SshGitServer, have_sshd
 
@@ -46,6 +48,15 @@ def http_git(git_repos: GitRepos) -> Iterator[GitHttpServer]:
 def https_git(git_repos: GitRepos) -> Iterator[GitHttpServer]:
     """The same repositories over https, with a self-signed certificate."""
     with GitHttpServer(git_repos.root, tls=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mtls_git(git_repos: GitRepos) -> Iterator[GitHttpServer]:
+    """The same repositories over https, for clients presenting `client_certificate`."""
+    with GitHttpServer(
+        git_repos.root, tls=True, client_certificate=self_signed_certificate()
+    ) as server:
         yield server
 
 

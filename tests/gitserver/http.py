@@ -1,7 +1,8 @@
 """The tests' git smart-HTTP server: kidp's `GitHttpBackend` (the real `git http-backend`
 behind aiohttp, basic auth, optional bearer token, pushes) on an event loop of its own
 in a thread, so blocking clients (`git` via subprocess) and async tests can both use it.
-With `tls=True` it serves https with a self-signed certificate (`certificate`).
+With `tls=True` it serves https with a self-signed certificate (`certificate`); with a
+`client_certificate` too, it accepts only clients that present that one (mutual TLS).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from types import TracebackType
 from aiohttp import web
 
 from kidp_gitops.devcluster.githttp import GitHttpBackend, Request
-from tests.gitserver.keys import Certificate, self_signed_certificate
+from tests.gitserver.keys import Certificate, self_signed_certificate, server_tls
 
 __all__ = ["GitHttpServer", "Request"]
 
@@ -33,10 +34,12 @@ class GitHttpServer:
         password: str | None = None,
         bearer_token: str | None = None,
         tls: bool = False,
+        client_certificate: Certificate | None = None,
     ):
         self.root = root
         # With TLS, clients trust `certificate.cert` (a self-signed CA) to reach https://.
         self.certificate: Certificate | None = self_signed_certificate() if tls else None
+        self.client_certificate = client_certificate
         self.username = username
         self.password = password or secrets.token_urlsafe(18)
         self.bearer_token = bearer_token
@@ -80,11 +83,7 @@ class GitHttpServer:
     def _tls(self) -> ssl.SSLContext | None:
         if self.certificate is None:
             return None
-        (self._home / "tls.crt").write_bytes(self.certificate.cert)
-        (self._home / "tls.key").write_bytes(self.certificate.key)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self._home / "tls.crt", self._home / "tls.key")
-        return context
+        return server_tls(self.certificate, self.client_certificate)
 
     def stop(self) -> None:
         loop, thread = self._loop, self._thread

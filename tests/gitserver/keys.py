@@ -1,9 +1,11 @@
-"""Throwaway SSH keys (ed25519) in the formats OpenSSH reads, and a TLS certificate."""
+"""Throwaway SSH keys (ed25519) in the formats OpenSSH reads, a TLS certificate, and the
+TLS context of the tests' HTTPS servers."""
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
+import ssl
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -83,3 +85,18 @@ def self_signed_certificate(ip: str = "127.0.0.1") -> Certificate:
             serialization.NoEncryption(),
         ),
     )
+
+
+def server_tls(certificate: Certificate, client: Certificate | None = None) -> ssl.SSLContext:
+    """A server's TLS context presenting `certificate`; with `client`, it accepts only
+    clients that present that certificate (mutual TLS)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    with tempfile.TemporaryDirectory() as tmp:  # the ssl module loads a key from a file
+        cert, key = Path(tmp) / "tls.crt", Path(tmp) / "tls.key"
+        cert.write_bytes(certificate.cert)
+        key.write_bytes(certificate.key)
+        context.load_cert_chain(cert, key)
+    if client is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cadata=client.cert.decode())
+    return context

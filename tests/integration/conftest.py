@@ -22,11 +22,18 @@ from kidp_gitops.devcluster import AlreadyRunning, DevCluster
 from kidp_gitops.engine.run import Engine, EngineOptions
 from kidp_gitops.kube import KubeClient, load_config, service_account_user
 from kidp_gitops.runtime import outbound
-from tests.gitserver.fixtures import git_repos, http_git, https_git, ssh_git, unique_repo
+from tests.gitserver.fixtures import (
+    git_repos,
+    http_git,
+    https_git,
+    mtls_git,
+    ssh_git,
+    unique_repo,
+)
 from tests.integration import blocking, controlplanes, namespaces
 from tests.integration.engines import Engines
 
-__all__ = ["git_repos", "http_git", "https_git", "ssh_git", "unique_repo"]
+__all__ = ["git_repos", "http_git", "https_git", "mtls_git", "ssh_git", "unique_repo"]
 
 
 # First among the hooks that change the items: xdist's own (which reads the group marks

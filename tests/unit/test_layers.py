@@ -19,8 +19,9 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "kidp_gitops"
 CONTROLLERS = {"source", "kustomize", "helm", "notification", "image"}
 # `vcs` (git program plumbing, semver) is shared by the controllers that talk to Git;
-# `goyaml` (YAML as Go reads it) and `proc` (running programs confined) by all.
-FOUNDATION = {"api", "kube", "runtime", "storage", "vcs", "goyaml", "proc"}
+# `goyaml` (YAML as Go reads it) and `proc` (running programs confined) by all; `oci`
+# (registry client, Flux's artifact format) by the controllers that read registries.
+FOUNDATION = {"api", "kube", "runtime", "storage", "vcs", "goyaml", "proc", "oci"}
 # What each top-level package may import from the project (besides itself).
 ALLOWED: dict[str, set[str]] = {
     "api": set(),
@@ -30,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "runtime": {"api", "kube", "proc"},
     "storage": {"proc"},
     "vcs": {"proc"},
+    "oci": {"runtime"},  # outbound HTTP and registryauth
     # Offline: the renderer and SOPS never reach the cluster (callers pass data in).
     "sops": {"goyaml", "proc"},
     "render": {"api", "goyaml", "proc", "sops"},
@@ -50,9 +52,12 @@ ALLOWED: dict[str, set[str]] = {
         "runtime",
         "vcs",
         "proc",
+        "oci",  # kidp push/pull/tag/list artifact
         "render",  # kidp build/diff: render a local directory as the controller would
         "kustomize",  # kidp build/diff: the controller's pipeline (build, decrypt, substitute)
         "views",
+        "validate",  # kidp validate and kidp migrate
+        "sops",  # kidp validate reads age identities to check sops MACs
         "install",
         "devcluster",
         "local",
@@ -69,6 +74,13 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == "kidp_gitops":
+            # `from kidp_gitops import validate` imports the package kidp_gitops.validate
+            found += [
+                (node.lineno, f"kidp_gitops.{alias.name}")
+                for alias in node.names
+                if (SRC / alias.name).is_dir()  # not an attribute such as __version__
+            ]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.append((node.lineno, node.module))
     return found
@@ -235,3 +247,42 @@ def test_only_the_resource_manager_applies() -> None:
     }
     assert found == {}
     assert _apply_calls(SRC / "kube" / "ssa.py"), "the probe finds the manager's applies"
+
+
+def _untyped_status_params(path: Path) -> list[str]:
+    """Functions of `path` with a parameter named `status` that is a plain dict (or
+    JSON, or Any): the untyped reconcile state of issue 14."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for arg in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]:
+            if arg.arg != "status" or arg.annotation is None:
+                continue
+            text = ast.unparse(arg.annotation)
+            if text.startswith(("dict", "Dict", "JSON", "Any", "Mapping")):
+                found.append(f"{node.name}:{node.lineno} status: {text}")
+    return found
+
+
+# Readers of the wire format that are not reconcile steps: the read-model of the faces
+# (`views`) turns a fetched object's `status.inventory` into references.
+WIRE_READERS = {"kustomize/inventory.py": ["from_status"]}
+
+
+def test_no_reconciler_has_an_untyped_status() -> None:
+    """Each controller's steps work on its kind's status model from `api/` (through
+    `TypedReconciler`), never on `status: dict[str, Any]` read by string keys."""
+    found = {}
+    for path in modules():
+        rel = str(path.relative_to(SRC))
+        if rel.split("/")[0] not in CONTROLLERS:
+            continue
+        allowed = WIRE_READERS.get(rel, [])
+        bad = [f for f in _untyped_status_params(path) if f.split(":")[0] not in allowed]
+        if bad:
+            found[rel] = bad
+    assert found == {}
+    probe = _untyped_status_params(SRC / "runtime" / "conditions.py")
+    assert probe, "the probe finds a dict-typed status where one is meant (conditions.get)"

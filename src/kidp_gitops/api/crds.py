@@ -77,6 +77,7 @@ ARTIFACT_REVISION = Column("Revision", ".status.artifact.revision", priority=1)
 COLUMNS: dict[str, tuple[Column, ...]] = {
     "GitRepository": (URL, AGE, READY, STATUS, ARTIFACT_REVISION, SUSPENDED),
     "HelmRepository": (URL, AGE, READY, STATUS, ARTIFACT_REVISION, SUSPENDED),
+    "OCIRepository": (URL, AGE, READY, STATUS, ARTIFACT_REVISION, SUSPENDED),
     "HelmChart": (
         Column("Chart", ".spec.chart"),
         Column("Version", ".spec.version"),

@@ -1,10 +1,10 @@
-"""image.toolkit.fluxcd.io/v1beta2 (ImageUpdateAutomation also as v1beta1):
-ImageRepository, ImagePolicy and ImageUpdateAutomation.
+"""image.toolkit.fluxcd.io/v1 (also served as v1beta2, and ImageUpdateAutomation as
+v1beta1, with the same schema): ImageRepository, ImagePolicy and ImageUpdateAutomation.
 
 An ImageRepository scans a registry for tags; an ImagePolicy picks the latest one by a
 rule; an ImageUpdateAutomation writes the picked images into the manifests in Git
 (setter comments) and commits and pushes the change. The v1beta1 automation the PRD uses
-is served with the v1beta2 schema, a superset of it.
+is served with the v1 schema, a superset of it.
 """
 
 from __future__ import annotations
@@ -121,6 +121,8 @@ class ImagePolicySpec(meta.SpecModel):
     """When to record the digest of the picked image."""
     interval: meta.Duration | None = None
     """How often to refresh the digest; only with digestReflectionPolicy: Always."""
+    suspend: bool = False
+    """Pick no new image while set (v1 and v1beta2 have it)."""
 
 
 class ImagePolicyStatus(meta.ObjectStatus):

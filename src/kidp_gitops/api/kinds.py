@@ -22,6 +22,7 @@ ALL_KINDS: tuple[type[AnyObject], ...] = (
     source.GitRepository,
     source.HelmRepository,
     source.HelmChart,
+    source.OCIRepository,
     kustomize.Kustomization,
     helm.HelmRelease,
     notification.Provider,

@@ -35,6 +35,10 @@ class Refused:
 FIELDS: dict[str, tuple[Refused, ...]] = {
     "Kustomization": (Refused("spec.kubeConfig", _REMOTE),),
     "HelmRelease": (Refused("spec.kubeConfig", _REMOTE),),
+    "OCIRepository": (
+        Refused("spec.verify", "signature verification (cosign, notation) is not implemented"),
+        Refused("spec.proxySecretRef", "a proxy for registries is not implemented"),
+    ),
 }
 
 

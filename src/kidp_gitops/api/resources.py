@@ -58,6 +58,16 @@ HELM_REPOSITORY = ResourceInfo(
     SOURCE_GROUP, "HelmRepository", "helmrepositories", ("v1",), "v1", ("helmrepo",), _SOURCES
 )
 HELM_CHART = ResourceInfo(SOURCE_GROUP, "HelmChart", "helmcharts", ("v1",), "v1", ("hc",), _SOURCES)
+OCI_REPOSITORY = ResourceInfo(
+    SOURCE_GROUP,
+    "OCIRepository",
+    "ocirepositories",
+    ("v1", "v1beta2"),
+    "v1",
+    ("ocirepo",),
+    _SOURCES,
+    deprecated_versions=("v1beta2",),
+)
 KUSTOMIZATION = ResourceInfo(
     KUSTOMIZE_GROUP, "Kustomization", "kustomizations", ("v1",), "v1", ("ks",), _APPLIERS
 )
@@ -86,39 +96,45 @@ ALERT = ResourceInfo(
 RECEIVER = ResourceInfo(
     NOTIFICATION_GROUP, "Receiver", "receivers", ("v1",), "v1", categories=_NOTIFICATIONS
 )
+# Image automation went GA as v1 in Flux 2.7; v1beta2 is still served (deprecated, the same
+# schema), and so is v1beta1 of ImageUpdateAutomation, the version the PRD writes.
+_IMAGE_VERSIONS = ("v1", "v1beta2")
 IMAGE_REPOSITORY = ResourceInfo(
     IMAGE_GROUP,
     "ImageRepository",
     "imagerepositories",
-    ("v1beta2",),
-    "v1beta2",
+    _IMAGE_VERSIONS,
+    "v1",
     ("imgrepo", "imagerepo"),
     _IMAGES,
+    deprecated_versions=("v1beta2",),
 )
 IMAGE_POLICY = ResourceInfo(
     IMAGE_GROUP,
     "ImagePolicy",
     "imagepolicies",
-    ("v1beta2",),
-    "v1beta2",
+    _IMAGE_VERSIONS,
+    "v1",
     ("imgpol", "imagepol"),
     _IMAGES,
+    deprecated_versions=("v1beta2",),
 )
 IMAGE_UPDATE_AUTOMATION = ResourceInfo(
     IMAGE_GROUP,
     "ImageUpdateAutomation",
     "imageupdateautomations",
-    ("v1beta2", "v1beta1"),
-    "v1beta2",
+    (*_IMAGE_VERSIONS, "v1beta1"),
+    "v1",
     ("iua", "imgupd", "imgauto"),
     _IMAGES,
-    deprecated_versions=("v1beta1",),
+    deprecated_versions=("v1beta2", "v1beta1"),
 )
 
 ALL: tuple[ResourceInfo, ...] = (
     GIT_REPOSITORY,
     HELM_REPOSITORY,
     HELM_CHART,
+    OCI_REPOSITORY,
     KUSTOMIZATION,
     HELM_RELEASE,
     PROVIDER,
@@ -135,3 +151,23 @@ GROUPS = frozenset(info.group for info in ALL)
 def is_ours(api_version: str) -> bool:
     """Whether the apiVersion belongs to a group kidp serves (any version)."""
     return api_version.partition("/")[0] in GROUPS
+
+
+# Kinds of Flux's API groups that Flux 2.9 serves and kidp does not (yet), with the one
+# version Flux serves: `kidp validate` says so instead of calling them unknown, and
+# `kidp migrate` moves old versions of them to it.
+FLUX_ONLY: dict[tuple[str, str], str] = {
+    (SOURCE_GROUP, "Bucket"): "v1",
+    (SOURCE_GROUP, "ExternalArtifact"): "v1",
+}
+
+
+def current_api_version(api_version: str, kind: str) -> str | None:
+    """The apiVersion a Flux kind is written with today (kidp's storage version, or the
+    version Flux serves for a kind kidp does not serve), or None for any other kind."""
+    group = api_version.partition("/")[0]
+    for info in ALL:
+        if info.group == group and info.kind == kind:
+            return info.api_version()
+    version = FLUX_ONLY.get((group, kind))
+    return f"{group}/{version}" if version else None

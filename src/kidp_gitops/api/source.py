@@ -1,4 +1,4 @@
-"""source.toolkit.fluxcd.io/v1: GitRepository, HelmRepository and HelmChart.
+"""source.toolkit.fluxcd.io/v1: GitRepository, HelmRepository, HelmChart and OCIRepository.
 
 Sources fetch something from outside the cluster and publish it as an Artifact for the
 appliers (Kustomization, HelmRelease) to consume.
@@ -191,7 +191,12 @@ class OCIRepositoryVerification(meta.SpecModel):
     provider: Literal["cosign", "notation"] = meta.defaulted("cosign")
     secret_ref: meta.LocalObjectReference | None = None
     """Secret holding the trusted public keys."""
-    match_oidc_identity: list[OIDCIdentityMatch] = Field(default_factory=list)
+    match_oidc_identity: list[OIDCIdentityMatch] = Field(
+        default_factory=list, alias="matchOIDCIdentity"
+    )
+    """Keyless (OIDC) identities to accept; Flux spells the field with OIDC in capitals."""
+    trusted_root_secret_ref: meta.LocalObjectReference | None = None
+    """Secret with a Sigstore trusted root, for keyless verification."""
 
 
 class HelmChartSpec(meta.SpecModel):
@@ -233,3 +238,75 @@ class HelmChart(meta.KubeObject[HelmChartSpec, HelmChartStatus]):
     """A packaged Helm chart, published as an artifact."""
 
     RESOURCE = resources.HELM_CHART
+
+
+# --- OCIRepository ----------------------------------------------------------------------
+
+
+class OCIRepositoryRef(meta.SpecModel):
+    """The artifact to pull. Precedence: digest, semver, tag; `latest` when none is set."""
+
+    digest: str | None = None
+    """A manifest digest, 'sha256:<hex>'."""
+    semver: str | None = None
+    """A semver range: the highest tag in it is pulled."""
+    semver_filter: str | None = None
+    """A regular expression the tags must match before the range is applied."""
+    tag: str | None = None
+
+
+class OCILayerSelector(meta.SpecModel):
+    """Which layer of the artifact becomes the source's artifact, and how."""
+
+    media_type: str | None = None
+    """The first layer of this media type is selected; the first layer when omitted."""
+    operation: Literal["extract", "copy"] | None = None
+    """'extract' (default): unpack the layer's tarball; 'copy': store the layer as it is."""
+
+    def effective_operation(self) -> str:
+        return self.operation or "extract"
+
+
+class OCIRepositorySpec(meta.SpecModel):
+    """An OCI artifact in a container registry, published as an artifact."""
+
+    url: Annotated[str, Field(pattern=r"^oci://.*$")]
+    """The repository, oci://<host>/<path>."""
+    ref: OCIRepositoryRef | None = None
+    layer_selector: OCILayerSelector | None = None
+    provider: Literal["generic", "aws", "azure", "gcp"] = meta.defaulted("generic")
+    """Who provides the credentials; kidp serves 'generic' (secretRef, service account)."""
+    secret_ref: meta.LocalObjectReference | None = None
+    """A kubernetes.io/dockerconfigjson Secret with the registry's credentials."""
+    verify: OCIRepositoryVerification | None = None
+    service_account_name: str | None = None
+    """A ServiceAccount whose imagePullSecrets hold the registry's credentials."""
+    cert_secret_ref: meta.LocalObjectReference | None = None
+    """Secret with a client certificate (tls.crt, tls.key) and/or a CA (ca.crt)."""
+    proxy_secret_ref: meta.LocalObjectReference | None = None
+    interval: meta.Duration
+    """How often to check the registry for a new digest."""
+    timeout: meta.TimeoutDuration = meta.defaulted(meta.TimeoutDuration("60s"))
+    """Timeout of registry operations such as pulling."""
+    ignore: str | None = None
+    """Paths to leave out of the artifact, in .gitignore format (Flux's defaults when omitted)."""
+    insecure: bool = False
+    """Allow plain HTTP to the registry."""
+    suspend: bool = False
+
+    def effective_operation(self) -> str:
+        return self.layer_selector.effective_operation() if self.layer_selector else "extract"
+
+
+class OCIRepositoryStatus(meta.ObjectStatus):
+    url: str | None = None
+    """Where the latest artifact can be fetched."""
+    artifact: meta.Artifact | None = None
+    observed_ignore: str | None = None
+    observed_layer_selector: OCILayerSelector | None = None
+
+
+class OCIRepository(meta.KubeObject[OCIRepositorySpec, OCIRepositoryStatus]):
+    """An OCI artifact, published as an artifact at every new digest."""
+
+    RESOURCE = resources.OCI_REPOSITORY

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import subprocess
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -112,19 +112,25 @@ def _known_hosts(remote: giturl.RemoteURL, file: Path | None) -> str:
             return file.read_text()
         except OSError as err:
             raise CliError(f"--ssh-known-hosts {file}: {err.strerror}") from err
+    from kidp_gitops.proc import run
+
     command = ["ssh-keyscan", "-T", "10", *(["-p", str(remote.port)] if remote.port else [])]
     try:
-        done = subprocess.run(
-            [*command, remote.host], capture_output=True, text=True, timeout=30, check=False
+        done = run.run_sync(
+            [*command, remote.host],
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            timeout=30,
         )
-    except (OSError, subprocess.TimeoutExpired) as err:
+    except (OSError, run.TimedOut) as err:
         raise CliError(
-            f"could not scan the SSH host key of {remote.hostport} ({err}); pass --ssh-known-hosts"
+            f"could not scan the SSH host key of {remote.hostport} ({str(err) or 'timed out'});"
+            " pass --ssh-known-hosts"
         ) from err
-    if not done.stdout.strip():
+    scanned = done.text()
+    if not scanned.strip():
         raise CliError(f"could not read the SSH host key of {remote.hostport} (ssh-keyscan)")
     output.warning(f"trusting the SSH host key of {remote.hostport} as scanned now")
-    return done.stdout
+    return scanned
 
 
 @dataclass(frozen=True)
@@ -250,7 +256,7 @@ def bootstrap_git(
 
     async def apply(client: KubeClient) -> None:
         output.step("installing components in the cluster")
-        changes = await install_apply.install(client, components)
+        changes = (await install_apply.install(client, components)).applied
         changed = sum(c.action != "unchanged" for c in changes)
         output.success(f"components installed ({changed} changed)")
         await create.apply_and_wait(client, [secret(namespace, auth), *sync], False, limit)

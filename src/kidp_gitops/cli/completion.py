@@ -24,6 +24,7 @@ SOURCE_WORDS = {
     "git": kinds.GIT_REPOSITORY,
     "helm": kinds.HELM_REPOSITORY,
     "chart": kinds.HELM_CHART,
+    "oci": kinds.OCI_REPOSITORY,
 }
 
 

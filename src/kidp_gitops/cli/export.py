@@ -167,4 +167,5 @@ def _command(kind: kinds.Kind) -> perkind.Command:
     return perkind.selecting(act, f"Export {kind.kind} objects as YAML.")
 
 
+source_app.command("oci")(_command(kinds.OCI_REPOSITORY))
 perkind.add_commands(app, _command, source_app=source_app, sources=())

@@ -12,7 +12,7 @@ from rich.console import Console
 from kidp_gitops.cli import options, session
 
 if TYPE_CHECKING:
-    from kidp_gitops.kube.ssa import Applied
+    from kidp_gitops.install.apply import Installed
 
 
 def install(
@@ -40,12 +40,17 @@ def install(
         return
     console = Console(stderr=True)
 
-    async def go() -> list[Applied]:
+    async def go() -> Installed:
         async with KubeClient(await load_config(kubeconfig, context)) as client:
             return await apply.install(client, objects)
 
     with console.status("applying the install manifests"):
-        changes = asyncio.run(go())
+        installed = asyncio.run(go())
+    changes = installed.applied
+    for kept in installed.kept:
+        console.print(
+            f"kept {kept}: served by the CRD already installed (objects may be stored in it)"
+        )
     for change in changes:
         if change.action != "unchanged":
             console.print(f"{change.ref} {change.action}")

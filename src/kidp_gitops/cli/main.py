@@ -25,6 +25,7 @@ class Kidp(KidpGroup):
         "stats": "stats:stats",
         "uninstall": "uninstall:uninstall",
         "validate": "validate:validate",
+        "migrate": "migrate:migrate",
         "up": "local:up",
         "down": "local:down",
         "status": "local:status",
@@ -43,6 +44,10 @@ class Kidp(KidpGroup):
         "create": "create:app",
         "delete": "delete:app",
         "bootstrap": "bootstrap:app",
+        "push": "artifact:push_app",
+        "pull": "artifact:pull_app",
+        "tag": "artifact:tag_app",
+        "list": "artifact:list_app",
     }
 
 

@@ -146,6 +146,9 @@ _DOCS = {
     kinds.HELM_REPOSITORY: (
         "Fetch the HelmRepository's index now and publish a new artifact if it changed."
     ),
+    kinds.OCI_REPOSITORY: (
+        "Resolve the OCIRepository's ref now and publish a new artifact if its digest moved."
+    ),
     kinds.HELM_CHART: "Build the HelmChart now (with --with-source, after reconciling its source).",
     kinds.KUSTOMIZATION: "Build and apply the Kustomization now.",
     kinds.HELM_RELEASE: "Reconcile the HelmRelease now.",
@@ -184,5 +187,5 @@ perkind.add_commands(
     app,
     _make,
     source_app=source_app,
-    sources=(kinds.GIT_REPOSITORY, kinds.HELM_REPOSITORY, kinds.HELM_CHART),
+    sources=(kinds.GIT_REPOSITORY, kinds.OCI_REPOSITORY, kinds.HELM_REPOSITORY, kinds.HELM_CHART),
 )

@@ -367,7 +367,10 @@ def _command_lines(bins: binaries.Binaries, state_dir: Path, st: State) -> dict[
 
 
 async def _http_ok(url: str, insecure_tls: bool) -> bool:
-    """GET `url`; components' own serving certificates are self-signed, hence the option."""
+    """GET `url`; components' own serving certificates are self-signed, hence the option.
+
+    A session per probe, not the engine's outbound HTTP: this is the local control
+    plane starting up (before any engine exists), on loopback, every few seconds."""
     verify = not insecure_tls
     try:
         async with (

@@ -34,6 +34,7 @@ from kidp_gitops.source.controller import (
     gitrepository_controller,
     helmchart_controller,
     helmrepository_controller,
+    ocirepository_controller,
 )
 from kidp_gitops.storage.artifacts import ArtifactStore
 
@@ -144,6 +145,7 @@ class Engine:
                 await gitrepository_controller(ctx, store),
                 await helmrepository_controller(ctx, store),
                 await helmchart_controller(ctx, store, helm=helm_binary.find),
+                await ocirepository_controller(ctx, store),
                 await kustomization_controller(ctx, store),
                 await helmrelease_controller(ctx, store),
             ]

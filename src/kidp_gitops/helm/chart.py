@@ -4,7 +4,8 @@ As in Flux, the Helm controller does not fetch charts itself. It keeps a HelmCha
 `<release namespace>-<release name>` in the namespace of the chart's source, from the
 template in `spec.chart` (server-side apply, our field manager), and waits until the
 source controller has published that chart as an artifact. `spec.chartRef` to a
-HelmChart uses that object's artifact as is.
+HelmChart, or to an OCIRepository (a chart pushed with `helm push`, or any artifact that
+holds one chart), uses that object's artifact as is.
 
     desired(release, template) -> JSON                 the HelmChart to apply
     await ensure(manager, resource, release) -> Chart   applied, ready, with an artifact
@@ -25,6 +26,7 @@ from kidp_gitops.runtime import conditions
 
 API_VERSION = "source.toolkit.fluxcd.io/v1"
 KIND = "HelmChart"
+OCI_REPOSITORY = "OCIRepository"
 FIELD_MANAGER = "helm-controller"
 POLICY = Policy(field_manager=FIELD_MANAGER)
 NAME_LABEL = "helm.toolkit.fluxcd.io/name"
@@ -104,7 +106,8 @@ def desired(release: api.HelmRelease) -> JSON:
 
 
 async def ensure(manager: ResourceManager, resource: Resource, release: api.HelmRelease) -> Chart:
-    """Apply the release's HelmChart (for `spec.chart`) and return its artifact."""
+    """Apply the release's HelmChart (for `spec.chart`) and return its artifact;
+    `resource` is the kind the release reads (HelmChart, or the chartRef's kind)."""
     namespace, name = location(release)
     path = resource.path(namespace, name)
     if release.spec.chart is not None:
@@ -115,13 +118,16 @@ async def ensure(manager: ResourceManager, resource: Resource, release: api.Helm
         except ApiError as err:
             if not err.not_found:
                 raise
-            raise ChartNotReady(f"HelmChart '{namespace}/{name}' not found") from err
+            kind = release.spec.chart_ref.kind if release.spec.chart_ref else KIND
+            raise ChartNotReady(f"{kind} '{namespace}/{name}' not found") from err
     return ready_chart(obj)
 
 
 def ready_chart(obj: JSON) -> Chart:
-    """The chart's artifact, if the HelmChart is ready for its current spec."""
+    """The chart's artifact, if the HelmChart (or OCIRepository) is ready for its current
+    spec."""
     meta = obj["metadata"]
+    kind = str(obj.get("kind") or KIND)
     namespace, name = meta["namespace"], meta["name"]
     status = obj.get("status") or {}
     artifact = status.get("artifact")
@@ -131,7 +137,7 @@ def ready_chart(obj: JSON) -> Chart:
         why = ready["message"] if ready is not None and ready["message"] else "no artifact yet"
         if ready is not None and ready["status"] == "True" and not current:
             why = "the source controller has not seen its latest spec yet"
-        raise ChartNotReady(f"HelmChart '{namespace}/{name}' is not ready: {why}")
+        raise ChartNotReady(f"{kind} '{namespace}/{name}' is not ready: {why}")
     return Chart(namespace, name, dict(artifact))
 
 

@@ -23,10 +23,13 @@ BY_DEPENDENCY = "dependency"
 
 
 def _chart_ref_key(obj: JSON) -> list[str]:
+    """`ns/name` of a chartRef to a HelmChart, `OCIRepository/ns/name` of one to an
+    OCIRepository."""
     meta, ref = obj["metadata"], ((obj.get("spec") or {}).get("chartRef") or {})
-    if ref.get("kind") != chart.KIND:
-        return []
-    return [f"{ref.get('namespace') or meta.get('namespace')}/{ref.get('name')}"]
+    key = f"{ref.get('namespace') or meta.get('namespace')}/{ref.get('name')}"
+    if ref.get("kind") == chart.OCI_REPOSITORY:
+        return [f"{chart.OCI_REPOSITORY}/{key}"]
+    return [key] if ref.get("kind") == chart.KIND else []
 
 
 def _dependency_keys(obj: JSON) -> list[str]:
@@ -48,20 +51,11 @@ async def helmrelease_controller(ctx: Context, store: ArtifactStore | None) -> C
     charts = await mapper.resource(chart.API_VERSION, chart.KIND)
     workdir = ctx.data_dir / "helm"
     workdir.mkdir(parents=True, exist_ok=True)
-    reconciler = HelmReleaseReconciler(
-        ctx.client,
-        resource,
-        ctx.events,
-        charts,
-        store,
-        workdir,
-        mapper=mapper,
-        lockdown=ctx.lockdown,
-    )
     informer = cache.own(resource, namespace=namespace)
     informer.add_indexer(BY_CHART_REF, _chart_ref_key)
     informer.add_indexer(BY_DEPENDENCY, _dependency_keys)
     chart_informer = cache.informer(charts, namespace=namespace)
+    reconciler = HelmReleaseReconciler(ctx, resource, informer, charts, store, workdir)
     controller = Controller("helmrelease", informer, reconciler, concurrency=ctx.concurrency)
 
     def from_chart(event: EventType, obj: JSON) -> Iterable[Request]:
@@ -78,7 +72,15 @@ async def helmrelease_controller(ctx: Context, store: ArtifactStore | None) -> C
         for hr in informer.by_index(BY_DEPENDENCY, f"{meta.get('namespace')}/{meta['name']}"):
             yield Request(hr["metadata"]["namespace"], hr["metadata"]["name"])
 
+    def from_oci(event: EventType, obj: JSON) -> Iterable[Request]:
+        meta = obj["metadata"]
+        key = f"{chart.OCI_REPOSITORY}/{meta.get('namespace')}/{meta['name']}"
+        for hr in informer.by_index(BY_CHART_REF, key):
+            yield Request(hr["metadata"]["namespace"], hr["metadata"]["name"])
+
     controller.watch(chart_informer, from_chart)
+    oci = await mapper.resource(chart.API_VERSION, chart.OCI_REPOSITORY)
+    controller.watch(cache.informer(oci, namespace=namespace), from_oci)
     controller.watch(informer, from_dependency)
     watched = await references.References.of(cache, mapper, namespace)
     watched.watch(controller, ctx.events, _values_keys)

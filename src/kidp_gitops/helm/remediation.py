@@ -16,12 +16,10 @@ upgrade). When the retries are spent the release is Stalled, remediated only if
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from kidp_gitops.api import helm as api
 from kidp_gitops.helm import action
-
-COUNTERS = ("failures", "installFailures", "upgradeFailures")
 
 
 @dataclass(frozen=True)
@@ -31,17 +29,19 @@ class Plan:
     """No retry until the spec, chart or values change."""
 
 
-def failed(status: dict[str, Any], verb: Literal["install", "upgrade"]) -> int:
+def failed(status: api.HelmReleaseStatus, verb: Literal["install", "upgrade"]) -> int:
     """Count a failure of `verb`; returns how often this attempt has failed."""
-    key = f"{verb}Failures"
-    status[key] = int(status.get(key) or 0) + 1
-    status["failures"] = int(status.get("failures") or 0) + 1
-    return int(status[key])
+    status.failures = (status.failures or 0) + 1
+    if verb == "install":
+        status.install_failures = (status.install_failures or 0) + 1
+        return status.install_failures
+    status.upgrade_failures = (status.upgrade_failures or 0) + 1
+    return status.upgrade_failures
 
 
-def clear(status: dict[str, Any]) -> None:
-    for key in COUNTERS:
-        status.pop(key, None)
+def clear(status: api.HelmReleaseStatus) -> None:
+    """Forget the failures counted (None removes the fields from the status)."""
+    status.failures = status.install_failures = status.upgrade_failures = None
 
 
 def after_install_failure(spec: api.HelmReleaseSpec, failures: int) -> Plan:
@@ -73,19 +73,18 @@ def ignores_test_failures(spec: api.HelmReleaseSpec, verb: Literal["install", "u
     return spec.test is not None and spec.test.ignore_failures
 
 
-def last_attempt(spec: api.HelmReleaseSpec, status: dict[str, Any]) -> action.LastAttempt:
-    attempted = status.get("lastAttemptedReleaseAction")
+def last_attempt(spec: api.HelmReleaseSpec, status: api.HelmReleaseStatus) -> action.LastAttempt:
+    attempted = status.last_attempted_release_action
     if attempted == "install":
-        failures, retries = status.get("installFailures"), spec.install_remediation().retries
+        failures, retries = status.install_failures, spec.install_remediation().retries
     else:
-        failures, retries = status.get("upgradeFailures"), spec.upgrade_remediation().retries
-    history = status.get("history") or []
+        failures, retries = status.upgrade_failures, spec.upgrade_remediation().retries
     return action.LastAttempt(
-        chart_digest=status.get("lastAttemptedRevisionDigest"),
-        config_digest=status.get("lastAttemptedConfigDigest"),
-        generation=status.get("lastAttemptedGeneration"),
-        release_digest=history[0].get("digest") if history else None,
+        chart_digest=status.last_attempted_revision_digest,
+        config_digest=status.last_attempted_config_digest,
+        generation=status.last_attempted_generation,
+        release_digest=status.history[0].digest if status.history else None,
         action=attempted,
-        failures=int(failures or 0),
+        failures=failures or 0,
         retries=retries,
     )

@@ -11,8 +11,6 @@ their type, like helm's --set). A missing object or key is skipped when `optiona
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import hashlib
 import json
@@ -24,6 +22,7 @@ import yaml
 from kidp_gitops.api import helm as api
 from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.runtime import secrets, transform
 
 REASON = "ValuesError"
 _INT = re.compile(r"^[-+]?\d+$")
@@ -63,9 +62,9 @@ async def compose(
             continue
         if not isinstance(loaded, dict):
             raise ValuesError(f"{where} does not hold a map of values")
-        values = merge(values, loaded)
+        values = transform.merge_maps(values, loaded)
     if spec.values:
-        values = merge(values, dict(spec.values))
+        values = transform.merge_maps(values, dict(spec.values))
     return values
 
 
@@ -80,17 +79,6 @@ def _scalars(value: Any) -> list[str]:
 def digest(values: dict[str, Any]) -> str:
     canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """`over` deep-merged into a copy of `base`: maps merge, anything else replaces."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def set_path(values: dict[str, Any], path: str, value: Any) -> None:
@@ -124,32 +112,25 @@ def set_path(values: dict[str, Any], path: str, value: Any) -> None:
 
 
 async def _read(client: KubeClient, namespace: str, ref: api.ValuesReference) -> str | None:
-    plural = "secrets" if ref.kind == "Secret" else "configmaps"
     key = ref.effective_values_key()
+    where = f"{ref.kind} '{namespace}/{ref.name}'"
     try:
-        obj = await client.get(f"/api/v1/namespaces/{namespace}/{plural}/{ref.name}")
+        found = await secrets.read(client, namespace, ref.name, ref.kind)
     except ApiError as err:
-        if err.not_found and ref.optional:
+        raise ValuesError(f"could not read {where}: {err}") from err
+    if found is None:
+        if ref.optional:
             return None
-        if err.not_found:
-            raise ValuesError(f"could not find {ref.kind} '{namespace}/{ref.name}'") from err
-        raise ValuesError(f"could not read {ref.kind} '{namespace}/{ref.name}': {err}") from err
-    if ref.kind == "Secret":
-        raw = (obj.get("data") or {}).get(key)
-        if raw is None:
-            text = None
-        else:
-            try:
-                text = base64.b64decode(raw).decode()
-            except (binascii.Error, UnicodeDecodeError) as err:
-                raise ValuesError(
-                    f"key '{key}' of Secret '{namespace}/{ref.name}' is not UTF-8 text"
-                ) from err
-    else:
-        text = (obj.get("data") or {}).get(key)
-    if text is None and not ref.optional:
-        raise ValuesError(f"missing key '{key}' in {ref.kind} '{namespace}/{ref.name}'")
-    return text
+        raise ValuesError(f"could not find {where}")
+    raw = found.get(key)
+    if raw is None:
+        if ref.optional:
+            return None
+        raise ValuesError(f"missing key '{key}' in {where}")
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as err:
+        raise ValuesError(f"key '{key}' of {where} is not UTF-8 text") from err
 
 
 def _scalar(text: str) -> Any:

@@ -24,7 +24,7 @@ from kidp_gitops.image import message, setters
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions, failures, secrets
+from kidp_gitops.runtime import conditions, credentials, failures, secrets
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
@@ -46,6 +46,11 @@ ERRORS: failures.Table[api.ImageUpdateAutomationSpec] = failures.Table(
     failures.stall(giterrors.InvalidURL, reason=INVALID_SPEC),
     failures.stall(giterrors.InvalidRef, reason=INVALID_SPEC),
     failures.retry(giterrors.GitError, after=GIT_RETRY_SECONDS),
+    failures.retry(
+        credentials.CredentialsError,
+        after=GIT_RETRY_SECONDS,
+        reason=conditions.AUTHENTICATION_FAILED,
+    ),
 )
 
 
@@ -210,7 +215,10 @@ class ImageUpdateAutomationReconciler(
             return None
         missing = f"secret '{found.namespace}/{ref.name}' of the GitRepository not found"
         data = await secrets.data(self.client, found.namespace, ref.name, missing)
-        return gitenv.Auth.from_secret(data)
+        where = f"{found.namespace}/{ref.name}"
+        return gitenv.Auth.from_secret(
+            data, credentials.tls_data(data, where, legacy=credentials.LEGACY_GIT)
+        )
 
     async def _latest_images(
         self, namespace: str, spec: api.ImageUpdateAutomationSpec

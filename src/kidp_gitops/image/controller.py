@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from kidp_gitops.api import resources
 from kidp_gitops.image import automation, imagepolicy, repository
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import EventType
@@ -19,8 +20,6 @@ from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.reconcile import Request
 
-API_VERSION = "image.toolkit.fluxcd.io/v1beta2"
-SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
 BY_REPOSITORY = "imageRepository"
 
 
@@ -39,10 +38,12 @@ async def image_controllers(ctx: Context) -> ImageControllers:
     tags = repository.TagStore(ctx.data_dir / "image-tags")
     workdir = ctx.data_dir / "image-work"
     workdir.mkdir(parents=True, exist_ok=True)
-    repos = await ctx.mapper.resource(API_VERSION, repository.KIND)
-    policies = await ctx.mapper.resource(API_VERSION, imagepolicy.KIND)
-    automations = await ctx.mapper.resource(API_VERSION, automation.KIND)
-    git_repos = await ctx.mapper.resource(SOURCE_API_VERSION, "GitRepository")
+    repos = await ctx.mapper.resource(resources.IMAGE_REPOSITORY.api_version(), repository.KIND)
+    policies = await ctx.mapper.resource(resources.IMAGE_POLICY.api_version(), imagepolicy.KIND)
+    automations = await ctx.mapper.resource(
+        resources.IMAGE_UPDATE_AUTOMATION.api_version(), automation.KIND
+    )
+    git_repos = await ctx.mapper.resource(resources.GIT_REPOSITORY.api_version(), "GitRepository")
 
     repo_informer = ctx.cache.own(repos, namespace=ctx.namespace)
     repo_controller = Controller(

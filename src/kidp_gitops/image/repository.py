@@ -24,7 +24,7 @@ from kidp_gitops.image import registry
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions, failures, secrets
+from kidp_gitops.runtime import conditions, credentials, failures, registryauth, secrets
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
@@ -126,7 +126,7 @@ class Connection:
     """How to reach the registry of one ImageRepository."""
 
     image: registry.ImageName
-    credentials: registry.Credentials | None
+    credentials: registryauth.Credentials | None
     tls: ssl.SSLContext | None
     insecure: bool
     timeout: float
@@ -159,36 +159,28 @@ class RegistryAccess:
 
     async def _credentials(
         self, namespace: str, spec: api.ImageRepositorySpec, image: registry.ImageName
-    ) -> registry.Credentials | None:
+    ) -> registryauth.Credentials | None:
         if spec.secret_ref is None:
             return None
         data = await self._secret(namespace, spec.secret_ref.name, "spec.secretRef")
-        config = data.get(".dockerconfigjson") or data.get(".dockercfg")
-        if config is None:
-            raise StalledError(
-                conditions.AUTHENTICATION_FAILED,
-                f"secret '{spec.secret_ref.name}' has no .dockerconfigjson"
-                " (create it with type kubernetes.io/dockerconfigjson)",
-            )
+        where = f"{namespace}/{spec.secret_ref.name}"
         try:
-            return registry.credentials_from_dockerconfig(config, image.host)
-        except registry.RegistryError as err:
-            raise StalledError(err.reason, err.message) from err
+            return registryauth.from_pull_secret(data, image.host, where)
+        except registryauth.AuthError as err:
+            raise StalledError(conditions.AUTHENTICATION_FAILED, str(err)) from err
 
     async def _tls(self, namespace: str, spec: api.ImageRepositorySpec) -> ssl.SSLContext | None:
         if spec.cert_secret_ref is None:
             return None
         data = await self._secret(namespace, spec.cert_secret_ref.name, "spec.certSecretRef")
         try:
-            return registry.ssl_context(
-                data.get("ca.crt"), data.get("tls.crt"), data.get("tls.key")
+            # `ca.crt` adds to the system's roots, as image-reflector-controller's
+            # `WithSystemCertPool`.
+            return credentials.from_secret(
+                data, f"{namespace}/{spec.cert_secret_ref.name}", system_roots=True
             )
-        except (OSError, ValueError) as err:
-            raise StalledError(
-                INVALID_SPEC,
-                f"certSecretRef '{spec.cert_secret_ref.name}' holds no usable certificate:"
-                f" {type(err).__name__}",
-            ) from err
+        except credentials.CredentialsError as err:
+            raise StalledError(INVALID_SPEC, f"spec.certSecretRef: {err}") from err
 
 
 def _exclusions(patterns: list[str]) -> list[re.Pattern[str]]:

@@ -121,6 +121,10 @@ class KubeClient:
         if self._owner is not None:
             return self._owner._http()
         if self._session is None:
+            # The API server's own session, not `runtime/outbound`'s: its TLS (the CA and
+            # client certificate of the kubeconfig) is the same for every request, it
+            # lives as long as the client, and `kube` stands below `runtime`, which owns
+            # every other outbound request.
             connector = aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=100)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session

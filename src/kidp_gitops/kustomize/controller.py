@@ -56,18 +56,15 @@ async def kustomization_controller(ctx: Context, store: ArtifactStore | None) ->
         releases = None
     references = await References.of(cache, mapper, namespace)
     reconciler = KustomizationReconciler(
-        ctx.client,
+        ctx,
         resource,
-        ctx.events,
-        mapper,
+        informer,
         store,
         workdir,
         drift,
-        ctx.lockdown,
-        sources,
-        informer,
-        releases,
-        references,
+        sources=sources,
+        releases=releases,
+        watched=references,
     )
     informer.add_indexer(BY_SOURCE, _source_key)
     informer.add_indexer(BY_DEPENDENCY, _dependency_keys)
@@ -89,6 +86,8 @@ async def kustomization_controller(ctx: Context, store: ArtifactStore | None) ->
         return requests(BY_DEPENDENCY, f"{obj.get('kind')}/{meta.get('namespace')}/{meta['name']}")
 
     controller.watch(sources, from_source)
+    oci = await mapper.resource("source.toolkit.fluxcd.io/v1", "OCIRepository")
+    controller.watch(cache.informer(oci, namespace=namespace), from_source)
     controller.watch(informer, from_dependency)
     if releases is not None:
         controller.watch(releases, from_dependency)

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from kidp_gitops.api import kustomize as api
 from kidp_gitops.kube.ref import ObjRef, ref_of
 
 __all__ = [
@@ -27,7 +28,9 @@ __all__ = [
     "digest",
     "entries",
     "from_status",
+    "of",
     "parse_entry",
+    "recorded",
     "ref_of",
     "same_objects",
     "stale",
@@ -56,6 +59,20 @@ def entries(refs: list[ObjRef]) -> list[dict[str, str]]:
 def from_status(status: dict[str, Any]) -> list[ObjRef]:
     inventory = status.get("inventory") or {}
     return [parse_entry(e) for e in inventory.get("entries") or []]
+
+
+def of(recorded: api.ResourceInventory | None) -> list[ObjRef]:
+    """The objects a typed `status.inventory` lists."""
+    if recorded is None:
+        return []
+    return [parse_entry({"id": e.id, "v": e.v}) for e in recorded.entries]
+
+
+def recorded(refs: list[ObjRef]) -> api.ResourceInventory:
+    """`refs` as a typed `status.inventory`, in the order `entries` writes them."""
+    return api.ResourceInventory(
+        entries=[api.ResourceRef(id=r.id, v=r.version) for r in sorted(refs)]
+    )
 
 
 def stale(previous: list[ObjRef], current: list[ObjRef]) -> list[ObjRef]:

@@ -22,10 +22,9 @@ from typing import Any
 from kidp_gitops import sops
 from kidp_gitops.api import kustomize as api
 from kidp_gitops.kube.client import JSON, KubeClient
-from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.render import build, errors, substitute
 from kidp_gitops.render.overlay import Overlay
-from kidp_gitops.runtime import conditions, redact
+from kidp_gitops.runtime import conditions, redact, secrets
 from kidp_gitops.sops import fileformat
 
 DECRYPTION_FAILED = "DecryptionFailed"
@@ -88,15 +87,9 @@ async def _keyring(
     if decryption.secret_ref is None:
         return sops.Keyring()
     name = f"{namespace}/{decryption.secret_ref.name}"
-    try:
-        secret = await client.get(
-            f"/api/v1/namespaces/{namespace}/secrets/{decryption.secret_ref.name}"
-        )
-    except ApiError as err:
-        if err.not_found:
-            raise RenderError(DECRYPTION_FAILED, f"decryption Secret '{name}' not found") from err
-        raise
-    data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+    data = await secrets.read(client, namespace, decryption.secret_ref.name)
+    if data is None:
+        raise RenderError(DECRYPTION_FAILED, f"decryption Secret '{name}' not found")
     try:
         return await asyncio.to_thread(sops.Keyring.from_secret_data, data)
     except sops.DecryptionError as err:
@@ -168,32 +161,24 @@ async def _variables(
     Values from Secrets stay marked secret, so no error message shows them."""
     sources: list[tuple[dict[str, str], bool]] = []
     for ref in post.substitute_from:
-        data = await _read(client, namespace, ref.kind, ref.name, ref.optional)
-        if ref.kind == "Secret":
-            data = {k: base64.b64decode(v).decode() for k, v in data.items()}
+        found = await secrets.read(client, namespace, ref.name, ref.kind)
+        where = f"{ref.kind} '{namespace}/{ref.name}'"
+        if found is None and not ref.optional:
+            raise RenderError(conditions.BUILD_FAILED, f"{where} not found")
+        data: dict[str, str] = {}
+        for key, value in (found or {}).items():
+            try:
+                data[key] = value.decode()
+            except UnicodeDecodeError:
+                raise RenderError(
+                    conditions.BUILD_FAILED, f"key '{key}' of {where} is not UTF-8 text"
+                ) from None
         sources.append((data, ref.kind == "Secret"))
     sources.append((dict(post.substitute), False))
     try:
         return substitute.merge_variables(sources)
     except errors.SubstitutionError as err:
         raise RenderError(conditions.BUILD_FAILED, str(err)) from err
-
-
-async def _read(
-    client: KubeClient, namespace: str, kind: str, name: str, optional: bool
-) -> dict[str, Any]:
-    plural = "secrets" if kind == "Secret" else "configmaps"
-    try:
-        found = await client.get(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
-    except ApiError as err:
-        if err.not_found and optional:
-            return {}
-        if err.not_found:
-            raise RenderError(
-                conditions.BUILD_FAILED, f"{kind} '{namespace}/{name}' not found"
-            ) from err
-        raise
-    return dict(found.get("data") or {})
 
 
 def secret_values(objects: list[JSON]) -> list[str]:

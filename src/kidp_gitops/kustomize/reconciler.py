@@ -28,23 +28,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from kidp_gitops.api import kustomize as api
+from kidp_gitops.api import meta
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
-from kidp_gitops.kube.mapper import Resource, RestMapper, UnknownKind
+from kidp_gitops.kube.mapper import Resource, UnknownKind
 from kidp_gitops.kube.ssa import Applied, ApplyFailed
 from kidp_gitops.kustomize import apply, health, inventory, pipeline, report
 from kidp_gitops.kustomize.apply import with_owner
 from kidp_gitops.kustomize.drift import DriftTracker
 from kidp_gitops.kustomize.prune import PruneFailed, prune
-from kidp_gitops.runtime import conditions, lifecycle, references
-from kidp_gitops.runtime.events import EventRecorder
-from kidp_gitops.runtime.lifecycle import ObjectReconciler
-from kidp_gitops.runtime.reconcile import Result, RetryError, StalledError, WaitingError
-from kidp_gitops.runtime.tenancy import Lockdown
+from kidp_gitops.runtime import conditions, failures, lifecycle, outbound, references
+from kidp_gitops.runtime import status as typed_status
+from kidp_gitops.runtime.context import Context
+from kidp_gitops.runtime.lifecycle import TypedReconciler
+from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.storage.artifacts import ArtifactStore
 from kidp_gitops.storage.fetch import ArtifactUnavailable
@@ -52,6 +52,36 @@ from kidp_gitops.storage.trees import ArtifactTrees
 
 KIND = report.KIND
 PROGRESSING = conditions.PROGRESSING
+DEPENDENCY_WAIT = 10.0
+"""The longest wait for a dependency or a source artifact before looking again: a
+safety net, as the controller watches both and is woken when they change."""
+
+
+class SourceNotReady(ReconcileError):
+    """The source, or its artifact, is not there (yet)."""
+
+    def __init__(self, message: str):
+        super().__init__(conditions.ARTIFACT_FAILED, message)
+
+
+def _retry_interval(spec: api.KustomizationSpec) -> float:
+    return spec.effective_retry_interval().seconds
+
+
+def _soon(spec: api.KustomizationSpec) -> float:
+    return min(_retry_interval(spec), DEPENDENCY_WAIT)
+
+
+ERRORS: failures.Table[api.KustomizationSpec] = failures.Table(
+    failures.wait(conditions.DEPENDENCY_NOT_READY, after=_soon),
+    failures.wait(SourceNotReady, after=_soon),
+    failures.retry(ArtifactUnavailable, after=_retry_interval, reason=conditions.ARTIFACT_FAILED),
+    failures.retry(pipeline.RenderError, after=_retry_interval),
+    failures.retry(ApplyFailed, after=_retry_interval, reason=conditions.RECONCILIATION_FAILED),
+    failures.retry(PruneFailed, after=_retry_interval, reason=conditions.PRUNE_FAILED),
+    failures.retry(health.HealthCheckFailed, after=_retry_interval),
+    failures.wait(health.NewerRevision, after=0.0),
+)
 
 
 @dataclass
@@ -65,143 +95,189 @@ class _Applied:
     """The health checks of this revision passed: only then may a reconcile skip work."""
 
 
-class KustomizationReconciler(ObjectReconciler):
+@dataclass(frozen=True)
+class Found:
+    """What the status said when this reconcile began: what a new process, or a
+    requested reconcile, may trust about the last apply."""
+
+    ready: bool
+    ready_generation: int | None
+    observed_generation: int | None
+    last_applied_revision: str | None
+    last_applied_digest: str | None
+    inventory: list[inventory.ObjRef]
+
+    @classmethod
+    def of(cls, status: api.KustomizationStatus) -> Found:
+        ready = status.condition(conditions.READY)
+        return cls(
+            ready=status.ready,
+            ready_generation=ready.observed_generation if ready is not None else None,
+            observed_generation=status.observed_generation,
+            last_applied_revision=status.last_applied_revision,
+            last_applied_digest=status.last_applied_digest,
+            inventory=inventory.of(status.inventory),
+        )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The objects a build made, labelled as ours, and their digest."""
+
+    manifests: list[JSON]
+    digest: str
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What a prune deleted, and the inventory after it."""
+
+    deleted: list[inventory.ObjRef]
+    inventory: list[inventory.ObjRef]
+
+
+class KustomizationReconciler(TypedReconciler[api.Kustomization, api.KustomizationStatus]):
     kind = KIND
+    model = api.Kustomization
+    status_model = api.KustomizationStatus
+    errors = ERRORS
 
     def __init__(
         self,
-        client: KubeClient,
+        ctx: Context,
         resource: Resource,
-        events: EventRecorder,
-        mapper: RestMapper,
+        kustomizations: Informer,
         store: ArtifactStore | None,
         workdir: Path,
         drift: DriftTracker,
-        lockdown: Lockdown | None = None,
-        sources: Informer | None = None,
-        kustomizations: Informer | None = None,
-        releases: Informer | None = None,
-        watched: references.References | None = None,
+        *,
+        sources: Informer | None,
+        releases: Informer | None,
+        watched: references.References | None,
     ):
-        super().__init__(client, resource, events)
+        super().__init__(ctx.client, resource, ctx.events, kustomizations)
         # The caches this reconciler reads before asking the API server: GitRepositories
         # (their artifacts), Kustomizations and HelmReleases (dependencies).
         self.sources = sources
         self.kustomizations = kustomizations
         self.releases = releases
         self.watched = watched  # the Secrets and ConfigMaps specs name
-        self.trees = ArtifactTrees(workdir / "artifacts", store)
-        self.mapper = mapper
+        self.trees = ArtifactTrees(workdir / "artifacts", store, outbound.current())
+        self.mapper = ctx.mapper
         self.store = store
         self.workdir = workdir
         self.drift = drift
-        self.lockdown = lockdown or Lockdown()
+        self.lockdown = ctx.lockdown
         self._last: dict[str, _Applied] = {}
 
     # ---- the story ---------------------------------------------------------------------
 
-    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
-        meta = obj["metadata"]
-        name, namespace, generation = meta["name"], meta["namespace"], meta.get("generation", 0)
+    async def run(self, obj: api.Kustomization, status: api.KustomizationStatus) -> Result:
+        spec, name, namespace, generation = obj.spec, obj.name, obj.namespace, obj.generation
         key = f"{namespace}/{name}"
-        spec = _spec(obj)
-        interval = spec.interval.seconds
-        retry = spec.effective_retry_interval().seconds
+        ref = lifecycle.involved(obj)
+        found = Found.of(status)
         self._check_access(spec, namespace)
-        await self._check_dependencies(spec, namespace, retry)
-        artifact = await self._source_artifact(spec, namespace, retry)
-        revision = str(artifact.get("revision", ""))
-        status["lastAttemptedRevision"] = revision
+        await self._check_dependencies(spec, namespace)
+        artifact = await self._source_artifact(spec, namespace)
+        revision = artifact.revision
+        status.last_attempted_revision = revision
         client = self._client_for(spec, namespace)
 
         last = self._last.get(key)
         # Read before the build reads the objects: a change in between rebuilds again.
-        inputs = self._input_versions(obj)
+        inputs = self._input_versions(spec, namespace)
         unchanged = (
             last is not None
             and last.revision == revision
             and last.generation == generation
             and inputs is not None
             and last.inputs == inputs
-            and status.get("lastAppliedRevision") == revision
+            and found.last_applied_revision == revision
         )
         if unchanged and last is not None and last.healthy:
-            drifted = self.drift.drifted(key)
-            if drifted:
-                await self._correct_drift(obj, status, client, spec, last, drifted)
+            await self._put_back(status, ref, client, spec, key, generation)
             # A wait for a dependency may have set Ready=False since: say it again (no
             # write when it already says so).
-            return _ready(status, revision, generation, interval)
+            return _ready(status, revision, generation, spec.interval.seconds)
 
         conditions.mark_reconciling(
             status, PROGRESSING, f"Fetching manifests for revision {revision}", generation
         )
-        manifests = await self._build(obj, spec, artifact, retry)
-        labelled = [with_owner(m, name, namespace) for m in manifests]
-        digest = inventory.digest(labelled)
+        rendered = await self._build(ref, spec, artifact)
         if (
             last is None
-            and _applied_before(obj, revision, digest, labelled)
-            and await self._adopt(obj, status, client, spec, revision, labelled, inputs)
+            and _applied_before(found, revision, generation, rendered)
+            and await self._adopt(key, revision, generation, rendered, inputs)
         ):
-            return _ready(status, revision, generation, interval)
+            await self._put_back(status, ref, client, spec, key, generation)
+            return _ready(status, revision, generation, spec.interval.seconds)
 
-        previous = inventory.from_status(status)
-        await self._list_before_creating(status, previous, labelled)
-        applied = await self._apply(client, spec, labelled, retry)
+        previous = found.inventory
+        known = {r.key() for r in previous}
+        planned = [inventory.ref_of(m) for m in rendered.manifests]
+        if any(r.key() not in known for r in planned):
+            # Listed before the apply creates them: a process that dies right after
+            # still knows them.
+            status.inventory = inventory.recorded(inventory.union(previous, planned))
+            await self.checkpoint(status)
+        applied = await self._apply(client, spec, rendered.manifests)
         refs = [a.ref for a in applied]
-        self._remember(key, revision, generation, labelled, applied, inputs)
-        await self.drift.watch(labelled)
-        deleted = await self._prune(client, spec, status, previous, refs, (name, namespace), retry)
-        report.applied(self.events, obj, revision, applied, deleted)
-        report.protected(self.events, obj, status, applied, revision)
-        status["lastAppliedRevision"] = revision
-        status["lastAppliedDigest"] = digest
+        self._remember(key, revision, generation, rendered.manifests, applied, inputs)
+        await self.drift.watch(rendered.manifests)
+        try:
+            pruned = await self._prune(client, spec, previous, refs, (name, namespace))
+        except PruneFailed as err:
+            status.inventory = inventory.recorded(inventory.union(err.remaining, refs))
+            raise
+        status.inventory = inventory.recorded(pruned.inventory)
+        report.applied(self.events, ref, revision, applied, pruned.deleted)
+        self._drifted(status, ref, applied, revision, generation)
+        status.last_applied_revision = revision
+        status.last_applied_digest = rendered.digest
 
         # Nothing written and already Ready for this revision (a restart, a requested
         # reconcile): check health without announcing it, so the status stays as it is.
         quiet = (
-            not deleted
+            not pruned.deleted
             and all(a.action in ("unchanged", "skipped", "protected") for a in applied)
-            and conditions.is_true(obj.get("status") or {}, conditions.READY)
-            and (obj.get("status") or {}).get("lastAppliedRevision") == revision
+            and found.ready
+            and found.last_applied_revision == revision
         )
-        await health.check(
-            apply.manager(client, self.mapper),
-            spec,
-            namespace,
-            refs,
-            status,
-            revision,
-            generation,
-            superseded=lambda: self._superseded(spec, namespace, revision),
-            checkpoint=None if quiet else self.checkpoint,
-        )
+        check = health.plan(spec, namespace, refs, revision)
+        if check is None:
+            conditions.remove(status, conditions.HEALTHY)
+        else:
+            conditions.mark_reconciling(status, PROGRESSING, check.describe(), generation)
+            if not quiet:
+                await self.checkpoint(status)
+            await self._check_health(status, client, spec, namespace, check, generation)
         self._last[key].healthy = True
-        return _ready(status, revision, generation, interval)
+        return _ready(status, revision, generation, spec.interval.seconds)
 
     async def finalize(self, obj: JSON) -> None:
-        meta = obj["metadata"]
-        key = f"{meta['namespace']}/{meta['name']}"
+        meta_ = obj["metadata"]
+        key = f"{meta_['namespace']}/{meta_['name']}"
         self._last.pop(key, None)
         self.drift.forget(key)
         try:
-            spec = _spec(obj)
+            ks = lifecycle.parse(api.Kustomization, obj)
         except StalledError:
             return
+        spec = ks.spec
         policy = spec.effective_deletion_policy()
         if policy == "Orphan" or (policy == "MirrorPrune" and not spec.prune):
             return
-        refs = inventory.from_status(obj.get("status") or {})
+        refs = inventory.of(ks.status.inventory if ks.status is not None else None)
         try:
             await prune(
-                apply.manager(self._client_for(spec, meta["namespace"]), self.mapper),
+                apply.manager(self._client_for(spec, ks.namespace), self.mapper),
                 refs,
-                (meta["name"], meta["namespace"]),
+                (ks.name, ks.namespace),
                 wait=policy == "WaitForTermination",
             )
         except PruneFailed as err:
-            if not await lifecycle.namespace_terminating(self.client, meta["namespace"]):
+            if not await lifecycle.namespace_terminating(self.client, ks.namespace):
                 raise  # retried: the objects stay until they can be deleted
             # The whole namespace goes, and with it the service account's permissions:
             # waiting would block the namespace forever. Say what is left behind.
@@ -215,9 +291,7 @@ class KustomizationReconciler(ObjectReconciler):
         ref = spec.source_ref
         self.lockdown.check_ref(namespace, ref.kind, ref.namespace or namespace, ref.name)
 
-    async def _check_dependencies(
-        self, spec: api.KustomizationSpec, namespace: str, retry: float
-    ) -> None:
+    async def _check_dependencies(self, spec: api.KustomizationSpec, namespace: str) -> None:
         for dep in spec.depends_on:
             ns = dep.namespace or namespace
             group = (
@@ -226,172 +300,170 @@ class KustomizationReconciler(ObjectReconciler):
                 else "helm.toolkit.fluxcd.io/v2"
             )
             cache = self.kustomizations if dep.kind == KIND else self.releases
+            described = f"dependency '{dep.kind}/{ns}/{dep.name}'"
             try:
                 other = cache.get(ns, dep.name) if cache is not None else None
                 if other is None:  # not cached (yet): ask the API server
                     resource = await self.mapper.resource(group, dep.kind)
                     other = await self.client.get(resource.path(ns, dep.name))
             except (ApiError, UnknownKind) as err:
-                raise WaitingError(
-                    conditions.DEPENDENCY_NOT_READY,
-                    f"dependency '{dep.kind}/{ns}/{dep.name}' not found",
-                    retry_after=min(retry, 10),
+                raise ReconcileError(
+                    conditions.DEPENDENCY_NOT_READY, f"{described} not found"
                 ) from err
             st = other.get("status") or {}
             ready = conditions.is_true(st, conditions.READY)
             current = st.get("observedGeneration") == other["metadata"].get("generation")
             if not (ready and current):
-                raise WaitingError(
-                    conditions.DEPENDENCY_NOT_READY,
-                    f"dependency '{dep.kind}/{ns}/{dep.name}' is not ready",
-                    retry_after=min(retry, 10),
-                )
+                raise ReconcileError(conditions.DEPENDENCY_NOT_READY, f"{described} is not ready")
 
-    async def _source_artifact(
-        self, spec: api.KustomizationSpec, namespace: str, retry: float
-    ) -> dict[str, Any]:
+    async def _source_artifact(self, spec: api.KustomizationSpec, namespace: str) -> meta.Artifact:
         ref = spec.source_ref
         ns = ref.namespace or namespace
-        if ref.kind != "GitRepository":
+        described = f"'{ref.kind}/{ns}/{ref.name}'"
+        if ref.kind not in ("GitRepository", "OCIRepository"):
             raise StalledError(
                 conditions.ARTIFACT_FAILED, f"source kind {ref.kind} is not supported yet"
             )
         try:
-            source = self.sources.get(ns, ref.name) if self.sources is not None else None
+            source = None  # the cache holds GitRepositories; an OCIRepository is read below
+            if self.sources is not None and ref.kind == "GitRepository":
+                source = self.sources.get(ns, ref.name)
             if source is None:  # not cached (yet), or outside the watched namespace
                 resource = await self.mapper.resource("source.toolkit.fluxcd.io/v1", ref.kind)
                 source = await self.client.get(resource.path(ns, ref.name))
         except ApiError as err:
             if not err.not_found:
                 raise
-            raise WaitingError(
-                conditions.ARTIFACT_FAILED,
-                f"Source '{ref.kind}/{ns}/{ref.name}' not found",
-                retry_after=min(retry, 10),
-            ) from err
+            raise SourceNotReady(f"Source {described} not found") from err
         artifact = (source.get("status") or {}).get("artifact")
         if not artifact:
-            raise WaitingError(
-                conditions.ARTIFACT_FAILED,
-                f"Source artifact of '{ref.kind}/{ns}/{ref.name}' not found",
-                retry_after=min(retry, 10),
-            )
-        return dict(artifact)
+            raise SourceNotReady(f"Source artifact of {described} not found")
+        try:
+            return meta.Artifact.model_validate(artifact)
+        except ValueError as err:
+            raise SourceNotReady(f"Source artifact of {described} is invalid: {err}") from err
 
     async def _build(
-        self, obj: JSON, spec: api.KustomizationSpec, artifact: dict[str, Any], retry: float
-    ) -> list[JSON]:
-        try:
-            async with self.trees.tree(artifact) as root:
-                return await pipeline.render(
-                    self.client,
-                    obj,
-                    spec,
-                    root,
-                    allow_remote_bases=not self.lockdown.no_remote_bases,
-                )
-        except ArtifactUnavailable as err:
-            raise RetryError(conditions.ARTIFACT_FAILED, str(err), retry_after=retry) from err
-        except pipeline.RenderError as err:
-            raise RetryError(err.reason, str(err), retry_after=retry) from err
+        self, ref: JSON, spec: api.KustomizationSpec, artifact: meta.Artifact
+    ) -> Rendered:
+        async with self.trees.tree(typed_status.dump_model(artifact)) as root:
+            manifests = await pipeline.render(
+                self.client,
+                ref,
+                spec,
+                root,
+                allow_remote_bases=not self.lockdown.no_remote_bases,
+            )
+        labelled = [
+            with_owner(m, ref["metadata"]["name"], ref["metadata"]["namespace"]) for m in manifests
+        ]
+        return Rendered(labelled, inventory.digest(labelled))
 
     async def _apply(
-        self, client: KubeClient, spec: api.KustomizationSpec, objects: list[JSON], retry: float
+        self, client: KubeClient, spec: api.KustomizationSpec, objects: list[JSON]
     ) -> list[Applied]:
         try:
             return await apply.manager(client, self.mapper, force=spec.force).apply(objects)
-        except ApplyFailed as err:
-            raise RetryError(conditions.RECONCILIATION_FAILED, str(err), retry_after=retry) from err
-        except UnknownKind as err:
-            raise RetryError(conditions.RECONCILIATION_FAILED, str(err), retry_after=retry) from err
-
-    async def _list_before_creating(
-        self, status: dict[str, Any], previous: list[inventory.ObjRef], manifests: list[JSON]
-    ) -> None:
-        """Add the objects the inventory does not list yet, and write that down before
-        the apply creates them: a process that dies right after still knows them."""
-        planned = [inventory.ref_of(m) for m in manifests]
-        known = {r.key() for r in previous}
-        if all(r.key() in known for r in planned):
-            return
-        status["inventory"] = {"entries": inventory.entries(inventory.union(previous, planned))}
-        await self.checkpoint(status)
+        except UnknownKind as err:  # a CRD not there (yet): a failed apply like any other
+            raise ApplyFailed([str(err)]) from err
 
     async def _prune(
         self,
         client: KubeClient,
         spec: api.KustomizationSpec,
-        status: dict[str, Any],
         previous: list[inventory.ObjRef],
         current: list[inventory.ObjRef],
         owner: tuple[str, str],
-        retry: float,
-    ) -> list[inventory.ObjRef]:
-        """Delete what left Git; the inventory becomes what is applied, plus whatever
-        could not be deleted (kept for the next attempt)."""
+    ) -> Pruned:
+        """Delete what left Git; the inventory becomes what is applied (on PruneFailed,
+        plus whatever could not be deleted, kept for the next attempt)."""
         deleted: list[inventory.ObjRef] = []
         if spec.prune:
-            try:
-                deleted = await prune(
-                    apply.manager(client, self.mapper), inventory.stale(previous, current), owner
-                )
-            except PruneFailed as err:
-                kept = inventory.union(err.remaining, current)
-                status["inventory"] = {"entries": inventory.entries(kept)}
-                raise RetryError(conditions.PRUNE_FAILED, str(err), retry_after=retry) from err
-        status["inventory"] = {"entries": inventory.entries(current)}
-        return deleted
+            deleted = await prune(
+                apply.manager(client, self.mapper), inventory.stale(previous, current), owner
+            )
+        return Pruned(deleted, current)
+
+    async def _check_health(
+        self,
+        status: api.KustomizationStatus,
+        client: KubeClient,
+        spec: api.KustomizationSpec,
+        namespace: str,
+        check: health.Check,
+        generation: int,
+    ) -> None:
+        """Wait for `check`; the Healthy condition says how it went."""
+        try:
+            await health.run(
+                apply.manager(client, self.mapper),
+                check,
+                superseded=lambda: self._superseded(spec, namespace, check.revision),
+            )
+        except health.HealthCheckFailed as err:
+            conditions.set_condition(
+                status,
+                conditions.HEALTHY,
+                "False",
+                conditions.HEALTH_CHECK_FAILED,
+                err.detail,
+                generation,
+            )
+            raise
+        conditions.set_condition(
+            status, conditions.HEALTHY, "True", conditions.SUCCEEDED, health.PASSED, generation
+        )
 
     async def _adopt(
-        self,
-        obj: JSON,
-        status: dict[str, Any],
-        client: KubeClient,
-        spec: api.KustomizationSpec,
-        revision: str,
-        manifests: list[JSON],
-        inputs: str | None,
+        self, key: str, revision: str, generation: int, rendered: Rendered, inputs: str | None
     ) -> bool:
         """This build was applied (and found healthy) by an earlier process: watch its
-        objects instead of applying them again, and put back what changed meanwhile.
-        False when the objects could not be compared (then apply as usual)."""
-        meta = obj["metadata"]
-        key = f"{meta['namespace']}/{meta['name']}"
-        await self.drift.watch(manifests)
-        if not await self.drift.adopt(key, manifests):
+        objects instead of applying them again (`_put_back` then corrects what changed
+        meanwhile). False when the objects could not be compared (then apply as usual)."""
+        await self.drift.watch(rendered.manifests)
+        if not await self.drift.adopt(key, rendered.manifests):
             return False
-        last = _Applied(revision, meta.get("generation", 0), manifests, inputs, healthy=True)
-        self._last[key] = last
-        drifted = self.drift.drifted(key)
-        if drifted:
-            await self._correct_drift(obj, status, client, spec, last, drifted)
+        self._last[key] = _Applied(revision, generation, rendered.manifests, inputs, healthy=True)
         return True
 
-    async def _correct_drift(
+    async def _put_back(
         self,
-        obj: JSON,
-        status: dict[str, Any],
+        status: api.KustomizationStatus,
+        ref: JSON,
         client: KubeClient,
         spec: api.KustomizationSpec,
-        last: _Applied,
-        drifted: set[tuple[str, str, str, str]],
+        key: str,
+        generation: int,
     ) -> None:
-        """Re-apply the drifted objects from the last build (protected ones: report)."""
-        key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+        """Re-apply the objects of the last build that drifted (protected ones: report)."""
+        last = self._last[key]
+        drifted = self.drift.drifted(key)
+        if not drifted:
+            return
         manifests = [m for m in last.manifests if inventory.ref_of(m).key() in drifted]
-        try:
-            applied = await apply.manager(client, self.mapper, force=spec.force).apply(manifests)
-        except ApplyFailed as err:
-            raise RetryError(
-                conditions.RECONCILIATION_FAILED,
-                str(err),
-                retry_after=spec.effective_retry_interval().seconds,
-            ) from err
-        report.corrected(self.events, obj, last.revision, applied)
-        report.protected(self.events, obj, status, applied, last.revision)
+        applied = await apply.manager(client, self.mapper, force=spec.force).apply(manifests)
+        report.corrected(self.events, ref, last.revision, applied)
+        self._drifted(status, ref, applied, last.revision, generation)
         self.drift.refresh(
             key, [(m, a.result or m) for m, a in zip(manifests, applied, strict=True)]
         )
+
+    def _drifted(
+        self,
+        status: api.KustomizationStatus,
+        ref: JSON,
+        applied: list[Applied],
+        revision: str,
+        generation: int,
+    ) -> None:
+        """The Drifted condition: protected objects that differ from Git."""
+        message = report.protected(self.events, ref, applied, revision)
+        if message is None:
+            conditions.remove(status, report.DRIFTED)
+        else:
+            conditions.set_condition(
+                status, report.DRIFTED, "True", report.DRIFTED, message, generation
+            )
 
     # ---- bookkeeping -------------------------------------------------------------------
 
@@ -412,15 +484,15 @@ class KustomizationReconciler(ObjectReconciler):
 
     def _superseded(self, spec: api.KustomizationSpec, namespace: str, revision: str) -> bool:
         """Whether the source has a newer artifact than the one being health-checked."""
-        if self.sources is None:
-            return False
         ref = spec.source_ref
+        if self.sources is None or ref.kind != "GitRepository":  # the cache holds Git only
+            return False
         source = self.sources.get(ref.namespace or namespace, ref.name)
         artifact = ((source or {}).get("status") or {}).get("artifact") or {}
         return bool(artifact.get("revision")) and artifact.get("revision") != revision
 
-    def _input_versions(self, obj: JSON) -> str | None:
-        names = input_keys(obj)
+    def _input_versions(self, spec: api.KustomizationSpec, namespace: str) -> str | None:
+        names = _input_keys(spec, namespace)
         if not names:
             return ""
         return self.watched.versions(names) if self.watched is not None else None
@@ -429,7 +501,9 @@ class KustomizationReconciler(ObjectReconciler):
         return self.lockdown.client(self.client, namespace, spec.service_account_name)
 
 
-def _ready(status: dict[str, Any], revision: str, generation: int, interval: float) -> Result:
+def _ready(
+    status: api.KustomizationStatus, revision: str, generation: int, interval: float
+) -> Result:
     conditions.mark_ready(
         status, conditions.RECONCILIATION_SUCCEEDED, f"Applied revision: {revision}", generation
     )
@@ -445,27 +519,27 @@ def input_keys(obj: JSON) -> list[str]:
     return found + references.keys(namespace, [secret_ref] if secret_ref else [])
 
 
-def _applied_before(obj: JSON, revision: str, digest: str, manifests: list[JSON]) -> bool:
-    """Whether the status says these very objects were applied for this revision and
+def _input_keys(spec: api.KustomizationSpec, namespace: str) -> list[str]:
+    """`input_keys` of a typed spec."""
+    substitute = spec.post_build.substitute_from if spec.post_build is not None else []
+    secret = spec.decryption.secret_ref if spec.decryption is not None else None
+    found = references.keys(namespace, [{"kind": r.kind, "name": r.name} for r in substitute])
+    return found + references.keys(namespace, [{"name": secret.name}] if secret else [])
+
+
+def _applied_before(found: Found, revision: str, generation: int, rendered: Rendered) -> bool:
+    """Whether the status said these very objects were applied for this revision and
     generation, and found Ready: what a new process may trust instead of applying."""
-    st = obj.get("status") or {}
-    generation = obj["metadata"].get("generation", 0)
-    ready = conditions.get(st, conditions.READY)
     return (
-        st.get("lastAppliedRevision") == revision
-        and st.get("lastAppliedDigest") == digest
-        and st.get("observedGeneration") == generation
-        and ready is not None
-        and ready["status"] == "True"
-        and ready.get("observedGeneration") == generation
+        found.last_applied_revision == revision
+        and found.last_applied_digest == rendered.digest
+        and found.observed_generation == generation
+        and found.ready
+        and found.ready_generation == generation
         and inventory.same_objects(
-            inventory.from_status(st), [inventory.ref_of(m) for m in manifests]
+            found.inventory, [inventory.ref_of(m) for m in rendered.manifests]
         )
     )
-
-
-def _spec(obj: JSON) -> api.KustomizationSpec:
-    return lifecycle.parse(api.Kustomization, obj).spec
 
 
 __all__ = ["KustomizationReconciler"]

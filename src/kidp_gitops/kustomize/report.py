@@ -4,7 +4,7 @@ drift metrics.
     applied        one "Progressing" event listing what was created, configured, deleted
     corrected      one "DriftCorrected" event listing the fields put back
     protected      the drift of objects we may not overwrite: a Warning event, the
-                   Drifted condition with a readable diff, and the `drifted` gauge
+                   `drifted` gauge, and what the Drifted condition says (a readable diff)
 
 Every event carries the revision as an annotation, which Alerts pass on as metadata.
 A Secret's changes name its keys only, never a value.
@@ -12,12 +12,10 @@ A Secret's changes name its keys only, never a value.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.ssa import Applied
 from kidp_gitops.kustomize.inventory import ObjRef
-from kidp_gitops.runtime import conditions, metrics, redact
+from kidp_gitops.runtime import metrics, redact
 from kidp_gitops.runtime.events import EventRecorder
 
 KIND = "Kustomization"
@@ -51,28 +49,18 @@ def corrected(events: EventRecorder, obj: JSON, revision: str, results: list[App
 
 
 def protected(
-    events: EventRecorder,
-    obj: JSON,
-    status: dict[str, Any],
-    results: list[Applied],
-    revision: str,
-) -> None:
+    events: EventRecorder, obj: JSON, results: list[Applied], revision: str
+) -> str | None:
+    """Report the drift of protected objects; returns what the Drifted condition says
+    (None: no protected object drifted, the condition goes)."""
     meta = obj["metadata"]
     drifted = [a for a in results if a.action == "protected" and a.changed]
     metrics.DRIFTED.labels(KIND, meta["name"], meta["namespace"]).set(len(drifted))
     if not drifted:
-        conditions.remove(status, DRIFTED)
-        return
+        return None
     message = "; ".join(f"{a.ref}: {changes(a, obj)}" for a in drifted)
-    conditions.set_condition(
-        status,
-        DRIFTED,
-        "True",
-        DRIFTED,
-        f"protected objects differ from Git (not corrected): {message}",
-        meta.get("generation", 0),
-    )
     events.record(obj, "Warning", DRIFTED, message, {REVISION: revision})
+    return f"protected objects differ from Git (not corrected): {message}"
 
 
 def changes(result: Applied, owner: JSON) -> str:

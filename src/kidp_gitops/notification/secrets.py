@@ -5,7 +5,6 @@ Errors name the Secret and the key, never a value.
 
 from __future__ import annotations
 
-import base64
 import ssl
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -15,7 +14,7 @@ from kidp_gitops.api import notification as api
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.notification.providers import Destination
-from kidp_gitops.runtime import credentials
+from kidp_gitops.runtime import credentials, secrets
 
 
 class SecretProblem(Exception):
@@ -24,19 +23,17 @@ class SecretProblem(Exception):
 
 async def secret_data(client: KubeClient, namespace: str, name: str) -> dict[str, str]:
     try:
-        secret = await client.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        found = await secrets.read(client, namespace, name)
     except ApiError as err:
-        if err.not_found:
-            raise SecretProblem(f"secret '{namespace}/{name}' not found") from None
         raise SecretProblem(f"cannot read secret '{namespace}/{name}': {err.reason}") from None
+    if found is None:
+        raise SecretProblem(f"secret '{namespace}/{name}' not found")
     data: dict[str, str] = {}
-    for key, value in (secret.get("data") or {}).items():
+    for key, value in found.items():
         try:
-            data[key] = base64.b64decode(value).decode()
-        except (ValueError, UnicodeDecodeError):
+            data[key] = value.decode()
+        except UnicodeDecodeError:
             raise SecretProblem(f"secret '{namespace}/{name}' key '{key}' is not text") from None
-    for key, value in (secret.get("stringData") or {}).items():
-        data.setdefault(key, str(value))
     return data
 
 

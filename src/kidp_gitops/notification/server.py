@@ -20,6 +20,7 @@ import logging
 from aiohttp import web
 
 from kidp_gitops.api import notification as api
+from kidp_gitops.api import resources
 from kidp_gitops.api.wellknown import REQUESTED_AT
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import KubeError
@@ -33,19 +34,9 @@ log = logging.getLogger(__name__)
 
 BY_PATH = "webhookPath"
 MAX_BODY = 5 * 1024 * 1024
-# The API version a Receiver means when a resource names only its kind.
-DEFAULT_VERSIONS = {
-    "GitRepository": "source.toolkit.fluxcd.io/v1",
-    "HelmRepository": "source.toolkit.fluxcd.io/v1",
-    "HelmChart": "source.toolkit.fluxcd.io/v1",
-    "Bucket": "source.toolkit.fluxcd.io/v1",
-    "OCIRepository": "source.toolkit.fluxcd.io/v1",
-    "Kustomization": "kustomize.toolkit.fluxcd.io/v1",
-    "HelmRelease": "helm.toolkit.fluxcd.io/v2",
-    "ImageRepository": "image.toolkit.fluxcd.io/v1beta2",
-    "ImagePolicy": "image.toolkit.fluxcd.io/v1beta2",
-    "ImageUpdateAutomation": "image.toolkit.fluxcd.io/v1beta2",
-}
+# The API version a Receiver means when a resource names only its kind: the one it is
+# stored as.
+DEFAULT_VERSIONS = {info.kind: info.api_version() for info in resources.ALL}
 
 
 def webhook_path_index(obj: JSON) -> list[str]:

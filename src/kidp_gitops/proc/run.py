@@ -16,6 +16,16 @@ The same rules for both:
 
 `Finished` says how it ended; a caller turns a non-zero code into its own error.
 `TimedOut` is raised past the deadline.
+
+Tests substitute the seam instead of patching a caller's module globals:
+
+    with substituted(lambda argv: slow_program):   # run this instead of what is asked
+        ...
+    with substituted(lambda argv: seen.append(argv) or argv):   # watch what starts
+        ...
+
+A substitute sees every argv a caller asks to run (async or in a thread, from any task)
+and returns the argv to run instead; the rules above hold for what it returns.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -34,6 +44,32 @@ from typing import IO, Any
 from kidp_gitops.proc import sandbox
 
 STDERR_TAIL = 64 << 10
+
+Substitute = Callable[[Sequence[str]], Sequence[str]]
+"""Given the argv a caller asks to run, the argv to run instead (the same one to watch)."""
+
+# Process-wide, not a context variable: the engine a test watches runs its reconciles in
+# tasks (and their worker threads) started before the test, which a context variable set
+# by the test would never reach. A tuple, replaced whole, so a thread reads it at once.
+_substitutes: tuple[Substitute, ...] = ()
+
+
+@contextlib.contextmanager
+def substituted(substitute: Substitute) -> Iterator[None]:
+    """Within the block, every program started goes through `substitute` first (after
+    the ones already in place); it is removed on exit, whatever was added meanwhile."""
+    global _substitutes
+    _substitutes = (*_substitutes, substitute)
+    try:
+        yield
+    finally:
+        _substitutes = tuple(s for s in _substitutes if s is not substitute)
+
+
+def _argv(argv: Sequence[str]) -> list[str]:
+    for substitute in _substitutes:
+        argv = substitute(argv)
+    return list(argv)
 
 
 @dataclass(frozen=True)
@@ -131,7 +167,7 @@ async def run(
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(tempfile.TemporaryFile()) if guard else None
         proc = await asyncio.create_subprocess_exec(
-            *argv,
+            *_argv(argv),
             **_spawn_args(
                 env, cwd, stdin, out, asyncio.subprocess.DEVNULL, asyncio.subprocess.PIPE
             ),
@@ -167,7 +203,8 @@ def run_sync(
         out = stack.enter_context(tempfile.TemporaryFile()) if guard else None
         proc = stack.enter_context(
             subprocess.Popen(
-                argv, **_spawn_args(env, cwd, stdin, out, subprocess.DEVNULL, subprocess.PIPE)
+                _argv(argv),
+                **_spawn_args(env, cwd, stdin, out, subprocess.DEVNULL, subprocess.PIPE),
             )
         )
         watch = _watch(proc.pid, out, guard)

@@ -12,7 +12,9 @@
 - conditions: kstatus-compatible conditions (Ready, Reconciling, Stalled)
 - kstatus: health of any object, as kstatus computes it
 - events: Kubernetes Events, aggregated; metrics: Prometheus metrics
-- secrets: reading a Secret an object refers to (a missing one is retried)
+- secrets: reading a Secret (or ConfigMap) an object refers to (a missing credential is retried)
 - credentials: what a Secret's keys mean (TLS context, basic auth, bearer token)
 - outbound: the one owner of the controllers' outbound HTTP (pool, timeouts, TLS, proxies)
+- registryauth: a container registry's pull secrets and its 401 challenge (token flow)
+- transform: Helm values merged as Flux merges them
 """

@@ -23,7 +23,6 @@ from typing import Protocol
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import EventType, Informer
 from kidp_gitops.runtime import metrics, reconcile
-from kidp_gitops.runtime.lifecycle import ObjectReconciler
 from kidp_gitops.runtime.workqueue import WorkQueue, run_workers
 
 log = logging.getLogger(__name__)
@@ -98,10 +97,6 @@ class Controller:
         self._related: list[Informer] = []
         self._running = False
         informer.add_handler(self._on_primary)
-        if isinstance(reconciler, ObjectReconciler) and reconciler.cache is None:
-            # An untyped reconciler is handed its informer here (its object is read there,
-            # not fetched); a typed one is built with it.
-            reconciler.cache = informer
         for source in sources:
             source.subscribe(self.watch)
 

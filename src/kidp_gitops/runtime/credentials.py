@@ -2,19 +2,25 @@
 (`ca.crt`, `tls.crt`, `tls.key`), basic auth (`username`, `password`), a bearer token.
 
 Where it fits: `runtime/secrets.py` reads a Secret; this module turns its decoded data
-into what an HTTP client presents. The Helm repository client, the image registry client
-and the notification providers all build their TLS here, so the three read the same keys
-the same way.
+into what a client presents. The Helm repository client, the image registry client,
+the notification providers and the git program (through `vcs.gitenv.Auth`) all read
+their TLS keys here, so they read the same keys the same way.
 
     tls = credentials.tls_data(data, "ns/name")          # the keys, checked
     context = credentials.tls_context(tls, system_roots=True)
     header = credentials.basic_auth(data, "ns/name")     # None, or "Basic ..."
 
-As Flux's `runtime/secrets` package (fluxcd/pkg), which source-, image-reflector- and
-notification-controller share:
+As Flux (fluxcd/pkg `runtime/secrets`, which source-, image-reflector- and
+notification-controller share, and `git.NewAuthOptions` for Git):
 
-- the Kubernetes TLS keys win; Flux's older `caFile`, `certFile` and `keyFile` are read
-  when the new key is absent (Flux logs a deprecation warning; so do we, without values);
+- the Kubernetes TLS keys win; Flux's older names are read when the new key is absent
+  (Flux logs a deprecation warning; so do we, without values). Which older names a
+  Secret may use depends on what refers to it:
+
+      certSecretRef (HelmRepository, OCIRepository, ImageRepository, Provider),
+      a HelmRepository's secretRef (TLS there is deprecated)   caFile, certFile, keyFile
+      a GitRepository's secretRef (https)                     caFile only (`LEGACY_GIT`)
+
 - a certificate without its key, or a key without its certificate, is an error;
 - `ca.crt` adds to the system's roots for HelmRepository and ImageRepository (Flux's
   `WithSystemCertPool`) and replaces them for a Provider (Flux's default): the caller
@@ -41,8 +47,11 @@ log = logging.getLogger(__name__)
 CA = "ca.crt"
 CERT = "tls.crt"
 KEY = "tls.key"
-LEGACY = {CA: "caFile", CERT: "certFile", KEY: "keyFile"}
+LEGACY: Mapping[str, str] = {CA: "caFile", CERT: "certFile", KEY: "keyFile"}
 """The keys Flux read before it adopted the Kubernetes TLS Secret; still read as fallbacks."""
+LEGACY_GIT: Mapping[str, str] = {CA: "caFile"}
+"""What a GitRepository's Secret may still use of those: `caFile`, never `certFile` or
+`keyFile` (its client certificate came with the Kubernetes names)."""
 
 
 class CredentialsError(ValueError):
@@ -61,10 +70,13 @@ class TLSData:
         return bool(self.ca or self.cert)
 
 
-def tls_data(data: Mapping[str, bytes | str], where: str) -> TLSData:
+def tls_data(
+    data: Mapping[str, bytes | str], where: str, *, legacy: Mapping[str, str] = LEGACY
+) -> TLSData:
     """The TLS keys of Secret `where` (its decoded data), the Kubernetes names first and
-    Flux's older ones second; a certificate and its key come together or not at all."""
-    ca, cert, key = (_value(data, k, where) for k in (CA, CERT, KEY))
+    the older ones `legacy` allows second; a certificate and its key come together or
+    not at all."""
+    ca, cert, key = (_value(data, k, where, legacy) for k in (CA, CERT, KEY))
     if cert and not key:
         raise CredentialsError(f"secret '{where}' holds '{CERT}' but no '{KEY}'")
     if key and not cert:
@@ -159,9 +171,11 @@ def bearer_header(token: str) -> str:
     return f"Bearer {token}"
 
 
-def _value(data: Mapping[str, bytes | str], key: str, where: str) -> bytes | None:
+def _value(
+    data: Mapping[str, bytes | str], key: str, where: str, legacy: Mapping[str, str]
+) -> bytes | None:
     value = data.get(key)
-    if value is None and (old := LEGACY.get(key)) is not None:
+    if value is None and (old := legacy.get(key)) is not None:
         value = data.get(old)
         if value is not None:
             log.warning("secret '%s' uses the deprecated key '%s'; use '%s'", where, old, key)

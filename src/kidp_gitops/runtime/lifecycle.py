@@ -1,6 +1,6 @@
 """What every reconciler of a Flux object shares, so each controller writes only its story.
 
-`ObjectReconciler.reconcile` does the set-up and the guards, in Flux's order:
+`Lifecycle.reconcile` does the set-up and the guards, in Flux's order:
 
     get the object (gone → forget its metrics)
     being deleted → finalize(), then drop our finalizer
@@ -18,17 +18,15 @@ Warning event here, in one place:
     ReconcileError Ready=False, Reconciling=True       retried with backoff
     other          Ready=False (ReconciliationFailed)  retried with backoff
 
-Two kinds of reconciler share this. A `TypedReconciler[ObjT, StatusT]` gets its object
-parsed once as its kind's model from `api/` (an invalid one is Stalled, InvalidSpec)
-and the status as its status model (`runtime.status`: parsed from and dumped back to
-the dict the patch is computed from); its controller's table (`runtime.failures`) says
-what each of its errors means. An `ObjectReconciler` gets both as JSON dicts: the
-untyped path, kept while the Kustomization and HelmRelease controllers move over.
+A reconciler is a `TypedReconciler[ObjT, StatusT]`: it gets its object parsed once as
+its kind's model from `api/` (an invalid one is Stalled, InvalidSpec) and the status as
+its status model (`runtime.status`: parsed from and dumped back to the dict the patch
+is computed from); its controller's table (`runtime.failures`) says what each of its
+errors means.
 """
 
 from __future__ import annotations
 
-import contextvars
 import copy
 import logging
 import time
@@ -117,10 +115,6 @@ class _Written:
     """The object's key for `redact`: no value of its Secrets is written in its status."""
 
 
-# The reconcile running in this task: each worker task runs one reconcile at a time.
-_WRITTEN: contextvars.ContextVar[_Written] = contextvars.ContextVar("written")
-
-
 class Lifecycle(ABC):
     """The set-up, guards and status patch of every reconciler (see the module's
     docstring); a subclass supplies `_attempt`, which runs its steps."""
@@ -148,8 +142,9 @@ class Lifecycle(ABC):
         """path → resourceVersion of our last write of the object (status, finalizers)."""
 
     @abstractmethod
-    async def _attempt(self, obj: JSON, status: dict[str, Any]) -> Result:
-        """Run the steps on `obj`, leaving the status they reached in `status`."""
+    async def _attempt(self, obj: JSON, status: dict[str, Any], written: _Written) -> Result:
+        """Run the steps on `obj`, leaving the status they reached in `status`;
+        `written` is the base of a checkpoint's patch."""
 
     async def finalize(self, obj: JSON) -> None:  # noqa: B027 - optional hook
         """Clean up what the object owns before it goes (artifacts, pruned objects)."""
@@ -197,16 +192,14 @@ class Lifecycle(ABC):
         if requested:
             status["lastHandledReconcileAt"] = requested
         began = time.perf_counter()
-        token = _WRITTEN.set(written)
         try:
             if refused:
                 raise StalledError(UNSUPPORTED_FIELD, "; ".join(r.message() for r in refused))
-            return await self._attempt(obj, status)
+            return await self._attempt(obj, status, written)
         except Exception as err:
             self._record_failure(obj, status, err)
             raise
         finally:
-            _WRITTEN.reset(token)
             status["observedGeneration"] = meta.get("generation", 0)
             await self._patch_status(written, status)
             metrics.RECONCILE_DURATION.labels(self.kind, request.name, request.namespace).observe(
@@ -254,11 +247,6 @@ class Lifecycle(ABC):
             obj, "Normal" if expected else "Warning", ready["reason"], ready["message"]
         )
 
-    async def _checkpoint(self, status: dict[str, Any]) -> None:
-        written = _WRITTEN.get(None)
-        if written is not None:
-            await self._patch_status(written, status)
-
     async def _patch_status(self, written: _Written, new: dict[str, Any]) -> None:
         for cond in new.get("conditions") or []:
             if isinstance(cond.get("message"), str):
@@ -291,23 +279,6 @@ class Lifecycle(ABC):
         return done
 
 
-class ObjectReconciler(Lifecycle):
-    """The untyped path: the object and its status as JSON dicts."""
-
-    @abstractmethod
-    async def run(self, obj: JSON, status: dict[str, Any]) -> Result:
-        """The controller's steps. Update `status` in place (conditions, artifact,
-        inventory…); return when to come back, or raise a ReconcileError."""
-
-    async def _attempt(self, obj: JSON, status: dict[str, Any]) -> Result:
-        return await self.run(obj, status)
-
-    async def checkpoint(self, status: dict[str, Any]) -> None:
-        """Write the status now, before a long step (a health check), so people see what
-        is happening; the final patch then sends only what changes after it."""
-        await self._checkpoint(status)
-
-
 class TypedReconciler(Lifecycle, Generic[ObjT, StatusT]):
     """A reconciler of `model` objects, whose steps see the object and its status typed.
 
@@ -321,14 +292,28 @@ class TypedReconciler(Lifecycle, Generic[ObjT, StatusT]):
     status_model: ClassVar[type[meta.ObjectStatus]]
     errors: ClassVar[failures.Table[Any]] = failures.EMPTY
 
+    def __init__(
+        self,
+        client: KubeClient,
+        resource: Resource,
+        events: EventRecorder,
+        cache: Informer | None = None,
+    ):
+        super().__init__(client, resource, events, cache)
+        self._attempts: dict[int, _Written] = {}
+        """id of the status of each attempt under way → the base of its patch."""
+
     @abstractmethod
     async def run(self, obj: ObjT, status: StatusT) -> Result:
         """The controller's steps. Update `status` (assign its fields); return when to
         come back, or raise what went wrong (the `errors` table says what follows)."""
 
-    async def _attempt(self, obj: JSON, status: dict[str, Any]) -> Result:
+    async def _attempt(self, obj: JSON, status: dict[str, Any], written: _Written) -> Result:
         typed = cast(ObjT, parse(self.model, {k: v for k, v in obj.items() if k != "status"}))
         state = cast(StatusT, typed_status.parse(self.status_model, status))
+        # The attempt's status object is how `checkpoint` finds the base of its patch:
+        # reconciles of different objects run at once on this reconciler.
+        self._attempts[id(state)] = written
         try:
             return await self.run(typed, state)
         except Exception as err:
@@ -337,13 +322,14 @@ class TypedReconciler(Lifecycle, Generic[ObjT, StatusT]):
                 raise
             raise classified from err
         finally:
+            del self._attempts[id(state)]
             status.clear()
             status.update(typed_status.dump(state))
 
     async def checkpoint(self, status: StatusT) -> None:
-        """Write the status now, before a long step, so people see what is happening;
-        the final patch then sends only what changes after it."""
-        await self._checkpoint(typed_status.dump(status))
+        """Write `status` (the one `run` was given) now, before a long step, so people
+        see what is happening; the final patch then sends only what changes after it."""
+        await self._patch_status(self._attempts[id(status)], typed_status.dump(status))
 
     def event(
         self,
@@ -354,11 +340,16 @@ class TypedReconciler(Lifecycle, Generic[ObjT, StatusT]):
         annotations: dict[str, str] | None = None,
     ) -> None:
         """Record an event about `obj`."""
-        m = obj.metadata
-        involved = {"name": m.name, "namespace": m.namespace, "uid": m.uid}
-        involved["resourceVersion"] = m.resource_version
-        ref = {"apiVersion": obj.api_version, "kind": obj.kind, "metadata": involved}
-        self.events.record(ref, type_, reason, message, annotations)
+        self.events.record(involved(obj), type_, reason, message, annotations)
+
+
+def involved(obj: meta.KubeObject[Any, Any]) -> JSON:
+    """`obj` as an event's involved object (and as what the helpers that record events
+    about it read: apiVersion, kind, name, namespace, uid, resourceVersion)."""
+    m = obj.metadata
+    ref = {"name": m.name, "namespace": m.namespace, "uid": m.uid}
+    ref["resourceVersion"] = m.resource_version
+    return {"apiVersion": obj.api_version, "kind": obj.kind, "metadata": ref}
 
 
 def _acted(obj: JSON) -> bool:

@@ -19,6 +19,8 @@ rules are set here once.
 - The engine makes an `Outbound`, installs it for the tasks it starts (`install`) and
   closes it when it stops; a process without an engine (a test, a CLI command) gets a
   default one from `current()`.
+- What a repository, a registry or a token service sends is hostile: `read` takes a
+  body only up to its reader's limit.
 """
 
 from __future__ import annotations
@@ -112,6 +114,27 @@ class Outbound:
         session, self._session, self._loop = self._session, None, None
         if session is not None and not session.closed:
             await session.close()
+
+
+class TooLarge(Exception):
+    """A response body is larger than its reader's limit (nothing more is read)."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"the response is larger than {limit} bytes")
+        self.limit = limit
+
+
+async def read(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body of `response`, at most `limit` bytes: `TooLarge` as soon as its
+    Content-Length or what arrived says it is larger."""
+    if response.content_length is not None and response.content_length > limit:
+        raise TooLarge(limit)
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(limit)
+    return bytes(body)
 
 
 def proxy_for(url: str) -> str | None:

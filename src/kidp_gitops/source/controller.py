@@ -1,7 +1,8 @@
 """Wiring of the source controller: GitRepository objects → reconciler, and the
 includes between them (a new artifact of an included repository rebuilds the
 repositories that include it); HelmRepository objects → reconciler; HelmChart objects →
-reconciler, rebuilt when the GitRepository or HelmRepository they read changes."""
+reconciler, rebuilt when the GitRepository or HelmRepository they read changes;
+OCIRepository objects → reconciler."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from kidp_gitops.kube.informer import EventType
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.reconcile import Request
-from kidp_gitops.source import git, helmchart, helmpackage, helmrepository
+from kidp_gitops.source import git, helmchart, helmpackage, helmrepository, ocirepository
 from kidp_gitops.source.gitrepository import KIND, GitRepositoryReconciler
 from kidp_gitops.storage.artifacts import ArtifactStore
 
@@ -54,6 +55,15 @@ async def helmrepository_controller(ctx: Context, store: ArtifactStore) -> Contr
     informer = ctx.cache.own(resource, namespace=ctx.namespace)
     reconciler = helmrepository.HelmRepositoryReconciler(ctx, resource, informer, store, workdir)
     return Controller("helmrepository", informer, reconciler, concurrency=ctx.concurrency)
+
+
+async def ocirepository_controller(ctx: Context, store: ArtifactStore) -> Controller:
+    resource = await ctx.mapper.resource(API_VERSION, ocirepository.KIND)
+    workdir = ctx.data_dir / "oci-work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    informer = ctx.cache.own(resource, namespace=ctx.namespace)
+    reconciler = ocirepository.OCIRepositoryReconciler(ctx, resource, informer, store, workdir)
+    return Controller("ocirepository", informer, reconciler, concurrency=ctx.concurrency)
 
 
 def _chart_source(obj: JSON) -> list[str]:

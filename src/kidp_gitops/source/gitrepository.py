@@ -22,7 +22,7 @@ from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.proc import background
-from kidp_gitops.runtime import conditions, failures, secrets
+from kidp_gitops.runtime import conditions, credentials, failures, secrets
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
@@ -46,6 +46,8 @@ ERRORS: failures.Table[api.GitRepositorySpec] = failures.Table(
     failures.stall(giterrors.InvalidURL, reason=URL_INVALID),
     failures.stall(giterrors.InvalidRef, reason=INVALID_SPEC),
     failures.backoff(giterrors.GitError),
+    # Unusable TLS keys in secretRef: Flux retries (AuthenticationFailed), as for git's own.
+    failures.backoff(credentials.CredentialsError, reason=conditions.AUTHENTICATION_FAILED),
 )
 
 
@@ -167,7 +169,11 @@ class GitRepositoryReconciler(TypedReconciler[api.GitRepository, api.GitReposito
             return None
         name = spec.secret_ref.name
         missing = f"secret '{namespace}/{name}' not found"
-        return git.Auth.from_secret(await secrets.data(self.client, namespace, name, missing))
+        data = await secrets.data(self.client, namespace, name, missing)
+        where = f"{namespace}/{name}"
+        return git.Auth.from_secret(
+            data, credentials.tls_data(data, where, legacy=credentials.LEGACY_GIT)
+        )
 
     async def _included_artifacts(
         self, namespace: str, spec: api.GitRepositorySpec

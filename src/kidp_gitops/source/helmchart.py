@@ -1,6 +1,8 @@
 """The HelmChart reconciler: a chart from a source, published as an artifact.
 
     source (GitRepository | HelmRepository) → its artifact → the chart → (same version? done)
+        HelmRepository type oci: the registry's tags → newest in spec.version → its chart
+                        layer (`source/helmoci.py`) → values files (then helm package)
         GitRepository:  unpack → spec.chart (a directory or .tgz in it) → values files → deps
                         → helm package
         HelmRepository: index → newest version in spec.version → download (digest checked)
@@ -32,20 +34,20 @@ from pydantic import ValidationError
 
 from kidp_gitops.api import meta
 from kidp_gitops.api import source as api
+from kidp_gitops.api.refused import UNSUPPORTED_FIELD
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.proc import background
-from kidp_gitops.runtime import conditions, failures
+from kidp_gitops.runtime import conditions, failures, outbound
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
-from kidp_gitops.source import helmhttp, helmindex, helmpackage
+from kidp_gitops.source import helmhttp, helmindex, helmoci, helmpackage
 from kidp_gitops.source.helmpackage import ChartError
-from kidp_gitops.source.helmrepository import OCI_UNSUPPORTED
 from kidp_gitops.storage.artifacts import Artifact, ArtifactStore
 from kidp_gitops.storage.fetch import ArtifactUnavailable, fetch
 
@@ -71,11 +73,20 @@ class Source:
     kind: str
     name: str
     obj: JSON
-    artifact: meta.Artifact
+    artifact: meta.Artifact | None
+    """None for a HelmRepository of type 'oci': the registry is read directly."""
+
+    @property
+    def revision(self) -> str:
+        return self.artifact.revision if self.artifact else ""
+
+    @property
+    def is_oci(self) -> bool:
+        return self.kind == "HelmRepository" and (self.obj.get("spec") or {}).get("type") == "oci"
 
     def wire_artifact(self) -> dict[str, Any]:
         """The artifact as `storage.fetch` reads it (Flux's field names)."""
-        return typed_status.dump_model(self.artifact)
+        return typed_status.dump_model(self.artifact) if self.artifact else {}
 
 
 @dataclass(frozen=True)
@@ -126,7 +137,7 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
                 await self.store_artifact(obj, status, built, built.tree)
         finally:
             background.discard(tmp)
-        status.observed_source_artifact_revision = source.artifact.revision
+        status.observed_source_artifact_revision = source.revision or None
         status.observed_chart_name = built.name
         status.observed_values_files = list(built.values_files)
         conditions.mark_ready(status, built.reason, built.message, generation)
@@ -145,6 +156,10 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
         try:
             if source.kind == "GitRepository":
                 return await self.build_from_git(
+                    spec, source, status, unchanged_spec, tmp, generation
+                )
+            if source.is_oci:
+                return await self.build_from_oci(
                     spec, source, status, unchanged_spec, tmp, generation
                 )
             return await self.build_from_repository(
@@ -201,10 +216,7 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
                 ) from err
             raise
         if ref.kind == "HelmRepository" and (obj.get("spec") or {}).get("type") == "oci":
-            raise StalledError(
-                OCI_UNSUPPORTED,
-                f"HelmRepository '{ref.name}' is of type 'oci', not supported yet by kidp-gitops",
-            )
+            return Source(ref.kind, ref.name, obj, None)  # no artifact: charts are pulled
         # Both kinds of source keep their artifact in status.artifact.
         artifact = typed_status.parse(api.HelmRepositoryStatus, obj.get("status") or {}).artifact
         if artifact is None:
@@ -226,7 +238,7 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
         if (
             unchanged_spec
             and current is not None
-            and status.observed_source_artifact_revision == source.artifact.revision
+            and status.observed_source_artifact_revision == source.revision
         ):
             return _kept(status, current)
         root = tmp / "source"
@@ -241,7 +253,7 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
         chart = helmpackage.read_chart(chart_dir, spec.chart)
         build_meta = []
         if spec.reconcile_strategy == "Revision":
-            build_meta.append(_short_sha(source.artifact.revision))
+            build_meta.append(_short_sha(source.revision))
         files = spec.all_values_files()
         if files:
             build_meta.append(str(generation))
@@ -328,6 +340,60 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
         helmpackage.write_values(chart_dir, values)
         return await self._package(chart_dir, tmp, spec.chart, spec.chart, version, version, found)
 
+    async def build_from_oci(
+        self,
+        spec: api.HelmChartSpec,
+        source: Source,
+        status: api.HelmChartStatus,
+        unchanged_spec: bool,
+        tmp: Path,
+        generation: int,
+    ) -> Built:
+        """The chart from an OCI registry: the version the range names (a tag listing),
+        then, when it is new, its chart layer."""
+        try:
+            repo = api.HelmRepository.model_validate(source.obj).spec
+        except ValidationError as err:
+            raise ReconcileError(
+                SOURCE_UNAVAILABLE, f"HelmRepository '{source.name}' has an invalid spec"
+            ) from err
+        namespace = source.obj["metadata"]["namespace"]
+        if spec.verify is not None:
+            # Accepting it would install a chart whose signature nobody checked.
+            raise StalledError(
+                UNSUPPORTED_FIELD,
+                "spec.verify is set, but kidp-gitops does not verify chart signatures"
+                " (cosign, notation) yet",
+            )
+        registry = await helmoci.connect(self.client, namespace, repo, spec.chart)
+        chart_version = await helmoci.version(registry, spec.version)
+        files = spec.all_values_files()
+        version = _with_metadata(chart_version, [str(generation)] if files else [])
+        current = status.artifact
+        if (
+            unchanged_spec
+            and current is not None
+            and current.revision == version
+            and status.observed_chart_name == spec.chart
+        ):
+            return _kept(status, current)
+        pulled = await helmoci.pull(registry, chart_version, tmp)
+        tree = tmp / "chart"
+        chart_dir = await asyncio.to_thread(helmpackage.unpack_chart, pulled.data, tree, spec.chart)
+        if not files:
+            return Built(
+                name=spec.chart,
+                revision=version,
+                reason=CHART_PULL_SUCCEEDED,
+                message=f"pulled '{spec.chart}' chart with version '{version}'",
+                tree=tree,
+            )
+        values, found = helmpackage.merge_values(
+            chart_dir, files, ignore_missing=spec.ignore_missing_values_files
+        )
+        helmpackage.write_values(chart_dir, values)
+        return await self._package(chart_dir, tmp, spec.chart, spec.chart, version, version, found)
+
     async def _package(
         self,
         chart_dir: Path,
@@ -381,7 +447,7 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
     async def _index(self, source: Source, tmp: Path) -> helmindex.Index:
         """The parsed index of a HelmRepository artifact. Many charts read one index,
         and a large one takes seconds to parse: the last few are kept, by digest."""
-        digest = source.artifact.digest or ""
+        digest = (source.artifact.digest if source.artifact else None) or ""
         index = self._indexes.get(digest)
         if index is None:
             await self._unpack_source(source, tmp)
@@ -395,7 +461,7 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
 
     async def _unpack_source(self, source: Source, dest: Path) -> None:
         try:
-            await fetch(source.wire_artifact(), dest, self.store)
+            await fetch(source.wire_artifact(), dest, self.store, outbound.current())
         except ArtifactUnavailable as err:
             raise ReconcileError(
                 NO_SOURCE_ARTIFACT,

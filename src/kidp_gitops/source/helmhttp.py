@@ -115,14 +115,9 @@ async def download(
                 )
             if resp.status != 200:
                 raise FetchError(f"GET {shown}: HTTP {resp.status}", status=resp.status)
-            if resp.content_length is not None and resp.content_length > limit:
-                raise FetchError(f"GET {shown}: {resp.content_length} bytes is over {limit}")
-            body = bytearray()
-            async for chunk in resp.content.iter_chunked(64 * 1024):
-                body += chunk
-                if len(body) > limit:
-                    raise FetchError(f"GET {shown}: the response is larger than {limit} bytes")
-            return bytes(body)
+            return await outbound.read(resp, limit)
+    except outbound.TooLarge as err:
+        raise FetchError(f"GET {shown}: {err}") from err
     except TimeoutError as err:
         raise FetchError(f"GET {shown}: no complete answer within {timeout:g}s") from err
     except aiohttp.ClientSSLError as err:

@@ -31,6 +31,7 @@ import yaml
 
 from kidp_gitops.proc import sandbox
 from kidp_gitops.proc.run import TimedOut, run
+from kidp_gitops.runtime import transform
 
 CHART_PACKAGE_ERROR = "ChartPackageError"
 CHART_PULL_ERROR = "ChartPullError"
@@ -124,20 +125,9 @@ def merge_values(
             raise ChartError(
                 CHART_PACKAGE_ERROR, f"values file '{rel}' is not a map of values", stalled=True
             )
-        merged = merge_maps(merged, doc)
+        merged = transform.merge_maps(merged, doc)
         found.append(rel)
     return merged, found
-
-
-def merge_maps(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """`b` over `a`: nested maps merge, anything else in `b` replaces."""
-    out = dict(a)
-    for key, value in b.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_maps(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def write_values(chart_dir: Path, values: dict[str, Any]) -> None:

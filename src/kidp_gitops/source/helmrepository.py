@@ -6,7 +6,8 @@ The revision is the sha256 of the index as served; an unchanged index costs one 
 parse and no write. The artifact is a tarball holding `index.yaml`, read by the HelmChart
 reconciler to choose a chart version. A failure keeps the last good artifact in the
 status and says why, with Flux's reasons (IndexationFailed, AuthenticationFailed,
-URLInvalid). Repositories of `type: oci` are not served yet, and say so (Stalled).
+URLInvalid). A repository of `type: oci` has no index: it is Ready once its URL is valid,
+and its HelmCharts read the registry (`source/helmoci.py`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
-from kidp_gitops.source import helmhttp, helmindex
+from kidp_gitops.source import helmhttp, helmindex, helmoci
 from kidp_gitops.storage.artifacts import Artifact, ArtifactStore
 
 KIND = "HelmRepository"
@@ -35,7 +36,6 @@ INDEX_FILE = "index.yaml"
 INDEXATION_FAILED = "IndexationFailed"
 URL_INVALID = "URLInvalid"
 INVALID_SPEC = "InvalidSpec"
-OCI_UNSUPPORTED = "OCIRepositoryUnsupported"
 NEW_ARTIFACT = "NewArtifact"
 
 
@@ -59,6 +59,16 @@ class HelmRepositoryReconciler(TypedReconciler[api.HelmRepository, api.HelmRepos
     async def run(self, obj: api.HelmRepository, status: api.HelmRepositoryStatus) -> Result:
         spec = obj.spec
         check_spec(spec)
+        if spec.is_oci:
+            # Nothing to fetch: HelmCharts read the registry themselves (as Flux, whose
+            # OCI HelmRepositories hold no artifact).
+            helmoci.check_url(spec)
+            status.artifact = None
+            status.url = None
+            conditions.mark_ready(
+                status, conditions.SUCCEEDED, "Helm repository is ready", obj.generation
+            )
+            return Result(requeue_after=jittered(spec.effective_interval().seconds))
         auth = await helmhttp.load_auth(self.client, obj.namespace, spec)
         data = await self.fetch_index(spec, auth)
         revision = helmindex.revision(data)
@@ -127,13 +137,9 @@ def _index_url(spec: api.HelmRepositorySpec) -> str:
 
 
 def check_spec(spec: api.HelmRepositorySpec) -> None:
-    """Refuse, Stalled, what kidp cannot serve: OCI repositories, URLs without a host."""
+    """Refuse, Stalled, an HTTP(S) repository's URL without a host."""
     if spec.is_oci:
-        raise StalledError(
-            OCI_UNSUPPORTED,
-            "HelmRepository type 'oci' is not supported yet by kidp-gitops: use an HTTP(S)"
-            " chart repository (type 'default')",
-        )
+        return
     parts = urlsplit(spec.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise StalledError(

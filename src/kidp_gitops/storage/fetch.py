@@ -1,6 +1,11 @@
 """Getting an artifact's files as a consumer: from the local store when the source
 controller runs in the same process, otherwise over HTTP from `artifact.url`. Either
-way the digest is checked before anything is unpacked."""
+way the digest is checked before anything is unpacked.
+
+The download goes through the HTTP the caller passes: the engine's one owner of
+outbound sessions (`runtime/outbound.Outbound`, which `storage` may not import, being
+below `runtime`), so its pool, timeouts and proxy rules apply here too.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,9 @@ import asyncio
 import hashlib
 import io
 import tarfile
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -20,14 +26,28 @@ class ArtifactUnavailable(Exception):
     """The artifact could not be read, or its content does not match its digest."""
 
 
+class HTTP(Protocol):
+    """What downloads an artifact: `runtime.outbound.Outbound` in the engine."""
+
+    def request(
+        self, method: str, url: str, *, timeout: float | None = None
+    ) -> AbstractAsyncContextManager[aiohttp.ClientResponse]: ...
+
+
 async def fetch(
-    artifact: dict[str, Any], dest: Path, store: ArtifactStore | None = None, timeout: float = 60.0
+    artifact: dict[str, Any],
+    dest: Path,
+    store: ArtifactStore | None,
+    http: HTTP,
+    timeout: float = 60.0,
 ) -> None:
+    """Unpack `artifact` into `dest`: read from `store` when it holds it, else downloaded
+    through `http` within `timeout` seconds."""
     # Reading, hashing and unpacking are disk and CPU work: off the shared event loop, in
     # one trip to a worker thread when the artifact is in the local store.
     if await asyncio.to_thread(_unpack_local, artifact, store, dest):
         return
-    data = await _download(str(artifact.get("url", "")), timeout)
+    data = await _download(http, str(artifact.get("url", "")), timeout)
     await asyncio.to_thread(_unpack, artifact, data, dest)
 
 
@@ -58,14 +78,11 @@ def _local(artifact: dict[str, Any], store: ArtifactStore | None) -> bytes | Non
     return path.read_bytes() if path is not None else None
 
 
-async def _download(url: str, timeout: float) -> bytes:
+async def _download(http: HTTP, url: str, timeout: float) -> bytes:
     if not url:
         raise ArtifactUnavailable("the artifact has no URL")
     try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
-            http.get(url) as resp,
-        ):
+        async with http.request("GET", url, timeout=timeout) as resp:
             if resp.status != 200:
                 raise ArtifactUnavailable(f"GET {url}: HTTP {resp.status}")
             return await resp.read()

@@ -19,13 +19,16 @@ from typing import Any
 
 from kidp_gitops.proc import background
 from kidp_gitops.storage.artifacts import ArtifactStore
-from kidp_gitops.storage.fetch import fetch
+from kidp_gitops.storage.fetch import HTTP, fetch
 
 
 class ArtifactTrees:
-    def __init__(self, root: Path, store: ArtifactStore | None, keep: int = 8):
+    def __init__(self, root: Path, store: ArtifactStore | None, http: HTTP, keep: int = 8):
+        """Trees under `root`, read from `store` when it holds the artifact, else
+        downloaded through `http` (the engine's outbound HTTP)."""
         self.root = root
         self.store = store
+        self.http = http
         self.keep = keep
         self._trees: OrderedDict[str, Path] = OrderedDict()
         self._users: dict[str, int] = {}
@@ -43,7 +46,7 @@ class ArtifactTrees:
                     path = self.root / digest
                     await _remove(path)  # a partial one from a crash
                     try:
-                        await fetch(artifact, path, self.store)
+                        await fetch(artifact, path, self.store, self.http)
                     except BaseException:
                         await _remove(path)
                         raise

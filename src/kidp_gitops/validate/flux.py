@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kidp_gitops.api import kinds
+from kidp_gitops.api import kinds, resources
 from kidp_gitops.api.refused import refused_fields
 from kidp_gitops.validate.documents import Document, identity
 from kidp_gitops.validate.findings import Finding
@@ -27,8 +27,7 @@ def check(doc: Document, *, fragment: bool = False) -> list[Finding]:
     subject = identity(doc.data)
     model = kinds.model_for(api_version, kind)
     if model is None:
-        message = f"{api_version} {kind} is not a kind kidp (or Flux) serves"
-        return [Finding(doc.file, doc.line_of("kind"), "error", "flux", subject, message)]
+        return [_not_served(doc, api_version, kind, subject)]
     findings: list[Finding] = []
     version = api_version.partition("/")[2]
     if version in model.RESOURCE.deprecated_versions:
@@ -39,7 +38,8 @@ def check(doc: Document, *, fragment: bool = False) -> list[Finding]:
                 "warning",
                 "flux",
                 subject,
-                f"{api_version} is deprecated: use {model.RESOURCE.api_version()}",
+                f"{api_version} is deprecated: use {model.RESOURCE.api_version()} "
+                "(`kidp migrate -f PATH` rewrites it)",
             )
         )
     if fragment:
@@ -51,7 +51,7 @@ def check(doc: Document, *, fragment: bool = False) -> list[Finding]:
         except kinds.ManifestError as err:
             problems = err.problems
     for problem in problems:
-        path, _, message = problem.partition(": ")
+        path = problem.partition(": ")[0]
         line = doc.line_of(path) if path != "<object>" else doc.line
         findings.append(Finding(doc.file, line, "error", "flux", subject, problem))
     # What the engine would refuse (Stalled, UnsupportedField) is an error here too.
@@ -59,6 +59,23 @@ def check(doc: Document, *, fragment: bool = False) -> list[Finding]:
         line = doc.line_of(refused.path)
         findings.append(Finding(doc.file, line, "error", "flux", subject, refused.message()))
     return findings
+
+
+def _not_served(doc: Document, api_version: str, kind: str, subject: str) -> Finding:
+    current = resources.current_api_version(api_version, kind)
+    if current is None:
+        message = f"{api_version} {kind} is not a kind kidp (or Flux) serves"
+    elif (api_version.partition("/")[0], kind) in resources.FLUX_ONLY:
+        message = f"{api_version} {kind} is served by Flux but not (yet) by kidp"
+        if current != api_version:
+            message += f"; Flux serves it as {current} (`kidp migrate -f PATH` rewrites it)"
+    else:
+        message = (
+            f"{api_version} is no longer served for {kind}: use {current} "
+            "(`kidp migrate -f PATH` rewrites it)"
+        )
+    line = doc.line_of("apiVersion") if current else doc.line_of("kind")
+    return Finding(doc.file, line, "error", "flux", subject, message)
 
 
 def _fragment_problems(model: type[BaseModel], data: Mapping[str, Any]) -> list[str]:

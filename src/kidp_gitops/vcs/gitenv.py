@@ -10,6 +10,7 @@ deleted afterwards:
                    first use)
     .gitconfig     the bearer token as an `http.<url>.extraHeader`, scoped to the remote
     ca.crt         the certificate authorities https trusts, when the secret has some
+    tls.crt/.key   the client certificate https presents (mutual TLS), the key 0600
 
 No system or user configuration is read, no terminal prompt or SSH agent is used, and
 credentials are never on a command line. `run` kills git's whole process group when the
@@ -28,6 +29,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from kidp_gitops.proc import background
 from kidp_gitops.proc.run import TimedOut, run
@@ -55,14 +57,26 @@ PASSTHROUGH = (
 )
 
 
+class TLSKeys(Protocol):
+    """The PEM data of a Secret's TLS keys, as `runtime.credentials.tls_data` reads them:
+    `vcs` stands below `runtime`, so its callers read them and pass them in."""
+
+    @property
+    def ca(self) -> bytes | None: ...
+    @property
+    def cert(self) -> bytes | None: ...
+    @property
+    def key(self) -> bytes | None: ...
+
+
 @dataclass(frozen=True)
 class Auth:
     """Credentials for one remote, as a Flux GitRepository secret holds them.
 
     HTTP(S): `username` + `password` (basic), or `bearer_token`; `ca_cert` (PEM) to
-    trust a private CA. SSH: `identity` (a private key in OpenSSH or PEM format),
-    `known_hosts`, and `password` as the key's passphrase. None of the secret fields
-    appear in repr().
+    trust a private CA; `client_cert` + `client_key` (PEM) for mutual TLS. SSH:
+    `identity` (a private key in OpenSSH or PEM format), `known_hosts`, and `password`
+    as the key's passphrase. None of the secret fields appear in repr().
     """
 
     username: str | None = None
@@ -71,11 +85,14 @@ class Auth:
     identity: bytes | None = field(default=None, repr=False)
     known_hosts: str | None = None
     ca_cert: bytes | None = field(default=None, repr=False)
+    client_cert: bytes | None = field(default=None, repr=False)
+    client_key: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def from_secret(cls, data: dict[str, bytes]) -> Auth:
+    def from_secret(cls, data: dict[str, bytes], tls: TLSKeys) -> Auth:
         """The credentials of a Flux Git secret's decoded data (username, password,
-        bearerToken, identity, known_hosts, ca.crt)."""
+        bearerToken, identity, known_hosts) and of its TLS keys, read by the caller
+        with `runtime.credentials.tls_data(data, where, legacy=LEGACY_GIT)`."""
 
         def text(key: str) -> str | None:
             value = data.get(key)
@@ -87,15 +104,18 @@ class Auth:
             bearer_token=text("bearerToken"),
             identity=data.get("identity"),
             known_hosts=text("known_hosts"),
-            ca_cert=data.get("ca.crt"),
+            ca_cert=tls.ca,
+            client_cert=tls.cert,
+            client_key=tls.key,
         )
 
     def secrets(self) -> list[str]:
         found = [s for s in (self.password, self.bearer_token) if s]
-        if self.identity:
-            text = self.identity.decode("utf-8", "replace")
-            found.append(text.strip())
-            found.extend(line for line in text.splitlines() if len(line.strip()) >= 16)
+        for key in (self.identity, self.client_key):
+            if key:
+                text = key.decode("utf-8", "replace")
+                found.append(text.strip())
+                found.extend(line for line in text.splitlines() if len(line.strip()) >= 16)
         return found
 
 
@@ -199,6 +219,9 @@ class Session:
             self._write("password", password + "\n")
         if self.auth.ca_cert:
             env["GIT_SSL_CAINFO"] = str(self._write("ca.crt", self.auth.ca_cert))
+        if self.auth.client_cert and self.auth.client_key:
+            env["GIT_SSL_CERT"] = str(self._write("tls.crt", self.auth.client_cert))
+            env["GIT_SSL_KEY"] = str(self._write("tls.key", self.auth.client_key))
         if self.auth.bearer_token:
             token = self.auth.bearer_token.replace("\\", "\\\\").replace('"', '\\"')
             self._write(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 import yaml
 
-from kidp_gitops.helm import runner
+from kidp_gitops.helm import binary
 from kidp_gitops.kube import KubeClient
+from kidp_gitops.proc import run as proc
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.kustomize.helpers import EXAMPLE, example_files, setup_source
 from tests.integration.wait import until
@@ -110,19 +112,32 @@ async def event_reasons(kube: KubeClient, namespace: str, name: str = NAME) -> l
     return [e["reason"] for e in events["items"]]
 
 
-def helm_runs(monkeypatch: pytest.MonkeyPatch, namespace: str) -> list[list[str]]:
-    """Every helm process the engine starts from now on for releases in `namespace` (the
-    engine serves every test's namespace: another test's uninstall is not ours)."""
-    started: list[list[str]] = []
-    real_run = runner.run
+HelmRuns = Callable[[str], list[list[str]]]
 
-    async def counting_run(args: list[str], **kw: Any) -> str:
-        if f"--namespace={namespace}" in args or _follows(args, "--namespace", namespace):
-            started.append(args)
-        return await real_run(args, **kw)
 
-    monkeypatch.setattr(runner, "run", counting_run)
-    return started
+@pytest.fixture
+def helm_runs() -> Iterator[HelmRuns]:
+    """`helm_runs(namespace)`: every helm process the engine starts from then on for
+    releases in `namespace` (the engine serves every test's namespace: another test's
+    uninstall is not ours), watched through the one subprocess seam until the test ends."""
+    helm = str(binary.find())
+    with contextlib.ExitStack() as stack:
+
+        def watch(namespace: str) -> list[list[str]]:
+            started: list[list[str]] = []
+
+            def record(argv: Sequence[str]) -> Sequence[str]:
+                args = list(argv[1:])
+                if argv[0] == helm and (
+                    f"--namespace={namespace}" in args or _follows(args, "--namespace", namespace)
+                ):
+                    started.append(args)
+                return argv
+
+            stack.enter_context(proc.substituted(record))
+            return started
+
+        yield watch
 
 
 def _follows(args: list[str], flag: str, value: str) -> bool:

@@ -22,10 +22,10 @@ from tests.integration.helm.helpers import (
     HC,
     HR,
     NAME,
+    HelmRuns,
     condition,
     event_reasons,
     handled,
-    helm_runs,
     install_prd_release,
     prd_release,
     release_secrets,
@@ -56,7 +56,7 @@ async def available(kube: KubeClient, namespace: str, replicas: int) -> dict[str
 
 
 async def test_prd_helmrelease_installs_upgrades_and_stays_put(
-    monkeypatch: pytest.MonkeyPatch,
+    helm_runs: HelmRuns,
     kube: KubeClient,
     namespace: str,
     git_repos: GitRepos,
@@ -96,7 +96,7 @@ async def test_prd_helmrelease_installs_upgrades_and_stays_put(
 
     # Nothing changed: a requested reconcile is handled without a new revision, and
     # without starting helm at all.
-    started = helm_runs(monkeypatch, namespace)
+    started = helm_runs(namespace)
     stamp = await request(kube, namespace)
     obj = await wait_hr(kube, namespace, NAME, check=handled(stamp))
     assert latest_version(obj) == 2

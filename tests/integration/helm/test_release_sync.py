@@ -22,9 +22,9 @@ from tests.integration.helm.helpers import (
     DEPLOY,
     HR,
     NAME,
+    HelmRuns,
     condition,
     event_reasons,
-    helm_runs,
     install_prd_release,
     prd_release,
     release_secrets,
@@ -113,7 +113,7 @@ def latest(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_suspend_resume_and_interval_change_keep_the_revision(
-    monkeypatch: pytest.MonkeyPatch,
+    helm_runs: HelmRuns,
     kube: KubeClient,
     namespace: str,
     git_repos: GitRepos,
@@ -122,7 +122,7 @@ async def test_suspend_resume_and_interval_change_keep_the_revision(
 ) -> None:
     obj = await install_prd_release(kube, namespace, git_repos, http_git, unique_repo)
     assert latest(obj)["version"] == 1
-    started = helm_runs(monkeypatch, namespace)
+    started = helm_runs(namespace)
     path = f"{HR.format(ns=namespace)}/{NAME}"
 
     await kube.patch(path, {"spec": {"suspend": True}})
@@ -145,7 +145,7 @@ async def test_suspend_resume_and_interval_change_keep_the_revision(
 
 
 async def test_helm_test_result_is_kept_and_an_untested_release_is_tested(
-    monkeypatch: pytest.MonkeyPatch,
+    helm_runs: HelmRuns,
     kube: KubeClient,
     namespace: str,
     git_repos: GitRepos,
@@ -177,7 +177,7 @@ async def test_helm_test_result_is_kept_and_an_untested_release_is_tested(
 
     # The result is read back from Helm's storage: a later reconcile keeps it and runs
     # no helm process.
-    started = helm_runs(monkeypatch, namespace)
+    started = helm_runs(namespace)
     stamp = await request(kube, namespace)
     obj = await wait_hr(
         kube, namespace, NAME, "True",

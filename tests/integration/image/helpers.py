@@ -11,7 +11,6 @@ from kidp_gitops.kube import KubeClient
 from tests.integration.source.helpers import condition
 from tests.integration.wait import until
 
-V1BETA2 = "image.toolkit.fluxcd.io/v1beta2"
 PLURALS = {
     "ImageRepository": "imagerepositories",
     "ImagePolicy": "imagepolicies",
@@ -19,7 +18,7 @@ PLURALS = {
 }
 
 
-def path(kind: str, namespace: str, name: str = "", version: str = "v1beta2") -> str:
+def path(kind: str, namespace: str, name: str = "", version: str = "v1") -> str:
     base = f"/apis/image.toolkit.fluxcd.io/{version}/namespaces/{namespace}/{PLURALS[kind]}"
     return f"{base}/{name}" if name else base
 
@@ -30,7 +29,7 @@ async def create(
     namespace: str,
     name: str,
     spec: dict[str, Any],
-    version: str = "v1beta2",
+    version: str = "v1",
 ) -> None:
     body = {
         "apiVersion": f"image.toolkit.fluxcd.io/{version}",

@@ -262,6 +262,7 @@ async def test_v1beta2_template_selector_and_wrong_git_credentials(
         namespace,
         "api",
         {"image": image, "interval": "1h", "insecure": True},
+        version="v1beta2",
     )
     for policy in ("api", "web"):
         await create(
@@ -270,6 +271,7 @@ async def test_v1beta2_template_selector_and_wrong_git_credentials(
             namespace,
             policy,
             {"imageRepositoryRef": {"name": "api"}, "policy": {"semver": {"range": ">=0.1.0"}}},
+            version="v1beta2",
         )
         # Only the policy labelled for the automation is applied.
         if policy == "api":
@@ -293,6 +295,7 @@ async def test_v1beta2_template_selector_and_wrong_git_credentials(
         namespace,
         "denied",
         {"interval": "1h", "sourceRef": {"kind": "GitRepository", "name": "denied"}, "git": git},
+        version="v1beta2",
     )
     failed = await wait_ready(kube, "ImageUpdateAutomation", namespace, "denied", status="False")
     ready = condition(failed)
@@ -311,6 +314,7 @@ async def test_v1beta2_template_selector_and_wrong_git_credentials(
             "policySelector": {"matchLabels": {"promote": "yes"}},
             "update": {"path": "./apps", "strategy": "Setters"},
         },
+        version="v1beta2",
     )
     done = await wait_ready(
         kube,

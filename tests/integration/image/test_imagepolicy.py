@@ -13,6 +13,7 @@ from kidp_gitops.kube import KubeClient
 from tests.integration.image.helpers import (
     create,
     dockerconfigjson,
+    path,
     request_reconcile,
     wait_ready,
 )
@@ -66,6 +67,48 @@ async def test_semver_policy_picks_the_newest_tag_and_follows_new_pushes(
         also=lambda o: o["status"].get("latestImage") == f"{image}:1.11.0",
     )
     assert moved["status"]["observedPreviousRef"]["tag"] == "1.10.0"
+
+
+async def test_a_suspended_policy_keeps_its_pick_until_resumed(
+    kube: KubeClient, namespace: str, registry: Registry
+) -> None:
+    repo = unique("team/held")
+    image = f"{registry.host}/{repo}"
+    registry.push(repo, "1.0.0")
+    await create(
+        kube,
+        "ImageRepository",
+        namespace,
+        "app",
+        {"image": image, "interval": "1h", "insecure": True},
+    )
+    semver = {"imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": ">=1.0.0"}}}
+    for name in ("held", "free"):
+        await create(kube, "ImagePolicy", namespace, name, semver)
+        await wait_ready(kube, "ImagePolicy", namespace, name)
+    await kube.patch(path("ImagePolicy", namespace, "held"), {"spec": {"suspend": True}})
+
+    registry.push(repo, "1.1.0")
+    await request_reconcile(kube, "ImageRepository", namespace, "app")
+    # The unsuspended twin moving shows the engine has handled the new scan.
+    await wait_ready(
+        kube,
+        "ImagePolicy",
+        namespace,
+        "free",
+        also=lambda o: o["status"]["latestRef"]["tag"] == "1.1.0",
+    )
+    held = await kube.get(path("ImagePolicy", namespace, "held"))
+    assert held["status"]["latestRef"]["tag"] == "1.0.0"
+
+    await kube.patch(path("ImagePolicy", namespace, "held"), {"spec": {"suspend": False}})
+    await wait_ready(
+        kube,
+        "ImagePolicy",
+        namespace,
+        "held",
+        also=lambda o: o["status"]["latestRef"]["tag"] == "1.1.0",
+    )
 
 
 async def test_alphabetical_and_numerical_with_extracted_tags(

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from kidp_gitops.image import registry as api
+from kidp_gitops.runtime import registryauth
 from tests.integration.image.registry import Registry, TokenGate
 
 
@@ -23,7 +24,7 @@ async def test_token_flow_and_clear_errors(registry: Registry, token_gate: Token
     repo = f"team/gated-{uuid.uuid4().hex[:8]}"
     registry.push(repo, "1.0.0")
     image = api.parse_image(f"{token_gate.host}/{repo}")
-    creds = api.Credentials(token_gate.username, token_gate.password)
+    creds = registryauth.Credentials(token_gate.username, token_gate.password)
     assert await api.list_tags(image, creds, insecure=True) == ["1.0.0"]
     with pytest.raises(api.RegistryError) as denied:
         await api.list_tags(image, None, insecure=True)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from kidp_gitops.api import resources
 from kidp_gitops.cli.main import app
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.install import manifests
@@ -42,7 +43,7 @@ def test_export_prints_every_manifest_and_applies_nothing() -> None:
     result = CliRunner().invoke(app, ["install", "--export", "--kubeconfig=/nonexistent"])
     assert result.exit_code == 0
     kinds = [line for line in result.output.splitlines() if line.startswith("kind: ")]
-    assert kinds.count("kind: CustomResourceDefinition") == 11
+    assert kinds.count("kind: CustomResourceDefinition") == len(resources.ALL)
     assert "kind: Deployment" in kinds
 
 

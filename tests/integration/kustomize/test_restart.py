@@ -83,6 +83,9 @@ async def test_interval_reconciles_read_source_and_dependencies_from_the_caches(
     )
     await wait_ready(kube, ns, "web")
     await until(lambda: _at_least(reconciles(ns, "web"), 3), 60, "interval reconciles of web")
+    # The API server's counters are the whole cluster's: the namespace controller still
+    # emptying an earlier test's namespace would count its deletes here.
+    await until(lambda: _none_terminating(kube), 60, "earlier tests' namespaces to be gone")
 
     before, count_before = await served_requests(engines.cluster), reconciles(ns, "web")
     # A measurement of three interval reconciles (1 s each), however long they take.
@@ -110,6 +113,11 @@ async def test_interval_reconciles_read_source_and_dependencies_from_the_caches(
 
 async def _at_least(value: float, minimum: float) -> bool:
     return value >= minimum
+
+
+async def _none_terminating(kube: KubeClient) -> bool:
+    listed = await kube.get("/api/v1/namespaces")
+    return all(n["status"].get("phase") != "Terminating" for n in listed["items"])
 
 
 async def test_a_restart_applies_nothing_but_what_changed_meanwhile(

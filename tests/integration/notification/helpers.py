@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import ssl
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from kidp_gitops.kube import KubeClient
-from tests.gitserver.keys import Certificate
+from tests.gitserver.keys import Certificate, server_tls
 from tests.integration.source.helpers import condition
 from tests.integration.wait import until
 
@@ -59,18 +57,6 @@ class Inbox:
         return await until(probe, timeout, f"{what} at {path}")
 
 
-def _server_tls(certificate: Certificate) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    with tempfile.TemporaryDirectory() as tmp:
-        cert, key = f"{tmp}/tls.crt", f"{tmp}/tls.key"
-        with open(cert, "wb") as f:
-            f.write(certificate.cert)
-        with open(key, "wb") as f:
-            f.write(certificate.key)
-        context.load_cert_chain(cert, key)
-    return context
-
-
 @asynccontextmanager
 async def inbox(tls: Certificate | None = None) -> AsyncIterator[Inbox]:
     """A recording HTTP server on loopback (HTTPS with `tls`)."""
@@ -79,7 +65,7 @@ async def inbox(tls: Certificate | None = None) -> AsyncIterator[Inbox]:
     app.router.add_route("POST", "/{tail:.*}", box._handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=_server_tls(tls) if tls else None)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls(tls) if tls else None)
     await site.start()
     box.url = f"{'https' if tls else 'http'}://127.0.0.1:{runner.addresses[0][1]}"
     try:

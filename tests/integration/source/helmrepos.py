@@ -20,7 +20,7 @@ from aiohttp import web
 
 from kidp_gitops.helm import binary
 from kidp_gitops.kube import KubeClient
-from tests.gitserver.keys import Certificate, self_signed_certificate
+from tests.gitserver.keys import Certificate, self_signed_certificate, server_tls
 from tests.integration.source.helpers import condition
 from tests.integration.wait import until
 
@@ -126,14 +126,7 @@ class ChartRepo:
     def _tls(self) -> ssl.SSLContext | None:
         if self.certificate is None:
             return None
-        (self.root / "tls.crt").write_bytes(self.certificate.cert)
-        (self.root / "tls.key").write_bytes(self.certificate.key)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.root / "tls.crt", self.root / "tls.key")
-        if self.client is not None:
-            context.verify_mode = ssl.CERT_REQUIRED
-            context.load_verify_locations(cadata=self.client.cert.decode())
-        return context
+        return server_tls(self.certificate, self.client)
 
     async def stop(self) -> None:
         if self._runner is not None:

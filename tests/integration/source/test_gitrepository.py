@@ -432,3 +432,42 @@ async def test_https_trusts_the_ca_of_the_secret(
     await wait_condition(kube, namespace, "trusted", "True")
     refused = await wait_condition(kube, namespace, "untrusted", "False")
     assert "certificate" in condition(refused)["message"]
+
+
+async def test_https_presents_the_client_certificate_of_the_secret(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    mtls_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    """Flux's HTTPS mutual TLS: `tls.crt` and `tls.key` in secretRef, the CA as `ca.crt`
+    or, deprecated, `caFile`; a certificate without its key is an authentication failure
+    that names the missing key."""
+    name = unique_repo("mtls")
+    shas = seed(git_repos, name)
+    assert mtls_git.certificate is not None
+    assert mtls_git.client_certificate is not None
+    pair = mtls_git.client_certificate
+    creds = {"username": mtls_git.username, "password": mtls_git.password}
+    await create_secret(
+        kube,
+        namespace,
+        "client-cert",
+        {**creds, "caFile": mtls_git.certificate.cert, "tls.crt": pair.cert, "tls.key": pair.key},
+    )
+    await create_secret(
+        kube,
+        namespace,
+        "no-key",
+        {**creds, "ca.crt": mtls_git.certificate.cert, "tls.crt": pair.cert},
+    )
+    url = mtls_git.url(name)
+    await create_repo(kube, namespace, "mtls", {"url": url, "secretRef": {"name": "client-cert"}})
+    await create_repo(kube, namespace, "no-key", {"url": url, "secretRef": {"name": "no-key"}})
+    ready = await wait_condition(kube, namespace, "mtls", "True")
+    assert ready["status"]["artifact"]["revision"].endswith(f"@sha1:{shas['second']}")
+    refused = await wait_condition(kube, namespace, "no-key", "False", "AuthenticationFailed")
+    assert condition(refused)["message"] == (
+        f"secret '{namespace}/no-key' holds 'tls.crt' but no 'tls.key'"
+    )

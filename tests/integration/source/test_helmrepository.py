@@ -140,7 +140,11 @@ async def test_unreachable_server_and_non_index_say_indexation_failed(
     assert "http://127.0.0.1:9/charts/index.yaml" in condition(gone)["message"]
 
 
-async def test_oci_repository_is_stalled_as_not_supported(kube: KubeClient, namespace: str) -> None:
+async def test_an_oci_repository_is_ready_without_an_index(
+    kube: KubeClient, namespace: str
+) -> None:
+    # Its HelmCharts read the registry (tests/integration/oci/test_helm_oci.py); the
+    # repository itself holds no artifact, as Flux's.
     await create(
         kube,
         KIND,
@@ -148,9 +152,9 @@ async def test_oci_repository_is_stalled_as_not_supported(kube: KubeClient, name
         "oci",
         {"interval": "10m", "url": "oci://ghcr.io/stefanprodan/charts", "type": "oci"},
     )
-    obj = await wait_ready(kube, KIND, namespace, "oci", "False", "OCIRepositoryUnsupported")
-    assert "not supported yet" in condition(obj)["message"]
-    assert condition(obj, "Stalled")["status"] == "True"
+    obj = await wait_ready(kube, KIND, namespace, "oci", "True", "Succeeded")
+    assert condition(obj)["message"] == "Helm repository is ready"
+    assert "artifact" not in obj["status"]
 
 
 @pytest.fixture

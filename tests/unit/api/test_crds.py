@@ -35,6 +35,7 @@ def test_one_crd_per_kind() -> None:
         "GitRepository",
         "HelmRepository",
         "HelmChart",
+        "OCIRepository",
         "Kustomization",
         "HelmRelease",
         "Provider",
@@ -86,14 +87,15 @@ def test_served_versions_and_storage() -> None:
         "GitRepository": ["v1"],
         "HelmRepository": ["v1"],
         "HelmChart": ["v1"],
+        "OCIRepository": ["v1", "v1beta2"],
         "Kustomization": ["v1"],
         "HelmRelease": ["v2"],
         "Provider": ["v1beta3", "v1beta2", "v1beta1"],
         "Alert": ["v1beta3", "v1beta2", "v1beta1"],
         "Receiver": ["v1"],
-        "ImageRepository": ["v1beta2"],
-        "ImagePolicy": ["v1beta2"],
-        "ImageUpdateAutomation": ["v1beta2", "v1beta1"],
+        "ImageRepository": ["v1", "v1beta2"],
+        "ImagePolicy": ["v1", "v1beta2"],
+        "ImageUpdateAutomation": ["v1", "v1beta2", "v1beta1"],
     }
     for crd in CRDS:
         versions = crd["spec"]["versions"]
@@ -103,6 +105,13 @@ def test_served_versions_and_storage() -> None:
         assert all(s == schemas[0] for s in schemas)  # one schema, so no conversion needed
         for version in versions:
             assert version.get("deprecated", False) is (not version["storage"])
+    # Deprecation warnings point at the version Flux serves today.
+    policy = {v["name"]: v for v in BY_KIND["ImagePolicy"]["spec"]["versions"]}
+    assert policy["v1"]["storage"]
+    assert policy["v1beta2"]["deprecationWarning"] == (
+        "image.toolkit.fluxcd.io/v1beta2 ImagePolicy is deprecated, "
+        "use image.toolkit.fluxcd.io/v1 ImagePolicy"
+    )
 
 
 def test_names_as_flux_has_them() -> None:
@@ -111,6 +120,7 @@ def test_names_as_flux_has_them() -> None:
         "GitRepository": ["gitrepo"],
         "HelmRepository": ["helmrepo"],
         "HelmChart": ["hc"],
+        "OCIRepository": ["ocirepo"],
         "Kustomization": ["ks"],
         "HelmRelease": ["hr"],
         "Provider": [],  # Flux gives the notification kinds no short names

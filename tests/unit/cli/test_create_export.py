@@ -35,6 +35,39 @@ def test_create_source_git_export_with_credentials() -> None:
     }
 
 
+def test_create_source_oci_export() -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "create", "source", "oci", "podinfo",
+            "--url", "oci://ghcr.io/stefanprodan/manifests/podinfo", "--tag-semver", "6.x",
+            "--secret-ref", "ghcr", "--insecure", "--interval", "5m", "--export",
+        ],
+        env=NO_CLUSTER,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (repo,) = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert (repo["apiVersion"], repo["kind"]) == ("source.toolkit.fluxcd.io/v1", "OCIRepository")
+    assert repo["spec"] == {
+        "url": "oci://ghcr.io/stefanprodan/manifests/podinfo",
+        "interval": "5m",
+        "ref": {"semver": "6.x"},
+        "secretRef": {"name": "ghcr"},
+        "insecure": True,
+    }
+
+
+def test_create_source_helm_with_an_oci_url_is_of_type_oci() -> None:
+    result = CliRunner().invoke(
+        app,
+        ["create", "source", "helm", "charts", "--url", "oci://ghcr.io/org/charts", "--export"],
+        env=NO_CLUSTER,
+    )
+    assert result.exit_code == 0, result.output
+    (repo,) = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert repo["spec"]["type"] == "oci"
+
+
 def test_create_kustomization_export() -> None:
     result = CliRunner().invoke(
         app,

@@ -7,6 +7,7 @@ from typing import Any
 from kidp_gitops.api import helm as api
 from kidp_gitops.helm import remediation
 from kidp_gitops.helm.remediation import Plan
+from kidp_gitops.runtime import status as typed_status
 
 
 def spec(**fields: Any) -> api.HelmReleaseSpec:
@@ -46,13 +47,14 @@ def test_install_retries_and_last_failure() -> None:
 
 
 def test_failures_are_counted_and_cleared() -> None:
-    status: dict[str, Any] = {}
+    status = api.HelmReleaseStatus()
     assert remediation.failed(status, "upgrade") == 1
     assert remediation.failed(status, "upgrade") == 2
     assert remediation.failed(status, "install") == 1
-    assert status == {"upgradeFailures": 2, "installFailures": 1, "failures": 3}
+    wire = {"upgradeFailures": 2, "installFailures": 1, "failures": 3}
+    assert typed_status.dump(status) == wire
     remediation.clear(status)
-    assert status == {}
+    assert typed_status.dump(status) == {}
 
 
 def test_test_failures_are_remediated_unless_ignored() -> None:

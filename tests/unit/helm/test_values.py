@@ -7,17 +7,6 @@ import pytest
 from kidp_gitops.helm import values
 
 
-def test_merge_is_deep_and_later_wins() -> None:
-    base = {"image": {"repository": "a", "tag": "1"}, "replicaCount": 1, "list": [1, 2]}
-    over = {"image": {"tag": "2"}, "list": [3]}
-    assert values.merge(base, over) == {
-        "image": {"repository": "a", "tag": "2"},
-        "replicaCount": 1,
-        "list": [3],
-    }
-    assert base["image"] == {"repository": "a", "tag": "1"}  # inputs untouched
-
-
 @pytest.mark.parametrize(
     ("path", "expected"),
     [

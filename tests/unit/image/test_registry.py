@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import base64
-import json
-
 import pytest
 
 from kidp_gitops.image import registry
@@ -29,25 +26,3 @@ def test_parse_image_refuses_what_is_no_repository(image: str) -> None:
     with pytest.raises(registry.RegistryError) as err:
         registry.parse_image(image)
     assert err.value.reason == registry.INVALID_IMAGE
-
-
-def test_credentials_from_dockerconfig() -> None:
-    auth = base64.b64encode(b"bot:s3cret").decode()
-    config = json.dumps(
-        {
-            "auths": {
-                "https://ghcr.io": {"auth": auth},
-                "quay.io": {"username": "u", "password": "p"},
-            }
-        }
-    ).encode()
-    assert registry.credentials_from_dockerconfig(config, "ghcr.io") == registry.Credentials(
-        "bot", "s3cret"
-    )
-    assert registry.credentials_from_dockerconfig(config, "quay.io") == registry.Credentials(
-        "u", "p"
-    )
-    assert registry.credentials_from_dockerconfig(config, "docker.io") is None
-    assert "s3cret" not in repr(registry.Credentials("bot", "s3cret"))
-    with pytest.raises(registry.RegistryError, match="not valid JSON"):
-        registry.credentials_from_dockerconfig(b"{nope", "ghcr.io")

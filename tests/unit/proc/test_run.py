@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from kidp_gitops.proc import sandbox
-from kidp_gitops.proc.run import STDERR_TAIL, TimedOut, run, run_sync
+from kidp_gitops.proc.run import STDERR_TAIL, TimedOut, run, run_sync, substituted
 
 ENV = {"PATH": os.environ["PATH"]}
 # A program that starts a grandchild (as git starts ssh) and waits for it.
@@ -99,3 +99,22 @@ async def test_a_guarded_run_stops_at_the_output_limit() -> None:
     assert not done.ok
     small = await run(["echo", "fits"], env=ENV, timeout=10, guard=True)
     assert (small.exceeded, small.text()) == (None, "fits\n")
+
+
+async def test_a_substitute_runs_instead_and_is_gone_after_the_block() -> None:
+    seen: list[list[str]] = []
+
+    def watch(argv: Sequence[str]) -> Sequence[str]:
+        seen.append(list(argv))
+        return argv
+
+    def instead(argv: Sequence[str]) -> Sequence[str]:
+        return ["echo", "substituted", *argv[1:]]
+
+    with substituted(watch), substituted(instead):
+        done = await run(["printf", "asked"], env=ENV, timeout=10)
+        threaded = await asyncio.to_thread(run_sync, ["printf", "asked"], env=ENV, timeout=10)
+    assert (done.text(), threaded.text()) == ("substituted asked\n", "substituted asked\n")
+    assert seen == [["printf", "asked"], ["printf", "asked"]]  # in the order they came
+    assert (await run(["printf", "asked"], env=ENV, timeout=10)).text() == "asked"
+    assert len(seen) == 2

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kidp_gitops.proc import run as proc
 from kidp_gitops.render import build, errors, runner
 from kidp_gitops.render.build import Overlay, Patch, PatchTarget
 from tests.unit.render.layout import write
@@ -109,10 +110,9 @@ def test_rewrite_paths_handles_the_root_itself() -> None:
     )
 
 
-def test_a_hanging_kustomize_is_killed(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_hanging_kustomize_is_killed(repo: Path) -> None:
     slow = (sys.executable, "-c", "import time; time.sleep(30)")
-    monkeypatch.setattr(runner, "command", lambda: slow)
-    with pytest.raises(errors.KustomizeTimeout) as caught:
+    with proc.substituted(lambda argv: slow), pytest.raises(errors.KustomizeTimeout) as caught:
         build.build(
             repo,
             "infrastructure/overlays/staging",

@@ -1,6 +1,6 @@
 """The keys of a credentials Secret, as Flux's runtime/secrets reads them: Kubernetes TLS
-keys first, the older caFile/certFile/keyFile second; pairs complete; errors that name
-the Secret and never a value."""
+keys first, the older caFile/certFile/keyFile second (for a GitRepository only caFile,
+as Flux's git package); pairs complete; errors that name the Secret and never a value."""
 
 from __future__ import annotations
 
@@ -26,6 +26,19 @@ def test_kubernetes_keys_win_over_the_older_ones(caplog: pytest.LogCaptureFixtur
     assert (old.ca, old.cert, old.key) == (b"PEM1", b"PEM2", b"PEM3")
     assert "deprecated key 'caFile'" in caplog.text
     assert "PEM" not in caplog.text
+
+
+def test_a_git_secret_reads_only_the_older_ca_file() -> None:
+    """fluxcd/pkg git.NewAuthOptions: `ca.crt`, else `caFile`; `tls.crt` and `tls.key`."""
+    old = {"caFile": b"CA", "certFile": b"CERT", "keyFile": b"KEY"}
+    git = credentials.tls_data(old, WHERE, legacy=credentials.LEGACY_GIT)
+    assert (git.ca, git.cert, git.key) == (b"CA", None, None)
+    new = {"ca.crt": b"CA2", "tls.crt": b"CERT2", "tls.key": b"KEY2"}
+    git = credentials.tls_data({**old, **new}, WHERE, legacy=credentials.LEGACY_GIT)
+    assert (git.ca, git.cert, git.key) == (b"CA2", b"CERT2", b"KEY2")
+    # The same Secret under a certSecretRef reads all three older names.
+    helm = credentials.tls_data(old, WHERE)
+    assert (helm.ca, helm.cert, helm.key) == (b"CA", b"CERT", b"KEY")
 
 
 @pytest.mark.parametrize(

@@ -4,28 +4,18 @@ request, proxies as Go's ProxyFromEnvironment, closed by its owner, installed pe
 from __future__ import annotations
 
 import asyncio
-import ssl
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 
 from kidp_gitops.runtime import credentials, outbound
-from tests.gitserver.keys import Certificate, self_signed_certificate
+from tests.gitserver.keys import Certificate, self_signed_certificate, server_tls
 
 
 async def _serve(app: web.Application, tls: Certificate | None = None) -> tuple[web.AppRunner, str]:
-    context = None
-    if tls is not None:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        with tempfile.TemporaryDirectory() as tmp:
-            cert, key = Path(tmp) / "c.pem", Path(tmp) / "k.pem"
-            cert.write_bytes(tls.cert)
-            key.write_bytes(tls.key)
-            context.load_cert_chain(cert, key)
+    context = server_tls(tls) if tls is not None else None
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
@@ -142,3 +132,34 @@ async def test_an_installed_owner_is_current_in_the_tasks_started_after() -> Non
 
 async def _current() -> outbound.Outbound:
     return outbound.current()
+
+
+async def test_read_stops_at_the_limit_with_or_without_a_length() -> None:
+    async def sized(request: web.Request) -> web.Response:
+        return web.Response(body=b"x" * 100)
+
+    async def streamed(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()  # no Content-Length: only reading tells
+        await response.prepare(request)
+        for _ in range(10):
+            await response.write(b"x" * 10)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/sized", sized)
+    app.router.add_get("/streamed", streamed)
+    runner, url = await _serve(app)
+    http = outbound.Outbound()
+    try:
+        for path in ("/sized", "/streamed"):
+            async with http.request("GET", url + path, timeout=10) as resp:
+                assert resp.content_length == (100 if path == "/sized" else None)
+                with pytest.raises(outbound.TooLarge, match="larger than 99 bytes"):
+                    await outbound.read(resp, 99)
+            async with http.request("GET", url + path, timeout=10) as resp:
+                assert await outbound.read(resp, 100) == b"x" * 100
+    finally:
+        await http.close()
+        await runner.cleanup()

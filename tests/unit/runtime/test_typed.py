@@ -254,3 +254,28 @@ async def test_an_invalid_spec_stalls_before_the_steps() -> None:
     stalled = conditions.get(client.obj["status"], "Stalled")
     assert stalled is not None
     assert stalled["reason"] == "InvalidSpec"
+
+
+class Checkpointing(Policy):
+    """A reconciler that writes what it is doing before a long step."""
+
+    async def run(self, obj: image.ImagePolicy, status: image.ImagePolicyStatus) -> Result:
+        conditions.mark_reconciling(status, "Progressing", "resolving", obj.generation)
+        await self.checkpoint(status)
+        assert self.client_seen() == "resolving", "the checkpoint reached the server"
+        return await super().run(obj, status)
+
+    def client_seen(self) -> str:
+        ready = conditions.get(cast(FakeClient, self.client).obj["status"], "Ready")
+        return ready["message"] if ready else ""
+
+
+async def test_a_checkpoint_writes_at_once_and_the_final_patch_only_what_followed() -> None:
+    client = FakeClient(_policy())
+    await Checkpointing(client, FakeEvents()).reconcile(Request("apps", "podinfo"))
+    first, final = client.status_patches
+    assert first["status"]["conditions"][0]["message"] == "resolving"
+    assert "unknownToKidp" not in first["status"], "a patch sends only what changed"
+    assert final["status"]["latestImage"] == "ghcr.io/podinfo:6.5.0"
+    assert "latestImage" not in first["status"]
+    assert conditions.get(client.obj["status"], "Reconciling") is None

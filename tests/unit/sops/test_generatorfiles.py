@@ -4,10 +4,9 @@ before the real kustomize runs, as kustomize-controller does; the artifact untou
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,9 @@ import pytest
 from kidp_gitops import sops
 from kidp_gitops.api import kustomize as api
 from kidp_gitops.kustomize import pipeline
+from kidp_gitops.proc import run as proc
 from kidp_gitops.render import build
 from kidp_gitops.render.build import Overlay
-from kidp_gitops.sops import native
 from tests.unit.render.layout import snapshot, write
 from tests.unit.sops.conftest import AgeKey, PgpKey, Sops
 from tests.unit.sops.test_documents import PLAINTEXT, age_keyring, pgp_keyring
@@ -233,31 +232,27 @@ def test_pgp_keyring_alone(artifact: Path, pgp_keys: list[PgpKey]) -> None:
         )
 
 
-def test_one_gnupg_home_per_session(
-    sops_pgp: Sops, pgp_keys: list[PgpKey], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_one_gnupg_home_per_session(sops_pgp: Sops, pgp_keys: list[PgpKey]) -> None:
     """PGP keys are imported once for all the files of a build, not once per file."""
     keyring = pgp_keyring(pgp_keys[0])
-    homes: list[str] = []
-    real = native._gnupg_home
-
-    @contextlib.contextmanager
-    def counted() -> Iterator[str]:
-        with real() as home:
-            homes.append(home)
-            yield home
-
-    monkeypatch.setattr(native, "_gnupg_home", counted)
     files = [
         sops_pgp.encrypt(f"K{i}=v{i}\n", f"f{i}.env", pgp=[pgp_keys[0].fingerprint])
         for i in range(3)
     ]
-    with keyring.session():
-        plain = [sops.decrypt_file(f, "dotenv", keyring, source="f.env") for f in files]
-    assert plain == [f"K{i}=v{i}\n".encode() for i in range(3)]
-    assert len(homes) == 1
-    sops.decrypt_file(files[0], "dotenv", keyring, source="f.env")
-    assert len(homes) == 2
+    homes: list[str] = []  # where gpg imported keys, in order
+
+    def imports(argv: Sequence[str]) -> Sequence[str]:
+        if Path(argv[0]).name == "gpg" and argv[-1] == "--import":
+            homes.append(argv[argv.index("--homedir") + 1])
+        return argv
+
+    with proc.substituted(imports):
+        with keyring.session():
+            plain = [sops.decrypt_file(f, "dotenv", keyring, source="f.env") for f in files]
+        assert plain == [f"K{i}=v{i}\n".encode() for i in range(3)]
+        assert len(set(homes)) == 1
+        sops.decrypt_file(files[0], "dotenv", keyring, source="f.env")
+    assert len(set(homes)) == 2
 
 
 def test_a_generator_file_that_is_a_symlink(

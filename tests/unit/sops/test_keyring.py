@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from kidp_gitops import sops
-from kidp_gitops.proc.run import Finished
-from kidp_gitops.sops import native
+from kidp_gitops.proc import run as proc
 from tests.unit.sops.conftest import AgeKey, PgpKey, Sops
 from tests.unit.sops.test_documents import SECRET, load
 
@@ -72,22 +71,21 @@ def test_unusable_asc(gnupg_home: Path, pgp_keys: list[PgpKey]) -> None:
             sops.Keyring.from_secret_data({"pub.asc": content})
 
 
-def test_gnupg_home_is_private_and_removed(
-    sops_pgp: Sops, pgp_keys: list[PgpKey], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_gnupg_home_is_private_and_removed(sops_pgp: Sops, pgp_keys: list[PgpKey]) -> None:
     encrypted = sops_pgp.encrypt(
         SECRET, "s.yaml", pgp=[pgp_keys[1].fingerprint, pgp_keys[0].fingerprint]
     )
     keyring = sops.Keyring.from_secret_data({"k.asc": pgp_keys[0].armored_secret})
     homes: dict[str, int] = {}
-    real_gpg = native._gpg
 
-    def spy(home: str, args: Any, stdin: bytes) -> Finished:
-        homes[home] = os.stat(home).st_mode & 0o777
-        return real_gpg(home, args, stdin)
+    def spy(argv: Sequence[str]) -> Sequence[str]:
+        if Path(argv[0]).name == "gpg":
+            home = argv[argv.index("--homedir") + 1]
+            homes[home] = os.stat(home).st_mode & 0o777
+        return argv
 
-    monkeypatch.setattr(native, "_gpg", spy)
-    plain = sops.decrypt_document(load(encrypted), keyring, source="s.yaml")
+    with proc.substituted(spy):
+        plain = sops.decrypt_document(load(encrypted), keyring, source="s.yaml")
     assert plain["metadata"]["name"] == "db-credentials"
     assert len(homes) == 1
     assert set(homes.values()) == {0o700}

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from tests.gitserver.fixtures import git_repos, http_git, https_git, ssh_git, unique_repo
+from tests.gitserver.fixtures import (
+    git_repos,
+    http_git,
+    https_git,
+    mtls_git,
+    ssh_git,
+    unique_repo,
+)
 
-__all__ = ["git_repos", "http_git", "https_git", "ssh_git", "unique_repo"]
+__all__ = ["git_repos", "http_git", "https_git", "mtls_git", "ssh_git", "unique_repo"]

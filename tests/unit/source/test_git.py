@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from kidp_gitops.runtime import credentials
 from kidp_gitops.source import git
 from kidp_gitops.vcs import giterrors
 from tests.gitserver import GitHttpServer, GitRepos, SshGitServer, generate_keypair
@@ -325,6 +326,38 @@ async def test_https_trusts_the_ca_in_the_secret_and_nothing_else(
         await client.ls_remote(url, untrusted, Ref())
 
 
+def secret_auth(data: dict[str, bytes]) -> git.Auth:
+    """The git credentials of a GitRepository's secretRef, as the controller reads them."""
+    tls = credentials.tls_data(data, "ns/git", legacy=credentials.LEGACY_GIT)
+    return Auth.from_secret(data, tls)
+
+
+async def test_https_presents_the_client_certificate_of_the_secret(
+    client: git.Git, mtls_git: GitHttpServer, app: App, tmp_path: Path
+) -> None:
+    assert mtls_git.certificate is not None
+    assert mtls_git.client_certificate is not None
+    url, pair = mtls_git.url(app.name), mtls_git.client_certificate
+    login = {"username": b"flux", "password": mtls_git.password.encode()}
+    # As Flux: `tls.crt` and `tls.key`, and the CA as `ca.crt` or (deprecated) `caFile`.
+    auth = secret_auth(
+        {**login, "caFile": mtls_git.certificate.cert, "tls.crt": pair.cert, "tls.key": pair.key}
+    )
+    checkout = await client.fetch(url, auth, Ref(tag="v1.1.0"), tmp_path / "mtls")
+    assert (checkout.path / "deploy" / "app.yaml").read_text() == "replicas: 2\n"
+    # `certFile`/`keyFile` are older names for a HelmRepository; a GitRepository never
+    # read them, so no certificate is presented and the server refuses the handshake.
+    legacy = secret_auth(
+        {**login, "ca.crt": mtls_git.certificate.cert, "certFile": pair.cert, "keyFile": pair.key}
+    )
+    assert legacy.client_cert is None
+    with pytest.raises(giterrors.GitError) as err:
+        await client.ls_remote(url, legacy, Ref())
+    assert pair.key.decode().splitlines()[1] not in str(err.value)
+    with pytest.raises(credentials.CredentialsError, match=r"holds 'tls\.crt' but no 'tls\.key'"):
+        secret_auth({**login, "tls.crt": pair.cert})
+
+
 async def test_credentials_never_reach_a_command_line(
     client: git.Git,
     ssh_git: SshGitServer,
@@ -366,10 +399,17 @@ async def test_credentials_never_reach_a_command_line(
 
 
 def test_auth_never_shows_its_secrets() -> None:
-    auth = Auth(username="u", password="p4ss-word", bearer_token="t0ken-xyz", identity=b"KEY-BYTES")
+    auth = Auth(
+        username="u",
+        password="p4ss-word",
+        bearer_token="t0ken-xyz",
+        identity=b"KEY-BYTES",
+        client_key=b"CLIENT-KEY-BYTES",
+    )
     assert "p4ss-word" not in repr(auth)
     assert "t0ken-xyz" not in repr(auth)
     assert "KEY-BYTES" not in repr(auth)
+    assert "CLIENT-KEY-BYTES" in auth.secrets()  # scrubbed from what git prints
 
 
 # --- errors ----------------------------------------------------------------------------

@@ -55,6 +55,27 @@ def test_a_kind_kidp_does_not_serve(repo: Path) -> None:
     assert "not a kind kidp (or Flux) serves" in finding.message
 
 
+def test_an_ocirepository_is_served_and_checked(repo: Path) -> None:
+    write(
+        repo,
+        "clusters/local/oci.yaml",
+        "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: OCIRepository\n"
+        "metadata:\n  name: podinfo\n  namespace: flux-system\nspec:\n"
+        "  interval: 5m\n  url: oci://ghcr.io/stefanprodan/manifests/podinfo\n"
+        "  ref:\n    semver: '>=6.0.0'\n  layerSelector:\n    operation: unpack\n",
+    )
+    found = run(repo).sorted()
+    problems = [(f.severity, f.message) for f in found if f.object.startswith("OCIRepository")]
+    assert problems == [
+        (
+            "warning",
+            "source.toolkit.fluxcd.io/v1beta2 is deprecated: use source.toolkit.fluxcd.io/v1"
+            " (`kidp migrate -f PATH` rewrites it)",
+        ),
+        ("error", "spec.layerSelector.operation: Input should be 'extract' or 'copy'"),
+    ]
+
+
 def test_a_patch_file_is_checked_as_a_fragment(repo: Path) -> None:
     # A strategic-merge patch of a HelmRelease lacks required fields on purpose.
     write(

@@ -1,0 +1,316 @@
+"""The OCIRepository reconciler: an artifact in a container registry, published as the
+source's artifact.
+
+    credentials → the tag (ref.tag, the highest in ref.semver, or ref.digest) → its digest
+    → (same digest, same ignore and layer selector? done) → manifest → layer → artifact
+
+An unchanged artifact costs one HEAD (a tag) or a tag listing (a range), and no write. The
+revision is Flux's: `<tag>@sha256:<hex>`, or `sha256:<hex>` for a digest pin. The layer is
+the first of `layerSelector.mediaType` (the first layer when none is named); `extract`
+unpacks it and repacks what `ignore` keeps, `copy` stores it as the registry sent it.
+A failure keeps the last good artifact in the status (consumers go on using it) and says
+why, with Flux's reasons: OCIArtifactPullFailed (the registry, its credentials, its
+content), OCIArtifactLayerOperationFailed (the layer), URLInvalid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kidp_gitops.api import meta
+from kidp_gitops.api import source as api
+from kidp_gitops.api.refused import UNSUPPORTED_FIELD
+from kidp_gitops.kube.client import JSON
+from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.kube.informer import Informer
+from kidp_gitops.kube.mapper import Resource
+from kidp_gitops.oci import artifact, client, errors, reference
+from kidp_gitops.proc import background
+from kidp_gitops.runtime import conditions, credentials, failures, registryauth, secrets
+from kidp_gitops.runtime import status as typed_status
+from kidp_gitops.runtime.context import Context
+from kidp_gitops.runtime.lifecycle import TypedReconciler
+from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
+from kidp_gitops.runtime.workqueue import jittered
+from kidp_gitops.source.ignore import IgnoreRules
+from kidp_gitops.storage.artifacts import Artifact, ArtifactStore
+from kidp_gitops.vcs import giterrors, semver
+
+KIND = "OCIRepository"
+PULL_FAILED = "OCIArtifactPullFailed"
+LAYER_FAILED = "OCIArtifactLayerOperationFailed"
+URL_INVALID = "URLInvalid"
+INVALID_SPEC = "InvalidSpec"
+NEW_ARTIFACT = "NewArtifact"
+
+ERRORS: failures.Table[api.OCIRepositorySpec] = failures.Table(
+    failures.backoff(errors.OCIError, reason=PULL_FAILED),
+)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What the ref resolved to: the tag (None for a digest pin) and the digest."""
+
+    tag: str | None
+    digest: str
+
+    @property
+    def revision(self) -> str:
+        return f"{self.tag}@{self.digest}" if self.tag else self.digest
+
+
+class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIRepositoryStatus]):
+    kind = KIND
+    model = api.OCIRepository
+    status_model = api.OCIRepositoryStatus
+    errors = ERRORS
+
+    def __init__(
+        self,
+        ctx: Context,
+        resource: Resource,
+        repositories: Informer,
+        store: ArtifactStore,
+        workdir: Path,
+    ):
+        super().__init__(ctx.client, resource, ctx.events, repositories)
+        self.store = store
+        self.workdir = workdir
+
+    async def run(self, obj: api.OCIRepository, status: api.OCIRepositoryStatus) -> Result:
+        spec = obj.spec
+        if spec.provider != "generic":
+            raise StalledError(
+                UNSUPPORTED_FIELD,
+                f"spec.provider '{spec.provider}' is set, but kidp-gitops reads registry"
+                " credentials only from spec.secretRef or spec.serviceAccountName ('generic')",
+            )
+        try:
+            repository = reference.parse_repository(spec.url)
+        except errors.OCIError as err:
+            raise StalledError(URL_INVALID, err.message) from err
+        registry = client.Client(
+            repository,
+            await self._credentials(obj.namespace, spec, repository.host),
+            insecure=spec.insecure,
+            tls=await self._tls(obj.namespace, spec),
+            timeout=spec.timeout.seconds,
+        )
+        pick = await self.resolve(registry, spec.ref)
+        current = status.artifact
+        if (
+            current is not None
+            and current.revision == pick.revision
+            and status.observed_ignore == spec.ignore
+            and status.observed_layer_selector == spec.layer_selector
+            and self.store.local_path(current.path) is not None
+        ):
+            message = f"stored artifact for digest '{pick.revision}'"
+            conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
+            return Result(requeue_after=jittered(spec.interval.seconds))
+
+        conditions.mark_reconciling(
+            status,
+            conditions.PROGRESSING,
+            f"building artifact: new digest '{pick.revision}'",
+            obj.generation,
+        )
+        stored, manifest = await self.pull(obj, spec, registry, pick)
+        new = meta.Artifact.model_validate(
+            {**stored.status(), "metadata": artifact.Metadata.of(manifest).annotations or None}
+        )
+        changed = (
+            current is None or current.digest != new.digest or current.revision != new.revision
+        )
+        status.artifact = new
+        status.url = stored.url
+        status.observed_ignore = spec.ignore
+        status.observed_layer_selector = spec.layer_selector
+        message = f"stored artifact for digest '{pick.revision}'"
+        conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
+        if changed:
+            self.event(
+                obj,
+                "Normal",
+                NEW_ARTIFACT,
+                f"stored artifact with revision '{pick.revision}' from '{spec.url}'",
+                {f"{api.GROUP}/revision": pick.revision},
+            )
+        return Result(requeue_after=jittered(spec.interval.seconds))
+
+    async def resolve(self, registry: client.Client, ref: api.OCIRepositoryRef | None) -> Pick:
+        """The tag and digest the ref names, with Flux's precedence: digest, semver, tag."""
+        if ref is not None and ref.digest:
+            if not reference.DIGEST.match(ref.digest):
+                raise StalledError(
+                    INVALID_SPEC, f"spec.ref.digest '{ref.digest}' is not sha256:<hex>"
+                )
+            # The manifest must exist: a typo should fail here, not at the layer.
+            return Pick(None, (await registry.manifest(ref.digest)).digest)
+        if ref is not None and ref.semver:
+            tag = await self._highest(registry, ref.semver, ref.semver_filter)
+        else:
+            tag = (ref.tag if ref is not None else None) or "latest"
+        try:
+            return Pick(tag, await registry.resolve(tag))
+        except errors.OCIError as err:
+            raise ReconcileError(
+                PULL_FAILED, f"failed to determine artifact digest: {err.message}"
+            ) from err
+
+    async def _highest(self, registry: client.Client, wanted: str, pattern: str | None) -> str:
+        try:
+            versions_range = semver.parse_range(wanted)
+        except giterrors.InvalidRef as err:
+            raise StalledError(INVALID_SPEC, f"spec.ref.semver '{wanted}': {err}") from err
+        try:
+            matcher = re.compile(pattern) if pattern else None
+        except re.error as err:
+            raise StalledError(
+                INVALID_SPEC,
+                f"spec.ref.semverFilter '{pattern}' is not a regular expression: {err}",
+            ) from err
+        try:
+            tags = await registry.tags()
+        except errors.OCIError as err:
+            raise ReconcileError(
+                PULL_FAILED, f"failed to determine artifact digest: {err.message}"
+            ) from err
+        versions = {
+            tag: version
+            for tag in tags
+            if (matcher is None or matcher.search(tag))
+            and (version := semver.parse_version(tag)) is not None
+        }
+        best = versions_range.best(versions)
+        if best is None:
+            raise ReconcileError(
+                PULL_FAILED,
+                f"failed to determine artifact digest: no tag of {registry.repository.canonical}"
+                f" matches the semver range '{wanted}'",
+            )
+        return best
+
+    async def pull(
+        self,
+        obj: api.OCIRepository,
+        spec: api.OCIRepositorySpec,
+        registry: client.Client,
+        pick: Pick,
+    ) -> tuple[Artifact, client.Manifest]:
+        """Download the selected layer and store it, extracted or as it is."""
+        try:
+            manifest = await registry.manifest(pick.digest)
+        except errors.OCIError as err:
+            raise ReconcileError(PULL_FAILED, f"failed to pull artifact: {err.message}") from err
+        selector = spec.layer_selector
+        try:
+            layer = artifact.select_layer(manifest, selector.media_type if selector else None)
+        except errors.OCIError as err:
+            raise ReconcileError(LAYER_FAILED, err.message) from err
+        tmp = Path(await asyncio.to_thread(tempfile.mkdtemp, dir=self.workdir, prefix="oci-"))
+        try:
+            blob = tmp / "layer.tar.gz"
+            try:
+                await artifact.download_layer(registry, layer, blob)
+            except errors.OCIError as err:
+                raise ReconcileError(
+                    PULL_FAILED, f"failed to pull artifact: {err.message}"
+                ) from err
+            try:
+                stored = await asyncio.to_thread(
+                    self._store, obj, spec, blob, tmp / "tree", pick.revision
+                )
+            except errors.OCIError as err:
+                raise ReconcileError(LAYER_FAILED, err.message) from err
+        finally:
+            background.discard(tmp)
+        return stored, manifest
+
+    def _store(
+        self,
+        obj: api.OCIRepository,
+        spec: api.OCIRepositorySpec,
+        blob: Path,
+        tree: Path,
+        revision: str,
+    ) -> Artifact:
+        """The layer as the artifact (in a worker thread): moved in as it is (`copy`), or
+        unpacked and repacked with the ignore rules (`extract`)."""
+        if spec.effective_operation() == "copy":
+            return self.store.adopt(KIND, obj.namespace, obj.name, blob, revision)
+        artifact.extract(blob, tree)
+        files = IgnoreRules(tree, spec.ignore).files(tree)
+        return self.store.archive(KIND, obj.namespace, obj.name, tree, files, revision)
+
+    async def finalize(self, obj: JSON) -> None:
+        meta_ = obj["metadata"]
+        await asyncio.to_thread(self.store.remove_object, KIND, meta_["namespace"], meta_["name"])
+
+    # ---- credentials --------------------------------------------------------------------
+
+    async def _credentials(
+        self, namespace: str, spec: api.OCIRepositorySpec, host: str
+    ) -> registryauth.Credentials | None:
+        """From spec.secretRef, else from the imagePullSecrets of spec.serviceAccountName."""
+        names: list[tuple[str, str]] = []
+        if spec.secret_ref is not None:
+            names.append((spec.secret_ref.name, "spec.secretRef"))
+        if spec.service_account_name:
+            for name in await self._pull_secrets(namespace, spec.service_account_name):
+                names.append((name, f"imagePullSecret of '{spec.service_account_name}'"))
+        for name, field in names:
+            where = f"{namespace}/{name}"
+            data = await secrets.data(
+                self.client, namespace, name, f"{field} secret '{where}' not found"
+            )
+            try:
+                found = registryauth.from_pull_secret(data, host, where)
+            except registryauth.AuthError as err:
+                raise StalledError(conditions.AUTHENTICATION_FAILED, f"{field}: {err}") from err
+            if found is not None:
+                return found
+        return None
+
+    async def _pull_secrets(self, namespace: str, account: str) -> list[str]:
+        try:
+            sa = await self.client.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}")
+        except ApiError as err:
+            if not err.not_found:
+                raise
+            raise ReconcileError(
+                conditions.AUTHENTICATION_FAILED,
+                f"spec.serviceAccountName '{namespace}/{account}' not found",
+            ) from err
+        return [
+            str(s["name"])
+            for s in sa.get("imagePullSecrets") or []
+            if isinstance(s, dict) and s.get("name")
+        ]
+
+    async def _tls(self, namespace: str, spec: api.OCIRepositorySpec) -> ssl.SSLContext | None:
+        if spec.cert_secret_ref is None:
+            return None
+        name = spec.cert_secret_ref.name
+        data = await secrets.data(
+            self.client,
+            namespace,
+            name,
+            f"spec.certSecretRef secret '{namespace}/{name}' not found",
+        )
+        try:
+            # `ca.crt` adds to the system's roots, as source-controller's OCI client.
+            return credentials.from_secret(data, f"{namespace}/{name}", system_roots=True)
+        except credentials.CredentialsError as err:
+            raise StalledError(INVALID_SPEC, f"spec.certSecretRef: {err}") from err
+
+
+def status_of(obj: JSON) -> api.OCIRepositoryStatus:
+    """The status of an OCIRepository read from the API server."""
+    return typed_status.parse(api.OCIRepositoryStatus, obj.get("status") or {})
