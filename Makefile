@@ -15,16 +15,21 @@ down:
 	$(VENV)/bin/kidp down
 
 # Lint, the unit tests and the integration tests run side by side, each target's output
-# printed whole when it ends: the integration tests mostly wait on the control plane and
-# use about one of two cores, which the unit tests and lint would otherwise leave idle.
+# printed whole when it ends: the integration tests mostly wait on the control plane,
+# which the unit tests and lint would otherwise leave idle.
 test: setup
 	@$(MAKE) --no-print-directory -j3 -Otarget lint test-unit test-integration
 
+# Two processes as well: the unit tests wait on subprocesses (git, ssh, kidp, sops) for
+# about half their time.
 test-unit: venv
-	$(VENV)/bin/pytest tests/unit
+	$(VENV)/bin/pytest -n 2 tests/unit
 
+# Two pytest processes (xdist workers), each with the shared control plane and engine of
+# its own; the tests of `bare_cluster` stay together in one (tests/integration/
+# controlplanes.py). Alone, one process took ~370 s, the whole run's critical path.
 test-integration: venv
-	$(VENV)/bin/pytest tests/integration
+	$(VENV)/bin/pytest -n 2 --dist loadgroup tests/integration
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench

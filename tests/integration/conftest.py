@@ -36,16 +36,32 @@ from tests.integration.engines import Engines
 __all__ = ["git_repos", "http_git", "https_git", "mtls_git", "ssh_git", "unique_repo"]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# First among the hooks that change the items: xdist's own (which reads the group marks
+# added here) runs after it.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in str(item.path):
             item.add_marker(pytest.mark.integration)
+        # One process runs every test of `bare_cluster`, so one starts it (with
+        # `make test`'s `--dist loadgroup`, as tests/integration/groups.py schedules it).
+        if "bare_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("bare-cluster"))
     # A control plane costs CPU while it runs, idle too, and a session fixture runs until
-    # the session ends: so first the tests that need none, then those of the shared one,
-    # then those of `bare_cluster` (started by the first of them) — first among them the
-    # CLI tests that change the whole cluster (cli/conftest.py `own_cluster`), on the
-    # fresh control plane they were written for — and test_zz last of all.
-    items.sort(key=_phase)
+    # the session ends: so, in one process, first the tests that need none, then those of
+    # the shared one, then those of `bare_cluster` (started by the first of them) — first
+    # among them the CLI tests that change the whole cluster (cli/conftest.py
+    # `own_cluster`), on the fresh control plane they were written for — and test_zz
+    # last of all. Spread over processes (xdist hands out the items in this order), the
+    # `bare_cluster` group, the longest piece of work, goes first: one process runs it
+    # while the other starts on the shared control plane's tests.
+    if hasattr(config, "workerinput"):
+        items.sort(key=_spread_phase)
+        from tests.integration import groups  # xdist's, so only where it runs
+
+        groups.write(controlplanes.run_dir(config), items)
+    else:
+        items.sort(key=_phase)
 
 
 def _phase(item: pytest.Item) -> int:
@@ -59,6 +75,21 @@ def _phase(item: pytest.Item) -> int:
     return 3 if "bare_cluster" in fixtures else 1
 
 
+def _spread_phase(item: pytest.Item) -> float:
+    phase = _phase(item)
+    if phase in (2, 3):
+        return phase - 3
+    # Then the tests that start control planes of their own (`kidp up`, the lifecycle of
+    # DevCluster): long, and handed out early, they leave short ones to even out the end.
+    if phase == 1 and item.path.name in ("test_up.py", "test_devcluster.py"):
+        return 0.5
+    return phase
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    controlplanes.mark_finished(session.config)
+
+
 def used_later(request: pytest.FixtureRequest, fixture: str) -> bool:
     """Whether a test after the current one in this run uses `fixture`."""
     items = request.session.items
@@ -67,7 +98,7 @@ def used_later(request: pytest.FixtureRequest, fixture: str) -> bool:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def count_control_planes() -> Iterator[None]:
+def count_control_planes(pytestconfig: pytest.Config) -> Iterator[None]:
     """Every DevCluster start of this run, counted by the file that asked for it
     (tests/integration/controlplanes.py holds the budget). Wraps the real `up`."""
     real = DevCluster.up
@@ -89,9 +120,9 @@ def count_control_planes() -> Iterator[None]:
             except AlreadyRunning:
                 raise  # found running: nothing started
             except BaseException:
-                controlplanes.STARTS[caller] += 1  # a start that failed is a start
+                controlplanes.record(pytestconfig, caller)  # a failed start is a start
                 raise
-            controlplanes.STARTS[caller] += 1
+            controlplanes.record(pytestconfig, caller)
             return result
 
         return run()

@@ -5,12 +5,12 @@
 `kidp reconcile ks <TAB>` lists the Kustomizations of the namespace given so far on the
 command line (`-n`), with the `--kubeconfig` and `--context` given so far; `kidp get
 sources helm <TAB>` the HelmRepositories, `kidp reconcile source chart <TAB>` the
-HelmCharts. A cluster that cannot be reached completes nothing, silently.
+HelmCharts. A cluster that cannot be reached completes nothing, silently. The names
+come from one LIST sent with the standard library (`session.list_names`), so a TAB
+answers without loading the cluster client.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,9 +18,6 @@ from kidp_gitops.cli import session
 from kidp_gitops.cli.errors import CliError
 from kidp_gitops.views import kinds
 from kidp_gitops.views.errors import ViewError
-
-if TYPE_CHECKING:
-    from kidp_gitops.kube import KubeClient
 
 # The word after `source` (or `sources`) in a command, as flux spells them.
 SOURCE_WORDS = {
@@ -53,12 +50,8 @@ def object_names(ctx: typer.Context, incomplete: str) -> list[str]:
         params.get("namespace") or session.DEFAULT_NAMESPACE,
     )
 
-    async def work(client: KubeClient) -> list[str]:
-        objects, _ = await session.list_objects(client, kind, target.namespace)
-        return [str(o["metadata"]["name"]) for o in objects]
-
     try:
-        found = session.run(target, work)
+        found = session.list_names(target, kind)
     except CliError:
         return []
     return [name for name in found if name.startswith(incomplete)]

@@ -15,13 +15,16 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+
+# rich and yaml load when something is printed: every command module imports this one,
+# and a TAB completion or `--help` that prints no table should not pay ~35 ms for them.
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
 _NOT_A_TERMINAL_WIDTH = 100_000
 
@@ -47,6 +50,8 @@ def stderr() -> Console:
 
 
 def _console(stream: Any) -> Console:
+    from rich.console import Console
+
     terminal = bool(getattr(stream, "isatty", lambda: False)())
     width = None if terminal else _NOT_A_TERMINAL_WIDTH
     return Console(file=stream, width=width, highlight=False, soft_wrap=not terminal)
@@ -73,6 +78,8 @@ def failure(message: str) -> None:
 
 
 def _line(mark: str, style: str, message: str) -> None:
+    from rich.text import Text
+
     stderr().print(Text.assemble((mark, style), message), soft_wrap=True)
 
 
@@ -91,6 +98,8 @@ def table(
     columns: Sequence[str], rows: Sequence[Sequence[str | Text]], *, header: bool = True
 ) -> Table:
     """A borderless table like kubectl's and flux's."""
+    from rich.table import Table
+
     out = Table(
         box=None,
         show_header=header,
@@ -121,6 +130,8 @@ def print_table(
 
 def dump(data: Any, fmt: Format) -> str:
     """JSON (indented) or YAML text of plain data."""
+    import yaml
+
     if fmt is Format.json:
         return json.dumps(data, indent=2, default=str) + "\n"
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
@@ -128,6 +139,8 @@ def dump(data: Any, fmt: Format) -> str:
 
 def dump_documents(objects: Sequence[Any]) -> str:
     """Objects as a YAML stream, each document opened by `---` as flux exports them."""
+    import yaml
+
     return "".join("---\n" + yaml.safe_dump(o, sort_keys=False) for o in objects)
 
 
@@ -137,5 +150,7 @@ def echo(text: str) -> None:
 
 def status_text(value: str) -> Text:
     """A condition status, coloured: True green, False red, anything else yellow."""
+    from rich.text import Text
+
     style = {"True": "green", "False": "red"}.get(value, "yellow")
     return Text(value, style=style)

@@ -12,7 +12,6 @@ pushed a second ago is fetched, then applied.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -67,6 +66,8 @@ async def wait_handled(
 ) -> JSON:
     """Until the controller handled the request `value` and left a final Ready
     condition; the object then. Ready=False is a CliError with the controller's words."""
+    import asyncio  # loaded already (this runs in a loop); not at the top: TAB completion
+
     deadline = time.monotonic() + timeout
     while True:
         obj = await session.get_object(client, kind, namespace, name)

@@ -14,7 +14,6 @@ Errors leave here as `CliError`; only `cli/group.py` prints them.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -66,6 +65,9 @@ class Target:
 def run(target: Target, work: Callable[[KubeClient], Awaitable[T]]) -> T:
     """Connect to the target's cluster, run `work` with the client, close the client.
     Every Kubernetes failure becomes a one-line CliError."""
+    # Here, not at the top: TAB completion imports this module and never runs a loop.
+    import asyncio
+
     from kidp_gitops.kube import KubeError
 
     async def go() -> T:
@@ -89,7 +91,8 @@ async def connect(target: Target) -> AsyncIterator[KubeClient]:
 
 def describe(err: KubeError) -> str:
     """One line for a Kubernetes failure."""
-    from kidp_gitops.kube import ApiError, ConfigError, ConnectionFailed, UnknownKind
+    # kube.errors, not kube: a failed TAB completion reports without loading the client.
+    from kidp_gitops.kube.errors import ApiError, ConfigError, ConnectionFailed
 
     if isinstance(err, ConfigError):
         return str(err)
@@ -102,9 +105,7 @@ def describe(err: KubeError) -> str:
         if err.status == 401:
             return "the API server did not accept the credentials of the kubeconfig (401)"
         return f"the API server answered {err.status} {err.reason}: {err.message}".rstrip(": ")
-    if isinstance(err, UnknownKind):
-        return str(err)
-    return str(err) or type(err).__name__
+    return str(err) or type(err).__name__  # UnknownKind too: its message names the kind
 
 
 def _missing_api(err: ApiError) -> bool:
@@ -160,6 +161,32 @@ async def list_objects(
         item.setdefault("kind", kind.kind)
     items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
     return items, str((listed.get("metadata") or {}).get("resourceVersion", ""))
+
+
+def list_names(target: Target, kind: kinds.Kind) -> list[str]:
+    """The names of a kind's objects in the target's namespace, sorted, from one LIST
+    sent with the standard library when the kubeconfig allows it (`kube/quickget.py`:
+    TAB completion answers without loading the client), else through the client."""
+    from kidp_gitops.kube import quickget
+    from kidp_gitops.kube.errors import ApiError, KubeError
+
+    try:
+        listed = quickget.get(
+            kind.path(target.scope), kubeconfig=target.kubeconfig, context=target.context
+        )
+    except ApiError as err:
+        if err.not_found:
+            raise not_installed(kind) from err
+        raise CliError(describe(err)) from err
+    except KubeError as err:
+        raise CliError(describe(err)) from err
+    if listed is None:
+
+        async def work(client: KubeClient) -> list[dict[str, Any]]:
+            return (await list_objects(client, kind, target.scope))[0]
+
+        return sorted(str(o["metadata"]["name"]) for o in run(target, work))
+    return sorted(str(o["metadata"]["name"]) for o in listed.get("items") or [])
 
 
 async def served(client: KubeClient, kind: kinds.Kind) -> bool:

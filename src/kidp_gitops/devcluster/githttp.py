@@ -142,12 +142,14 @@ class GitHttpBackend:
         errors = asyncio.create_task(stderr.read())
         try:
             status, headers = await self._cgi_headers(stdout)
+            # Recorded before the client can read a byte of the answer: a test that
+            # counts requests once its git command returned sees this one too.
+            self._record(request, user, status)
             response = web.StreamResponse(status=status, headers=headers)
             await response.prepare(request)
             while chunk := await stdout.read(CHUNK):
                 await response.write(chunk)
             await response.write_eof()
-            self._record(request, user, status)
             return response
         finally:
             # A client that went away leaves git waiting for input: end it.

@@ -52,7 +52,7 @@ async def load_config(
 ) -> ClusterConfig:
     """Load from `kubeconfig` (or $KUBECONFIG, ~/.kube/config), else from the in-cluster
     service account when running in a pod."""
-    source = _kubeconfig_file(kubeconfig)
+    source = kubeconfig_file(kubeconfig)
     if source:
         simple = _simple(source, context)
         if simple is not None:
@@ -78,7 +78,7 @@ async def load_config(
     return ClusterConfig(cfg.host, _ssl_context(cfg), _authorization(cfg), files)
 
 
-def _kubeconfig_file(explicit: str | Path | None) -> str | None:
+def kubeconfig_file(explicit: str | Path | None) -> str | None:
     """The kubeconfig file to read, or None to use the in-cluster service account."""
     path = str(explicit) if explicit else os.environ.get("KUBECONFIG")
     default = Path.home() / ".kube" / "config"
@@ -126,9 +126,37 @@ _USER_KEYS = {
 _DATA_DIR: list[Path] = []
 
 
+@dataclass(frozen=True)
+class StaticCredentials:
+    """What `read_static` finds in a kubeconfig whose user is a client certificate or a
+    static token: enough for any HTTP client, the standard library's included
+    (`kube/quickget.py`)."""
+
+    server: str
+    ssl_context: ssl.SSLContext | None
+    token: str | None
+    tls_files: TLSFiles
+
+    def config(self) -> ClusterConfig:
+        token = self.token
+
+        async def header() -> str | None:
+            return f"Bearer {token}" if token else None
+
+        tls: ssl.SSLContext | bool = self.ssl_context or False
+        return ClusterConfig(self.server, tls, header, self.tls_files)
+
+
 def _simple(source: str, context: str | None) -> ClusterConfig | None:
     """The config of a kubeconfig whose user is a client certificate or a static token;
     None for anything else (the caller then asks kubernetes_asyncio)."""
+    found = read_static(source, context)
+    return found.config() if found is not None else None
+
+
+def read_static(source: str, context: str | None) -> StaticCredentials | None:
+    """The server and credentials of a kubeconfig whose user is a client certificate or
+    a static token; None for anything else (only kubernetes_asyncio reads those)."""
     try:
         doc = yaml.safe_load(Path(source).read_text())
         name = context or doc.get("current-context")
@@ -144,8 +172,7 @@ def _simple(source: str, context: str | None) -> ClusterConfig | None:
     cert = _file(user, "client-certificate", base)
     key = _file(user, "client-key", base)
     server = str(cluster["server"]).rstrip("/")
-    files = TLSFiles(ca, cert, key, True)
-    tls: ssl.SSLContext | bool = False
+    tls: ssl.SSLContext | None = None
     if server.startswith("https://"):
         tls = ssl.create_default_context(cafile=ca)
         if cert:
@@ -156,11 +183,7 @@ def _simple(source: str, context: str | None) -> ClusterConfig | None:
             token = (base / str(user["tokenFile"])).read_text().strip()
         except OSError:
             return None
-
-    async def header() -> str | None:
-        return f"Bearer {token}" if token else None
-
-    return ClusterConfig(server, tls, header, files)
+    return StaticCredentials(server, tls, str(token) if token else None, TLSFiles(ca, cert, key))
 
 
 def _named(doc: dict[str, Any], section: str, name: str) -> dict[str, Any]:

@@ -248,6 +248,7 @@ async def test_manual_changes_trigger_alerts(
         assert attachment(drifted)["color"] == "danger"
 
 
+@pytest.mark.usefixtures("quick_retries")
 async def test_generic_hmac_is_signed_and_a_failing_provider_is_reported(
     kube: KubeClient,
     namespace: str,

@@ -24,6 +24,7 @@ from tests.integration.wait import until
 pytestmark = pytest.mark.usefixtures("engine")
 
 
+@pytest.mark.usefixtures("quick_retries")
 async def test_private_ca_headers_and_suspend(kube: KubeClient, namespace: str) -> None:
     certificate = self_signed_certificate()
     async with inbox(tls=certificate) as box:

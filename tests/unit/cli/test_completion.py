@@ -4,17 +4,12 @@ come from the cluster (here a listing that names each object after its kind)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
-
 import pytest
 from typer.testing import CliRunner
 
 from kidp_gitops.cli import completion, session
 from kidp_gitops.cli.errors import CliError
 from kidp_gitops.cli.main import app
-from kidp_gitops.kube import KubeClient
 from kidp_gitops.views import kinds
 
 
@@ -46,24 +41,17 @@ class FakeCluster:
         self.reachable = reachable
         self.asked: list[tuple[str, str | None]] = []
 
-    def run(self, target: session.Target, work: Callable[[Any], Coroutine[Any, Any, Any]]) -> Any:
+    def list_names(self, target: session.Target, kind: kinds.Kind) -> list[str]:
         if not self.reachable:
             raise CliError("cannot reach the Kubernetes API server")
-        return asyncio.run(work(None))
-
-    async def list_objects(
-        self, client: KubeClient, kind: kinds.Kind, namespace: str | None, *_: Any
-    ) -> tuple[list[dict[str, Any]], str]:
-        self.asked.append((kind.kind, namespace))
-        names = [f"{kind.kind.lower()}-{namespace}-{n}" for n in ("one", "two")]
-        return [{"metadata": {"name": name}} for name in names], "1"
+        self.asked.append((kind.kind, target.scope))
+        return [f"{kind.kind.lower()}-{target.scope}-{n}" for n in ("one", "two")]
 
 
 @pytest.fixture
 def cluster(monkeypatch: pytest.MonkeyPatch) -> FakeCluster:
     fake = FakeCluster()
-    monkeypatch.setattr(session, "run", fake.run)
-    monkeypatch.setattr(session, "list_objects", fake.list_objects)
+    monkeypatch.setattr(session, "list_names", fake.list_names)
     return fake
 
 
@@ -115,5 +103,5 @@ def test_names_come_from_the_default_namespace(cluster: FakeCluster) -> None:
 
 def test_an_unreachable_cluster_completes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeCluster(reachable=False)
-    monkeypatch.setattr(session, "run", fake.run)
+    monkeypatch.setattr(session, "list_names", fake.list_names)
     assert complete("kidp get sources chart ") == []

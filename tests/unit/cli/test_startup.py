@@ -149,11 +149,12 @@ def test_completing_a_command_loads_nothing_heavy(tmp_path: Path) -> None:
     assert of(modules, CLUSTER_CLIENT + MODELS) == []
 
 
-def test_completing_a_name_loads_the_client_only(tmp_path: Path) -> None:
-    """Names come from one LIST: the cluster client loads, the API types and the
-    controllers do not."""
+def test_completing_a_name_loads_no_client(tmp_path: Path) -> None:
+    """Names come from one LIST sent with the standard library (`kube/quickget.py`): no
+    aiohttp, no kubernetes_asyncio, no API types, no controllers."""
     env = completion("kidp reconcile ks ", unreachable(tmp_path))
     modules = imported(tmp_path, env=env)
-    assert "kidp_gitops.kube.client" in modules  # it did try the cluster
-    assert of(modules, MODELS) == []
+    assert "kidp_gitops.kube.quickget" in modules  # it did try the cluster
+    client = ("aiohttp", "kubernetes_asyncio", "kidp_gitops.kube.client")
+    assert of(modules, (*client, *MODELS)) == []
     assert [m for m in beyond_the_cli(modules) if not m.startswith("kidp_gitops.kube")] == []
