@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "runtime": {"api", "kube", "proc"},
     "storage": {"proc"},
     "vcs": {"proc"},
-    "oci": {"runtime"},  # outbound HTTP and registryauth
+    "oci": {"runtime", "storage"},  # outbound HTTP and registryauth; storage.untar
     # Offline: the renderer and SOPS never reach the cluster (callers pass data in).
     "sops": {"goyaml", "proc"},
     "render": {"api", "goyaml", "proc", "sops"},

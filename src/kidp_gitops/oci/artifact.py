@@ -32,6 +32,7 @@ from pathspec import GitIgnoreSpec
 
 from kidp_gitops.oci.client import OCI_MANIFEST, Client, Manifest
 from kidp_gitops.oci.errors import OCIError
+from kidp_gitops.storage import untar
 
 CONFIG_MEDIA_TYPE = "application/vnd.cncf.flux.config.v1+json"
 CONTENT_MEDIA_TYPE = "application/vnd.cncf.flux.content.v1.tar+gzip"
@@ -48,6 +49,7 @@ MAX_LAYER_SIZE = 256 << 20
 MAX_EXPANDED_SIZE = 1 << 30
 """Bytes a layer may expand to."""
 MAX_ENTRIES = 100_000
+LAYER_LIMITS = untar.Limits(MAX_EXPANDED_SIZE, MAX_ENTRIES, links=False)
 MAX_CONFIG_SIZE = 1 << 20
 
 
@@ -217,30 +219,13 @@ async def download_layer(client: Client, layer: Mapping[str, Any], dest: Path) -
 
 
 def extract(tarball: Path, dest: Path) -> None:
-    """Unpack a gzip tarball into `dest` (created): regular files and directories only,
-    nothing outside `dest`, at most MAX_EXPANDED_SIZE bytes and MAX_ENTRIES entries.
-    Blocking."""
-    dest.mkdir(parents=True, exist_ok=True)
-    total = entries = 0
+    """Unpack a layer into `dest` (created): regular files and directories only (links
+    and devices left out, as Flux skips symlinks), nothing outside `dest`, at most
+    MAX_EXPANDED_SIZE bytes and MAX_ENTRIES entries. Blocking."""
     try:
-        with tarfile.open(tarball, "r:gz") as tar:
-            for member in tar:
-                entries += 1
-                if entries > MAX_ENTRIES:
-                    raise OCIError(f"the layer has more than {MAX_ENTRIES} entries")
-                if not (member.isfile() or member.isdir()):
-                    continue  # links and devices: left out, as Flux skips symlinks
-                total += member.size
-                if total > MAX_EXPANDED_SIZE:
-                    raise OCIError(f"the layer expands to more than {MAX_EXPANDED_SIZE} bytes")
-                try:
-                    tar.extract(member, dest, filter="data")
-                except tarfile.FilterError as err:
-                    raise OCIError(f"the layer has an unsafe entry: {err}") from None
-    except (tarfile.TarError, EOFError, gzip.BadGzipFile, OSError) as err:
-        if isinstance(err, OCIError):
-            raise
-        raise OCIError(f"the layer is not a gzip tarball: {err}") from None
+        untar.extract(tarball, dest, LAYER_LIMITS)
+    except untar.UnsafeArchive as err:
+        raise OCIError(f"the layer is refused: {err}") from None
 
 
 async def pull(client: Client, ref: str, dest: Path, workdir: Path) -> Metadata:

@@ -17,10 +17,8 @@ zero times), not helm's archive, whose timestamps would make every build a new d
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import shutil
-import tarfile
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ import yaml
 from kidp_gitops.proc import sandbox
 from kidp_gitops.proc.run import TimedOut, run
 from kidp_gitops.runtime import transform
+from kidp_gitops.storage import untar
 
 CHART_PACKAGE_ERROR = "ChartPackageError"
 CHART_PULL_ERROR = "ChartPullError"
@@ -39,6 +38,7 @@ INVALID_CHART_REFERENCE = "InvalidChartReference"
 ILLEGAL_PATH = "IllegalPath"
 
 MAX_UNPACKED_SIZE = 100 * 1024 * 1024
+CHART_LIMITS = untar.Limits(MAX_UNPACKED_SIZE, links=False)
 """The most a chart archive may unpack to."""
 
 HelmFinder = Callable[[], Path]
@@ -150,15 +150,11 @@ def check_local_dependencies(chart_dir: Path, source_root: Path, meta: ChartMeta
 def unpack_chart(data: bytes, dest: Path, shown: str) -> Path:
     """Unpack a chart archive into `dest`; the chart's directory inside it."""
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            members = tar.getmembers()
-            if sum(m.size for m in members) > MAX_UNPACKED_SIZE:
-                raise ChartError(CHART_PULL_ERROR, f"chart '{shown}' unpacks to more than 100 MiB")
-            tar.extractall(dest, members=members, filter="data")
-    except (tarfile.TarError, OSError, EOFError) as err:
+        untar.extract(data, dest, CHART_LIMITS)
+    except untar.UnsafeArchive as err:
         raise ChartError(
             CHART_PULL_ERROR, f"chart '{shown}' is not a valid chart archive: {err}"
-        ) from err
+        ) from None
     roots = [p for p in dest.iterdir() if (p / "Chart.yaml").is_file()]
     if len(roots) != 1:
         raise ChartError(CHART_PULL_ERROR, f"chart archive '{shown}' holds no single chart")

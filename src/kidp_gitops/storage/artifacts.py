@@ -25,6 +25,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from kidp_gitops.storage import untar
+
 _SUFFIX = ".tar.gz"
 
 
@@ -155,13 +157,11 @@ class ArtifactStore:
         return candidate if candidate.is_file() else None
 
     def extract(self, artifact_path: str, dest: Path) -> None:
-        """Unpack an artifact into `dest` (created), refusing entries that would escape it."""
+        """Unpack an artifact into `dest` (created), within `untar`'s bounds (UnsafeArchive)."""
         source = self.local_path(artifact_path)
         if source is None:
             raise FileNotFoundError(f"no artifact {artifact_path}")
-        dest.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(source, "r:gz") as tar:
-            tar.extractall(dest, filter="data")
+        untar.extract(source, dest)
 
     def http_app(self) -> web.Application:
         app = web.Application()

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
-import tarfile
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
 
+from kidp_gitops.storage import untar
 from kidp_gitops.storage.artifacts import ArtifactStore
 
 
@@ -66,9 +65,12 @@ def _unpack(artifact: dict[str, Any], data: bytes, dest: Path) -> None:
         raise ArtifactUnavailable(
             f"artifact {artifact.get('revision')} does not match its digest {digest}"
         )
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        tar.extractall(dest, filter="data")
+    try:
+        untar.extract(data, dest)
+    except untar.UnsafeArchive as err:
+        raise ArtifactUnavailable(
+            f"artifact {artifact.get('revision')} is refused: {err}"
+        ) from None
 
 
 def _local(artifact: dict[str, Any], store: ArtifactStore | None) -> bytes | None:

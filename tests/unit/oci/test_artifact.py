@@ -12,6 +12,7 @@ import pytest
 from kidp_gitops.oci import artifact
 from kidp_gitops.oci.client import OCI_MANIFEST, Manifest
 from kidp_gitops.oci.errors import OCIError
+from kidp_gitops.storage import untar
 
 
 def _tree(root: Path) -> Path:
@@ -111,7 +112,7 @@ def test_extract_leaves_links_out(tmp_path: Path) -> None:
 def test_extract_stops_at_the_expanded_size_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(artifact, "MAX_EXPANDED_SIZE", 10)
+    monkeypatch.setattr(artifact, "LAYER_LIMITS", untar.Limits(max_bytes=10, links=False))
     big = tarfile.TarInfo("big.yaml")
     big.size = 11
     blob = _tarball(tmp_path / "l.tar.gz", [big], b"x" * 11)
