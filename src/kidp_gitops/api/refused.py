@@ -65,8 +65,10 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
         Refused("spec.healthCheckExprs", _CEL_HEALTH),
         Refused("spec.install.disableTakeOwnership", _OWNERSHIP, allowed=(True,)),
         Refused("spec.install.strategy.name", _HELM_STRATEGY, allowed=("RemediateOnFailure",)),
+        Refused("spec.install.strategy.retryInterval", _HELM_STRATEGY),
         Refused("spec.upgrade.disableTakeOwnership", _OWNERSHIP, allowed=(True,)),
         Refused("spec.upgrade.strategy.name", _HELM_STRATEGY, allowed=("RemediateOnFailure",)),
+        Refused("spec.upgrade.strategy.retryInterval", _HELM_STRATEGY),
         Refused(
             "spec.upgrade.chartNameChangeStrategy",
             "what happens when the chart's name changes is not chosen by this field yet",
