@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ def compare(flux_files: list[Path]) -> list[str]:
         versions = ", ".join(served_versions(flux))
         mine = ours.get(name)
         if mine is None:
-            lines.append(f"| {kind} | {versions} | — | not served by kidp |")
+            lines.append(f"| {kind} | {versions} | — | not served by kidp | |")
             continue
         missing = sorted(crd_fields(flux) - crd_fields(mine))
         # A missing parent says it all: leave out the fields under it.
@@ -71,9 +71,15 @@ def compare(flux_files: list[Path]) -> list[str]:
             for m in missing
             if not any(m.startswith(f"{p}.") or m.startswith(f"{p}[]") for p in missing if p != m)
         ]
-        listed = ", ".join(f"`{m}`" for m in shown) or "none"
-        lines.append(f"| {kind} | {versions} | {', '.join(served_versions(mine))} | {listed} |")
+        spec = _listed(m for m in shown if m.startswith("spec"))
+        status = _listed(m for m in shown if m.startswith("status"))
+        kidp = ", ".join(served_versions(mine))
+        lines.append(f"| {kind} | {versions} | {kidp} | {spec} | {status} |")
     return lines
+
+
+def _listed(paths: Iterable[str]) -> str:
+    return ", ".join(f"`{p}`" for p in paths) or "none"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,8 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--heading", default="Flux")
     args = parser.parse_args(argv)
-    print(f"| Kind | {args.heading} versions | kidp versions | Flux fields kidp lacks |")
-    print("|---|---|---|---|")
+    print(
+        f"| Kind | {args.heading} versions | kidp versions | Flux spec fields kidp lacks "
+        "| Flux status fields kidp does not report |"
+    )
+    print("|---|---|---|---|---|")
     for line in compare(args.files):
         print(line)
     return 0

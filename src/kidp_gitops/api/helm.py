@@ -28,6 +28,8 @@ DEFAULT_TIMEOUT = meta.Duration("5m")
 DEFAULT_MAX_HISTORY = 5
 
 CRDsPolicy = Literal["Skip", "Create", "CreateReplace"]
+ServerSideApply = Literal["enabled", "disabled", "auto"]
+"""Helm's --server-side for upgrade and rollback; auto follows the release's last action."""
 
 
 # --- the chart --------------------------------------------------------------------------
@@ -118,6 +120,26 @@ class UpgradeRemediation(meta.SpecModel):
         return self.strategy or "rollback"
 
 
+class ActionStrategy(meta.SpecModel):
+    """What to do after a failed install or upgrade."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.retryInterval) || self.name == 'RetryOnFailure'",
+                    "message": ".retryInterval can only be set when .name is 'RetryOnFailure'",
+                }
+            ]
+        }
+    )
+
+    name: Literal["RemediateOnFailure", "RetryOnFailure"]
+    """RemediateOnFailure follows `remediation`; RetryOnFailure retries without
+    remediating (refused: not implemented)."""
+    retry_interval: meta.Duration | None = None
+
+
 class Install(meta.SpecModel):
     """Options of Helm install."""
 
@@ -134,6 +156,13 @@ class Install(meta.SpecModel):
     crds: CRDsPolicy | None = None
     """What to do with the chart's crds/ directory; Create when omitted."""
     create_namespace: bool = False
+    disable_schema_validation: bool = False
+    """Skip the chart's values.schema.json (helm --skip-schema-validation)."""
+    disable_take_ownership: bool | None = None
+    """Do not take ownership of existing objects; kidp never does (false is refused)."""
+    server_side_apply: bool | None = None
+    """Helm's --server-side for install; Helm's default (true) when omitted."""
+    strategy: ActionStrategy | None = None
 
 
 class Upgrade(meta.SpecModel):
@@ -151,6 +180,14 @@ class Upgrade(meta.SpecModel):
     cleanup_on_fail: bool = False
     crds: CRDsPolicy | None = None
     """What to do with the chart's crds/ directory; Skip when omitted."""
+    disable_schema_validation: bool = False
+    """Skip the chart's values.schema.json (helm --skip-schema-validation)."""
+    disable_take_ownership: bool | None = None
+    """Do not take ownership of existing objects; kidp never does (false is refused)."""
+    server_side_apply: ServerSideApply | None = None
+    """Helm's --server-side for upgrade; auto when omitted."""
+    strategy: ActionStrategy | None = None
+    chart_name_change_strategy: Literal["InPlaceUpdate", "Reinstall"] | None = None
 
 
 class TestFilter(meta.SpecModel):
@@ -180,6 +217,8 @@ class Rollback(meta.SpecModel):
     recreate: bool = False
     force: bool = False
     cleanup_on_fail: bool = False
+    server_side_apply: ServerSideApply | None = None
+    """Helm's --server-side for rollback; auto when omitted."""
 
 
 class Uninstall(meta.SpecModel):
@@ -225,6 +264,9 @@ class ValuesReference(meta.SpecModel):
     ) = None
     """Dotted path to merge a single value at; the root when omitted."""
     optional: bool = False
+    literal: bool = False
+    """Merge the value at targetPath as a string, as `helm --set-literal` (refused when
+    true: not implemented)."""
 
     def effective_values_key(self) -> str:
         return self.values_key or "values.yaml"
@@ -243,6 +285,18 @@ class KustomizePostRenderer(meta.SpecModel):
 
 class PostRenderer(meta.SpecModel):
     kustomize: KustomizePostRenderer | None = None
+
+
+class DependencyReference(meta.NamespacedObjectReference):
+    """A HelmRelease that must be ready before this one."""
+
+    ready_expr: str | None = None
+    """A CEL expression deciding readiness in place of the Ready condition (refused)."""
+
+
+class WaitStrategy(meta.SpecModel):
+    name: Literal["poller", "legacy"]
+    """poller waits by kstatus (Helm's watcher), legacy by Helm's older checks."""
 
 
 # --- HelmRelease ------------------------------------------------------------------------
@@ -273,7 +327,7 @@ class HelmReleaseSpec(meta.SpecModel):
     """'[targetNamespace-]name' when omitted."""
     target_namespace: meta.NamespaceName | None = None
     storage_namespace: meta.NamespaceName | None = None
-    depends_on: list[meta.NamespacedObjectReference] = Field(default_factory=list)
+    depends_on: list[DependencyReference] = Field(default_factory=list)
     """HelmReleases that must be ready first."""
     timeout: meta.Duration | None = None
     """Deadline of each Kubernetes operation of a Helm action; 5m when omitted."""
@@ -292,6 +346,13 @@ class HelmReleaseSpec(meta.SpecModel):
     values: meta.FreeForm | None = None
     """Values of the release, merged over valuesFrom."""
     post_renderers: list[PostRenderer] = Field(default_factory=list)
+    post_render_strategy: Literal["nohooks", "combined", "separate"] | None = None
+    """How hooks reach the post-renderers (refused: not implemented)."""
+    common_metadata: kustomize.CommonMetadata | None = None
+    """Labels and annotations for every object of the release (refused)."""
+    health_check_exprs: list[kustomize.CustomHealthCheck] = Field(default_factory=list)
+    """CEL health checks per kind (refused: not implemented)."""
+    wait_strategy: WaitStrategy | None = None
 
     @model_validator(mode="after")
     def _one_chart(self) -> Self:

@@ -158,8 +158,12 @@ class CommitUser(meta.SpecModel):
 
 
 class SigningKey(meta.SpecModel):
+    """The key to sign commits with (refused: signing is not implemented)."""
+
     secret_ref: meta.LocalObjectReference
     """Secret whose 'git.asc' key holds the ASCII-armoured OpenPGP key pair."""
+    type: Literal["gpg", "ssh"] | None = None
+    """The kind of key; gpg when omitted."""
 
 
 class CommitSpec(meta.SpecModel):

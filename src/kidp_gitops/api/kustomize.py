@@ -125,6 +125,13 @@ class PostBuild(meta.SpecModel):
     substitute: dict[str, str] = Field(default_factory=dict)
     """Variables for ${var} substitution."""
     substitute_from: list[SubstituteReference] = Field(default_factory=list)
+    substitute_strategy: Literal["WithVariables", "Always"] | None = None
+    """WithVariables (when omitted) substitutes only when at least one variable is
+    defined; Always substitutes also without any, so `${var:=default}` takes effect."""
+
+    def substitutes(self, variables: int) -> bool:
+        """Whether to substitute, given how many variables were resolved."""
+        return variables > 0 or self.substitute_strategy == "Always"
 
 
 class CustomHealthCheck(meta.SpecModel):
@@ -190,6 +197,12 @@ class KustomizationSpec(meta.SpecModel):
     """Recreate objects whose update fails on an immutable field."""
     suspend: bool = False
     drift_ignore_rules: list[DriftIgnoreRule] = Field(default_factory=list)
+    ignore: list[DriftIgnoreRule] = Field(default_factory=list)
+    """JSON pointers to leave out of drift detection and apply (refused)."""
+    build_metadata: list[Literal["originAnnotations", "transformerAnnotations"]] = Field(
+        default_factory=list
+    )
+    """kustomize build metadata to annotate objects with (refused)."""
     validation: Literal["none", "client", "server"] | None = None
     """Deprecated (removed in Flux v1), accepted and ignored: kidp always dry-runs on the
     server before applying."""

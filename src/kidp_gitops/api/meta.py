@@ -228,10 +228,30 @@ class SecretKeyReference(SpecModel):
 
 
 class KubeConfigReference(SpecModel):
-    """A Secret holding the kubeconfig of a remote cluster to act on."""
+    """The kubeconfig of a remote cluster to act on: a Secret holding it, or a ConfigMap
+    with the settings of a cloud provider's workload identity."""
 
-    secret_ref: SecretKeyReference
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.configMapRef) != has(self.secretRef)",
+                    "message": "exactly one of configMapRef or secretRef must be set",
+                }
+            ]
+        }
+    )
+
+    secret_ref: SecretKeyReference | None = None
     """The Secret and key of the kubeconfig; the key defaults to 'value'."""
+    config_map_ref: LocalObjectReference | None = None
+    """A ConfigMap with the provider, cluster and address to authenticate with."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.secret_ref is None) == (self.config_map_ref is None):
+            raise ValueError("exactly one of configMapRef or secretRef must be set")
+        return self
 
 
 class NamespaceSelector(SpecModel):

@@ -93,6 +93,32 @@ class CrossNamespaceObjectReference(meta.SpecModel):
     """Labels the objects must carry; needs name '*'."""
 
 
+class ReceiverResource(CrossNamespaceObjectReference):
+    """An object a Receiver reconciles, optionally filtered by a CEL expression."""
+
+    filter: str | None = None
+    """CEL expression deciding whether to reconcile the object (refused)."""
+
+
+class OIDCValidation(meta.SpecModel):
+    expression: str
+    message: str
+
+
+class OIDCVariable(meta.SpecModel):
+    name: str
+    expression: str
+
+
+class OIDCProvider(meta.SpecModel):
+    """An OIDC issuer whose tokens authenticate the webhook (refused)."""
+
+    issuer_url: Annotated[str, Field(alias="issuerURL", pattern=r"^https?://")]
+    audience: str | None = None
+    validations: Annotated[list[OIDCValidation], Field(min_length=1)]
+    variables: list[OIDCVariable] = Field(default_factory=list)
+
+
 # --- Provider ---------------------------------------------------------------------------
 
 
@@ -170,13 +196,15 @@ class ReceiverSpec(meta.SpecModel):
     events: list[str] = Field(default_factory=list)
     """Event types to act on, e.g. 'push' (GitHub) or 'Push Hook' (GitLab); all when
     empty."""
-    resources: list[CrossNamespaceObjectReference]
+    resources: list[ReceiverResource]
     """The objects to reconcile when a webhook arrives."""
     resource_filter: str | None = None
     """CEL expression deciding, per resource, whether to reconcile it."""
     secret_ref: meta.LocalObjectReference
     """Secret whose 'token' key authenticates the webhook."""
     suspend: bool = False
+    oidc_providers: list[OIDCProvider] = Field(default_factory=list)
+    """OIDC issuers whose tokens authenticate the webhook (refused)."""
 
 
 class ReceiverStatus(meta.ObjectStatus):

@@ -7,6 +7,11 @@ whole — Stalled, reason `UnsupportedField`, the message naming the field — b
 controller (`runtime.lifecycle`) and by `kidp validate`, from this one table.
 
     refused_fields(kind, obj) -> list[Refused]     the refused fields `obj` sets
+
+A path goes through a list with `[]` (`spec.valuesFrom[].literal`): each item is checked,
+and what is returned names the item (`spec.valuesFrom[1].literal`). A field whose only
+value we implement is our own behaviour lists that value as `allowed`: setting it to
+that value is accepted, any other is refused. An empty list or map counts as not set.
 """
 
 from __future__ import annotations
@@ -25,31 +30,120 @@ _REMOTE = (
 @dataclass(frozen=True)
 class Refused:
     path: str
-    """Dotted path of the field in the object, as a user writes it (`spec.kubeConfig`)."""
+    """Dotted path of the field in the object, as a user writes it (`spec.kubeConfig`;
+    `[]` for every item of a list, `[1]` for one)."""
     why: str
+    allowed: tuple[Any, ...] = ()
+    """Values that ask for what kidp does anyway, so they are not refused."""
 
     def message(self) -> str:
         return f"{self.path} is set, but kidp-gitops does not support it: {self.why}"
 
 
+_HELM_STRATEGY = "only RemediateOnFailure (remediation as configured) is implemented"
+_OWNERSHIP = (
+    "kidp's Helm actions never take ownership of objects another release or tool made "
+    "(as with true); taking ownership is not implemented"
+)
+_CEL_READY = "readiness by CEL expression is not implemented; the Ready condition decides"
+_CEL_HEALTH = "health checks by CEL expression are not implemented"
+
 FIELDS: dict[str, tuple[Refused, ...]] = {
-    "Kustomization": (Refused("spec.kubeConfig", _REMOTE),),
-    "HelmRelease": (Refused("spec.kubeConfig", _REMOTE),),
+    "Kustomization": (
+        Refused("spec.kubeConfig", _REMOTE),
+        Refused("spec.dependsOn[].readyExpr", _CEL_READY),
+        Refused("spec.buildMetadata", "kustomize build metadata annotations are not implemented"),
+        Refused("spec.ignore", "ignore rules for drift detection and apply are not implemented"),
+    ),
+    "HelmRelease": (
+        Refused("spec.kubeConfig", _REMOTE),
+        Refused(
+            "spec.commonMetadata",
+            "labels and annotations on every object of the release are not implemented",
+        ),
+        Refused("spec.dependsOn[].readyExpr", _CEL_READY),
+        Refused("spec.healthCheckExprs", _CEL_HEALTH),
+        Refused("spec.install.disableTakeOwnership", _OWNERSHIP, allowed=(True,)),
+        Refused("spec.install.strategy.name", _HELM_STRATEGY, allowed=("RemediateOnFailure",)),
+        Refused("spec.install.strategy.retryInterval", _HELM_STRATEGY),
+        Refused("spec.upgrade.disableTakeOwnership", _OWNERSHIP, allowed=(True,)),
+        Refused("spec.upgrade.strategy.name", _HELM_STRATEGY, allowed=("RemediateOnFailure",)),
+        Refused("spec.upgrade.strategy.retryInterval", _HELM_STRATEGY),
+        Refused(
+            "spec.upgrade.chartNameChangeStrategy",
+            "what happens when the chart's name changes is not chosen by this field yet",
+        ),
+        Refused(
+            "spec.postRenderStrategy",
+            "how hooks reach post-renderers is not chosen by this field yet",
+        ),
+        Refused(
+            "spec.valuesFrom[].literal",
+            "values are merged at targetPath as Helm's --set parses them; --set-literal is "
+            "not implemented",
+            allowed=(False,),
+        ),
+        Refused(
+            "spec.waitStrategy.name",
+            "only poller (kstatus, Helm's watcher) is implemented; Helm's legacy wait is not",
+            allowed=("poller",),
+        ),
+    ),
     "OCIRepository": (
         Refused("spec.verify", "signature verification (cosign, notation) is not implemented"),
         Refused("spec.proxySecretRef", "a proxy for registries is not implemented"),
+    ),
+    "Receiver": (
+        Refused("spec.oidcProviders", "authenticating webhooks by OIDC tokens is not implemented"),
+        Refused(
+            "spec.resources[].filter",
+            "CEL filters on the resources to reconcile are not implemented",
+        ),
+    ),
+    "ImageUpdateAutomation": (
+        Refused(
+            "spec.git.commit.signingKey",
+            "signing commits (OpenPGP or SSH) is not implemented; kidp would push them unsigned",
+        ),
     ),
 }
 
 
 def refused_fields(kind: str, obj: dict[str, Any]) -> list[Refused]:
-    """The refused fields of `kind` that `obj` (as JSON) sets to something."""
-    return [r for r in FIELDS.get(kind, ()) if _is_set(obj, r.path.split("."))]
+    """The refused fields of `kind` that `obj` (as JSON) sets to something not allowed,
+    each named by its concrete path."""
+    found: list[Refused] = []
+    for rule in FIELDS.get(kind, ()):
+        for path, value in _values(obj, rule.path.split("."), []):
+            if _is_set(value) and not any(_same(value, a) for a in rule.allowed):
+                found.append(Refused(".".join(path), rule.why, rule.allowed))
+    return found
 
 
-def _is_set(value: Any, path: list[str]) -> bool:
-    for part in path:
-        if not isinstance(value, dict) or value.get(part) is None:
-            return False
-        value = value[part]
-    return True
+def _values(value: Any, parts: list[str], done: list[str]) -> list[tuple[list[str], Any]]:
+    """Every (concrete path, value) that `parts` reaches from `value`."""
+    if not parts:
+        return [(done, value)]
+    head, rest = parts[0], parts[1:]
+    name, through_list = (head[:-2], True) if head.endswith("[]") else (head, False)
+    if not isinstance(value, dict) or value.get(name) is None:
+        return []
+    child = value[name]
+    if not through_list:
+        return _values(child, rest, [*done, name])
+    if not isinstance(child, list):
+        return []
+    return [
+        found
+        for index, item in enumerate(child)
+        for found in _values(item, rest, [*done, f"{name}[{index}]"])
+    ]
+
+
+def _is_set(value: Any) -> bool:
+    return value is not None and value != [] and value != {}
+
+
+def _same(value: Any, allowed: Any) -> bool:
+    # True == 1 in Python; a bool field allows only a bool.
+    return type(value) is type(allowed) and value == allowed

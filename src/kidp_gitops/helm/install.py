@@ -23,4 +23,8 @@ async def run(inv: Invocation, spec: api.HelmReleaseSpec, chart: Path, values: P
         args.append("--replace")
     if crds == "Skip":
         args.append("--skip-crds")
+    if opts.disable_schema_validation:
+        args.append("--skip-schema-validation")
+    if opts.server_side_apply is not None:
+        args.append(f"--server-side={str(opts.server_side_apply).lower()}")
     await inv.helm("install", args, timeout_of(opts.timeout, spec))

@@ -48,3 +48,11 @@ def wait_flags(disable: bool, jobs: bool = False) -> list[str]:
 def timeout_of(value: meta.Duration | None, spec: api.HelmReleaseSpec) -> float:
     """An action's timeout in seconds: its own, else the release's."""
     return (value or spec.effective_timeout()).seconds
+
+
+_SERVER_SIDE = {"enabled": "true", "disabled": "false", "auto": "auto"}
+
+
+def server_side_flag(value: api.ServerSideApply | None) -> list[str]:
+    """helm's --server-side for upgrade and rollback; none (Helm's auto) when omitted."""
+    return [] if value is None else [f"--server-side={_SERVER_SIDE[value]}"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kidp_gitops.api import helm as api
 from kidp_gitops.helm import release
-from kidp_gitops.helm.invocation import Invocation, timeout_of, wait_flags
+from kidp_gitops.helm.invocation import Invocation, server_side_flag, timeout_of, wait_flags
 
 GOOD = (release.DEPLOYED, "superseded")
 
@@ -24,4 +24,5 @@ async def run(inv: Invocation, spec: api.HelmReleaseSpec, revision: int) -> None
         args.append("--force-replace")
     if opts.cleanup_on_fail:
         args.append("--cleanup-on-fail")
+    args += server_side_flag(opts.server_side_apply)
     await inv.helm("rollback", args, timeout_of(opts.timeout, spec))

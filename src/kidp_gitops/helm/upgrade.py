@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kidp_gitops.api import helm as api
-from kidp_gitops.helm.invocation import Invocation, timeout_of, wait_flags
+from kidp_gitops.helm.invocation import Invocation, server_side_flag, timeout_of, wait_flags
 
 
 async def run(inv: Invocation, spec: api.HelmReleaseSpec, chart: Path, values: Path) -> None:
@@ -25,4 +25,7 @@ async def run(inv: Invocation, spec: api.HelmReleaseSpec, chart: Path, values: P
         args.append("--cleanup-on-fail")
     if (opts.crds or "Skip") == "Skip":
         args.append("--skip-crds")
+    if opts.disable_schema_validation:
+        args.append("--skip-schema-validation")
+    args += server_side_flag(opts.server_side_apply)
     await inv.helm("upgrade", args, timeout_of(opts.timeout, spec))

@@ -69,10 +69,11 @@ async def render(
     if spec.post_build is not None:
         variables = await _variables(client, namespace, spec.post_build)
         redact.REDACTOR.remember(owner, [variables.values[n] for n in variables.secret])
-        try:
-            objects = substitute.substitute(objects, variables)
-        except errors.SubstitutionError as err:
-            raise RenderError(conditions.BUILD_FAILED, str(err)) from err
+        if spec.post_build.substitutes(len(variables.values)):
+            try:
+                objects = substitute.substitute(objects, variables)
+            except errors.SubstitutionError as err:
+                raise RenderError(conditions.BUILD_FAILED, str(err)) from err
     redact.REDACTOR.remember(owner, secret_values(objects))
     return objects
 
