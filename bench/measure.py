@@ -235,7 +235,7 @@ def engine_summary(before: Samples, after: Samples) -> dict[str, Any]:
         by_label(before, "controller_runtime_reconcile_total", "result"),
     )
     durations = {}
-    for kind in ("Kustomization", "GitRepository"):
+    for kind in ("Kustomization", "GitRepository", "OCIRepository"):
         count = total(after, "gotk_reconcile_duration_seconds_count", kind=kind) - total(
             before, "gotk_reconcile_duration_seconds_count", kind=kind
         )

@@ -113,6 +113,9 @@ def summary(scenarios: dict[str, Any]) -> dict[str, Any]:
         s["mttp_many_repos_s"] = {
             str(a["n"]): _median(a["mttp_s"]) for a in aggregates if a["layout"] == "many"
         }
+        s["mttp_oci_s"] = {
+            str(a["n"]): _median(a["mttp_s"]) for a in aggregates if a["layout"] == "oci"
+        }
         largest = max(a["n"] for a in aggregates)
         at_largest = [a for a in aggregates if a["n"] == largest]
         s["engine_rss_mib"] = max(_median(a["engine_peak_rss_mib"]) or 0 for a in at_largest)
@@ -247,7 +250,8 @@ def table(result: dict[str, Any]) -> str:
                     if r["timed_out"]
                 )
             lines.append(
-                f"| {a['n']} | {a['repositories']} | {ready_in} "
+                f"| {a['n']} | {a['repositories']}{' OCI' if a['layout'] == 'oci' else ''} "
+                f"| {ready_in} "
                 f"| {_fmt(a['cpu_engine_s'], ' s')} | {_fmt(a['cpu_control_plane_s'], ' s')} "
                 f"| {_fmt(a['cpu_others_s'], ' s')} | {_fmt(a['engine_peak_rss_mib'], ' MiB')} "
                 f"| {reqs} | {_fmt(a['engine_writes'])} | {_fmt(a['engine_real_writes'])} |"

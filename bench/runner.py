@@ -93,7 +93,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--only", default=",".join(SCENARIOS), help=f"comma-separated: {','.join(SCENARIOS)}"
     )
     p.add_argument("--n", type=int, action="append", help="Kustomizations for mttp (repeatable)")
-    p.add_argument("--layouts", help="one,many: one GitRepository, or one per ten apps")
+    p.add_argument(
+        "--layouts", help="one,many,oci: one GitRepository, one per ten apps, or one OCIRepository"
+    )
     p.add_argument("--repeat", type=int, help="repetitions of each mttp size")
     p.add_argument("--steady", type=float, help="seconds of steady state after mttp (0: none)")
     p.add_argument("--steady-n", type=int, help="the N that continues into steady state")

@@ -3,9 +3,12 @@
 (1) Mean time to production. N Kustomizations, each applying a ServiceAccount, a
     ConfigMap, a Service and a Deployment scaled to 0 into its own (pre-created)
     namespace, from one GitRepository (layout "one") or from N/10 GitRepositories
-    (layout "many", ten apps per repository). The clock starts before the first
-    GitRepository is created and stops at the watch event that shows the last
-    Kustomization Ready at its repository's commit. Not timed: seeding git, creating
+    (layout "many", ten apps per repository), or from one OCIRepository (layout "oci":
+    the same tree pushed once as one artifact to a loopback registry, as "one" commits
+    it once). The clock starts before the first
+    source is created and stops at the watch event that shows the last
+    Kustomization Ready at its source's revision. Not timed: seeding git (or pushing
+    the artifact), creating
     the namespaces, starting the engine (its start-up time is reported on its own).
 
 (4) Steady state, right after (1) on the same environment (interval 1m everywhere):
@@ -24,13 +27,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from bench import gitwork, measure
 from bench.env import NAMESPACE, BenchEnv
 from bench.profile import Profiler
-from bench.scenarios import RssSampler, Settings, fresh_env, quiet
+from bench.scenarios import RssSampler, Settings, fresh_env, oci, quiet
 from bench.watch import GITREPOSITORY, KUSTOMIZATION, Watch, artifact_at, ready_at
 
 APPS_PER_REPO = 10
@@ -38,7 +43,7 @@ APPS_PER_REPO = 10
 
 def plan(n: int, layout: str) -> dict[str, list[int]]:
     """Repository name → the app indexes it holds."""
-    if layout == "one":
+    if layout in ("one", "oci"):
         return {"apps": list(range(n))}
     repos = max(1, (n + APPS_PER_REPO - 1) // APPS_PER_REPO)
     return {
@@ -51,8 +56,11 @@ def app_name(i: int) -> str:
     return f"app-{i:04d}"
 
 
-async def seed(env: BenchEnv, n: int, layout: str) -> tuple[dict[str, list[int]], dict[str, str]]:
-    assert env.repos is not None
+async def seed(
+    env: BenchEnv, n: int, layout: str, pusher: oci.Pusher | None
+) -> tuple[dict[str, list[int]], dict[str, str]]:
+    """Each source's apps, and source name → the revision its Kustomizations are Ready
+    at (a commit, or for layout "oci" the artifact's manifest digest)."""
     repos = plan(n, layout)
     shas: dict[str, str] = {}
     limit = asyncio.Semaphore(4)
@@ -62,8 +70,11 @@ async def seed(env: BenchEnv, n: int, layout: str) -> tuple[dict[str, list[int]]
         for i in apps:
             files.update(gitwork.app_files(f"apps/{app_name(i)}", app_name(i), prefix=app_name(i)))
         async with limit:
-            assert env.repos is not None
-            shas[repo] = await env.repos.create(repo, files)
+            if pusher is not None:
+                shas[repo] = await pusher.push(files, "1.0.0")
+            else:
+                assert env.repos is not None
+                shas[repo] = await env.repos.create(repo, files)
 
     await asyncio.gather(*(one(r, a) for r, a in repos.items()))
     await env.create_many(
@@ -82,14 +93,29 @@ async def run(
     settle: float = 10.0,
     profile: bool = False,
 ) -> dict[str, Any]:
-    async with fresh_env(settings, f"mttp-n{n}-{layout}") as env:
-        return await _run(env, n, layout, settings, steady_window, restart, settle, profile)
+    async with fresh_env(settings, f"mttp-n{n}-{layout}") as env, _pusher(layout) as pusher:
+        return await _run(env, n, layout, pusher, settings, steady_window, restart, settle, profile)
+
+
+@contextlib.asynccontextmanager
+async def _pusher(layout: str) -> AsyncIterator[oci.Pusher | None]:
+    """For layout "oci": a registry and a pusher to it, for as long as the run lasts."""
+    if layout != "oci":
+        yield None
+        return
+    async with oci.registry() as host:
+        pusher = oci.Pusher(host, "bench/apps")
+        try:
+            yield pusher
+        finally:
+            await pusher.close()
 
 
 async def _run(
     env: BenchEnv,
     n: int,
     layout: str,
+    pusher: oci.Pusher | None,
     settings: Settings,
     steady_window: float,
     restart: bool,
@@ -98,7 +124,7 @@ async def _run(
 ) -> dict[str, Any]:
     assert env.kube is not None
     began = time.monotonic()
-    repos, shas = await seed(env, n, layout)
+    repos, shas = await seed(env, n, layout, pusher)
     seed_s = time.monotonic() - began
     engine_start_s = await env.start_engine()
     settings.say(
@@ -106,7 +132,10 @@ async def _run(
     )
 
     ks_watch = await Watch(env.kube, KUSTOMIZATION, NAMESPACE).start()
-    git_watch = await Watch(env.kube, GITREPOSITORY, NAMESPACE).start()
+    source_kind = "GitRepository" if pusher is None else "OCIRepository"
+    git_watch = await Watch(
+        env.kube, GITREPOSITORY if pusher is None else oci.OCIREPOSITORY, NAMESPACE
+    ).start()
     repo_of = {app_name(i): r for r, apps in repos.items() for i in apps}
     ks_done = ks_watch.track(
         [f"{NAMESPACE}/{app_name(i)}" for i in range(n)],
@@ -114,9 +143,19 @@ async def _run(
     )
     git_done = [git_watch.track([f"{NAMESPACE}/{r}"], artifact_at(shas[r])) for r in repos]
 
-    sources = [env.git_repository(r) for r in repos]
+    if pusher is None:
+        sources = [env.git_repository(r) for r in repos]
+    else:
+        sources = [
+            oci.oci_repository(r, pusher.repository.url(), {"tag": "1.0.0"}, "1m") for r in repos
+        ]
     kustomizations = [
-        env.kustomization(app_name(i), repo_of[app_name(i)], f"./apps/{app_name(i)}")
+        env.kustomization(
+            app_name(i),
+            repo_of[app_name(i)],
+            f"./apps/{app_name(i)}",
+            sourceRef={"kind": source_kind, "name": repo_of[app_name(i)]},
+        )
         for i in range(n)
     ]
     others_before = await quiet(settings, env)
@@ -191,7 +230,7 @@ async def _run(
     if steady_window > 0 and not timed_out:
         result["steady"] = await steady(env, settings, steady_window)
     if restart and not timed_out:
-        result["restart"] = await restart_engine(env, settings, n, len(repos), settle)
+        result["restart"] = await restart_engine(env, settings, n, len(repos), source_kind, settle)
     await ks_watch.stop()
     await git_watch.stop()
     return result
@@ -271,7 +310,7 @@ def _ready_count(samples: measure.Samples, kind: str) -> int:
 
 
 async def restart_engine(
-    env: BenchEnv, settings: Settings, n: int, repos: int, settle: float
+    env: BenchEnv, settings: Settings, n: int, repos: int, source_kind: str, settle: float
 ) -> dict[str, Any]:
     settings.say("restart: stopping the engine (SIGTERM)")
     stop_s = env.stop_engine()
@@ -294,7 +333,7 @@ async def restart_engine(
         scrape_s += took
         if (
             _ready_count(samples, "Kustomization") >= n
-            and _ready_count(samples, "GitRepository") >= repos
+            and _ready_count(samples, source_kind) >= repos
         ):
             ready_s = s0 - t0
             break

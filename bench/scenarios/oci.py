@@ -67,6 +67,48 @@ async def registry() -> AsyncIterator[str]:
         await asyncio.wait_for(proc.wait(), 10)
 
 
+class Pusher:
+    """Writes files under a scratch directory and pushes a directory of it as a tag of
+    one repository of the registry (`kidp push artifact`'s code: pack, blobs, manifest)."""
+
+    def __init__(self, host: str, name: str) -> None:
+        self.repository = reference.Repository(host, name)
+        self.work = Path(tempfile.mkdtemp(prefix="kidp-bench-oci-"))
+        self._http = outbound.Outbound()
+        self._client = client.Client(self.repository, insecure=True, timeout=60, http=self._http)
+
+    async def push(self, files: dict[str, str], tag: str, root: str = ".") -> str:
+        """Write `files` (paths relative to the scratch directory), push `root`; the
+        manifest's digest."""
+
+        def write() -> None:
+            for rel, text in files.items():
+                target = self.work / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text)
+
+        await asyncio.to_thread(write)
+        return await artifact.push(
+            self._client, tag, self.work / root, source="bench", revision=f"{tag}@sha1:0"
+        )
+
+    async def close(self) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.work, True)
+        await self._http.close()
+
+
+def oci_repository(name: str, url: str, ref: dict[str, str], interval: str) -> tuple[str, JSON]:
+    return (
+        f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{NAMESPACE}/ocirepositories",
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"interval": interval, "url": url, "ref": ref, "insecure": True},
+        },
+    )
+
+
 def _has_rev(rev: str) -> Callable[[JSON], bool]:
     return lambda o: (o.get("data") or {}).get("rev") == rev
 
@@ -99,52 +141,20 @@ async def _run(
 ) -> dict[str, Any]:
     assert env.kube is not None
     await env.ensure_namespace(TARGET)
-    work = Path(tempfile.mkdtemp(prefix="kidp-bench-oci-"))
-    repository = reference.Repository(host, "bench/app")
-    http = outbound.Outbound()
-    registry_client = client.Client(repository, insecure=True, timeout=60, http=http)
-
-    async def push(files: dict[str, str], tag: str) -> None:
-        def write() -> None:
-            for rel, text in files.items():
-                target = work / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text)
-
-        await asyncio.to_thread(write)
-        await artifact.push(
-            registry_client, tag, work / "app", source="bench", revision=f"{tag}@sha1:0"
-        )
-
-    await push(gitwork.app_files("app", TARGET, count=objects, prefix="obj"), "1.0.0")
+    pusher = Pusher(host, "bench/app")
+    url = pusher.repository.url()
+    await pusher.push(gitwork.app_files("app", TARGET, count=objects, prefix="obj"), "1.0.0", "app")
     await env.start_engine()
     ks_watch = await Watch(env.kube, KUSTOMIZATION, NAMESPACE).start()
     oci_watch = await Watch(env.kube, OCIREPOSITORY, NAMESPACE).start()
     cm_watch = await Watch(env.kube, CONFIGMAP, TARGET).start()
-    await env.create_many(
-        [
-            (
-                f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{NAMESPACE}/ocirepositories",
-                {
-                    "apiVersion": "source.toolkit.fluxcd.io/v1",
-                    "kind": "OCIRepository",
-                    "metadata": {"name": NAME, "namespace": NAMESPACE},
-                    "spec": {
-                        "interval": "1h",
-                        "url": repository.url(),
-                        "ref": {"semver": ">=1.0.0"},
-                        "insecure": True,
-                    },
-                },
-            )
-        ]
-    )
+    await env.create_many([oci_repository(NAME, url, {"semver": ">=1.0.0"}, "1h")])
     path, ks = env.kustomization(NAME, NAME, "./", interval="1h")
     ks["spec"]["sourceRef"] = {"kind": "OCIRepository", "name": NAME}
     await env.create_many([(path, ks)])
     if await ks_watch.when(f"{NAMESPACE}/{NAME}", _applied_at("1.0.0"), 120) is None:
         raise RuntimeError("the OCI Kustomization never became Ready")
-    settings.say(f"oci: {objects}-object Kustomization Ready from {repository.url()}")
+    settings.say(f"oci: {objects}-object Kustomization Ready from {url}")
 
     cm_names = [f"obj-{i:03d}" for i in range(objects) if gitwork.KINDS[i % 4] == "ConfigMap"]
     target = cm_names[0]
@@ -154,7 +164,7 @@ async def _run(
     samples: list[dict[str, float | None]] = []
     for rev in range(1, pushes + 1):
         tag = f"1.{rev}.0"
-        await push(gitwork.configmap_file("app", target, TARGET, rev), tag)
+        await pusher.push(gitwork.configmap_file("app", target, TARGET, rev), tag, "app")
         t0 = time.monotonic()
         art = oci_watch.track([f"{NAMESPACE}/{NAME}"], _artifact_tag(tag))
         ready = ks_watch.track([f"{NAMESPACE}/{NAME}"], _applied_at(tag))
@@ -189,6 +199,5 @@ async def _run(
     }
     st = out["push_to_applied_s"]
     settings.say(f"oci (annotation): p50 {st.get('median')}s p95 {st.get('p95')}s")
-    await asyncio.to_thread(shutil.rmtree, work, True)
-    await http.close()
+    await pusher.close()
     return out
