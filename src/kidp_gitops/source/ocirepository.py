@@ -16,7 +16,6 @@ content), OCIArtifactLayerOperationFailed (the layer), URLInvalid.
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 import tempfile
 from dataclasses import dataclass
@@ -31,7 +30,14 @@ from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.oci import artifact, client, errors, reference
 from kidp_gitops.proc import background
-from kidp_gitops.runtime import conditions, credentials, failures, registryauth, secrets
+from kidp_gitops.runtime import (
+    conditions,
+    credentials,
+    failures,
+    registryauth,
+    secrets,
+    tenantregex,
+)
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
@@ -169,13 +175,7 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
             versions_range = semver.parse_range(wanted)
         except giterrors.InvalidRef as err:
             raise StalledError(INVALID_SPEC, f"spec.ref.semver '{wanted}': {err}") from err
-        try:
-            matcher = re.compile(pattern) if pattern else None
-        except re.error as err:
-            raise StalledError(
-                INVALID_SPEC,
-                f"spec.ref.semverFilter '{pattern}' is not a regular expression: {err}",
-            ) from err
+        matcher = semver_filter(pattern)
         try:
             tags = await registry.tags()
         except errors.OCIError as err:
@@ -309,6 +309,20 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
             return credentials.from_secret(data, f"{namespace}/{name}", system_roots=True)
         except credentials.CredentialsError as err:
             raise StalledError(INVALID_SPEC, f"spec.certSecretRef: {err}") from err
+
+
+def semver_filter(pattern: str | None) -> tenantregex.Pattern | None:
+    """spec.ref.semverFilter compiled as Flux compiles it (RE2: linear time, whatever the
+    tenant wrote); a pattern RE2 refuses stalls the object."""
+    if not pattern:
+        return None
+    try:
+        return tenantregex.compile(pattern)
+    except tenantregex.InvalidPattern as err:
+        raise StalledError(
+            INVALID_SPEC,
+            f"spec.ref.semverFilter '{pattern}' is not a valid RE2 regular expression: {err}",
+        ) from err
 
 
 def status_of(obj: JSON) -> api.OCIRepositoryStatus:
