@@ -94,6 +94,7 @@ class Client:
                 repository.host,
                 f"{scope}:pull,push" if push else f"{scope}:pull",
                 creds,
+                origin=self.base,
                 tls=tls,
                 timeout=timeout,
             )
@@ -140,6 +141,8 @@ class Client:
                 if len(tags) > MAX_TAGS:
                     raise OCIError(_tags_over(where, f"{MAX_TAGS} tags"))
                 url = _next_page(url, link)
+                if url is not None:
+                    url = self._same_origin(url, "next tag list page")
                 if url is None and raw and len(raw) >= page_size and is_tag(raw[-1]):
                     query = urlencode({"n": page_size, "last": raw[-1]})
                     url = f"{self.base}/tags/list?{query}"
@@ -247,7 +250,7 @@ class Client:
                 location = resp.headers.get("Location")
             if not location:
                 raise OCIError(f"the registry {self.repository.host} sent no upload location")
-            target = urljoin(url, location)
+            target = self._same_origin(urljoin(url, location), "upload location")
             target += ("&" if "?" in target else "?") + urlencode({"digest": digest})
             headers = {"Content-Type": "application/octet-stream"}
             async with self._request(
@@ -293,6 +296,16 @@ class Client:
             if resp.status in (401, 403):
                 raise self._denied(resp.status, action)
             yield resp
+
+    def _same_origin(self, url: str, what: str) -> str:
+        """`url`, which the registry named, when it is on the registry's own origin: the
+        requests carry its Authorization, which no other host may see."""
+        if registryauth.origin_of(url) != registryauth.origin_of(self.base):
+            raise OCIError(
+                f"the registry {self.repository.host} named a {what} on another host"
+                f" ({registryauth.origin_of(url)[1]}); refusing to follow it"
+            )
+        return url
 
     def _denied(self, status: int, action: str) -> AuthError:
         who = f"as '{self.creds.username}'" if self.creds.username else "without credentials"

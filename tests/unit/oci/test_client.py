@@ -196,3 +196,30 @@ async def test_what_is_not_a_tag_is_dropped(http: outbound.Outbound) -> None:
     app.router.add_get("/v2/r/tags/list", tags)
     async for where in _serve(app):
         assert await _client(where, http).tags() == ["v1", "v3"]
+
+
+async def test_a_link_to_another_host_is_not_followed(http: outbound.Outbound) -> None:
+    async def tags(request: web.Request) -> web.Response:
+        link = '<http://attacker.invalid/v2/r/tags/list?n=1>; rel="next"'
+        return web.json_response({"name": "r", "tags": ["v1"]}, headers={"Link": link})
+
+    app = web.Application()
+    app.router.add_get("/v2/r/tags/list", tags)
+    async for where in _serve(app):
+        with pytest.raises(OCIError, match=r"another host \(attacker.invalid\)"):
+            await _client(where, http, Credentials("robot", "pw")).tags()
+
+
+async def test_an_upload_location_on_another_host_is_refused(http: outbound.Outbound) -> None:
+    async def head(request: web.Request) -> web.Response:
+        return web.Response(status=404)
+
+    async def start(request: web.Request) -> web.Response:
+        return web.Response(status=202, headers={"Location": "https://attacker.invalid/up"})
+
+    app = web.Application()
+    app.router.add_route("HEAD", "/v2/r/blobs/{digest}", head)
+    app.router.add_post("/v2/r/blobs/uploads/", start)
+    async for where in _serve(app):
+        with pytest.raises(OCIError, match=r"another host \(attacker.invalid\)"):
+            await _client(where, http, Credentials("robot", "pw")).push_blob(b"data")
