@@ -29,6 +29,7 @@ from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.oci import artifact, client, errors, reference
+from kidp_gitops.oci.deadline import Deadline, DeadlineExceeded
 from kidp_gitops.proc import background
 from kidp_gitops.runtime import (
     conditions,
@@ -108,7 +109,14 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
             tls=await self._tls(obj.namespace, spec),
             timeout=spec.timeout.seconds,
         )
-        pick = await resolve(registry, spec.ref)
+        # One budget for all the registry's requests, however many it makes us send.
+        deadline = Deadline(spec.timeout.seconds, "spec.timeout")
+        try:
+            async with deadline.covering():
+                pick = await resolve(registry, spec.ref)
+        except DeadlineExceeded as err:
+            message = f"failed to determine artifact digest: {err.message}"
+            raise ReconcileError(PULL_FAILED, message) from err
         current = status.artifact
         if (
             current is not None
@@ -127,7 +135,7 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
             f"building artifact: new digest '{pick.revision}'",
             obj.generation,
         )
-        stored, manifest = await self.pull(obj, spec, registry, pick)
+        stored, manifest = await self.pull(obj, spec, registry, pick, deadline)
         new = meta.Artifact.model_validate(
             {**stored.status(), "metadata": artifact.Metadata.of(manifest).annotations or None}
         )
@@ -156,10 +164,13 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
         spec: api.OCIRepositorySpec,
         registry: client.Client,
         pick: Pick,
+        deadline: Deadline,
     ) -> tuple[Artifact, client.Manifest]:
-        """Download the selected layer and store it, extracted or as it is."""
+        """Download the selected layer (within the deadline) and store it, extracted or as
+        it is."""
         try:
-            manifest = await registry.manifest(pick.digest)
+            async with deadline.covering():
+                manifest = await registry.manifest(pick.digest)
         except errors.OCIError as err:
             raise ReconcileError(PULL_FAILED, f"failed to pull artifact: {err.message}") from err
         selector = spec.layer_selector
@@ -171,7 +182,8 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
         try:
             blob = tmp / "layer.tar.gz"
             try:
-                await artifact.download_layer(registry, layer, blob)
+                async with deadline.covering():
+                    await artifact.download_layer(registry, layer, blob)
             except errors.OCIError as err:
                 raise ReconcileError(
                     PULL_FAILED, f"failed to pull artifact: {err.message}"
