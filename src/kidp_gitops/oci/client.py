@@ -55,6 +55,8 @@ MAX_TAGS = 100_000
 MAX_TAG_BYTES = 32 << 20
 """Bytes of the tag list over all pages."""
 _WRITE_BATCH = 1 << 20
+_INLINE = 64 << 10
+"""Bodies up to this size are hashed and parsed on the event loop (a thread costs more)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ class Client:
                         data = await _bounded(resp, MAX_TAG_PAGE_SIZE, "tag list page")
                     link = resp.headers.get("Link")
                 budget -= len(data)
-                body = _json(data, "tag list")
+                body = await _parse(data, "tag list")
                 listed = body.get("tags") or []
                 raw = [t for t in listed if isinstance(t, str)] if isinstance(listed, list) else []
                 if raw and raw[-1] in seen:
@@ -172,10 +174,10 @@ class Client:
                 self._check(resp, action)
                 data = await _bounded(resp, MAX_MANIFEST_SIZE, "manifest")
                 media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = await _sha256(data)
         if DIGEST.match(ref) and digest != ref:
             raise OCIError(f"{self.repository.canonical}@{ref}: the manifest does not match")
-        body = _json(data, "manifest")
+        body = await _parse(data, "manifest")
         media_type = str(body.get("mediaType") or media_type)
         return Manifest(data, media_type, digest, body)
 
@@ -187,7 +189,7 @@ class Client:
             async with self._request("GET", url, action=action) as resp:
                 self._check(resp, action)
                 data = await _bounded(resp, limit, "blob")
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        if await _sha256(data) != digest:
             raise OCIError(f"{self.repository.canonical}: blob {digest} does not match its digest")
         return data
 
@@ -388,6 +390,21 @@ async def _bounded(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes
 
 def _tags_over(repository: str, limit: str) -> str:
     return f"the tag list of {repository} is over the limit of {limit}"
+
+
+async def _sha256(data: bytes) -> str:
+    """The digest of a body read into memory; a large one is hashed in a worker thread."""
+    if len(data) <= _INLINE:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+
+
+async def _parse(data: bytes, what: str) -> dict[str, Any]:
+    """`_json`, in a worker thread when the body is large: a registry's 4 MiB manifest or
+    16 MiB tag page would otherwise hold the event loop every controller shares."""
+    if len(data) <= _INLINE:
+        return _json(data, what)
+    return await asyncio.to_thread(_json, data, what)
 
 
 def _json(data: bytes, what: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -223,3 +224,29 @@ async def test_an_upload_location_on_another_host_is_refused(http: outbound.Outb
     async for where in _serve(app):
         with pytest.raises(OCIError, match=r"another host \(attacker.invalid\)"):
             await _client(where, http, Credentials("robot", "pw")).push_blob(b"data")
+
+
+async def test_a_large_manifest_is_hashed_and_parsed_off_the_event_loop(
+    http: outbound.Outbound, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = json.dumps(
+        {"schemaVersion": 2, "layers": [], "annotations": {"pad": "x" * (1 << 20)}}
+    ).encode()
+    loop_threads: list[bool] = []
+    parse = client_module._json
+
+    def watched(data: bytes, what: str) -> dict[str, object]:
+        loop_threads.append(threading.current_thread() is threading.main_thread())
+        return parse(data, what)
+
+    monkeypatch.setattr(client_module, "_json", watched)
+
+    async def manifest(request: web.Request) -> web.Response:
+        return web.Response(body=big, headers={"Content-Type": OCI_MANIFEST})
+
+    app = web.Application()
+    app.router.add_get("/v2/r/manifests/{ref}", manifest)
+    async for where in _serve(app):
+        got = await _client(where, http).manifest("v1")
+    assert got.digest == "sha256:" + hashlib.sha256(big).hexdigest()
+    assert loop_threads == [False]
