@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -219,13 +218,15 @@ def list_artifacts(
 ) -> None:
     """List the tags of a repository with their digest, source and revision."""
     from kidp_gitops.oci import artifact
+    from kidp_gitops.runtime import tenantregex
     from kidp_gitops.vcs import giterrors, semver
 
     repository = _repository(url)
     try:
         wanted = semver.parse_range(filter_semver) if filter_semver else None
-        pattern = re.compile(filter_regex) if filter_regex else None
-    except (giterrors.InvalidRef, re.error) as err:
+        # RE2, as the flux CLI's Go regexp: the same syntax, linear time.
+        pattern = tenantregex.compile(filter_regex) if filter_regex else None
+    except (giterrors.InvalidRef, tenantregex.InvalidPattern) as err:
         raise CliError(f"invalid filter: {err}") from err
 
     async def work(client: Client) -> list[dict[str, str]]:

@@ -10,7 +10,8 @@
 The registry's 401 challenge (Basic, or a Bearer token from its token service) is
 answered by `runtime/registryauth.py`, which the image controllers share: one session for
 reading (`pull` scope) and one for writing (`pull,push`). Registry content is hostile: a
-manifest is read up to `MAX_MANIFEST_SIZE`, a tag page up to `MAX_TAG_PAGE_SIZE`, a blob up
+manifest is read up to `MAX_MANIFEST_SIZE`, a tag page up to `MAX_TAG_PAGE_SIZE` (the whole
+list up to `MAX_TAGS` and `MAX_TAG_BYTES`, only what is a tag by the grammar), a blob up
 to the caller's limit, and everything fetched by digest is hashed and compared before it is
 used. Blob bytes reach the disk in a worker thread, in batches, so a large layer never
 holds the event loop that every controller shares. Errors are `OCIError`s (see
@@ -34,7 +35,7 @@ from urllib.parse import urlencode, urljoin
 import aiohttp
 
 from kidp_gitops.oci.errors import AuthError, NotFound, OCIError
-from kidp_gitops.oci.reference import DIGEST, Repository
+from kidp_gitops.oci.reference import DIGEST, Repository, is_tag
 from kidp_gitops.runtime import outbound, registryauth
 from kidp_gitops.runtime.registryauth import Credentials
 
@@ -49,7 +50,13 @@ MAX_TAG_PAGE_SIZE = 16 << 20
 """A page of at most `PAGE_SIZE` tags of at most 128 characters each, with room to spare."""
 PAGE_SIZE = 1000
 MAX_PAGES = 1000
+MAX_TAGS = 100_000
+"""Tags of one repository, over all pages: more is a registry feeding us without end."""
+MAX_TAG_BYTES = 32 << 20
+"""Bytes of the tag list over all pages."""
 _WRITE_BATCH = 1 << 20
+_INLINE = 64 << 10
+"""Bodies up to this size are hashed and parsed on the event loop (a thread costs more)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,7 @@ class Client:
                 repository.host,
                 f"{scope}:pull,push" if push else f"{scope}:pull",
                 creds,
+                origin=self.base,
                 tls=tls,
                 timeout=timeout,
             )
@@ -99,25 +107,46 @@ class Client:
 
     async def tags(self, page_size: int = PAGE_SIZE) -> list[str]:
         """Every tag, in the registry's order: the `Link` header page by page, or, when a
-        full page comes without one, the tags after the last (`last=`), as the spec allows."""
+        full page comes without one, the tags after the last (`last=`), as the spec allows.
+        At most MAX_TAGS tags in MAX_TAG_BYTES over all pages; what is not a tag by the
+        spec's grammar is dropped (it would name another path under /v2/)."""
         first = f"{self.base}/tags/list?{urlencode({'n': page_size})}"
         url: str | None = first
         tags: list[str] = []
+        seen: set[str] = set()
+        budget = MAX_TAG_BYTES
+        where = self.repository.canonical
         async with self._errors("list the tags of"):
             for _ in range(MAX_PAGES):
                 if url is None:
                     break
                 async with self._request("GET", url, action="list the tags of") as resp:
                     self._check(resp, "list the tags of")
-                    body = _json(await _bounded(resp, MAX_TAG_PAGE_SIZE, "tag list"), "tag list")
+                    if budget < MAX_TAG_PAGE_SIZE:
+                        try:
+                            data = await outbound.read(resp, budget)
+                        except outbound.TooLarge:
+                            raise OCIError(_tags_over(where, f"{MAX_TAG_BYTES} bytes")) from None
+                    else:
+                        data = await _bounded(resp, MAX_TAG_PAGE_SIZE, "tag list page")
                     link = resp.headers.get("Link")
-                page = [t for t in body.get("tags") or [] if isinstance(t, str)]
-                if page and page[-1] in tags:
+                budget -= len(data)
+                body = await _parse(data, "tag list")
+                listed = body.get("tags") or []
+                raw = [t for t in listed if isinstance(t, str)] if isinstance(listed, list) else []
+                if raw and raw[-1] in seen:
                     break  # a registry that ignores `last` sends the same page again
-                tags.extend(page)
+                for tag in raw:
+                    if tag not in seen and is_tag(tag):
+                        seen.add(tag)
+                        tags.append(tag)
+                if len(tags) > MAX_TAGS:
+                    raise OCIError(_tags_over(where, f"{MAX_TAGS} tags"))
                 url = _next_page(url, link)
-                if url is None and page and len(page) >= page_size:
-                    query = urlencode({"n": page_size, "last": page[-1]})
+                if url is not None:
+                    url = self._same_origin(url, "next tag list page")
+                if url is None and raw and len(raw) >= page_size and is_tag(raw[-1]):
+                    query = urlencode({"n": page_size, "last": raw[-1]})
                     url = f"{self.base}/tags/list?{query}"
         return tags
 
@@ -145,10 +174,10 @@ class Client:
                 self._check(resp, action)
                 data = await _bounded(resp, MAX_MANIFEST_SIZE, "manifest")
                 media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = await _sha256(data)
         if DIGEST.match(ref) and digest != ref:
             raise OCIError(f"{self.repository.canonical}@{ref}: the manifest does not match")
-        body = _json(data, "manifest")
+        body = await _parse(data, "manifest")
         media_type = str(body.get("mediaType") or media_type)
         return Manifest(data, media_type, digest, body)
 
@@ -160,7 +189,7 @@ class Client:
             async with self._request("GET", url, action=action) as resp:
                 self._check(resp, action)
                 data = await _bounded(resp, limit, "blob")
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        if await _sha256(data) != digest:
             raise OCIError(f"{self.repository.canonical}: blob {digest} does not match its digest")
         return data
 
@@ -223,7 +252,7 @@ class Client:
                 location = resp.headers.get("Location")
             if not location:
                 raise OCIError(f"the registry {self.repository.host} sent no upload location")
-            target = urljoin(url, location)
+            target = self._same_origin(urljoin(url, location), "upload location")
             target += ("&" if "?" in target else "?") + urlencode({"digest": digest})
             headers = {"Content-Type": "application/octet-stream"}
             async with self._request(
@@ -269,6 +298,16 @@ class Client:
             if resp.status in (401, 403):
                 raise self._denied(resp.status, action)
             yield resp
+
+    def _same_origin(self, url: str, what: str) -> str:
+        """`url`, which the registry named, when it is on the registry's own origin: the
+        requests carry its Authorization, which no other host may see."""
+        if registryauth.origin_of(url) != registryauth.origin_of(self.base):
+            raise OCIError(
+                f"the registry {self.repository.host} named a {what} on another host"
+                f" ({registryauth.origin_of(url)[1]}); refusing to follow it"
+            )
+        return url
 
     def _denied(self, status: int, action: str) -> AuthError:
         who = f"as '{self.creds.username}'" if self.creds.username else "without credentials"
@@ -347,6 +386,25 @@ async def _bounded(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytes
         return await outbound.read(resp, limit)
     except outbound.TooLarge:
         raise OCIError(f"the {what} is larger than the limit of {limit} bytes") from None
+
+
+def _tags_over(repository: str, limit: str) -> str:
+    return f"the tag list of {repository} is over the limit of {limit}"
+
+
+async def _sha256(data: bytes) -> str:
+    """The digest of a body read into memory; a large one is hashed in a worker thread."""
+    if len(data) <= _INLINE:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+
+
+async def _parse(data: bytes, what: str) -> dict[str, Any]:
+    """`_json`, in a worker thread when the body is large: a registry's 4 MiB manifest or
+    16 MiB tag page would otherwise hold the event loop every controller shares."""
+    if len(data) <= _INLINE:
+        return _json(data, what)
+    return await asyncio.to_thread(_json, data, what)
 
 
 def _json(data: bytes, what: str) -> dict[str, Any]:

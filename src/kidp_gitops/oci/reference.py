@@ -21,6 +21,12 @@ _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 
+def is_tag(text: str) -> bool:
+    """Whether `text` is a tag by the distribution spec's grammar (≤ 128 characters, no
+    slash, no dot first): what a registry lists is used in `/manifests/<tag>` paths."""
+    return _TAG.fullmatch(text) is not None
+
+
 @dataclass(frozen=True)
 class Repository:
     """A repository: `host` as the registry is named, `path` inside it."""

@@ -40,6 +40,7 @@ import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -110,6 +111,20 @@ def from_pull_secret(data: Mapping[str, bytes], host: str, where: str) -> Creden
     return None
 
 
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of `url`, as browsers compare origins (default ports filled)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def _json(raw: bytes, key: str, where: str) -> dict[str, Any]:
     try:
         parsed = json.loads(raw)
@@ -121,8 +136,11 @@ def _json(raw: bytes, key: str, where: str) -> dict[str, Any]:
 
 
 class Session:
-    """Requests to one registry (`host`, as shown in messages) for one `scope` (Docker's
-    `repository:<path>:pull`) as one identity, with the repository's TLS and timeout."""
+    """Requests to one registry (`host`, as shown in messages; `origin`, its
+    `scheme://host[:port]`) for one `scope` (Docker's `repository:<path>:pull`) as one
+    identity, with the repository's TLS and timeout. The `Authorization` goes only to
+    `origin`; the credentials also to the token service the registry names, over https
+    (or plain http when the registry itself is plain http)."""
 
     def __init__(
         self,
@@ -131,10 +149,12 @@ class Session:
         scope: str,
         creds: Credentials | None = None,
         *,
+        origin: str,
         tls: ssl.SSLContext | None = None,
         timeout: float,
     ):
         self.http, self.host, self.scope = http, host, scope
+        self.origin = origin_of(origin)
         self.creds = creds or Credentials()
         self.tls, self.timeout = tls, timeout
         self.authorization: str | None = None
@@ -146,6 +166,11 @@ class Session:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """The registry's answer to `method url`, after answering at most one challenge.
         Other arguments go to `Outbound.request` (params, data)."""
+        if origin_of(url) != self.origin:
+            # Another host (a registry's blob store): neither its challenge nor our token.
+            async with self._send(method, url, headers=dict(headers or {}), **kwargs) as resp:
+                yield resp
+                return
         challenge = ""
         for attempt in range(2):
             sent = dict(headers or {})
@@ -177,6 +202,12 @@ class Session:
         realm = params.get("realm", "")
         if not realm.startswith(("https://", "http://")):
             raise AuthError(f"the registry {self.host} names no token service (realm)")
+        if self.creds and realm.startswith("http://") and self.origin[0] == "https":
+            # The registry is https: plain http would show the password to the network.
+            raise AuthError(
+                f"the registry {self.host} names a token service over plain http;"
+                " refusing to send it credentials"
+            )
         query = {k: params[k] for k in ("service", "scope") if k in params}
         query.setdefault("scope", self.scope)
         headers = {"Authorization": basic} if self.creds else {}

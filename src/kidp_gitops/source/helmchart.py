@@ -39,6 +39,7 @@ from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
+from kidp_gitops.oci.deadline import Deadline, DeadlineExceeded
 from kidp_gitops.proc import background
 from kidp_gitops.runtime import conditions, failures, outbound
 from kidp_gitops.runtime import status as typed_status
@@ -366,7 +367,13 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
                 " (cosign, notation) yet",
             )
         registry = await helmoci.connect(self.client, namespace, repo, spec.chart)
-        chart_version = await helmoci.version(registry, spec.version)
+        # One budget for all the registry's requests (tag pages, manifest, layer).
+        deadline = Deadline(repo.effective_timeout().seconds, "the HelmRepository's spec.timeout")
+        try:
+            async with deadline.covering():
+                chart_version = await helmoci.version(registry, spec.version)
+        except DeadlineExceeded as err:
+            raise ReconcileError(helmpackage.CHART_PULL_ERROR, str(err)) from err
         files = spec.all_values_files()
         version = _with_metadata(chart_version, [str(generation)] if files else [])
         current = status.artifact
@@ -377,7 +384,11 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
             and status.observed_chart_name == spec.chart
         ):
             return _kept(status, current)
-        pulled = await helmoci.pull(registry, chart_version, tmp)
+        try:
+            async with deadline.covering():
+                pulled = await helmoci.pull(registry, chart_version, tmp)
+        except DeadlineExceeded as err:
+            raise ReconcileError(helmpackage.CHART_PULL_ERROR, str(err)) from err
         tree = tmp / "chart"
         chart_dir = await asyncio.to_thread(helmpackage.unpack_chart, pulled.data, tree, spec.chart)
         if not files:

@@ -4,10 +4,10 @@ source's artifact.
     credentials → the tag (ref.tag, the highest in ref.semver, or ref.digest) → its digest
     → (same digest, same ignore and layer selector? done) → manifest → layer → artifact
 
-An unchanged artifact costs one HEAD (a tag) or a tag listing (a range), and no write. The
-revision is Flux's: `<tag>@sha256:<hex>`, or `sha256:<hex>` for a digest pin. The layer is
-the first of `layerSelector.mediaType` (the first layer when none is named); `extract`
-unpacks it and repacks what `ignore` keeps, `copy` stores it as the registry sent it.
+An unchanged artifact costs one HEAD (a tag, a digest) or a tag listing (a range), and no
+write. The revision is Flux's: `<tag>@sha256:<hex>`, or `sha256:<hex>` for a digest pin.
+The layer is the first of `layerSelector.mediaType` (the first layer when none is named);
+`extract` unpacks it and repacks what `ignore` keeps, `copy` stores it as the registry sent it.
 A failure keeps the last good artifact in the status (consumers go on using it) and says
 why, with Flux's reasons: OCIArtifactPullFailed (the registry, its credentials, its
 content), OCIArtifactLayerOperationFailed (the layer), URLInvalid.
@@ -16,7 +16,6 @@ content), OCIArtifactLayerOperationFailed (the layer), URLInvalid.
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 import tempfile
 from dataclasses import dataclass
@@ -30,8 +29,16 @@ from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.oci import artifact, client, errors, reference
+from kidp_gitops.oci.deadline import Deadline, DeadlineExceeded
 from kidp_gitops.proc import background
-from kidp_gitops.runtime import conditions, credentials, failures, registryauth, secrets
+from kidp_gitops.runtime import (
+    conditions,
+    credentials,
+    failures,
+    registryauth,
+    secrets,
+    tenantregex,
+)
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
@@ -102,7 +109,14 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
             tls=await self._tls(obj.namespace, spec),
             timeout=spec.timeout.seconds,
         )
-        pick = await self.resolve(registry, spec.ref)
+        # One budget for all the registry's requests, however many it makes us send.
+        deadline = Deadline(spec.timeout.seconds, "spec.timeout")
+        try:
+            async with deadline.covering():
+                pick = await resolve(registry, spec.ref)
+        except DeadlineExceeded as err:
+            message = f"failed to determine artifact digest: {err.message}"
+            raise ReconcileError(PULL_FAILED, message) from err
         current = status.artifact
         if (
             current is not None
@@ -121,7 +135,7 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
             f"building artifact: new digest '{pick.revision}'",
             obj.generation,
         )
-        stored, manifest = await self.pull(obj, spec, registry, pick)
+        stored, manifest = await self.pull(obj, spec, registry, pick, deadline)
         new = meta.Artifact.model_validate(
             {**stored.status(), "metadata": artifact.Metadata.of(manifest).annotations or None}
         )
@@ -144,69 +158,19 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
             )
         return Result(requeue_after=jittered(spec.interval.seconds))
 
-    async def resolve(self, registry: client.Client, ref: api.OCIRepositoryRef | None) -> Pick:
-        """The tag and digest the ref names, with Flux's precedence: digest, semver, tag."""
-        if ref is not None and ref.digest:
-            if not reference.DIGEST.match(ref.digest):
-                raise StalledError(
-                    INVALID_SPEC, f"spec.ref.digest '{ref.digest}' is not sha256:<hex>"
-                )
-            # The manifest must exist: a typo should fail here, not at the layer.
-            return Pick(None, (await registry.manifest(ref.digest)).digest)
-        if ref is not None and ref.semver:
-            tag = await self._highest(registry, ref.semver, ref.semver_filter)
-        else:
-            tag = (ref.tag if ref is not None else None) or "latest"
-        try:
-            return Pick(tag, await registry.resolve(tag))
-        except errors.OCIError as err:
-            raise ReconcileError(
-                PULL_FAILED, f"failed to determine artifact digest: {err.message}"
-            ) from err
-
-    async def _highest(self, registry: client.Client, wanted: str, pattern: str | None) -> str:
-        try:
-            versions_range = semver.parse_range(wanted)
-        except giterrors.InvalidRef as err:
-            raise StalledError(INVALID_SPEC, f"spec.ref.semver '{wanted}': {err}") from err
-        try:
-            matcher = re.compile(pattern) if pattern else None
-        except re.error as err:
-            raise StalledError(
-                INVALID_SPEC,
-                f"spec.ref.semverFilter '{pattern}' is not a regular expression: {err}",
-            ) from err
-        try:
-            tags = await registry.tags()
-        except errors.OCIError as err:
-            raise ReconcileError(
-                PULL_FAILED, f"failed to determine artifact digest: {err.message}"
-            ) from err
-        versions = {
-            tag: version
-            for tag in tags
-            if (matcher is None or matcher.search(tag))
-            and (version := semver.parse_version(tag)) is not None
-        }
-        best = versions_range.best(versions)
-        if best is None:
-            raise ReconcileError(
-                PULL_FAILED,
-                f"failed to determine artifact digest: no tag of {registry.repository.canonical}"
-                f" matches the semver range '{wanted}'",
-            )
-        return best
-
     async def pull(
         self,
         obj: api.OCIRepository,
         spec: api.OCIRepositorySpec,
         registry: client.Client,
         pick: Pick,
+        deadline: Deadline,
     ) -> tuple[Artifact, client.Manifest]:
-        """Download the selected layer and store it, extracted or as it is."""
+        """Download the selected layer (within the deadline) and store it, extracted or as
+        it is."""
         try:
-            manifest = await registry.manifest(pick.digest)
+            async with deadline.covering():
+                manifest = await registry.manifest(pick.digest)
         except errors.OCIError as err:
             raise ReconcileError(PULL_FAILED, f"failed to pull artifact: {err.message}") from err
         selector = spec.layer_selector
@@ -218,7 +182,8 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
         try:
             blob = tmp / "layer.tar.gz"
             try:
-                await artifact.download_layer(registry, layer, blob)
+                async with deadline.covering():
+                    await artifact.download_layer(registry, layer, blob)
             except errors.OCIError as err:
                 raise ReconcileError(
                     PULL_FAILED, f"failed to pull artifact: {err.message}"
@@ -309,6 +274,74 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
             return credentials.from_secret(data, f"{namespace}/{name}", system_roots=True)
         except credentials.CredentialsError as err:
             raise StalledError(INVALID_SPEC, f"spec.certSecretRef: {err}") from err
+
+
+async def resolve(registry: client.Client, ref: api.OCIRepositoryRef | None) -> Pick:
+    """The tag and digest the ref names, with Flux's precedence: digest, semver, tag."""
+    if ref is not None and ref.digest:
+        if not reference.DIGEST.match(ref.digest):
+            raise StalledError(INVALID_SPEC, f"spec.ref.digest '{ref.digest}' is not sha256:<hex>")
+        # The manifest must exist (a typo should fail here, not at the layer), and a HEAD
+        # says so: the pull, when there is one, reads and verifies the manifest itself.
+        try:
+            await registry.resolve(ref.digest)
+        except errors.OCIError as err:
+            raise ReconcileError(
+                PULL_FAILED, f"failed to determine artifact digest: {err.message}"
+            ) from err
+        return Pick(None, ref.digest)
+    if ref is not None and ref.semver:
+        tag = await _highest(registry, ref.semver, ref.semver_filter)
+    else:
+        tag = (ref.tag if ref is not None else None) or "latest"
+    try:
+        return Pick(tag, await registry.resolve(tag))
+    except errors.OCIError as err:
+        raise ReconcileError(
+            PULL_FAILED, f"failed to determine artifact digest: {err.message}"
+        ) from err
+
+
+async def _highest(registry: client.Client, wanted: str, pattern: str | None) -> str:
+    try:
+        versions_range = semver.parse_range(wanted)
+    except giterrors.InvalidRef as err:
+        raise StalledError(INVALID_SPEC, f"spec.ref.semver '{wanted}': {err}") from err
+    matcher = semver_filter(pattern)
+    try:
+        tags = await registry.tags()
+    except errors.OCIError as err:
+        raise ReconcileError(
+            PULL_FAILED, f"failed to determine artifact digest: {err.message}"
+        ) from err
+    versions = {
+        tag: version
+        for tag in tags
+        if (matcher is None or matcher.search(tag))
+        and (version := semver.parse_version(tag)) is not None
+    }
+    best = versions_range.best(versions)
+    if best is None:
+        raise ReconcileError(
+            PULL_FAILED,
+            f"failed to determine artifact digest: no tag of {registry.repository.canonical}"
+            f" matches the semver range '{wanted}'",
+        )
+    return best
+
+
+def semver_filter(pattern: str | None) -> tenantregex.Pattern | None:
+    """spec.ref.semverFilter compiled as Flux compiles it (RE2: linear time, whatever the
+    tenant wrote); a pattern RE2 refuses stalls the object."""
+    if not pattern:
+        return None
+    try:
+        return tenantregex.compile(pattern)
+    except tenantregex.InvalidPattern as err:
+        raise StalledError(
+            INVALID_SPEC,
+            f"spec.ref.semverFilter '{pattern}' is not a valid RE2 regular expression: {err}",
+        ) from err
 
 
 def status_of(obj: JSON) -> api.OCIRepositoryStatus:

@@ -6,16 +6,19 @@ the last artifact in place."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from kidp_gitops.kube import KubeClient
 from tests.integration.image.registry import Registry, TokenGate
 from tests.integration.notification.helpers import events_of
 from tests.integration.oci import flux
 from tests.integration.oci.helpers import (
+    OCI,
     configmap_value,
     create_kustomization,
     create_ocirepository,
@@ -179,6 +182,40 @@ async def test_an_unreachable_registry_keeps_the_last_artifact(
     assert obj["status"]["artifact"]["revision"] == f"v1@{digest}"
     assert "settings.yaml" in await artifact_files(obj)  # still served
     assert await configmap_value(kube, namespace) == "kept"
+
+
+async def test_a_registry_that_never_finishes_is_cut_at_spec_timeout(
+    kube: KubeClient, namespace: str, registry: Registry, tmp_path: Path
+) -> None:
+    """Each answer comes in time for one request, but the tag pages never end: the whole
+    reconcile stops at spec.timeout and the last artifact stays."""
+
+    async def tags(request: web.Request) -> web.Response:
+        page = int(request.query.get("page", "0"))
+        await asyncio.sleep(0.2)
+        link = f'</v2/app/tags/list?page={page + 1}>; rel="next"'
+        return web.json_response({"tags": [f"p{page}"]}, headers={"Link": link})
+
+    app = web.Application()
+    app.router.add_get("/v2/app/tags/list", tags)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        url = f"oci://{registry.host}/{namespace}/app"
+        digest = await push(f"{url}:v1", write_configmap(tmp_path / "one", namespace, "kept"))
+        await create_ocirepository(kube, namespace, "app", {"url": url, "ref": {"tag": "v1"}})
+        await wait_oci(kube, namespace, "app", revision=f"v1@{digest}")
+
+        endless = f"oci://127.0.0.1:{runner.addresses[0][1]}/app"
+        spec = {"url": endless, "ref": {"semver": ">=1.0.0"}, "timeout": "2s"}
+        await kube.patch(f"{OCI.format(ns=namespace)}/app", {"spec": spec})
+        obj = await wait_oci(kube, namespace, "app", status="False", reason="OCIArtifactPullFailed")
+    finally:
+        await runner.cleanup()
+    ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+    assert "spec.timeout (2s)" in ready["message"]
+    assert obj["status"]["artifact"]["revision"] == f"v1@{digest}"
 
 
 async def test_the_layer_is_copied_as_it_is_when_asked(

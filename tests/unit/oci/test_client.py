@@ -7,12 +7,14 @@ import asyncio
 import base64
 import hashlib
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
+from kidp_gitops.oci import client as client_module
 from kidp_gitops.oci.client import OCI_MANIFEST, Client
 from kidp_gitops.oci.errors import AuthError, NotFound, OCIError
 from kidp_gitops.oci.reference import Repository
@@ -151,3 +153,100 @@ async def test_a_refused_password_is_never_in_the_message(
     assert "wrong-pw" not in str(err.value)
     with pytest.raises(AuthError, match="without credentials"):
         await _client(locked, http).tags()
+
+
+def _endless(tags_of_page: Callable[[int], list[str]], pad: int = 0) -> web.Application:
+    """A registry whose tag list never ends: every page links to the next, new tags each."""
+
+    async def tags(request: web.Request) -> web.Response:
+        page = int(request.query.get("page", "0"))
+        link = f'</v2/r/tags/list?page={page + 1}>; rel="next"'
+        body = {"name": "r", "tags": tags_of_page(page), "padding": "x" * pad}
+        return web.json_response(body, headers={"Link": link})
+
+    app = web.Application()
+    app.router.add_get("/v2/r/tags/list", tags)
+    return app
+
+
+async def test_an_endless_tag_list_is_cut_by_count(
+    http: outbound.Outbound, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "MAX_TAGS", 250)
+    async for where in _serve(_endless(lambda page: [f"p{page}-{i}" for i in range(100)])):
+        with pytest.raises(OCIError, match="over the limit of 250 tags"):
+            await _client(where, http).tags(page_size=100)
+
+
+async def test_an_endless_tag_list_is_cut_by_bytes(
+    http: outbound.Outbound, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "MAX_TAG_BYTES", 64 << 10)
+    async for where in _serve(_endless(lambda page: [f"p{page}"], pad=10_000)):
+        with pytest.raises(OCIError, match=f"over the limit of {64 << 10} bytes"):
+            await _client(where, http).tags()
+
+
+async def test_what_is_not_a_tag_is_dropped(http: outbound.Outbound) -> None:
+    listed = ["v1", "../../blobs/x", "a" * 129, "v2\n", ".hidden", "v1", 7, "v3"]
+
+    async def tags(request: web.Request) -> web.Response:
+        return web.json_response({"name": "r", "tags": listed})
+
+    app = web.Application()
+    app.router.add_get("/v2/r/tags/list", tags)
+    async for where in _serve(app):
+        assert await _client(where, http).tags() == ["v1", "v3"]
+
+
+async def test_a_link_to_another_host_is_not_followed(http: outbound.Outbound) -> None:
+    async def tags(request: web.Request) -> web.Response:
+        link = '<http://attacker.invalid/v2/r/tags/list?n=1>; rel="next"'
+        return web.json_response({"name": "r", "tags": ["v1"]}, headers={"Link": link})
+
+    app = web.Application()
+    app.router.add_get("/v2/r/tags/list", tags)
+    async for where in _serve(app):
+        with pytest.raises(OCIError, match=r"another host \(attacker.invalid\)"):
+            await _client(where, http, Credentials("robot", "pw")).tags()
+
+
+async def test_an_upload_location_on_another_host_is_refused(http: outbound.Outbound) -> None:
+    async def head(request: web.Request) -> web.Response:
+        return web.Response(status=404)
+
+    async def start(request: web.Request) -> web.Response:
+        return web.Response(status=202, headers={"Location": "https://attacker.invalid/up"})
+
+    app = web.Application()
+    app.router.add_route("HEAD", "/v2/r/blobs/{digest}", head)
+    app.router.add_post("/v2/r/blobs/uploads/", start)
+    async for where in _serve(app):
+        with pytest.raises(OCIError, match=r"another host \(attacker.invalid\)"):
+            await _client(where, http, Credentials("robot", "pw")).push_blob(b"data")
+
+
+async def test_a_large_manifest_is_hashed_and_parsed_off_the_event_loop(
+    http: outbound.Outbound, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = json.dumps(
+        {"schemaVersion": 2, "layers": [], "annotations": {"pad": "x" * (1 << 20)}}
+    ).encode()
+    loop_threads: list[bool] = []
+    parse = client_module._json
+
+    def watched(data: bytes, what: str) -> dict[str, object]:
+        loop_threads.append(threading.current_thread() is threading.main_thread())
+        return parse(data, what)
+
+    monkeypatch.setattr(client_module, "_json", watched)
+
+    async def manifest(request: web.Request) -> web.Response:
+        return web.Response(body=big, headers={"Content-Type": OCI_MANIFEST})
+
+    app = web.Application()
+    app.router.add_get("/v2/r/manifests/{ref}", manifest)
+    async for where in _serve(app):
+        got = await _client(where, http).manifest("v1")
+    assert got.digest == "sha256:" + hashlib.sha256(big).hexdigest()
+    assert loop_threads == [False]

@@ -130,7 +130,7 @@ async def http() -> AsyncIterator[outbound.Outbound]:
 def session(
     http: outbound.Outbound, registry: Registry, creds: registryauth.Credentials | None
 ) -> registryauth.Session:
-    return registryauth.Session(http, registry.url, SCOPE, creds, timeout=10)
+    return registryauth.Session(http, registry.url, SCOPE, creds, origin=registry.url, timeout=10)
 
 
 async def test_a_bearer_token_is_earned_once_and_kept(
@@ -194,3 +194,42 @@ async def test_a_challenge_that_cannot_be_answered(
         ):
             pass
     assert err.value.status is None
+
+
+async def test_the_authorization_goes_only_to_the_registry_origin(
+    served: Registry, http: outbound.Outbound
+) -> None:
+    elsewhere = Registry(scheme="Basic")
+    app = web.Application()
+    app.router.add_route("*", "/v2/{tail:.*}", elsewhere.v2)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        s = session(http, served, registryauth.Credentials("bot", "pw"))
+        async with s.request("GET", f"{served.url}/v2/org/app/tags/list") as resp:
+            assert resp.status == 200
+        assert s.authorization is not None
+        other = f"http://127.0.0.1:{runner.addresses[0][1]}/v2/org/app/blobs/x"
+        async with s.request("GET", other) as resp:
+            assert resp.status == 401  # asked, but not answered with this registry's token
+        assert elsewhere.seen == [("/v2/org/app/blobs/x", "")]
+    finally:
+        await runner.cleanup()
+
+
+async def test_no_credentials_to_a_plain_http_token_service_of_an_https_registry(
+    http: outbound.Outbound,
+) -> None:
+    s = registryauth.Session(
+        http,
+        "registry.example",
+        SCOPE,
+        registryauth.Credentials("bot", "pw"),
+        origin="https://registry.example",
+        timeout=10,
+    )
+    with pytest.raises(registryauth.AuthError, match="plain http") as err:
+        await s._answer('Bearer realm="http://auth.example/token",service="reg"')
+    assert "pw" not in str(err.value)
