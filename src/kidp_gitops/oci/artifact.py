@@ -32,7 +32,7 @@ from pathspec import GitIgnoreSpec
 
 from kidp_gitops.oci.client import OCI_MANIFEST, Client, Manifest
 from kidp_gitops.oci.errors import OCIError
-from kidp_gitops.storage import untar
+from kidp_gitops.storage import artifacts, untar
 
 CONFIG_MEDIA_TYPE = "application/vnd.cncf.flux.config.v1+json"
 CONTENT_MEDIA_TYPE = "application/vnd.cncf.flux.content.v1.tar+gzip"
@@ -50,7 +50,6 @@ MAX_EXPANDED_SIZE = 1 << 30
 """Bytes a layer may expand to."""
 MAX_ENTRIES = 100_000
 LAYER_LIMITS = untar.Limits(MAX_EXPANDED_SIZE, MAX_ENTRIES, links=False)
-MAX_CONFIG_SIZE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def pack(path: Path, ignore_paths: list[str] | None = None) -> Layer:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         if path.is_file():
-            _add(tar, path, path.name)
+            artifacts.add_file(tar, path, path.name)
         else:
             for dirpath, dirnames, filenames in os.walk(path):
                 rel = Path(dirpath).relative_to(path).as_posix()
@@ -111,19 +110,10 @@ def pack(path: Path, ignore_paths: list[str] | None = None) -> Layer:
                     full = Path(dirpath, name)
                     if spec.match_file(base + name) or full.is_symlink():
                         continue
-                    _add(tar, full, base + name)
+                    artifacts.add_file(tar, full, base + name)
     tar_bytes = raw.getvalue()
     diff_id = "sha256:" + hashlib.sha256(tar_bytes).hexdigest()
     return Layer(gzip.compress(tar_bytes, compresslevel=6, mtime=0), diff_id)
-
-
-def _add(tar: tarfile.TarFile, full: Path, name: str) -> None:
-    st = full.stat()
-    info = tarfile.TarInfo(name)
-    info.size = st.st_size
-    info.mode = 0o755 if st.st_mode & 0o111 else 0o644
-    with open(full, "rb") as f:
-        tar.addfile(info, f)
 
 
 def image(

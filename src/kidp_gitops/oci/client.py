@@ -181,18 +181,6 @@ class Client:
         media_type = str(body.get("mediaType") or media_type)
         return Manifest(data, media_type, digest, body)
 
-    async def blob(self, digest: str, limit: int) -> bytes:
-        """A small blob (a config), in memory, verified."""
-        action = f"read blob {digest[:19]} of"
-        async with self._errors(action):
-            url = f"{self.base}/blobs/{digest}"
-            async with self._request("GET", url, action=action) as resp:
-                self._check(resp, action)
-                data = await _bounded(resp, limit, "blob")
-        if await _sha256(data) != digest:
-            raise OCIError(f"{self.repository.canonical}: blob {digest} does not match its digest")
-        return data
-
     async def blob_to_file(self, digest: str, dest: Path, limit: int) -> int:
         """Stream the blob into `dest` (created), at most `limit` bytes, and check it hashes
         to `digest`; returns its size. The file is removed when anything fails."""

@@ -26,7 +26,6 @@ from kidp_gitops.source import helmhttp, helmpackage
 from kidp_gitops.vcs import giterrors, semver
 
 CHART_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
-CONFIG_MEDIA_TYPE = "application/vnd.cncf.helm.config.v1+json"
 
 
 @dataclass(frozen=True)

@@ -59,15 +59,21 @@ def _tarball(root: Path, files: list[str]) -> bytes:
         tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
         for rel in files:
-            full = root / rel
-            st = full.stat()
-            info = tarfile.TarInfo(rel)
-            info.size = st.st_size
-            info.mode = 0o755 if st.st_mode & 0o111 else 0o644
-            info.mtime = 0
-            with open(full, "rb") as f:
-                tar.addfile(info, f)
+            add_file(tar, root / rel, rel)
     return buf.getvalue()
+
+
+def add_file(tar: tarfile.TarFile, full: Path, name: str) -> None:
+    """One regular file as an entry that depends on nothing but its bytes and whether it
+    is executable: mode 0644 or 0755, time zero, no owner — identical trees, identical
+    tarballs."""
+    st = full.stat()
+    info = tarfile.TarInfo(name)
+    info.size = st.st_size
+    info.mode = 0o755 if st.st_mode & 0o111 else 0o644
+    info.mtime = 0
+    with open(full, "rb") as f:
+        tar.addfile(info, f)
 
 
 class ArtifactStore:
