@@ -3,15 +3,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 from kidp_gitops.api import crds, image
 from kidp_gitops.devcluster import DevCluster
-from kidp_gitops.kube import KubeClient
+from kidp_gitops.kube import ApiError, KubeClient
 from tests.integration.conftest import install_crds
 from tests.integration.wait import until
 
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+async def served(kube: KubeClient, path: str) -> bool:
+    """Whether a list path answers: a CRD's new or changed version is served moments
+    after the CRD is written (404, or 429 "storage is (re)initializing", meanwhile)."""
+    try:
+        await kube.get(path)
+    except ApiError as err:
+        if err.status not in (404, 429, 503):
+            raise
+        return False
+    return True
 
 
 async def test_a_policy_stored_as_v1beta2_is_read_and_written_as_v1_after_install(
@@ -29,6 +42,7 @@ async def test_a_policy_stored_as_v1beta2_is_read_and_written_as_v1_after_instal
         return "v1beta2" in crd["status"].get("storedVersions", [])
 
     old_path = f"/apis/image.toolkit.fluxcd.io/v1beta2/namespaces/{bare_namespace}/imagepolicies"
+    await until(lambda: served(bare_kube, old_path), what="v1beta2 ImagePolicies to be served")
     spec = {
         "imageRepositoryRef": {"name": "app"},
         "policy": {"semver": {"range": ">=1.0.0"}},
@@ -82,6 +96,7 @@ async def test_install_over_a_crd_with_an_extra_stored_version_keeps_it(
     old_path = (
         f"/apis/kustomize.toolkit.fluxcd.io/v1beta2/namespaces/{bare_namespace}/kustomizations"
     )
+    await until(lambda: served(bare_kube, old_path), what="v1beta2 Kustomizations to be served")
     await bare_kube.create(
         old_path,
         {
@@ -110,7 +125,8 @@ async def test_install_over_a_crd_with_an_extra_stored_version_keeps_it(
         assert [a.action for a in again.applied] == ["unchanged"]
     finally:
         # Back as install_crds leaves it: no object in v1beta2, v1 alone.
-        await bare_kube.delete(f"{old_path}/old")
+        with contextlib.suppress(ApiError):  # not there when the create failed
+            await bare_kube.delete(f"{old_path}/old")
         crd = await bare_kube.get(f"{CRD_PATH}/{name}")
         crd["status"]["storedVersions"] = ["v1"]
         await bare_kube.request("PUT", f"{CRD_PATH}/{name}/status", body=crd)
