@@ -12,16 +12,13 @@ errors Flux's reasons. Errors are `RegistryError`s whose message never holds a c
 from __future__ import annotations
 
 import contextlib
-import re
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from kidp_gitops.oci import client, errors, reference
 from kidp_gitops.runtime import outbound, registryauth
 
-DOCKER_HUB = registryauth.DOCKER_HUB
-DOCKER_HUB_API = "registry-1.docker.io"
+DOCKER_HUB = reference.DOCKER_HUB
 PAGE_SIZE = client.PAGE_SIZE
 
 AUTHENTICATION_FAILED = "AuthenticationFailed"
@@ -36,23 +33,8 @@ class RegistryError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class ImageName:
-    """An image repository: `host` as the registry is reached, `path` inside it."""
-
-    host: str
-    path: str
-
-    @property
-    def canonical(self) -> str:
-        return f"{self.host}/{self.path}"
-
-    @property
-    def api_host(self) -> str:
-        return DOCKER_HUB_API if self.host == DOCKER_HUB else self.host
-
-
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+ImageName = reference.Repository
+"""An image repository: the same value an OCIRepository's URL names."""
 
 
 def parse_image(image: str) -> ImageName:
@@ -65,14 +47,14 @@ def parse_image(image: str) -> ImageName:
         host, path = first, rest
     else:
         host, path = DOCKER_HUB, text
-    if host in ("index.docker.io", "registry-1.docker.io"):
+    if host in ("index.docker.io", reference.DOCKER_HUB_API):
         host = DOCKER_HUB
     last = path.rsplit("/", 1)[-1]
     if ":" in last:
         raise RegistryError(INVALID_IMAGE, f"image '{image}' must not have a tag")
     if host == DOCKER_HUB and "/" not in path:
         path = f"library/{path}"
-    if not all(_COMPONENT.match(part) for part in path.split("/")):
+    if not reference.valid_path(path):
         raise RegistryError(INVALID_IMAGE, f"'{image}' is not a valid image name")
     return ImageName(host, path)
 
@@ -118,10 +100,7 @@ def _client(
     timeout: float,
     http: outbound.Outbound | None,
 ) -> client.Client:
-    repository = reference.Repository(image.host, image.path)
-    return client.Client(
-        repository, credentials, insecure=insecure, tls=tls, timeout=timeout, http=http
-    )
+    return client.Client(image, credentials, insecure=insecure, tls=tls, timeout=timeout, http=http)
 
 
 @contextlib.contextmanager

@@ -68,6 +68,11 @@ class Reference:
         return text
 
 
+def valid_path(path: str) -> bool:
+    """Whether every component of a repository path fits the distribution spec."""
+    return all(_COMPONENT.match(part) for part in path.split("/"))
+
+
 def parse_repository(url: str) -> Repository:
     """The repository of an `oci://host/path` URL (no tag, no digest)."""
     if not url.startswith(PREFIX):
@@ -107,6 +112,6 @@ def _split(text: str, url: str) -> Repository:
         host = DOCKER_HUB
     if host == DOCKER_HUB and "/" not in path:
         path = f"library/{path}"
-    if not all(_COMPONENT.match(part) for part in path.split("/")):
+    if not valid_path(path):
         raise OCIError(f"'{path}' in '{url}' is not a valid repository name")
     return Repository(host, path)

@@ -325,21 +325,7 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
             return _kept(status, current)
 
         data = await self._download(source, repo, entry)
-        tree = tmp / "chart"
-        chart_dir = await asyncio.to_thread(helmpackage.unpack_chart, data, tree, spec.chart)
-        if not files:
-            return Built(
-                name=spec.chart,
-                revision=version,
-                reason=CHART_PULL_SUCCEEDED,
-                message=f"pulled '{spec.chart}' chart with version '{version}'",
-                tree=tree,
-            )
-        values, found = helmpackage.merge_values(
-            chart_dir, files, ignore_missing=spec.ignore_missing_values_files
-        )
-        helmpackage.write_values(chart_dir, values)
-        return await self._package(chart_dir, tmp, spec.chart, spec.chart, version, version, found)
+        return await self._from_archive(spec, data, tmp, version, files)
 
     async def build_from_oci(
         self,
@@ -389,8 +375,15 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
                 pulled = await helmoci.pull(registry, chart_version, tmp)
         except DeadlineExceeded as err:
             raise ReconcileError(helmpackage.CHART_PULL_ERROR, str(err)) from err
+        return await self._from_archive(spec, pulled.data, tmp, version, files)
+
+    async def _from_archive(
+        self, spec: api.HelmChartSpec, data: bytes, tmp: Path, version: str, files: list[str]
+    ) -> Built:
+        """A packaged chart pulled from a repository or a registry: unpacked, and packaged
+        again only when values files are merged into it."""
         tree = tmp / "chart"
-        chart_dir = await asyncio.to_thread(helmpackage.unpack_chart, pulled.data, tree, spec.chart)
+        chart_dir = await asyncio.to_thread(helmpackage.unpack_chart, data, tree, spec.chart)
         if not files:
             return Built(
                 name=spec.chart,
@@ -399,10 +392,14 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
                 message=f"pulled '{spec.chart}' chart with version '{version}'",
                 tree=tree,
             )
-        values, found = helmpackage.merge_values(
-            chart_dir, files, ignore_missing=spec.ignore_missing_values_files
+        # Reading and parsing the values files is disk work: off the event loop.
+        values, found = await asyncio.to_thread(
+            helmpackage.merge_values,
+            chart_dir,
+            files,
+            ignore_missing=spec.ignore_missing_values_files,
         )
-        helmpackage.write_values(chart_dir, values)
+        await asyncio.to_thread(helmpackage.write_values, chart_dir, values)
         return await self._package(chart_dir, tmp, spec.chart, spec.chart, version, version, found)
 
     async def _package(
