@@ -61,10 +61,11 @@ def extract(source: Path | bytes, dest: Path, limits: Limits = ARTIFACT) -> None
                 try:
                     tar.extract(member, dest, filter="data")
                 except tarfile.FilterError as err:
-                    raise UnsafeArchive(f"unsafe entry: {err}") from None
+                    # The entry's name is the archive's: cut, as it lands in a status.
+                    raise UnsafeArchive(f"unsafe entry: {str(err)[:300]}") from None
                 except OSError as err:  # a file over a directory ('../dest'), a full disk
                     raise UnsafeArchive(
-                        f"entry '{member.name}' cannot be unpacked: {err.strerror}"
+                        f"entry '{member.name[:200]}' cannot be unpacked: {err.strerror}"
                     ) from None
     except UnsafeArchive:
         raise
