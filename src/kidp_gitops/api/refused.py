@@ -1,9 +1,9 @@
 """Fields our CRDs accept (Flux's schemas have them) but kidp does not implement yet.
 
 Accepting such a field and going on would tell the user in the status that all is well
-while the cluster differs from what was asked: `kubeConfig` ignored means the objects
-meant for a remote cluster land on this one. So an object that sets one is refused as a
-whole — Stalled, reason `UnsupportedField`, the message naming the field — by every
+while the cluster differs from what was asked: a `kubeConfig.configMapRef` ignored would
+mean the objects meant for a remote cluster land on this one. So an object that sets one
+is refused as a whole — Stalled, reason `UnsupportedField`, the message naming the field — by every
 controller (`runtime.lifecycle`) and by `kidp validate`, from this one table.
 
     refused_fields(kind, obj) -> list[Refused]     the refused fields `obj` sets
@@ -21,16 +21,17 @@ from typing import Any
 
 UNSUPPORTED_FIELD = "UnsupportedField"
 
-_REMOTE = (
-    "applying to a remote cluster is not implemented yet, and nothing meant for another "
-    "cluster may reach this one"
+_WORKLOAD_IDENTITY = (
+    "a kubeconfig built by workload identity needs a cloud provider's API (aws, azure, gcp) "
+    "or OIDC trust between clusters (generic), which kidp does not implement; use "
+    "spec.kubeConfig.secretRef. Nothing meant for another cluster reaches this one"
 )
 
 
 @dataclass(frozen=True)
 class Refused:
     path: str
-    """Dotted path of the field in the object, as a user writes it (`spec.kubeConfig`;
+    """Dotted path of the field in the object, as a user writes it (`spec.ignore`;
     `[]` for every item of a list, `[1]` for one)."""
     why: str
     allowed: tuple[Any, ...] = ()
@@ -50,13 +51,13 @@ _CEL_HEALTH = "health checks by CEL expression are not implemented"
 
 FIELDS: dict[str, tuple[Refused, ...]] = {
     "Kustomization": (
-        Refused("spec.kubeConfig", _REMOTE),
+        Refused("spec.kubeConfig.configMapRef", _WORKLOAD_IDENTITY),
         Refused("spec.dependsOn[].readyExpr", _CEL_READY),
         Refused("spec.buildMetadata", "kustomize build metadata annotations are not implemented"),
         Refused("spec.ignore", "ignore rules for drift detection and apply are not implemented"),
     ),
     "HelmRelease": (
-        Refused("spec.kubeConfig", _REMOTE),
+        Refused("spec.kubeConfig.configMapRef", _WORKLOAD_IDENTITY),
         Refused(
             "spec.commonMetadata",
             "labels and annotations on every object of the release are not implemented",

@@ -29,6 +29,7 @@ from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
+from kidp_gitops.runtime.remote import Remotes
 from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.source.controller import (
     gitrepository_controller,
@@ -113,6 +114,7 @@ class Engine:
         redact.mask_logs()  # no value that came from a Secret in any log line
         sandbox.configure(o.build_limits)
         http = outbound.Outbound()
+        remotes: Remotes | None = None
         installed = outbound.install(http)  # the controllers' tasks, started below, use it
         try:
             await asyncio.to_thread(sandbox.warn_if_unavailable)
@@ -127,6 +129,7 @@ class Engine:
                 election = LeaderElection(o.lease_namespace, "kidp-controller-leader", identity)
             cache = InformerCache(client, shard_selector=o.watch_label_selector)
             self.cache = cache
+            remotes = Remotes(client, mapper)
             manager = Manager(
                 client, host=o.metrics_host, port=o.metrics_port, leader_election=election
             )
@@ -140,6 +143,7 @@ class Engine:
                 namespace=o.namespace,
                 concurrency=o.concurrency,
                 lockdown=o.lockdown,
+                remotes=remotes,
             )
             controllers = [
                 await gitrepository_controller(ctx, store),
@@ -174,6 +178,8 @@ class Engine:
                 await receiver_runner.cleanup()
             for app_runner in app_runners:
                 await app_runner.cleanup()
+            if remotes is not None:
+                await remotes.close()
             await http.close()
             outbound.uninstall(installed)
             await background.settle()  # temporary trees still being deleted
