@@ -293,7 +293,13 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         try:
             # Uninstalled where it was released; a remote that does not answer keeps
             # the release, and the HelmRelease, until it does.
-            target = await self._target(hr)
+            try:
+                target = await self._target(hr)
+            except remote.InvalidKubeConfig:
+                if st.history:
+                    raise
+                await self.remotes.release(owner)
+                return  # never released anywhere: no cluster to clean up
             try:
                 if await release.history(target.client, namespace, name):
                     async with self._invocation(hr, target, namespace, name) as inv:

@@ -307,6 +307,9 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
             await self.remotes.release(_owner(key))
             return
         refs = inventory.of(ks.status.inventory if ks.status is not None else None)
+        if not refs:  # nothing applied anywhere: no cluster to ask (as Flux)
+            await self.remotes.release(_owner(key))
+            return
         try:
             # On the cluster the objects were applied to; a remote that does not
             # answer keeps them, and the Kustomization, until it does.
