@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -99,7 +100,10 @@ async def test_a_kustomization_and_a_helmrelease_act_on_the_remote_cluster(
         # `value.yaml`: the key Flux reads when there is no `value` and none is named.
         kubeconfig = remote_cluster.kubeconfig.read_bytes()
         await create_secret(kube, namespace, SECRET, {"value.yaml": kubeconfig})
-        spec = {"kubeConfig": {"secretRef": {"name": SECRET}}, "serviceAccountName": ACCOUNT}
+        spec: dict[str, Any] = {
+            "kubeConfig": {"secretRef": {"name": SECRET}},
+            "serviceAccountName": ACCOUNT,
+        }
         await kube.create(KS.format(ns=namespace), kustomization("apps", "apps", **spec))
         await kube.create(HR.format(ns=namespace), helmrelease("plain", "plain", **spec))
         await wait_ready(kube, namespace, "apps", timeout=120)
