@@ -105,7 +105,8 @@ async def test_a_kustomization_and_a_helmrelease_act_on_the_remote_cluster(
             "serviceAccountName": ACCOUNT,
         }
         await kube.create(KS.format(ns=namespace), kustomization("apps", "apps", **spec))
-        await kube.create(HR.format(ns=namespace), helmrelease("plain", "plain", **spec))
+        release = helmrelease("plain", "plain", driftDetection={"mode": "enabled"}, **spec)
+        await kube.create(HR.format(ns=namespace), release)
         await wait_ready(kube, namespace, "apps", timeout=120)
         await wait_hr(kube, namespace, "plain", "True", "InstallSucceeded")
 
@@ -129,6 +130,18 @@ async def test_a_kustomization_and_a_helmrelease_act_on_the_remote_cluster(
             return bool((await remote.get(remote_cm))["data"]["v"] == "remote-only")
 
         await until(put_back, 30, "the remote ConfigMap to be put back")
+
+        # The release's drift is checked on the remote too (at a reconcile, as locally).
+        await remote.patch(helm_cm, {"data": {"made-by": "a person"}})
+        await kube.patch(
+            f"{HR.format(ns=namespace)}/plain",
+            {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "drift"}}},
+        )
+
+        async def release_put_back() -> bool:
+            return bool((await remote.get(helm_cm))["data"]["made-by"] == "helm")
+
+        await until(release_put_back, 60, "the release's ConfigMap to be put back")
 
         # Unreachable: the last state stays on both clusters, and the status says why.
         inventory = (await kube.get(f"{KS.format(ns=namespace)}/apps"))["status"]["inventory"]
