@@ -115,10 +115,6 @@ class NoSingleChart(ReconcileError):
         super().__init__(conditions.ARTIFACT_FAILED, message)
 
 
-def _interval(spec: api.HelmReleaseSpec) -> float:
-    return spec.interval.seconds
-
-
 def _soon(spec: api.HelmReleaseSpec) -> float:
     return min(spec.interval.seconds, INPUT_WAIT)
 
@@ -130,8 +126,10 @@ ERRORS: failures.Table[api.HelmReleaseSpec] = failures.Table(
     failures.wait(values.ValuesError, after=_soon, reason=values.REASON),
     failures.wait(ArtifactUnavailable, after=ARTIFACT_WAIT, reason=conditions.ARTIFACT_FAILED),
     failures.wait(NoSingleChart, after=ARTIFACT_WAIT),
-    failures.retry(remote.Unreachable, after=_interval),
-    failures.retry(remote.InvalidKubeConfig, after=_interval),
+    # A remote back up is noticed within INPUT_WAIT (a HelmRelease has no retryInterval);
+    # a fixed kubeConfig Secret at once (it is watched).
+    failures.retry(remote.Unreachable, after=_soon),
+    failures.retry(remote.InvalidKubeConfig, after=_soon),
 )
 
 
