@@ -50,6 +50,8 @@ INVALID_KUBECONFIG = "InvalidKubeConfig"
 KEYS = ("value", "value.yaml")
 """The keys read when `secretRef.key` names none, in order (Flux's)."""
 LOCAL = "local"
+MAX_RESPONSE = 64 << 20
+"""The largest response read from a remote API server: its address is a tenant's word."""
 
 
 class Unreachable(ReconcileError):
@@ -212,7 +214,7 @@ class Remotes:
             raise InvalidKubeConfig(f"refused kubeConfig: {err}") from err
         # Logs never hold the remote's credentials, whatever a library writes.
         redact.REDACTOR.remember(f"kubeconfig/{digest}", parsed.secrets())
-        client = KubeClient(config)
+        client = KubeClient(config, max_body=MAX_RESPONSE)
         log.info("opened remote cluster %s", parsed.server)
         return Remote(digest, parsed.server, client, RestMapper(client), InformerCache(client))
 
