@@ -21,6 +21,7 @@ from typing import Any, Self
 
 import aiohttp
 import orjson
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import Counter
 
 from kidp_gitops.kube.config import ClusterConfig
@@ -229,6 +230,11 @@ class KubeClient:
                         yield orjson.loads(line)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise ConnectionFailed(f"watch {path}: {exc or type(exc).__name__}") from exc
+            except HttpProcessingError as exc:
+                # A line past aiohttp's bound (a remote server streaming one endless
+                # event): a broken stream like any other, so the informer lists again
+                # rather than dying.
+                raise ConnectionFailed(f"watch {path}: {type(exc).__name__}") from exc
 
     async def get(
         self, path: str, params: Mapping[str, str] | None = None, accept: str = "application/json"

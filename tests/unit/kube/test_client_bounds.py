@@ -48,3 +48,32 @@ async def test_a_bounded_client_stops_reading_past_its_bound(base: str) -> None:
             await bounded.impersonate("someone").get("/error")
     async with KubeClient(config) as unbounded:
         assert len((await unbounded.get("/version"))["v"]) == BIG
+
+
+async def test_an_endless_watch_event_is_a_broken_stream() -> None:
+    """A server that streams one event line without end: the watch ends as a broken
+    stream (the informer lists again), not with an error that would end the informer."""
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.content_type = "application/json"
+        await resp.prepare(request)
+        await resp.write(b'{"type": "ADDED", "object": {"v": "')
+        for _ in range(64):
+            await resp.write(b"x" * BIG)
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", endless)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    config = ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
+    try:
+        async with KubeClient(config) as client:
+            with pytest.raises(ConnectionFailed, match="watch /api/v1/configmaps"):
+                async for _ in client.stream("/api/v1/configmaps", {"watch": "1"}, 10):
+                    pass
+    finally:
+        await runner.cleanup()
