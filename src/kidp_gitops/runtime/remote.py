@@ -166,6 +166,8 @@ class Remotes:
 
     async def release(self, owner: str) -> None:
         """`owner` acts on no remote any more: close what nobody else uses."""
+        if owner not in self._of_owner:
+            return  # the common case, every local reconcile: no lock to wait for
         async with self._lock:
             await self._let_go(owner)
 
