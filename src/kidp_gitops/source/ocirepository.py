@@ -190,7 +190,7 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
                 ) from err
             try:
                 stored = await asyncio.to_thread(
-                    self._store, obj, spec, blob, tmp / "tree", pick.revision
+                    self._store, obj, spec, blob, str(layer["digest"]), tmp / "tree", pick.revision
                 )
             except errors.OCIError as err:
                 raise ReconcileError(LAYER_FAILED, err.message) from err
@@ -203,13 +203,15 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
         obj: api.OCIRepository,
         spec: api.OCIRepositorySpec,
         blob: Path,
+        digest: str,
         tree: Path,
         revision: str,
     ) -> Artifact:
         """The layer as the artifact (in a worker thread): moved in as it is (`copy`), or
         unpacked and repacked with the ignore rules (`extract`)."""
         if spec.effective_operation() == "copy":
-            return self.store.adopt(KIND, obj.namespace, obj.name, blob, revision)
+            # The layer's digest, checked by download_layer as the blob arrived.
+            return self.store.adopt(KIND, obj.namespace, obj.name, blob, revision, digest)
         artifact.extract(blob, tree)
         files = IgnoreRules(tree, spec.ignore).files(tree)
         return self.store.archive(KIND, obj.namespace, obj.name, tree, files, revision)
