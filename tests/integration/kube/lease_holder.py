@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
 from kidp_gitops.kube import KubeClient, load_config
 from kidp_gitops.kube.leader import LeaderElector
 
 
 async def main(kubeconfig: str, namespace: str, lease: str, identity: str, *periods: str) -> None:
-    timing = dict(
+    timing: dict[str, Any] = dict(
         zip(("lease_duration", "renew_deadline", "retry_period"), map(float, periods), strict=False)
     )
     async with KubeClient(await load_config(kubeconfig)) as kube:

@@ -10,7 +10,7 @@ import sys
 
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
-from kidp_gitops.kube.leader import LeaderElector
+from kidp_gitops.kube.leader import LeaderElector, LeaseTiming
 from tests.integration.conftest import repo_root
 from tests.integration.wait import until
 
@@ -21,7 +21,21 @@ def micro_time(text: str) -> datetime.datetime:
 
 
 # Short leases (the engine's defaults are 12 s / 8 s / 2 s): the rule is the same.
-TIMING = {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.5}
+TIMING = LeaseTiming(lease_duration=3.0, renew_deadline=2.0, retry_period=0.5)
+
+
+def elector(kube: KubeClient, namespace: str, lease: str, identity: str) -> LeaderElector:
+    t = TIMING
+    return LeaderElector(
+        kube,
+        namespace,
+        lease,
+        identity,
+        lease_duration=t.lease_duration,
+        renew_deadline=t.renew_deadline,
+        retry_period=t.retry_period,
+        release_on_cancel=t.release_on_cancel,
+    )
 
 
 async def test_a_killed_leader_is_replaced_once_its_lease_expires(
@@ -35,11 +49,11 @@ async def test_a_killed_leader_is_replaced_once_its_lease_expires(
         namespace,
         "engine",
         "first",
-        *(str(v) for v in TIMING.values()),
+        *(str(v) for v in (TIMING.lease_duration, TIMING.renew_deadline, TIMING.retry_period)),
         cwd=repo_root(),
         stdout=asyncio.subprocess.PIPE,
     )
-    second = LeaderElector(kube, namespace, "engine", "second", **TIMING)
+    second = elector(kube, namespace, "engine", "second")
     led = asyncio.Event()
 
     async def lead() -> None:
@@ -75,7 +89,7 @@ async def test_a_killed_leader_is_replaced_once_its_lease_expires(
         # Never two leaders: the second took the lease only after it had gone a whole
         # leaseDuration without a renewal by the dead first.
         taken = micro_time(lease["spec"]["acquireTime"])
-        assert taken - last_renewal >= datetime.timedelta(seconds=TIMING["lease_duration"])
+        assert taken - last_renewal >= datetime.timedelta(seconds=TIMING.lease_duration)
     finally:
         if first.returncode is None:
             first.kill()
@@ -135,3 +149,23 @@ async def test_a_graceful_stop_hands_over_at_once(kube: KubeClient, namespace: s
     task_b.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task_b
+
+
+async def test_without_release_on_cancel_the_lease_stays_until_it_expires(
+    kube: KubeClient, namespace: str
+) -> None:
+    # --leader-election-release-on-cancel=false: a stopped leader keeps its record, so a
+    # standby waits out the lease (for processes that may not end at once).
+    a = elector(kube, namespace, "kept", "a")
+    a.release_on_cancel = False
+
+    async def lead() -> None:
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(a.run(lead))
+    await asyncio.wait_for(a.leading.wait(), 30)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    lease = await kube.get(f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/kept")
+    assert lease["spec"]["holderIdentity"] == "a"
