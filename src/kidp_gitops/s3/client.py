@@ -138,11 +138,11 @@ class Client:
                         f"bucket '{self.bucket}' holds more than {limit} objects under"
                         f" prefix '{prefix}'"
                     )
-                yield ObjectInfo(
-                    item.findtext("Key") or "",
-                    (item.findtext("ETag") or "").strip('"'),
-                    int(item.findtext("Size") or 0),
-                )
+                key = item.findtext("Key") or ""
+                size = item.findtext("Size") or "0"
+                if not size.isdigit():
+                    raise S3Error(f"the listing gives object '{cut(key)}' no valid size")
+                yield ObjectInfo(key, (item.findtext("ETag") or "").strip('"'), int(size))
             token = page.findtext("NextContinuationToken")
             if (page.findtext("IsTruncated") or "").lower() != "true" or not token:
                 return

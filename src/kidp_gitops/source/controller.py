@@ -1,7 +1,7 @@
 """Wiring of the source controller: GitRepository objects → reconciler, and the
 includes between them (a new artifact of an included repository rebuilds the
 repositories that include it); HelmRepository objects → reconciler; HelmChart objects →
-reconciler, rebuilt when the GitRepository or HelmRepository they read changes;
+reconciler, rebuilt when the GitRepository, Bucket or HelmRepository they read changes;
 OCIRepository objects → reconciler; Bucket objects → reconciler."""
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ async def helmchart_controller(
     workdir = ctx.data_dir / "helm-work"
     workdir.mkdir(parents=True, exist_ok=True)
     sources = {
-        kind: await ctx.mapper.resource(API_VERSION, kind) for kind in (KIND, helmrepository.KIND)
+        kind: await ctx.mapper.resource(API_VERSION, kind)
+        for kind in (KIND, bucket.KIND, helmrepository.KIND)
     }
     informer = ctx.cache.own(resource, namespace=ctx.namespace)
     informer.add_indexer(BY_CHART_SOURCE, _chart_source)

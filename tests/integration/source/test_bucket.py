@@ -21,6 +21,7 @@ from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from kidp_gitops.source import bucket as bucket_source
 from tests.integration.notification.helpers import events_of
+from tests.integration.source.helmrepos import chart_files, create_chart, wait_ready
 from tests.integration.source.helpers import artifact_files, condition, create_secret
 from tests.integration.source.s3server import S3Server
 from tests.integration.wait import until
@@ -195,6 +196,25 @@ async def test_the_prefix_sourceignore_and_spec_ignore_choose_the_objects(
     # The .sourceignore is read at the bucket's root and kept, as Flux keeps it.
     assert files == {"apps/a.yaml": b"a: 1\n", ".sourceignore": b"*.md\n"}
     assert obj["status"]["observedIgnore"] == "drafts/\n"
+
+
+async def test_a_helmchart_is_packaged_from_a_chart_in_a_bucket(
+    kube: KubeClient, namespace: str, s3_server: S3Server
+) -> None:
+    name = f"{namespace}-charts"
+    objects = {f"charts/app/{k}": v.encode() for k, v in chart_files("app", "0.1.0").items()}
+    etags = await new_bucket(s3_server, name, objects)
+    await keys_secret(kube, namespace, s3_server, s3_server.secret_key)
+    await create_bucket(kube, namespace, name, s3_server)
+    await wait_bucket(kube, namespace, name, revision=index_revision(etags))
+    await create_chart(
+        kube, namespace, "app", "charts/app", f"Bucket/{name}", reconcileStrategy="Revision"
+    )
+    chart = await wait_ready(kube, "HelmChart", namespace, "app", "True", "ChartPackageSucceeded")
+    # As Flux: the Revision strategy's build metadata is the index digest's first 12 digits.
+    short = index_revision(etags).removeprefix("sha256:")[:12]
+    assert chart["status"]["artifact"]["revision"] == f"0.1.0+{short}"
+    assert "app/templates/configmap.yaml" in await artifact_files(chart)
 
 
 async def test_a_wrong_secret_key_says_why_and_never_shows_the_key(
