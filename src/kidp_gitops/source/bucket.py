@@ -12,10 +12,11 @@ root (kept in the artifact when there is one) and `spec.ignore` after it, with n
 list; keys ending in `/` (folder markers) are not objects.
 
 The bucket's content is hostile: at most `MAX_OBJECTS` objects under the prefix, each at
-most `MAX_OBJECT_BYTES`, all together at most `MAX_TOTAL_BYTES` (what the artifact store's
-consumers unpack: `storage.untar.ARTIFACT`); a key that would land outside the artifact's
-root (`..`, a leading `/`, an empty or `.` segment) is refused, naming the key. The secret
-key is sent only as a signature, and no error carries it.
+most `MAX_OBJECT_BYTES`, all together at most `MAX_TOTAL_BYTES` (what the artifact
+store's consumers unpack: `storage.untar.ARTIFACT`), a `.sourceignore` of
+`MAX_SOURCEIGNORE_BYTES`; a key that would land outside the artifact's root (`..`, a
+leading `/`, an empty or `.` segment) is refused, naming the key. The secret key is sent
+only as a signature, and no error carries it.
 
 A failure keeps the last good artifact in the status and says why, with Flux's reasons:
 BucketOperationFailed (the server, its answers, its content), AuthenticationFailed (the
@@ -63,7 +64,8 @@ NEW_ARTIFACT = "NewArtifact"
 MAX_OBJECTS = 10_000
 MAX_OBJECT_BYTES = 64 << 20
 MAX_TOTAL_BYTES = untar.ARTIFACT.max_bytes
-MAX_SOURCEIGNORE_BYTES = 1 << 20
+MAX_SOURCEIGNORE_BYTES = 64 << 10
+"""Thousands of patterns: more than RE2 compiles into one set (then the reconcile fails)."""
 MAX_KEY_BYTES = 1024
 """S3's own limit on a key."""
 CONCURRENT_DOWNLOADS = 8
@@ -182,10 +184,8 @@ class BucketReconciler(TypedReconciler[api.Bucket, api.BucketStatus]):
         sourceignore = await self._sourceignore(bucket)
         lines = (sourceignore or b"").decode(errors="replace").splitlines()
         lines += (spec.ignore or "").splitlines()
-        rules = GitIgnoreSpec.from_lines(lines)
-        kept = [o for o in listed if not rules.match_file(o.key)]
-        for o in kept:
-            check_key(o.key)
+        # Compiling a tenant's patterns takes time: off the shared event loop.
+        kept = await asyncio.to_thread(keep, listed, lines)
         total = sum(o.size for o in kept)
         if total > MAX_TOTAL_BYTES:
             raise s3.S3Error(
@@ -314,6 +314,21 @@ class BucketReconciler(TypedReconciler[api.Bucket, api.BucketStatus]):
             return credentials.from_secret(data, f"{namespace}/{name}", system_roots=True)
         except credentials.CredentialsError as err:
             raise StalledError(INVALID_SPEC, f"spec.certSecretRef: {err}") from err
+
+
+def keep(objects: list[s3.ObjectInfo], patterns: list[str]) -> list[s3.ObjectInfo]:
+    """The objects the ignore rules (gitignore syntax, as Flux's sourceignore) keep; each
+    key checked with `check_key`. Blocking: call it from a worker thread."""
+    try:
+        rules = GitIgnoreSpec.from_lines(patterns)
+    except Exception as err:  # pathspec's for a bad pattern, RE2's for a set too large
+        raise s3.S3Error(
+            f"the ignore rules (.sourceignore, spec.ignore) cannot be used: {s3.cut(str(err))}"
+        ) from None
+    kept = [o for o in objects if not rules.match_file(o.key)]
+    for o in kept:
+        check_key(o.key)
+    return kept
 
 
 def check_key(key: str) -> None:

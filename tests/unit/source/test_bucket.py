@@ -39,3 +39,25 @@ def test_keys_that_would_leave_the_artifact_root_are_refused(key: str) -> None:
 @pytest.mark.parametrize("key", ["a.yaml", "apps/a b+c~.yaml", "x/..y/z", "\u00e9/f"])
 def test_ordinary_keys_pass(key: str) -> None:
     bucket.check_key(key)
+
+
+def _obj(key: str) -> s3.ObjectInfo:
+    return s3.ObjectInfo(key, "e", 1)
+
+
+def test_ignore_rules_are_gitignore_rules_over_the_keys() -> None:
+    objects = [_obj(k) for k in ("a.yaml", "README.md", "docs/x.yaml", "apps/docs/y.yaml")]
+    kept = bucket.keep(objects, ["*.md", "/docs/", "!README.md"])
+    assert [o.key for o in kept] == ["a.yaml", "README.md", "apps/docs/y.yaml"]
+
+
+def test_rules_too_many_to_compile_fail_the_reconcile_with_a_reason() -> None:
+    patterns = [f"dir{i}/**/*.x{i}" for i in range(3000)]
+    with pytest.raises(s3.S3Error, match="cannot be used"):
+        bucket.keep([_obj("a.yaml")], patterns)
+
+
+def test_a_kept_key_that_escapes_is_refused_and_an_ignored_one_is_not() -> None:
+    with pytest.raises(s3.S3Error, match="leave the artifact's root"):
+        bucket.keep([_obj("../x.yaml")], [])
+    assert bucket.keep([_obj("../x.yaml"), _obj("a")], ["*.yaml"]) == [_obj("a")]
