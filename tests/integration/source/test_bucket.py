@@ -20,6 +20,7 @@ from kidp_gitops.cli.main import app
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from kidp_gitops.source import bucket as bucket_source
+from tests.gitserver.keys import self_signed_certificate
 from tests.integration.notification.helpers import events_of
 from tests.integration.source.helmrepos import chart_files, create_chart, wait_ready
 from tests.integration.source.helpers import artifact_files, condition, create_secret
@@ -215,6 +216,26 @@ async def test_a_helmchart_is_packaged_from_a_chart_in_a_bucket(
     short = index_revision(etags).removeprefix("sha256:")[:12]
     assert chart["status"]["artifact"]["revision"] == f"0.1.0+{short}"
     assert "app/templates/configmap.yaml" in await artifact_files(chart)
+
+
+async def test_https_with_the_ca_of_cert_secret_ref(kube: KubeClient, namespace: str) -> None:
+    certificate = self_signed_certificate()
+    with S3Server(certificate) as server:
+        name = f"{namespace}-tls"
+        etags = await new_bucket(server, name, {"one.yaml": configmap(namespace, "one", "1")})
+        await keys_secret(kube, namespace, server, server.secret_key)
+        # Without the CA: the server's certificate is not trusted, and that is the reason.
+        await create_bucket(kube, namespace, name, server, insecure=None)
+        obj = await wait_bucket(
+            kube, namespace, name, status="False", reason="BucketOperationFailed"
+        )
+        assert "CERTIFICATE_VERIFY_FAILED" in condition(obj)["message"]
+
+        await create_secret(kube, namespace, "s3-ca", {"ca.crt": certificate.cert})
+        await kube.patch(
+            f"{BUCKETS.format(ns=namespace)}/{name}", {"spec": {"certSecretRef": {"name": "s3-ca"}}}
+        )
+        await wait_bucket(kube, namespace, name, revision=index_revision(etags))
 
 
 async def test_a_wrong_secret_key_says_why_and_never_shows_the_key(
