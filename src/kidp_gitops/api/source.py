@@ -90,9 +90,6 @@ class GitRepositorySpec(meta.SpecModel):
     sparse_checkout: list[str] = Field(default_factory=list)
     """Directories to check out; the whole tree when empty."""
 
-    def effective_provider(self) -> str:
-        return self.provider or "generic"
-
 
 class GitRepositoryStatus(meta.ObjectStatus):
     artifact: meta.Artifact | None = None

@@ -36,7 +36,6 @@ from pydantic import ValidationError
 
 from kidp_gitops.api import meta
 from kidp_gitops.api import source as api
-from kidp_gitops.api.refused import UNSUPPORTED_FIELD
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
@@ -347,13 +346,6 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
                 SOURCE_UNAVAILABLE, f"HelmRepository '{source.name}' has an invalid spec"
             ) from err
         namespace = source.obj["metadata"]["namespace"]
-        if spec.verify is not None:
-            # Accepting it would install a chart whose signature nobody checked.
-            raise StalledError(
-                UNSUPPORTED_FIELD,
-                "spec.verify is set, but kidp-gitops does not verify chart signatures"
-                " (cosign, notation) yet",
-            )
         registry = await helmoci.connect(self.client, namespace, repo, spec.chart)
         # One budget for all the registry's requests (tag pages, manifest, layer).
         deadline = Deadline(repo.effective_timeout().seconds, "the HelmRepository's spec.timeout")
