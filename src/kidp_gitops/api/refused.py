@@ -125,6 +125,22 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
             "a cloud provider's workload identity for notifications is not implemented",
         ),
     ),
+    "Bucket": (
+        Refused(
+            "spec.provider",
+            "only S3-compatible servers with static keys ('generic', or 'aws' with"
+            " spec.secretRef) are implemented; Google Cloud Storage and Azure Blob are not",
+            allowed=("generic", "aws"),
+        ),
+        Refused(
+            "spec.sts", "temporary credentials from a Security Token Service are not implemented"
+        ),
+        Refused(
+            "spec.serviceAccountName",
+            "workload identity is not implemented; give static keys in spec.secretRef",
+        ),
+        Refused("spec.proxySecretRef", "a proxy for buckets is not implemented"),
+    ),
     "Receiver": (
         Refused("spec.oidcProviders", "authenticating webhooks by OIDC tokens is not implemented"),
         Refused(

@@ -33,6 +33,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "HelmRepository": ("source", "runtime"),
     "HelmChart": ("source", "oci", "runtime"),
     "OCIRepository": ("source", "oci", "runtime"),
+    "Bucket": ("source", "s3", "runtime"),
     "Kustomization": ("kustomize", "render", "sops", "runtime"),
     "HelmRelease": ("helm", "runtime"),
     "Provider": ("notification", "runtime"),
