@@ -26,6 +26,8 @@ GROUP = resources.HELM_GROUP
 DEFAULT_INTERVAL = meta.Duration("1m")
 DEFAULT_TIMEOUT = meta.Duration("5m")
 DEFAULT_MAX_HISTORY = 5
+DEFAULT_RETRY_INTERVAL = meta.Duration("5m")
+"""The wait before retrying a failed action under RetryOnFailure, as Flux's."""
 
 CRDsPolicy = Literal["Skip", "Create", "CreateReplace"]
 ServerSideApply = Literal["enabled", "disabled", "auto"]
@@ -135,9 +137,10 @@ class ActionStrategy(meta.SpecModel):
     )
 
     name: Literal["RemediateOnFailure", "RetryOnFailure"]
-    """RemediateOnFailure follows `remediation`; RetryOnFailure retries without
-    remediating (refused: not implemented)."""
+    """RemediateOnFailure follows `remediation`; RetryOnFailure leaves the failed release
+    as it is and retries it (by an upgrade) every `retryInterval`, never Stalled."""
     retry_interval: meta.Duration | None = None
+    """5m when omitted; only with RetryOnFailure."""
 
 
 class Install(meta.SpecModel):
@@ -373,6 +376,15 @@ class HelmReleaseSpec(meta.SpecModel):
         if self.chart is not None and self.chart.spec.interval is not None:
             return self.chart.spec.interval
         return self.interval
+
+    def retry_after_failure(self, verb: Literal["install", "upgrade"]) -> meta.Duration | None:
+        """The wait before retrying a failed `verb` when its strategy is RetryOnFailure;
+        None when a failure is remediated (RemediateOnFailure, also when omitted)."""
+        opts = self.install if verb == "install" else self.upgrade
+        strategy = opts.strategy if opts is not None else None
+        if strategy is None or strategy.name != "RetryOnFailure":
+            return None
+        return strategy.retry_interval or DEFAULT_RETRY_INTERVAL
 
     def install_remediation(self) -> InstallRemediation:
         if self.install is not None and self.install.remediation is not None:

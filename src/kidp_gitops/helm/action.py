@@ -8,9 +8,11 @@ about the last attempt. The answer is one of:
 
     NONE       the release is deployed from this chart and these values, as we left it
     INSTALL    there is no release, or one uninstalled with its history kept, or only a
-               failed first install (to be removed first)
+               failed first install (to be removed first; under RetryOnFailure it is
+               upgraded instead, as helm-controller retries it)
     UPGRADE    anything else: new chart, new values, a failed or changed release
     STALLED    the same attempt already failed more often than remediation allows
+               (never under RetryOnFailure, which retries without end)
 
 As in Flux, only what changes the release makes it out of sync: the chart and the values
 (with the resolved valuesFrom; post-renderers, once they are applied, belong here too).
@@ -56,6 +58,9 @@ class LastAttempt:
     failures: int
     retries: int
     """Allowed retries of the last action's kind (negative: without end)."""
+    retrying: bool = False
+    """The last action's strategy is RetryOnFailure: a failure is retried as it stands
+    (no remediation, no end), by an upgrade."""
 
     def same_release(self, wanted: Wanted) -> bool:
         """The last attempt was for this chart and these values."""
@@ -68,7 +73,7 @@ class LastAttempt:
         return self.same_release(wanted) and self.generation == wanted.generation
 
     def exhausted(self) -> bool:
-        return self.retries >= 0 and self.failures > self.retries
+        return not self.retrying and 0 <= self.retries < self.failures
 
 
 def decide(stored: list[release.Revision], wanted: Wanted, last: LastAttempt) -> Next:
@@ -78,7 +83,11 @@ def decide(stored: list[release.Revision], wanted: Wanted, last: LastAttempt) ->
     if (
         not stored
         or stored[0].status == release.UNINSTALLED
-        or (all(r.status != release.DEPLOYED for r in stored) and _never_upgraded(stored))
+        or (
+            not last.retrying
+            and all(r.status != release.DEPLOYED for r in stored)
+            and _never_upgraded(stored)
+        )
     ):
         return Next.INSTALL
     latest = stored[0]

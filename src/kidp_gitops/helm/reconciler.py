@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kidp_gitops.api import helm as api
+from kidp_gitops.api import meta
 from kidp_gitops.helm import (
     action,
     chart,
@@ -59,7 +60,7 @@ from kidp_gitops.proc import background
 from kidp_gitops.runtime import conditions, failures, lifecycle, metrics, outbound, redact
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
-from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
+from kidp_gitops.runtime.reconcile import ReconcileError, Result, RetryError, StalledError
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.storage.artifacts import ArtifactStore
 from kidp_gitops.storage.fetch import ArtifactUnavailable
@@ -379,9 +380,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 await self._record_history(status, step)
                 message = f"Helm install failed for release {inv.ref}: {err}"
                 _released(status, "False", INSTALL_FAILED, message, hr)
-                if plan.stalled:
-                    raise StalledError(INSTALL_FAILED, message) from err
-                raise ReconcileError(INSTALL_FAILED, message) from err
+                raise _failure(INSTALL_FAILED, message, plan) from err
         await self._succeeded(status, step, desired, INSTALL_SUCCEEDED, "install")
 
     async def _upgrade(
@@ -406,9 +405,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 await self._record_history(status, step)
                 message = f"Helm upgrade failed for release {inv.ref}: {err}"
                 _released(status, "False", UPGRADE_FAILED, message, hr)
-                if plan.stalled:
-                    raise StalledError(UPGRADE_FAILED, message) from err
-                raise ReconcileError(UPGRADE_FAILED, message) from err
+                raise _failure(UPGRADE_FAILED, message, plan) from err
         await self._succeeded(status, step, desired, UPGRADE_SUCCEEDED, "upgrade")
 
     async def _rollback(self, step: Step, before: list[release.Revision]) -> None:
@@ -505,8 +502,9 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         failures = remediation.failed(status, verb)
         if verb == "install":
             plan = remediation.after_install_failure(hr.spec, failures)
-            # Retrying an install means installing again: the tested release goes first.
-            if plan.remedy == "uninstall" or not plan.stalled:
+            # Retrying an install means installing again: the tested release goes first
+            # (RetryOnFailure keeps it, and upgrades it when it retries).
+            if plan.remedy == "uninstall" or not (plan.stalled or plan.retry_after):
                 await self._uninstall(step)
         else:
             plan = remediation.after_upgrade_failure(hr.spec, failures)
@@ -521,7 +519,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             conditions.set_condition(
                 status, test.CONDITION, "False", result.reason, result.message, hr.generation
             )
-            raise ReconcileError(result.reason, result.message)  # retried after the remedy
+            raise _failure(result.reason, result.message, plan)  # retried after the remedy
 
     def _judge_tests(
         self, status: api.HelmReleaseStatus, hr: api.HelmRelease, latest: release.Revision
@@ -718,6 +716,19 @@ def _check_storage(hr: api.HelmRelease) -> None:
             f"'{hr.release_namespace()}': kidp runs the helm program, which stores a "
             "release in the namespace it installs to",
         )
+
+
+def _failure(reason: str, message: str, plan: remediation.Plan) -> ReconcileError:
+    """A failed action (or its test) as what follows it: Stalled when the remediation
+    retries are spent; under RetryOnFailure the release stays failed, not Stalled, and
+    the action is retried after `retryInterval` (jittered, as Flux requeues); otherwise
+    retried with backoff after the remedy."""
+    if plan.stalled:
+        return StalledError(reason, message)
+    if plan.retry_after is not None:
+        after = meta.Duration.from_seconds(plan.retry_after)
+        return RetryError(reason, f"{message}; retrying after {after}", jittered(plan.retry_after))
+    return ReconcileError(reason, message)
 
 
 def _released(

@@ -59,6 +59,19 @@ def test_failed_first_install_installs_again() -> None:
     assert action.decide(stored, WANTED, last(chart_digest="sha256:old")) is Next.INSTALL
 
 
+def test_failed_first_install_is_upgraded_under_retry_on_failure() -> None:
+    """helm-controller retries a failed install by an upgrade, keeping the release."""
+    stored = [revision(1, "failed")]
+    retrying = last(failures=1, action="install", retrying=True, release_digest="sha256:rel1")
+    assert action.decide(stored, WANTED, retrying) is Next.UPGRADE
+
+
+def test_retry_on_failure_is_never_stalled() -> None:
+    stored = [revision(3, "failed"), revision(2, "deployed")]
+    assert action.decide(stored, WANTED, last(failures=1)) is Next.STALLED
+    assert action.decide(stored, WANTED, last(failures=9, retrying=True)) is Next.UPGRADE
+
+
 def test_deployed_as_we_left_it_does_nothing() -> None:
     stored = [revision(2, "deployed"), revision(1, "superseded")]
     assert action.decide(stored, WANTED, last()) is Next.NONE
