@@ -349,8 +349,10 @@ class HelmReleaseSpec(meta.SpecModel):
     values: meta.FreeForm | None = None
     """Values of the release, merged over valuesFrom."""
     post_renderers: list[PostRenderer] = Field(default_factory=list)
+    """Kustomize patches and images over the rendered manifests, in order."""
     post_render_strategy: Literal["nohooks", "combined", "separate"] | None = None
-    """How hooks reach the post-renderers (refused: not implemented)."""
+    """How hooks reach the post-renderers: combined (helm v4's and Flux's default) only;
+    the others are refused."""
     common_metadata: kustomize.CommonMetadata | None = None
     """Labels and annotations for every object of the release (refused)."""
     health_check_exprs: list[kustomize.CustomHealthCheck] = Field(default_factory=list)
@@ -440,6 +442,8 @@ class HelmReleaseStatus(meta.ObjectStatus):
     last_attempted_revision: str | None = None
     last_attempted_revision_digest: str | None = None
     last_attempted_config_digest: str | None = None
+    observed_post_renderers_digest: str | None = None
+    """Digest of the post-renderers of the last successful install or upgrade."""
     last_handled_force_at: str | None = None
     last_handled_reset_at: str | None = None
     last_applied_revision: str | None = None

@@ -70,7 +70,9 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
         ),
         Refused(
             "spec.postRenderStrategy",
-            "how hooks reach post-renderers is not chosen by this field yet",
+            "helm v4's CLI sends hooks and manifests to the post-renderers together "
+            "(combined, Flux's default); nohooks and separate are not implemented",
+            allowed=("combined",),
         ),
         Refused(
             "spec.valuesFrom[].literal",

@@ -14,8 +14,9 @@ about the last attempt. The answer is one of:
     STALLED    the same attempt already failed more often than remediation allows
                (never under RetryOnFailure, which retries without end)
 
-As in Flux, only what changes the release makes it out of sync: the chart and the values
-(with the resolved valuesFrom; post-renderers, once they are applied, belong here too).
+As in Flux, only what changes the release makes it out of sync: the chart, the values
+(with the resolved valuesFrom) and the post-renderers (their digest, kept in the status
+by the last successful action, as Flux's observedPostRenderersDigest).
 No install or upgrade option changes what the chart renders. The release name and
 namespace choose which release is read, so changing them installs anew. Other spec
 fields (suspend, interval, timeout, dependsOn, remediation, test) do not cause an
@@ -43,6 +44,7 @@ class Wanted:
     chart_digest: str
     config_digest: str
     generation: int
+    post_renderers_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class LastAttempt:
     failures: int
     retries: int
     """Allowed retries of the last action's kind (negative: without end)."""
+    post_renderers_digest: str | None = None
+    """Of the post-renderers the release was last made with (None: none)."""
     retrying: bool = False
     """The last action's strategy is RetryOnFailure: a failure is retried as it stands
     (no remediation, no end), by an upgrade."""
@@ -97,6 +101,7 @@ def decide(stored: list[release.Revision], wanted: Wanted, last: LastAttempt) ->
         and latest.status == release.DEPLOYED
         and latest.config_digest == wanted.config_digest
         and latest.digest == last.release_digest
+        and last.post_renderers_digest == wanted.post_renderers_digest
     ):
         return Next.NONE
     return Next.UPGRADE

@@ -40,6 +40,7 @@ from kidp_gitops.helm import (
     drift,
     install,
     kubeconfig,
+    postrender,
     release,
     remediation,
     rollback,
@@ -131,6 +132,23 @@ class Desired:
 
 
 @dataclass(frozen=True)
+class Inputs:
+    """What an install or upgrade hands helm: files in a private scratch directory."""
+
+    chart_dir: Path
+    values_file: Path
+    post_render: list[str]
+    """helm's post-renderer flags (`spec.postRenderers`), or none."""
+    scratch: Path
+
+    def explain(self, err: runner.HelmFailed) -> str:
+        """helm's error, and the post-renderer's own words when it failed (helm only
+        says that it did)."""
+        said = postrender.failure(self.scratch)
+        return f"{err}: {said}" if said else str(err)
+
+
+@dataclass(frozen=True)
 class Step:
     """What every helm step of an attempt acts on: the HelmRelease and its release."""
 
@@ -179,7 +197,9 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         found = await self._chart(hr, status)
         composed = await self._values(hr)
         desired = Desired(found, composed)
-        wanted = action.Wanted(found.digest, values.digest(composed), generation)
+        wanted = action.Wanted(
+            found.digest, values.digest(composed), generation, postrender.digest(hr.spec)
+        )
         name, namespace = hr.release_name(), hr.release_namespace()
         stored = await self._stored(hr, namespace, name)
         status.storage_namespace = namespace
@@ -368,9 +388,11 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
 
     async def _install(self, status: api.HelmReleaseStatus, step: Step, desired: Desired) -> None:
         hr, inv = step.hr, step.inv
-        async with self._chart_and_values(desired) as (chart_dir, values_file):
+        async with self._prepared(desired, hr.spec) as given:
             try:
-                await install.run(inv, hr.spec, chart_dir, values_file)
+                await install.run(
+                    inv, hr.spec, given.chart_dir, given.values_file, given.post_render
+                )
             except runner.HelmFailed as err:
                 plan = remediation.after_install_failure(
                     hr.spec, remediation.failed(status, "install")
@@ -378,7 +400,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 if plan.remedy == "uninstall":
                     await self._uninstall(step)
                 await self._record_history(status, step)
-                message = f"Helm install failed for release {inv.ref}: {err}"
+                message = f"Helm install failed for release {inv.ref}: {given.explain(err)}"
                 _released(status, "False", INSTALL_FAILED, message, hr)
                 raise _failure(INSTALL_FAILED, message, plan) from err
         await self._succeeded(status, step, desired, INSTALL_SUCCEEDED, "install")
@@ -391,9 +413,11 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         before: list[release.Revision],
     ) -> None:
         hr, inv = step.hr, step.inv
-        async with self._chart_and_values(desired) as (chart_dir, values_file):
+        async with self._prepared(desired, hr.spec) as given:
             try:
-                await upgrade.run(inv, hr.spec, chart_dir, values_file)
+                await upgrade.run(
+                    inv, hr.spec, given.chart_dir, given.values_file, given.post_render
+                )
             except runner.HelmFailed as err:
                 plan = remediation.after_upgrade_failure(
                     hr.spec, remediation.failed(status, "upgrade")
@@ -403,7 +427,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 elif plan.remedy == "rollback":
                     await self._rollback(step, before)
                 await self._record_history(status, step)
-                message = f"Helm upgrade failed for release {inv.ref}: {err}"
+                message = f"Helm upgrade failed for release {inv.ref}: {given.explain(err)}"
                 _released(status, "False", UPGRADE_FAILED, message, hr)
                 raise _failure(UPGRADE_FAILED, message, plan) from err
         await self._succeeded(status, step, desired, UPGRADE_SUCCEEDED, "upgrade")
@@ -649,6 +673,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         chart_name = f"{latest.chart_name}@{latest.chart_version}" if latest else found.revision
         message = f"Helm {verb} succeeded for release {described} with chart {chart_name}"
         status.last_applied_revision = found.revision
+        status.observed_post_renderers_digest = postrender.digest(hr.spec)
         if latest is not None:
             status.last_release_revision = latest.version
         _released(status, "True", reason, message, hr)
@@ -680,26 +705,24 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             yield Invocation(name, namespace, path, self.home, as_user)
 
     @contextlib.asynccontextmanager
-    async def _chart_and_values(self, desired: Desired) -> AsyncIterator[tuple[Path, Path]]:
-        """The chart's directory (the artifact, unpacked once per digest) and the values
-        in a private file, both for the duration of the block."""
+    async def _prepared(self, desired: Desired, spec: api.HelmReleaseSpec) -> AsyncIterator[Inputs]:
+        """The chart's directory (the artifact, unpacked once per digest), the values in
+        a private file and the post-renderers, for the duration of the block."""
         async with self.trees.tree(desired.chart.artifact) as root:
             chart_dir = _chart_dir(root, desired.chart)
             scratch = Path(tempfile.mkdtemp(prefix="kidp-helm-values-"))
+            values_file = scratch / "values.json"
             try:
-                values_file = scratch / "values.json"
                 fd = os.open(values_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w") as f:
                     json.dump(desired.values, f)
-                yield chart_dir, values_file
+                flags = postrender.prepare(self.home, scratch, spec)
+                yield Inputs(chart_dir, values_file, flags, scratch)
             finally:
                 # At once: the values may hold what valuesFrom read from Secrets.
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(values_file)
-                try:
-                    os.rmdir(scratch)
-                except OSError:  # something else was written there
-                    background.discard(scratch)
+                background.discard(scratch)
 
 
 def _history(stored: list[release.Revision]) -> list[api.Snapshot]:

@@ -100,5 +100,6 @@ def last_attempt(spec: api.HelmReleaseSpec, status: api.HelmReleaseStatus) -> ac
         action=attempted,
         failures=failures or 0,
         retries=retries,
+        post_renderers_digest=status.observed_post_renderers_digest,
         retrying=attempted is not None and spec.retry_after_failure(attempted) is not None,
     )

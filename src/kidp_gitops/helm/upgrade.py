@@ -4,13 +4,21 @@ release's."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from kidp_gitops.api import helm as api
 from kidp_gitops.helm.invocation import Invocation, server_side_flag, timeout_of, wait_flags
 
 
-async def run(inv: Invocation, spec: api.HelmReleaseSpec, chart: Path, values: Path) -> None:
+async def run(
+    inv: Invocation,
+    spec: api.HelmReleaseSpec,
+    chart: Path,
+    values: Path,
+    post_render: Sequence[str] = (),
+) -> None:
+    """`post_render`: helm's post-renderer flags (see `postrender.prepare`)."""
     opts = spec.upgrade or api.Upgrade()
     args = [str(chart), "--values", str(values), "--reset-values"]
     args += wait_flags(opts.disable_wait, not opts.disable_wait_for_jobs)
@@ -28,4 +36,5 @@ async def run(inv: Invocation, spec: api.HelmReleaseSpec, chart: Path, values: P
     if opts.disable_schema_validation:
         args.append("--skip-schema-validation")
     args += server_side_flag(opts.server_side_apply)
+    args += post_render
     await inv.helm("upgrade", args, timeout_of(opts.timeout, spec))

@@ -73,7 +73,6 @@ KNOWN_GAPS: dict[str, frozenset[str]] = {
             "spec.persistentClient",
             "spec.upgrade.preserveValues",
             "spec.rollback.recreate",
-            "spec.postRenderers",
         }
     ),
     "Provider": frozenset({"spec.serviceAccountName", "spec.commitStatusExpr"}),

@@ -87,6 +87,13 @@ def test_a_change_of_chart_or_values_upgrades() -> None:
     assert action.decide(upgraded_by_hand, WANTED, last()) is Next.UPGRADE
 
 
+def test_a_change_of_post_renderers_upgrades() -> None:
+    stored = [revision(2, "deployed"), revision(1, "superseded")]
+    renderers = action.Wanted(WANTED.chart_digest, WANTED.config_digest, 2, "sha256:pr")
+    assert action.decide(stored, renderers, last()) is Next.UPGRADE
+    assert action.decide(stored, renderers, last(post_renderers_digest="sha256:pr")) is Next.NONE
+
+
 def test_a_spec_change_alone_does_not_upgrade() -> None:
     # suspend/resume, interval, timeout, dependsOn: a new generation, the same release
     stored = [revision(2, "deployed"), revision(1, "superseded")]
