@@ -17,7 +17,11 @@ about the last attempt. The answer is one of:
 As in Flux, only what changes the release makes it out of sync: the chart, the values
 (with the resolved valuesFrom) and the post-renderers (their digest, kept in the status
 by the last successful action, as Flux's observedPostRenderersDigest).
-No install or upgrade option changes what the chart renders. The release name and
+No install or upgrade option changes what the chart renders. With
+`upgrade.preserveValues` the values helm stores are the last release's with ours merged
+over them: then the values of this reconcile are compared with those of the last attempt
+only (with the release record we left unchanged), so a release is not upgraded again
+because of what helm merged in. The release name and
 namespace choose which release is read, so changing them installs anew. Other spec
 fields (suspend, interval, timeout, dependsOn, remediation, test) do not cause an
 upgrade; the generation matters only for the failure counters: a new one starts the
@@ -45,6 +49,9 @@ class Wanted:
     config_digest: str
     generation: int
     post_renderers_digest: str | None = None
+    preserved_values: bool = False
+    """upgrade.preserveValues: helm stores the last release's values with these merged
+    over them, so the stored values are not compared with these."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ def decide(stored: list[release.Revision], wanted: Wanted, last: LastAttempt) ->
         last.same_release(wanted)
         and (last.failures == 0 or last.generation != wanted.generation)
         and latest.status == release.DEPLOYED
-        and latest.config_digest == wanted.config_digest
+        and (wanted.preserved_values or latest.config_digest == wanted.config_digest)
         and latest.digest == last.release_digest
         and last.post_renderers_digest == wanted.post_renderers_digest
     ):

@@ -198,7 +198,11 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         composed = await self._values(hr)
         desired = Desired(found, composed)
         wanted = action.Wanted(
-            found.digest, values.digest(composed), generation, postrender.digest(hr.spec)
+            found.digest,
+            values.digest(composed),
+            generation,
+            postrender.digest(hr.spec),
+            preserved_values=hr.spec.upgrade is not None and hr.spec.upgrade.preserve_values,
         )
         name, namespace = hr.release_name(), hr.release_namespace()
         stored = await self._stored(hr, namespace, name)

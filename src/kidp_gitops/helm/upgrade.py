@@ -1,6 +1,7 @@
 """helm upgrade: a new revision from the chart and values of this reconcile. The values
-are always the composed ones in full (`--reset-values`), never merged with the last
-release's."""
+are the composed ones in full (`--reset-values`), unless `upgrade.preserveValues` asks
+for the last release's values with the composed ones merged over them (`--reuse-values`,
+as helm-controller sets helm's ReuseValues)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ async def run(
 ) -> None:
     """`post_render`: helm's post-renderer flags (see `postrender.prepare`)."""
     opts = spec.upgrade or api.Upgrade()
-    args = [str(chart), "--values", str(values), "--reset-values"]
+    reuse = "--reuse-values" if opts.preserve_values else "--reset-values"
+    args = [str(chart), "--values", str(values), reuse]
     args += wait_flags(opts.disable_wait, not opts.disable_wait_for_jobs)
     args += ["--history-max", str(spec.effective_max_history())]
     if opts.disable_hooks:

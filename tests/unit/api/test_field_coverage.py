@@ -71,7 +71,6 @@ KNOWN_GAPS: dict[str, frozenset[str]] = {
             "spec.chart.spec.verify.provider",
             "spec.chart.spec.verify.secretRef",
             "spec.persistentClient",
-            "spec.upgrade.preserveValues",
             "spec.rollback.recreate",
         }
     ),

@@ -94,6 +94,16 @@ def test_a_change_of_post_renderers_upgrades() -> None:
     assert action.decide(stored, renderers, last(post_renderers_digest="sha256:pr")) is Next.NONE
 
 
+def test_preserved_values_are_not_compared_with_what_helm_merged() -> None:
+    merged = {"replicaCount": 3, "image": {"tag": "v1.1.0"}}  # the last release's kept
+    stored = [revision(2, "deployed", merged), revision(1, "superseded")]
+    assert action.decide(stored, WANTED, last()) is Next.UPGRADE
+    preserving = action.Wanted(WANTED.chart_digest, WANTED.config_digest, 1, preserved_values=True)
+    assert action.decide(stored, preserving, last()) is Next.NONE
+    # New values of ours still upgrade.
+    assert action.decide(stored, preserving, last(config_digest="sha256:old")) is Next.UPGRADE
+
+
 def test_a_spec_change_alone_does_not_upgrade() -> None:
     # suspend/resume, interval, timeout, dependsOn: a new generation, the same release
     stored = [revision(2, "deployed"), revision(1, "superseded")]
