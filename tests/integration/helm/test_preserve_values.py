@@ -24,7 +24,6 @@ from tests.integration.helm.helpers import (
 from tests.integration.kustomize.helpers import example_files, setup_source
 from tests.integration.wait import until
 
-
 pytestmark = pytest.mark.usefixtures("engine")
 
 
