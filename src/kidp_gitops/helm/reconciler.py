@@ -85,6 +85,7 @@ DRIFT_CORRECTED = "DriftCorrected"
 INIT_FAILED = "InitFailed"
 RELEASE_UNLOCKED = "ReleaseUnlocked"
 GET_LAST_RELEASE_FAILED = "GetLastReleaseFailed"
+DEPRECATED_FIELD = "DeprecatedField"
 MAX_HISTORY_IN_STATUS = 5
 INPUT_WAIT = 30.0
 """The longest wait for a dependency, the HelmChart or a Secret of the values before
@@ -440,6 +441,10 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         revision = rollback.target(before)
         if revision is None:
             return
+        if step.hr.spec.rollback is not None and step.hr.spec.rollback.recreate:
+            # As in helm-controller since Flux 2.8: helm v4 has no --recreate-pods. Flux
+            # logs it; an event tells the owner of the HelmRelease, when it matters.
+            self.event(step.hr, "Warning", DEPRECATED_FIELD, rollback.RECREATE_IGNORED)
         try:
             await rollback.run(step.inv, step.hr.spec, revision)
         except runner.HelmFailed as err:
