@@ -39,9 +39,13 @@ async def stored(kube: KubeClient, namespace: str) -> dict[int, str]:
 
 
 async def revisions_beyond(kube: KubeClient, namespace: str, version: int) -> dict[int, str]:
+    """The stored revisions once there is one after `version`, seen between two helm runs
+    (none pending: the retries go on every 2s)."""
+
     async def probe() -> dict[int, str] | None:
         found = await stored(kube, namespace)
-        return found if max(found, default=0) > version else None
+        settled = not any(status.startswith("pending") for status in found.values())
+        return found if settled and max(found, default=0) > version else None
 
     return await until(probe, 90, f"a helm revision after {version}")
 
