@@ -18,6 +18,10 @@ A failure keeps the last release and says why with Flux's reasons (InstallFailed
 UpgradeFailed, TestFailed, ArtifactFailed, ValuesError, DependencyNotReady); once the
 remediation retries are spent the release is Stalled until its spec, chart or values
 change. Deleting the HelmRelease uninstalls the release and deletes its HelmChart.
+
+The steps find and act and return what happened (the chart, Helm's stored history, how
+an install or upgrade ended, a test's outcome, drift); `report` writes the status from
+those results, in one place.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from kidp_gitops.helm import (
     postrender,
     release,
     remediation,
+    report,
     rollback,
     runner,
     test,
@@ -78,15 +83,11 @@ ROLLBACK_SUCCEEDED = "RollbackSucceeded"
 ROLLBACK_FAILED = "RollbackFailed"
 UNINSTALL_SUCCEEDED = "UninstallSucceeded"
 UNINSTALL_FAILED = "UninstallFailed"
-RELEASED = "Released"
-DRIFTED = "Drifted"
-DRIFT_DETECTED = "DriftDetected"
 DRIFT_CORRECTED = "DriftCorrected"
 INIT_FAILED = "InitFailed"
 RELEASE_UNLOCKED = "ReleaseUnlocked"
 GET_LAST_RELEASE_FAILED = "GetLastReleaseFailed"
 DEPRECATED_FIELD = "DeprecatedField"
-MAX_HISTORY_IN_STATUS = 5
 INPUT_WAIT = 30.0
 """The longest wait for a dependency, the HelmChart or a Secret of the values before
 looking again (sooner when the interval is shorter): a safety net, as the controller
@@ -195,7 +196,9 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         _check_storage(hr)
         self._check_access(hr)
         await self._check_dependencies(hr)
-        found = await self._chart(hr, status)
+        helm_chart = await self._helm_chart(hr, status.helm_chart)
+        report.inputs(status, helm_chart, hr.release_namespace())
+        found = await self._chart(hr)
         composed = await self._values(hr)
         desired = Desired(found, composed)
         wanted = action.Wanted(
@@ -207,24 +210,22 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         )
         name, namespace = hr.release_name(), hr.release_namespace()
         stored = await self._stored(hr, namespace, name)
-        status.storage_namespace = namespace
         last = remediation.last_attempt(hr.spec, status)
         next_ = action.decide(stored, wanted, last)
 
         if next_ is Next.NONE:
-            status.history = _history(stored)
+            report.kept(status, stored, generation, after_failures=last.failures > 0)
             # After failures, a new generation is a new attempt: its test runs again.
             retest = last.failures > 0 and test.enabled(hr.spec)
-            if last.failures > 0:
-                remediation.clear(status)
-                status.last_attempted_generation = generation
             if retest or test.due(hr.spec, stored[0]):
                 async with self._invocation(hr, namespace, name) as inv:
                     await self._test(status, Step(hr, inv))
             else:
                 self._judge_tests(status, hr, stored[0])
-            await self._check_drift(status, hr, stored[0])
-            self._in_sync(status, stored[0], generation)
+            drifted = await self._check_drift(hr, stored[0])
+            if report.drifted(status, drifted, generation) and drifted is not None:
+                self.event(hr, "Warning", report.DRIFT_DETECTED, drifted)
+            report.in_sync(status, stored[0], generation)
             return Result(requeue_after=jittered(hr.spec.interval.seconds))
         if next_ is Next.STALLED:
             reason = INSTALL_FAILED if last.action == "install" else UPGRADE_FAILED
@@ -237,32 +238,36 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 f"{namespace}/{name}; change the spec, chart or values to try again",
             )
 
-        if not last.same_target(wanted):
-            remediation.clear(status)
         verb: Literal["install", "upgrade"] = "install" if next_ is Next.INSTALL else "upgrade"
-        status.last_attempted_revision = found.revision
-        status.last_attempted_revision_digest = found.digest
-        status.last_attempted_config_digest = wanted.config_digest
-        status.last_attempted_values_checksum = wanted.config_digest.removeprefix("sha256:")
-        status.last_attempted_generation = generation
-        status.last_attempted_release_action = verb
-        conditions.mark_reconciling(
-            status,
-            conditions.PROGRESSING,
-            f"Running helm {verb} for release {namespace}/{name} "
-            f"with chart revision {found.revision}",
-            generation,
-        )
+        ref = f"{namespace}/{name}"
+        report.attempting(status, found, wanted, verb, ref, fresh=not last.same_target(wanted))
         await self.checkpoint(status)
+        failures = remediation.upcoming(status, verb)
         async with self._invocation(hr, namespace, name) as inv:
             step = Step(hr, inv)
             if next_ is Next.INSTALL:
-                await self._remove_leftovers(status, step, stored)
-                await self._install(status, step, desired)
+                await self._remove_leftovers(step, stored, status.history)
+                done = await self._install(step, desired, failures)
             else:
-                await self._upgrade(status, step, desired, stored)
+                done = await self._upgrade(step, desired, stored, failures)
+            report.ended(
+                status,
+                done,
+                generation,
+                revision=found.revision,
+                post_renderers=wanted.post_renderers_digest,
+            )
+            if done.error is not None:
+                raise done.error
+            self.event(
+                hr,
+                "Normal",
+                done.reason,
+                done.message,
+                {"helm.toolkit.fluxcd.io/revision": found.revision},
+            )
             await self._test(status, step, after=Performed(verb, stored))
-        remediation.clear(status)  # released, and tested when asked: a success
+        report.succeeded(status)
         return Result(requeue_after=jittered(hr.spec.interval.seconds))
 
     async def finalize(self, obj: JSON) -> None:
@@ -327,19 +332,22 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                     conditions.DEPENDENCY_NOT_READY, f"dependency {ref} is not ready"
                 )
 
-    async def _chart(self, hr: api.HelmRelease, status: api.HelmReleaseStatus) -> chart.Chart:
+    async def _helm_chart(self, hr: api.HelmRelease, previous: str | None) -> str | None:
+        """'namespace/name' of the HelmChart made for the release (None with chartRef);
+        one made for it elsewhere before (`previous`) is deleted."""
+        if hr.spec.chart is None:
+            return None
+        namespace, name = chart.location(hr)
+        if previous and previous != f"{namespace}/{name}" and "/" in previous:
+            old_ns, _, old_name = previous.partition("/")
+            await chart.delete(self.client, self.charts, old_ns, old_name)
+        return f"{namespace}/{name}"
+
+    async def _chart(self, hr: api.HelmRelease) -> chart.Chart:
         charts = self.charts
         if hr.spec.chart_ref is not None and hr.spec.chart_ref.kind != chart.KIND:
             charts = await self.mapper.resource(chart.API_VERSION, hr.spec.chart_ref.kind)
         namespace, name = chart.location(hr)
-        previous = status.helm_chart or ""
-        if hr.spec.chart is not None:
-            if previous and previous != f"{namespace}/{name}" and "/" in previous:
-                old_ns, _, old_name = previous.partition("/")
-                await chart.delete(self.client, self.charts, old_ns, old_name)
-            status.helm_chart = f"{namespace}/{name}"
-        else:
-            status.helm_chart = None
         try:
             return await chart.ensure(
                 ResourceManager(self.client, self.mapper, chart.POLICY), charts, hr
@@ -391,7 +399,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
 
     # ---- actions -----------------------------------------------------------------------
 
-    async def _install(self, status: api.HelmReleaseStatus, step: Step, desired: Desired) -> None:
+    async def _install(self, step: Step, desired: Desired, failures: int) -> report.Ended:
+        """helm install; on a failure (the `failures`th of this attempt), the remedy."""
         hr, inv = step.hr, step.inv
         async with self._prepared(desired, hr.spec) as given:
             try:
@@ -399,24 +408,18 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                     inv, hr.spec, given.chart_dir, given.values_file, given.post_render
                 )
             except runner.HelmFailed as err:
-                plan = remediation.after_install_failure(
-                    hr.spec, remediation.failed(status, "install")
-                )
-                if plan.remedy == "uninstall":
-                    await self._uninstall(step)
-                await self._record_history(status, step)
+                plan = remediation.after_install_failure(hr.spec, failures)
                 message = f"Helm install failed for release {inv.ref}: {given.explain(err)}"
-                _released(status, "False", INSTALL_FAILED, message, hr)
-                raise _failure(INSTALL_FAILED, message, plan) from err
-        await self._succeeded(status, step, desired, INSTALL_SUCCEEDED, "install")
+                error = await self._remedy(step, plan, _failure(INSTALL_FAILED, message, plan))
+                stored = await self._history(step)
+                return report.Ended("install", INSTALL_FAILED, message, stored, error)
+        return await self._succeeded(step, desired, "install")
 
     async def _upgrade(
-        self,
-        status: api.HelmReleaseStatus,
-        step: Step,
-        desired: Desired,
-        before: list[release.Revision],
-    ) -> None:
+        self, step: Step, desired: Desired, before: list[release.Revision], failures: int
+    ) -> report.Ended:
+        """helm upgrade; on a failure (the `failures`th of this attempt), the remedy
+        (`before`: the history before the upgrade, to roll back to)."""
         hr, inv = step.hr, step.inv
         async with self._prepared(desired, hr.spec) as given:
             try:
@@ -424,18 +427,32 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                     inv, hr.spec, given.chart_dir, given.values_file, given.post_render
                 )
             except runner.HelmFailed as err:
-                plan = remediation.after_upgrade_failure(
-                    hr.spec, remediation.failed(status, "upgrade")
-                )
-                if plan.remedy == "uninstall":
-                    await self._uninstall(step)
-                elif plan.remedy == "rollback":
-                    await self._rollback(step, before)
-                await self._record_history(status, step)
+                plan = remediation.after_upgrade_failure(hr.spec, failures)
                 message = f"Helm upgrade failed for release {inv.ref}: {given.explain(err)}"
-                _released(status, "False", UPGRADE_FAILED, message, hr)
-                raise _failure(UPGRADE_FAILED, message, plan) from err
-        await self._succeeded(status, step, desired, UPGRADE_SUCCEEDED, "upgrade")
+                failed = _failure(UPGRADE_FAILED, message, plan)
+                error = await self._remedy(step, plan, failed, before)
+                stored = await self._history(step)
+                return report.Ended("upgrade", UPGRADE_FAILED, message, stored, error)
+        return await self._succeeded(step, desired, "upgrade")
+
+    async def _remedy(
+        self,
+        step: Step,
+        plan: remediation.Plan,
+        failed: ReconcileError,
+        before: list[release.Revision] | None = None,
+    ) -> ReconcileError:
+        """The remedy `plan` names for a failed action (`before`: the history before an
+        upgrade, to roll back to); what follows: `failed`, or the remedy's own failure
+        (an uninstall refused), which is retried."""
+        try:
+            if plan.remedy == "uninstall":
+                await self._uninstall(step)
+            elif plan.remedy == "rollback" and before is not None:
+                await self._rollback(step, before)
+        except ReconcileError as err:
+            return err
+        return failed
 
     async def _rollback(self, step: Step, before: list[release.Revision]) -> None:
         revision = rollback.target(before)
@@ -472,14 +489,15 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         )
 
     async def _remove_leftovers(
-        self, status: api.HelmReleaseStatus, step: Step, stored: list[release.Revision]
+        self, step: Step, stored: list[release.Revision], seen: list[api.Snapshot]
     ) -> None:
         """Before an install: uninstall a failed first install of this release, and the
-        release this HelmRelease made under another name or namespace."""
+        release this HelmRelease made under another name or namespace (`seen`: the
+        history in its status)."""
         if stored and stored[0].status != release.UNINSTALLED:
             await self._uninstall(step)
-        if status.history:
-            old_name, old_ns = status.history[0].name, status.history[0].namespace
+        if seen:
+            old_name, old_ns = seen[0].name, seen[0].namespace
             inv = step.inv
             if old_name and old_ns and (old_name, old_ns) != (inv.release, inv.namespace):
                 await self._uninstall(Step(step.hr, inv.elsewhere(old_name, old_ns)))
@@ -492,24 +510,17 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         test as a failure of that action."""
         hr = step.hr
         if not test.enabled(hr.spec):
-            conditions.remove(status, test.CONDITION)
+            report.untested(status)
             return
-        conditions.set_condition(
-            status,
-            conditions.RECONCILING,
-            "True",
-            conditions.PROGRESSING,
-            f"Running helm test for release {step.inv.ref}",
-            hr.generation,
-        )
+        report.testing(status, step.inv.ref, hr.generation)
         await self.checkpoint(status)
         failure: runner.HelmFailed | None = None
         try:
             await test.run(step.inv, hr.spec)
         except runner.HelmFailed as err:
             failure = err
-        stored = await self._record_history(status, step)
-        conditions.remove(status, conditions.RECONCILING)
+        stored = await self._history(step)
+        report.tested(status, stored)
         result = test.outcome(
             stored[0] if stored else None,
             ran=True,
@@ -532,27 +543,22 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         hr, verb = step.hr, after.verb
         if remediation.ignores_test_failures(hr.spec, verb):
             return
-        failures = remediation.failed(status, verb)
+        failures = remediation.upcoming(status, verb)
         if verb == "install":
             plan = remediation.after_install_failure(hr.spec, failures)
             # Retrying an install means installing again: the tested release goes first
             # (RetryOnFailure keeps it, and upgrades it when it retries).
-            if plan.remedy == "uninstall" or not (plan.stalled or plan.retry_after):
-                await self._uninstall(step)
+            if not (plan.stalled or plan.retry_after):
+                plan = remediation.Plan("uninstall", stalled=False)
         else:
             plan = remediation.after_upgrade_failure(hr.spec, failures)
-            if plan.remedy == "uninstall":
-                await self._uninstall(step)
-            elif plan.remedy == "rollback":
-                await self._rollback(step, after.before)
-        await self._record_history(status, step)
-        released = INSTALL_FAILED if verb == "install" else UPGRADE_FAILED
-        _released(status, "False", released, result.message, hr)
-        if not plan.stalled:
-            conditions.set_condition(
-                status, test.CONDITION, "False", result.reason, result.message, hr.generation
-            )
-            raise _failure(result.reason, result.message, plan)  # retried after the remedy
+        failed = _failure(result.reason, result.message, plan)
+        error = await self._remedy(step, plan, failed, after.before)
+        stored = await self._history(step)
+        retried = not plan.stalled
+        report.test_failed_action(status, verb, result, stored, hr.generation, retried=retried)
+        if retried or error is not failed:
+            raise error  # retried after the remedy (or the remedy, when it failed)
 
     def _judge_tests(
         self, status: api.HelmReleaseStatus, hr: api.HelmRelease, latest: release.Revision
@@ -560,7 +566,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         """The stored result of the deployed revision's last test, as a condition; a new
         verdict is announced (an engine restart, a release tested by hand)."""
         if not test.enabled(hr.spec):
-            conditions.remove(status, test.CONDITION)
+            report.untested(status)
             return
         result = test.outcome(latest)
         if result is None:
@@ -580,10 +586,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
     ) -> None:
         """TestSuccess, an event, and a failed test keeps the release not Ready (Stalled
         until the spec, chart or values change) unless `test.ignoreFailures`."""
-        value: conditions.ConditionStatus = "True" if result.passed else "False"
-        conditions.set_condition(
-            status, test.CONDITION, value, result.reason, result.message, hr.generation
-        )
+        report.test_result(status, result, hr.generation)
         if result.passed:
             if announce:
                 self.event(hr, "Normal", result.reason, result.message)
@@ -594,18 +597,15 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             return
         raise StalledError(result.reason, result.message)
 
-    async def _check_drift(
-        self, status: api.HelmReleaseStatus, hr: api.HelmRelease, latest: release.Revision
-    ) -> None:
-        """Compare the deployed revision's objects with the cluster; report (warn) or
-        put back (enabled) what differs."""
+    async def _check_drift(self, hr: api.HelmRelease, latest: release.Revision) -> str | None:
+        """Compare the deployed revision's objects with the cluster; put back (enabled)
+        what differs, or say what it is (warn: the Drifted condition's message)."""
         detection = hr.spec.drift_detection
         mode = detection.effective_mode() if detection is not None else "disabled"
         gauge = metrics.DRIFTED.labels(KIND, hr.name, hr.namespace)
         if mode == "disabled" or detection is None:
-            conditions.remove(status, DRIFTED)
             gauge.set(0)
-            return
+            return None
         client = self._acting(hr)
         described = latest.ref
         try:
@@ -625,71 +625,34 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 f"drift detection failed for release {described}: {err}",
             ) from err
         found = "; ".join(d.describe() for d in drifts)
-        if not drifts:
-            conditions.remove(status, DRIFTED)
+        if not drifts or mode == "enabled":
             gauge.set(0)
-        elif mode == "enabled":
-            conditions.remove(status, DRIFTED)
-            gauge.set(0)
-            metrics.DRIFT_CORRECTIONS.labels(KIND, hr.name, hr.namespace).inc(len(drifts))
-            self.event(
-                hr,
-                "Normal",
-                DRIFT_CORRECTED,
-                f"Cluster state of release {described} was corrected: {found}",
-            )
-        else:
-            message = (
-                f"Cluster state of release {described} has drifted from the desired state "
-                f"(driftDetection.mode is warn, not corrected): {found}"
-            )
-            said = status.condition(DRIFTED)
-            conditions.set_condition(
-                status, DRIFTED, "True", DRIFT_DETECTED, message, hr.generation
-            )
-            gauge.set(len(drifts))
-            if said is None or said.message != message:
-                self.event(hr, "Warning", DRIFT_DETECTED, message)
-
-    def _in_sync(
-        self, status: api.HelmReleaseStatus, latest: release.Revision, generation: int
-    ) -> None:
-        """Ready for this generation, in the words of the last successful action (the
-        Released condition), as Flux keeps them."""
-        released = status.condition(RELEASED)
-        if released is not None and released.status == "True":
-            conditions.mark_ready(status, released.reason, released.message, generation)
-        else:
-            conditions.mark_ready(
-                status,
-                conditions.RECONCILIATION_SUCCEEDED,
-                f"Helm release {latest.ref} is up to date",
-                generation,
-            )
+            if drifts:
+                metrics.DRIFT_CORRECTIONS.labels(KIND, hr.name, hr.namespace).inc(len(drifts))
+                self.event(
+                    hr,
+                    "Normal",
+                    DRIFT_CORRECTED,
+                    f"Cluster state of release {described} was corrected: {found}",
+                )
+            return None
+        gauge.set(len(drifts))
+        return (
+            f"Cluster state of release {described} has drifted from the desired state "
+            f"(driftDetection.mode is warn, not corrected): {found}"
+        )
 
     async def _succeeded(
-        self,
-        status: api.HelmReleaseStatus,
-        step: Step,
-        desired: Desired,
-        reason: str,
-        verb: str,
-    ) -> None:
-        hr, found = step.hr, desired.chart
-        stored = await self._record_history(status, step)
+        self, step: Step, desired: Desired, verb: Literal["install", "upgrade"]
+    ) -> report.Ended:
+        stored = await self._history(step)
         latest = stored[0] if stored else None
         described = latest.ref if latest else step.inv.ref
+        found = desired.chart
         chart_name = f"{latest.chart_name}@{latest.chart_version}" if latest else found.revision
         message = f"Helm {verb} succeeded for release {described} with chart {chart_name}"
-        status.last_applied_revision = found.revision
-        status.observed_post_renderers_digest = postrender.digest(hr.spec)
-        if latest is not None:
-            status.last_release_revision = latest.version
-        _released(status, "True", reason, message, hr)
-        conditions.mark_ready(status, reason, message, hr.generation)
-        self.event(
-            hr, "Normal", reason, message, {"helm.toolkit.fluxcd.io/revision": found.revision}
-        )
+        reason = INSTALL_SUCCEEDED if verb == "install" else UPGRADE_SUCCEEDED
+        return report.Ended(verb, reason, message, stored)
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -698,12 +661,9 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         the default one under lockdown), so RBAC decides, as it does for helm itself."""
         return self.lockdown.client(self.client, hr.namespace, hr.spec.service_account_name)
 
-    async def _record_history(
-        self, status: api.HelmReleaseStatus, step: Step
-    ) -> list[release.Revision]:
-        stored = await release.history(self._acting(step.hr), step.inv.namespace, step.inv.release)
-        status.history = _history(stored)
-        return stored
+    async def _history(self, step: Step) -> list[release.Revision]:
+        """The release's revisions as Helm stores them now, newest first."""
+        return await release.history(self._acting(step.hr), step.inv.namespace, step.inv.release)
 
     @contextlib.asynccontextmanager
     async def _invocation(
@@ -734,11 +694,6 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 background.discard(scratch)
 
 
-def _history(stored: list[release.Revision]) -> list[api.Snapshot]:
-    """The newest revisions as `status.history`."""
-    return [api.Snapshot.model_validate(r.snapshot()) for r in stored[:MAX_HISTORY_IN_STATUS]]
-
-
 def _check_storage(hr: api.HelmRelease) -> None:
     storage = hr.spec.storage_namespace
     if storage and storage != hr.release_namespace():
@@ -761,17 +716,6 @@ def _failure(reason: str, message: str, plan: remediation.Plan) -> ReconcileErro
         after = meta.Duration.from_seconds(plan.retry_after)
         return RetryError(reason, f"{message}; retrying after {after}", jittered(plan.retry_after))
     return ReconcileError(reason, message)
-
-
-def _released(
-    status: api.HelmReleaseStatus,
-    value: conditions.ConditionStatus,
-    reason: str,
-    message: str,
-    hr: api.HelmRelease,
-) -> None:
-    """Flux's Released condition: the outcome of the last install or upgrade."""
-    conditions.set_condition(status, RELEASED, value, reason, message, hr.generation)
 
 
 def _chart_dir(root: Path, found: chart.Chart) -> Path:

@@ -1,5 +1,6 @@
 """What follows a failed install or upgrade, by the HelmRelease's remediation settings.
 
+    upcoming(status, action) -> count            the count a failure of `action` would make
     failed(status, action) -> count              counts the failure in the status
     after_install_failure(spec, failures) -> Plan
     after_upgrade_failure(spec, failures) -> Plan
@@ -46,6 +47,12 @@ def failed(status: api.HelmReleaseStatus, verb: Literal["install", "upgrade"]) -
         return status.install_failures
     status.upgrade_failures = (status.upgrade_failures or 0) + 1
     return status.upgrade_failures
+
+
+def upcoming(status: api.HelmReleaseStatus, verb: Literal["install", "upgrade"]) -> int:
+    """How often this attempt will have failed if `verb` fails now (`failed` counts it)."""
+    counted = status.install_failures if verb == "install" else status.upgrade_failures
+    return (counted or 0) + 1
 
 
 def clear(status: api.HelmReleaseStatus) -> None:
