@@ -46,13 +46,84 @@ _MAX_ERROR = 2000
 
 
 def digest(spec: api.HelmReleaseSpec) -> str | None:
-    """A digest of the post-renderers (None without any): a change upgrades the release,
-    as in Flux. Over their canonical JSON, so not Flux's own value: a release taken over
-    from Flux with post-renderers is upgraded once."""
+    """The digest of the post-renderers (None without any): a change upgrades the
+    release. Flux's own value (observedPostRenderersDigest), so a release taken over
+    from helm-controller is not upgraded for nothing: sha256 over the post-renderers
+    encoded as Go's encoding/json encodes helm-controller's types."""
     if not spec.post_renderers:
         return None
-    text = json.dumps(_as_json(spec), sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(_go_json(spec.post_renderers)).hexdigest()
+
+
+def _go_json(renderers: list[api.PostRenderer]) -> bytes:
+    """What Go's json.Encoder writes for helm-controller's []PostRenderer: fields in
+    the order its types declare them, empty ones left out where they are `omitempty`,
+    `<`, `>`, `&`, U+2028 and U+2029 escaped, and a newline. Our schema's deprecated
+    lists, which Flux's v2 types lack, follow Flux's fields."""
+    items: list[dict[str, Any]] = []
+    for renderer in renderers:
+        item: dict[str, Any] = {}
+        k = renderer.kustomize
+        if k is not None:
+            fields: dict[str, Any] = {}
+            if k.patches:
+                fields["patches"] = [_go_patch(p.patch, p.target) for p in k.patches]
+            if k.images:
+                fields["images"] = [_go_image(i) for i in k.images]
+            if k.patches_strategic_merge:
+                fields["patchesStrategicMerge"] = list(k.patches_strategic_merge)
+            if k.patches_json6902:
+                fields["patchesJson6902"] = [
+                    {
+                        "patch": [_operation(op) for op in p.patch],
+                        "target": _go_selector(p.target),
+                    }
+                    for p in k.patches_json6902
+                ]
+            item["kustomize"] = fields
+        items.append(item)
+    text = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in _GO_ESCAPES.items():
+        text = text.replace(char, escaped)
+    return (text + "\n").encode()
+
+
+_GO_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+
+
+def _go_patch(patch: str, target: kapi.Selector | None) -> dict[str, Any]:
+    found: dict[str, Any] = {"patch": patch}
+    if target is not None:
+        found["target"] = _go_selector(target)
+    return found
+
+
+def _go_selector(selector: kapi.Selector) -> dict[str, str]:
+    fields = (
+        ("group", selector.group),
+        ("version", selector.version),
+        ("kind", selector.kind),
+        ("namespace", selector.namespace),
+        ("name", selector.name),
+        ("annotationSelector", selector.annotation_selector),
+        ("labelSelector", selector.label_selector),
+    )
+    return {key: value for key, value in fields if value}
+
+
+def _go_image(image: kapi.Image) -> dict[str, str]:
+    fields = (
+        ("newName", image.new_name),
+        ("newTag", image.new_tag),
+        ("digest", image.digest),
+    )
+    return {"name": image.name, **{key: value for key, value in fields if value}}
 
 
 def prepare(home: Path, scratch: Path, spec: api.HelmReleaseSpec) -> list[str]:

@@ -49,6 +49,32 @@ def test_the_digest_follows_the_post_renderers() -> None:
     assert one != two
 
 
+def test_the_digest_is_helm_controllers() -> None:
+    """The vector: Go's encoding/json over helm-controller's PostRenderer types (the
+    structs of api/v2 and fluxcd/pkg apis/kustomize), sha256, computed with go run."""
+    renderers = [
+        {
+            "kustomize": {
+                "images": [{"name": "nginx", "newTag": "2.0"}],
+                "patches": [
+                    {
+                        "target": {"kind": "Deployment", "name": "web", "labelSelector": "a=b"},
+                        "patch": '- op: add\n  path: /metadata/labels/x\n  value: "<&>"\n',
+                    },
+                    {
+                        "patch": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+                        "target": {},
+                    },
+                ],
+            }
+        },
+        {},
+    ]
+    assert postrender.digest(spec(renderers)) == (
+        "sha256:7d92519f606890d2a02f39e6e4b5178d1ebf278bf4740acc390fa3ae77367374"
+    )
+
+
 def test_post_renderers_apply_in_order_and_keep_helms_annotation() -> None:
     renderers = spec(
         [
