@@ -217,11 +217,14 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             report.kept(status, stored, generation, after_failures=last.failures > 0)
             # After failures, a new generation is a new attempt: its test runs again.
             retest = last.failures > 0 and test.enabled(hr.spec)
+            # Under RetryOnFailure a failed test fails the last action, retried by an
+            # upgrade, as helm-controller does; otherwise it is Stalled.
+            retried = _retried(last, stored)
             if retest or test.due(hr.spec, stored[0]):
                 async with self._invocation(hr, namespace, name) as inv:
-                    await self._test(status, Step(hr, inv))
+                    await self._test(status, Step(hr, inv), after=retried)
             else:
-                self._judge_tests(status, hr, stored[0])
+                self._judge_tests(status, hr, stored, retried)
             drifted = await self._check_drift(hr, stored[0])
             if report.drifted(status, drifted, generation) and drifted is not None:
                 self.event(hr, "Warning", report.DRIFT_DETECTED, drifted)
@@ -561,19 +564,39 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             raise error  # retried after the remedy (or the remedy, when it failed)
 
     def _judge_tests(
-        self, status: api.HelmReleaseStatus, hr: api.HelmRelease, latest: release.Revision
+        self,
+        status: api.HelmReleaseStatus,
+        hr: api.HelmRelease,
+        stored: list[release.Revision],
+        retried: Performed | None,
     ) -> None:
         """The stored result of the deployed revision's last test, as a condition; a new
-        verdict is announced (an engine restart, a release tested by hand)."""
+        verdict is announced (an engine restart, a release tested by hand). `retried`:
+        the last action, when its strategy is RetryOnFailure: a failed test is then a
+        failure of it, retried."""
         if not test.enabled(hr.spec):
             report.untested(status)
             return
-        result = test.outcome(latest)
+        result = test.outcome(stored[0])
         if result is None:
             return
         said = status.condition(test.CONDITION)
         if said is not None and said.reason == result.reason:
             result = test.Outcome(result.passed, said.message)  # keep helm's own words
+        if (
+            not result.passed
+            and retried is not None
+            and not remediation.ignores_test_failures(hr.spec, retried.verb)
+        ):
+            verb = retried.verb
+            failures = remediation.upcoming(status, verb)
+            plan = (
+                remediation.after_install_failure(hr.spec, failures)
+                if verb == "install"
+                else remediation.after_upgrade_failure(hr.spec, failures)
+            )
+            report.test_failed_action(status, verb, result, stored, hr.generation, retried=True)
+            raise _failure(result.reason, result.message, plan)
         self._test_outcome(status, hr, result, announce=said is None)
 
     def _test_outcome(
@@ -692,6 +715,17 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(values_file)
                 background.discard(scratch)
+
+
+def _retried(last: action.LastAttempt, stored: list[release.Revision]) -> Performed | None:
+    """The last action as `Performed`, when its strategy is RetryOnFailure."""
+    if not last.retrying:
+        return None
+    if last.action == "install":
+        return Performed("install", stored)
+    if last.action == "upgrade":
+        return Performed("upgrade", stored)
+    return None
 
 
 def _check_storage(hr: api.HelmRelease) -> None:

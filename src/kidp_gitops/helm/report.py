@@ -136,8 +136,10 @@ def test_failed_action(
     retried: bool,
 ) -> None:
     """A failed test counted as a failure of the install or upgrade before it (its
-    remedy done, `stored` the history after it); `retried`: another attempt follows."""
+    remedy done, `stored` the history after it), in this generation's attempt;
+    `retried`: another attempt follows."""
     remediation.failed(status, verb)
+    status.last_attempted_generation = generation
     history(status, stored)
     reason = "InstallFailed" if verb == "install" else "UpgradeFailed"
     _released(status, "False", reason, result.message, generation)

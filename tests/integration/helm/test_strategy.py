@@ -1,7 +1,7 @@
 """`install.strategy` / `upgrade.strategy` RetryOnFailure on the real control plane with
-the real helm: a failed action is neither uninstalled nor rolled back, the release is
-not Ready and not Stalled, and the action is retried by an upgrade every
-`retryInterval` until it succeeds."""
+the real helm: a failed action (or its failed test) is neither uninstalled nor rolled
+back, the release is not Ready and not Stalled, and the action is retried by an upgrade
+every `retryInterval` until it succeeds."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tests.integration.helm.helpers import (
     release_secrets,
     wait_hr,
 )
+from tests.integration.helm.test_release_sync import SWITCHED_TEST
 from tests.integration.kustomize.helpers import example_files, setup_source
 from tests.integration.wait import until
 
@@ -125,3 +126,49 @@ async def test_a_failed_upgrade_is_not_rolled_back_and_never_stalls(
     obj = await wait_hr(kube, namespace, NAME, "False", "UpgradeFailed", retrying("UpgradeFailed"))
     assert obj["status"]["upgradeFailures"] >= 2
     assert "RollbackSucceeded" not in await event_reasons(kube, namespace)
+
+
+async def test_a_failed_test_is_retried_by_upgrades_not_stalled(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    files = example_files(namespace)
+    files["charts/operators/templates/test-check.yaml"] = SWITCHED_TEST
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
+    hr = prd_release(namespace)
+    hr["spec"]["values"] = {"failTest": True}
+    hr["spec"]["install"] = {"strategy": RETRY}
+    hr["spec"]["upgrade"] = {"strategy": RETRY}
+    await kube.create(HR.format(ns=namespace), hr)
+    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+
+    # Tests enabled on the deployed release: its test fails, which fails the install
+    # (not Stalled), retried by upgrades (new revisions), each tested and failing again.
+    path = f"{HR.format(ns=namespace)}/{NAME}"
+    await kube.patch(path, {"spec": {"test": {"enable": True, "timeout": "2m"}}})
+    obj = await wait_hr(
+        kube, namespace, NAME, "False", "TestFailed", retrying("TestFailed"), timeout=180
+    )
+    assert condition(obj, "TestSuccess")["status"] == "False"
+    found = await revisions_beyond(kube, namespace, 2)
+    assert found[max(found)] == "deployed"  # tested after each upgrade, not rolled back
+    obj = await wait_hr(
+        kube, namespace, NAME, "False", "TestFailed", retrying("TestFailed"), timeout=180
+    )
+    assert obj["status"]["lastAttemptedReleaseAction"] == "upgrade"
+
+    # Values whose test passes: the next retry upgrades, tests, and is Ready.
+    await kube.patch(path, {"spec": {"values": {"failTest": False}}})
+    obj = await wait_hr(
+        kube,
+        namespace,
+        NAME,
+        "True",
+        "UpgradeSucceeded",
+        lambda o: condition(o, "TestSuccess").get("status") == "True",
+        timeout=180,
+    )
+    assert not {"installFailures", "upgradeFailures", "failures"} & set(obj["status"])
