@@ -78,6 +78,14 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     "GitRepository": (URL, AGE, READY, STATUS, ARTIFACT_REVISION, SUSPENDED),
     "HelmRepository": (URL, AGE, READY, STATUS, ARTIFACT_REVISION, SUSPENDED),
     "OCIRepository": (URL, AGE, READY, STATUS, ARTIFACT_REVISION, SUSPENDED),
+    "Bucket": (
+        Column("Endpoint", ".spec.endpoint"),
+        AGE,
+        READY,
+        STATUS,
+        ARTIFACT_REVISION,
+        SUSPENDED,
+    ),
     "HelmChart": (
         Column("Chart", ".spec.chart"),
         Column("Version", ".spec.version"),

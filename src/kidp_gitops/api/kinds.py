@@ -23,6 +23,7 @@ ALL_KINDS: tuple[type[AnyObject], ...] = (
     source.HelmRepository,
     source.HelmChart,
     source.OCIRepository,
+    source.Bucket,
     kustomize.Kustomization,
     helm.HelmRelease,
     notification.Provider,

@@ -68,6 +68,18 @@ OCI_REPOSITORY = ResourceInfo(
     _SOURCES,
     deprecated_versions=("v1beta2",),
 )
+# Flux 2.9 serves v1 only; v1beta2 is served here too (deprecated, the same schema), so
+# manifests written for Flux before 2.8 apply while `kidp migrate` moves them.
+BUCKET = ResourceInfo(
+    SOURCE_GROUP,
+    "Bucket",
+    "buckets",
+    ("v1", "v1beta2"),
+    "v1",
+    (),
+    _SOURCES,
+    deprecated_versions=("v1beta2",),
+)
 KUSTOMIZATION = ResourceInfo(
     KUSTOMIZE_GROUP, "Kustomization", "kustomizations", ("v1",), "v1", ("ks",), _APPLIERS
 )
@@ -135,6 +147,7 @@ ALL: tuple[ResourceInfo, ...] = (
     HELM_REPOSITORY,
     HELM_CHART,
     OCI_REPOSITORY,
+    BUCKET,
     KUSTOMIZATION,
     HELM_RELEASE,
     PROVIDER,
@@ -157,7 +170,6 @@ def is_ours(api_version: str) -> bool:
 # version Flux serves: `kidp validate` says so instead of calling them unknown, and
 # `kidp migrate` moves old versions of them to it.
 FLUX_ONLY: dict[tuple[str, str], str] = {
-    (SOURCE_GROUP, "Bucket"): "v1",
     (SOURCE_GROUP, "ExternalArtifact"): "v1",
 }
 

@@ -21,6 +21,7 @@ from kidp_gitops.helm import binary as helm_binary
 from kidp_gitops.helm.controller import helmrelease_controller
 from kidp_gitops.image import image_controllers
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
+from kidp_gitops.kube.leader import LeaseTiming
 from kidp_gitops.kustomize.controller import kustomization_controller
 from kidp_gitops.notification import notification_controllers
 from kidp_gitops.proc import background, sandbox
@@ -31,6 +32,7 @@ from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
 from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.source.controller import (
+    bucket_controller,
     gitrepository_controller,
     helmchart_controller,
     helmrepository_controller,
@@ -61,6 +63,8 @@ class EngineOptions:
     """Base URL consumers elsewhere use to fetch artifacts; derived from the bind
     address when None."""
     leader_elect: bool = False
+    lease: LeaseTiming = field(default_factory=LeaseTiming)
+    """The lease's periods (Flux's `--leader-election-*` flags and defaults)."""
     lease_namespace: str = field(
         default_factory=lambda: os.environ.get("RUNTIME_NAMESPACE", "flux-system")
     )
@@ -124,7 +128,9 @@ class Engine:
             election = None
             if o.leader_elect:
                 identity = f"{socket.gethostname()}_{os.getpid()}"
-                election = LeaderElection(o.lease_namespace, "kidp-controller-leader", identity)
+                election = LeaderElection(
+                    o.lease_namespace, "kidp-controller-leader", identity, o.lease
+                )
             cache = InformerCache(client, shard_selector=o.watch_label_selector)
             self.cache = cache
             manager = Manager(
@@ -146,6 +152,7 @@ class Engine:
                 await helmrepository_controller(ctx, store),
                 await helmchart_controller(ctx, store, helm=helm_binary.find),
                 await ocirepository_controller(ctx, store),
+                await bucket_controller(ctx, store),
                 await kustomization_controller(ctx, store),
                 await helmrelease_controller(ctx, store),
             ]

@@ -1,8 +1,8 @@
 """Wiring of the source controller: GitRepository objects → reconciler, and the
 includes between them (a new artifact of an included repository rebuilds the
 repositories that include it); HelmRepository objects → reconciler; HelmChart objects →
-reconciler, rebuilt when the GitRepository or HelmRepository they read changes;
-OCIRepository objects → reconciler."""
+reconciler, rebuilt when the GitRepository, Bucket or HelmRepository they read changes;
+OCIRepository objects → reconciler; Bucket objects → reconciler."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from kidp_gitops.kube.informer import EventType
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.reconcile import Request
-from kidp_gitops.source import git, helmchart, helmpackage, helmrepository, ocirepository
+from kidp_gitops.source import bucket, git, helmchart, helmpackage, helmrepository, ocirepository
 from kidp_gitops.source.gitrepository import KIND, GitRepositoryReconciler
 from kidp_gitops.storage.artifacts import ArtifactStore
 
@@ -66,6 +66,15 @@ async def ocirepository_controller(ctx: Context, store: ArtifactStore) -> Contro
     return Controller("ocirepository", informer, reconciler, concurrency=ctx.concurrency)
 
 
+async def bucket_controller(ctx: Context, store: ArtifactStore) -> Controller:
+    resource = await ctx.mapper.resource(API_VERSION, bucket.KIND)
+    workdir = ctx.data_dir / "bucket-work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    informer = ctx.cache.own(resource, namespace=ctx.namespace)
+    reconciler = bucket.BucketReconciler(ctx, resource, informer, store, workdir)
+    return Controller("bucket", informer, reconciler, concurrency=ctx.concurrency)
+
+
 def _chart_source(obj: JSON) -> list[str]:
     ref = (obj.get("spec") or {}).get("sourceRef") or {}
     ns = obj["metadata"].get("namespace", "")
@@ -81,7 +90,8 @@ async def helmchart_controller(
     workdir = ctx.data_dir / "helm-work"
     workdir.mkdir(parents=True, exist_ok=True)
     sources = {
-        kind: await ctx.mapper.resource(API_VERSION, kind) for kind in (KIND, helmrepository.KIND)
+        kind: await ctx.mapper.resource(API_VERSION, kind)
+        for kind in (KIND, bucket.KIND, helmrepository.KIND)
     }
     informer = ctx.cache.own(resource, namespace=ctx.namespace)
     informer.add_indexer(BY_CHART_SOURCE, _chart_source)

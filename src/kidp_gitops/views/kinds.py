@@ -57,6 +57,7 @@ GIT_REPOSITORY = _BY_KIND["GitRepository"]
 HELM_REPOSITORY = _BY_KIND["HelmRepository"]
 HELM_CHART = _BY_KIND["HelmChart"]
 OCI_REPOSITORY = _BY_KIND["OCIRepository"]
+BUCKET = _BY_KIND["Bucket"]
 KUSTOMIZATION = _BY_KIND["Kustomization"]
 HELM_RELEASE = _BY_KIND["HelmRelease"]
 PROVIDER = _BY_KIND["Provider"]
@@ -66,7 +67,7 @@ IMAGE_REPOSITORY = _BY_KIND["ImageRepository"]
 IMAGE_POLICY = _BY_KIND["ImagePolicy"]
 IMAGE_UPDATE_AUTOMATION = _BY_KIND["ImageUpdateAutomation"]
 
-SOURCES = (GIT_REPOSITORY, OCI_REPOSITORY, HELM_REPOSITORY, HELM_CHART)
+SOURCES = (GIT_REPOSITORY, OCI_REPOSITORY, BUCKET, HELM_REPOSITORY, HELM_CHART)
 APPLIERS = (KUSTOMIZATION, HELM_RELEASE)
 # In the order a reader follows the flow of data: sources, appliers, alerts and where they
 # go, receivers, then the image automation (the dashboard lists kinds this way).

@@ -36,6 +36,7 @@ def test_one_crd_per_kind() -> None:
         "HelmRepository",
         "HelmChart",
         "OCIRepository",
+        "Bucket",
         "Kustomization",
         "HelmRelease",
         "Provider",
@@ -88,6 +89,7 @@ def test_served_versions_and_storage() -> None:
         "HelmRepository": ["v1"],
         "HelmChart": ["v1"],
         "OCIRepository": ["v1", "v1beta2"],
+        "Bucket": ["v1", "v1beta2"],
         "Kustomization": ["v1"],
         "HelmRelease": ["v2"],
         "Provider": ["v1beta3", "v1beta2", "v1beta1"],
@@ -121,6 +123,7 @@ def test_names_as_flux_has_them() -> None:
         "HelmRepository": ["helmrepo"],
         "HelmChart": ["hc"],
         "OCIRepository": ["ocirepo"],
+        "Bucket": [],  # as Flux's
         "Kustomization": ["ks"],
         "HelmRelease": ["hr"],
         "Provider": [],  # Flux gives the notification kinds no short names
