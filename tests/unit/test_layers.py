@@ -40,6 +40,7 @@ ALLOWED: dict[str, set[str]] = {
     "devcluster": {"kube"},
     **{c: FOUNDATION for c in CONTROLLERS},
     "kustomize": FOUNDATION | {"render", "sops"},
+    "helm": FOUNDATION | {"render"},  # spec.postRenderers: kustomize over helm's output
     "validate": {"api", "goyaml", "render", "sops"},
     "install": {"api", "kube"},
     # The read-model of both faces: the kinds table, kstatus (→ runtime), the inventory.

@@ -26,6 +26,8 @@ GROUP = resources.HELM_GROUP
 DEFAULT_INTERVAL = meta.Duration("1m")
 DEFAULT_TIMEOUT = meta.Duration("5m")
 DEFAULT_MAX_HISTORY = 5
+DEFAULT_RETRY_INTERVAL = meta.Duration("5m")
+"""The wait before retrying a failed action under RetryOnFailure, as Flux's."""
 
 CRDsPolicy = Literal["Skip", "Create", "CreateReplace"]
 ServerSideApply = Literal["enabled", "disabled", "auto"]
@@ -135,9 +137,10 @@ class ActionStrategy(meta.SpecModel):
     )
 
     name: Literal["RemediateOnFailure", "RetryOnFailure"]
-    """RemediateOnFailure follows `remediation`; RetryOnFailure retries without
-    remediating (refused: not implemented)."""
+    """RemediateOnFailure follows `remediation`; RetryOnFailure leaves the failed release
+    as it is and retries it (by an upgrade) every `retryInterval`, never Stalled."""
     retry_interval: meta.Duration | None = None
+    """5m when omitted; only with RetryOnFailure."""
 
 
 class Install(meta.SpecModel):
@@ -346,8 +349,10 @@ class HelmReleaseSpec(meta.SpecModel):
     values: meta.FreeForm | None = None
     """Values of the release, merged over valuesFrom."""
     post_renderers: list[PostRenderer] = Field(default_factory=list)
+    """Kustomize patches and images over the rendered manifests, in order."""
     post_render_strategy: Literal["nohooks", "combined", "separate"] | None = None
-    """How hooks reach the post-renderers (refused: not implemented)."""
+    """How hooks reach the post-renderers: combined (helm v4's and Flux's default) only;
+    the others are refused."""
     common_metadata: kustomize.CommonMetadata | None = None
     """Labels and annotations for every object of the release (refused)."""
     health_check_exprs: list[kustomize.CustomHealthCheck] = Field(default_factory=list)
@@ -373,6 +378,15 @@ class HelmReleaseSpec(meta.SpecModel):
         if self.chart is not None and self.chart.spec.interval is not None:
             return self.chart.spec.interval
         return self.interval
+
+    def retry_after_failure(self, verb: Literal["install", "upgrade"]) -> meta.Duration | None:
+        """The wait before retrying a failed `verb` when its strategy is RetryOnFailure;
+        None when a failure is remediated (RemediateOnFailure, also when omitted)."""
+        opts = self.install if verb == "install" else self.upgrade
+        strategy = opts.strategy if opts is not None else None
+        if strategy is None or strategy.name != "RetryOnFailure":
+            return None
+        return strategy.retry_interval or DEFAULT_RETRY_INTERVAL
 
     def install_remediation(self) -> InstallRemediation:
         if self.install is not None and self.install.remediation is not None:
@@ -428,6 +442,8 @@ class HelmReleaseStatus(meta.ObjectStatus):
     last_attempted_revision: str | None = None
     last_attempted_revision_digest: str | None = None
     last_attempted_config_digest: str | None = None
+    observed_post_renderers_digest: str | None = None
+    """Digest of the post-renderers of the last successful install or upgrade."""
     last_handled_force_at: str | None = None
     last_handled_reset_at: str | None = None
     last_applied_revision: str | None = None

@@ -41,7 +41,6 @@ class Refused:
         return f"{self.path} is set, but kidp-gitops does not support it: {self.why}"
 
 
-_HELM_STRATEGY = "only RemediateOnFailure (remediation as configured) is implemented"
 _OWNERSHIP = (
     "kidp's Helm actions never take ownership of objects another release or tool made "
     "(as with true); taking ownership is not implemented"
@@ -85,18 +84,16 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
         Refused("spec.dependsOn[].readyExpr", _CEL_READY),
         Refused("spec.healthCheckExprs", _CEL_HEALTH),
         Refused("spec.install.disableTakeOwnership", _OWNERSHIP, allowed=(True,)),
-        Refused("spec.install.strategy.name", _HELM_STRATEGY, allowed=("RemediateOnFailure",)),
-        Refused("spec.install.strategy.retryInterval", _HELM_STRATEGY),
         Refused("spec.upgrade.disableTakeOwnership", _OWNERSHIP, allowed=(True,)),
-        Refused("spec.upgrade.strategy.name", _HELM_STRATEGY, allowed=("RemediateOnFailure",)),
-        Refused("spec.upgrade.strategy.retryInterval", _HELM_STRATEGY),
         Refused(
             "spec.upgrade.chartNameChangeStrategy",
             "what happens when the chart's name changes is not chosen by this field yet",
         ),
         Refused(
             "spec.postRenderStrategy",
-            "how hooks reach post-renderers is not chosen by this field yet",
+            "helm v4's CLI sends hooks and manifests to the post-renderers together "
+            "(combined, Flux's default); nohooks and separate are not implemented",
+            allowed=("combined",),
         ),
         Refused(
             "spec.valuesFrom[].literal",

@@ -8,13 +8,20 @@ about the last attempt. The answer is one of:
 
     NONE       the release is deployed from this chart and these values, as we left it
     INSTALL    there is no release, or one uninstalled with its history kept, or only a
-               failed first install (to be removed first)
+               failed first install (to be removed first; under RetryOnFailure it is
+               upgraded instead, as helm-controller retries it)
     UPGRADE    anything else: new chart, new values, a failed or changed release
     STALLED    the same attempt already failed more often than remediation allows
+               (never under RetryOnFailure, which retries without end)
 
-As in Flux, only what changes the release makes it out of sync: the chart and the values
-(with the resolved valuesFrom; post-renderers, once they are applied, belong here too).
-No install or upgrade option changes what the chart renders. The release name and
+As in Flux, only what changes the release makes it out of sync: the chart, the values
+(with the resolved valuesFrom) and the post-renderers (their digest, kept in the status
+by the last successful action, as Flux's observedPostRenderersDigest).
+No install or upgrade option changes what the chart renders. With
+`upgrade.preserveValues` the values helm stores are the last release's with ours merged
+over them: then the values of this reconcile are compared with those of the last attempt
+only (with the release record we left unchanged), so a release is not upgraded again
+because of what helm merged in. The release name and
 namespace choose which release is read, so changing them installs anew. Other spec
 fields (suspend, interval, timeout, dependsOn, remediation, test) do not cause an
 upgrade; the generation matters only for the failure counters: a new one starts the
@@ -41,6 +48,10 @@ class Wanted:
     chart_digest: str
     config_digest: str
     generation: int
+    post_renderers_digest: str | None = None
+    preserved_values: bool = False
+    """upgrade.preserveValues: helm stores the last release's values with these merged
+    over them, so the stored values are not compared with these."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,11 @@ class LastAttempt:
     failures: int
     retries: int
     """Allowed retries of the last action's kind (negative: without end)."""
+    post_renderers_digest: str | None = None
+    """Of the post-renderers the release was last made with (None: none)."""
+    retrying: bool = False
+    """The last action's strategy is RetryOnFailure: a failure is retried as it stands
+    (no remediation, no end), by an upgrade."""
 
     def same_release(self, wanted: Wanted) -> bool:
         """The last attempt was for this chart and these values."""
@@ -68,7 +84,7 @@ class LastAttempt:
         return self.same_release(wanted) and self.generation == wanted.generation
 
     def exhausted(self) -> bool:
-        return self.retries >= 0 and self.failures > self.retries
+        return not self.retrying and 0 <= self.retries < self.failures
 
 
 def decide(stored: list[release.Revision], wanted: Wanted, last: LastAttempt) -> Next:
@@ -78,7 +94,11 @@ def decide(stored: list[release.Revision], wanted: Wanted, last: LastAttempt) ->
     if (
         not stored
         or stored[0].status == release.UNINSTALLED
-        or (all(r.status != release.DEPLOYED for r in stored) and _never_upgraded(stored))
+        or (
+            not last.retrying
+            and all(r.status != release.DEPLOYED for r in stored)
+            and _never_upgraded(stored)
+        )
     ):
         return Next.INSTALL
     latest = stored[0]
@@ -86,8 +106,9 @@ def decide(stored: list[release.Revision], wanted: Wanted, last: LastAttempt) ->
         last.same_release(wanted)
         and (last.failures == 0 or last.generation != wanted.generation)
         and latest.status == release.DEPLOYED
-        and latest.config_digest == wanted.config_digest
+        and (wanted.preserved_values or latest.config_digest == wanted.config_digest)
         and latest.digest == last.release_digest
+        and last.post_renderers_digest == wanted.post_renderers_digest
     ):
         return Next.NONE
     return Next.UPGRADE

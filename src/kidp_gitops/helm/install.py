@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from kidp_gitops.api import helm as api
 from kidp_gitops.helm.invocation import Invocation, timeout_of, wait_flags
 
 
-async def run(inv: Invocation, spec: api.HelmReleaseSpec, chart: Path, values: Path) -> None:
+async def run(
+    inv: Invocation,
+    spec: api.HelmReleaseSpec,
+    chart: Path,
+    values: Path,
+    post_render: Sequence[str] = (),
+) -> None:
+    """`post_render`: helm's post-renderer flags (see `postrender.prepare`)."""
     opts = spec.install or api.Install()
     crds = opts.crds or ("Skip" if opts.skip_crds else "Create")
     args = [str(chart), "--values", str(values)]
@@ -27,4 +35,5 @@ async def run(inv: Invocation, spec: api.HelmReleaseSpec, chart: Path, values: P
         args.append("--skip-schema-validation")
     if opts.server_side_apply is not None:
         args.append(f"--server-side={str(opts.server_side_apply).lower()}")
+    args += post_render
     await inv.helm("install", args, timeout_of(opts.timeout, spec))

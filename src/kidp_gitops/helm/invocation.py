@@ -14,6 +14,12 @@ from kidp_gitops.helm import runner
 
 @dataclass(frozen=True)
 class Invocation:
+    """One helm action is one helm process, with the Kubernetes client helm makes for
+    it. So `spec.persistentClient` (helm-controller: keep one client for a whole
+    reconcile, or make one per step) has nothing to choose between here: both values
+    behave alike, as a helm CLI run does, and the field is accepted without effect
+    (docs/flux-compatibility.md)."""
+
     release: str
     namespace: str
     """The release's namespace, which is also where helm stores it."""

@@ -18,6 +18,10 @@ A failure keeps the last release and says why with Flux's reasons (InstallFailed
 UpgradeFailed, TestFailed, ArtifactFailed, ValuesError, DependencyNotReady); once the
 remediation retries are spent the release is Stalled until its spec, chart or values
 change. Deleting the HelmRelease uninstalls the release and deletes its HelmChart.
+
+The steps find and act and return what happened (the chart, Helm's stored history, how
+an install or upgrade ended, a test's outcome, drift); `report` writes the status from
+those results, in one place.
 """
 
 from __future__ import annotations
@@ -33,14 +37,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kidp_gitops.api import helm as api
+from kidp_gitops.api import meta
 from kidp_gitops.helm import (
     action,
     chart,
     drift,
     install,
     kubeconfig,
+    postrender,
     release,
     remediation,
+    report,
     rollback,
     runner,
     test,
@@ -67,7 +74,7 @@ from kidp_gitops.runtime import (
 )
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
-from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
+from kidp_gitops.runtime.reconcile import ReconcileError, Result, RetryError, StalledError
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.storage.artifacts import ArtifactStore
 from kidp_gitops.storage.fetch import ArtifactUnavailable
@@ -84,14 +91,11 @@ ROLLBACK_SUCCEEDED = "RollbackSucceeded"
 ROLLBACK_FAILED = "RollbackFailed"
 UNINSTALL_SUCCEEDED = "UninstallSucceeded"
 UNINSTALL_FAILED = "UninstallFailed"
-RELEASED = "Released"
-DRIFTED = "Drifted"
-DRIFT_DETECTED = "DriftDetected"
 DRIFT_CORRECTED = "DriftCorrected"
 INIT_FAILED = "InitFailed"
 RELEASE_UNLOCKED = "ReleaseUnlocked"
 GET_LAST_RELEASE_FAILED = "GetLastReleaseFailed"
-MAX_HISTORY_IN_STATUS = 5
+DEPRECATED_FIELD = "DeprecatedField"
 INPUT_WAIT = 30.0
 """The longest wait for a dependency, the HelmChart or a Secret of the values before
 looking again (sooner when the interval is shorter): a safety net, as the controller
@@ -139,6 +143,23 @@ class Desired:
 
     chart: chart.Chart
     values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What an install or upgrade hands helm: files in a private scratch directory."""
+
+    chart_dir: Path
+    values_file: Path
+    post_render: list[str]
+    """helm's post-renderer flags (`spec.postRenderers`), or none."""
+    scratch: Path
+
+    def explain(self, err: runner.HelmFailed) -> str:
+        """helm's error, and the post-renderer's own words when it failed (helm only
+        says that it did)."""
+        said = postrender.failure(self.scratch)
+        return f"{err}: {said}" if said else str(err)
 
 
 @dataclass(frozen=True)
@@ -190,7 +211,9 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         _check_storage(hr)
         self._check_access(hr)
         await self._check_dependencies(hr)
-        found = await self._chart(hr, status)
+        helm_chart = await self._helm_chart(hr, status.helm_chart)
+        report.inputs(status, helm_chart, hr.release_namespace())
+        found = await self._chart(hr)
         composed = await self._values(hr)
         # The chart and values are this cluster's; the release is the target's, which
         # is checked to answer before helm runs: one that does not keeps its release.
@@ -211,27 +234,34 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
     ) -> Result:
         """Install, upgrade, test, or check the deployed release for drift."""
         generation, found = hr.generation, desired.chart
-        wanted = action.Wanted(found.digest, values.digest(desired.values), generation)
+        wanted = action.Wanted(
+            found.digest,
+            values.digest(desired.values),
+            generation,
+            postrender.digest(hr.spec),
+            preserved_values=hr.spec.upgrade is not None and hr.spec.upgrade.preserve_values,
+        )
         name, namespace = hr.release_name(), hr.release_namespace()
         stored = await self._stored(hr, target, namespace, name)
-        status.storage_namespace = namespace
         last = remediation.last_attempt(hr.spec, status)
         next_ = action.decide(stored, wanted, last)
 
         if next_ is Next.NONE:
-            status.history = _history(stored)
+            report.kept(status, stored, generation, after_failures=last.failures > 0)
             # After failures, a new generation is a new attempt: its test runs again.
             retest = last.failures > 0 and test.enabled(hr.spec)
-            if last.failures > 0:
-                remediation.clear(status)
-                status.last_attempted_generation = generation
+            # Under RetryOnFailure a failed test fails the last action, retried by an
+            # upgrade, as helm-controller does; otherwise it is Stalled.
+            retried = _retried(last, stored)
             if retest or test.due(hr.spec, stored[0]):
                 async with self._invocation(hr, target, namespace, name) as inv:
-                    await self._test(status, Step(hr, inv, target))
+                    await self._test(status, Step(hr, inv, target), after=retried)
             else:
-                self._judge_tests(status, hr, stored[0])
-            await self._check_drift(status, hr, target, stored[0])
-            self._in_sync(status, stored[0], generation)
+                self._judge_tests(status, hr, stored, retried)
+            drifted = await self._check_drift(hr, target, stored[0])
+            if report.drifted(status, drifted, generation) and drifted is not None:
+                self.event(hr, "Warning", report.DRIFT_DETECTED, drifted)
+            report.in_sync(status, stored[0], generation)
             return Result(requeue_after=jittered(hr.spec.interval.seconds))
         if next_ is Next.STALLED:
             reason = INSTALL_FAILED if last.action == "install" else UPGRADE_FAILED
@@ -244,32 +274,36 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 f"{namespace}/{name}; change the spec, chart or values to try again",
             )
 
-        if not last.same_target(wanted):
-            remediation.clear(status)
         verb: Literal["install", "upgrade"] = "install" if next_ is Next.INSTALL else "upgrade"
-        status.last_attempted_revision = found.revision
-        status.last_attempted_revision_digest = found.digest
-        status.last_attempted_config_digest = wanted.config_digest
-        status.last_attempted_values_checksum = wanted.config_digest.removeprefix("sha256:")
-        status.last_attempted_generation = generation
-        status.last_attempted_release_action = verb
-        conditions.mark_reconciling(
-            status,
-            conditions.PROGRESSING,
-            f"Running helm {verb} for release {namespace}/{name} "
-            f"with chart revision {found.revision}",
-            generation,
-        )
+        ref = f"{namespace}/{name}"
+        report.attempting(status, found, wanted, verb, ref, fresh=not last.same_target(wanted))
         await self.checkpoint(status)
+        failures = remediation.upcoming(status, verb)
         async with self._invocation(hr, target, namespace, name) as inv:
             step = Step(hr, inv, target)
             if next_ is Next.INSTALL:
-                await self._remove_leftovers(status, step, stored)
-                await self._install(status, step, desired)
+                await self._remove_leftovers(step, stored, status.history)
+                done = await self._install(step, desired, failures)
             else:
-                await self._upgrade(status, step, desired, stored)
+                done = await self._upgrade(step, desired, stored, failures)
+            report.ended(
+                status,
+                done,
+                generation,
+                revision=found.revision,
+                post_renderers=wanted.post_renderers_digest,
+            )
+            if done.error is not None:
+                raise done.error
+            self.event(
+                hr,
+                "Normal",
+                done.reason,
+                done.message,
+                {"helm.toolkit.fluxcd.io/revision": found.revision},
+            )
             await self._test(status, step, after=Performed(verb, stored))
-        remediation.clear(status)  # released, and tested when asked: a success
+        report.succeeded(status)
         return Result(requeue_after=jittered(hr.spec.interval.seconds))
 
     async def finalize(self, obj: JSON) -> None:
@@ -349,19 +383,22 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                     conditions.DEPENDENCY_NOT_READY, f"dependency {ref} is not ready"
                 )
 
-    async def _chart(self, hr: api.HelmRelease, status: api.HelmReleaseStatus) -> chart.Chart:
+    async def _helm_chart(self, hr: api.HelmRelease, previous: str | None) -> str | None:
+        """'namespace/name' of the HelmChart made for the release (None with chartRef);
+        one made for it elsewhere before (`previous`) is deleted."""
+        if hr.spec.chart is None:
+            return None
+        namespace, name = chart.location(hr)
+        if previous and previous != f"{namespace}/{name}" and "/" in previous:
+            old_ns, _, old_name = previous.partition("/")
+            await chart.delete(self.client, self.charts, old_ns, old_name)
+        return f"{namespace}/{name}"
+
+    async def _chart(self, hr: api.HelmRelease) -> chart.Chart:
         charts = self.charts
         if hr.spec.chart_ref is not None and hr.spec.chart_ref.kind != chart.KIND:
             charts = await self.mapper.resource(chart.API_VERSION, hr.spec.chart_ref.kind)
         namespace, name = chart.location(hr)
-        previous = status.helm_chart or ""
-        if hr.spec.chart is not None:
-            if previous and previous != f"{namespace}/{name}" and "/" in previous:
-                old_ns, _, old_name = previous.partition("/")
-                await chart.delete(self.client, self.charts, old_ns, old_name)
-            status.helm_chart = f"{namespace}/{name}"
-        else:
-            status.helm_chart = None
         try:
             return await chart.ensure(
                 ResourceManager(self.client, self.mapper, chart.POLICY), charts, hr
@@ -413,56 +450,69 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
 
     # ---- actions -----------------------------------------------------------------------
 
-    async def _install(self, status: api.HelmReleaseStatus, step: Step, desired: Desired) -> None:
+    async def _install(self, step: Step, desired: Desired, failures: int) -> report.Ended:
+        """helm install; on a failure (the `failures`th of this attempt), the remedy."""
         hr, inv = step.hr, step.inv
-        async with self._chart_and_values(desired) as (chart_dir, values_file):
+        async with self._prepared(desired, hr.spec) as given:
             try:
-                await install.run(inv, hr.spec, chart_dir, values_file)
-            except runner.HelmFailed as err:
-                plan = remediation.after_install_failure(
-                    hr.spec, remediation.failed(status, "install")
+                await install.run(
+                    inv, hr.spec, given.chart_dir, given.values_file, given.post_render
                 )
-                if plan.remedy == "uninstall":
-                    await self._uninstall(step)
-                await self._record_history(status, step)
-                message = f"Helm install failed for release {inv.ref}: {err}"
-                _released(status, "False", INSTALL_FAILED, message, hr)
-                if plan.stalled:
-                    raise StalledError(INSTALL_FAILED, message) from err
-                raise ReconcileError(INSTALL_FAILED, message) from err
-        await self._succeeded(status, step, desired, INSTALL_SUCCEEDED, "install")
+            except runner.HelmFailed as err:
+                plan = remediation.after_install_failure(hr.spec, failures)
+                message = f"Helm install failed for release {inv.ref}: {given.explain(err)}"
+                error = await self._remedy(step, plan, _failure(INSTALL_FAILED, message, plan))
+                stored = await self._history(step)
+                return report.Ended("install", INSTALL_FAILED, message, stored, error)
+        return await self._succeeded(step, desired, "install")
 
     async def _upgrade(
-        self,
-        status: api.HelmReleaseStatus,
-        step: Step,
-        desired: Desired,
-        before: list[release.Revision],
-    ) -> None:
+        self, step: Step, desired: Desired, before: list[release.Revision], failures: int
+    ) -> report.Ended:
+        """helm upgrade; on a failure (the `failures`th of this attempt), the remedy
+        (`before`: the history before the upgrade, to roll back to)."""
         hr, inv = step.hr, step.inv
-        async with self._chart_and_values(desired) as (chart_dir, values_file):
+        async with self._prepared(desired, hr.spec) as given:
             try:
-                await upgrade.run(inv, hr.spec, chart_dir, values_file)
-            except runner.HelmFailed as err:
-                plan = remediation.after_upgrade_failure(
-                    hr.spec, remediation.failed(status, "upgrade")
+                await upgrade.run(
+                    inv, hr.spec, given.chart_dir, given.values_file, given.post_render
                 )
-                if plan.remedy == "uninstall":
-                    await self._uninstall(step)
-                elif plan.remedy == "rollback":
-                    await self._rollback(step, before)
-                await self._record_history(status, step)
-                message = f"Helm upgrade failed for release {inv.ref}: {err}"
-                _released(status, "False", UPGRADE_FAILED, message, hr)
-                if plan.stalled:
-                    raise StalledError(UPGRADE_FAILED, message) from err
-                raise ReconcileError(UPGRADE_FAILED, message) from err
-        await self._succeeded(status, step, desired, UPGRADE_SUCCEEDED, "upgrade")
+            except runner.HelmFailed as err:
+                plan = remediation.after_upgrade_failure(hr.spec, failures)
+                message = f"Helm upgrade failed for release {inv.ref}: {given.explain(err)}"
+                failed = _failure(UPGRADE_FAILED, message, plan)
+                error = await self._remedy(step, plan, failed, before)
+                stored = await self._history(step)
+                return report.Ended("upgrade", UPGRADE_FAILED, message, stored, error)
+        return await self._succeeded(step, desired, "upgrade")
+
+    async def _remedy(
+        self,
+        step: Step,
+        plan: remediation.Plan,
+        failed: ReconcileError,
+        before: list[release.Revision] | None = None,
+    ) -> ReconcileError:
+        """The remedy `plan` names for a failed action (`before`: the history before an
+        upgrade, to roll back to); what follows: `failed`, or the remedy's own failure
+        (an uninstall refused), which is retried."""
+        try:
+            if plan.remedy == "uninstall":
+                await self._uninstall(step)
+            elif plan.remedy == "rollback" and before is not None:
+                await self._rollback(step, before)
+        except ReconcileError as err:
+            return err
+        return failed
 
     async def _rollback(self, step: Step, before: list[release.Revision]) -> None:
         revision = rollback.target(before)
         if revision is None:
             return
+        if step.hr.spec.rollback is not None and step.hr.spec.rollback.recreate:
+            # As in helm-controller since Flux 2.8: helm v4 has no --recreate-pods. Flux
+            # logs it; an event tells the owner of the HelmRelease, when it matters.
+            self.event(step.hr, "Warning", DEPRECATED_FIELD, rollback.RECREATE_IGNORED)
         try:
             await rollback.run(step.inv, step.hr.spec, revision)
         except runner.HelmFailed as err:
@@ -490,14 +540,15 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         )
 
     async def _remove_leftovers(
-        self, status: api.HelmReleaseStatus, step: Step, stored: list[release.Revision]
+        self, step: Step, stored: list[release.Revision], seen: list[api.Snapshot]
     ) -> None:
         """Before an install: uninstall a failed first install of this release, and the
-        release this HelmRelease made under another name or namespace."""
+        release this HelmRelease made under another name or namespace (`seen`: the
+        history in its status)."""
         if stored and stored[0].status != release.UNINSTALLED:
             await self._uninstall(step)
-        if status.history:
-            old_name, old_ns = status.history[0].name, status.history[0].namespace
+        if seen:
+            old_name, old_ns = seen[0].name, seen[0].namespace
             inv = step.inv
             if old_name and old_ns and (old_name, old_ns) != (inv.release, inv.namespace):
                 await self._uninstall(Step(step.hr, inv.elsewhere(old_name, old_ns), step.target))
@@ -510,24 +561,17 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         test as a failure of that action."""
         hr = step.hr
         if not test.enabled(hr.spec):
-            conditions.remove(status, test.CONDITION)
+            report.untested(status)
             return
-        conditions.set_condition(
-            status,
-            conditions.RECONCILING,
-            "True",
-            conditions.PROGRESSING,
-            f"Running helm test for release {step.inv.ref}",
-            hr.generation,
-        )
+        report.testing(status, step.inv.ref, hr.generation)
         await self.checkpoint(status)
         failure: runner.HelmFailed | None = None
         try:
             await test.run(step.inv, hr.spec)
         except runner.HelmFailed as err:
             failure = err
-        stored = await self._record_history(status, step)
-        conditions.remove(status, conditions.RECONCILING)
+        stored = await self._history(step)
+        report.tested(status, stored)
         result = test.outcome(
             stored[0] if stored else None,
             ran=True,
@@ -550,41 +594,57 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         hr, verb = step.hr, after.verb
         if remediation.ignores_test_failures(hr.spec, verb):
             return
-        failures = remediation.failed(status, verb)
+        failures = remediation.upcoming(status, verb)
         if verb == "install":
             plan = remediation.after_install_failure(hr.spec, failures)
-            # Retrying an install means installing again: the tested release goes first.
-            if plan.remedy == "uninstall" or not plan.stalled:
-                await self._uninstall(step)
+            # Retrying an install means installing again: the tested release goes first
+            # (RetryOnFailure keeps it, and upgrades it when it retries).
+            if not (plan.stalled or plan.retry_after):
+                plan = remediation.Plan("uninstall", stalled=False)
         else:
             plan = remediation.after_upgrade_failure(hr.spec, failures)
-            if plan.remedy == "uninstall":
-                await self._uninstall(step)
-            elif plan.remedy == "rollback":
-                await self._rollback(step, after.before)
-        await self._record_history(status, step)
-        released = INSTALL_FAILED if verb == "install" else UPGRADE_FAILED
-        _released(status, "False", released, result.message, hr)
-        if not plan.stalled:
-            conditions.set_condition(
-                status, test.CONDITION, "False", result.reason, result.message, hr.generation
-            )
-            raise ReconcileError(result.reason, result.message)  # retried after the remedy
+        failed = _failure(result.reason, result.message, plan)
+        error = await self._remedy(step, plan, failed, after.before)
+        stored = await self._history(step)
+        retried = not plan.stalled
+        report.test_failed_action(status, verb, result, stored, hr.generation, retried=retried)
+        if retried or error is not failed:
+            raise error  # retried after the remedy (or the remedy, when it failed)
 
     def _judge_tests(
-        self, status: api.HelmReleaseStatus, hr: api.HelmRelease, latest: release.Revision
+        self,
+        status: api.HelmReleaseStatus,
+        hr: api.HelmRelease,
+        stored: list[release.Revision],
+        retried: Performed | None,
     ) -> None:
         """The stored result of the deployed revision's last test, as a condition; a new
-        verdict is announced (an engine restart, a release tested by hand)."""
+        verdict is announced (an engine restart, a release tested by hand). `retried`:
+        the last action, when its strategy is RetryOnFailure: a failed test is then a
+        failure of it, retried."""
         if not test.enabled(hr.spec):
-            conditions.remove(status, test.CONDITION)
+            report.untested(status)
             return
-        result = test.outcome(latest)
+        result = test.outcome(stored[0])
         if result is None:
             return
         said = status.condition(test.CONDITION)
         if said is not None and said.reason == result.reason:
             result = test.Outcome(result.passed, said.message)  # keep helm's own words
+        if (
+            not result.passed
+            and retried is not None
+            and not remediation.ignores_test_failures(hr.spec, retried.verb)
+        ):
+            verb = retried.verb
+            failures = remediation.upcoming(status, verb)
+            plan = (
+                remediation.after_install_failure(hr.spec, failures)
+                if verb == "install"
+                else remediation.after_upgrade_failure(hr.spec, failures)
+            )
+            report.test_failed_action(status, verb, result, stored, hr.generation, retried=True)
+            raise _failure(result.reason, result.message, plan)
         self._test_outcome(status, hr, result, announce=said is None)
 
     def _test_outcome(
@@ -597,10 +657,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
     ) -> None:
         """TestSuccess, an event, and a failed test keeps the release not Ready (Stalled
         until the spec, chart or values change) unless `test.ignoreFailures`."""
-        value: conditions.ConditionStatus = "True" if result.passed else "False"
-        conditions.set_condition(
-            status, test.CONDITION, value, result.reason, result.message, hr.generation
-        )
+        report.test_result(status, result, hr.generation)
         if result.passed:
             if announce:
                 self.event(hr, "Normal", result.reason, result.message)
@@ -612,21 +669,16 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         raise StalledError(result.reason, result.message)
 
     async def _check_drift(
-        self,
-        status: api.HelmReleaseStatus,
-        hr: api.HelmRelease,
-        target: remote.Target,
-        latest: release.Revision,
-    ) -> None:
-        """Compare the deployed revision's objects with the cluster; report (warn) or
-        put back (enabled) what differs."""
+        self, hr: api.HelmRelease, target: remote.Target, latest: release.Revision
+    ) -> str | None:
+        """Compare the deployed revision's objects with the cluster; put back (enabled)
+        what differs, or say what it is (warn: the Drifted condition's message)."""
         detection = hr.spec.drift_detection
         mode = detection.effective_mode() if detection is not None else "disabled"
         gauge = metrics.DRIFTED.labels(KIND, hr.name, hr.namespace)
         if mode == "disabled" or detection is None:
-            conditions.remove(status, DRIFTED)
             gauge.set(0)
-            return
+            return None
         client = target.client
         described = latest.ref
         try:
@@ -646,70 +698,34 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 f"drift detection failed for release {described}: {err}",
             ) from err
         found = "; ".join(d.describe() for d in drifts)
-        if not drifts:
-            conditions.remove(status, DRIFTED)
+        if not drifts or mode == "enabled":
             gauge.set(0)
-        elif mode == "enabled":
-            conditions.remove(status, DRIFTED)
-            gauge.set(0)
-            metrics.DRIFT_CORRECTIONS.labels(KIND, hr.name, hr.namespace).inc(len(drifts))
-            self.event(
-                hr,
-                "Normal",
-                DRIFT_CORRECTED,
-                f"Cluster state of release {described} was corrected: {found}",
-            )
-        else:
-            message = (
-                f"Cluster state of release {described} has drifted from the desired state "
-                f"(driftDetection.mode is warn, not corrected): {found}"
-            )
-            said = status.condition(DRIFTED)
-            conditions.set_condition(
-                status, DRIFTED, "True", DRIFT_DETECTED, message, hr.generation
-            )
-            gauge.set(len(drifts))
-            if said is None or said.message != message:
-                self.event(hr, "Warning", DRIFT_DETECTED, message)
-
-    def _in_sync(
-        self, status: api.HelmReleaseStatus, latest: release.Revision, generation: int
-    ) -> None:
-        """Ready for this generation, in the words of the last successful action (the
-        Released condition), as Flux keeps them."""
-        released = status.condition(RELEASED)
-        if released is not None and released.status == "True":
-            conditions.mark_ready(status, released.reason, released.message, generation)
-        else:
-            conditions.mark_ready(
-                status,
-                conditions.RECONCILIATION_SUCCEEDED,
-                f"Helm release {latest.ref} is up to date",
-                generation,
-            )
+            if drifts:
+                metrics.DRIFT_CORRECTIONS.labels(KIND, hr.name, hr.namespace).inc(len(drifts))
+                self.event(
+                    hr,
+                    "Normal",
+                    DRIFT_CORRECTED,
+                    f"Cluster state of release {described} was corrected: {found}",
+                )
+            return None
+        gauge.set(len(drifts))
+        return (
+            f"Cluster state of release {described} has drifted from the desired state "
+            f"(driftDetection.mode is warn, not corrected): {found}"
+        )
 
     async def _succeeded(
-        self,
-        status: api.HelmReleaseStatus,
-        step: Step,
-        desired: Desired,
-        reason: str,
-        verb: str,
-    ) -> None:
-        hr, found = step.hr, desired.chart
-        stored = await self._record_history(status, step)
+        self, step: Step, desired: Desired, verb: Literal["install", "upgrade"]
+    ) -> report.Ended:
+        stored = await self._history(step)
         latest = stored[0] if stored else None
         described = latest.ref if latest else step.inv.ref
+        found = desired.chart
         chart_name = f"{latest.chart_name}@{latest.chart_version}" if latest else found.revision
         message = f"Helm {verb} succeeded for release {described} with chart {chart_name}"
-        status.last_applied_revision = found.revision
-        if latest is not None:
-            status.last_release_revision = latest.version
-        _released(status, "True", reason, message, hr)
-        conditions.mark_ready(status, reason, message, hr.generation)
-        self.event(
-            hr, "Normal", reason, message, {"helm.toolkit.fluxcd.io/revision": found.revision}
-        )
+        reason = INSTALL_SUCCEEDED if verb == "install" else UPGRADE_SUCCEEDED
+        return report.Ended(verb, reason, message, stored)
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -725,12 +741,9 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             self.lockdown,
         )
 
-    async def _record_history(
-        self, status: api.HelmReleaseStatus, step: Step
-    ) -> list[release.Revision]:
-        stored = await release.history(step.target.client, step.inv.namespace, step.inv.release)
-        status.history = _history(stored)
-        return stored
+    async def _history(self, step: Step) -> list[release.Revision]:
+        """The release's revisions as Helm stores them now, newest first."""
+        return await release.history(step.target.client, step.inv.namespace, step.inv.release)
 
     @contextlib.asynccontextmanager
     async def _invocation(
@@ -741,26 +754,24 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             yield Invocation(name, namespace, path, self.home, as_user)
 
     @contextlib.asynccontextmanager
-    async def _chart_and_values(self, desired: Desired) -> AsyncIterator[tuple[Path, Path]]:
-        """The chart's directory (the artifact, unpacked once per digest) and the values
-        in a private file, both for the duration of the block."""
+    async def _prepared(self, desired: Desired, spec: api.HelmReleaseSpec) -> AsyncIterator[Inputs]:
+        """The chart's directory (the artifact, unpacked once per digest), the values in
+        a private file and the post-renderers, for the duration of the block."""
         async with self.trees.tree(desired.chart.artifact) as root:
             chart_dir = _chart_dir(root, desired.chart)
             scratch = Path(tempfile.mkdtemp(prefix="kidp-helm-values-"))
+            values_file = scratch / "values.json"
             try:
-                values_file = scratch / "values.json"
                 fd = os.open(values_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w") as f:
                     json.dump(desired.values, f)
-                yield chart_dir, values_file
+                flags = postrender.prepare(self.home, scratch, spec)
+                yield Inputs(chart_dir, values_file, flags, scratch)
             finally:
                 # At once: the values may hold what valuesFrom read from Secrets.
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(values_file)
-                try:
-                    os.rmdir(scratch)
-                except OSError:  # something else was written there
-                    background.discard(scratch)
+                background.discard(scratch)
 
 
 def _owner(hr: api.HelmRelease) -> str:
@@ -768,9 +779,15 @@ def _owner(hr: api.HelmRelease) -> str:
     return f"{KIND}/{hr.namespace}/{hr.name}"
 
 
-def _history(stored: list[release.Revision]) -> list[api.Snapshot]:
-    """The newest revisions as `status.history`."""
-    return [api.Snapshot.model_validate(r.snapshot()) for r in stored[:MAX_HISTORY_IN_STATUS]]
+def _retried(last: action.LastAttempt, stored: list[release.Revision]) -> Performed | None:
+    """The last action as `Performed`, when its strategy is RetryOnFailure."""
+    if not last.retrying:
+        return None
+    if last.action == "install":
+        return Performed("install", stored)
+    if last.action == "upgrade":
+        return Performed("upgrade", stored)
+    return None
 
 
 def _check_storage(hr: api.HelmRelease) -> None:
@@ -784,15 +801,17 @@ def _check_storage(hr: api.HelmRelease) -> None:
         )
 
 
-def _released(
-    status: api.HelmReleaseStatus,
-    value: conditions.ConditionStatus,
-    reason: str,
-    message: str,
-    hr: api.HelmRelease,
-) -> None:
-    """Flux's Released condition: the outcome of the last install or upgrade."""
-    conditions.set_condition(status, RELEASED, value, reason, message, hr.generation)
+def _failure(reason: str, message: str, plan: remediation.Plan) -> ReconcileError:
+    """A failed action (or its test) as what follows it: Stalled when the remediation
+    retries are spent; under RetryOnFailure the release stays failed, not Stalled, and
+    the action is retried after `retryInterval` (jittered, as Flux requeues); otherwise
+    retried with backoff after the remedy."""
+    if plan.stalled:
+        return StalledError(reason, message)
+    if plan.retry_after is not None:
+        after = meta.Duration.from_seconds(plan.retry_after)
+        return RetryError(reason, f"{message}; retrying after {after}", jittered(plan.retry_after))
+    return ReconcileError(reason, message)
 
 
 def _chart_dir(root: Path, found: chart.Chart) -> Path:

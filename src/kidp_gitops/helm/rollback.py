@@ -7,6 +7,10 @@ from kidp_gitops.helm import release
 from kidp_gitops.helm.invocation import Invocation, server_side_flag, timeout_of, wait_flags
 
 GOOD = (release.DEPLOYED, "superseded")
+RECREATE_IGNORED = (
+    "spec.rollback.recreate is deprecated and has no effect: helm v4 no longer restarts "
+    "pods on rollback (as in helm-controller since Flux 2.8)"
+)
 
 
 def target(stored: list[release.Revision]) -> int | None:

@@ -1,18 +1,28 @@
 """helm upgrade: a new revision from the chart and values of this reconcile. The values
-are always the composed ones in full (`--reset-values`), never merged with the last
-release's."""
+are the composed ones in full (`--reset-values`), unless `upgrade.preserveValues` asks
+for the last release's values with the composed ones merged over them (`--reuse-values`,
+as helm-controller sets helm's ReuseValues)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from kidp_gitops.api import helm as api
 from kidp_gitops.helm.invocation import Invocation, server_side_flag, timeout_of, wait_flags
 
 
-async def run(inv: Invocation, spec: api.HelmReleaseSpec, chart: Path, values: Path) -> None:
+async def run(
+    inv: Invocation,
+    spec: api.HelmReleaseSpec,
+    chart: Path,
+    values: Path,
+    post_render: Sequence[str] = (),
+) -> None:
+    """`post_render`: helm's post-renderer flags (see `postrender.prepare`)."""
     opts = spec.upgrade or api.Upgrade()
-    args = [str(chart), "--values", str(values), "--reset-values"]
+    reuse = "--reuse-values" if opts.preserve_values else "--reset-values"
+    args = [str(chart), "--values", str(values), reuse]
     args += wait_flags(opts.disable_wait, not opts.disable_wait_for_jobs)
     args += ["--history-max", str(spec.effective_max_history())]
     if opts.disable_hooks:
@@ -28,4 +38,5 @@ async def run(inv: Invocation, spec: api.HelmReleaseSpec, chart: Path, values: P
     if opts.disable_schema_validation:
         args.append("--skip-schema-validation")
     args += server_side_flag(opts.server_side_apply)
+    args += post_render
     await inv.helm("upgrade", args, timeout_of(opts.timeout, spec))

@@ -59,6 +59,19 @@ def test_failed_first_install_installs_again() -> None:
     assert action.decide(stored, WANTED, last(chart_digest="sha256:old")) is Next.INSTALL
 
 
+def test_failed_first_install_is_upgraded_under_retry_on_failure() -> None:
+    """helm-controller retries a failed install by an upgrade, keeping the release."""
+    stored = [revision(1, "failed")]
+    retrying = last(failures=1, action="install", retrying=True, release_digest="sha256:rel1")
+    assert action.decide(stored, WANTED, retrying) is Next.UPGRADE
+
+
+def test_retry_on_failure_is_never_stalled() -> None:
+    stored = [revision(3, "failed"), revision(2, "deployed")]
+    assert action.decide(stored, WANTED, last(failures=1)) is Next.STALLED
+    assert action.decide(stored, WANTED, last(failures=9, retrying=True)) is Next.UPGRADE
+
+
 def test_deployed_as_we_left_it_does_nothing() -> None:
     stored = [revision(2, "deployed"), revision(1, "superseded")]
     assert action.decide(stored, WANTED, last()) is Next.NONE
@@ -72,6 +85,23 @@ def test_a_change_of_chart_or_values_upgrades() -> None:
     assert action.decide(changed, WANTED, last()) is Next.UPGRADE
     upgraded_by_hand = [revision(3, "deployed"), *stored]
     assert action.decide(upgraded_by_hand, WANTED, last()) is Next.UPGRADE
+
+
+def test_a_change_of_post_renderers_upgrades() -> None:
+    stored = [revision(2, "deployed"), revision(1, "superseded")]
+    renderers = action.Wanted(WANTED.chart_digest, WANTED.config_digest, 2, "sha256:pr")
+    assert action.decide(stored, renderers, last()) is Next.UPGRADE
+    assert action.decide(stored, renderers, last(post_renderers_digest="sha256:pr")) is Next.NONE
+
+
+def test_preserved_values_are_not_compared_with_what_helm_merged() -> None:
+    merged = {"replicaCount": 3, "image": {"tag": "v1.1.0"}}  # the last release's kept
+    stored = [revision(2, "deployed", merged), revision(1, "superseded")]
+    assert action.decide(stored, WANTED, last()) is Next.UPGRADE
+    preserving = action.Wanted(WANTED.chart_digest, WANTED.config_digest, 1, preserved_values=True)
+    assert action.decide(stored, preserving, last()) is Next.NONE
+    # New values of ours still upgrade.
+    assert action.decide(stored, preserving, last(config_digest="sha256:old")) is Next.UPGRADE
 
 
 def test_a_spec_change_alone_does_not_upgrade() -> None:

@@ -46,6 +46,37 @@ def test_install_retries_and_last_failure() -> None:
     assert remediation.after_install_failure(s, 2) == Plan("uninstall", stalled=True)
 
 
+def test_retry_on_failure_retries_without_remedy_or_end() -> None:
+    s = spec(
+        install={"strategy": {"name": "RetryOnFailure", "retryInterval": "30s"}},
+        upgrade={"strategy": {"name": "RetryOnFailure"}, "remediation": {"retries": 1}},
+    )
+    assert remediation.after_install_failure(s, 50) == Plan(None, stalled=False, retry_after=30)
+    # remediation is not used, and retryInterval defaults to 5m
+    assert remediation.after_upgrade_failure(s, 3) == Plan(None, stalled=False, retry_after=300)
+
+
+def test_remediate_on_failure_is_the_default_strategy() -> None:
+    s = spec(
+        install={"strategy": {"name": "RetryOnFailure"}},
+        upgrade={"strategy": {"name": "RemediateOnFailure"}, "remediation": {"retries": 1}},
+    )
+    assert remediation.after_upgrade_failure(s, 1) == Plan("rollback", stalled=False)
+    assert remediation.after_upgrade_failure(spec(), 1) == Plan(None, stalled=True)
+
+
+def test_the_strategy_in_force_follows_the_last_attempted_action() -> None:
+    s = spec(install={"strategy": {"name": "RetryOnFailure"}})
+    status = api.HelmReleaseStatus(last_attempted_release_action="install", install_failures=4)
+    assert remediation.last_attempt(s, status).retrying
+    assert not remediation.last_attempt(s, status).exhausted()
+    # A failed install retried by an upgrade: upgrade's strategy (the default) decides.
+    status.last_attempted_release_action = "upgrade"
+    status.upgrade_failures = 1
+    assert not remediation.last_attempt(s, status).retrying
+    assert remediation.last_attempt(s, status).exhausted()
+
+
 def test_failures_are_counted_and_cleared() -> None:
     status = api.HelmReleaseStatus()
     assert remediation.failed(status, "upgrade") == 1
