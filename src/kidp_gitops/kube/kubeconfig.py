@@ -29,12 +29,14 @@ import contextlib
 import os
 import ssl
 import tempfile
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from kidp_gitops.goyaml import yamlio
 from kidp_gitops.kube.config import ClusterConfig, InlineTLS, TLSFiles
 from kidp_gitops.kube.errors import ConfigError
 
@@ -116,7 +118,15 @@ def parse(data: bytes) -> Parsed:
     if len(data) > MAX_SIZE:
         raise ConfigError(f"the kubeconfig is larger than {MAX_SIZE} bytes")
     try:
-        doc = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        # Composed first and measured: a kubeconfig of a few hundred bytes can expand
+        # through anchors and aliases to gigabytes (a tenant writes the Secret).
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        node = yaml.compose(data, Loader=loader)
+        if node is not None:
+            yamlio.check_bounds(node, aliases=b"&" in data)
+        doc = yaml.load(data, Loader=loader)
+    except yamlio.TooLarge as err:
+        raise ConfigError(f"the kubeconfig is refused: {err.problem}") from err
     except yaml.YAMLError as err:
         raise ConfigError("the kubeconfig is not valid YAML") from err
     if not isinstance(doc, dict):
@@ -130,18 +140,23 @@ def parse(data: bytes) -> Parsed:
     user = _section(_named(doc, "users", user_name), "user") if user_name else {}
     _refuse(cluster, _REFUSED_CLUSTER, _KNOWN_CLUSTER, "cluster")
     _refuse(user, _REFUSED_USER, _KNOWN_USER, "user")
-    server = str(cluster.get("server") or "").rstrip("/")
+    server = (_text(cluster, "server") or "").rstrip("/")
     if not server.startswith(("https://", "http://")):
         raise ConfigError("the kubeconfig's cluster has no https:// server")
+    address = urllib.parse.urlsplit(server)
+    if address.username is not None or address.password is not None or address.query:
+        # A password there would reach logs and status unmasked; nothing needs it.
+        raise ConfigError("the kubeconfig's server carries credentials or a query")
     ca = _data(cluster, "certificate-authority-data")
     cert = _data(user, "client-certificate-data")
     key = _data(user, "client-key-data")
     if bool(cert) != bool(key):
         raise ConfigError("the kubeconfig's user has a client certificate or key without the other")
     basic = None
-    if user.get("username") or user.get("password"):
-        basic = (str(user.get("username") or ""), str(user.get("password") or ""))
-    token = str(user["token"]) if user.get("token") else None
+    username, password = _text(user, "username"), _text(user, "password")
+    if username or password:
+        basic = (username or "", password or "")
+    token = _text(user, "token") or None
     return Parsed(server, ca, cert, key, token, basic)
 
 
@@ -167,12 +182,23 @@ def _refuse(entry: dict[str, Any], refused: dict[str, str], known: set[str], wha
             raise ConfigError(f"the kubeconfig's {what} sets '{key}', which is not supported")
 
 
-def _data(entry: dict[str, Any], key: str) -> bytes | None:
+def _text(entry: dict[str, Any], key: str) -> str | None:
+    """A string field, or None; anything else refused (never turned into text: a list
+    repeated through aliases would be expanded by it)."""
     value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"the kubeconfig's '{key}' is not a string")
+    return value
+
+
+def _data(entry: dict[str, Any], key: str) -> bytes | None:
+    value = _text(entry, key)
     if not value:
         return None
     try:
-        return base64.b64decode(str(value), validate=True)
+        return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as err:
         raise ConfigError(f"the kubeconfig's '{key}' is not base64") from err
 

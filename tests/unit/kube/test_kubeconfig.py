@@ -138,3 +138,40 @@ def test_an_invalid_client_key_names_no_file(certificates: pki.Pki) -> None:
     with pytest.raises(ConfigError, match="client certificate or key is invalid") as caught:
         parsed.config()
     assert "kidp-remote-" not in str(caught.value)
+
+
+def _kubeconfig(server: str, user: str = "{token: t}", head: str = "") -> bytes:
+    return (
+        head
+        + "current-context: c\n"
+        + "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+        + f"clusters: [{{name: k, cluster: {{server: {server}}}}}]\n"
+        + f"users: [{{name: u, user: {user}}}]\n"
+    ).encode()
+
+
+def test_an_alias_bomb_is_refused_before_it_expands() -> None:
+    # A few hundred bytes that would expand to 10**9 scalars if turned into text.
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    bomb = _kubeconfig("*a8", head="\n".join(levels) + "\n")
+    assert len(bomb) < 1000
+    with pytest.raises(ConfigError, match="expand the document"):
+        kubeconfig.parse(bomb)
+
+
+@pytest.mark.parametrize(
+    ("server", "user", "says"),
+    [
+        ("'https://admin:hunter2@10.0.0.1'", "{token: t}", "server carries credentials"),
+        ("'https://10.0.0.1?x=1'", "{token: t}", "server carries credentials"),
+        ("[https://10.0.0.1]", "{token: t}", "'server' is not a string"),
+        ("https://10.0.0.1", "{token: [a, b]}", "'token' is not a string"),
+    ],
+)
+def test_fields_must_be_plain_strings_without_credentials_in_the_server(
+    server: str, user: str, says: str
+) -> None:
+    with pytest.raises(ConfigError, match=says) as refused:
+        kubeconfig.parse(_kubeconfig(server, user))
+    assert "hunter2" not in str(refused.value)
