@@ -14,7 +14,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kidp_gitops.api import helm, image, kustomize, meta, notification, resources, source
+from kidp_gitops.api import (
+    generator,
+    helm,
+    image,
+    kustomize,
+    meta,
+    notification,
+    resources,
+    source,
+)
 
 AnyObject = meta.KubeObject[Any, Any]
 
@@ -23,6 +32,8 @@ ALL_KINDS: tuple[type[AnyObject], ...] = (
     source.HelmRepository,
     source.HelmChart,
     source.OCIRepository,
+    source.ExternalArtifact,
+    generator.ArtifactGenerator,
     kustomize.Kustomization,
     helm.HelmRelease,
     notification.Provider,

@@ -15,6 +15,7 @@ KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
 HELM_GROUP = "helm.toolkit.fluxcd.io"
 NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
 IMAGE_GROUP = "image.toolkit.fluxcd.io"
+SOURCE_EXTENSIONS_GROUP = "source.extensions.fluxcd.io"
 
 _SOURCES = ("all", "fluxcd", "fluxcd-sources")
 _APPLIERS = ("all", "fluxcd", "fluxcd-appliers")
@@ -67,6 +68,20 @@ OCI_REPOSITORY = ResourceInfo(
     ("ocirepo",),
     _SOURCES,
     deprecated_versions=("v1beta2",),
+)
+# Flux 2.7: source-controller serves ExternalArtifact (artifacts other controllers
+# produce); source-watcher serves ArtifactGenerator, which produces them.
+EXTERNAL_ARTIFACT = ResourceInfo(
+    SOURCE_GROUP, "ExternalArtifact", "externalartifacts", ("v1",), "v1", ("ea",), _SOURCES
+)
+ARTIFACT_GENERATOR = ResourceInfo(
+    SOURCE_EXTENSIONS_GROUP,
+    "ArtifactGenerator",
+    "artifactgenerators",
+    ("v1beta1",),
+    "v1beta1",
+    ("ag",),
+    _SOURCES,
 )
 KUSTOMIZATION = ResourceInfo(
     KUSTOMIZE_GROUP, "Kustomization", "kustomizations", ("v1",), "v1", ("ks",), _APPLIERS
@@ -135,6 +150,8 @@ ALL: tuple[ResourceInfo, ...] = (
     HELM_REPOSITORY,
     HELM_CHART,
     OCI_REPOSITORY,
+    EXTERNAL_ARTIFACT,
+    ARTIFACT_GENERATOR,
     KUSTOMIZATION,
     HELM_RELEASE,
     PROVIDER,
@@ -158,7 +175,6 @@ def is_ours(api_version: str) -> bool:
 # `kidp migrate` moves old versions of them to it.
 FLUX_ONLY: dict[tuple[str, str], str] = {
     (SOURCE_GROUP, "Bucket"): "v1",
-    (SOURCE_GROUP, "ExternalArtifact"): "v1",
 }
 
 

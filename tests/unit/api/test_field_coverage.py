@@ -33,6 +33,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "HelmRepository": ("source", "runtime"),
     "HelmChart": ("source", "oci", "runtime"),
     "OCIRepository": ("source", "oci", "runtime"),
+    "ExternalArtifact": ("source", "runtime"),
+    "ArtifactGenerator": ("source", "runtime"),
     "Kustomization": ("kustomize", "render", "sops", "runtime"),
     "HelmRelease": ("helm", "runtime"),
     "Provider": ("notification", "runtime"),
