@@ -31,6 +31,7 @@ from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
 from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.source.controller import (
+    artifactgenerator_controller,
     gitrepository_controller,
     helmchart_controller,
     helmrepository_controller,
@@ -146,6 +147,7 @@ class Engine:
                 await helmrepository_controller(ctx, store),
                 await helmchart_controller(ctx, store, helm=helm_binary.find),
                 await ocirepository_controller(ctx, store),
+                await artifactgenerator_controller(ctx, store),
                 await kustomization_controller(ctx, store),
                 await helmrelease_controller(ctx, store),
             ]

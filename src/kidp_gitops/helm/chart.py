@@ -4,8 +4,9 @@ As in Flux, the Helm controller does not fetch charts itself. It keeps a HelmCha
 `<release namespace>-<release name>` in the namespace of the chart's source, from the
 template in `spec.chart` (server-side apply, our field manager), and waits until the
 source controller has published that chart as an artifact. `spec.chartRef` to a
-HelmChart, or to an OCIRepository (a chart pushed with `helm push`, or any artifact that
-holds one chart), uses that object's artifact as is.
+HelmChart, to an OCIRepository (a chart pushed with `helm push`, or any artifact that
+holds one chart) or to an ExternalArtifact (an ArtifactGenerator's), uses that object's
+artifact as is.
 
     desired(release, template) -> JSON                 the HelmChart to apply
     await ensure(manager, resource, release) -> Chart   applied, ready, with an artifact
@@ -27,6 +28,7 @@ from kidp_gitops.runtime import conditions
 API_VERSION = "source.toolkit.fluxcd.io/v1"
 KIND = "HelmChart"
 OCI_REPOSITORY = "OCIRepository"
+EXTERNAL_ARTIFACT = "ExternalArtifact"
 FIELD_MANAGER = "helm-controller"
 POLICY = Policy(field_manager=FIELD_MANAGER)
 NAME_LABEL = "helm.toolkit.fluxcd.io/name"

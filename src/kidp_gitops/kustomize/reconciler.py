@@ -52,7 +52,7 @@ from kidp_gitops.storage.fetch import ArtifactUnavailable
 from kidp_gitops.storage.trees import ArtifactTrees
 
 KIND = report.KIND
-SOURCE_KINDS = ("GitRepository", "OCIRepository")
+SOURCE_KINDS = ("GitRepository", "OCIRepository", "ExternalArtifact")
 """The source kinds whose artifacts a Kustomization applies."""
 PROGRESSING = conditions.PROGRESSING
 DEPENDENCY_WAIT = 10.0

@@ -29,8 +29,15 @@ def op(source: str, to: str, **extra: Any) -> api.CopyOperation:
     return api.CopyOperation.model_validate({"from": source, "to": to, **extra})
 
 
-def run(tmp_path: Path, sources: dict[str, dict[str, str]], *ops: api.CopyOperation,
-        limits: Limits = Limits()) -> dict[str, str]:
+DEFAULT = Limits()
+
+
+def run(
+    tmp_path: Path,
+    sources: dict[str, dict[str, str]],
+    *ops: api.CopyOperation,
+    limits: Limits = DEFAULT,
+) -> dict[str, str]:
     roots = {alias: tree(tmp_path / "src" / alias, files) for alias, files in sources.items()}
     staging = tmp_path / "out"
     files = compose.compose(list(ops), roots, staging, limits)
@@ -64,7 +71,11 @@ SRC = {
             {"one.yaml", "two.yaml", "notes.md", "sub/three.yaml", "testdata/t.yaml"},
         ),
         # other globs keep the matched path; `*` stays inside one segment
-        ("@s/configs/*.yaml", "@artifact/apps/", {"apps/configs/one.yaml", "apps/configs/two.yaml"}),
+        (
+            "@s/configs/*.yaml",
+            "@artifact/apps/",
+            {"apps/configs/one.yaml", "apps/configs/two.yaml"},
+        ),
         ("@s/*.yaml", "@artifact/", {"config.yaml"}),
         # the root of a source
         ("@s/", "@artifact/", set(SRC)),
@@ -152,8 +163,10 @@ def test_extract_unpacks_tarballs_and_a_glob_skips_other_files(tmp_path: Path) -
     (src / "charts" / "deep" / "db.tar.gz").write_bytes(tgz({"db/Chart.yaml": "name: db\n"}))
     (src / "charts" / "README.md").write_text("skip me\n")
     files = compose.compose(
-        [op("@s/charts/**/*.tgz", "@artifact/c/", strategy="Extract"),
-         op("@s/charts/deep/db.tar.gz", "@artifact/", strategy="Extract")],
+        [
+            op("@s/charts/**/*.tgz", "@artifact/c/", strategy="Extract"),
+            op("@s/charts/deep/db.tar.gz", "@artifact/", strategy="Extract"),
+        ],
         {"s": src},
         tmp_path / "out",
     )
@@ -193,7 +206,8 @@ def test_a_link_out_of_the_source_is_refused(tmp_path: Path) -> None:
         compose.compose([op("@s/", "@artifact/")], {"s": src}, tmp_path / "out")
     with pytest.raises(ComposeError, match="outside its source"):
         compose.compose([op("@s/leak.yaml", "@artifact/")], {"s": src}, tmp_path / "out2")
-    assert not any("host secret" in p.read_text() for p in (tmp_path / "out2").rglob("*") if p.is_file())
+    written = [p for p in (tmp_path / "out2").rglob("*") if p.is_file()]
+    assert not any("host secret" in p.read_text() for p in written)
 
 
 def test_a_link_inside_the_source_is_copied_as_its_content(tmp_path: Path) -> None:
