@@ -1,0 +1,345 @@
+"""ArtifactGenerator and ExternalArtifact on the real control plane, from a real git
+server: a repository in Flux 2.7's layout (written from Flux's documentation of
+source-watcher: a GitRepository split by an ArtifactGenerator into one ExternalArtifact
+per component, each applied by a Kustomization, the apps after the infrastructure)
+reconciles to Ready as it is; a commit produces new revisions only for the artifacts
+whose content changed; and what the generator owns it removes."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kidp_gitops.kube import ApiError, KubeClient
+from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration.kustomize.helpers import KS, setup_source, wait_ready
+from tests.integration.source.helpers import artifact_files, condition
+from tests.integration.source.helpers import request_reconcile as request_git_reconcile
+from tests.integration.wait import until
+
+pytestmark = pytest.mark.usefixtures("engine")
+
+AG = "/apis/source.extensions.fluxcd.io/v1beta1/namespaces/{ns}/artifactgenerators"
+EA = "/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/externalartifacts"
+GENERATOR_LABEL = "source.extensions.fluxcd.io/generator"
+
+
+def flux27_layout() -> dict[str, str]:
+    """A monorepo as Flux 2.7's source-watcher documents it: the cluster directory holds
+    the generator and the Kustomizations of its artifacts."""
+    files = {
+        "clusters/production/artifacts.yaml": """
+            apiVersion: source.extensions.fluxcd.io/v1beta1
+            kind: ArtifactGenerator
+            metadata:
+              name: platform
+            spec:
+              sources:
+                - alias: repo
+                  kind: GitRepository
+                  name: flux-system
+              artifacts:
+                - name: infrastructure
+                  originRevision: "@repo"
+                  copy:
+                    - from: "@repo/infrastructure/**"
+                      to: "@artifact/"
+                      exclude: ["*.md"]
+                - name: apps
+                  originRevision: "@repo"
+                  copy:
+                    - from: "@repo/apps/base/"
+                      to: "@artifact/"
+                    - from: "@repo/apps/production/**"
+                      to: "@artifact/production/"
+                    - from: "@repo/apps/production/settings-prod.yaml"
+                      to: "@artifact/base/settings.yaml"
+                      strategy: Merge
+        """,
+        "clusters/production/infrastructure.yaml": """
+            apiVersion: kustomize.toolkit.fluxcd.io/v1
+            kind: Kustomization
+            metadata:
+              name: infrastructure
+            spec:
+              interval: 1h
+              retryInterval: 5s
+              sourceRef:
+                kind: ExternalArtifact
+                name: infrastructure
+              path: ./
+              prune: true
+              wait: true
+              targetNamespace: ${cluster_namespace}
+        """,
+        "clusters/production/apps.yaml": """
+            apiVersion: kustomize.toolkit.fluxcd.io/v1
+            kind: Kustomization
+            metadata:
+              name: apps
+            spec:
+              dependsOn:
+                - name: infrastructure
+              interval: 1h
+              retryInterval: 5s
+              sourceRef:
+                kind: ExternalArtifact
+                name: apps
+              path: ./production
+              prune: true
+              targetNamespace: ${cluster_namespace}
+        """,
+        "infrastructure/configs/cluster-settings.yaml": """
+            apiVersion: v1
+            kind: ConfigMap
+            metadata:
+              name: cluster-settings
+            data:
+              region: eu-west-1
+        """,
+        "infrastructure/README.md": "# Infrastructure\n",
+        "apps/base/kustomization.yaml": """
+            apiVersion: kustomize.config.k8s.io/v1beta1
+            kind: Kustomization
+            resources:
+              - settings.yaml
+        """,
+        "apps/base/settings.yaml": """
+            apiVersion: v1
+            kind: ConfigMap
+            metadata:
+              name: app-settings
+            data:
+              replicas: "1"
+              color: blue
+        """,
+        "apps/production/kustomization.yaml": """
+            apiVersion: kustomize.config.k8s.io/v1beta1
+            kind: Kustomization
+            resources:
+              - ../base
+        """,
+        "apps/production/settings-prod.yaml": """
+            data:
+              replicas: "3"
+        """,
+    }
+    return {path: textwrap.dedent(text).lstrip() for path, text in files.items()}
+
+
+async def bootstrap(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+    files: dict[str, str],
+) -> str:
+    """What `flux bootstrap` leaves: the GitRepository `flux-system` and a Kustomization
+    `flux-system` applying the cluster's directory (here into the test's namespace)."""
+    repo = await setup_source(
+        kube, namespace, git_repos, http_git, unique_repo, files, name="flux-system"
+    )
+    await kube.create(
+        KS.format(ns=namespace),
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "flux-system"},
+            "spec": {
+                "interval": "1h",
+                "path": "./clusters/production",
+                "prune": True,
+                "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+                "targetNamespace": namespace,
+                "postBuild": {"substitute": {"cluster_namespace": namespace}},
+            },
+        },
+    )
+    return repo
+
+
+async def external_artifact(kube: KubeClient, namespace: str, name: str) -> dict[str, Any]:
+    return await kube.get(f"{EA.format(ns=namespace)}/{name}")
+
+
+async def wait_generator(
+    kube: KubeClient, namespace: str, name: str, status: str = "True", reason: str | None = None
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        try:
+            obj = await kube.get(f"{AG.format(ns=namespace)}/{name}")
+        except ApiError:
+            return None
+        ready = condition(obj)
+        current = ready.get("observedGeneration") == obj["metadata"]["generation"]
+        wanted = ready.get("status") == status and reason in (None, ready.get("reason"))
+        return obj if current and wanted else None
+
+    return await until(probe, 60, f"ArtifactGenerator {name} Ready={status} {reason or ''}")
+
+
+async def configmap(kube: KubeClient, namespace: str, name: str) -> dict[str, Any]:
+    return await kube.get(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+
+
+async def test_a_flux_27_layout_reconciles_and_follows_new_commits(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    repo = await bootstrap(kube, namespace, git_repos, http_git, unique_repo, flux27_layout())
+    await wait_ready(kube, namespace, "flux-system", timeout=90)
+    generator = await wait_generator(kube, namespace, "platform")
+    assert {e["name"] for e in generator["status"]["inventory"]} == {"infrastructure", "apps"}
+    await wait_ready(kube, namespace, "infrastructure", timeout=90)
+    apps = await wait_ready(kube, namespace, "apps", timeout=90)
+
+    infra = await external_artifact(kube, namespace, "infrastructure")
+    app_artifact = await external_artifact(kube, namespace, "apps")
+    git = await kube.get(
+        f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{namespace}/gitrepositories/flux-system"
+    )
+    commit = git["status"]["artifact"]["revision"]
+    for ea in (infra, app_artifact):
+        artifact = ea["status"]["artifact"]
+        # Flux's rules: the content's digest as the revision, the commit as its origin.
+        assert artifact["revision"] == f"latest@{artifact['digest']}"
+        assert artifact["metadata"]["org.opencontainers.image.revision"] == commit
+        assert ea["metadata"]["labels"][GENERATOR_LABEL] == generator["metadata"]["uid"]
+        assert ea["spec"]["sourceRef"] == {
+            "apiVersion": "source.extensions.fluxcd.io/v1beta1",
+            "kind": "ArtifactGenerator",
+            "name": "platform",
+            "namespace": namespace,
+        }
+        assert condition(ea)["status"] == "True"
+    assert apps["status"]["lastAppliedRevision"] == app_artifact["status"]["artifact"]["revision"]
+    # The tarball holds what the copies say: no README; `apps/base/` copied as a
+    # directory, `production/**` as its contents, the production values merged into base.
+    assert set(await artifact_files(infra)) == {"configs/cluster-settings.yaml"}
+    files = await artifact_files(app_artifact)
+    assert set(files) == {
+        "base/kustomization.yaml",
+        "base/settings.yaml",
+        "production/kustomization.yaml",
+        "production/settings-prod.yaml",
+    }
+    settings = await configmap(kube, namespace, "app-settings")
+    assert settings["data"] == {"replicas": "3", "color": "blue"}
+    assert (await configmap(kube, namespace, "cluster-settings"))["data"] == {"region": "eu-west-1"}
+
+    # A commit to the apps only: a new apps artifact, applied; infrastructure unchanged.
+    with git_repos.worktree(repo) as wt:
+        wt.write({"apps/production/settings-prod.yaml": "data:\n  replicas: '5'\n"})
+        wt.commit("scale the app")
+        wt.push()
+    await request_git_reconcile(kube, namespace, "flux-system")
+    old = app_artifact["status"]["artifact"]["revision"]
+
+    async def new_revision() -> dict[str, Any] | None:
+        ea = await external_artifact(kube, namespace, "apps")
+        return ea if ea["status"]["artifact"]["revision"] != old else None
+
+    moved = await until(new_revision, 60, "a new revision of the apps artifact")
+    await until(
+        lambda: _data_is(kube, namespace, "app-settings", {"replicas": "5", "color": "blue"}),
+        60,
+        "the new replicas applied",
+    )
+    assert (await external_artifact(kube, namespace, "infrastructure"))["status"]["artifact"][
+        "revision"
+    ] == infra["status"]["artifact"]["revision"]
+    new_commit = (
+        await kube.get(
+            f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{namespace}/gitrepositories/flux-system"
+        )
+    )["status"]["artifact"]["revision"]
+    assert moved["status"]["artifact"]["metadata"]["org.opencontainers.image.revision"] == (
+        new_commit
+    )
+    await wait_ready(
+        kube, namespace, "apps", revision=moved["status"]["artifact"]["revision"], timeout=60
+    )
+
+
+async def _data_is(kube: KubeClient, namespace: str, name: str, data: dict[str, str]) -> bool:
+    return (await configmap(kube, namespace, name)).get("data") == data
+
+
+def generator(name: str, artifacts: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "source.extensions.fluxcd.io/v1beta1",
+        "kind": "ArtifactGenerator",
+        "metadata": {"name": name},
+        "spec": {
+            "sources": [{"alias": "repo", "kind": "GitRepository", "name": "src"}],
+            "artifacts": artifacts,
+            **spec,
+        },
+    }
+
+
+async def test_owned_artifacts_are_garbage_collected_and_bad_copies_fail_visibly(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    # The source does not exist yet: the generator waits for it, and says so.
+    one = {"name": "one", "revision": "@repo", "copy": [{"from": "@repo/a/", "to": "@artifact/"}]}
+    two = {"name": "two", "copy": [{"from": "@repo/b/*.yaml", "to": "@artifact/"}]}
+    await kube.create(AG.format(ns=namespace), generator("gen", [one, two]))
+    waiting = await wait_generator(kube, namespace, "gen", "False", "SourceFetchFailed")
+    assert "not found" in condition(waiting)["message"]
+
+    files = {"a/x.yaml": "x: 1\n", "b/y.yaml": "y: 1\n"}
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files, name="src")
+    gen = await wait_generator(kube, namespace, "gen")
+    git = await kube.get(
+        f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{namespace}/gitrepositories/src"
+    )
+    # `revision: "@repo"` takes the source's revision as it is.
+    first = await external_artifact(kube, namespace, "one")
+    assert first["status"]["artifact"]["revision"] == git["status"]["artifact"]["revision"]
+    assert set(await artifact_files(first)) == {"a/x.yaml"}
+
+    # An artifact dropped from the spec: its ExternalArtifact goes.
+    path = f"{AG.format(ns=namespace)}/gen"
+    await kube.patch(path, {"spec": {"artifacts": [one]}})
+    gen = await wait_generator(kube, namespace, "gen")
+    assert [e["name"] for e in gen["status"]["inventory"]] == ["one"]
+    with pytest.raises(ApiError) as gone:
+        await external_artifact(kube, namespace, "two")
+    assert gone.value.not_found
+
+    # A copy that would leave the source fails visibly and keeps the last artifact.
+    escape = {"name": "one", "copy": [{"from": "@repo/../../etc/passwd", "to": "@artifact/"}]}
+    await kube.patch(path, {"spec": {"artifacts": [escape]}})
+    failed = await wait_generator(kube, namespace, "gen", "False", "BuildFailed")
+    assert "leaves its root" in condition(failed)["message"]
+    kept = await external_artifact(kube, namespace, "one")
+    assert kept["status"]["artifact"]["digest"] == first["status"]["artifact"]["digest"]
+
+    # A field kidp does not implement is refused, not ignored.
+    await kube.patch(path, {"spec": {"artifacts": [one], "pathPattern": "@repo/apps/{app}"}})
+    refused = await wait_generator(kube, namespace, "gen", "False", "UnsupportedField")
+    assert "spec.pathPattern" in condition(refused)["message"]
+
+    # The generator deleted: its ExternalArtifacts go with it.
+    await kube.delete(path)
+
+    async def artifact_gone() -> bool:
+        try:
+            await external_artifact(kube, namespace, "one")
+        except ApiError as err:
+            return err.not_found
+        return False
+
+    await until(artifact_gone, 60, "the generator's ExternalArtifact deleted")
