@@ -12,10 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from kidp_gitops.kube import ApiError, KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration.helm.helpers import wait_hr
 from tests.integration.kustomize.helpers import KS, setup_source, wait_ready
+from tests.integration.source.helmrepos import chart_files
 from tests.integration.source.helpers import artifact_files, condition
 from tests.integration.source.helpers import request_reconcile as request_git_reconcile
 from tests.integration.wait import until
@@ -343,3 +346,60 @@ async def test_owned_artifacts_are_garbage_collected_and_bad_copies_fail_visibly
         return False
 
     await until(artifact_gone, 60, "the generator's ExternalArtifact deleted")
+
+
+async def test_a_composed_chart_with_merged_values_is_released_through_chart_ref(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    """Flux's Helm chart composition example: a chart, its values.yaml merged with an
+    environment's, released by a HelmRelease whose chartRef is the ExternalArtifact."""
+    chart = chart_files("hello", "1.0.0", {"greeting": "hello", "size": "small"})
+    files = {f"charts/hello/{rel}": text for rel, text in chart.items()}
+    files["environments/prod/values.yaml"] = "greeting: bonjour\n"
+    repo = await setup_source(kube, namespace, git_repos, http_git, unique_repo, files, name="src")
+    composite = {
+        "name": "hello-prod",
+        "originRevision": "@repo",
+        "copy": [
+            {"from": "@repo/charts/hello/", "to": "@artifact/"},
+            {
+                "from": "@repo/environments/prod/values.yaml",
+                "to": "@artifact/hello/values.yaml",
+                "strategy": "Merge",
+            },
+        ],
+    }
+    await kube.create(AG.format(ns=namespace), generator("charts", [composite]))
+    release = {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": "hello"},
+        "spec": {"interval": "1h", "chartRef": {"kind": "ExternalArtifact", "name": "hello-prod"}},
+    }
+    await kube.create(
+        f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{namespace}/helmreleases", release
+    )
+    await wait_hr(kube, namespace, "hello")
+    assert (await configmap(kube, namespace, "hello"))["data"] == {"greeting": "bonjour"}
+    values = yaml.safe_load(
+        (await artifact_files(await external_artifact(kube, namespace, "hello-prod")))[
+            "hello/values.yaml"
+        ]
+    )
+    assert values == {"greeting": "bonjour", "size": "small"}
+
+    # A new value in Git: a new artifact, and the release upgraded to it at once.
+    with git_repos.worktree(repo) as wt:
+        wt.write({"environments/prod/values.yaml": "greeting: hola\n"})
+        wt.commit("greet in Spanish")
+        wt.push()
+    await request_git_reconcile(kube, namespace, "src")
+    await until(
+        lambda: _data_is(kube, namespace, "hello", {"greeting": "hola"}),
+        120,
+        "the release upgraded with the new values",
+    )
