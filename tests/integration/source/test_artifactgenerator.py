@@ -15,7 +15,10 @@ import pytest
 import yaml
 
 from kidp_gitops.kube import ApiError, KubeClient
+from kidp_gitops.runtime.tenancy import Lockdown
 from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration import namespaces
+from tests.integration.engines import Engines
 from tests.integration.helm.helpers import wait_hr
 from tests.integration.kustomize.helpers import KS, setup_source, wait_ready
 from tests.integration.source.helmrepos import chart_files
@@ -403,3 +406,49 @@ async def test_a_composed_chart_with_merged_values_is_released_through_chart_ref
         120,
         "the release upgraded with the new values",
     )
+
+
+async def test_under_lockdown_a_generator_reads_no_other_namespace(
+    bare_kube: KubeClient,
+    bare_namespace: str,
+    engines: Engines,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    """--no-cross-namespace-refs: a tenant's generator cannot read another namespace's
+    source, nor a tenant's Kustomization another namespace's ExternalArtifact."""
+    kube, home = bare_kube, bare_namespace
+    tenant = f"{home}-x"
+    await kube.create("/api/v1/namespaces", {"metadata": {"name": tenant}})
+    try:
+        files = {"secret/cm.yaml": "kind: ConfigMap\n"}
+        await setup_source(kube, home, git_repos, http_git, unique_repo, files, name="src")
+        await engines.start(Lockdown(no_cross_namespace_refs=True))
+        own = {"name": "own", "copy": [{"from": "@repo/secret/", "to": "@artifact/"}]}
+        await kube.create(AG.format(ns=home), generator("home", [own]))
+        await wait_generator(kube, home, "home")
+
+        stolen = generator("thief", [own])
+        stolen["spec"]["sources"][0]["namespace"] = home
+        await kube.create(AG.format(ns=tenant), stolen)
+        refused = await wait_generator(kube, tenant, "thief", "False", "AccessDenied")
+        assert "cross-namespace references have been blocked" in condition(refused)["message"]
+        with pytest.raises(ApiError):
+            await external_artifact(kube, tenant, "own")
+
+        reader = {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": "reader"},
+            "spec": {
+                "interval": "1h",
+                "path": "./",
+                "prune": True,
+                "sourceRef": {"kind": "ExternalArtifact", "name": "own", "namespace": home},
+            },
+        }
+        await kube.create(KS.format(ns=tenant), reader)
+        await wait_ready(kube, tenant, "reader", "False", "AccessDenied")
+    finally:
+        await namespaces.delete(kube, tenant)
