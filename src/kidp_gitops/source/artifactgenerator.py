@@ -167,9 +167,8 @@ class ArtifactGeneratorReconciler(
         observed = await self.observe(obj)
         digest = sources_digest(observed)
         if await self._up_to_date(obj, status, digest):
-            message = f"No drift detected, {len(status.inventory)} artifact(s) up to date"
-            if not conditions.is_true(typed_status.dump(status), conditions.READY):
-                message = _succeeded(len(status.inventory))
+            # No drift: the status stays as the last build left it (no write).
+            message = _succeeded(len(status.inventory))
             conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
             return Result(requeue_after=jittered(INTERVAL))
         conditions.mark_reconciling(
