@@ -301,7 +301,11 @@ async def test_owned_artifacts_are_garbage_collected_and_bad_copies_fail_visibly
     # The source does not exist yet: the generator waits for it, and says so.
     one = {"name": "one", "revision": "@repo", "copy": [{"from": "@repo/a/", "to": "@artifact/"}]}
     two = {"name": "two", "copy": [{"from": "@repo/b/*.yaml", "to": "@artifact/"}]}
-    await kube.create(AG.format(ns=namespace), generator("gen", [one, two]))
+    common = {
+        "labels": {"env": "prod", GENERATOR_LABEL: "not-yours"},
+        "annotations": {"description": "generated"},
+    }
+    await kube.create(AG.format(ns=namespace), generator("gen", [one, two], commonMetadata=common))
     waiting = await wait_generator(kube, namespace, "gen", "False", "SourceFetchFailed")
     assert "not found" in condition(waiting)["message"]
 
@@ -315,6 +319,11 @@ async def test_owned_artifacts_are_garbage_collected_and_bad_copies_fail_visibly
     first = await external_artifact(kube, namespace, "one")
     assert first["status"]["artifact"]["revision"] == git["status"]["artifact"]["revision"]
     assert set(await artifact_files(first)) == {"a/x.yaml"}
+    # commonMetadata reaches every ExternalArtifact; the generator label stays the UID.
+    labels = first["metadata"]["labels"]
+    assert labels["env"] == "prod"
+    assert labels[GENERATOR_LABEL] == gen["metadata"]["uid"]
+    assert first["metadata"]["annotations"]["description"] == "generated"
 
     # An artifact dropped from the spec: its ExternalArtifact goes.
     path = f"{AG.format(ns=namespace)}/gen"
