@@ -88,7 +88,8 @@ class ArtifactGeneratorSpec(meta.SpecModel):
     common_metadata: GeneratorCommonMetadata | None = None
     sources: Annotated[list[GeneratorSourceReference], Field(min_length=1, max_length=1000)]
     path_pattern: Annotated[str, Field(pattern=f"^@({ALIAS})/(.*)$", max_length=1024)] | None = None
-    """`@alias/apps/{app}`: one set of artifacts per matching directory (refused by kidp)."""
+    """`@alias/apps/{app}`: one set of `artifacts` per matching directory, the captures
+    (`{app}`) filled into their names (lowercased), copies and labels."""
     artifacts: Annotated[list[OutputArtifact], Field(min_length=1, max_length=1000)]
 
 

@@ -93,13 +93,6 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
         Refused("spec.verify", "signature verification (cosign, notation) is not implemented"),
         Refused("spec.proxySecretRef", "a proxy for registries is not implemented"),
     ),
-    "ArtifactGenerator": (
-        Refused(
-            "spec.pathPattern",
-            "one set of artifacts per directory matching a pattern is not implemented; "
-            "list the artifacts in spec.artifacts",
-        ),
-    ),
     "Receiver": (
         Refused("spec.oidcProviders", "authenticating webhooks by OIDC tokens is not implemented"),
         Refused(

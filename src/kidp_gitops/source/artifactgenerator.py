@@ -2,7 +2,8 @@
 other sources' artifacts, published as ExternalArtifacts.
 
     validate → observe the sources (each must have an artifact) → nothing changed since
-    the last build? done → unpack the sources → per output artifact: copy operations
+    the last build? done → unpack the sources → the output artifacts (one set per
+    directory matching `pathPattern`, `source/pathpattern`) → per artifact: copy operations
     (`source/compose`) → deterministic tarball → ExternalArtifact (spec applied, status
     written) → delete the ExternalArtifacts no longer generated → Ready
 
@@ -47,7 +48,7 @@ from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError, WaitingError
 from kidp_gitops.runtime.workqueue import jittered
-from kidp_gitops.source import compose
+from kidp_gitops.source import compose, pathpattern
 from kidp_gitops.storage.artifacts import ArtifactStore
 from kidp_gitops.storage.fetch import ArtifactUnavailable
 from kidp_gitops.storage.trees import ArtifactTrees
@@ -102,12 +103,16 @@ def validate(spec: api.ArtifactGeneratorSpec) -> None:
         if src.alias in aliases:
             raise StalledError(VALIDATION_FAILED, f"duplicate source alias '{src.alias}' found")
         aliases.add(src.alias)
+    if spec.path_pattern:
+        alias = spec.path_pattern.removeprefix("@").partition("/")[0]
+        if alias not in aliases:
+            raise StalledError(VALIDATION_FAILED, f"pathPattern source alias '{alias}' not found")
     names: set[str] = set()
     for out in spec.artifacts:
         if out.name in names:
             raise StalledError(VALIDATION_FAILED, f"duplicate artifact name '{out.name}' found")
         names.add(out.name)
-        if not _NAME.match(out.name):
+        if not spec.path_pattern and not _NAME.match(out.name):
             raise StalledError(
                 VALIDATION_FAILED,
                 f"artifact name '{out.name}' is not a valid Kubernetes object name",
@@ -121,7 +126,7 @@ def validate(spec: api.ArtifactGeneratorSpec) -> None:
                 )
         for op in out.copy_:
             alias = op.from_.removeprefix("@").partition("/")[0]
-            if alias not in aliases:
+            if alias not in aliases and "{" not in alias:  # a capture is rendered later
                 raise StalledError(
                     VALIDATION_FAILED,
                     f"artifact {out.name} copies from source alias '{alias}', not in spec.sources",
@@ -263,10 +268,17 @@ class ArtifactGeneratorReconciler(
                         raise ReconcileError(
                             SOURCE_FETCH_FAILED, f"fetch sources failed: {alias}: {err}"
                         ) from err
+                try:
+                    wanted = await asyncio.to_thread(pathpattern.expand, obj.spec, trees)
+                except pathpattern.PathPatternError as err:
+                    raise StalledError(
+                        conditions.BUILD_FAILED, f"failed to expand path pattern: {err}"
+                    ) from err
                 refs = []
-                for out in obj.spec.artifacts:
+                for one in wanted:
+                    out = one.artifact
                     artifact = await self._build(obj, out, trees, observed, tmp / out.name)
-                    refs.append(await self._publish(obj, out, artifact))
+                    refs.append(await self._publish(obj, out, artifact, one.labels))
                 return refs
         finally:
             background.discard(tmp)
@@ -300,7 +312,11 @@ class ArtifactGeneratorReconciler(
         )
 
     async def _publish(
-        self, obj: api.ArtifactGenerator, out: api.OutputArtifact, artifact: meta.Artifact
+        self,
+        obj: api.ArtifactGenerator,
+        out: api.OutputArtifact,
+        artifact: meta.Artifact,
+        captured: dict[str, str],
     ) -> api.ExternalArtifactReference:
         """Apply the ExternalArtifact and write its status (only when it changes)."""
         path = self.artifacts.path(obj.namespace, out.name)
@@ -317,6 +333,7 @@ class ArtifactGeneratorReconciler(
         common = obj.spec.common_metadata
         labels = {
             **(common.labels if common else {}),
+            **captured,  # a pathPattern's captures, lowercased
             "app.kubernetes.io/managed-by": FIELD_MANAGER,
             api.GENERATOR_LABEL: uid,
         }
@@ -394,7 +411,10 @@ class ArtifactGeneratorReconciler(
             or ready is None
             or ready.status != "True"
             or ready.observed_generation != obj.generation
-            or {r.name for r in status.inventory} != {a.name for a in obj.spec.artifacts}
+            or (
+                not obj.spec.path_pattern  # else the names depend on the source's tree
+                and {r.name for r in status.inventory} != {a.name for a in obj.spec.artifacts}
+            )
         ):
             return False
         cache = self.sources.get(EXTERNAL_ARTIFACT)

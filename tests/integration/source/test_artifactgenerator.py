@@ -3,7 +3,8 @@ server: a repository in Flux 2.7's layout (written from Flux's documentation of
 source-watcher: a GitRepository split by an ArtifactGenerator into one ExternalArtifact
 per component, each applied by a Kustomization, the apps after the infrastructure)
 reconciles to Ready as it is; a commit produces new revisions only for the artifacts
-whose content changed; and what the generator owns it removes."""
+whose content changed; a path pattern makes one artifact per directory; and what the
+generator owns it removes."""
 
 from __future__ import annotations
 
@@ -342,10 +343,11 @@ async def test_owned_artifacts_are_garbage_collected_and_bad_copies_fail_visibly
     kept = await external_artifact(kube, namespace, "one")
     assert kept["status"]["artifact"]["digest"] == first["status"]["artifact"]["digest"]
 
-    # A field kidp does not implement is refused, not ignored.
-    await kube.patch(path, {"spec": {"artifacts": [one], "pathPattern": "@repo/apps/{app}"}})
-    refused = await wait_generator(kube, namespace, "gen", "False", "UnsupportedField")
-    assert "spec.pathPattern" in condition(refused)["message"]
+    # Fixed, it is Ready again with the same content (so the same artifact).
+    await kube.patch(path, {"spec": {"artifacts": [one]}})
+    await wait_generator(kube, namespace, "gen")
+    again = await external_artifact(kube, namespace, "one")
+    assert again["status"]["artifact"]["digest"] == first["status"]["artifact"]["digest"]
 
     # The generator deleted: its ExternalArtifacts go with it.
     await kube.delete(path)
@@ -461,3 +463,56 @@ async def test_under_lockdown_a_generator_reads_no_other_namespace(
         await wait_ready(kube, tenant, "reader", "False", "AccessDenied")
     finally:
         await namespaces.delete(kube, tenant)
+
+
+async def test_a_path_pattern_makes_one_artifact_per_directory(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    """Flux's directory discovery example: `apps/{app}/envs/{env}` of a monorepo."""
+    files = {
+        "apps/Auth/envs/prod/deploy.yaml": "auth: prod\n",
+        "apps/Auth/envs/dev/deploy.yaml": "auth: dev\n",
+        "apps/web/envs/prod/deploy.yaml": "web: prod\n",
+        "apps/web/README.md": "not an environment\n",
+    }
+    repo = await setup_source(kube, namespace, git_repos, http_git, unique_repo, files, name="src")
+    template = {
+        "name": "{app}-{env}",
+        "copy": [{"from": "@repo/apps/{app}/envs/{env}/**", "to": "@artifact/"}],
+    }
+    await kube.create(
+        AG.format(ns=namespace),
+        generator("monorepo", [template], pathPattern="@repo/apps/{app}/envs/{env}"),
+    )
+    gen = await wait_generator(kube, namespace, "monorepo")
+    names = [e["name"] for e in gen["status"]["inventory"]]
+    assert names == ["auth-dev", "auth-prod", "web-prod"]
+    auth = await external_artifact(kube, namespace, "auth-prod")
+    assert auth["metadata"]["labels"]["app"] == "auth"
+    assert auth["metadata"]["labels"]["env"] == "prod"
+    assert await artifact_files(auth) == {"deploy.yaml": b"auth: prod\n"}
+
+    # A directory gone from Git: its artifact goes; a new one: a new artifact.
+    with git_repos.worktree(repo) as wt:
+        wt.delete("apps/Auth/envs/dev")
+        wt.write({"apps/web/envs/dev/deploy.yaml": "web: dev\n"})
+        wt.commit("move dev")
+        wt.push()
+    await request_git_reconcile(kube, namespace, "src")
+
+    async def moved() -> list[str] | None:
+        obj = await kube.get(f"{AG.format(ns=namespace)}/monorepo")
+        found = [e["name"] for e in (obj.get("status") or {}).get("inventory") or []]
+        return found if found == ["auth-prod", "web-dev", "web-prod"] else None
+
+    await until(moved, 60, "the inventory to follow the directories")
+    with pytest.raises(ApiError) as gone:
+        await external_artifact(kube, namespace, "auth-dev")
+    assert gone.value.not_found
+    assert await artifact_files(await external_artifact(kube, namespace, "web-dev")) == {
+        "deploy.yaml": b"web: dev\n"
+    }
