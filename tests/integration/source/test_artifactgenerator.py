@@ -349,6 +349,26 @@ async def test_owned_artifacts_are_garbage_collected_and_bad_copies_fail_visibly
     again = await external_artifact(kube, namespace, "one")
     assert again["status"]["artifact"]["digest"] == first["status"]["artifact"]["digest"]
 
+    # Disabled by annotation: a change of spec builds nothing until it is enabled again.
+    disabled = {"source.extensions.fluxcd.io/reconcile": "Disabled"}
+    await kube.patch(path, {"metadata": {"annotations": disabled}})
+    await kube.patch(path, {"spec": {"artifacts": [one, two]}})
+
+    async def said_disabled() -> bool:
+        listed = await kube.get(f"/api/v1/namespaces/{namespace}/events")
+        return any(
+            e["involvedObject"].get("name") == "gen" and e["reason"] == "ReconciliationDisabled"
+            for e in listed["items"]
+        )
+
+    await until(said_disabled, 30, "the ReconciliationDisabled event")
+    with pytest.raises(ApiError):
+        await external_artifact(kube, namespace, "two")
+    enabled = {"source.extensions.fluxcd.io/reconcile": "Enabled"}
+    await kube.patch(path, {"metadata": {"annotations": enabled}})
+    await wait_generator(kube, namespace, "gen")
+    await external_artifact(kube, namespace, "two")
+
     # The generator deleted: its ExternalArtifacts go with it.
     await kube.delete(path)
 
@@ -360,6 +380,8 @@ async def test_owned_artifacts_are_garbage_collected_and_bad_copies_fail_visibly
         return False
 
     await until(artifact_gone, 60, "the generator's ExternalArtifact deleted")
+    with pytest.raises(ApiError):
+        await external_artifact(kube, namespace, "two")
 
 
 async def test_a_composed_chart_with_merged_values_is_released_through_chart_ref(
