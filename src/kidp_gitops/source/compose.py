@@ -108,6 +108,10 @@ class _Builder:
         self.limits = limits
         self.written: dict[str, int] = {}
         """Files written so far → their size (a path written twice counts once)."""
+        self.total = 0
+        """The sum of `written`, kept as it changes (summing per file would be quadratic)."""
+        self.made: set[str] = set()
+        """Directories made (or checked) in the staging tree."""
 
     # ---- one operation ------------------------------------------------------------------
 
@@ -224,7 +228,9 @@ class _Builder:
                 rel = inside(name)
                 if _excluded(in_source(rel), base, op.exclude, excludes):
                     continue
-                entry = self._source(root, in_source(rel))
+                entry = Path(current) / name
+                if entry.is_symlink():  # else inside the source: the walk enters no link
+                    entry = self._source(root, in_source(rel))
                 if entry.is_file():
                     self._file(entry, posixpath.join(target, rel), merge=False)
 
@@ -264,7 +270,7 @@ class _Builder:
         target = self._target(dest)
         self._directory(dest)
         limits = untar.Limits(
-            max_bytes=max(self.limits.max_bytes - sum(self.written.values()), 0),
+            max_bytes=max(self.limits.max_bytes - self.total, 0),
             max_entries=self.limits.max_files,
         )
         try:
@@ -278,17 +284,24 @@ class _Builder:
 
     def _directory(self, rel: str) -> None:
         current = self.staging
+        done = ""
         for part in [p for p in rel.split("/") if p not in ("", ".")]:
             current = current / part
+            done = f"{done}/{part}" if done else part
+            if done in self.made:
+                continue
             if current.is_symlink() or (current.exists() and not current.is_dir()):
                 raise ComposeError(f"'{rel}' crosses a file in the artifact")
             current.mkdir(exist_ok=True)
+            self.made.add(done)
 
     def _account(self, target: str, size: int) -> None:
-        self.written[posixpath.normpath(target)] = size
+        key = posixpath.normpath(target)
+        self.total += size - self.written.get(key, 0)
+        self.written[key] = size
         if len(self.written) > self.limits.max_files:
             raise ComposeError(f"the artifact has more than {self.limits.max_files} files")
-        if sum(self.written.values()) > self.limits.max_bytes:
+        if self.total > self.limits.max_bytes:
             raise ComposeError(f"the artifact is larger than {self.limits.max_bytes} bytes")
 
     # ---- paths --------------------------------------------------------------------------
@@ -301,10 +314,9 @@ class _Builder:
         return resolved
 
     def _target(self, rel: str) -> Path:
-        path = self.staging / _relative(rel, "destination")
-        if not path.resolve().is_relative_to(self.staging):
-            raise ComposeError(f"'{rel}' leaves the artifact")
-        return path
+        # No '..' (refused here) and no link in the staging tree (we write files and
+        # directories only, and unpack tarballs without links): the path stays inside.
+        return self.staging / _relative(rel, "destination")
 
     def files(self) -> list[str]:
         return sorted(rel for rel in globs.walk(self.staging) if (self.staging / rel).is_file())
