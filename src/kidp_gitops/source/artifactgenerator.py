@@ -30,6 +30,7 @@ import copy
 import hashlib
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,9 @@ DISABLED = "ReconciliationDisabled"
 INTERVAL = 3600.0
 """Source-watcher's: a generator is rebuilt when a source changes (watched), and at
 least hourly to repair what the watch missed."""
+BUILD_SECONDS = 600.0
+"""What all the copies of one reconcile may take together (a tenant's generator could ask
+for any amount of work)."""
 SOURCE_RETRY = 5.0
 """How soon to look again at a source that is missing or has no artifact yet."""
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -275,9 +279,12 @@ class ArtifactGeneratorReconciler(
                         conditions.BUILD_FAILED, f"failed to expand path pattern: {err}"
                     ) from err
                 refs = []
+                deadline = time.monotonic() + BUILD_SECONDS
                 for one in wanted:
                     out = one.artifact
-                    artifact = await self._build(obj, out, trees, observed, tmp / out.name)
+                    limits = compose.Limits(max_seconds=max(deadline - time.monotonic(), 0))
+                    staging = tmp / out.name
+                    artifact = await self._build(obj, out, trees, observed, staging, limits)
                     refs.append(await self._publish(obj, out, artifact, one.labels))
                 return refs
         finally:
@@ -290,9 +297,10 @@ class ArtifactGeneratorReconciler(
         trees: dict[str, Path],
         observed: dict[str, Observed],
         staging: Path,
+        limits: compose.Limits,
     ) -> meta.Artifact:
         try:
-            files = await asyncio.to_thread(compose.compose, out.copy_, trees, staging)
+            files = await asyncio.to_thread(compose.compose, out.copy_, trees, staging, limits)
         except compose.ComposeError as err:
             raise ReconcileError(
                 conditions.BUILD_FAILED, f"{out.name} build failed: {err}"

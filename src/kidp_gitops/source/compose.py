@@ -20,7 +20,7 @@ The semantics are source-watcher's, which are `cp`'s:
 Operations run in order; a later one overwrites what an earlier one wrote. The content is
 a tenant's: nothing is read outside a source's tree (a symbolic link leading out is an
 error), nothing is written outside the staging tree (`..` in a path is refused), and the
-whole tree is bounded in bytes and files.
+whole tree is bounded in bytes, files and time.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,8 @@ class Limits:
     max_files: int = 100_000
     max_merge_bytes: int = 16 << 20
     """One YAML file read for a merge."""
+    max_seconds: float = 600.0
+    """The whole composition (checked at every file written)."""
 
 
 def compose(
@@ -112,6 +115,7 @@ class _Builder:
         """The sum of `written`, kept as it changes (summing per file would be quadratic)."""
         self.made: set[str] = set()
         """Directories made (or checked) in the staging tree."""
+        self.deadline = time.monotonic() + limits.max_seconds
 
     # ---- one operation ------------------------------------------------------------------
 
@@ -303,6 +307,8 @@ class _Builder:
             raise ComposeError(f"the artifact has more than {self.limits.max_files} files")
         if self.total > self.limits.max_bytes:
             raise ComposeError(f"the artifact is larger than {self.limits.max_bytes} bytes")
+        if time.monotonic() > self.deadline:
+            raise ComposeError(f"the copies took longer than {self.limits.max_seconds:.0f}s")
 
     # ---- paths --------------------------------------------------------------------------
 

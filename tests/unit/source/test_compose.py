@@ -226,6 +226,11 @@ def test_size_and_file_count_are_bounded(tmp_path: Path) -> None:
         run(tmp_path / "2", {"s": big}, op("@s/", "@artifact/"), limits=Limits(max_files=5))
 
 
+def test_time_is_bounded(tmp_path: Path) -> None:
+    with pytest.raises(ComposeError, match="took longer than 0s"):
+        run(tmp_path, {"s": SRC}, op("@s/", "@artifact/"), limits=Limits(max_seconds=0))
+
+
 def test_a_tarball_bomb_is_bounded_by_what_is_left(tmp_path: Path) -> None:
     src = tmp_path / "src" / "s"
     src.mkdir(parents=True)
