@@ -133,8 +133,13 @@ def ready_chart(obj: JSON) -> Chart:
     namespace, name = meta["namespace"], meta["name"]
     status = obj.get("status") or {}
     artifact = status.get("artifact")
-    current = status.get("observedGeneration") == meta.get("generation")
     ready = conditions.get(status, conditions.READY)
+    observed = status.get("observedGeneration")
+    if observed in (None, -1) and kind == EXTERNAL_ARTIFACT and ready is not None:
+        # Flux's ExternalArtifact status has no observedGeneration (another controller
+        # writes it, kidp's generator or not): its Ready condition's says as much.
+        observed = ready.get("observedGeneration")
+    current = observed == meta.get("generation")
     if not artifact or not current or ready is None or ready["status"] != "True":
         why = ready["message"] if ready is not None and ready["message"] else "no artifact yet"
         if ready is not None and ready["status"] == "True" and not current:
