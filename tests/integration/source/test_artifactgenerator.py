@@ -227,6 +227,7 @@ async def test_a_flux_27_layout_reconciles_and_follows_new_commits(
         }
         assert condition(ea)["status"] == "True"
     assert apps["status"]["lastAppliedRevision"] == app_artifact["status"]["artifact"]["revision"]
+    assert apps["status"]["lastAppliedOriginRevision"] == commit
     # The tarball holds what the copies say: no README; `apps/base/` copied as a
     # directory, `production/**` as its contents, the production values merged into base.
     assert set(await artifact_files(infra)) == {"configs/cluster-settings.yaml"}
