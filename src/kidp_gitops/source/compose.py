@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -166,7 +167,7 @@ class _Builder:
         path: str,
         dest: str,
         op: api.CopyOperation,
-        excludes: list[Any],
+        excludes: list[re.Pattern[str]],
     ) -> None:
         source = self._source(root, path)
         if not source.exists():
@@ -201,7 +202,7 @@ class _Builder:
         path: str,
         target: str,
         op: api.CopyOperation,
-        excludes: list[Any],
+        excludes: list[re.Pattern[str]],
         base: str,
     ) -> None:
         """Copy the file or directory `path` of the source to `target` in the artifact."""
@@ -328,7 +329,7 @@ class _Builder:
         return sorted(rel for rel in globs.walk(self.staging) if (self.staging / rel).is_file())
 
 
-def _excluded(path: str, base: str, raw: list[str], compiled: list[Any]) -> bool:
+def _excluded(path: str, base: str, raw: list[str], compiled: list[re.Pattern[str]]) -> bool:
     """Whether an exclude pattern matches `path` (as in the source), or `path` relative to
     `base`; a pattern without '/' matches the file name too."""
     if not compiled:
