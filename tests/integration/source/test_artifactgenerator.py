@@ -22,16 +22,19 @@ from tests.integration import namespaces
 from tests.integration.engines import Engines
 from tests.integration.helm.helpers import wait_hr
 from tests.integration.kustomize.helpers import KS, setup_source, wait_ready
+from tests.integration.source.generators import (
+    AG,
+    GENERATOR_LABEL,
+    external_artifact,
+    generator,
+    wait_generator,
+)
 from tests.integration.source.helmrepos import chart_files
 from tests.integration.source.helpers import artifact_files, condition
 from tests.integration.source.helpers import request_reconcile as request_git_reconcile
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
-
-AG = "/apis/source.extensions.fluxcd.io/v1beta1/namespaces/{ns}/artifactgenerators"
-EA = "/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/externalartifacts"
-GENERATOR_LABEL = "source.extensions.fluxcd.io/generator"
 
 
 def flux27_layout() -> dict[str, str]:
@@ -169,26 +172,6 @@ async def bootstrap(
     return repo
 
 
-async def external_artifact(kube: KubeClient, namespace: str, name: str) -> dict[str, Any]:
-    return await kube.get(f"{EA.format(ns=namespace)}/{name}")
-
-
-async def wait_generator(
-    kube: KubeClient, namespace: str, name: str, status: str = "True", reason: str | None = None
-) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        try:
-            obj = await kube.get(f"{AG.format(ns=namespace)}/{name}")
-        except ApiError:
-            return None
-        ready = condition(obj)
-        current = ready.get("observedGeneration") == obj["metadata"]["generation"]
-        wanted = ready.get("status") == status and reason in (None, ready.get("reason"))
-        return obj if current and wanted else None
-
-    return await until(probe, 60, f"ArtifactGenerator {name} Ready={status} {reason or ''}")
-
-
 async def configmap(kube: KubeClient, namespace: str, name: str) -> dict[str, Any]:
     return await kube.get(f"/api/v1/namespaces/{namespace}/configmaps/{name}")
 
@@ -278,19 +261,6 @@ async def test_a_flux_27_layout_reconciles_and_follows_new_commits(
 
 async def _data_is(kube: KubeClient, namespace: str, name: str, data: dict[str, str]) -> bool:
     return (await configmap(kube, namespace, name)).get("data") == data
-
-
-def generator(name: str, artifacts: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "source.extensions.fluxcd.io/v1beta1",
-        "kind": "ArtifactGenerator",
-        "metadata": {"name": name},
-        "spec": {
-            "sources": [{"alias": "repo", "kind": "GitRepository", "name": "src"}],
-            "artifacts": artifacts,
-            **spec,
-        },
-    }
 
 
 async def test_owned_artifacts_are_garbage_collected_and_bad_copies_fail_visibly(
