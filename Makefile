@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := git ca-certificates openssh-server openssh-client gnupg util-linux mount
 
-.PHONY: up down test test-unit test-integration setup system-packages venv controlplane helm registry flux lint
+.PHONY: up down test test-unit test-integration setup system-packages venv controlplane helm registry flux s3 lint
 
 up: setup
 	$(VENV)/bin/kidp up
@@ -36,7 +36,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
-setup: system-packages venv controlplane helm registry flux
+setup: system-packages venv controlplane helm registry flux s3
 
 # Installs only what is missing, so a machine that has everything is not touched. node runs
 # the dashboard's JavaScript tests; any node will do, so it is looked for, not its package.
@@ -73,3 +73,8 @@ registry:
 # the reference the OCI artifact tests check our format against (never shipped or committed).
 flux:
 	bash hack/flux/build.sh >/dev/null
+
+# An S3-compatible server (versitygw, Apache-2.0), built from its Go module into
+# ~/.cache/kidp-gitops/s3/versitygw-<version>/bin/, for the Bucket source's tests.
+s3:
+	bash hack/s3/build.sh >/dev/null

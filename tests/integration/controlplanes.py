@@ -45,8 +45,14 @@ def budget(processes: int) -> Counter[str]:
             # The control plane's own lifecycle: a failed start, and down stopping every
             # process.
             "tests/integration/test_devcluster.py": 2,
-            # `kidp up` end to end: its own control plane is what it is about.
-            "tests/integration/cli/test_up.py": 1,
+            # `kidp up` end to end: its own control plane is what it is about; with
+            # `--clusters 2` (a remote cluster for spec.kubeConfig), two.
+            "tests/integration/cli/test_up.py": 2,
+            # `spec.kubeConfig`: the remote cluster a Kustomization and a HelmRelease
+            # act on must be another API server than the engine's; `bare_cluster` is
+            # not free for it: its tests stop and start engines of their own and
+            # test_restart counts its API server's requests.
+            "tests/integration/test_remote_clusters.py": 1,
         }
     )
 

@@ -20,8 +20,9 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "kidp_gitops"
 CONTROLLERS = {"source", "kustomize", "helm", "notification", "image"}
 # `vcs` (git program plumbing, semver) is shared by the controllers that talk to Git;
 # `goyaml` (YAML as Go reads it) and `proc` (running programs confined) by all; `oci`
-# (registry client, Flux's artifact format) by the controllers that read registries.
-FOUNDATION = {"api", "kube", "runtime", "storage", "vcs", "goyaml", "proc", "oci"}
+# (registry client, Flux's artifact format) by the controllers that read registries; `s3`
+# (SigV4, the object storage calls) by the Bucket source.
+FOUNDATION = {"api", "kube", "runtime", "storage", "vcs", "goyaml", "proc", "oci", "s3"}
 # What each top-level package may import from the project (besides itself).
 ALLOWED: dict[str, set[str]] = {
     "api": set(),
@@ -32,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "storage": {"proc"},
     "vcs": {"proc"},
     "oci": {"runtime", "storage"},  # outbound HTTP and registryauth; storage.untar
+    "s3": {"runtime"},  # outbound HTTP
     # Offline: the renderer and SOPS never reach the cluster (callers pass data in).
     "sops": {"goyaml", "proc"},
     "render": {"api", "goyaml", "proc", "sops"},

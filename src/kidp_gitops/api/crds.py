@@ -78,6 +78,14 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
     "GitRepository": (URL, AGE, READY, STATUS, ARTIFACT_REVISION, SUSPENDED),
     "HelmRepository": (URL, AGE, READY, STATUS, ARTIFACT_REVISION, SUSPENDED),
     "OCIRepository": (URL, AGE, READY, STATUS, ARTIFACT_REVISION, SUSPENDED),
+    "Bucket": (
+        Column("Endpoint", ".spec.endpoint"),
+        AGE,
+        READY,
+        STATUS,
+        ARTIFACT_REVISION,
+        SUSPENDED,
+    ),
     "ExternalArtifact": (AGE, READY, STATUS, Column("Source", ".spec.sourceRef.name")),
     "ArtifactGenerator": (AGE, READY, STATUS),
     "HelmChart": (

@@ -32,6 +32,7 @@ ALL_KINDS: tuple[type[AnyObject], ...] = (
     source.HelmRepository,
     source.HelmChart,
     source.OCIRepository,
+    source.Bucket,
     source.ExternalArtifact,
     generator.ArtifactGenerator,
     kustomize.Kustomization,

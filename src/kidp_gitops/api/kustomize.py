@@ -196,7 +196,6 @@ class KustomizationSpec(meta.SpecModel):
     force: bool = meta.defaulted(False)
     """Recreate objects whose update fails on an immutable field."""
     suspend: bool = False
-    drift_ignore_rules: list[DriftIgnoreRule] = Field(default_factory=list)
     ignore: list[DriftIgnoreRule] = Field(default_factory=list)
     """JSON pointers to leave out of drift detection and apply (refused)."""
     build_metadata: list[Literal["originAnnotations", "transformerAnnotations"]] = Field(

@@ -1,9 +1,9 @@
 """Fields our CRDs accept (Flux's schemas have them) but kidp does not implement yet.
 
 Accepting such a field and going on would tell the user in the status that all is well
-while the cluster differs from what was asked: `kubeConfig` ignored means the objects
-meant for a remote cluster land on this one. So an object that sets one is refused as a
-whole — Stalled, reason `UnsupportedField`, the message naming the field — by every
+while the cluster differs from what was asked: a `kubeConfig.configMapRef` ignored would
+mean the objects meant for a remote cluster land on this one. So an object that sets one
+is refused as a whole — Stalled, reason `UnsupportedField`, the message naming the field — by every
 controller (`runtime.lifecycle`) and by `kidp validate`, from this one table.
 
     refused_fields(kind, obj) -> list[Refused]     the refused fields `obj` sets
@@ -21,16 +21,17 @@ from typing import Any
 
 UNSUPPORTED_FIELD = "UnsupportedField"
 
-_REMOTE = (
-    "applying to a remote cluster is not implemented yet, and nothing meant for another "
-    "cluster may reach this one"
+_WORKLOAD_IDENTITY = (
+    "a kubeconfig built by workload identity needs a cloud provider's API (aws, azure, gcp) "
+    "or OIDC trust between clusters (generic), which kidp does not implement; use "
+    "spec.kubeConfig.secretRef. Nothing meant for another cluster reaches this one"
 )
 
 
 @dataclass(frozen=True)
 class Refused:
     path: str
-    """Dotted path of the field in the object, as a user writes it (`spec.kubeConfig`;
+    """Dotted path of the field in the object, as a user writes it (`spec.ignore`;
     `[]` for every item of a list, `[1]` for one)."""
     why: str
     allowed: tuple[Any, ...] = ()
@@ -45,18 +46,38 @@ _OWNERSHIP = (
     "kidp's Helm actions never take ownership of objects another release or tool made "
     "(as with true); taking ownership is not implemented"
 )
+_CLOUD = (
+    "credentials from a cloud provider's identity are not implemented; 'generic' reads them "
+    "from the Secrets the object names"
+)
+_PROXY = "a proxy for outbound connections is not implemented"
+_SIGNATURES = "signature verification (cosign, notation) is not implemented"
 _CEL_READY = "readiness by CEL expression is not implemented; the Ready condition decides"
 _CEL_HEALTH = "health checks by CEL expression are not implemented"
 
 FIELDS: dict[str, tuple[Refused, ...]] = {
+    "GitRepository": (
+        # Accepting it would report unverified commits as if their signatures were checked.
+        Refused("spec.verify", "commit and tag signature verification is not implemented"),
+        Refused("spec.proxySecretRef", _PROXY),
+        Refused(
+            "spec.provider",
+            "credentials from a cloud provider's identity or a GitHub App are not implemented;"
+            " 'generic' reads them from spec.secretRef",
+            allowed=("generic",),
+        ),
+    ),
+    "HelmRepository": (Refused("spec.provider", _CLOUD, allowed=("generic",)),),
+    "HelmChart": (Refused("spec.verify", _SIGNATURES),),
     "Kustomization": (
-        Refused("spec.kubeConfig", _REMOTE),
+        Refused("spec.kubeConfig.configMapRef", _WORKLOAD_IDENTITY),
         Refused("spec.dependsOn[].readyExpr", _CEL_READY),
         Refused("spec.buildMetadata", "kustomize build metadata annotations are not implemented"),
+        Refused("spec.decryption.provider", "only SOPS exists", allowed=("sops",)),
         Refused("spec.ignore", "ignore rules for drift detection and apply are not implemented"),
     ),
     "HelmRelease": (
-        Refused("spec.kubeConfig", _REMOTE),
+        Refused("spec.kubeConfig.configMapRef", _WORKLOAD_IDENTITY),
         Refused(
             "spec.commonMetadata",
             "labels and annotations on every object of the release are not implemented",
@@ -83,6 +104,7 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
             "not implemented",
             allowed=(False,),
         ),
+        Refused("spec.chart.spec.verify", _SIGNATURES),
         Refused(
             "spec.waitStrategy.name",
             "only poller (kstatus, Helm's watcher) is implemented; Helm's legacy wait is not",
@@ -90,8 +112,35 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
         ),
     ),
     "OCIRepository": (
-        Refused("spec.verify", "signature verification (cosign, notation) is not implemented"),
-        Refused("spec.proxySecretRef", "a proxy for registries is not implemented"),
+        Refused("spec.provider", _CLOUD, allowed=("generic",)),
+        Refused("spec.verify", _SIGNATURES),
+        Refused("spec.proxySecretRef", _PROXY),
+    ),
+    "ImageRepository": (
+        Refused("spec.provider", _CLOUD, allowed=("generic",)),
+        Refused("spec.proxySecretRef", _PROXY),
+    ),
+    "Provider": (
+        Refused(
+            "spec.serviceAccountName",
+            "a cloud provider's workload identity for notifications is not implemented",
+        ),
+    ),
+    "Bucket": (
+        Refused(
+            "spec.provider",
+            "only S3-compatible servers with static keys ('generic', or 'aws' with"
+            " spec.secretRef) are implemented; Google Cloud Storage and Azure Blob are not",
+            allowed=("generic", "aws"),
+        ),
+        Refused(
+            "spec.sts", "temporary credentials from a Security Token Service are not implemented"
+        ),
+        Refused(
+            "spec.serviceAccountName",
+            "workload identity is not implemented; give static keys in spec.secretRef",
+        ),
+        Refused("spec.proxySecretRef", "a proxy for buckets is not implemented"),
     ),
     "Receiver": (
         Refused("spec.oidcProviders", "authenticating webhooks by OIDC tokens is not implemented"),
@@ -101,6 +150,15 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
         ),
     ),
     "ImageUpdateAutomation": (
+        Refused(
+            "spec.git.push.refspec",
+            "pushing a refspec besides the branch is not implemented",
+        ),
+        Refused(
+            "spec.update.strategy",
+            "only the Setters strategy (image policy markers) exists",
+            allowed=("Setters",),
+        ),
         Refused(
             "spec.git.commit.signingKey",
             "signing commits (OpenPGP or SSH) is not implemented; kidp would push them unsigned",

@@ -69,6 +69,18 @@ OCI_REPOSITORY = ResourceInfo(
     _SOURCES,
     deprecated_versions=("v1beta2",),
 )
+# Flux 2.9 serves v1 only; v1beta2 is served here too (deprecated, the same schema), so
+# manifests written for Flux before 2.8 apply while `kidp migrate` moves them.
+BUCKET = ResourceInfo(
+    SOURCE_GROUP,
+    "Bucket",
+    "buckets",
+    ("v1", "v1beta2"),
+    "v1",
+    (),
+    _SOURCES,
+    deprecated_versions=("v1beta2",),
+)
 # Flux 2.7: source-controller serves ExternalArtifact (artifacts other controllers
 # produce); source-watcher serves ArtifactGenerator, which produces them.
 EXTERNAL_ARTIFACT = ResourceInfo(
@@ -150,6 +162,7 @@ ALL: tuple[ResourceInfo, ...] = (
     HELM_REPOSITORY,
     HELM_CHART,
     OCI_REPOSITORY,
+    BUCKET,
     EXTERNAL_ARTIFACT,
     ARTIFACT_GENERATOR,
     KUSTOMIZATION,
@@ -173,9 +186,7 @@ def is_ours(api_version: str) -> bool:
 # Kinds of Flux's API groups that Flux 2.9 serves and kidp does not (yet), with the one
 # version Flux serves: `kidp validate` says so instead of calling them unknown, and
 # `kidp migrate` moves old versions of them to it.
-FLUX_ONLY: dict[tuple[str, str], str] = {
-    (SOURCE_GROUP, "Bucket"): "v1",
-}
+FLUX_ONLY: dict[tuple[str, str], str] = {}
 
 
 def current_api_version(api_version: str, kind: str) -> str | None:

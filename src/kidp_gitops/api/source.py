@@ -1,5 +1,5 @@
 """source.toolkit.fluxcd.io/v1: GitRepository, HelmRepository, HelmChart, OCIRepository and
-ExternalArtifact.
+Bucket and ExternalArtifact.
 
 Sources fetch something from outside the cluster and publish it as an Artifact for the
 appliers (Kustomization, HelmRelease) to consume.
@@ -89,9 +89,6 @@ class GitRepositorySpec(meta.SpecModel):
     include: list[GitRepositoryInclude] = Field(default_factory=list)
     sparse_checkout: list[str] = Field(default_factory=list)
     """Directories to check out; the whole tree when empty."""
-
-    def effective_provider(self) -> str:
-        return self.provider or "generic"
 
 
 class GitRepositoryStatus(meta.ObjectStatus):
@@ -311,6 +308,62 @@ class OCIRepository(meta.KubeObject[OCIRepositorySpec, OCIRepositoryStatus]):
     """An OCI artifact, published as an artifact at every new digest."""
 
     RESOURCE = resources.OCI_REPOSITORY
+
+
+# --- Bucket -----------------------------------------------------------------------------
+
+
+class BucketSTSSpec(meta.SpecModel):
+    """A Security Token Service to fetch temporary credentials from."""
+
+    provider: Literal["aws", "ldap"]
+    endpoint: Annotated[str, Field(pattern=r"^(http|https)://.*$")]
+    secret_ref: meta.LocalObjectReference | None = None
+    """Secret with the `username` and `password` of the 'ldap' provider."""
+    cert_secret_ref: meta.LocalObjectReference | None = None
+
+
+class BucketSpec(meta.SpecModel):
+    """An object storage bucket, whose objects are published as an artifact."""
+
+    provider: Literal["generic", "aws", "gcp", "azure"] = meta.defaulted("generic")
+    """'generic': any S3-compatible API; 'aws' with static keys in secretRef is the same."""
+    bucket_name: str
+    endpoint: str
+    """The server's address, host[:port]."""
+    sts: BucketSTSSpec | None = None
+    insecure: bool = False
+    """Plain HTTP to the endpoint."""
+    region: str | None = None
+    """The region requests are signed for; us-east-1 when omitted."""
+    prefix: str | None = None
+    """Only the objects whose key starts with this (filtered by the server)."""
+    secret_ref: meta.LocalObjectReference | None = None
+    """Secret with the `accesskey` and `secretkey`."""
+    service_account_name: str | None = None
+    cert_secret_ref: meta.LocalObjectReference | None = None
+    """Secret with a client certificate (tls.crt, tls.key) and/or a CA (ca.crt)."""
+    proxy_secret_ref: meta.LocalObjectReference | None = None
+    interval: meta.Duration
+    """How often to list the bucket for changes."""
+    timeout: meta.TimeoutDuration = meta.defaulted(meta.TimeoutDuration("60s"))
+    """Timeout of the listing, and again of the download."""
+    ignore: str | None = None
+    """Objects to leave out, in .gitignore format, on top of the bucket's .sourceignore."""
+    suspend: bool = False
+
+
+class BucketStatus(meta.ObjectStatus):
+    url: str | None = None
+    """Where the latest artifact can be fetched."""
+    artifact: meta.Artifact | None = None
+    observed_ignore: str | None = None
+
+
+class Bucket(meta.KubeObject[BucketSpec, BucketStatus]):
+    """An object storage bucket, published as an artifact whenever its objects change."""
+
+    RESOURCE = resources.BUCKET
 
 
 # --- ExternalArtifact -------------------------------------------------------------------

@@ -25,6 +25,7 @@ SOURCE_WORDS = {
     "helm": kinds.HELM_REPOSITORY,
     "chart": kinds.HELM_CHART,
     "oci": kinds.OCI_REPOSITORY,
+    "bucket": kinds.BUCKET,
 }
 
 

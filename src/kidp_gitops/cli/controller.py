@@ -5,13 +5,33 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kidp_gitops.cli import options
+from kidp_gitops.cli.errors import CliError
+
+if TYPE_CHECKING:
+    from kidp_gitops.kube.leader import LeaseTiming
 
 app = typer.Typer(help="The controllers.", no_args_is_help=True)
+
+
+def _lease(duration: str, deadline: str, retry: str, release: bool) -> LeaseTiming:
+    """Flux's lease flags as seconds; the three must decrease, as in controller-runtime."""
+    from kidp_gitops.cli.reconcile import seconds
+    from kidp_gitops.kube.leader import LeaseTiming
+
+    try:
+        return LeaseTiming(
+            seconds(duration, "--leader-election-lease-duration"),
+            seconds(deadline, "--leader-election-renew-deadline"),
+            seconds(retry, "--leader-election-retry-period"),
+            release,
+        )
+    except ValueError as err:
+        raise CliError(f"--leader-election-*: {err}") from err
 
 
 def _addr(value: str) -> tuple[str, int]:
@@ -55,7 +75,31 @@ def run(
             "'sharding.fluxcd.io/key=shard1'; the main instance '!sharding.fluxcd.io/key')."
         ),
     ] = None,
-    leader_elect: Annotated[bool, typer.Option(help="Run only while holding the lease.")] = False,
+    leader_elect: Annotated[
+        bool,
+        typer.Option(
+            "--leader-elect/--no-leader-elect",
+            "--enable-leader-election",
+            help="Run the controllers only while holding the lease (Flux's "
+            "--enable-leader-election; also the =true form).",
+        ),
+    ] = False,
+    leader_election_lease_duration: Annotated[
+        str, typer.Option(help="How long a candidate waits before it takes an unrenewed lease.")
+    ] = "35s",
+    leader_election_renew_deadline: Annotated[
+        str, typer.Option(help="How long the leader tries to renew before it stops leading.")
+    ] = "30s",
+    leader_election_retry_period: Annotated[
+        str, typer.Option(help="How often candidates try the lease and the leader renews it.")
+    ] = "5s",
+    leader_election_release_on_cancel: Annotated[
+        bool,
+        typer.Option(
+            help="Give the lease up on shutdown, so a standby leads at once instead of "
+            "after the lease duration."
+        ),
+    ] = True,
     concurrency: Annotated[int, typer.Option(help="Parallel reconciles per kind.")] = 4,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     no_cross_namespace_refs: Annotated[
@@ -124,6 +168,12 @@ def run(
             receiver_host=receiver_host,
             receiver_port=receiver_port,
             leader_elect=leader_elect,
+            lease=_lease(
+                leader_election_lease_duration,
+                leader_election_renew_deadline,
+                leader_election_retry_period,
+                leader_election_release_on_cancel,
+            ),
             concurrency=concurrency,
             build_limits=Limits(
                 memory=build_memory_limit * 1024 * 1024, file_size=build_file_size_limit * 1024

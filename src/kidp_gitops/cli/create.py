@@ -212,29 +212,29 @@ def source_git(
         if v
     }
     spec: JSON = {"url": url, "interval": interval, **({"ref": ref} if ref else {})}
-    objects = credentials(name, namespace, spec, secret_ref, username, password)
+    objects = secret(name, namespace, spec, secret_ref, username=username, password=password)
     if ignore_paths:
         spec["ignore"] = "\n".join(ignore_paths)
     objects.append(manifest(kinds.GIT_REPOSITORY, metadata(name, namespace, label), spec))
     finish(objects, export, wait, timeout, session.Target(kubeconfig, context, namespace))
 
 
-def credentials(
-    name: str,
-    namespace: str,
-    spec: JSON,
-    secret_ref: str | None,
-    username: str | None,
-    password: str | None,
+_FLAGS = {"accesskey": "--access-key", "secretkey": "--secret-key"}
+
+
+def secret(
+    name: str, namespace: str, spec: JSON, secret_ref: str | None, **given: str | None
 ) -> list[JSON]:
-    """Set `spec.secretRef`; with --username/--password, the Secret (named as the
-    source) to apply before it."""
+    """Set `spec.secretRef`; with credentials given on the command line (--username and
+    --password, --access-key and --secret-key: `given`, by their keys in the Secret), the
+    Secret (named as the source) to apply before it."""
     objects: list[JSON] = []
-    if username is not None or password is not None:
+    if any(v is not None for v in given.values()):
         if secret_ref:
-            raise CliError("pass --secret-ref or --username/--password, not both")
+            flags = " and ".join(_FLAGS.get(k, f"--{k}") for k in given)
+            raise CliError(f"pass --secret-ref or {flags}, not both")
         secret_ref = name
-        data = {"username": username or "", "password": password or ""}
+        data = {k: v or "" for k, v in given.items()}
         objects.append(
             {
                 "apiVersion": "v1",
@@ -275,7 +275,7 @@ def source_helm(
 ) -> None:
     """Create or update a HelmRepository."""
     spec: JSON = {"url": url, "interval": interval}
-    objects = credentials(name, namespace, spec, secret_ref, username, password)
+    objects = secret(name, namespace, spec, secret_ref, username=username, password=password)
     if pass_credentials:
         spec["passCredentials"] = True
     if url.startswith("oci://"):
@@ -336,6 +336,68 @@ def source_oci(
         spec["insecure"] = True
     obj = manifest(kinds.OCI_REPOSITORY, metadata(name, namespace, label), spec)
     finish([obj], export, wait, timeout, session.Target(kubeconfig, context, namespace))
+
+
+@source_app.command("bucket")
+def source_bucket(
+    name: Name,
+    bucket_name: Annotated[str, typer.Option("--bucket-name", help="Name of the bucket.")],
+    endpoint: Annotated[str, typer.Option("--endpoint", help="The server's host[:port].")],
+    provider: Annotated[
+        str, typer.Option("--provider", help="generic (any S3 API), or aws with static keys.")
+    ] = "generic",
+    region: Annotated[
+        str | None, typer.Option("--region", help="Region to sign requests for.")
+    ] = None,
+    prefix: Annotated[
+        str | None, typer.Option("--prefix", help="Only the objects under this key prefix.")
+    ] = None,
+    secret_ref: Annotated[
+        str | None,
+        typer.Option("--secret-ref", help="Existing Secret with accesskey and secretkey."),
+    ] = None,
+    access_key: Annotated[
+        str | None, typer.Option("--access-key", help="Access key (creates the Secret).")
+    ] = None,
+    secret_key: Annotated[
+        str | None, typer.Option("--secret-key", help="Secret key (creates the Secret).")
+    ] = None,
+    cert_ref: Annotated[
+        str | None, typer.Option("--cert-ref", help="Existing Secret with ca.crt/tls.crt/tls.key.")
+    ] = None,
+    ignore_paths: Annotated[
+        list[str] | None, typer.Option("--ignore-paths", help="Paths to leave out (repeatable).")
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Talk to the server over plain HTTP.")
+    ] = False,
+    interval: Interval = "1m",
+    label: Labels = None,
+    export: Export = False,
+    wait: Wait = True,
+    timeout: reconcile.Timeout = reconcile.DEFAULT_TIMEOUT,
+    namespace: session.Namespace = session.DEFAULT_NAMESPACE,
+    kubeconfig: session.Kubeconfig = None,
+    context: session.Context = None,
+) -> None:
+    """Create or update a Bucket."""
+    spec: JSON = {
+        "provider": provider,
+        "bucketName": bucket_name,
+        "endpoint": endpoint,
+        "interval": interval,
+    }
+    optional = (("region", region), ("prefix", prefix))
+    spec.update({k: v for k, v in optional if v})
+    objects = secret(name, namespace, spec, secret_ref, accesskey=access_key, secretkey=secret_key)
+    if cert_ref:
+        spec["certSecretRef"] = {"name": cert_ref}
+    if ignore_paths:
+        spec["ignore"] = "\n".join(ignore_paths)
+    if insecure:
+        spec["insecure"] = True
+    objects.append(manifest(kinds.BUCKET, metadata(name, namespace, label), spec))
+    finish(objects, export, wait, timeout, session.Target(kubeconfig, context, namespace))
 
 
 def kustomization(

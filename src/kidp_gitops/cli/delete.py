@@ -110,6 +110,7 @@ def _command(kind: kinds.Kind) -> Callable[..., None]:
 
 source_app.command("git")(_command(kinds.GIT_REPOSITORY))
 source_app.command("oci")(_command(kinds.OCI_REPOSITORY))
+source_app.command("bucket")(_command(kinds.BUCKET))
 for _kind, _names in (
     (kinds.KUSTOMIZATION, ("kustomization", "ks")),
     (kinds.HELM_RELEASE, ("helmrelease", "hr")),

@@ -168,4 +168,5 @@ def _command(kind: kinds.Kind) -> perkind.Command:
 
 
 source_app.command("oci")(_command(kinds.OCI_REPOSITORY))
+source_app.command("bucket")(_command(kinds.BUCKET))
 perkind.add_commands(app, _command, source_app=source_app, sources=())

@@ -311,6 +311,7 @@ sources_app.command("git")(_command(kinds.GIT_REPOSITORY))
 sources_app.command("helm")(_command(kinds.HELM_REPOSITORY))
 sources_app.command("chart")(_command(kinds.HELM_CHART))
 sources_app.command("oci")(_command(kinds.OCI_REPOSITORY))
+sources_app.command("bucket")(_command(kinds.BUCKET))
 sources_app.command("external")(_command(kinds.EXTERNAL_ARTIFACT))
 # The plural is the name --help lists; flux also answers to the singular and the short name.
 for _kind, _names in (

@@ -38,10 +38,19 @@ def up(
         ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for Ready.")] = 300,
+    clusters: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=2,
+            help="2 also starts a second control plane, a remote cluster for spec.kubeConfig "
+            "(its kubeconfig in Secret flux-system/remote-cluster-kubeconfig).",
+        ),
+    ] = 1,
 ) -> None:
     """Start a local control plane, a git server with the example repository and the
     engine, sync the repository, and wait until every GitOps object is Ready."""
-    from kidp_gitops.local.environment import LocalEnvironment, example_dir
+    from kidp_gitops.local.environment import REMOTE_SECRET, LocalEnvironment, example_dir
 
     env = LocalEnvironment(state_dir)
     source = example or example_dir()
@@ -49,7 +58,7 @@ def up(
         raise CliError("no example repository: pass --example DIR")
     console = Console(stderr=True)
     with console.status("starting") as spinner:
-        asyncio.run(env.up(source, lambda msg: spinner.update(msg), timeout))
+        asyncio.run(env.up(source, lambda msg: spinner.update(msg), timeout, clusters))
     console.print("[green]✔[/] the local environment is up and in sync")
     _show(env, "table")
     console.print(
@@ -62,6 +71,15 @@ def up(
         "  kidp status          # what runs where\n"
         "  kidp down            # stop everything"
     )
+    if clusters == 2:
+        console.print(
+            f"\nremote cluster: export KUBECONFIG={env.remote.kubeconfig}\n"
+            "  a Kustomization or HelmRelease in flux-system applies there with\n"
+            "    spec:\n"
+            "      kubeConfig:\n"
+            "        secretRef:\n"
+            f"          name: {REMOTE_SECRET}"
+        )
 
 
 def _authenticated(env: LocalEnvironment) -> str:

@@ -153,6 +153,7 @@ _DOCS = {
     kinds.OCI_REPOSITORY: (
         "Resolve the OCIRepository's ref now and publish a new artifact if its digest moved."
     ),
+    kinds.BUCKET: "List the Bucket now and publish a new artifact if its objects changed.",
     kinds.HELM_CHART: "Build the HelmChart now (with --with-source, after reconciling its source).",
     kinds.KUSTOMIZATION: "Build and apply the Kustomization now.",
     kinds.HELM_RELEASE: "Reconcile the HelmRelease now.",
@@ -191,5 +192,11 @@ perkind.add_commands(
     app,
     _make,
     source_app=source_app,
-    sources=(kinds.GIT_REPOSITORY, kinds.OCI_REPOSITORY, kinds.HELM_REPOSITORY, kinds.HELM_CHART),
+    sources=(
+        kinds.GIT_REPOSITORY,
+        kinds.OCI_REPOSITORY,
+        kinds.BUCKET,
+        kinds.HELM_REPOSITORY,
+        kinds.HELM_CHART,
+    ),
 )

@@ -114,6 +114,6 @@ def _resume_command(kind: kinds.Kind) -> perkind.Command:
     return command
 
 
-_SOURCES = (kinds.GIT_REPOSITORY, kinds.OCI_REPOSITORY)
+_SOURCES = (kinds.GIT_REPOSITORY, kinds.OCI_REPOSITORY, kinds.BUCKET)
 perkind.add_commands(suspend_app, _suspend_command, sources=_SOURCES)
 perkind.add_commands(resume_app, _resume_command, sources=_SOURCES)

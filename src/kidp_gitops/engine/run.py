@@ -21,6 +21,7 @@ from kidp_gitops.helm import binary as helm_binary
 from kidp_gitops.helm.controller import helmrelease_controller
 from kidp_gitops.image import image_controllers
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
+from kidp_gitops.kube.leader import LeaseTiming
 from kidp_gitops.kustomize.controller import kustomization_controller
 from kidp_gitops.notification import notification_controllers
 from kidp_gitops.proc import background, sandbox
@@ -29,9 +30,11 @@ from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
+from kidp_gitops.runtime.remote import Remotes
 from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.source.controller import (
     artifactgenerator_controller,
+    bucket_controller,
     gitrepository_controller,
     helmchart_controller,
     helmrepository_controller,
@@ -62,6 +65,8 @@ class EngineOptions:
     """Base URL consumers elsewhere use to fetch artifacts; derived from the bind
     address when None."""
     leader_elect: bool = False
+    lease: LeaseTiming = field(default_factory=LeaseTiming)
+    """The lease's periods (Flux's `--leader-election-*` flags and defaults)."""
     lease_namespace: str = field(
         default_factory=lambda: os.environ.get("RUNTIME_NAMESPACE", "flux-system")
     )
@@ -114,6 +119,7 @@ class Engine:
         redact.mask_logs()  # no value that came from a Secret in any log line
         sandbox.configure(o.build_limits)
         http = outbound.Outbound()
+        remotes: Remotes | None = None
         installed = outbound.install(http)  # the controllers' tasks, started below, use it
         try:
             await asyncio.to_thread(sandbox.warn_if_unavailable)
@@ -125,9 +131,12 @@ class Engine:
             election = None
             if o.leader_elect:
                 identity = f"{socket.gethostname()}_{os.getpid()}"
-                election = LeaderElection(o.lease_namespace, "kidp-controller-leader", identity)
+                election = LeaderElection(
+                    o.lease_namespace, "kidp-controller-leader", identity, o.lease
+                )
             cache = InformerCache(client, shard_selector=o.watch_label_selector)
             self.cache = cache
+            remotes = Remotes(client, mapper)
             manager = Manager(
                 client, host=o.metrics_host, port=o.metrics_port, leader_election=election
             )
@@ -141,12 +150,14 @@ class Engine:
                 namespace=o.namespace,
                 concurrency=o.concurrency,
                 lockdown=o.lockdown,
+                remotes=remotes,
             )
             controllers = [
                 await gitrepository_controller(ctx, store),
                 await helmrepository_controller(ctx, store),
                 await helmchart_controller(ctx, store, helm=helm_binary.find),
                 await ocirepository_controller(ctx, store),
+                await bucket_controller(ctx, store),
                 await artifactgenerator_controller(ctx, store),
                 await kustomization_controller(ctx, store),
                 await helmrelease_controller(ctx, store),
@@ -176,6 +187,8 @@ class Engine:
                 await receiver_runner.cleanup()
             for app_runner in app_runners:
                 await app_runner.cleanup()
+            if remotes is not None:
+                await remotes.close()
             await http.close()
             outbound.uninstall(installed)
             await background.settle()  # temporary trees still being deleted

@@ -43,8 +43,11 @@ def _dependency_keys(obj: JSON) -> list[str]:
 
 
 def _values_keys(obj: JSON) -> list[str]:
-    spec = obj.get("spec") or {}
-    return references.keys(obj["metadata"]["namespace"], spec.get("valuesFrom") or [])
+    """The Secrets and ConfigMaps of `valuesFrom`, and the kubeconfig of a remote."""
+    spec, namespace = obj.get("spec") or {}, obj["metadata"]["namespace"]
+    kube_ref = (spec.get("kubeConfig") or {}).get("secretRef")
+    found = references.keys(namespace, spec.get("valuesFrom") or [])
+    return found + references.keys(namespace, [kube_ref] if kube_ref else [])
 
 
 async def helmrelease_controller(ctx: Context, store: ArtifactStore | None) -> Controller:

@@ -1,13 +1,16 @@
-"""A kubeconfig for one helm process, made from the engine's own client.
+"""A kubeconfig for one helm process, made from a client's configuration: the engine's
+own, or a remote cluster's (`spec.kubeConfig`).
 
-helm needs a kubeconfig file; the engine holds its credentials in memory (a token, or
-the TLS files its loader wrote). `written(config)` writes them to a 0600 file in a
-private 0700 directory and removes both when the block ends. The file is never logged,
+helm needs a kubeconfig file; the engine holds its credentials in memory (a token, the
+TLS files its loader wrote, or a remote's TLS material as data). `written(config)`
+writes them to a 0600 file in a private 0700 directory and removes both when the block
+ends. The file is never logged,
 and its path is the only thing that leaves this module.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import tempfile
@@ -56,9 +59,21 @@ async def document(config: ClusterConfig) -> dict[str, Any]:
     if files.cert_file and files.key_file:
         user["client-certificate"] = files.cert_file
         user["client-key"] = files.key_file
+    inline = config.inline
+    if inline is not None:
+        for entry, key, value in (
+            (cluster, "certificate-authority-data", inline.ca),
+            (user, "client-certificate-data", inline.cert),
+            (user, "client-key-data", inline.key),
+        ):
+            if value:
+                entry[key] = base64.b64encode(value).decode()
     header = await config.authorization()
     if header and header.startswith("Bearer "):
         user["token"] = header.removeprefix("Bearer ")
+    elif header and header.startswith("Basic "):
+        basic = base64.b64decode(header.removeprefix("Basic ")).decode()
+        user["username"], _, user["password"] = basic.partition(":")
     return {
         "apiVersion": "v1",
         "kind": "Config",

@@ -50,13 +50,21 @@ from kidp_gitops.helm import (
 )
 from kidp_gitops.helm.action import Next
 from kidp_gitops.helm.invocation import Invocation
-from kidp_gitops.kube.client import JSON, KubeClient
-from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.kube.client import JSON
+from kidp_gitops.kube.errors import ApiError, ConnectionFailed
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.kube.ssa import ResourceManager
 from kidp_gitops.proc import background
-from kidp_gitops.runtime import conditions, failures, lifecycle, metrics, outbound, redact
+from kidp_gitops.runtime import (
+    conditions,
+    failures,
+    lifecycle,
+    metrics,
+    outbound,
+    redact,
+    remote,
+)
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
@@ -118,6 +126,10 @@ ERRORS: failures.Table[api.HelmReleaseSpec] = failures.Table(
     failures.wait(values.ValuesError, after=_soon, reason=values.REASON),
     failures.wait(ArtifactUnavailable, after=ARTIFACT_WAIT, reason=conditions.ARTIFACT_FAILED),
     failures.wait(NoSingleChart, after=ARTIFACT_WAIT),
+    # A remote back up is noticed within INPUT_WAIT (a HelmRelease has no retryInterval);
+    # a fixed kubeConfig Secret at once (it is watched).
+    failures.retry(remote.Unreachable, after=_soon),
+    failures.retry(remote.InvalidKubeConfig, after=_soon),
 )
 
 
@@ -135,6 +147,8 @@ class Step:
 
     hr: api.HelmRelease
     inv: Invocation
+    target: remote.Target
+    """The cluster of the release, and the client acting there."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +178,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         self.charts = charts
         self.mapper = ctx.mapper
         self.lockdown = ctx.lockdown
+        self.remotes = ctx.remotes
         self.trees = ArtifactTrees(workdir / "charts", store, outbound.current())
         self.home = workdir / "home"
         self.home.mkdir(parents=True, exist_ok=True)
@@ -171,16 +186,34 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
     # ---- the story ---------------------------------------------------------------------
 
     async def run(self, obj: api.HelmRelease, status: api.HelmReleaseStatus) -> Result:
-        hr, generation = obj, obj.generation
+        hr = obj
         _check_storage(hr)
         self._check_access(hr)
         await self._check_dependencies(hr)
         found = await self._chart(hr, status)
         composed = await self._values(hr)
-        desired = Desired(found, composed)
-        wanted = action.Wanted(found.digest, values.digest(composed), generation)
+        # The chart and values are this cluster's; the release is the target's, which
+        # is checked to answer before helm runs: one that does not keeps its release.
+        target = await self._target(hr)
+        try:
+            return await self._release(hr, status, Desired(found, composed), target)
+        except ConnectionFailed as err:
+            if target.remote is None:
+                raise
+            raise target.unreachable(err) from err
+
+    async def _release(
+        self,
+        hr: api.HelmRelease,
+        status: api.HelmReleaseStatus,
+        desired: Desired,
+        target: remote.Target,
+    ) -> Result:
+        """Install, upgrade, test, or check the deployed release for drift."""
+        generation, found = hr.generation, desired.chart
+        wanted = action.Wanted(found.digest, values.digest(desired.values), generation)
         name, namespace = hr.release_name(), hr.release_namespace()
-        stored = await self._stored(hr, namespace, name)
+        stored = await self._stored(hr, target, namespace, name)
         status.storage_namespace = namespace
         last = remediation.last_attempt(hr.spec, status)
         next_ = action.decide(stored, wanted, last)
@@ -193,11 +226,11 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 remediation.clear(status)
                 status.last_attempted_generation = generation
             if retest or test.due(hr.spec, stored[0]):
-                async with self._invocation(hr, namespace, name) as inv:
-                    await self._test(status, Step(hr, inv))
+                async with self._invocation(hr, target, namespace, name) as inv:
+                    await self._test(status, Step(hr, inv, target))
             else:
                 self._judge_tests(status, hr, stored[0])
-            await self._check_drift(status, hr, stored[0])
+            await self._check_drift(status, hr, target, stored[0])
             self._in_sync(status, stored[0], generation)
             return Result(requeue_after=jittered(hr.spec.interval.seconds))
         if next_ is Next.STALLED:
@@ -228,8 +261,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             generation,
         )
         await self.checkpoint(status)
-        async with self._invocation(hr, namespace, name) as inv:
-            step = Step(hr, inv)
+        async with self._invocation(hr, target, namespace, name) as inv:
+            step = Step(hr, inv, target)
             if next_ is Next.INSTALL:
                 await self._remove_leftovers(status, step, stored)
                 await self._install(status, step, desired)
@@ -250,14 +283,28 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             ns, _, name = helm_chart.partition("/")
             await chart.delete(self.client, self.charts, ns, name)
         if hr.spec.suspend:
+            await self.remotes.release(_owner(hr))
             return  # as in Flux: a suspended HelmRelease leaves its release in place
         name = st.history[0].name if st.history else hr.release_name()
         namespace = st.history[0].namespace if st.history else hr.release_namespace()
+        owner = _owner(hr)
         try:
-            if not await release.history(self._acting(hr), namespace, name):
-                return
-            async with self._invocation(hr, namespace, name) as inv:
-                await self._uninstall(Step(hr, inv))
+            # Uninstalled where it was released; a remote that does not answer keeps
+            # the release, and the HelmRelease, until it does.
+            try:
+                target = await self._target(hr)
+            except remote.InvalidKubeConfig:
+                if st.history:
+                    raise
+                await self.remotes.release(owner)
+                return  # never released anywhere: no cluster to clean up
+            try:
+                if await release.history(target.client, namespace, name):
+                    async with self._invocation(hr, target, namespace, name) as inv:
+                        await self._uninstall(Step(hr, inv, target))
+            except ConnectionFailed as err:
+                raise target.unreachable(err) from err
+            await self.remotes.release(owner)
         except (ApiError, ReconcileError) as err:
             if not await lifecycle.namespace_terminating(self.client, hr.namespace):
                 raise  # retried: the release stays until it can be uninstalled
@@ -269,6 +316,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 UNINSTALL_FAILED,
                 f"release {namespace}/{name} left behind as the namespace is deleted: {err}",
             )
+            await self.remotes.release(owner)
 
     # ---- inputs ------------------------------------------------------------------------
 
@@ -333,12 +381,12 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             redact.REDACTOR.remember(owner, secrets)
 
     async def _stored(
-        self, hr: api.HelmRelease, namespace: str, name: str
+        self, hr: api.HelmRelease, target: remote.Target, namespace: str, name: str
     ) -> list[release.Revision]:
         """The release's revisions; one left pending by a helm process that is gone is
         removed first. Reconciles of one HelmRelease never overlap, so a pending
         revision seen here is not ours in progress."""
-        acting = self._acting(hr)
+        acting = target.client
         try:
             stored = await release.history(acting, namespace, name)
         except ApiError as err:
@@ -452,7 +500,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             old_name, old_ns = status.history[0].name, status.history[0].namespace
             inv = step.inv
             if old_name and old_ns and (old_name, old_ns) != (inv.release, inv.namespace):
-                await self._uninstall(Step(step.hr, inv.elsewhere(old_name, old_ns)))
+                await self._uninstall(Step(step.hr, inv.elsewhere(old_name, old_ns), step.target))
 
     async def _test(
         self, status: api.HelmReleaseStatus, step: Step, after: Performed | None = None
@@ -564,7 +612,11 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         raise StalledError(result.reason, result.message)
 
     async def _check_drift(
-        self, status: api.HelmReleaseStatus, hr: api.HelmRelease, latest: release.Revision
+        self,
+        status: api.HelmReleaseStatus,
+        hr: api.HelmRelease,
+        target: remote.Target,
+        latest: release.Revision,
     ) -> None:
         """Compare the deployed revision's objects with the cluster; report (warn) or
         put back (enabled) what differs."""
@@ -575,19 +627,19 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             conditions.remove(status, DRIFTED)
             gauge.set(0)
             return
-        client = self._acting(hr)
+        client = target.client
         described = latest.ref
         try:
             drifts = await drift.detect(
                 client,
-                self.mapper,
+                target.mapper,
                 latest.manifest,
                 latest.name,
                 latest.namespace,
                 detection.ignore,
             )
             if drifts and mode == "enabled":
-                await drift.correct(client, self.mapper, drifts)
+                await drift.correct(client, target.mapper, drifts)
         except drift.DriftError as err:
             raise ReconcileError(
                 conditions.RECONCILIATION_FAILED,
@@ -661,24 +713,31 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
 
     # ---- helpers -----------------------------------------------------------------------
 
-    def _acting(self, hr: api.HelmRelease) -> KubeClient:
-        """The client of everything done for the release: as its service account (or
-        the default one under lockdown), so RBAC decides, as it does for helm itself."""
-        return self.lockdown.client(self.client, hr.namespace, hr.spec.service_account_name)
+    async def _target(self, hr: api.HelmRelease) -> remote.Target:
+        """Where the release lives — this cluster, or the remote of `spec.kubeConfig` —
+        and the client of everything done for it there: as its service account (or the
+        default one under lockdown), so RBAC decides, as it does for helm itself."""
+        return await self.remotes.target(
+            _owner(hr),
+            hr.namespace,
+            hr.spec.kube_config,
+            hr.spec.service_account_name,
+            self.lockdown,
+        )
 
     async def _record_history(
         self, status: api.HelmReleaseStatus, step: Step
     ) -> list[release.Revision]:
-        stored = await release.history(self._acting(step.hr), step.inv.namespace, step.inv.release)
+        stored = await release.history(step.target.client, step.inv.namespace, step.inv.release)
         status.history = _history(stored)
         return stored
 
     @contextlib.asynccontextmanager
     async def _invocation(
-        self, hr: api.HelmRelease, namespace: str, name: str
+        self, hr: api.HelmRelease, target: remote.Target, namespace: str, name: str
     ) -> AsyncIterator[Invocation]:
         as_user = self.lockdown.user(hr.namespace, hr.spec.service_account_name)
-        async with kubeconfig.written(self.client.config) as path:
+        async with kubeconfig.written(target.config) as path:
             yield Invocation(name, namespace, path, self.home, as_user)
 
     @contextlib.asynccontextmanager
@@ -702,6 +761,11 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                     os.rmdir(scratch)
                 except OSError:  # something else was written there
                     background.discard(scratch)
+
+
+def _owner(hr: api.HelmRelease) -> str:
+    """A HelmRelease's name among the users of remote clusters (Kustomizations too)."""
+    return f"{KIND}/{hr.namespace}/{hr.name}"
 
 
 def _history(stored: list[release.Revision]) -> list[api.Snapshot]:

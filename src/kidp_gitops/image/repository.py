@@ -146,7 +146,13 @@ class RegistryAccess:
             raise StalledError(err.reason, err.message) from err
         return Connection(
             image,
-            await self._credentials(namespace, spec, image),
+            await secrets.registry_credentials(
+                self.client,
+                namespace,
+                image.host,
+                spec.secret_ref.name if spec.secret_ref else None,
+                spec.service_account_name,
+            ),
             await self._tls(namespace, spec),
             spec.insecure,
             spec.effective_timeout().seconds,
@@ -156,18 +162,6 @@ class RegistryAccess:
         return await secrets.data(
             self.client, namespace, name, f"{field} secret '{namespace}/{name}' not found"
         )
-
-    async def _credentials(
-        self, namespace: str, spec: api.ImageRepositorySpec, image: registry.ImageName
-    ) -> registryauth.Credentials | None:
-        if spec.secret_ref is None:
-            return None
-        data = await self._secret(namespace, spec.secret_ref.name, "spec.secretRef")
-        where = f"{namespace}/{spec.secret_ref.name}"
-        try:
-            return registryauth.from_pull_secret(data, image.host, where)
-        except registryauth.AuthError as err:
-            raise StalledError(conditions.AUTHENTICATION_FAILED, str(err)) from err
 
     async def _tls(self, namespace: str, spec: api.ImageRepositorySpec) -> ssl.SSLContext | None:
         if spec.cert_secret_ref is None:

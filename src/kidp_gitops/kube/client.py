@@ -21,6 +21,7 @@ from typing import Any, Self
 
 import aiohttp
 import orjson
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import Counter
 
 from kidp_gitops.kube.config import ClusterConfig
@@ -62,8 +63,12 @@ class KubeClient:
         *,
         timeout: float = 30.0,
         field_manager: str = DEFAULT_FIELD_MANAGER,
+        max_body: int | None = None,
     ):
+        """`max_body`: the largest response body read, in bytes (a remote cluster's API
+        server, named by a tenant's kubeconfig, may be anything); None: no bound."""
         self.config = config
+        self._max_body = max_body
         self._base = config.server.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -72,7 +77,7 @@ class KubeClient:
         self._owner: KubeClient | None = None  # set on views
 
     def _view(self) -> KubeClient:
-        view = KubeClient(self.config, field_manager=self._field_manager)
+        view = KubeClient(self.config, field_manager=self._field_manager, max_body=self._max_body)
         view._timeout = self._timeout
         view._as_user = self._as_user
         view._owner = self._owner or self
@@ -166,7 +171,7 @@ class KubeClient:
             ) as resp:
                 REQUESTS.labels(method, str(resp.status), dry_run).inc()
                 if resp.status >= 400:
-                    raw = await resp.read()
+                    raw = await self._read(resp, method, path)
                     decoded = _decode(raw, resp.content_type)
                     raise ApiError(
                         resp.status,
@@ -191,7 +196,22 @@ class KubeClient:
     ) -> JSON:
         """Send one request; return the decoded JSON body (empty for non-JSON answers)."""
         async with self._send(method, path, params, body, content_type, accept) as resp:
-            return _decode(await resp.read(), resp.content_type)
+            return _decode(await self._read(resp, method, path), resp.content_type)
+
+    async def _read(self, resp: aiohttp.ClientResponse, method: str, path: str) -> bytes:
+        """The whole body, or ConnectionFailed past `max_body` (read no further)."""
+        if self._max_body is None:
+            return await resp.read()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > self._max_body:
+                raise ConnectionFailed(
+                    f"{method} {path}: the response is larger than {self._max_body} bytes"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def stream(
         self,
@@ -210,6 +230,11 @@ class KubeClient:
                         yield orjson.loads(line)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise ConnectionFailed(f"watch {path}: {exc or type(exc).__name__}") from exc
+            except HttpProcessingError as exc:
+                # A line past aiohttp's bound (a remote server streaming one endless
+                # event): a broken stream like any other, so the informer lists again
+                # rather than dying.
+                raise ConnectionFailed(f"watch {path}: {type(exc).__name__}") from exc
 
     async def get(
         self, path: str, params: Mapping[str, str] | None = None, accept: str = "application/json"

@@ -17,7 +17,7 @@ import shutil
 import ssl
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,23 @@ class TLSFiles:
 
 
 @dataclass(frozen=True)
+class InlineTLS:
+    """TLS material held in memory (a remote cluster's kubeconfig from a Secret), for
+    programs that need a kubeconfig of their own (helm): written only into theirs."""
+
+    ca: bytes | None = field(default=None, repr=False)
+    cert: bytes | None = field(default=None, repr=False)
+    key: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     server: str
     ssl_context: ssl.SSLContext | bool
     authorization: AuthHeader
     tls_files: TLSFiles = TLSFiles()
+    inline: InlineTLS | None = None
+    """Set instead of `tls_files` when the TLS material never was on disk."""
 
 
 async def load_config(

@@ -17,6 +17,7 @@ import datetime
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from kidp_gitops.kube.client import JSON, KubeClient
@@ -27,6 +28,22 @@ log = logging.getLogger(__name__)
 
 def _now_micro() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class LeaseTiming:
+    """The lease's periods in seconds, with Flux's defaults (its controllers'
+    `--leader-election-*` flags): a standby leads at most about `lease_duration` after
+    the leader died, and at once after it stopped gracefully when `release_on_cancel`."""
+
+    lease_duration: float = 35.0
+    renew_deadline: float = 30.0
+    retry_period: float = 5.0
+    release_on_cancel: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.lease_duration > self.renew_deadline > self.retry_period > 0:
+            raise ValueError("need lease duration > renew deadline > retry period > 0")
 
 
 class LeaderElector:
@@ -40,9 +57,11 @@ class LeaderElector:
         lease_duration: float = 12.0,
         renew_deadline: float = 8.0,
         retry_period: float = 2.0,
+        release_on_cancel: bool = True,
     ):
         if not lease_duration > renew_deadline > retry_period:
             raise ValueError("need lease_duration > renew_deadline > retry_period")
+        self.release_on_cancel = release_on_cancel
         self._client = client
         self._path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"
         self._collection = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
@@ -74,7 +93,8 @@ class LeaderElector:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await asyncio.shield(self._release())
+            if self.release_on_cancel:
+                await asyncio.shield(self._release())
         if renew.done() and not renew.cancelled():
             log.warning("%s lost the lease %s", self.identity, self._name)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import EventType, Informer
 from kidp_gitops.kube.mapper import UnknownKind
-from kidp_gitops.kustomize.drift import DriftTracker
+from kidp_gitops.kustomize.drift import DriftTracker, RemoteDrift
 from kidp_gitops.kustomize.reconciler import (
     KIND,
     SOURCE_KINDS,
@@ -51,6 +51,7 @@ async def kustomization_controller(ctx: Context, store: ArtifactStore | None) ->
     workdir = ctx.data_dir / "kustomize"
     workdir.mkdir(parents=True, exist_ok=True)
     drift = DriftTracker(mapper, cache)
+    remote_drift = RemoteDrift()  # what Kustomizations with kubeConfig applied elsewhere
     # The sources a Kustomization may read, by kind: their artifacts come from the cache.
     sources = {
         kind: cache.informer(
@@ -72,6 +73,7 @@ async def kustomization_controller(ctx: Context, store: ArtifactStore | None) ->
         store,
         workdir,
         drift,
+        remote_drift=remote_drift,
         sources=sources,
         releases=releases,
         watched=references,
@@ -81,6 +83,7 @@ async def kustomization_controller(ctx: Context, store: ArtifactStore | None) ->
     controller = Controller(
         "kustomization", informer, reconciler, concurrency=ctx.concurrency, sources=[drift]
     )
+    remote_drift.subscribe(controller.follow)
     references.watch(controller, ctx.events, input_keys)
 
     def requests(index: str, key: str) -> Iterable[Request]:

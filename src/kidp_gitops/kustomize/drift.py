@@ -34,6 +34,7 @@ from kidp_gitops.kustomize.inventory import ref_of
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.controller import Watch
 from kidp_gitops.runtime.reconcile import Request
+from kidp_gitops.runtime.remote import Remote
 
 Key = tuple[str, str, str, str]
 
@@ -153,6 +154,35 @@ class DriftTracker:
         ):
             owned.drifted.add(key)
             yield Request(namespace, name)
+
+
+class RemoteDrift:
+    """A drift tracker per remote cluster (`spec.kubeConfig`), its informers on that
+    cluster: what was applied there is watched there, as locally. A tracker goes with
+    its remote (closed when no object uses it any more)."""
+
+    def __init__(self) -> None:
+        self._trackers: dict[str, DriftTracker] = {}
+        self._follow: Watch | None = None
+
+    def subscribe(self, follow: Watch) -> None:
+        """The controller's `follow`: remote informers enqueue, and are the remote's."""
+        self._follow = follow
+
+    def of(self, remote: Remote) -> DriftTracker:
+        found = self._trackers.get(remote.digest)
+        if found is None:
+            found = DriftTracker(remote.mapper, remote.cache)
+            if self._follow is not None:
+                found.subscribe(self._follow)
+            self._trackers[remote.digest] = found
+            digest = remote.digest
+
+            def forget() -> None:
+                self._trackers.pop(digest, None)
+
+            remote.on_close(forget)
+        return found
 
 
 def holds(desired: Any, actual: Any, top: bool = True) -> bool:

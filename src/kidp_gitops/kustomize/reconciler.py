@@ -32,16 +32,16 @@ from pathlib import Path
 
 from kidp_gitops.api import kustomize as api
 from kidp_gitops.api import meta
-from kidp_gitops.kube.client import JSON, KubeClient
-from kidp_gitops.kube.errors import ApiError
+from kidp_gitops.kube.client import JSON
+from kidp_gitops.kube.errors import ApiError, ConnectionFailed
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource, UnknownKind
 from kidp_gitops.kube.ssa import Applied, ApplyFailed
 from kidp_gitops.kustomize import apply, health, inventory, pipeline, report
 from kidp_gitops.kustomize.apply import with_owner
-from kidp_gitops.kustomize.drift import DriftTracker
+from kidp_gitops.kustomize.drift import DriftTracker, RemoteDrift
 from kidp_gitops.kustomize.prune import PruneFailed, prune
-from kidp_gitops.runtime import conditions, failures, lifecycle, outbound, references
+from kidp_gitops.runtime import conditions, failures, lifecycle, outbound, references, remote
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
@@ -52,7 +52,7 @@ from kidp_gitops.storage.fetch import ArtifactUnavailable
 from kidp_gitops.storage.trees import ArtifactTrees
 
 KIND = report.KIND
-SOURCE_KINDS = ("GitRepository", "OCIRepository", "ExternalArtifact")
+SOURCE_KINDS = ("GitRepository", "OCIRepository", "Bucket", "ExternalArtifact")
 """The source kinds whose artifacts a Kustomization applies."""
 PROGRESSING = conditions.PROGRESSING
 DEPENDENCY_WAIT = 10.0
@@ -84,6 +84,8 @@ ERRORS: failures.Table[api.KustomizationSpec] = failures.Table(
     failures.retry(PruneFailed, after=_retry_interval, reason=conditions.PRUNE_FAILED),
     failures.retry(health.HealthCheckFailed, after=_retry_interval),
     failures.wait(health.NewerRevision, after=0.0),
+    failures.retry(remote.Unreachable, after=_retry_interval),
+    failures.retry(remote.InvalidKubeConfig, after=_retry_interval),
 )
 
 
@@ -96,6 +98,8 @@ class _Applied:
     """The resourceVersions of the Secrets and ConfigMaps the build read (None: unknown)."""
     healthy: bool = False
     """The health checks of this revision passed: only then may a reconcile skip work."""
+    target: str = remote.LOCAL
+    """The cluster (and kubeconfig) applied to (`Target.key`)."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,7 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         workdir: Path,
         drift: DriftTracker,
         *,
+        remote_drift: RemoteDrift,
         sources: Mapping[str, Informer],
         releases: Informer | None,
         watched: references.References | None,
@@ -169,23 +174,46 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         self.mapper = ctx.mapper
         self.store = store
         self.workdir = workdir
-        self.drift = drift
+        self.drift = drift  # what is applied to this cluster
+        self.remote_drift = remote_drift  # what is applied to remote ones
+        self.remotes = ctx.remotes
         self.lockdown = ctx.lockdown
+        self._tracker_of: dict[str, DriftTracker] = {}
         self._last: dict[str, _Applied] = {}
 
     # ---- the story ---------------------------------------------------------------------
 
     async def run(self, obj: api.Kustomization, status: api.KustomizationStatus) -> Result:
-        spec, name, namespace, generation = obj.spec, obj.name, obj.namespace, obj.generation
-        key = f"{namespace}/{name}"
-        ref = lifecycle.involved(obj)
+        spec, namespace = obj.spec, obj.namespace
         found = Found.of(status)
         self._check_access(spec, namespace)
         await self._check_dependencies(spec, namespace)
         artifact = await self._source_artifact(spec, namespace)
+        status.last_attempted_revision = artifact.revision
+        # Checked to answer before anything is built: a remote that does not keeps its
+        # last state, and the status says so.
+        target = await self._target(spec, f"{namespace}/{obj.name}", namespace)
+        try:
+            return await self._act(obj, status, found, artifact, target)
+        except ConnectionFailed as err:
+            if target.remote is None:
+                raise
+            raise target.unreachable(err) from err
+
+    async def _act(
+        self,
+        obj: api.Kustomization,
+        status: api.KustomizationStatus,
+        found: Found,
+        artifact: meta.Artifact,
+        target: remote.Target,
+    ) -> Result:
+        """From the artifact to Ready, on `target`'s cluster."""
+        spec, name, namespace, generation = obj.spec, obj.name, obj.namespace, obj.generation
+        key = f"{namespace}/{name}"
+        ref = lifecycle.involved(obj)
         revision = artifact.revision
-        status.last_attempted_revision = revision
-        client = self._client_for(spec, namespace)
+        drift = self._drift(key, target)
 
         last = self._last.get(key)
         # Read before the build reads the objects: a change in between rebuilds again.
@@ -197,9 +225,10 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
             and inputs is not None
             and last.inputs == inputs
             and found.last_applied_revision == revision
+            and last.target == target.key
         )
         if unchanged and last is not None and last.healthy:
-            await self._put_back(status, ref, client, spec, key, generation)
+            await self._put_back(status, ref, target, drift, spec, key, generation)
             # A wait for a dependency may have set Ready=False since: say it again (no
             # write when it already says so).
             return _ready(status, revision, generation, spec.interval.seconds)
@@ -211,9 +240,9 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         if (
             last is None
             and _applied_before(found, revision, generation, rendered)
-            and await self._adopt(key, revision, generation, rendered, inputs)
+            and await self._adopt(drift, key, revision, generation, rendered, inputs, target)
         ):
-            await self._put_back(status, ref, client, spec, key, generation)
+            await self._put_back(status, ref, target, drift, spec, key, generation)
             return _ready(status, revision, generation, spec.interval.seconds)
 
         previous = found.inventory
@@ -224,12 +253,13 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
             # still knows them.
             status.inventory = inventory.recorded(inventory.union(previous, planned))
             await self.checkpoint(status)
-        applied = await self._apply(client, spec, rendered.manifests)
+        applied = await self._apply(target, spec, rendered.manifests)
         refs = [a.ref for a in applied]
-        self._remember(key, revision, generation, rendered.manifests, applied, inputs)
-        await self.drift.watch(rendered.manifests)
+        self._remember(drift, key, revision, generation, rendered.manifests, applied, inputs)
+        self._last[key].target = target.key
+        await drift.watch(rendered.manifests)
         try:
-            pruned = await self._prune(client, spec, previous, refs, (name, namespace))
+            pruned = await self._prune(target, spec, previous, refs, (name, namespace))
         except PruneFailed as err:
             status.inventory = inventory.recorded(inventory.union(err.remaining, refs))
             raise
@@ -258,7 +288,7 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
             conditions.mark_reconciling(status, PROGRESSING, check.describe(), generation)
             if not quiet:
                 await self.checkpoint(status)
-            await self._check_health(status, client, spec, namespace, check, generation)
+            await self._check_health(status, target, spec, namespace, check, generation)
         self._last[key].healthy = True
         return _ready(status, revision, generation, spec.interval.seconds)
 
@@ -267,23 +297,38 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         key = f"{meta_['namespace']}/{meta_['name']}"
         self._last.pop(key, None)
         self.drift.forget(key)
+        tracker = self._tracker_of.pop(key, None)
+        if tracker is not None:
+            tracker.forget(key)
         try:
             ks = lifecycle.parse(api.Kustomization, obj)
         except StalledError:
+            await self.remotes.release(_owner(key))
             return
         spec = ks.spec
         policy = spec.effective_deletion_policy()
         if policy == "Orphan" or (policy == "MirrorPrune" and not spec.prune):
+            await self.remotes.release(_owner(key))
             return
         refs = inventory.of(ks.status.inventory if ks.status is not None else None)
+        if not refs:  # nothing applied anywhere: no cluster to ask (as Flux)
+            await self.remotes.release(_owner(key))
+            return
         try:
-            await prune(
-                apply.manager(self._client_for(spec, ks.namespace), self.mapper),
-                refs,
-                (ks.name, ks.namespace),
-                wait=policy == "WaitForTermination",
-            )
-        except PruneFailed as err:
+            # On the cluster the objects were applied to; a remote that does not
+            # answer keeps them, and the Kustomization, until it does.
+            target = await self._target(spec, key, ks.namespace)
+            try:
+                await prune(
+                    apply.manager(target.client, target.mapper),
+                    refs,
+                    (ks.name, ks.namespace),
+                    wait=policy == "WaitForTermination",
+                )
+            except ConnectionFailed as err:
+                raise target.unreachable(err) from err
+            await self.remotes.release(_owner(key))
+        except (PruneFailed, remote.Unreachable, remote.InvalidKubeConfig) as err:
             if not await lifecycle.namespace_terminating(self.client, ks.namespace):
                 raise  # retried: the objects stay until they can be deleted
             # The whole namespace goes, and with it the service account's permissions:
@@ -291,6 +336,7 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
             self.events.record(
                 obj, "Warning", conditions.PRUNE_FAILED, f"objects left behind: {err}"
             )
+            await self.remotes.release(_owner(key))
 
     # ---- steps -------------------------------------------------------------------------
 
@@ -366,16 +412,17 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         return Rendered(labelled, inventory.digest(labelled))
 
     async def _apply(
-        self, client: KubeClient, spec: api.KustomizationSpec, objects: list[JSON]
+        self, target: remote.Target, spec: api.KustomizationSpec, objects: list[JSON]
     ) -> list[Applied]:
+        manager = apply.manager(target.client, target.mapper, force=spec.force)
         try:
-            return await apply.manager(client, self.mapper, force=spec.force).apply(objects)
+            return await manager.apply(objects)
         except UnknownKind as err:  # a CRD not there (yet): a failed apply like any other
             raise ApplyFailed([str(err)]) from err
 
     async def _prune(
         self,
-        client: KubeClient,
+        target: remote.Target,
         spec: api.KustomizationSpec,
         previous: list[inventory.ObjRef],
         current: list[inventory.ObjRef],
@@ -386,14 +433,16 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         deleted: list[inventory.ObjRef] = []
         if spec.prune:
             deleted = await prune(
-                apply.manager(client, self.mapper), inventory.stale(previous, current), owner
+                apply.manager(target.client, target.mapper),
+                inventory.stale(previous, current),
+                owner,
             )
         return Pruned(deleted, current)
 
     async def _check_health(
         self,
         status: api.KustomizationStatus,
-        client: KubeClient,
+        target: remote.Target,
         spec: api.KustomizationSpec,
         namespace: str,
         check: health.Check,
@@ -402,7 +451,7 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         """Wait for `check`; the Healthy condition says how it went."""
         try:
             await health.run(
-                apply.manager(client, self.mapper),
+                apply.manager(target.client, target.mapper),
                 check,
                 superseded=lambda: self._superseded(spec, namespace, check.revision),
             )
@@ -421,38 +470,47 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         )
 
     async def _adopt(
-        self, key: str, revision: str, generation: int, rendered: Rendered, inputs: str | None
+        self,
+        drift: DriftTracker,
+        key: str,
+        revision: str,
+        generation: int,
+        rendered: Rendered,
+        inputs: str | None,
+        target: remote.Target,
     ) -> bool:
         """This build was applied (and found healthy) by an earlier process: watch its
         objects instead of applying them again (`_put_back` then corrects what changed
         meanwhile). False when the objects could not be compared (then apply as usual)."""
-        await self.drift.watch(rendered.manifests)
-        if not await self.drift.adopt(key, rendered.manifests):
+        await drift.watch(rendered.manifests)
+        if not await drift.adopt(key, rendered.manifests):
             return False
-        self._last[key] = _Applied(revision, generation, rendered.manifests, inputs, healthy=True)
+        self._last[key] = _Applied(
+            revision, generation, rendered.manifests, inputs, healthy=True, target=target.key
+        )
         return True
 
     async def _put_back(
         self,
         status: api.KustomizationStatus,
         ref: JSON,
-        client: KubeClient,
+        target: remote.Target,
+        drift: DriftTracker,
         spec: api.KustomizationSpec,
         key: str,
         generation: int,
     ) -> None:
         """Re-apply the objects of the last build that drifted (protected ones: report)."""
         last = self._last[key]
-        drifted = self.drift.drifted(key)
+        drifted = drift.drifted(key)
         if not drifted:
             return
         manifests = [m for m in last.manifests if inventory.ref_of(m).key() in drifted]
-        applied = await apply.manager(client, self.mapper, force=spec.force).apply(manifests)
+        manager = apply.manager(target.client, target.mapper, force=spec.force)
+        applied = await manager.apply(manifests)
         report.corrected(self.events, ref, last.revision, applied)
         self._drifted(status, ref, applied, last.revision, generation)
-        self.drift.refresh(
-            key, [(m, a.result or m) for m, a in zip(manifests, applied, strict=True)]
-        )
+        drift.refresh(key, [(m, a.result or m) for m, a in zip(manifests, applied, strict=True)])
 
     def _drifted(
         self,
@@ -475,6 +533,7 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
 
     def _remember(
         self,
+        drift: DriftTracker,
         key: str,
         revision: str,
         generation: int,
@@ -484,9 +543,7 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
     ) -> None:
         self._last[key] = _Applied(revision, generation, manifests, inputs)
         results = {a.ref.key(): a.result for a in applied}
-        self.drift.remember(
-            key, [(m, results.get(inventory.ref_of(m).key()) or m) for m in manifests]
-        )
+        drift.remember(key, [(m, results.get(inventory.ref_of(m).key()) or m) for m in manifests])
 
     def _superseded(self, spec: api.KustomizationSpec, namespace: str, revision: str) -> bool:
         """Whether the source has a newer artifact than the one being health-checked."""
@@ -504,8 +561,26 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
             return ""
         return self.watched.versions(names) if self.watched is not None else None
 
-    def _client_for(self, spec: api.KustomizationSpec, namespace: str) -> KubeClient:
-        return self.lockdown.client(self.client, namespace, spec.service_account_name)
+    async def _target(self, spec: api.KustomizationSpec, key: str, namespace: str) -> remote.Target:
+        """This cluster or the remote of `spec.kubeConfig`, as the service account."""
+        return await self.remotes.target(
+            _owner(key), namespace, spec.kube_config, spec.service_account_name, self.lockdown
+        )
+
+    def _drift(self, key: str, target: remote.Target) -> DriftTracker:
+        """The tracker of `target`'s cluster; the one of another cluster, where `key`
+        applied before, forgets it."""
+        tracker = self.drift if target.remote is None else self.remote_drift.of(target.remote)
+        before = self._tracker_of.get(key)
+        if before is not None and before is not tracker:
+            before.forget(key)
+        self._tracker_of[key] = tracker
+        return tracker
+
+
+def _owner(key: str) -> str:
+    """A Kustomization's name among the users of remote clusters (HelmReleases too)."""
+    return f"{KIND}/{key}"
 
 
 def _ready(
@@ -518,20 +593,24 @@ def _ready(
 
 
 def input_keys(obj: JSON) -> list[str]:
-    """The Secrets and ConfigMaps a Kustomization's build reads (`Kind/namespace/name`):
-    substitution variables and decryption keys."""
+    """The Secrets and ConfigMaps a Kustomization reads (`Kind/namespace/name`):
+    substitution variables, decryption keys and the kubeconfig of a remote cluster."""
     spec, namespace = obj.get("spec") or {}, obj["metadata"]["namespace"]
     found = references.keys(namespace, (spec.get("postBuild") or {}).get("substituteFrom") or [])
     secret_ref = (spec.get("decryption") or {}).get("secretRef")
-    return found + references.keys(namespace, [secret_ref] if secret_ref else [])
+    kube_ref = (spec.get("kubeConfig") or {}).get("secretRef")
+    refs = [r for r in (secret_ref, kube_ref) if r]
+    return found + references.keys(namespace, refs)
 
 
 def _input_keys(spec: api.KustomizationSpec, namespace: str) -> list[str]:
     """`input_keys` of a typed spec."""
     substitute = spec.post_build.substitute_from if spec.post_build is not None else []
     secret = spec.decryption.secret_ref if spec.decryption is not None else None
+    kube = spec.kube_config.secret_ref if spec.kube_config is not None else None
     found = references.keys(namespace, [{"kind": r.kind, "name": r.name} for r in substitute])
-    return found + references.keys(namespace, [{"name": secret.name}] if secret else [])
+    refs = [{"name": r.name} for r in (secret, kube) if r is not None]
+    return found + references.keys(namespace, refs)
 
 
 def _applied_before(found: Found, revision: str, generation: int, rendered: Rendered) -> bool:

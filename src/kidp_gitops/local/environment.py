@@ -1,6 +1,9 @@
 """Bring the local environment up, report it, take it down.
 
     <state>/devcluster/      the control plane (DevCluster)
+    <state>/devcluster-remote/  with `--clusters 2`: a second one, the remote cluster that
+                             Kustomizations and HelmReleases reach by `spec.kubeConfig`
+                             (its kubeconfig in Secret flux-system/remote-cluster-kubeconfig)
     <state>/git/             bare repositories, credentials (0600) of the git server
     <state>/engine/          the engine's data (mirrors, artifacts)
     <state>/logs/            git-server.log, engine.log
@@ -44,6 +47,8 @@ RELEASE_NAMESPACE = "kidp-system"
 GIT_USER = "kidp"
 FIELD_MANAGER = "kidp-up"
 DASHBOARD_PORT = 9080
+REMOTE_SECRET = "remote-cluster-kubeconfig"
+"""The Secret (in flux-system) holding the second cluster's kubeconfig, key `value`."""
 Progress = Callable[[str], None]
 
 
@@ -70,6 +75,8 @@ class LocalEnvironment:
     def __init__(self, state_dir: Path | None = None):
         self.root = (state_dir or default_state_dir().parent).resolve()
         self.cluster = DevCluster(self.root / "devcluster")
+        self.remote = DevCluster(self.root / "devcluster-remote")
+        """The second control plane of `up(clusters=2)`."""
         self.logs = self.root / "logs"
         self._state_file = self.root / "local.json"
 
@@ -102,8 +109,14 @@ class LocalEnvironment:
     def status(self) -> dict[str, Any]:
         st = self.state()
         cluster = self.cluster.status()
+        remote = self.remote.status() if self.remote.state() is not None else None
         python = Path(sys.executable)
+        extra: dict[str, Any] = {}
+        if remote is not None:
+            extra["remote_kubeconfig"] = str(self.remote.kubeconfig)
+            extra["remote_secret"] = f"{NAMESPACE}/{REMOTE_SECRET}"
         return {
+            **extra,
             "running": cluster.running and self._alive(st.git_pid) and self._alive(st.engine_pid),
             "kubeconfig": str(self.cluster.kubeconfig),
             "server": cluster.server,
@@ -115,6 +128,10 @@ class LocalEnvironment:
             "logs": str(self.logs),
             "components": [
                 *cluster.as_dict()["components"],
+                *(
+                    {**c, "name": f"remote {c['name']}"}
+                    for c in (remote.as_dict()["components"] if remote is not None else [])
+                ),
                 {
                     "name": "git-server",
                     "pid": st.git_pid,
@@ -136,16 +153,30 @@ class LocalEnvironment:
 
     # ---- up ------------------------------------------------------------------------
 
-    async def up(self, example: Path, progress: Progress, timeout: float = 300) -> None:
+    async def up(
+        self, example: Path, progress: Progress, timeout: float = 300, clusters: int = 1
+    ) -> None:
+        """Everything, in order; `clusters=2` adds a second control plane, the remote
+        cluster of `spec.kubeConfig`, whose kubeconfig the first holds in a Secret."""
+        if clusters not in (1, 2):
+            raise DevClusterError(f"--clusters is 1 or 2, not {clusters}")
         self.logs.mkdir(parents=True, exist_ok=True)
         progress("starting the local control plane")
         try:
             await self.cluster.up()
         except AlreadyRunning:
             progress("the local control plane already runs")
+        if clusters == 2:
+            progress("starting the second (remote) control plane")
+            try:
+                await self.remote.up()
+            except AlreadyRunning:
+                progress("the second control plane already runs")
         progress("installing the CRDs and RBAC")
         async with KubeClient(await load_config(self.cluster.kubeconfig)) as kube:
             await install_apply.install(kube, manifests.manifests(controllers=False))
+            if clusters == 2:
+                await self._remote_secret(kube)
             progress("serving the example repository over git smart HTTP")
             self._seed_repository(example)
             self._start_git_server()
@@ -271,6 +302,19 @@ class LocalEnvironment:
         await mapper.refresh()
         await ResourceManager(kube, mapper, Policy(FIELD_MANAGER)).apply([*objects, *sync])
 
+    async def _remote_secret(self, kube: KubeClient) -> None:
+        """The second cluster's kubeconfig (admin, self-contained: its certificates as
+        data) in Secret flux-system/remote-cluster-kubeconfig of the first."""
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": REMOTE_SECRET, "namespace": NAMESPACE},
+            "data": {"value": base64.b64encode(self.remote.kubeconfig.read_bytes()).decode()},
+        }
+        mapper = RestMapper(kube)
+        await mapper.refresh()
+        await ResourceManager(kube, mapper, Policy(FIELD_MANAGER)).apply([secret])
+
     async def _wait_ready(self, kube: KubeClient, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
@@ -327,7 +371,8 @@ class LocalEnvironment:
                 processes.stop(pid, python)
                 stopped = True
         self._state_file.unlink(missing_ok=True)
-        return self.cluster.down() or stopped
+        remote = self.remote.down()
+        return self.cluster.down() or remote or stopped
 
 
 def _port_or_free(port: int) -> int:

@@ -181,13 +181,23 @@ async def push(
     return await client.push_manifest(tag, manifest, OCI_MANIFEST)
 
 
+IMAGE_MANIFESTS = (OCI_MANIFEST, "application/vnd.docker.distribution.manifest.v2+json")
+
+
+def _untyped_image(manifest: Manifest) -> bool:
+    """An image manifest that names no media type, in its body or the registry's
+    Content-Type (the image spec only says it SHOULD): known by its shape, layers and no
+    `manifests` (which an index has)."""
+    if manifest.media_type not in ("", "application/json", "application/octet-stream"):
+        return False
+    body = manifest.body
+    return body.get("schemaVersion") == 2 and "layers" in body and "manifests" not in body
+
+
 def select_layer(manifest: Manifest, media_type: str | None) -> dict[str, Any]:
     """The first layer of `media_type`, or the first layer when no type is asked for
     (source-controller's rule)."""
-    if manifest.media_type not in (
-        OCI_MANIFEST,
-        "application/vnd.docker.distribution.manifest.v2+json",
-    ):
+    if manifest.media_type not in IMAGE_MANIFESTS and not _untyped_image(manifest):
         raise OCIError(f"{manifest.digest} is a {manifest.media_type}, not an image manifest")
     layers = [x for x in manifest.body.get("layers") or [] if isinstance(x, dict)]
     if not layers:

@@ -166,11 +166,9 @@ async def run(
         raise TimedOut
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(tempfile.TemporaryFile()) if guard else None
-        proc = await asyncio.create_subprocess_exec(
-            *_argv(argv),
-            **_spawn_args(
-                env, cwd, stdin, out, asyncio.subprocess.DEVNULL, asyncio.subprocess.PIPE
-            ),
+        proc = await _spawn(
+            _argv(argv),
+            _spawn_args(env, cwd, stdin, out, asyncio.subprocess.DEVNULL, asyncio.subprocess.PIPE),
         )
         watch = _watch(proc.pid, out, guard)
         try:
@@ -186,6 +184,25 @@ async def run(
             if watch is not None:
                 watch.stop()
         return _finished(proc.returncode, stdout, stderr, out, watch, scrub)
+
+
+async def _spawn(argv: Sequence[str], kwargs: dict[str, Any]) -> asyncio.subprocess.Process:
+    """Start the program. A cancellation that arrives while it starts lets the start finish
+    and then kills the whole group: asyncio's own clean-up of a cancelled start kills only
+    the direct child, leaves what it already started running, and waits for the pipes
+    those grandchildren hold (a `sleep 30` under `sh` held a cancelled caller 30 s)."""
+    spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(*argv, **kwargs))
+    try:
+        return await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        while not spawn.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(spawn)
+        if not spawn.cancelled() and spawn.exception() is None:
+            proc = spawn.result()
+            _kill(proc.pid)
+            await proc.wait()
+        raise
 
 
 def run_sync(

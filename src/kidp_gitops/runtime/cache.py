@@ -64,3 +64,9 @@ class InformerCache:
         """Every informer of whole objects made so far, for readers that only look (the
         dashboard); metadata-only ones hold no content to show."""
         return [i for i in self._informers.values() if not i.metadata_only]
+
+    async def stop(self) -> None:
+        """Stop every informer made so far (a remote cluster's cache, when it closes)."""
+        for informer in self._informers.values():
+            await informer.stop()
+        self._informers.clear()

@@ -16,6 +16,7 @@ from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.mapper import RestMapper
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.events import EventRecorder
+from kidp_gitops.runtime.remote import Remotes
 from kidp_gitops.runtime.tenancy import Lockdown
 
 
@@ -34,3 +35,6 @@ class Context:
     """Workers per controller."""
     lockdown: Lockdown = field(default_factory=Lockdown)
     """The multi-tenancy flags, the same for every controller."""
+    remotes: Remotes = field(kw_only=True)
+    """The remote clusters objects act on (`spec.kubeConfig`): one cache per engine, so
+    a Kustomization and a HelmRelease with the same kubeconfig share one client."""

@@ -114,6 +114,19 @@ class Controller:
         if self._running:
             informer.start()
 
+    def follow(self, informer: Informer, to_requests: KeyMapper) -> None:
+        """Like `watch`, for an informer this controller does not own (a remote
+        cluster's, stopped when that remote closes): started at once, and neither
+        counted for readiness nor stopped with the controller — a remote that is down
+        is said in its objects' status, not by the engine's probes."""
+
+        def on_event(event: EventType, obj: JSON) -> None:
+            for request in to_requests(event, obj):
+                self.queue.add(request)
+
+        informer.add_handler(on_event)
+        informer.start()
+
     @property
     def informers(self) -> list[Informer]:
         return [self.informer, *self._related]

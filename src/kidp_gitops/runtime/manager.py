@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kidp_gitops.kube.client import KubeClient
-from kidp_gitops.kube.leader import LeaderElector
+from kidp_gitops.kube.leader import LeaderElector, LeaseTiming
 from kidp_gitops.runtime import listen
 from kidp_gitops.runtime.controller import Controller
 
@@ -34,6 +34,7 @@ class LeaderElection:
     namespace: str
     name: str
     identity: str
+    timing: LeaseTiming = field(default_factory=LeaseTiming)
 
 
 class Manager:
@@ -110,7 +111,17 @@ class Manager:
             await self._run_controllers()
             return
         le = self.leader_election
-        elector = LeaderElector(self.client, le.namespace, le.name, le.identity)
+        t = le.timing
+        elector = LeaderElector(
+            self.client,
+            le.namespace,
+            le.name,
+            le.identity,
+            lease_duration=t.lease_duration,
+            renew_deadline=t.renew_deadline,
+            retry_period=t.retry_period,
+            release_on_cancel=t.release_on_cancel,
+        )
         await elector.run(self._run_controllers)
 
     async def _run_controllers(self) -> None:

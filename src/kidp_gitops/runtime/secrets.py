@@ -20,8 +20,8 @@ from typing import Literal
 
 from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.errors import ApiError
-from kidp_gitops.runtime import conditions
-from kidp_gitops.runtime.reconcile import RetryError
+from kidp_gitops.runtime import conditions, registryauth
+from kidp_gitops.runtime.reconcile import ReconcileError, RetryError, StalledError
 
 MISSING_RETRY_AFTER = 30
 
@@ -54,3 +54,49 @@ async def data(client: KubeClient, namespace: str, name: str, missing: str) -> d
     if found is None:
         raise RetryError(conditions.AUTHENTICATION_FAILED, missing, retry_after=MISSING_RETRY_AFTER)
     return found
+
+
+async def registry_credentials(
+    client: KubeClient,
+    namespace: str,
+    host: str,
+    secret_ref: str | None,
+    service_account: str | None,
+) -> registryauth.Credentials | None:
+    """The credentials for registry `host` that an object names, as Flux's source and image
+    controllers look for them: its `spec.secretRef` (a pull Secret), then the
+    imagePullSecrets of its `spec.serviceAccountName`; the first Secret with an entry for
+    the host wins, None when none has one (anonymous)."""
+    names: list[tuple[str, str]] = []
+    if secret_ref:
+        names.append((secret_ref, "spec.secretRef"))
+    if service_account:
+        for name in await _pull_secrets(client, namespace, service_account):
+            names.append((name, f"imagePullSecret of '{service_account}'"))
+    for name, field in names:
+        where = f"{namespace}/{name}"
+        found = await data(client, namespace, name, f"{field} secret '{where}' not found")
+        try:
+            creds = registryauth.from_pull_secret(found, host, where)
+        except registryauth.AuthError as err:
+            raise StalledError(conditions.AUTHENTICATION_FAILED, f"{field}: {err}") from err
+        if creds is not None:
+            return creds
+    return None
+
+
+async def _pull_secrets(client: KubeClient, namespace: str, account: str) -> list[str]:
+    try:
+        sa = await client.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}")
+    except ApiError as err:
+        if not err.not_found:
+            raise
+        raise ReconcileError(
+            conditions.AUTHENTICATION_FAILED,
+            f"spec.serviceAccountName '{namespace}/{account}' not found",
+        ) from err
+    return [
+        str(s["name"])
+        for s in sa.get("imagePullSecrets") or []
+        if isinstance(s, dict) and s.get("name")
+    ]

@@ -1,9 +1,9 @@
 """Wiring of the source controller: GitRepository objects → reconciler, and the
 includes between them (a new artifact of an included repository rebuilds the
 repositories that include it); HelmRepository objects → reconciler; HelmChart objects →
-reconciler, rebuilt when the GitRepository or HelmRepository they read changes;
-OCIRepository objects → reconciler; ArtifactGenerators → reconciler, rebuilt when a source
-they read changes or an ExternalArtifact they own does."""
+reconciler, rebuilt when the GitRepository, Bucket or HelmRepository they read changes;
+OCIRepository objects → reconciler; Bucket objects → reconciler; ArtifactGenerators →
+reconciler, rebuilt when a source they read changes or an ExternalArtifact they own does."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.reconcile import Request
 from kidp_gitops.source import (
     artifactgenerator,
+    bucket,
     git,
     helmchart,
     helmpackage,
@@ -76,6 +77,15 @@ async def ocirepository_controller(ctx: Context, store: ArtifactStore) -> Contro
     return Controller("ocirepository", informer, reconciler, concurrency=ctx.concurrency)
 
 
+async def bucket_controller(ctx: Context, store: ArtifactStore) -> Controller:
+    resource = await ctx.mapper.resource(API_VERSION, bucket.KIND)
+    workdir = ctx.data_dir / "bucket-work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    informer = ctx.cache.own(resource, namespace=ctx.namespace)
+    reconciler = bucket.BucketReconciler(ctx, resource, informer, store, workdir)
+    return Controller("bucket", informer, reconciler, concurrency=ctx.concurrency)
+
+
 def _chart_source(obj: JSON) -> list[str]:
     ref = (obj.get("spec") or {}).get("sourceRef") or {}
     ns = obj["metadata"].get("namespace", "")
@@ -91,7 +101,8 @@ async def helmchart_controller(
     workdir = ctx.data_dir / "helm-work"
     workdir.mkdir(parents=True, exist_ok=True)
     sources = {
-        kind: await ctx.mapper.resource(API_VERSION, kind) for kind in (KIND, helmrepository.KIND)
+        kind: await ctx.mapper.resource(API_VERSION, kind)
+        for kind in (KIND, bucket.KIND, helmrepository.KIND)
     }
     informer = ctx.cache.own(resource, namespace=ctx.namespace)
     informer.add_indexer(BY_CHART_SOURCE, _chart_source)
@@ -149,7 +160,8 @@ async def artifactgenerator_controller(ctx: Context, store: ArtifactStore) -> Co
     )
     workdir = ctx.data_dir / "generator-work"
     workdir.mkdir(parents=True, exist_ok=True)
-    # The source kinds this cluster serves (Bucket may not be): their informers, shared.
+    # The source kinds the cluster serves (a CRD missing, its kind is left out): shared
+    # informers.
     sources: dict[str, Informer] = {}
     for kind in GENERATOR_SOURCE_KINDS:
         try:

@@ -1,22 +1,24 @@
 """The HelmChart reconciler: a chart from a source, published as an artifact.
 
-    source (GitRepository | HelmRepository) → its artifact → the chart → (same version? done)
+    source (GitRepository | Bucket | HelmRepository) → its artifact → the chart → (same
+    version? done)
         HelmRepository type oci: the registry's tags → newest in spec.version → its chart
                         layer (`source/helmoci.py`) → values files (then helm package)
-        GitRepository:  unpack → spec.chart (a directory or .tgz in it) → values files → deps
-                        → helm package
+        GitRepository, Bucket: unpack → spec.chart (a directory or .tgz in it) → values
+                        files → deps → helm package
         HelmRepository: index → newest version in spec.version → download (digest checked)
                         → values files (then helm package)
     → artifact (the chart directory, packed deterministically) → Ready
 
-The revision is the chart version, as Flux reports it: with `reconcileStrategy: Revision`
-(Git sources) the version carries the first 12 hex digits of the commit as build
-metadata (`1.2.0+4e5cbb7b97d0`), and with `valuesFiles` the object's generation
-(`1.2.0+3`). As in Flux, a chart whose name and version did not change is not built
-again until the HelmChart's spec changes. A new source artifact reaches this reconciler
-at once (the controller watches the sources). Failures carry Flux's reasons:
-InvalidChartReference (no such chart or version; stalled), IllegalPath, ChartPullError,
-ChartPackageError, AuthenticationFailed; while the source has no artifact, NoSourceArtifact.
+The revision is the chart version, as Flux reports it: with `reconcileStrategy:
+Revision` (Git and Bucket sources) the version carries the first 12 hex digits of the
+commit (of the bucket's index digest) as build metadata (`1.2.0+4e5cbb7b97d0`), and with
+`valuesFiles` the object's generation (`1.2.0+3`). As in Flux, a chart whose name and
+version did not change is not built again until the HelmChart's spec changes. A new
+source artifact reaches this reconciler at once (the controller watches the sources).
+Failures carry Flux's reasons: InvalidChartReference (no such chart or version;
+stalled), IllegalPath, ChartPullError, ChartPackageError, AuthenticationFailed; while
+the source has no artifact, NoSourceArtifact.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from pydantic import ValidationError
 
 from kidp_gitops.api import meta
 from kidp_gitops.api import source as api
-from kidp_gitops.api.refused import UNSUPPORTED_FIELD
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
@@ -155,7 +156,7 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
     ) -> Built:
         """The chart from its source, in `tmp`; a ChartError becomes its Flux reason."""
         try:
-            if source.kind == "GitRepository":
+            if source.kind in ("GitRepository", "Bucket"):  # a tree holding the chart
                 return await self.build_from_git(
                     spec, source, status, unchanged_spec, tmp, generation
                 )
@@ -206,7 +207,7 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
             raise StalledError(
                 UNSUPPORTED_SOURCE_KIND,
                 f"source kind '{ref.kind}' is not supported yet by kidp-gitops:"
-                " use a GitRepository or a HelmRepository",
+                " use a GitRepository, a Bucket or a HelmRepository",
             )
         try:
             obj = await self.client.get(resource.path(namespace, ref.name))
@@ -218,7 +219,7 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
             raise
         if ref.kind == "HelmRepository" and (obj.get("spec") or {}).get("type") == "oci":
             return Source(ref.kind, ref.name, obj, None)  # no artifact: charts are pulled
-        # Both kinds of source keep their artifact in status.artifact.
+        # Every kind of source keeps their artifact in status.artifact.
         artifact = typed_status.parse(api.HelmRepositoryStatus, obj.get("status") or {}).artifact
         if artifact is None:
             raise ReconcileError(
@@ -345,13 +346,6 @@ class HelmChartReconciler(TypedReconciler[api.HelmChart, api.HelmChartStatus]):
                 SOURCE_UNAVAILABLE, f"HelmRepository '{source.name}' has an invalid spec"
             ) from err
         namespace = source.obj["metadata"]["namespace"]
-        if spec.verify is not None:
-            # Accepting it would install a chart whose signature nobody checked.
-            raise StalledError(
-                UNSUPPORTED_FIELD,
-                "spec.verify is set, but kidp-gitops does not verify chart signatures"
-                " (cosign, notation) yet",
-            )
         registry = await helmoci.connect(self.client, namespace, repo, spec.chart)
         # One budget for all the registry's requests (tag pages, manifest, layer).
         deadline = Deadline(repo.effective_timeout().seconds, "the HelmRepository's spec.timeout")
@@ -503,7 +497,8 @@ def _ready_at(status: api.HelmChartStatus, generation: int) -> bool:
 
 
 def _short_sha(revision: str) -> str:
-    """The first 12 hex digits of a Git revision ('main@sha1:<hex>' or '<hex>')."""
+    """The first 12 hex digits of a Git revision ('main@sha1:<hex>' or '<hex>') or of a
+    Bucket's ('sha256:<hex>')."""
     return revision.rpartition(":")[2].rpartition("@")[2][:12]
 
 

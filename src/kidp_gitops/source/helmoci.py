@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kidp_gitops.api import source as api
-from kidp_gitops.api.refused import UNSUPPORTED_FIELD
 from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.oci import client, errors, reference
 from kidp_gitops.runtime import conditions, registryauth, secrets
@@ -125,14 +124,7 @@ async def pull(registry: client.Client, chart_version: str, workdir: Path) -> Pu
 
 
 def check_url(spec: api.HelmRepositorySpec) -> None:
-    """An OCI HelmRepository's URL names a registry host and a path, and its credentials
-    come from its Secrets (`provider: generic`)."""
-    if spec.provider != "generic":
-        raise StalledError(
-            UNSUPPORTED_FIELD,
-            f"spec.provider '{spec.provider}' is set, but kidp-gitops reads registry"
-            " credentials only from spec.secretRef ('generic')",
-        )
+    """An OCI HelmRepository's URL names a registry host and a path."""
     try:
         reference.parse_repository(spec.url)
     except errors.OCIError as err:

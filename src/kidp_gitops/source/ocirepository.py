@@ -23,9 +23,7 @@ from pathlib import Path
 
 from kidp_gitops.api import meta
 from kidp_gitops.api import source as api
-from kidp_gitops.api.refused import UNSUPPORTED_FIELD
 from kidp_gitops.kube.client import JSON
-from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.oci import artifact, client, errors, reference
@@ -35,7 +33,6 @@ from kidp_gitops.runtime import (
     conditions,
     credentials,
     failures,
-    registryauth,
     secrets,
     tenantregex,
 )
@@ -92,19 +89,19 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
 
     async def run(self, obj: api.OCIRepository, status: api.OCIRepositoryStatus) -> Result:
         spec = obj.spec
-        if spec.provider != "generic":
-            raise StalledError(
-                UNSUPPORTED_FIELD,
-                f"spec.provider '{spec.provider}' is set, but kidp-gitops reads registry"
-                " credentials only from spec.secretRef or spec.serviceAccountName ('generic')",
-            )
         try:
             repository = reference.parse_repository(spec.url)
         except errors.OCIError as err:
             raise StalledError(URL_INVALID, err.message) from err
         registry = client.Client(
             repository,
-            await self._credentials(obj.namespace, spec, repository.host),
+            await secrets.registry_credentials(
+                self.client,
+                obj.namespace,
+                repository.host,
+                spec.secret_ref.name if spec.secret_ref else None,
+                spec.service_account_name,
+            ),
             insecure=spec.insecure,
             tls=await self._tls(obj.namespace, spec),
             timeout=spec.timeout.seconds,
@@ -190,7 +187,7 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
                 ) from err
             try:
                 stored = await asyncio.to_thread(
-                    self._store, obj, spec, blob, tmp / "tree", pick.revision
+                    self._store, obj, spec, blob, str(layer["digest"]), tmp / "tree", pick.revision
                 )
             except errors.OCIError as err:
                 raise ReconcileError(LAYER_FAILED, err.message) from err
@@ -203,13 +200,15 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
         obj: api.OCIRepository,
         spec: api.OCIRepositorySpec,
         blob: Path,
+        digest: str,
         tree: Path,
         revision: str,
     ) -> Artifact:
         """The layer as the artifact (in a worker thread): moved in as it is (`copy`), or
         unpacked and repacked with the ignore rules (`extract`)."""
         if spec.effective_operation() == "copy":
-            return self.store.adopt(KIND, obj.namespace, obj.name, blob, revision)
+            # The layer's digest, checked by download_layer as the blob arrived.
+            return self.store.adopt(KIND, obj.namespace, obj.name, blob, revision, digest)
         artifact.extract(blob, tree)
         files = IgnoreRules(tree, spec.ignore).files(tree)
         return self.store.archive(KIND, obj.namespace, obj.name, tree, files, revision)
@@ -219,45 +218,6 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
         await asyncio.to_thread(self.store.remove_object, KIND, meta_["namespace"], meta_["name"])
 
     # ---- credentials --------------------------------------------------------------------
-
-    async def _credentials(
-        self, namespace: str, spec: api.OCIRepositorySpec, host: str
-    ) -> registryauth.Credentials | None:
-        """From spec.secretRef, else from the imagePullSecrets of spec.serviceAccountName."""
-        names: list[tuple[str, str]] = []
-        if spec.secret_ref is not None:
-            names.append((spec.secret_ref.name, "spec.secretRef"))
-        if spec.service_account_name:
-            for name in await self._pull_secrets(namespace, spec.service_account_name):
-                names.append((name, f"imagePullSecret of '{spec.service_account_name}'"))
-        for name, field in names:
-            where = f"{namespace}/{name}"
-            data = await secrets.data(
-                self.client, namespace, name, f"{field} secret '{where}' not found"
-            )
-            try:
-                found = registryauth.from_pull_secret(data, host, where)
-            except registryauth.AuthError as err:
-                raise StalledError(conditions.AUTHENTICATION_FAILED, f"{field}: {err}") from err
-            if found is not None:
-                return found
-        return None
-
-    async def _pull_secrets(self, namespace: str, account: str) -> list[str]:
-        try:
-            sa = await self.client.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}")
-        except ApiError as err:
-            if not err.not_found:
-                raise
-            raise ReconcileError(
-                conditions.AUTHENTICATION_FAILED,
-                f"spec.serviceAccountName '{namespace}/{account}' not found",
-            ) from err
-        return [
-            str(s["name"])
-            for s in sa.get("imagePullSecrets") or []
-            if isinstance(s, dict) and s.get("name")
-        ]
 
     async def _tls(self, namespace: str, spec: api.OCIRepositorySpec) -> ssl.SSLContext | None:
         if spec.cert_secret_ref is None:

@@ -27,6 +27,7 @@ from aiohttp import web
 
 from kidp_gitops.storage import untar
 
+_HEX = frozenset("0123456789abcdef")
 _SUFFIX = ".tar.gz"
 
 
@@ -113,14 +114,15 @@ class ArtifactStore:
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return Artifact(rel, f"{self.base_url}/{rel}", revision, f"sha256:{digest}", len(data), now)
 
-    def adopt(self, kind: str, namespace: str, name: str, file: Path, revision: str) -> Artifact:
+    def adopt(
+        self, kind: str, namespace: str, name: str, file: Path, revision: str, digest: str
+    ) -> Artifact:
         """Move `file`, a finished tarball (an OCI layer stored as the registry sent it), in
-        as the newest artifact of the object. Blocking: hashes the file."""
-        digest = hashlib.sha256()
-        with open(file, "rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-        hexdigest = digest.hexdigest()
+        as the newest artifact of the object. `digest` (`sha256:<hex>`) is the file's, which
+        the caller has checked while it downloaded it: the file is not read again."""
+        algorithm, _, hexdigest = digest.partition(":")
+        if algorithm != "sha256" or len(hexdigest) != 64 or not set(hexdigest) <= _HEX:
+            raise ValueError(f"not a sha256 digest: {digest!r}")
         directory = self.object_dir(kind, namespace, name)
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / f"{hexdigest}{_SUFFIX}"

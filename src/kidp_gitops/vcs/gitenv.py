@@ -25,6 +25,7 @@ import os
 import re
 import shlex
 import shutil
+import ssl
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,20 @@ PASSTHROUGH = (
     "no_proxy",
     "all_proxy",
 )
+
+
+def with_system_roots(ca_cert: bytes) -> bytes:
+    """The system's trusted roots and then `ca_cert`, as one PEM bundle: a Secret's
+    `ca.crt` adds to what is trusted, as go-git (Flux's git client) appends it to the
+    system pool, instead of replacing it as GIT_SSL_CAINFO alone would (a repository
+    whose submodules or redirects live on a public host would stop verifying)."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile):
+        if candidate and os.path.isfile(candidate):
+            with open(candidate, "rb") as f:
+                system = f.read()
+            return system.rstrip(b"\n") + b"\n" + ca_cert
+    return ca_cert  # no system bundle file (a directory of hashes only): the CA alone
 
 
 class TLSKeys(Protocol):
@@ -218,7 +233,8 @@ class Session:
         if password:
             self._write("password", password + "\n")
         if self.auth.ca_cert:
-            env["GIT_SSL_CAINFO"] = str(self._write("ca.crt", self.auth.ca_cert))
+            bundle = with_system_roots(self.auth.ca_cert)
+            env["GIT_SSL_CAINFO"] = str(self._write("ca.crt", bundle))
         if self.auth.client_cert and self.auth.client_key:
             env["GIT_SSL_CERT"] = str(self._write("tls.crt", self.auth.client_cert))
             env["GIT_SSL_KEY"] = str(self._write("tls.key", self.auth.client_key))

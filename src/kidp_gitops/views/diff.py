@@ -85,6 +85,12 @@ async def planned(
     from kidp_gitops.kube import KubeError
     from kidp_gitops.kustomize import apply
 
+    if (ks.get("spec") or {}).get("kubeConfig"):
+        # Planned against this cluster, every object would look new: refuse instead.
+        raise ViewError(
+            "this Kustomization applies to a remote cluster (spec.kubeConfig); a diff "
+            "against that cluster is not implemented"
+        )
     manager = apply.manager(client, mapper, force=bool((ks.get("spec") or {}).get("force")))
     try:
         plans = await manager.plan(objects, ahead=True)

@@ -34,6 +34,15 @@ def is_kustomization(ref: ObjRef) -> bool:
     return ref.group == kinds.KUSTOMIZATION.group and ref.kind == kinds.KUSTOMIZATION.kind
 
 
+def is_remote(obj: JSON) -> bool:
+    """Whether the Kustomization applies to a remote cluster (`spec.kubeConfig`): its
+    inventory names objects there, which neither this cluster nor its cache hold."""
+    return bool((obj.get("spec") or {}).get("kubeConfig"))
+
+
+REMOTE = {"status": "Unknown", "message": "on the remote cluster of spec.kubeConfig"}
+
+
 def _key(namespace: object, name: object) -> str:
     return f"{namespace}/{name}"
 
@@ -71,9 +80,12 @@ def nodes(obj: JSON, lookup: Lookup, seen: set[str] | None = None) -> list[JSON]
     except ValueError:
         return []
     found = []
+    remote = is_remote(obj)
     for ref in refs:
-        live = lookup(ref)
+        live = None if remote else lookup(ref)
         item = node(ref, live)
+        if remote:
+            item["health"] = dict(REMOTE)
         if is_kustomization(ref) and live is not None and _key(ref.namespace, ref.name) not in seen:
             item["resources"] = nodes(live, lookup, seen)
             item["ready"] = str(kinds.condition(live, "Ready").get("status", "Unknown"))
@@ -95,8 +107,9 @@ async def applied(ks: JSON, fetch: Fetch, *, compact: bool, seen: set[str] | Non
     seen = seen if seen is not None else set()
     seen.add(_key(namespace, name))
     root = leaf("Kustomization", namespace, name)
+    remote = is_remote(ks)  # its inventory is another cluster's: nothing to follow here
     for ref in entries(ks):
-        if is_kustomization(ref) and _key(ref.namespace, ref.name) not in seen:
+        if not remote and is_kustomization(ref) and _key(ref.namespace, ref.name) not in seen:
             child = await fetch(ref.namespace, ref.name)
             if child is not None:
                 root["resources"].append(await applied(child, fetch, compact=compact, seen=seen))

@@ -24,6 +24,22 @@ from tests.integration.cli.helpers import kidp_on, one_line
 
 KS = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/flux-system"
 SECRET = "/api/v1/namespaces/flux-system/secrets/flux-system"
+PATCHED = """\
+# This cluster's sync settings: bootstrap keeps them.
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - gotk-components.yaml
+  - gotk-sync.yaml
+patches:
+  - patch: |
+      - op: add
+        path: /spec/timeout
+        value: 7m
+    target:
+      kind: Kustomization
+      name: flux-system
+"""
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,13 @@ async def test_bootstrap_commits_applies_and_syncs(
         remote = ssh_remote(request.getfixturevalue("ssh_git"), repo, tmp_path)
     else:
         remote = http_remote(request.getfixturevalue("http_git"), repo)
+        # Over HTTP the repository is not empty: it has the cluster's own
+        # flux-system/kustomization.yaml with a patch, which bootstrap must keep and
+        # apply (as flux bootstrap does), not overwrite.
+        with git_repos.worktree(repo) as wt:
+            wt.write({"clusters/dev/flux-system/kustomization.yaml": PATCHED})
+            wt.commit("the cluster's own flux-system settings")
+            wt.git("push", "-q", "origin", "HEAD:main")
     # The controllers run in this process (no image to pull here), so the cluster side
     # is installed first and bootstrap leaves the Deployment out.
     assert (await kidp_on(own_cluster, "install", "--without-controllers")).exit_code == 0
@@ -105,6 +128,8 @@ async def test_bootstrap_commits_applies_and_syncs(
                 "gotk-sync.yaml",
                 "kustomization.yaml",
             ]
+            if transport == "http":
+                assert (base / "kustomization.yaml").read_text() == PATCHED
             sync = [d for d in yaml.safe_load_all((base / "gotk-sync.yaml").read_text()) if d]
             assert [d["kind"] for d in sync] == ["GitRepository", "Kustomization"]
             assert sync[0]["spec"]["url"] == remote.url
@@ -115,6 +140,8 @@ async def test_bootstrap_commits_applies_and_syncs(
         async with KubeClient(await load_config(own_cluster.kubeconfig)) as kube:
             ks = await kube.get(KS)
             assert ks["status"]["lastAppliedRevision"] == f"main@sha1:{head}"
+            # The repository's patch is in force, from bootstrap's apply on.
+            assert ks["spec"].get("timeout") == ("7m" if transport == "http" else None)
             ids = {e["id"] for e in ks["status"]["inventory"]["entries"]}
             # kidp now manages itself from Git: its CRDs and its own sync objects.
             assert (

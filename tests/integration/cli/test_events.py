@@ -73,7 +73,10 @@ async def test_events_of_gitops_objects(
 
     # --for an applier: its events and its source's, nothing else.
     broken = prd_infrastructure(
-        namespace, sourceRef={"kind": "Bucket", "name": "b"}, healthChecks=[]
+        namespace,
+        sourceRef={"kind": "GitRepository", "name": "b"},
+        buildMetadata=["originAnnotations"],  # refused: Stalled, a Warning
+        healthChecks=[],
     )
     broken["metadata"]["name"] = "broken"
     await kube.create(KS.format(ns=namespace), broken)
@@ -88,7 +91,7 @@ async def test_events_of_gitops_objects(
     warnings = await until(warned, 30, "a warning about the broken Kustomization")
     assert {w["object"] for w in warnings} == {"Kustomization/broken"}
     assert all(w["type"] == "Warning" for w in warnings)
-    assert "Bucket is not supported" in warnings[0]["message"]
+    assert "spec.buildMetadata is set" in warnings[0]["message"]
 
     related = json.loads(
         (

@@ -3,19 +3,31 @@ on request, and good enough to rebuild a namespace from (disaster recovery)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
 
-from kidp_gitops.kube import KubeClient
+from kidp_gitops.kube import ApiError, KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.cli.conftest import Kidp
 from tests.integration.cli.helpers import one_line, synced_infrastructure
 from tests.integration.kustomize.helpers import GIT, KS, wait_ready
+from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
+
+
+async def absent(kube: KubeClient, path: str) -> bool:
+    try:
+        await kube.get(path)
+    except ApiError as err:
+        if err.not_found:
+            return True
+        raise
+    return False
 
 
 def documents(text: str) -> list[dict[str, Any]]:
@@ -60,6 +72,10 @@ async def test_export_restores_a_namespace(
         await kube.patch(path, {"spec": {"suspend": True}})
         await kube.patch(path, {"metadata": {"finalizers": None}})
         await kube.delete(path)
+        # Gone for good before the restore: the engine may have put its finalizer back
+        # between the two requests, and an apply to an object still being finalized
+        # would vanish with it (what CI once saw as a restore that never went Ready).
+        await until(functools.partial(absent, kube, path), timeout=30, what=f"{path} deleted")
     await kube.delete(f"/api/v1/namespaces/{namespace}/secrets/creds")
     for doc in docs:
         if doc["kind"] == "Secret":

@@ -102,7 +102,7 @@ async def test_get_helmreleases_before_they_are_reconciled(
 
 
 async def test_get_watch_prints_changes(
-    kidp: Kidp,
+    installed: DevCluster,
     kube: KubeClient,
     namespace: str,
     git_repos: GitRepos,
@@ -110,15 +110,23 @@ async def test_get_watch_prints_changes(
     unique_repo: Callable[[str], str],
 ) -> None:
     await synced_infrastructure(kube, namespace, git_repos, http_git, unique_repo)
-    watching = asyncio.ensure_future(
-        kidp("get", "ks", "-n", namespace, "-w", "--watch-timeout", "4s", "-o", "json")
-    )
-    await asyncio.sleep(1.5)
-    await kube.patch(f"{KS.format(ns=namespace)}/infrastructure", {"spec": {"suspend": True}})
-    result = await watching
-    assert result.exit_code == 0, result.output
-    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    assert any(e["event"] == "MODIFIED" and e["suspended"] for e in events), result.stdout
+    watching = await run_kidp(installed, "get", "ks", "-n", namespace, "-w", "-o", "json")
+    assert watching.stdout is not None
+    try:
+        # The listing's row is out: the command watches from the listing's version on,
+        # so the change below cannot fall between the two.
+        await next_line(watching.stdout, '"infrastructure"')
+        await kube.patch(f"{KS.format(ns=namespace)}/infrastructure", {"spec": {"suspend": True}})
+        changed = json.loads(await next_line(watching.stdout, '"MODIFIED"', '"suspended": true'))
+    finally:
+        code, _, err = await ctrl_c(watching)
+    assert changed["name"] == "infrastructure"
+    assert code == 130, err
+
+
+async def test_get_watch_ends_by_itself_after_its_timeout(kidp: Kidp, namespace: str) -> None:
+    ended = await kidp("get", "ks", "-n", namespace, "-w", "--watch-timeout", "1s")
+    assert ended.exit_code == 0, ended.output
 
 
 async def test_get_watch_ends_on_ctrl_c_with_130(

@@ -1,10 +1,13 @@
 """`kidp up` / `kidp status` / `kidp down` end to end, in a state directory of their own:
 from nothing to every Kustomization of the example Ready, a pushed change applied on a
-requested reconcile, a second `up` safe, and `down` stopping every process."""
+requested reconcile, a second `up` safe, and `down` stopping every process. With
+`--clusters 2`: a second control plane, whose kubeconfig the first holds in a Secret
+that a `spec.kubeConfig` can name."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -15,7 +18,7 @@ from typer.testing import CliRunner
 
 from kidp_gitops.cli.main import app
 from kidp_gitops.devcluster import processes
-from kidp_gitops.kube import KubeClient, load_config
+from kidp_gitops.kube import KubeClient, kubeconfig, load_config
 from tests.integration.wait import until
 
 
@@ -35,11 +38,14 @@ def test_up_syncs_the_example_and_down_stops_everything(tmp_path: Path) -> None:
 
 
 def _up_sync_down(tmp_path: Path, state: Path, runner: CliRunner) -> None:
-    up = runner.invoke(app, ["up", "--state-dir", str(state)])
+    up = runner.invoke(app, ["up", "--state-dir", str(state), "--clusters", "2"])
     assert up.exit_code == 0, up.output
+    assert "remote-cluster-kubeconfig" in up.output
     st = status(state)
-    for key in ("kubeconfig", "git_url", "metrics_url", "logs"):
+    for key in ("kubeconfig", "git_url", "metrics_url", "logs", "remote_kubeconfig"):
         assert st[key], key
+    names = {c["name"] for c in st["components"]}  # type: ignore[attr-defined]
+    assert {"kube-apiserver", "remote kube-apiserver"} <= names
     gitops = {(o["kind"], o["namespace"], o["name"]): o for o in st["gitops"]}  # type: ignore[attr-defined]
     assert set(gitops) == {
         ("GitRepository", "flux-system", "kidp-infrastructure"),
@@ -102,13 +108,22 @@ def _up_sync_down(tmp_path: Path, state: Path, runner: CliRunner) -> None:
 
             await until(scaled, 30, "the pushed change to be applied")
 
+            # The Secret `spec.kubeConfig.secretRef` names reaches the second cluster.
+            secret = await kube.get(
+                "/api/v1/namespaces/flux-system/secrets/remote-cluster-kubeconfig"
+            )
+            remote = kubeconfig.parse(base64.b64decode(secret["data"]["value"])).config()
+            async with KubeClient(remote) as other:
+                assert other.config.server != kube.config.server
+                assert (await other.get("/version"))["gitVersion"]
+
     asyncio.run(requested_and_applied())
 
     again = runner.invoke(app, ["up", "--state-dir", str(state)])
     assert again.exit_code == 0, again.output
     assert status(state)["running"] is True
 
-    pids = [(c["pid"], c["name"]) for c in st["components"]]  # type: ignore[attr-defined]
+    pids = [(c["pid"], c["name"].split()[-1]) for c in st["components"]]  # type: ignore[attr-defined]
     down = runner.invoke(app, ["down", "--state-dir", str(state)])
     assert down.exit_code == 0
     for pid, name in pids:

@@ -241,6 +241,40 @@ async def test_registry_credentials_right_and_wrong(
     assert allowed["status"]["lastScanResult"]["latestTags"] == ["3.1.4"]
 
 
+async def test_a_service_accounts_pull_secrets_authenticate_the_scan(
+    kube: KubeClient, namespace: str, registry: Registry, token_gate: TokenGate
+) -> None:
+    # spec.serviceAccountName: its imagePullSecrets are the credentials, as Flux's
+    # image-reflector-controller reads them. Without the account, the scan is refused.
+    repo = unique("private/by-account")
+    registry.push(repo, "2.0.0")
+    config = dockerconfigjson(token_gate.host, token_gate.username, token_gate.password)
+    await create_secret(kube, namespace, "pull", {".dockerconfigjson": config})
+    spec = {
+        "image": f"{token_gate.host}/{repo}",
+        "interval": "1h",
+        "insecure": True,
+        "serviceAccountName": "scanner",
+    }
+    await create(kube, "ImageRepository", namespace, "by-account", spec)
+    missing = await wait_ready(
+        kube,
+        "ImageRepository",
+        namespace,
+        "by-account",
+        status="False",
+        reason="AuthenticationFailed",
+    )
+    assert "spec.serviceAccountName" in condition(missing)["message"]
+    await kube.create(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts",
+        {"metadata": {"name": "scanner"}, "imagePullSecrets": [{"name": "pull"}]},
+    )
+    await request_reconcile(kube, "ImageRepository", namespace, "by-account")
+    scanned = await wait_ready(kube, "ImageRepository", namespace, "by-account")
+    assert scanned["status"]["lastScanResult"]["latestTags"] == ["2.0.0"]
+
+
 async def test_cross_namespace_policy_needs_access_from(
     kube: KubeClient, namespace: str, registry: Registry
 ) -> None:

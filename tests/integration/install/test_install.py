@@ -122,7 +122,48 @@ async def test_a_wrong_field_type_is_rejected_clearly(
     assert complaint in applied.value.message
 
 
-def test_kubectl_shows_the_printer_columns(installed: DevCluster) -> None:
+async def test_kubectl_shows_the_printer_columns(
+    installed: DevCluster, kube: KubeClient, namespace: str
+) -> None:
+    # One object of each kind of its own: the other tests' objects may be gone, or on
+    # the other worker's control plane, when this test runs.
+    source = {"kind": "GitRepository", "name": "columns"}
+    objects: list[tuple[str, str, str, dict[str, Any]]] = [
+        (
+            "source.toolkit.fluxcd.io/v1",
+            "GitRepository",
+            "gitrepositories",
+            {"interval": "1h", "url": "https://example.invalid/columns.git"},
+        ),
+        (
+            "kustomize.toolkit.fluxcd.io/v1",
+            "Kustomization",
+            "kustomizations",
+            {"interval": "1h", "path": "./", "prune": True, "sourceRef": source, "suspend": True},
+        ),
+        (
+            "helm.toolkit.fluxcd.io/v2",
+            "HelmRelease",
+            "helmreleases",
+            {
+                "interval": "1h",
+                "suspend": True,
+                "chart": {
+                    "spec": {"chart": "c", "sourceRef": {**source, "kind": "HelmRepository"}}
+                },
+            },
+        ),
+    ]
+    for group_version, kind, plural, spec in objects:
+        await kube.create(
+            f"/apis/{group_version}/namespaces/{namespace}/{plural}",
+            {
+                "apiVersion": group_version,
+                "kind": kind,
+                "metadata": {"name": "columns", "namespace": namespace},
+                "spec": spec,
+            },
+        )
     out = kubectl(installed, "get", "gitrepositories,kustomizations,helmreleases", "-A")
     header_lines = [line for line in out.splitlines() if line.startswith("NAMESPACE")]
     assert header_lines, out

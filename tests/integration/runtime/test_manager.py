@@ -83,6 +83,7 @@ class Recorder:
         self.delay = delay
         self.calls: list[str] = []
         self.finished = 0
+        self.wrote = ""  # resourceVersion of the last status write
 
     async def reconcile(self, request: reconcile.Request) -> reconcile.Result:
         self.calls.append(request.name)
@@ -93,10 +94,11 @@ class Recorder:
             if err.not_found:
                 return reconcile.Result()
             raise
-        await self.kube.patch(
+        written = await self.kube.patch(
             f"{self.path}/{request.name}/status",
             {"status": {"observedGeneration": obj["metadata"]["generation"]}},
         )
+        self.wrote = written["metadata"]["resourceVersion"]
         self.finished += 1
         return reconcile.Result()
 
@@ -116,6 +118,20 @@ async def _true(v: bool) -> bool:
     return v
 
 
+async def seen_without_a_reconcile(manager: Manager, recorder: Recorder, namespace: str) -> None:
+    """Wait until the controller's informer has handled the event of the recorder's last
+    status write (its handlers run as the event lands in the cache), then check that it
+    queued nothing: a negative proof without a fixed wait."""
+    controller = manager.controllers[0]
+
+    async def handled() -> bool:
+        found = controller.informer.get(namespace, "g")
+        return found is not None and found["metadata"]["resourceVersion"] == recorder.wrote
+
+    await until(handled, 10, "the status write's event")
+    assert len(controller.queue) == 0, "a status write must not queue a reconcile"
+
+
 async def test_reconciles_on_spec_and_annotations_not_on_status(
     kube: KubeClient, namespace: str, gadget_crd: None
 ) -> None:
@@ -133,7 +149,7 @@ async def test_reconciles_on_spec_and_annotations_not_on_status(
             },
         )
         await until(lambda: _true(recorder.finished == 1), 10, "the first reconcile")
-        await asyncio.sleep(1.0)
+        await seen_without_a_reconcile(manager, recorder, namespace)
         assert recorder.calls == ["g"], "a status write must not trigger a reconcile"
 
         await kube.patch(f"{path}/g", {"spec": {"size": 2}})
@@ -147,7 +163,7 @@ async def test_reconciles_on_spec_and_annotations_not_on_status(
             },
         )
         await until(lambda: _true(recorder.finished == 3), 10, "a reconcile when requested")
-        await asyncio.sleep(0.5)
+        await seen_without_a_reconcile(manager, recorder, namespace)
         assert recorder.calls == ["g", "g", "g"]
 
         base = f"http://127.0.0.1:{manager.bound_port}"

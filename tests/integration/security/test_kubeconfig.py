@@ -1,10 +1,15 @@
-"""`spec.kubeConfig` is refused until remote clusters are implemented (issue 11): an
-object meant for another cluster must never reach this one. It used to be applied here,
-with the engine's identity, and reported Ready."""
+"""`spec.kubeConfig` never lets an object meant for another cluster reach this one. It
+once was accepted and ignored: applied here, with the engine's identity, and reported
+Ready. Now a `secretRef` acts on the remote (tests/integration/test_remote_clusters.py);
+here, what is refused: a kubeconfig that would run a program on the engine's machine or
+read its files (a tenant writes that Secret), one whose Secret is missing, and
+`configMapRef` (workload identity needs a cloud provider)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+import yaml
 
 from kidp_gitops.engine.run import Engine
 from kidp_gitops.kube import KubeClient
@@ -21,12 +26,32 @@ from tests.integration.kustomize.helpers import (
     wait_ready,
 )
 from tests.integration.security.helpers import helmrelease, tenant_charts, warned
+from tests.integration.source.helpers import create_secret
 from tests.integration.wait import until
 
-REMOTE = {"secretRef": {"name": "remote-cluster", "key": "value"}}
-MESSAGE = (
-    "spec.kubeConfig is set, but kidp-gitops does not support it: applying to a remote "
-    "cluster is not implemented yet, and nothing meant for another cluster may reach this one"
+HOSTILE = {"secretRef": {"name": "remote-cluster", "key": "config"}}
+IDENTITY = {"configMapRef": {"name": "remote-cluster"}}
+# A kubeconfig whose user runs a program on whatever reads it.
+EXEC = yaml.safe_dump(
+    {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "remote",
+        "contexts": [{"name": "remote", "context": {"cluster": "remote", "user": "remote"}}],
+        "clusters": [{"name": "remote", "cluster": {"server": "https://10.255.0.1:6443"}}],
+        "users": [
+            {
+                "name": "remote",
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1",
+                        "command": "/bin/sh",
+                        "args": ["-c", "touch /tmp/kidp-pwned"],
+                    }
+                },
+            }
+        ],
+    }
 )
 
 
@@ -40,37 +65,64 @@ async def test_nothing_reaches_this_cluster(
 ) -> None:
     files = {**manifests(configmap("remote-only", namespace)), **tenant_charts()}
     await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
-    await kube.create(KS.format(ns=namespace), kustomization("remote", "apps", kubeConfig=REMOTE))
-    await kube.create(HR.format(ns=namespace), helmrelease("remote", "plain", kubeConfig=REMOTE))
+    await kube.create(KS.format(ns=namespace), kustomization("missing", "apps", kubeConfig=HOSTILE))
+    await kube.create(
+        KS.format(ns=namespace), kustomization("identity", "apps", kubeConfig=IDENTITY)
+    )
+    await kube.create(HR.format(ns=namespace), helmrelease("hostile", "plain", kubeConfig=HOSTILE))
     # The positive control: the same objects without the field are applied.
     await kube.create(KS.format(ns=namespace), kustomization("local", "apps"))
 
-    ks = await wait_ready(kube, namespace, "remote", "False", "UnsupportedField")
-    assert ready(ks)["message"] == MESSAGE
+    ks = await wait_ready(kube, namespace, "missing", "False", "InvalidKubeConfig")
+    assert ready(ks)["message"] == f"kubeConfig Secret '{namespace}/remote-cluster' not found"
+    ks = await wait_ready(kube, namespace, "identity", "False", "UnsupportedField")
+    assert ready(ks)["message"].startswith(
+        "spec.kubeConfig.configMapRef is set, but kidp-gitops does not support it: a "
+        "kubeconfig built by workload identity needs a cloud provider's API"
+    )
     assert condition(ks, "Stalled")["status"] == "True"
-    hr = await wait_hr(kube, namespace, "remote", "False", "UnsupportedField")
-    assert condition(hr)["message"] == MESSAGE
-    assert condition(hr, "Stalled")["status"] == "True"
-    await warned(kube, namespace, "Kustomization", "remote", "UnsupportedField", "kubeConfig")
-    await warned(kube, namespace, "HelmRelease", "remote", "UnsupportedField", "kubeConfig")
-    assert not await release_secrets(kube, namespace, "remote")
-    assert not await exists(kube, f"{HC.format(ns=namespace)}/{namespace}-remote")
+    await warned(kube, namespace, "Kustomization", "identity", "UnsupportedField", "configMapRef")
+
+    # The Secret appears, with a kubeconfig that would run a program: refused by name.
+    await create_secret(kube, namespace, "remote-cluster", {"config": EXEC})
+    refused = "refused kubeConfig: the kubeconfig's user sets 'exec', which runs a credential"
+
+    def says_exec(obj: dict[str, object]) -> bool:
+        return str(condition(obj).get("message", "")).startswith(refused)
+
+    hr = await wait_hr(kube, namespace, "hostile", "False", "InvalidKubeConfig", check=says_exec)
+    assert "touch" not in condition(hr)["message"]
+    ks = await wait_ready(kube, namespace, "missing", "False", "InvalidKubeConfig")
+
+    async def missing_refused() -> bool:
+        obj = await kube.get(f"{KS.format(ns=namespace)}/missing")
+        return str(ready(obj).get("message", "")).startswith(refused)
+
+    await until(missing_refused, 30, "the Kustomization to refuse the exec kubeconfig")
+    await warned(kube, namespace, "HelmRelease", "hostile", "InvalidKubeConfig", "exec")
+    assert not await release_secrets(kube, namespace, "hostile")
     await wait_ready(kube, namespace, "local")
 
-    # Taking the field away is a new attempt; it applies what was waiting.
+    # Taking the field away is a new attempt; it applies what was waiting, here.
     await kube.delete(f"{KS.format(ns=namespace)}/local")
     await kube.patch(
-        f"{KS.format(ns=namespace)}/remote",
+        f"{KS.format(ns=namespace)}/identity",
         [{"op": "remove", "path": "/spec/kubeConfig"}],
         content_type="application/json-patch+json",
     )
-    await wait_ready(kube, namespace, "remote")
+    await wait_ready(kube, namespace, "identity")
     assert await exists(kube, f"/api/v1/namespaces/{namespace}/configmaps/remote-only")
 
-    # Deleting a refused object does not wait on a cleanup of what it never did.
-    await kube.delete(f"{HR.format(ns=namespace)}/remote")
+    # Deleting one that never reached a cluster does not wait on a cleanup: the chart
+    # it made here goes, and there is no release to uninstall.
+    await kube.delete(f"{KS.format(ns=namespace)}/missing")
+    await kube.delete(f"{HR.format(ns=namespace)}/hostile")
 
     async def gone() -> bool:
-        return not await exists(kube, f"{HR.format(ns=namespace)}/remote")
+        return not (
+            await exists(kube, f"{HR.format(ns=namespace)}/hostile")
+            or await exists(kube, f"{KS.format(ns=namespace)}/missing")
+            or await exists(kube, f"{HC.format(ns=namespace)}/{namespace}-hostile")
+        )
 
-    await until(gone, 30, "the refused HelmRelease to be deleted")
+    await until(gone, 30, "the refused objects to be deleted")

@@ -36,6 +36,7 @@ def test_one_crd_per_kind() -> None:
         "HelmRepository",
         "HelmChart",
         "OCIRepository",
+        "Bucket",
         "ExternalArtifact",
         "ArtifactGenerator",
         "Kustomization",
@@ -90,6 +91,7 @@ def test_served_versions_and_storage() -> None:
         "HelmRepository": ["v1"],
         "HelmChart": ["v1"],
         "OCIRepository": ["v1", "v1beta2"],
+        "Bucket": ["v1", "v1beta2"],
         "ExternalArtifact": ["v1"],
         "ArtifactGenerator": ["v1beta1"],
         "Kustomization": ["v1"],
@@ -125,6 +127,7 @@ def test_names_as_flux_has_them() -> None:
         "HelmRepository": ["helmrepo"],
         "HelmChart": ["hc"],
         "OCIRepository": ["ocirepo"],
+        "Bucket": [],  # as Flux's
         "ExternalArtifact": ["ea"],
         "ArtifactGenerator": ["ag"],
         "Kustomization": ["ks"],

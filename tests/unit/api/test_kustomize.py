@@ -91,7 +91,7 @@ def test_every_flux_field() -> None:
         decryption={"provider": "sops", "secretRef": {"name": "sops-age"}},
         suspend=True,
         kubeConfig={"secretRef": {"name": "remote", "key": "value"}},
-        driftIgnoreRules=[{"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}}],
+        ignore=[{"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}}],
         validation="server",
     )
     assert spec.depends_on[0].kind == "Kustomization"

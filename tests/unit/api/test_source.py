@@ -17,7 +17,6 @@ def test_git_repository_defaults() -> None:
     assert spec.interval == "1m"
     assert spec.timeout == "60s"
     assert spec.ref is None
-    assert spec.effective_provider() == "generic"
     assert not spec.suspend
     assert not spec.recurse_submodules
 

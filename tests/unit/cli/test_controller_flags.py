@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from kidp_gitops.cli.main import app
 from kidp_gitops.engine import run as engine_run
 from kidp_gitops.engine.run import EngineOptions, HttpApp
+from kidp_gitops.kube.leader import LeaseTiming
 from kidp_gitops.proc.sandbox import Limits, MiB
 from kidp_gitops.runtime.tenancy import Lockdown
 
@@ -93,6 +94,40 @@ def test_leader_election_takes_the_go_form_too(engine: type[FakeEngine], tmp_pat
     )
     assert result.exit_code == 0, result.output
     assert engine.seen[0].leader_elect is True
+
+
+def test_leader_election_has_fluxs_flags_and_defaults(
+    engine: type[FakeEngine], tmp_path: Path
+) -> None:
+    base = ["controller", "run", "--data-dir", str(tmp_path)]
+    assert CliRunner().invoke(app, base).exit_code == 0
+    assert engine.seen[0].lease == LeaseTiming(35, 30, 5, release_on_cancel=True)
+    flux_args = [
+        "--enable-leader-election=true",
+        "--leader-election-lease-duration=15s",
+        "--leader-election-renew-deadline=10s",
+        "--leader-election-retry-period=2s",
+        "--leader-election-release-on-cancel=false",
+    ]
+    result = CliRunner().invoke(app, [*base, *flux_args])
+    assert result.exit_code == 0, result.output
+    assert engine.seen[1].leader_elect is True
+    assert engine.seen[1].lease == LeaseTiming(15, 10, 2, release_on_cancel=False)
+
+
+def test_lease_periods_that_do_not_decrease_are_refused(
+    engine: type[FakeEngine], tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "controller", "run", "--data-dir", str(tmp_path),
+            "--leader-election-lease-duration=10s", "--leader-election-renew-deadline=20s",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "lease duration > renew deadline" in result.output
+    assert engine.seen == []
 
 
 def test_build_limits_reach_the_engine(engine: type[FakeEngine], tmp_path: Path) -> None:

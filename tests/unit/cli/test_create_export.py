@@ -57,6 +57,42 @@ def test_create_source_oci_export() -> None:
     }
 
 
+def test_create_source_bucket_export_with_keys() -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "create", "source", "bucket", "manifests", "--bucket-name", "apps",
+            "--endpoint", "minio.example:9000", "--insecure", "--region", "eu-1",
+            "--access-key", "AKIA1", "--secret-key", "s3cret", "--export",
+        ],
+        env=NO_CLUSTER,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    secret, bucket = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert secret["kind"] == "Secret"
+    assert set(secret["data"]) == {"accesskey", "secretkey"}
+    assert (bucket["apiVersion"], bucket["kind"]) == ("source.toolkit.fluxcd.io/v1", "Bucket")
+    assert bucket["spec"] == {
+        "provider": "generic",
+        "bucketName": "apps",
+        "endpoint": "minio.example:9000",
+        "interval": "1m",
+        "region": "eu-1",
+        "secretRef": {"name": "manifests"},
+        "insecure": True,
+    }
+    both = CliRunner().invoke(
+        app,
+        [
+            "create", "source", "bucket", "m", "--bucket-name", "b", "--endpoint", "h",
+            "--secret-ref", "keys", "--access-key", "a", "--export",
+        ],
+        env=NO_CLUSTER,
+    )  # fmt: skip
+    assert both.exit_code != 0
+    assert "pass --secret-ref or --access-key and --secret-key, not both" in both.output
+
+
 def test_create_source_helm_with_an_oci_url_is_of_type_oci() -> None:
     result = CliRunner().invoke(
         app,

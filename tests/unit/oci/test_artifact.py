@@ -83,6 +83,19 @@ def test_the_first_layer_is_selected_unless_a_media_type_is_asked_for() -> None:
         artifact.select_layer(manifest, "application/x-c")
 
 
+@pytest.mark.parametrize("served_as", ["", "application/octet-stream"])
+def test_an_image_manifest_without_a_media_type_is_known_by_its_shape(served_as: str) -> None:
+    layers = [{"mediaType": "application/x-a", "digest": "sha256:0", "size": 1}]
+    body = {"schemaVersion": 2, "config": {}, "layers": layers}
+    untyped = Manifest(json.dumps(body).encode(), served_as, "sha256:m", body)
+    assert artifact.select_layer(untyped, None)["digest"] == "sha256:0"
+    index = {"schemaVersion": 2, "manifests": [], "layers": layers}
+    with pytest.raises(OCIError, match="not an image manifest"):
+        artifact.select_layer(
+            Manifest(json.dumps(index).encode(), served_as, "sha256:i", index), None
+        )
+
+
 def _tarball(path: Path, members: list[tarfile.TarInfo], data: bytes = b"") -> Path:
     with tarfile.open(path, "w:gz") as tar:
         for info in members:

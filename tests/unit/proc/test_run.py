@@ -76,6 +76,25 @@ async def test_a_cancelled_caller_kills_the_whole_group(tmp_path: Path) -> None:
     assert await gone(int(pidfile.read_text()))
 
 
+@pytest.mark.parametrize("turns", range(1, 9))
+async def test_a_caller_cancelled_while_the_program_starts_kills_the_group_at_once(
+    tmp_path: Path, turns: int
+) -> None:
+    # Cancelled after a few turns of the loop: while asyncio still sets up the pipes, the
+    # program may already have started its grandchild. asyncio's own clean-up left it
+    # running and waited for the pipes it holds (the caller was held 30 s).
+    pidfile = tmp_path / "pid"
+    task = asyncio.create_task(run(["sh", "-c", SPAWNS, "sh", str(pidfile)], env=ENV, timeout=30))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    task.cancel()
+    async with asyncio.timeout(10):  # a hang, not a speed: the program would run 30 s
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    if pidfile.exists() and pidfile.read_text().strip():
+        assert await gone(int(pidfile.read_text()))
+
+
 def test_from_a_thread_the_same_rules(tmp_path: Path) -> None:
     assert run_sync(["cat"], env=ENV, timeout=10, stdin=b"in").stdout == b"in"
     pidfile = tmp_path / "pid"

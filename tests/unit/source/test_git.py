@@ -17,6 +17,7 @@ from kidp_gitops.runtime import credentials
 from kidp_gitops.source import git
 from kidp_gitops.vcs import giterrors
 from tests.gitserver import GitHttpServer, GitRepos, SshGitServer, generate_keypair
+from tests.gitserver.keys import self_signed_certificate
 from tests.gitserver.sshd import free_port
 
 Auth, Ref = git.Auth, git.Ref
@@ -312,7 +313,7 @@ async def test_bearer_token_and_password_in_url_are_used_and_never_shown(
     assert "flux@127.0.0.1" in str(err.value)
 
 
-async def test_https_trusts_the_ca_in_the_secret_and_nothing_else(
+async def test_https_trusts_the_ca_in_the_secret(
     client: git.Git, https_git: GitHttpServer, app: App, tmp_path: Path
 ) -> None:
     assert https_git.certificate is not None
@@ -324,6 +325,25 @@ async def test_https_trusts_the_ca_in_the_secret_and_nothing_else(
     untrusted = Auth(username="flux", password=https_git.password)
     with pytest.raises(giterrors.TLSVerificationFailed, match="add the certificate authority"):
         await client.ls_remote(url, untrusted, Ref())
+
+
+async def test_the_ca_in_the_secret_adds_to_the_systems_roots(
+    client: git.Git,
+    https_git: GitHttpServer,
+    app: App,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As go-git, which appends a Secret's CA to the system pool: a server the system
+    # trusts stays trusted when the Secret names another CA (here the "system" bundle
+    # is the server's own CA, through SSL_CERT_FILE).
+    assert https_git.certificate is not None
+    system = tmp_path / "system.pem"
+    system.write_bytes(https_git.certificate.cert)
+    monkeypatch.setenv("SSL_CERT_FILE", str(system))
+    other = self_signed_certificate("127.0.0.2").cert
+    auth = Auth(username="flux", password=https_git.password, ca_cert=other)
+    assert (await client.ls_remote(https_git.url(app.name), auth, Ref(tag="v1.1.0"))).sha
 
 
 def secret_auth(data: dict[str, bytes]) -> git.Auth:

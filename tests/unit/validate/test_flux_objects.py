@@ -122,24 +122,28 @@ def test_a_field_the_engine_refuses_is_an_error(repo: Path) -> None:
         repo,
         CLUSTER,
         "  path: ./policies\n",
-        "  path: ./policies\n  kubeConfig:\n    secretRef:\n      name: remote\n",
+        "  path: ./policies\n  kubeConfig:\n    configMapRef:\n      name: remote\n",
     )
     replace(
         repo,
         "releases/operators.yaml",
         "  interval: 10m\n",
-        "  interval: 10m\n  kubeConfig:\n    secretRef:\n      name: remote\n",
+        "  interval: 10m\n  kubeConfig:\n    configMapRef:\n      name: remote\n",
     )
     found = failing(run(repo))
     assert [(f.where(), f.object) for f in found] == [
-        (f"{CLUSTER}:{line_of(repo, CLUSTER, 'kubeConfig')}", "Kustomization/flux-system/policies"),
         (
-            f"releases/operators.yaml:{line_of(repo, 'releases/operators.yaml', 'kubeConfig')}",
+            f"{CLUSTER}:{line_of(repo, CLUSTER, 'configMapRef')}",
+            "Kustomization/flux-system/policies",
+        ),
+        (
+            f"releases/operators.yaml:{line_of(repo, 'releases/operators.yaml', 'configMapRef')}",
             "HelmRelease/kidp-system/kidp-operators",
         ),
     ]
     assert {f.message for f in found} == {
-        "spec.kubeConfig is set, but kidp-gitops does not support it: applying to a remote "
-        "cluster is not implemented yet, and nothing meant for another cluster may reach "
-        "this one"
+        "spec.kubeConfig.configMapRef is set, but kidp-gitops does not support it: a "
+        "kubeconfig built by workload identity needs a cloud provider's API (aws, azure, "
+        "gcp) or OIDC trust between clusters (generic), which kidp does not implement; use "
+        "spec.kubeConfig.secretRef. Nothing meant for another cluster reaches this one"
     }

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from kidp_gitops.api import resources
 from kidp_gitops.cli.main import app
 from kidp_gitops.validate import migrate
 from tests.unit.validate.conftest import EXAMPLE, failing, run, write
@@ -134,18 +136,55 @@ def test_a_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
-def test_a_kind_flux_serves_and_kidp_not_yet_is_named_so(repo: Path) -> None:
+def test_an_old_external_artifact_names_migrate(repo: Path) -> None:
+    write(
+        repo,
+        "clusters/local/artifact.yaml",
+        "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: ExternalArtifact\nmetadata:\n"
+        "  name: manifests\n  namespace: flux-system\nspec: {}\n",
+    )
+    (finding,) = failing(run(repo))
+    assert finding.message == (
+        "source.toolkit.fluxcd.io/v1beta2 is no longer served for ExternalArtifact: use"
+        " source.toolkit.fluxcd.io/v1 (`kidp migrate -f PATH` rewrites it)"
+    )
+
+
+def test_a_kind_flux_serves_and_kidp_not_yet_is_named_so(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every kind of Flux 2.9 is served today; the rule stays for the next one Flux adds.
+    monkeypatch.setitem(resources.FLUX_ONLY, (resources.SOURCE_GROUP, "Nonesuch"), "v1")
+    write(
+        repo,
+        "clusters/local/nonesuch.yaml",
+        "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: Nonesuch\nmetadata:\n"
+        "  name: manifests\n  namespace: flux-system\nspec: {}\n",
+    )
+    (finding,) = failing(run(repo))
+    assert finding.message == (
+        "source.toolkit.fluxcd.io/v1beta2 Nonesuch is served by Flux but not (yet) by"
+        " kidp; Flux serves it as source.toolkit.fluxcd.io/v1 (`kidp migrate -f PATH` rewrites it)"
+    )
+
+
+def test_an_old_bucket_is_served_with_a_deprecation_warning_naming_migrate(repo: Path) -> None:
     write(
         repo,
         "clusters/local/bucket.yaml",
         "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: Bucket\nmetadata:\n"
-        "  name: manifests\n  namespace: flux-system\nspec:\n  interval: 5m\n",
+        "  name: manifests\n  namespace: flux-system\nspec:\n  interval: 5m\n"
+        "  bucketName: manifests\n  endpoint: minio.example:9000\n  provider: gcp\n",
     )
-    (finding,) = failing(run(repo))
-    assert finding.message == (
-        "source.toolkit.fluxcd.io/v1beta2 Bucket is served by Flux but not (yet) by kidp; "
-        "Flux serves it as source.toolkit.fluxcd.io/v1 (`kidp migrate -f PATH` rewrites it)"
+    report = run(repo)
+    (warning,) = [f for f in report.sorted() if f.severity == "warning"]
+    assert warning.file == "clusters/local/bucket.yaml"
+    assert "source.toolkit.fluxcd.io/v1beta2 is deprecated: use source.toolkit.fluxcd.io/v1" in (
+        warning.message
     )
+    # A provider kidp does not implement is refused here as the engine refuses it.
+    (refused,) = failing(report)
+    assert refused.message.startswith("spec.provider is set, but kidp-gitops does not support")
 
 
 def test_flux_only_kinds_are_not_served_by_kidp() -> None:

@@ -68,8 +68,8 @@ def test_source_of_an_applier() -> None:
     assert actions.source_of(hr) == (kinds.HELM_REPOSITORY, "apps", "charts")
     with pytest.raises(ViewError, match="Kustomization/apps/web names no source"):
         actions.source_of({**ks, "spec": {}})
-    with pytest.raises(ViewError, match="reads from a Bucket: not served yet"):
-        actions.source_of({**ks, "spec": {"sourceRef": {"kind": "Bucket", "name": "b"}}})
+    with pytest.raises(ViewError, match="reads from a Nonesuch: not served yet"):
+        actions.source_of({**ks, "spec": {"sourceRef": {"kind": "Nonesuch", "name": "b"}}})
 
 
 def test_the_producer_of_an_external_artifact_is_its_generator() -> None:

@@ -1,8 +1,14 @@
-"""The diff's pure parts: server noise left out, Secret values never shown."""
+"""The diff's pure parts: server noise left out, Secret values never shown, no plan
+against the wrong cluster."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
+import pytest
+
 from kidp_gitops.views import diff
+from kidp_gitops.views.errors import ViewError
 
 
 def secret(**data: str) -> dict[str, object]:
@@ -45,3 +51,10 @@ def test_secret_values_are_masked() -> None:
 
 def test_equal_secrets_show_no_diff() -> None:
     assert diff.unified(secret(a="eA=="), secret(a="eA==")) == []
+
+
+async def test_a_remote_kustomization_is_not_diffed_against_this_cluster() -> None:
+    """Planned here, every object of a Kustomization with kubeConfig would look new."""
+    ks = {"spec": {"kubeConfig": {"secretRef": {"name": "remote"}}}}
+    with pytest.raises(ViewError, match=r"remote cluster \(spec.kubeConfig\)"):
+        await diff.planned(cast(Any, None), cast(Any, None), ks, [])

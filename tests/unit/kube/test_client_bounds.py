@@ -1,0 +1,79 @@
+"""A client with `max_body` (a remote cluster's: its API server is a tenant's word) reads
+no more than that of a response, success or error; without it, any size. Against a real
+HTTP server on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from kidp_gitops.kube.client import KubeClient
+from kidp_gitops.kube.config import ClusterConfig
+from kidp_gitops.kube.errors import ConnectionFailed
+
+BIG = 1 << 20
+
+
+async def _no_auth() -> str | None:
+    return None
+
+
+@pytest.fixture
+async def base() -> AsyncIterator[str]:
+    async def big(request: web.Request) -> web.Response:
+        status = 500 if request.path == "/error" else 200
+        body = b'{"v": "' + b"x" * BIG + b'"}'
+        return web.Response(body=body, status=status, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", big)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_bounded_client_stops_reading_past_its_bound(base: str) -> None:
+    config = ClusterConfig(base, False, _no_auth)
+    async with KubeClient(config, max_body=BIG // 2) as bounded:
+        with pytest.raises(ConnectionFailed, match=f"larger than {BIG // 2} bytes"):
+            await bounded.get("/version")
+        with pytest.raises(ConnectionFailed, match="larger than"):
+            await bounded.impersonate("someone").get("/error")
+    async with KubeClient(config) as unbounded:
+        assert len((await unbounded.get("/version"))["v"]) == BIG
+
+
+async def test_an_endless_watch_event_is_a_broken_stream() -> None:
+    """A server that streams one event line without end: the watch ends as a broken
+    stream (the informer lists again), not with an error that would end the informer."""
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        resp.content_type = "application/json"
+        await resp.prepare(request)
+        await resp.write(b'{"type": "ADDED", "object": {"v": "')
+        for _ in range(64):
+            await resp.write(b"x" * BIG)
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", endless)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    config = ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
+    try:
+        async with KubeClient(config) as client:
+            with pytest.raises(ConnectionFailed, match="watch /api/v1/configmaps"):
+                async for _ in client.stream("/api/v1/configmaps", {"watch": "1"}, 10):
+                    pass
+    finally:
+        await runner.cleanup()
