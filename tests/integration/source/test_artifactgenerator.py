@@ -32,6 +32,9 @@ from tests.integration.source.generators import (
 from tests.integration.source.helmrepos import chart_files
 from tests.integration.source.helpers import artifact_files, condition
 from tests.integration.source.helpers import request_reconcile as request_git_reconcile
+from tests.integration.source.s3server import S3Server
+from tests.integration.source.test_bucket import create_bucket, keys_secret, new_bucket
+from tests.integration.source.test_bucket import request_reconcile as request_bucket_reconcile
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -509,3 +512,51 @@ async def test_a_path_pattern_makes_one_artifact_per_directory(
     assert await artifact_files(await external_artifact(kube, namespace, "web-dev")) == {
         "deploy.yaml": b"web: dev\n"
     }
+
+
+async def test_a_git_repository_and_a_bucket_are_composed_into_one_artifact(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+    s3_server: S3Server,
+) -> None:
+    """Flux's source composition example: deploy manifests from Git, the environment's
+    ConfigMap from a Bucket; a new object in the bucket makes a new artifact."""
+    files = {"deploy/app.yaml": "app: backend\n", "deploy/sub/svc.yaml": "svc: backend\n"}
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files, name="src")
+    bucket = f"{namespace}-configs"
+    await new_bucket(s3_server, bucket, {"envs/prod/configmap.yaml": b"env: prod\n"})
+    await keys_secret(kube, namespace, s3_server, s3_server.secret_key)
+    await create_bucket(kube, namespace, bucket, s3_server)
+    composite = {
+        "name": "my-app-composite",
+        "copy": [
+            {"from": "@repo/deploy/**", "to": "@artifact/my-app/backend/"},
+            {"from": "@config/envs/prod/configmap.yaml", "to": "@artifact/my-app/env.yaml"},
+        ],
+    }
+    sources = [
+        {"alias": "repo", "kind": "GitRepository", "name": "src"},
+        {"alias": "config", "kind": "Bucket", "name": bucket},
+    ]
+    await kube.create(AG.format(ns=namespace), generator("my-app", [composite], sources=sources))
+    await wait_generator(kube, namespace, "my-app")
+    first = await external_artifact(kube, namespace, "my-app-composite")
+    assert await artifact_files(first) == {
+        "my-app/backend/app.yaml": b"app: backend\n",
+        "my-app/backend/sub/svc.yaml": b"svc: backend\n",
+        "my-app/env.yaml": b"env: prod\n",
+    }
+
+    await s3_server.client(bucket).put("envs/prod/configmap.yaml", b"env: production\n")
+    await request_bucket_reconcile(kube, namespace, bucket)
+
+    async def recomposed() -> dict[str, Any] | None:
+        ea = await external_artifact(kube, namespace, "my-app-composite")
+        moved = ea["status"]["artifact"]["digest"] != first["status"]["artifact"]["digest"]
+        return ea if moved else None
+
+    second = await until(recomposed, 60, "a new artifact from the bucket's new object")
+    assert (await artifact_files(second))["my-app/env.yaml"] == b"env: production\n"
