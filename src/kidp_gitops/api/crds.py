@@ -86,6 +86,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         ARTIFACT_REVISION,
         SUSPENDED,
     ),
+    "ExternalArtifact": (AGE, READY, STATUS, Column("Source", ".spec.sourceRef.name")),
+    "ArtifactGenerator": (AGE, READY, STATUS),
     "HelmChart": (
         Column("Chart", ".spec.chart"),
         Column("Version", ".spec.version"),

@@ -86,7 +86,7 @@ class HelmChartTemplate(meta.SpecModel):
 class ChartReference(meta.CrossNamespaceSourceReference):
     """A source object that holds the chart artifact itself."""
 
-    kind: Literal["OCIRepository", "HelmChart"]
+    kind: Literal["OCIRepository", "HelmChart", "ExternalArtifact"]
 
 
 # --- actions ----------------------------------------------------------------------------

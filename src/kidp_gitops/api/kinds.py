@@ -14,7 +14,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kidp_gitops.api import helm, image, kustomize, meta, notification, resources, source
+from kidp_gitops.api import (
+    generator,
+    helm,
+    image,
+    kustomize,
+    meta,
+    notification,
+    resources,
+    source,
+)
 
 AnyObject = meta.KubeObject[Any, Any]
 
@@ -24,6 +33,8 @@ ALL_KINDS: tuple[type[AnyObject], ...] = (
     source.HelmChart,
     source.OCIRepository,
     source.Bucket,
+    source.ExternalArtifact,
+    generator.ArtifactGenerator,
     kustomize.Kustomization,
     helm.HelmRelease,
     notification.Provider,

@@ -15,6 +15,7 @@ KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
 HELM_GROUP = "helm.toolkit.fluxcd.io"
 NOTIFICATION_GROUP = "notification.toolkit.fluxcd.io"
 IMAGE_GROUP = "image.toolkit.fluxcd.io"
+SOURCE_EXTENSIONS_GROUP = "source.extensions.fluxcd.io"
 
 _SOURCES = ("all", "fluxcd", "fluxcd-sources")
 _APPLIERS = ("all", "fluxcd", "fluxcd-appliers")
@@ -79,6 +80,20 @@ BUCKET = ResourceInfo(
     (),
     _SOURCES,
     deprecated_versions=("v1beta2",),
+)
+# Flux 2.7: source-controller serves ExternalArtifact (artifacts other controllers
+# produce); source-watcher serves ArtifactGenerator, which produces them.
+EXTERNAL_ARTIFACT = ResourceInfo(
+    SOURCE_GROUP, "ExternalArtifact", "externalartifacts", ("v1",), "v1", ("ea",), _SOURCES
+)
+ARTIFACT_GENERATOR = ResourceInfo(
+    SOURCE_EXTENSIONS_GROUP,
+    "ArtifactGenerator",
+    "artifactgenerators",
+    ("v1beta1",),
+    "v1beta1",
+    ("ag",),
+    _SOURCES,
 )
 KUSTOMIZATION = ResourceInfo(
     KUSTOMIZE_GROUP, "Kustomization", "kustomizations", ("v1",), "v1", ("ks",), _APPLIERS
@@ -148,6 +163,8 @@ ALL: tuple[ResourceInfo, ...] = (
     HELM_CHART,
     OCI_REPOSITORY,
     BUCKET,
+    EXTERNAL_ARTIFACT,
+    ARTIFACT_GENERATOR,
     KUSTOMIZATION,
     HELM_RELEASE,
     PROVIDER,
@@ -169,9 +186,7 @@ def is_ours(api_version: str) -> bool:
 # Kinds of Flux's API groups that Flux 2.9 serves and kidp does not (yet), with the one
 # version Flux serves: `kidp validate` says so instead of calling them unknown, and
 # `kidp migrate` moves old versions of them to it.
-FLUX_ONLY: dict[tuple[str, str], str] = {
-    (SOURCE_GROUP, "ExternalArtifact"): "v1",
-}
+FLUX_ONLY: dict[tuple[str, str], str] = {}
 
 
 def current_api_version(api_version: str, kind: str) -> str | None:

@@ -1,5 +1,5 @@
 """source.toolkit.fluxcd.io/v1: GitRepository, HelmRepository, HelmChart, OCIRepository and
-Bucket.
+Bucket and ExternalArtifact.
 
 Sources fetch something from outside the cluster and publish it as an Artifact for the
 appliers (Kustomization, HelmRelease) to consume.
@@ -364,3 +364,26 @@ class Bucket(meta.KubeObject[BucketSpec, BucketStatus]):
     """An object storage bucket, published as an artifact whenever its objects change."""
 
     RESOURCE = resources.BUCKET
+
+
+# --- ExternalArtifact -------------------------------------------------------------------
+
+
+class ExternalArtifactSpec(meta.SpecModel):
+    """What produced the artifact (Flux 2.7, RFC-0012: another controller writes it)."""
+
+    source_ref: meta.NamespacedObjectKindReference | None = None
+    """The object the artifact was generated for (an ArtifactGenerator, for kidp's)."""
+
+
+class ExternalArtifactStatus(meta.ObjectStatus):
+    artifact: meta.Artifact | None = None
+
+
+class ExternalArtifact(meta.KubeObject[ExternalArtifactSpec, ExternalArtifactStatus]):
+    """An artifact a controller other than the source controller produced and stores
+    (kidp's ArtifactGenerator); Kustomizations and HelmReleases read it as any source."""
+
+    RESOURCE = resources.EXTERNAL_ARTIFACT
+
+    spec: ExternalArtifactSpec = Field(default_factory=ExternalArtifactSpec)

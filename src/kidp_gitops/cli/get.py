@@ -312,10 +312,12 @@ sources_app.command("helm")(_command(kinds.HELM_REPOSITORY))
 sources_app.command("chart")(_command(kinds.HELM_CHART))
 sources_app.command("oci")(_command(kinds.OCI_REPOSITORY))
 sources_app.command("bucket")(_command(kinds.BUCKET))
+sources_app.command("external")(_command(kinds.EXTERNAL_ARTIFACT))
 # The plural is the name --help lists; flux also answers to the singular and the short name.
 for _kind, _names in (
     (kinds.KUSTOMIZATION, ("kustomizations", "kustomization", "ks")),
     (kinds.HELM_RELEASE, ("helmreleases", "helmrelease", "hr")),
+    (kinds.ARTIFACT_GENERATOR, ("artifactgenerators", "artifactgenerator", "ag")),
 ):
     _get = _command(_kind)
     for _i, _alias in enumerate(_names):

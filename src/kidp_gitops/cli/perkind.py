@@ -69,6 +69,8 @@ def source_command_name(kind: kinds.Kind) -> str:
     word after `source`."""
     if kind is kinds.HELM_CHART:
         return "chart"
+    if kind is kinds.EXTERNAL_ARTIFACT:
+        return "external"
     return kind.kind.removesuffix("Repository").lower()
 
 

@@ -132,6 +132,10 @@ def _reconcile(
         if with_source:
             obj = await session.get_object(client, kind, target.namespace, name)
             source_kind, source_ns, source_name = actions.source_of(obj)
+            if source_kind is kinds.EXTERNAL_ARTIFACT:
+                # Nothing reconciles an ExternalArtifact itself: its generator does.
+                artifact = await session.get_object(client, source_kind, source_ns, source_name)
+                source_kind, source_ns, source_name = actions.producer_of(artifact)
             await request_and_wait(client, source_kind, source_ns, source_name, limit)
         await request_and_wait(client, kind, target.namespace, name, limit)
 

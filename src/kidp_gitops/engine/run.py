@@ -33,6 +33,7 @@ from kidp_gitops.runtime.manager import LeaderElection, Manager
 from kidp_gitops.runtime.remote import Remotes
 from kidp_gitops.runtime.tenancy import Lockdown
 from kidp_gitops.source.controller import (
+    artifactgenerator_controller,
     bucket_controller,
     gitrepository_controller,
     helmchart_controller,
@@ -157,6 +158,7 @@ class Engine:
                 await helmchart_controller(ctx, store, helm=helm_binary.find),
                 await ocirepository_controller(ctx, store),
                 await bucket_controller(ctx, store),
+                await artifactgenerator_controller(ctx, store),
                 await kustomization_controller(ctx, store),
                 await helmrelease_controller(ctx, store),
             ]

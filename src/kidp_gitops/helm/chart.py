@@ -4,8 +4,9 @@ As in Flux, the Helm controller does not fetch charts itself. It keeps a HelmCha
 `<release namespace>-<release name>` in the namespace of the chart's source, from the
 template in `spec.chart` (server-side apply, our field manager), and waits until the
 source controller has published that chart as an artifact. `spec.chartRef` to a
-HelmChart, or to an OCIRepository (a chart pushed with `helm push`, or any artifact that
-holds one chart), uses that object's artifact as is.
+HelmChart, to an OCIRepository (a chart pushed with `helm push`, or any artifact that
+holds one chart) or to an ExternalArtifact (an ArtifactGenerator's), uses that object's
+artifact as is.
 
     desired(release, template) -> JSON                 the HelmChart to apply
     await ensure(manager, resource, release) -> Chart   applied, ready, with an artifact
@@ -27,6 +28,7 @@ from kidp_gitops.runtime import conditions
 API_VERSION = "source.toolkit.fluxcd.io/v1"
 KIND = "HelmChart"
 OCI_REPOSITORY = "OCIRepository"
+EXTERNAL_ARTIFACT = "ExternalArtifact"
 FIELD_MANAGER = "helm-controller"
 POLICY = Policy(field_manager=FIELD_MANAGER)
 NAME_LABEL = "helm.toolkit.fluxcd.io/name"
@@ -131,8 +133,13 @@ def ready_chart(obj: JSON) -> Chart:
     namespace, name = meta["namespace"], meta["name"]
     status = obj.get("status") or {}
     artifact = status.get("artifact")
-    current = status.get("observedGeneration") == meta.get("generation")
     ready = conditions.get(status, conditions.READY)
+    observed = status.get("observedGeneration")
+    if observed in (None, -1) and kind == EXTERNAL_ARTIFACT and ready is not None:
+        # Flux's ExternalArtifact status has no observedGeneration (another controller
+        # writes it, kidp's generator or not): its Ready condition's says as much.
+        observed = ready.get("observedGeneration")
+    current = observed == meta.get("generation")
     if not artifact or not current or ready is None or ready["status"] != "True":
         why = ready["message"] if ready is not None and ready["message"] else "no artifact yet"
         if ready is not None and ready["status"] == "True" and not current:

@@ -20,15 +20,17 @@ from kidp_gitops.storage.artifacts import ArtifactStore
 API_VERSION = "helm.toolkit.fluxcd.io/v2"
 BY_CHART_REF = "chartRef"
 BY_DEPENDENCY = "dependency"
+ARTIFACT_KINDS = (chart.OCI_REPOSITORY, chart.EXTERNAL_ARTIFACT)
+"""Sources a chartRef reads the artifact of as it is."""
 
 
 def _chart_ref_key(obj: JSON) -> list[str]:
-    """`ns/name` of a chartRef to a HelmChart, `OCIRepository/ns/name` of one to an
-    OCIRepository."""
+    """`ns/name` of a chartRef to a HelmChart, `<Kind>/ns/name` of one to an
+    OCIRepository or an ExternalArtifact."""
     meta, ref = obj["metadata"], ((obj.get("spec") or {}).get("chartRef") or {})
     key = f"{ref.get('namespace') or meta.get('namespace')}/{ref.get('name')}"
-    if ref.get("kind") == chart.OCI_REPOSITORY:
-        return [f"{chart.OCI_REPOSITORY}/{key}"]
+    if ref.get("kind") in ARTIFACT_KINDS:
+        return [f"{ref.get('kind')}/{key}"]
     return [key] if ref.get("kind") == chart.KIND else []
 
 
@@ -75,15 +77,17 @@ async def helmrelease_controller(ctx: Context, store: ArtifactStore | None) -> C
         for hr in informer.by_index(BY_DEPENDENCY, f"{meta.get('namespace')}/{meta['name']}"):
             yield Request(hr["metadata"]["namespace"], hr["metadata"]["name"])
 
-    def from_oci(event: EventType, obj: JSON) -> Iterable[Request]:
-        meta = obj["metadata"]
-        key = f"{chart.OCI_REPOSITORY}/{meta.get('namespace')}/{meta['name']}"
-        for hr in informer.by_index(BY_CHART_REF, key):
-            yield Request(hr["metadata"]["namespace"], hr["metadata"]["name"])
-
     controller.watch(chart_informer, from_chart)
-    oci = await mapper.resource(chart.API_VERSION, chart.OCI_REPOSITORY)
-    controller.watch(cache.informer(oci, namespace=namespace), from_oci)
+    for kind in ARTIFACT_KINDS:
+
+        def from_artifact(event: EventType, obj: JSON, kind: str = kind) -> Iterable[Request]:
+            meta = obj["metadata"]
+            key = f"{kind}/{meta.get('namespace')}/{meta['name']}"
+            for hr in informer.by_index(BY_CHART_REF, key):
+                yield Request(hr["metadata"]["namespace"], hr["metadata"]["name"])
+
+        source = await mapper.resource(chart.API_VERSION, kind)
+        controller.watch(cache.informer(source, namespace=namespace), from_artifact)
     controller.watch(informer, from_dependency)
     watched = await references.References.of(cache, mapper, namespace)
     watched.watch(controller, ctx.events, _values_keys)

@@ -52,7 +52,7 @@ from kidp_gitops.storage.fetch import ArtifactUnavailable
 from kidp_gitops.storage.trees import ArtifactTrees
 
 KIND = report.KIND
-SOURCE_KINDS = ("GitRepository", "OCIRepository", "Bucket")
+SOURCE_KINDS = ("GitRepository", "OCIRepository", "Bucket", "ExternalArtifact")
 """The source kinds whose artifacts a Kustomization applies."""
 PROGRESSING = conditions.PROGRESSING
 DEPENDENCY_WAIT = 10.0
@@ -267,6 +267,10 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         report.applied(self.events, ref, revision, applied, pruned.deleted)
         self._drifted(status, ref, applied, revision, generation)
         status.last_applied_revision = revision
+        # The commit behind an artifact that records one (an OCI artifact pushed from Git,
+        # an ExternalArtifact with originRevision), as Flux 2.7 reports it.
+        origin = (artifact.metadata or {}).get("org.opencontainers.image.revision")
+        status.last_applied_origin_revision = origin
         status.last_applied_digest = rendered.digest
 
         # Nothing written and already Ready for this revision (a restart, a requested

@@ -16,6 +16,8 @@ from typing import Any, Literal
 Severity = Literal["info", "error"]
 
 FLUX_GROUP_SUFFIX = ".toolkit.fluxcd.io"
+FLUX_EXTENSION_GROUPS = frozenset({"source.extensions.fluxcd.io"})
+"""Flux's groups outside the toolkit's (source-watcher's ArtifactGenerator)."""
 # The controller of each kind, named as Flux names it (the `reportingController` field).
 CONTROLLERS = {
     "GitRepository": "source-controller",
@@ -23,6 +25,7 @@ CONTROLLERS = {
     "HelmChart": "source-controller",
     "OCIRepository": "source-controller",
     "Bucket": "source-controller",
+    "ArtifactGenerator": "source-watcher",
     "Kustomization": "kustomize-controller",
     "HelmRelease": "helm-controller",
     "ImageRepository": "image-reflector-controller",
@@ -99,7 +102,7 @@ class FluxEvent:
 
 def is_flux_object(api_version: str) -> bool:
     group = api_version.partition("/")[0] if "/" in api_version else ""
-    return group.endswith(FLUX_GROUP_SUFFIX)
+    return group.endswith(FLUX_GROUP_SUFFIX) or group in FLUX_EXTENSION_GROUPS
 
 
 def from_kube_event(event: dict[str, Any]) -> FluxEvent | None:

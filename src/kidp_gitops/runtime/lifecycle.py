@@ -354,9 +354,11 @@ def involved(obj: meta.KubeObject[Any, Any]) -> JSON:
 
 def _acted(obj: JSON) -> bool:
     """Whether the status records something the object made (objects applied, a
-    release, a HelmChart), which its finalizer cleans up."""
+    release, a HelmChart, ExternalArtifacts), which its finalizer cleans up."""
     st = obj.get("status") or {}
-    entries = (st.get("inventory") or {}).get("entries")
+    inventory = st.get("inventory")
+    # A Kustomization's inventory holds `entries`; an ArtifactGenerator's is a list.
+    entries = inventory.get("entries") if isinstance(inventory, dict) else inventory
     return bool(entries or st.get("history") or st.get("helmChart"))
 
 

@@ -2,18 +2,29 @@
 includes between them (a new artifact of an included repository rebuilds the
 repositories that include it); HelmRepository objects → reconciler; HelmChart objects →
 reconciler, rebuilt when the GitRepository, Bucket or HelmRepository they read changes;
-OCIRepository objects → reconciler; Bucket objects → reconciler."""
+OCIRepository objects → reconciler; Bucket objects → reconciler; ArtifactGenerators →
+reconciler, rebuilt when a source they read changes or an ExternalArtifact they own does."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from kidp_gitops.api import generator as generator_api
 from kidp_gitops.kube.client import JSON
-from kidp_gitops.kube.informer import EventType
+from kidp_gitops.kube.informer import EventType, Informer
+from kidp_gitops.kube.mapper import UnknownKind
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.reconcile import Request
-from kidp_gitops.source import bucket, git, helmchart, helmpackage, helmrepository, ocirepository
+from kidp_gitops.source import (
+    artifactgenerator,
+    bucket,
+    git,
+    helmchart,
+    helmpackage,
+    helmrepository,
+    ocirepository,
+)
 from kidp_gitops.source.gitrepository import KIND, GitRepositoryReconciler
 from kidp_gitops.storage.artifacts import ArtifactStore
 
@@ -115,4 +126,74 @@ async def helmchart_controller(
                 yield Request(chart["metadata"].get("namespace", ""), chart["metadata"]["name"])
 
         controller.watch(ctx.cache.informer(source, namespace=ctx.namespace), charts)
+    return controller
+
+
+BY_GENERATOR_SOURCE = "generatorSource"
+BY_UID = "uid"
+GENERATOR_SOURCE_KINDS = (
+    "GitRepository",
+    "OCIRepository",
+    "HelmChart",
+    "Bucket",
+    "ExternalArtifact",
+)
+
+
+def _generator_sources(obj: JSON) -> list[str]:
+    ns = obj["metadata"].get("namespace", "")
+    return [
+        f"{s.get('kind')}/{s.get('namespace') or ns}/{s.get('name')}"
+        for s in (obj.get("spec") or {}).get("sources") or []
+        if isinstance(s, dict) and s.get("name")
+    ]
+
+
+def _uid(obj: JSON) -> list[str]:
+    uid = obj["metadata"].get("uid")
+    return [str(uid)] if uid else []
+
+
+async def artifactgenerator_controller(ctx: Context, store: ArtifactStore) -> Controller:
+    resource = await ctx.mapper.resource(
+        generator_api.ArtifactGenerator.RESOURCE.api_version(), artifactgenerator.KIND
+    )
+    workdir = ctx.data_dir / "generator-work"
+    workdir.mkdir(parents=True, exist_ok=True)
+    # The source kinds the cluster serves (a CRD missing, its kind is left out): shared
+    # informers.
+    sources: dict[str, Informer] = {}
+    for kind in GENERATOR_SOURCE_KINDS:
+        try:
+            found = await ctx.mapper.resource(API_VERSION, kind)
+        except UnknownKind:
+            continue
+        sources[kind] = ctx.cache.informer(found, namespace=ctx.namespace)
+    artifacts = await ctx.mapper.resource(API_VERSION, artifactgenerator.EXTERNAL_ARTIFACT)
+    informer = ctx.cache.own(resource, namespace=ctx.namespace)
+    informer.add_indexer(BY_GENERATOR_SOURCE, _generator_sources)
+    informer.add_indexer(BY_UID, _uid)
+    reconciler = artifactgenerator.ArtifactGeneratorReconciler(
+        ctx, resource, informer, store, workdir, sources, artifacts
+    )
+    controller = Controller("artifactgenerator", informer, reconciler, concurrency=ctx.concurrency)
+
+    def requests(index: str, key: str) -> Iterable[Request]:
+        for gen in informer.by_index(index, key):
+            yield Request(gen["metadata"].get("namespace", ""), gen["metadata"]["name"])
+
+    for kind, source in sources.items():
+
+        def readers(event: EventType, obj: JSON, kind: str = kind) -> Iterable[Request]:
+            meta = obj["metadata"]
+            yield from requests(
+                BY_GENERATOR_SOURCE, f"{kind}/{meta.get('namespace')}/{meta['name']}"
+            )
+            if kind == artifactgenerator.EXTERNAL_ARTIFACT:
+                # One of ours changed or went (drift): its generator puts it back.
+                owner = (meta.get("labels") or {}).get(generator_api.GENERATOR_LABEL)
+                if owner:
+                    yield from requests(BY_UID, owner)
+
+        controller.watch(source, readers)
     return controller

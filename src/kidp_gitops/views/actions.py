@@ -57,6 +57,16 @@ async def resume(client: KubeClient, kind: kinds.Kind, namespace: str, name: str
     return await request_reconcile(client, kind, namespace, name)
 
 
+def producer_of(obj: JSON) -> tuple[kinds.Kind, str, str]:
+    """What writes an ExternalArtifact (its `spec.sourceRef`, an ArtifactGenerator for
+    kidp's): kind, namespace, name. Reconciling that is reconciling the artifact."""
+    ref = (obj.get("spec") or {}).get("sourceRef") or {}
+    kind = kinds.by_kind(str(ref.get("kind")))
+    if not ref.get("name") or kind is None:
+        raise ViewError(f"{kinds.object_id(obj)} has no producer kidp can reconcile")
+    return kind, ref.get("namespace") or obj["metadata"]["namespace"], str(ref["name"])
+
+
 def source_of(obj: JSON) -> tuple[kinds.Kind, str, str]:
     """The source an applier reads from: kind, namespace, name."""
     spec = obj.get("spec") or {}

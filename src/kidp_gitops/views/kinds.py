@@ -58,6 +58,8 @@ HELM_REPOSITORY = _BY_KIND["HelmRepository"]
 HELM_CHART = _BY_KIND["HelmChart"]
 OCI_REPOSITORY = _BY_KIND["OCIRepository"]
 BUCKET = _BY_KIND["Bucket"]
+EXTERNAL_ARTIFACT = _BY_KIND["ExternalArtifact"]
+ARTIFACT_GENERATOR = _BY_KIND["ArtifactGenerator"]
 KUSTOMIZATION = _BY_KIND["Kustomization"]
 HELM_RELEASE = _BY_KIND["HelmRelease"]
 PROVIDER = _BY_KIND["Provider"]
@@ -67,12 +69,13 @@ IMAGE_REPOSITORY = _BY_KIND["ImageRepository"]
 IMAGE_POLICY = _BY_KIND["ImagePolicy"]
 IMAGE_UPDATE_AUTOMATION = _BY_KIND["ImageUpdateAutomation"]
 
-SOURCES = (GIT_REPOSITORY, OCI_REPOSITORY, BUCKET, HELM_REPOSITORY, HELM_CHART)
+SOURCES = (GIT_REPOSITORY, OCI_REPOSITORY, BUCKET, HELM_REPOSITORY, HELM_CHART, EXTERNAL_ARTIFACT)
 APPLIERS = (KUSTOMIZATION, HELM_RELEASE)
 # In the order a reader follows the flow of data: sources, appliers, alerts and where they
 # go, receivers, then the image automation (the dashboard lists kinds this way).
 IN_FLOW_ORDER = (
     *SOURCES,
+    ARTIFACT_GENERATOR,
     *APPLIERS,
     ALERT,
     PROVIDER,

@@ -37,6 +37,8 @@ def test_one_crd_per_kind() -> None:
         "HelmChart",
         "OCIRepository",
         "Bucket",
+        "ExternalArtifact",
+        "ArtifactGenerator",
         "Kustomization",
         "HelmRelease",
         "Provider",
@@ -90,6 +92,8 @@ def test_served_versions_and_storage() -> None:
         "HelmChart": ["v1"],
         "OCIRepository": ["v1", "v1beta2"],
         "Bucket": ["v1", "v1beta2"],
+        "ExternalArtifact": ["v1"],
+        "ArtifactGenerator": ["v1beta1"],
         "Kustomization": ["v1"],
         "HelmRelease": ["v2"],
         "Provider": ["v1beta3", "v1beta2", "v1beta1"],
@@ -124,6 +128,8 @@ def test_names_as_flux_has_them() -> None:
         "HelmChart": ["hc"],
         "OCIRepository": ["ocirepo"],
         "Bucket": [],  # as Flux's
+        "ExternalArtifact": ["ea"],
+        "ArtifactGenerator": ["ag"],
         "Kustomization": ["ks"],
         "HelmRelease": ["hr"],
         "Provider": [],  # Flux gives the notification kinds no short names

@@ -34,6 +34,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "HelmChart": ("source", "oci", "runtime"),
     "OCIRepository": ("source", "oci", "runtime"),
     "Bucket": ("source", "s3", "runtime"),
+    "ExternalArtifact": ("source", "runtime"),
+    "ArtifactGenerator": ("source", "runtime"),
     "Kustomization": ("kustomize", "render", "sops", "runtime"),
     "HelmRelease": ("helm", "runtime"),
     "Provider": ("notification", "runtime"),

@@ -153,4 +153,4 @@ def test_fragment_problems_leave_cross_field_rules_to_the_whole_object() -> None
 
 def test_all_kinds_are_distinct() -> None:
     names = [(m.RESOURCE.group, m.RESOURCE.kind) for m in kinds.ALL_KINDS]
-    assert len(names) == len(set(names)) == 13
+    assert len(names) == len(set(names)) == 15

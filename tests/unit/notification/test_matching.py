@@ -136,3 +136,23 @@ def test_kube_events_become_flux_events() -> None:
     assert str(e.involved_object) == "kustomization/apps.flux-system"
     pod = {**kube_event, "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": "p"}}
     assert from_kube_event(pod) is None
+
+
+def test_an_artifact_generators_events_are_flux_events() -> None:
+    """source-watcher's group is not a toolkit group, and its events reach alerts too."""
+    kube_event = {
+        "metadata": {"namespace": "apps"},
+        "involvedObject": {
+            "apiVersion": "source.extensions.fluxcd.io/v1beta1",
+            "kind": "ArtifactGenerator",
+            "name": "monorepo",
+            "namespace": "apps",
+        },
+        "type": "Warning",
+        "reason": "BuildFailed",
+        "message": "app build failed",
+    }
+    e = from_kube_event(kube_event)
+    assert e is not None
+    assert e.reporting_controller == "source-watcher"
+    assert str(e.involved_object) == "artifactgenerator/monorepo.apps"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from kidp_gitops.api import resources
 from kidp_gitops.cli.main import app
 from kidp_gitops.validate import migrate
 from tests.unit.validate.conftest import EXAMPLE, failing, run, write
@@ -134,7 +136,7 @@ def test_a_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
-def test_a_kind_flux_serves_and_kidp_not_yet_is_named_so(repo: Path) -> None:
+def test_an_old_external_artifact_names_migrate(repo: Path) -> None:
     write(
         repo,
         "clusters/local/artifact.yaml",
@@ -143,7 +145,25 @@ def test_a_kind_flux_serves_and_kidp_not_yet_is_named_so(repo: Path) -> None:
     )
     (finding,) = failing(run(repo))
     assert finding.message == (
-        "source.toolkit.fluxcd.io/v1beta2 ExternalArtifact is served by Flux but not (yet) by"
+        "source.toolkit.fluxcd.io/v1beta2 is no longer served for ExternalArtifact: use"
+        " source.toolkit.fluxcd.io/v1 (`kidp migrate -f PATH` rewrites it)"
+    )
+
+
+def test_a_kind_flux_serves_and_kidp_not_yet_is_named_so(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every kind of Flux 2.9 is served today; the rule stays for the next one Flux adds.
+    monkeypatch.setitem(resources.FLUX_ONLY, (resources.SOURCE_GROUP, "Nonesuch"), "v1")
+    write(
+        repo,
+        "clusters/local/nonesuch.yaml",
+        "apiVersion: source.toolkit.fluxcd.io/v1beta2\nkind: Nonesuch\nmetadata:\n"
+        "  name: manifests\n  namespace: flux-system\nspec: {}\n",
+    )
+    (finding,) = failing(run(repo))
+    assert finding.message == (
+        "source.toolkit.fluxcd.io/v1beta2 Nonesuch is served by Flux but not (yet) by"
         " kidp; Flux serves it as source.toolkit.fluxcd.io/v1 (`kidp migrate -f PATH` rewrites it)"
     )
 

@@ -70,3 +70,21 @@ def test_source_of_an_applier() -> None:
         actions.source_of({**ks, "spec": {}})
     with pytest.raises(ViewError, match="reads from a Nonesuch: not served yet"):
         actions.source_of({**ks, "spec": {"sourceRef": {"kind": "Nonesuch", "name": "b"}}})
+
+
+def test_the_producer_of_an_external_artifact_is_its_generator() -> None:
+    ea = {
+        "kind": "ExternalArtifact",
+        "metadata": {"namespace": "apps", "name": "backend"},
+        "spec": {
+            "sourceRef": {
+                "apiVersion": "source.extensions.fluxcd.io/v1beta1",
+                "kind": "ArtifactGenerator",
+                "name": "monorepo",
+            }
+        },
+    }
+    assert actions.producer_of(ea) == (kinds.ARTIFACT_GENERATOR, "apps", "monorepo")
+    foreign = {**ea, "spec": {"sourceRef": {"kind": "Source", "name": "x"}}}
+    with pytest.raises(ViewError, match="no producer kidp can reconcile"):
+        actions.producer_of(foreign)
