@@ -92,6 +92,16 @@ def kubeconfig_file(explicit: str | Path | None) -> str | None:
     return source
 
 
+def api_server_tls(cafile: str | None) -> ssl.SSLContext:
+    """A TLS context that trusts `cafile` (else the system's CAs) the way kubectl does.
+    Python 3.13 verifies in X.509 strict mode by default, refusing certificates Go's
+    verifier accepts (a CA without an Authority Key Identifier, as many clusters' are):
+    the engine must reach every API server kubectl reaches."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    return ctx
+
+
 def in_cluster(
     directory: Path = SERVICE_ACCOUNT, environ: Mapping[str, str] = os.environ
 ) -> ClusterConfig:
@@ -105,7 +115,7 @@ def in_cluster(
         if not path.is_file():
             raise ConfigError(f"in-cluster config: no {path} (is a token mounted in the pod?)")
     try:
-        tls = ssl.create_default_context(cafile=str(ca))
+        tls = api_server_tls(str(ca))
     except (OSError, ssl.SSLError) as err:
         raise ConfigError(f"in-cluster config: {ca} is not a CA certificate: {err}") from err
     server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
@@ -136,7 +146,7 @@ class _TokenFile:
 def _ssl_context(cfg: Any) -> ssl.SSLContext | bool:
     if not cfg.host.startswith("https://"):
         return False
-    ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+    ctx = api_server_tls(cfg.ssl_ca_cert)
     if not cfg.verify_ssl:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -217,7 +227,7 @@ def read_static(source: str, context: str | None) -> StaticCredentials | None:
     server = str(cluster["server"]).rstrip("/")
     tls: ssl.SSLContext | None = None
     if server.startswith("https://"):
-        tls = ssl.create_default_context(cafile=ca)
+        tls = api_server_tls(ca)
         if cert:
             tls.load_cert_chain(cert, key)
     token = user.get("token")

@@ -126,3 +126,12 @@ def test_in_cluster_says_what_is_missing(tmp_path: Path) -> None:
     env = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
     with pytest.raises(ConfigError, match=r"ca\.crt"):
         config.in_cluster(tmp_path, env)
+
+
+def test_api_server_tls_is_not_stricter_than_kubectl() -> None:
+    """Python 3.13 (the image's) defaults to X.509 strict mode, which refuses CAs that
+    Go's verifier accepts (no Authority Key Identifier): not for the API server."""
+    tls = config.api_server_tls(certifi.where())
+    assert not tls.verify_flags & ssl.VERIFY_X509_STRICT
+    assert tls.verify_mode == ssl.CERT_REQUIRED
+    assert tls.check_hostname
