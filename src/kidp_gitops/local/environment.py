@@ -21,7 +21,7 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,7 +136,16 @@ class LocalEnvironment:
 
     # ---- up ------------------------------------------------------------------------
 
-    async def up(self, example: Path, progress: Progress, timeout: float = 300) -> None:
+    async def up(
+        self,
+        example: Path,
+        progress: Progress,
+        timeout: float = 300,
+        *,
+        engine: Callable[[KubeClient], Awaitable[None]] | None = None,
+    ) -> None:
+        """Everything up and Ready. `engine` starts the engine instead of a process of
+        this interpreter (a test runs the image's), after the cluster side is installed."""
         self.logs.mkdir(parents=True, exist_ok=True)
         progress("starting the local control plane")
         try:
@@ -150,7 +159,10 @@ class LocalEnvironment:
             self._seed_repository(example)
             self._start_git_server()
             progress("starting the engine")
-            self._start_engine()
+            if engine is None:
+                self._start_engine()
+            else:
+                await engine(kube)
             progress("bootstrapping GitRepository kidp-infrastructure and its Kustomizations")
             await self._bootstrap(kube, example)
             progress("waiting for every GitOps object to be Ready")
