@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fcntl
 import hashlib
 import json
 import os
@@ -176,8 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cache = cache_dir() / "image"
+    cache.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="kidp-wheel-") as tmp:
+    # One build at a time per cache (two test processes may ask at once): the apt lists
+    # and the layer of a key are shared; the second finds the first's layer.
+    with (
+        open(cache / ".lock", "w") as lock,
+        tempfile.TemporaryDirectory(prefix="kidp-wheel-") as tmp,
+    ):
+        fcntl.flock(lock, fcntl.LOCK_EX)
         wheel_file = wheel(Path(tmp))
         version = wheel_file.name.split("-")[1]
         helm_file = helm()

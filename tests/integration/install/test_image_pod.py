@@ -150,6 +150,9 @@ async def test_the_image_reconciles_the_example_as_a_pod(tmp_path: Path) -> None
         except Exception as err:
             raise AssertionError(f"{err}\ncontainer log:\n{container.logs()}") from err
         assert container.alive(), container.logs()
+        # The build sandbox works inside (its programs are in the image, and the root is
+        # pivoted, not chrooted, as a runtime makes it).
+        assert "without a sandbox" not in container.logs(10_000)
         assert any((container.data).iterdir()), "nothing written to the data volume"
 
         async with KubeClient(await load_config(local.cluster.kubeconfig)) as kube:
