@@ -4,9 +4,9 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := git ca-certificates openssh-server openssh-client gnupg util-linux mount
+APT_PACKAGES := git ca-certificates openssh-server openssh-client gnupg util-linux mount debian-archive-keyring
 
-.PHONY: up down test test-unit test-integration setup system-packages venv controlplane helm registry flux s3 lint
+.PHONY: up down test test-unit test-integration setup system-packages venv controlplane helm registry flux s3 lint image wheel
 
 up: setup
 	$(VENV)/bin/kidp up
@@ -32,11 +32,22 @@ test-integration: venv
 	$(VENV)/bin/pytest -n 2 --dist loadgroup tests/integration
 
 lint: venv
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench hack
+	$(VENV)/bin/ruff format --check src tests bench hack
 	$(VENV)/bin/mypy
 
 setup: system-packages venv controlplane helm registry flux s3
+
+# The engine's container image as an OCI image layout in dist/image/, without a container
+# daemon: Debian's packages, helm and the engine's wheel in one deterministic layer
+# (hack/image/). Its reference is printed; dist/image.json holds size and build time. An
+# unchanged tree reuses the cached layer (~/.cache/kidp-gitops/image/layers/).
+image: venv helm
+	PYTHONPATH=$(CURDIR) $(PY) -m hack.image.build
+
+# The wheel and sdist people install until a package is published (docs/validate.md).
+wheel: venv
+	$(PY) -m build --outdir dist
 
 # Installs only what is missing, so a machine that has everything is not touched. node runs
 # the dashboard's JavaScript tests; any node will do, so it is looked for, not its package.

@@ -53,6 +53,9 @@ def budget(processes: int) -> Counter[str]:
             # not free for it: its tests stop and start engines of their own and
             # test_restart counts its API server's requests.
             "tests/integration/test_remote_clusters.py": 1,
+            # The image run as a pod reconciles the example in flux-system, where the
+            # session's engine and the bootstrap tests would act too.
+            "tests/integration/install/test_image_pod.py": 1,
         }
     )
 

@@ -32,7 +32,7 @@ import typer
 import yaml
 
 from kidp_gitops import __version__
-from kidp_gitops.cli import create, output, reconcile, session
+from kidp_gitops.cli import create, options, output, reconcile, session
 from kidp_gitops.cli.errors import CliError
 from kidp_gitops.views import kinds
 
@@ -278,6 +278,7 @@ def bootstrap_git(
             help="Include the controller Deployment (off when they run elsewhere).",
         ),
     ] = True,
+    image: options.Image = None,
     author_name: Annotated[str, typer.Option("--author-name", help="Commit author.")] = "kidp",
     author_email: Annotated[str, typer.Option("--author-email")] = "kidp@localhost",
     timeout: reconcile.Timeout = reconcile.DEFAULT_TIMEOUT,
@@ -296,7 +297,9 @@ def bootstrap_git(
         raise CliError(f"--url: {err}") from err
     auth = _auth(remote, _Credentials(username, password, private_key_file, ssh_known_hosts))
     limit = reconcile.seconds(timeout)
-    components = manifests.manifests(namespace, controllers=controllers)
+    components = manifests.manifests(
+        namespace, controllers=controllers, image=image or manifests.IMAGE
+    )
     sync = sync_objects(namespace, remote.url, branch, path, interval)
     target = session.Target(kubeconfig, context, namespace)
 

@@ -27,6 +27,7 @@ def install(
             help="Also install the controller Deployment (off when they run elsewhere).",
         ),
     ] = True,
+    image: options.Image = None,
     kubeconfig: options.Kubeconfig = None,
     context: options.Context = None,
 ) -> None:
@@ -34,7 +35,9 @@ def install(
     from kidp_gitops.install import apply, manifests
     from kidp_gitops.kube import KubeClient, load_config
 
-    objects = manifests.manifests(namespace, controllers=controllers)
+    objects = manifests.manifests(
+        namespace, controllers=controllers, image=image or manifests.IMAGE
+    )
     if export:
         typer.echo(yaml.safe_dump_all(objects, sort_keys=False), nl=False)
         return

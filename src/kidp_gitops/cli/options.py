@@ -16,6 +16,15 @@ Namespace = Annotated[
     str, typer.Option("--namespace", "-n", help="The namespace of the GitOps objects.")
 ]
 
+Image = Annotated[
+    str | None,
+    typer.Option(
+        "--image",
+        help="The controller image: where you pushed what `make image` built "
+        "(default: ghcr.io/kidp-gitops/kidp-gitops:v<version>, the name it builds).",
+    ),
+]
+
 
 class GoFlags(TyperCommand):
     """A command whose switches also take Go's `--flag=true|false` form, as Flux's

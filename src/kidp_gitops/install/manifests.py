@@ -22,6 +22,8 @@ FLUX_SERVICE_ACCOUNTS = (
     "image-reflector-controller",
     "image-automation-controller",
 )
+# The name `make image` gives the image it builds (hack/image/build.py); nothing publishes
+# it yet: `kidp install --image` names where it was pushed.
 IMAGE = f"ghcr.io/kidp-gitops/kidp-gitops:v{__version__}"
 METRICS_PORT = 8080
 ARTIFACT_PORT = 9090
@@ -75,9 +77,9 @@ def _deployment(namespace: str, image: str) -> list[JSON]:
     container: JSON = {
         "name": "manager",
         "image": image,
+        # Flags only, as Flux's Deployments hold them (their patches append to this
+        # list): the image's entrypoint is `kidp controller run`.
         "args": [
-            "controller",
-            "run",
             "--leader-elect",
             f"--metrics-addr=:{METRICS_PORT}",
             f"--artifact-addr=:{ARTIFACT_PORT}",

@@ -2,10 +2,13 @@
 
 A kubeconfig whose user is a client certificate or a static token (what `kidp up`, kind
 and most CI clusters write) is read here, without kubernetes_asyncio: loading its client
-costs a CLI command (TAB completion) most of a second. Anything else — exec and OIDC
-plugins, basic auth, proxies, the in-cluster service account with token rotation — goes to
-kubernetes_asyncio's loaders. Either way we keep only the result: the server URL, a TLS
-context, and a coroutine that returns the current Authorization header.
+costs a CLI command (TAB completion) most of a second. So is the in-cluster service
+account (`in_cluster`): the API server from KUBERNETES_SERVICE_HOST/PORT, its CA and the
+token from the files the kubelet mounts, the token read again whenever its file changes
+(the kubelet rotates a projected token well before it expires, swapping the file). Anything
+else — exec and OIDC plugins, basic auth, proxies — goes to kubernetes_asyncio's loaders.
+Either way we keep only the result: the server URL, a TLS context, and a coroutine that
+returns the current Authorization header.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import os
 import shutil
 import ssl
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ import yaml
 from kidp_gitops.kube.errors import ConfigError
 
 AuthHeader = Callable[[], Awaitable[str | None]]
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 @dataclass(frozen=True)
@@ -65,25 +69,23 @@ async def load_config(
     """Load from `kubeconfig` (or $KUBECONFIG, ~/.kube/config), else from the in-cluster
     service account when running in a pod."""
     source = kubeconfig_file(kubeconfig)
-    if source:
-        simple = _simple(source, context)
-        if simple is not None:
-            return simple
+    if not source:
+        return in_cluster()
+    simple = _simple(source, context)
+    if simple is not None:
+        return simple
     from kubernetes_asyncio.client import Configuration
-    from kubernetes_asyncio.config import incluster_config, kube_config
+    from kubernetes_asyncio.config import kube_config
     from kubernetes_asyncio.config.config_exception import ConfigException
 
     cfg: Any = Configuration()
     try:
-        if source:
-            await kube_config.load_kube_config(
-                config_file=source,
-                context=context,
-                client_configuration=cfg,
-                persist_config=False,
-            )
-        else:
-            incluster_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        await kube_config.load_kube_config(
+            config_file=source,
+            context=context,
+            client_configuration=cfg,
+            persist_config=False,
+        )
     except ConfigException as err:
         raise ConfigError(f"invalid kubeconfig: {err}") from err
     files = TLSFiles(cfg.ssl_ca_cert, cfg.cert_file, cfg.key_file, bool(cfg.verify_ssl))
@@ -102,10 +104,61 @@ def kubeconfig_file(explicit: str | Path | None) -> str | None:
     return source
 
 
+def api_server_tls(cafile: str | None) -> ssl.SSLContext:
+    """A TLS context that trusts `cafile` (else the system's CAs) the way kubectl does.
+    Python 3.13 verifies in X.509 strict mode by default, refusing certificates Go's
+    verifier accepts (a CA without an Authority Key Identifier, as many clusters' are):
+    the engine must reach every API server kubectl reaches."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    return ctx
+
+
+def in_cluster(
+    directory: Path = SERVICE_ACCOUNT, environ: Mapping[str, str] = os.environ
+) -> ClusterConfig:
+    """The service account's config, as a pod sees it (the module docstring says how)."""
+    host = environ.get("KUBERNETES_SERVICE_HOST", "")
+    port = environ.get("KUBERNETES_SERVICE_PORT", "")
+    if not host or not port:
+        raise ConfigError("not in a pod: KUBERNETES_SERVICE_HOST and _PORT are not both set")
+    ca, token = directory / "ca.crt", directory / "token"
+    for path in (ca, token):
+        if not path.is_file():
+            raise ConfigError(f"in-cluster config: no {path} (is a token mounted in the pod?)")
+    try:
+        tls = api_server_tls(str(ca))
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"in-cluster config: {ca} is not a CA certificate: {err}") from err
+    server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+    return ClusterConfig(server, tls, _TokenFile(token).header, TLSFiles(ca_file=str(ca)))
+
+
+class _TokenFile:
+    """The token of a file, read again when the file changes: a stat per request, which
+    sees the kubelet's swap of a rotated token at once (client-go re-reads each minute)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[int, int, int] | None = None
+        self._token = ""
+
+    async def header(self) -> str | None:
+        try:
+            st = self.path.stat()
+            seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if seen != self._seen:
+                self._token = self.path.read_text().strip()
+                self._seen = seen
+        except OSError:
+            pass  # mid-swap or gone: the token last read, until the file is back
+        return f"Bearer {self._token}" if self._token else None
+
+
 def _ssl_context(cfg: Any) -> ssl.SSLContext | bool:
     if not cfg.host.startswith("https://"):
         return False
-    ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+    ctx = api_server_tls(cfg.ssl_ca_cert)
     if not cfg.verify_ssl:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -186,7 +239,7 @@ def read_static(source: str, context: str | None) -> StaticCredentials | None:
     server = str(cluster["server"]).rstrip("/")
     tls: ssl.SSLContext | None = None
     if server.startswith("https://"):
-        tls = ssl.create_default_context(cafile=ca)
+        tls = api_server_tls(ca)
         if cert:
             tls.load_cert_chain(cert, key)
     token = user.get("token")

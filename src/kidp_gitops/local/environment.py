@@ -24,7 +24,7 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,10 +154,18 @@ class LocalEnvironment:
     # ---- up ------------------------------------------------------------------------
 
     async def up(
-        self, example: Path, progress: Progress, timeout: float = 300, clusters: int = 1
+        self,
+        example: Path,
+        progress: Progress,
+        timeout: float = 300,
+        clusters: int = 1,
+        *,
+        engine: Callable[[KubeClient], Awaitable[None]] | None = None,
     ) -> None:
-        """Everything, in order; `clusters=2` adds a second control plane, the remote
-        cluster of `spec.kubeConfig`, whose kubeconfig the first holds in a Secret."""
+        """Everything up and Ready, in order. `clusters=2` adds a second control plane,
+        the remote cluster of `spec.kubeConfig`, whose kubeconfig the first holds in a
+        Secret. `engine` starts the engine instead of a process of this interpreter (a
+        test runs the image's), after the cluster side is installed."""
         if clusters not in (1, 2):
             raise DevClusterError(f"--clusters is 1 or 2, not {clusters}")
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -181,7 +189,10 @@ class LocalEnvironment:
             self._seed_repository(example)
             self._start_git_server()
             progress("starting the engine")
-            self._start_engine()
+            if engine is None:
+                self._start_engine()
+            else:
+                await engine(kube)
             progress("bootstrapping GitRepository kidp-infrastructure and its Kustomizations")
             await self._bootstrap(kube, example)
             progress("waiting for every GitOps object to be Ready")

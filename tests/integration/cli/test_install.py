@@ -10,6 +10,7 @@ import yaml
 
 from kidp_gitops import __version__
 from kidp_gitops.devcluster.kubeconfig import CONTEXT
+from kidp_gitops.install import manifests
 from kidp_gitops.views import kinds
 from tests.integration.cli.conftest import Kidp
 from tests.integration.cli.helpers import dead_kubeconfig, one_line
@@ -34,6 +35,19 @@ async def test_install_export_prints_the_manifests_and_applies_nothing(
     deployments = [d for d in docs if d["kind"] == "Deployment"]
     assert [d["metadata"]["namespace"] for d in deployments] == ["gitops"]
     assert {"Namespace", "ServiceAccount", "ClusterRoleBinding"} <= {d["kind"] for d in docs}
+
+    (container,) = deployments[0]["spec"]["template"]["spec"]["containers"]
+    assert (
+        container["image"] == manifests.IMAGE == f"ghcr.io/kidp-gitops/kidp-gitops:v{__version__}"
+    )
+
+    pushed = "registry.example:5000/platform/kidp-gitops:v1"
+    chosen = await kidp("install", "--export", "--image", pushed, env=nowhere)
+    assert chosen.exit_code == 0, chosen.output
+    (deployment,) = [
+        d for d in yaml.safe_load_all(chosen.stdout) if d and d["kind"] == "Deployment"
+    ]
+    assert [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]] == [pushed]
 
     bare = await kidp("install", "--export", "--without-controllers", env=nowhere)
     assert bare.exit_code == 0, bare.output

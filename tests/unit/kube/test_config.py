@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import certifi
+import pytest
 import yaml
 
 from kidp_gitops.kube import config
+from kidp_gitops.kube.errors import ConfigError
 
 
 def kubeconfig(path: Path, cluster: Mapping[str, object], user: Mapping[str, object]) -> Path:
@@ -85,3 +87,51 @@ def test_reading_a_simple_kubeconfig_does_not_load_kubernetes_asyncio(tmp_path: 
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def service_account(directory: Path, token: str) -> Path:
+    directory.mkdir()
+    (directory / "ca.crt").write_bytes(Path(certifi.where()).read_bytes())
+    (directory / "token").write_text(token)
+    return directory
+
+
+async def test_in_cluster_reads_the_pod_files(tmp_path: Path) -> None:
+    mounted = service_account(tmp_path / "sa", "first")
+    env = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+    loaded = config.in_cluster(mounted, env)
+    assert loaded.server == "https://10.96.0.1:443"
+    assert isinstance(loaded.ssl_context, ssl.SSLContext)
+    assert loaded.tls_files.ca_file == str(mounted / "ca.crt")
+    assert await loaded.authorization() == "Bearer first"
+
+
+async def test_in_cluster_token_is_read_again_when_rotated(tmp_path: Path) -> None:
+    """As the kubelet rotates a projected token: a new file swapped into place."""
+    mounted = service_account(tmp_path / "sa", "first")
+    env = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "6443"}
+    loaded = config.in_cluster(mounted, env)
+    assert loaded.server == "https://[fd00::1]:6443"
+    assert await loaded.authorization() == "Bearer first"
+    (mounted / "token.new").write_text("second\n")
+    (mounted / "token.new").rename(mounted / "token")
+    assert await loaded.authorization() == "Bearer second"
+    (mounted / "token").unlink()  # mid-swap: the last token read, not none
+    assert await loaded.authorization() == "Bearer second"
+
+
+def test_in_cluster_says_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="KUBERNETES_SERVICE_HOST"):
+        config.in_cluster(tmp_path, {})
+    env = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+    with pytest.raises(ConfigError, match=r"ca\.crt"):
+        config.in_cluster(tmp_path, env)
+
+
+def test_api_server_tls_is_not_stricter_than_kubectl() -> None:
+    """Python 3.13 (the image's) defaults to X.509 strict mode, which refuses CAs that
+    Go's verifier accepts (no Authority Key Identifier): not for the API server."""
+    tls = config.api_server_tls(certifi.where())
+    assert not tls.verify_flags & ssl.VERIFY_X509_STRICT
+    assert tls.verify_mode == ssl.CERT_REQUIRED
+    assert tls.check_hostname

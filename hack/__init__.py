@@ -1,0 +1,1 @@
+"""Build tools of the repository (`make image`); not part of the package."""

@@ -1,0 +1,260 @@
+"""`make image`: build the engine's image into dist/image/ and print its reference.
+
+    python -m hack.image.build [--output DIR] [--rebuild]
+
+The steps: the engine's wheel (pip wheel, from this tree), helm (hack/helm/build.sh),
+then — unless the layer of these inputs is cached — Debian's packages (`debian`), the
+root filesystem (`rootfs`) and its layer (`layout`). The layer is cached under
+<cache>/image/layers/<key>, the key a hash of the inputs that make it: the wheel's bytes,
+helm's bytes, this builder's sources (which name the Debian packages) and the pip that
+installs. So an unchanged tree does not rebuild, and a commit that changes no input (a
+README-only change still changes the wheel) reuses the layer. The config and manifest are
+written on every run: they carry the commit (revision) and its time (created).
+
+What is not pinned: the Debian packages are the suite's current versions and the
+engine's Python dependencies the newest that its requirements allow, at the time the
+layer is built. Built twice from the same versions (`--rebuild`, the downloads cached),
+the image is the same to the byte; /var/lib/dpkg/status and the venv's dist-info say
+which versions an image holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hack.image import debian, layout, rootfs
+from kidp_gitops.install import manifests
+
+REPO = Path(__file__).resolve().parents[2]
+PIP_VERSION = "26.3"
+SOURCE = "https://github.com/kidp-gitops/kidp-gitops"
+ENTRYPOINT = (f"{rootfs.VENV}/bin/kidp", "controller", "run")
+ENV = (
+    f"PATH={rootfs.PATH}",
+    f"HOME={rootfs.HOME}",
+    "LANG=C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE=1",
+    "PYTHONUNBUFFERED=1",
+)
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("KIDP_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "kidp-gitops"
+
+
+def say(message: str) -> None:
+    print(f"[image] {message}", file=sys.stderr, flush=True)
+
+
+def _run(argv: list[str], cwd: Path | None = None) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:3])} failed: {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def wheel(into: Path) -> Path:
+    """The engine's wheel, built from this tree (hatchling's wheels are reproducible)."""
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(into), str(REPO)])
+    (found,) = into.glob("kidp_gitops-*.whl")
+    return found
+
+
+def helm() -> Path:
+    return Path(_run(["bash", str(REPO / "hack/helm/build.sh")]).strip().splitlines()[-1])
+
+
+def pip_wheel(into: Path) -> Path:
+    """pip itself, run from its wheel inside the image (so the image holds no pip)."""
+    found = list(into.glob(f"pip-{PIP_VERSION}-*.whl"))
+    if not found:
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+                str(into),
+                f"pip=={PIP_VERSION}",
+            ]
+        )
+        found = list(into.glob(f"pip-{PIP_VERSION}-*.whl"))
+    return found[0]
+
+
+def layer_key(wheel_file: Path, helm_file: Path) -> str:
+    h = hashlib.sha256()
+    for name in sorted(p.name for p in Path(__file__).parent.glob("*.py")):
+        h.update(name.encode() + b"\0" + (Path(__file__).parent / name).read_bytes())
+    h.update(_sha256(wheel_file).encode())
+    h.update(_sha256(helm_file).encode())
+    h.update(PIP_VERSION.encode())
+    return h.hexdigest()[:32]
+
+
+def build_layer(
+    key: str, wheel_file: Path, helm_file: Path, cache: Path, layers: Path
+) -> dict[str, object]:
+    """Build the layer of `key` into `layers` (the cache's, or another); returns its
+    record. Downloads come from the cache."""
+    layers.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    apt = debian.Apt(cache / "apt")
+    say(f"resolving Debian {debian.SUITE} packages")
+    apt.update()
+    debs = apt.download(apt.resolve(debian.ROOTS, debian.CUT))
+    say(f"{len(debs)} packages; assembling the root filesystem")
+    with tempfile.TemporaryDirectory(prefix="kidp-image-") as tmp:
+        inputs = Path(tmp) / "inputs"
+        inputs.mkdir()
+        shutil.copy(wheel_file, inputs / wheel_file.name)
+        pip = pip_wheel(cache / "pip")
+        shutil.copy(pip, inputs / pip.name)
+        tree = Path(tmp) / "rootfs"
+        tree.mkdir()
+        rootfs.assemble(
+            tree, debs, helm_file, inputs / wheel_file.name, inputs / pip.name, cache / "pip-cache"
+        )
+        say("writing the layer")
+        blob = layout.layer(tree, Path(tmp) / "layer.tar.gz", rootfs.OWNED, ("tmp",))
+        shutil.move(blob.path, layers / f"{key}.tar.gz")
+        # The tree's own tmpfs-like files may be read-only to us: make them removable.
+        subprocess.run(["chmod", "-R", "u+w", str(tree)], check=False)
+    record: dict[str, object] = {
+        "digest": blob.digest,
+        "diff_id": blob.diff_id,
+        "size": blob.size,
+        "unpacked": blob.unpacked,
+        "seconds": round(time.monotonic() - start, 1),
+        "packages": {d.name: d.version for d in debs},
+    }
+    (layers / f"{key}.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+    return record
+
+
+def commit() -> tuple[str, str]:
+    """HEAD's id and commit time (RFC 3339, UTC): the image's revision and creation."""
+    revision = _run(["git", "rev-parse", "HEAD"], cwd=REPO).strip()
+    seconds = int(_run(["git", "log", "-1", "--format=%ct"], cwd=REPO).strip())
+    created = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return revision, created.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make image", description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=REPO / "dist" / "image")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="build the layer again, even when cached"
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="then build the layer a second time, elsewhere, and fail unless it is the same "
+        "to the byte",
+    )
+    args = parser.parse_args(argv)
+    cache = cache_dir() / "image"
+    cache.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    # One build at a time per cache (two test processes may ask at once): the apt lists
+    # and the layer of a key are shared; the second finds the first's layer.
+    with (
+        open(cache / ".lock", "w") as lock,
+        tempfile.TemporaryDirectory(prefix="kidp-wheel-") as tmp,
+    ):
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        wheel_file = wheel(Path(tmp))
+        version = wheel_file.name.split("-")[1]
+        helm_file = helm()
+        key = layer_key(wheel_file, helm_file)
+        record_file = cache / "layers" / f"{key}.json"
+        if record_file.exists() and not args.rebuild:
+            record = json.loads(record_file.read_text())
+            say(f"layer {key} cached")
+        else:
+            say(f"building layer {key}")
+            record = build_layer(key, wheel_file, helm_file, cache, cache / "layers")
+        if args.verify:
+            say("building the layer again, to compare")
+            with tempfile.TemporaryDirectory(prefix="kidp-image-verify-") as other:
+                again = build_layer(key, wheel_file, helm_file, cache, Path(other))
+            if again["digest"] != record["digest"]:
+                say(f"not reproducible: {record['digest']} then {again['digest']}")
+                return 1
+            say(f"reproducible: built twice, {again['digest']} both times")
+    revision, created = commit()
+    annotations = {
+        "org.opencontainers.image.created": created,
+        "org.opencontainers.image.licenses": "Apache-2.0",
+        "org.opencontainers.image.revision": revision,
+        "org.opencontainers.image.source": SOURCE,
+        "org.opencontainers.image.title": "kidp-gitops",
+        "org.opencontainers.image.version": version,
+    }
+    image = layout.Image(
+        user=f"{rootfs.UID}:{rootfs.UID}",
+        entrypoint=ENTRYPOINT,
+        env=ENV,
+        working_dir=rootfs.DATA,
+        annotations=annotations,
+        created=created,
+    )
+    name, _, tag = manifests.IMAGE.rpartition(":")
+    staging = args.output.with_name(args.output.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    blob_copy = staging.parent / f".{key}.tar.gz"
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cache / "layers" / f"{key}.tar.gz", blob_copy)
+    blob = layout.Layer(
+        blob_copy,
+        str(record["digest"]),
+        str(record["diff_id"]),
+        int(str(record["size"])),
+        int(str(record["unpacked"])),
+    )
+    digest = layout.write(staging, blob, image, tag)
+    shutil.rmtree(args.output, ignore_errors=True)
+    staging.rename(args.output)
+    summary = {
+        "reference": f"{name}:{tag}@{digest}",
+        "layout": str(args.output),
+        "layer_key": key,
+        "compressed_bytes": record["size"],
+        "unpacked_bytes": record["unpacked"],
+        "layer_build_seconds": record["seconds"],
+        "seconds": round(time.monotonic() - start, 1),
+    }
+    (args.output.parent / "image.json").write_text(json.dumps(summary, indent=2) + "\n")
+    say(
+        f"{record['size'] / 1e6:.0f} MB compressed, {record['unpacked'] / 1e6:.0f} MB "
+        f"unpacked; layer built in {record['seconds']} s; this run {summary['seconds']} s"
+    )
+    print(summary["reference"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

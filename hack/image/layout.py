@@ -1,0 +1,166 @@
+"""A root filesystem as a one-layer OCI image, written as an image layout.
+
+    layer(rootfs, out) -> Layer                  the tree as a gzip tarball, deterministic
+    write(directory, layer, image) -> digest     oci-layout, index.json, blobs/sha256/…
+
+The tarball depends on the tree's content only: entries in sorted order, time zero, owner
+root (the image user's home and data directory are its own), modes 0755 or 0644 for
+files and directories (1777 for /tmp), no user or group names, gzip without a name or
+time. Regular files go through `storage.artifacts.add_file`, the one way our tarballs
+hold a file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kidp_gitops.oci.client import OCI_MANIFEST
+from kidp_gitops.storage.artifacts import add_file
+
+LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
+INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
+
+
+@dataclass(frozen=True)
+class Layer:
+    path: Path
+    digest: str  # of the gzip stream: the blob
+    diff_id: str  # of the tar stream: the config's rootfs
+    size: int
+    unpacked: int  # bytes of file content
+
+
+@dataclass(frozen=True)
+class Image:
+    """What the config and the annotations say."""
+
+    user: str
+    entrypoint: Sequence[str]
+    env: Sequence[str]
+    working_dir: str
+    annotations: Mapping[str, str]
+    created: str
+
+
+def _entries(rootfs: Path) -> Iterator[tuple[str, Path]]:
+    """Every path under `rootfs`, relative, sorted as tar readers expect (a directory
+    before its content)."""
+    names: list[str] = []
+    for directory, dirs, files in os.walk(rootfs):
+        base = os.path.relpath(directory, rootfs)
+        for name in dirs + files:
+            names.append(name if base == "." else f"{base}/{name}")
+    for name in sorted(names):
+        yield name, rootfs / name
+
+
+def layer(rootfs: Path, out: Path, owned: Sequence[str], sticky: Sequence[str]) -> Layer:
+    """The tree as a layer blob at `out`; `owned` directories belong to the image user
+    (uid/gid 65532), `sticky` ones are 1777."""
+    plain = out.with_suffix(".tar")
+    unpacked = 0
+    with tarfile.open(plain, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, full in _entries(rootfs):
+            if full.is_symlink():
+                info = tarfile.TarInfo(name)
+                info.type = tarfile.SYMTYPE
+                info.linkname = os.readlink(full)
+                info.mode = 0o777
+                tar.addfile(info)
+            elif full.is_dir():
+                info = tarfile.TarInfo(name)
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o1777 if name in sticky else 0o755
+                if name in owned:
+                    info.uid = info.gid = 65532
+                tar.addfile(info)
+            elif full.is_file():
+                add_file(tar, full, name)
+                unpacked += full.stat().st_size
+            else:
+                raise ValueError(f"{name}: neither a file, a directory nor a link")
+    diff_id = _sha256_file(plain)
+    # No file name and time zero in the gzip header: the same tar, the same blob.
+    with (
+        open(plain, "rb") as src,
+        open(out, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+    ):
+        shutil.copyfileobj(src, gz, 1 << 20)
+    plain.unlink()
+    return Layer(out, _sha256_file(out), diff_id, out.stat().st_size, unpacked)
+
+
+def write(directory: Path, blob: Layer, image: Image, ref_name: str) -> str:
+    """The image layout in `directory` (which must not exist); returns the manifest's
+    digest."""
+    blobs = directory / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    shutil.move(blob.path, blobs / blob.digest.removeprefix("sha256:"))
+    config = {
+        "created": image.created,
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "User": image.user,
+            "Entrypoint": list(image.entrypoint),
+            "Env": list(image.env),
+            "WorkingDir": image.working_dir,
+            "Labels": dict(image.annotations),
+        },
+        "rootfs": {"type": "layers", "diff_ids": [blob.diff_id]},
+        "history": [{"created": image.created, "created_by": "make image (hack/image)"}],
+    }
+    config_digest, config_size = _put(blobs, config)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": LAYER_MEDIA_TYPE, "digest": blob.digest, "size": blob.size}],
+        "annotations": dict(image.annotations),
+    }
+    manifest_digest, manifest_size = _put(blobs, manifest)
+    index = {
+        "schemaVersion": 2,
+        "mediaType": INDEX_MEDIA_TYPE,
+        "manifests": [
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": manifest_digest,
+                "size": manifest_size,
+                "platform": {"architecture": "amd64", "os": "linux"},
+                "annotations": {"org.opencontainers.image.ref.name": ref_name},
+            }
+        ],
+    }
+    (directory / "index.json").write_bytes(_canonical(index))
+    return manifest_digest
+
+
+def _canonical(document: object) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _put(blobs: Path, document: object) -> tuple[str, int]:
+    data = _canonical(document)
+    digest = hashlib.sha256(data).hexdigest()
+    (blobs / digest).write_bytes(data)
+    return f"sha256:{digest}", len(data)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return f"sha256:{h.hexdigest()}"
