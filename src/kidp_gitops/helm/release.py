@@ -12,11 +12,12 @@ a test result outlives the reconcile that ran it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-import gzip
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,9 @@ FAILED = "failed"
 UNINSTALLED = "uninstalled"
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
 _GZIP_MAGIC = b"\x1f\x8b"
+# A release record as helm stores it is a few hundred KiB at most (a Secret holds 1 MiB
+# compressed); anything expanding past this is refused, not decoded.
+MAX_RECORD = 32 * 1024 * 1024
 _EPOCH = "1970-01-01T00:00:00Z"
 HOOK_FAILED = "Failed"
 HOOK_DONE = ("Succeeded", HOOK_FAILED)
@@ -119,8 +123,14 @@ async def history(client: KubeClient, storage_namespace: str, name: str) -> list
         f"/api/v1/namespaces/{storage_namespace}/secrets",
         params={"labelSelector": f"owner=helm,name={name}"},
     )
-    found = [r for r in (_decode(item) for item in listed.get("items") or []) if r is not None]
+    # Off the loop: each record is a gzipped document the storage namespace's writers
+    # (a tenant; a remote cluster's server) chose, decompressed within MAX_RECORD.
+    found = await asyncio.to_thread(_decode_all, listed.get("items") or [])
     return sorted(found, key=lambda r: r.version, reverse=True)
+
+
+def _decode_all(items: list[Any]) -> list[Revision]:
+    return [r for r in (_decode(i) for i in items if isinstance(i, dict)) if r is not None]
 
 
 async def unlock(client: KubeClient, revision: Revision) -> None:
@@ -146,9 +156,11 @@ def _decode(secret: dict[str, Any]) -> Revision | None:
     try:
         data = base64.b64decode(base64.b64decode(raw))
         if data[:2] == _GZIP_MAGIC:
-            data = gzip.decompress(data)
+            data = _gunzip(data)
         doc = json.loads(data)
-    except (binascii.Error, OSError, ValueError):
+    except (binascii.Error, OSError, ValueError, zlib.error):
+        return None
+    if not isinstance(doc, dict):
         return None
     info = doc.get("info") or {}
     metadata = (doc.get("chart") or {}).get("metadata") or {}
@@ -167,6 +179,16 @@ def _decode(secret: dict[str, Any]) -> Revision | None:
         tests=tuple(_test_hooks(doc.get("hooks") or [])),
         manifest=str(doc.get("manifest") or ""),
     )
+
+
+def _gunzip(data: bytes) -> bytes:
+    """The gzip member `data`, refused (ValueError) past MAX_RECORD bytes: a record of
+    1 MiB may expand to a gigabyte."""
+    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out = inflate.decompress(data, MAX_RECORD + 1)
+    if len(out) > MAX_RECORD or inflate.unconsumed_tail:
+        raise ValueError(f"a release record expands past {MAX_RECORD} bytes")
+    return out
 
 
 def _test_hooks(hooks: list[Any]) -> list[TestHook]:

@@ -6,6 +6,8 @@ import base64
 import gzip
 import json
 
+import pytest
+
 from kidp_gitops.helm import action, release, values
 from kidp_gitops.helm.action import Next
 
@@ -144,3 +146,17 @@ def test_release_secret_is_decoded() -> None:
     assert rev.last_deployed == "2026-11-26T10:00:00Z"
     assert rev.snapshot()["chartName"] == "operators"
     assert release._decode({"data": {"release": "not base64!"}}) is None
+
+
+def test_a_release_record_that_expands_past_the_limit_is_not_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A tenant (or a remote cluster's server) may write a gzip bomb under helm's labels.
+    monkeypatch.setattr(release, "MAX_RECORD", 1 << 20)
+    bomb = gzip.compress(b'{"name": "' + b"a" * (4 << 20) + b'"}')
+    assert len(bomb) < 10_000
+    secret = {"data": {"release": base64.b64encode(base64.b64encode(bomb)).decode()}}
+    assert release._decode(secret) is None
+    for not_an_object in (b"[1, 2]", b'"text"'):
+        listed = base64.b64encode(base64.b64encode(gzip.compress(not_an_object))).decode()
+        assert release._decode({"data": {"release": listed}}) is None
