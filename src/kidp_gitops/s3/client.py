@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 from urllib.parse import quote, urlencode, urlsplit
+from xml.parsers import expat
 
 import aiohttp
 
@@ -122,8 +123,17 @@ class Client:
         """Every object whose key starts with `prefix`, in the server's (lexical) order;
         an `S3Error` when there are more than `limit`."""
         token: str | None = None
-        count = 0
+        count = pages = 0
+        # S3 pages hold up to 1,000 keys: a server that sends more pages than the limit
+        # needs (empty ones, with a new token each time) would hold this worker forever.
+        max_pages = limit // 1000 + 10
         while True:
+            pages += 1
+            if pages > max_pages:
+                raise S3Error(
+                    f"bucket '{self.bucket}' listing goes on past {max_pages} pages"
+                    f" for at most {limit} objects"
+                )
             query = {"list-type": "2", "prefix": prefix}
             if token:
                 query["continuation-token"] = token
@@ -143,9 +153,11 @@ class Client:
                 if not size.isdigit():
                     raise S3Error(f"the listing gives object '{cut(key)}' no valid size")
                 yield ObjectInfo(key, (item.findtext("ETag") or "").strip('"'), int(size))
-            token = page.findtext("NextContinuationToken")
+            previous, token = token, page.findtext("NextContinuationToken")
             if (page.findtext("IsTruncated") or "").lower() != "true" or not token:
                 return
+            if token == previous:
+                raise S3Error(f"bucket '{self.bucket}' listing repeats its continuation token")
 
     async def download(self, key: str, dest: Path, *, limit: int) -> str:
         """Write the object to `dest` (its directory must exist), at most `limit` bytes;
@@ -272,13 +284,23 @@ def _parse(body: bytes) -> ET.Element:
     worker thread). A document with a DTD is refused before parsing."""
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise S3Error("the server sent XML with a DTD, which S3 never sends")
+    # The byte search misses a DTD in another encoding (UTF-16): expat, which reads the
+    # declared encoding, is asked first, and stops at any DTD or entity declaration.
+    check = expat.ParserCreate()
+    check.StartDoctypeDeclHandler = _refuse_dtd
+    check.EntityDeclHandler = _refuse_dtd
     try:
+        check.Parse(body, True)
         root = ET.fromstring(body)
-    except ET.ParseError as err:
+    except (ET.ParseError, expat.ExpatError) as err:
         raise S3Error(f"the server sent malformed XML: {err}") from None
     for element in root.iter():
         element.tag = _NS.sub("", element.tag)
     return root
+
+
+def _refuse_dtd(*_: object) -> None:
+    raise S3Error("the server sent XML with a DTD, which S3 never sends")
 
 
 def _discard(file: IO[bytes], path: Path) -> None:

@@ -5,7 +5,9 @@ runs the calls against a real server)."""
 from __future__ import annotations
 
 import pytest
+from aiohttp import web
 
+from kidp_gitops.runtime import outbound
 from kidp_gitops.s3 import client as s3
 
 
@@ -45,6 +47,52 @@ def test_xml_with_a_dtd_is_refused_before_parsing() -> None:
     bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
     with pytest.raises(s3.S3Error, match="DTD"):
         s3._parse(bomb)
+
+
+def test_a_dtd_in_another_encoding_is_refused_too() -> None:
+    # The byte search for "<!DOCTYPE" cannot see it in UTF-16; expat can.
+    text = (
+        '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY e "injected">]>'
+        "<ListBucketResult><Contents><Key>&e;</Key></Contents></ListBucketResult>"
+    )
+    with pytest.raises(s3.S3Error, match="DTD"):
+        s3._parse(text.encode("utf-16"))
+
+
+async def test_an_endless_listing_of_empty_pages_ends_with_an_error() -> None:
+    # A hostile server: always truncated, never an object, a new token each time.
+    served = 0
+
+    async def page(request: web.Request) -> web.Response:
+        nonlocal served
+        served += 1
+        return web.Response(
+            body=(
+                "<ListBucketResult><IsTruncated>true</IsTruncated>"
+                f"<NextContinuationToken>t{served}</NextContinuationToken></ListBucketResult>"
+            ).encode(),
+            content_type="application/xml",
+        )
+
+    app = web.Application()
+    app.router.add_get("/{bucket}", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    http = outbound.Outbound()
+    token = outbound.install(http)
+    try:
+        bucket = s3.Client(s3.Endpoint.parse(f"127.0.0.1:{port}", insecure=True), "b")
+        with pytest.raises(s3.S3Error, match="past 12 pages"):
+            async for _ in bucket.objects(limit=2000):
+                pass
+        assert served == 12
+    finally:
+        outbound.uninstall(token)
+        await http.close()
+        await runner.cleanup()
 
 
 def test_namespaces_are_dropped_from_a_listing() -> None:
