@@ -158,8 +158,9 @@ def _install_plugin(home: Path) -> None:
     source = Path(kidp_gitops.__file__).resolve().parent.parent
     launcher = (
         "#!/bin/sh\n"
-        "# Written by kidp-gitops: runs kidp_gitops.helm.postrender for helm.\n"
-        f"exec {_quote(sys.executable)} -c 'import sys; sys.path.insert(0, sys.argv[1]); "
+        "# Written by kidp-gitops: runs kidp_gitops.helm.postrender for helm, isolated (-I):\n"
+        "# neither the working directory nor PYTHON* variables reach the import path.\n"
+        f"exec {_quote(sys.executable)} -I -c 'import sys; sys.path.insert(0, sys.argv[1]); "
         "from kidp_gitops.helm import postrender; sys.exit(postrender.main(sys.argv[2:]))' "
         f'{_quote(str(source))} "$@"\n'
     )
