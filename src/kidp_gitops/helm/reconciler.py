@@ -56,7 +56,16 @@ from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.kube.ssa import ResourceManager
 from kidp_gitops.proc import background
-from kidp_gitops.runtime import conditions, failures, lifecycle, metrics, outbound, redact
+from kidp_gitops.runtime import (
+    conditions,
+    dependencies,
+    failures,
+    lifecycle,
+    metrics,
+    outbound,
+    redact,
+)
+from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
@@ -174,7 +183,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         hr, generation = obj, obj.generation
         _check_storage(hr)
         self._check_access(hr)
-        await self._check_dependencies(hr)
+        await self._check_dependencies(hr, status)
         found = await self._chart(hr, status)
         composed = await self._values(hr)
         desired = Desired(found, composed)
@@ -282,7 +291,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             cref = hr.spec.chart_ref
             self.lockdown.check_ref(hr.namespace, cref.kind, cref.namespace or "", cref.name)
 
-    async def _check_dependencies(self, hr: api.HelmRelease) -> None:
+    async def _check_dependencies(self, hr: api.HelmRelease, status: api.HelmReleaseStatus) -> None:
         for dep in hr.spec.depends_on:
             ns = dep.namespace or hr.namespace
             ref = f"'{ns}/{dep.name}'"
@@ -294,12 +303,10 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 raise ReconcileError(
                     conditions.DEPENDENCY_NOT_READY, f"dependency {ref} not found"
                 ) from err
-            st = other.get("status") or {}
-            current = st.get("observedGeneration") == other["metadata"].get("generation")
-            if not (current and conditions.is_true(st, conditions.READY)):
-                raise ReconcileError(
-                    conditions.DEPENDENCY_NOT_READY, f"dependency {ref} is not ready"
-                )
+            # `self` of a readyExpr: the HelmRelease as the API server returns it.
+            whole = hr.model_dump(mode="json", by_alias=True, exclude_none=True)
+            whole["status"] = typed_status.dump(status)
+            await dependencies.require_ready(f"dependency {ref}", whole, other, dep.ready_expr)
 
     async def _chart(self, hr: api.HelmRelease, status: api.HelmReleaseStatus) -> chart.Chart:
         charts = self.charts

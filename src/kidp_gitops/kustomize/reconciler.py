@@ -41,7 +41,14 @@ from kidp_gitops.kustomize import apply, health, inventory, pipeline, report
 from kidp_gitops.kustomize.apply import with_owner
 from kidp_gitops.kustomize.drift import DriftTracker
 from kidp_gitops.kustomize.prune import PruneFailed, prune
-from kidp_gitops.runtime import conditions, failures, lifecycle, outbound, references
+from kidp_gitops.runtime import (
+    conditions,
+    dependencies,
+    failures,
+    lifecycle,
+    outbound,
+    references,
+)
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
@@ -181,7 +188,7 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         ref = lifecycle.involved(obj)
         found = Found.of(status)
         self._check_access(spec, namespace)
-        await self._check_dependencies(spec, namespace)
+        await self._check_dependencies(obj, status)
         artifact = await self._source_artifact(spec, namespace)
         revision = artifact.revision
         status.last_attempted_revision = revision
@@ -294,7 +301,10 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         ref = spec.source_ref
         self.lockdown.check_ref(namespace, ref.kind, ref.namespace or namespace, ref.name)
 
-    async def _check_dependencies(self, spec: api.KustomizationSpec, namespace: str) -> None:
+    async def _check_dependencies(
+        self, obj: api.Kustomization, status: api.KustomizationStatus
+    ) -> None:
+        spec, namespace = obj.spec, obj.namespace
         for dep in spec.depends_on:
             ns = dep.namespace or namespace
             group = (
@@ -313,11 +323,9 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
                 raise ReconcileError(
                     conditions.DEPENDENCY_NOT_READY, f"{described} not found"
                 ) from err
-            st = other.get("status") or {}
-            ready = conditions.is_true(st, conditions.READY)
-            current = st.get("observedGeneration") == other["metadata"].get("generation")
-            if not (ready and current):
-                raise ReconcileError(conditions.DEPENDENCY_NOT_READY, f"{described} is not ready")
+            await dependencies.require_ready(
+                described, _as_json(obj, status), other, dep.ready_expr
+            )
 
     async def _source_artifact(self, spec: api.KustomizationSpec, namespace: str) -> meta.Artifact:
         ref = spec.source_ref
@@ -546,3 +554,10 @@ def _applied_before(found: Found, revision: str, generation: int, rendered: Rend
 
 
 __all__ = ["KustomizationReconciler"]
+
+
+def _as_json(obj: api.Kustomization, status: api.KustomizationStatus) -> JSON:
+    """The Kustomization as the API server returns it (`self` of a readyExpr)."""
+    whole = obj.model_dump(mode="json", by_alias=True, exclude_none=True)
+    whole["status"] = typed_status.dump(status)
+    return whole

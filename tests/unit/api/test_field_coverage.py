@@ -60,7 +60,6 @@ KNOWN_GAPS: dict[str, frozenset[str]] = {
     ),
     "Kustomization": frozenset(
         {
-            "spec.healthCheckExprs",
             "spec.decryption.provider",
             "spec.driftIgnoreRules",
             "spec.validation",
@@ -77,7 +76,6 @@ KNOWN_GAPS: dict[str, frozenset[str]] = {
         }
     ),
     "Provider": frozenset({"spec.serviceAccountName", "spec.commitStatusExpr"}),
-    "Receiver": frozenset({"spec.resourceFilter"}),
     "ImageRepository": frozenset(
         {"spec.proxySecretRef", "spec.serviceAccountName", "spec.provider"}
     ),
