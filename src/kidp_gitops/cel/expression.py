@@ -58,7 +58,10 @@ READY = Environment("ready", ("self", "dep"), "bool")
 RESOURCE_FILTER = Environment("resourceFilter", ("res", "req"), "bool")
 """A Receiver's `resourceFilter`: the metadata of each resource it would reconcile and
 the webhook's JSON body."""
-ENVIRONMENTS = {e.name: e for e in (HEALTH, READY, RESOURCE_FILTER)}
+COMMIT_STATUS = Environment("commitStatus", ("event", "alert", "provider"), "string")
+"""A Provider's `commitStatusExpr`: the event, the Alert and the Provider; the name of
+the commit status it sets."""
+ENVIRONMENTS = {e.name: e for e in (HEALTH, READY, RESOURCE_FILTER, COMMIT_STATUS)}
 
 _RESULT_TYPES = {"bool": cel.Type.BOOL, "string": cel.Type.STRING}
 

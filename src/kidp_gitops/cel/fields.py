@@ -24,6 +24,7 @@ FIELDS: dict[str, tuple[tuple[str, Environment], ...]] = {
         ("spec.dependsOn[].readyExpr", expression.READY),
     ),
     "HelmRelease": (("spec.dependsOn[].readyExpr", expression.READY),),
+    "Provider": (("spec.commitStatusExpr", expression.COMMIT_STATUS),),
     "Receiver": (
         ("spec.resourceFilter", expression.RESOURCE_FILTER),
         ("spec.resources[].filter", expression.RESOURCE_FILTER),

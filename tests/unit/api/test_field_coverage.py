@@ -75,7 +75,7 @@ KNOWN_GAPS: dict[str, frozenset[str]] = {
             "spec.postRenderers",
         }
     ),
-    "Provider": frozenset({"spec.serviceAccountName", "spec.commitStatusExpr"}),
+    "Provider": frozenset({"spec.serviceAccountName"}),
     "ImageRepository": frozenset(
         {"spec.proxySecretRef", "spec.serviceAccountName", "spec.provider"}
     ),

@@ -48,3 +48,13 @@ def test_group_kind_ignores_the_version() -> None:
     assert fields.group_kind("a.io/v1", "A") == fields.group_kind("a.io/v2", "A") == ("a.io", "A")
     assert fields.group_kind("v1", "ConfigMap") == ("", "ConfigMap")
     assert fields.group_kind("a.io/v1", None) == ("a.io", "")
+
+
+def test_commit_status_expr_must_be_a_string() -> None:
+    good = {"spec": {"type": "gitlab", "commitStatusExpr": "'ci/' + event.involvedObject.name"}}
+    assert fields.problems("Provider", good) == []
+    bad = {"spec": {"type": "gitlab", "commitStatusExpr": "size(event) > 1"}}
+    assert fields.problems("Provider", bad) == [
+        "spec.commitStatusExpr: invalid CEL expression: the expression must return a "
+        "string, not BOOL"
+    ]
