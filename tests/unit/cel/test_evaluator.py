@@ -48,3 +48,14 @@ async def test_a_costly_expression_is_stopped_and_the_loop_keeps_running(
     assert ticks > 5  # the event loop ran while the worker worked
     # The next evaluation gets a new worker.
     assert await evaluator.boolean("size(xs) == 9000", HEALTH, data)
+
+
+async def test_an_expression_needing_too_much_memory_ends_the_worker_not_the_engine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(evaluator, "DEADLINE", 120.0)  # the memory cap ends it first
+    # 2,000 strings of 20 MB: 40 GB if it were allowed; the worker has 1 GiB.
+    data = {"xs": list(range(2000)), "s": "ab" * 5_000_000}
+    with pytest.raises(expression.EvaluationFailed, match="more memory than allowed"):
+        await evaluator.boolean("xs.map(a, (s + s).lowerAscii()).size() > 0", HEALTH, data)
+    assert await evaluator.boolean("size(xs) == 2000", HEALTH, data)
