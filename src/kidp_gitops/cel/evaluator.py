@@ -5,9 +5,9 @@
 
 Every call goes to one worker process per event loop (`worker`), started on first use
 and again after it died or was stopped: a call that takes longer than `DEADLINE` kills
-the worker and fails, and so does one that makes it exceed its memory. Calls are
-answered one at a time, in order; a health check's few objects, or a webhook's few
-resources, each take a fraction of a millisecond.
+the worker and fails, and so does one that makes it exceed its memory. The worker ends
+with the engine (its stdin closes). Calls are answered one at a time, in order; a
+health check's few objects, or a webhook's few resources, each take about 0.4 ms.
 
 The expression is checked here first (cached), so a bad one never reaches the worker,
 and the data must be JSON: what the API server returns or a webhook sent.
@@ -84,10 +84,6 @@ class _Worker:
             process.kill()
         await process.wait()
 
-    async def close(self) -> None:
-        async with self._lock:
-            await self._stop()
-
 
 _WORKERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Worker] = (
     weakref.WeakKeyDictionary()
@@ -119,10 +115,3 @@ async def boolean(text: str, env: Environment, data: dict[str, Any]) -> bool:
     if not isinstance(value, bool):
         raise EvaluationFailed(f"the expression returned a {type(value).__name__}, not a bool")
     return value
-
-
-async def stop() -> None:
-    """Stop this event loop's worker (the engine at shutdown; tests)."""
-    worker = _WORKERS.get(asyncio.get_running_loop())
-    if worker is not None:
-        await worker.close()
