@@ -23,11 +23,13 @@ from typing import Any
 
 import orjson
 
-from kidp_gitops.cel import expression
+from kidp_gitops.cel import expression, worker
 from kidp_gitops.cel.expression import Environment, EvaluationFailed
 
 DEADLINE = 2.0
 """Seconds one evaluation may take. The expressions Flux documents take microseconds."""
+STARTUP = 60.0
+"""Seconds the worker may take to load (a busy machine), before its first evaluation."""
 _ANSWER_LIMIT = 1 << 20
 
 
@@ -64,16 +66,26 @@ class _Worker:
             return answer
 
     async def _started(self) -> asyncio.subprocess.Process:
-        if self._process is None or self._process.returncode is not None:
-            self._process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "kidp_gitops.cel.worker",
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-                limit=_ANSWER_LIMIT,
-            )
+        if self._process is not None and self._process.returncode is None:
+            return self._process
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "kidp_gitops.cel.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            limit=_ANSWER_LIMIT,
+        )
+        assert self._process.stdout is not None
+        try:
+            async with asyncio.timeout(STARTUP):
+                ready = await self._process.stdout.readline()
+        except TimeoutError:
+            ready = b""
+        if ready != worker.READY:
+            await self._stop()
+            raise EvaluationFailed("the CEL evaluator process did not start")
         return self._process
 
     async def _stop(self) -> None:
@@ -92,10 +104,10 @@ _WORKERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Worker] = (
 
 def _worker() -> _Worker:
     loop = asyncio.get_running_loop()
-    worker = _WORKERS.get(loop)
-    if worker is None:
-        worker = _WORKERS[loop] = _Worker()
-    return worker
+    found = _WORKERS.get(loop)
+    if found is None:
+        found = _WORKERS[loop] = _Worker()
+    return found
 
 
 async def evaluate(text: str, env: Environment, data: dict[str, Any]) -> Any:

@@ -1,6 +1,7 @@
 """The process that evaluates CEL for the engine: `python -m kidp_gitops.cel.worker`.
 
-One request per line on stdin, one answer per line on stdout, JSON:
+It says `ready` on stdout once loaded, then answers one request per line on stdin, one
+answer per line on stdout, JSON:
 
     {"text": "...", "env": "health", "data": {...}}
     → {"value": ...} | {"error": "...", "invalid": true|false}
@@ -23,6 +24,8 @@ import orjson
 
 from kidp_gitops.cel import expression
 
+READY = b"ready\n"
+"""The first line: loading the interpreter and the library is not the evaluation's time."""
 MEMORY = 1 << 30
 """The worker's address space, in bytes: the interpreter, the library and the largest
 object the API server stores (about 1.5 MiB of JSON) fit many times over."""
@@ -41,6 +44,8 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
     out = sys.stdout.buffer
+    out.write(READY)
+    out.flush()
     for line in sys.stdin.buffer:
         try:
             reply = answer(orjson.loads(line))
