@@ -304,8 +304,10 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                     conditions.DEPENDENCY_NOT_READY, f"dependency {ref} not found"
                 ) from err
             # `self` of a readyExpr: the HelmRelease as the API server returns it.
-            whole = hr.model_dump(mode="json", by_alias=True, exclude_none=True)
-            whole["status"] = typed_status.dump(status)
+            whole: JSON = {}
+            if dep.ready_expr:
+                whole = hr.model_dump(mode="json", by_alias=True, exclude_none=True)
+                whole["status"] = typed_status.dump(status)
             await dependencies.require_ready(f"dependency {ref}", whole, other, dep.ready_expr)
 
     async def _chart(self, hr: api.HelmRelease, status: api.HelmReleaseStatus) -> chart.Chart:

@@ -323,9 +323,8 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
                 raise ReconcileError(
                     conditions.DEPENDENCY_NOT_READY, f"{described} not found"
                 ) from err
-            await dependencies.require_ready(
-                described, _as_json(obj, status), other, dep.ready_expr
-            )
+            this = _as_json(obj, status) if dep.ready_expr else {}
+            await dependencies.require_ready(described, this, other, dep.ready_expr)
 
     async def _source_artifact(self, spec: api.KustomizationSpec, namespace: str) -> meta.Artifact:
         ref = spec.source_ref
@@ -553,11 +552,11 @@ def _applied_before(found: Found, revision: str, generation: int, rendered: Rend
     )
 
 
-__all__ = ["KustomizationReconciler"]
-
-
 def _as_json(obj: api.Kustomization, status: api.KustomizationStatus) -> JSON:
     """The Kustomization as the API server returns it (`self` of a readyExpr)."""
     whole = obj.model_dump(mode="json", by_alias=True, exclude_none=True)
     whole["status"] = typed_status.dump(status)
     return whole
+
+
+__all__ = ["KustomizationReconciler"]
