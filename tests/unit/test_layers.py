@@ -21,15 +21,17 @@ CONTROLLERS = {"source", "kustomize", "helm", "notification", "image"}
 # `vcs` (git program plumbing, semver) is shared by the controllers that talk to Git;
 # `goyaml` (YAML as Go reads it) and `proc` (running programs confined) by all; `oci`
 # (registry client, Flux's artifact format) by the controllers that read registries; `s3`
-# (SigV4, the object storage calls) by the Bucket source.
-FOUNDATION = {"api", "kube", "runtime", "storage", "vcs", "goyaml", "proc", "oci", "s3"}
+# (SigV4, the object storage calls) by the Bucket source; `cel` (CEL as Flux evaluates it).
+FOUNDATION = {"api", "kube", "runtime", "storage", "vcs", "goyaml", "proc", "oci", "s3", "cel"}
 # What each top-level package may import from the project (besides itself).
 ALLOWED: dict[str, set[str]] = {
     "api": set(),
     "goyaml": set(),
     "proc": set(),
+    # CEL as Flux evaluates it; `fields` reads the refused table's path syntax.
+    "cel": {"api"},
     "kube": {"api", "goyaml"},  # goyaml's bounds: a tenant's kubeconfig is measured first
-    "runtime": {"api", "kube", "proc"},
+    "runtime": {"api", "kube", "proc", "cel"},
     "storage": {"proc"},
     "vcs": {"proc"},
     "oci": {"runtime", "storage"},  # outbound HTTP and registryauth; storage.untar
@@ -41,7 +43,7 @@ ALLOWED: dict[str, set[str]] = {
     **{c: FOUNDATION for c in CONTROLLERS},
     "kustomize": FOUNDATION | {"render", "sops"},
     "helm": FOUNDATION | {"render"},  # spec.postRenderers: kustomize over helm's output
-    "validate": {"api", "goyaml", "render", "sops"},
+    "validate": {"api", "cel", "goyaml", "render", "sops"},
     "install": {"api", "kube"},
     # The read-model of both faces: the kinds table, kstatus (→ runtime), the inventory.
     "views": {"api", "kube", "runtime", "kustomize"},

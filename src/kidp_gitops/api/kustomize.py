@@ -135,10 +135,11 @@ class PostBuild(meta.SpecModel):
 
 
 class CustomHealthCheck(meta.SpecModel):
-    """CEL expressions that tell the health of objects of one kind."""
+    """CEL expressions that tell the health of objects of one kind (or, without a
+    kind, of every kind of the apiVersion's group; the version is ignored)."""
 
     api_version: str
-    kind: str
+    kind: str | None = None
     current: str
     """True when the object is healthy."""
     in_progress: str | None = None

@@ -11,9 +11,9 @@ rewriting apiVersion only, so the PRD's v1beta1 Alert applies as written.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from kidp_gitops.api import meta, resources
 
@@ -122,8 +122,26 @@ class OIDCProvider(meta.SpecModel):
 # --- Provider ---------------------------------------------------------------------------
 
 
+_GIT_PROVIDERS = ("github", "gitlab", "gitea", "bitbucketserver", "bitbucket", "azuredevops")
+
+
 class ProviderSpec(meta.SpecModel):
     """Where and how to send events."""
+
+    # Flux's rule: a commit status name is for the providers that set commit statuses.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": " || ".join(f"self.type == '{t}'" for t in _GIT_PROVIDERS)
+                    + " || !has(self.commitStatusExpr)",
+                    "message": "spec.commitStatusExpr is only supported for the "
+                    + ", ".join(f"'{t}'" for t in _GIT_PROVIDERS)
+                    + " provider types",
+                }
+            ]
+        }
+    )
 
     type: ProviderType
     interval: meta.Duration | None = None
@@ -144,7 +162,18 @@ class ProviderSpec(meta.SpecModel):
     """Secret with a CA (ca.crt) and/or client certificate (tls.crt, tls.key)."""
     suspend: bool = False
     commit_status_expr: str | None = None
-    """CEL expression for the commit status text (Git-host providers only)."""
+    """CEL expression (over `event`, `alert`, `provider`) giving the name of the commit
+    status (Git-host providers only)."""
+
+    @model_validator(mode="after")
+    def _commit_status_for_git_providers(self) -> Self:
+        if self.commit_status_expr and self.type not in _GIT_PROVIDERS:
+            raise ValueError(
+                "spec.commitStatusExpr is only supported for the "
+                + ", ".join(f"'{t}'" for t in _GIT_PROVIDERS)
+                + " provider types"
+            )
+        return self
 
     def effective_timeout(self) -> meta.TimeoutDuration:
         return self.timeout or meta.TimeoutDuration("15s")

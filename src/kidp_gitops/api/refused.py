@@ -51,8 +51,10 @@ _CLOUD = (
 )
 _PROXY = "a proxy for outbound connections is not implemented"
 _SIGNATURES = "signature verification (cosign, notation) is not implemented"
-_CEL_READY = "readiness by CEL expression is not implemented; the Ready condition decides"
-_CEL_HEALTH = "health checks by CEL expression are not implemented"
+_CEL_HEALTH = (
+    "health checks by CEL expression are not implemented for Helm releases "
+    "(a Kustomization's healthCheckExprs are)"
+)
 
 FIELDS: dict[str, tuple[Refused, ...]] = {
     "GitRepository": (
@@ -70,7 +72,6 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
     "HelmChart": (Refused("spec.verify", _SIGNATURES),),
     "Kustomization": (
         Refused("spec.kubeConfig.configMapRef", _WORKLOAD_IDENTITY),
-        Refused("spec.dependsOn[].readyExpr", _CEL_READY),
         Refused("spec.buildMetadata", "kustomize build metadata annotations are not implemented"),
         Refused("spec.decryption.provider", "only SOPS exists", allowed=("sops",)),
         Refused("spec.ignore", "ignore rules for drift detection and apply are not implemented"),
@@ -81,7 +82,6 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
             "spec.commonMetadata",
             "labels and annotations on every object of the release are not implemented",
         ),
-        Refused("spec.dependsOn[].readyExpr", _CEL_READY),
         Refused("spec.healthCheckExprs", _CEL_HEALTH),
         Refused("spec.install.disableTakeOwnership", _OWNERSHIP, allowed=(True,)),
         Refused("spec.upgrade.disableTakeOwnership", _OWNERSHIP, allowed=(True,)),
@@ -141,10 +141,6 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
     ),
     "Receiver": (
         Refused("spec.oidcProviders", "authenticating webhooks by OIDC tokens is not implemented"),
-        Refused(
-            "spec.resources[].filter",
-            "CEL filters on the resources to reconcile are not implemented",
-        ),
     ),
     "ImageUpdateAutomation": (
         Refused(
@@ -173,6 +169,11 @@ def refused_fields(kind: str, obj: dict[str, Any]) -> list[Refused]:
             if _is_set(value) and not any(_same(value, a) for a in rule.allowed):
                 found.append(Refused(".".join(path), rule.why, rule.allowed))
     return found
+
+
+def values_at(obj: dict[str, Any], path: str) -> list[tuple[str, Any]]:
+    """Every (concrete path, value) that a path as written above reaches in `obj`."""
+    return [(".".join(p), v) for p, v in _values(obj, path.split("."), [])]
 
 
 def _values(value: Any, parts: list[str], done: list[str]) -> list[tuple[list[str], Any]]:

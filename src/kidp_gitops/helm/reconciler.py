@@ -65,6 +65,7 @@ from kidp_gitops.kube.ssa import ResourceManager
 from kidp_gitops.proc import background
 from kidp_gitops.runtime import (
     conditions,
+    dependencies,
     failures,
     lifecycle,
     metrics,
@@ -72,6 +73,7 @@ from kidp_gitops.runtime import (
     redact,
     remote,
 )
+from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, RetryError, StalledError
@@ -210,7 +212,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         hr = obj
         _check_storage(hr)
         self._check_access(hr)
-        await self._check_dependencies(hr)
+        await self._check_dependencies(hr, status)
         helm_chart = await self._helm_chart(hr, status.helm_chart)
         report.inputs(status, helm_chart, hr.release_namespace())
         found = await self._chart(hr)
@@ -364,7 +366,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             cref = hr.spec.chart_ref
             self.lockdown.check_ref(hr.namespace, cref.kind, cref.namespace or "", cref.name)
 
-    async def _check_dependencies(self, hr: api.HelmRelease) -> None:
+    async def _check_dependencies(self, hr: api.HelmRelease, status: api.HelmReleaseStatus) -> None:
         for dep in hr.spec.depends_on:
             ns = dep.namespace or hr.namespace
             ref = f"'{ns}/{dep.name}'"
@@ -376,12 +378,12 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                 raise ReconcileError(
                     conditions.DEPENDENCY_NOT_READY, f"dependency {ref} not found"
                 ) from err
-            st = other.get("status") or {}
-            current = st.get("observedGeneration") == other["metadata"].get("generation")
-            if not (current and conditions.is_true(st, conditions.READY)):
-                raise ReconcileError(
-                    conditions.DEPENDENCY_NOT_READY, f"dependency {ref} is not ready"
-                )
+            # `self` of a readyExpr: the HelmRelease as the API server returns it.
+            whole: JSON = {}
+            if dep.ready_expr:
+                whole = hr.model_dump(mode="json", by_alias=True, exclude_none=True)
+                whole["status"] = typed_status.dump(status)
+            await dependencies.require_ready(f"dependency {ref}", whole, other, dep.ready_expr)
 
     async def _helm_chart(self, hr: api.HelmRelease, previous: str | None) -> str | None:
         """'namespace/name' of the HelmChart made for the release (None with chartRef);

@@ -10,7 +10,8 @@ controller does: both call `plan`, with the same policy.
     done = await manager.apply(objects)         both, in stages: CRDs and Namespaces
                                                 first (waited for), then the rest
     await manager.put(obj)                      one forced apply, no plan
-    await manager.wait(refs, timeout)           until every object is Current (kstatus)
+    await manager.wait(refs, timeout)           until every object is Current (kstatus,
+                                                or the caller's `reader` for some kinds)
     await manager.delete(ref, owned=…)          delete, if still ours
 
 Planning one object:
@@ -38,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -195,6 +196,11 @@ class ApplyFailed(KubeError):
 
 class MissingNamespace(KubeError):
     """A namespaced object without a namespace: nothing to apply it to."""
+
+
+StatusReader = Callable[[JSON], Awaitable["kstatus.Result | None"]]
+"""The health of a live object by the caller's rules (a Kustomization's CEL health
+checks), or None where kstatus decides."""
 
 
 class Unhealthy(KubeError):
@@ -410,12 +416,13 @@ class ResourceManager:
 
     # ---- wait -----------------------------------------------------------------------
 
-    async def status_of(self, ref: ObjRef) -> kstatus.Result:
+    async def status_of(self, ref: ObjRef, reader: StatusReader | None = None) -> kstatus.Result:
         resource = await self.mapper.resource(ref.api_version, ref.kind)
         obj = await self._get(resource.path(ref.namespace or None, ref.name))
         if obj is None:
             return kstatus.Result(kstatus.Status.NOT_FOUND, "not found")
-        return kstatus.compute(obj)
+        found = await reader(obj) if reader is not None else None
+        return found if found is not None else kstatus.compute(obj)
 
     async def wait(
         self,
@@ -423,13 +430,15 @@ class ResourceManager:
         timeout: float,
         superseded: Callable[[], bool] = lambda: False,
         poll: float = 0.5,
+        reader: StatusReader | None = None,
     ) -> None:
-        """Poll until every object is Current (kstatus); Unhealthy when one is Failed or
-        the timeout passes, naming the objects and why; Superseded when `superseded()`."""
+        """Poll until every object is Current (kstatus, or what `reader` says of it);
+        Unhealthy when one is Failed or the timeout passes, naming the objects and why;
+        Superseded when `superseded()`."""
         deadline = time.monotonic() + timeout
         pending = list(refs)
         while True:
-            results = await asyncio.gather(*(self.status_of(r) for r in pending))
+            results = await asyncio.gather(*(self.status_of(r, reader) for r in pending))
             failed = [
                 (r, s)
                 for r, s in zip(pending, results, strict=True)

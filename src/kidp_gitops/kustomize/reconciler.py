@@ -41,7 +41,15 @@ from kidp_gitops.kustomize import apply, health, inventory, pipeline, report
 from kidp_gitops.kustomize.apply import with_owner
 from kidp_gitops.kustomize.drift import DriftTracker, RemoteDrift
 from kidp_gitops.kustomize.prune import PruneFailed, prune
-from kidp_gitops.runtime import conditions, failures, lifecycle, outbound, references, remote
+from kidp_gitops.runtime import (
+    conditions,
+    dependencies,
+    failures,
+    lifecycle,
+    outbound,
+    references,
+    remote,
+)
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
@@ -187,7 +195,7 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         spec, namespace = obj.spec, obj.namespace
         found = Found.of(status)
         self._check_access(spec, namespace)
-        await self._check_dependencies(spec, namespace)
+        await self._check_dependencies(obj, status)
         artifact = await self._source_artifact(spec, namespace)
         status.last_attempted_revision = artifact.revision
         # Checked to answer before anything is built: a remote that does not keeps its
@@ -344,7 +352,10 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
         ref = spec.source_ref
         self.lockdown.check_ref(namespace, ref.kind, ref.namespace or namespace, ref.name)
 
-    async def _check_dependencies(self, spec: api.KustomizationSpec, namespace: str) -> None:
+    async def _check_dependencies(
+        self, obj: api.Kustomization, status: api.KustomizationStatus
+    ) -> None:
+        spec, namespace = obj.spec, obj.namespace
         for dep in spec.depends_on:
             ns = dep.namespace or namespace
             group = (
@@ -363,11 +374,8 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
                 raise ReconcileError(
                     conditions.DEPENDENCY_NOT_READY, f"{described} not found"
                 ) from err
-            st = other.get("status") or {}
-            ready = conditions.is_true(st, conditions.READY)
-            current = st.get("observedGeneration") == other["metadata"].get("generation")
-            if not (ready and current):
-                raise ReconcileError(conditions.DEPENDENCY_NOT_READY, f"{described} is not ready")
+            this = _as_json(obj, status) if dep.ready_expr else {}
+            await dependencies.require_ready(described, this, other, dep.ready_expr)
 
     async def _source_artifact(self, spec: api.KustomizationSpec, namespace: str) -> meta.Artifact:
         ref = spec.source_ref
@@ -626,6 +634,13 @@ def _applied_before(found: Found, revision: str, generation: int, rendered: Rend
             found.inventory, [inventory.ref_of(m) for m in rendered.manifests]
         )
     )
+
+
+def _as_json(obj: api.Kustomization, status: api.KustomizationStatus) -> JSON:
+    """The Kustomization as the API server returns it (`self` of a readyExpr)."""
+    whole = obj.model_dump(mode="json", by_alias=True, exclude_none=True)
+    whole["status"] = typed_status.dump(status)
+    return whole
 
 
 __all__ = ["KustomizationReconciler"]

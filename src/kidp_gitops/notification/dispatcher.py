@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 
 from pydantic import ValidationError
 
 from kidp_gitops.api import notification as api
+from kidp_gitops.cel import evaluator, expression
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import KubeError
 from kidp_gitops.kube.informer import EventType, Informer
@@ -172,11 +174,17 @@ class Dispatcher:
             return
         try:
             dest = await secrets.destination(self.client, provider)
+            dest = await _named_status(dest, event, alert, provider)
             post = providers.build(dest, event)
             if post is None:
                 return  # nothing to send (a commit status without a commit)
             await self.sender.send(dest, post)
-        except (secrets.SecretProblem, providers.Unsupported, SendFailed) as err:
+        except (
+            secrets.SecretProblem,
+            providers.Unsupported,
+            SendFailed,
+            expression.EvaluationFailed,
+        ) as err:
             self._failed(alert, spec, str(err))
             return
         except ValidationError as err:
@@ -206,3 +214,23 @@ class Dispatcher:
             log.debug("labels of %s unavailable: %s", o, err)
             return {}
         return dict((obj.get("metadata") or {}).get("labels") or {})
+
+
+async def _named_status(
+    dest: providers.Destination, event: FluxEvent, alert: JSON, provider: JSON
+) -> providers.Destination:
+    """`dest` with the commit status name the Provider's `commitStatusExpr` gives for
+    this event (over `event`, `alert` and `provider`, as Flux), when it has one."""
+    text = (provider.get("spec") or {}).get("commitStatusExpr")
+    if not text or dest.type not in providers.COMMIT_STATUS:
+        return dest
+    if providers.commit_sha(event.revision) is None:
+        return dest  # no commit, no status: nothing is sent
+    variables = {"event": event.to_json(), "alert": alert, "provider": provider}
+    try:
+        name = await evaluator.evaluate(text, expression.COMMIT_STATUS, variables)
+    except (expression.EvaluationFailed, expression.InvalidExpression) as err:
+        raise expression.EvaluationFailed(f"spec.commitStatusExpr: {err}") from err
+    if not isinstance(name, str) or not name:
+        raise expression.EvaluationFailed("spec.commitStatusExpr gave no name")
+    return dataclasses.replace(dest, status_name=name)

@@ -61,6 +61,9 @@ class Destination:
     ssl_context: ssl.SSLContext | None = None
     timeout: float = 15.0
     provider_uid: str = ""
+    status_name: str | None = None
+    """The commit status's name, as the Provider's `commitStatusExpr` made it; Flux's
+    default name when None."""
 
     def redacted(self) -> str:
         """The address without path, query or credentials: safe to show anywhere."""
@@ -224,8 +227,8 @@ def commit_status(dest: Destination, event: FluxEvent, headers: dict[str, str]) 
     if repo.count("/") < 1:
         raise Unsupported(f"provider type '{dest.type}' needs a repository URL as address")
     o = event.involved_object
-    # Flux's status name: kind/name/ and the first block of the Provider's UID, lowercase.
-    context = f"{o.kind}/{o.name}/{dest.provider_uid.split('-')[0]}".lower()
+    # Flux's default name: kind/name/ and the first block of the Provider's UID, lowercase.
+    context = dest.status_name or f"{o.kind}/{o.name}/{dest.provider_uid.split('-')[0]}".lower()
     description = event.message if len(event.message) <= 140 else event.message[:137] + "..."
     failed = event.severity == "error"
     if dest.type == "github":

@@ -10,18 +10,28 @@ An unknown path is 404, a suspended Receiver 503, a rejected call 401/403/400
 `*` means every object of its kind in its namespace that carries `matchLabels`. Under the
 lockdown a resource in another namespace is never annotated, whatever the Receiver's
 status says (it may predate the spec): the others are, and the answer is 500, as Flux's.
+
+With `resourceFilter` and/or a resource's own `filter` (CEL, as Flux evaluates them),
+each object is annotated only when every filter set returns true for it: `res` is the
+object's apiVersion, kind and metadata, `req` the call's body when it is JSON (else
+empty). A filter that cannot be evaluated on an object leaves it alone and makes the
+answer 500; a Receiver whose filter does not compile answers 503 (it is Stalled).
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+from typing import Any
 
+import orjson
 from aiohttp import web
 
 from kidp_gitops.api import notification as api
 from kidp_gitops.api import resources
 from kidp_gitops.api.wellknown import REQUESTED_AT
+from kidp_gitops.cel import evaluator, expression
+from kidp_gitops.cel import fields as cel_fields
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import KubeError
 from kidp_gitops.kube.informer import Informer
@@ -80,6 +90,8 @@ class ReceiverServer:
             spec = receiver.spec_of(obj)
         except ReconcileError:
             return web.Response(status=503, text="receiver is not ready\n")
+        if cel_fields.problems(receiver.KIND, obj):
+            return web.Response(status=503, text="receiver is not ready\n")
         if spec.suspend:
             return web.Response(status=503, text="receiver is suspended\n")
         try:
@@ -98,7 +110,10 @@ class ReceiverServer:
             return web.Response(status=err.status, text=err.message + "\n")
         if verdict is webhooks.Verdict.PONG:
             return web.Response(text="pong\n")
-        requested, refused = await self._request_reconciles(meta["namespace"], spec)
+        filters = _Filters.of(spec, request.content_type, body)
+        if filters is None:
+            return web.Response(status=400, text="the body is not valid JSON\n")
+        requested, refused = await self._request_reconciles(meta["namespace"], spec, filters)
         self.handled += 1
         log.info("receiver %s: reconcile requested for %s", where, ", ".join(requested) or "none")
         text = f"reconcile requested for {len(requested)} object(s)\n"
@@ -109,9 +124,10 @@ class ReceiverServer:
         return web.Response(text=text)
 
     async def _request_reconciles(
-        self, namespace: str, spec: api.ReceiverSpec
+        self, namespace: str, spec: api.ReceiverSpec, filters: _Filters
     ) -> tuple[list[str], list[str]]:
-        """Annotate the resources; (what was requested, what the lockdown refused)."""
+        """Annotate the resources the filters accept; (what was requested, what the
+        lockdown refused or a filter could not decide)."""
         now = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
         patch = {"metadata": {"annotations": {REQUESTED_AT: now}}}
         done: list[str] = []
@@ -127,15 +143,30 @@ class ReceiverServer:
                 resource = await self.mapper.resource(
                     ref.api_version or DEFAULT_VERSIONS.get(ref.kind, ""), ref.kind
                 )
+                exprs = filters.for_resource(ref)
                 if ref.name == "*":
                     selector = ",".join(f"{k}={v}" for k, v in sorted(ref.match_labels.items()))
                     listed = await self.client.list(
                         resource.path(ns), {"labelSelector": selector} if selector else {}
                     )
-                    names = [str(o["metadata"]["name"]) for o in listed.get("items") or []]
+                    objects = [
+                        {**o, "apiVersion": resource.api_version, "kind": ref.kind}
+                        for o in listed.get("items") or []
+                    ]
+                elif exprs:  # the filters read its metadata
+                    objects = [await self.client.get(resource.path(ns, ref.name))]
                 else:
-                    names = [ref.name]
-                for name in names:
+                    objects = [{"metadata": {"name": ref.name}}]
+                for obj in objects:
+                    name = str(obj["metadata"]["name"])
+                    try:
+                        if not await filters.accept(exprs, obj):
+                            log.info("filtered out: %s/%s/%s", ref.kind, ns, name)
+                            continue
+                    except expression.EvaluationFailed as err:
+                        log.warning("filter of %s/%s/%s: %s", ref.kind, ns, name, err)
+                        refused.append(f"{ref.kind}/{ns}/{name}: the filter could not decide")
+                        continue
                     try:
                         await self.client.patch(resource.path(ns, name), patch)
                         done.append(f"{ref.kind}/{ns}/{name}")
@@ -144,3 +175,41 @@ class ReceiverServer:
             except KubeError as err:
                 log.warning("cannot request reconcile of %s/%s/%s: %s", ref.kind, ns, ref.name, err)
         return done, refused
+
+
+class _Filters:
+    """The CEL filters of one call: the Receiver's and each resource's, over the body."""
+
+    def __init__(self, spec: api.ReceiverSpec, req: dict[str, Any]):
+        self.spec = spec
+        self.req = req
+
+    @classmethod
+    def of(cls, spec: api.ReceiverSpec, content_type: str, body: bytes) -> _Filters | None:
+        """None when a filter needs the body and it is JSON that does not parse. A body
+        that is not JSON (by its Content-Type) is `{}` to the filters, as in Flux."""
+        req: dict[str, Any] = {}
+        wanted = spec.resource_filter or any(r.filter for r in spec.resources)
+        if wanted and content_type == "application/json" and body:
+            try:
+                parsed = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                return None
+            req = parsed if isinstance(parsed, dict) else {}
+        return cls(spec, req)
+
+    def for_resource(self, ref: api.ReceiverResource) -> list[str]:
+        return [e for e in (self.spec.resource_filter, ref.filter) if e]
+
+    async def accept(self, exprs: list[str], obj: JSON) -> bool:
+        """Whether every filter returns true for `obj` (raises EvaluationFailed)."""
+        res = {k: obj[k] for k in ("apiVersion", "kind", "metadata") if k in obj}
+        for text in exprs:
+            try:
+                if not await evaluator.boolean(
+                    text, expression.RESOURCE_FILTER, {"res": res, "req": self.req}
+                ):
+                    return False
+            except expression.InvalidExpression as err:  # checked before: not expected
+                raise expression.EvaluationFailed(str(err)) from err
+        return True

@@ -7,6 +7,7 @@
     no finalizer yet → add it
     suspended → record it, do nothing else
     a field kidp does not implement set (api.refused) → Stalled, UnsupportedField
+    a CEL expression that does not compile (cel.fields) → Stalled, InvalidCELExpression
     otherwise → run(obj, status), the subclass's steps, on a copy of the status
 
 and then, on every exit path, patches the status once (only what changed), and records
@@ -39,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 from kidp_gitops.api import kinds, meta
 from kidp_gitops.api.refused import UNSUPPORTED_FIELD, refused_fields
 from kidp_gitops.api.wellknown import REQUESTED_AT
+from kidp_gitops.cel import fields as cel_fields
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
@@ -195,6 +197,8 @@ class Lifecycle(ABC):
         try:
             if refused:
                 raise StalledError(UNSUPPORTED_FIELD, "; ".join(r.message() for r in refused))
+            if invalid := cel_fields.problems(self.kind, obj):
+                raise StalledError(cel_fields.INVALID_CEL_EXPRESSION, "; ".join(invalid))
             return await self._attempt(obj, status, written)
         except Exception as err:
             self._record_failure(obj, status, err)

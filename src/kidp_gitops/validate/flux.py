@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from kidp_gitops.api import kinds, resources
 from kidp_gitops.api.refused import refused_fields
+from kidp_gitops.cel import fields as cel_fields
 from kidp_gitops.validate.documents import Document, identity
 from kidp_gitops.validate.findings import Finding
 
@@ -58,6 +59,10 @@ def check(doc: Document, *, fragment: bool = False) -> list[Finding]:
     for refused in refused_fields(kind, doc.data):
         line = doc.line_of(refused.path)
         findings.append(Finding(doc.file, line, "error", "flux", subject, refused.message()))
+    # An expression that does not compile stalls the object (InvalidCELExpression).
+    for problem in cel_fields.problems(kind, doc.data):
+        line = doc.line_of(problem.partition(": ")[0])
+        findings.append(Finding(doc.file, line, "error", "flux", subject, problem))
     return findings
 
 

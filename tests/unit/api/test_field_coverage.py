@@ -47,15 +47,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
 }
 """The packages whose code reconciles each kind."""
 
-KNOWN_GAPS: dict[str, frozenset[str]] = {
-    # Accepted with no effect today; issue 18 item 3 implements them (or they become
-    # refused). docs/flux-compatibility.md says so. An entry covers the fields under it.
-    # This list may only shrink: an entry that becomes read or refused fails below until
-    # it is removed.
-    "Kustomization": frozenset({"spec.healthCheckExprs"}),
-    "Provider": frozenset({"spec.commitStatusExpr"}),
-    "Receiver": frozenset({"spec.resourceFilter"}),
-}
+# Every field of every kind is read or refused: there are no known gaps left (issue 18).
+# What is accepted without effect is listed below, each with its reason.
 
 NO_EFFECT_IN_FLUX: dict[str, frozenset[str]] = {
     # Accepted without effect because Flux's controllers give them none either: setting
@@ -170,8 +163,7 @@ def test_every_kind_has_its_owning_packages() -> None:
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_spec_field_is_read_or_refused(kind: str) -> None:
     gaps = (
-        KNOWN_GAPS.get(kind, frozenset())
-        | NO_EFFECT_IN_FLUX.get(kind, frozenset())
+        NO_EFFECT_IN_FLUX.get(kind, frozenset())
         | set(NO_EFFECT_BY_DESIGN.get(kind, {}))
     )
     missing = {p for p in unaccounted(kind, KINDS[kind]) if p not in gaps and not _under(p, gaps)}
@@ -181,10 +173,13 @@ def test_every_spec_field_is_read_or_refused(kind: str) -> None:
     )
 
 
-@pytest.mark.parametrize("kind", sorted(KNOWN_GAPS))
-def test_the_known_gaps_are_still_gaps(kind: str) -> None:
-    stale = KNOWN_GAPS[kind] - set(unaccounted(kind, KINDS[kind]))
-    assert not stale, f"{kind}: now read or refused, remove from KNOWN_GAPS: {sorted(stale)}"
+def test_the_fields_without_effect_are_still_unread() -> None:
+    for kind, paths in [
+        *NO_EFFECT_IN_FLUX.items(),
+        *((k, frozenset(v)) for k, v in NO_EFFECT_BY_DESIGN.items()),
+    ]:
+        stale = paths - set(unaccounted(kind, KINDS[kind]))
+        assert not stale, f"{kind}: now read or refused, remove from the list: {sorted(stale)}"
 
 
 def test_every_refused_path_is_a_field_of_the_model() -> None:

@@ -19,6 +19,17 @@ def test_provider_defaults_and_types() -> None:
         notification.ProviderSpec.model_validate({"type": "slack", "timeout": "1h"})
 
 
+def test_commit_status_expr_only_for_git_providers() -> None:
+    """As Flux's CRD rule: a commit status name means nothing to a chat provider."""
+    expr = "event.involvedObject.name"
+    spec = notification.ProviderSpec.model_validate({"type": "github", "commitStatusExpr": expr})
+    assert spec.commit_status_expr == expr
+    with pytest.raises(ValidationError, match="only supported for the 'github'"):
+        notification.ProviderSpec.model_validate({"type": "slack", "commitStatusExpr": expr})
+    rule = notification.ProviderSpec.model_json_schema()["x-kubernetes-validations"][0]["rule"]
+    assert rule.endswith("self.type == 'azuredevops' || !has(self.commitStatusExpr)")
+
+
 def test_alert_defaults() -> None:
     spec = notification.AlertSpec.model_validate(
         {"providerRef": {"name": "slack"}, "eventSources": [{"kind": "Kustomization", "name": "*"}]}

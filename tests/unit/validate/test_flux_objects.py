@@ -147,3 +147,37 @@ def test_a_field_the_engine_refuses_is_an_error(repo: Path) -> None:
         "gcp) or OIDC trust between clusters (generic), which kidp does not implement; use "
         "spec.kubeConfig.secretRef. Nothing meant for another cluster reaches this one"
     }
+
+
+def test_a_cel_expression_that_does_not_compile_is_an_error(repo: Path) -> None:
+    """The controller would stall the object (InvalidCELExpression): validate says so at
+    the expression's line, and accepts one that compiles."""
+    replace(
+        repo,
+        CLUSTER,
+        "  path: ./teams\n",
+        "  path: ./teams\n"
+        "  healthCheckExprs:\n"
+        "    - apiVersion: example.com/v1\n"
+        "      kind: Thing\n"
+        "      current: status.conditions.exists(c, c.type == 'Ready' && c.status == 'True')\n"
+        "      failed: status.phase ==\n",
+    )
+    replace(
+        repo,
+        CLUSTER,
+        "    - name: teams\n",
+        "    - name: teams\n      readyExpr: dep.metadata.name\n",
+    )
+    found = failing(run(repo))
+    assert [(f.where(), f.object) for f in found] == [
+        (f"{CLUSTER}:{line_of(repo, CLUSTER, 'failed:')}", "Kustomization/flux-system/teams"),
+        (f"{CLUSTER}:{line_of(repo, CLUSTER, 'readyExpr')}", "Kustomization/flux-system/policies"),
+    ]
+    assert found[0].message.startswith(
+        "spec.healthCheckExprs[0].failed: invalid CEL expression: ERROR: <input>:1:16: Syntax error"
+    )
+    assert found[1].message == (
+        "spec.dependsOn[0].readyExpr: invalid CEL expression: the expression must return a "
+        "bool, not DYN"
+    )
