@@ -162,10 +162,7 @@ def test_every_kind_has_its_owning_packages() -> None:
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_spec_field_is_read_or_refused(kind: str) -> None:
-    gaps = (
-        NO_EFFECT_IN_FLUX.get(kind, frozenset())
-        | set(NO_EFFECT_BY_DESIGN.get(kind, {}))
-    )
+    gaps = NO_EFFECT_IN_FLUX.get(kind, frozenset()) | set(NO_EFFECT_BY_DESIGN.get(kind, {}))
     missing = {p for p in unaccounted(kind, KINDS[kind]) if p not in gaps and not _under(p, gaps)}
     assert not missing, (
         f"{kind}: fields neither read by {OWNERS[kind]} nor refused (api/refused.py): "
