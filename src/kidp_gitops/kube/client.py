@@ -14,6 +14,7 @@ Errors are those of `kube.errors`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -196,7 +197,23 @@ class KubeClient:
     ) -> JSON:
         """Send one request; return the decoded JSON body (empty for non-JSON answers)."""
         async with self._send(method, path, params, body, content_type, accept) as resp:
-            return _decode(await self._read(resp, method, path), resp.content_type)
+            raw = await self._read(resp, method, path)
+            content = resp.content_type
+        if self._max_body is None:
+            return _decode(raw, content)
+        # A bounded client talks to a server someone else runs (a remote cluster): what
+        # it sends is parsed off the loop when large, and a body that is not a JSON
+        # object is a broken answer, not an exception its callers do not expect.
+        try:
+            if len(raw) > _DECODE_ON_LOOP:
+                decoded = await asyncio.to_thread(_decode, raw, content)
+            else:
+                decoded = _decode(raw, content)
+        except orjson.JSONDecodeError as exc:
+            raise ConnectionFailed(f"{method} {path}: the answer is not JSON") from exc
+        if not isinstance(decoded, dict):
+            raise ConnectionFailed(f"{method} {path}: the answer is not a JSON object")
+        return decoded
 
     async def _read(self, resp: aiohttp.ClientResponse, method: str, path: str) -> bytes:
         """The whole body, or ConnectionFailed past `max_body` (read no further)."""
@@ -227,7 +244,13 @@ class KubeClient:
             try:
                 async for line in r.content:
                     if line.strip():
-                        yield orjson.loads(line)
+                        event = orjson.loads(line)
+                        if not isinstance(event, dict):
+                            raise ConnectionFailed(f"watch {path}: an event is not an object")
+                        yield event
+            except orjson.JSONDecodeError as exc:
+                # A broken stream like any other: the informer lists again, not dies.
+                raise ConnectionFailed(f"watch {path}: an event is not JSON") from exc
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise ConnectionFailed(f"watch {path}: {exc or type(exc).__name__}") from exc
             except HttpProcessingError as exc:
@@ -293,6 +316,10 @@ class KubeClient:
         if dry_run:
             params["dryRun"] = "All"
         return await self.request("PATCH", path, params=params, body=obj, content_type=APPLY_PATCH)
+
+
+_DECODE_ON_LOOP = 1 << 20
+"""Bytes of a bounded client's answer parsed on the event loop; larger ones in a thread."""
 
 
 def _decode(raw: bytes, content_type: str) -> JSON:

@@ -50,7 +50,7 @@ INVALID_KUBECONFIG = "InvalidKubeConfig"
 KEYS = ("value", "value.yaml")
 """The keys read when `secretRef.key` names none, in order (Flux's)."""
 LOCAL = "local"
-MAX_RESPONSE = 64 << 20
+MAX_RESPONSE = 16 << 20
 """The largest response read from a remote API server: its address is a tenant's word."""
 
 

@@ -77,3 +77,41 @@ async def test_an_endless_watch_event_is_a_broken_stream() -> None:
                     pass
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [(b"not json", "is not JSON"), (b"[1, 2]", "not a JSON object")],
+)
+async def test_a_bounded_clients_broken_answer_is_a_connection_failure(
+    body: bytes, says: str
+) -> None:
+    """A remote server's answer that is not a JSON object (or a watch line that is not
+    one) is a broken answer: the informer lists again, a reconcile says the remote is
+    unreachable, instead of an exception nobody expects."""
+
+    async def broken(request: web.Request) -> web.StreamResponse:
+        if request.query.get("watch"):
+            resp = web.StreamResponse()
+            resp.content_type = "application/json"
+            await resp.prepare(request)
+            await resp.write(body + b"\n")
+            return resp
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", broken)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    config = ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
+    try:
+        async with KubeClient(config, max_body=BIG) as client:
+            with pytest.raises(ConnectionFailed, match=says):
+                await client.get("/version")
+            with pytest.raises(ConnectionFailed, match="watch /api/v1/configmaps"):
+                async for _ in client.stream("/api/v1/configmaps", {"watch": "1"}, 10):
+                    pass
+    finally:
+        await runner.cleanup()
