@@ -21,6 +21,7 @@ printed before it becomes an error message.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import shlex
@@ -63,13 +64,21 @@ def with_system_roots(ca_cert: bytes) -> bytes:
     `ca.crt` adds to what is trusted, as go-git (Flux's git client) appends it to the
     system pool, instead of replacing it as GIT_SSL_CAINFO alone would (a repository
     whose submodules or redirects live on a public host would stop verifying)."""
+    system = _system_roots()
+    return system.rstrip(b"\n") + b"\n" + ca_cert if system else ca_cert
+
+
+@functools.cache
+def _system_roots() -> bytes:
+    """The system's CA bundle, read once per process (it is read where a git session
+    starts, on the event loop); empty when there is no bundle file (only a directory of
+    hashes): then the Secret's CA alone is trusted."""
     paths = ssl.get_default_verify_paths()
     for candidate in (paths.cafile, paths.openssl_cafile):
         if candidate and os.path.isfile(candidate):
             with open(candidate, "rb") as f:
-                system = f.read()
-            return system.rstrip(b"\n") + b"\n" + ca_cert
-    return ca_cert  # no system bundle file (a directory of hashes only): the CA alone
+                return f.read()
+    return b""
 
 
 class TLSKeys(Protocol):

@@ -15,7 +15,7 @@ import pytest
 
 from kidp_gitops.runtime import credentials
 from kidp_gitops.source import git
-from kidp_gitops.vcs import giterrors
+from kidp_gitops.vcs import gitenv, giterrors
 from tests.gitserver import GitHttpServer, GitRepos, SshGitServer, generate_keypair
 from tests.gitserver.keys import self_signed_certificate
 from tests.gitserver.sshd import free_port
@@ -328,6 +328,7 @@ async def test_https_trusts_the_ca_in_the_secret(
 
 
 async def test_the_ca_in_the_secret_adds_to_the_systems_roots(
+    request: pytest.FixtureRequest,
     client: git.Git,
     https_git: GitHttpServer,
     app: App,
@@ -341,6 +342,8 @@ async def test_the_ca_in_the_secret_adds_to_the_systems_roots(
     system = tmp_path / "system.pem"
     system.write_bytes(https_git.certificate.cert)
     monkeypatch.setenv("SSL_CERT_FILE", str(system))
+    gitenv._system_roots.cache_clear()  # read once per process: read this one
+    request.addfinalizer(gitenv._system_roots.cache_clear)
     other = self_signed_certificate("127.0.0.2").cert
     auth = Auth(username="flux", password=https_git.password, ca_cert=other)
     assert (await client.ls_remote(https_git.url(app.name), auth, Ref(tag="v1.1.0"))).sha
