@@ -282,6 +282,10 @@ class KubeClient:
             page = await self.get(path, {**query, "continue": token}, accept)
             items.extend(page.get("items") or [])
             token = page.get("metadata", {}).get("continue")
+            if self._max_body is not None and len(items) > MAX_BOUNDED_ITEMS:
+                # A server someone else runs may page without end: a bounded client
+                # stops, as it stops reading a body past max_body.
+                raise ConnectionFailed(f"GET {path}: more than {MAX_BOUNDED_ITEMS} items")
         first["items"] = items
         first.get("metadata", {}).pop("continue", None)
         return first
@@ -318,6 +322,8 @@ class KubeClient:
         return await self.request("PATCH", path, params=params, body=obj, content_type=APPLY_PATCH)
 
 
+MAX_BOUNDED_ITEMS = 100_000
+"""Items a bounded client (a remote cluster's) lists of one collection, all pages."""
 _DECODE_ON_LOOP = 1 << 20
 """Bytes of a bounded client's answer parsed on the event loop; larger ones in a thread."""
 

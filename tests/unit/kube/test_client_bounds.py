@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
+from kidp_gitops.kube import client as client_module
 from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.config import ClusterConfig
 from kidp_gitops.kube.errors import ConnectionFailed
@@ -113,5 +114,33 @@ async def test_a_bounded_clients_broken_answer_is_a_connection_failure(
             with pytest.raises(ConnectionFailed, match="watch /api/v1/configmaps"):
                 async for _ in client.stream("/api/v1/configmaps", {"watch": "1"}, 10):
                     pass
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_bounded_client_stops_a_listing_that_pages_without_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(client_module, "MAX_BOUNDED_ITEMS", 50)
+    pages = 0
+
+    async def endless(request: web.Request) -> web.Response:
+        nonlocal pages
+        pages += 1
+        body = {"items": [{}] * 10, "metadata": {"continue": f"t{pages}"}}
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", endless)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    config = ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
+    try:
+        async with KubeClient(config, max_body=BIG) as bounded:
+            with pytest.raises(ConnectionFailed, match="more than 50 items"):
+                await bounded.list("/api/v1/secrets")
+        assert pages == 6
     finally:
         await runner.cleanup()
