@@ -22,6 +22,7 @@ reads it for the HelmRelease's status.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -34,13 +35,12 @@ import kidp_gitops
 from kidp_gitops.api import helm as api
 from kidp_gitops.api import kustomize as kapi
 from kidp_gitops.goyaml import yamlio
+from kidp_gitops.proc import sandbox
 from kidp_gitops.render import build
 
 NAME = "kidp-postrender"
 SPEC_FILE = "post-renderers.json"
 ERROR_FILE = "post-render-error.txt"
-MAX_INPUT = 64 * 1024 * 1024
-"""The most manifest text a post-renderer reads from helm (a chart is hostile)."""
 _INPUT = "helm-output.yaml"
 _MAX_ERROR = 2000
 
@@ -133,7 +133,10 @@ def prepare(home: Path, scratch: Path, spec: api.HelmReleaseSpec) -> list[str]:
         return []
     _install_plugin(home)
     spec_file = scratch / SPEC_FILE
-    spec_file.write_text(json.dumps(_as_json(spec)))
+    # The engine's build limits (`--build-*` flags) go with them: the plugin is a
+    # process of its own, which would otherwise run kustomize under the defaults.
+    limits = dataclasses.asdict(sandbox.LIMITS)
+    spec_file.write_text(json.dumps({"limits": limits, "postRenderers": _as_json(spec)}))
     return ["--post-renderer", NAME, "--post-renderer-args", str(spec_file)]
 
 
@@ -252,11 +255,16 @@ def main(argv: list[str]) -> int:
     in the file named by the first argument; the result on standard output."""
     spec_file = Path(argv[0])
     try:
-        data = sys.stdin.buffer.read(MAX_INPUT + 1)
-        if len(data) > MAX_INPUT:
-            raise build.BuildError(f"helm rendered more than {MAX_INPUT // 2**20} MiB")
-        listed = json.loads(spec_file.read_text())
-        renderers = [api.PostRenderer.model_validate(r) for r in listed]
+        written = json.loads(spec_file.read_text())
+        sandbox.configure(sandbox.Limits(**written["limits"]))
+        # kustomize reads helm's output as a file of the build: the file size limit.
+        limit = sandbox.LIMITS.file_size
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            raise build.BuildError(
+                f"helm rendered more than {limit} bytes (--build-file-size-limit)"
+            )
+        renderers = [api.PostRenderer.model_validate(r) for r in written["postRenderers"]]
         out = render(data.decode(), renderers)
     except Exception as err:
         message = f"post-renderer failed: {err}"

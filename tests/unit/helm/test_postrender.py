@@ -13,6 +13,7 @@ import yaml
 
 from kidp_gitops.api import helm as api
 from kidp_gitops.helm import postrender
+from kidp_gitops.proc import sandbox
 
 MANIFESTS = """\
 ---
@@ -137,3 +138,26 @@ def test_a_failing_post_renderer_leaves_its_words_for_the_status(
     said = postrender.failure(scratch)
     assert said is not None
     assert said.startswith("post-renderer failed:")
+
+
+def test_the_engines_build_limits_reach_the_plugin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The plugin is a process of its own: the limits of `--build-*` travel in the file
+    # the engine writes, and bound what it reads from helm.
+    home, scratch = tmp_path / "home", tmp_path / "scratch"
+    scratch.mkdir()
+    images = [{"kustomize": {"images": [{"name": "nginx", "newTag": "1.27"}]}}]
+    previous = sandbox.configure(sandbox.Limits(file_size=100))
+    try:
+        flags = postrender.prepare(home, scratch, spec(images))
+    finally:
+        sandbox.configure(previous)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(MANIFESTS.encode())))
+    try:
+        assert postrender.main([flags[3]]) == 1
+    finally:
+        sandbox.configure(previous)
+    said = postrender.failure(scratch)
+    assert said is not None
+    assert "more than 100 bytes (--build-file-size-limit)" in said
