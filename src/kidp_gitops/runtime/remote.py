@@ -90,6 +90,9 @@ class Remote:
             callback()
         await self.cache.stop()
         await self.client.close()
+        # Its credentials are no longer ours to mask: a Secret edited again and again
+        # would otherwise grow the set every log line is scanned against.
+        redact.REDACTOR.forget(f"kubeconfig/{self.digest}")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.config import ClusterConfig
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import RestMapper
-from kidp_gitops.runtime import remote
+from kidp_gitops.runtime import redact, remote
 from kidp_gitops.runtime.tenancy import Lockdown
 
 TOKEN = "a-token-never-to-be-said"
@@ -100,6 +100,9 @@ async def test_one_remote_per_content_closed_when_its_last_user_lets_go() -> Non
     await found.release("HelmRelease/ns/b")
     assert closed == [first.digest]
     assert found.remotes() == [second]
+    # The closed remote's credentials are forgotten; the open one's still masked.
+    assert f"kubeconfig/{first.digest}" not in redact.REDACTOR._by_owner
+    assert f"kubeconfig/{second.digest}" in redact.REDACTOR._by_owner
     await found.release("Kustomization/ns/a")
     assert found.remotes() == []
 
