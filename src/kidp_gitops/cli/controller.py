@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kidp_gitops.api import components
 from kidp_gitops.cli import options
 from kidp_gitops.cli.errors import CliError
 
@@ -100,6 +101,15 @@ def run(
             "after the lease duration."
         ),
     ] = True,
+    controllers: Annotated[
+        str,
+        typer.Option(
+            help="The controllers this process runs, comma-separated: source, kustomize, "
+            "helm, notification, image-reflector, image-automation (one Flux Deployment "
+            "each; the artifact server runs with source, the receiver with notification, "
+            "the dashboard with kustomize)."
+        ),
+    ] = ",".join(c.key for c in components.ALL),
     concurrency: Annotated[int, typer.Option(help="Parallel reconciles per kind.")] = 4,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     no_cross_namespace_refs: Annotated[
@@ -140,7 +150,7 @@ def run(
     kubeconfig: options.Kubeconfig = None,
     context: options.Context = None,
 ) -> None:
-    """Run every controller until SIGTERM."""
+    """Run the controllers until SIGTERM."""
     from kidp_gitops.daemon import controller
     from kidp_gitops.engine.run import EngineOptions
     from kidp_gitops.proc.sandbox import Limits
@@ -149,6 +159,10 @@ def run(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        hosted = components.parse_keys(controllers)
+    except ValueError as err:
+        raise CliError(f"--controllers: {err}") from err
     metrics_host, metrics_port = _addr(metrics_addr)
     artifact_host, artifact_port = _addr(artifact_addr)
     receiver_host, receiver_port = _addr(receiver_addr)
@@ -183,6 +197,7 @@ def run(
                 no_remote_bases=no_remote_bases,
                 default_service_account=default_service_account,
             ),
+            controllers=hosted,
         ),
         dashboard_host=dashboard_host,
         dashboard_port=dashboard_port,

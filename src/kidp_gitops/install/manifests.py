@@ -1,104 +1,131 @@
 """The install manifests, built in code from the API types (one source of truth).
 
-Service account names follow Flux's (source-controller, kustomize-controller, …) so RBAC
-that platform teams wrote for Flux — the PRD binds `kustomize-controller` — keeps
-working; the engine itself runs as `kidp-controller`. The `source-controller` Service
-serves artifacts at the address Flux consumers expect.
+Flux's shape by default: one Deployment and ServiceAccount per controller, named as
+Flux's (`source-controller`, `kustomize-controller`, …), each running our one image with
+the controllers it hosts (`--controllers=…`), so Flux's kustomize patches — the
+multi-tenancy lockdown aimed at `kustomize-controller`, resources, tolerations — fit
+unchanged, and `flux check` / `flux logs` find them by Flux's labels. A container's
+`args` are flags only: Flux's patches insert at `args/0` as well as append.
+`single_process` keeps everything in one Deployment, `kidp-controller`, for small
+clusters. Services and NetworkPolicies are Flux's: `source-controller` serves artifacts,
+`webhook-receiver` the Receivers' webhooks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kidp_gitops import __version__
-from kidp_gitops.api import crds
+from kidp_gitops.api import components, crds
+from kidp_gitops.api.components import Component
+from kidp_gitops.install import rbac
 from kidp_gitops.kube.client import JSON
 
 NAMESPACE = "flux-system"
 ENGINE = "kidp-controller"
-FLUX_SERVICE_ACCOUNTS = (
-    "source-controller",
-    "kustomize-controller",
-    "helm-controller",
-    "notification-controller",
-    "image-reflector-controller",
-    "image-automation-controller",
-)
+"""The one Deployment of `--single-process`."""
 IMAGE = f"ghcr.io/kidp-gitops/kidp-gitops:v{__version__}"
+COMMAND = ["kidp", "controller", "run"]
 METRICS_PORT = 8080
 ARTIFACT_PORT = 9090
 RECEIVER_PORT = 9292
-LABELS = {"app.kubernetes.io/part-of": "kidp-gitops", "app.kubernetes.io/instance": NAMESPACE}
+LABELS = {
+    "app.kubernetes.io/part-of": "flux",
+    "app.kubernetes.io/instance": NAMESPACE,
+    "app.kubernetes.io/version": f"v{__version__}",
+}
+"""Flux's install labels: `flux check` and `flux logs` select on `part-of`."""
+
+
+def _labels(namespace: str, **more: str) -> dict[str, str]:
+    return {**LABELS, "app.kubernetes.io/instance": namespace, **more}
 
 
 def _meta(name: str, namespace: str | None = None, **labels: str) -> JSON:
-    meta: JSON = {"name": name, "labels": {**LABELS, **labels}}
+    meta: JSON = {"name": name, "labels": _labels(namespace or NAMESPACE, **labels)}
     if namespace:
         meta["namespace"] = namespace
     return meta
 
 
 def manifests(
-    namespace: str = NAMESPACE, *, controllers: bool = True, image: str = IMAGE
+    namespace: str = NAMESPACE,
+    *,
+    controllers: bool = True,
+    image: str = IMAGE,
+    hosted: Sequence[Component] = components.DEFAULT,
+    single_process: bool = False,
 ) -> list[JSON]:
     """Everything to install, in apply order. Without `controllers`, the cluster side
-    only (CRDs, namespace, RBAC), for controllers that run elsewhere (`kidp up`)."""
+    only (CRDs, namespace, ServiceAccounts and RBAC), for controllers that run elsewhere
+    (`kidp up`). `hosted`: the components (Flux's `--components` and
+    `--components-extra`)."""
+    hosted = tuple(c for c in components.ALL if c in hosted)
     objects: list[JSON] = list(crds.all_crds())
     objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)})
-    for sa in (ENGINE, *FLUX_SERVICE_ACCOUNTS):
-        objects.append(
-            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(sa, namespace)}
-        )
-    objects.append(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            # Flux's name for the binding that lets its appliers reconcile anything.
-            "metadata": _meta(f"cluster-reconciler-{namespace}"),
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "cluster-admin",
-            },
-            "subjects": [
-                {"kind": "ServiceAccount", "name": sa, "namespace": namespace}
-                for sa in (ENGINE, "kustomize-controller", "helm-controller")
-            ],
-        }
-    )
-    if controllers:
-        objects += _deployment(namespace, image)
+    objects += rbac.objects(namespace, hosted, _labels(namespace), single_process=single_process)
+    if not controllers:
+        return objects
+    if single_process:
+        objects.append(deployment(namespace, ENGINE, hosted, image, _args(namespace, hosted)))
+        pods = {c: ENGINE for c in hosted}
+    else:
+        for c in hosted:
+            objects.append(deployment(namespace, c.name, (c,), image, _args(namespace, (c,))))
+        pods = {c: c.name for c in hosted}
+    objects += _services(namespace, pods)
+    objects += _network_policies(namespace, pods)
     return objects
 
 
-def _deployment(namespace: str, image: str) -> list[JSON]:
-    labels = {"app": ENGINE}
-    artifact_host = f"source-controller.{namespace}.svc.cluster.local."
+def _args(namespace: str, hosted: Sequence[Component]) -> list[str]:
+    """The flags of a process hosting `hosted`: its controllers and their servers."""
+    args = [
+        f"--controllers={','.join(c.key for c in hosted)}",
+        "--enable-leader-election",
+        f"--metrics-addr=:{METRICS_PORT}",
+        "--data-dir=/data",
+        "--log-level=info",
+    ]
+    if components.SOURCE in hosted:
+        # Consumers in other pods download artifacts from the URL in a source's status.
+        artifact_host = f"source-controller.{namespace}.svc.cluster.local."
+        args += [f"--artifact-addr=:{ARTIFACT_PORT}", f"--artifact-url=http://{artifact_host}"]
+    if components.NOTIFICATION in hosted:
+        args.append(f"--receiver-addr=:{RECEIVER_PORT}")
+    return args
+
+
+def deployment(
+    namespace: str, name: str, hosted: Sequence[Component], image: str, args: list[str]
+) -> JSON:
+    """The Deployment `name` running `image` with the controllers `hosted` and `args`."""
+    single = len(hosted) > 1
+    ports: list[JSON] = [{"name": "http-prom", "containerPort": METRICS_PORT, "protocol": "TCP"}]
+    if components.SOURCE in hosted:
+        ports.append({"name": "http", "containerPort": ARTIFACT_PORT, "protocol": "TCP"})
+    if components.NOTIFICATION in hosted:
+        ports.append({"name": "http-webhook", "containerPort": RECEIVER_PORT, "protocol": "TCP"})
     container: JSON = {
         "name": "manager",
         "image": image,
-        "args": [
-            "controller",
-            "run",
-            "--leader-elect",
-            f"--metrics-addr=:{METRICS_PORT}",
-            f"--artifact-addr=:{ARTIFACT_PORT}",
-            f"--artifact-url=http://{artifact_host}",
-            f"--receiver-addr=:{RECEIVER_PORT}",
-            "--data-dir=/data",
-        ],
+        "imagePullPolicy": "IfNotPresent",
+        "command": COMMAND,
+        "args": args,
         "env": [
             {
                 "name": "RUNTIME_NAMESPACE",
                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
             }
         ],
-        "ports": [
-            {"name": "http", "containerPort": ARTIFACT_PORT},
-            {"name": "http-prom", "containerPort": METRICS_PORT},
-            {"name": "http-webhook", "containerPort": RECEIVER_PORT},
-        ],
+        "ports": ports,
+        # /healthz and /readyz live beside /metrics (runtime/manager).
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http-prom"}},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http-prom"}},
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi" if single else "64Mi"},
+            "limits": {"cpu": "2000m" if single else "1000m", "memory": "1Gi"},
+        },
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -111,53 +138,117 @@ def _deployment(namespace: str, image: str) -> list[JSON]:
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
-    return [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": _meta(ENGINE, namespace, **labels),
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {
-                        "labels": {**LABELS, **labels},
-                        "annotations": {
-                            "prometheus.io/scrape": "true",
-                            "prometheus.io/port": str(METRICS_PORT),
-                        },
+    selector = {"app": name}
+    pod_labels = _labels(namespace, **selector)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(
+            name, namespace, **{"app.kubernetes.io/component": name, "control-plane": "controller"}
+        ),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(METRICS_PORT),
                     },
-                    "spec": {
-                        "serviceAccountName": ENGINE,
-                        "containers": [container],
-                        "terminationGracePeriodSeconds": 60,
-                        "volumes": [
-                            {"name": "data", "emptyDir": {}},
-                            {"name": "tmp", "emptyDir": {}},
-                        ],
-                    },
+                },
+                "spec": {
+                    "serviceAccountName": name,
+                    "containers": [container],
+                    "terminationGracePeriodSeconds": 60,
+                    "volumes": [
+                        {"name": "data", "emptyDir": {}},
+                        {"name": "tmp", "emptyDir": {}},
+                    ],
                 },
             },
         },
+    }
+
+
+def _service(namespace: str, name: str, pod: str, target: str) -> JSON:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(name, namespace, **{"control-plane": "controller"}),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {"app": pod},
+            "ports": [{"name": "http", "port": 80, "targetPort": target, "protocol": "TCP"}],
+        },
+    }
+
+
+def _services(namespace: str, pods: dict[Component, str]) -> list[JSON]:
+    """Flux's Services, each to the pod that hosts the server behind it."""
+    result: list[JSON] = []
+    if components.SOURCE in pods:
+        result.append(_service(namespace, "source-controller", pods[components.SOURCE], "http"))
+    if components.NOTIFICATION in pods:
+        pod = pods[components.NOTIFICATION]
+        # Flux's controllers post their events to notification-controller; ours reach it
+        # through the API server's Events instead, so this Service, kept for what names
+        # it (patches, policies, Ingresses), leads to the receiver as webhook-receiver does.
+        result.append(_service(namespace, "notification-controller", pod, "http-webhook"))
+        result.append(_service(namespace, "webhook-receiver", pod, "http-webhook"))
+    return result
+
+
+def _network_policies(namespace: str, pods: dict[Component, str]) -> list[JSON]:
+    """Flux's three: the namespace's pods talk among themselves and out; metrics may be
+    scraped from any namespace; the receiver's pod takes webhooks from anywhere."""
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy"}
+    result: list[JSON] = [
         {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": _meta("source-controller", namespace),
+            **policy,
+            "metadata": _meta("allow-egress", namespace),
             "spec": {
-                "selector": labels,
-                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+                "podSelector": {},
+                "ingress": [{"from": [{"podSelector": {}}]}],
+                "egress": [{}],
+                "policyTypes": ["Ingress", "Egress"],
             },
         },
         {
-            # Flux's name for the Service that an Ingress exposes to Git hosts' webhooks.
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": _meta("webhook-receiver", namespace),
+            **policy,
+            "metadata": _meta("allow-scraping", namespace),
             "spec": {
-                "selector": labels,
-                "ports": [
-                    {"name": "http", "port": 80, "targetPort": "http-webhook", "protocol": "TCP"}
+                "podSelector": {},
+                "ingress": [
+                    {
+                        "from": [{"namespaceSelector": {}}],
+                        "ports": [{"port": METRICS_PORT, "protocol": "TCP"}],
+                    }
                 ],
+                "policyTypes": ["Ingress"],
             },
         },
     ]
+    if components.NOTIFICATION in pods:
+        result.append(
+            {
+                **policy,
+                "metadata": _meta("allow-webhooks", namespace),
+                "spec": {
+                    "podSelector": {"matchLabels": {"app": pods[components.NOTIFICATION]}},
+                    "ingress": [{"from": [{"namespaceSelector": {}}]}],
+                    "policyTypes": ["Ingress"],
+                },
+            }
+        )
+    return result
+
+
+def every_install(namespace: str = NAMESPACE) -> list[JSON]:
+    """Every object some install into `namespace` makes (any components, split or in one
+    process), each once: what `kidp uninstall` looks for."""
+    seen: dict[tuple[str, str], JSON] = {}
+    for single in (False, True):
+        for obj in manifests(namespace, hosted=components.ALL, single_process=single):
+            seen.setdefault((obj["kind"], obj["metadata"]["name"]), obj)
+    return list(seen.values())
