@@ -30,7 +30,14 @@ NOTIFICATION = Component("notification", "notification-controller")
 IMAGE_REFLECTOR = Component("image-reflector", "image-reflector-controller", extra=True)
 IMAGE_AUTOMATION = Component("image-automation", "image-automation-controller", extra=True)
 
-ALL = (SOURCE, KUSTOMIZE, HELM, NOTIFICATION, IMAGE_REFLECTOR, IMAGE_AUTOMATION)
+ALL: tuple[Component, ...] = (
+    SOURCE,
+    KUSTOMIZE,
+    HELM,
+    NOTIFICATION,
+    IMAGE_REFLECTOR,
+    IMAGE_AUTOMATION,
+)
 BY_KEY = {c.key: c for c in ALL}
 BY_NAME = {c.name: c for c in ALL}
 DEFAULT = tuple(c for c in ALL if not c.extra)

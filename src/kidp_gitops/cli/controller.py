@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kidp_gitops.api import components
 from kidp_gitops.cli import options
 from kidp_gitops.cli.errors import CliError
 
@@ -17,6 +16,8 @@ if TYPE_CHECKING:
     from kidp_gitops.kube.leader import LeaseTiming
 
 app = typer.Typer(help="The controllers.", no_args_is_help=True)
+EVERY_CONTROLLER = "source,kustomize,helm,notification,image-reflector,image-automation"
+"""`api.components.ALL`'s keys, written out: `--help` loads nothing beyond the CLI."""
 
 
 def _lease(duration: str, deadline: str, retry: str, release: bool) -> LeaseTiming:
@@ -109,7 +110,7 @@ def run(
             "each; the artifact server runs with source, the receiver with notification, "
             "the dashboard with kustomize)."
         ),
-    ] = ",".join(c.key for c in components.ALL),
+    ] = EVERY_CONTROLLER,
     concurrency: Annotated[int, typer.Option(help="Parallel reconciles per kind.")] = 4,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     no_cross_namespace_refs: Annotated[
@@ -151,6 +152,7 @@ def run(
     context: options.Context = None,
 ) -> None:
     """Run the controllers until SIGTERM."""
+    from kidp_gitops.api import components
     from kidp_gitops.daemon import controller
     from kidp_gitops.engine.run import EngineOptions
     from kidp_gitops.proc.sandbox import Limits

@@ -159,9 +159,17 @@ async def test_source_and_kustomize_as_separate_processes(
         assert not (tmp_path / "source-controller" / "data" / "kustomize").exists()
 
         # Each process leads under its own lease, as Flux's Deployments do.
-        for name in ("source-controller", "kustomize-controller", "notification-controller"):
-            lease = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/{name}-leader-election"
-            await until(lambda lease=lease: exists(kube, lease), 60, f"{name}'s lease")
+        leases = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
+
+        async def leading() -> bool:
+            held = {lease["metadata"]["name"] for lease in (await kube.get(leases))["items"]}
+            return {
+                "source-controller-leader-election",
+                "kustomize-controller-leader-election",
+                "notification-controller-leader-election",
+            } <= held
+
+        await until(leading, 60, "a lease for each process")
 
         # The notification process serves the Receiver; its webhook asks the source
         # process (through the API server) to fetch again.
