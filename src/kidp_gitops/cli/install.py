@@ -50,6 +50,16 @@ def install(
             "Flux's patches aimed at its per-controller Deployments then match nothing).",
         ),
     ] = False,
+    shards: Annotated[
+        int,
+        typer.Option(
+            "--shards",
+            min=0,
+            help="Also run N shards of source-, kustomize- and helm-controller, each "
+            "reconciling the objects labelled sharding.fluxcd.io/key=shard<k>; the main "
+            "ones take the unlabelled objects.",
+        ),
+    ] = 0,
     kubeconfig: options.Kubeconfig = None,
     context: options.Context = None,
 ) -> None:
@@ -68,6 +78,7 @@ def install(
         controllers=controllers,
         hosted=(*hosted, *extra),
         single_process=single_process,
+        shards=shards,
     )
     if export:
         typer.echo(yaml.safe_dump_all(objects, sort_keys=False), nl=False)

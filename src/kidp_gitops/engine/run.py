@@ -7,6 +7,7 @@ shared informer cache and client exist."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import socket
@@ -90,10 +91,16 @@ class EngineOptions:
     def lease_name(self) -> str:
         """Every controller in one process keeps kidp's lease; one Flux controller alone
         takes Flux's (`<controller>-leader-election`), so each Deployment elects its own
-        leader."""
+        leader. A shard (a label selector) adds its selector's short digest: shards
+        reconcile apart, so each elects apart."""
         if set(self.controllers) == set(components.ALL):
-            return LEASE
-        return "-".join(c.name for c in self.controllers) + "-leader-election"
+            name = LEASE
+        else:
+            name = "-".join(c.name for c in self.controllers) + "-leader-election"
+        if self.watch_label_selector:
+            digest = hashlib.sha256(self.watch_label_selector.encode()).hexdigest()
+            name = f"{name}-{digest[:8]}"
+        return name
 
 
 class HttpApp(Protocol):

@@ -55,30 +55,74 @@ def manifests(
     image: str = IMAGE,
     hosted: Sequence[Component] = components.DEFAULT,
     single_process: bool = False,
+    shards: int = 0,
 ) -> list[JSON]:
     """Everything to install, in apply order. Without `controllers`, the cluster side
     only (CRDs, namespace, ServiceAccounts and RBAC), for controllers that run elsewhere
     (`kidp up`). `hosted`: the components (Flux's `--components` and
-    `--components-extra`)."""
+    `--components-extra`). `shards`: so many more instances of each sharded controller,
+    as Flux's sharding guide sets them up (see `_shards`)."""
     hosted = tuple(c for c in components.ALL if c in hosted)
     objects: list[JSON] = list(crds.all_crds())
     objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)})
     objects += rbac.objects(namespace, hosted, _labels(namespace), single_process=single_process)
     if not controllers:
         return objects
+    sharded = tuple(c for c in hosted if c in SHARDED) if shards else ()
     if single_process:
-        objects.append(deployment(namespace, ENGINE, hosted, image, _args(namespace, hosted)))
+        args = _args(namespace, hosted)
+        if sharded:
+            args.append(f"--watch-label-selector=!{SHARD_KEY}")
+        objects.append(deployment(namespace, ENGINE, hosted, image, args))
         pods = {c: ENGINE for c in hosted}
     else:
         for c in hosted:
-            objects.append(deployment(namespace, c.name, (c,), image, _args(namespace, (c,))))
+            args = _args(namespace, (c,))
+            if c in sharded:
+                args.append(f"--watch-label-selector=!{SHARD_KEY}")
+            objects.append(deployment(namespace, c.name, (c,), image, args))
         pods = {c: c.name for c in hosted}
     objects += _services(namespace, pods)
+    objects += _shards(namespace, sharded, shards, image, single_process=single_process)
     objects += _network_policies(namespace, pods)
     return objects
 
 
-def _args(namespace: str, hosted: Sequence[Component]) -> list[str]:
+SHARD_KEY = "sharding.fluxcd.io/key"
+SHARDED = (components.SOURCE, components.KUSTOMIZE, components.HELM)
+"""The controllers Flux's sharding guide shards: the sources and the appliers."""
+
+
+def _shards(
+    namespace: str,
+    sharded: Sequence[Component],
+    count: int,
+    image: str,
+    *,
+    single_process: bool,
+) -> list[JSON]:
+    """Shard `k` of each controller: a Deployment `<controller>-shard<k>` (one process
+    for them all with `single_process`) that reconciles only the objects labelled
+    `sharding.fluxcd.io/key: shard<k>`, while the main instances take the unlabelled
+    ones; a source shard serves its artifacts behind a Service of its own name."""
+    result: list[JSON] = []
+    for k in range(1, count + 1):
+        shard = f"shard{k}"
+        groups = [tuple(sharded)] if single_process else [(c,) for c in sharded]
+        for group in groups:
+            name = f"{ENGINE if single_process else group[0].name}-{shard}"
+            args = _args(namespace, group, artifact_service=f"source-controller-{shard}")
+            args.append(f"--watch-label-selector={SHARD_KEY}={shard}")
+            account = ENGINE if single_process else group[0].name
+            result.append(deployment(namespace, name, group, image, args, account=account))
+            if components.SOURCE in group:
+                result.append(_service(namespace, f"source-controller-{shard}", name, "http"))
+    return result
+
+
+def _args(
+    namespace: str, hosted: Sequence[Component], *, artifact_service: str = "source-controller"
+) -> list[str]:
     """The flags of a process hosting `hosted`: its controllers and their servers."""
     args = [
         f"--controllers={','.join(c.key for c in hosted)}",
@@ -89,7 +133,7 @@ def _args(namespace: str, hosted: Sequence[Component]) -> list[str]:
     ]
     if components.SOURCE in hosted:
         # Consumers in other pods download artifacts from the URL in a source's status.
-        artifact_host = f"source-controller.{namespace}.svc.cluster.local."
+        artifact_host = f"{artifact_service}.{namespace}.svc.cluster.local."
         args += [f"--artifact-addr=:{ARTIFACT_PORT}", f"--artifact-url=http://{artifact_host}"]
     if components.NOTIFICATION in hosted:
         args.append(f"--receiver-addr=:{RECEIVER_PORT}")
@@ -97,9 +141,17 @@ def _args(namespace: str, hosted: Sequence[Component]) -> list[str]:
 
 
 def deployment(
-    namespace: str, name: str, hosted: Sequence[Component], image: str, args: list[str]
+    namespace: str,
+    name: str,
+    hosted: Sequence[Component],
+    image: str,
+    args: list[str],
+    *,
+    account: str | None = None,
 ) -> JSON:
-    """The Deployment `name` running `image` with the controllers `hosted` and `args`."""
+    """The Deployment `name` running `image` with the controllers `hosted` and `args`, as
+    the ServiceAccount `account` (`name`'s own by default; a shard runs as its main
+    instance)."""
     single = len(hosted) > 1
     ports: list[JSON] = [{"name": "http-prom", "containerPort": METRICS_PORT, "protocol": "TCP"}]
     if components.SOURCE in hosted:
@@ -158,7 +210,7 @@ def deployment(
                     },
                 },
                 "spec": {
-                    "serviceAccountName": name,
+                    "serviceAccountName": account or name,
                     "containers": [container],
                     "terminationGracePeriodSeconds": 60,
                     "volumes": [
@@ -249,6 +301,6 @@ def every_install(namespace: str = NAMESPACE) -> list[JSON]:
     process), each once: what `kidp uninstall` looks for."""
     seen: dict[tuple[str, str], JSON] = {}
     for single in (False, True):
-        for obj in manifests(namespace, hosted=components.ALL, single_process=single):
+        for obj in manifests(namespace, hosted=components.ALL, single_process=single, shards=0):
             seen.setdefault((obj["kind"], obj["metadata"]["name"]), obj)
     return list(seen.values())

@@ -198,3 +198,45 @@ def test_fluxs_lockdown_patches_reach_the_flags(
     source = options_of(deployments["source-controller"], monkeypatch, tmp_path)
     assert source.lockdown == Lockdown()
     assert source.artifact_url == "http://source-controller.flux-system.svc.cluster.local."
+
+
+def selector(deployment: JSON) -> str | None:
+    found = [a for a in container(deployment)["args"] if a.startswith("--watch-label-selector=")]
+    return found[0].partition("=")[2] if found else None
+
+
+def test_shards_as_fluxs_sharding_guide() -> None:
+    objects = export("--shards=2")
+    deployments = of_kind(objects, "Deployment")
+    for name in ("source-controller", "kustomize-controller", "helm-controller"):
+        assert selector(deployments[name]) == "!sharding.fluxcd.io/key"
+        for k in (1, 2):
+            shard = deployments[f"{name}-shard{k}"]
+            assert selector(shard) == f"sharding.fluxcd.io/key=shard{k}"
+            assert shard["spec"]["template"]["spec"]["serviceAccountName"] == name
+            assert shard["spec"]["selector"]["matchLabels"] == {"app": f"{name}-shard{k}"}
+    # Notification is not sharded; each source shard serves its artifacts under its name.
+    assert selector(deployments["notification-controller"]) is None
+    services = of_kind(objects, "Service")
+    assert services["source-controller-shard2"]["spec"]["selector"] == {
+        "app": "source-controller-shard2"
+    }
+    assert (
+        "--artifact-url=http://source-controller-shard2.flux-system.svc.cluster.local."
+        in container(deployments["source-controller-shard2"])["args"]
+    )
+    assert len(deployments) == 4 + 3 * 2
+
+
+def test_each_shard_elects_its_own_leader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deployments = of_kind(export("--shards=2"), "Deployment")
+    leases = {
+        options_of(deployments[name], monkeypatch, tmp_path).lease_name()
+        for name in (
+            "kustomize-controller",
+            "kustomize-controller-shard1",
+            "kustomize-controller-shard2",
+        )
+    }
+    assert len(leases) == 3
+    assert all(lease.startswith("kustomize-controller-leader-election") for lease in leases)
