@@ -10,24 +10,18 @@ On `bare_cluster`, where no other engine acts.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
-import os
-import socket
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import yaml
 
 from kidp_gitops.devcluster import DevCluster
-from kidp_gitops.install import manifests
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration.install.processes import NS, controller, denied, free_port
 from tests.integration.kustomize.helpers import (
     GIT,
     KS,
@@ -39,65 +33,6 @@ from tests.integration.kustomize.helpers import (
 )
 from tests.integration.source.helpers import condition, create_secret
 from tests.integration.wait import until
-
-NS = manifests.NAMESPACE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def kubeconfig_as(kube: KubeClient, cluster: DevCluster, account: str, path: Path) -> Path:
-    """A kubeconfig of the cluster that authenticates as the install's `account`, with a
-    token the API server issues for it (what a pod of that ServiceAccount would hold)."""
-    issued = await kube.create(
-        f"/api/v1/namespaces/{NS}/serviceaccounts/{account}/token",
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-         "spec": {"expirationSeconds": 3600}},
-    )  # fmt: skip
-    config = yaml.safe_load(cluster.kubeconfig.read_text())
-    for user in config["users"]:
-        user["user"] = {"token": issued["status"]["token"]}
-    await asyncio.to_thread(path.write_text, yaml.safe_dump(config))
-    return path
-
-
-@contextlib.asynccontextmanager
-async def controller(
-    kube: KubeClient, cluster: DevCluster, tmp: Path, account: str, *flags: str
-) -> AsyncIterator[Path]:
-    """`kidp controller run FLAGS` as `account`, until the block ends; yields its log."""
-    home = tmp / account
-    await asyncio.to_thread(home.mkdir)
-    config = await kubeconfig_as(kube, cluster, account, home / "kubeconfig")
-    log = home / "log"
-    out = await asyncio.to_thread(log.open, "wb")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "kidp_gitops", "controller", "run",
-        f"--kubeconfig={config}", f"--data-dir={home / 'data'}",
-        "--metrics-addr=127.0.0.1:0", "--dashboard-addr=127.0.0.1:0",
-        "--log-level=debug", *flags,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "RUNTIME_NAMESPACE": NS},
-    )  # fmt: skip
-    out.close()
-    try:
-        yield log
-    finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 60)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
-def denied(log: Path) -> list[str]:
-    """The lines where the API server refused the process something."""
-    return [line for line in log.read_text().splitlines() if "forbidden" in line.lower()]
 
 
 async def test_source_and_kustomize_as_separate_processes(

@@ -4,7 +4,6 @@ and reach the flags the process reads."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,8 +17,8 @@ from kidp_gitops.cli.main import app
 from kidp_gitops.engine import run as engine_run
 from kidp_gitops.engine.run import EngineOptions, HttpApp
 from kidp_gitops.install import manifests
-from kidp_gitops.render import runner
 from kidp_gitops.runtime.tenancy import Lockdown
+from tests.unit.install import patched
 
 JSON = dict[str, Any]
 
@@ -117,37 +116,6 @@ def test_single_process_keeps_one_deployment() -> None:
         assert service["spec"]["selector"] == {"app": manifests.ENGINE}
 
 
-# Flux's multi-tenancy lockdown, as its guide writes it (flux-system/kustomization.yaml).
-LOCKDOWN = """\
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - gotk-components.yaml
-patches:
-  - patch: |
-      - op: add
-        path: /spec/template/spec/containers/0/args/0
-        value: --no-cross-namespace-refs=true
-    target:
-      kind: Deployment
-      name: "(kustomize-controller|helm-controller|notification-controller|image-reflector-controller|image-automation-controller)"
-  - patch: |
-      - op: add
-        path: /spec/template/spec/containers/0/args/-
-        value: --no-remote-bases=true
-    target:
-      kind: Deployment
-      name: "kustomize-controller"
-  - patch: |
-      - op: add
-        path: /spec/template/spec/containers/0/args/0
-        value: --default-service-account=default
-    target:
-      kind: Deployment
-      name: "(kustomize-controller|helm-controller)"
-"""  # noqa: E501 (the guide's target, one line)
-
-
 class FakeEngine:
     seen: ClassVar[list[EngineOptions]] = []
 
@@ -175,13 +143,7 @@ def options_of(deployment: JSON, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 def test_fluxs_lockdown_patches_reach_the_flags(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = CliRunner().invoke(app, ["install", "--export"])
-    (tmp_path / "gotk-components.yaml").write_text(result.output)
-    (tmp_path / "kustomization.yaml").write_text(LOCKDOWN)
-    built = subprocess.run(
-        [*runner.command(), str(tmp_path)], capture_output=True, text=True, check=True
-    ).stdout
-    deployments = of_kind([d for d in yaml.safe_load_all(built) if d], "Deployment")
+    deployments = patched.deployments(tmp_path, patched.LOCKDOWN)
 
     kustomize = options_of(deployments["kustomize-controller"], monkeypatch, tmp_path)
     assert kustomize.lockdown == Lockdown(
