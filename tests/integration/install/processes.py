@@ -48,7 +48,7 @@ async def controller(
     """`kidp controller run FLAGS` as `account`, until the block ends; yields its log.
     The host's own flags come last, so they win over a Deployment's given in FLAGS."""
     home = tmp / account
-    await asyncio.to_thread(home.mkdir)
+    await asyncio.to_thread(home.mkdir, parents=True)
     config = await kubeconfig_as(kube, cluster, account, home / "kubeconfig")
     log = home / "log"
     out = await asyncio.to_thread(log.open, "wb")

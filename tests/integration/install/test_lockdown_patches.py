@@ -31,13 +31,6 @@ from tests.integration.kustomize.helpers import (
 )
 from tests.unit.install import patched
 
-UNPATCHED = """\
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-resources:
-  - gotk-components.yaml
-"""
-
 
 @pytest.mark.parametrize("lockdown", [True, False], ids=["patched", "unpatched"])
 async def test_the_guides_lockdown_takes_effect(
@@ -53,7 +46,7 @@ async def test_the_guides_lockdown_takes_effect(
     kube, home = bare_kube, bare_namespace
     build = tmp_path / "build"
     build.mkdir()
-    deployments = patched.deployments(build, patched.LOCKDOWN if lockdown else UNPATCHED)
+    deployments = patched.deployments(build, patched.LOCKDOWN if lockdown else patched.PLAIN)
     args = {
         name: deployments[name]["spec"]["template"]["spec"]["containers"][0]["args"]
         for name in ("source-controller", "kustomize-controller")

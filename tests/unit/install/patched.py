@@ -43,6 +43,14 @@ patches:
 """  # noqa: E501 (the guide's target, one line)
 
 
+PLAIN = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - gotk-components.yaml
+"""
+
+
 def deployments(directory: Path, kustomization: str, *flags: str) -> dict[str, dict[str, Any]]:
     """The Deployments of `kidp install --export FLAGS` (as gotk-components.yaml) built
     with `kustomization` in `directory`, by name."""
