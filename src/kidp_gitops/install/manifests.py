@@ -152,7 +152,7 @@ def deployment(
     """The Deployment `name` running `image` with the controllers `hosted` and `args`, as
     the ServiceAccount `account` (`name`'s own by default; a shard runs as its main
     instance)."""
-    single = len(hosted) > 1
+    several = len(hosted) > 1  # one process for many controllers gets more room
     ports: list[JSON] = [{"name": "http-prom", "containerPort": METRICS_PORT, "protocol": "TCP"}]
     if components.SOURCE in hosted:
         ports.append({"name": "http", "containerPort": ARTIFACT_PORT, "protocol": "TCP"})
@@ -175,8 +175,8 @@ def deployment(
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http-prom"}},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http-prom"}},
         "resources": {
-            "requests": {"cpu": "100m", "memory": "128Mi" if single else "64Mi"},
-            "limits": {"cpu": "2000m" if single else "1000m", "memory": "1Gi"},
+            "requests": {"cpu": "100m", "memory": "128Mi" if several else "64Mi"},
+            "limits": {"cpu": "2000m" if several else "1000m", "memory": "1Gi"},
         },
         "securityContext": {
             "allowPrivilegeEscalation": False,
