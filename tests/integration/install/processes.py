@@ -15,7 +15,9 @@ import yaml
 
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.install import manifests
-from kidp_gitops.kube import KubeClient
+from kidp_gitops.kube import ApiError, KubeClient
+from tests.integration import namespaces
+from tests.integration.wait import until
 
 NS = manifests.NAMESPACE
 
@@ -77,3 +79,24 @@ def denied(log: Path) -> list[str]:
     'is forbidden: User "system:serviceaccount:…" cannot …'); a namespace of an earlier
     test being deleted refuses new Events too, which is no matter of RBAC."""
     return [line for line in log.read_text().splitlines() if "forbidden: User " in line]
+
+
+async def delete_while_running(kube: KubeClient, *names: str) -> None:
+    """Delete the namespaces `names` and wait until they are gone, while the test's
+    processes still run: they remove their finalizers, so no Flux object is left for the
+    next test's engine to finalize (its requests would count in that test)."""
+    for name in names:
+        await namespaces.delete(kube, name)
+
+    async def gone() -> bool:
+        for name in names:
+            try:
+                await kube.get(f"/api/v1/namespaces/{name}")
+            except ApiError as err:
+                if not err.not_found:
+                    raise
+                continue
+            return False
+        return True
+
+    await until(gone, 120, f"namespaces {', '.join(names)} to be deleted")

@@ -19,7 +19,12 @@ from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration import namespaces
-from tests.integration.install.processes import controller, denied, free_port
+from tests.integration.install.processes import (
+    controller,
+    delete_while_running,
+    denied,
+    free_port,
+)
 from tests.integration.kustomize.helpers import (
     KS,
     configmap,
@@ -81,6 +86,7 @@ async def test_the_guides_lockdown_takes_effect(
                 await wait_ready(kube, tenant, "escape", timeout=120)
             escaped = await exists(kube, f"/api/v1/namespaces/{tenant}/configmaps/escaped")
             assert escaped is not lockdown
+            await delete_while_running(kube, tenant, home)
         for log in (source_log, kustomize_log):
             assert denied(log) == [], f"{log}: {denied(log)}"
     finally:

@@ -16,7 +16,12 @@ import yaml
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
-from tests.integration.install.processes import controller, denied, free_port
+from tests.integration.install.processes import (
+    controller,
+    delete_while_running,
+    denied,
+    free_port,
+)
 from tests.integration.kustomize.helpers import (
     KS,
     configmap,
@@ -81,6 +86,7 @@ async def test_each_shard_reconciles_its_own(
     ):  # fmt: skip
         for name in SHARD_OF:
             await wait_ready(kube, ns, name, timeout=120)
+        await delete_while_running(kube, ns)
     logs = {"main": main_log, "one": one_log, "two": two_log}
     for process, log in logs.items():
         text = log.read_text()

@@ -21,7 +21,13 @@ import yaml
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
-from tests.integration.install.processes import NS, controller, denied, free_port
+from tests.integration.install.processes import (
+    NS,
+    controller,
+    delete_while_running,
+    denied,
+    free_port,
+)
 from tests.integration.kustomize.helpers import (
     GIT,
     KS,
@@ -138,6 +144,7 @@ async def test_source_and_kustomize_as_separate_processes(
             return bool(asked) and repo["status"].get("lastHandledReconcileAt") == asked
 
         await until(requested, 60, "the source process to handle the webhook's request")
+        await delete_while_running(kube, ns)
 
     for log in (source_log, kustomize_log, notification_log):
         assert denied(log) == [], f"{log}: {denied(log)}"
