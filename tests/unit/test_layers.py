@@ -49,7 +49,7 @@ ALLOWED: dict[str, set[str]] = {
     "views": {"api", "kube", "runtime", "kustomize"},
     "dashboard": {"api", "kube", "runtime", "kustomize", "views"},
     "engine": {*FOUNDATION, *CONTROLLERS},
-    "daemon": {"engine", "dashboard"},  # the controller process: engine + its HTTP apps
+    "daemon": {"api", "engine", "dashboard"},  # the controller process: engine + its HTTP apps
     "local": {"devcluster", "install", "kube", "proc"},
     "cli": {
         "api",

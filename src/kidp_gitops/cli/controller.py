@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from kidp_gitops.kube.leader import LeaseTiming
 
 app = typer.Typer(help="The controllers.", no_args_is_help=True)
+EVERY_CONTROLLER = "source,kustomize,helm,notification,image-reflector,image-automation"
+"""`api.components.ALL`'s keys, written out: `--help` loads nothing beyond the CLI."""
 
 
 def _lease(duration: str, deadline: str, retry: str, release: bool) -> LeaseTiming:
@@ -100,6 +102,15 @@ def run(
             "after the lease duration."
         ),
     ] = True,
+    controllers: Annotated[
+        str,
+        typer.Option(
+            help="The controllers this process runs, comma-separated: source, kustomize, "
+            "helm, notification, image-reflector, image-automation (one Flux Deployment "
+            "each; the artifact server runs with source, the receiver with notification, "
+            "the dashboard with kustomize)."
+        ),
+    ] = EVERY_CONTROLLER,
     concurrency: Annotated[int, typer.Option(help="Parallel reconciles per kind.")] = 4,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     no_cross_namespace_refs: Annotated[
@@ -140,7 +151,8 @@ def run(
     kubeconfig: options.Kubeconfig = None,
     context: options.Context = None,
 ) -> None:
-    """Run every controller until SIGTERM."""
+    """Run the controllers until SIGTERM."""
+    from kidp_gitops.api import components
     from kidp_gitops.daemon import controller
     from kidp_gitops.engine.run import EngineOptions
     from kidp_gitops.proc.sandbox import Limits
@@ -149,6 +161,10 @@ def run(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        hosted = components.parse_keys(controllers)
+    except ValueError as err:
+        raise CliError(f"--controllers: {err}") from err
     metrics_host, metrics_port = _addr(metrics_addr)
     artifact_host, artifact_port = _addr(artifact_addr)
     receiver_host, receiver_port = _addr(receiver_addr)
@@ -183,6 +199,7 @@ def run(
                 no_remote_bases=no_remote_bases,
                 default_service_account=default_service_account,
             ),
+            controllers=hosted,
         ),
         dashboard_host=dashboard_host,
         dashboard_port=dashboard_port,

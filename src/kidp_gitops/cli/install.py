@@ -10,6 +10,7 @@ import yaml
 from rich.console import Console
 
 from kidp_gitops.cli import options, session
+from kidp_gitops.cli.errors import CliError
 
 if TYPE_CHECKING:
     from kidp_gitops.install.apply import Installed
@@ -24,19 +25,62 @@ def install(
         bool,
         typer.Option(
             "--controllers/--without-controllers",
-            help="Also install the controller Deployment (off when they run elsewhere).",
+            help="Also install the controller Deployments (off when they run elsewhere).",
         ),
     ] = True,
     image: options.Image = None,
+    components: Annotated[
+        str,
+        typer.Option(
+            "--components",
+            help="Flux's controllers to install, comma-separated.",
+        ),
+    ] = "source-controller,kustomize-controller,helm-controller,notification-controller",
+    components_extra: Annotated[
+        str,
+        typer.Option(
+            "--components-extra",
+            help="More of them: image-reflector-controller,image-automation-controller.",
+        ),
+    ] = "",
+    single_process: Annotated[
+        bool,
+        typer.Option(
+            "--single-process",
+            help="One Deployment, kidp-controller, runs every controller (small clusters; "
+            "Flux's patches aimed at its per-controller Deployments then match nothing).",
+        ),
+    ] = False,
+    shards: Annotated[
+        int,
+        typer.Option(
+            "--shards",
+            min=0,
+            help="Also run N shards of source-, kustomize- and helm-controller, each "
+            "reconciling the objects labelled sharding.fluxcd.io/key=shard<k>; the main "
+            "ones take the unlabelled objects.",
+        ),
+    ] = 0,
     kubeconfig: options.Kubeconfig = None,
     context: options.Context = None,
 ) -> None:
     """Install kidp-gitops into the cluster (server-side apply; safe to repeat)."""
+    from kidp_gitops.api import components as flux_components
     from kidp_gitops.install import apply, manifests
     from kidp_gitops.kube import KubeClient, load_config
 
+    try:
+        hosted = flux_components.parse_names(components)
+        extra = flux_components.parse_names(components_extra)
+    except ValueError as err:
+        raise CliError(f"--components: {err}") from err
     objects = manifests.manifests(
-        namespace, controllers=controllers, image=image or manifests.IMAGE
+        namespace,
+        controllers=controllers,
+        hosted=(*hosted, *extra),
+        single_process=single_process,
+        shards=shards,
+        image=image or manifests.IMAGE,
     )
     if export:
         typer.echo(yaml.safe_dump_all(objects, sort_keys=False), nl=False)

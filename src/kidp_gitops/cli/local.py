@@ -153,7 +153,7 @@ def dashboard(
     if not st["running"] or not st.get("dashboard_url"):
         raise CliError(
             "the local environment is not running (kidp up); for an engine in a cluster: "
-            "kubectl -n flux-system port-forward deploy/kidp-controller 9080"
+            "kubectl -n flux-system port-forward deploy/kustomize-controller 9080"
         )
     typer.echo(st["dashboard_url"])
     if open_browser:

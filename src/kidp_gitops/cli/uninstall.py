@@ -131,7 +131,7 @@ def uninstall(
             f"Uninstall kidp from the cluster {what}?".replace("  ", " "), err=True
         ):
             raise CliError("aborted: nothing deleted")
-    install = manifests.manifests(namespace, controllers=True)
+    install = manifests.every_install(namespace)
     controllers = [o for o in install if o["kind"] in ("Deployment", "Service")]
     crds = [o for o in install if o["kind"] == "CustomResourceDefinition"]
     rest = [o for o in install if o not in controllers and o not in crds]

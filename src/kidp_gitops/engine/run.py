@@ -7,6 +7,7 @@ shared informer cache and client exist."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import socket
@@ -17,6 +18,8 @@ from typing import Protocol
 
 from aiohttp import web
 
+from kidp_gitops.api import components
+from kidp_gitops.api.components import Component
 from kidp_gitops.helm import binary as helm_binary
 from kidp_gitops.helm.controller import helmrelease_controller
 from kidp_gitops.image import image_controllers
@@ -28,6 +31,7 @@ from kidp_gitops.proc import background, sandbox
 from kidp_gitops.runtime import listen, outbound, redact
 from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.context import Context
+from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
 from kidp_gitops.runtime.remote import Remotes
@@ -45,6 +49,7 @@ from kidp_gitops.storage.artifacts import ArtifactStore
 log = logging.getLogger(__name__)
 
 COMPONENT = "kidp-controller"
+LEASE = "kidp-controller-leader"
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,26 @@ class EngineOptions:
     """Memory of one build's processes, size of a file a build reads (proc/sandbox)."""
     lockdown: Lockdown = field(default_factory=Lockdown)
     """The multi-tenancy flags, the same for every controller."""
+    controllers: tuple[Component, ...] = components.ALL
+    """The controllers this process runs (Flux's one Deployment each), and with them their
+    servers: the artifact server with source, the receiver with notification."""
+
+    def hosts(self, component: Component) -> bool:
+        return component in self.controllers
+
+    def lease_name(self) -> str:
+        """Every controller in one process keeps kidp's lease; one Flux controller alone
+        takes Flux's (`<controller>-leader-election`), so each Deployment elects its own
+        leader. A shard (a label selector) adds its selector's short digest: shards
+        reconcile apart, so each elects apart."""
+        if set(self.controllers) == set(components.ALL):
+            name = LEASE
+        else:
+            name = "-".join(c.name for c in self.controllers) + "-leader-election"
+        if self.watch_label_selector:
+            digest = hashlib.sha256(self.watch_label_selector.encode()).hexdigest()
+            name = f"{name}-{digest[:8]}"
+        return name
 
 
 class HttpApp(Protocol):
@@ -125,15 +150,15 @@ class Engine:
             await asyncio.to_thread(sandbox.warn_if_unavailable)
             mapper = RestMapper(client)
             await mapper.refresh()
-            runner, self.artifact_port = await self._serve_artifacts(o)
-            base_url = o.artifact_url or f"http://{o.artifact_host}:{self.artifact_port}"
-            store = ArtifactStore(o.data_dir / "artifacts", base_url)
+            store: ArtifactStore | None = None
+            if o.hosts(components.SOURCE):
+                runner, self.artifact_port = await self._serve_artifacts(o)
+                base_url = o.artifact_url or f"http://{o.artifact_host}:{self.artifact_port}"
+                store = ArtifactStore(o.data_dir / "artifacts", base_url)
             election = None
             if o.leader_elect:
                 identity = f"{socket.gethostname()}_{os.getpid()}"
-                election = LeaderElection(
-                    o.lease_namespace, "kidp-controller-leader", identity, o.lease
-                )
+                election = LeaderElection(o.lease_namespace, o.lease_name(), identity, o.lease)
             cache = InformerCache(client, shard_selector=o.watch_label_selector)
             self.cache = cache
             remotes = Remotes(client, mapper)
@@ -152,23 +177,15 @@ class Engine:
                 lockdown=o.lockdown,
                 remotes=remotes,
             )
-            controllers = [
-                await gitrepository_controller(ctx, store),
-                await helmrepository_controller(ctx, store),
-                await helmchart_controller(ctx, store, helm=helm_binary.find),
-                await ocirepository_controller(ctx, store),
-                await bucket_controller(ctx, store),
-                await artifactgenerator_controller(ctx, store),
-                await kustomization_controller(ctx, store),
-                await helmrelease_controller(ctx, store),
-            ]
-            notification = await notification_controllers(ctx)
-            image = await image_controllers(ctx)
-            for controller in [*controllers, *notification.controllers, *image.controllers]:
+            for controller in await _controllers(ctx, o, store):
                 manager.add(controller)
-            receiver_runner, self.receiver_port = await listen.serve(
-                notification.server.app(), o.receiver_host, o.receiver_port
-            )
+            if o.hosts(components.NOTIFICATION):
+                notification = await notification_controllers(ctx)
+                for controller in notification.controllers:
+                    manager.add(controller)
+                receiver_runner, self.receiver_port = await listen.serve(
+                    notification.server.app(), o.receiver_host, o.receiver_port
+                )
             for http_app in self.apps:
                 app_runner, self.ports[http_app.name] = await listen.serve(
                     http_app.build(cache, client), http_app.host, http_app.port
@@ -209,3 +226,35 @@ class Engine:
         store = ArtifactStore(o.data_dir / "artifacts", "")
         store.root.mkdir(parents=True, exist_ok=True)
         return await listen.serve(store.http_app(), o.artifact_host, o.artifact_port)
+
+
+async def _controllers(
+    ctx: Context, o: EngineOptions, store: ArtifactStore | None
+) -> list[Controller]:
+    """The controllers of the components `o` hosts, notification's aside. `store` is the
+    local artifact store when this process hosts source, and None otherwise: then the
+    appliers download artifacts from the URL in the source's status (storage/fetch)."""
+    built: list[Controller] = []
+    if store is not None:
+        built += [
+            await gitrepository_controller(ctx, store),
+            await helmrepository_controller(ctx, store),
+            await helmchart_controller(ctx, store, helm=helm_binary.find),
+            await ocirepository_controller(ctx, store),
+            await bucket_controller(ctx, store),
+            # Flux runs the generator in source-watcher; here it goes with the sources,
+            # whose store it composes from.
+            await artifactgenerator_controller(ctx, store),
+        ]
+    if o.hosts(components.KUSTOMIZE):
+        built.append(await kustomization_controller(ctx, store))
+    if o.hosts(components.HELM):
+        built.append(await helmrelease_controller(ctx, store))
+    reflector, automation = (
+        o.hosts(components.IMAGE_REFLECTOR),
+        o.hosts(components.IMAGE_AUTOMATION),
+    )
+    if reflector or automation:
+        image = await image_controllers(ctx, reflector=reflector, updater=automation)
+        built += image.controllers
+    return built

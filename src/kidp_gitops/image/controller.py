@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from kidp_gitops.api import resources
 from kidp_gitops.image import automation, imagepolicy, repository
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.informer import EventType
+from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.reconcile import Request
@@ -34,7 +36,12 @@ def _repository_of(obj: JSON) -> list[str]:
     return [f"{ns}/{ref['name']}"] if ref.get("name") else []
 
 
-async def image_controllers(ctx: Context) -> ImageControllers:
+async def image_controllers(
+    ctx: Context, *, reflector: bool = True, updater: bool = True
+) -> ImageControllers:
+    """The image-reflector controllers (ImageRepository, ImagePolicy) and the
+    image-automation one (ImageUpdateAutomation), each when asked for: Flux deploys them
+    apart, and the automation then only watches the policies."""
     tags = repository.TagStore(ctx.data_dir / "image-tags")
     workdir = ctx.data_dir / "image-work"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -45,6 +52,17 @@ async def image_controllers(ctx: Context) -> ImageControllers:
     )
     git_repos = await ctx.mapper.resource(resources.GIT_REPOSITORY.api_version(), "GitRepository")
 
+    built: list[Controller] = []
+    if reflector:
+        built += _reflector(ctx, repos, policies, tags)
+    if updater:
+        built.append(_automation(ctx, automations, git_repos, policies, workdir))
+    return ImageControllers(built)
+
+
+def _reflector(
+    ctx: Context, repos: Resource, policies: Resource, tags: repository.TagStore
+) -> list[Controller]:
     repo_informer = ctx.cache.own(repos, namespace=ctx.namespace)
     repo_controller = Controller(
         "imagerepository",
@@ -70,7 +88,15 @@ async def image_controllers(ctx: Context) -> ImageControllers:
             yield Request(policy["metadata"].get("namespace", ""), policy["metadata"]["name"])
 
     policy_controller.watch(repo_informer, readers)
+    return [repo_controller, policy_controller]
 
+
+def _automation(
+    ctx: Context, automations: Resource, git_repos: Resource, policies: Resource, workdir: Path
+) -> Controller:
+    # The reflector's informer of policies when both run in one process (the cache keeps
+    # one per kind and selector).
+    policy_informer = ctx.cache.own(policies, namespace=ctx.namespace)
     automation_informer = ctx.cache.own(automations, namespace=ctx.namespace)
     automation_controller = Controller(
         "imageupdateautomation",
@@ -88,4 +114,4 @@ async def image_controllers(ctx: Context) -> ImageControllers:
                 yield Request(ns or "", item["metadata"]["name"])
 
     automation_controller.watch(policy_informer, automations_of)
-    return ImageControllers([repo_controller, policy_controller, automation_controller])
+    return automation_controller

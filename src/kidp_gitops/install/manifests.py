@@ -1,106 +1,185 @@
 """The install manifests, built in code from the API types (one source of truth).
 
-Service account names follow Flux's (source-controller, kustomize-controller, …) so RBAC
-that platform teams wrote for Flux — the PRD binds `kustomize-controller` — keeps
-working; the engine itself runs as `kidp-controller`. The `source-controller` Service
-serves artifacts at the address Flux consumers expect.
+Flux's shape by default: one Deployment and ServiceAccount per controller, named as
+Flux's (`source-controller`, `kustomize-controller`, …), each running our one image with
+the controllers it hosts (`--controllers=…`), so Flux's kustomize patches — the
+multi-tenancy lockdown aimed at `kustomize-controller`, resources, tolerations — fit
+unchanged, and `flux check` / `flux logs` find them by Flux's labels. A container's
+`args` are flags only: Flux's patches insert at `args/0` as well as append.
+`single_process` keeps everything in one Deployment, `kidp-controller`, for small
+clusters. Services and NetworkPolicies are Flux's: `source-controller` serves artifacts,
+`webhook-receiver` the Receivers' webhooks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kidp_gitops import __version__
-from kidp_gitops.api import crds
+from kidp_gitops.api import components, crds
+from kidp_gitops.api.components import Component
+from kidp_gitops.install import rbac
 from kidp_gitops.kube.client import JSON
 
 NAMESPACE = "flux-system"
 ENGINE = "kidp-controller"
-FLUX_SERVICE_ACCOUNTS = (
-    "source-controller",
-    "kustomize-controller",
-    "helm-controller",
-    "notification-controller",
-    "image-reflector-controller",
-    "image-automation-controller",
-)
+"""The one Deployment of `--single-process`."""
 # The name `make image` gives the image it builds (hack/image/build.py); nothing publishes
 # it yet: `kidp install --image` names where it was pushed.
 IMAGE = f"ghcr.io/kidp-gitops/kidp-gitops:v{__version__}"
+COMMAND = ["kidp", "controller", "run"]
 METRICS_PORT = 8080
 ARTIFACT_PORT = 9090
 RECEIVER_PORT = 9292
-LABELS = {"app.kubernetes.io/part-of": "kidp-gitops", "app.kubernetes.io/instance": NAMESPACE}
+LABELS = {
+    "app.kubernetes.io/part-of": "flux",
+    "app.kubernetes.io/instance": NAMESPACE,
+    "app.kubernetes.io/version": f"v{__version__}",
+}
+"""Flux's install labels: `flux check` and `flux logs` select on `part-of`."""
+
+
+def _labels(namespace: str, **more: str) -> dict[str, str]:
+    return {**LABELS, "app.kubernetes.io/instance": namespace, **more}
 
 
 def _meta(name: str, namespace: str | None = None, **labels: str) -> JSON:
-    meta: JSON = {"name": name, "labels": {**LABELS, **labels}}
+    meta: JSON = {"name": name, "labels": _labels(namespace or NAMESPACE, **labels)}
     if namespace:
         meta["namespace"] = namespace
     return meta
 
 
 def manifests(
-    namespace: str = NAMESPACE, *, controllers: bool = True, image: str = IMAGE
+    namespace: str = NAMESPACE,
+    *,
+    controllers: bool = True,
+    image: str = IMAGE,
+    hosted: Sequence[Component] = components.DEFAULT,
+    single_process: bool = False,
+    shards: int = 0,
 ) -> list[JSON]:
     """Everything to install, in apply order. Without `controllers`, the cluster side
-    only (CRDs, namespace, RBAC), for controllers that run elsewhere (`kidp up`)."""
+    only (CRDs, namespace, ServiceAccounts and RBAC), for controllers that run elsewhere
+    (`kidp up`). `hosted`: the components (Flux's `--components` and
+    `--components-extra`). `shards`: so many more instances of each sharded controller,
+    as Flux's sharding guide sets them up (see `_shards`)."""
+    hosted = tuple(c for c in components.ALL if c in hosted)
     objects: list[JSON] = list(crds.all_crds())
     objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)})
-    for sa in (ENGINE, *FLUX_SERVICE_ACCOUNTS):
-        objects.append(
-            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(sa, namespace)}
-        )
-    objects.append(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            # Flux's name for the binding that lets its appliers reconcile anything.
-            "metadata": _meta(f"cluster-reconciler-{namespace}"),
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "cluster-admin",
-            },
-            "subjects": [
-                {"kind": "ServiceAccount", "name": sa, "namespace": namespace}
-                for sa in (ENGINE, "kustomize-controller", "helm-controller")
-            ],
-        }
-    )
-    if controllers:
-        objects += _deployment(namespace, image)
+    objects += rbac.objects(namespace, hosted, _labels(namespace), single_process=single_process)
+    if not controllers:
+        return objects
+    sharded = tuple(c for c in hosted if c in SHARDED) if shards else ()
+    if single_process:
+        args = _args(namespace, hosted)
+        if sharded:
+            args.append(f"--watch-label-selector=!{SHARD_KEY}")
+        objects.append(deployment(namespace, ENGINE, hosted, image, args))
+        pods = {c: ENGINE for c in hosted}
+    else:
+        for c in hosted:
+            args = _args(namespace, (c,))
+            if c in sharded:
+                args.append(f"--watch-label-selector=!{SHARD_KEY}")
+            objects.append(deployment(namespace, c.name, (c,), image, args))
+        pods = {c: c.name for c in hosted}
+    objects += _services(namespace, pods)
+    objects += _shards(namespace, sharded, shards, image, single_process=single_process)
+    objects += _network_policies(namespace, pods)
     return objects
 
 
-def _deployment(namespace: str, image: str) -> list[JSON]:
-    labels = {"app": ENGINE}
-    artifact_host = f"source-controller.{namespace}.svc.cluster.local."
+SHARD_KEY = "sharding.fluxcd.io/key"
+SHARDED = (components.SOURCE, components.KUSTOMIZE, components.HELM)
+"""The controllers Flux's sharding guide shards: the sources and the appliers."""
+
+
+def _shards(
+    namespace: str,
+    sharded: Sequence[Component],
+    count: int,
+    image: str,
+    *,
+    single_process: bool,
+) -> list[JSON]:
+    """Shard `k` of each controller: a Deployment `<controller>-shard<k>` (one process
+    for them all with `single_process`) that reconciles only the objects labelled
+    `sharding.fluxcd.io/key: shard<k>`, while the main instances take the unlabelled
+    ones; a source shard serves its artifacts behind a Service of its own name."""
+    result: list[JSON] = []
+    for k in range(1, count + 1):
+        shard = f"shard{k}"
+        groups = [tuple(sharded)] if single_process else [(c,) for c in sharded]
+        for group in groups:
+            name = f"{ENGINE if single_process else group[0].name}-{shard}"
+            args = _args(namespace, group, artifact_service=f"source-controller-{shard}")
+            args.append(f"--watch-label-selector={SHARD_KEY}={shard}")
+            account = ENGINE if single_process else group[0].name
+            result.append(deployment(namespace, name, group, image, args, account=account))
+            if components.SOURCE in group:
+                result.append(_service(namespace, f"source-controller-{shard}", name, "http"))
+    return result
+
+
+def _args(
+    namespace: str, hosted: Sequence[Component], *, artifact_service: str = "source-controller"
+) -> list[str]:
+    """The flags of a process hosting `hosted`: its controllers and their servers."""
+    args = [
+        f"--controllers={','.join(c.key for c in hosted)}",
+        "--enable-leader-election",
+        f"--metrics-addr=:{METRICS_PORT}",
+        "--data-dir=/data",
+        "--log-level=info",
+    ]
+    if components.SOURCE in hosted:
+        # Consumers in other pods download artifacts from the URL in a source's status.
+        artifact_host = f"{artifact_service}.{namespace}.svc.cluster.local."
+        args += [f"--artifact-addr=:{ARTIFACT_PORT}", f"--artifact-url=http://{artifact_host}"]
+    if components.NOTIFICATION in hosted:
+        args.append(f"--receiver-addr=:{RECEIVER_PORT}")
+    return args
+
+
+def deployment(
+    namespace: str,
+    name: str,
+    hosted: Sequence[Component],
+    image: str,
+    args: list[str],
+    *,
+    account: str | None = None,
+) -> JSON:
+    """The Deployment `name` running `image` with the controllers `hosted` and `args`, as
+    the ServiceAccount `account` (`name`'s own by default; a shard runs as its main
+    instance)."""
+    several = len(hosted) > 1  # one process for many controllers gets more room
+    ports: list[JSON] = [{"name": "http-prom", "containerPort": METRICS_PORT, "protocol": "TCP"}]
+    if components.SOURCE in hosted:
+        ports.append({"name": "http", "containerPort": ARTIFACT_PORT, "protocol": "TCP"})
+    if components.NOTIFICATION in hosted:
+        ports.append({"name": "http-webhook", "containerPort": RECEIVER_PORT, "protocol": "TCP"})
     container: JSON = {
         "name": "manager",
         "image": image,
-        # Flags only, as Flux's Deployments hold them (their patches append to this
-        # list): the image's entrypoint is `kidp controller run`.
-        "args": [
-            "--leader-elect",
-            f"--metrics-addr=:{METRICS_PORT}",
-            f"--artifact-addr=:{ARTIFACT_PORT}",
-            f"--artifact-url=http://{artifact_host}",
-            f"--receiver-addr=:{RECEIVER_PORT}",
-            "--data-dir=/data",
-        ],
+        "imagePullPolicy": "IfNotPresent",
+        "command": COMMAND,
+        "args": args,
         "env": [
             {
                 "name": "RUNTIME_NAMESPACE",
                 "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
             }
         ],
-        "ports": [
-            {"name": "http", "containerPort": ARTIFACT_PORT},
-            {"name": "http-prom", "containerPort": METRICS_PORT},
-            {"name": "http-webhook", "containerPort": RECEIVER_PORT},
-        ],
+        "ports": ports,
+        # /healthz and /readyz live beside /metrics (runtime/manager).
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http-prom"}},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http-prom"}},
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi" if several else "64Mi"},
+            "limits": {"cpu": "2000m" if several else "1000m", "memory": "1Gi"},
+        },
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -113,53 +192,117 @@ def _deployment(namespace: str, image: str) -> list[JSON]:
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
-    return [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": _meta(ENGINE, namespace, **labels),
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {
-                        "labels": {**LABELS, **labels},
-                        "annotations": {
-                            "prometheus.io/scrape": "true",
-                            "prometheus.io/port": str(METRICS_PORT),
-                        },
+    selector = {"app": name}
+    pod_labels = _labels(namespace, **selector)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(
+            name, namespace, **{"app.kubernetes.io/component": name, "control-plane": "controller"}
+        ),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(METRICS_PORT),
                     },
-                    "spec": {
-                        "serviceAccountName": ENGINE,
-                        "containers": [container],
-                        "terminationGracePeriodSeconds": 60,
-                        "volumes": [
-                            {"name": "data", "emptyDir": {}},
-                            {"name": "tmp", "emptyDir": {}},
-                        ],
-                    },
+                },
+                "spec": {
+                    "serviceAccountName": account or name,
+                    "containers": [container],
+                    "terminationGracePeriodSeconds": 60,
+                    "volumes": [
+                        {"name": "data", "emptyDir": {}},
+                        {"name": "tmp", "emptyDir": {}},
+                    ],
                 },
             },
         },
+    }
+
+
+def _service(namespace: str, name: str, pod: str, target: str) -> JSON:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(name, namespace, **{"control-plane": "controller"}),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {"app": pod},
+            "ports": [{"name": "http", "port": 80, "targetPort": target, "protocol": "TCP"}],
+        },
+    }
+
+
+def _services(namespace: str, pods: dict[Component, str]) -> list[JSON]:
+    """Flux's Services, each to the pod that hosts the server behind it."""
+    result: list[JSON] = []
+    if components.SOURCE in pods:
+        result.append(_service(namespace, "source-controller", pods[components.SOURCE], "http"))
+    if components.NOTIFICATION in pods:
+        pod = pods[components.NOTIFICATION]
+        # Flux's controllers post their events to notification-controller; ours reach it
+        # through the API server's Events instead, so this Service, kept for what names
+        # it (patches, policies, Ingresses), leads to the receiver as webhook-receiver does.
+        result.append(_service(namespace, "notification-controller", pod, "http-webhook"))
+        result.append(_service(namespace, "webhook-receiver", pod, "http-webhook"))
+    return result
+
+
+def _network_policies(namespace: str, pods: dict[Component, str]) -> list[JSON]:
+    """Flux's three: the namespace's pods talk among themselves and out; metrics may be
+    scraped from any namespace; the receiver's pod takes webhooks from anywhere."""
+    policy = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy"}
+    result: list[JSON] = [
         {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": _meta("source-controller", namespace),
+            **policy,
+            "metadata": _meta("allow-egress", namespace),
             "spec": {
-                "selector": labels,
-                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+                "podSelector": {},
+                "ingress": [{"from": [{"podSelector": {}}]}],
+                "egress": [{}],
+                "policyTypes": ["Ingress", "Egress"],
             },
         },
         {
-            # Flux's name for the Service that an Ingress exposes to Git hosts' webhooks.
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": _meta("webhook-receiver", namespace),
+            **policy,
+            "metadata": _meta("allow-scraping", namespace),
             "spec": {
-                "selector": labels,
-                "ports": [
-                    {"name": "http", "port": 80, "targetPort": "http-webhook", "protocol": "TCP"}
+                "podSelector": {},
+                "ingress": [
+                    {
+                        "from": [{"namespaceSelector": {}}],
+                        "ports": [{"port": METRICS_PORT, "protocol": "TCP"}],
+                    }
                 ],
+                "policyTypes": ["Ingress"],
             },
         },
     ]
+    if components.NOTIFICATION in pods:
+        result.append(
+            {
+                **policy,
+                "metadata": _meta("allow-webhooks", namespace),
+                "spec": {
+                    "podSelector": {"matchLabels": {"app": pods[components.NOTIFICATION]}},
+                    "ingress": [{"from": [{"namespaceSelector": {}}]}],
+                    "policyTypes": ["Ingress"],
+                },
+            }
+        )
+    return result
+
+
+def every_install(namespace: str = NAMESPACE) -> list[JSON]:
+    """Every object some install into `namespace` makes (any components, split or in one
+    process), each once: what `kidp uninstall` looks for."""
+    seen: dict[tuple[str, str], JSON] = {}
+    for single in (False, True):
+        for obj in manifests(namespace, hosted=components.ALL, single_process=single, shards=0):
+            seen.setdefault((obj["kind"], obj["metadata"]["name"]), obj)
+    return list(seen.values())

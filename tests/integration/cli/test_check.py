@@ -29,12 +29,16 @@ async def test_check_installation(kidp: Kidp, kube: KubeClient, namespace: str) 
     assert "⚠ kidp-controller: no Deployment" in outside.output
     assert outside.output.splitlines()[-1] == "✔ all checks passed"
 
-    # A controller Deployment in the namespace must be available.
-    labels = {"app": "kidp-controller"}
+    # A controller Deployment in the namespace, found by Flux's label as `flux check`
+    # finds them, must be available.
+    labels = {"app": "source-controller"}
     await kube.create(
         f"/apis/apps/v1/namespaces/{namespace}/deployments",
         {
-            "metadata": {"name": "kidp-controller", "labels": labels},
+            "metadata": {
+                "name": "source-controller",
+                "labels": {**labels, "app.kubernetes.io/part-of": "flux"},
+            },
             "spec": {
                 "replicas": 1,
                 "selector": {"matchLabels": labels},
@@ -48,6 +52,6 @@ async def test_check_installation(kidp: Kidp, kube: KubeClient, namespace: str) 
 
     async def available() -> bool:
         result = await kidp("check", "-n", namespace)
-        return result.exit_code == 0 and "✔ kidp-controller: deployment ready" in result.output
+        return result.exit_code == 0 and "✔ source-controller: deployment ready" in result.output
 
     await until(available, 60, "the controller Deployment to be reported ready")

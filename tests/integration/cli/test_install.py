@@ -33,7 +33,13 @@ async def test_install_export_prints_the_manifests_and_applies_nothing(
     crds = {d["spec"]["names"]["kind"] for d in docs if d["kind"] == "CustomResourceDefinition"}
     assert {k.kind for k in kinds.ALL} <= crds
     deployments = [d for d in docs if d["kind"] == "Deployment"]
-    assert [d["metadata"]["namespace"] for d in deployments] == ["gitops"]
+    assert {d["metadata"]["namespace"] for d in deployments} == {"gitops"}
+    assert sorted(d["metadata"]["name"] for d in deployments) == [
+        "helm-controller",
+        "kustomize-controller",
+        "notification-controller",
+        "source-controller",
+    ]
     assert {"Namespace", "ServiceAccount", "ClusterRoleBinding"} <= {d["kind"] for d in docs}
 
     (container,) = deployments[0]["spec"]["template"]["spec"]["containers"]

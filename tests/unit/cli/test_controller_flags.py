@@ -158,3 +158,27 @@ def test_the_shard_selector_reaches_the_engine(engine: type[FakeEngine], tmp_pat
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert engine.seen[0].watch_label_selector == "sharding.fluxcd.io/key=shard1"
+
+
+def test_controllers_name_what_the_process_runs(engine: type[FakeEngine], tmp_path: Path) -> None:
+    from kidp_gitops.api import components
+
+    every = CliRunner().invoke(app, ["controller", "run", "--data-dir", str(tmp_path)])
+    assert every.exit_code == 0, every.output
+    assert engine.seen[-1].controllers == components.ALL
+    assert engine.seen[-1].lease_name() == "kidp-controller-leader"
+    assert engine.apps[-1], "one process of everything serves the dashboard"
+
+    source = CliRunner().invoke(
+        app, ["controller", "run", "--data-dir", str(tmp_path), "--controllers=source"]
+    )
+    assert source.exit_code == 0, source.output
+    assert engine.seen[-1].controllers == (components.SOURCE,)
+    assert engine.seen[-1].lease_name() == "source-controller-leader-election"
+    assert engine.apps[-1] == [], "the dashboard is served by kustomize-controller only"
+
+    unknown = CliRunner().invoke(
+        app, ["controller", "run", "--data-dir", str(tmp_path), "--controllers=source,flux"]
+    )
+    assert unknown.exit_code != 0
+    assert "unknown controller flux" in unknown.output
