@@ -50,10 +50,13 @@ async def test_install_export_prints_the_manifests_and_applies_nothing(
     pushed = "registry.example:5000/platform/kidp-gitops:v1"
     chosen = await kidp("install", "--export", "--image", pushed, env=nowhere)
     assert chosen.exit_code == 0, chosen.output
-    (deployment,) = [
+    chosen_deployments = [
         d for d in yaml.safe_load_all(chosen.stdout) if d and d["kind"] == "Deployment"
     ]
-    assert [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]] == [pushed]
+    assert len(chosen_deployments) == 4
+    for deployment in chosen_deployments:
+        containers = deployment["spec"]["template"]["spec"]["containers"]
+        assert [c["image"] for c in containers] == [pushed]
 
     bare = await kidp("install", "--export", "--without-controllers", env=nowhere)
     assert bare.exit_code == 0, bare.output

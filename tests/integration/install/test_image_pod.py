@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from kidp_gitops import __version__
 from kidp_gitops.cli.main import app
+from kidp_gitops.install import apply as install_apply
 from kidp_gitops.install import manifests
 from kidp_gitops.kube import ApiError, KubeClient, load_config
 from kidp_gitops.kube.config import ClusterConfig, TLSFiles, api_server_tls
@@ -29,8 +30,9 @@ NAMESPACE = manifests.NAMESPACE
 
 
 def deployment_container() -> dict[str, Any]:
-    """The controller container of `kidp install --export`."""
-    exported = CliRunner().invoke(app, ["install", "--export"])
+    """The controller container of `kidp install --export --single-process` (the pod runs
+    every controller; the per-controller shape is tested as host processes)."""
+    exported = CliRunner().invoke(app, ["install", "--export", "--single-process"])
     assert exported.exit_code == 0, exported.output
     (deployment,) = [
         d for d in yaml.safe_load_all(exported.stdout) if d and d["kind"] == "Deployment"
@@ -138,6 +140,11 @@ async def test_the_image_reconciles_the_example_as_a_pod(tmp_path: Path) -> None
             "KUBERNETES_SERVICE_HOST": host,
             "KUBERNETES_SERVICE_PORT": port,
         }
+        # The pod runs as the single process's account, which `kidp up` (a process of
+        # the admin's) does not install.
+        await install_apply.install(
+            kube, manifests.manifests(controllers=False, single_process=True)
+        )
         token = await bound_token(kube, "pod-token-a")
         container.write_token(token, await root_ca(kube), NAMESPACE)
         container.start(args, env)
