@@ -29,10 +29,13 @@ class Engines:
         *,
         build_limits: sandbox.Limits | None = None,
         watch_label_selector: str | None = None,
+        namespace: str | None = None,
     ) -> Engine:
         """A new engine process, as after a restart: nothing in memory, the same disk.
         `build_limits` hold for the whole test process until `stop` (they are the
-        process's, and the session's engine runs in it too)."""
+        process's, and the session's engine runs in it too). `namespace`: it watches that
+        one only (`--watch-namespace`), for a test that counts the API server's requests
+        while earlier tests' objects may still be there."""
         assert self._running is None, "stop the running engine first"
         engine = Engine(
             EngineOptions(
@@ -43,6 +46,7 @@ class Engines:
                 lockdown=lockdown or Lockdown(),
                 build_limits=build_limits or sandbox.Limits(),
                 watch_label_selector=watch_label_selector,
+                namespace=namespace,
             ),
             apps=[DashboardApp()],
         )

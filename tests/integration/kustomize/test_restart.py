@@ -129,6 +129,8 @@ async def test_a_restart_applies_nothing_but_what_changed_meanwhile(
     unique_repo: Callable[[str], str],
 ) -> None:
     kube, ns = bare_kube, bare_namespace
+    # The engine watches this namespace only: the API server's counts are the whole
+    # cluster's, and earlier tests' objects (being deleted, or left) would add to them.
     names = ["a", "b", "c", "d"]
     await setup_source(
         kube,
@@ -138,7 +140,7 @@ async def test_a_restart_applies_nothing_but_what_changed_meanwhile(
         unique_repo,
         manifests(*(configmap(n, ns, n) for n in names), _deployment(ns)),
     )
-    await engines.start()
+    await engines.start(namespace=ns)
     await kube.create(KS.format(ns=ns), kustomization("apps", "apps"))
     before = await wait_ready(kube, ns, "apps")
     assert before["status"]["lastAppliedDigest"].startswith("sha256:")
@@ -150,7 +152,7 @@ async def test_a_restart_applies_nothing_but_what_changed_meanwhile(
     untouched = await resource_versions(kube, ns, ["a", "c", "d"])
     requests_before = await served_requests(engines.cluster)
 
-    await engines.start()
+    await engines.start(namespace=ns)
 
     async def corrected() -> bool:
         return bool((await kube.get(b))["data"]["v"] == "b")
