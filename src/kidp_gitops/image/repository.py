@@ -24,7 +24,7 @@ from kidp_gitops.image import registry
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
-from kidp_gitops.runtime import conditions, credentials, failures, registryauth, secrets
+from kidp_gitops.runtime import conditions, failures, registryauth, secrets
 from kidp_gitops.runtime import status as typed_status
 from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
@@ -153,7 +153,7 @@ class RegistryAccess:
                 spec.secret_ref.name if spec.secret_ref else None,
                 spec.service_account_name,
             ),
-            await self._tls(namespace, spec),
+            await secrets.cert_tls(self.client, namespace, spec.cert_secret_ref),
             spec.insecure,
             spec.effective_timeout().seconds,
         )
@@ -162,19 +162,6 @@ class RegistryAccess:
         return await secrets.data(
             self.client, namespace, name, f"{field} secret '{namespace}/{name}' not found"
         )
-
-    async def _tls(self, namespace: str, spec: api.ImageRepositorySpec) -> ssl.SSLContext | None:
-        if spec.cert_secret_ref is None:
-            return None
-        data = await self._secret(namespace, spec.cert_secret_ref.name, "spec.certSecretRef")
-        try:
-            # `ca.crt` adds to the system's roots, as image-reflector-controller's
-            # `WithSystemCertPool`.
-            return credentials.from_secret(
-                data, f"{namespace}/{spec.cert_secret_ref.name}", system_roots=True
-            )
-        except credentials.CredentialsError as err:
-            raise StalledError(INVALID_SPEC, f"spec.certSecretRef: {err}") from err
 
 
 def _exclusions(patterns: list[str]) -> list[re.Pattern[str]]:

@@ -16,11 +16,13 @@ object, never a value.
 from __future__ import annotations
 
 import base64
+import ssl
 from typing import Literal
 
+from kidp_gitops.api import meta
 from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.errors import ApiError
-from kidp_gitops.runtime import conditions, registryauth
+from kidp_gitops.runtime import conditions, credentials, registryauth
 from kidp_gitops.runtime.reconcile import ReconcileError, RetryError, StalledError
 
 MISSING_RETRY_AFTER = 30
@@ -100,3 +102,21 @@ async def _pull_secrets(client: KubeClient, namespace: str, account: str) -> lis
         for s in sa.get("imagePullSecrets") or []
         if isinstance(s, dict) and s.get("name")
     ]
+
+
+async def cert_tls(
+    client: KubeClient, namespace: str, ref: meta.LocalObjectReference | None
+) -> ssl.SSLContext | None:
+    """The TLS of `spec.certSecretRef` (`ref`): `ca.crt` added to the system's
+    roots, as Flux's OCI, bucket and image clients do, and a client certificate if the
+    Secret holds one; None without a Secret. A Secret that is not usable is Stalled."""
+    if ref is None:
+        return None
+    where = f"{namespace}/{ref.name}"
+    found = await data(
+        client, namespace, ref.name, f"spec.certSecretRef secret '{where}' not found"
+    )
+    try:
+        return credentials.from_secret(found, where, system_roots=True)
+    except credentials.CredentialsError as err:
+        raise StalledError("InvalidSpec", f"spec.certSecretRef: {err}") from err

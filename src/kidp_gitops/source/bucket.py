@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ssl
 import tempfile
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -58,7 +57,6 @@ from kidp_gitops.storage.artifacts import Artifact, ArtifactStore
 KIND = "Bucket"
 OPERATION_FAILED = "BucketOperationFailed"
 URL_INVALID = "URLInvalid"
-INVALID_SPEC = "InvalidSpec"
 NEW_ARTIFACT = "NewArtifact"
 
 MAX_OBJECTS = 10_000
@@ -133,7 +131,7 @@ class BucketReconciler(TypedReconciler[api.Bucket, api.BucketStatus]):
             spec.bucket_name,
             credentials=await self._credentials(obj, spec),
             region=spec.region,
-            tls=await self._tls(obj.namespace, spec),
+            tls=await secrets.cert_tls(self.client, obj.namespace, spec.cert_secret_ref),
             timeout=spec.timeout.seconds,
         )
         index = await self._within(spec, "listing", self.index(bucket, spec))
@@ -298,22 +296,6 @@ class BucketReconciler(TypedReconciler[api.Bucket, api.BucketStatus]):
         owner = redact.owner_key(KIND, obj.namespace, obj.name)
         redact.REDACTOR.remember(owner, [secret_key])
         return sigv4.Credentials(access.decode(errors="replace"), secret_key)
-
-    async def _tls(self, namespace: str, spec: api.BucketSpec) -> ssl.SSLContext | None:
-        if spec.cert_secret_ref is None:
-            return None
-        name = spec.cert_secret_ref.name
-        data = await secrets.data(
-            self.client,
-            namespace,
-            name,
-            f"spec.certSecretRef secret '{namespace}/{name}' not found",
-        )
-        try:
-            # `ca.crt` adds to the system's roots, as source-controller's bucket client.
-            return credentials.from_secret(data, f"{namespace}/{name}", system_roots=True)
-        except credentials.CredentialsError as err:
-            raise StalledError(INVALID_SPEC, f"spec.certSecretRef: {err}") from err
 
 
 def keep(objects: list[s3.ObjectInfo], patterns: list[str]) -> list[s3.ObjectInfo]:

@@ -16,7 +16,6 @@ content), OCIArtifactLayerOperationFailed (the layer), URLInvalid.
 from __future__ import annotations
 
 import asyncio
-import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,6 @@ from kidp_gitops.oci.deadline import Deadline, DeadlineExceeded
 from kidp_gitops.proc import background
 from kidp_gitops.runtime import (
     conditions,
-    credentials,
     failures,
     secrets,
     tenantregex,
@@ -103,7 +101,7 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
                 spec.service_account_name,
             ),
             insecure=spec.insecure,
-            tls=await self._tls(obj.namespace, spec),
+            tls=await secrets.cert_tls(self.client, obj.namespace, spec.cert_secret_ref),
             timeout=spec.timeout.seconds,
         )
         # One budget for all the registry's requests, however many it makes us send.
@@ -216,24 +214,6 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
     async def finalize(self, obj: JSON) -> None:
         meta_ = obj["metadata"]
         await asyncio.to_thread(self.store.remove_object, KIND, meta_["namespace"], meta_["name"])
-
-    # ---- credentials --------------------------------------------------------------------
-
-    async def _tls(self, namespace: str, spec: api.OCIRepositorySpec) -> ssl.SSLContext | None:
-        if spec.cert_secret_ref is None:
-            return None
-        name = spec.cert_secret_ref.name
-        data = await secrets.data(
-            self.client,
-            namespace,
-            name,
-            f"spec.certSecretRef secret '{namespace}/{name}' not found",
-        )
-        try:
-            # `ca.crt` adds to the system's roots, as source-controller's OCI client.
-            return credentials.from_secret(data, f"{namespace}/{name}", system_roots=True)
-        except credentials.CredentialsError as err:
-            raise StalledError(INVALID_SPEC, f"spec.certSecretRef: {err}") from err
 
 
 async def resolve(registry: client.Client, ref: api.OCIRepositoryRef | None) -> Pick:
