@@ -1,7 +1,7 @@
 """Remotes: the kubeconfig Secret read as Flux reads it, one client per kubeconfig
 content shared by the objects using it, closed when the last lets go or its content
 changes, and an unreachable server said without a credential. (The remote API server
-itself is proven in tests/integration/test_remote_clusters.py.)"""
+itself is proven in tests/integration/remote/test_kubeconfig_secret.py.)"""
 
 from __future__ import annotations
 
