@@ -115,6 +115,11 @@ class Tokens:
         if not isinstance(value, str) or not value or not isinstance(expires, str):
             raise TokenFailed(f"the TokenRequest of '{namespace}/{name}' returned no token")
         lifetime = datetime.fromisoformat(expires).timestamp() - time.time()
+        granted = (answer.get("spec") or {}).get("expirationSeconds")
+        if isinstance(granted, int) and not 0 < lifetime <= granted:
+            # Our clock and the API server's disagree: its grant is the better measure
+            # (a lifetime read as negative would ask for a token on every request).
+            lifetime = float(granted)
         token = _Token(value, asked + max(lifetime, 0.0) * REFRESH_AT)
         redact.REDACTOR.forget(_owner(key))
         redact.REDACTOR.remember(_owner(key), [value])

@@ -70,11 +70,10 @@ def kubeconfig_maps(docs: list[Document]) -> list[Finding]:
     """What the engine would say of the workload identity ConfigMap a Kustomization or
     HelmRelease names (`spec.kubeConfig.configMapRef`), when the repository holds it: a
     provider kidp does not implement (Stalled there), or a key missing or unusable."""
-    maps = {
-        (_namespace(doc), doc.data["metadata"].get("name")): doc
-        for doc in docs
-        if doc.is_object and doc.data["kind"] == "ConfigMap" and _meta_ok(doc)
-    }
+    maps: dict[str, list[Document]] = {}
+    for doc in docs:
+        if doc.is_object and doc.data["kind"] == "ConfigMap" and _meta_ok(doc):
+            maps.setdefault(str(doc.data["metadata"].get("name")), []).append(doc)
     findings: list[Finding] = []
     for doc in docs:
         if not (doc.is_object and kinds.is_ours(doc.data["apiVersion"]) and _meta_ok(doc)):
@@ -83,7 +82,17 @@ def kubeconfig_maps(docs: list[Document]) -> list[Finding]:
         kube_config = spec.get("kubeConfig") if isinstance(spec, Mapping) else None
         ref = kube_config.get("configMapRef") if isinstance(kube_config, Mapping) else None
         name = ref.get("name") if isinstance(ref, Mapping) else None
-        found = maps.get((_namespace(doc), name)) or maps.get(("", name))
+        if not isinstance(name, str) or not name:
+            continue
+        # The object's namespace, or either without one (set by a kustomization).
+        found = next(
+            (
+                cm
+                for cm in maps.get(name, [])
+                if "" in (_namespace(cm), _namespace(doc)) or _namespace(cm) == _namespace(doc)
+            ),
+            None,
+        )
         if found is None:
             continue  # made by a generator, or kept elsewhere: the engine will say
         data = found.data.get("data")

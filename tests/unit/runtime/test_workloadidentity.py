@@ -27,6 +27,8 @@ class Engine:
         self.user = user
         self.asked: list[tuple[str, Any]] = []
         self.refuse: ApiError | None = None
+        self.skew = 0.0
+        """Seconds the API server's clock is behind ours."""
 
     async def create(self, path: str, body: Any) -> dict[str, Any]:
         self.asked.append((path, body))
@@ -35,9 +37,12 @@ class Engine:
             raise self.refuse
         if path.endswith("/selfsubjectreviews"):
             return {"status": {"userInfo": {"username": self.user}}}
-        expires = datetime.now(UTC) + timedelta(seconds=LIFETIME)
+        expires = datetime.now(UTC) + timedelta(seconds=LIFETIME - self.skew)
         token = f"token-{len(self.asked)}-{'x' * 20}"
-        return {"status": {"token": token, "expirationTimestamp": expires.isoformat()}}
+        return {
+            "spec": {"expirationSeconds": int(LIFETIME)},
+            "status": {"token": token, "expirationTimestamp": expires.isoformat()},
+        }
 
 
 class Clock:
@@ -133,3 +138,13 @@ async def test_a_refused_token_request_is_said_with_the_api_servers_answer() -> 
         "no token for service account 'apps/ghost' of this cluster "
         '(404 NotFound: serviceaccounts "ghost" not found)'
     )
+
+
+async def test_a_server_clock_far_behind_ours_does_not_make_a_token_per_request() -> None:
+    engine, clock = Engine(), Clock()
+    engine.skew = 2 * LIFETIME  # its tokens look expired when made
+    found = tokens(engine, clock)
+    first = await found.header(("apps", "a"), ("aud",), ADDRESS)
+    clock.now += LIFETIME * 0.5
+    assert await found.header(("apps", "a"), ("aud",), ADDRESS) == first
+    assert len(engine.asked) == 1  # held for the lifetime the server granted
