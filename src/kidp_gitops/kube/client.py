@@ -9,6 +9,10 @@ in managedFields): the client's default, `DEFAULT_FIELD_MANAGER`, or the one a v
 (`managed_by`), as each controller names its own status writes. A server-side apply names
 its manager itself.
 
+Every request names its sender in `User-Agent` (`user_agent`): the API server's audit
+log records it, and it is how the replicas and shards of one controller, all acting as
+one ServiceAccount, are told apart there.
+
 Errors are those of `kube.errors`.
 """
 
@@ -38,6 +42,10 @@ DEFAULT_FIELD_MANAGER = "kidp"
 """The field manager of writes made without a more specific one (not `Python`, the user
 agent the API server would record otherwise)."""
 
+DEFAULT_USER_AGENT = "kidp"
+"""The sender of requests made by no named process (the CLI, tests); an engine names
+itself and its identity (engine/run)."""
+
 _WRITES = frozenset({"POST", "PUT", "PATCH"})
 
 # Named as client-go names it, so existing dashboards and alerts find it. `dry_run` is ours:
@@ -65,10 +73,13 @@ class KubeClient:
         timeout: float = 30.0,
         field_manager: str = DEFAULT_FIELD_MANAGER,
         max_body: int | None = None,
+        user_agent: str = DEFAULT_USER_AGENT,
     ):
         """`max_body`: the largest response body read, in bytes (a remote cluster's API
-        server, named by a tenant's kubeconfig, may be anything); None: no bound."""
+        server, named by a tenant's kubeconfig, may be anything); None: no bound.
+        `user_agent`: who sends (every request of this client and its views)."""
         self.config = config
+        self.user_agent = user_agent
         self._max_body = max_body
         self._base = config.server.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -78,7 +89,12 @@ class KubeClient:
         self._owner: KubeClient | None = None  # set on views
 
     def _view(self) -> KubeClient:
-        view = KubeClient(self.config, field_manager=self._field_manager, max_body=self._max_body)
+        view = KubeClient(
+            self.config,
+            field_manager=self._field_manager,
+            max_body=self._max_body,
+            user_agent=self.user_agent,
+        )
         view._timeout = self._timeout
         view._as_user = self._as_user
         view._owner = self._owner or self
@@ -132,7 +148,11 @@ class KubeClient:
             # lives as long as the client, and `kube` stands below `runtime`, which owns
             # every other outbound request.
             connector = aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=100)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                headers={"User-Agent": self.user_agent},
+            )
         return self._session
 
     @asynccontextmanager
