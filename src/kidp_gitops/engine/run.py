@@ -18,6 +18,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from kidp_gitops import __version__
 from kidp_gitops.api import components
 from kidp_gitops.api.components import Component
 from kidp_gitops.helm import binary as helm_binary
@@ -91,6 +92,24 @@ class EngineOptions:
     def hosts(self, component: Component) -> bool:
         return component in self.controllers
 
+    def process_name(self) -> str:
+        """Flux's name of what this process runs: `kustomize-controller`, or
+        `kidp-controller` for several controllers in one."""
+        if len(self.controllers) == 1:
+            return self.controllers[0].name
+        return COMPONENT
+
+    def identity(self) -> str:
+        """This process among the replicas and shards of its Deployment (a pod's hostname
+        is its name): the leader-election identity, also in every request's User-Agent."""
+        return f"{socket.gethostname()}_{os.getpid()}"
+
+    def user_agent(self, identity: str) -> str:
+        """What the API server records of who sent a request (its audit log's
+        `userAgent`), as Flux's controllers send their own name: the process's name,
+        version, and `identity`, so two replicas or shards are told apart."""
+        return f"{self.process_name()}/v{__version__} ({identity})"
+
     def lease_name(self) -> str:
         """Every controller in one process keeps kidp's lease; one Flux controller alone
         takes Flux's (`<controller>-leader-election`), so each Deployment elects its own
@@ -136,7 +155,10 @@ class Engine:
 
     async def run(self, *, handle_signals: bool = False) -> None:
         o = self.options
-        client = KubeClient(await load_config(o.kubeconfig, o.context))
+        identity = o.identity()
+        client = KubeClient(
+            await load_config(o.kubeconfig, o.context), user_agent=o.user_agent(identity)
+        )
         runner: web.AppRunner | None = None
         receiver_runner: web.AppRunner | None = None
         app_runners: list[web.AppRunner] = []
@@ -157,13 +179,18 @@ class Engine:
                 store = ArtifactStore(o.data_dir / "artifacts", base_url)
             election = None
             if o.leader_elect:
-                identity = f"{socket.gethostname()}_{os.getpid()}"
                 election = LeaderElection(o.lease_namespace, o.lease_name(), identity, o.lease)
             cache = InformerCache(client, shard_selector=o.watch_label_selector)
             self.cache = cache
             remotes = Remotes(client, mapper)
             manager = Manager(
-                client, host=o.metrics_host, port=o.metrics_port, leader_election=election
+                client,
+                host=o.metrics_host,
+                port=o.metrics_port,
+                leader_election=election,
+                # Only the leader's store holds artifacts: a standby must not be behind
+                # the Service that consumers download them from.
+                ready_only_leading=store is not None,
             )
             # What every controller is built from; those with artifacts also take the store.
             ctx = Context(

@@ -9,6 +9,11 @@ unchanged, and `flux check` / `flux logs` find them by Flux's labels. A containe
 `single_process` keeps everything in one Deployment, `kidp-controller`, for small
 clusters. Services and NetworkPolicies are Flux's: `source-controller` serves artifacts,
 `webhook-receiver` the Receivers' webhooks.
+
+High availability (`replicas` > 1) is what Flux's guides patch in: more replicas of every
+Deployment, one leading at a time (each already runs with `--enable-leader-election`),
+spread over nodes, and a PodDisruptionBudget keeping one available — except where a
+standby is not ready by design (see `_budget`).
 """
 
 from __future__ import annotations
@@ -58,12 +63,14 @@ def manifests(
     hosted: Sequence[Component] = components.DEFAULT,
     single_process: bool = False,
     shards: int = 0,
+    replicas: int = 1,
 ) -> list[JSON]:
     """Everything to install, in apply order. Without `controllers`, the cluster side
     only (CRDs, namespace, ServiceAccounts and RBAC), for controllers that run elsewhere
     (`kidp up`). `hosted`: the components (Flux's `--components` and
     `--components-extra`). `shards`: so many more instances of each sharded controller,
-    as Flux's sharding guide sets them up (see `_shards`)."""
+    as Flux's sharding guide sets them up (see `_shards`). `replicas`: of every controller
+    Deployment (shards too), with a disruption budget each from 2 on."""
     hosted = tuple(c for c in components.ALL if c in hosted)
     objects: list[JSON] = list(crds.all_crds())
     objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)})
@@ -75,17 +82,20 @@ def manifests(
         args = _args(namespace, hosted)
         if sharded:
             args.append(f"--watch-label-selector=!{SHARD_KEY}")
-        objects.append(deployment(namespace, ENGINE, hosted, image, args))
+        objects.append(deployment(namespace, ENGINE, hosted, image, args, replicas=replicas))
         pods = {c: ENGINE for c in hosted}
     else:
         for c in hosted:
             args = _args(namespace, (c,))
             if c in sharded:
                 args.append(f"--watch-label-selector=!{SHARD_KEY}")
-            objects.append(deployment(namespace, c.name, (c,), image, args))
+            objects.append(deployment(namespace, c.name, (c,), image, args, replicas=replicas))
         pods = {c: c.name for c in hosted}
     objects += _services(namespace, pods)
-    objects += _shards(namespace, sharded, shards, image, single_process=single_process)
+    objects += _shards(
+        namespace, sharded, shards, image, single_process=single_process, replicas=replicas
+    )
+    objects += _budgets(namespace, [o for o in objects if o["kind"] == "Deployment"])
     objects += _network_policies(namespace, pods)
     return objects
 
@@ -102,6 +112,7 @@ def _shards(
     image: str,
     *,
     single_process: bool,
+    replicas: int,
 ) -> list[JSON]:
     """Shard `k` of each controller: a Deployment `<controller>-shard<k>` (one process
     for them all with `single_process`) that reconciles only the objects labelled
@@ -116,7 +127,9 @@ def _shards(
             args = _args(namespace, group, artifact_service=f"source-controller-{shard}")
             args.append(f"--watch-label-selector={SHARD_KEY}={shard}")
             account = ENGINE if single_process else group[0].name
-            result.append(deployment(namespace, name, group, image, args, account=account))
+            result.append(
+                deployment(namespace, name, group, image, args, account=account, replicas=replicas)
+            )
             if components.SOURCE in group:
                 result.append(_service(namespace, f"source-controller-{shard}", name, "http"))
     return result
@@ -150,10 +163,11 @@ def deployment(
     args: list[str],
     *,
     account: str | None = None,
+    replicas: int = 1,
 ) -> JSON:
     """The Deployment `name` running `image` with the controllers `hosted` and `args`, as
     the ServiceAccount `account` (`name`'s own by default; a shard runs as its main
-    instance)."""
+    instance), `replicas` times (one leads, the others stand by)."""
     several = len(hosted) > 1  # one process for many controllers gets more room
     ports: list[JSON] = [{"name": "http-prom", "containerPort": METRICS_PORT, "protocol": "TCP"}]
     if components.SOURCE in hosted:
@@ -173,7 +187,8 @@ def deployment(
             }
         ],
         "ports": ports,
-        # /healthz and /readyz live beside /metrics (runtime/manager).
+        # /healthz and /readyz live beside /metrics (runtime/manager); a process that
+        # serves artifacts is ready only while it leads (engine/run).
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http-prom"}},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http-prom"}},
         "resources": {
@@ -194,6 +209,36 @@ def deployment(
     }
     selector = {"app": name}
     pod_labels = _labels(namespace, **selector)
+    pod: JSON = {
+        "serviceAccountName": account or name,
+        "containers": [container],
+        "terminationGracePeriodSeconds": 60,
+        "volumes": [
+            {"name": "data", "emptyDir": {}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
+    }
+    if replicas > 1:
+        # Replicas on one node fall together: spread them where the scheduler can.
+        pod["affinity"] = {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "labelSelector": {"matchLabels": selector},
+                            "topologyKey": "kubernetes.io/hostname",
+                        },
+                    }
+                ]
+            }
+        }
+    spec: JSON = {"replicas": replicas, "selector": {"matchLabels": selector}}
+    if components.SOURCE in hosted:
+        # As Flux's source-controller: only the leader is ready (its store holds the
+        # artifacts), so a rolling update's new pod would wait for a lease the old one
+        # keeps; replace the pods instead.
+        spec["strategy"] = {"type": "Recreate"}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -201,8 +246,7 @@ def deployment(
             name, namespace, **{"app.kubernetes.io/component": name, "control-plane": "controller"}
         ),
         "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": selector},
+            **spec,
             "template": {
                 "metadata": {
                     "labels": pod_labels,
@@ -211,18 +255,44 @@ def deployment(
                         "prometheus.io/port": str(METRICS_PORT),
                     },
                 },
-                "spec": {
-                    "serviceAccountName": account or name,
-                    "containers": [container],
-                    "terminationGracePeriodSeconds": 60,
-                    "volumes": [
-                        {"name": "data", "emptyDir": {}},
-                        {"name": "tmp", "emptyDir": {}},
-                    ],
-                },
+                "spec": pod,
             },
         },
     }
+
+
+def _serves_artifacts(deployment: JSON) -> bool:
+    ports = deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
+    return any(p["name"] == "http" for p in ports)
+
+
+def _budgets(namespace: str, deployments: list[JSON]) -> list[JSON]:
+    """A PodDisruptionBudget keeping one pod of each replicated Deployment available
+    through drains and upgrades of nodes. Not for a Deployment that serves artifacts:
+    its standbys are never ready (only the leader's store holds the artifacts the
+    Service leads to), so a budget of one available would refuse every eviction of the
+    leader and block a drain for good; evicted, the leader gives its lease up and a
+    standby leads at once."""
+    result: list[JSON] = []
+    for d in deployments:
+        if d["spec"]["replicas"] < 2 or _serves_artifacts(d):
+            continue
+        name = d["metadata"]["name"]
+        result.append(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": _meta(name, namespace, **{"control-plane": "controller"}),
+                "spec": {
+                    "minAvailable": 1,
+                    "selector": {"matchLabels": {"app": name}},
+                    # A replica not ready (starting, crash-looping) may always go: it
+                    # keeps nothing available.
+                    "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                },
+            }
+        )
+    return result
 
 
 def _service(namespace: str, name: str, pod: str, target: str) -> JSON:
@@ -303,6 +373,8 @@ def every_install(namespace: str = NAMESPACE) -> list[JSON]:
     process), each once: what `kidp uninstall` looks for."""
     seen: dict[tuple[str, str], JSON] = {}
     for single in (False, True):
-        for obj in manifests(namespace, hosted=components.ALL, single_process=single, shards=0):
+        for obj in manifests(
+            namespace, hosted=components.ALL, single_process=single, shards=0, replicas=2
+        ):
             seen.setdefault((obj["kind"], obj["metadata"]["name"]), obj)
     return list(seen.values())

@@ -202,3 +202,51 @@ def test_each_shard_elects_its_own_leader(tmp_path: Path, monkeypatch: pytest.Mo
     }
     assert len(leases) == 3
     assert all(lease.startswith("kustomize-controller-leader-election") for lease in leases)
+
+
+def test_replicas_with_leader_election_and_disruption_budgets() -> None:
+    single = export()
+    assert {d["spec"]["replicas"] for d in of_kind(single, "Deployment").values()} == {1}
+    assert of_kind(single, "PodDisruptionBudget") == {}  # Flux's default: one replica
+
+    objects = export("--replicas=2", "--shards=1")
+    deployments = of_kind(objects, "Deployment")
+    budgets = of_kind(objects, "PodDisruptionBudget")
+    for name, deployment in deployments.items():
+        assert deployment["spec"]["replicas"] == 2, name
+        assert "--enable-leader-election" in container(deployment)["args"], name
+        affinity = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        term = affinity["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+        assert term["labelSelector"] == {"matchLabels": {"app": name}}
+    # Every replicated controller keeps one pod through a drain, but those serving
+    # artifacts: their standbys are not ready (only the leader's store has artifacts),
+    # so a budget would refuse every eviction of the leader. They are replaced whole.
+    serving = {"source-controller", "source-controller-shard1"}
+    assert set(budgets) == set(deployments) - serving
+    for name, budget in budgets.items():
+        assert budget["spec"]["minAvailable"] == 1
+        assert budget["spec"]["selector"] == {"matchLabels": {"app": name}}
+    for name in serving:
+        assert deployments[name]["spec"]["strategy"] == {"type": "Recreate"}
+    assert "strategy" not in deployments["kustomize-controller"]["spec"]
+
+    one = export("--replicas=2", "--single-process")
+    assert of_kind(one, "Deployment")[manifests.ENGINE]["spec"]["replicas"] == 2
+    assert of_kind(one, "PodDisruptionBudget") == {}  # it serves artifacts
+
+
+def test_each_replica_elects_and_names_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replicas run with leader election on, and send their name and identity (the
+    audit log's userAgent) so the API server tells them apart."""
+    deployments = of_kind(export("--replicas=2"), "Deployment")
+    source = options_of(deployments["source-controller"], monkeypatch, tmp_path)
+    kustomize = options_of(deployments["kustomize-controller"], monkeypatch, tmp_path)
+    assert source.leader_elect
+    assert kustomize.leader_elect
+    assert source.process_name() == "source-controller"
+    assert kustomize.identity() != ""
+    agent = kustomize.user_agent(kustomize.identity())
+    assert agent.startswith("kustomize-controller/v")
+    assert agent.endswith(f"({kustomize.identity()})")
