@@ -368,9 +368,16 @@ def _network_policies(namespace: str, pods: dict[Component, str]) -> list[JSON]:
     return result
 
 
+def selector(namespace: str = NAMESPACE) -> str:
+    """The label selector of every object an install into `namespace` labels as its own
+    (shards and budgets of any count included)."""
+    return f"app.kubernetes.io/part-of=flux,app.kubernetes.io/instance={namespace}"
+
+
 def every_install(namespace: str = NAMESPACE) -> list[JSON]:
     """Every object some install into `namespace` makes (any components, split or in one
-    process), each once: what `kidp uninstall` looks for."""
+    process, with replicas), each once: what `kidp uninstall` looks for by name. Shards
+    it finds by `selector`: their count is the install's."""
     seen: dict[tuple[str, str], JSON] = {}
     for single in (False, True):
         for obj in manifests(

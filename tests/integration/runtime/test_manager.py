@@ -12,9 +12,9 @@ import pytest
 
 from kidp_gitops.kube import ApiError, KubeClient, RestMapper
 from kidp_gitops.kube.informer import Informer
+from kidp_gitops.kube.leader import LeaseTiming
 from kidp_gitops.runtime import reconcile
 from kidp_gitops.runtime.controller import Controller
-from kidp_gitops.kube.leader import LeaseTiming
 from kidp_gitops.runtime.manager import LeaderElection, Manager
 from tests.integration.wait import until
 
