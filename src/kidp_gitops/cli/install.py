@@ -40,7 +40,9 @@ def install(
         str,
         typer.Option(
             "--components-extra",
-            help="More of them: image-reflector-controller,image-automation-controller.",
+            help="More of them: image-reflector-controller,image-automation-controller,"
+            "source-watcher (the ArtifactGenerators in a Deployment of their own; else "
+            "source-controller runs them).",
         ),
     ] = "",
     single_process: Annotated[

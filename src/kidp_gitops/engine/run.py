@@ -95,8 +95,9 @@ class EngineOptions:
     def process_name(self) -> str:
         """Flux's name of what this process runs: `kustomize-controller`, or
         `kidp-controller` for several controllers in one."""
-        if len(self.controllers) == 1:
-            return self.controllers[0].name
+        named = components.named(self.controllers)
+        if len(named) == 1:
+            return named[0].name
         return COMPONENT
 
     def identity(self) -> str:
@@ -118,7 +119,8 @@ class EngineOptions:
         if set(self.controllers) == set(components.ALL):
             name = LEASE
         else:
-            name = "-".join(c.name for c in self.controllers) + "-leader-election"
+            named = components.named(self.controllers)
+            name = "-".join(c.name for c in named) + "-leader-election"
         if self.watch_label_selector:
             digest = hashlib.sha256(self.watch_label_selector.encode()).hexdigest()
             name = f"{name}-{digest[:8]}"
@@ -173,7 +175,7 @@ class Engine:
             mapper = RestMapper(client)
             await mapper.refresh()
             store: ArtifactStore | None = None
-            if o.hosts(components.SOURCE):
+            if o.hosts(components.SOURCE) or o.hosts(components.SOURCE_WATCHER):
                 runner, self.artifact_port = await self._serve_artifacts(o)
                 base_url = o.artifact_url or f"http://{o.artifact_host}:{self.artifact_port}"
                 store = ArtifactStore(o.data_dir / "artifacts", base_url)
@@ -259,20 +261,23 @@ async def _controllers(
     ctx: Context, o: EngineOptions, store: ArtifactStore | None
 ) -> list[Controller]:
     """The controllers of the components `o` hosts, notification's aside. `store` is the
-    local artifact store when this process hosts source, and None otherwise: then the
-    appliers download artifacts from the URL in the source's status (storage/fetch)."""
+    local artifact store when this process hosts source or source-watcher, and None
+    otherwise: then the appliers download artifacts from the URL in the source's status
+    (storage/fetch)."""
     built: list[Controller] = []
-    if store is not None:
+    if store is not None and o.hosts(components.SOURCE):
         built += [
             await gitrepository_controller(ctx, store),
             await helmrepository_controller(ctx, store),
             await helmchart_controller(ctx, store, helm=helm_binary.find),
             await ocirepository_controller(ctx, store),
             await bucket_controller(ctx, store),
-            # Flux runs the generator in source-watcher; here it goes with the sources,
-            # whose store it composes from.
-            await artifactgenerator_controller(ctx, store),
         ]
+    if store is not None and o.hosts(components.SOURCE_WATCHER):
+        # Beside the sources it reads their artifacts from the store they share; in a
+        # process of its own (Flux's source-watcher) it downloads them from their URLs
+        # and serves what it composes from its own store.
+        built.append(await artifactgenerator_controller(ctx, store))
     if o.hosts(components.KUSTOMIZE):
         built.append(await kustomization_controller(ctx, store))
     if o.hosts(components.HELM):

@@ -79,25 +79,49 @@ def manifests(
         return objects
     sharded = tuple(c for c in hosted if c in SHARDED) if shards else ()
     if single_process:
-        args = _args(namespace, hosted)
+        process = _process(hosted, hosted)
+        args = _args(namespace, process)
         if sharded:
             args.append(f"--watch-label-selector=!{SHARD_KEY}")
-        objects.append(deployment(namespace, ENGINE, hosted, image, args, replicas=replicas))
+        objects.append(deployment(namespace, ENGINE, process, image, args, replicas=replicas))
         pods = {c: ENGINE for c in hosted}
     else:
+        pods = {}
         for c in hosted:
-            args = _args(namespace, (c,))
+            process = _process((c,), hosted)
+            args = _args(namespace, process)
             if c in sharded:
                 args.append(f"--watch-label-selector=!{SHARD_KEY}")
-            objects.append(deployment(namespace, c.name, (c,), image, args, replicas=replicas))
-        pods = {c: c.name for c in hosted}
+            objects.append(deployment(namespace, c.name, process, image, args, replicas=replicas))
+            pods[c] = c.name
     objects += _services(namespace, pods)
     objects += _shards(
-        namespace, sharded, shards, image, single_process=single_process, replicas=replicas
+        namespace,
+        sharded,
+        shards,
+        image,
+        hosted=hosted,
+        single_process=single_process,
+        replicas=replicas,
     )
     objects += _budgets(namespace, [o for o in objects if o["kind"] == "Deployment"])
     objects += _network_policies(namespace, pods)
     return objects
+
+
+def _process(of: Sequence[Component], hosted: Sequence[Component]) -> tuple[Component, ...]:
+    """What the process of the components `of` runs in an install of `hosted`: them, and
+    beside the sources the generator when source-watcher is not installed apart."""
+    extra = components.riders(tuple(hosted)) if components.SOURCE in of else ()
+    return tuple(c for c in components.ALL if c in of or c in extra)
+
+
+SERVES_ARTIFACTS = (components.SOURCE, components.SOURCE_WATCHER)
+"""The components whose process keeps an artifact store and serves it."""
+
+
+def _serving(hosted: Sequence[Component]) -> bool:
+    return any(c in hosted for c in SERVES_ARTIFACTS)
 
 
 SHARD_KEY = "sharding.fluxcd.io/key"
@@ -111,6 +135,7 @@ def _shards(
     count: int,
     image: str,
     *,
+    hosted: Sequence[Component],
     single_process: bool,
     replicas: int,
 ) -> list[JSON]:
@@ -122,7 +147,8 @@ def _shards(
     for k in range(1, count + 1):
         shard = f"shard{k}"
         groups = [tuple(sharded)] if single_process else [(c,) for c in sharded]
-        for group in groups:
+        for of in groups:
+            group = _process(of, hosted)
             name = f"{ENGINE if single_process else group[0].name}-{shard}"
             args = _args(namespace, group, artifact_service=f"source-controller-{shard}")
             args.append(f"--watch-label-selector={SHARD_KEY}={shard}")
@@ -136,9 +162,11 @@ def _shards(
 
 
 def _args(
-    namespace: str, hosted: Sequence[Component], *, artifact_service: str = "source-controller"
+    namespace: str, hosted: Sequence[Component], *, artifact_service: str | None = None
 ) -> list[str]:
-    """The flags of a process hosting `hosted`: its controllers and their servers."""
+    """The flags of a process hosting `hosted`: its controllers and their servers (its
+    artifacts behind the Service `artifact_service`, by default Flux's of what it runs:
+    `source-controller`, or `source-watcher` alone)."""
     args = [
         f"--controllers={','.join(c.key for c in hosted)}",
         "--enable-leader-election",
@@ -146,8 +174,11 @@ def _args(
         "--data-dir=/data",
         "--log-level=info",
     ]
-    if components.SOURCE in hosted:
+    if _serving(hosted):
         # Consumers in other pods download artifacts from the URL in a source's status.
+        if artifact_service is None:
+            sources = components.SOURCE in hosted
+            artifact_service = "source-controller" if sources else "source-watcher"
         artifact_host = f"{artifact_service}.{namespace}.svc.cluster.local."
         args += [f"--artifact-addr=:{ARTIFACT_PORT}", f"--artifact-url=http://{artifact_host}"]
     if components.NOTIFICATION in hosted:
@@ -170,7 +201,7 @@ def deployment(
     instance), `replicas` times (one leads, the others stand by)."""
     several = len(hosted) > 1  # one process for many controllers gets more room
     ports: list[JSON] = [{"name": "http-prom", "containerPort": METRICS_PORT, "protocol": "TCP"}]
-    if components.SOURCE in hosted:
+    if _serving(hosted):
         ports.append({"name": "http", "containerPort": ARTIFACT_PORT, "protocol": "TCP"})
     if components.NOTIFICATION in hosted:
         ports.append({"name": "http-webhook", "containerPort": RECEIVER_PORT, "protocol": "TCP"})
@@ -234,7 +265,7 @@ def deployment(
             }
         }
     spec: JSON = {"replicas": replicas, "selector": {"matchLabels": selector}}
-    if components.SOURCE in hosted:
+    if _serving(hosted):
         # As Flux's source-controller: only the leader is ready (its store holds the
         # artifacts), so a rolling update's new pod would wait for a lease the old one
         # keeps; replace the pods instead.
@@ -311,8 +342,9 @@ def _service(namespace: str, name: str, pod: str, target: str) -> JSON:
 def _services(namespace: str, pods: dict[Component, str]) -> list[JSON]:
     """Flux's Services, each to the pod that hosts the server behind it."""
     result: list[JSON] = []
-    if components.SOURCE in pods:
-        result.append(_service(namespace, "source-controller", pods[components.SOURCE], "http"))
+    for served in SERVES_ARTIFACTS:
+        if served in pods:
+            result.append(_service(namespace, served.name, pods[served], "http"))
     if components.NOTIFICATION in pods:
         pod = pods[components.NOTIFICATION]
         # Flux's controllers post their events to notification-controller; ours reach it
