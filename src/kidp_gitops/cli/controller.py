@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from kidp_gitops.kube.leader import LeaseTiming
 
 app = typer.Typer(help="The controllers.", no_args_is_help=True)
-EVERY_CONTROLLER = "source,kustomize,helm,notification,image-reflector,image-automation"
+EVERY_CONTROLLER = (
+    "source,kustomize,helm,notification,image-reflector,image-automation,source-watcher"
+)
 """`api.components.ALL`'s keys, written out: `--help` loads nothing beyond the CLI."""
 
 

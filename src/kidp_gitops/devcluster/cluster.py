@@ -13,6 +13,7 @@ cluster's).
     <state>/authentication.yaml   with `trust`: the other control plane's issuer it trusts
     <state>/etcd/          etcd's data
     <state>/logs/*.log     one log per component, kept after `down`
+    <state>/logs/audit.log the API server's audit log: who wrote what (see AUDIT_POLICY)
 """
 
 from __future__ import annotations
@@ -42,6 +43,38 @@ from kidp_gitops.kube.ssa import Policy, ResourceManager
 ADMIN_USER = "kidp-admin"
 NODE_NAME = "kwok-node-0"
 FIELD_MANAGER = "kidp-devcluster"
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    # One event per request, once answered: it holds the answer's code.
+    "omitStages": ["RequestReceived", "ResponseStarted", "Panic"],
+    "rules": [
+        # The chatter of leases, events and delegated authentication/authorization:
+        # written or asked constantly, and never what a test asks about.
+        {
+            "level": "None",
+            "resources": [
+                {"group": "coordination.k8s.io", "resources": ["leases"]},
+                {"group": "", "resources": ["events"]},
+                {"group": "events.k8s.io", "resources": ["events"]},
+                {"group": "authentication.k8s.io", "resources": ["tokenreviews"]},
+                {
+                    "group": "authorization.k8s.io",
+                    "resources": ["subjectaccessreviews", "selfsubjectaccessreviews"],
+                },
+            ],
+        },
+        # Writes, with who sent them (user, user agent) and no bodies: cheap, and
+        # enough to ask "who wrote this object".
+        {"level": "Metadata", "verbs": ["create", "update", "patch", "delete"]},
+        {"level": "None"},
+    ],
+}
+"""What the dev control plane audits: every write but of the chatter above, at
+Metadata level (tests ask it which process wrote an object: tests/integration/audit.py)."""
+AUDIT_LOG_MAX_MB = 200
+"""The audit log is rotated past this size, one old file kept: a long-lived `kidp up`
+cluster must not fill the disk."""
 # Stop order: the consumers first, etcd last.
 STOP_ORDER = ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
 
@@ -122,6 +155,7 @@ class DevCluster:
         self.trusts = trusts
         self.kubeconfig = self.dir / "kubeconfig"
         self.logs = self.dir / "logs"
+        self.audit_log = self.logs / "audit.log"
         self._state_file = self.dir / "state.json"
 
     # ---- reading -------------------------------------------------------------------
@@ -188,6 +222,7 @@ class DevCluster:
             ports[n] = free_port(exclude=set(ports.values()))
         server = f"https://127.0.0.1:{ports['kube-apiserver']}"
         certs = pki.create(self.dir / "pki", {ADMIN_USER: ["system:masters"]})
+        (self.dir / "audit-policy.json").write_text(json.dumps(AUDIT_POLICY))
         kubeconfig.write(self.kubeconfig, server, certs, ADMIN_USER)
         if self.trusts is not None:
             trust.write_config(self.dir / trust.FILE, self.trusts, server)
@@ -364,6 +399,12 @@ def _command_lines(bins: binaries.Binaries, state_dir: Path, st: State) -> dict[
             "--allow-privileged=true",
             "--profiling=false",
             *authentication,
+            f"--audit-policy-file={state_dir / 'audit-policy.json'}",
+            f"--audit-log-path={state_dir / 'logs' / 'audit.log'}",
+            f"--audit-log-maxsize={AUDIT_LOG_MAX_MB}",
+            "--audit-log-maxbackup=1",
+            # Written as the request is answered, not batched: a test reads it after.
+            "--audit-log-mode=blocking",
         ],
         "kube-controller-manager": [
             *delegated,

@@ -45,10 +45,22 @@ _EVENTS = [
 _RULES: dict[Component, list[JSON]] = {
     components.SOURCE: [
         # The sources, and the ArtifactGenerators (Flux's source-watcher) that compose
-        # their artifacts into ExternalArtifacts: the same process here.
+        # their artifacts into ExternalArtifacts: the same process unless source-watcher
+        # is installed apart.
         _rule([SOURCE, SOURCE_EXTENSIONS], ["*"], ALL),
         # Credentials of repositories and registries; a ServiceAccount's image pull secrets.
         _rule([""], ["secrets", "configmaps", "serviceaccounts"], READ),
+    ],
+    components.SOURCE_WATCHER: [
+        # Flux 2.7's source-watcher, installed apart: its ArtifactGenerators, the sources
+        # it reads, and the ExternalArtifacts it writes (the sources' group).
+        _rule([SOURCE_EXTENSIONS], ["*"], ALL),
+        _rule(
+            [SOURCE],
+            ["externalartifacts", "externalartifacts/status", "externalartifacts/finalizers"],
+            ALL,
+        ),
+        _rule([SOURCE], ["*"], READ),
     ],
     components.NOTIFICATION: [
         _rule([NOTIFICATION], ["*"], ALL),

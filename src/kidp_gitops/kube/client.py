@@ -9,6 +9,10 @@ in managedFields): the client's default, `DEFAULT_FIELD_MANAGER`, or the one a v
 (`managed_by`), as each controller names its own status writes. A server-side apply names
 its manager itself.
 
+Every request names its sender in `User-Agent` (`user_agent`): the API server's audit
+log records it, and it is how the replicas and shards of one controller, all acting as
+one ServiceAccount, are told apart there.
+
 Errors are those of `kube.errors`.
 """
 
@@ -37,6 +41,10 @@ JSON_PATCH = "application/json-patch+json"
 DEFAULT_FIELD_MANAGER = "kidp"
 """The field manager of writes made without a more specific one (not `Python`, the user
 agent the API server would record otherwise)."""
+
+DEFAULT_USER_AGENT = "kidp"
+"""The sender of requests made by no named process (the CLI, tests); an engine names
+itself and its identity (engine/run)."""
 
 _WRITES = frozenset({"POST", "PUT", "PATCH"})
 
@@ -70,12 +78,15 @@ class KubeClient:
         field_manager: str = DEFAULT_FIELD_MANAGER,
         max_body: int | None = None,
         max_items: int = MAX_BOUNDED_ITEMS,
+        user_agent: str = DEFAULT_USER_AGENT,
     ):
         """`max_body`: the largest response body read, in bytes (a remote cluster's API
         server, named by a tenant's kubeconfig, may be anything); None: no bound. A
         bounded client also holds no more than `max_items` objects of one collection
-        (a listing, and an informer's store fed by its watch)."""
+        (a listing, and an informer's store fed by its watch). `user_agent`: who sends
+        (every request of this client and its views)."""
         self.config = config
+        self.user_agent = user_agent
         self._max_body = max_body
         self.max_items: int | None = max_items if max_body is not None else None
         self._base = config.server.rstrip("/")
@@ -86,7 +97,12 @@ class KubeClient:
         self._owner: KubeClient | None = None  # set on views
 
     def _view(self) -> KubeClient:
-        view = KubeClient(self.config, field_manager=self._field_manager, max_body=self._max_body)
+        view = KubeClient(
+            self.config,
+            field_manager=self._field_manager,
+            max_body=self._max_body,
+            user_agent=self.user_agent,
+        )
         view.max_items = self.max_items
         view._timeout = self._timeout
         view._as_user = self._as_user
@@ -141,7 +157,11 @@ class KubeClient:
             # lives as long as the client, and `kube` stands below `runtime`, which owns
             # every other outbound request.
             connector = aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=100)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                headers={"User-Agent": self.user_agent},
+            )
         return self._session
 
     @asynccontextmanager

@@ -281,7 +281,9 @@ class Remotes:
             raise InvalidKubeConfig(f"refused kubeConfig: {err}") from err
         # Logs never hold the remote's credentials, whatever a library writes.
         redact.REDACTOR.remember(f"kubeconfig/{digest}", parsed.secrets())
-        client = KubeClient(config, max_body=MAX_RESPONSE)
+        # The same sender as the engine's own requests: a remote's audit log tells
+        # replicas and shards apart as this cluster's does.
+        client = KubeClient(config, max_body=MAX_RESPONSE, user_agent=self._client.user_agent)
         log.info("opened remote cluster %s", parsed.server)
         return Remote(digest, parsed.server, client, RestMapper(client), InformerCache(client))
 

@@ -36,7 +36,10 @@ def kubeconfig(server: str) -> bytes:
 
 
 class Secrets:
-    """The engine's client, as far as reading Secrets goes."""
+    """The engine's client, as far as reading Secrets goes (and naming its sender,
+    which a remote's client takes on)."""
+
+    user_agent = "kustomize-controller/v0 (pod_1)"
 
     def __init__(self, secrets: dict[str, dict[str, bytes]]):
         self.secrets = secrets
