@@ -244,7 +244,7 @@ class Remotes:
             raise UnsupportedProvider(f"spec.kubeConfig.configMapRef: {err}") from err
         except kubeconfigmap.Invalid as err:
             raise InvalidKubeConfig(str(err)) from err
-        named = settings.service_account or lockdown.default_service_account
+        named = lockdown.kubeconfig_account(settings.service_account)
         try:
             account = await self._tokens.account(namespace, named)
             await self._tokens.header(account, settings.audiences, settings.address)

@@ -213,3 +213,24 @@ async def test_workload_identity_sends_the_lockdowns_account_and_shares_one_remo
     assert len(found.remotes()) == 1  # the same address, account and audiences
     assert len(client.tokens) == 1  # and the same token, held
     await found.close()
+
+
+@pytest.mark.parametrize(
+    ("lockdown", "named", "account"),
+    [
+        (Lockdown(default_kubeconfig_service_account="identity"), None, "identity"),
+        (Lockdown(default_service_account="tenant"), "named", "named"),
+        (
+            Lockdown(default_service_account="tenant", default_kubeconfig_service_account="wi"),
+            None,
+            "tenant",
+        ),
+    ],
+)
+def test_which_account_a_configmap_sends(
+    lockdown: Lockdown, named: str | None, account: str
+) -> None:
+    """The ConfigMap's own, else --default-service-account, else
+    --default-kubeconfig-service-account (Flux's order); else the engine's (None)."""
+    assert lockdown.kubeconfig_account(named) == account
+    assert Lockdown().kubeconfig_account(None) is None
