@@ -1,11 +1,16 @@
 """A real local Kubernetes control plane: etcd, kube-apiserver (TLS, RBAC on),
 kube-controller-manager, kube-scheduler and the kwok controller with fake nodes.
 
-All of it listens on loopback ports chosen at start and lives in one state directory:
+All of it listens on loopback ports chosen at start and lives in one state directory.
+Its service-account issuer is its API server's URL, whose discovery anyone may read
+(`trust`: another control plane may trust it, as a remote cluster trusts a management
+cluster's).
+
 
     <state>/state.json     pids, ports, server URL (what `status` and `down` read)
     <state>/kubeconfig     admin credentials (system:masters)
     <state>/pki/           CA, serving and client certificates, service-account keys
+    <state>/authentication.yaml   with `trust`: the other control plane's issuer it trusts
     <state>/etcd/          etcd's data
     <state>/logs/*.log     one log per component, kept after `down`
     <state>/logs/audit.log the API server's audit log: who wrote what (see AUDIT_POLICY)
@@ -30,7 +35,7 @@ from typing import Any
 
 import aiohttp
 
-from kidp_gitops.devcluster import binaries, kubeconfig, pki, processes
+from kidp_gitops.devcluster import binaries, kubeconfig, pki, processes, trust
 from kidp_gitops.devcluster.errors import ComponentFailed, DevClusterError
 from kidp_gitops.kube import ApiError, KubeClient, KubeError, RestMapper, load_config
 from kidp_gitops.kube.ssa import Policy, ResourceManager
@@ -143,8 +148,11 @@ class ClusterStatus:
 class DevCluster:
     """The local control plane in one state directory."""
 
-    def __init__(self, state_dir: Path | None = None):
+    def __init__(self, state_dir: Path | None = None, *, trusts: trust.Trust | None = None):
+        """`trusts`: another control plane's issuer whose service-account tokens this
+        one's API server accepts (set at `up`)."""
         self.dir = (state_dir or default_state_dir()).resolve()
+        self.trusts = trusts
         self.kubeconfig = self.dir / "kubeconfig"
         self.logs = self.dir / "logs"
         self.audit_log = self.logs / "audit.log"
@@ -166,6 +174,13 @@ class DevCluster:
                 running = processes.alive(pid, Path(st.bin_dir) / name)
                 comps.append(ComponentStatus(name, pid, running, self.logs / f"{name}.log"))
         return ClusterStatus(self.dir, self.kubeconfig, st.server if st else "", comps)
+
+    def issuer(self) -> trust.Issuer:
+        """The service-account issuer of the running cluster, for another to trust."""
+        st = self.state()
+        if st is None:
+            raise DevClusterError("no local control plane runs here")
+        return trust.Issuer(st.server, pki.Pki(self.dir / "pki").ca_cert.read_text())
 
     # ---- up ------------------------------------------------------------------------
 
@@ -209,6 +224,8 @@ class DevCluster:
         certs = pki.create(self.dir / "pki", {ADMIN_USER: ["system:masters"]})
         (self.dir / "audit-policy.json").write_text(json.dumps(AUDIT_POLICY))
         kubeconfig.write(self.kubeconfig, server, certs, ADMIN_USER)
+        if self.trusts is not None:
+            trust.write_config(self.dir / trust.FILE, self.trusts, server)
         st = State(bin_dir=str(bins.bin_dir), server=server, ports=ports, started_at=time.time())
         self._save(st)
         return st
@@ -224,6 +241,7 @@ class DevCluster:
             for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
                 self._launch(bins, st, name, args[name])
             await _create_node(kube)
+            await trust.publish_discovery(kube, FIELD_MANAGER)
             for name in ("kube-controller-manager", "kube-scheduler"):
                 url = f"https://127.0.0.1:{st.ports[name]}/healthz"
                 await self._wait(st, name, deadline, functools.partial(_http_ok, url, True))
@@ -337,6 +355,8 @@ def _command_lines(bins: binaries.Binaries, state_dir: Path, st: State) -> dict[
     kc = str(state_dir / "kubeconfig")
     etcd_peer = f"http://127.0.0.1:{p['etcd-peer']}"
     etcd_client = f"http://127.0.0.1:{p['etcd']}"
+    trusted = state_dir / trust.FILE
+    authentication = [f"--authentication-config={trusted}"] if trusted.exists() else []
     delegated = [
         f"--kubeconfig={kc}",
         f"--authentication-kubeconfig={kc}",
@@ -367,7 +387,9 @@ def _command_lines(bins: binaries.Binaries, state_dir: Path, st: State) -> dict[
             f"--tls-private-key-file={certs.serving_key}",
             f"--client-ca-file={certs.ca_cert}",
             "--authorization-mode=RBAC",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            # An https URL this API server serves, with its discovery and keys: what
+            # another API server needs to trust its tokens (devcluster/trust.py).
+            f"--service-account-issuer={st.server}",
             f"--service-account-key-file={certs.sa_pub}",
             f"--service-account-signing-key-file={certs.sa_key}",
             f"--service-cluster-ip-range={pki.SERVICE_CIDR}",
@@ -376,6 +398,7 @@ def _command_lines(bins: binaries.Binaries, state_dir: Path, st: State) -> dict[
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
             "--profiling=false",
+            *authentication,
             f"--audit-policy-file={state_dir / 'audit-policy.json'}",
             f"--audit-log-path={state_dir / 'logs' / 'audit.log'}",
             f"--audit-log-maxsize={AUDIT_LOG_MAX_MB}",

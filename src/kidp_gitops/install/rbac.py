@@ -28,7 +28,9 @@ HELM = "helm.toolkit.fluxcd.io"
 NOTIFICATION = "notification.toolkit.fluxcd.io"
 IMAGE = "image.toolkit.fluxcd.io"
 APPLIERS = (components.KUSTOMIZE, components.HELM)
-"""Cluster-admin, as in Flux: they apply anything and impersonate tenants."""
+"""Cluster-admin, as in Flux: they apply anything, impersonate tenants, and create
+service-account tokens (`serviceaccounts/token`) for the remote clusters of
+`kubeConfig.configMapRef` (runtime/workloadidentity.py); no other controller may."""
 
 
 def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> JSON:

@@ -63,6 +63,10 @@ def service_account_user(namespace: str, name: str) -> str:
     return f"system:serviceaccount:{namespace}:{name}"
 
 
+MAX_BOUNDED_ITEMS = 100_000
+"""Items a bounded client (a remote cluster's) lists of one collection, all pages."""
+
+
 class KubeClient:
     """Requests to one API server over one pooled HTTP session."""
 
@@ -73,14 +77,18 @@ class KubeClient:
         timeout: float = 30.0,
         field_manager: str = DEFAULT_FIELD_MANAGER,
         max_body: int | None = None,
+        max_items: int = MAX_BOUNDED_ITEMS,
         user_agent: str = DEFAULT_USER_AGENT,
     ):
         """`max_body`: the largest response body read, in bytes (a remote cluster's API
-        server, named by a tenant's kubeconfig, may be anything); None: no bound.
-        `user_agent`: who sends (every request of this client and its views)."""
+        server, named by a tenant's kubeconfig, may be anything); None: no bound. A
+        bounded client also holds no more than `max_items` objects of one collection
+        (a listing, and an informer's store fed by its watch). `user_agent`: who sends
+        (every request of this client and its views)."""
         self.config = config
         self.user_agent = user_agent
         self._max_body = max_body
+        self.max_items: int | None = max_items if max_body is not None else None
         self._base = config.server.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -95,6 +103,7 @@ class KubeClient:
             max_body=self._max_body,
             user_agent=self.user_agent,
         )
+        view.max_items = self.max_items
         view._timeout = self._timeout
         view._as_user = self._as_user
         view._owner = self._owner or self
@@ -302,10 +311,10 @@ class KubeClient:
             page = await self.get(path, {**query, "continue": token}, accept)
             items.extend(page.get("items") or [])
             token = page.get("metadata", {}).get("continue")
-            if self._max_body is not None and len(items) > MAX_BOUNDED_ITEMS:
+            if self.max_items is not None and len(items) > self.max_items:
                 # A server someone else runs may page without end: a bounded client
                 # stops, as it stops reading a body past max_body.
-                raise ConnectionFailed(f"GET {path}: more than {MAX_BOUNDED_ITEMS} items")
+                raise ConnectionFailed(f"GET {path}: more than {self.max_items} items")
         first["items"] = items
         first.get("metadata", {}).pop("continue", None)
         return first
@@ -342,8 +351,6 @@ class KubeClient:
         return await self.request("PATCH", path, params=params, body=obj, content_type=APPLY_PATCH)
 
 
-MAX_BOUNDED_ITEMS = 100_000
-"""Items a bounded client (a remote cluster's) lists of one collection, all pages."""
 _DECODE_ON_LOOP = 1 << 20
 """Bytes of a bounded client's answer parsed on the event loop; larger ones in a thread."""
 

@@ -54,10 +54,13 @@ ALLOWED: dict[str, list[Ask]] = {
         ("create", "apps", "deployments", "tenant"),
         ("create", "rbac.authorization.k8s.io", "clusterrolebindings", ""),
         ("impersonate", "", "serviceaccounts", "tenant"),
+        # Workload identity (kubeConfig.configMapRef): tokens for a remote cluster.
+        ("create", "", "serviceaccounts/token", "tenant"),
     ],
     "helm-controller": [
         ("create", "apps", "deployments", "tenant"),
         ("delete", "", "secrets", "tenant"),
+        ("create", "", "serviceaccounts/token", "tenant"),
     ],
 }
 WORKLOADS_AND_RBAC: list[Ask] = [
@@ -70,6 +73,7 @@ WORKLOADS_AND_RBAC: list[Ask] = [
     ("bind", "rbac.authorization.k8s.io", "clusterroles", ""),
     ("escalate", "rbac.authorization.k8s.io", "roles", "tenant"),
     ("impersonate", "", "serviceaccounts", "tenant"),
+    ("create", "", "serviceaccounts/token", "tenant"),
     ("create", "", "secrets", "tenant"),
     ("update", "", "configmaps", "tenant"),
     ("delete", "", "namespaces", ""),
