@@ -313,7 +313,7 @@ class Remotes:
         config = ClusterConfig(
             address, context, header, TLSFiles(), inline=InlineTLS(ca=settings.ca)
         )
-        client = KubeClient(config, max_body=MAX_RESPONSE)
+        client = KubeClient(config, max_body=MAX_RESPONSE, user_agent=self._client.user_agent)
         log.info("opened remote cluster %s by workload identity", address)
         remote = Remote(digest, address, client, RestMapper(client), InformerCache(client))
         remote.on_close(lambda: tokens.forget(account, audiences, address))

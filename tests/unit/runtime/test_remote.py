@@ -140,7 +140,10 @@ async def test_no_kubeconfig_is_this_cluster_as_the_account() -> None:
 
 
 class ConfigMaps:
-    """The engine's client, as far as ConfigMaps and TokenRequests go."""
+    """The engine's client, as far as ConfigMaps and TokenRequests go (and naming its
+    sender, which a remote's client takes on)."""
+
+    user_agent = "kustomize-controller/v0 (pod_1)"
 
     def __init__(self, configmaps: dict[str, dict[str, str]]):
         self.configmaps = configmaps
