@@ -48,10 +48,20 @@ class Lockdown:
     default_service_account: str | None = None
     default_kubeconfig_service_account: str | None = None
 
-    def kubeconfig_account(self, named: str | None) -> str | None:
+    def kubeconfig_account(self, named: str | None, acting: str | None) -> str | None:
         """The service account whose token a workload identity ConfigMap sends (of the
-        object's namespace); None: the engine's own (Flux's order)."""
-        return named or self.default_service_account or self.default_kubeconfig_service_account
+        object's namespace): the ConfigMap's `named` one, else
+        --default-kubeconfig-service-account (Flux's order), else the account the object
+        acts as (`acting`, its spec.serviceAccountName, else --default-service-account).
+        None, the engine's own, only for an object that acts as the engine: Flux lends
+        its controller's identity there too, but an object held to a tenant's account
+        must not send the engine's token to an address the tenant chose."""
+        return (
+            named
+            or self.default_kubeconfig_service_account
+            or acting
+            or self.default_service_account
+        )
 
     def check_ref(self, own_namespace: str, kind: str, namespace: str, name: str) -> None:
         """Refuse `kind/namespace/name` from an object in `own_namespace` under lockdown

@@ -115,6 +115,18 @@ async def test_a_kustomization_and_a_helmrelease_act_as_the_identity_the_remote_
 
         await until(no_own_account, 30, "the engine's missing account to be said")
 
+        # An audience this cluster's API server accepts (its own issuer): such a token
+        # would be a credential here, sent to an address the ConfigMap's writer chose.
+        here = {**data, "audiences": kube.config.server}
+        await kube.patch(f"{cm_path}/{CONFIGMAP}", {"data": here})
+
+        async def refused_here() -> bool:
+            ks = await kube.get(f"{KS.format(ns=namespace)}/apps")
+            return "accepted by this cluster's API server" in ready(ks).get("message", "")
+
+        await until(refused_here, 30, "a token valid here to be refused")
+        await kube.patch(f"{cm_path}/{CONFIGMAP}", {"data": {"audiences": None}})
+
         # Fixed: acted on at once (the ConfigMap is watched; the interval is an hour).
         await kube.patch(f"{cm_path}/{CONFIGMAP}", {"data": data})
         await wait_ready(kube, namespace, "apps", timeout=120)

@@ -156,6 +156,8 @@ class ConfigMaps:
         return {"data": self.configmaps[name]}
 
     async def create(self, path: str, body: Any) -> dict[str, Any]:
+        if path.endswith("/tokenreviews"):  # a token for another cluster: not valid here
+            return {"status": {"authenticated": False}}
         self.tokens.append(path)
         if "/serviceaccounts/ghost/" in path:
             raise ApiError(404, "NotFound", 'serviceaccounts "ghost" not found')
@@ -219,21 +221,27 @@ async def test_workload_identity_sends_the_lockdowns_account_and_shares_one_remo
 
 
 @pytest.mark.parametrize(
-    ("lockdown", "named", "account"),
+    ("lockdown", "named", "acting", "account"),
     [
-        (Lockdown(default_kubeconfig_service_account="identity"), None, "identity"),
-        (Lockdown(default_service_account="tenant"), "named", "named"),
+        (Lockdown(default_kubeconfig_service_account="identity"), None, None, "identity"),
+        (Lockdown(default_kubeconfig_service_account="identity"), None, "app", "identity"),
+        (Lockdown(default_service_account="tenant"), "named", None, "named"),
         (
             Lockdown(default_service_account="tenant", default_kubeconfig_service_account="wi"),
             None,
-            "tenant",
+            None,
+            "wi",
         ),
+        (Lockdown(default_service_account="tenant"), None, None, "tenant"),
+        (Lockdown(default_service_account="tenant"), None, "app", "app"),
+        (Lockdown(), None, "app", "app"),
+        (Lockdown(), None, None, None),
     ],
 )
 def test_which_account_a_configmap_sends(
-    lockdown: Lockdown, named: str | None, account: str
+    lockdown: Lockdown, named: str | None, acting: str | None, account: str | None
 ) -> None:
-    """The ConfigMap's own, else --default-service-account, else
-    --default-kubeconfig-service-account (Flux's order); else the engine's (None)."""
-    assert lockdown.kubeconfig_account(named) == account
-    assert Lockdown().kubeconfig_account(None) is None
+    """The ConfigMap's own, else --default-kubeconfig-service-account (Flux's order),
+    else the account the object acts as; the engine's (None) only for an object that
+    acts as the engine."""
+    assert lockdown.kubeconfig_account(named, acting) == account
