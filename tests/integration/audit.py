@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -71,8 +71,16 @@ async def writes(cluster: DevCluster, namespace: str | None = None) -> list[Writ
     """The writes recorded so far (in `namespace` only, when given), in the log's order."""
 
     def read() -> list[Write]:
-        with cluster.audit_log.open() as f:
-            return _parse(f, namespace)
+        # The rotated file first (the API server names it audit-<time>.log), then the
+        # current one: one sequence, in the order the API server wrote it.
+        rotated = sorted(cluster.audit_log.parent.glob("audit-*.log"))
+
+        def lines() -> Iterator[str]:
+            for path in [*rotated, cluster.audit_log]:
+                with path.open() as f:
+                    yield from f
+
+        return _parse(lines(), namespace)
 
     return await asyncio.to_thread(read)
 

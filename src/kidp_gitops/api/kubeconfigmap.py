@@ -23,9 +23,12 @@ quotes only the provider's value (never the CA).
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from kidp_gitops.api.meta import SUBDOMAIN
 
 PROVIDER = "provider"
 ADDRESS = "address"
@@ -86,6 +89,9 @@ def parse(where: str, data: Mapping[str, str]) -> Settings:
     if ca and "-----BEGIN CERTIFICATE-----" not in ca:
         raise Invalid(f"{described} has a '{CA}' that is not a PEM certificate")
     account = (data.get(SERVICE_ACCOUNT) or "").strip() or None
+    if account is not None and (len(account) > 253 or not re.fullmatch(SUBDOMAIN, account)):
+        # It becomes a path of the TokenRequest API: a name, never a path of its own.
+        raise Invalid(f"{described} has a '{SERVICE_ACCOUNT}' that is not a service account name")
     return Settings(address, audiences, ca.encode() if ca else None, account)
 
 

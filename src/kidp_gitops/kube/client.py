@@ -19,6 +19,7 @@ Errors are those of `kube.errors`.
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -177,6 +178,7 @@ class KubeClient:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """The one seam every request goes through: auth, impersonation, the field
         manager, metrics, and the translation of transport and status errors."""
+        _check_path(method, path)
         if method in _WRITES and not (params and "fieldManager" in params):
             params = {**(params or {}), "fieldManager": self._field_manager}
         dry_run = "true" if params and params.get("dryRun") else "false"
@@ -349,6 +351,21 @@ class KubeClient:
         if dry_run:
             params["dryRun"] = "All"
         return await self.request("PATCH", path, params=params, body=obj, content_type=APPLY_PATCH)
+
+
+def _check_path(method: str, path: str) -> None:
+    """Refuse a path that is not the one it reads as. Paths are built from names that
+    tenants write (`valuesFrom`, `substituteFrom`, a ConfigMap's `serviceAccountName`):
+    a name `../../kube-system/secrets/x` would otherwise reach another namespace's
+    object as the engine, since the URL library resolves dot segments before sending,
+    and `?` or `#` would end the path early. No Kubernetes name is `.` or `..` or holds
+    `/`, `?`, `#` or `%`, so a path with one is never a request the engine means."""
+    if "#" in path or "?" in path:
+        raise ApiError(400, "BadRequest", f"{method}: a name holds '?' or '#'", {})
+    for segment in path.split("/")[1:]:
+        decoded = urllib.parse.unquote(segment)
+        if decoded in (".", "..") or "/" in decoded or "%" in decoded:
+            raise ApiError(400, "BadRequest", f"{method}: '{decoded[:64]}' is not a name", {})
 
 
 _DECODE_ON_LOOP = 1 << 20

@@ -40,6 +40,7 @@ import hashlib
 import json
 import logging
 import ssl
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -145,6 +146,9 @@ class Remotes:
         self._client = client  # the engine's own: reads the kubeConfig Secrets
         self._mapper = mapper
         self._tokens = workloadidentity.Tokens(client)
+        self._token_users: Counter[tuple[workloadidentity.Account, tuple[str, ...], str]] = (
+            Counter()
+        )
         self._by_digest: dict[str, Remote] = {}
         self._of_owner: dict[str, str] = {}
         self._lock = asyncio.Lock()
@@ -169,7 +173,9 @@ class Remotes:
             data = await self._kubeconfig(namespace, ref.secret_ref)
             remote = await self._by_kubeconfig(owner, data)
         elif ref.config_map_ref is not None:
-            remote = await self._by_identity(owner, namespace, ref.config_map_ref, lockdown)
+            remote = await self._by_identity(
+                owner, namespace, ref.config_map_ref, account, lockdown
+            )
         else:
             raise InvalidKubeConfig("spec.kubeConfig names neither secretRef nor configMapRef")
         target = Target(
@@ -228,7 +234,12 @@ class Remotes:
         return await self._remote(owner, digest, lambda: self._open(digest, data))
 
     async def _by_identity(
-        self, owner: str, namespace: str, ref: meta.LocalObjectReference, lockdown: Lockdown
+        self,
+        owner: str,
+        namespace: str,
+        ref: meta.LocalObjectReference,
+        acting: str | None,
+        lockdown: Lockdown,
     ) -> Remote:
         """The remote of a workload identity ConfigMap, a token for it in hand (so a
         service account that is missing, or may not be asked for tokens, is said here
@@ -244,7 +255,7 @@ class Remotes:
             raise UnsupportedProvider(f"spec.kubeConfig.configMapRef: {err}") from err
         except kubeconfigmap.Invalid as err:
             raise InvalidKubeConfig(str(err)) from err
-        named = settings.service_account or lockdown.default_service_account
+        named = lockdown.kubeconfig_account(settings.service_account, acting)
         try:
             account = await self._tokens.account(namespace, named)
             await self._tokens.header(account, settings.audiences, settings.address)
@@ -313,10 +324,21 @@ class Remotes:
         config = ClusterConfig(
             address, context, header, TLSFiles(), inline=InlineTLS(ca=settings.ca)
         )
-        client = KubeClient(config, max_body=MAX_RESPONSE)
+        client = KubeClient(config, max_body=MAX_RESPONSE, user_agent=self._client.user_agent)
         log.info("opened remote cluster %s by workload identity", address)
         remote = Remote(digest, address, client, RestMapper(client), InformerCache(client))
-        remote.on_close(lambda: tokens.forget(account, audiences, address))
+        # Two remotes may share a token (the same account, audiences and address, another
+        # ca.crt): the last one to close lets it go, never one the other still sends.
+        key = (account, audiences, address)
+        self._token_users[key] += 1
+
+        def let_go() -> None:
+            self._token_users[key] -= 1
+            if self._token_users[key] <= 0:
+                del self._token_users[key]
+                tokens.forget(account, audiences, address)
+
+        remote.on_close(let_go)
         return remote
 
     async def _let_go(self, owner: str) -> None:

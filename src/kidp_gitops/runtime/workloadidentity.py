@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote
 
 from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.errors import ApiError, KubeError
@@ -96,7 +97,10 @@ class Tokens:
         audiences: tuple[str, ...],
     ) -> _Token:
         namespace, name = account
-        path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token"
+        path = (
+            f"/api/v1/namespaces/{quote(namespace, safe='')}"
+            f"/serviceaccounts/{quote(name, safe='')}/token"
+        )
         body = {
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenRequest",
@@ -120,11 +124,41 @@ class Tokens:
             # Our clock and the API server's disagree: its grant is the better measure
             # (a lifetime read as negative would ask for a token on every request).
             lifetime = float(granted)
+        await self._refuse_if_local(value, namespace, name, audiences)
         token = _Token(value, asked + max(lifetime, 0.0) * REFRESH_AT)
         redact.REDACTOR.forget(_owner(key))
         redact.REDACTOR.remember(_owner(key), [value])
         self._held[key] = token
         return token
+
+    async def _refuse_if_local(
+        self, token: str, namespace: str, name: str, audiences: tuple[str, ...]
+    ) -> None:
+        """Refuse a token this cluster's own API server would accept. The audiences are
+        the ConfigMap writer's choice, and so is the address the token is sent to: with
+        this cluster's audience it would be a credential here, handed to whoever runs
+        that address. Asked of the API server itself (a TokenReview without audiences
+        means its own), so no list of its audiences is kept here."""
+        review = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": {"token": token},
+        }
+        try:
+            answer = await self._client.create(
+                "/apis/authentication.k8s.io/v1/tokenreviews", review
+            )
+        except ApiError as err:
+            raise TokenFailed(
+                f"the audiences of service account '{namespace}/{name}' could not be "
+                f"checked ({err.status} {err.reason})"
+            ) from err
+        if (answer.get("status") or {}).get("authenticated") is True:
+            raise TokenFailed(
+                f"the audiences {', '.join(audiences)} are accepted by this cluster's API "
+                f"server: a token of '{namespace}/{name}' for them would be a credential "
+                "here, so none is sent to a remote cluster"
+            )
 
     async def _own_account(self) -> Account:
         """The service account the engine runs as, from the API server's own answer."""

@@ -95,7 +95,7 @@ async def test_a_kustomization_and_a_helmrelease_act_as_the_identity_the_remote_
         await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
         # Created without its address first: the problem is said, naming the key.
         data = identity_data(remote_cluster)
-        incomplete = {k: v for k, v in data.items() if k != "address"}
+        incomplete = {k: v for k, v in data.items() if k not in ("address", "serviceAccountName")}
         cm_path = f"/api/v1/namespaces/{namespace}/configmaps"
         await kube.create(cm_path, {"metadata": {"name": CONFIGMAP}, "data": incomplete})
         await kube.create(KS.format(ns=namespace), kustomization("apps", "apps", **KUBECONFIG))
@@ -104,6 +104,28 @@ async def test_a_kustomization_and_a_helmrelease_act_as_the_identity_the_remote_
             f"kubeConfig ConfigMap '{namespace}/{CONFIGMAP}' has no 'address' key, which "
             "provider 'generic' requires"
         )
+
+        # With its address but no service account: the engine's own would be sent, and
+        # the engine of these tests runs as no service account (an admin certificate).
+        await kube.patch(f"{cm_path}/{CONFIGMAP}", {"data": {"address": data["address"]}})
+
+        async def no_own_account() -> bool:
+            ks = await kube.get(f"{KS.format(ns=namespace)}/apps")
+            return "runs as 'kidp-admin', not as a service account" in ready(ks).get("message", "")
+
+        await until(no_own_account, 30, "the engine's missing account to be said")
+
+        # An audience this cluster's API server accepts (its own issuer): such a token
+        # would be a credential here, sent to an address the ConfigMap's writer chose.
+        here = {**data, "audiences": kube.config.server}
+        await kube.patch(f"{cm_path}/{CONFIGMAP}", {"data": here})
+
+        async def refused_here() -> bool:
+            ks = await kube.get(f"{KS.format(ns=namespace)}/apps")
+            return "accepted by this cluster's API server" in ready(ks).get("message", "")
+
+        await until(refused_here, 30, "a token valid here to be refused")
+        await kube.patch(f"{cm_path}/{CONFIGMAP}", {"data": {"audiences": None}})
 
         # Fixed: acted on at once (the ConfigMap is watched; the interval is an hour).
         await kube.patch(f"{cm_path}/{CONFIGMAP}", {"data": data})

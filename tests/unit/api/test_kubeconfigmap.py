@@ -67,6 +67,14 @@ def test_a_cloud_provider_is_refused_by_name(provider: str) -> None:
         ({"provider": "generic", "address": "https://u:p@api"}, "with credentials"),
         ({"provider": "generic", "address": "https://api:x"}, "'address' that is not a URL"),
         ({"provider": "generic", "address": "api", "ca.crt": "junk"}, "not a PEM certificate"),
+        (
+            {
+                "provider": "generic",
+                "address": "api",
+                "serviceAccountName": "../../kube-system/serviceaccounts/x",
+            },
+            "'serviceAccountName' that is not a service account name",
+        ),
     ],
 )
 def test_what_cannot_be_used_is_said(data: dict[str, str], says: str) -> None:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.config import ClusterConfig
-from kidp_gitops.kube.errors import ConnectionFailed
+from kidp_gitops.kube.errors import ApiError, ConnectionFailed
 from kidp_gitops.kube.informer import Informer
 from kidp_gitops.kube.mapper import Resource
 
@@ -205,5 +205,47 @@ async def test_a_bounded_informer_holds_no_more_than_its_bound() -> None:
             assert await follow(bounded, lambda _: watches >= 3) == 50
         async with KubeClient(config) as unbounded:
             assert await follow(unbounded, lambda informer: len(informer) >= 200) >= 200
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../kube-system/secrets/x",
+        "..",
+        "%2e%2e",
+        "a%2Fb",
+        "x?labelSelector=a",
+        "x#y",
+        "%252e%252e",
+    ],
+)
+async def test_a_name_never_leaves_its_path(name: str) -> None:
+    """A name a tenant wrote (valuesFrom, substituteFrom, a ConfigMap's
+    serviceAccountName) that would make the URL another object's is refused before it
+    is sent: the server, which answers every path, is never asked."""
+    asked: list[str] = []
+
+    async def anything(request: web.Request) -> web.Response:
+        asked.append(request.raw_path)
+        return web.json_response({"kind": "Secret", "data": {}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", anything)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    config = ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
+    try:
+        async with KubeClient(config) as client:
+            with pytest.raises(ApiError, match="BadRequest"):
+                await client.get(f"/api/v1/namespaces/tenant/secrets/{name}")
+            with pytest.raises(ApiError, match="BadRequest"):
+                await client.create(f"/api/v1/namespaces/t/serviceaccounts/{name}/token", {})
+            # A name as the API server knows names (RBAC's colons, quoted) goes through.
+            await client.get("/apis/rbac.authorization.k8s.io/v1/clusterroles/system%3Aview")
+        assert asked == ["/apis/rbac.authorization.k8s.io/v1/clusterroles/system:view"]
     finally:
         await runner.cleanup()

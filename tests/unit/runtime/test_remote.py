@@ -140,7 +140,10 @@ async def test_no_kubeconfig_is_this_cluster_as_the_account() -> None:
 
 
 class ConfigMaps:
-    """The engine's client, as far as ConfigMaps and TokenRequests go."""
+    """The engine's client, as far as ConfigMaps and TokenRequests go (and naming its
+    sender, which a remote's client takes on)."""
+
+    user_agent = "kustomize-controller/v0 (pod_1)"
 
     def __init__(self, configmaps: dict[str, dict[str, str]]):
         self.configmaps = configmaps
@@ -153,6 +156,8 @@ class ConfigMaps:
         return {"data": self.configmaps[name]}
 
     async def create(self, path: str, body: Any) -> dict[str, Any]:
+        if path.endswith("/tokenreviews"):  # a token for another cluster: not valid here
+            return {"status": {"authenticated": False}}
         self.tokens.append(path)
         if "/serviceaccounts/ghost/" in path:
             raise ApiError(404, "NotFound", 'serviceaccounts "ghost" not found')
@@ -213,3 +218,30 @@ async def test_workload_identity_sends_the_lockdowns_account_and_shares_one_remo
     assert len(found.remotes()) == 1  # the same address, account and audiences
     assert len(client.tokens) == 1  # and the same token, held
     await found.close()
+
+
+@pytest.mark.parametrize(
+    ("lockdown", "named", "acting", "account"),
+    [
+        (Lockdown(default_kubeconfig_service_account="identity"), None, None, "identity"),
+        (Lockdown(default_kubeconfig_service_account="identity"), None, "app", "identity"),
+        (Lockdown(default_service_account="tenant"), "named", None, "named"),
+        (
+            Lockdown(default_service_account="tenant", default_kubeconfig_service_account="wi"),
+            None,
+            None,
+            "wi",
+        ),
+        (Lockdown(default_service_account="tenant"), None, None, "tenant"),
+        (Lockdown(default_service_account="tenant"), None, "app", "app"),
+        (Lockdown(), None, "app", "app"),
+        (Lockdown(), None, None, None),
+    ],
+)
+def test_which_account_a_configmap_sends(
+    lockdown: Lockdown, named: str | None, acting: str | None, account: str | None
+) -> None:
+    """The ConfigMap's own, else --default-kubeconfig-service-account (Flux's order),
+    else the account the object acts as; the engine's (None) only for an object that
+    acts as the engine."""
+    assert lockdown.kubeconfig_account(named, acting) == account

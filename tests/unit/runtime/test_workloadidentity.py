@@ -26,19 +26,29 @@ class Engine:
     def __init__(self, user: str = "system:serviceaccount:flux-system:kustomize-controller"):
         self.user = user
         self.asked: list[tuple[str, Any]] = []
+        self.reviewed: list[str] = []
         self.refuse: ApiError | None = None
         self.skew = 0.0
+        self.accepted: set[str] = set()
+        """Tokens this cluster's API server accepts (those asked for its audience)."""
+        self.local_audience = "https://this-cluster"
         """Seconds the API server's clock is behind ours."""
 
     async def create(self, path: str, body: Any) -> dict[str, Any]:
+        if path.endswith("/tokenreviews"):
+            self.reviewed.append(body["spec"]["token"])
+            return {"status": {"authenticated": body["spec"]["token"] in self.accepted}}
         self.asked.append((path, body))
         await asyncio.sleep(0)  # another request may wait meanwhile
         if self.refuse is not None:
             raise self.refuse
         if path.endswith("/selfsubjectreviews"):
             return {"status": {"userInfo": {"username": self.user}}}
+
         expires = datetime.now(UTC) + timedelta(seconds=LIFETIME - self.skew)
         token = f"token-{len(self.asked)}-{'x' * 20}"
+        if self.local_audience in body["spec"]["audiences"]:
+            self.accepted.add(token)
         return {
             "spec": {"expirationSeconds": int(LIFETIME)},
             "status": {"token": token, "expirationTimestamp": expires.isoformat()},
@@ -148,3 +158,28 @@ async def test_a_server_clock_far_behind_ours_does_not_make_a_token_per_request(
     clock.now += LIFETIME * 0.5
     assert await found.header(("apps", "a"), ("aud",), ADDRESS) == first
     assert len(engine.asked) == 1  # held for the lifetime the server granted
+
+
+async def test_a_token_this_cluster_would_accept_is_never_handed_out() -> None:
+    """Audiences are the ConfigMap writer's choice: one this cluster's API server accepts
+    would make the token a credential here, sent to an address the writer chose."""
+    engine = Engine()
+    found = tokens(engine, Clock())
+    with pytest.raises(workloadidentity.TokenFailed, match="accepted by this cluster") as caught:
+        await found.header(("apps", "a"), (engine.local_audience,), ADDRESS)
+    assert "token-" not in str(caught.value)
+    assert engine.reviewed  # asked of the API server, not guessed
+    # Asked again next time (nothing held), and another audience is fine.
+    with pytest.raises(workloadidentity.TokenFailed):
+        await found.header(("apps", "a"), (engine.local_audience,), ADDRESS)
+    assert (await found.header(("apps", "a"), ("https://remote",), ADDRESS)).startswith("Bearer ")
+
+
+async def test_a_name_is_a_path_segment_not_a_path() -> None:
+    engine = Engine()
+    found = tokens(engine, Clock())
+    await found.header(("apps", "../../kube-system/serviceaccounts/x"), ("aud",), ADDRESS)
+    path, _ = engine.asked[0]
+    assert path == (
+        "/api/v1/namespaces/apps/serviceaccounts/..%2F..%2Fkube-system%2Fserviceaccounts%2Fx/token"
+    )
