@@ -25,8 +25,13 @@ def check(path: Path, shown: str) -> None:
 def read(path: Path, shown: str) -> bytes:
     limit = sandbox.LIMITS.file_size
     with open(path, "rb") as f:
-        _refuse(os.fstat(f.fileno()).st_size, shown)
-        data = f.read(limit + 1)  # a file that grows meanwhile is still cut off
+        size = os.fstat(f.fileno()).st_size
+        _refuse(size, shown)
+        # Ask for the size it has and a byte more, not for the limit: read(limit + 1)
+        # allocates a buffer of the limit (8 MiB) for every small file (25 against 8 us).
+        data = f.read(size + 1)
+        if len(data) > size:  # it grew meanwhile: read on, still cut off past the limit
+            data += f.read(limit + 1 - len(data))
     _refuse(len(data), shown)
     return data
 

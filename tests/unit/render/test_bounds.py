@@ -4,6 +4,7 @@ machine."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kidp_gitops.proc import sandbox
-from kidp_gitops.render import build, errors, runner
+from kidp_gitops.render import build, errors, reading, runner
 from kidp_gitops.render.build import Overlay
 from tests.unit.render.layout import bomb, names, write
 
@@ -125,3 +126,23 @@ def test_files_under_the_limit_build(repo: Path, limits: None) -> None:
     assert names(build.build(repo, "apps", Overlay(), allow_remote_bases=False)) == [
         "ConfigMap/small"
     ]
+
+
+def test_a_file_that_grows_while_read_is_read_whole_and_still_cut_off(
+    tmp_path: Path, limits: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read asks for the size the file had; one that grew since (its size is stale
+    here) is read on to its end, and past the limit it is refused all the same."""
+    grown, huge = tmp_path / "grown.yaml", tmp_path / "huge.yaml"
+    grown.write_bytes(b"a: " + b"x" * 1000 + b"\n")
+    huge.write_bytes(b"x" * (128 * 1024))
+    real_fstat = os.fstat
+
+    def stale(fd: int) -> os.stat_result:
+        st = real_fstat(fd)
+        return os.stat_result((*st[:6], 10, *st[7:]))  # st_size: 10 bytes, as at first
+
+    monkeypatch.setattr(os, "fstat", stale)
+    assert reading.read(grown, "grown.yaml") == grown.read_bytes()
+    with pytest.raises(errors.FileTooLarge, match=r"^huge.yaml is 0.1 MiB"):
+        reading.read(huge, "huge.yaml")
