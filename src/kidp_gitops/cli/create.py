@@ -49,6 +49,12 @@ DependsOn = Annotated[
     list[str] | None,
     typer.Option("--depends-on", help="Objects to wait for: name or namespace/name (repeatable)."),
 ]
+IgnorePaths = Annotated[
+    list[str] | None, typer.Option("--ignore-paths", help="Paths to leave out (repeatable).")
+]
+CertRef = Annotated[
+    str | None, typer.Option("--cert-ref", help="Existing Secret with ca.crt/tls.crt/tls.key.")
+]
 TargetNamespace = Annotated[
     str | None, typer.Option("--target-namespace", help="Namespace of the applied objects.")
 ]
@@ -193,9 +199,7 @@ def source_git(
     ] = None,
     username: Annotated[str | None, typer.Option("--username", "-u", help="Basic auth.")] = None,
     password: Annotated[str | None, typer.Option("--password", "-p", help="Basic auth.")] = None,
-    ignore_paths: Annotated[
-        list[str] | None, typer.Option("--ignore-paths", help="Paths to leave out (repeatable).")
-    ] = None,
+    ignore_paths: IgnorePaths = None,
     interval: Interval = "1m",
     label: Labels = None,
     export: Export = False,
@@ -213,10 +217,21 @@ def source_git(
     }
     spec: JSON = {"url": url, "interval": interval, **({"ref": ref} if ref else {})}
     objects = secret(name, namespace, spec, secret_ref, username=username, password=password)
-    if ignore_paths:
-        spec["ignore"] = "\n".join(ignore_paths)
+    transport(spec, ignore_paths)
     objects.append(manifest(kinds.GIT_REPOSITORY, metadata(name, namespace, label), spec))
     finish(objects, export, wait, timeout, session.Target(kubeconfig, context, namespace))
+
+
+def transport(
+    spec: JSON, ignore_paths: list[str] | None, cert_ref: str | None = None, insecure: bool = False
+) -> None:
+    """The fields sources share: what to leave out, the TLS Secret, plain HTTP."""
+    if ignore_paths:
+        spec["ignore"] = "\n".join(ignore_paths)
+    if cert_ref:
+        spec["certSecretRef"] = {"name": cert_ref}
+    if insecure:
+        spec["insecure"] = True
 
 
 _FLAGS = {"accesskey": "--access-key", "secretkey": "--secret-key"}
@@ -299,16 +314,12 @@ def source_oci(
         str | None,
         typer.Option("--secret-ref", help="Existing docker-registry Secret with the credentials."),
     ] = None,
-    cert_ref: Annotated[
-        str | None, typer.Option("--cert-ref", help="Existing Secret with ca.crt/tls.crt/tls.key.")
-    ] = None,
+    cert_ref: CertRef = None,
     service_account: Annotated[
         str | None,
         typer.Option("--service-account", help="ServiceAccount whose imagePullSecrets to use."),
     ] = None,
-    ignore_paths: Annotated[
-        list[str] | None, typer.Option("--ignore-paths", help="Paths to leave out (repeatable).")
-    ] = None,
+    ignore_paths: IgnorePaths = None,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Talk to the registry over plain HTTP.")
     ] = False,
@@ -326,14 +337,9 @@ def source_oci(
     spec: JSON = {"url": url, "interval": interval, **({"ref": ref} if ref else {})}
     if secret_ref:
         spec["secretRef"] = {"name": secret_ref}
-    if cert_ref:
-        spec["certSecretRef"] = {"name": cert_ref}
     if service_account:
         spec["serviceAccountName"] = service_account
-    if ignore_paths:
-        spec["ignore"] = "\n".join(ignore_paths)
-    if insecure:
-        spec["insecure"] = True
+    transport(spec, ignore_paths, cert_ref, insecure)
     obj = manifest(kinds.OCI_REPOSITORY, metadata(name, namespace, label), spec)
     finish([obj], export, wait, timeout, session.Target(kubeconfig, context, namespace))
 
@@ -362,12 +368,8 @@ def source_bucket(
     secret_key: Annotated[
         str | None, typer.Option("--secret-key", help="Secret key (creates the Secret).")
     ] = None,
-    cert_ref: Annotated[
-        str | None, typer.Option("--cert-ref", help="Existing Secret with ca.crt/tls.crt/tls.key.")
-    ] = None,
-    ignore_paths: Annotated[
-        list[str] | None, typer.Option("--ignore-paths", help="Paths to leave out (repeatable).")
-    ] = None,
+    cert_ref: CertRef = None,
+    ignore_paths: IgnorePaths = None,
     insecure: Annotated[
         bool, typer.Option("--insecure", help="Talk to the server over plain HTTP.")
     ] = False,
@@ -390,12 +392,7 @@ def source_bucket(
     optional = (("region", region), ("prefix", prefix))
     spec.update({k: v for k, v in optional if v})
     objects = secret(name, namespace, spec, secret_ref, accesskey=access_key, secretkey=secret_key)
-    if cert_ref:
-        spec["certSecretRef"] = {"name": cert_ref}
-    if ignore_paths:
-        spec["ignore"] = "\n".join(ignore_paths)
-    if insecure:
-        spec["insecure"] = True
+    transport(spec, ignore_paths, cert_ref, insecure)
     objects.append(manifest(kinds.BUCKET, metadata(name, namespace, label), spec))
     finish(objects, export, wait, timeout, session.Target(kubeconfig, context, namespace))
 

@@ -41,7 +41,8 @@ def test_create_source_oci_export() -> None:
         [
             "create", "source", "oci", "podinfo",
             "--url", "oci://ghcr.io/stefanprodan/manifests/podinfo", "--tag-semver", "6.x",
-            "--secret-ref", "ghcr", "--insecure", "--interval", "5m", "--export",
+            "--secret-ref", "ghcr", "--insecure", "--interval", "5m", "--cert-ref", "ca",
+            "--ignore-paths", "/docs", "--export",
         ],
         env=NO_CLUSTER,
     )  # fmt: skip
@@ -53,6 +54,8 @@ def test_create_source_oci_export() -> None:
         "interval": "5m",
         "ref": {"semver": "6.x"},
         "secretRef": {"name": "ghcr"},
+        "certSecretRef": {"name": "ca"},
+        "ignore": "/docs",
         "insecure": True,
     }
 
@@ -63,7 +66,8 @@ def test_create_source_bucket_export_with_keys() -> None:
         [
             "create", "source", "bucket", "manifests", "--bucket-name", "apps",
             "--endpoint", "minio.example:9000", "--insecure", "--region", "eu-1",
-            "--access-key", "AKIA1", "--secret-key", "s3cret", "--export",
+            "--access-key", "AKIA1", "--secret-key", "s3cret", "--cert-ref", "minio-ca",
+            "--ignore-paths", "*.md", "--export",
         ],
         env=NO_CLUSTER,
     )  # fmt: skip
@@ -79,6 +83,8 @@ def test_create_source_bucket_export_with_keys() -> None:
         "interval": "1m",
         "region": "eu-1",
         "secretRef": {"name": "manifests"},
+        "certSecretRef": {"name": "minio-ca"},
+        "ignore": "*.md",
         "insecure": True,
     }
     both = CliRunner().invoke(
