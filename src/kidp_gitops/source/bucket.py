@@ -50,6 +50,7 @@ from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
 from kidp_gitops.s3 import client as s3
 from kidp_gitops.s3 import sigv4
+from kidp_gitops.source import newartifact
 from kidp_gitops.source.ignore import SOURCEIGNORE
 from kidp_gitops.storage import untar
 from kidp_gitops.storage.artifacts import Artifact, ArtifactStore
@@ -57,7 +58,6 @@ from kidp_gitops.storage.artifacts import Artifact, ArtifactStore
 KIND = "Bucket"
 OPERATION_FAILED = "BucketOperationFailed"
 URL_INVALID = "URLInvalid"
-NEW_ARTIFACT = "NewArtifact"
 
 MAX_OBJECTS = 10_000
 MAX_OBJECT_BYTES = 64 << 20
@@ -135,12 +135,9 @@ class BucketReconciler(TypedReconciler[api.Bucket, api.BucketStatus]):
             timeout=spec.timeout.seconds,
         )
         index = await self._within(spec, "listing", self.index(bucket, spec))
-        current = status.artifact
         if (
-            current is not None
-            and current.revision == index.revision
+            newartifact.unchanged(self.store, status, index.revision)
             and status.observed_ignore == spec.ignore
-            and self.store.local_path(current.path) is not None
         ):
             message = f"stored artifact for revision '{index.revision}'"
             conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
@@ -154,22 +151,16 @@ class BucketReconciler(TypedReconciler[api.Bucket, api.BucketStatus]):
         )
         stored, fetched = await self.fetch(obj, spec, bucket, index)
         new = meta.Artifact.model_validate(stored.status())
-        changed = (
-            current is None or current.digest != new.digest or current.revision != new.revision
-        )
-        status.artifact = new
         status.url = stored.url
         status.observed_ignore = spec.ignore
-        message = f"stored artifact for revision '{new.revision}'"
-        conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
-        if changed:
-            self.event(
-                obj,
-                "Normal",
-                NEW_ARTIFACT,
-                f"stored artifact with {fetched} fetched files from '{spec.bucket_name}' bucket",
-                {f"{api.GROUP}/revision": new.revision},
-            )
+        newartifact.record(
+            self,
+            obj,
+            status,
+            new,
+            f"stored artifact for revision '{new.revision}'",
+            event=f"stored artifact with {fetched} fetched files from '{spec.bucket_name}' bucket",
+        )
         return Result(requeue_after=jittered(spec.interval.seconds))
 
     async def index(self, bucket: s3.Client, spec: api.BucketSpec) -> Index:

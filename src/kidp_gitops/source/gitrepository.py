@@ -28,7 +28,7 @@ from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
-from kidp_gitops.source import git
+from kidp_gitops.source import git, newartifact
 from kidp_gitops.source.ignore import IgnoreRules
 from kidp_gitops.storage.artifacts import Artifact, ArtifactStore
 from kidp_gitops.vcs import giterrors
@@ -37,7 +37,6 @@ KIND = "GitRepository"
 INCLUDE_UNAVAILABLE = "IncludeUnavailable"
 INVALID_SPEC = "InvalidSpec"
 URL_INVALID = "URLInvalid"
-NEW_ARTIFACT = "NewArtifact"
 INCLUDE_RETRY_SECONDS = 10.0
 """A safety net: the controller watches the repositories it includes."""
 
@@ -80,13 +79,9 @@ class GitRepositoryReconciler(TypedReconciler[api.GitRepository, api.GitReposito
         timeout = spec.timeout.seconds
         revision = await self.git.ls_remote(spec.url, auth, ref, timeout=timeout)
         includes = await self._included_artifacts(obj.namespace, spec)
-        current = status.artifact
-        if (
-            current is not None
-            and current.revision == str(revision)
-            and _built_from(status) == _wanted(spec, includes)
-            and self.store.local_path(current.path) is not None
-        ):
+        if newartifact.unchanged(self.store, status, str(revision)) and _built_from(
+            status
+        ) == _wanted(spec, includes):
             conditions.mark_ready(
                 status,
                 conditions.SUCCEEDED,
@@ -128,23 +123,13 @@ class GitRepositoryReconciler(TypedReconciler[api.GitRepository, api.GitReposito
             background.discard(tmp)
 
         artifact = meta.Artifact.model_validate(stored.status())
-        changed = (
-            current is None
-            or current.digest != artifact.digest
-            or current.revision != artifact.revision
-        )
-        status.artifact = artifact
         status.observed_ignore = spec.ignore
         status.observed_recurse_submodules = spec.recurse_submodules
         status.observed_include = list(spec.include)
         status.observed_sparse_checkout = list(spec.sparse_checkout)
         status.included_artifacts = includes
         message = f"stored artifact for revision '{artifact.revision}'"
-        conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
-        if changed:
-            self.event(
-                obj, "Normal", NEW_ARTIFACT, message, {f"{api.GROUP}/revision": artifact.revision}
-            )
+        newartifact.record(self, obj, status, artifact, message)
         return Result(requeue_after=jittered(spec.interval.seconds))
 
     def _package(

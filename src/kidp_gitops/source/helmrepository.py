@@ -28,7 +28,7 @@ from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
-from kidp_gitops.source import helmhttp, helmindex, helmoci
+from kidp_gitops.source import helmhttp, helmindex, helmoci, newartifact
 from kidp_gitops.storage.artifacts import Artifact, ArtifactStore
 
 KIND = "HelmRepository"
@@ -36,7 +36,6 @@ INDEX_FILE = "index.yaml"
 INDEXATION_FAILED = "IndexationFailed"
 URL_INVALID = "URLInvalid"
 INVALID_SPEC = "InvalidSpec"
-NEW_ARTIFACT = "NewArtifact"
 
 
 class HelmRepositoryReconciler(TypedReconciler[api.HelmRepository, api.HelmRepositoryStatus]):
@@ -73,12 +72,7 @@ class HelmRepositoryReconciler(TypedReconciler[api.HelmRepository, api.HelmRepos
         data = await self.fetch_index(spec, auth)
         revision = helmindex.revision(data)
         message = f"stored artifact: revision '{revision}'"
-        current = status.artifact
-        if (
-            current is not None
-            and current.revision == revision
-            and self.store.local_path(current.path) is not None
-        ):
+        if newartifact.unchanged(self.store, status, revision):
             conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
             return Result(requeue_after=jittered(spec.effective_interval().seconds))
 
@@ -86,15 +80,15 @@ class HelmRepositoryReconciler(TypedReconciler[api.HelmRepository, api.HelmRepos
         artifact = await asyncio.to_thread(
             self.store_index, obj.namespace, obj.name, data, revision
         )
-        status.artifact = meta.Artifact.model_validate(artifact.status())
         status.url = artifact.url
-        conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
-        self.event(
+        shown = helmindex.display_url(spec.url)
+        newartifact.record(
+            self,
             obj,
-            "Normal",
-            NEW_ARTIFACT,
-            f"stored fetched index of {len(data)} bytes from '{helmindex.display_url(spec.url)}'",
-            {f"{api.GROUP}/revision": revision},
+            status,
+            meta.Artifact.model_validate(artifact.status()),
+            message,
+            event=f"stored fetched index of {len(data)} bytes from '{shown}'",
         )
         return Result(requeue_after=jittered(spec.effective_interval().seconds))
 

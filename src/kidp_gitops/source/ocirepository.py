@@ -39,6 +39,7 @@ from kidp_gitops.runtime.context import Context
 from kidp_gitops.runtime.lifecycle import TypedReconciler
 from kidp_gitops.runtime.reconcile import ReconcileError, Result, StalledError
 from kidp_gitops.runtime.workqueue import jittered
+from kidp_gitops.source import newartifact
 from kidp_gitops.source.ignore import IgnoreRules
 from kidp_gitops.storage.artifacts import Artifact, ArtifactStore
 from kidp_gitops.vcs import giterrors, semver
@@ -48,7 +49,6 @@ PULL_FAILED = "OCIArtifactPullFailed"
 LAYER_FAILED = "OCIArtifactLayerOperationFailed"
 URL_INVALID = "URLInvalid"
 INVALID_SPEC = "InvalidSpec"
-NEW_ARTIFACT = "NewArtifact"
 
 ERRORS: failures.Table[api.OCIRepositorySpec] = failures.Table(
     failures.backoff(errors.OCIError, reason=PULL_FAILED),
@@ -112,13 +112,10 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
         except DeadlineExceeded as err:
             message = f"failed to determine artifact digest: {err.message}"
             raise ReconcileError(PULL_FAILED, message) from err
-        current = status.artifact
         if (
-            current is not None
-            and current.revision == pick.revision
+            newartifact.unchanged(self.store, status, pick.revision)
             and status.observed_ignore == spec.ignore
             and status.observed_layer_selector == spec.layer_selector
-            and self.store.local_path(current.path) is not None
         ):
             message = f"stored artifact for digest '{pick.revision}'"
             conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
@@ -134,23 +131,17 @@ class OCIRepositoryReconciler(TypedReconciler[api.OCIRepository, api.OCIReposito
         new = meta.Artifact.model_validate(
             {**stored.status(), "metadata": artifact.Metadata.of(manifest).annotations or None}
         )
-        changed = (
-            current is None or current.digest != new.digest or current.revision != new.revision
-        )
-        status.artifact = new
         status.url = stored.url
         status.observed_ignore = spec.ignore
         status.observed_layer_selector = spec.layer_selector
-        message = f"stored artifact for digest '{pick.revision}'"
-        conditions.mark_ready(status, conditions.SUCCEEDED, message, obj.generation)
-        if changed:
-            self.event(
-                obj,
-                "Normal",
-                NEW_ARTIFACT,
-                f"stored artifact with revision '{pick.revision}' from '{spec.url}'",
-                {f"{api.GROUP}/revision": pick.revision},
-            )
+        newartifact.record(
+            self,
+            obj,
+            status,
+            new,
+            f"stored artifact for digest '{pick.revision}'",
+            event=f"stored artifact with revision '{pick.revision}' from '{spec.url}'",
+        )
         return Result(requeue_after=jittered(spec.interval.seconds))
 
     async def pull(
