@@ -15,8 +15,9 @@ shard<k>`. Only the processes differ:
 
 Each process gets its Deployment's flags as `kidp install --export` writes them (leader
 election, log level, controllers), then the host's own (kubeconfig, data directory,
-loopback addresses, the artifact URL on loopback) last, so they win; it runs as the
-bench's admin kubeconfig, not as its ServiceAccount (RBAC is the acceptance tests').
+loopback addresses, the artifact URL on loopback) and the bench's `--engine-arg`s last,
+so they win; it runs as the bench's admin kubeconfig, not as its ServiceAccount (RBAC is
+the acceptance tests').
 
 Figures: MTTP (clock from before the first source is created to the watch event of the
 last Kustomization Ready at its repository's commit; when it times out, how many were
@@ -123,6 +124,7 @@ class EngineProcess:
                     f"--artifact-url=http://127.0.0.1:{artifact}",
                     f"--receiver-addr=127.0.0.1:{receiver}",
                     f"--dashboard-addr=127.0.0.1:{dashboard}",
+                    *self.env.engine_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
