@@ -65,7 +65,7 @@ def shard_of(i: int) -> str:
 
 def default_timeout(n: int) -> float:
     """Seconds a run may take before it is recorded as timed out."""
-    return max(300.0, 0.15 * n)
+    return max(600.0, 0.6 * n)
 
 
 def deployment_args(processes: int) -> dict[str, list[str]]:
