@@ -223,6 +223,15 @@ class Engines:
     async def scrape(self) -> list[measure.Samples]:
         return list(await asyncio.gather(*(e.scrape(self.http) for e in self.all)))
 
+    def exited(self) -> dict[str, int]:
+        """The processes that have stopped (one that loses its lease does), and their
+        exit codes: a run they were part of is not a steady state."""
+        return {
+            e.name: code
+            for e in self.all
+            if e.proc is not None and (code := e.proc.poll()) is not None
+        }
+
     def rss_mib(self) -> dict[str, float]:
         return {e.name: measure.memory_mib(e.pid).get("VmRSS", 0.0) for e in self.all}
 
@@ -363,7 +372,7 @@ async def _run(
     load_start = os.getloadavg()
     meter.start()
     t0 = time.monotonic()
-    progress = asyncio.create_task(_progress(settings, label, ks_done.times, n, t0))
+    progress = asyncio.create_task(_progress(settings, label, ks_done.times, n, t0, engines))
     await env.create_many(sources)
     await env.create_many(kustomizations, parallel=32)
     created_s = time.monotonic() - t0
@@ -434,9 +443,14 @@ async def _run(
     ks_watch.untrack(ks_done)
     await ks_watch.stop()
     await git_watch.stop()
-    if steady_window > 0:
-        result["steady"] = await steady(env, engines, settings, steady_window)
-        result["steady"]["after_timeout"] = timed_out
+    result["engines_exited"] = engines.exited()
+    if steady_window > 0 and not result["engines_exited"]:
+        try:
+            result["steady"] = await steady(env, engines, settings, steady_window)
+            result["steady"]["after_timeout"] = timed_out
+        except Exception as err:  # an engine that dies meanwhile must not lose the run
+            result["steady_error"] = f"{type(err).__name__}: {err}"
+            result["engines_exited"] = engines.exited()
     return result
 
 
@@ -463,14 +477,16 @@ async def settle(
 
 
 async def _progress(
-    settings: Settings, label: str, times: dict[str, float], n: int, t0: float
+    settings: Settings, label: str, times: dict[str, float], n: int, t0: float, engines: Engines
 ) -> None:
     """A line a minute while waiting: how many are Ready, the machine's load."""
     while True:
         await asyncio.sleep(60)
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        gone = engines.exited()
         settings.say(
             f"{label}: {len(times)}/{n} Ready after {time.monotonic() - t0:.0f}s (load {load})"
+            + (f"; exited: {gone}" if gone else "")
         )
 
 
