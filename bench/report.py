@@ -82,8 +82,54 @@ def aggregate_mttp(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def aggregate_ceiling(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Median and spread of the ceiling's figures per (N, processes)."""
+    groups: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for r in runs:
+        groups.setdefault((r["n"], r["processes"]), []).append(r)
+    out = []
+    for (n, processes), group in sorted(groups.items()):
+        steadies = [r["steady"] for r in group if r.get("steady")]
+
+        def steady(key: str, steadies: list[dict[str, Any]] = steadies) -> dict[str, Any]:
+            return measure.stats(_median(st[key]) for st in steadies)
+
+        out.append(
+            {
+                "n": n,
+                "processes": processes,
+                "runs": len(group),
+                "all_ready": all(not r["timed_out"] for r in group),
+                "ready": [r["ready"] for r in group],
+                "mttp_s": measure.stats(r["mttp_s"] for r in group),
+                "ready_50pct_s": measure.stats(r["ready_50pct_s"] for r in group),
+                "engine_cpu_s": measure.stats(r["cpu"]["engine_s"] for r in group),
+                "control_plane_cpu_s": measure.stats(r["cpu"]["control_plane_s"] for r in group),
+                "others_cpu_s": measure.stats(r["cpu"]["others_s"] for r in group),
+                "engine_peak_rss_total_mib": measure.stats(
+                    r["engine_peak_rss_total_mib"] for r in group
+                ),
+                "control_plane_rss_mib": measure.stats(
+                    sum(r["control_plane_rss_mib"].values()) for r in group
+                ),
+                "engine_requests": measure.stats(r["engine_requests"]["requests"] for r in group),
+                "loadavg": [[r["loadavg_start"][0], r["loadavg_end"][0]] for r in group],
+                "steady_engine_cpu_s_per_min": steady("engine_cpu_s_per_min"),
+                "steady_control_plane_cpu_s_per_min": steady("control_plane_cpu_s_per_min"),
+                "steady_engine_requests_per_min": steady("engine_requests_per_min"),
+                "steady_engine_writes_per_min": steady("engine_writes_per_min"),
+                "steady_apiserver_requests_per_min": steady("apiserver_requests_per_min"),
+                "steady_engine_rss_total_mib": steady("engine_rss_total_mib"),
+            }
+        )
+    return out
+
+
 def reaggregate(scenarios: dict[str, Any]) -> None:
-    """Recompute the mttp aggregates from the stored runs (for `--report`)."""
+    """Recompute the mttp and ceiling aggregates from the stored runs (for `--report`)."""
+    ceiling = scenarios.get("ceiling")
+    if ceiling and ceiling.get("runs"):
+        ceiling["aggregates"] = aggregate_ceiling(ceiling["runs"])
     mttp = scenarios.get("mttp")
     if not mttp or not mttp.get("runs"):
         return
@@ -176,6 +222,17 @@ def summary(scenarios: dict[str, Any]) -> dict[str, Any]:
         s["kustomize_drift_p50_s"] = kz["drift"]["corrected_s"].get("median")
         s["kustomize_drift_p95_s"] = kz["drift"]["corrected_s"].get("p95")
         s["kustomize_idle_writes_per_interval"] = _median(kz["idle"]["writes_per_interval"])
+    ceiling = scenarios.get("ceiling") or {}
+    for a in ceiling.get("aggregates") or []:
+        key = f"{a['n']}/p{a['processes']}"
+        s.setdefault("ceiling_mttp_s", {})[key] = _median(a["mttp_s"])
+        s.setdefault("ceiling_engine_rss_mib", {})[key] = _median(a["engine_peak_rss_total_mib"])
+        s.setdefault("ceiling_idle_engine_cpu_s_per_min", {})[key] = _median(
+            a["steady_engine_cpu_s_per_min"]
+        )
+        s.setdefault("ceiling_idle_apiserver_requests_per_min", {})[key] = _median(
+            a["steady_apiserver_requests_per_min"]
+        )
     cli = scenarios.get("cli")
     if cli:
         for name, figures in cli["wall_ms"].items():
@@ -278,6 +335,9 @@ def table(result: dict[str, Any]) -> str:
             f"dry runs {r['apiserver_writes']['dry_run']}"
         )
         lines.append("")
+    ceiling = sc.get("ceiling") or {}
+    if ceiling.get("aggregates"):
+        lines += ceiling_table(ceiling)
     push = sc.get("push")
     if push:
         lines.append(f"### (2) Push to applied, {push['objects']}-object Kustomization")
@@ -399,3 +459,37 @@ def table(result: dict[str, Any]) -> str:
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def ceiling_table(ceiling: dict[str, Any]) -> list[str]:
+    """The ceiling's table: to Ready, then steady state (medians [min, max] when repeated)."""
+    lines = [
+        "### Ceiling (issue 20): N Kustomizations of 4 objects, one process or K shards",
+        "",
+        "| N | processes | Ready in (MTTP) | 50 % Ready at | engine CPU | control-plane CPU "
+        "| others' CPU | engine peak RSS (sum) | control-plane RSS | idle engine CPU-s/min "
+        "| idle engine requests/min | idle API-server requests/min (all clients) "
+        "| idle engine writes/min | idle engine RSS (sum) | load 1m (start→end) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for a in ceiling["aggregates"]:
+        ready_in = _fmt(a["mttp_s"], " s")
+        if not a["all_ready"]:
+            ready_in += f" (timed out: {a['ready']} of {a['n']} Ready)"
+        load = ", ".join(f"{x:g}→{y:g}" for x, y in a["loadavg"])
+        lines.append(
+            f"| {a['n']} | {a['processes']} | {ready_in} | {_fmt(a['ready_50pct_s'], ' s')} "
+            f"| {_fmt(a['engine_cpu_s'], ' s')} | {_fmt(a['control_plane_cpu_s'], ' s')} "
+            f"| {_fmt(a['others_cpu_s'], ' s')} "
+            f"| {_fmt(a['engine_peak_rss_total_mib'], ' MiB')} "
+            f"| {_fmt(a['control_plane_rss_mib'], ' MiB')} "
+            f"| {_fmt(a['steady_engine_cpu_s_per_min'])} "
+            f"| {_fmt(a['steady_engine_requests_per_min'])} "
+            f"| {_fmt(a['steady_apiserver_requests_per_min'])} "
+            f"| {_fmt(a['steady_engine_writes_per_min'])} "
+            f"| {_fmt(a['steady_engine_rss_total_mib'], ' MiB')} | {load} |"
+        )
+    for f in ceiling.get("failed_runs") or []:
+        lines.append(f"- failed: N={f['n']} processes={f['processes']}: {f['error']}")
+    lines.append("")
+    return lines

@@ -5,6 +5,8 @@
     python -m bench --only mttp --n 1000 --repeat 3 --layouts one
     python -m bench --only mttp --n 1000 --repeat 1 --profile mttp
     python -m bench --only cli               how fast `kidp` starts (no control plane)
+    python -m bench --only ceiling --n 1000 --n 3000 --processes 1,3 --steady 180
+                                             issue 20's ceiling (never in the default run)
 
 Results: bench/results/<timestamp>.json (everything, with a `summary` of one number per
 headline figure and the `goals` it is held against) and <timestamp>.md (the table).
@@ -18,14 +20,17 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench import measure, report
-from bench.scenarios import Settings, cli, kustomize, mttp, oci, push, source
+from bench.scenarios import Settings, ceiling, cli, kustomize, mttp, oci, push, source
 
 SCENARIOS = ("mttp", "push", "oci", "source", "kustomize", "cli")
+LONG = ("ceiling",)
+"""Scenarios run only when named in `--only` (hours at their sizes)."""
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -90,7 +95,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--full", action="store_true", help="the sizes of the issue (default: quick)")
     p.add_argument(
-        "--only", default=",".join(SCENARIOS), help=f"comma-separated: {','.join(SCENARIOS)}"
+        "--only",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated: {','.join(SCENARIOS + LONG)}",
     )
     p.add_argument("--n", type=int, action="append", help="Kustomizations for mttp (repeatable)")
     p.add_argument(
@@ -103,9 +110,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--timeout", type=float, help="seconds an mttp run may take (default max(180, 0.6 N))"
     )
     p.add_argument("--no-restart", action="store_true", help="skip the restart scenario")
+    p.add_argument(
+        "--processes",
+        default="1,3",
+        help="ceiling: engine layouts, comma-separated (1: one process; K: K shard processes)",
+    )
     p.add_argument("--commits", type=int, help="commits per push series and drift changes")
     p.add_argument("--source-repos", type=int)
-    p.add_argument("--profile", choices=SCENARIOS, help="run the engine under py-spy here")
+    p.add_argument("--profile", choices=SCENARIOS + LONG, help="run the engine under py-spy here")
     p.add_argument(
         "--engine-arg",
         action="append",
@@ -190,6 +202,42 @@ async def run_mttp(s: Sizes, settings: Settings, restart: bool, profile: bool) -
     }
 
 
+async def run_ceiling(
+    args: argparse.Namespace, settings: Settings, out: dict[str, Any], save: Callable[[], None]
+) -> None:
+    """Each N (smallest first; 1000 unless `--n`) in each layout of `--processes`,
+    `--repeat` times (once by default); a steady state of `--steady` seconds (180 by
+    default) after each. Fills `out`, saving the result file after each run (a run of
+    N = 10,000 takes most of an hour)."""
+    sizes = sorted(args.n or [1000])
+    processes = [int(x) for x in args.processes.split(",") if x]
+    steady = 180.0 if args.steady is None else args.steady
+    profile = args.profile == "ceiling"
+    runs: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    for n in sizes:
+        for count in processes:
+            for rep in range(args.repeat or 1):
+                try:
+                    r = await ceiling.run(
+                        n,
+                        count,
+                        settings,
+                        steady_window=steady,
+                        profile=profile and n == sizes[-1] and rep == 0,
+                    )
+                except Exception as err:  # one failed run must not lose the others
+                    settings.say(f"ceiling n={n} p={count} #{rep} failed: {err!r}")
+                    failed.append(
+                        {"n": n, "processes": count, "repetition": rep, "error": repr(err)}
+                    )
+                else:
+                    r["repetition"] = rep
+                    runs.append(r)
+                out.update(runs=runs, failed_runs=failed, aggregates=report.aggregate_ceiling(runs))
+                save()
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     s = sizes(args)
     only = [x for x in args.only.split(",") if x]
@@ -229,6 +277,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["scenarios"]["mttp"] = await run_mttp(
                     s, settings, not args.no_restart, args.profile == "mttp"
                 )
+            elif name == "ceiling":
+                result["scenarios"]["ceiling"] = {}
+                await run_ceiling(args, settings, result["scenarios"]["ceiling"], save)
             elif name == "push":
                 result["scenarios"]["push"] = await push.run(
                     settings,
@@ -257,7 +308,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     idle_intervals=s.kustomize_idle,
                 )
             else:
-                raise SystemExit(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+                known = ", ".join(SCENARIOS + LONG)
+                raise SystemExit(f"unknown scenario {name!r}; choose from {known}")
         except Exception as err:  # one failed scenario must not lose the others
             settings.say(f"scenario {name} failed: {type(err).__name__}: {err}")
             result.setdefault("failures", {})[name] = f"{type(err).__name__}: {err}"

@@ -9,6 +9,13 @@ event across a watch expiry or an API server restart.
 Handlers are plain callables run in the informer's task: they must be quick (enqueue a
 key) and must not block.
 
+Two client-side options shape what a store holds, for informers of many objects that
+a process reads only in part (a shard's share of every object Kustomizations applied):
+`keep` refuses objects — neither stored nor reported; one stored earlier and refused now
+leaves the store without an event (it left this process's view; it was not deleted,
+and its deletion is still reported should it come) — and `transform` trims an object
+before it is stored and reported (`without_field_sets`).
+
 A metadata-only informer asks the server for `PartialObjectMetadata` (what
 controller-runtime's metadata informers ask for): names, labels and resourceVersions
 without the objects' content, and without `managedFields`, which it drops. That is how
@@ -34,11 +41,22 @@ log = logging.getLogger(__name__)
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 Handler = Callable[[EventType, JSON], None]
 IndexFunc = Callable[[JSON], Iterable[str]]
+Keep = Callable[[JSON], bool]
+Transform = Callable[[JSON], None]
 
 _JSON = "application/json"
 # Servers that cannot answer with metadata only answer with whole objects (the fallback).
 _METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 _METADATA_OBJECT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+
+
+def without_field_sets(obj: JSON) -> None:
+    """A `transform`: `managedFields` entries keep who wrote and how (manager,
+    operation, subresource, apiVersion, time) but not which fields (`fieldsV1`, most of
+    an entry, and often the larger part of a small object held in memory)."""
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        if isinstance(entry, dict):
+            entry.pop("fieldsV1", None)
 
 
 def object_key(obj: JSON) -> str:
@@ -61,8 +79,12 @@ class Informer:
         label_selector: str | None = None,
         field_selector: str | None = None,
         metadata_only: bool = False,
+        keep: Keep | None = None,
+        transform: Transform | None = None,
     ):
         self._client = client
+        self._keep = keep
+        self._transform = transform
         self._path = resource.path(namespace)
         self._selectors = {
             k: v
@@ -153,17 +175,28 @@ class Informer:
     async def _relist(self) -> None:
         listed = await self._client.list(self._path, self._selectors, accept=self._accept_list)
         self.relists += 1
-        fresh = {object_key(o): o for o in listed.get("items") or []}
+        rv = str(listed.get("metadata", {}).get("resourceVersion", ""))
+        fresh: dict[str, JSON] = {}
+        refused: set[str] = set()
+        for obj in listed.get("items") or []:
+            if self._keep is None or self._keep(obj):
+                self._complete(obj)
+                fresh[object_key(obj)] = obj
+            else:
+                refused.add(object_key(obj))
+        listed.clear()  # the refused objects go now, not after the handlers ran
+        for key in [k for k in self._store if k in refused]:
+            self._drop(key)
+        left = [k for k in self._store if k not in fresh]
         for key, obj in fresh.items():
-            self._complete(obj)
             old = self._store.get(key)
             if old is None:
                 self._apply("ADDED", key, obj)
             elif old["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
                 self._apply("MODIFIED", key, obj)
-        for key in [k for k in self._store if k not in fresh]:
+        for key in left:
             self._apply("DELETED", key, self._store[key])
-        self._rv = listed.get("metadata", {}).get("resourceVersion", "")
+        self._rv = rv
         self.synced.set()
 
     async def _watch(self) -> None:
@@ -195,8 +228,15 @@ class Informer:
                 self._rv = rv or self._rv
                 continue
             if kind in ("ADDED", "MODIFIED", "DELETED"):
-                self._complete(obj)
                 key = object_key(obj)
+                if kind != "DELETED" and self._keep is not None and not self._keep(obj):
+                    self._drop(key)
+                    self._rv = rv or self._rv
+                    continue
+                if kind == "DELETED" and key not in self._store and self._keep is not None:
+                    self._rv = rv or self._rv  # never held: nothing to report
+                    continue
+                self._complete(obj)
                 self._bound(kind, key)
                 self._apply(kind, key, obj)
                 self._rv = rv or self._rv
@@ -219,6 +259,17 @@ class Informer:
         else:
             obj.setdefault("apiVersion", self.resource.api_version)
             obj.setdefault("kind", self.resource.kind)
+        if self._transform is not None:
+            self._transform(obj)
+
+    def _drop(self, key: str) -> None:
+        """Out of the store and its indices, no handler told: refused by `keep`."""
+        old = self._store.pop(key, None)
+        if old is None:
+            return
+        for name, func in self._indexers.items():
+            for value in func(old):
+                self._indices[name].get(value, set()).discard(key)
 
     def _apply(self, event: EventType, key: str, obj: JSON) -> None:
         old = self._store.get(key)

@@ -50,7 +50,9 @@ async def kustomization_controller(ctx: Context, store: ArtifactStore | None) ->
     resource = await mapper.resource(API_VERSION, KIND)
     workdir = ctx.data_dir / "kustomize"
     workdir.mkdir(parents=True, exist_ok=True)
-    drift = DriftTracker(mapper, cache)
+    informer = cache.own(resource, namespace=namespace)
+    # A shard holds the applied objects of its own Kustomizations only.
+    drift = DriftTracker(mapper, cache, informer if cache.shard_selector else None)
     remote_drift = RemoteDrift()  # what Kustomizations with kubeConfig applied elsewhere
     # The sources a Kustomization may read, by kind: their artifacts come from the cache.
     sources = {
@@ -59,7 +61,6 @@ async def kustomization_controller(ctx: Context, store: ArtifactStore | None) ->
         )
         for kind in SOURCE_KINDS
     }
-    informer = cache.own(resource, namespace=namespace)
     try:  # HelmReleases a Kustomization may depend on (absent without Helm's CRD)
         helm = await mapper.resource("helm.toolkit.fluxcd.io/v2", "HelmRelease")
         releases: Informer | None = cache.informer(helm, namespace=namespace)

@@ -8,6 +8,15 @@ differs from the remembered one — a controller updating status or a defaulted 
 is not. Drift enqueues the owning Kustomization at once, which corrects it (or, for a
 protected object, reports it) without rebuilding.
 
+The informers hold whole objects (a change is compared field by field), so they are
+what the engine's memory grows with: they keep of `managedFields` only who wrote
+(`without_field_sets`; the take-over check asks no more), and in a shard (`owners`,
+the shard's own Kustomizations) only the objects of its own Kustomizations — every
+shard watches every managed object, as the owner label is all they carry, and would
+otherwise hold all of them. An object whose Kustomization moves into the shard is
+missing from the store until it next changes or the watch lists again: `adopt` counts
+it drifted, and the re-apply is a dry run that finds nothing to write.
+
 After a restart the tracker knows nothing, and what the server answered to the last
 apply is gone. When a Kustomization's status shows that its current build was applied
 already, `adopt` takes the live objects of the informers' first list as the baseline
@@ -27,7 +36,7 @@ from typing import Any
 
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.compare import projection
-from kidp_gitops.kube.informer import EventType, Informer
+from kidp_gitops.kube.informer import EventType, Informer, without_field_sets
 from kidp_gitops.kube.mapper import RestMapper
 from kidp_gitops.kustomize.apply import OWNER_NAME, OWNER_NAMESPACE, POLICY
 from kidp_gitops.kustomize.inventory import ref_of
@@ -47,9 +56,12 @@ class _Owned:
 
 
 class DriftTracker:
-    def __init__(self, mapper: RestMapper, cache: InformerCache):
+    def __init__(self, mapper: RestMapper, cache: InformerCache, owners: Informer | None = None):
+        """`owners`: the Kustomizations this process reconciles, when it reconciles only
+        some (a shard); the objects of others are not held."""
         self._mapper = mapper
         self._cache = cache
+        self._owners_cache = owners
         self._owners: dict[str, _Owned] = {}
         self._informers: dict[tuple[str, str], Informer] = {}
         self._watch: Watch | None = None
@@ -126,9 +138,23 @@ class DriftTracker:
             resource = await self._mapper.resource(*kind_key)
             if kind_key in self._informers:
                 continue  # another reconcile added it meanwhile
-            informer = self._cache.informer(resource, label_selector=OWNER_NAME)
+            informer = self._cache.informer(
+                resource,
+                label_selector=OWNER_NAME,
+                keep=self._ours if self._owners_cache is not None else None,
+                transform=without_field_sets,
+            )
             self._informers[kind_key] = informer
             self._watch(informer, self._on_change)
+
+    def _ours(self, obj: JSON) -> bool:
+        """Whether `obj` belongs to a Kustomization of this process's share."""
+        assert self._owners_cache is not None
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        name, namespace = labels.get(OWNER_NAME), labels.get(OWNER_NAMESPACE)
+        if not name or not namespace:
+            return False
+        return self._owners_cache.get(str(namespace), str(name)) is not None
 
     def _on_change(self, event: EventType, obj: JSON) -> Iterator[Request]:
         labels = (obj.get("metadata") or {}).get("labels") or {}

@@ -16,7 +16,7 @@ another shard reconciles, as Flux's controllers shard their own kind only.
 from __future__ import annotations
 
 from kidp_gitops.kube.client import KubeClient
-from kidp_gitops.kube.informer import Informer
+from kidp_gitops.kube.informer import Informer, Keep, Transform
 from kidp_gitops.kube.mapper import Resource
 
 
@@ -24,7 +24,9 @@ class InformerCache:
     def __init__(self, client: KubeClient, *, shard_selector: str | None = None):
         self._client = client
         self.shard_selector = shard_selector
-        self._informers: dict[tuple[str, str, str, str, str, bool], Informer] = {}
+        self._informers: dict[
+            tuple[str, str, str, str, str, bool, Keep | None, Transform | None], Informer
+        ] = {}
 
     def informer(
         self,
@@ -34,7 +36,11 @@ class InformerCache:
         label_selector: str | None = None,
         field_selector: str | None = None,
         metadata_only: bool = False,
+        keep: Keep | None = None,
+        transform: Transform | None = None,
     ) -> Informer:
+        """The informer of these arguments, shared: `keep` and `transform` (see
+        kube/informer) are part of its identity, so pass the same functions to share."""
         key = (
             resource.api_version,
             resource.kind,
@@ -42,6 +48,8 @@ class InformerCache:
             label_selector or "",
             field_selector or "",
             metadata_only,
+            keep,
+            transform,
         )
         found = self._informers.get(key)
         if found is None:
@@ -52,6 +60,8 @@ class InformerCache:
                 label_selector=label_selector,
                 field_selector=field_selector,
                 metadata_only=metadata_only,
+                keep=keep,
+                transform=transform,
             )
             self._informers[key] = found
         return found

@@ -1,6 +1,8 @@
 """Sharding as Flux shards (`--watch-label-selector`): an engine reconciles the Flux
-objects its selector selects and no other, and a HelmRelease's chart goes to the same
-shard (its HelmChart carries the release's `sharding.fluxcd.io/key`)."""
+objects its selector selects and no other, a HelmRelease's chart goes to the same
+shard (its HelmChart carries the release's `sharding.fluxcd.io/key`), and the shard
+puts back a manual change of what its Kustomizations applied (its drift watch holds
+its own share of the applied objects only)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from tests.integration.kustomize.helpers import (
     wait_ready,
 )
 from tests.integration.security.helpers import helmrelease, tenant_charts
+from tests.integration.wait import until
 
 SHARD = {"sharding.fluxcd.io/key": "shard1"}
 
@@ -63,3 +66,11 @@ async def test_an_engine_reconciles_its_shard_only(
     assert "status" not in theirs or not theirs["status"].get("conditions")
     assert "finalizers" not in theirs["metadata"]
     assert not await exists(kube, f"/api/v1/namespaces/{ns}/configmaps/theirs")
+
+    mine = f"/api/v1/namespaces/{ns}/configmaps/mine"
+    await kube.patch(mine, {"data": {"v": "edited by hand"}})
+
+    async def put_back() -> bool:
+        return bool((await kube.get(mine))["data"]["v"] == "mine")
+
+    await until(put_back, 60, "the shard to put its edited ConfigMap back")
