@@ -20,15 +20,9 @@ from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration import audit
-from tests.integration.install.processes import (
-    delete_while_running,
-    denied,
-    free_port,
-    running,
-)
+from tests.integration.install.processes import Install, delete_while_running, denied
 from tests.integration.kustomize.helpers import KS, kustomization, ready, setup_source
 from tests.integration.wait import until
-from tests.unit.install import patched
 
 SHARDS = 3
 PER_SHARD = 100
@@ -54,13 +48,7 @@ async def test_three_shards_over_300_kustomizations_each_object_one_writer(
     tmp_path: Path,
 ) -> None:
     kube, ns = bare_kube, bare_namespace
-    build = tmp_path / "build"
-    build.mkdir()
-    deployments = patched.deployments(build, patched.PLAIN, f"--shards={SHARDS}")
-
-    def args(name: str) -> list[str]:
-        return list(deployments[name]["spec"]["template"]["spec"]["containers"][0]["args"])
-
+    install = await Install.exported(kube, bare_cluster, tmp_path, f"--shards={SHARDS}")
     await setup_source(
         kube, ns, git_repos, http_git, unique_repo,
         {"apps/cm.yaml": CONFIGMAP.replace("{ns}", ns)},
@@ -78,26 +66,12 @@ async def test_three_shards_over_300_kustomizations_each_object_one_writer(
     names = list(shard_of)
     for start in range(0, len(names), 50):
         await asyncio.gather(*(create(n) for n in names[start : start + 50]))
-
-    port = free_port()
     async with (
-        running(
-            kube, bare_cluster, tmp_path, "source-controller", *args("source-controller"),
-            f"--artifact-addr=127.0.0.1:{port}", f"--artifact-url=http://127.0.0.1:{port}",
-        ) as source,
-        running(
-            kube, bare_cluster, tmp_path / "1", "kustomize-controller",
-            *args("kustomize-controller-shard1"),
-        ) as one,
-        running(
-            kube, bare_cluster, tmp_path / "2", "kustomize-controller",
-            *args("kustomize-controller-shard2"),
-        ) as two,
-        running(
-            kube, bare_cluster, tmp_path / "3", "kustomize-controller",
-            *args("kustomize-controller-shard3"),
-        ) as three,
-    ):  # fmt: skip
+        install.start("source-controller") as source,
+        install.start("kustomize-controller-shard1") as one,
+        install.start("kustomize-controller-shard2") as two,
+        install.start("kustomize-controller-shard3") as three,
+    ):
         began = time.monotonic()
 
         async def all_ready() -> bool:
