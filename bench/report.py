@@ -176,6 +176,11 @@ def summary(scenarios: dict[str, Any]) -> dict[str, Any]:
         s["kustomize_drift_p50_s"] = kz["drift"]["corrected_s"].get("median")
         s["kustomize_drift_p95_s"] = kz["drift"]["corrected_s"].get("p95")
         s["kustomize_idle_writes_per_interval"] = _median(kz["idle"]["writes_per_interval"])
+    shards = scenarios.get("shards")
+    if shards:
+        s["shards_ready_s"] = shards["ready_s"]
+        s["shards_at"] = f"{shards['kustomizations']}x{shards['shards']}"
+        s["shards_cpu_s"] = sum(p["cpu_s"] for p in shards["processes"].values())
     cli = scenarios.get("cli")
     if cli:
         for name, figures in cli["wall_ms"].items():
