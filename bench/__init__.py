@@ -17,6 +17,8 @@ git traffic from the git server.
     report.py       the result file and the readable table
     scenarios/      one module per scenario; each returns a JSON-able dict
     runner.py       picks the scenarios and sizes (quick or full), writes the results
+    suitetimes.py   a pytest plugin: each test's wall time and CPU (own, children's), to
+                    see where `make test`'s time goes (not a scenario of the runner)
 
 See bench/README.md for what each scenario measures and how to run it.
 """

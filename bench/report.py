@@ -233,6 +233,11 @@ def summary(scenarios: dict[str, Any]) -> dict[str, Any]:
         s.setdefault("ceiling_idle_apiserver_requests_per_min", {})[key] = _median(
             a["steady_apiserver_requests_per_min"]
         )
+    shards = scenarios.get("shards")
+    if shards:
+        s["shards_ready_s"] = shards["ready_s"]
+        s["shards_at"] = f"{shards['kustomizations']}x{shards['shards']}"
+        s["shards_cpu_s"] = sum(p["cpu_s"] for p in shards["processes"].values())
     cli = scenarios.get("cli")
     if cli:
         for name, figures in cli["wall_ms"].items():

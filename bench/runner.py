@@ -4,6 +4,7 @@
     python -m bench --full                   the sizes of issue #7 (N = 100, 500, 1000, …)
     python -m bench --only mttp --n 1000 --repeat 3 --layouts one
     python -m bench --only mttp --n 1000 --repeat 1 --profile mttp
+    python -m bench --only shards            300 Kustomizations over 3 kustomize shards
     python -m bench --only cli               how fast `kidp` starts (no control plane)
     python -m bench --only ceiling --n 1000 --n 3000 --processes 1,3 --steady 180
                                              issue 20's ceiling (never in the default run)
@@ -26,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import measure, report
-from bench.scenarios import Settings, ceiling, cli, kustomize, mttp, oci, push, source
+from bench.scenarios import Settings, ceiling, cli, kustomize, mttp, oci, push, shards, source
 
-SCENARIOS = ("mttp", "push", "oci", "source", "kustomize", "cli")
+SCENARIOS = ("mttp", "push", "oci", "source", "kustomize", "shards", "cli")
 LONG = ("ceiling",)
 """Scenarios run only when named in `--only` (hours at their sizes)."""
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -51,6 +52,8 @@ class Sizes:
     kustomize_objects: int
     kustomize_repeat: int
     kustomize_idle: int
+    shards_kustomizations: int = 300
+    shards_count: int = 3
     cli_repeat: int = 7
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -296,6 +299,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     interval=s.source_interval,
                     intervals=s.source_intervals,
                     pushes=s.source_pushes,
+                )
+            elif name == "shards":
+                result["scenarios"]["shards"] = await shards.run(
+                    settings, kustomizations=s.shards_kustomizations, shards=s.shards_count
                 )
             elif name == "cli":
                 result["scenarios"]["cli"] = await cli.run(settings, repeat=s.cli_repeat)

@@ -1,6 +1,6 @@
 """`make image`: build the engine's image into dist/image/ and print its reference.
 
-    python -m hack.image.build [--output DIR] [--rebuild]
+    python -m hack.image.build [--output DIR] [--rebuild] [--verify] [--wheel FILE]
 
 The steps: the engine's wheel (pip wheel, from this tree), helm (hack/helm/build.sh),
 then — unless the layer of these inputs is cached — Debian's packages (`debian`), the
@@ -195,12 +195,18 @@ def main(argv: list[str] | None = None) -> int:
         help="then build the layer a second time, elsewhere, and fail unless it is the same "
         "to the byte",
     )
+    parser.add_argument(
+        "--wheel",
+        type=Path,
+        help="the engine's wheel, built from this tree already (the test suite builds it once "
+        "for the tests that need it); by default built here",
+    )
     args = parser.parse_args(argv)
     cache = cache_dir() / "image"
     cache.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="kidp-wheel-") as tmp:
-        wheel_file = wheel(Path(tmp))
+        wheel_file = args.wheel or wheel(Path(tmp))
         version = wheel_file.name.split("-")[1]
         # One build of the cache's layer at a time; the second process finds it built.
         with cache_lock(cache):

@@ -21,18 +21,13 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from kidp_gitops.devcluster.cluster import free_port
 from tests.gitserver.keys import KeyPair, generate_keypair
 
 SSHD = Path("/usr/sbin/sshd")
 
 # The forced command of every authorized key: only git, never a shell.
 FORCED_COMMAND = 'git-shell -c "$SSH_ORIGINAL_COMMAND"'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class SshdUnavailable(RuntimeError):

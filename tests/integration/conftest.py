@@ -100,7 +100,7 @@ def bare_group(item: pytest.Item) -> str:
 LONG = {
     "test_image_pod.py": 100,  # the image's layer (cached by its inputs) run as a pod
     "test_image_reproducible.py": 100,  # the layer built again, compared to the byte
-    "test_wheel.py": 80,  # the wheel built, installed in a fresh venv from PyPI
+    "test_wheel.py": 80,  # the run's wheel installed in a fresh venv from PyPI
     "test_up.py": 35,  # `kidp up --clusters 2` end to end
     "test_workload_identity.py": 20,  # the remote group (remote/): its control plane
     "test_kubeconfig_secret.py": 20,

@@ -15,6 +15,7 @@ conversion strategy is None (the API server rewrites apiVersion only).
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -160,7 +161,7 @@ def dump_yaml(crds: Iterable[JSON] | None = None) -> str:
 def crd(model: type[kinds.AnyObject]) -> JSON:
     """The CustomResourceDefinition of one kind."""
     info = model.RESOURCE
-    schema = openapi_schema(model)
+    schema = _schema(model)  # copied into each version below
     names: JSON = {
         "kind": info.kind,
         "listKind": f"{info.kind}List",
@@ -204,6 +205,14 @@ def _version(info: resources.ResourceInfo, version: str, schema: JSON) -> JSON:
 
 def openapi_schema(model: type[kinds.AnyObject]) -> JSON:
     """The structural OpenAPI v3 schema of one kind."""
+    return copy.deepcopy(_schema(model))
+
+
+# Once per kind and process: pydantic takes ~0.3 CPU-s to generate a kind's JSON schema,
+# and a process may ask often (`kidp install`, the export, the tests' installs). Shared:
+# its callers copy it.
+@functools.cache
+def _schema(model: type[kinds.AnyObject]) -> JSON:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs: dict[str, JSON] = raw.get("$defs", {})
     properties = raw["properties"]

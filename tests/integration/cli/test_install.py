@@ -29,7 +29,7 @@ async def test_install_export_prints_the_manifests_and_applies_nothing(
     nowhere = {"KUBECONFIG": str(dead_kubeconfig(tmp_path))}
     exported = await kidp("install", "--export", "-n", "gitops", env=nowhere)
     assert exported.exit_code == 0, exported.output
-    docs = [d for d in yaml.safe_load_all(exported.stdout) if d]
+    docs = [d for d in yaml.load_all(exported.stdout, Loader=yaml.CSafeLoader) if d]
     crds = {d["spec"]["names"]["kind"] for d in docs if d["kind"] == "CustomResourceDefinition"}
     assert {k.kind for k in kinds.ALL} <= crds
     deployments = [d for d in docs if d["kind"] == "Deployment"]
@@ -51,7 +51,9 @@ async def test_install_export_prints_the_manifests_and_applies_nothing(
     chosen = await kidp("install", "--export", "--image", pushed, env=nowhere)
     assert chosen.exit_code == 0, chosen.output
     chosen_deployments = [
-        d for d in yaml.safe_load_all(chosen.stdout) if d and d["kind"] == "Deployment"
+        d
+        for d in yaml.load_all(chosen.stdout, Loader=yaml.CSafeLoader)
+        if d and d["kind"] == "Deployment"
     ]
     assert len(chosen_deployments) == 4
     for deployment in chosen_deployments:

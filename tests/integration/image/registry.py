@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import socket
 import subprocess
 import tarfile
 import tempfile
@@ -22,6 +21,8 @@ from types import TracebackType
 
 import aiohttp
 from aiohttp import web
+
+from kidp_gitops.devcluster.cluster import free_port
 
 REGISTRY_VERSION = "v0.22.1"  # keep in step with hack/registry/build.sh
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -39,18 +40,12 @@ def binaries() -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Registry:
     """A registry process on 127.0.0.1:<port>, serving plain HTTP."""
 
     def __init__(self) -> None:
         self.bin = binaries()
-        self.port = _free_port()
+        self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp = Path(tempfile.mkdtemp(prefix="registry-"))

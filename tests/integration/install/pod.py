@@ -1,6 +1,6 @@
 """The image of `make image`, run the way the kubelet runs a pod's container.
 
-    build(output) -> Path                    `make image` (its layer cached by key)
+    build(output, wheel) -> Path             `make image` (its layer cached by key)
     Image.unpack(layout, into) -> Image      index → manifest → config and the one layer
     Pod(image, …).start(args, env)           the entrypoint in its own root filesystem
 
@@ -31,12 +31,12 @@ TOKEN_DIR = "var/run/secrets/kubernetes.io/serviceaccount"
 _HOST_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
-def build(output: Path) -> Path:
-    """`make image` into `output`; the layer comes from the cache when the tree is
-    unchanged (minutes when it is not)."""
+def build(output: Path, wheel: Path) -> Path:
+    """`make image` into `output`, with the engine's `wheel` built already; the layer
+    comes from the cache when the tree is unchanged (minutes when it is not)."""
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
     done = subprocess.run(
-        [sys.executable, "-m", "hack.image.build", "--output", str(output)],
+        [sys.executable, "-m", "hack.image.build", "--output", str(output), f"--wheel={wheel}"],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -1,4 +1,12 @@
-"""Controller processes of an install, started on the host as its ServiceAccounts."""
+"""Controller processes of an install, started on the host as its ServiceAccounts.
+
+    Install.exported(kube, cluster, tmp, *flags)   `kidp install --export` built by kustomize
+    install.start("source-controller")             a Deployment's process, its args as built
+    running(kube, cluster, home, account, *flags)  any `kidp controller run` as `account`
+
+Every process listens on loopback ports of its own (a run's processes, other test
+processes and a developer's `kidp up` share the host's network).
+"""
 
 from __future__ import annotations
 
@@ -8,25 +16,22 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from kidp_gitops.devcluster import DevCluster
+from kidp_gitops.devcluster.cluster import free_port
 from kidp_gitops.install import manifests
 from kidp_gitops.kube import ApiError, KubeClient
 from tests.integration import namespaces
 from tests.integration.wait import until
+from tests.unit.install import patched
 
 NS = manifests.NAMESPACE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def kubeconfig_as(kube: KubeClient, cluster: DevCluster, account: str, path: Path) -> Path:
@@ -46,11 +51,15 @@ async def kubeconfig_as(kube: KubeClient, cluster: DevCluster, account: str, pat
 
 @dataclass(frozen=True)
 class Running:
-    """A controller process: its log, and the identity it elects leaders with and sends
-    in its User-Agent (the API server's audit log records it)."""
+    """A controller process: its directory (kubeconfig, log, data), its log, the loopback
+    ports of the listeners a test reaches, and the identity it elects leaders with and
+    sends in its User-Agent (the API server's audit log records it)."""
 
+    home: Path
     log: Path
     process: asyncio.subprocess.Process
+    artifact_port: int
+    receiver_port: int
 
     @property
     def identity(self) -> str:
@@ -62,36 +71,34 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def controller(
-    kube: KubeClient, cluster: DevCluster, tmp: Path, account: str, *flags: str
-) -> AsyncIterator[Path]:
-    """`kidp controller run FLAGS` as `account`, until the block ends; yields its log.
-    The host's own flags come last, so they win over a Deployment's given in FLAGS."""
-    async with running(kube, cluster, tmp, account, *flags) as started:
-        yield started.log
-
-
-@contextlib.asynccontextmanager
 async def running(
-    kube: KubeClient, cluster: DevCluster, tmp: Path, account: str, *flags: str
+    kube: KubeClient, cluster: DevCluster, home: Path, account: str, *flags: str
 ) -> AsyncIterator[Running]:
-    """As `controller`, yielding the process (to kill it, to know its identity)."""
-    home = tmp / account
+    """`kidp controller run FLAGS` as `account`, in directory `home`, until the block
+    ends. Its listeners are on loopback: metrics and dashboard on ports the system picks,
+    artifacts and the receiver on free ports the test reaches (`Running.artifact_port`,
+    `receiver_port`), the artifacts advertised at their loopback URL; a process that
+    runs no source or notification controller leaves those two unbound. The host's flags
+    come last, so they win over a Deployment's given in FLAGS."""
     await asyncio.to_thread(home.mkdir, parents=True)
     config = await kubeconfig_as(kube, cluster, account, home / "kubeconfig")
+    artifacts = free_port()
+    receiver = free_port(exclude={artifacts})
     log = home / "log"
     out = await asyncio.to_thread(log.open, "wb")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kidp_gitops", "controller", "run", *flags,
         f"--kubeconfig={config}", f"--data-dir={home / 'data'}",
-        "--metrics-addr=127.0.0.1:0", "--dashboard-addr=127.0.0.1:0", "--log-level=debug",
+        "--metrics-addr=127.0.0.1:0", "--dashboard-addr=127.0.0.1:0",
+        f"--artifact-addr=127.0.0.1:{artifacts}", f"--artifact-url=http://127.0.0.1:{artifacts}",
+        f"--receiver-addr=127.0.0.1:{receiver}", "--log-level=debug",
         stdout=out,
         stderr=subprocess.STDOUT,
         env={**os.environ, "RUNTIME_NAMESPACE": NS},
     )  # fmt: skip
     out.close()
     try:
-        yield Running(log, proc)
+        yield Running(home, log, proc, artifacts, receiver)
     finally:
         with contextlib.suppress(ProcessLookupError):  # killed by the test, say
             proc.terminate()
@@ -100,6 +107,49 @@ async def running(
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+@dataclass(frozen=True)
+class Install:
+    """The Deployments of `kidp install --export FLAGS`, built by kustomize with a
+    kustomization of Flux's guides (tests/unit/install/patched.py), whose processes a
+    test starts on the host: each with its Deployment's args, as its ServiceAccount, in a
+    directory of its own under `tmp`."""
+
+    kube: KubeClient
+    cluster: DevCluster
+    tmp: Path
+    deployments: Mapping[str, Mapping[str, Any]]
+
+    @classmethod
+    async def exported(
+        cls,
+        kube: KubeClient,
+        cluster: DevCluster,
+        tmp: Path,
+        *flags: str,
+        kustomization: str = patched.PLAIN,
+    ) -> Install:
+        build = tmp / "build"
+        await asyncio.to_thread(build.mkdir, parents=True)
+        built = await asyncio.to_thread(patched.deployments, build, kustomization, *flags)
+        return cls(kube, cluster, tmp, built)
+
+    def pod(self, deployment: str) -> Mapping[str, Any]:
+        return dict(self.deployments[deployment]["spec"]["template"]["spec"])
+
+    def args(self, deployment: str) -> list[str]:
+        return list(self.pod(deployment)["containers"][0]["args"])
+
+    def start(
+        self, deployment: str, *flags: str, home: str | None = None
+    ) -> contextlib.AbstractAsyncContextManager[Running]:
+        """A process of `deployment` (in `tmp/home`, `tmp/<deployment>` by default: two
+        replicas of one Deployment need two), its args followed by `flags`."""
+        return running(
+            self.kube, self.cluster, self.tmp / (home or deployment),
+            str(self.pod(deployment)["serviceAccountName"]), *self.args(deployment), *flags,
+        )  # fmt: skip
 
 
 def denied(log: Path) -> list[str]:

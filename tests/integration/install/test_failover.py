@@ -25,13 +25,7 @@ from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration import audit
-from tests.integration.install.processes import (
-    NS,
-    delete_while_running,
-    denied,
-    free_port,
-    running,
-)
+from tests.integration.install.processes import NS, Install, delete_while_running, denied
 from tests.integration.kustomize.helpers import (
     GIT,
     KS,
@@ -42,7 +36,6 @@ from tests.integration.kustomize.helpers import (
     wait_ready,
 )
 from tests.integration.wait import until
-from tests.unit.install import patched
 
 LEASE = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/kustomize-controller-leader-election"
 SHORT_LEASE = (
@@ -67,34 +60,19 @@ async def test_a_killed_leader_is_replaced_and_nothing_is_written_by_both(
     tmp_path: Path,
 ) -> None:
     kube, ns = bare_kube, bare_namespace
-    build = tmp_path / "build"
-    build.mkdir()
-    deployments = patched.deployments(build, patched.PLAIN, "--replicas=2")
-    assert deployments["kustomize-controller"]["spec"]["replicas"] == 2
-
-    def args(name: str) -> list[str]:
-        return list(deployments[name]["spec"]["template"]["spec"]["containers"][0]["args"])
+    install = await Install.exported(kube, bare_cluster, tmp_path, "--replicas=2")
+    assert install.deployments["kustomize-controller"]["spec"]["replicas"] == 2
 
     repo = await setup_source(
         kube, ns, git_repos, http_git, unique_repo,
         {"apps/before.yaml": yaml.safe_dump(configmap("before", ns))},
     )  # fmt: skip
     await kube.create(KS.format(ns=ns), kustomization("apps", "apps"))
-    port = free_port()
     async with (
-        running(
-            kube, bare_cluster, tmp_path, "source-controller", *args("source-controller"),
-            f"--artifact-addr=127.0.0.1:{port}", f"--artifact-url=http://127.0.0.1:{port}",
-        ) as source,
-        running(
-            kube, bare_cluster, tmp_path / "a", "kustomize-controller",
-            *args("kustomize-controller"), *SHORT_LEASE,
-        ) as first,
-        running(
-            kube, bare_cluster, tmp_path / "b", "kustomize-controller",
-            *args("kustomize-controller"), *SHORT_LEASE,
-        ) as second,
-    ):  # fmt: skip
+        install.start("source-controller") as source,
+        install.start("kustomize-controller", *SHORT_LEASE, home="a") as first,
+        install.start("kustomize-controller", *SHORT_LEASE, home="b") as second,
+    ):
         await wait_ready(kube, ns, "apps", timeout=120)
         leads = await holder(kube)
         leader, standby = (first, second) if leads == first.identity else (second, first)

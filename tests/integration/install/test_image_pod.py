@@ -35,7 +35,9 @@ def deployment_container() -> dict[str, Any]:
     exported = CliRunner().invoke(app, ["install", "--export", "--single-process"])
     assert exported.exit_code == 0, exported.output
     (deployment,) = [
-        d for d in yaml.safe_load_all(exported.stdout) if d and d["kind"] == "Deployment"
+        d
+        for d in yaml.load_all(exported.stdout, Loader=yaml.CSafeLoader)
+        if d and d["kind"] == "Deployment"
     ]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     return dict(container)
@@ -110,8 +112,10 @@ async def rejected(kube: KubeClient, token: str) -> bool:
     return False
 
 
-async def test_the_image_reconciles_the_example_as_a_pod(tmp_path: Path) -> None:
-    layout = await asyncio.to_thread(pod.build, tmp_path / "image")
+async def test_the_image_reconciles_the_example_as_a_pod(
+    tmp_path: Path, engine_wheel: Path
+) -> None:
+    layout = await asyncio.to_thread(pod.build, tmp_path / "image", engine_wheel)
     image = await asyncio.to_thread(pod.Image.unpack, layout, tmp_path / "rootfs")
     assert image.user == (65532, 65532)
     assert image.config["Entrypoint"] == ["/opt/kidp/bin/kidp", "controller", "run"]

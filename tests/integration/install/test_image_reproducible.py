@@ -1,8 +1,9 @@
 """`make image` twice from the same package versions: the same layer, to the byte.
 
 The layer of the tree (cached by key, or built now) is built a second time, elsewhere,
-from the same downloads, and compared (`hack.image.build --verify`): sorted entries,
-fixed times and owners, hash-based bytecode, a gzip stream without a name or time.
+from the same downloads and the run's wheel of the engine (`engine_wheel`), and compared
+(`hack.image.build --verify`): sorted entries, fixed times and owners, hash-based
+bytecode, a gzip stream without a name or time.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 
 
-def test_two_builds_give_the_same_layer(tmp_path: Path) -> None:
+def test_two_builds_give_the_same_layer(tmp_path: Path, engine_wheel: Path) -> None:
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
+    output = tmp_path / "image"
+    build = ["--output", str(output), "--verify", f"--wheel={engine_wheel}"]
     done = subprocess.run(
-        [sys.executable, "-m", "hack.image.build", "--output", str(tmp_path / "image"), "--verify"],
+        [sys.executable, "-m", "hack.image.build", *build],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -26,4 +29,4 @@ def test_two_builds_give_the_same_layer(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "reproducible: built twice" in done.stderr
-    assert (tmp_path / "image" / "index.json").is_file()
+    assert (output / "index.json").is_file()

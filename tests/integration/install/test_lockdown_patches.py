@@ -19,12 +19,7 @@ from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration import namespaces
-from tests.integration.install.processes import (
-    controller,
-    delete_while_running,
-    denied,
-    free_port,
-)
+from tests.integration.install.processes import Install, delete_while_running, denied
 from tests.integration.kustomize.helpers import (
     KS,
     configmap,
@@ -49,13 +44,9 @@ async def test_the_guides_lockdown_takes_effect(
     tmp_path: Path,
 ) -> None:
     kube, home = bare_kube, bare_namespace
-    build = tmp_path / "build"
-    build.mkdir()
-    deployments = patched.deployments(build, patched.LOCKDOWN if lockdown else patched.PLAIN)
-    args = {
-        name: deployments[name]["spec"]["template"]["spec"]["containers"][0]["args"]
-        for name in ("source-controller", "kustomize-controller")
-    }
+    install = await Install.exported(
+        kube, bare_cluster, tmp_path, kustomization=patched.LOCKDOWN if lockdown else patched.PLAIN
+    )
     tenant = f"{home}-t"
     await kube.create("/api/v1/namespaces", {"metadata": {"name": tenant}})
     try:
@@ -66,17 +57,10 @@ async def test_the_guides_lockdown_takes_effect(
         await kube.create(
             KS.format(ns=tenant), kustomization("escape", "tenant", source_namespace=home)
         )
-        port = free_port()
         async with (
-            controller(
-                kube, bare_cluster, tmp_path, "source-controller", *args["source-controller"],
-                f"--artifact-addr=127.0.0.1:{port}", f"--artifact-url=http://127.0.0.1:{port}",
-            ) as source_log,
-            controller(
-                kube, bare_cluster, tmp_path, "kustomize-controller",
-                *args["kustomize-controller"],
-            ) as kustomize_log,
-        ):  # fmt: skip
+            install.start("source-controller") as source,
+            install.start("kustomize-controller") as kustomize,
+        ):
             if lockdown:
                 refused = await wait_ready(
                     kube, tenant, "escape", "False", "AccessDenied", timeout=120
@@ -87,7 +71,7 @@ async def test_the_guides_lockdown_takes_effect(
             escaped = await exists(kube, f"/api/v1/namespaces/{tenant}/configmaps/escaped")
             assert escaped is not lockdown
             await delete_while_running(kube, tenant, home)
-        for log in (source_log, kustomize_log):
-            assert denied(log) == [], f"{log}: {denied(log)}"
+        for started in (source, kustomize):
+            assert denied(started.log) == [], f"{started.log}: {denied(started.log)}"
     finally:
         await namespaces.delete(kube, tenant)

@@ -16,12 +16,7 @@ import yaml
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
-from tests.integration.install.processes import (
-    controller,
-    delete_while_running,
-    denied,
-    free_port,
-)
+from tests.integration.install.processes import Install, delete_while_running, denied
 from tests.integration.kustomize.helpers import (
     KS,
     configmap,
@@ -29,10 +24,9 @@ from tests.integration.kustomize.helpers import (
     setup_source,
     wait_ready,
 )
-from tests.unit.install import patched
 
 SHARD_OF = {"main": None, "one": "shard1", "two": "shard2"}
-PROCESS_OF = {
+DEPLOYMENT_OF = {
     "main": "kustomize-controller",
     "one": "kustomize-controller-shard1",
     "two": "kustomize-controller-shard2",
@@ -49,13 +43,7 @@ async def test_each_shard_reconciles_its_own(
     tmp_path: Path,
 ) -> None:
     kube, ns = bare_kube, bare_namespace
-    build = tmp_path / "build"
-    build.mkdir()
-    deployments = patched.deployments(build, patched.PLAIN, "--shards=2")
-
-    def args(name: str) -> list[str]:
-        return list(deployments[name]["spec"]["template"]["spec"]["containers"][0]["args"])
-
+    install = await Install.exported(kube, bare_cluster, tmp_path, "--shards=2")
     await setup_source(
         kube, ns, git_repos, http_git, unique_repo,
         {f"{k}/cm.yaml": yaml.safe_dump(configmap(k, ns)) for k in SHARD_OF},
@@ -65,32 +53,19 @@ async def test_each_shard_reconciles_its_own(
         if shard:
             ks["metadata"]["labels"] = {"sharding.fluxcd.io/key": shard}
         await kube.create(KS.format(ns=ns), ks)
-    port = free_port()
     async with (
-        controller(
-            kube, bare_cluster, tmp_path, "source-controller", *args("source-controller"),
-            f"--artifact-addr=127.0.0.1:{port}", f"--artifact-url=http://127.0.0.1:{port}",
-        ) as source_log,
-        controller(
-            kube, bare_cluster, tmp_path / "main", "kustomize-controller",
-            *args("kustomize-controller"),
-        ) as main_log,
-        controller(
-            kube, bare_cluster, tmp_path / "one", "kustomize-controller",
-            *args("kustomize-controller-shard1"),
-        ) as one_log,
-        controller(
-            kube, bare_cluster, tmp_path / "two", "kustomize-controller",
-            *args("kustomize-controller-shard2"),
-        ) as two_log,
-    ):  # fmt: skip
+        install.start("source-controller") as source,
+        install.start(DEPLOYMENT_OF["main"]) as main,
+        install.start(DEPLOYMENT_OF["one"]) as one,
+        install.start(DEPLOYMENT_OF["two"]) as two,
+    ):
         for name in SHARD_OF:
             await wait_ready(kube, ns, name, timeout=120)
         await delete_while_running(kube, ns)
-    logs = {"main": main_log, "one": one_log, "two": two_log}
-    for process, log in logs.items():
-        text = log.read_text()
-        reconciled = {name for name in SHARD_OF if f"kustomization {ns}/{name}:" in text}
-        assert reconciled == {process}, (PROCESS_OF[process], reconciled)
-    for log in (source_log, *logs.values()):
-        assert denied(log) == [], f"{log}: {denied(log)}"
+    processes = {"main": main, "one": one, "two": two}
+    for name, process in processes.items():
+        text = process.log.read_text()
+        reconciled = {ks for ks in SHARD_OF if f"kustomization {ns}/{ks}:" in text}
+        assert reconciled == {name}, (DEPLOYMENT_OF[name], reconciled)
+    for process in (source, *processes.values()):
+        assert denied(process.log) == [], f"{process.log}: {denied(process.log)}"

@@ -21,13 +21,7 @@ from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration import audit
-from tests.integration.install.processes import (
-    NS,
-    delete_while_running,
-    denied,
-    free_port,
-    running,
-)
+from tests.integration.install.processes import NS, Install, delete_while_running, denied
 from tests.integration.kustomize.helpers import (
     KS,
     configmap,
@@ -38,7 +32,6 @@ from tests.integration.kustomize.helpers import (
 )
 from tests.integration.source.generators import AG, external_artifact, generator
 from tests.integration.wait import until
-from tests.unit.install import patched
 
 
 async def test_the_generator_runs_in_source_watcher(
@@ -51,9 +44,9 @@ async def test_the_generator_runs_in_source_watcher(
     tmp_path: Path,
 ) -> None:
     kube, ns = bare_kube, bare_namespace
-    build = tmp_path / "build"
-    build.mkdir()
-    deployments = patched.deployments(build, patched.PLAIN, "--components-extra=source-watcher")
+    install = await Install.exported(
+        kube, bare_cluster, tmp_path, "--components-extra=source-watcher"
+    )
     # source-watcher's ServiceAccount and role (bare_cluster has the default components').
     installed = await asyncio.to_thread(
         CliRunner().invoke,
@@ -65,9 +58,6 @@ async def test_the_generator_runs_in_source_watcher(
     )  # fmt: skip
     assert installed.exit_code == 0, installed.output
 
-    def args(name: str) -> list[str]:
-        return list(deployments[name]["spec"]["template"]["spec"]["containers"][0]["args"])
-
     await setup_source(
         kube, ns, git_repos, http_git, unique_repo,
         {"apps/cm.yaml": yaml.safe_dump(configmap("watched", ns))}, name="src",
@@ -76,30 +66,18 @@ async def test_the_generator_runs_in_source_watcher(
     await kube.create(AG.format(ns=ns), generator("gen", [bundle]))
     ks = kustomization("apps", "apps", sourceRef={"kind": "ExternalArtifact", "name": "bundle"})
     await kube.create(KS.format(ns=ns), ks)
-    sources, watched = free_port(), free_port()
     async with (
-        running(
-            kube, bare_cluster, tmp_path, "source-controller", *args("source-controller"),
-            f"--artifact-addr=127.0.0.1:{sources}", f"--artifact-url=http://127.0.0.1:{sources}",
-        ) as source,
-        running(
-            kube, bare_cluster, tmp_path, "source-watcher", *args("source-watcher"),
-            f"--artifact-addr=127.0.0.1:{watched}", f"--artifact-url=http://127.0.0.1:{watched}",
-        ) as watcher,
-        running(
-            kube, bare_cluster, tmp_path, "kustomize-controller", *args("kustomize-controller"),
-        ) as applier,
-    ):  # fmt: skip
+        install.start("source-controller") as source,
+        install.start("source-watcher") as watcher,
+        install.start("kustomize-controller") as applier,
+    ):
         await wait_ready(kube, ns, "apps", timeout=120)
         assert await exists(kube, f"/api/v1/namespaces/{ns}/configmaps/watched")
         artifact = (await external_artifact(kube, ns, "bundle"))["status"]["artifact"]
         # Served by source-watcher's own store, read from the sources' over HTTP.
-        assert artifact["url"].startswith(f"http://127.0.0.1:{watched}/")
-        stores = {
-            p: tmp_path / p / "data" / "artifacts" for p in ("source-controller", "source-watcher")
-        }
-        assert (stores["source-watcher"] / artifact["path"]).is_file()
-        assert not (stores["source-controller"] / artifact["path"]).exists()
+        assert artifact["url"].startswith(f"http://127.0.0.1:{watcher.artifact_port}/")
+        assert (watcher.home / "data" / "artifacts" / artifact["path"]).is_file()
+        assert not (source.home / "data" / "artifacts" / artifact["path"]).exists()
 
         leases = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
 

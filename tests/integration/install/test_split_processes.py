@@ -10,6 +10,7 @@ On `bare_cluster`, where no other engine acts.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -23,10 +24,10 @@ from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.install.processes import (
     NS,
-    controller,
+    Running,
     delete_while_running,
     denied,
-    free_port,
+    running,
 )
 from tests.integration.kustomize.helpers import (
     GIT,
@@ -51,7 +52,6 @@ async def test_source_and_kustomize_as_separate_processes(
     tmp_path: Path,
 ) -> None:
     kube, ns = bare_kube, bare_namespace
-    artifacts, receiver = free_port(), free_port()
     await setup_source(
         kube, ns, git_repos, http_git, unique_repo,
         {"apps/cm.yaml": yaml.safe_dump(configmap("split", ns))},
@@ -71,33 +71,29 @@ async def test_source_and_kustomize_as_separate_processes(
             },
         },
     )
+
+    def process(account: str, *flags: str) -> contextlib.AbstractAsyncContextManager[Running]:
+        return running(kube, bare_cluster, tmp_path / account, account, *flags)
+
     async with (
-        controller(
-            kube, bare_cluster, tmp_path, "source-controller", "--controllers=source",
-            "--enable-leader-election", f"--artifact-addr=127.0.0.1:{artifacts}",
-            f"--artifact-url=http://127.0.0.1:{artifacts}",
-        ) as source_log,
-        controller(
-            kube, bare_cluster, tmp_path, "kustomize-controller", "--controllers=kustomize",
-            "--enable-leader-election",
-        ) as kustomize_log,
-        controller(
-            kube, bare_cluster, tmp_path, "notification-controller",
-            "--controllers=notification", "--enable-leader-election",
-            f"--receiver-addr=127.0.0.1:{receiver}",
-        ) as notification_log,
-    ):  # fmt: skip
+        process("source-controller", "--controllers=source", "--enable-leader-election") as source,
+        process(
+            "kustomize-controller", "--controllers=kustomize", "--enable-leader-election"
+        ) as kustomize,
+        process(
+            "notification-controller", "--controllers=notification", "--enable-leader-election"
+        ) as notification,
+    ):
         ks = await wait_ready(kube, ns, "apps", timeout=120)
         assert await exists(kube, f"/api/v1/namespaces/{ns}/configmaps/split")
         repo = await kube.get(f"{GIT.format(ns=ns)}/kidp-infrastructure")
         artifact = repo["status"]["artifact"]
-        assert artifact["url"].startswith(f"http://127.0.0.1:{artifacts}/")
+        assert artifact["url"].startswith(f"http://127.0.0.1:{source.artifact_port}/")
         assert ks["status"]["lastAppliedRevision"] == artifact["revision"]
         # The applier keeps no store: what it read came over HTTP into its tree cache.
-        kustomize_data = tmp_path / "kustomize-controller" / "data"
-        assert not (kustomize_data / "artifacts").exists()
-        assert any((kustomize_data / "kustomize" / "artifacts").iterdir())
-        assert not (tmp_path / "source-controller" / "data" / "kustomize").exists()
+        assert not (kustomize.home / "data" / "artifacts").exists()
+        assert any((kustomize.home / "data" / "kustomize" / "artifacts").iterdir())
+        assert not (source.home / "data" / "kustomize").exists()
 
         # Each process leads under its own lease, as Flux's Deployments do.
         leases = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
@@ -129,7 +125,7 @@ async def test_source_and_kustomize_as_separate_processes(
         async with (
             aiohttp.ClientSession() as http,
             http.post(
-                f"http://127.0.0.1:{receiver}{obj['status']['webhookPath']}",
+                f"http://127.0.0.1:{notification.receiver_port}{obj['status']['webhookPath']}",
                 data=body,
                 headers={"X-Signature": signature},
             ) as resp,
@@ -146,5 +142,5 @@ async def test_source_and_kustomize_as_separate_processes(
         await until(requested, 60, "the source process to handle the webhook's request")
         await delete_while_running(kube, ns)
 
-    for log in (source_log, kustomize_log, notification_log):
-        assert denied(log) == [], f"{log}: {denied(log)}"
+    for started in (source, kustomize, notification):
+        assert denied(started.log) == [], f"{started.log}: {denied(started.log)}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -18,6 +17,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from kidp_gitops.devcluster.cluster import free_port
 from kidp_gitops.s3 import client as s3
 from kidp_gitops.s3 import sigv4
 from tests.gitserver.keys import Certificate
@@ -38,18 +38,12 @@ def binaries() -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class S3Server:
     """A versitygw process on loopback: plain HTTP, or HTTPS presenting `certificate`."""
 
     def __init__(self, certificate: Certificate | None = None) -> None:
         self.bin = binaries()
-        self.port = _free_port()
+        self.port = free_port()
         self.endpoint = f"127.0.0.1:{self.port}"
         self.access_key = f"kidp{secrets.token_hex(4)}"
         self.secret_key = secrets.token_urlsafe(24)

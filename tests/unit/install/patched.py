@@ -63,6 +63,6 @@ def deployments(directory: Path, kustomization: str, *flags: str) -> dict[str, d
     ).stdout
     return {
         d["metadata"]["name"]: d
-        for d in yaml.safe_load_all(built)
+        for d in yaml.load_all(built, Loader=yaml.CSafeLoader)
         if d and d["kind"] == "Deployment"
     }

@@ -26,7 +26,7 @@ JSON = dict[str, Any]
 def export(*flags: str) -> list[JSON]:
     result = CliRunner().invoke(app, ["install", "--export", *flags])
     assert result.exit_code == 0, result.output
-    return [d for d in yaml.safe_load_all(result.output) if d]
+    return [d for d in yaml.load_all(result.output, Loader=yaml.CSafeLoader) if d]
 
 
 def of_kind(objects: list[JSON], kind: str) -> dict[str, JSON]:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from kidp_gitops.devcluster.cluster import free_port
 from kidp_gitops.runtime import credentials
 from kidp_gitops.source import git
 from kidp_gitops.vcs import gitenv, giterrors
 from tests.gitserver import GitHttpServer, GitRepos, SshGitServer, generate_keypair
 from tests.gitserver.keys import self_signed_certificate
-from tests.gitserver.sshd import free_port
 
 Auth, Ref = git.Auth, git.Ref
 
