@@ -2,14 +2,15 @@
 
     python -m hack.image.build [--output DIR] [--rebuild]
 
-The steps: the engine's wheel (pip wheel, from this tree), helm (hack/helm/build.sh),
-then — unless the layer of these inputs is cached — Debian's packages (`debian`), the
-root filesystem (`rootfs`) and its layer (`layout`). The layer is cached under
-<cache>/image/layers/<key>, the key a hash of the inputs that make it: the wheel's bytes,
-helm's bytes, this builder's sources (which name the Debian packages) and the pip that
-installs. So an unchanged tree does not rebuild, and a commit that changes no input (a
-README-only change still changes the wheel) reuses the layer. The config and manifest are
-written on every run: they carry the commit (revision) and its time (created).
+The steps: the engine's wheel (pip wheel, from this tree), helm (hack/helm/build.sh) and
+the engine's Helm helper (hack/helm/server/build.sh), then — unless the layer of these
+inputs is cached — Debian's packages (`debian`), the root filesystem (`rootfs`) and its
+layer (`layout`). The layer is cached under <cache>/image/layers/<key>, the key a hash
+of the inputs that make it: the wheel's bytes, helm's and the helper's bytes, this
+builder's sources (which name the Debian packages) and the pip that installs. So an
+unchanged tree does not rebuild, and a commit that changes no input (a README-only
+change still changes the wheel) reuses the layer. The config and manifest are written on
+every run: they carry the commit (revision) and its time (created).
 
 What is not pinned: the Debian packages are the suite's current versions and the
 engine's Python dependencies the newest that its requirements allow, at the time the
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from hack.image import debian, layout, rootfs
@@ -79,8 +81,10 @@ def wheel(into: Path) -> Path:
     return found
 
 
-def helm() -> Path:
-    return Path(_run(["bash", str(REPO / "hack/helm/build.sh")]).strip().splitlines()[-1])
+def helm() -> list[Path]:
+    """The helm program and the engine's Helm helper, each built (or found) in the cache."""
+    scripts = (REPO / "hack/helm/build.sh", REPO / "hack/helm/server/build.sh")
+    return [Path(_run(["bash", str(s)]).strip().splitlines()[-1]) for s in scripts]
 
 
 def pip_wheel(into: Path) -> Path:
@@ -105,18 +109,19 @@ def pip_wheel(into: Path) -> Path:
     return found[0]
 
 
-def layer_key(wheel_file: Path, helm_file: Path) -> str:
+def layer_key(wheel_file: Path, helm_files: Sequence[Path]) -> str:
     h = hashlib.sha256()
     for name in sorted(p.name for p in Path(__file__).parent.glob("*.py")):
         h.update(name.encode() + b"\0" + (Path(__file__).parent / name).read_bytes())
     h.update(_sha256(wheel_file).encode())
-    h.update(_sha256(helm_file).encode())
+    for helm_file in helm_files:
+        h.update(_sha256(helm_file).encode())
     h.update(PIP_VERSION.encode())
     return h.hexdigest()[:32]
 
 
 def build_layer(
-    key: str, wheel_file: Path, helm_file: Path, cache: Path, layers: Path
+    key: str, wheel_file: Path, helm_files: Sequence[Path], cache: Path, layers: Path
 ) -> dict[str, object]:
     """Build the layer of `key` into `layers` (the cache's, or another); returns its
     record. Downloads come from the cache."""
@@ -136,7 +141,7 @@ def build_layer(
         tree = Path(tmp) / "rootfs"
         tree.mkdir()
         rootfs.assemble(
-            tree, debs, helm_file, inputs / wheel_file.name, inputs / pip.name, cache / "pip-cache"
+            tree, debs, helm_files, inputs / wheel_file.name, inputs / pip.name, cache / "pip-cache"
         )
         say("writing the layer")
         blob = layout.layer(tree, Path(tmp) / "layer.tar.gz", rootfs.OWNED, ("tmp",))
@@ -188,19 +193,19 @@ def main(argv: list[str] | None = None) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX)
         wheel_file = wheel(Path(tmp))
         version = wheel_file.name.split("-")[1]
-        helm_file = helm()
-        key = layer_key(wheel_file, helm_file)
+        helm_files = helm()
+        key = layer_key(wheel_file, helm_files)
         record_file = cache / "layers" / f"{key}.json"
         if record_file.exists() and not args.rebuild:
             record = json.loads(record_file.read_text())
             say(f"layer {key} cached")
         else:
             say(f"building layer {key}")
-            record = build_layer(key, wheel_file, helm_file, cache, cache / "layers")
+            record = build_layer(key, wheel_file, helm_files, cache, cache / "layers")
         if args.verify:
             say("building the layer again, to compare")
             with tempfile.TemporaryDirectory(prefix="kidp-image-verify-") as other:
-                again = build_layer(key, wheel_file, helm_file, cache, Path(other))
+                again = build_layer(key, wheel_file, helm_files, cache, Path(other))
             if again["digest"] != record["digest"]:
                 say(f"not reproducible: {record['digest']} then {again['digest']}")
                 return 1

@@ -1,0 +1,163 @@
+package main
+
+// One Kubernetes client set-up per kubeconfig and impersonated identity, shared by the
+// requests that act as that identity in that cluster: the REST configuration, a
+// discovery cache and a REST mapper over it (what a helm process rebuilt on every
+// action). Entries unused for idleAfter are dropped, and at most maxClusters kept.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+const (
+	idleAfter   = 10 * time.Minute
+	maxClusters = 256
+	// A kind the mapper does not know is looked up again in discovery, at most once
+	// in this interval (a helm process read discovery afresh on every action; a CRD
+	// installed meanwhile must be found).
+	discoveryFresh = 10 * time.Second
+	// helm-controller's client defaults: the engine's many releases share a client.
+	clientQPS   = 50
+	clientBurst = 300
+)
+
+type clusters struct {
+	mu      sync.Mutex
+	entries map[string]*cluster
+}
+
+type cluster struct {
+	getter   *restGetter
+	lastUsed time.Time
+}
+
+func newClusters() *clusters {
+	// client-go prints the API server's warnings (deprecated APIs) to standard error.
+	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+	return &clusters{entries: map[string]*cluster{}}
+}
+
+// get returns the client set-up for a kubeconfig (as the engine sends it: a JSON
+// document) and the identity to impersonate ("" for none).
+func (c *clusters) get(kubeconfig []byte, asUser string) (*restGetter, error) {
+	if len(kubeconfig) == 0 {
+		return nil, errors.New("no kubeconfig in the request")
+	}
+	sum := sha256.Sum256(kubeconfig)
+	key := hex.EncodeToString(sum[:]) + "\x00" + asUser
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if entry, ok := c.entries[key]; ok {
+		entry.lastUsed = now
+		return entry.getter, nil
+	}
+	g, err := newGetter(kubeconfig, asUser)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.entries) >= maxClusters {
+		c.evictOldest()
+	}
+	c.entries[key] = &cluster{getter: g, lastUsed: now}
+	return g, nil
+}
+
+func (c *clusters) evictOldest() {
+	var oldest string
+	var at time.Time
+	for key, entry := range c.entries {
+		if oldest == "" || entry.lastUsed.Before(at) {
+			oldest, at = key, entry.lastUsed
+		}
+	}
+	delete(c.entries, oldest)
+}
+
+// closeIdle drops the set-ups nobody used for idleAfter (a rotated token makes a new
+// kubeconfig, and the old entry goes idle); requests holding one keep it until done.
+func (c *clusters) closeIdle() {
+	for range time.Tick(time.Minute) {
+		c.mu.Lock()
+		for key, entry := range c.entries {
+			if time.Since(entry.lastUsed) > idleAfter {
+				delete(c.entries, key)
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
+// restGetter is Helm's RESTClientGetter over a kubeconfig held in memory: no file, and
+// the discovery cache and mapper live as long as the entry.
+type restGetter struct {
+	raw       clientcmd.ClientConfig
+	config    *rest.Config
+	discovery *freshDiscovery
+	mapper    meta.RESTMapper
+}
+
+func newGetter(kubeconfig []byte, asUser string) (*restGetter, error) {
+	raw, err := clientcmd.NewClientConfigFromBytes(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	config, err := raw.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	config.Impersonate.UserName = asUser
+	config.QPS, config.Burst = clientQPS, clientBurst
+	dc, err := discovery.NewDiscoveryClientForConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	cached := &freshDiscovery{CachedDiscoveryInterface: memory.NewMemCacheClient(dc)}
+	mapper := restmapper.NewShortcutExpander(
+		restmapper.NewDeferredDiscoveryRESTMapper(cached), cached, func(string) {})
+	return &restGetter{raw: raw, config: config, discovery: cached, mapper: mapper}, nil
+}
+
+func (g *restGetter) ToRESTConfig() (*rest.Config, error) { return rest.CopyConfig(g.config), nil }
+
+func (g *restGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+	return g.discovery, nil
+}
+
+func (g *restGetter) ToRESTMapper() (meta.RESTMapper, error) { return g.mapper, nil }
+
+func (g *restGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig { return g.raw }
+
+// freshDiscovery is a memory cache of discovery that calls itself fresh only shortly
+// after it was invalidated: the deferred mapper then looks a kind it does not know up
+// again (once), as a new helm process would, instead of trusting an old cache forever.
+type freshDiscovery struct {
+	discovery.CachedDiscoveryInterface
+	mu          sync.Mutex
+	invalidated time.Time
+}
+
+func (d *freshDiscovery) Fresh() bool {
+	d.mu.Lock()
+	recent := time.Since(d.invalidated) < discoveryFresh
+	d.mu.Unlock()
+	return recent && d.CachedDiscoveryInterface.Fresh()
+}
+
+func (d *freshDiscovery) Invalidate() {
+	d.mu.Lock()
+	d.invalidated = time.Now()
+	d.mu.Unlock()
+	d.CachedDiscoveryInterface.Invalidate()
+}
