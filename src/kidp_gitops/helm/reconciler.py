@@ -205,6 +205,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         self.trees = ArtifactTrees(workdir / "charts", store, outbound.current())
         self.home = workdir / "home"
         self.home.mkdir(parents=True, exist_ok=True)
+        self.helm = runner.Helper(self.home)
+        """Every helm action of this controller, in one helper process."""
 
     # ---- the story ---------------------------------------------------------------------
 
@@ -458,7 +460,12 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         async with self._prepared(desired, hr.spec) as given:
             try:
                 await install.run(
-                    inv, hr.spec, given.chart_dir, given.values_file, given.post_render
+                    inv,
+                    hr.spec,
+                    given.chart_dir,
+                    given.values_file,
+                    given.post_render,
+                    desired.chart.digest,
                 )
             except runner.HelmFailed as err:
                 plan = remediation.after_install_failure(hr.spec, failures)
@@ -477,7 +484,12 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         async with self._prepared(desired, hr.spec) as given:
             try:
                 await upgrade.run(
-                    inv, hr.spec, given.chart_dir, given.values_file, given.post_render
+                    inv,
+                    hr.spec,
+                    given.chart_dir,
+                    given.values_file,
+                    given.post_render,
+                    desired.chart.digest,
                 )
             except runner.HelmFailed as err:
                 plan = remediation.after_upgrade_failure(hr.spec, failures)
@@ -752,8 +764,10 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         self, hr: api.HelmRelease, target: remote.Target, namespace: str, name: str
     ) -> AsyncIterator[Invocation]:
         as_user = self.lockdown.user(hr.namespace, hr.spec.service_account_name)
-        async with kubeconfig.written(target.config) as path:
-            yield Invocation(name, namespace, path, self.home, as_user)
+        # Read for each action: a token the engine's loader refreshes reaches the helper
+        # (which keeps a client per kubeconfig and identity; an old one goes idle).
+        document = await kubeconfig.document(target.config)
+        yield Invocation(name, namespace, document, self.helm, as_user)
 
     @contextlib.asynccontextmanager
     async def _prepared(self, desired: Desired, spec: api.HelmReleaseSpec) -> AsyncIterator[Inputs]:
@@ -798,7 +812,7 @@ def _check_storage(hr: api.HelmRelease) -> None:
         raise StalledError(
             INIT_FAILED,
             f"storageNamespace '{storage}' differs from the release namespace "
-            f"'{hr.release_namespace()}': kidp runs the helm program, which stores a "
+            f"'{hr.release_namespace()}': kidp runs helm as the helm CLI does, which stores a "
             "release in the namespace it installs to",
         )
 
