@@ -23,9 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import measure, report
-from bench.scenarios import Settings, cli, kustomize, mttp, oci, push, source
+from bench.scenarios import Settings, cli, helm, kustomize, mttp, oci, push, source
 
-SCENARIOS = ("mttp", "push", "oci", "source", "kustomize", "cli")
+SCENARIOS = ("mttp", "push", "oci", "source", "kustomize", "cli", "helm")
+DEFAULT = ("mttp", "push", "oci", "source", "kustomize", "cli")
+"""What runs without --only: the HelmRelease waves (`helm`, N = the mttp sizes, each
+repeated) are asked for by name."""
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -90,7 +93,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--full", action="store_true", help="the sizes of the issue (default: quick)")
     p.add_argument(
-        "--only", default=",".join(SCENARIOS), help=f"comma-separated: {','.join(SCENARIOS)}"
+        "--only", default=",".join(DEFAULT), help=f"comma-separated: {','.join(SCENARIOS)}"
     )
     p.add_argument("--n", type=int, action="append", help="Kustomizations for mttp (repeatable)")
     p.add_argument(
@@ -256,6 +259,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     drift_changes=s.drift,
                     idle_intervals=s.kustomize_idle,
                 )
+            elif name == "helm":
+                result["scenarios"]["helm"] = {
+                    "runs": [
+                        await helm.run(settings, n, profile=args.profile == "helm" and rep == 0)
+                        for n in s.n
+                        for rep in range(s.repeat)
+                    ]
+                }
             else:
                 raise SystemExit(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
         except Exception as err:  # one failed scenario must not lose the others

@@ -1,0 +1,150 @@
+"""The Helm helper (kidp-helm-server), which runs every helm action of the engine in one
+process: killed in the middle of an install, the install fails, the next attempt starts
+a new helper and the release reconciles; and the identities it acts as stay apart, so a
+service account is refused what its RBAC does not allow even after the helper acted as a
+more powerful one."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from kidp_gitops.engine.run import Engine
+from kidp_gitops.helm import runner
+from kidp_gitops.helm.reconciler import HelmReleaseReconciler
+from kidp_gitops.kube import KubeClient
+from tests.gitserver import GitHttpServer, GitRepos
+from tests.integration.helm.helpers import (
+    DEPLOY,
+    HR,
+    NAME,
+    condition,
+    event_reasons,
+    prd_release,
+    release_secrets,
+    wait_hr,
+)
+from tests.integration.kustomize.helpers import example_files, exists, setup_source
+from tests.integration.wait import until
+
+DEPLOYMENT = "charts/operators/templates/deployment.yaml"
+
+
+def helper(engine: Engine) -> runner.Helper:
+    """The engine's Helm helper."""
+    assert engine.manager is not None
+    (controller,) = [c for c in engine.manager.controllers if c.name == "helmrelease"]
+    reconciler = controller.reconciler
+    assert isinstance(reconciler, HelmReleaseReconciler)
+    return reconciler.helm
+
+
+async def test_a_helper_killed_mid_install_is_replaced_and_the_release_reconciles(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    # The chart's pods fit only a node with the test's label: helm waits for them.
+    gate = f"kidp.test/gate-{namespace}"
+    files = example_files(namespace)
+    files[DEPLOYMENT] = files[DEPLOYMENT].replace(
+        "      containers:", f'      nodeSelector:\n        {gate}: "open"\n      containers:'
+    )
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
+    hr = prd_release(namespace)
+    hr["spec"]["timeout"] = "5m"
+    hr["spec"]["install"] = {"remediation": {"retries": 3}}
+    await kube.create(HR.format(ns=namespace), hr)
+
+    async def installing() -> bool:
+        secrets = await release_secrets(kube, namespace, NAME)
+        return any(s["metadata"]["labels"].get("status") == "pending-install" for s in secrets)
+
+    await until(installing, 120, "helm to be waiting for the release's pods")
+    killed = helper(engine).pid
+    assert killed is not None
+    os.kill(killed, signal.SIGKILL)
+
+    node = (await kube.list("/api/v1/nodes"))["items"][0]["metadata"]["name"]
+    await kube.patch(f"/api/v1/nodes/{node}", {"metadata": {"labels": {gate: "open"}}})
+    try:
+        obj = await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded", timeout=180)
+    finally:
+        await kube.patch(f"/api/v1/nodes/{node}", {"metadata": {"labels": {gate: None}}})
+    assert "InstallFailed" in await event_reasons(kube, namespace)
+    assert obj["status"]["history"][0]["status"] == "deployed"
+    assert helper(engine).pid not in (None, killed)  # a new helper took over
+    dep = await kube.get(DEPLOY.format(ns=namespace, name=NAME))
+    assert dep["spec"]["replicas"] == 3
+    (stored,) = [
+        s
+        for s in await release_secrets(kube, namespace, NAME)
+        if s["metadata"]["labels"].get("status") == "deployed"
+    ]
+    assert stored["metadata"]["labels"]["owner"] == "helm"
+
+
+async def _service_account(
+    kube: KubeClient, namespace: str, name: str, role: dict[str, Any]
+) -> None:
+    await kube.create(
+        f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": name}}
+    )
+    await kube.create(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+        {
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", **role},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+    )
+
+
+async def test_one_helper_keeps_each_service_accounts_rights_apart(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
+    await _service_account(kube, namespace, "deployer", {"kind": "ClusterRole", "name": "admin"})
+    # Helm's storage only: the release can be read and recorded, not its objects made.
+    await kube.create(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles",
+        {
+            "metadata": {"name": "helm-storage"},
+            "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["*"]}],
+        },
+    )
+    role = {"kind": "Role", "name": "helm-storage"}
+    await _service_account(kube, namespace, "storage-only", role)
+
+    powerful = prd_release(namespace)
+    powerful["spec"]["serviceAccountName"] = "deployer"
+    await kube.create(HR.format(ns=namespace), powerful)
+    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+
+    # The same helper, which now holds a client acting as `deployer`, acts as the other
+    # account for the other release: refused by RBAC, in helm's own words.
+    limited = prd_release(namespace)
+    limited["metadata"]["name"] = "limited"
+    limited["spec"]["serviceAccountName"] = "storage-only"
+    await kube.create(HR.format(ns=namespace), limited)
+    refused = await wait_hr(kube, namespace, "limited", "False", "InstallFailed")
+    message = condition(refused)["message"]
+    assert "forbidden" in message
+    assert f"system:serviceaccount:{namespace}:storage-only" in message
+    assert not await exists(kube, DEPLOY.format(ns=namespace, name="limited"))
+
+    # And `deployer` still may: an upgrade of its release after the refusal.
+    await kube.patch(f"{HR.format(ns=namespace)}/{NAME}", {"spec": {"values": {"replicaCount": 2}}})
+    await wait_hr(kube, namespace, NAME, "True", "UpgradeSucceeded")
+    dep = await kube.get(DEPLOY.format(ns=namespace, name=NAME))
+    assert dep["spec"]["replicas"] == 2
