@@ -107,6 +107,7 @@ func (s *server) configuration(req request, c *common) (*action.Configuration, e
 		return nil, err
 	}
 	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
+		kc.Factory = g.factory
 		// Objects without a namespace go to the release's, as the CLI's --namespace does.
 		kc.Namespace = c.namespace
 	}

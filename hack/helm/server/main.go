@@ -27,6 +27,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -78,8 +79,15 @@ func main() {
 		out:      json.NewEncoder(os.Stdout),
 	}
 	go s.clusters.closeIdle()
+	// For a benchmark's profile (bench/RESULTS.md): a CPU profile of the whole life.
+	if path := os.Getenv("KIDP_HELM_SERVER_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := s.serve(os.Stdin); err != nil {
 		fmt.Fprintf(os.Stderr, "kidp-helm-server: %v\n", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
