@@ -6,7 +6,8 @@
 #
 # The binary lands in $KIDP_CACHE_DIR/helm/server-<helm version>-<sources>/bin/kidp-helm-server
 # (default ~/.cache/kidp-gitops), where <sources> is the start of a sha256 over this
-# directory's go.mod, go.sum and Go files: a changed server is a new entry, built anew.
+# directory's go.mod, go.sum and Go files (not its tests): a changed server is a new entry,
+# built anew (`go test ./...` here runs its tests).
 # src/kidp_gitops/helm/server.py computes the same key to find it. The build goes to a
 # temporary directory renamed into place, so an interrupted build never looks complete.
 set -euo pipefail
@@ -21,7 +22,7 @@ grep -q "helm.sh/helm/v4 $HELM_VERSION\$" "$here/go.mod" || {
 	say "go.mod does not require helm.sh/helm/v4 $HELM_VERSION"
 	exit 1
 }
-sources=$(cd "$here" && LC_ALL=C ls go.mod go.sum ./*.go | sed 's|^\./||' | LC_ALL=C sort |
+sources=$(cd "$here" && LC_ALL=C ls go.mod go.sum ./*.go | sed 's|^\./||' | grep -v '_test\.go$' | LC_ALL=C sort |
 	xargs sha256sum | sha256sum | cut -c1-16)
 cache=${KIDP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kidp-gitops}/helm
 dest="$cache/server-$HELM_VERSION-$sources"

@@ -5,8 +5,8 @@ actions over pipes (`hack/helm/server`; the client is `runner`).
 
 `hack/helm/server/build.sh` (`make helm-server`, part of `make setup`) builds it into
 `<cache>/helm/server-<helm version>-<sources>/bin/kidp-helm-server`, <sources> being the
-start of a sha256 over the server's go.mod, go.sum and Go files, so a changed server is
-built anew. The order of the search, as for helm (`binary`):
+start of a sha256 over the server's go.mod, go.sum and Go files (tests aside), so a
+changed server is built anew. The order of the search, as for helm (`binary`):
 
 1. $KIDP_HELM_SERVER, a path to the helper (used as is: a wrong path is an error);
 2. in a kidp-gitops checkout, the cached build of its sources, else the build script, run
@@ -54,8 +54,9 @@ def find() -> Path:
 
 def key(sources: Path) -> str:
     """What build.sh names a build by: sha256 over `sha256sum`'s lines for go.mod, go.sum
-    and the Go files (sorted by name), its first 16 hex digits."""
-    names = sorted(["go.mod", "go.sum", *(p.name for p in sources.glob("*.go"))])
+    and the Go files but tests (sorted by name), its first 16 hex digits."""
+    go = [p.name for p in sources.glob("*.go") if not p.name.endswith("_test.go")]
+    names = sorted(["go.mod", "go.sum", *go])
     lines = "".join(
         f"{hashlib.sha256((sources / name).read_bytes()).hexdigest()}  {name}\n" for name in names
     )
