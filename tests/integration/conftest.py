@@ -47,6 +47,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # `make test`'s `--dist loadgroup`, as tests/integration/groups.py schedules it).
         if "bare_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("bare-cluster"))
+        # Likewise the remote control plane of tests/integration/remote/.
+        if "remote_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("remote-cluster"))
     # A control plane costs CPU while it runs, idle too, and a session fixture runs until
     # the session ends: so, in one process, first the tests that need none, then those of
     # the shared one, then those of `bare_cluster` (started by the first of them) — first

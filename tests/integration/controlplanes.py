@@ -51,8 +51,10 @@ def budget(processes: int) -> Counter[str]:
             # `spec.kubeConfig`: the remote cluster a Kustomization and a HelmRelease
             # act on must be another API server than the engine's; `bare_cluster` is
             # not free for it: its tests stop and start engines of their own and
-            # test_restart counts its API server's requests.
-            "tests/integration/test_remote_clusters.py": 1,
+            # test_restart counts its API server's requests. One for the package (a
+            # kubeconfig Secret, and workload identity: it trusts the shared one's
+            # issuer), its tests one xdist group.
+            "tests/integration/remote/conftest.py": 1,
             # The image run as a pod reconciles the example in flux-system, where the
             # session's engine and the bootstrap tests would act too.
             "tests/integration/install/test_image_pod.py": 1,

@@ -29,6 +29,10 @@ HELM = Component("helm", "helm-controller")
 NOTIFICATION = Component("notification", "notification-controller")
 IMAGE_REFLECTOR = Component("image-reflector", "image-reflector-controller", extra=True)
 IMAGE_AUTOMATION = Component("image-automation", "image-automation-controller", extra=True)
+SOURCE_WATCHER = Component("source-watcher", "source-watcher", extra=True)
+"""The ArtifactGenerator controller, Flux 2.7's `source-watcher`: a Deployment of its own
+when installed as one (`--components-extra=source-watcher`), else run by the process
+of the sources (see `riders`)."""
 
 ALL: tuple[Component, ...] = (
     SOURCE,
@@ -37,6 +41,7 @@ ALL: tuple[Component, ...] = (
     NOTIFICATION,
     IMAGE_REFLECTOR,
     IMAGE_AUTOMATION,
+    SOURCE_WATCHER,
 )
 BY_KEY = {c.key: c for c in ALL}
 BY_NAME = {c.name: c for c in ALL}
@@ -44,6 +49,21 @@ DEFAULT = tuple(c for c in ALL if not c.extra)
 """Flux's default `--components`."""
 EXTRA = tuple(c for c in ALL if c.extra)
 """What Flux's `--components-extra` may add."""
+
+
+def riders(hosted: tuple[Component, ...]) -> tuple[Component, ...]:
+    """What the process of the sources runs beside them in an install of `hosted`: the
+    generator, unless source-watcher is installed apart (kidp serves ArtifactGenerators
+    whichever components are installed; Flux only with source-watcher)."""
+    return () if SOURCE_WATCHER in hosted else (SOURCE_WATCHER,)
+
+
+def named(controllers: tuple[Component, ...]) -> tuple[Component, ...]:
+    """The components a process of `controllers` is named after (its Deployment, lease
+    and user agent): source-watcher riding with the sources takes their name."""
+    if SOURCE in controllers:
+        return tuple(c for c in controllers if c is not SOURCE_WATCHER)
+    return controllers
 
 
 def parse_keys(value: str) -> tuple[Component, ...]:

@@ -42,8 +42,8 @@ class ChartSourceReference(meta.SpecModel):
 
     api_version: str | None = None
     kind: Literal["HelmRepository", "GitRepository", "Bucket"]
-    name: Annotated[str, Field(min_length=1, max_length=253)]
-    namespace: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    name: meta.ObjectName
+    namespace: meta.NamespaceName | None = None
 
 
 class ChartVerification(meta.SpecModel):
@@ -258,7 +258,7 @@ class ValuesReference(meta.SpecModel):
     """A ConfigMap or Secret holding values, and where to merge them."""
 
     kind: Literal["Secret", "ConfigMap"]
-    name: Annotated[str, Field(min_length=1, max_length=253)]
+    name: meta.ObjectName
     values_key: Annotated[str, Field(max_length=253, pattern=r"^[\-._a-zA-Z0-9]+$")] | None = None
     """Data key holding the values; 'values.yaml' when omitted."""
     target_path: (

@@ -83,8 +83,8 @@ class KustomizationSourceReference(meta.CrossNamespaceSourceReference):
 class DependencyReference(meta.SpecModel):
     """An object that must be ready before this Kustomization reconciles."""
 
-    name: str
-    namespace: str | None = None
+    name: meta.ObjectName
+    namespace: meta.NamespaceName | None = None
     """Namespace of the dependency; this Kustomization's when omitted."""
     kind: Literal["Kustomization", "HelmRelease"] = "Kustomization"
     """kidp extension: the dependency may be a HelmRelease. Flux has no such field and
@@ -114,7 +114,7 @@ class SubstituteReference(meta.SpecModel):
     """A ConfigMap or Secret whose data keys are substitution variables."""
 
     kind: Literal["Secret", "ConfigMap"]
-    name: Annotated[str, Field(min_length=1, max_length=253)]
+    name: meta.ObjectName
     optional: bool = meta.defaulted(False)
     """Proceed as if empty when the object does not exist."""
 

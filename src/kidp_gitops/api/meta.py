@@ -96,14 +96,19 @@ JSONValue = Annotated[Any, WithJsonSchema({"x-kubernetes-preserve-unknown-fields
 """Any JSON value (the `value` of a JSON 6902 operation)."""
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+SUBDOMAIN = rf"^{_LABEL}(\.{_LABEL})*$"
+"""An RFC 1123 subdomain: the names of most Kubernetes objects."""
 NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=rf"^{_LABEL}$")]
 """A Namespace's name (an RFC 1123 label): what the API server would accept."""
-AccountName = Annotated[
-    str, Field(min_length=1, max_length=253, pattern=rf"^{_LABEL}(\.{_LABEL})*$")
-]
+AccountName = Annotated[str, Field(min_length=1, max_length=253, pattern=SUBDOMAIN)]
 """A ServiceAccount's name (an RFC 1123 subdomain). Checked because it is impersonated
 as `system:serviceaccount:<namespace>:<name>`: `../../kube-system/default` must never
 reach an Impersonate-User header."""
+ObjectName = Annotated[str, Field(min_length=1, max_length=253, pattern=SUBDOMAIN)]
+"""The name of an object a reference names (an RFC 1123 subdomain, as the API server
+requires of Secrets, ConfigMaps and Flux's objects). Checked at admission because the
+engine reads what it names: `../../kube-system/secrets/x` is no name (the client refuses
+such a path as well)."""
 
 
 # --- durations --------------------------------------------------------------------------
@@ -188,14 +193,14 @@ class TimeoutDuration(Duration):
 class LocalObjectReference(SpecModel):
     """An object in the same namespace, by name."""
 
-    name: str
+    name: ObjectName
 
 
 class NamespacedObjectReference(SpecModel):
     """An object by name, in the given namespace or else the referrer's."""
 
-    name: str
-    namespace: str | None = None
+    name: ObjectName
+    namespace: NamespaceName | None = None
 
 
 class NamespacedObjectKindReference(SpecModel):
@@ -204,8 +209,8 @@ class NamespacedObjectKindReference(SpecModel):
     api_version: str | None = None
     """API version of the referent; the server's preferred version when omitted."""
     kind: str
-    name: str
-    namespace: str | None = None
+    name: ObjectName
+    namespace: NamespaceName | None = None
 
 
 class CrossNamespaceSourceReference(SpecModel):
@@ -216,14 +221,14 @@ class CrossNamespaceSourceReference(SpecModel):
 
     api_version: str | None = None
     kind: str
-    name: str
-    namespace: str | None = None
+    name: ObjectName
+    namespace: NamespaceName | None = None
 
 
 class SecretKeyReference(SpecModel):
     """A Secret in the same namespace and, optionally, one key of it."""
 
-    name: str
+    name: ObjectName
     key: str | None = None
 
 

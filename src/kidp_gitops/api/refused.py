@@ -1,8 +1,8 @@
 """Fields our CRDs accept (Flux's schemas have them) but kidp does not implement yet.
 
 Accepting such a field and going on would tell the user in the status that all is well
-while the cluster differs from what was asked: a `kubeConfig.configMapRef` ignored would
-mean the objects meant for a remote cluster land on this one. So an object that sets one
+while the cluster differs from what was asked: a Kustomization's `spec.ignore` ignored
+would put back what the user asked to be left alone. So an object that sets one
 is refused as a whole — Stalled, reason `UnsupportedField`, the message naming the field — by every
 controller (`runtime.lifecycle`) and by `kidp validate`, from this one table.
 
@@ -20,12 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 UNSUPPORTED_FIELD = "UnsupportedField"
-
-_WORKLOAD_IDENTITY = (
-    "a kubeconfig built by workload identity needs a cloud provider's API (aws, azure, gcp) "
-    "or OIDC trust between clusters (generic), which kidp does not implement; use "
-    "spec.kubeConfig.secretRef. Nothing meant for another cluster reaches this one"
-)
 
 
 @dataclass(frozen=True)
@@ -71,13 +65,11 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
     "HelmRepository": (Refused("spec.provider", _CLOUD, allowed=("generic",)),),
     "HelmChart": (Refused("spec.verify", _SIGNATURES),),
     "Kustomization": (
-        Refused("spec.kubeConfig.configMapRef", _WORKLOAD_IDENTITY),
         Refused("spec.buildMetadata", "kustomize build metadata annotations are not implemented"),
         Refused("spec.decryption.provider", "only SOPS exists", allowed=("sops",)),
         Refused("spec.ignore", "ignore rules for drift detection and apply are not implemented"),
     ),
     "HelmRelease": (
-        Refused("spec.kubeConfig.configMapRef", _WORKLOAD_IDENTITY),
         Refused(
             "spec.commonMetadata",
             "labels and annotations on every object of the release are not implemented",

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from kidp_gitops.kube.leader import LeaseTiming
 
 app = typer.Typer(help="The controllers.", no_args_is_help=True)
-EVERY_CONTROLLER = "source,kustomize,helm,notification,image-reflector,image-automation"
+EVERY_CONTROLLER = (
+    "source,kustomize,helm,notification,image-reflector,image-automation,source-watcher"
+)
 """`api.components.ALL`'s keys, written out: `--help` loads nothing beyond the CLI."""
 
 
@@ -136,6 +138,15 @@ def run(
             "Kustomization or HelmRelease sets no serviceAccountName.",
         ),
     ] = None,
+    default_kubeconfig_service_account: Annotated[
+        str | None,
+        typer.Option(
+            "--default-kubeconfig-service-account",
+            help="Send a token of this service account (in the object's namespace) when a "
+            "kubeConfig.configMapRef ConfigMap names no serviceAccountName, not the "
+            "engine's own (--default-service-account, when set, comes first).",
+        ),
+    ] = None,
     build_memory_limit: Annotated[
         int,
         typer.Option(
@@ -198,6 +209,7 @@ def run(
                 no_cross_namespace_refs=no_cross_namespace_refs,
                 no_remote_bases=no_remote_bases,
                 default_service_account=default_service_account,
+                default_kubeconfig_service_account=default_kubeconfig_service_account,
             ),
             controllers=hosted,
         ),

@@ -40,7 +40,9 @@ def install(
         str,
         typer.Option(
             "--components-extra",
-            help="More of them: image-reflector-controller,image-automation-controller.",
+            help="More of them: image-reflector-controller,image-automation-controller,"
+            "source-watcher (the ArtifactGenerators in a Deployment of their own; else "
+            "source-controller runs them).",
         ),
     ] = "",
     single_process: Annotated[
@@ -61,6 +63,15 @@ def install(
             "ones take the unlabelled objects.",
         ),
     ] = 0,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            "--replicas",
+            min=1,
+            help="Pods per controller Deployment: one leads (leader election), the others "
+            "stand by to take over; from 2 on, PodDisruptionBudgets keep one available.",
+        ),
+    ] = 1,
     kubeconfig: options.Kubeconfig = None,
     context: options.Context = None,
 ) -> None:
@@ -80,6 +91,7 @@ def install(
         hosted=(*hosted, *extra),
         single_process=single_process,
         shards=shards,
+        replicas=replicas,
         image=image or manifests.IMAGE,
     )
     if export:

@@ -50,7 +50,12 @@ def up(
 ) -> None:
     """Start a local control plane, a git server with the example repository and the
     engine, sync the repository, and wait until every GitOps object is Ready."""
-    from kidp_gitops.local.environment import REMOTE_SECRET, LocalEnvironment, example_dir
+    from kidp_gitops.local.environment import (
+        REMOTE_IDENTITY,
+        REMOTE_SECRET,
+        LocalEnvironment,
+        example_dir,
+    )
 
     env = LocalEnvironment(state_dir)
     source = example or example_dir()
@@ -78,7 +83,10 @@ def up(
             "    spec:\n"
             "      kubeConfig:\n"
             "        secretRef:\n"
-            f"          name: {REMOTE_SECRET}"
+            f"          name: {REMOTE_SECRET}\n"
+            "  or, by workload identity (no kubeconfig: a token of this cluster),\n"
+            "        configMapRef:\n"
+            f"          name: {REMOTE_IDENTITY}"
         )
 
 

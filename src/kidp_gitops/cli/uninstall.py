@@ -4,7 +4,8 @@ In flux's order:
 
     1. (--delete-workloads only) delete every Kustomization and HelmRelease while the
        controllers still run, and wait: their finalizers prune what they applied
-    2. delete the controllers (Deployment, Service)
+    2. delete the controllers (Deployments, Services, PodDisruptionBudgets: those of any
+       install, and the shards' found by the install's labels)
     3. drop the finalizers of every GitOps object, so deleting them prunes nothing
     4. delete the CRDs (and with them every GitOps object)
     5. delete the RBAC, the service accounts and, unless --keep-namespace, the namespace
@@ -30,6 +31,12 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 _LAST = ("Namespace", "CustomResourceDefinition")
+_CONTROLLERS = {
+    "Deployment": ("apps/v1", "deployments"),
+    "Service": ("v1", "services"),
+    "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets"),
+}
+"""What runs the controllers, by kind: (apiVersion, resource)."""
 
 
 async def _delete(client: KubeClient, mapper: RestMapper, obj: JSON, dry_run: bool) -> bool:
@@ -52,6 +59,34 @@ async def _delete(client: KubeClient, mapper: RestMapper, obj: JSON, dry_run: bo
             return False
         raise
     return True
+
+
+async def _labelled_controllers(
+    client: KubeClient, namespace: str, known: list[JSON]
+) -> list[JSON]:
+    """The install's controller objects in `namespace` that no install makes by a name
+    known beforehand: `--shards N`'s, found by the install's labels."""
+    from kidp_gitops.install import manifests
+
+    names = {(o["kind"], o["metadata"]["name"]) for o in known}
+    found: list[JSON] = []
+    for kind, (version, resource) in _CONTROLLERS.items():
+        base = "/api/v1" if version == "v1" else f"/apis/{version}"
+        listed = await client.list(
+            f"{base}/namespaces/{namespace}/{resource}",
+            {"labelSelector": manifests.selector(namespace)},
+        )
+        for item in listed["items"]:
+            name = item["metadata"]["name"]
+            if (kind, name) not in names:
+                found.append(
+                    {
+                        "apiVersion": version,
+                        "kind": kind,
+                        "metadata": {"name": name, "namespace": namespace},
+                    }
+                )
+    return found
 
 
 async def _served_objects(client: KubeClient) -> list[tuple[kinds.Kind, JSON]]:
@@ -132,7 +167,7 @@ def uninstall(
         ):
             raise CliError("aborted: nothing deleted")
     install = manifests.every_install(namespace)
-    controllers = [o for o in install if o["kind"] in ("Deployment", "Service")]
+    controllers = [o for o in install if o["kind"] in _CONTROLLERS]
     crds = [o for o in install if o["kind"] == "CustomResourceDefinition"]
     rest = [o for o in install if o not in controllers and o not in crds]
     if keep_namespace:
@@ -145,7 +180,7 @@ def uninstall(
         if delete_workloads:
             await _delete_appliers(client, limit, dry_run)
         output.step("deleting the controllers")
-        for obj in controllers:
+        for obj in controllers + await _labelled_controllers(client, namespace, controllers):
             if await _delete(client, mapper, obj, dry_run):
                 output.success(f"{kinds.object_id(obj)} {verb}")
         await _drop_finalizers(client, dry_run)

@@ -1,13 +1,19 @@
 """A real local Kubernetes control plane: etcd, kube-apiserver (TLS, RBAC on),
 kube-controller-manager, kube-scheduler and the kwok controller with fake nodes.
 
-All of it listens on loopback ports chosen at start and lives in one state directory:
+All of it listens on loopback ports chosen at start and lives in one state directory.
+Its service-account issuer is its API server's URL, whose discovery anyone may read
+(`trust`: another control plane may trust it, as a remote cluster trusts a management
+cluster's).
+
 
     <state>/state.json     pids, ports, server URL (what `status` and `down` read)
     <state>/kubeconfig     admin credentials (system:masters)
     <state>/pki/           CA, serving and client certificates, service-account keys
+    <state>/authentication.yaml   with `trust`: the other control plane's issuer it trusts
     <state>/etcd/          etcd's data
     <state>/logs/*.log     one log per component, kept after `down`
+    <state>/logs/audit.log the API server's audit log: who wrote what (see AUDIT_POLICY)
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any
 
 import aiohttp
 
-from kidp_gitops.devcluster import binaries, kubeconfig, pki, processes
+from kidp_gitops.devcluster import binaries, kubeconfig, pki, processes, trust
 from kidp_gitops.devcluster.errors import ComponentFailed, DevClusterError
 from kidp_gitops.kube import ApiError, KubeClient, KubeError, RestMapper, load_config
 from kidp_gitops.kube.ssa import Policy, ResourceManager
@@ -37,6 +43,38 @@ from kidp_gitops.kube.ssa import Policy, ResourceManager
 ADMIN_USER = "kidp-admin"
 NODE_NAME = "kwok-node-0"
 FIELD_MANAGER = "kidp-devcluster"
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    # One event per request, once answered: it holds the answer's code.
+    "omitStages": ["RequestReceived", "ResponseStarted", "Panic"],
+    "rules": [
+        # The chatter of leases, events and delegated authentication/authorization:
+        # written or asked constantly, and never what a test asks about.
+        {
+            "level": "None",
+            "resources": [
+                {"group": "coordination.k8s.io", "resources": ["leases"]},
+                {"group": "", "resources": ["events"]},
+                {"group": "events.k8s.io", "resources": ["events"]},
+                {"group": "authentication.k8s.io", "resources": ["tokenreviews"]},
+                {
+                    "group": "authorization.k8s.io",
+                    "resources": ["subjectaccessreviews", "selfsubjectaccessreviews"],
+                },
+            ],
+        },
+        # Writes, with who sent them (user, user agent) and no bodies: cheap, and
+        # enough to ask "who wrote this object".
+        {"level": "Metadata", "verbs": ["create", "update", "patch", "delete"]},
+        {"level": "None"},
+    ],
+}
+"""What the dev control plane audits: every write but of the chatter above, at
+Metadata level (tests ask it which process wrote an object: tests/integration/audit.py)."""
+AUDIT_LOG_MAX_MB = 200
+"""The audit log is rotated past this size, one old file kept: a long-lived `kidp up`
+cluster must not fill the disk."""
 # Stop order: the consumers first, etcd last.
 STOP_ORDER = ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
 
@@ -110,10 +148,14 @@ class ClusterStatus:
 class DevCluster:
     """The local control plane in one state directory."""
 
-    def __init__(self, state_dir: Path | None = None):
+    def __init__(self, state_dir: Path | None = None, *, trusts: trust.Trust | None = None):
+        """`trusts`: another control plane's issuer whose service-account tokens this
+        one's API server accepts (set at `up`)."""
         self.dir = (state_dir or default_state_dir()).resolve()
+        self.trusts = trusts
         self.kubeconfig = self.dir / "kubeconfig"
         self.logs = self.dir / "logs"
+        self.audit_log = self.logs / "audit.log"
         self._state_file = self.dir / "state.json"
 
     # ---- reading -------------------------------------------------------------------
@@ -132,6 +174,13 @@ class DevCluster:
                 running = processes.alive(pid, Path(st.bin_dir) / name)
                 comps.append(ComponentStatus(name, pid, running, self.logs / f"{name}.log"))
         return ClusterStatus(self.dir, self.kubeconfig, st.server if st else "", comps)
+
+    def issuer(self) -> trust.Issuer:
+        """The service-account issuer of the running cluster, for another to trust."""
+        st = self.state()
+        if st is None:
+            raise DevClusterError("no local control plane runs here")
+        return trust.Issuer(st.server, pki.Pki(self.dir / "pki").ca_cert.read_text())
 
     # ---- up ------------------------------------------------------------------------
 
@@ -173,7 +222,10 @@ class DevCluster:
             ports[n] = free_port(exclude=set(ports.values()))
         server = f"https://127.0.0.1:{ports['kube-apiserver']}"
         certs = pki.create(self.dir / "pki", {ADMIN_USER: ["system:masters"]})
+        (self.dir / "audit-policy.json").write_text(json.dumps(AUDIT_POLICY))
         kubeconfig.write(self.kubeconfig, server, certs, ADMIN_USER)
+        if self.trusts is not None:
+            trust.write_config(self.dir / trust.FILE, self.trusts, server)
         st = State(bin_dir=str(bins.bin_dir), server=server, ports=ports, started_at=time.time())
         self._save(st)
         return st
@@ -189,6 +241,7 @@ class DevCluster:
             for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
                 self._launch(bins, st, name, args[name])
             await _create_node(kube)
+            await trust.publish_discovery(kube, FIELD_MANAGER)
             for name in ("kube-controller-manager", "kube-scheduler"):
                 url = f"https://127.0.0.1:{st.ports[name]}/healthz"
                 await self._wait(st, name, deadline, functools.partial(_http_ok, url, True))
@@ -302,6 +355,8 @@ def _command_lines(bins: binaries.Binaries, state_dir: Path, st: State) -> dict[
     kc = str(state_dir / "kubeconfig")
     etcd_peer = f"http://127.0.0.1:{p['etcd-peer']}"
     etcd_client = f"http://127.0.0.1:{p['etcd']}"
+    trusted = state_dir / trust.FILE
+    authentication = [f"--authentication-config={trusted}"] if trusted.exists() else []
     delegated = [
         f"--kubeconfig={kc}",
         f"--authentication-kubeconfig={kc}",
@@ -332,7 +387,9 @@ def _command_lines(bins: binaries.Binaries, state_dir: Path, st: State) -> dict[
             f"--tls-private-key-file={certs.serving_key}",
             f"--client-ca-file={certs.ca_cert}",
             "--authorization-mode=RBAC",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            # An https URL this API server serves, with its discovery and keys: what
+            # another API server needs to trust its tokens (devcluster/trust.py).
+            f"--service-account-issuer={st.server}",
             f"--service-account-key-file={certs.sa_pub}",
             f"--service-account-signing-key-file={certs.sa_key}",
             f"--service-cluster-ip-range={pki.SERVICE_CIDR}",
@@ -341,6 +398,13 @@ def _command_lines(bins: binaries.Binaries, state_dir: Path, st: State) -> dict[
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
             "--profiling=false",
+            *authentication,
+            f"--audit-policy-file={state_dir / 'audit-policy.json'}",
+            f"--audit-log-path={state_dir / 'logs' / 'audit.log'}",
+            f"--audit-log-maxsize={AUDIT_LOG_MAX_MB}",
+            "--audit-log-maxbackup=1",
+            # Written as the request is answered, not batched: a test reads it after.
+            "--audit-log-mode=blocking",
         ],
         "kube-controller-manager": [
             *delegated,

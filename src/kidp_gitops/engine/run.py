@@ -18,6 +18,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from kidp_gitops import __version__
 from kidp_gitops.api import components
 from kidp_gitops.api.components import Component
 from kidp_gitops.helm import binary as helm_binary
@@ -91,6 +92,25 @@ class EngineOptions:
     def hosts(self, component: Component) -> bool:
         return component in self.controllers
 
+    def process_name(self) -> str:
+        """Flux's name of what this process runs: `kustomize-controller`, or
+        `kidp-controller` for several controllers in one."""
+        named = components.named(self.controllers)
+        if len(named) == 1:
+            return named[0].name
+        return COMPONENT
+
+    def identity(self) -> str:
+        """This process among the replicas and shards of its Deployment (a pod's hostname
+        is its name): the leader-election identity, also in every request's User-Agent."""
+        return f"{socket.gethostname()}_{os.getpid()}"
+
+    def user_agent(self, identity: str) -> str:
+        """What the API server records of who sent a request (its audit log's
+        `userAgent`), as Flux's controllers send their own name: the process's name,
+        version, and `identity`, so two replicas or shards are told apart."""
+        return f"{self.process_name()}/v{__version__} ({identity})"
+
     def lease_name(self) -> str:
         """Every controller in one process keeps kidp's lease; one Flux controller alone
         takes Flux's (`<controller>-leader-election`), so each Deployment elects its own
@@ -99,7 +119,8 @@ class EngineOptions:
         if set(self.controllers) == set(components.ALL):
             name = LEASE
         else:
-            name = "-".join(c.name for c in self.controllers) + "-leader-election"
+            named = components.named(self.controllers)
+            name = "-".join(c.name for c in named) + "-leader-election"
         if self.watch_label_selector:
             digest = hashlib.sha256(self.watch_label_selector.encode()).hexdigest()
             name = f"{name}-{digest[:8]}"
@@ -136,7 +157,10 @@ class Engine:
 
     async def run(self, *, handle_signals: bool = False) -> None:
         o = self.options
-        client = KubeClient(await load_config(o.kubeconfig, o.context))
+        identity = o.identity()
+        client = KubeClient(
+            await load_config(o.kubeconfig, o.context), user_agent=o.user_agent(identity)
+        )
         runner: web.AppRunner | None = None
         receiver_runner: web.AppRunner | None = None
         app_runners: list[web.AppRunner] = []
@@ -151,19 +175,24 @@ class Engine:
             mapper = RestMapper(client)
             await mapper.refresh()
             store: ArtifactStore | None = None
-            if o.hosts(components.SOURCE):
+            if o.hosts(components.SOURCE) or o.hosts(components.SOURCE_WATCHER):
                 runner, self.artifact_port = await self._serve_artifacts(o)
                 base_url = o.artifact_url or f"http://{o.artifact_host}:{self.artifact_port}"
                 store = ArtifactStore(o.data_dir / "artifacts", base_url)
             election = None
             if o.leader_elect:
-                identity = f"{socket.gethostname()}_{os.getpid()}"
                 election = LeaderElection(o.lease_namespace, o.lease_name(), identity, o.lease)
             cache = InformerCache(client, shard_selector=o.watch_label_selector)
             self.cache = cache
             remotes = Remotes(client, mapper)
             manager = Manager(
-                client, host=o.metrics_host, port=o.metrics_port, leader_election=election
+                client,
+                host=o.metrics_host,
+                port=o.metrics_port,
+                leader_election=election,
+                # Only the leader's store holds artifacts: a standby must not be behind
+                # the Service that consumers download them from.
+                ready_only_leading=store is not None,
             )
             # What every controller is built from; those with artifacts also take the store.
             ctx = Context(
@@ -232,20 +261,23 @@ async def _controllers(
     ctx: Context, o: EngineOptions, store: ArtifactStore | None
 ) -> list[Controller]:
     """The controllers of the components `o` hosts, notification's aside. `store` is the
-    local artifact store when this process hosts source, and None otherwise: then the
-    appliers download artifacts from the URL in the source's status (storage/fetch)."""
+    local artifact store when this process hosts source or source-watcher, and None
+    otherwise: then the appliers download artifacts from the URL in the source's status
+    (storage/fetch)."""
     built: list[Controller] = []
-    if store is not None:
+    if store is not None and o.hosts(components.SOURCE):
         built += [
             await gitrepository_controller(ctx, store),
             await helmrepository_controller(ctx, store),
             await helmchart_controller(ctx, store, helm=helm_binary.find),
             await ocirepository_controller(ctx, store),
             await bucket_controller(ctx, store),
-            # Flux runs the generator in source-watcher; here it goes with the sources,
-            # whose store it composes from.
-            await artifactgenerator_controller(ctx, store),
         ]
+    if store is not None and o.hosts(components.SOURCE_WATCHER):
+        # Beside the sources it reads their artifacts from the store they share; in a
+        # process of its own (Flux's source-watcher) it downloads them from their URLs
+        # and serves what it composes from its own store.
+        built.append(await artifactgenerator_controller(ctx, store))
     if o.hosts(components.KUSTOMIZE):
         built.append(await kustomization_controller(ctx, store))
     if o.hosts(components.HELM):

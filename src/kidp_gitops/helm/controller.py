@@ -43,10 +43,13 @@ def _dependency_keys(obj: JSON) -> list[str]:
 
 
 def _values_keys(obj: JSON) -> list[str]:
-    """The Secrets and ConfigMaps of `valuesFrom`, and the kubeconfig of a remote."""
+    """The Secrets and ConfigMaps of `valuesFrom`, and the kubeconfig of a remote (a
+    Secret, or the ConfigMap of workload identity)."""
     spec, namespace = obj.get("spec") or {}, obj["metadata"]["namespace"]
     kube_ref = (spec.get("kubeConfig") or {}).get("secretRef")
+    kube_cm = (spec.get("kubeConfig") or {}).get("configMapRef")
     found = references.keys(namespace, spec.get("valuesFrom") or [])
+    found += references.keys(namespace, [kube_cm] if kube_cm else [], "ConfigMap")
     return found + references.keys(namespace, [kube_ref] if kube_ref else [])
 
 

@@ -331,7 +331,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             # the release, and the HelmRelease, until it does.
             try:
                 target = await self._target(hr)
-            except remote.InvalidKubeConfig:
+            except (remote.InvalidKubeConfig, remote.UnsupportedProvider):
                 if st.history:
                     raise
                 await self.remotes.release(owner)

@@ -28,7 +28,9 @@ HELM = "helm.toolkit.fluxcd.io"
 NOTIFICATION = "notification.toolkit.fluxcd.io"
 IMAGE = "image.toolkit.fluxcd.io"
 APPLIERS = (components.KUSTOMIZE, components.HELM)
-"""Cluster-admin, as in Flux: they apply anything and impersonate tenants."""
+"""Cluster-admin, as in Flux: they apply anything, impersonate tenants, and create
+service-account tokens (`serviceaccounts/token`) for the remote clusters of
+`kubeConfig.configMapRef` (runtime/workloadidentity.py); no other controller may."""
 
 
 def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> JSON:
@@ -43,10 +45,22 @@ _EVENTS = [
 _RULES: dict[Component, list[JSON]] = {
     components.SOURCE: [
         # The sources, and the ArtifactGenerators (Flux's source-watcher) that compose
-        # their artifacts into ExternalArtifacts: the same process here.
+        # their artifacts into ExternalArtifacts: the same process unless source-watcher
+        # is installed apart.
         _rule([SOURCE, SOURCE_EXTENSIONS], ["*"], ALL),
         # Credentials of repositories and registries; a ServiceAccount's image pull secrets.
         _rule([""], ["secrets", "configmaps", "serviceaccounts"], READ),
+    ],
+    components.SOURCE_WATCHER: [
+        # Flux 2.7's source-watcher, installed apart: its ArtifactGenerators, the sources
+        # it reads, and the ExternalArtifacts it writes (the sources' group).
+        _rule([SOURCE_EXTENSIONS], ["*"], ALL),
+        _rule(
+            [SOURCE],
+            ["externalartifacts", "externalartifacts/status", "externalartifacts/finalizers"],
+            ALL,
+        ),
+        _rule([SOURCE], ["*"], READ),
     ],
     components.NOTIFICATION: [
         _rule([NOTIFICATION], ["*"], ALL),

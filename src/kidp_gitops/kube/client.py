@@ -9,12 +9,17 @@ in managedFields): the client's default, `DEFAULT_FIELD_MANAGER`, or the one a v
 (`managed_by`), as each controller names its own status writes. A server-side apply names
 its manager itself.
 
+Every request names its sender in `User-Agent` (`user_agent`): the API server's audit
+log records it, and it is how the replicas and shards of one controller, all acting as
+one ServiceAccount, are told apart there.
+
 Errors are those of `kube.errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -38,6 +43,10 @@ DEFAULT_FIELD_MANAGER = "kidp"
 """The field manager of writes made without a more specific one (not `Python`, the user
 agent the API server would record otherwise)."""
 
+DEFAULT_USER_AGENT = "kidp"
+"""The sender of requests made by no named process (the CLI, tests); an engine names
+itself and its identity (engine/run)."""
+
 _WRITES = frozenset({"POST", "PUT", "PATCH"})
 
 # Named as client-go names it, so existing dashboards and alerts find it. `dry_run` is ours:
@@ -55,6 +64,10 @@ def service_account_user(namespace: str, name: str) -> str:
     return f"system:serviceaccount:{namespace}:{name}"
 
 
+MAX_BOUNDED_ITEMS = 100_000
+"""Items a bounded client (a remote cluster's) lists of one collection, all pages."""
+
+
 class KubeClient:
     """Requests to one API server over one pooled HTTP session."""
 
@@ -65,11 +78,18 @@ class KubeClient:
         timeout: float = 30.0,
         field_manager: str = DEFAULT_FIELD_MANAGER,
         max_body: int | None = None,
+        max_items: int = MAX_BOUNDED_ITEMS,
+        user_agent: str = DEFAULT_USER_AGENT,
     ):
         """`max_body`: the largest response body read, in bytes (a remote cluster's API
-        server, named by a tenant's kubeconfig, may be anything); None: no bound."""
+        server, named by a tenant's kubeconfig, may be anything); None: no bound. A
+        bounded client also holds no more than `max_items` objects of one collection
+        (a listing, and an informer's store fed by its watch). `user_agent`: who sends
+        (every request of this client and its views)."""
         self.config = config
+        self.user_agent = user_agent
         self._max_body = max_body
+        self.max_items: int | None = max_items if max_body is not None else None
         self._base = config.server.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -78,7 +98,13 @@ class KubeClient:
         self._owner: KubeClient | None = None  # set on views
 
     def _view(self) -> KubeClient:
-        view = KubeClient(self.config, field_manager=self._field_manager, max_body=self._max_body)
+        view = KubeClient(
+            self.config,
+            field_manager=self._field_manager,
+            max_body=self._max_body,
+            user_agent=self.user_agent,
+        )
+        view.max_items = self.max_items
         view._timeout = self._timeout
         view._as_user = self._as_user
         view._owner = self._owner or self
@@ -132,7 +158,11 @@ class KubeClient:
             # lives as long as the client, and `kube` stands below `runtime`, which owns
             # every other outbound request.
             connector = aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=100)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                headers={"User-Agent": self.user_agent},
+            )
         return self._session
 
     @asynccontextmanager
@@ -148,6 +178,7 @@ class KubeClient:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """The one seam every request goes through: auth, impersonation, the field
         manager, metrics, and the translation of transport and status errors."""
+        _check_path(method, path)
         if method in _WRITES and not (params and "fieldManager" in params):
             params = {**(params or {}), "fieldManager": self._field_manager}
         dry_run = "true" if params and params.get("dryRun") else "false"
@@ -282,10 +313,10 @@ class KubeClient:
             page = await self.get(path, {**query, "continue": token}, accept)
             items.extend(page.get("items") or [])
             token = page.get("metadata", {}).get("continue")
-            if self._max_body is not None and len(items) > MAX_BOUNDED_ITEMS:
+            if self.max_items is not None and len(items) > self.max_items:
                 # A server someone else runs may page without end: a bounded client
                 # stops, as it stops reading a body past max_body.
-                raise ConnectionFailed(f"GET {path}: more than {MAX_BOUNDED_ITEMS} items")
+                raise ConnectionFailed(f"GET {path}: more than {self.max_items} items")
         first["items"] = items
         first.get("metadata", {}).pop("continue", None)
         return first
@@ -322,8 +353,21 @@ class KubeClient:
         return await self.request("PATCH", path, params=params, body=obj, content_type=APPLY_PATCH)
 
 
-MAX_BOUNDED_ITEMS = 100_000
-"""Items a bounded client (a remote cluster's) lists of one collection, all pages."""
+def _check_path(method: str, path: str) -> None:
+    """Refuse a path that is not the one it reads as. Paths are built from names that
+    tenants write (`valuesFrom`, `substituteFrom`, a ConfigMap's `serviceAccountName`):
+    a name `../../kube-system/secrets/x` would otherwise reach another namespace's
+    object as the engine, since the URL library resolves dot segments before sending,
+    and `?` or `#` would end the path early. No Kubernetes name is `.` or `..` or holds
+    `/`, `?`, `#` or `%`, so a path with one is never a request the engine means."""
+    if "#" in path or "?" in path:
+        raise ApiError(400, "BadRequest", f"{method}: a name holds '?' or '#'", {})
+    for segment in path.split("/")[1:]:
+        decoded = urllib.parse.unquote(segment)
+        if decoded in (".", "..") or "/" in decoded or "%" in decoded:
+            raise ApiError(400, "BadRequest", f"{method}: '{decoded[:64]}' is not a name", {})
+
+
 _DECODE_ON_LOOP = 1 << 20
 """Bytes of a bounded client's answer parsed on the event loop; larger ones in a thread."""
 

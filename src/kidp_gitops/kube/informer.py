@@ -196,8 +196,19 @@ class Informer:
                 continue
             if kind in ("ADDED", "MODIFIED", "DELETED"):
                 self._complete(obj)
-                self._apply(kind, object_key(obj), obj)
+                key = object_key(obj)
+                self._bound(kind, key)
+                self._apply(kind, key, obj)
                 self._rv = rv or self._rv
+
+    def _bound(self, kind: str, key: str) -> None:
+        """A bounded client's store grows no larger than its listings may: a server
+        someone else runs could announce new objects without end. The watch breaks
+        instead, and the informer watches again after a pause (a listing has the same bound)."""
+        limit = self._client.max_items
+        grows = kind != "DELETED" and key not in self._store
+        if limit is not None and grows and len(self._store) >= limit:
+            raise ConnectionFailed(f"watch {self._path}: more than {limit} objects")
 
     def _complete(self, obj: JSON) -> None:
         """Whole objects for the handlers: lists return items without apiVersion/kind,

@@ -336,7 +336,12 @@ class KustomizationReconciler(TypedReconciler[api.Kustomization, api.Kustomizati
             except ConnectionFailed as err:
                 raise target.unreachable(err) from err
             await self.remotes.release(_owner(key))
-        except (PruneFailed, remote.Unreachable, remote.InvalidKubeConfig) as err:
+        except (
+            PruneFailed,
+            remote.Unreachable,
+            remote.InvalidKubeConfig,
+            remote.UnsupportedProvider,
+        ) as err:
             if not await lifecycle.namespace_terminating(self.client, ks.namespace):
                 raise  # retried: the objects stay until they can be deleted
             # The whole namespace goes, and with it the service account's permissions:
@@ -608,7 +613,9 @@ def input_keys(obj: JSON) -> list[str]:
     secret_ref = (spec.get("decryption") or {}).get("secretRef")
     kube_ref = (spec.get("kubeConfig") or {}).get("secretRef")
     refs = [r for r in (secret_ref, kube_ref) if r]
-    return found + references.keys(namespace, refs)
+    kube_cm = (spec.get("kubeConfig") or {}).get("configMapRef")
+    cms = references.keys(namespace, [kube_cm] if kube_cm else [], "ConfigMap")
+    return found + references.keys(namespace, refs) + cms
 
 
 def _input_keys(spec: api.KustomizationSpec, namespace: str) -> list[str]:
@@ -616,8 +623,11 @@ def _input_keys(spec: api.KustomizationSpec, namespace: str) -> list[str]:
     substitute = spec.post_build.substitute_from if spec.post_build is not None else []
     secret = spec.decryption.secret_ref if spec.decryption is not None else None
     kube = spec.kube_config.secret_ref if spec.kube_config is not None else None
+    kube_cm = spec.kube_config.config_map_ref if spec.kube_config is not None else None
     found = references.keys(namespace, [{"kind": r.kind, "name": r.name} for r in substitute])
-    refs = [{"name": r.name} for r in (secret, kube) if r is not None]
+    refs: list[dict[str, str]] = [{"name": r.name} for r in (secret, kube) if r is not None]
+    if kube_cm is not None:
+        refs.append({"kind": "ConfigMap", "name": kube_cm.name})
     return found + references.keys(namespace, refs)
 
 

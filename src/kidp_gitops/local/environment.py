@@ -3,7 +3,9 @@
     <state>/devcluster/      the control plane (DevCluster)
     <state>/devcluster-remote/  with `--clusters 2`: a second one, the remote cluster that
                              Kustomizations and HelmReleases reach by `spec.kubeConfig`
-                             (its kubeconfig in Secret flux-system/remote-cluster-kubeconfig)
+                             (its kubeconfig in Secret flux-system/remote-cluster-kubeconfig;
+                             or, workload identity, ConfigMap flux-system/remote-cluster-identity:
+                             it trusts the first's service-account tokens)
     <state>/git/             bare repositories, credentials (0600) of the git server
     <state>/engine/          the engine's data (mirrors, artifacts)
     <state>/logs/            git-server.log, engine.log
@@ -35,6 +37,8 @@ from kidp_gitops.devcluster import DevCluster, processes
 from kidp_gitops.devcluster.binaries import build_script
 from kidp_gitops.devcluster.cluster import AlreadyRunning, default_state_dir, free_port
 from kidp_gitops.devcluster.errors import DevClusterError
+from kidp_gitops.devcluster.pki import Pki
+from kidp_gitops.devcluster.trust import PREFIX, Trust
 from kidp_gitops.install import apply as install_apply
 from kidp_gitops.install import manifests
 from kidp_gitops.kube import ApiError, KubeClient, RestMapper, load_config
@@ -49,6 +53,9 @@ FIELD_MANAGER = "kidp-up"
 DASHBOARD_PORT = 9080
 REMOTE_SECRET = "remote-cluster-kubeconfig"
 """The Secret (in flux-system) holding the second cluster's kubeconfig, key `value`."""
+REMOTE_IDENTITY = "remote-cluster-identity"
+"""The ConfigMap (in flux-system) of workload identity for the second cluster, and the
+ServiceAccount of the first whose tokens it accepts (as cluster-admin there)."""
 Progress = Callable[[str], None]
 
 
@@ -176,6 +183,9 @@ class LocalEnvironment:
             progress("the local control plane already runs")
         if clusters == 2:
             progress("starting the second (remote) control plane")
+            # It trusts the first's service-account tokens: `kubeConfig.configMapRef`
+            # (workload identity, provider generic) reaches it too.
+            self.remote.trusts = Trust(self.cluster.issuer())
             try:
                 await self.remote.up()
             except AlreadyRunning:
@@ -315,16 +325,56 @@ class LocalEnvironment:
 
     async def _remote_secret(self, kube: KubeClient) -> None:
         """The second cluster's kubeconfig (admin, self-contained: its certificates as
-        data) in Secret flux-system/remote-cluster-kubeconfig of the first."""
+        data) in Secret flux-system/remote-cluster-kubeconfig of the first; and its
+        workload identity: ConfigMap and ServiceAccount flux-system/remote-cluster-identity
+        of the first, whose tokens the second takes for a cluster-admin."""
+        remote = self.remote.state()
+        if remote is None:
+            raise DevClusterError("the second control plane does not run")
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": REMOTE_SECRET, "namespace": NAMESPACE},
             "data": {"value": base64.b64encode(self.remote.kubeconfig.read_bytes()).decode()},
         }
+        account = {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": REMOTE_IDENTITY, "namespace": NAMESPACE},
+        }
+        identity = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": REMOTE_IDENTITY, "namespace": NAMESPACE},
+            "data": {
+                "provider": "generic",
+                "address": remote.server,
+                "ca.crt": Pki(self.remote.dir / "pki").ca_cert.read_text(),
+                "serviceAccountName": REMOTE_IDENTITY,
+            },
+        }
         mapper = RestMapper(kube)
         await mapper.refresh()
-        await ResourceManager(kube, mapper, Policy(FIELD_MANAGER)).apply([secret])
+        manager = ResourceManager(kube, mapper, Policy(FIELD_MANAGER))
+        await manager.apply([secret, account, identity])
+        async with KubeClient(await load_config(self.remote.kubeconfig)) as other:
+            mapper = RestMapper(other)
+            await mapper.refresh()
+            user = f"{PREFIX}system:serviceaccount:{NAMESPACE}:{REMOTE_IDENTITY}"
+            binding = {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": REMOTE_IDENTITY},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "cluster-admin",
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
+                ],
+            }
+            await ResourceManager(other, mapper, Policy(FIELD_MANAGER)).apply([binding])
 
     async def _wait_ready(self, kube: KubeClient, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -6,7 +6,10 @@ lease, and one HTTP endpoint for Prometheus and probes.
     GET /readyz    200 once every informer has synced its first list
 
 Every replica keeps its caches warm; only the leader runs workers, so a new leader
-starts reconciling at once. `stop()` (or SIGTERM) shuts the queues: reconciles in flight
+starts reconciling at once. A process whose servers only the leader can answer for
+(`ready_only_leading`: the artifact server, whose store only the leader fills) is ready
+only while it leads, so its Service leads to the leader alone, as Flux's
+source-controller's readiness does. `stop()` (or SIGTERM) shuts the queues: reconciles in flight
 finish within the grace period or are cancelled, informers stop, the lease is released.
 """
 
@@ -46,8 +49,11 @@ class Manager:
         port: int = 8080,
         leader_election: LeaderElection | None = None,
         grace_period: float = 30.0,
+        ready_only_leading: bool = False,
     ):
         self.client = client
+        self.ready_only_leading = ready_only_leading
+        self._elector: LeaderElector | None = None
         self.host = host
         self.port = port
         self.leader_election = leader_election
@@ -70,8 +76,19 @@ class Manager:
             loop.add_signal_handler(sig, self.stop)
 
     @property
-    def ready(self) -> bool:
+    def synced_all(self) -> bool:
         return all(i.synced.is_set() for c in self.controllers for i in c.informers)
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process runs its controllers now (always, without election)."""
+        if self.leader_election is None:
+            return True
+        return self._elector is not None and self._elector.leading.is_set()
+
+    @property
+    def ready(self) -> bool:
+        return self.synced_all and (self.leading or not self.ready_only_leading)
 
     async def run(self) -> None:
         await self._serve()
@@ -112,7 +129,7 @@ class Manager:
             return
         le = self.leader_election
         t = le.timing
-        elector = LeaderElector(
+        self._elector = elector = LeaderElector(
             self.client,
             le.namespace,
             le.name,
@@ -141,6 +158,8 @@ class Manager:
         return web.Response(text="ok")
 
     async def _readyz(self, _: web.Request) -> web.Response:
-        if self.ready:
-            return web.Response(text="ok")
-        return web.Response(status=503, text="informers not synced")
+        if not self.synced_all:
+            return web.Response(status=503, text="informers not synced")
+        if not self.ready:
+            return web.Response(status=503, text="standing by: another replica leads")
+        return web.Response(text="ok")

@@ -9,6 +9,11 @@ them once and handed to every controller, so no controller can forget one:
     --no-remote-bases            kustomize may not fetch bases from outside the source
     --default-service-account    an object that names no service account acts as this
                                  one of its own namespace, so RBAC decides what it may do
+    --default-kubeconfig-service-account
+                                 a workload identity ConfigMap (`kubeConfig.configMapRef`)
+                                 that names no service account sends a token of this one
+                                 of the object's namespace, never the engine's own (after
+                                 --default-service-account, which serves for both)
 
     lockdown.check_ref(own_namespace, kind, namespace, name)   raises StalledError
     lockdown.user(namespace, named) -> str | None              the user to act as
@@ -41,6 +46,22 @@ class Lockdown:
     no_cross_namespace_refs: bool = False
     no_remote_bases: bool = False
     default_service_account: str | None = None
+    default_kubeconfig_service_account: str | None = None
+
+    def kubeconfig_account(self, named: str | None, acting: str | None) -> str | None:
+        """The service account whose token a workload identity ConfigMap sends (of the
+        object's namespace): the ConfigMap's `named` one, else
+        --default-kubeconfig-service-account (Flux's order), else the account the object
+        acts as (`acting`, its spec.serviceAccountName, else --default-service-account).
+        None, the engine's own, only for an object that acts as the engine: Flux lends
+        its controller's identity there too, but an object held to a tenant's account
+        must not send the engine's token to an address the tenant chose."""
+        return (
+            named
+            or self.default_kubeconfig_service_account
+            or acting
+            or self.default_service_account
+        )
 
     def check_ref(self, own_namespace: str, kind: str, namespace: str, name: str) -> None:
         """Refuse `kind/namespace/name` from an object in `own_namespace` under lockdown

@@ -83,6 +83,7 @@ def _check_documents(report: Report, docs: list[Document], catalog: schemas.Cata
             )
         else:
             seen[key] = doc
+    report.extend(flux.kubeconfig_maps(docs))
 
 
 def _key(obj: Mapping[str, Any]) -> str:

@@ -79,3 +79,32 @@ async def test_uninstall_keeps_the_workloads(own_cluster: DevCluster) -> None:
         assert "✗ kustomizations.kustomize.toolkit.fluxcd.io is not installed" in check.output
         # One failed check per CRD.
         assert check.output.splitlines()[-1] == f"✗ {len(resources.ALL)} check(s) failed"
+
+
+async def test_uninstall_removes_shards_and_replicas(own_cluster: DevCluster) -> None:
+    """An install with shards and replicas: uninstall deletes the shards' Deployments and
+    Services (named by the install's shard count, found by its labels) and the
+    replicas' PodDisruptionBudgets, not only the objects of the default install."""
+    installed = await kidp_on(own_cluster, "install", "--shards=2", "--replicas=2")
+    assert installed.exit_code == 0, installed.output
+    ns = "/api/v1/namespaces/flux-system"
+    shard = "/apis/apps/v1/namespaces/flux-system/deployments/kustomize-controller-shard2"
+    service = f"{ns}/services/source-controller-shard2"
+    budget = "/apis/policy/v1/namespaces/flux-system/poddisruptionbudgets/kustomize-controller"
+    shard_budget = f"{budget}-shard2"
+    async with KubeClient(await load_config(own_cluster.kubeconfig)) as kube:
+        for path in (shard, service, budget, shard_budget):
+            await kube.get(path)  # installed
+
+        dry = await kidp_on(own_cluster, "uninstall", "--dry-run")
+        assert dry.exit_code == 0, dry.output
+        assert "✔ Deployment/flux-system/kustomize-controller-shard2 would be deleted" in dry.output
+        await kube.get(shard)
+
+        done = await kidp_on(own_cluster, "uninstall", "--silent", "--keep-namespace")
+        assert done.exit_code == 0, done.output
+        for path in (shard, service, budget, shard_budget):
+            assert await gone(kube, path), path
+        await kube.get(ns)  # kept, as asked
+        # own_cluster puts kidp back on a cluster without its namespace.
+        await kube.delete(ns)

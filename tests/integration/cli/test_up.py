@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import os
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 from kidp_gitops.cli.main import app
 from kidp_gitops.devcluster import processes
 from kidp_gitops.kube import KubeClient, kubeconfig, load_config
+from kidp_gitops.kube.config import ClusterConfig
 from tests.integration.wait import until
 
 
@@ -117,6 +119,10 @@ def _up_sync_down(tmp_path: Path, state: Path, runner: CliRunner) -> None:
                 assert other.config.server != kube.config.server
                 assert (await other.get("/version"))["gitVersion"]
 
+            # And its workload identity: a token of the first's ServiceAccount, with the
+            # ConfigMap's address as audience, is taken by the second.
+            await _identity_reaches_the_second(kube)
+
     asyncio.run(requested_and_applied())
 
     again = runner.invoke(app, ["up", "--state-dir", str(state)])
@@ -130,6 +136,30 @@ def _up_sync_down(tmp_path: Path, state: Path, runner: CliRunner) -> None:
         assert not Path(f"/proc/{pid}").exists() or not _ours(pid, name), name
     stopped = runner.invoke(app, ["status", "--state-dir", str(state)])
     assert stopped.exit_code == 3
+
+
+async def _identity_reaches_the_second(kube: KubeClient) -> None:
+    identity = await kube.get("/api/v1/namespaces/flux-system/configmaps/remote-cluster-identity")
+    data = identity["data"]
+    assert (data["provider"], data["serviceAccountName"]) == ("generic", "remote-cluster-identity")
+    request = await kube.create(
+        "/api/v1/namespaces/flux-system/serviceaccounts/remote-cluster-identity/token",
+        {"apiVersion": "authentication.k8s.io/v1", "spec": {"audiences": [data["address"]]}},
+    )
+    bearer = "Bearer " + str(request["status"]["token"])
+
+    async def header() -> str:
+        return bearer
+
+    tls = ssl.create_default_context(cadata=data["ca.crt"])
+    async with KubeClient(ClusterConfig(data["address"], tls, header)) as other:
+        review = await other.create(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+        )
+        user = review["status"]["userInfo"]["username"]
+        assert user == "management:system:serviceaccount:flux-system:remote-cluster-identity"
+        assert (await other.list("/api/v1/namespaces"))["items"]  # a cluster-admin there
 
 
 def _ours(pid: int, name: str) -> bool:

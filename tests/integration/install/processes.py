@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -43,12 +44,38 @@ async def kubeconfig_as(kube: KubeClient, cluster: DevCluster, account: str, pat
     return path
 
 
+@dataclass(frozen=True)
+class Running:
+    """A controller process: its log, and the identity it elects leaders with and sends
+    in its User-Agent (the API server's audit log records it)."""
+
+    log: Path
+    process: asyncio.subprocess.Process
+
+    @property
+    def identity(self) -> str:
+        return f"{socket.gethostname()}_{self.process.pid}"
+
+    def sent(self, user_agent: str) -> bool:
+        """Whether a request with `user_agent` came from this process."""
+        return user_agent.endswith(f"({self.identity})")
+
+
 @contextlib.asynccontextmanager
 async def controller(
     kube: KubeClient, cluster: DevCluster, tmp: Path, account: str, *flags: str
 ) -> AsyncIterator[Path]:
     """`kidp controller run FLAGS` as `account`, until the block ends; yields its log.
     The host's own flags come last, so they win over a Deployment's given in FLAGS."""
+    async with running(kube, cluster, tmp, account, *flags) as started:
+        yield started.log
+
+
+@contextlib.asynccontextmanager
+async def running(
+    kube: KubeClient, cluster: DevCluster, tmp: Path, account: str, *flags: str
+) -> AsyncIterator[Running]:
+    """As `controller`, yielding the process (to kill it, to know its identity)."""
     home = tmp / account
     await asyncio.to_thread(home.mkdir, parents=True)
     config = await kubeconfig_as(kube, cluster, account, home / "kubeconfig")
@@ -64,9 +91,10 @@ async def controller(
     )  # fmt: skip
     out.close()
     try:
-        yield log
+        yield Running(log, proc)
     finally:
-        proc.terminate()
+        with contextlib.suppress(ProcessLookupError):  # killed by the test, say
+            proc.terminate()
         try:
             await asyncio.wait_for(proc.wait(), 60)
         except TimeoutError:

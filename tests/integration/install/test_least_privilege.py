@@ -42,14 +42,25 @@ ALLOWED: dict[str, list[Ask]] = {
         ("update", "image.toolkit.fluxcd.io", "imageupdateautomations/status", "tenant"),
         ("get", "source.toolkit.fluxcd.io", "gitrepositories", "tenant"),
     ],
+    "source-watcher": [
+        ("update", "source.extensions.fluxcd.io", "artifactgenerators/status", "tenant"),
+        ("create", "source.toolkit.fluxcd.io", "externalartifacts", "tenant"),
+        ("update", "source.toolkit.fluxcd.io", "externalartifacts/status", "tenant"),
+        ("watch", "source.toolkit.fluxcd.io", "gitrepositories", ""),
+        ("create", "", "events", "tenant"),
+        ("update", "coordination.k8s.io", "leases", NS),
+    ],
     "kustomize-controller": [
         ("create", "apps", "deployments", "tenant"),
         ("create", "rbac.authorization.k8s.io", "clusterrolebindings", ""),
         ("impersonate", "", "serviceaccounts", "tenant"),
+        # Workload identity (kubeConfig.configMapRef): tokens for a remote cluster.
+        ("create", "", "serviceaccounts/token", "tenant"),
     ],
     "helm-controller": [
         ("create", "apps", "deployments", "tenant"),
         ("delete", "", "secrets", "tenant"),
+        ("create", "", "serviceaccounts/token", "tenant"),
     ],
 }
 WORKLOADS_AND_RBAC: list[Ask] = [
@@ -62,6 +73,7 @@ WORKLOADS_AND_RBAC: list[Ask] = [
     ("bind", "rbac.authorization.k8s.io", "clusterroles", ""),
     ("escalate", "rbac.authorization.k8s.io", "roles", "tenant"),
     ("impersonate", "", "serviceaccounts", "tenant"),
+    ("create", "", "serviceaccounts/token", "tenant"),
     ("create", "", "secrets", "tenant"),
     ("update", "", "configmaps", "tenant"),
     ("delete", "", "namespaces", ""),
@@ -83,6 +95,12 @@ DENIED: dict[str, list[Ask]] = {
         ("update", "image.toolkit.fluxcd.io", "imageupdateautomations", "tenant"),
         ("create", "source.toolkit.fluxcd.io", "gitrepositories", "tenant"),
     ],
+    "source-watcher": [
+        *WORKLOADS_AND_RBAC,
+        ("get", "", "secrets", "tenant"),
+        ("update", "source.toolkit.fluxcd.io", "gitrepositories/status", "tenant"),
+        ("patch", "kustomize.toolkit.fluxcd.io", "kustomizations", "tenant"),
+    ],
     "image-automation-controller": [
         *WORKLOADS_AND_RBAC,
         ("update", "image.toolkit.fluxcd.io", "imagepolicies/status", "tenant"),
@@ -96,7 +114,8 @@ def every_component(installed: DevCluster) -> DevCluster:
         app,
         [
             "install", "--without-controllers", f"--kubeconfig={installed.kubeconfig}",
-            "--components-extra=image-reflector-controller,image-automation-controller",
+            "--components-extra=image-reflector-controller,image-automation-controller,"
+            "source-watcher",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -12,9 +12,10 @@ import pytest
 
 from kidp_gitops.kube import ApiError, KubeClient, RestMapper
 from kidp_gitops.kube.informer import Informer
+from kidp_gitops.kube.leader import LeaseTiming
 from kidp_gitops.runtime import reconcile
 from kidp_gitops.runtime.controller import Controller
-from kidp_gitops.runtime.manager import Manager
+from kidp_gitops.runtime.manager import LeaderElection, Manager
 from tests.integration.wait import until
 
 GROUP = "test.kidp.dev"
@@ -219,3 +220,55 @@ async def test_stop_lets_an_inflight_reconcile_finish(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def readyz(manager: Manager) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{manager.bound_port}/readyz") as r,
+    ):
+        return r.status, await r.text()
+
+
+async def test_a_replica_serving_what_only_the_leader_has_is_ready_only_while_leading(
+    kube: KubeClient, namespace: str, gadget_crd: None
+) -> None:
+    """Two replicas of a process like source-controller (its artifacts are in the
+    leader's store only): the standby is synced but not ready, so its Service does not
+    lead to it; when the leader stops (the lease released), the standby leads and is
+    ready."""
+    path = f"/apis/{GROUP}/v1/namespaces/{namespace}/gadgets"
+    res = await RestMapper(kube).resource(f"{GROUP}/v1", "Gadget")
+
+    def replica(identity: str) -> Manager:
+        manager = Manager(
+            kube,
+            port=0,
+            leader_election=LeaderElection(
+                namespace, "gadgets", identity, LeaseTiming(4.0, 3.0, 1.0)
+            ),
+            ready_only_leading=True,
+        )
+        informer = Informer(kube, res, namespace=namespace)
+        manager.add(Controller("gadgets", informer, Recorder(kube, path)))
+        return manager
+
+    first, second = replica("first"), replica("second")
+    tasks = [asyncio.create_task(first.run())]
+    try:
+        await until(lambda: _true(first.ready), 20, "the first replica to lead")
+        tasks.append(asyncio.create_task(second.run()))
+        await until(lambda: _true(second.synced_all), 20, "the second replica's informers")
+        assert await readyz(second) == (503, "standing by: another replica leads")
+        assert await readyz(first) == (200, "ok")
+
+        first.stop()
+        await asyncio.wait_for(tasks[0], 40)
+        await until(lambda: _true(second.ready), 20, "the standby to lead")
+        assert await readyz(second) == (200, "ok")
+    finally:
+        for manager in (first, second):
+            manager.stop()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 40)

@@ -1,9 +1,10 @@
 """`spec.kubeConfig` never lets an object meant for another cluster reach this one. It
 once was accepted and ignored: applied here, with the engine's identity, and reported
-Ready. Now a `secretRef` acts on the remote (tests/integration/test_remote_clusters.py);
+Ready. Now a `secretRef` acts on the remote (tests/integration/remote/test_kubeconfig_secret.py);
+and a `configMapRef` by workload identity (tests/integration/remote/test_workload_identity.py);
 here, what is refused: a kubeconfig that would run a program on the engine's machine or
-read its files (a tenant writes that Secret), one whose Secret is missing, and
-`configMapRef` (workload identity needs a cloud provider)."""
+read its files (a tenant writes that Secret), one whose Secret or ConfigMap is missing,
+and a ConfigMap naming a cloud provider's workload identity (aws, azure, gcp)."""
 
 from __future__ import annotations
 
@@ -75,13 +76,24 @@ async def test_nothing_reaches_this_cluster(
 
     ks = await wait_ready(kube, namespace, "missing", "False", "InvalidKubeConfig")
     assert ready(ks)["message"] == f"kubeConfig Secret '{namespace}/remote-cluster' not found"
+    ks = await wait_ready(kube, namespace, "identity", "False", "InvalidKubeConfig")
+    assert ready(ks)["message"] == f"kubeConfig ConfigMap '{namespace}/remote-cluster' not found"
+
+    # The ConfigMap appears, naming a cloud provider's workload identity: Stalled, naming
+    # the provider; at once, though the interval is an hour (the ConfigMap is watched).
+    eks = "arn:aws:eks:eu-central-1:123456789012:cluster/remote"
+    await kube.create(
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        {"metadata": {"name": "remote-cluster"}, "data": {"provider": "aws", "cluster": eks}},
+    )
     ks = await wait_ready(kube, namespace, "identity", "False", "UnsupportedField")
     assert ready(ks)["message"].startswith(
-        "spec.kubeConfig.configMapRef is set, but kidp-gitops does not support it: a "
-        "kubeconfig built by workload identity needs a cloud provider's API"
+        f"spec.kubeConfig.configMapRef: kubeConfig ConfigMap '{namespace}/remote-cluster' "
+        "sets provider 'aws': workload identity of a cloud provider (aws, azure, gcp) is "
+        "not implemented"
     )
     assert condition(ks, "Stalled")["status"] == "True"
-    await warned(kube, namespace, "Kustomization", "identity", "UnsupportedField", "configMapRef")
+    await warned(kube, namespace, "Kustomization", "identity", "UnsupportedField", "'aws'")
 
     # The Secret appears, with a kubeconfig that would run a program: refused by name.
     await create_secret(kube, namespace, "remote-cluster", {"config": EXEC})

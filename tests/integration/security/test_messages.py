@@ -4,6 +4,7 @@ plane: a namespaced object without a namespace, and names that are no names."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -71,3 +72,27 @@ async def test_names_that_are_no_names_are_refused_by_the_api_server(
             await kube.create(path, obj)
         assert caught.value.status == 422
         assert f"spec.{field}" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("postBuild", {"substituteFrom": [{"kind": "Secret", "name": "../../kube-system/x"}]}),
+        ("decryption", {"provider": "sops", "secretRef": {"name": "../other/secrets/keys"}}),
+    ],
+)
+async def test_a_reference_that_is_a_path_is_refused_by_the_api_server(
+    kube: KubeClient, namespace: str, field: str, value: Any
+) -> None:
+    """The engine reads what a reference names as itself: a name that is a path into
+    another namespace never gets past admission (and the client refuses such a path too:
+    tests/unit/kube/test_client_bounds.py)."""
+    with pytest.raises(ApiError) as caught:
+        await kube.create(KS.format(ns=namespace), kustomization("bad", "apps", **{field: value}))
+    assert caught.value.status == 422
+    assert f"spec.{field}" in caught.value.message
+    values = [{"kind": "Secret", "name": "../../kube-system/x"}]
+    with pytest.raises(ApiError) as caught:
+        await kube.create(HR.format(ns=namespace), helmrelease("bad", "plain", valuesFrom=values))
+    assert caught.value.status == 422
+    assert "spec.valuesFrom[0].name" in caught.value.message

@@ -45,12 +45,16 @@ def test_flags_map_to_kustomize_options(engine: type[FakeEngine], tmp_path: Path
         [
             "controller", "run", "--data-dir", str(tmp_path), "--no-cross-namespace-refs",
             "--no-remote-bases", "--default-service-account", "tenant",
+            "--default-kubeconfig-service-account=identity",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     (options,) = engine.seen
     assert options.lockdown == Lockdown(
-        no_cross_namespace_refs=True, no_remote_bases=True, default_service_account="tenant"
+        no_cross_namespace_refs=True,
+        no_remote_bases=True,
+        default_service_account="tenant",
+        default_kubeconfig_service_account="identity",
     )
 
 

@@ -58,7 +58,9 @@ def test_flux_controllers_each_in_their_deployment() -> None:
         main = container(deployment)
         # Flags only: Flux's patches insert at args/0.
         assert all(a.startswith("--") for a in main["args"]), main["args"]
-        assert f"--controllers={key}" in main["args"]
+        # The generator goes with the sources unless source-watcher is installed apart.
+        hosted = f"{key},source-watcher" if key == "source" else key
+        assert f"--controllers={hosted}" in main["args"]
         assert main["resources"]["limits"]["memory"]
         assert main["readinessProbe"]["httpGet"]["port"] == "http-prom"
     assert any(
@@ -111,7 +113,8 @@ def test_single_process_keeps_one_deployment() -> None:
     objects = export("--single-process")
     (deployment,) = of_kind(objects, "Deployment").values()
     assert deployment["metadata"]["name"] == manifests.ENGINE
-    assert "--controllers=source,kustomize,helm,notification" in container(deployment)["args"]
+    every = "--controllers=source,kustomize,helm,notification,source-watcher"
+    assert every in container(deployment)["args"]
     for service in of_kind(objects, "Service").values():
         assert service["spec"]["selector"] == {"app": manifests.ENGINE}
 
@@ -202,3 +205,97 @@ def test_each_shard_elects_its_own_leader(tmp_path: Path, monkeypatch: pytest.Mo
     }
     assert len(leases) == 3
     assert all(lease.startswith("kustomize-controller-leader-election") for lease in leases)
+
+
+def test_replicas_with_leader_election_and_disruption_budgets() -> None:
+    single = export()
+    assert {d["spec"]["replicas"] for d in of_kind(single, "Deployment").values()} == {1}
+    assert of_kind(single, "PodDisruptionBudget") == {}  # Flux's default: one replica
+
+    objects = export("--replicas=2", "--shards=1")
+    deployments = of_kind(objects, "Deployment")
+    budgets = of_kind(objects, "PodDisruptionBudget")
+    for name, deployment in deployments.items():
+        assert deployment["spec"]["replicas"] == 2, name
+        assert "--enable-leader-election" in container(deployment)["args"], name
+        affinity = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        term = affinity["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+        assert term["labelSelector"] == {"matchLabels": {"app": name}}
+    # Every replicated controller keeps one pod through a drain, but those serving
+    # artifacts: their standbys are not ready (only the leader's store has artifacts),
+    # so a budget would refuse every eviction of the leader. They are replaced whole.
+    serving = {"source-controller", "source-controller-shard1"}
+    assert set(budgets) == set(deployments) - serving
+    for name, budget in budgets.items():
+        assert budget["spec"]["minAvailable"] == 1
+        assert budget["spec"]["selector"] == {"matchLabels": {"app": name}}
+    for name in serving:
+        assert deployments[name]["spec"]["strategy"] == {"type": "Recreate"}
+    assert "strategy" not in deployments["kustomize-controller"]["spec"]
+
+    one = export("--replicas=2", "--single-process")
+    assert of_kind(one, "Deployment")[manifests.ENGINE]["spec"]["replicas"] == 2
+    assert of_kind(one, "PodDisruptionBudget") == {}  # it serves artifacts
+
+
+def test_each_replica_elects_and_names_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replicas run with leader election on, and send their name and identity (the
+    audit log's userAgent) so the API server tells them apart."""
+    deployments = of_kind(export("--replicas=2"), "Deployment")
+    source = options_of(deployments["source-controller"], monkeypatch, tmp_path)
+    kustomize = options_of(deployments["kustomize-controller"], monkeypatch, tmp_path)
+    assert source.leader_elect
+    assert kustomize.leader_elect
+    assert source.process_name() == "source-controller"
+    assert kustomize.identity() != ""
+    agent = kustomize.user_agent(kustomize.identity())
+    assert agent.startswith("kustomize-controller/v")
+    assert agent.endswith(f"({kustomize.identity()})")
+
+
+def test_source_watcher_in_its_own_deployment_as_flux_27() -> None:
+    objects = export("--components-extra=source-watcher")
+    deployments = of_kind(objects, "Deployment")
+    watcher = container(deployments["source-watcher"])
+    assert "--controllers=source-watcher" in watcher["args"]
+    assert "--artifact-url=http://source-watcher.flux-system.svc.cluster.local." in watcher["args"]
+    assert any(p["name"] == "http" for p in watcher["ports"])
+    # The sources' process no longer runs the generator.
+    assert "--controllers=source" in container(deployments["source-controller"])["args"]
+    services = of_kind(objects, "Service")
+    assert services["source-watcher"]["spec"]["selector"] == {"app": "source-watcher"}
+    assert "source-watcher" in of_kind(objects, "ServiceAccount")
+    role = of_kind(objects, "ClusterRole")["source-watcher-flux-system"]
+    writes = {
+        (group, resource)
+        for rule in role["rules"]
+        if "*" in rule["verbs"] or "create" in rule["verbs"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert ("source.extensions.fluxcd.io", "*") in writes
+    assert ("source.toolkit.fluxcd.io", "externalartifacts") in writes
+    assert ("source.toolkit.fluxcd.io", "gitrepositories") not in writes
+    assert ("", "secrets") not in writes
+    # Without it, no Service of that name: the sources' serve what the generator makes.
+    assert "source-watcher" not in of_kind(export(), "Service")
+
+
+def test_a_process_is_named_after_what_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sources with the generator beside them keep source-controller's name and
+    lease; source-watcher apart elects under its own."""
+    default = of_kind(export(), "Deployment")
+    apart = of_kind(export("--components-extra=source-watcher"), "Deployment")
+    riding = options_of(default["source-controller"], monkeypatch, tmp_path)
+    assert riding.controllers == (components.SOURCE, components.SOURCE_WATCHER)
+    assert riding.lease_name() == "source-controller-leader-election"
+    assert riding.process_name() == "source-controller"
+    watcher = options_of(apart["source-watcher"], monkeypatch, tmp_path)
+    assert watcher.controllers == (components.SOURCE_WATCHER,)
+    assert watcher.lease_name() == "source-watcher-leader-election"
+    sources = options_of(apart["source-controller"], monkeypatch, tmp_path)
+    assert sources.controllers == (components.SOURCE,)

@@ -4,15 +4,18 @@ HTTP server on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 
+import orjson
 import pytest
 from aiohttp import web
 
-from kidp_gitops.kube import client as client_module
 from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.config import ClusterConfig
-from kidp_gitops.kube.errors import ConnectionFailed
+from kidp_gitops.kube.errors import ApiError, ConnectionFailed
+from kidp_gitops.kube.informer import Informer
+from kidp_gitops.kube.mapper import Resource
 
 BIG = 1 << 20
 
@@ -118,10 +121,7 @@ async def test_a_bounded_clients_broken_answer_is_a_connection_failure(
         await runner.cleanup()
 
 
-async def test_a_bounded_client_stops_a_listing_that_pages_without_end(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(client_module, "MAX_BOUNDED_ITEMS", 50)
+async def test_a_bounded_client_stops_a_listing_that_pages_without_end() -> None:
     pages = 0
 
     async def endless(request: web.Request) -> web.Response:
@@ -138,9 +138,114 @@ async def test_a_bounded_client_stops_a_listing_that_pages_without_end(
     await site.start()
     config = ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
     try:
-        async with KubeClient(config, max_body=BIG) as bounded:
+        async with KubeClient(config, max_body=BIG, max_items=50) as bounded:
             with pytest.raises(ConnectionFailed, match="more than 50 items"):
                 await bounded.list("/api/v1/secrets")
         assert pages == 6
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_bounded_informer_holds_no_more_than_its_bound() -> None:
+    """A server that lists nothing, then announces new objects without end: the watch
+    breaks at the bound (the informer watches again after a pause) and its store never
+    holds more; an unbounded client's informer takes them all."""
+    announced = watches = 0
+    looked = asyncio.Event()  # set on every watch request and every object stored
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        nonlocal announced, watches
+        if not request.query.get("watch"):
+            return web.json_response({"items": [], "metadata": {"resourceVersion": "1"}})
+        watches += 1
+        looked.set()
+        resp = web.StreamResponse()
+        resp.content_type = "application/json"
+        await resp.prepare(request)
+        for _ in range(200):
+            announced += 1
+            meta = {"name": f"cm-{announced}", "namespace": "a", "resourceVersion": "2"}
+            line = {"type": "ADDED", "object": {"metadata": meta}}
+            await resp.write(orjson.dumps(line) + b"\n")
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", endless)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    config = ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
+    configmaps = Resource("", "v1", "ConfigMap", "configmaps", True)
+
+    async def follow(client: KubeClient, enough: Callable[[Informer], bool]) -> int:
+        """The most objects the informer held until `enough` said so."""
+        informer = Informer(client, configmaps)
+        peak = 0
+
+        def seen(event: str, obj: object) -> None:
+            nonlocal peak
+            peak = max(peak, len(informer))
+            looked.set()
+
+        informer.add_handler(seen)
+        informer.start()
+        try:
+            async with asyncio.timeout(30):
+                while not enough(informer):
+                    looked.clear()
+                    await looked.wait()
+        finally:
+            await informer.stop()
+        return peak
+
+    try:
+        async with KubeClient(config, max_body=BIG, max_items=50) as bounded:
+            # Watched twice more after the first broken watch: the bound held throughout.
+            assert await follow(bounded, lambda _: watches >= 3) == 50
+        async with KubeClient(config) as unbounded:
+            assert await follow(unbounded, lambda informer: len(informer) >= 200) >= 200
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../../kube-system/secrets/x",
+        "..",
+        "%2e%2e",
+        "a%2Fb",
+        "x?labelSelector=a",
+        "x#y",
+        "%252e%252e",
+    ],
+)
+async def test_a_name_never_leaves_its_path(name: str) -> None:
+    """A name a tenant wrote (valuesFrom, substituteFrom, a ConfigMap's
+    serviceAccountName) that would make the URL another object's is refused before it
+    is sent: the server, which answers every path, is never asked."""
+    asked: list[str] = []
+
+    async def anything(request: web.Request) -> web.Response:
+        asked.append(request.raw_path)
+        return web.json_response({"kind": "Secret", "data": {}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", anything)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    config = ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
+    try:
+        async with KubeClient(config) as client:
+            with pytest.raises(ApiError, match="BadRequest"):
+                await client.get(f"/api/v1/namespaces/tenant/secrets/{name}")
+            with pytest.raises(ApiError, match="BadRequest"):
+                await client.create(f"/api/v1/namespaces/t/serviceaccounts/{name}/token", {})
+            # A name as the API server knows names (RBAC's colons, quoted) goes through.
+            await client.get("/apis/rbac.authorization.k8s.io/v1/clusterroles/system%3Aview")
+        assert asked == ["/apis/rbac.authorization.k8s.io/v1/clusterroles/system:view"]
     finally:
         await runner.cleanup()

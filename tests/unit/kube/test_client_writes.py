@@ -23,6 +23,7 @@ class Seen:
     method: str
     query: dict[str, str]
     user: str | None
+    agent: str | None
 
 
 async def _no_auth() -> str | None:
@@ -35,7 +36,12 @@ async def server() -> AsyncIterator[tuple[KubeClient, list[Seen]]]:
 
     async def handle(request: web.Request) -> web.Response:
         seen.append(
-            Seen(request.method, dict(request.query), request.headers.get("Impersonate-User"))
+            Seen(
+                request.method,
+                dict(request.query),
+                request.headers.get("Impersonate-User"),
+                request.headers.get("User-Agent"),
+            )
         )
         # 203: a success no API server sends, so the counts below are this server's
         # alone, whatever else (an engine of the integration tests) runs in the process.
@@ -48,7 +54,10 @@ async def server() -> AsyncIterator[tuple[KubeClient, list[Seen]]]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    client = KubeClient(ClusterConfig(f"http://127.0.0.1:{port}", False, _no_auth))
+    client = KubeClient(
+        ClusterConfig(f"http://127.0.0.1:{port}", False, _no_auth),
+        user_agent="kustomize-controller/v0 (pod-a_7)",
+    )
     try:
         yield client, seen
     finally:
@@ -94,6 +103,9 @@ async def test_a_controller_view_names_its_own(server: tuple[KubeClient, list[Se
         (DEFAULT_FIELD_MANAGER, None),
     ]
     assert controller.field_manager == "gotk-kustomize-controller"
+    # Every request names the process that sent it, a view's too (the audit log's
+    # userAgent, which tells replicas of one ServiceAccount apart).
+    assert {s.agent for s in seen} == {"kustomize-controller/v0 (pod-a_7)"}
     await controller.close()  # a view closes nothing: the owner still works
     await client.get(PATH)
 

@@ -1,7 +1,7 @@
 """Remotes: the kubeconfig Secret read as Flux reads it, one client per kubeconfig
 content shared by the objects using it, closed when the last lets go or its content
 changes, and an unreachable server said without a credential. (The remote API server
-itself is proven in tests/integration/test_remote_clusters.py.)"""
+itself is proven in tests/integration/remote/test_kubeconfig_secret.py.)"""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from kidp_gitops.kube.config import ClusterConfig
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.mapper import RestMapper
 from kidp_gitops.runtime import redact, remote
+from kidp_gitops.runtime.reconcile import StalledError
 from kidp_gitops.runtime.tenancy import Lockdown
 
 TOKEN = "a-token-never-to-be-said"
@@ -35,7 +36,10 @@ def kubeconfig(server: str) -> bytes:
 
 
 class Secrets:
-    """The engine's client, as far as reading Secrets goes."""
+    """The engine's client, as far as reading Secrets goes (and naming its sender,
+    which a remote's client takes on)."""
+
+    user_agent = "kustomize-controller/v0 (pod_1)"
 
     def __init__(self, secrets: dict[str, dict[str, bytes]]):
         self.secrets = secrets
@@ -85,14 +89,14 @@ async def test_a_kubeconfig_that_cannot_be_used_is_said(
 async def test_one_remote_per_content_closed_when_its_last_user_lets_go() -> None:
     secrets = {"s": {"value": kubeconfig("http://127.0.0.1:1")}}
     found = remotes(secrets)
-    first = await found._remote("Kustomization/ns/a", secrets["s"]["value"])
-    assert await found._remote("HelmRelease/ns/b", secrets["s"]["value"]) is first
+    first = await found._by_kubeconfig("Kustomization/ns/a", secrets["s"]["value"])
+    assert await found._by_kubeconfig("HelmRelease/ns/b", secrets["s"]["value"]) is first
     closed: list[str] = []
     first.on_close(lambda: closed.append(first.digest))
 
     # `a`'s Secret changes: a new remote for it; `b` still uses the old one.
     changed = kubeconfig("http://127.0.0.1:2")
-    second = await found._remote("Kustomization/ns/a", changed)
+    second = await found._by_kubeconfig("Kustomization/ns/a", changed)
     assert second is not first
     assert found.remotes() == [first, second]
     assert not closed
@@ -133,3 +137,111 @@ async def test_no_kubeconfig_is_this_cluster_as_the_account() -> None:
     lockdown = Lockdown(default_service_account="default")
     target = await found.target("Kustomization/ns/a", "ns", None, None, lockdown)
     assert target.client.user == "system:serviceaccount:ns:default"
+
+
+class ConfigMaps:
+    """The engine's client, as far as ConfigMaps and TokenRequests go (and naming its
+    sender, which a remote's client takes on)."""
+
+    user_agent = "kustomize-controller/v0 (pod_1)"
+
+    def __init__(self, configmaps: dict[str, dict[str, str]]):
+        self.configmaps = configmaps
+        self.tokens: list[str] = []
+
+    async def get(self, path: str, *_: Any) -> dict[str, Any]:
+        name = path.rsplit("/", 1)[-1]
+        if name not in self.configmaps:
+            raise ApiError(404, "NotFound", f"configmaps {name!r} not found")
+        return {"data": self.configmaps[name]}
+
+    async def create(self, path: str, body: Any) -> dict[str, Any]:
+        if path.endswith("/tokenreviews"):  # a token for another cluster: not valid here
+            return {"status": {"authenticated": False}}
+        self.tokens.append(path)
+        if "/serviceaccounts/ghost/" in path:
+            raise ApiError(404, "NotFound", 'serviceaccounts "ghost" not found')
+        return {"status": {"token": TOKEN, "expirationTimestamp": "2999-01-01T00:00:00Z"}}
+
+
+def by_identity(name: str) -> meta.KubeConfigReference:
+    return meta.KubeConfigReference.model_validate({"configMapRef": {"name": name}})
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (None, "kubeConfig ConfigMap 'ns/kc' not found"),
+        ({"provider": "generic"}, "has no 'address' key"),
+        (
+            {"provider": "generic", "address": "127.0.0.1:1", "serviceAccountName": "ghost"},
+            "no token for service account 'ns/ghost' of this cluster (404 NotFound",
+        ),
+    ],
+)
+async def test_a_workload_identity_configmap_that_cannot_be_used_is_said(
+    data: dict[str, str] | None, says: str
+) -> None:
+    client = ConfigMaps({"kc": data} if data is not None else {})
+    found = remote.Remotes(cast(KubeClient, client), cast(RestMapper, None))
+    with pytest.raises(remote.InvalidKubeConfig) as caught:
+        await found.target("Kustomization/ns/a", "ns", by_identity("kc"), None, Lockdown())
+    assert caught.value.reason == remote.INVALID_KUBECONFIG
+    assert says in caught.value.message
+
+
+async def test_a_cloud_providers_workload_identity_stalls_naming_it() -> None:
+    data = {"provider": "aws", "cluster": "arn:aws:eks:eu-central-1:1:cluster/c"}
+    found = remote.Remotes(cast(KubeClient, ConfigMaps({"kc": data})), cast(RestMapper, None))
+    with pytest.raises(remote.UnsupportedProvider) as caught:
+        await found.target("Kustomization/ns/a", "ns", by_identity("kc"), None, Lockdown())
+    assert isinstance(caught.value, StalledError)
+    assert caught.value.reason == "UnsupportedField"
+    assert caught.value.message.startswith(
+        "spec.kubeConfig.configMapRef: kubeConfig ConfigMap 'ns/kc' sets provider 'aws'"
+    )
+
+
+async def test_workload_identity_sends_the_lockdowns_account_and_shares_one_remote() -> None:
+    server = f"127.0.0.1:{free_port()}"  # nothing listens there
+    data = {"provider": "generic", "address": server}
+    client = ConfigMaps({"kc": data, "same": dict(data)})
+    found = remote.Remotes(cast(KubeClient, client), cast(RestMapper, None))
+    lockdown = Lockdown(default_service_account="tenant")
+    with pytest.raises(remote.Unreachable) as caught:
+        await found.target("Kustomization/ns/a", "ns", by_identity("kc"), None, lockdown)
+    assert f"remote cluster https://{server} is unreachable" in caught.value.message
+    assert TOKEN not in caught.value.message
+    assert client.tokens == ["/api/v1/namespaces/ns/serviceaccounts/tenant/token"]
+    with pytest.raises(remote.Unreachable):
+        await found.target("HelmRelease/ns/b", "ns", by_identity("same"), None, lockdown)
+    assert len(found.remotes()) == 1  # the same address, account and audiences
+    assert len(client.tokens) == 1  # and the same token, held
+    await found.close()
+
+
+@pytest.mark.parametrize(
+    ("lockdown", "named", "acting", "account"),
+    [
+        (Lockdown(default_kubeconfig_service_account="identity"), None, None, "identity"),
+        (Lockdown(default_kubeconfig_service_account="identity"), None, "app", "identity"),
+        (Lockdown(default_service_account="tenant"), "named", None, "named"),
+        (
+            Lockdown(default_service_account="tenant", default_kubeconfig_service_account="wi"),
+            None,
+            None,
+            "wi",
+        ),
+        (Lockdown(default_service_account="tenant"), None, None, "tenant"),
+        (Lockdown(default_service_account="tenant"), None, "app", "app"),
+        (Lockdown(), None, "app", "app"),
+        (Lockdown(), None, None, None),
+    ],
+)
+def test_which_account_a_configmap_sends(
+    lockdown: Lockdown, named: str | None, acting: str | None, account: str | None
+) -> None:
+    """The ConfigMap's own, else --default-kubeconfig-service-account (Flux's order),
+    else the account the object acts as; the engine's (None) only for an object that
+    acts as the engine."""
+    assert lockdown.kubeconfig_account(named, acting) == account

@@ -122,31 +122,76 @@ def test_a_field_the_engine_refuses_is_an_error(repo: Path) -> None:
         repo,
         CLUSTER,
         "  path: ./policies\n",
-        "  path: ./policies\n  kubeConfig:\n    configMapRef:\n      name: remote\n",
+        "  path: ./policies\n  buildMetadata:\n    - originAnnotations\n",
+    )
+    replace(
+        repo,
+        "releases/operators.yaml",
+        "      chart: ./charts/operators\n",
+        "      chart: ./charts/operators\n      verify:\n        provider: cosign\n",
+    )
+    found = failing(run(repo))
+    assert [(f.where(), f.object, f.message.partition(" is set")[0]) for f in found] == [
+        (
+            f"{CLUSTER}:{line_of(repo, CLUSTER, 'buildMetadata')}",
+            "Kustomization/flux-system/policies",
+            "spec.buildMetadata",
+        ),
+        (
+            f"releases/operators.yaml:{line_of(repo, 'releases/operators.yaml', 'verify')}",
+            "HelmRelease/kidp-system/kidp-operators",
+            "spec.chart.spec.verify",
+        ),
+    ]
+    assert all("kidp-gitops does not support it" in f.message for f in found)
+
+
+def test_a_cloud_providers_workload_identity_is_an_error(repo: Path) -> None:
+    """The engine stalls a Kustomization or HelmRelease whose kubeConfig ConfigMap names
+    a cloud provider (aws, azure, gcp): when the repository holds that ConfigMap,
+    validate says so at its provider; `generic` with its address passes."""
+    configmaps = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+        "  namespace: {namespace}\ndata:\n{data}"
+    )
+    write(
+        repo,
+        "clusters/local/remote.yaml",
+        configmaps.format(
+            name="eks",
+            namespace="flux-system",
+            data="  provider: aws\n  cluster: arn:aws:eks:eu-central-1:1:cluster/c\n",
+        )
+        + "\n---\n"
+        + configmaps.format(
+            name="fleet",
+            namespace="kidp-system",
+            data="  provider: generic\n  address: https://fleet.example.com\n",
+        ),
+    )
+    replace(
+        repo,
+        CLUSTER,
+        "  path: ./policies\n",
+        "  path: ./policies\n  kubeConfig:\n    configMapRef:\n      name: eks\n",
     )
     replace(
         repo,
         "releases/operators.yaml",
         "  interval: 10m\n",
-        "  interval: 10m\n  kubeConfig:\n    configMapRef:\n      name: remote\n",
+        "  interval: 10m\n  kubeConfig:\n    configMapRef:\n      name: fleet\n",
     )
     found = failing(run(repo))
     assert [(f.where(), f.object) for f in found] == [
         (
-            f"{CLUSTER}:{line_of(repo, CLUSTER, 'configMapRef')}",
+            f"clusters/local/remote.yaml:{line_of(repo, 'clusters/local/remote.yaml', 'aws')}",
             "Kustomization/flux-system/policies",
-        ),
-        (
-            f"releases/operators.yaml:{line_of(repo, 'releases/operators.yaml', 'configMapRef')}",
-            "HelmRelease/kidp-system/kidp-operators",
-        ),
+        )
     ]
-    assert {f.message for f in found} == {
-        "spec.kubeConfig.configMapRef is set, but kidp-gitops does not support it: a "
-        "kubeconfig built by workload identity needs a cloud provider's API (aws, azure, "
-        "gcp) or OIDC trust between clusters (generic), which kidp does not implement; use "
-        "spec.kubeConfig.secretRef. Nothing meant for another cluster reaches this one"
-    }
+    assert found[0].message.startswith(
+        "kubeConfig ConfigMap 'flux-system/eks' sets provider 'aws': workload identity of a "
+        "cloud provider (aws, azure, gcp) is not implemented"
+    )
 
 
 def test_a_cel_expression_that_does_not_compile_is_an_error(repo: Path) -> None:

@@ -2,22 +2,21 @@
 plane, as the service account named there, and nothing of theirs lands on the engine's
 own; a change by hand on the remote is put back within seconds (informers there); an
 unreachable remote keeps its last state and says so; deleting prunes and uninstalls on
-the remote. Two real control planes: the shared one (the engine's) and one of this
-module's (tests/integration/controlplanes.py counts it)."""
+the remote. Two real control planes: the shared one (the engine's) and the remote one
+of this package (conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.devcluster.cluster import free_port
 from kidp_gitops.engine.run import Engine
-from kidp_gitops.kube import KubeClient, load_config
+from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration import namespaces
 from tests.integration.helm.helpers import HR, condition, release_secrets, wait_hr
@@ -38,22 +37,6 @@ from tests.integration.wait import until
 SECRET = "remote-kubeconfig"
 ACCOUNT = "deployer"
 UNREACHABLE = "RemoteClusterUnreachable"
-
-
-@pytest.fixture(scope="module")
-async def remote_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevCluster]:
-    dev = DevCluster(tmp_path_factory.mktemp("remote-cluster"))
-    await dev.up()
-    try:
-        yield dev
-    finally:
-        dev.down()
-
-
-@pytest.fixture
-async def remote(remote_cluster: DevCluster) -> AsyncIterator[KubeClient]:
-    async with KubeClient(await load_config(remote_cluster.kubeconfig)) as client:
-        yield client
 
 
 async def deployer_on(remote: KubeClient, namespace: str) -> None:

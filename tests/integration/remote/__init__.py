@@ -1,0 +1,1 @@
+"""`spec.kubeConfig`: Kustomizations and HelmReleases acting on a second control plane."""
