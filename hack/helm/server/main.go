@@ -28,8 +28,10 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"helm.sh/helm/v4/pkg/kube"
 )
@@ -39,6 +41,10 @@ const maxLine = 16 << 20
 
 // drain is how long in-flight requests get to end after standard input closes.
 const drain = 5 * time.Second
+
+// maxError bounds the error an answer carries: a chart's own error (`fail` of any
+// length) must not make an answer line longer than the engine reads.
+const maxError = 4 << 10
 
 type request struct {
 	ID          int64           `json:"id"`
@@ -52,6 +58,8 @@ type response struct {
 	ID     int64  `json:"id"`
 	Output string `json:"output,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Busy: refused, another request for the release still runs here.
+	Busy bool `json:"busy,omitempty"`
 }
 
 type server struct {
@@ -60,9 +68,13 @@ type server struct {
 
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc
-	out     *json.Encoder
-	outMu   sync.Mutex
-	wg      sync.WaitGroup
+	// releases: the "namespace/name" of each release a request acts on right now. Helm
+	// does not stop every action when cancelled (it writes storage late), so a second
+	// request for a release still running here is refused, not run beside it.
+	releases map[string]bool
+	out      *json.Encoder
+	outMu    sync.Mutex
+	wg       sync.WaitGroup
 }
 
 func main() {
@@ -76,6 +88,7 @@ func main() {
 		clusters: newClusters(),
 		charts:   newChartCache(chartCacheSize),
 		running:  map[int64]context.CancelFunc{},
+		releases: map[string]bool{},
 		out:      json.NewEncoder(os.Stdout),
 	}
 	go s.clusters.closeIdle()
@@ -105,7 +118,17 @@ func (s *server) serve(in io.Reader) error {
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
+		key := releaseKey(req.Argv)
 		s.mu.Lock()
+		if key != "" && s.releases[key] {
+			s.mu.Unlock()
+			cancel()
+			s.answer(response{ID: req.ID, Busy: true, Error: "an action on release " + key + " is still running"})
+			continue
+		}
+		if key != "" {
+			s.releases[key] = true
+		}
 		s.running[req.ID] = cancel
 		s.mu.Unlock()
 		s.wg.Add(1)
@@ -140,7 +163,7 @@ func (s *server) handle(ctx context.Context, req request) {
 	resp := response{ID: req.ID}
 	output, err := s.run(ctx, req)
 	if err != nil {
-		resp.Error = err.Error()
+		resp.Error = truncate(err.Error(), maxError)
 	} else {
 		resp.Output = output
 	}
@@ -149,7 +172,12 @@ func (s *server) handle(ctx context.Context, req request) {
 		cancel()
 		delete(s.running, req.ID)
 	}
+	delete(s.releases, releaseKey(req.Argv))
 	s.mu.Unlock()
+	s.answer(resp)
+}
+
+func (s *server) answer(resp response) {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	if err := s.out.Encode(resp); err != nil {
@@ -166,4 +194,37 @@ func (s *server) run(ctx context.Context, req request) (output string, err error
 		}
 	}()
 	return s.act(ctx, req)
+}
+
+// releaseKey is "namespace/name" of the release an action acts on ("" for what is no
+// action): argv is `<command> <release> … --namespace <ns>` (the engine's command line).
+func releaseKey(argv []string) string {
+	if len(argv) < 2 || !actions[argv[0]] || strings.HasPrefix(argv[1], "-") {
+		return ""
+	}
+	namespace := "default"
+	for i, arg := range argv[2:] {
+		switch {
+		case (arg == "--namespace" || arg == "-n") && i+3 < len(argv):
+			namespace = argv[i+3]
+		case strings.HasPrefix(arg, "--namespace="):
+			namespace = strings.TrimPrefix(arg, "--namespace=")
+		}
+	}
+	return namespace + "/" + argv[1]
+}
+
+// actions are the commands act serves, each on one release.
+var actions = map[string]bool{"install": true, "upgrade": true, "rollback": true, "uninstall": true, "test": true}
+
+// truncate keeps the first `limit` bytes of `text` (whole UTF-8 characters), marked.
+func truncate(text string, limit int) string {
+	if len(text) <= limit {
+		return text
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + "… (truncated)"
 }
