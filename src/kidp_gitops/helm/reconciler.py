@@ -136,6 +136,9 @@ ERRORS: failures.Table[api.HelmReleaseSpec] = failures.Table(
     # a fixed kubeConfig Secret at once (it is watched).
     failures.retry(remote.Unreachable, after=_soon),
     failures.retry(remote.InvalidKubeConfig, after=_soon),
+    # The Helm helper died or was restarted under an action (another release's, maybe):
+    # not this release's failure, so neither counted nor remediated; tried again.
+    failures.backoff(runner.HelperGone),
 )
 
 
@@ -424,9 +427,9 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
     async def _stored(
         self, hr: api.HelmRelease, target: remote.Target, namespace: str, name: str
     ) -> list[release.Revision]:
-        """The release's revisions; one left pending by a helm process that is gone is
-        removed first. Reconciles of one HelmRelease never overlap, so a pending
-        revision seen here is not ours in progress."""
+        """The release's revisions; one left pending by a helm action that is gone is
+        removed first. Reconciles of one HelmRelease never overlap, but the helper may
+        still run an action the engine gave up on: then the release waits for it."""
         acting = target.client
         try:
             stored = await release.history(acting, namespace, name)
@@ -441,6 +444,11 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             ) from err
         if stored and stored[0].status in release.PENDING:
             pending = stored[0]
+            if self.helm.busy(namespace, name):
+                raise runner.ReleaseBusy(
+                    f"release {namespace}/{name} is {pending.status}: an earlier helm action "
+                    "on it still runs"
+                )
             await release.unlock(acting, pending)
             self.event(
                 hr,
@@ -467,6 +475,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                     given.post_render,
                     desired.chart.digest,
                 )
+            except runner.HelperGone:
+                raise  # not the release's failure: retried (ERRORS)
             except runner.HelmFailed as err:
                 plan = remediation.after_install_failure(hr.spec, failures)
                 message = f"Helm install failed for release {inv.ref}: {given.explain(err)}"
@@ -491,6 +501,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
                     given.post_render,
                     desired.chart.digest,
                 )
+            except runner.HelperGone:
+                raise  # not the release's failure: retried (ERRORS)
             except runner.HelmFailed as err:
                 plan = remediation.after_upgrade_failure(hr.spec, failures)
                 message = f"Helm upgrade failed for release {inv.ref}: {given.explain(err)}"
@@ -529,6 +541,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             self.event(step.hr, "Warning", DEPRECATED_FIELD, rollback.RECREATE_IGNORED)
         try:
             await rollback.run(step.inv, step.hr.spec, revision)
+        except runner.HelperGone:
+            raise  # not the release's failure: retried (ERRORS)
         except runner.HelmFailed as err:
             self.event(step.hr, "Warning", ROLLBACK_FAILED, f"Helm rollback failed: {err}")
             return
@@ -542,6 +556,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
     async def _uninstall(self, step: Step) -> None:
         try:
             await uninstall.run(step.inv, step.hr.spec)
+        except runner.HelperGone:
+            raise  # not the release's failure: retried (ERRORS)
         except runner.HelmFailed as err:
             message = f"Helm uninstall failed for release {step.inv.ref}: {err}"
             self.event(step.hr, "Warning", UNINSTALL_FAILED, message)
@@ -582,6 +598,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         failure: runner.HelmFailed | None = None
         try:
             await test.run(step.inv, hr.spec)
+        except runner.HelperGone:
+            raise  # not the release's failure: retried (ERRORS)
         except runner.HelmFailed as err:
             failure = err
         stored = await self._history(step)

@@ -15,10 +15,19 @@ standard input; its answer comes back on standard output by the request's id. Re
 run concurrently.
 
 A failure raises `HelmFailed` with helm's own error, on one line, as the helm CLI said
-it. The caller cancelled, or the deadline (helm's timeout and `GRACE`) passed: the
-helper is told to cancel the request. The helper died: every request in flight fails
-with `HelmFailed` (never hangs), and the next one starts a new helper. The helper logs
-nothing of a request; the last line it wrote to standard error when it ended is logged.
+it. The helper died (or wrote what cannot be read, and is ended): every request in
+flight fails with `HelperGone` (never hangs; not the release's failure, the caller
+retries), and the next one starts a new helper. An answer too long to read fails its
+own request only. The helper refuses a request for a release it still runs an action
+of (`ReleaseBusy`, a `HelperGone`); `busy` says so before asking.
+
+Helm does not stop an install or upgrade when cancelled (it goes on and writes its
+storage late): they end by helm's own --timeout, and when the engine gives up on one
+(its caller was cancelled, as when the engine stops) the helper is restarted — what
+killing a helm process per action did. So is it when any request's deadline (helm's
+timeout and `GRACE`) passes. Another cancelled request is cancelled in the helper. The
+helper logs nothing of a request; the last line it wrote to standard error when it
+ended is logged.
 
 Tests watch the actions asked for, as `proc.substituted` lets them watch programs:
 
@@ -75,12 +84,36 @@ class HelmFailed(Exception):
     """The helm action failed (or did not finish); the message is helm's error."""
 
 
+class HelperGone(HelmFailed):
+    """The helper could not serve the request (it died, or was restarted): nothing the
+    release did, so not its failure (a caller that counts failures tells it apart); the
+    caller tries again later."""
+
+
+class ReleaseBusy(HelperGone):
+    """The helper still runs an earlier action of the release (one the engine gave up
+    on): the release is left alone until it ends."""
+
+
+# Actions that go on in the helper when cancelled and then write Helm's storage late:
+# cancelling one restarts the helper. (Rollback, uninstall and test ignore a cancel too,
+# but only one request of a release runs at a time, so theirs end by helm's timeout or
+# the deadline, which restarts the helper for any action.)
+_UNSTOPPABLE = frozenset({"install", "upgrade"})
+_ACTIONS = frozenset({"install", "upgrade", "rollback", "uninstall", "test"})
+"""The helper's commands, each on one release."""
+_ID_PREFIX = re.compile(rb'^\{"id":(\d+)')
+
+
 class _Running:
     """One started helper: its process and the requests waiting for an answer."""
 
     def __init__(self, process: asyncio.subprocess.Process):
         self.process = process
         self.waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.releases: dict[int, str] = {}
+        """The release ("namespace/name") of each request not answered yet, including
+        those given up on: the helper may still act on it."""
         self.stderr = b""
         self.reader: asyncio.Task[None] | None = None
         self.gone = False
@@ -116,25 +149,51 @@ class Helper:
         ident = next(self._ids)
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         running.waiting[ident] = answer
+        running.releases[ident] = release_key(args)
         request = {"id": ident, "argv": args, "kubeconfig": kubeconfig}
         if chart_digest:
             request["chartDigest"] = chart_digest
+        said: dict[str, Any] | None = None
+        late = False
         try:
             self._send(running, request)
             async with asyncio.timeout(timeout + GRACE):
                 said = await answer
         except TimeoutError as exc:
+            late = True
             raise HelmFailed(f"helm {args[0]} did not finish within {timeout + GRACE:g}s") from exc
         finally:
             running.waiting.pop(ident, None)
-            if not answer.done():  # the deadline, or our caller was cancelled
-                answer.cancel()
-                with contextlib.suppress(HelmFailed):
-                    self._send(running, {"cancel": ident})
+            # Not answered: the deadline, or our caller was cancelled (which cancels
+            # `answer` too, so its state does not tell).
+            if said is None and not running.gone:
+                if late or args[0] in _UNSTOPPABLE:
+                    self._restart(running, f"gave up on helm {args[0]}")
+                else:
+                    with contextlib.suppress(HelperGone):
+                        self._send(running, {"cancel": ident})
+        assert said is not None  # answered, else raised above
+        if said.get("busy"):
+            raise ReleaseBusy(str(said.get("error", "the release is busy in the helm helper")))
         error = said.get("error")
         if error is not None:
             raise HelmFailed(message(f"Error: {error}") or f"helm {args[0]} failed")
         return str(said.get("output", ""))
+
+    def busy(self, namespace: str, name: str) -> bool:
+        """Whether the helper may still be acting on release `namespace/name`: a request
+        for it is not answered yet (one given up on included)."""
+        running = self._running
+        key = f"{namespace}/{name}"
+        return running is not None and not running.gone and key in running.releases.values()
+
+    def _restart(self, running: _Running, why: str) -> None:
+        """End the helper now (its reader fails what waits on it with `HelperGone`);
+        the next request starts another."""
+        if not running.gone:
+            log.warning("restarting the helm helper: %s", why)
+            running.gone = True
+            proc.kill(running.process.pid)
 
     async def close(self) -> None:
         """End the helper: its input closed, it cancels what runs and exits (killed
@@ -173,7 +232,7 @@ class Helper:
     def _send(self, running: _Running, request: dict[str, Any]) -> None:
         stdin = running.process.stdin
         if running.gone or stdin is None or stdin.is_closing():
-            raise HelmFailed(f"the helm helper ended ({_ended(running)})")
+            raise HelperGone(f"the helm helper ended ({_ended(running)})")
         # Written at once (the pipe's buffer takes it; a request is a few KiB): no await
         # between the answer's registration and the request, so no answer is missed.
         stdin.write(json.dumps(request, separators=(",", ":")).encode() + b"\n")
@@ -184,25 +243,85 @@ class Helper:
         assert process.stdout is not None  # started with pipes
         tail = asyncio.create_task(_drain(running))
         try:
-            while line := await process.stdout.readline():
-                said = json.loads(line)
-                waiting = running.waiting.get(int(said.get("id", 0)))
+            while True:
+                line, whole = await _line(process.stdout)
+                if not line:
+                    break
+                ident = _attributed(line)
+                waiting = running.waiting.get(ident) if ident is not None else None
+                if not whole or ident is None:
+                    if ident is None:
+                        # Nothing to blame it on: the helper is not to be trusted.
+                        log.warning("the helm helper wrote an unreadable answer")
+                        break
+                    running.releases.pop(ident, None)
+                    if waiting is not None and not waiting.done():
+                        waiting.set_exception(
+                            HelmFailed(f"helm's answer was longer than {_LINE_LIMIT} bytes")
+                        )
+                    continue
+                running.releases.pop(ident, None)
                 if waiting is not None and not waiting.done():
-                    waiting.set_result(said)
-        except (ValueError, asyncio.LimitOverrunError) as err:
-            log.warning("the helm helper wrote an unreadable answer: %s", type(err).__name__)
+                    waiting.set_result(json.loads(line))
         finally:
             running.gone = True
             proc.kill(process.pid)
             await process.wait()
             await tail
             ended = _ended(running)
+            running.releases.clear()
             for waiting in running.waiting.values():
                 if not waiting.done():
-                    waiting.set_exception(HelmFailed(f"the helm helper ended ({ended})"))
+                    waiting.set_exception(HelperGone(f"the helm helper ended ({ended})"))
             if running.process.returncode not in (0, -9) or running.stderr:
                 last = running.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
                 log.warning("the helm helper ended (%s): %s", ended, " ".join(last))
+
+
+async def _line(stream: asyncio.StreamReader) -> tuple[bytes, bool]:
+    """The next line (b"" at the end) and whether it is whole: of a line longer than
+    the stream's limit, its start only, the rest read past."""
+    try:
+        return await stream.readuntil(b"\n"), True
+    except asyncio.IncompleteReadError as err:
+        return err.partial, True
+    except asyncio.LimitOverrunError as err:
+        head = await stream.readexactly(err.consumed)
+    while True:  # past the rest of the long line
+        try:
+            await stream.readuntil(b"\n")
+            return head[:64], False
+        except asyncio.IncompleteReadError:
+            return head[:64], False
+        except asyncio.LimitOverrunError as err:
+            await stream.readexactly(err.consumed)
+
+
+def _attributed(line: bytes) -> int | None:
+    """The id an answer starts with (the helper writes it first), if it can be read."""
+    found = _ID_PREFIX.match(line)
+    if found is None:
+        return None
+    if line.endswith(b"\n"):
+        try:
+            said = json.loads(line)
+        except ValueError:
+            return None
+        return int(said["id"]) if isinstance(said, dict) and "id" in said else None
+    return int(found.group(1))
+
+
+def release_key(args: Sequence[str]) -> str:
+    """ "namespace/name" of the release `helm <args>` acts on, as the helper reads it."""
+    if len(args) < 2 or args[0] not in _ACTIONS or args[1].startswith("-"):
+        return ""
+    namespace = "default"
+    for i, arg in enumerate(args[2:], start=2):
+        if arg in ("--namespace", "-n") and i + 1 < len(args):
+            namespace = args[i + 1]
+        elif arg.startswith("--namespace="):
+            namespace = arg.removeprefix("--namespace=")
+    return f"{namespace}/{args[1]}"
 
 
 async def _drain(running: _Running) -> None:

@@ -132,3 +132,106 @@ async def test_closing_ends_the_process(tmp_path: Path) -> None:
     assert helper.pid is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+async def test_a_cancelled_install_restarts_the_helper_and_spares_the_others_its_blame(
+    tmp_path: Path, silent: dict[str, Any]
+) -> None:
+    # Helm goes on with an install it was told to cancel, writing its storage late: the
+    # helper is restarted instead, as a helm process was killed. What else ran there
+    # fails as the helper's doing (HelperGone), not as its own action's failure.
+    helper = runner.Helper(tmp_path)
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    try:
+        install = asyncio.create_task(
+            helper.run(["install", "web", str(chart)], kubeconfig=silent, timeout=300)
+        )
+        other = asyncio.create_task(
+            helper.run(["rollback", "db", "1"], kubeconfig=silent, timeout=300)
+        )
+        await asyncio.sleep(0.5)
+        first = helper.pid
+        assert first is not None
+        assert not install.done()
+        assert not other.done()
+        install.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await install
+        with pytest.raises(runner.HelperGone, match="the helm helper ended"):
+            await asyncio.wait_for(other, 30)
+        with pytest.raises(ProcessLookupError):
+            os.kill(first, 0)
+        assert not helper.busy("default", "web")
+        with pytest.raises(runner.HelmFailed, match="unknown command"):
+            await helper.run(["frob", "web"], kubeconfig=KUBECONFIG, timeout=5)
+        assert helper.pid not in (None, first)
+    finally:
+        await helper.close()
+
+
+async def test_a_release_still_acted_on_is_refused_a_second_action(
+    tmp_path: Path, silent: dict[str, Any]
+) -> None:
+    helper = runner.Helper(tmp_path)
+    try:
+        # A rollback ignores a cancel: the helper goes on with it after its caller left.
+        first = asyncio.create_task(
+            helper.run(["rollback", "web", "1", "--namespace", "a"], kubeconfig=silent, timeout=300)
+        )
+        await asyncio.sleep(0.5)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert helper.busy("a", "web")
+        assert not helper.busy("b", "web")
+        with pytest.raises(runner.ReleaseBusy, match="release a/web is still running"):
+            await helper.run(
+                ["uninstall", "web", "--namespace", "a"], kubeconfig=KUBECONFIG, timeout=5
+            )
+        # Another namespace's release of the same name is not held up.
+        with pytest.raises(runner.HelmFailed) as other:
+            await helper.run(
+                ["uninstall", "web", "--namespace", "b"], kubeconfig=KUBECONFIG, timeout=5
+            )
+        assert not isinstance(other.value, runner.HelperGone)
+    finally:
+        await helper.close()
+
+
+async def test_a_request_past_its_deadline_restarts_the_helper(
+    tmp_path: Path, silent: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "GRACE", 0.5)
+    helper = runner.Helper(tmp_path)
+    try:
+        with pytest.raises(runner.HelmFailed, match="did not finish within"):
+            await helper.run(["rollback", "web", "1"], kubeconfig=silent, timeout=0.5)
+        with pytest.raises(runner.HelmFailed, match="unknown command"):
+            await helper.run(["frob", "web"], kubeconfig=KUBECONFIG, timeout=5)
+        assert not helper.busy("default", "web")
+    finally:
+        await helper.close()
+
+
+def _reader(data: bytes, limit: int) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader(limit=limit)
+    reader.feed_data(data)
+    reader.feed_eof()
+    return reader
+
+
+async def test_an_answer_too_long_to_read_is_its_requests_alone() -> None:
+    long = b'{"id":7,"error":"' + b"x" * 5000 + b'"}\n'
+    reader = _reader(long + b'{"id":8,"output":"ok"}\n', limit=1024)
+    head, whole = await runner._line(reader)
+    assert not whole
+    assert runner._attributed(head) == 7
+    line, whole = await runner._line(reader)
+    assert whole
+    assert runner._attributed(line) == 8
+    assert await runner._line(reader) == (b"", True)
+    # A line that names no request cannot be blamed on one.
+    assert runner._attributed(b'{"output":"?"}\n') is None
+    assert runner._attributed(b'{"id":9,"outp\n') is None
