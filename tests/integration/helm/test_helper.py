@@ -1,6 +1,7 @@
 """The Helm helper (kidp-helm-server), which runs every helm action of the engine in one
-process: killed in the middle of an install, the install fails, the next attempt starts
-a new helper and the release reconciles; and the identities it acts as stay apart, so a
+process: killed in the middle of an install, the next attempt (not counted as a
+failure) starts a new helper and the release reconciles; a chart's huge error fails its
+own release and leaves the helper serving the others; and the identities it acts as stay apart, so a
 service account is refused what its RBAC does not allow even after the helper acted as a
 more powerful one."""
 
@@ -58,7 +59,7 @@ async def test_a_helper_killed_mid_install_is_replaced_and_the_release_reconcile
     await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
     hr = prd_release(namespace)
     hr["spec"]["timeout"] = "5m"
-    hr["spec"]["install"] = {"remediation": {"retries": 3}}
+    # Flux's default remediation (no retries): a failed install would stall the release.
     await kube.create(HR.format(ns=namespace), hr)
 
     async def installing() -> bool:
@@ -76,7 +77,9 @@ async def test_a_helper_killed_mid_install_is_replaced_and_the_release_reconcile
         obj = await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded", timeout=180)
     finally:
         await kube.patch(f"/api/v1/nodes/{node}", {"metadata": {"labels": {gate: None}}})
-    assert "InstallFailed" in await event_reasons(kube, namespace)
+    # The helper's death was not the release's failure: not counted, not remediated.
+    assert "InstallFailed" not in await event_reasons(kube, namespace)
+    assert not obj["status"].get("installFailures")
     assert obj["status"]["history"][0]["status"] == "deployed"
     assert helper(engine).pid not in (None, killed)  # a new helper took over
     dep = await kube.get(DEPLOY.format(ns=namespace, name=NAME))
@@ -87,6 +90,40 @@ async def test_a_helper_killed_mid_install_is_replaced_and_the_release_reconcile
         if s["metadata"]["labels"].get("status") == "deployed"
     ]
     assert stored["metadata"]["labels"]["owner"] == "helm"
+
+
+async def test_a_charts_huge_error_fails_its_release_alone(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    files = example_files(namespace)
+    # Rendered with `boom`: an error longer than the longest answer the engine reads.
+    files["charts/operators/templates/boom.yaml"] = (
+        '{{ if .Values.boom }}{{ fail (repeat 17000000 "x") }}{{ end }}\n'
+    )
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
+    await kube.create(HR.format(ns=namespace), prd_release(namespace))
+    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    serving = helper(engine).pid
+    assert serving is not None
+
+    boom = prd_release(namespace)
+    boom["metadata"]["name"] = "boom"
+    boom["spec"]["values"]["boom"] = True
+    await kube.create(HR.format(ns=namespace), boom)
+    failed = await wait_hr(kube, namespace, "boom", "False", "InstallFailed")
+    message = condition(failed)["message"]
+    assert "execution error at (operators/templates/boom.yaml" in message
+    assert len(message) < 8192
+    assert helper(engine).pid == serving  # the helper was not ended under the others
+
+    await kube.patch(f"{HR.format(ns=namespace)}/{NAME}", {"spec": {"values": {"replicaCount": 2}}})
+    await wait_hr(kube, namespace, NAME, "True", "UpgradeSucceeded")
+    assert helper(engine).pid == serving
 
 
 async def _service_account(
