@@ -7,6 +7,10 @@ more powerful one."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import gzip
+import json
 import os
 import signal
 from collections.abc import Callable
@@ -124,6 +128,86 @@ async def test_a_charts_huge_error_fails_its_release_alone(
     await kube.patch(f"{HR.format(ns=namespace)}/{NAME}", {"spec": {"values": {"replicaCount": 2}}})
     await wait_hr(kube, namespace, NAME, "True", "UpgradeSucceeded")
     assert helper(engine).pid == serving
+
+
+async def test_a_pending_revision_is_left_while_the_helper_still_acts_on_it(
+    engine: Engine,
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+) -> None:
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
+    await kube.create(HR.format(ns=namespace), prd_release(namespace))
+    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+
+    # An action on the release the engine gave up on, still running in the helper (a
+    # rollback ignores its cancel; here it waits on a server that never answers)...
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    silent = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "s", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "s", "user": {}}],
+        "contexts": [{"name": "s", "context": {"cluster": "s", "user": "s"}}],
+        "current-context": "s",
+    }
+    argv = ["rollback", NAME, "1", "--namespace", namespace]
+    stray = asyncio.create_task(helper(engine).run(argv, kubeconfig=config, timeout=300))
+    try:
+        await asyncio.sleep(0.5)  # the rollback reaches the helper
+        stray.cancel()
+        await asyncio.gather(stray, return_exceptions=True)
+        assert helper(engine).busy(namespace, NAME)
+
+        # ... and the revision it would write, pending: not removed under it.
+        (first,) = await release_secrets(kube, namespace, NAME)
+        encoded = base64.b64decode(base64.b64decode(first["data"]["release"]))
+        body = json.loads(gzip.decompress(encoded))
+        body["version"], body["info"]["status"] = 2, "pending-rollback"
+        packed = base64.b64encode(gzip.compress(json.dumps(body).encode()))
+        labels = {**first["metadata"]["labels"], "version": "2", "status": "pending-rollback"}
+        await kube.create(
+            f"/api/v1/namespaces/{namespace}/secrets",
+            {
+                "metadata": {"name": f"sh.helm.release.v1.{NAME}.v2", "labels": labels},
+                "type": first["type"],
+                "data": {"release": base64.b64encode(packed).decode()},
+            },
+        )
+        path = f"{HR.format(ns=namespace)}/{NAME}"
+        await kube.patch(path, {"spec": {"values": {"replicaCount": 2}}})
+
+        async def refused() -> dict[str, Any] | None:
+            obj = await kube.get(path)
+            return obj if "still runs" in condition(obj).get("message", "") else None
+
+        waiting = await until(refused, 120, "the release to wait for the helper")
+        assert "an earlier helm action on it still runs" in condition(waiting)["message"]
+        assert not waiting["status"].get("upgradeFailures")
+        assert "ReleaseUnlocked" not in await event_reasons(kube, namespace)
+        versions = {
+            s["metadata"]["labels"]["version"] for s in await release_secrets(kube, namespace, NAME)
+        }
+        assert "2" in versions
+    finally:
+        # The helper ends (as when the engine gives up on it): the release goes on.
+        pid = helper(engine).pid
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+        for writer in held:
+            writer.close()
+        silent.close()
+    obj = await wait_hr(kube, namespace, NAME, "True", "UpgradeSucceeded", timeout=180)
+    assert "ReleaseUnlocked" in await event_reasons(kube, namespace)
+    assert obj["status"]["history"][0]["status"] == "deployed"
 
 
 async def _service_account(
