@@ -19,20 +19,34 @@ import (
 // itself bounded in size by the source controller.
 const chartCacheSize = 64
 
+// chartCacheBytes bounds the cache by the bytes its charts hold, so 64 large charts of
+// many tenants do not add up to the helper's memory; a chart over maxCachedChart is
+// loaded for each request and not kept.
+const (
+	chartCacheBytes = 256 << 20
+	maxCachedChart  = 4 << 20
+)
+
 type chartCache struct {
-	mu      sync.Mutex
-	size    int
-	order   *list.List // of digests, most recently used first
-	entries map[string]*cachedChart
+	mu                 sync.Mutex
+	size               int
+	bytes              int // held now, of at most maxBytes
+	maxBytes, maxEntry int
+	order              *list.List // of digests, most recently used first
+	entries            map[string]*cachedChart
 }
 
 type cachedChart struct {
 	chart   *chart.Chart
 	element *list.Element
+	bytes   int
 }
 
 func newChartCache(size int) *chartCache {
-	return &chartCache{size: size, order: list.New(), entries: map[string]*cachedChart{}}
+	return &chartCache{
+		size: size, maxBytes: chartCacheBytes, maxEntry: maxCachedChart,
+		order: list.New(), entries: map[string]*cachedChart{},
+	}
 }
 
 // load returns a chart of its own for the caller: from the cache when `digest` (the
@@ -58,12 +72,18 @@ func (c *chartCache) load(path, digest string) (ci.Charter, error) {
 	if digest == "" || !ok {
 		return loaded, nil
 	}
+	weight := chartBytes(v2)
+	if weight > c.maxEntry {
+		return loaded, nil
+	}
 	c.mu.Lock()
 	if _, ok := c.entries[digest]; !ok {
-		c.entries[digest] = &cachedChart{chart: v2, element: c.order.PushFront(digest)}
-		for c.order.Len() > c.size {
+		c.entries[digest] = &cachedChart{chart: v2, element: c.order.PushFront(digest), bytes: weight}
+		c.bytes += weight
+		for c.order.Len() > c.size || c.bytes > c.maxBytes {
 			oldest := c.order.Back()
 			c.order.Remove(oldest)
+			c.bytes -= c.entries[oldest.Value.(string)].bytes
 			delete(c.entries, oldest.Value.(string))
 		}
 	}
@@ -120,4 +140,27 @@ func copyValue(v any) any {
 	default:
 		return v
 	}
+}
+
+// chartBytes is what a loaded chart holds of its archive: Raw has every file the
+// loader read (subcharts' too; templates and files share its bytes), else the parts.
+func chartBytes(c *chart.Chart) int {
+	n := 0
+	for _, f := range c.Raw {
+		n += len(f.Data)
+	}
+	if n > 0 {
+		return n
+	}
+	n = len(c.Schema)
+	for _, f := range c.Templates {
+		n += len(f.Data)
+	}
+	for _, f := range c.Files {
+		n += len(f.Data)
+	}
+	for _, d := range c.Dependencies() {
+		n += chartBytes(d)
+	}
+	return n
 }
