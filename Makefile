@@ -26,8 +26,9 @@ test-unit: venv
 	$(VENV)/bin/pytest -n 2 tests/unit
 
 # Two pytest processes (xdist workers), each with the shared control plane and engine of
-# its own; the tests of `bare_cluster` stay together in one (tests/integration/
-# controlplanes.py). Alone, one process took ~370 s, the whole run's critical path.
+# its own; each of the two groups of `bare_cluster`'s tests stays together in one
+# (tests/integration/conftest.py, controlplanes.py). Alone, one process took ~370 s, the
+# whole run's critical path.
 test-integration: venv
 	$(VENV)/bin/pytest -n 2 --dist loadgroup tests/integration
 

@@ -22,6 +22,7 @@ which versions an image holds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import fcntl
 import hashlib
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from hack.image import debian, layout, rootfs
@@ -120,23 +121,41 @@ def layer_key(wheel_file: Path, helm_files: Sequence[Path]) -> str:
     return h.hexdigest()[:32]
 
 
+@contextlib.contextmanager
+def cache_lock(cache: Path) -> Iterator[None]:
+    """The build cache to this process alone: its apt lists and downloads, and the
+    layers' records. Two processes may ask at once (the pod test and the reproducibility
+    test of one `make test`); the second finds the first's layer."""
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def build_layer(
-    key: str, wheel_file: Path, helm_files: Sequence[Path], cache: Path, layers: Path
+    key: str,
+    wheel_file: Path,
+    helm_files: Sequence[Path],
+    cache: Path,
+    layers: Path,
+    *,
+    lock: bool,
 ) -> dict[str, object]:
     """Build the layer of `key` into `layers` (the cache's, or another); returns its
-    record. Downloads come from the cache."""
+    record. Downloads come from the cache, under its lock when `lock` (a caller that
+    holds it says False)."""
     layers.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     apt = debian.Apt(cache / "apt")
-    say(f"resolving Debian {debian.SUITE} packages")
-    apt.update()
-    debs = apt.download(apt.resolve(debian.ROOTS, debian.CUT))
+    with cache_lock(cache) if lock else contextlib.nullcontext():
+        say(f"resolving Debian {debian.SUITE} packages")
+        apt.update()
+        debs = apt.download(apt.resolve(debian.ROOTS, debian.CUT))
+        pip = pip_wheel(cache / "pip")
     say(f"{len(debs)} packages; assembling the root filesystem")
     with tempfile.TemporaryDirectory(prefix="kidp-image-") as tmp:
         inputs = Path(tmp) / "inputs"
         inputs.mkdir()
         shutil.copy(wheel_file, inputs / wheel_file.name)
-        pip = pip_wheel(cache / "pip")
         shutil.copy(pip, inputs / pip.name)
         tree = Path(tmp) / "rootfs"
         tree.mkdir()
@@ -184,28 +203,29 @@ def main(argv: list[str] | None = None) -> int:
     cache = cache_dir() / "image"
     cache.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    # One build at a time per cache (two test processes may ask at once): the apt lists
-    # and the layer of a key are shared; the second finds the first's layer.
-    with (
-        open(cache / ".lock", "w") as lock,
-        tempfile.TemporaryDirectory(prefix="kidp-wheel-") as tmp,
-    ):
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with tempfile.TemporaryDirectory(prefix="kidp-wheel-") as tmp:
         wheel_file = wheel(Path(tmp))
         version = wheel_file.name.split("-")[1]
-        helm_files = helm()
-        key = layer_key(wheel_file, helm_files)
-        record_file = cache / "layers" / f"{key}.json"
-        if record_file.exists() and not args.rebuild:
-            record = json.loads(record_file.read_text())
-            say(f"layer {key} cached")
-        else:
-            say(f"building layer {key}")
-            record = build_layer(key, wheel_file, helm_files, cache, cache / "layers")
+        # One build of the cache's layer at a time; the second process finds it built.
+        with cache_lock(cache):
+            helm_files = helm()
+            key = layer_key(wheel_file, helm_files)
+            record_file = cache / "layers" / f"{key}.json"
+            if record_file.exists() and not args.rebuild:
+                record = json.loads(record_file.read_text())
+                say(f"layer {key} cached")
+            else:
+                say(f"building layer {key}")
+                record = build_layer(
+                    key, wheel_file, helm_files, cache, cache / "layers", lock=False
+                )
         if args.verify:
+            # Into a directory of its own: the cache is locked only while this build
+            # reads the downloads, so a process that wants the cached layer (the pod
+            # test) does not wait for the whole second build.
             say("building the layer again, to compare")
             with tempfile.TemporaryDirectory(prefix="kidp-image-verify-") as other:
-                again = build_layer(key, wheel_file, helm_files, cache, Path(other))
+                again = build_layer(key, wheel_file, helm_files, cache, Path(other), lock=True)
             if again["digest"] != record["digest"]:
                 say(f"not reproducible: {record['digest']} then {again['digest']}")
                 return 1

@@ -43,10 +43,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "tests/integration/" in str(item.path):
             item.add_marker(pytest.mark.integration)
-        # One process runs every test of `bare_cluster`, so one starts it (with
-        # `make test`'s `--dist loadgroup`, as tests/integration/groups.py schedules it).
+        # One process runs every test of a `bare_cluster` group, so at most one process
+        # per group starts it (with `make test`'s `--dist loadgroup`, as
+        # tests/integration/groups.py schedules it).
         if "bare_cluster" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("bare-cluster"))
+            item.add_marker(pytest.mark.xdist_group(bare_group(item)))
         # Likewise the remote control plane of tests/integration/remote/.
         if "remote_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("remote-cluster"))
@@ -56,8 +57,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # among them the CLI tests that change the whole cluster (cli/conftest.py
     # `own_cluster`), on the fresh control plane they were written for — and test_zz
     # last of all. Spread over processes (xdist hands out the items in this order), the
-    # `bare_cluster` group, the longest piece of work, goes first: one process runs it
-    # while the other starts on the shared control plane's tests.
+    # `bare_cluster` groups, the longest pieces of work, go first, one to each process
+    # (the first group, with `own_cluster`'s tests, to the first: its control plane is
+    # fresh), then the long tests of their own, longest first, while the other processes
+    # start on the shared control plane's tests.
     if hasattr(config, "workerinput"):
         items.sort(key=_spread_phase)
         from tests.integration import groups  # xdist's, so only where it runs
@@ -78,15 +81,41 @@ def _phase(item: pytest.Item) -> int:
     return 3 if "bare_cluster" in fixtures else 1
 
 
-def _spread_phase(item: pytest.Item) -> float:
+# `bare_cluster`'s tests in two groups, each run whole by one process: as one they were a
+# chain of work longer than the whole suite's goal (4 minutes). A process starts the bare
+# control plane of its own for the groups it runs, so a run starts at most two
+# (controlplanes.py). Each group's tests stop and start engines of their own and need no
+# other engine acting, which holds in a process of its own: a process runs one test at
+# a time. The host processes of an install (install/) are one group; the engines in the
+# test's process and the commands that change the whole cluster (`own_cluster`) the other.
+BARE_GROUPS = ("bare-cluster", "bare-cluster-processes")
+
+
+def bare_group(item: pytest.Item) -> str:
+    return BARE_GROUPS[1] if item.path.parent.name == "install" else BARE_GROUPS[0]
+
+
+# Long tests of their own (seconds on a quiet machine), handed out first after the bare
+# groups, longest first: started last, one of them would be the run's tail.
+LONG = {
+    "test_image_pod.py": 100,  # the image's layer (cached by its inputs) run as a pod
+    "test_image_reproducible.py": 100,  # the layer built again, compared to the byte
+    "test_wheel.py": 80,  # the wheel built, installed in a fresh venv from PyPI
+    "test_up.py": 35,  # `kidp up --clusters 2` end to end
+    "test_workload_identity.py": 20,  # the remote group (remote/): its control plane
+    "test_kubeconfig_secret.py": 20,
+    "test_devcluster.py": 10,  # starts and stops control planes of its own
+}
+
+
+def _spread_phase(item: pytest.Item) -> tuple[float, float]:
     phase = _phase(item)
     if phase in (2, 3):
-        return phase - 3
-    # Then the tests that start control planes of their own (`kidp up`, the lifecycle of
-    # DevCluster): long, and handed out early, they leave short ones to even out the end.
-    if phase == 1 and item.path.name in ("test_up.py", "test_devcluster.py"):
-        return 0.5
-    return phase
+        # The first group first, `own_cluster`'s tests first in it.
+        return (-2 if bare_group(item) == BARE_GROUPS[0] else -1, phase)
+    if phase == 1 and item.path.name in LONG:
+        return (0, -LONG[item.path.name])
+    return (phase, 0)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

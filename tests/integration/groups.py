@@ -62,5 +62,8 @@ class Plugin:
     ) -> Scheduling | None:
         if config.getvalue("dist") != "loadgroup":
             return None
+        # In the order collected (tests/integration/conftest.py sorts it: the groups, then
+        # the long tests, longest first), not xdist's largest scope first.
+        config.option.loadscopereorder = False
         base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
         return Scheduling(config, Path(base), log)

@@ -3,14 +3,17 @@
     git = Git(cache_dir)
     revision = await git.ls_remote(url, auth, Ref(branch="main"))   # one round trip
     checkout = await git.fetch(url, auth, Ref(semver="^1.2"), dest)   # files in dest
+    checkout = await git.fetch(url, auth, ref, dest, resolved=revision)  # no second listing
 
 Everything runs the `git` program (asyncio subprocesses) in an isolated environment per
 call (`gitenv.Session`). Each URL has one bare, shallow mirror under the cache
 directory, shared by every caller and guarded by an asyncio lock per URL: `fetch` asks
 the remote which commit the ref names (ls-remote), fetches that commit at depth 1 only
 when the mirror lacks it, and exports its tree into `dest` (no `.git`). An unchanged
-remote therefore costs one ls-remote. Submodules are fetched the same way, each through
-the mirror of its own URL, with the same credentials.
+remote therefore costs one ls-remote, and a caller that has just run `ls_remote` hands
+its answer to `fetch` (`resolved`), so a new commit costs one ls-remote too. Submodules
+are fetched the same way, each through the mirror of its own URL, with the same
+credentials.
 
 Errors are the `giterrors` tree: each names its Flux reason and a cause a person can fix.
 """
@@ -78,18 +81,22 @@ class Git:
         sparse: Sequence[str] = (),
         submodules: bool = False,
         timeout: float | None = None,
+        resolved: Revision | None = None,
     ) -> Checkout:
         """Check out the tree `ref` names into `dest` (absent or empty).
 
         `sparse`: only these directories of the tree. `submodules`: also check out
-        every submodule under them, recursively.
+        every submodule under them, recursively. `resolved`: what `ls_remote` answered
+        for `ref` a moment ago; the remote is not asked again (a listing is a round trip
+        and a git process on both ends, on the path from a push to its apply). A branch
+        that has moved since is still fetched at its newer commit.
         """
         remote = giturl.parse(url)
         ref.validate()
         paths = [_sparse_path(p) for p in sparse]
         _prepare(dest)
         deadline = gitenv.Deadline.after(timeout or self.timeout)
-        return await self._fetch(remote, auth, ref, dest, paths, submodules, deadline, 0)
+        return await self._fetch(remote, auth, ref, dest, paths, submodules, deadline, 0, resolved)
 
     async def _fetch(
         self,
@@ -101,9 +108,10 @@ class Git:
         submodules: bool,
         deadline: gitenv.Deadline,
         depth: int,
+        resolved: Revision | None = None,
     ) -> Checkout:
         async with gitenv.Session(remote, auth) as session:
-            revision = await self._resolve(session, ref, deadline)
+            revision = resolved or await self._resolve(session, ref, deadline)
             async with self._lock(remote, deadline):
                 mirror = await self._mirror(session, remote, deadline)
                 fetched = not await self._has_commit(session, mirror, revision.sha, deadline)

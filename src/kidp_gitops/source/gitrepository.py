@@ -104,14 +104,16 @@ class GitRepositoryReconciler(TypedReconciler[api.GitRepository, api.GitReposito
         tmp = Path(tempfile.mkdtemp(dir=self.workdir, prefix="checkout-"))
         try:
             tree = tmp / "tree"
+            # The ls-remote above is the listing: the fetch does not ask for it again.
             checkout = await self.git.fetch(
                 spec.url,
                 auth,
-                git.Ref(commit=revision.sha) if ref.kind == "semver" else ref,
+                ref,
                 tree,
                 sparse=spec.sparse_checkout,
                 submodules=spec.recurse_submodules,
                 timeout=timeout,
+                resolved=revision,
             )
             # Copies, ignore rules, tar, gzip, hash: tree work, off the shared event loop.
             stored = await asyncio.to_thread(

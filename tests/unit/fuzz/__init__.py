@@ -15,7 +15,7 @@ MemoryError, a hang) fails the test:
 Every failure found is kept as an `@example` next to its test, and corpus/<parser>/
 holds nasty inputs (alias bombs, deep nesting, huge numbers, paths out of the artifact)
 replayed on every run. `harness` bounds each example in time (a hard SIGALRM limit on
-top of hypothesis' deadline) and each test in memory (RLIMIT_AS).
+top of hypothesis, whose own deadline is off) and each test in memory (RLIMIT_AS).
 
 Budget: at most 60 s for the whole directory. Measured on the 2-core machine shared
 with other sessions (load 1.7-2.5): 24-42 s in pytest (26-45 s wall with start-up),

@@ -27,7 +27,7 @@ def _lookup(values: dict[str, str]) -> envsubst.Lookup:
 
 
 @given(TEXT, VALUES)
-@settings(max_examples=harness.examples(600), deadline=500)
+@settings(max_examples=harness.examples(600))
 @example("${a:" + "9" * 5000 + "}", "x")
 @example("${a:=" * 400 + "}" * 400, "x")
 @example("${a#*a*a*a*a*b}", "a" * 200)
@@ -46,14 +46,14 @@ def expands_or_refuses(text: str, value: str) -> None:
 
 
 @given(st.text(max_size=200).filter(lambda t: "$" not in t))
-@settings(max_examples=harness.examples(300), deadline=200)
+@settings(max_examples=harness.examples(300))
 @harness.bounded
 def test_text_without_dollar_is_unchanged(text: str) -> None:
     assert envsubst.expand(text, _lookup({})) == text
 
 
 @given(st.text(max_size=200))
-@settings(max_examples=harness.examples(300), deadline=200)
+@settings(max_examples=harness.examples(300))
 @harness.bounded
 def test_doubled_dollars_read_as_the_text(text: str) -> None:
     assert envsubst.expand(text.replace("$", "$$"), _lookup({})) == text
@@ -103,7 +103,7 @@ _GLOB = st.text(st.sampled_from("ab*?[]!^-\\/."), min_size=1, max_size=8)
 
 
 @given(st.text(st.sampled_from("ab-./"), max_size=12), _GLOB, st.booleans())
-@settings(max_examples=harness.examples(500), deadline=200)
+@settings(max_examples=harness.examples(500))
 @example("aab", "*a", True)
 @example("a-b", "[a-]", False)
 @harness.bounded
@@ -124,7 +124,7 @@ _VALUES = st.sampled_from(
     _VALUES,
     st.sampled_from([CANARY, CANARY + ": [", "'" + CANARY, CANARY + "\n- x"]),
 )
-@settings(max_examples=harness.examples(250), deadline=500)
+@settings(max_examples=harness.examples(250))
 @harness.bounded
 def test_substitution_gives_objects_or_refuses(
     data: dict[str, str], value: str, secret: str

@@ -103,7 +103,7 @@ def builds_or_refuses(text: str | None, overlay: Overlay, plain: Sequence[str] =
 
 
 @given(KUSTOMIZATIONS, OVERLAYS)
-@settings(max_examples=harness.examples(250), deadline=1000)
+@settings(max_examples=harness.examples(250))
 @example("resources: " + "[" * 1000 + "]" * 1000, Overlay())
 @example("resources: " + "[" * 250 + "]" * 250, Overlay())
 @example('resources: ["a\\0b"]', Overlay())  # ValueError: embedded null byte
@@ -121,14 +121,14 @@ def test_kustomization_builds_or_refuses(text: str, overlay: Overlay) -> None:
 
 
 @given(st.lists(YAML_TEXT | st.just(CONFIGMAP.format(name="x")), max_size=3), OVERLAYS)
-@settings(max_examples=harness.examples(120), deadline=1000)
+@settings(max_examples=harness.examples(120))
 @harness.bounded
 def test_generated_kustomization_builds_or_refuses(plain: list[str], overlay: Overlay) -> None:
     builds_or_refuses(None, overlay, plain)
 
 
 @given(st.sampled_from(PATHS) | st.text(max_size=30))
-@settings(max_examples=harness.examples(300), deadline=200)
+@settings(max_examples=harness.examples(300))
 @harness.bounded
 def test_remote_entries_classify(entry: str) -> None:
     if kustomization.is_remote(entry):

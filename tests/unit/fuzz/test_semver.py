@@ -36,7 +36,7 @@ HUGE = "1." + "9" * 5000
 
 
 @given(TEXT)
-@settings(max_examples=harness.examples(600), deadline=200)
+@settings(max_examples=harness.examples(600))
 @example(HUGE)
 @example(">=" + HUGE)
 @example("v1.0.0-" + "a" * 5000)
@@ -57,7 +57,7 @@ def range_parses_or_refuses(text: str) -> None:
 
 
 @given(TEXT)
-@settings(max_examples=harness.examples(500), deadline=200)
+@settings(max_examples=harness.examples(500))
 @example(HUGE)
 @harness.bounded
 def test_version_parses_or_is_none(text: str) -> None:
@@ -66,7 +66,7 @@ def test_version_parses_or_is_none(text: str) -> None:
 
 
 @given(VERSIONS, st.sampled_from(["", "v"]), st.sampled_from(["", "+build.1"]))
-@settings(max_examples=harness.examples(500), deadline=200)
+@settings(max_examples=harness.examples(500))
 @harness.bounded
 def test_a_version_satisfies_equals_itself(
     version: semver.Version, prefix: str, build: str
@@ -79,7 +79,7 @@ def test_a_version_satisfies_equals_itself(
 
 
 @given(st.lists(VERSIONS, min_size=2, max_size=6))
-@settings(max_examples=harness.examples(150), deadline=200)
+@settings(max_examples=harness.examples(150))
 @harness.bounded
 def test_versions_order_totally(versions: list[semver.Version]) -> None:
     ordered = sorted(versions)

@@ -69,7 +69,7 @@ def parses_or_refuses(data: bytes) -> None:
 
 
 @given(DATA)
-@settings(max_examples=harness.examples(600), deadline=500)
+@settings(max_examples=harness.examples(600))
 @example(b"sops_mac=ENC[x\nsops_age__list_99999999999__map_enc=x\n")
 @example(b"sops_mac=ENC[x\nsops_age__list_\xd9\xa3__map_enc=x\n")
 @example(b'{"sops": ' * 100_000)
@@ -79,7 +79,7 @@ def test_parses_or_refuses(data: bytes) -> None:
 
 
 @given(RAW)
-@settings(max_examples=harness.examples(250), deadline=300)
+@settings(max_examples=harness.examples(250))
 @example({"mac": "x", "age": [{"enc": "x"}], "shamir_threshold": float("inf")})
 @example({"mac": "x", "age": [{"enc": "x"}], "shamir_threshold": "9" * 5000})
 @harness.bounded
@@ -89,7 +89,7 @@ def test_metadata_or_refusal(raw: Any) -> None:
 
 
 @given(st.dictionaries(TEXT, st.text(max_size=4), max_size=5))
-@settings(max_examples=harness.examples(400), deadline=300)
+@settings(max_examples=harness.examples(400))
 @harness.bounded
 def test_unflatten_or_refusal(flat: dict[str, str]) -> None:
     with contextlib.suppress(fileformat.FormatError):
@@ -174,7 +174,7 @@ def _document(draw: st.DrawFn) -> dict[str, Any]:
     RULES,
     st.sampled_from(["yaml", "json"]),
 )
-@settings(max_examples=harness.examples(200), deadline=1000)
+@settings(max_examples=harness.examples(200))
 @example({"a": _enc("9" * 5000, "int", ["a"])}, {}, "yaml")  # ValueError from int()
 @example({"a": [[[[[[_enc("x", "str", ["a"])]]]]]]}, {}, "json")
 @harness.bounded
@@ -202,7 +202,7 @@ PLAIN_TREES = st.dictionaries(
 
 
 @given(PLAIN_TREES)
-@settings(max_examples=harness.examples(150), deadline=1000)
+@settings(max_examples=harness.examples(150))
 @harness.bounded
 def test_what_was_encrypted_decrypts(tree: dict[str, Any]) -> None:
     document = {**_encrypt(tree, []), "sops": _metadata({})}

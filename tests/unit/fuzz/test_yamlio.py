@@ -79,7 +79,7 @@ def round_trips(obj: dict[str, Any]) -> None:
 
 
 @given(DATA)
-@settings(max_examples=harness.examples(800), deadline=500)
+@settings(max_examples=harness.examples(800))
 @example("a: &a [*a]")
 @example("a: &a\n  b: *a")
 @example("[" * 250 + "]" * 250)
@@ -95,7 +95,7 @@ def test_reads_or_refuses(data: str | bytes) -> None:
 
 
 @given(TEXT)
-@settings(max_examples=harness.examples(600), deadline=500)
+@settings(max_examples=harness.examples(600))
 @harness.bounded
 def test_what_the_loader_accepts_round_trips(text: str) -> None:
     try:
@@ -113,7 +113,7 @@ def test_what_the_loader_accepts_round_trips(text: str) -> None:
 
 
 @given(OBJECTS)
-@settings(max_examples=harness.examples(120), deadline=500)
+@settings(max_examples=harness.examples(120))
 @example({"k": "a\n\x85"})  # NEL in a literal block read back as a line break
 @harness.bounded
 def test_objects_round_trip(obj: dict[str, Any]) -> None:

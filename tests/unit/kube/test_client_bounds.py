@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import orjson
 import pytest
@@ -22,6 +23,18 @@ BIG = 1 << 20
 
 async def _no_auth() -> str | None:
     return None
+
+
+@asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[ClusterConfig]:
+    """`app` served on a free loopback port, as a cluster without credentials."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -69,18 +82,10 @@ async def test_an_endless_watch_event_is_a_broken_stream() -> None:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", endless)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    config = ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
-    try:
-        async with KubeClient(config) as client:
-            with pytest.raises(ConnectionFailed, match="watch /api/v1/configmaps"):
-                async for _ in client.stream("/api/v1/configmaps", {"watch": "1"}, 10):
-                    pass
-    finally:
-        await runner.cleanup()
+    async with serving(app) as config, KubeClient(config) as client:
+        with pytest.raises(ConnectionFailed, match="watch /api/v1/configmaps"):
+            async for _ in client.stream("/api/v1/configmaps", {"watch": "1"}, 10):
+                pass
 
 
 @pytest.mark.parametrize(
@@ -105,20 +110,12 @@ async def test_a_bounded_clients_broken_answer_is_a_connection_failure(
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", broken)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    config = ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
-    try:
-        async with KubeClient(config, max_body=BIG) as client:
-            with pytest.raises(ConnectionFailed, match=says):
-                await client.get("/version")
-            with pytest.raises(ConnectionFailed, match="watch /api/v1/configmaps"):
-                async for _ in client.stream("/api/v1/configmaps", {"watch": "1"}, 10):
-                    pass
-    finally:
-        await runner.cleanup()
+    async with serving(app) as config, KubeClient(config, max_body=BIG) as client:
+        with pytest.raises(ConnectionFailed, match=says):
+            await client.get("/version")
+        with pytest.raises(ConnectionFailed, match="watch /api/v1/configmaps"):
+            async for _ in client.stream("/api/v1/configmaps", {"watch": "1"}, 10):
+                pass
 
 
 async def test_a_bounded_client_stops_a_listing_that_pages_without_end() -> None:
@@ -132,18 +129,11 @@ async def test_a_bounded_client_stops_a_listing_that_pages_without_end() -> None
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", endless)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    config = ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
-    try:
+    async with serving(app) as config:
         async with KubeClient(config, max_body=BIG, max_items=50) as bounded:
             with pytest.raises(ConnectionFailed, match="more than 50 items"):
                 await bounded.list("/api/v1/secrets")
         assert pages == 6
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_bounded_informer_holds_no_more_than_its_bound() -> None:
@@ -171,11 +161,6 @@ async def test_a_bounded_informer_holds_no_more_than_its_bound() -> None:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", endless)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    config = ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
     configmaps = Resource("", "v1", "ConfigMap", "configmaps", True)
 
     async def follow(client: KubeClient, enough: Callable[[Informer], bool]) -> int:
@@ -199,14 +184,12 @@ async def test_a_bounded_informer_holds_no_more_than_its_bound() -> None:
             await informer.stop()
         return peak
 
-    try:
+    async with serving(app) as config:
         async with KubeClient(config, max_body=BIG, max_items=50) as bounded:
             # Watched twice more after the first broken watch: the bound held throughout.
             assert await follow(bounded, lambda _: watches >= 3) == 50
         async with KubeClient(config) as unbounded:
             assert await follow(unbounded, lambda informer: len(informer) >= 200) >= 200
-    finally:
-        await runner.cleanup()
 
 
 @pytest.mark.parametrize(
@@ -233,12 +216,7 @@ async def test_a_name_never_leaves_its_path(name: str) -> None:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", anything)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    config = ClusterConfig(f"http://127.0.0.1:{runner.addresses[0][1]}", False, _no_auth)
-    try:
+    async with serving(app) as config:
         async with KubeClient(config) as client:
             with pytest.raises(ApiError, match="BadRequest"):
                 await client.get(f"/api/v1/namespaces/tenant/secrets/{name}")
@@ -247,5 +225,3 @@ async def test_a_name_never_leaves_its_path(name: str) -> None:
             # A name as the API server knows names (RBAC's colons, quoted) goes through.
             await client.get("/apis/rbac.authorization.k8s.io/v1/clusterroles/system%3Aview")
         assert asked == ["/apis/rbac.authorization.k8s.io/v1/clusterroles/system:view"]
-    finally:
-        await runner.cleanup()

@@ -187,6 +187,62 @@ async def test_an_unchanged_remote_costs_only_ls_remote(
     assert files(tmp_path / "two") == files(tmp_path / "one")
 
 
+async def test_a_new_commit_costs_one_listing_when_fetch_is_handed_the_ls_remote_answer(
+    client: git.Git, http_git: GitHttpServer, app: App, git_repos: GitRepos, tmp_path: Path
+) -> None:
+    url, auth = http_git.url(app.name), Auth(username="flux", password=http_git.password)
+
+    def upload_pack_posts() -> int:
+        return http_git.served("git-upload-pack")
+
+    def push(content: str) -> str:
+        with git_repos.worktree(app.name) as wt:
+            wt.write({"deploy/app.yaml": content})
+            sha = wt.commit(content)
+            wt.push()
+        return sha
+
+    start = upload_pack_posts()
+    await client.ls_remote(url, auth, Ref(branch="main"))
+    per_ls_remote = upload_pack_posts() - start
+
+    # Asked afresh, as any caller without a listing: listing, then the fetch.
+    pushed = push("replicas: 4\n")
+    before = upload_pack_posts()
+    fresh = await client.fetch(url, auth, Ref(branch="main"), tmp_path / "fresh")
+    per_fetch = upload_pack_posts() - before
+    assert fresh.fetched
+    assert fresh.revision.sha == pushed
+
+    # As the GitRepository does: ls-remote, compare, then fetch with that answer.
+    pushed = push("replicas: 5\n")
+    before = upload_pack_posts()
+    revision = await client.ls_remote(url, auth, Ref(branch="main"))
+    handed = await client.fetch(
+        url, auth, Ref(branch="main"), tmp_path / "handed", resolved=revision
+    )
+    assert handed.fetched
+    assert str(handed.revision) == f"main@sha1:{pushed}"
+    assert (tmp_path / "handed" / "deploy" / "app.yaml").read_text() == "replicas: 5\n"
+    assert upload_pack_posts() - before == per_fetch  # the ls-remote replaced the listing
+    assert per_ls_remote > 0
+
+
+async def test_a_branch_that_moved_after_ls_remote_is_fetched_at_its_newer_commit(
+    client: git.Git, http_git: GitHttpServer, app: App, git_repos: GitRepos, tmp_path: Path
+) -> None:
+    url, auth = http_git.url(app.name), Auth(username="flux", password=http_git.password)
+    listed = await client.ls_remote(url, auth, Ref(branch="main"))
+    with git_repos.worktree(app.name) as wt:
+        wt.write({"deploy/app.yaml": "replicas: 9\n"})
+        moved = wt.commit("moved")
+        wt.push()
+    checkout = await client.fetch(url, auth, Ref(branch="main"), tmp_path / "out", resolved=listed)
+    assert listed.sha == app.third
+    assert checkout.revision.sha == moved
+    assert (tmp_path / "out" / "deploy" / "app.yaml").read_text() == "replicas: 9\n"
+
+
 async def test_concurrent_fetches_of_one_url_share_the_mirror(
     client: git.Git, http_git: GitHttpServer, app: App, tmp_path: Path
 ) -> None:
