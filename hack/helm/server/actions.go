@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
 
 	"helm.sh/helm/v4/pkg/action"
 	ci "helm.sh/helm/v4/pkg/chart"
@@ -98,7 +99,7 @@ func (s *server) act(ctx context.Context, req request) (string, error) {
 // configuration is Helm's action configuration for one request: the shared client
 // set-up of its kubeconfig and identity, and Helm's storage (Secrets) in `namespace`.
 func (s *server) configuration(req request, c *common) (*action.Configuration, error) {
-	g, err := s.clusters.get(req.Kubeconfig, c.asUser)
+	g, err := s.clusters.get(req.Kubeconfig, c.asUser, req.MaxResponse)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
@@ -110,8 +111,41 @@ func (s *server) configuration(req request, c *common) (*action.Configuration, e
 		kc.Factory = g.factory
 		// Objects without a namespace go to the release's, as the CLI's --namespace does.
 		kc.Namespace = c.namespace
+		if bound := time.Duration(req.RenderTimeout * float64(time.Second)); bound > 0 {
+			// The render's watch (guard.go): Helm asks this request's getter for the
+			// REST configuration just before it renders the templates, and builds the
+			// objects just after.
+			id := req.ID
+			cfg.RESTClientGetter = &renderingGetter{RESTClientGetter: g, begin: func() { s.renders.begin(id, bound) }}
+			cfg.KubeClient = &renderedClient{Client: kc, end: func() { s.renders.end(id) }}
+		}
 	}
 	return cfg, nil
+}
+
+// renderingGetter marks the start of a render: action.renderResources is the one
+// caller of the action configuration's ToRESTConfig in the actions served here (the
+// Go test TestARenderIsWatched holds Helm to it).
+type renderingGetter struct {
+	action.RESTClientGetter
+	begin func()
+}
+
+func (g *renderingGetter) ToRESTConfig() (*rest.Config, error) {
+	g.begin()
+	return g.RESTClientGetter.ToRESTConfig()
+}
+
+// renderedClient marks the end of a render: Helm builds the rendered manifest into
+// objects next. (Every other method is kube.Client's own, its optional interfaces too.)
+type renderedClient struct {
+	*kube.Client
+	end func()
+}
+
+func (c *renderedClient) Build(reader io.Reader, validate bool) (kube.ResourceList, error) {
+	c.end()
+	return c.Client.Build(reader, validate)
 }
 
 // positional parses `args` and returns the positional arguments, exactly `n` of them.

@@ -6,12 +6,20 @@ package main
 // Helm asks for on every install and upgrade (what a helm process rebuilt on every
 // action; building that validator alone, which parses the API server's OpenAPI document
 // of each group to learn that it validates fields, was half of the helper's CPU).
-// Entries unused for idleAfter are dropped, and at most maxClusters kept.
+// Entries unused for idleAfter are dropped, and at most maxClusters kept. Identities stay
+// apart: the key is the kubeconfig (its credentials) and the impersonated user, so what
+// one identity's discovery, mapper or validator learned never answers for another.
+// A remote cluster is a tenant's word: what its API server sends is bounded in size, as
+// the engine bounds it (runtime/remote.py MAX_RESPONSE), when the request says so.
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -57,12 +65,12 @@ func newClusters() *clusters {
 
 // get returns the client set-up for a kubeconfig (as the engine sends it: a JSON
 // document) and the identity to impersonate ("" for none).
-func (c *clusters) get(kubeconfig []byte, asUser string) (*restGetter, error) {
+func (c *clusters) get(kubeconfig []byte, asUser string, maxResponse int64) (*restGetter, error) {
 	if len(kubeconfig) == 0 {
 		return nil, errors.New("no kubeconfig in the request")
 	}
 	sum := sha256.Sum256(kubeconfig)
-	key := hex.EncodeToString(sum[:]) + "\x00" + asUser
+	key := hex.EncodeToString(sum[:]) + "\x00" + asUser + "\x00" + strconv.FormatInt(maxResponse, 10)
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -70,7 +78,7 @@ func (c *clusters) get(kubeconfig []byte, asUser string) (*restGetter, error) {
 		entry.lastUsed = now
 		return entry.getter, nil
 	}
-	g, err := newGetter(kubeconfig, asUser)
+	g, err := newGetter(kubeconfig, asUser, maxResponse)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +125,7 @@ type restGetter struct {
 	factory kube.Factory
 }
 
-func newGetter(kubeconfig []byte, asUser string) (*restGetter, error) {
+func newGetter(kubeconfig []byte, asUser string, maxResponse int64) (*restGetter, error) {
 	raw, err := clientcmd.NewClientConfigFromBytes(kubeconfig)
 	if err != nil {
 		return nil, err
@@ -128,6 +136,11 @@ func newGetter(kubeconfig []byte, asUser string) (*restGetter, error) {
 	}
 	config.Impersonate.UserName = asUser
 	config.QPS, config.Burst = clientQPS, clientBurst
+	if maxResponse > 0 {
+		config.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+			return &boundedResponses{next: rt, limit: maxResponse}
+		})
+	}
 	dc, err := discovery.NewDiscoveryClientForConfig(config)
 	if err != nil {
 		return nil, err
@@ -193,4 +206,51 @@ func (d *freshDiscovery) Invalidate() {
 	d.invalidated = time.Now()
 	d.mu.Unlock()
 	d.CachedDiscoveryInterface.Invalidate()
+}
+
+// watchShare: a watch's stream may carry this many times the bound over its life (a
+// wait reads events for minutes); any other response, the bound.
+const watchShare = 16
+
+// boundedResponses fails the reading of a response body past its limit: a remote API
+// server cannot make the helper read (and hold) more than that.
+type boundedResponses struct {
+	next  http.RoundTripper
+	limit int64
+}
+
+func (b *boundedResponses) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := b.next.RoundTrip(req)
+	if err != nil || resp.Body == nil {
+		return resp, err
+	}
+	limit := b.limit
+	if req.URL.Query().Get("watch") == "true" || req.URL.Query().Get("watch") == "1" {
+		limit *= watchShare
+	}
+	resp.Body = &boundedBody{ReadCloser: resp.Body, left: limit, limit: limit, host: req.URL.Host}
+	return resp, nil
+}
+
+type boundedBody struct {
+	io.ReadCloser
+	left, limit int64
+	host        string
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// At the bound: a body of exactly `limit` bytes ends here, a longer one fails.
+		var one [1]byte
+		if n, err := b.ReadCloser.Read(one[:]); n == 0 && err != nil {
+			return 0, err
+		}
+		return 0, fmt.Errorf("the response of %s is larger than %d bytes", b.host, b.limit)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }

@@ -3,7 +3,7 @@
 // and serves requests over its standard input and output, one JSON document a line.
 //
 //	request   {"id": 7, "argv": ["upgrade", "web", "/charts/web", "--values", …],
-//	           "kubeconfig": {…}, "chartDigest": "sha256:…"}
+//	           "kubeconfig": {…}, "chartDigest": "sha256:…", "renderTimeout": 75}
 //	cancel    {"cancel": 7}
 //	response  {"id": 7, "output": "…"}  or  {"id": 7, "error": "UPGRADE FAILED: …"}
 //
@@ -12,7 +12,8 @@
 // release logic, storage (Secrets), hooks, kstatus waits, tests and rollbacks are
 // Helm's. Requests run concurrently; a cancel cancels the request's context. The
 // Kubernetes clients are kept per kubeconfig and identity (clients.go), loaded charts
-// per digest (charts.go), both bounded.
+// per digest (charts.go), both bounded. A chart's templates that exhaust the memory
+// bound or render past their time end the process with a code that says so (guard.go).
 //
 // The server logs nothing of a request: its errors go back in the response (the engine
 // redacts and reports them), and a kubeconfig or values never reach standard error. It
@@ -52,6 +53,11 @@ type request struct {
 	Argv        []string        `json:"argv"`
 	Kubeconfig  json.RawMessage `json:"kubeconfig"`
 	ChartDigest string          `json:"chartDigest"`
+	// RenderTimeout: how long the chart's templates may render, in seconds (0: no bound).
+	RenderTimeout float64 `json:"renderTimeout"`
+	// MaxResponse: the largest response body read from the cluster (0: no bound), set
+	// for a remote cluster, whose API server is a tenant's.
+	MaxResponse int64 `json:"maxResponse"`
 }
 
 type response struct {
@@ -65,6 +71,7 @@ type response struct {
 type server struct {
 	clusters *clusters
 	charts   *chartCache
+	renders  *renders
 
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc
@@ -87,11 +94,22 @@ func main() {
 	s := &server{
 		clusters: newClusters(),
 		charts:   newChartCache(chartCacheSize),
+		renders:  newRenders(),
 		running:  map[int64]context.CancelFunc{},
 		releases: map[string]bool{},
 		out:      json.NewEncoder(os.Stdout),
 	}
 	go s.clusters.closeIdle()
+	go s.renders.guard()
+	if limit := envUint("KIDP_HELM_SERVER_MEMORY_LIMIT"); limit > 0 {
+		go guardMemory(limit)
+	}
+	if seconds := envUint("KIDP_HELM_SERVER_CPU_SECONDS"); seconds > 0 {
+		if err := limitCPU(seconds); err != nil {
+			fmt.Fprintf(os.Stderr, "kidp-helm-server: limiting CPU time: %v\n", err)
+			os.Exit(1)
+		}
+	}
 	// For a benchmark's profile (bench/RESULTS.md): a CPU profile of the whole life.
 	if path := os.Getenv("KIDP_HELM_SERVER_CPUPROFILE"); path != "" {
 		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
@@ -162,6 +180,7 @@ func (s *server) handle(ctx context.Context, req request) {
 	defer s.wg.Done()
 	resp := response{ID: req.ID}
 	output, err := s.run(ctx, req)
+	s.renders.end(req.ID)
 	if err != nil {
 		resp.Error = truncate(err.Error(), maxError)
 	} else {

@@ -5,7 +5,8 @@ package main
 // plugins directory, the manifests on standard input, the result on standard output.
 // Unlike Helm's own runner, which starts it with a context that is never cancelled,
 // the plugin runs in a process group of its own that is killed when the request is
-// cancelled, as the whole helm process group was; its output is bounded.
+// cancelled, or when the plugin is done, as the whole helm process group was; its
+// output is bounded.
 
 import (
 	"bytes"
@@ -108,7 +109,13 @@ func (p *pluginRenderer) Run(manifests *bytes.Buffer) (*bytes.Buffer, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
+	err := cmd.Run()
+	if cmd.Process != nil {
+		// What the plugin left running in its group (kustomize's children, a shell's
+		// background jobs) ends with the request's use of it, as with a helm process.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	if err != nil {
 		if out.exceeded {
 			return nil, fmt.Errorf("post-renderer %q printed more than %d bytes", p.name, maxRendered)
 		}
