@@ -27,6 +27,8 @@ class Invocation:
     """The cluster and the engine's credentials there, as a kubeconfig document."""
     helper: runner.Helper
     as_user: str | None = None
+    max_response: int | None = None
+    """The largest response the helper reads from the cluster: a remote's is bounded."""
 
     @property
     def ref(self) -> str:
@@ -34,7 +36,9 @@ class Invocation:
 
     def elsewhere(self, release: str, namespace: str) -> Invocation:
         """The same caller, for another release."""
-        return Invocation(release, namespace, self.kubeconfig, self.helper, self.as_user)
+        return Invocation(
+            release, namespace, self.kubeconfig, self.helper, self.as_user, self.max_response
+        )
 
     async def helm(
         self, command: str, args: list[str], timeout: float, chart_digest: str | None = None
@@ -46,7 +50,11 @@ class Invocation:
             argv += ["--kube-as-user", self.as_user]
         argv += ["--timeout", f"{timeout:g}s"]
         return await self.helper.run(
-            argv, kubeconfig=self.kubeconfig, timeout=timeout, chart_digest=chart_digest
+            argv,
+            kubeconfig=self.kubeconfig,
+            timeout=timeout,
+            chart_digest=chart_digest,
+            max_response=self.max_response,
         )
 
 

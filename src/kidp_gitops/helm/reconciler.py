@@ -785,7 +785,9 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         # Read for each action: a token the engine's loader refreshes reaches the helper
         # (which keeps a client per kubeconfig and identity; an old one goes idle).
         document = await kubeconfig.document(target.config)
-        yield Invocation(name, namespace, document, self.helm, as_user)
+        # A remote API server is a tenant's: what the helper reads from it is bounded.
+        bound = remote.MAX_RESPONSE if target.remote is not None else None
+        yield Invocation(name, namespace, document, self.helm, as_user, bound)
 
     @contextlib.asynccontextmanager
     async def _prepared(self, desired: Desired, spec: api.HelmReleaseSpec) -> AsyncIterator[Inputs]:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kidp_gitops.helm import runner
+from kidp_gitops.proc import run as proc
 
 
 def kubeconfig(server: str) -> dict[str, Any]:
@@ -235,3 +237,91 @@ async def test_an_answer_too_long_to_read_is_its_requests_alone() -> None:
     # A line that names no request cannot be blamed on one.
     assert runner._attributed(b'{"output":"?"}\n') is None
     assert runner._attributed(b'{"id":9,"outp\n') is None
+
+
+# A stand-in for the helper's ends by its bounds (the real ones are proven on the real
+# control plane, tests/integration/helm/test_helper_isolation.py): it holds every
+# request unanswered until one for release "hog" comes, then exits as the helper does
+# past its memory bound. Alone (the CPU limit in its environment) it answers at once,
+# unless the request is the hog's.
+_BOUNDED = r"""
+import json, os, sys
+alone = "KIDP_HELM_SERVER_CPU_SECONDS" in os.environ
+for line in sys.stdin:
+    req = json.loads(line)
+    if req.get("argv", ["", ""])[1] == "hog":
+        sys.exit(3)
+    if alone:
+        print(json.dumps({"id": req["id"], "output": "alone"}, separators=(",", ":")), flush=True)
+"""
+
+
+def _bounded(argv: Sequence[str]) -> Sequence[str]:
+    return [sys.executable, "-u", "-c", _BOUNDED] if argv[0].endswith("kidp-helm-server") else argv
+
+
+async def test_the_releases_in_flight_when_the_helper_passes_a_bound_run_alone_next(
+    tmp_path: Path,
+) -> None:
+    helper = runner.Helper(tmp_path)
+    try:
+        with proc.substituted(_bounded):
+            held = [
+                asyncio.create_task(
+                    helper.run(["upgrade", name, "c"], kubeconfig=KUBECONFIG, timeout=60)
+                )
+                for name in ("web", "db")
+            ]
+            await asyncio.sleep(0.2)
+            assert helper.ended == 0
+            with pytest.raises(runner.HelperGone, match="exit code 3"):
+                await helper.run(["install", "hog", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            for task in held:
+                with pytest.raises(runner.HelperGone):
+                    await task
+            assert helper.ended == 1
+            assert helper.suspected("default", "web")
+            assert helper.suspected("default", "hog")
+
+            # Each alone: the innocent answers and is no longer suspected...
+            assert await helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60) == (
+                "alone"
+            )
+            assert not helper.suspected("default", "web")
+            # ... the guilty fails with the reason, counted as its own failure, and
+            # stays a suspect: its retries never reach the shared helper.
+            for _ in range(2):
+                with pytest.raises(runner.HelmFailed) as failed:
+                    await helper.run(["install", "hog", "c"], kubeconfig=KUBECONFIG, timeout=60)
+                assert not isinstance(failed.value, runner.HelperGone)
+                assert "exhausted the memory bound of the helm helper (1024 MiB)" in str(
+                    failed.value
+                )
+            assert helper.suspected("default", "hog")
+            assert helper.ended == 1
+            assert helper.pid is None  # the shared helper was not started again
+    finally:
+        await helper.close()
+
+
+async def test_only_a_render_within_the_bounds_clears_a_suspect(tmp_path: Path) -> None:
+    helper = runner.Helper(tmp_path)
+    try:
+        with proc.substituted(_bounded):
+            held = asyncio.create_task(
+                helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            )
+            await asyncio.sleep(0.2)
+            with pytest.raises(runner.HelperGone):
+                await helper.run(["install", "hog", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            with pytest.raises(runner.HelperGone):
+                await held
+            # The remedy after a failure (an uninstall) is answered: still suspected.
+            assert await helper.run(["uninstall", "web"], kubeconfig=KUBECONFIG, timeout=60) == (
+                "alone"
+            )
+            assert helper.suspected("default", "web")
+            await helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            assert not helper.suspected("default", "web")
+    finally:
+        await helper.close()
