@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := git ca-certificates openssh-server openssh-client gnupg util-linux mount debian-archive-keyring
 
-.PHONY: up down test test-unit test-integration setup system-packages venv controlplane helm registry flux s3 lint image wheel
+.PHONY: up down test test-unit test-integration setup system-packages venv controlplane helm helm-server registry flux s3 lint image wheel
 
 up: setup
 	$(VENV)/bin/kidp up
@@ -37,13 +37,13 @@ lint: venv
 	$(VENV)/bin/ruff format --check src tests bench hack
 	$(VENV)/bin/mypy
 
-setup: system-packages venv controlplane helm registry flux s3
+setup: system-packages venv controlplane helm helm-server registry flux s3
 
 # The engine's container image as an OCI image layout in dist/image/, without a container
 # daemon: Debian's packages, helm and the engine's wheel in one deterministic layer
 # (hack/image/). Its reference is printed; dist/image.json holds size and build time. An
 # unchanged tree reuses the cached layer (~/.cache/kidp-gitops/image/layers/).
-image: venv helm
+image: venv helm helm-server
 	PYTHONPATH=$(CURDIR) $(PY) -m hack.image.build
 
 # The wheel and sdist people install until a package is published (docs/validate.md).
@@ -75,6 +75,10 @@ controlplane:
 # The helm program, built from its Go module into ~/.cache/kidp-gitops/helm/helm-<version>/.
 helm:
 	bash hack/helm/build.sh >/dev/null
+
+# The engine's Helm helper (Helm's Go SDK), keyed by the helm version and its sources.
+helm-server:
+	bash hack/helm/server/build.sh >/dev/null
 
 # A container registry and crane (go-containerregistry), built from their Go module into
 # ~/.cache/kidp-gitops/registry/ggcr-<version>/bin/, for the image automation tests.

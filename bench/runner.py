@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import measure, report
-from bench.scenarios import Settings, ceiling, cli, kustomize, mttp, oci, push, shards, source
+from bench.scenarios import Settings, ceiling, cli, helm, kustomize, mttp, oci, push, shards, source
 
 SCENARIOS = ("mttp", "push", "oci", "source", "kustomize", "shards", "cli")
-LONG = ("ceiling",)
-"""Scenarios run only when named in `--only` (hours at their sizes)."""
+LONG = ("ceiling", "helm")
+"""Scenarios run only when named in `--only`: the ceiling (hours at its sizes) and the
+HelmRelease waves (`helm`, N = the mttp sizes, each repeated)."""
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -314,6 +315,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     drift_changes=s.drift,
                     idle_intervals=s.kustomize_idle,
                 )
+            elif name == "helm":
+                result["scenarios"]["helm"] = {
+                    "runs": [
+                        await helm.run(settings, n, profile=args.profile == "helm" and rep == 0)
+                        for n in s.n
+                        for rep in range(s.repeat)
+                    ]
+                }
             else:
                 known = ", ".join(SCENARIOS + LONG)
                 raise SystemExit(f"unknown scenario {name!r}; choose from {known}")

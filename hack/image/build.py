@@ -2,14 +2,15 @@
 
     python -m hack.image.build [--output DIR] [--rebuild] [--verify] [--wheel FILE]
 
-The steps: the engine's wheel (pip wheel, from this tree), helm (hack/helm/build.sh),
-then — unless the layer of these inputs is cached — Debian's packages (`debian`), the
-root filesystem (`rootfs`) and its layer (`layout`). The layer is cached under
-<cache>/image/layers/<key>, the key a hash of the inputs that make it: the wheel's bytes,
-helm's bytes, this builder's sources (which name the Debian packages) and the pip that
-installs. So an unchanged tree does not rebuild, and a commit that changes no input (a
-README-only change still changes the wheel) reuses the layer. The config and manifest are
-written on every run: they carry the commit (revision) and its time (created).
+The steps: the engine's wheel (pip wheel, from this tree), helm (hack/helm/build.sh) and
+the engine's Helm helper (hack/helm/server/build.sh), then — unless the layer of these
+inputs is cached — Debian's packages (`debian`), the root filesystem (`rootfs`) and its
+layer (`layout`). The layer is cached under <cache>/image/layers/<key>, the key a hash
+of the inputs that make it: the wheel's bytes, helm's and the helper's bytes, this
+builder's sources (which name the Debian packages) and the pip that installs. So an
+unchanged tree does not rebuild, and a commit that changes no input (a README-only
+change still changes the wheel) reuses the layer. The config and manifest are written on
+every run: they carry the commit (revision) and its time (created).
 
 What is not pinned: the Debian packages are the suite's current versions and the
 engine's Python dependencies the newest that its requirements allow, at the time the
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from hack.image import debian, layout, rootfs
@@ -81,8 +82,10 @@ def wheel(into: Path) -> Path:
     return found
 
 
-def helm() -> Path:
-    return Path(_run(["bash", str(REPO / "hack/helm/build.sh")]).strip().splitlines()[-1])
+def helm() -> list[Path]:
+    """The helm program and the engine's Helm helper, each built (or found) in the cache."""
+    scripts = (REPO / "hack/helm/build.sh", REPO / "hack/helm/server/build.sh")
+    return [Path(_run(["bash", str(s)]).strip().splitlines()[-1]) for s in scripts]
 
 
 def pip_wheel(into: Path) -> Path:
@@ -107,12 +110,13 @@ def pip_wheel(into: Path) -> Path:
     return found[0]
 
 
-def layer_key(wheel_file: Path, helm_file: Path) -> str:
+def layer_key(wheel_file: Path, helm_files: Sequence[Path]) -> str:
     h = hashlib.sha256()
     for name in sorted(p.name for p in Path(__file__).parent.glob("*.py")):
         h.update(name.encode() + b"\0" + (Path(__file__).parent / name).read_bytes())
     h.update(_sha256(wheel_file).encode())
-    h.update(_sha256(helm_file).encode())
+    for helm_file in helm_files:
+        h.update(_sha256(helm_file).encode())
     h.update(PIP_VERSION.encode())
     return h.hexdigest()[:32]
 
@@ -130,7 +134,7 @@ def cache_lock(cache: Path) -> Iterator[None]:
 def build_layer(
     key: str,
     wheel_file: Path,
-    helm_file: Path,
+    helm_files: Sequence[Path],
     cache: Path,
     layers: Path,
     *,
@@ -156,7 +160,7 @@ def build_layer(
         tree = Path(tmp) / "rootfs"
         tree.mkdir()
         rootfs.assemble(
-            tree, debs, helm_file, inputs / wheel_file.name, inputs / pip.name, cache / "pip-cache"
+            tree, debs, helm_files, inputs / wheel_file.name, inputs / pip.name, cache / "pip-cache"
         )
         say("writing the layer")
         blob = layout.layer(tree, Path(tmp) / "layer.tar.gz", rootfs.OWNED, ("tmp",))
@@ -210,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         version = wheel_file.name.split("-")[1]
         # One build of the cache's layer at a time; the second process finds it built.
         with cache_lock(cache):
-            helm_file = helm()
-            key = layer_key(wheel_file, helm_file)
+            helm_files = helm()
+            key = layer_key(wheel_file, helm_files)
             record_file = cache / "layers" / f"{key}.json"
             if record_file.exists() and not args.rebuild:
                 record = json.loads(record_file.read_text())
@@ -219,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 say(f"building layer {key}")
                 record = build_layer(
-                    key, wheel_file, helm_file, cache, cache / "layers", lock=False
+                    key, wheel_file, helm_files, cache, cache / "layers", lock=False
                 )
         if args.verify:
             # Into a directory of its own: the cache is locked only while this build
@@ -227,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             # test) does not wait for the whole second build.
             say("building the layer again, to compare")
             with tempfile.TemporaryDirectory(prefix="kidp-image-verify-") as other:
-                again = build_layer(key, wheel_file, helm_file, cache, Path(other), lock=True)
+                again = build_layer(key, wheel_file, helm_files, cache, Path(other), lock=True)
             if again["digest"] != record["digest"]:
                 say(f"not reproducible: {record['digest']} then {again['digest']}")
                 return 1

@@ -1,14 +1,14 @@
 """The image's root filesystem, assembled in a directory.
 
-    assemble(rootfs, debs, helm, wheel, pip_wheel, pip_cache)
+    assemble(rootfs, debs, programs, wheel, pip_wheel, pip_cache)
 
 Debian's packages extracted (`debian`), the users and the CA bundle their maintainer
-scripts would have made, helm, and the engine installed from its wheel into a virtual
-environment at VENV by the image's own Python. That Python runs chrooted into the tree,
-in a user and mount namespace of its own (`unshare`, no privilege needed), so the venv's
-paths and scripts are the image's. Bytecode is compiled there too, with hash-based
-invalidation: no timestamp in any .pyc, so two builds give the same bytes, and nothing
-needs writing at run time on a read-only root filesystem.
+scripts would have made, helm and the engine's Helm helper, and the engine installed
+from its wheel into a virtual environment at VENV by the image's own Python. That Python
+runs chrooted into the tree, in a user and mount namespace of its own (`unshare`, no
+privilege needed), so the venv's paths and scripts are the image's. Bytecode is compiled
+there too, with hash-based invalidation: no timestamp in any .pyc, so two builds give
+the same bytes, and nothing needs writing at run time on a read-only root filesystem.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def skip(name: str) -> bool:
 def assemble(
     rootfs: Path,
     debs: Sequence[debian.Deb],
-    helm: Path,
+    programs: Sequence[Path],
     wheel: Path,
     pip_wheel: Path,
     pip_cache: Path,
@@ -84,8 +84,9 @@ def assemble(
         debian.extract(deb, rootfs, skip)
     _system_files(rootfs, debs)
     (rootfs / "usr/local/bin").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(helm, rootfs / "usr/local/bin/helm")
-    (rootfs / "usr/local/bin/helm").chmod(0o755)
+    for program in programs:  # helm, and the engine's Helm helper (kidp-helm-server)
+        shutil.copyfile(program, rootfs / "usr/local/bin" / program.name)
+        (rootfs / "usr/local/bin" / program.name).chmod(0o755)
     for point in (*MOUNT_POINTS, *OWNED):
         (rootfs / point).mkdir(parents=True, exist_ok=True)
     _install_engine(rootfs, wheel, pip_wheel, pip_cache)

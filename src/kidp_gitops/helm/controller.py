@@ -65,6 +65,7 @@ async def helmrelease_controller(ctx: Context, store: ArtifactStore | None) -> C
     chart_informer = cache.informer(charts, namespace=namespace)
     reconciler = HelmReleaseReconciler(ctx, resource, informer, charts, store, workdir)
     controller = Controller("helmrelease", informer, reconciler, concurrency=ctx.concurrency)
+    controller.on_stop(reconciler.helm.close)  # the helm helper ends with the controller
 
     def from_chart(event: EventType, obj: JSON) -> Iterable[Request]:
         meta = obj["metadata"]

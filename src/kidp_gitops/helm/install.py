@@ -15,8 +15,10 @@ async def run(
     chart: Path,
     values: Path,
     post_render: Sequence[str] = (),
+    chart_digest: str | None = None,
 ) -> None:
-    """`post_render`: helm's post-renderer flags (see `postrender.prepare`)."""
+    """`post_render`: helm's post-renderer flags (see `postrender.prepare`);
+    `chart_digest`: the chart's artifact digest."""
     opts = spec.install or api.Install()
     crds = opts.crds or ("Skip" if opts.skip_crds else "Create")
     args = [str(chart), "--values", str(values)]
@@ -36,4 +38,4 @@ async def run(
     if opts.server_side_apply is not None:
         args.append(f"--server-side={str(opts.server_side_apply).lower()}")
     args += post_render
-    await inv.helm("install", args, timeout_of(opts.timeout, spec))
+    await inv.helm("install", args, timeout_of(opts.timeout, spec), chart_digest)

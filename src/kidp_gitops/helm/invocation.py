@@ -1,11 +1,11 @@
-"""What every helm action shares: which release, as whom, with which kubeconfig and helm
-home; and the flags for waiting and deadlines that install, upgrade and rollback spell
-the same way."""
+"""What every helm action shares: which release, as whom, in which cluster, through
+which helper; and the flags for waiting and deadlines that install, upgrade and rollback
+spell the same way."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 from kidp_gitops.api import helm as api
 from kidp_gitops.api import meta
@@ -14,18 +14,21 @@ from kidp_gitops.helm import runner
 
 @dataclass(frozen=True)
 class Invocation:
-    """One helm action is one helm process, with the Kubernetes client helm makes for
-    it. So `spec.persistentClient` (helm-controller: keep one client for a whole
-    reconcile, or make one per step) has nothing to choose between here: both values
-    behave alike, as a helm CLI run does, and the field is accepted without effect
-    (docs/flux-compatibility.md)."""
+    """The helm actions of one release, served by the engine's helper (`runner`), which
+    keeps one Kubernetes client per cluster and identity for every release. So
+    `spec.persistentClient` (helm-controller: keep one client for a whole reconcile, or
+    make one per step) has nothing to choose between here: both values behave alike,
+    and the field is accepted without effect (docs/flux-compatibility.md)."""
 
     release: str
     namespace: str
     """The release's namespace, which is also where helm stores it."""
-    kubeconfig: Path | None
-    home: Path
+    kubeconfig: dict[str, Any]
+    """The cluster and the engine's credentials there, as a kubeconfig document."""
+    helper: runner.Helper
     as_user: str | None = None
+    max_response: int | None = None
+    """The largest response the helper reads from the cluster: a remote's is bounded."""
 
     @property
     def ref(self) -> str:
@@ -33,15 +36,26 @@ class Invocation:
 
     def elsewhere(self, release: str, namespace: str) -> Invocation:
         """The same caller, for another release."""
-        return Invocation(release, namespace, self.kubeconfig, self.home, self.as_user)
+        return Invocation(
+            release, namespace, self.kubeconfig, self.helper, self.as_user, self.max_response
+        )
 
-    async def helm(self, command: str, args: list[str], timeout: float) -> str:
-        """Run `helm <command> <release> <args>` for this release."""
+    async def helm(
+        self, command: str, args: list[str], timeout: float, chart_digest: str | None = None
+    ) -> str:
+        """Run `helm <command> <release> <args>` for this release (`chart_digest`: of the
+        chart an install or upgrade names, which the helper keeps loaded by it)."""
         argv = [command, self.release, *args, "--namespace", self.namespace]
         if self.as_user:
             argv += ["--kube-as-user", self.as_user]
         argv += ["--timeout", f"{timeout:g}s"]
-        return await runner.run(argv, kubeconfig=self.kubeconfig, home=self.home, timeout=timeout)
+        return await self.helper.run(
+            argv,
+            kubeconfig=self.kubeconfig,
+            timeout=timeout,
+            chart_digest=chart_digest,
+            max_response=self.max_response,
+        )
 
 
 def wait_flags(disable: bool, jobs: bool = False) -> list[str]:

@@ -1,11 +1,12 @@
-"""A kubeconfig for one helm process, made from a client's configuration: the engine's
-own, or a remote cluster's (`spec.kubeConfig`).
+"""A kubeconfig for helm, made from a client's configuration: the engine's own, or a
+remote cluster's (`spec.kubeConfig`).
 
-helm needs a kubeconfig file; the engine holds its credentials in memory (a token, the
-TLS files its loader wrote, or a remote's TLS material as data). `written(config)`
-writes them to a 0600 file in a private 0700 directory and removes both when the block
-ends. The file is never logged,
-and its path is the only thing that leaves this module.
+helm needs a kubeconfig; the engine holds its credentials in memory (a token, the TLS
+files its loader wrote, or a remote's TLS material as data). `document(config)` is it
+as a document, which the Helm helper receives over its private pipe (`runner`): no file.
+`written(config)` writes the same to a 0600 file in a private 0700 directory and removes
+both when the block ends: what each helm process was given before the helper; the
+engine no longer calls it. Neither is ever logged.
 """
 
 from __future__ import annotations

@@ -136,6 +136,9 @@ ERRORS: failures.Table[api.HelmReleaseSpec] = failures.Table(
     # a fixed kubeConfig Secret at once (it is watched).
     failures.retry(remote.Unreachable, after=_soon),
     failures.retry(remote.InvalidKubeConfig, after=_soon),
+    # The Helm helper died or was restarted under an action (another release's, maybe):
+    # not this release's failure, so neither counted nor remediated; tried again.
+    failures.backoff(runner.HelperGone),
 )
 
 
@@ -205,6 +208,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         self.trees = ArtifactTrees(workdir / "charts", store, outbound.current())
         self.home = workdir / "home"
         self.home.mkdir(parents=True, exist_ok=True)
+        self.helm = runner.Helper(self.home)
+        """Every helm action of this controller, in one helper process."""
 
     # ---- the story ---------------------------------------------------------------------
 
@@ -422,9 +427,9 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
     async def _stored(
         self, hr: api.HelmRelease, target: remote.Target, namespace: str, name: str
     ) -> list[release.Revision]:
-        """The release's revisions; one left pending by a helm process that is gone is
-        removed first. Reconciles of one HelmRelease never overlap, so a pending
-        revision seen here is not ours in progress."""
+        """The release's revisions; one left pending by a helm action that is gone is
+        removed first. Reconciles of one HelmRelease never overlap, but the helper may
+        still run an action the engine gave up on: then the release waits for it."""
         acting = target.client
         try:
             stored = await release.history(acting, namespace, name)
@@ -439,6 +444,11 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             ) from err
         if stored and stored[0].status in release.PENDING:
             pending = stored[0]
+            if self.helm.busy(namespace, name):
+                raise runner.ReleaseBusy(
+                    f"release {namespace}/{name} is {pending.status}: an earlier helm action "
+                    "on it still runs"
+                )
             await release.unlock(acting, pending)
             self.event(
                 hr,
@@ -458,8 +468,15 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         async with self._prepared(desired, hr.spec) as given:
             try:
                 await install.run(
-                    inv, hr.spec, given.chart_dir, given.values_file, given.post_render
+                    inv,
+                    hr.spec,
+                    given.chart_dir,
+                    given.values_file,
+                    given.post_render,
+                    desired.chart.digest,
                 )
+            except runner.HelperGone:
+                raise  # not the release's failure: retried (ERRORS)
             except runner.HelmFailed as err:
                 plan = remediation.after_install_failure(hr.spec, failures)
                 message = f"Helm install failed for release {inv.ref}: {given.explain(err)}"
@@ -477,8 +494,15 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         async with self._prepared(desired, hr.spec) as given:
             try:
                 await upgrade.run(
-                    inv, hr.spec, given.chart_dir, given.values_file, given.post_render
+                    inv,
+                    hr.spec,
+                    given.chart_dir,
+                    given.values_file,
+                    given.post_render,
+                    desired.chart.digest,
                 )
+            except runner.HelperGone:
+                raise  # not the release's failure: retried (ERRORS)
             except runner.HelmFailed as err:
                 plan = remediation.after_upgrade_failure(hr.spec, failures)
                 message = f"Helm upgrade failed for release {inv.ref}: {given.explain(err)}"
@@ -517,6 +541,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             self.event(step.hr, "Warning", DEPRECATED_FIELD, rollback.RECREATE_IGNORED)
         try:
             await rollback.run(step.inv, step.hr.spec, revision)
+        except runner.HelperGone:
+            raise  # not the release's failure: retried (ERRORS)
         except runner.HelmFailed as err:
             self.event(step.hr, "Warning", ROLLBACK_FAILED, f"Helm rollback failed: {err}")
             return
@@ -530,6 +556,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
     async def _uninstall(self, step: Step) -> None:
         try:
             await uninstall.run(step.inv, step.hr.spec)
+        except runner.HelperGone:
+            raise  # not the release's failure: retried (ERRORS)
         except runner.HelmFailed as err:
             message = f"Helm uninstall failed for release {step.inv.ref}: {err}"
             self.event(step.hr, "Warning", UNINSTALL_FAILED, message)
@@ -570,6 +598,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         failure: runner.HelmFailed | None = None
         try:
             await test.run(step.inv, hr.spec)
+        except runner.HelperGone:
+            raise  # not the release's failure: retried (ERRORS)
         except runner.HelmFailed as err:
             failure = err
         stored = await self._history(step)
@@ -752,8 +782,12 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         self, hr: api.HelmRelease, target: remote.Target, namespace: str, name: str
     ) -> AsyncIterator[Invocation]:
         as_user = self.lockdown.user(hr.namespace, hr.spec.service_account_name)
-        async with kubeconfig.written(target.config) as path:
-            yield Invocation(name, namespace, path, self.home, as_user)
+        # Read for each action: a token the engine's loader refreshes reaches the helper
+        # (which keeps a client per kubeconfig and identity; an old one goes idle).
+        document = await kubeconfig.document(target.config)
+        # A remote API server is a tenant's: what the helper reads from it is bounded.
+        bound = remote.MAX_RESPONSE if target.remote is not None else None
+        yield Invocation(name, namespace, document, self.helm, as_user, bound)
 
     @contextlib.asynccontextmanager
     async def _prepared(self, desired: Desired, spec: api.HelmReleaseSpec) -> AsyncIterator[Inputs]:
@@ -798,7 +832,7 @@ def _check_storage(hr: api.HelmRelease) -> None:
         raise StalledError(
             INIT_FAILED,
             f"storageNamespace '{storage}' differs from the release namespace "
-            f"'{hr.release_namespace()}': kidp runs the helm program, which stores a "
+            f"'{hr.release_namespace()}': kidp runs helm as the helm CLI does, which stores a "
             "release in the namespace it installs to",
         )
 

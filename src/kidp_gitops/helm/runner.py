@@ -1,51 +1,489 @@
-"""Running the helm program: one narrow seam for every helm action.
+"""Running helm actions: one narrow seam for every one of them.
 
-    await run(["upgrade", …], kubeconfig=path, home=dir, timeout=s) -> stdout
+    helper = Helper(home)
+    await helper.run(["upgrade", …], kubeconfig=doc, timeout=s, chart_digest=d) -> output
+    await helper.close()
 
-helm runs with a private home (its cache, config and data directories under `home`), a
-kubeconfig made for the call, and no environment of ours beyond PATH, so nothing of the
-engine's environment (tokens, $KUBECONFIG) leaks into it. A failure raises `HelmFailed`
-with helm's own error line, trimmed; helm and everything it started are killed if the
-caller is cancelled or the deadline passes (`proc.run`).
+The actions run in kidp-helm-server (`server`: Helm's Go SDK, `hack/helm/server`), one
+long-lived process per engine instead of a helm process per action. It is started
+lazily, with a private helm home (its cache, config, data and plugins under `home`) and
+no environment of ours beyond PATH, so nothing of the engine's environment (tokens,
+$KUBECONFIG) reaches it. A request is the helm command line the helm CLI would have run
+(the same commands and flags), the kubeconfig as a document (never a file) and the
+chart's digest (the helper keeps loaded charts by it), one JSON line on the helper's
+standard input; its answer comes back on standard output by the request's id. Requests
+run concurrently.
+
+A failure raises `HelmFailed` with helm's own error, on one line, as the helm CLI said
+it. The helper died (or wrote what cannot be read, and is ended): every request in
+flight fails with `HelperGone` (never hangs; not the release's failure, the caller
+retries), and the next one starts a new helper. An answer too long to read fails its
+own request only. The helper refuses a request for a release it still runs an action
+of (`ReleaseBusy`, a `HelperGone`); `busy` says so before asking.
+
+Helm does not stop an install or upgrade when cancelled (it goes on and writes its
+storage late): they end by helm's own --timeout, and when the engine gives up on one
+(its caller was cancelled, as when the engine stops) the helper is restarted — what
+killing a helm process per action did. So is it when any request's deadline (helm's
+timeout and `GRACE`) passes. Another cancelled request is cancelled in the helper. The
+helper logs nothing of a request; the last line it wrote to standard error when it
+ended is logged.
+
+One chart must not take every tenant's actions down with it. A chart's templates run in
+the helper, and Go cannot stop one of them: the helper ends itself when its memory
+passes its bound or a render passes its time (`bounds`: shorter than the action's wait),
+and it may crash. Then nothing tells which request did it, so blame is found by
+isolation: every release that was in flight becomes a suspect, and a suspect's next
+action runs in a helper of its own (`_alone_run`: the same program for one request, its
+memory bounded tighter and its CPU time limited), which only the guilty one ends the
+same way. The guilty release fails with the reason (`HelmFailed`, counted and remediated
+as any failed install or upgrade), and stays a suspect: its retries never reach the
+shared helper again. An innocent one's install or upgrade answers; it goes back to the
+shared helper, retried once (`HelperGone`). The same holds for the release whose
+deadline made the engine restart the helper. A helper ended from outside (a signal the
+engine did not send) blames no one.
+
+Tests watch the actions asked for, as `proc.substituted` lets them watch programs:
+
+    with watching(lambda argv: seen.append(argv)):   # every request's helm command line
+        ...
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import json
+import logging
 import os
 import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from kidp_gitops.helm import binary
+from kidp_gitops.helm import bounds, server
 from kidp_gitops.proc import run as proc
 
-# Time on top of helm's own --timeout before we give up on the process.
+log = logging.getLogger(__name__)
+
+# Time on top of helm's own --timeout before we give up on the action.
 GRACE = 60.0
 _MAX_MESSAGE = 1500
+_LINE_LIMIT = 16 << 20
+_STDERR_TAIL = 4096
+_STOP_WAIT = 10.0
+"""How long the helper has to end its actions (it cancels them) when the engine stops."""
+
+Watcher = Callable[[Sequence[str]], None]
+
+# Process-wide, as proc.run's substitutes: the engine a test watches runs its reconciles
+# in tasks started before the test. A tuple, replaced whole.
+_watchers: tuple[Watcher, ...] = ()
+
+
+@contextlib.contextmanager
+def watching(watcher: Watcher) -> Iterator[None]:
+    """Within the block, `watcher` sees the helm command line of every request."""
+    global _watchers
+    _watchers = (*_watchers, watcher)
+    try:
+        yield
+    finally:
+        _watchers = tuple(w for w in _watchers if w is not watcher)
 
 
 class HelmFailed(Exception):
-    """helm exited non-zero (or did not finish); the message is helm's error."""
+    """The helm action failed (or did not finish); the message is helm's error."""
 
 
-async def run(
-    args: list[str],
-    *,
-    kubeconfig: Path | None,
-    home: Path,
-    timeout: float,
-) -> str:
-    program = await asyncio.to_thread(binary.find)
-    argv = [str(program), *args]
-    if kubeconfig is not None:
-        argv += ["--kubeconfig", str(kubeconfig)]
+class HelperGone(HelmFailed):
+    """The helper could not serve the request (it died, or was restarted): nothing the
+    release did, so not its failure (a caller that counts failures tells it apart); the
+    caller tries again later."""
+
+
+class ReleaseBusy(HelperGone):
+    """The helper still runs an earlier action of the release (one the engine gave up
+    on): the release is left alone until it ends."""
+
+
+# Actions that go on in the helper when cancelled and then write Helm's storage late:
+# cancelling one restarts the helper. (Rollback, uninstall and test ignore a cancel too,
+# but only one request of a release runs at a time, so theirs end by helm's timeout or
+# the deadline, which restarts the helper for any action.)
+_UNSTOPPABLE = frozenset({"install", "upgrade"})
+_RENDERING = _UNSTOPPABLE
+"""The actions that render a chart's templates."""
+_ACTIONS = frozenset({"install", "upgrade", "rollback", "uninstall", "test"})
+"""The helper's commands, each on one release."""
+_SUSPECTS = 4096
+"""Releases remembered as suspects, at most (the oldest forgotten first)."""
+_ID_PREFIX = re.compile(rb'^\{"id":(\d+)')
+
+
+class _Running:
+    """One started helper: its process and the requests waiting for an answer."""
+
+    def __init__(self, process: asyncio.subprocess.Process, *, alone: bool):
+        self.process = process
+        self.alone = alone
+        """Serving one request of a suspect release, not every release."""
+        self.waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.releases: dict[int, str] = {}
+        """The release ("namespace/name") of each request not answered yet, including
+        those given up on: the helper may still act on it."""
+        self.stderr = b""
+        self.reader: asyncio.Task[None] | None = None
+        self.gone = False
+        self.ended_by_us = False
+        """The engine ended it (a restart, `close`): no request's doing."""
+        self.late: set[str] = set()
+        """Releases whose deadline made the engine end it."""
+
+
+class Helper:
+    """The helm actions of one engine (its `home`), served by one helper process, and a
+    suspect release's by a helper of its own."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self._running: _Running | None = None
+        self._lock = asyncio.Lock()
+        self._ids = itertools.count(1)
+        self._suspects: dict[str, None] = {}
+        """Releases ("namespace/name") whose next action runs alone, oldest first."""
+        self._alone: dict[int, tuple[str, _Running]] = {}
+        self.ended = 0
+        """How many times the shared helper ended under its requests by their doing
+        (memory, a render past its bound, a crash, a deadline): each time, the releases
+        in flight became suspects."""
+
+    def suspected(self, namespace: str, name: str) -> bool:
+        """Whether the release's next action runs in a helper of its own."""
+        return f"{namespace}/{name}" in self._suspects
+
+    @property
+    def pid(self) -> int | None:
+        """The helper's process id while it runs (None before the first action)."""
+        running = self._running
+        return None if running is None or running.gone else running.process.pid
+
+    async def run(
+        self,
+        args: list[str],
+        *,
+        kubeconfig: dict[str, Any],
+        timeout: float,
+        chart_digest: str | None = None,
+        max_response: int | None = None,
+    ) -> str:
+        """Run `helm <args>` (`kubeconfig`: the cluster and credentials it acts with;
+        `max_response`: the largest response read from it, for a remote cluster)."""
+        for watcher in _watchers:
+            watcher(args)
+        key = release_key(args)
+        request: dict[str, Any] = {"argv": args, "kubeconfig": kubeconfig}
+        if chart_digest:
+            request["chartDigest"] = chart_digest
+        if args and args[0] in _RENDERING:
+            request["renderTimeout"] = bounds.render(timeout)
+        if max_response:
+            request["maxResponse"] = max_response
+        if key and key in self._suspects:
+            said = await self._alone_run(key, request, timeout)
+        else:
+            said = await self._shared_run(key, request, timeout)
+        if said.get("busy"):
+            raise ReleaseBusy(str(said.get("error", "the release is busy in the helm helper")))
+        error = said.get("error")
+        if error is not None:
+            raise HelmFailed(message(f"Error: {error}") or f"helm {args[0]} failed")
+        return str(said.get("output", ""))
+
+    async def _shared_run(
+        self, key: str, request: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """The request's answer from the shared helper."""
+        running = await self._started()
+        ident = next(self._ids)
+        command = request["argv"][0]
+        running.releases[ident] = key
+        said: dict[str, Any] | None = None
+        late = False
+        try:
+            said = await self._ask(running, ident, request, timeout)
+            return said
+        except TimeoutError as exc:
+            late = True
+            raise HelmFailed(f"helm {command} did not finish within {timeout + GRACE:g}s") from exc
+        finally:
+            # Not answered: the deadline, or our caller was cancelled (which cancels
+            # the answer too, so its state does not tell).
+            if said is None and not running.gone:
+                if late:
+                    running.late.add(key)
+                    self._restart(running, f"helm {command} passed its deadline")
+                elif command in _UNSTOPPABLE:
+                    self._restart(running, f"gave up on helm {command}")
+                else:
+                    with contextlib.suppress(HelperGone):
+                        self._send(running, {"cancel": ident})
+
+    async def _alone_run(self, key: str, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """The request's answer from a helper of its own, which ends with it. A helper
+        that ends before it answers (its bounds, a crash) fails the request with the
+        reason: the release did it. An answered install or upgrade clears the
+        suspicion."""
+        env = {
+            **_environment(self.home, bounds.memory(alone=True)),
+            "KIDP_HELM_SERVER_CPU_SECONDS": str(bounds.cpu_seconds(request)),
+        }
+        running = await self._start(env, alone=True)
+        ident = next(self._ids)
+        self._alone[ident] = (key, running)
+        running.releases[ident] = key
+        command = request["argv"][0]
+        said: dict[str, Any] | None = None
+        try:
+            said = await self._ask(running, ident, request, timeout)
+        except TimeoutError as exc:
+            raise HelmFailed(f"helm {command} did not finish within {timeout + GRACE:g}s") from exc
+        except HelperGone as exc:
+            if running.reader is not None:
+                await running.reader  # the process's end is known once it returns
+            if running.ended_by_us:
+                raise  # the engine stops: not the release's doing
+            raise HelmFailed(
+                bounds.verdict(running.process.returncode, running.stderr, request)
+            ) from exc
+        finally:
+            self._alone.pop(ident, None)
+            if said is None and not running.gone:  # the deadline, or our caller left
+                running.ended_by_us = True
+                proc.kill(running.process.pid)
+            await self._end(running)
+        if command in _RENDERING:
+            # Its chart rendered and the action ended within the bounds: innocent. (An
+            # uninstall or rollback answered says nothing of its templates.)
+            self._suspects.pop(key, None)
+        return said
+
+    async def _ask(
+        self, running: _Running, ident: int, request: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """Send the request to `running` and wait for its answer, at most helm's timeout
+        and `GRACE` (TimeoutError)."""
+        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        running.waiting[ident] = answer
+        try:
+            self._send(running, {"id": ident, **request})
+            async with asyncio.timeout(timeout + GRACE):
+                return await answer
+        finally:
+            running.waiting.pop(ident, None)
+
+    def busy(self, namespace: str, name: str) -> bool:
+        """Whether a helper may still be acting on release `namespace/name`: a request
+        for it is not answered yet (one given up on included)."""
+        key = f"{namespace}/{name}"
+        running = self._running
+        if running is not None and not running.gone and key in running.releases.values():
+            return True
+        return any(k == key and not r.gone for k, r in self._alone.values())
+
+    def _suspect(self, keys: set[str]) -> None:
+        for key in keys:
+            if key:
+                self._suspects.pop(key, None)
+                self._suspects[key] = None
+        while len(self._suspects) > _SUSPECTS:
+            del self._suspects[next(iter(self._suspects))]
+
+    def _restart(self, running: _Running, why: str) -> None:
+        """End the helper now (its reader fails what waits on it with `HelperGone`);
+        the next request starts another."""
+        if not running.gone:
+            log.warning("restarting the helm helper: %s", why)
+            running.gone = True
+            running.ended_by_us = True
+            proc.kill(running.process.pid)
+
+    async def close(self) -> None:
+        """End the helpers: the shared one's input closed, it cancels what runs and
+        exits (killed with its process group if it does not within a few seconds);
+        the ones serving a release alone are killed."""
+        async with self._lock:
+            running, self._running = self._running, None
+        for _, alone in list(self._alone.values()):
+            alone.ended_by_us = True
+            proc.kill(alone.process.pid)
+        if running is not None:
+            await self._end(running)
+
+    async def _end(self, running: _Running) -> None:
+        """Close the helper's input (written out first), give it `_STOP_WAIT` to exit,
+        then kill its process group; its reader has finished on return."""
+        running.ended_by_us = running.ended_by_us or not running.gone
+        stdin = running.process.stdin
+        if stdin is not None and not stdin.is_closing():
+            with contextlib.suppress(ConnectionError):
+                await stdin.drain()
+            stdin.close()
+            with contextlib.suppress(ConnectionError):
+                await stdin.wait_closed()
+        try:
+            async with asyncio.timeout(_STOP_WAIT):
+                await running.process.wait()
+        except TimeoutError:
+            pass
+        finally:
+            proc.kill(running.process.pid)
+            await running.process.wait()
+            if running.reader is not None:
+                await running.reader
+
+    async def _started(self) -> _Running:
+        async with self._lock:
+            if self._running is not None and not self._running.gone:
+                return self._running
+            env = _environment(self.home)
+            self._running = await self._start(env, alone=False)
+            return self._running
+
+    async def _start(self, env: dict[str, str], *, alone: bool) -> _Running:
+        program = await asyncio.to_thread(server.find)
+        process = await proc.start([str(program)], env=env, line_limit=_LINE_LIMIT)
+        running = _Running(process, alone=alone)
+        running.reader = asyncio.create_task(self._read(running), name="helm-helper")
+        return running
+
+    def _send(self, running: _Running, request: dict[str, Any]) -> None:
+        stdin = running.process.stdin
+        if running.gone or stdin is None or stdin.is_closing():
+            raise HelperGone(f"the helm helper ended ({_ended(running)})")
+        # Written at once (the pipe's buffer takes it; a request is a few KiB): no await
+        # between the answer's registration and the request, so no answer is missed.
+        stdin.write(json.dumps(request, separators=(",", ":")).encode() + b"\n")
+
+    async def _read(self, running: _Running) -> None:
+        """Answers, by id, until the helper ends; then whatever still waits fails."""
+        process = running.process
+        assert process.stdout is not None  # started with pipes
+        tail = asyncio.create_task(_drain(running))
+        try:
+            while True:
+                line, whole = await _line(process.stdout)
+                if not line:
+                    break
+                ident = _attributed(line)
+                waiting = running.waiting.get(ident) if ident is not None else None
+                if not whole or ident is None:
+                    if ident is None:
+                        # Nothing to blame it on: the helper is not to be trusted.
+                        log.warning("the helm helper wrote an unreadable answer")
+                        break
+                    running.releases.pop(ident, None)
+                    if waiting is not None and not waiting.done():
+                        waiting.set_exception(
+                            HelmFailed(f"helm's answer was longer than {_LINE_LIMIT} bytes")
+                        )
+                    continue
+                running.releases.pop(ident, None)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(json.loads(line))
+        finally:
+            running.gone = True
+            proc.kill(process.pid)
+            await process.wait()
+            await tail
+            ended = _ended(running)
+            if not running.alone:
+                self._blame(running)
+            running.releases.clear()
+            for waiting in running.waiting.values():
+                if not waiting.done():
+                    waiting.set_exception(HelperGone(f"the helm helper ended ({ended})"))
+            if running.process.returncode not in (0, -9) or running.stderr:
+                last = running.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
+                log.warning("the helm helper ended (%s): %s", ended, " ".join(last))
+
+    def _blame(self, running: _Running) -> None:
+        """The shared helper ended: when by a request's doing, the releases in flight
+        (or the one past its deadline) become suspects."""
+        code = running.process.returncode
+        if running.late:
+            suspects = running.late
+        elif not running.ended_by_us and code in bounds.BLAMED:
+            suspects = set(running.releases.values())
+        else:
+            return  # ended by the engine, or from outside: no request's doing
+        self.ended += 1
+        self._suspect(suspects)
+        log.warning(
+            "the helm helper ended (%s) under %d release(s); each runs alone next: %s",
+            _ended(running),
+            len(suspects),
+            ", ".join(sorted(k for k in suspects if k)),
+        )
+
+
+async def _line(stream: asyncio.StreamReader) -> tuple[bytes, bool]:
+    """The next line (b"" at the end) and whether it is whole: of a line longer than
+    the stream's limit, its start only, the rest read past."""
     try:
-        done = await proc.run(argv, env=_environment(home), timeout=timeout + GRACE)
-    except proc.TimedOut as exc:
-        raise HelmFailed(f"helm {args[0]} did not finish within {timeout + GRACE:g}s") from exc
-    if done.code != 0:
-        raise HelmFailed(message(done.stderr) or f"helm {args[0]} failed")
-    return done.text()
+        return await stream.readuntil(b"\n"), True
+    except asyncio.IncompleteReadError as err:
+        return err.partial, True
+    except asyncio.LimitOverrunError as err:
+        head = await stream.readexactly(err.consumed)
+    while True:  # past the rest of the long line
+        try:
+            await stream.readuntil(b"\n")
+            return head[:64], False
+        except asyncio.IncompleteReadError:
+            return head[:64], False
+        except asyncio.LimitOverrunError as err:
+            await stream.readexactly(err.consumed)
+
+
+def _attributed(line: bytes) -> int | None:
+    """The id an answer starts with (the helper writes it first), if it can be read."""
+    found = _ID_PREFIX.match(line)
+    if found is None:
+        return None
+    if line.endswith(b"\n"):
+        try:
+            said = json.loads(line)
+        except ValueError:
+            return None
+        return int(said["id"]) if isinstance(said, dict) and "id" in said else None
+    return int(found.group(1))
+
+
+def release_key(args: Sequence[str]) -> str:
+    """ "namespace/name" of the release `helm <args>` acts on, as the helper reads it."""
+    if len(args) < 2 or args[0] not in _ACTIONS or args[1].startswith("-"):
+        return ""
+    namespace = "default"
+    for i, arg in enumerate(args[2:], start=2):
+        if arg in ("--namespace", "-n") and i + 1 < len(args):
+            namespace = args[i + 1]
+        elif arg.startswith("--namespace="):
+            namespace = arg.removeprefix("--namespace=")
+    return f"{namespace}/{args[1]}"
+
+
+async def _drain(running: _Running) -> None:
+    stream = running.process.stderr
+    assert stream is not None
+    while chunk := await stream.read(65536):
+        running.stderr = (running.stderr + chunk)[-_STDERR_TAIL:]
+
+
+def _ended(running: _Running) -> str:
+    code = running.process.returncode
+    return "still running" if code is None else f"exit code {code}"
 
 
 def message(stderr: str) -> str:
@@ -67,8 +505,13 @@ def message(stderr: str) -> str:
     return text
 
 
-def _environment(home: Path) -> dict[str, str]:
+def _environment(home: Path, memory: int | None = None) -> dict[str, str]:
+    """The helper's environment: its helm home and its memory bound (the shared
+    helper's unless `memory`), nothing of the engine's."""
+    if memory is None:
+        memory = bounds.memory(alone=False)
     return {
+        "KIDP_HELM_SERVER_MEMORY_LIMIT": str(memory),
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "HELM_CACHE_HOME": str(home / "cache"),

@@ -18,8 +18,10 @@ async def run(
     chart: Path,
     values: Path,
     post_render: Sequence[str] = (),
+    chart_digest: str | None = None,
 ) -> None:
-    """`post_render`: helm's post-renderer flags (see `postrender.prepare`)."""
+    """`post_render`: helm's post-renderer flags (see `postrender.prepare`);
+    `chart_digest`: the chart's artifact digest."""
     opts = spec.upgrade or api.Upgrade()
     reuse = "--reuse-values" if opts.preserve_values else "--reset-values"
     args = [str(chart), "--values", str(values), reuse]
@@ -39,4 +41,4 @@ async def run(
         args.append("--skip-schema-validation")
     args += server_side_flag(opts.server_side_apply)
     args += post_render
-    await inv.helm("upgrade", args, timeout_of(opts.timeout, spec))
+    await inv.helm("upgrade", args, timeout_of(opts.timeout, spec), chart_digest)

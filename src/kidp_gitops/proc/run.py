@@ -205,6 +205,29 @@ async def _spawn(argv: Sequence[str], kwargs: dict[str, Any]) -> asyncio.subproc
         raise
 
 
+async def start(
+    argv: Sequence[str], *, env: Mapping[str, str], line_limit: int
+) -> asyncio.subprocess.Process:
+    """Start a program that lives on and talks over pipes (the Helm helper), by the same
+    rules as `run`: `env` only, a session of its own, substitutes applied. Its standard
+    streams are pipes (`line_limit`: the longest line read from them); the caller ends
+    it with `kill`."""
+    kwargs: dict[str, Any] = {
+        "env": dict(env),
+        "stdin": asyncio.subprocess.PIPE,
+        "stdout": asyncio.subprocess.PIPE,
+        "stderr": asyncio.subprocess.PIPE,
+        "start_new_session": True,
+        "limit": line_limit,
+    }
+    return await _spawn(_argv(argv), kwargs)
+
+
+def kill(pid: int) -> None:
+    """Kill a program `start` started, and everything in its process group."""
+    _kill(pid)
+
+
 def run_sync(
     argv: Sequence[str],
     *,

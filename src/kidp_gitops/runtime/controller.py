@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from kidp_gitops.kube.client import JSON
@@ -96,6 +96,7 @@ class Controller:
         self._last: dict[str, tuple[object, ...]] = {}
         self._related: list[Informer] = []
         self._running = False
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
         informer.add_handler(self._on_primary)
         for source in sources:
             source.subscribe(self.watch)
@@ -143,6 +144,10 @@ class Controller:
             self._last[key] = trigger
             self.queue.add(request)
 
+    def on_stop(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Await `callback` when the controller stops (a helper process it started)."""
+        self._on_stop.append(callback)
+
     async def run(self) -> None:
         """Drain the queue until it shuts down."""
         self._running = True
@@ -150,6 +155,8 @@ class Controller:
             await run_workers(self.queue, self._handle, self.concurrency)
         finally:
             self._running = False
+            for callback in self._on_stop:
+                await callback()
 
     async def _handle(self, request: reconcile.Request) -> reconcile.Decision:
         began = time.perf_counter()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kidp_gitops.helm import binary
+from kidp_gitops.helm import binary, runner
 from kidp_gitops.kube import KubeClient
 from kidp_gitops.proc import run as proc
 from tests.gitserver import GitHttpServer, GitRepos
@@ -117,24 +117,32 @@ HelmRuns = Callable[[str], list[list[str]]]
 
 @pytest.fixture
 def helm_runs() -> Iterator[HelmRuns]:
-    """`helm_runs(namespace)`: every helm process the engine starts from then on for
+    """`helm_runs(namespace)`: every helm action the engine asks for from then on for
     releases in `namespace` (the engine serves every test's namespace: another test's
-    uninstall is not ours), watched through the one subprocess seam until the test ends."""
+    uninstall is not ours), as helm command lines: those its helper is sent, and any
+    helm process started through the one subprocess seam, until the test ends."""
     helm = str(binary.find())
     with contextlib.ExitStack() as stack:
 
         def watch(namespace: str) -> list[list[str]]:
             started: list[list[str]] = []
 
+            def ours(args: list[str]) -> bool:
+                return f"--namespace={namespace}" in args or _follows(
+                    args, "--namespace", namespace
+                )
+
             def record(argv: Sequence[str]) -> Sequence[str]:
-                args = list(argv[1:])
-                if argv[0] == helm and (
-                    f"--namespace={namespace}" in args or _follows(args, "--namespace", namespace)
-                ):
-                    started.append(args)
+                if argv[0] == helm and ours(list(argv[1:])):
+                    started.append(list(argv[1:]))
                 return argv
 
+            def asked(argv: Sequence[str]) -> None:
+                if ours(list(argv)):
+                    started.append(list(argv))
+
             stack.enter_context(proc.substituted(record))
+            stack.enter_context(runner.watching(asked))
             return started
 
         yield watch

@@ -66,8 +66,8 @@ NO_EFFECT_BY_DESIGN: dict[str, dict[str, str]] = {
     # Accepted on purpose with nothing to do in kidp's design; each says why, and
     # docs/flux-compatibility.md says so too.
     "HelmRelease": {
-        "spec.persistentClient": "one helm process per action, with its own client "
-        "(helm/invocation.py): no client kept across steps to keep or drop",
+        "spec.persistentClient": "the Helm helper keeps one client per cluster and identity "
+        "for every release (helm/invocation.py): always persistent, nothing to choose",
     },
 }
 

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// child runs this test binary again as a child doing `what` (see TestMain's helper
+// branch below), and returns how it exited and what it said.
+func child(t *testing.T, what string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=TestGuardChild")
+	cmd.Env = append(os.Environ(), "KIDP_GUARD_CHILD="+what)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("the child should have been ended by its guard: %v (%s)", err, stderr.String())
+	}
+	return exit.ExitCode(), stderr.String()
+}
+
+// TestGuardChild is the child's part: it does nothing unless run by `child`.
+func TestGuardChild(t *testing.T) {
+	switch os.Getenv("KIDP_GUARD_CHILD") {
+	case "memory":
+		go guardMemory(64 << 20)
+		// What a template doubling a string does: it holds all it made.
+		held := []string{"xxxxxxxxxxxxxxxx"}
+		for range 40 {
+			last := held[len(held)-1]
+			held = append(held, last+last)
+		}
+		t.Fatal("doubled past 16 TiB without ending")
+	case "render":
+		r := newRenders()
+		go r.guard()
+		r.begin(7, 100*time.Millisecond)
+		time.Sleep(10 * time.Second)
+		t.Fatal("a render past its bound did not end the process")
+	}
+}
+
+func TestMemoryBoundEndsTheProcess(t *testing.T) {
+	code, said := child(t, "memory")
+	if code != exitMemory || !strings.Contains(said, "memory bound exceeded") {
+		t.Fatalf("exit %d, said %q", code, said)
+	}
+}
+
+func TestARenderPastItsBoundEndsTheProcess(t *testing.T) {
+	code, said := child(t, "render")
+	if code != exitRender || !strings.Contains(said, "request 7 rendered") {
+		t.Fatalf("exit %d, said %q", code, said)
+	}
+}
+
+func TestARenderThatEndedIsNotWatched(t *testing.T) {
+	r := newRenders()
+	r.begin(1, time.Millisecond)
+	r.begin(2, time.Hour)
+	r.begin(3, 0) // no bound: not watched
+	r.end(1)
+	if id, _, ok := r.overrun(time.Now().Add(time.Minute)); ok {
+		t.Fatalf("request %d reported past its bound", id)
+	}
+	if id, _, ok := r.overrun(time.Now().Add(2 * time.Hour)); !ok || id != 2 {
+		t.Fatalf("request 2 not reported past its bound: %d %v", id, ok)
+	}
+}
+
+type body struct{ io.Reader }
+
+func (body) Close() error { return nil }
+
+type fixed []byte
+
+func (f fixed) RoundTrip(*http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200, Body: body{bytes.NewReader(f)}}, nil
+}
+
+func TestAResponseIsReadUpToItsBound(t *testing.T) {
+	read := func(size int, url string) error {
+		rt := &boundedResponses{next: fixed(bytes.Repeat([]byte("x"), size)), limit: 1000}
+		req, _ := http.NewRequest("GET", url, nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		if err == nil && len(got) != size {
+			t.Fatalf("read %d of %d bytes", len(got), size)
+		}
+		return err
+	}
+	if err := read(1000, "https://remote/api/v1/secrets"); err != nil {
+		t.Fatalf("a body of the bound's size: %v", err)
+	}
+	err := read(1001, "https://remote/api/v1/secrets")
+	if err == nil || !strings.Contains(err.Error(), "the response of remote is larger than 1000 bytes") {
+		t.Fatalf("a body past the bound: %v", err)
+	}
+	// A watch streams for the whole wait: more, still bounded.
+	if err := read(5000, "https://remote/api/v1/pods?watch=true"); err != nil {
+		t.Fatalf("a watch's stream: %v", err)
+	}
+	if err := read(1000*watchShare+1, "https://remote/api/v1/pods?watch=true"); err == nil {
+		t.Fatal("a watch's stream past its bound was read")
+	}
+}
+
+func TestEachIdentityHasItsOwnDiscoveryAndValidators(t *testing.T) {
+	kubeconfig := []byte(`{"apiVersion":"v1","kind":"Config",
+		"clusters":[{"name":"c","cluster":{"server":"https://127.0.0.1:1"}}],
+		"users":[{"name":"u","user":{"token":"t"}}],
+		"contexts":[{"name":"c","context":{"cluster":"c","user":"u"}}],"current-context":"c"}`)
+	c := newClusters()
+	engine, err := c.get(kubeconfig, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant, err := c.get(kubeconfig, "system:serviceaccount:team-a:deployer", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bounded, err := c.get(kubeconfig, "", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := c.get(kubeconfig, "system:serviceaccount:team-a:deployer", 0)
+	if again != tenant {
+		t.Fatal("the same identity should share its client set-up")
+	}
+	for _, g := range []*restGetter{tenant, bounded} {
+		if g == engine || g.discovery == engine.discovery || g.factory == engine.factory {
+			t.Fatal("two identities share discovery or kubectl's validators")
+		}
+	}
+	if tenant.config.Impersonate.UserName != "system:serviceaccount:team-a:deployer" || engine.config.Impersonate.UserName != "" {
+		t.Fatal("the impersonated user is not the request's")
+	}
+}

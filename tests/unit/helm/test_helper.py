@@ -1,0 +1,327 @@
+"""The engine's side of the Helm helper (`runner.Helper`) against the real
+kidp-helm-server, without a cluster: what it refuses comes back as `HelmFailed` in one
+line, it serves requests side by side, a deadline or a cancellation is passed on, a
+helper that dies fails what waits on it (never hangs) and the next request starts
+another, and closing it ends the process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kidp_gitops.helm import runner
+from kidp_gitops.proc import run as proc
+
+
+def kubeconfig(server: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "k", "cluster": {"server": server}}],
+        "users": [{"name": "k", "user": {"token": "not-a-secret"}}],
+        "contexts": [{"name": "k", "context": {"cluster": "k", "user": "k"}}],
+        "current-context": "k",
+    }
+
+
+# A cluster nothing listens on: requests that reach Kubernetes fail fast.
+KUBECONFIG = kubeconfig("https://127.0.0.1:1")
+
+
+@pytest.fixture
+async def silent() -> AsyncIterator[dict[str, Any]]:
+    """A kubeconfig of an API server that accepts connections and never answers: an
+    action on it waits until it is cancelled."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield kubeconfig(f"http://127.0.0.1:{port}")
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_refusals_come_back_as_helms_one_line_errors(tmp_path: Path) -> None:
+    helper = runner.Helper(tmp_path)
+    try:
+        with pytest.raises(runner.HelmFailed, match="unknown flag: --frobnicate"):
+            await helper.run(["install", "web", "--frobnicate"], kubeconfig=KUBECONFIG, timeout=5)
+        with pytest.raises(runner.HelmFailed, match="invalid cascade value \\(sideways\\)"):
+            await helper.run(
+                ["uninstall", "web", "--cascade", "sideways"], kubeconfig=KUBECONFIG, timeout=5
+            )
+        with pytest.raises(runner.HelmFailed, match=r"^INSTALLATION FAILED: "):
+            await helper.run(
+                ["install", "web", str(tmp_path / "no-chart")], kubeconfig=KUBECONFIG, timeout=5
+            )
+        # Several at once, each answered by its id.
+        said = await asyncio.gather(
+            *(helper.run([f"frob{i}", "web"], kubeconfig=KUBECONFIG, timeout=5) for i in range(5)),
+            return_exceptions=True,
+        )
+        assert [str(e) for e in said] == [f'unknown command "frob{i}"' for i in range(5)]
+    finally:
+        await helper.close()
+
+
+async def test_a_dead_helper_fails_what_waits_and_is_started_again(
+    tmp_path: Path, silent: dict[str, Any]
+) -> None:
+    helper = runner.Helper(tmp_path)
+    try:
+        with pytest.raises(runner.HelmFailed, match="unknown command"):
+            await helper.run(["frob", "web"], kubeconfig=KUBECONFIG, timeout=5)
+        first = helper.pid
+        assert first is not None
+        waiting = asyncio.create_task(
+            helper.run(["rollback", "web", "1"], kubeconfig=silent, timeout=300)
+        )
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        os.kill(first, signal.SIGKILL)
+        with pytest.raises(runner.HelmFailed, match="the helm helper ended"):
+            await asyncio.wait_for(waiting, 30)
+        with pytest.raises(runner.HelmFailed, match="unknown command"):
+            await helper.run(["frob", "web"], kubeconfig=KUBECONFIG, timeout=5)
+        assert helper.pid not in (None, first)
+    finally:
+        await helper.close()
+    assert helper.pid is None
+
+
+async def test_a_cancelled_caller_leaves_the_helper_serving(
+    tmp_path: Path, silent: dict[str, Any]
+) -> None:
+    helper = runner.Helper(tmp_path)
+    try:
+        slow = asyncio.create_task(
+            helper.run(["rollback", "web", "1"], kubeconfig=silent, timeout=300)
+        )
+        await asyncio.sleep(0.5)
+        assert not slow.done()
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        pid = helper.pid
+        with pytest.raises(runner.HelmFailed, match="unknown command"):
+            await helper.run(["frob", "web"], kubeconfig=KUBECONFIG, timeout=5)
+        assert helper.pid == pid
+    finally:
+        await helper.close()
+
+
+async def test_closing_ends_the_process(tmp_path: Path) -> None:
+    helper = runner.Helper(tmp_path)
+    with pytest.raises(runner.HelmFailed):
+        await helper.run(["frob", "web"], kubeconfig=KUBECONFIG, timeout=5)
+    pid = helper.pid
+    assert pid is not None
+    await helper.close()
+    assert helper.pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+async def test_a_cancelled_install_restarts_the_helper_and_spares_the_others_its_blame(
+    tmp_path: Path, silent: dict[str, Any]
+) -> None:
+    # Helm goes on with an install it was told to cancel, writing its storage late: the
+    # helper is restarted instead, as a helm process was killed. What else ran there
+    # fails as the helper's doing (HelperGone), not as its own action's failure.
+    helper = runner.Helper(tmp_path)
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    try:
+        install = asyncio.create_task(
+            helper.run(["install", "web", str(chart)], kubeconfig=silent, timeout=300)
+        )
+        other = asyncio.create_task(
+            helper.run(["rollback", "db", "1"], kubeconfig=silent, timeout=300)
+        )
+        await asyncio.sleep(0.5)
+        first = helper.pid
+        assert first is not None
+        assert not install.done()
+        assert not other.done()
+        install.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await install
+        with pytest.raises(runner.HelperGone, match="the helm helper ended"):
+            await asyncio.wait_for(other, 30)
+        with pytest.raises(ProcessLookupError):
+            os.kill(first, 0)
+        assert not helper.busy("default", "web")
+        with pytest.raises(runner.HelmFailed, match="unknown command"):
+            await helper.run(["frob", "web"], kubeconfig=KUBECONFIG, timeout=5)
+        assert helper.pid not in (None, first)
+    finally:
+        await helper.close()
+
+
+async def test_a_release_still_acted_on_is_refused_a_second_action(
+    tmp_path: Path, silent: dict[str, Any]
+) -> None:
+    helper = runner.Helper(tmp_path)
+    try:
+        # A rollback ignores a cancel: the helper goes on with it after its caller left.
+        first = asyncio.create_task(
+            helper.run(["rollback", "web", "1", "--namespace", "a"], kubeconfig=silent, timeout=300)
+        )
+        await asyncio.sleep(0.5)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert helper.busy("a", "web")
+        assert not helper.busy("b", "web")
+        with pytest.raises(runner.ReleaseBusy, match="release a/web is still running"):
+            await helper.run(
+                ["uninstall", "web", "--namespace", "a"], kubeconfig=KUBECONFIG, timeout=5
+            )
+        # Another namespace's release of the same name is not held up.
+        with pytest.raises(runner.HelmFailed) as other:
+            await helper.run(
+                ["uninstall", "web", "--namespace", "b"], kubeconfig=KUBECONFIG, timeout=5
+            )
+        assert not isinstance(other.value, runner.HelperGone)
+    finally:
+        await helper.close()
+
+
+async def test_a_request_past_its_deadline_restarts_the_helper(
+    tmp_path: Path, silent: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "GRACE", 0.5)
+    helper = runner.Helper(tmp_path)
+    try:
+        with pytest.raises(runner.HelmFailed, match="did not finish within"):
+            await helper.run(["rollback", "web", "1"], kubeconfig=silent, timeout=0.5)
+        with pytest.raises(runner.HelmFailed, match="unknown command"):
+            await helper.run(["frob", "web"], kubeconfig=KUBECONFIG, timeout=5)
+        assert not helper.busy("default", "web")
+    finally:
+        await helper.close()
+
+
+def _reader(data: bytes, limit: int) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader(limit=limit)
+    reader.feed_data(data)
+    reader.feed_eof()
+    return reader
+
+
+async def test_an_answer_too_long_to_read_is_its_requests_alone() -> None:
+    long = b'{"id":7,"error":"' + b"x" * 5000 + b'"}\n'
+    reader = _reader(long + b'{"id":8,"output":"ok"}\n', limit=1024)
+    head, whole = await runner._line(reader)
+    assert not whole
+    assert runner._attributed(head) == 7
+    line, whole = await runner._line(reader)
+    assert whole
+    assert runner._attributed(line) == 8
+    assert await runner._line(reader) == (b"", True)
+    # A line that names no request cannot be blamed on one.
+    assert runner._attributed(b'{"output":"?"}\n') is None
+    assert runner._attributed(b'{"id":9,"outp\n') is None
+
+
+# A stand-in for the helper's ends by its bounds (the real ones are proven on the real
+# control plane, tests/integration/helm/test_helper_isolation.py): it holds every
+# request unanswered until one for release "hog" comes, then exits as the helper does
+# past its memory bound. Alone (the CPU limit in its environment) it answers at once,
+# unless the request is the hog's.
+_BOUNDED = r"""
+import json, os, sys
+alone = "KIDP_HELM_SERVER_CPU_SECONDS" in os.environ
+for line in sys.stdin:
+    req = json.loads(line)
+    if req.get("argv", ["", ""])[1] == "hog":
+        sys.exit(3)
+    if alone:
+        print(json.dumps({"id": req["id"], "output": "alone"}, separators=(",", ":")), flush=True)
+"""
+
+
+def _bounded(argv: Sequence[str]) -> Sequence[str]:
+    return [sys.executable, "-u", "-c", _BOUNDED] if argv[0].endswith("kidp-helm-server") else argv
+
+
+async def test_the_releases_in_flight_when_the_helper_passes_a_bound_run_alone_next(
+    tmp_path: Path,
+) -> None:
+    helper = runner.Helper(tmp_path)
+    try:
+        with proc.substituted(_bounded):
+            held = [
+                asyncio.create_task(
+                    helper.run(["upgrade", name, "c"], kubeconfig=KUBECONFIG, timeout=60)
+                )
+                for name in ("web", "db")
+            ]
+            await asyncio.sleep(0.2)
+            assert helper.ended == 0
+            with pytest.raises(runner.HelperGone, match="exit code 3"):
+                await helper.run(["install", "hog", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            for task in held:
+                with pytest.raises(runner.HelperGone):
+                    await task
+            assert helper.ended == 1
+            assert helper.suspected("default", "web")
+            assert helper.suspected("default", "hog")
+
+            # Each alone: the innocent answers and is no longer suspected...
+            assert await helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60) == (
+                "alone"
+            )
+            assert not helper.suspected("default", "web")
+            # ... the guilty fails with the reason, counted as its own failure, and
+            # stays a suspect: its retries never reach the shared helper.
+            for _ in range(2):
+                with pytest.raises(runner.HelmFailed) as failed:
+                    await helper.run(["install", "hog", "c"], kubeconfig=KUBECONFIG, timeout=60)
+                assert not isinstance(failed.value, runner.HelperGone)
+                assert "exhausted the memory bound of the helm helper (1024 MiB)" in str(
+                    failed.value
+                )
+            assert helper.suspected("default", "hog")
+            assert helper.ended == 1
+            assert helper.pid is None  # the shared helper was not started again
+    finally:
+        await helper.close()
+
+
+async def test_only_a_render_within_the_bounds_clears_a_suspect(tmp_path: Path) -> None:
+    helper = runner.Helper(tmp_path)
+    try:
+        with proc.substituted(_bounded):
+            held = asyncio.create_task(
+                helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            )
+            await asyncio.sleep(0.2)
+            with pytest.raises(runner.HelperGone):
+                await helper.run(["install", "hog", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            with pytest.raises(runner.HelperGone):
+                await held
+            # The remedy after a failure (an uninstall) is answered: still suspected.
+            assert await helper.run(["uninstall", "web"], kubeconfig=KUBECONFIG, timeout=60) == (
+                "alone"
+            )
+            assert helper.suspected("default", "web")
+            await helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            assert not helper.suspected("default", "web")
+    finally:
+        await helper.close()
