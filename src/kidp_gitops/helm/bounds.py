@@ -26,12 +26,13 @@ from kidp_gitops.proc import sandbox
 
 RENDER_MIN = 10.0
 """The least time a chart's templates may render (see `render`)."""
-RENDER_MAX = 60.0
-"""The most time a chart's templates may render, unless the operator says otherwise
-(`Helper(render_max=...)`): a real chart renders in well under a second."""
+RENDER_MAX = sandbox.Limits.render
+"""The most time a chart's templates may render by default; the operator's setting is
+`sandbox.LIMITS.render` (`kidp controller run --helm-render-time-limit`): a real chart
+renders in well under a second."""
 ALONE_CPU = 180
-"""CPU seconds of a helper serving one release alone: more than any render may take
-(`RENDER_MAX`) with the action's own work (well under one second), whatever the
+"""CPU seconds of a helper serving one release alone: more than a render may take by
+default (`RENDER_MAX`) with the action's own work (well under one second), whatever the
 release's spec.timeout."""
 EXIT_CRASH, EXIT_MEMORY, EXIT_RENDER, EXIT_CPU = 2, 3, 4, 5
 BLAMED = frozenset({EXIT_CRASH, EXIT_MEMORY, EXIT_RENDER, EXIT_CPU})
@@ -41,11 +42,12 @@ _OUT_OF_MEMORY = re.compile(r"out of memory|stack exceeds|cannot allocate memory
 _OVERRUN = re.compile(r"request (\d+) rendered")
 
 
-def render(timeout: float, render_max: float = RENDER_MAX) -> float:
+def render(timeout: float, render_max: float | None = None) -> float:
     """How long an install's or upgrade's templates may render: a quarter of the
     action's timeout (a loaded machine may slow a render tenfold), never less than
-    `RENDER_MIN` and never more than the operator's `render_max`."""
-    return min(max(RENDER_MIN, timeout / 4), max(RENDER_MIN, render_max))
+    `RENDER_MIN` and never more than the operator's `render_max` (`sandbox.LIMITS`)."""
+    cap = sandbox.LIMITS.render if render_max is None else render_max
+    return min(max(RENDER_MIN, timeout / 4), max(RENDER_MIN, cap))
 
 
 def memory(*, alone: bool) -> int:

@@ -167,12 +167,12 @@ class Helper:
         self,
         home: Path,
         *,
-        render_max: float = bounds.RENDER_MAX,
+        render_max: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.home = home
         self.render_max = render_max
-        """The operator's cap on any render's bound (`bounds.render`)."""
+        """A cap on any render's bound other than the operator's (`bounds.render`)."""
         self._clock = clock
         self._running: _Running | None = None
         self._lock = asyncio.Lock()

@@ -4,6 +4,7 @@ release's failure, by the bound it passed."""
 from __future__ import annotations
 
 from kidp_gitops.helm import bounds
+from kidp_gitops.proc import sandbox
 
 INSTALL = {"argv": ["install", "web", "/c"], "renderTimeout": 12.5}
 
@@ -44,6 +45,11 @@ def test_the_bounds_scale_with_the_action_within_the_operators_caps() -> None:
     # A tenant's long spec.timeout does not buy a long render, nor more CPU alone.
     assert bounds.render(24 * 3600) == bounds.RENDER_MAX == 60
     assert bounds.render(24 * 3600, render_max=30) == 30
+    previous = sandbox.configure(sandbox.Limits(render=20))
+    try:
+        assert bounds.render(24 * 3600) == 20  # the operator's flag
+    finally:
+        sandbox.configure(previous)
     assert bounds.render(300, render_max=1) == bounds.RENDER_MIN
     assert bounds.cpu_seconds() == bounds.ALONE_CPU
     # Alone, as much memory as one request may use in the shared helper.
