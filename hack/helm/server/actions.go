@@ -275,7 +275,7 @@ func (s *server) install(ctx context.Context, req request, args []string) error 
 	client.WaitStrategy = kube.WaitStrategy(c.wait)
 	client.WaitOptions = waitOptions(ctx)
 	client.DryRunStrategy = action.DryRunNone
-	if client.PostRenderer, err = newPostRenderer(ctx, in.postRenderer, in.postArgs); err != nil {
+	if client.PostRenderer, err = newPostRenderer(ctx, in.postRenderer, in.postArgs, c.timeout, s.renders.pauser(req.ID)); err != nil {
 		return fmt.Errorf("INSTALLATION FAILED: %w", err)
 	}
 	// Helm's own schema check follows any reference (schema.go): the helper's instead.
@@ -346,7 +346,7 @@ func (s *server) upgrade(ctx context.Context, req request, args []string) error 
 	client.WaitStrategy = kube.WaitStrategy(c.wait)
 	client.WaitOptions = waitOptions(ctx)
 	client.DryRunStrategy = action.DryRunNone
-	if client.PostRenderer, err = newPostRenderer(ctx, in.postRenderer, in.postArgs); err != nil {
+	if client.PostRenderer, err = newPostRenderer(ctx, in.postRenderer, in.postArgs, c.timeout, s.renders.pauser(req.ID)); err != nil {
 		return err
 	}
 	client.SkipSchemaValidation = true // the helper's check instead (schema.go)

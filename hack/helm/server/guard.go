@@ -65,6 +65,7 @@ func guardMemory(limit uint64) {
 		if used := memoryInUse(samples); used > limit {
 			fmt.Fprintf(os.Stderr, "kidp-helm-server: memory bound exceeded: %d MiB held, bound %d MiB\n",
 				used>>20, limit>>20)
+			killPlugins()
 			os.Exit(exitMemory)
 		}
 	}
@@ -80,6 +81,7 @@ func limitCPU(seconds uint64) error {
 	go func() {
 		<-xcpu
 		fmt.Fprintf(os.Stderr, "kidp-helm-server: CPU time bound exceeded: %d s\n", seconds)
+		killPlugins()
 		os.Exit(exitCPU)
 	}()
 	return syscall.Setrlimit(syscall.RLIMIT_CPU, &syscall.Rlimit{Cur: seconds, Max: seconds + 5})
@@ -124,6 +126,28 @@ func (r *renders) end(id int64) {
 	r.mu.Unlock()
 }
 
+// pauser returns what pauses request `id`'s render watch (for a post-renderer, a process
+// that can be killed on its own) and returns what resumes it, the time already rendered
+// kept.
+func (r *renders) pauser(id int64) func() func() {
+	return func() func() {
+		r.mu.Lock()
+		paused, ok := r.started[id]
+		delete(r.started, id)
+		at := time.Now()
+		r.mu.Unlock()
+		return func() {
+			if !ok {
+				return
+			}
+			r.mu.Lock()
+			paused.at = paused.at.Add(time.Since(at))
+			r.started[id] = paused
+			r.mu.Unlock()
+		}
+	}
+}
+
 // overrun returns a request rendering for longer than its bound, if any.
 func (r *renders) overrun(now time.Time) (int64, time.Duration, bool) {
 	r.mu.Lock()
@@ -143,6 +167,7 @@ func (r *renders) guard() {
 		if id, bound, ok := r.overrun(now); ok {
 			fmt.Fprintf(os.Stderr, "kidp-helm-server: request %d rendered its chart's templates for longer than %s\n",
 				id, bound)
+			killPlugins()
 			os.Exit(exitRender)
 		}
 	}

@@ -122,7 +122,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "kidp-helm-server: moving its requests off standard input: %v\n", err)
 		os.Exit(1)
 	}
-	if err := s.serve(requests); err != nil {
+	err = s.serve(requests)
+	killPlugins() // what the drain left running
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "kidp-helm-server: %v\n", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
