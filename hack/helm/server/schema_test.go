@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 )
@@ -113,5 +114,46 @@ func TestRequestsMoveOffStandardInput(t *testing.T) {
 	n, _ := requests.Read(buf)
 	if string(buf[:n]) != "{\"id\":1}\n" {
 		t.Fatalf("the request pipe gave %q", buf[:n])
+	}
+}
+
+// A schema whose references multiply (allOf of "#" four times, nested values) costs
+// 4^depth: it is checked under the render's watch, so the render bound ends it.
+func TestASchemaIsCheckedUnderTheRenderWatch(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(dir+"/"+name, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("Chart.yaml", "apiVersion: v2\nname: web\nversion: 1.0.0\n")
+	write("values.schema.json", `{"properties":{"x":{"allOf":[{"$ref":"#"},{"$ref":"#"},{"$ref":"#"},{"$ref":"#"}]}}}`)
+	nested := "1"
+	for range 8 {
+		nested = `{"x":` + nested + `}`
+	}
+	write("values.json", nested)
+	s := &server{charts: newChartCache(chartCacheSize), renders: newRenders()}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.checkSchema(request{ID: 9, RenderTimeout: 60}, dir, &chartFlags{values: []string{dir + "/values.json"}}, nil)
+	}()
+	watched := false
+	for !watched {
+		select {
+		case err := <-done:
+			t.Fatalf("checked (%v) without the render's watch ever seen", err)
+		default:
+		}
+		s.renders.mu.Lock()
+		_, watched = s.renders.started[9]
+		s.renders.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("valid values refused: %v", err)
+	}
+	if _, _, ok := s.renders.overrun(time.Now().Add(time.Hour)); ok {
+		t.Fatal("the watch outlived the check")
 	}
 }
