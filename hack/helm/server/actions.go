@@ -21,10 +21,14 @@ import (
 
 	"helm.sh/helm/v4/pkg/action"
 	ci "helm.sh/helm/v4/pkg/chart"
+	"helm.sh/helm/v4/pkg/chart/common/util"
+	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/cli"
 	"helm.sh/helm/v4/pkg/cli/values"
 	"helm.sh/helm/v4/pkg/getter"
 	"helm.sh/helm/v4/pkg/kube"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	rspb "helm.sh/helm/v4/pkg/release/v1"
 )
 
 // The helm CLI's wait options for every wait (pkg/cmd defaultCLIWaitOptions).
@@ -193,6 +197,52 @@ func (s *server) inputs(req request, path string, c *chartFlags) (ci.Charter, ma
 	return chrt, vals, nil
 }
 
+// checkSchema checks the request's values against its chart's schemas (schema.go) on a
+// copy of the chart and values of its own, under the render's watch (guard.go): what a
+// schema costs counts as rendering. `reuse`: the release whose values an upgrade with
+// --reuse-values merges under the new ones, as Helm's Upgrade.reuseValues does.
+func (s *server) checkSchema(req request, path string, c *chartFlags, reuse *rspb.Release) error {
+	if bound := time.Duration(req.RenderTimeout * float64(time.Second)); bound > 0 {
+		s.renders.begin(req.ID, bound)
+		defer s.renders.end(req.ID)
+	}
+	chrt, vals, err := s.inputs(req, path, c)
+	if err != nil {
+		return err
+	}
+	if reuse != nil {
+		old, err := util.CoalesceValues(reuse.Chart, reuse.Config)
+		if err != nil {
+			return fmt.Errorf("failed to rebuild old values: %w", err)
+		}
+		vals = util.CoalesceTables(vals, reuse.Config)
+		if v2, ok := chrt.(*chartv2.Chart); ok {
+			v2.Values = old
+		}
+	}
+	return checkValues(chrt, vals)
+}
+
+// deployed is the release an upgrade starts from (Helm's prepareUpgrade): the last one
+// when deployed, else the last deployed one, else the last; nil when there is none
+// (Helm's upgrade then fails with its own words).
+func deployed(cfg *action.Configuration, name string) *rspb.Release {
+	last, err := cfg.Releases.Last(name)
+	if err != nil {
+		return nil
+	}
+	if r, ok := last.(*rspb.Release); ok && r.Info != nil && r.Info.Status == rcommon.StatusDeployed {
+		return r
+	}
+	if current, err := cfg.Releases.Deployed(name); err == nil {
+		if r, ok := current.(*rspb.Release); ok {
+			return r
+		}
+	}
+	r, _ := last.(*rspb.Release)
+	return r
+}
+
 func (s *server) install(ctx context.Context, req request, args []string) error {
 	f := newFlags("install")
 	var c common
@@ -225,12 +275,17 @@ func (s *server) install(ctx context.Context, req request, args []string) error 
 	client.WaitStrategy = kube.WaitStrategy(c.wait)
 	client.WaitOptions = waitOptions(ctx)
 	client.DryRunStrategy = action.DryRunNone
-	if client.PostRenderer, err = newPostRenderer(ctx, in.postRenderer, in.postArgs); err != nil {
+	if client.PostRenderer, err = newPostRenderer(ctx, in.postRenderer, in.postArgs, c.timeout, s.renders.pauser(req.ID)); err != nil {
 		return fmt.Errorf("INSTALLATION FAILED: %w", err)
 	}
+	// Helm's own schema check follows any reference (schema.go): the helper's instead.
+	client.SkipSchemaValidation = true
 	chrt, vals, err := s.inputs(req, pos[1], &in)
 	if err == nil {
 		err = installable(chrt)
+	}
+	if err == nil && !o.SkipSchemaValidation {
+		err = s.checkSchema(req, pos[1], &in, nil)
 	}
 	if err == nil {
 		_, err = client.RunWithContext(ctx, chrt, vals)
@@ -291,12 +346,22 @@ func (s *server) upgrade(ctx context.Context, req request, args []string) error 
 	client.WaitStrategy = kube.WaitStrategy(c.wait)
 	client.WaitOptions = waitOptions(ctx)
 	client.DryRunStrategy = action.DryRunNone
-	if client.PostRenderer, err = newPostRenderer(ctx, in.postRenderer, in.postArgs); err != nil {
+	if client.PostRenderer, err = newPostRenderer(ctx, in.postRenderer, in.postArgs, c.timeout, s.renders.pauser(req.ID)); err != nil {
 		return err
 	}
+	client.SkipSchemaValidation = true // the helper's check instead (schema.go)
 	chrt, vals, err := s.inputs(req, pos[1], &in)
 	if err != nil {
 		return err
+	}
+	if !o.SkipSchemaValidation {
+		var reuse *rspb.Release
+		if o.ReuseValues && !o.ResetValues {
+			reuse = deployed(cfg, pos[0])
+		}
+		if err := s.checkSchema(req, pos[1], &in, reuse); err != nil {
+			return fmt.Errorf("UPGRADE FAILED: %w", err)
+		}
 	}
 	if _, err := client.RunWithContext(ctx, pos[0], chrt, vals); err != nil {
 		return fmt.Errorf("UPGRADE FAILED: %w", err)

@@ -9,10 +9,12 @@ package main
 //
 //	exitMemory (3)  the process's memory passed its bound (KIDP_HELM_SERVER_MEMORY_LIMIT)
 //	exitRender (4)  a chart's templates rendered for longer than their request allowed
-//	                (the request's renderTimeout, shorter than the action's wait)
+//	                (the request's renderTimeout, shorter than the action's wait); it
+//	                names the request ("request N rendered …")
+//	exitCPU (5)     its CPU time passed KIDP_HELM_SERVER_CPU_SECONDS (RLIMIT_CPU), set
+//	                for the helpers the engine starts for one release alone
 //
-// and a CPU-time limit (KIDP_HELM_SERVER_CPU_SECONDS, RLIMIT_CPU: the kernel sends
-// SIGXCPU) for the helpers the engine starts for one release alone. The engine then
+// Any other end (a signal from outside, the OOM killer) is no request's doing. The engine then
 // tells the release that did it from the others (src/kidp_gitops/helm/runner.py: the
 // releases in flight are run again each in a helper of its own, where only the guilty
 // one ends the same way).
@@ -20,6 +22,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
@@ -31,6 +34,7 @@ import (
 const (
 	exitMemory = 3
 	exitRender = 4
+	exitCPU    = 5
 	// How often the bounds are looked at: a template doubling a string reaches the
 	// next power of two in about this time, so the bound is passed by one step at most.
 	guardPoll = 50 * time.Millisecond
@@ -61,14 +65,25 @@ func guardMemory(limit uint64) {
 		if used := memoryInUse(samples); used > limit {
 			fmt.Fprintf(os.Stderr, "kidp-helm-server: memory bound exceeded: %d MiB held, bound %d MiB\n",
 				used>>20, limit>>20)
+			killPlugins()
 			os.Exit(exitMemory)
 		}
 	}
 }
 
-// limitCPU sets RLIMIT_CPU: past `seconds` of CPU time the kernel sends SIGXCPU, which
-// ends the process (the engine sets it for a helper serving one release alone).
+// limitCPU sets RLIMIT_CPU: past `seconds` of CPU time the kernel sends SIGXCPU, and
+// the process ends with exitCPU (the engine sets it for a helper serving one release
+// alone). Go's runtime ignores SIGXCPU unless asked for it, so without the handler the
+// kernel's SIGKILL at the hard limit would end it, which says nothing of why.
 func limitCPU(seconds uint64) error {
+	xcpu := make(chan os.Signal, 1)
+	signal.Notify(xcpu, syscall.SIGXCPU)
+	go func() {
+		<-xcpu
+		fmt.Fprintf(os.Stderr, "kidp-helm-server: CPU time bound exceeded: %d s\n", seconds)
+		killPlugins()
+		os.Exit(exitCPU)
+	}()
 	return syscall.Setrlimit(syscall.RLIMIT_CPU, &syscall.Rlimit{Cur: seconds, Max: seconds + 5})
 }
 
@@ -111,6 +126,28 @@ func (r *renders) end(id int64) {
 	r.mu.Unlock()
 }
 
+// pauser returns what pauses request `id`'s render watch (for a post-renderer, a process
+// that can be killed on its own) and returns what resumes it, the time already rendered
+// kept.
+func (r *renders) pauser(id int64) func() func() {
+	return func() func() {
+		r.mu.Lock()
+		paused, ok := r.started[id]
+		delete(r.started, id)
+		at := time.Now()
+		r.mu.Unlock()
+		return func() {
+			if !ok {
+				return
+			}
+			r.mu.Lock()
+			paused.at = paused.at.Add(time.Since(at))
+			r.started[id] = paused
+			r.mu.Unlock()
+		}
+	}
+}
+
 // overrun returns a request rendering for longer than its bound, if any.
 func (r *renders) overrun(now time.Time) (int64, time.Duration, bool) {
 	r.mu.Lock()
@@ -130,6 +167,7 @@ func (r *renders) guard() {
 		if id, bound, ok := r.overrun(now); ok {
 			fmt.Fprintf(os.Stderr, "kidp-helm-server: request %d rendered its chart's templates for longer than %s\n",
 				id, bound)
+			killPlugins()
 			os.Exit(exitRender)
 		}
 	}

@@ -40,6 +40,16 @@ func TestGuardChild(t *testing.T) {
 			held = append(held, last+last)
 		}
 		t.Fatal("doubled past 16 TiB without ending")
+	case "cpu":
+		if err := limitCPU(1); err != nil {
+			t.Fatal(err)
+		}
+		for spin := 0; ; spin++ { // what a template looping without end does
+			if spin < 0 {
+				break
+			}
+		}
+		t.Fatal("spun past its CPU time bound without ending")
 	case "render":
 		r := newRenders()
 		go r.guard()
@@ -52,6 +62,15 @@ func TestGuardChild(t *testing.T) {
 func TestMemoryBoundEndsTheProcess(t *testing.T) {
 	code, said := child(t, "memory")
 	if code != exitMemory || !strings.Contains(said, "memory bound exceeded") {
+		t.Fatalf("exit %d, said %q", code, said)
+	}
+}
+
+// The kernel's SIGXCPU ends the process with a code of its own, not the SIGKILL (-9) of
+// the hard limit that any outside kill or the OOM killer also gives.
+func TestTheCPUBoundEndsTheProcessWithItsOwnCode(t *testing.T) {
+	code, said := child(t, "cpu")
+	if code != exitCPU || !strings.Contains(said, "CPU time bound exceeded") {
 		t.Fatalf("exit %d, said %q", code, said)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -116,11 +117,39 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	if err := s.serve(os.Stdin); err != nil {
+	requests, err := requestsOffStdin()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "kidp-helm-server: moving its requests off standard input: %v\n", err)
+		os.Exit(1)
+	}
+	err = s.serve(requests)
+	killPlugins() // what the drain left running
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "kidp-helm-server: %v\n", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+}
+
+// requestsOffStdin moves the request pipe from descriptor 0 to a descriptor of its own
+// (closed on exec: no plugin inherits it) and points 0 at /dev/null. Anything in the
+// process that opens "standard input" — a path like /proc/self/fd/0 in a chart's
+// content, a post-renderer's child — reads nothing, not other tenants' requests.
+func requestsOffStdin() (*os.File, error) {
+	fd, err := syscall.Dup(0)
+	if err != nil {
+		return nil, err
+	}
+	syscall.CloseOnExec(fd)
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer null.Close()
+	if err := syscall.Dup3(int(null.Fd()), 0, 0); err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "requests"), nil
 }
 
 func (s *server) serve(in io.Reader) error {

@@ -5,8 +5,11 @@ package main
 // plugins directory, the manifests on standard input, the result on standard output.
 // Unlike Helm's own runner, which starts it with a context that is never cancelled,
 // the plugin runs in a process group of its own that is killed when the request is
-// cancelled, or when the plugin is done, as the whole helm process group was; its
-// output is bounded.
+// cancelled, when the plugin is done, when its own deadline (the action's --timeout)
+// passes, or when the helper ends (killPlugins, guard.go), as the whole helm process
+// group was; its output is bounded. It is a process that can be killed, so its time
+// does not count against the render's bound (which ends the whole shared helper): the
+// render's watch is paused while it runs.
 
 import (
 	"bytes"
@@ -18,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -46,14 +50,33 @@ type pluginManifest struct {
 }
 
 type pluginRenderer struct {
-	ctx  context.Context
-	name string
-	dir  string
-	argv []string
+	ctx      context.Context
+	name     string
+	dir      string
+	argv     []string
+	deadline time.Duration
+	// pause pauses the render's watch and returns what resumes it.
+	pause func() func()
+}
+
+// running holds the process groups of the post-renderers running now, killed when the
+// helper ends (their groups are their own, out of reach of the engine's kill).
+var running = struct {
+	sync.Mutex
+	groups map[int]bool
+}{groups: map[int]bool{}}
+
+// killPlugins kills every post-renderer's process group still running.
+func killPlugins() {
+	running.Lock()
+	defer running.Unlock()
+	for pgid := range running.groups {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
 }
 
 // newPostRenderer finds the post-renderer plugin `name` (nil without one).
-func newPostRenderer(ctx context.Context, name string, args []string) (postrenderer.PostRenderer, error) {
+func newPostRenderer(ctx context.Context, name string, args []string, deadline time.Duration, pause func() func()) (postrenderer.PostRenderer, error) {
 	if name == "" {
 		return nil, nil
 	}
@@ -93,7 +116,7 @@ func newPostRenderer(ctx context.Context, name string, args []string) (postrende
 			if len(argv) == 0 || argv[0] == "" {
 				break
 			}
-			return &pluginRenderer{ctx: ctx, name: name, dir: dir, argv: append(argv, args...)}, nil
+			return &pluginRenderer{ctx: ctx, name: name, dir: dir, argv: append(argv, args...), deadline: deadline, pause: pause}, nil
 		}
 		return nil, fmt.Errorf("plugin %q: no plugin command is applicable", name)
 	}
@@ -101,16 +124,34 @@ func newPostRenderer(ctx context.Context, name string, args []string) (postrende
 }
 
 func (p *pluginRenderer) Run(manifests *bytes.Buffer) (*bytes.Buffer, error) {
-	cmd := exec.CommandContext(p.ctx, p.argv[0], p.argv[1:]...)
+	if p.pause != nil {
+		defer p.pause()()
+	}
+	ctx, cancel := p.ctx, context.CancelFunc(func() {})
+	if p.deadline > 0 {
+		ctx, cancel = context.WithTimeout(p.ctx, p.deadline)
+	}
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p.argv[0], p.argv[1:]...)
 	cmd.Env = append(os.Environ(), "HELM_PLUGIN_NAME="+p.name, "HELM_PLUGIN_DIR="+p.dir)
 	cmd.Stdin = manifests
 	out := &boundedBuffer{limit: maxRendered}
 	cmd.Stdout = out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: the plugin itself dies with the helper even on a SIGKILL of the helper.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-	if cmd.Process != nil {
+	running.Lock()
+	err := cmd.Start()
+	if err == nil {
+		running.groups[cmd.Process.Pid] = true
+	}
+	running.Unlock()
+	if err == nil {
+		err = cmd.Wait()
+		running.Lock()
+		delete(running.groups, cmd.Process.Pid)
+		running.Unlock()
 		// What the plugin left running in its group (kustomize's children, a shell's
 		// background jobs) ends with the request's use of it, as with a helm process.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -118,6 +159,9 @@ func (p *pluginRenderer) Run(manifests *bytes.Buffer) (*bytes.Buffer, error) {
 	if err != nil {
 		if out.exceeded {
 			return nil, fmt.Errorf("post-renderer %q printed more than %d bytes", p.name, maxRendered)
+		}
+		if p.ctx.Err() == nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("post-renderer %q did not finish within %s", p.name, p.deadline)
 		}
 		if _, ok := errors.AsType[*exec.ExitError](err); ok && p.ctx.Err() == nil {
 			err = fmt.Errorf("plugin %q exited with error", p.name)

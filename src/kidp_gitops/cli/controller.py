@@ -159,6 +159,14 @@ def run(
         int,
         typer.Option(help="KiB: the largest repository file a build reads.", min=1),
     ] = 8192,
+    helm_render_time_limit: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a Helm chart's templates may render at most, whatever a "
+            "HelmRelease's spec.timeout (a quarter of it, at least 10 s).",
+            min=10,
+        ),
+    ] = 60.0,
     kubeconfig: options.Kubeconfig = None,
     context: options.Context = None,
 ) -> None:
@@ -203,7 +211,9 @@ def run(
             ),
             concurrency=concurrency,
             build_limits=Limits(
-                memory=build_memory_limit * 1024 * 1024, file_size=build_file_size_limit * 1024
+                memory=build_memory_limit * 1024 * 1024,
+                file_size=build_file_size_limit * 1024,
+                render=helm_render_time_limit,
             ),
             lockdown=Lockdown(
                 no_cross_namespace_refs=no_cross_namespace_refs,

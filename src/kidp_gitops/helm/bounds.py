@@ -7,65 +7,89 @@ which (hack/helm/server/guard.go):
     2   Go's runtime ended it: a fatal error (out of memory, a stack past its limit) or
         a panic outside a request
     3   its memory passed `memory(...)`
-    4   a render passed `render(timeout)`
+    4   a render passed `render(timeout)`; the helper names the request ("request N")
+    5   a helper serving one release alone passed its CPU time, `ALONE_CPU` (RLIMIT_CPU)
 
-and a helper serving one release alone also has `cpu_seconds` of CPU time (RLIMIT_CPU,
-SIGXCPU). `verdict` turns such an end into the release's failure, in words its owner
-can act on.
+Every bound a tenant's spec could stretch is capped by the operator, not the tenant: the
+render's time by `render_max` (spec.timeout only shortens it), the CPU time of a helper
+serving one release alone is a constant. `verdict` turns such an end into the release's
+failure, in words its owner can act on; `convicts` says which ends are a release's doing
+at all (any other, such as a SIGKILL from outside or the OOM killer, blames no one).
 """
 
 from __future__ import annotations
 
 import re
-import signal
 from typing import Any
 
 from kidp_gitops.proc import sandbox
 
 RENDER_MIN = 10.0
 """The least time a chart's templates may render (see `render`)."""
-ALONE_CPU = 120
-"""CPU seconds of a helper serving one release alone beyond its render's bound (an
-action costs well under one)."""
-EXIT_CRASH, EXIT_MEMORY, EXIT_RENDER = 2, 3, 4
-BLAMED = frozenset({EXIT_CRASH, EXIT_MEMORY, EXIT_RENDER})
-"""The ends of the helper that one of its requests caused."""
+RENDER_MAX = sandbox.Limits.render
+"""The most time a chart's templates may render by default; the operator's setting is
+`sandbox.LIMITS.render` (`kidp controller run --helm-render-time-limit`): a real chart
+renders in well under a second."""
+ALONE_CPU = 180
+"""CPU seconds of a helper serving one release alone: more than a render may take by
+default (`RENDER_MAX`) with the action's own work (well under one second), whatever the
+release's spec.timeout."""
+EXIT_CRASH, EXIT_MEMORY, EXIT_RENDER, EXIT_CPU = 2, 3, 4, 5
+BLAMED = frozenset({EXIT_CRASH, EXIT_MEMORY, EXIT_RENDER, EXIT_CPU})
+"""The ends of the helper that one of its requests may have caused: the releases in
+flight become suspects."""
 _OUT_OF_MEMORY = re.compile(r"out of memory|stack exceeds|cannot allocate memory")
+_OVERRUN = re.compile(r"request (\d+) rendered")
 
 
-def render(timeout: float) -> float:
+def render(timeout: float, render_max: float | None = None) -> float:
     """How long an install's or upgrade's templates may render: a quarter of the
-    action's timeout (a real chart renders in well under a second; a loaded machine may
-    slow it tenfold), and never less than `RENDER_MIN`."""
-    return max(RENDER_MIN, timeout / 4)
+    action's timeout (a loaded machine may slow a render tenfold), never less than
+    `RENDER_MIN` and never more than the operator's `render_max` (`sandbox.LIMITS`)."""
+    cap = sandbox.LIMITS.render if render_max is None else render_max
+    return min(max(RENDER_MIN, timeout / 4), max(RENDER_MIN, cap))
 
 
 def memory(*, alone: bool) -> int:
-    """The memory a helper may hold: one release's helper as much as a build
-    (`sandbox.LIMITS.memory`), the shared helper twice that (every tenant's clients and
-    charts, and its actions in flight)."""
-    return sandbox.LIMITS.memory * (1 if alone else 2)
+    """The memory a helper may hold: the shared helper twice a build's
+    (`sandbox.LIMITS.memory`: every tenant's clients and charts, and its actions in
+    flight), one release's helper as much, since one request may use that much in the
+    shared helper too: a release that passes there must not fail alone."""
+    del alone  # the same bound; the argument says which helper asks
+    return sandbox.LIMITS.memory * 2
 
 
-def cpu_seconds(request: dict[str, Any]) -> int:
-    """The CPU time a helper serving `request` alone may use: its render's bound (a
-    render spinning that long ends by the render's bound first) and `ALONE_CPU`."""
-    return ALONE_CPU + int(request.get("renderTimeout", 0))
+def cpu_seconds() -> int:
+    """The CPU time a helper serving one release alone may use."""
+    return ALONE_CPU
+
+
+def overran(stderr: bytes) -> int | None:
+    """The id of the request whose render passed its bound, from the helper's last
+    words on exit 4."""
+    found = _OVERRUN.findall(stderr.decode("utf-8", "replace"))
+    return int(found[-1]) if found else None
+
+
+def convicts(code: int | None, stderr: bytes) -> bool:
+    """Whether a helper serving one release alone ended by the release's doing: one of
+    its own bounds, or Go's end for want of memory. Anything else (a kill from outside,
+    the OOM killer's SIGKILL, a crash of the helper's own) says nothing of the release."""
+    if code in (EXIT_MEMORY, EXIT_RENDER, EXIT_CPU):
+        return True
+    return code == EXIT_CRASH and bool(_OUT_OF_MEMORY.search(stderr.decode("utf-8", "replace")))
 
 
 def verdict(code: int | None, stderr: bytes, request: dict[str, Any]) -> str:
     """Why a helper serving `request` alone ended (exit `code`, the tail of its
-    `stderr`) before it answered: the release's failure."""
+    `stderr`) before it answered: the release's failure (see `convicts`)."""
     command = request["argv"][0]
-    said = stderr.decode("utf-8", "replace")
-    if code == EXIT_MEMORY or (code == EXIT_CRASH and _OUT_OF_MEMORY.search(said)):
+    if code in (EXIT_MEMORY, EXIT_CRASH):
         mib = memory(alone=True) >> 20
         return f"the chart's templates exhausted the memory bound of the helm helper ({mib} MiB)"
     if code == EXIT_RENDER:
         bound = request.get("renderTimeout", RENDER_MIN)
         return f"rendering the chart's templates timed out after {bound:g}s"
-    if code == -signal.SIGXCPU:
-        return f"helm {command} exceeded its CPU time bound ({cpu_seconds(request)}s)"
-    if code == EXIT_CRASH:
-        return f"helm {command} crashed the helm helper serving this release alone"
+    if code == EXIT_CPU:
+        return f"helm {command} exceeded its CPU time bound ({cpu_seconds()}s)"
     return f"the helm helper serving this release alone ended (exit code {code})"

@@ -31,17 +31,22 @@ ended is logged.
 
 One chart must not take every tenant's actions down with it. A chart's templates run in
 the helper, and Go cannot stop one of them: the helper ends itself when its memory
-passes its bound or a render passes its time (`bounds`: shorter than the action's wait),
-and it may crash. Then nothing tells which request did it, so blame is found by
-isolation: every release that was in flight becomes a suspect, and a suspect's next
-action runs in a helper of its own (`_alone_run`: the same program for one request, its
-memory bounded tighter and its CPU time limited), which only the guilty one ends the
-same way. The guilty release fails with the reason (`HelmFailed`, counted and remediated
-as any failed install or upgrade), and stays a suspect: its retries never reach the
-shared helper again. An innocent one's install or upgrade answers; it goes back to the
-shared helper, retried once (`HelperGone`). The same holds for the release whose
-deadline made the engine restart the helper. A helper ended from outside (a signal the
-engine did not send) blames no one.
+passes its bound or a render passes its time (`bounds`: capped by the operator, not the
+tenant), and it may crash. A render past its time is named by the helper: only its
+release becomes a suspect. Otherwise nothing tells which request did it, so blame is
+found by isolation: every release that was in flight becomes a suspect, and a suspect's
+next action runs in a helper of its own (`_alone_run`: the same program for one request,
+with the shared helper's memory bound and a CPU-time limit; at most `ALONE_AT_ONCE` at
+once), which only the guilty one ends the same way. The guilty release fails with the
+reason (`HelmFailed`, counted and remediated as any failed install or upgrade), and stays
+a suspect: its retries never reach the shared helper again; every release of its
+namespace runs alone for `BACKOFF` too. An innocent one's install or upgrade answers; it
+goes back to the shared helper, retried once (`HelperGone`) — unless it was in flight at
+`STRIKES` ends within `STRIKE_WINDOW`: then it runs alone for `BACKOFF` whatever its runs
+alone show. A release whose deadline passed in the shared helper is a suspect too, its
+action ended with `HelperGone` (another tenant's render may have starved it); a deadline
+counts as the release's failure only alone. A helper ended from outside (a signal the
+engine did not send, the OOM killer) blames no one, alone or shared.
 
 Tests watch the actions asked for, as `proc.substituted` lets them watch programs:
 
@@ -58,6 +63,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -119,6 +125,17 @@ _ACTIONS = frozenset({"install", "upgrade", "rollback", "uninstall", "test"})
 """The helper's commands, each on one release."""
 _SUSPECTS = 4096
 """Releases remembered as suspects, at most (the oldest forgotten first)."""
+STRIKES = 2
+"""Shared-helper ends a release may be in flight at within `STRIKE_WINDOW` before it
+runs alone for `BACKOFF`, whatever its runs alone show (a chart that crashes the shared
+helper only sometimes, or only beside others, must not come back to it each time)."""
+STRIKE_WINDOW = 3600.0
+BACKOFF = 3600.0
+"""Seconds a struck release, or the namespace of a release found guilty, runs alone
+(a tenant creating new names must not cost one shared-helper end each)."""
+ALONE_AT_ONCE = 2
+"""Helpers serving one release alone at once, at most (each may hold as much memory as
+the shared one)."""
 _ID_PREFIX = re.compile(rb'^\{"id":(\d+)')
 
 
@@ -146,13 +163,29 @@ class Helper:
     """The helm actions of one engine (its `home`), served by one helper process, and a
     suspect release's by a helper of its own."""
 
-    def __init__(self, home: Path):
+    def __init__(
+        self,
+        home: Path,
+        *,
+        render_max: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.home = home
+        self.render_max = render_max
+        """A cap on any render's bound other than the operator's (`bounds.render`)."""
+        self._clock = clock
         self._running: _Running | None = None
         self._lock = asyncio.Lock()
         self._ids = itertools.count(1)
-        self._suspects: dict[str, None] = {}
-        """Releases ("namespace/name") whose next action runs alone, oldest first."""
+        self._suspects: dict[str, float] = {}
+        """Releases ("namespace/name") whose actions run alone, oldest first: until an
+        install or upgrade answers alone (0.0), or until a time of `clock` (struck)."""
+        self._strikes: dict[str, list[float]] = {}
+        """When each release was in flight at an end of the shared helper (in the window)."""
+        self._confined: dict[str, float] = {}
+        """Namespaces whose releases run alone, until a time of `clock`: one of theirs
+        was found guilty."""
+        self._alone_slots = asyncio.Semaphore(ALONE_AT_ONCE)
         self._alone: dict[int, tuple[str, _Running]] = {}
         self.ended = 0
         """How many times the shared helper ended under its requests by their doing
@@ -161,7 +194,22 @@ class Helper:
 
     def suspected(self, namespace: str, name: str) -> bool:
         """Whether the release's next action runs in a helper of its own."""
-        return f"{namespace}/{name}" in self._suspects
+        return self._runs_alone(f"{namespace}/{name}")
+
+    def _runs_alone(self, key: str) -> bool:
+        now = self._clock()
+        until = self._suspects.get(key)
+        if until is not None:
+            if until == 0.0 or until > now:
+                return True
+            del self._suspects[key]  # its back-off is over
+        namespace = key.partition("/")[0]
+        confined = self._confined.get(namespace)
+        if confined is not None:
+            if confined > now:
+                return True
+            del self._confined[namespace]
+        return False
 
     @property
     def pid(self) -> int | None:
@@ -187,11 +235,12 @@ class Helper:
         if chart_digest:
             request["chartDigest"] = chart_digest
         if args and args[0] in _RENDERING:
-            request["renderTimeout"] = bounds.render(timeout)
+            request["renderTimeout"] = bounds.render(timeout, self.render_max)
         if max_response:
             request["maxResponse"] = max_response
-        if key and key in self._suspects:
-            said = await self._alone_run(key, request, timeout)
+        if key and self._runs_alone(key):
+            async with self._alone_slots:
+                said = await self._alone_run(key, request, timeout)
         else:
             said = await self._shared_run(key, request, timeout)
         if said.get("busy"):
@@ -215,14 +264,20 @@ class Helper:
             said = await self._ask(running, ident, request, timeout)
             return said
         except TimeoutError as exc:
+            # Late in the shared helper says nothing of the release (others' renders
+            # may have starved it): a suspect, not a failure; alone, it counts.
             late = True
-            raise HelmFailed(f"helm {command} did not finish within {timeout + GRACE:g}s") from exc
+            raise HelperGone(
+                f"helm {command} did not finish within {timeout + GRACE:g}s"
+                " in the shared helm helper"
+            ) from exc
         finally:
             # Not answered: the deadline, or our caller was cancelled (which cancels
             # the answer too, so its state does not tell).
             if said is None and not running.gone:
                 if late:
                     running.late.add(key)
+                    self._suspect({key})  # now: its caller retries at once
                     self._restart(running, f"helm {command} passed its deadline")
                 elif command in _UNSTOPPABLE:
                     self._restart(running, f"gave up on helm {command}")
@@ -232,12 +287,13 @@ class Helper:
 
     async def _alone_run(self, key: str, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         """The request's answer from a helper of its own, which ends with it. A helper
-        that ends before it answers (its bounds, a crash) fails the request with the
-        reason: the release did it. An answered install or upgrade clears the
-        suspicion."""
+        that ends before it answers by one of its bounds fails the request with the
+        reason: the release did it, and its namespace runs alone for `BACKOFF`. Any
+        other end blames no one (`HelperGone`). An answered install or upgrade clears
+        the suspicion, unless the release was struck too often (`STRIKES`)."""
         env = {
             **_environment(self.home, bounds.memory(alone=True)),
-            "KIDP_HELM_SERVER_CPU_SECONDS": str(bounds.cpu_seconds(request)),
+            "KIDP_HELM_SERVER_CPU_SECONDS": str(bounds.cpu_seconds()),
         }
         running = await self._start(env, alone=True)
         ident = next(self._ids)
@@ -252,8 +308,10 @@ class Helper:
         except HelperGone as exc:
             if running.reader is not None:
                 await running.reader  # the process's end is known once it returns
-            if running.ended_by_us:
-                raise  # the engine stops: not the release's doing
+            code = running.process.returncode
+            if running.ended_by_us or not bounds.convicts(code, running.stderr):
+                raise  # the engine stops, or a kill from outside: not the release's doing
+            self._confine(key)
             raise HelmFailed(
                 bounds.verdict(running.process.returncode, running.stderr, request)
             ) from exc
@@ -264,9 +322,9 @@ class Helper:
                 proc.kill(running.process.pid)
             await self._end(running)
         if command in _RENDERING:
-            # Its chart rendered and the action ended within the bounds: innocent. (An
-            # uninstall or rollback answered says nothing of its templates.)
-            self._suspects.pop(key, None)
+            # Its chart rendered and the action ended within the bounds: innocent, unless
+            # struck too often. (An uninstall or rollback says nothing of its templates.)
+            self._acquit(key)
         return said
 
     async def _ask(
@@ -293,12 +351,36 @@ class Helper:
         return any(k == key and not r.gone for k, r in self._alone.values())
 
     def _suspect(self, keys: set[str]) -> None:
+        """`keys` were in flight at an end of the shared helper: each runs alone next,
+        and is struck."""
+        now = self._clock()
         for key in keys:
             if key:
                 self._suspects.pop(key, None)
-                self._suspects[key] = None
-        while len(self._suspects) > _SUSPECTS:
-            del self._suspects[next(iter(self._suspects))]
+                self._suspects[key] = 0.0
+                struck = self._strikes.pop(key, [])  # re-inserted: the newest last
+                self._strikes[key] = [t for t in struck if now - t < STRIKE_WINDOW] + [now]
+        for kept in (self._suspects, self._strikes):
+            while len(kept) > _SUSPECTS:
+                del kept[next(iter(kept))]
+
+    def _acquit(self, key: str) -> None:
+        """`key` answered an install or upgrade alone: back to the shared helper, unless
+        it was in flight at `STRIKES` ends within `STRIKE_WINDOW` (then after `BACKOFF`)."""
+        now = self._clock()
+        struck = [t for t in self._strikes.get(key, []) if now - t < STRIKE_WINDOW]
+        if len(struck) >= STRIKES:
+            self._suspects[key] = struck[-1] + BACKOFF
+        else:
+            self._suspects.pop(key, None)
+
+    def _confine(self, key: str) -> None:
+        """`key` was found guilty: every release of its namespace runs alone for `BACKOFF`."""
+        namespace = key.partition("/")[0]
+        self._confined.pop(namespace, None)
+        self._confined[namespace] = self._clock() + BACKOFF
+        while len(self._confined) > _SUSPECTS:
+            del self._confined[next(iter(self._confined))]
 
     def _restart(self, running: _Running, why: str) -> None:
         """End the helper now (its reader fails what waits on it with `HelperGone`);
@@ -413,13 +495,19 @@ class Helper:
         (or the one past its deadline) become suspects."""
         code = running.process.returncode
         if running.late:
-            suspects = running.late
+            suspects = set()  # suspected as their deadline passed
         elif not running.ended_by_us and code in bounds.BLAMED:
             suspects = set(running.releases.values())
+            overran = bounds.overran(running.stderr) if code == bounds.EXIT_RENDER else None
+            if overran is not None and running.releases.get(overran):
+                # The helper named the request whose render passed its bound: only its
+                # release did it.
+                suspects = {running.releases[overran]}
         else:
             return  # ended by the engine, or from outside: no request's doing
         self.ended += 1
         self._suspect(suspects)
+        suspects |= running.late
         log.warning(
             "the helm helper ended (%s) under %d release(s); each runs alone next: %s",
             _ended(running),

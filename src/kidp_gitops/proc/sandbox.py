@@ -259,6 +259,9 @@ class Limits:
     output: int = 64 * MiB
     """The most a build may write as its result: the engine reads it whole and parses
     it, so this bounds the engine's own memory for one build."""
+    render: float = 60.0
+    """Seconds a Helm chart's templates may render at most, whatever a HelmRelease's
+    spec.timeout (src/kidp_gitops/helm/bounds.py: a quarter of it, at least 10 s)."""
 
 
 LIMITS = Limits()

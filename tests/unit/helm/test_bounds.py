@@ -3,16 +3,15 @@ release's failure, by the bound it passed."""
 
 from __future__ import annotations
 
-import signal
-
 from kidp_gitops.helm import bounds
+from kidp_gitops.proc import sandbox
 
 INSTALL = {"argv": ["install", "web", "/c"], "renderTimeout": 12.5}
 
 
 def test_each_end_names_the_bound_it_passed() -> None:
     assert bounds.verdict(3, b"", INSTALL) == (
-        "the chart's templates exhausted the memory bound of the helm helper (1024 MiB)"
+        "the chart's templates exhausted the memory bound of the helm helper (2048 MiB)"
     )
     # Go's own end for want of memory says the same.
     said = b"fatal error: runtime: out of memory\n"
@@ -21,15 +20,37 @@ def test_each_end_names_the_bound_it_passed() -> None:
     assert bounds.verdict(4, b"", INSTALL) == (
         "rendering the chart's templates timed out after 12.5s"
     )
-    assert bounds.verdict(-signal.SIGXCPU, b"", INSTALL) == (
-        "helm install exceeded its CPU time bound (132s)"
-    )
-    assert "crashed" in bounds.verdict(2, b"panic: oops", INSTALL)
-    assert "exit code 1" in bounds.verdict(1, b"", INSTALL)
+    assert bounds.verdict(5, b"", INSTALL) == ("helm install exceeded its CPU time bound (180s)")
 
 
-def test_the_bounds_scale_with_the_action() -> None:
-    assert bounds.render(300) == 75
+def test_only_the_helpers_own_bounds_convict_a_release() -> None:
+    for code in (3, 4, 5):
+        assert bounds.convicts(code, b"")
+    assert bounds.convicts(2, b"fatal error: runtime: out of memory\n")
+    # A kill from outside (the OOM killer's too), the helper's own crash, a clean exit.
+    ends: list[tuple[int | None, bytes]] = [(-9, b""), (2, b"panic: oops"), (1, b""), (None, b"")]
+    for end, said in ends:
+        assert not bounds.convicts(end, said)
+
+
+def test_the_helper_names_the_request_past_its_render_bound() -> None:
+    said = b"kidp-helm-server: request 17 rendered its chart's templates for longer than 10s\n"
+    assert bounds.overran(b"noise\n" + said) == 17
+    assert bounds.overran(b"kidp-helm-server: memory bound exceeded") is None
+
+
+def test_the_bounds_scale_with_the_action_within_the_operators_caps() -> None:
+    assert bounds.render(200) == 50
     assert bounds.render(5) == bounds.RENDER_MIN
-    assert bounds.memory(alone=False) == 2 * bounds.memory(alone=True)
-    assert bounds.cpu_seconds({"argv": ["rollback"]}) == bounds.ALONE_CPU
+    # A tenant's long spec.timeout does not buy a long render, nor more CPU alone.
+    assert bounds.render(24 * 3600) == bounds.RENDER_MAX == 60
+    assert bounds.render(24 * 3600, render_max=30) == 30
+    previous = sandbox.configure(sandbox.Limits(render=20))
+    try:
+        assert bounds.render(24 * 3600) == 20  # the operator's flag
+    finally:
+        sandbox.configure(previous)
+    assert bounds.render(300, render_max=1) == bounds.RENDER_MIN
+    assert bounds.cpu_seconds() == bounds.ALONE_CPU
+    # Alone, as much memory as one request may use in the shared helper.
+    assert bounds.memory(alone=True) == bounds.memory(alone=False)

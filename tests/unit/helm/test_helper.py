@@ -208,8 +208,11 @@ async def test_a_request_past_its_deadline_restarts_the_helper(
     monkeypatch.setattr(runner, "GRACE", 0.5)
     helper = runner.Helper(tmp_path)
     try:
-        with pytest.raises(runner.HelmFailed, match="did not finish within"):
+        # Late in the shared helper: not the release's failure (others may have starved
+        # it), but it runs alone next, where a deadline counts.
+        with pytest.raises(runner.HelperGone, match="did not finish within"):
             await helper.run(["rollback", "web", "1"], kubeconfig=silent, timeout=0.5)
+        assert helper.suspected("default", "web")
         with pytest.raises(runner.HelmFailed, match="unknown command"):
             await helper.run(["frob", "web"], kubeconfig=KUBECONFIG, timeout=5)
         assert not helper.busy("default", "web")
@@ -242,16 +245,31 @@ async def test_an_answer_too_long_to_read_is_its_requests_alone() -> None:
 # A stand-in for the helper's ends by its bounds (the real ones are proven on the real
 # control plane, tests/integration/helm/test_helper_isolation.py): it holds every
 # request unanswered until one for release "hog" comes, then exits as the helper does
-# past its memory bound. Alone (the CPU limit in its environment) it answers at once,
-# unless the request is the hog's.
+# past its memory bound; for release "spin" it names the request and exits as past a
+# render's bound. Alone (the CPU limit in its environment) it answers at once (after
+# a while for "slow…", noting when in $HOME/alone), unless the request is the hog's or
+# the spinner's, or "killed"'s: then it is SIGKILLed as by the OOM killer.
 _BOUNDED = r"""
-import json, os, sys
+import json, os, signal, sys, time
 alone = "KIDP_HELM_SERVER_CPU_SECONDS" in os.environ
 for line in sys.stdin:
     req = json.loads(line)
-    if req.get("argv", ["", ""])[1] == "hog":
+    name = req.get("argv", ["", ""])[1]
+    if name.startswith("hog"):
         sys.exit(3)
+    if name == "spin":
+        print(f"kidp-helm-server: request {req['id']} rendered its chart's templates for longer"
+              " than 10s", file=sys.stderr, flush=True)
+        sys.exit(4)
+    if alone and name == "killed":
+        os.kill(os.getpid(), signal.SIGKILL)
     if alone:
+        if name.startswith("slow"):
+            with open(os.path.join(os.environ["HOME"], "alone"), "a") as log:
+                log.write(f"+ {time.monotonic()}\n")
+            time.sleep(0.5)
+            with open(os.path.join(os.environ["HOME"], "alone"), "a") as log:
+                log.write(f"- {time.monotonic()}\n")
         print(json.dumps({"id": req["id"], "output": "alone"}, separators=(",", ":")), flush=True)
 """
 
@@ -294,7 +312,7 @@ async def test_the_releases_in_flight_when_the_helper_passes_a_bound_run_alone_n
                 with pytest.raises(runner.HelmFailed) as failed:
                     await helper.run(["install", "hog", "c"], kubeconfig=KUBECONFIG, timeout=60)
                 assert not isinstance(failed.value, runner.HelperGone)
-                assert "exhausted the memory bound of the helm helper (1024 MiB)" in str(
+                assert "exhausted the memory bound of the helm helper (2048 MiB)" in str(
                     failed.value
                 )
             assert helper.suspected("default", "hog")
@@ -325,3 +343,154 @@ async def test_only_a_render_within_the_bounds_clears_a_suspect(tmp_path: Path) 
             assert not helper.suspected("default", "web")
     finally:
         await helper.close()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _in_flight_at_an_end(helper: runner.Helper, *names: str) -> None:
+    """`names` (namespace/name) are in flight in the shared helper when a new "hog…"
+    of namespace "h" ends it."""
+    hog = f"hog{helper.ended or ''}"
+    held = [
+        asyncio.create_task(
+            helper.run(
+                ["upgrade", key.split("/")[1], "c", "--namespace", key.split("/")[0]],
+                kubeconfig=KUBECONFIG,
+                timeout=60,
+            )
+        )
+        for key in names
+    ]
+    await asyncio.sleep(0.2)
+    with pytest.raises(runner.HelperGone):
+        await helper.run(["install", hog, "c", "-n", "h"], kubeconfig=KUBECONFIG, timeout=60)
+    for task in held:
+        with pytest.raises(runner.HelperGone):
+            await task
+
+
+async def test_a_render_past_its_bound_blames_only_the_request_the_helper_names(
+    tmp_path: Path,
+) -> None:
+    helper = runner.Helper(tmp_path)
+    try:
+        with proc.substituted(_bounded):
+            held = asyncio.create_task(
+                helper.run(["upgrade", "web", "c", "-n", "a"], kubeconfig=KUBECONFIG, timeout=60)
+            )
+            await asyncio.sleep(0.2)
+            with pytest.raises(runner.HelperGone, match="exit code 4"):
+                await helper.run(
+                    ["install", "spin", "c", "-n", "b"], kubeconfig=KUBECONFIG, timeout=60
+                )
+            with pytest.raises(runner.HelperGone):
+                await held
+            assert helper.ended == 1
+            assert helper.suspected("b", "spin")
+            assert not helper.suspected("a", "web")  # in flight, not named: innocent
+    finally:
+        await helper.close()
+
+
+async def test_an_end_from_outside_convicts_no_one_alone(tmp_path: Path) -> None:
+    helper = runner.Helper(tmp_path)
+    try:
+        with proc.substituted(_bounded):
+            await _in_flight_at_an_end(helper, "t/killed")
+            assert helper.suspected("t", "killed")
+            # Alone, a SIGKILL (an outside kill, the OOM killer) says nothing of it:
+            # not its failure, still a suspect, its namespace not confined.
+            with pytest.raises(runner.HelperGone, match="exit code -9"):
+                await helper.run(
+                    ["upgrade", "killed", "c", "-n", "t"], kubeconfig=KUBECONFIG, timeout=60
+                )
+            assert helper.suspected("t", "killed")
+            assert not helper.suspected("t", "other")
+    finally:
+        await helper.close()
+
+
+async def test_a_guilty_release_confines_its_namespace_for_a_while(tmp_path: Path) -> None:
+    clock = _Clock()
+    helper = runner.Helper(tmp_path, clock=clock)
+    try:
+        with proc.substituted(_bounded):
+            await _in_flight_at_an_end(helper)
+            with pytest.raises(runner.HelmFailed) as failed:
+                await helper.run(
+                    ["install", "hog", "c", "-n", "h"], kubeconfig=KUBECONFIG, timeout=60
+                )
+            assert not isinstance(failed.value, runner.HelperGone)
+            # A new name in the guilty namespace runs alone: no second shared-helper end.
+            assert helper.suspected("h", "hog-2")
+            with pytest.raises(runner.HelmFailed):
+                await helper.run(
+                    ["install", "hog", "c", "-n", "h"], kubeconfig=KUBECONFIG, timeout=60
+                )
+            assert (
+                await helper.run(
+                    ["install", "new", "c", "-n", "h"], kubeconfig=KUBECONFIG, timeout=60
+                )
+                == "alone"
+            )
+            assert helper.ended == 1
+            assert not helper.suspected("other", "web")
+            clock.now += runner.BACKOFF + 1
+            assert not helper.suspected("h", "new")
+            assert helper.suspected("h", "hog")  # the guilty one until it renders alone
+    finally:
+        await helper.close()
+
+
+async def test_a_release_struck_often_runs_alone_whatever_its_solo_run_shows(
+    tmp_path: Path,
+) -> None:
+    clock = _Clock()
+    helper = runner.Helper(tmp_path, clock=clock)
+    upgrade = ["upgrade", "web", "c", "-n", "a"]
+    try:
+        with proc.substituted(_bounded):
+            await _in_flight_at_an_end(helper, "a/web")
+            assert await helper.run(upgrade, kubeconfig=KUBECONFIG, timeout=60) == "alone"
+            assert not helper.suspected("a", "web")  # once: innocent
+            clock.now += runner.STRIKE_WINDOW / 2
+            await _in_flight_at_an_end(helper, "a/web")
+            assert await helper.run(upgrade, kubeconfig=KUBECONFIG, timeout=60) == "alone"
+            assert helper.suspected("a", "web")  # twice within the window: backed off
+            clock.now += runner.BACKOFF + 1
+            assert not helper.suspected("a", "web")
+    finally:
+        await helper.close()
+
+
+async def test_at_most_two_helpers_serve_a_release_alone_at_once(tmp_path: Path) -> None:
+    helper = runner.Helper(tmp_path)
+    names = [f"a/slow{i}" for i in range(4)]
+    try:
+        with proc.substituted(_bounded):
+            await _in_flight_at_an_end(helper, *names)
+            await asyncio.gather(
+                *(
+                    helper.run(
+                        ["upgrade", key.split("/")[1], "c", "-n", "a"],
+                        kubeconfig=KUBECONFIG,
+                        timeout=60,
+                    )
+                    for key in names
+                )
+            )
+    finally:
+        await helper.close()
+    at_once = most = 0
+    for line in sorted(
+        (tmp_path / "alone").read_text().splitlines(), key=lambda line: float(line.split()[1])
+    ):
+        at_once += 1 if line.startswith("+") else -1
+        most = max(most, at_once)
+    assert most == runner.ALONE_AT_ONCE
