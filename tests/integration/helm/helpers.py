@@ -74,6 +74,12 @@ async def release_secrets(kube: KubeClient, namespace: str, name: str) -> list[d
     return list(listed.get("items") or [])
 
 
+async def pending_install(kube: KubeClient, namespace: str, name: str = NAME) -> bool:
+    """Whether helm is in the middle of installing the release (its revision pending)."""
+    secrets = await release_secrets(kube, namespace, name)
+    return any(s["metadata"]["labels"].get("status") == "pending-install" for s in secrets)
+
+
 async def install_prd_release(
     kube: KubeClient,
     namespace: str,

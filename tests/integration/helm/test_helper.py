@@ -27,6 +27,7 @@ from tests.integration.helm.helpers import (
     NAME,
     condition,
     event_reasons,
+    pending_install,
     prd_release,
     release_secrets,
     wait_hr,
@@ -66,11 +67,9 @@ async def test_a_helper_killed_mid_install_is_replaced_and_the_release_reconcile
     # Flux's default remediation (no retries): a failed install would stall the release.
     await kube.create(HR.format(ns=namespace), hr)
 
-    async def installing() -> bool:
-        secrets = await release_secrets(kube, namespace, NAME)
-        return any(s["metadata"]["labels"].get("status") == "pending-install" for s in secrets)
-
-    await until(installing, 120, "helm to be waiting for the release's pods")
+    await until(
+        lambda: pending_install(kube, namespace), 120, "helm to be waiting for the release's pods"
+    )
     killed = helper(engine).pid
     assert killed is not None
     os.kill(killed, signal.SIGKILL)

@@ -19,6 +19,7 @@ from tests.integration.helm.helpers import (
     NAME,
     condition,
     event_reasons,
+    pending_install,
     prd_release,
     release_secrets,
     wait_hr,
@@ -105,11 +106,9 @@ async def test_a_chart_exhausting_memory_fails_itself_and_spares_the_tenant_in_f
         tenant["spec"]["timeout"] = "5m"
         await kube.create(HR.format(ns=other), tenant)
 
-        async def installing() -> bool:
-            secrets = await release_secrets(kube, other, NAME)
-            return any(s["metadata"]["labels"].get("status") == "pending-install" for s in secrets)
-
-        await until(installing, 120, "helm to be waiting for the tenant's pods")
+        await until(
+            lambda: pending_install(kube, other), 120, "helm to be waiting for the tenant's pods"
+        )
         ended = shared.ended
 
         await setup_source(kube, namespace, git_repos, http_git, unique_repo, _files(namespace))
