@@ -212,7 +212,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         suspects = None
         if ctx.own_namespace is not None:
             name = ctx.own_name + suspicionstore.SUFFIX
-            suspects = suspicionstore.SuspicionStore(ctx.client, ctx.own_namespace, name)
+            manager = ResourceManager(self.client, self.mapper, chart.POLICY)
+            suspects = suspicionstore.SuspicionStore(manager, ctx.own_namespace, name)
         self.helm = runner.Helper(self.home, store=suspects)
         """Every helm action of this controller, in one helper process; the releases it
         suspects kept in the engine's own namespace."""

@@ -2,7 +2,7 @@
 namespace (its lease's), named after its lease (each shard and each Deployment electing
 its own leader keeps its own).
 
-    store = SuspicionStore(client, "flux-system", "kidp-controller-leader-helm-suspects")
+    store = SuspicionStore(manager, "flux-system", "kidp-controller-leader-helm-suspects")
     await store.loaded(suspicion)   # once per time the controller starts (leads)
     store.changed(suspicion)        # after a change: written soon, in the background
     await store.close()             # the last change written (within a few seconds)
@@ -25,8 +25,8 @@ import contextlib
 import logging
 
 from kidp_gitops.helm.suspicion import Suspicion
-from kidp_gitops.kube.client import KubeClient
 from kidp_gitops.kube.errors import ApiError, KubeError
+from kidp_gitops.kube.ssa import ResourceManager
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,9 @@ class Unreadable(Exception):
 class SuspicionStore:
     """One engine's suspicion, kept in ConfigMap `namespace`/`name`."""
 
-    def __init__(self, client: KubeClient, namespace: str, name: str):
-        self.client = client
+    def __init__(self, manager: ResourceManager, namespace: str, name: str):
+        self.manager = manager
+        """Writes the ConfigMap (one forced apply, as its only writer)."""
         self.namespace = namespace
         self.name = name
         self._loaded = False
@@ -77,7 +78,7 @@ class SuspicionStore:
                 return
             where = f"ConfigMap {self.namespace}/{self.name}"
             try:
-                found = await self.client.get(self.path)
+                found = await self.manager.client.get(self.path)
             except ApiError as err:
                 if not (err.not_found or err.forbidden):
                     raise Unreadable(f"reading {where}: {err}") from err
@@ -174,7 +175,5 @@ class SuspicionStore:
             },
             "data": {KEY: document},
         }
-        await self.client.apply(
-            self.path, body, field_manager=self.client.field_manager, force=True
-        )
+        await self.manager.put(body, self.path)
         self._written = document

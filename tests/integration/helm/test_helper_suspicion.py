@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 
 from kidp_gitops.engine.run import LEASE, Engine
-from kidp_gitops.helm import runner, suspicionstore
+from kidp_gitops.helm import chart, runner, suspicionstore
 from kidp_gitops.helm.suspicionstore import SuspicionStore
 from kidp_gitops.kube import KubeClient
+from kidp_gitops.kube.mapper import RestMapper
+from kidp_gitops.kube.ssa import ResourceManager
 from tests.integration.helm.test_helper import helper
 from tests.integration.wait import until
 
@@ -68,7 +70,8 @@ async def test_a_suspect_stays_one_in_the_next_engine_process(
     kube: KubeClient, namespace: str, tmp_path: Path
 ) -> None:
     path = f"/api/v1/namespaces/{namespace}/configmaps/{NAME}"
-    first = runner.Helper(tmp_path / "first", store=SuspicionStore(kube, namespace, NAME))
+    manager = ResourceManager(kube, RestMapper(kube), chart.POLICY)
+    first = runner.Helper(tmp_path / "first", store=SuspicionStore(manager, namespace, NAME))
     try:
         async with _silent() as silent:
             held = asyncio.create_task(first.run(_rollback("held"), kubeconfig=silent, timeout=300))
@@ -88,11 +91,12 @@ async def test_a_suspect_stays_one_in_the_next_engine_process(
     kept = await kube.get(path)
     assert list(json.loads(kept["data"][suspicionstore.KEY])["suspects"]) == ["team-a/held"]
     assert TOKEN not in json.dumps(kept)  # names, nothing of the request
+    assert {m["manager"] for m in kept["metadata"]["managedFields"]} == {"helm-controller"}
     version = kept["metadata"]["resourceVersion"]
 
     # The next process (a restart, or the next leader): its own helper and store.
     nowhere = _kubeconfig("https://127.0.0.1:1")
-    second = runner.Helper(tmp_path / "second", store=SuspicionStore(kube, namespace, NAME))
+    second = runner.Helper(tmp_path / "second", store=SuspicionStore(manager, namespace, NAME))
     try:
         with pytest.raises(runner.HelmFailed) as failed:
             await second.run(_rollback("held"), kubeconfig=nowhere, timeout=30)
