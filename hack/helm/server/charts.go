@@ -91,6 +91,16 @@ func (c *chartCache) load(path, digest string) (ci.Charter, error) {
 	return cloneChart(v2), nil
 }
 
+// clear forgets every chart (the memory bound, guard.go): each is loaded again when
+// asked for.
+func (c *chartCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.order.Init()
+	c.entries = map[string]*cachedChart{}
+	c.bytes = 0
+}
+
 func cloneChart(c *chart.Chart) *chart.Chart {
 	out := *c
 	if c.Metadata != nil {

@@ -36,8 +36,19 @@ import (
 )
 
 const (
-	idleAfter   = 10 * time.Minute
-	maxClusters = 256
+	// A set-up unused this long is dropped: a helm action comes with a change (an
+	// install, an upgrade, a test), and a wave of them reuses its set-ups within it.
+	idleAfter = 5 * time.Minute
+	idleCheck = 30 * time.Second
+	// At most this many set-ups are kept, the least recently used dropped first. One
+	// costs 2.7 MiB of live heap and 5.2 MiB of the process's memory (garbage the
+	// collector has not taken yet included; bench/helm_clients.py, the local control
+	// plane: a discovery cache, a mapper and the validator of five API groups), so the
+	// cache holds about 340 MiB of the helper's 2 GiB bound at most, whatever a tenant
+	// varies (its service accounts, its remote kubeconfigs); 256 was 1.3 GiB. A cluster
+	// with many more API groups costs more a set-up, and the memory bound drops the
+	// whole cache before it ends the helper.
+	maxClusters = 64
 	// A kind the mapper does not know is looked up again in discovery, at most once
 	// in this interval (a helm process read discovery afresh on every action; a CRD
 	// installed meanwhile must be found).
@@ -50,6 +61,7 @@ const (
 type clusters struct {
 	mu      sync.Mutex
 	entries map[string]*cluster
+	max     int
 }
 
 type cluster struct {
@@ -60,7 +72,7 @@ type cluster struct {
 func newClusters() *clusters {
 	// client-go prints the API server's warnings (deprecated APIs) to standard error.
 	rest.SetDefaultWarningHandler(rest.NoWarnings{})
-	return &clusters{entries: map[string]*cluster{}}
+	return &clusters{entries: map[string]*cluster{}, max: maxClusters}
 }
 
 // get returns the client set-up for a kubeconfig (as the engine sends it: a JSON
@@ -82,11 +94,19 @@ func (c *clusters) get(kubeconfig []byte, asUser string, maxResponse int64) (*re
 	if err != nil {
 		return nil, err
 	}
-	if len(c.entries) >= maxClusters {
+	if len(c.entries) >= c.max {
 		c.evictOldest()
 	}
 	c.entries[key] = &cluster{getter: g, lastUsed: now}
 	return g, nil
+}
+
+// clear drops every set-up (the memory bound, guard.go); requests holding one keep it
+// until they are done.
+func (c *clusters) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = map[string]*cluster{}
 }
 
 func (c *clusters) evictOldest() {
@@ -100,17 +120,23 @@ func (c *clusters) evictOldest() {
 	delete(c.entries, oldest)
 }
 
-// closeIdle drops the set-ups nobody used for idleAfter (a rotated token makes a new
-// kubeconfig, and the old entry goes idle); requests holding one keep it until done.
+// closeIdle drops the set-ups nobody used for idleAfter, every idleCheck.
 func (c *clusters) closeIdle() {
-	for range time.Tick(time.Minute) {
-		c.mu.Lock()
-		for key, entry := range c.entries {
-			if time.Since(entry.lastUsed) > idleAfter {
-				delete(c.entries, key)
-			}
+	for now := range time.Tick(idleCheck) {
+		c.dropIdle(now)
+	}
+}
+
+// dropIdle drops the set-ups nobody used for idleAfter at `now` (a rotated token makes
+// a new kubeconfig, and the old entry goes idle; a tenant's many identities do not stay
+// once unused); requests holding one keep it until done.
+func (c *clusters) dropIdle(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, entry := range c.entries {
+		if now.Sub(entry.lastUsed) > idleAfter {
+			delete(c.entries, key)
 		}
-		c.mu.Unlock()
 	}
 }
 

@@ -8,9 +8,15 @@ package main
 // does it less clearly:
 //
 //	exitMemory (3)  the process's memory passed its bound (KIDP_HELM_SERVER_MEMORY_LIMIT)
+//	                and stayed past it once its caches were dropped and collected
 //	exitRender (4)  a chart's templates rendered for longer than their request allowed
 //	                (the request's renderTimeout, shorter than the action's wait); it
-//	                names the request ("request N rendered …")
+//	                names the request ("request N rendered …"). The shared helper counts
+//	                the clock (it serves many requests; an overrun there only sends the
+//	                releases in flight to be run alone), a helper serving one release
+//	                alone counts the process's CPU time
+//	                (KIDP_HELM_SERVER_RENDER_CLOCK=cpu): that end convicts the release,
+//	                and a loaded machine must not convict an innocent chart
 //	exitCPU (5)     its CPU time passed KIDP_HELM_SERVER_CPU_SECONDS (RLIMIT_CPU), set
 //	                for the helpers the engine starts for one release alone
 //
@@ -54,14 +60,22 @@ func memoryInUse(samples []metrics.Sample) uint64 {
 	return total - released
 }
 
-// guardMemory ends the process when it holds more than `limit` bytes.
-func guardMemory(limit uint64) {
+// guardMemory ends the process when it holds more than `limit` bytes after `drop` let
+// go of what the helper keeps for later (its charts and clients) and the collector gave
+// back what is free: only memory the requests in flight still hold ends it, not what
+// the process merely kept or had not returned yet.
+func guardMemory(limit uint64, drop func()) {
 	debug.SetMemoryLimit(int64(float64(limit) * softShare))
 	samples := []metrics.Sample{
 		{Name: "/memory/classes/total:bytes"},
 		{Name: "/memory/classes/heap/released:bytes"},
 	}
 	for range time.Tick(guardPoll) {
+		if memoryInUse(samples) <= limit {
+			continue
+		}
+		drop()
+		debug.FreeOSMemory()
 		if used := memoryInUse(samples); used > limit {
 			fmt.Fprintf(os.Stderr, "kidp-helm-server: memory bound exceeded: %d MiB held, bound %d MiB\n",
 				used>>20, limit>>20)
@@ -96,27 +110,52 @@ func envUint(name string) uint64 {
 	return n
 }
 
+// A clock a render's time is read on: time since some fixed start.
+type clock func() time.Duration
+
+// wallClock is the time since the helper started.
+func wallClock() clock {
+	start := time.Now()
+	return func() time.Duration { return time.Since(start) }
+}
+
+// cpuClock is the CPU time the process used (user and system, every thread): in a
+// helper serving one request, that request's (and the collector's work for it). Time
+// spent waiting (on the API server, for a core on a loaded machine) does not count.
+func cpuClock() time.Duration {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return 0
+	}
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
+}
+
 // renders watches the requests whose chart's templates are being rendered: from the
 // moment Helm asks for the REST configuration to render with (action.renderResources)
 // until it builds the rendered objects (kube.Client.Build), or the request ends.
 type renders struct {
 	mu      sync.Mutex
+	clock   clock
+	cpu     bool // the clock is the process's CPU time (for the words of an overrun)
 	started map[int64]rendering
 }
 
 type rendering struct {
-	at    time.Time
+	at    time.Duration // on the clock
 	bound time.Duration
 }
 
-func newRenders() *renders { return &renders{started: map[int64]rendering{}} }
+func newRenders(c clock, cpu bool) *renders {
+	return &renders{clock: c, cpu: cpu, started: map[int64]rendering{}}
+}
 
 func (r *renders) begin(id int64, bound time.Duration) {
 	if bound <= 0 {
 		return
 	}
+	now := r.clock()
 	r.mu.Lock()
-	r.started[id] = rendering{at: time.Now(), bound: bound}
+	r.started[id] = rendering{at: now, bound: bound}
 	r.mu.Unlock()
 }
 
@@ -131,29 +170,31 @@ func (r *renders) end(id int64) {
 // kept.
 func (r *renders) pauser(id int64) func() func() {
 	return func() func() {
+		at := r.clock()
 		r.mu.Lock()
 		paused, ok := r.started[id]
 		delete(r.started, id)
-		at := time.Now()
 		r.mu.Unlock()
 		return func() {
 			if !ok {
 				return
 			}
+			now := r.clock()
 			r.mu.Lock()
-			paused.at = paused.at.Add(time.Since(at))
+			paused.at += now - at
 			r.started[id] = paused
 			r.mu.Unlock()
 		}
 	}
 }
 
-// overrun returns a request rendering for longer than its bound, if any.
-func (r *renders) overrun(now time.Time) (int64, time.Duration, bool) {
+// overrun returns a request rendering for longer than its bound at `now` (on the
+// clock), if any.
+func (r *renders) overrun(now time.Duration) (int64, time.Duration, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id, s := range r.started {
-		if now.Sub(s.at) > s.bound {
+		if now-s.at > s.bound {
 			return id, s.bound, true
 		}
 	}
@@ -163,10 +204,14 @@ func (r *renders) overrun(now time.Time) (int64, time.Duration, bool) {
 // guard ends the process once a render overruns its bound: the goroutine running the
 // templates cannot be stopped otherwise, and would spin on beside every other request.
 func (r *renders) guard() {
-	for now := range time.Tick(guardPoll * 4) {
-		if id, bound, ok := r.overrun(now); ok {
-			fmt.Fprintf(os.Stderr, "kidp-helm-server: request %d rendered its chart's templates for longer than %s\n",
-				id, bound)
+	for range time.Tick(guardPoll * 4) {
+		if id, bound, ok := r.overrun(r.clock()); ok {
+			of := ""
+			if r.cpu {
+				of = " of CPU time"
+			}
+			fmt.Fprintf(os.Stderr, "kidp-helm-server: request %d rendered its chart's templates for longer than %s%s\n",
+				id, bound, of)
 			killPlugins()
 			os.Exit(exitRender)
 		}

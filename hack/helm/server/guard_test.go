@@ -3,17 +3,19 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// child runs this test binary again as a child doing `what` (see TestMain's helper
-// branch below), and returns how it exited and what it said.
+// child runs this test binary again as a child doing `what` (see TestGuardChild
+// below), and returns how it exited (0: it lived to the end) and what it said.
 func child(t *testing.T, what string) (int, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=TestGuardChild")
@@ -21,18 +23,30 @@ func child(t *testing.T, what string) (int, string) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
+	if err == nil {
+		return 0, stderr.String()
+	}
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) {
-		t.Fatalf("the child should have been ended by its guard: %v (%s)", err, stderr.String())
+		t.Fatalf("the child did not run: %v (%s)", err, stderr.String())
 	}
 	return exit.ExitCode(), stderr.String()
+}
+
+// spin is what a template looping without end does: CPU, and nothing else.
+func spin() {
+	for spin := 0; ; spin++ {
+		if spin < 0 {
+			break
+		}
+	}
 }
 
 // TestGuardChild is the child's part: it does nothing unless run by `child`.
 func TestGuardChild(t *testing.T) {
 	switch os.Getenv("KIDP_GUARD_CHILD") {
 	case "memory":
-		go guardMemory(64 << 20)
+		go guardMemory(64<<20, func() {})
 		// What a template doubling a string does: it holds all it made.
 		held := []string{"xxxxxxxxxxxxxxxx"}
 		for range 40 {
@@ -44,18 +58,69 @@ func TestGuardChild(t *testing.T) {
 		if err := limitCPU(1); err != nil {
 			t.Fatal(err)
 		}
-		for spin := 0; ; spin++ { // what a template looping without end does
-			if spin < 0 {
-				break
-			}
-		}
+		spin()
 		t.Fatal("spun past its CPU time bound without ending")
 	case "render":
-		r := newRenders()
+		r := newRenders(wallClock(), false)
 		go r.guard()
 		r.begin(7, 100*time.Millisecond)
 		time.Sleep(10 * time.Second)
 		t.Fatal("a render past its bound did not end the process")
+	case "render-cpu-waiting":
+		// Alone, a render that waits (for a core, for the API server) uses no CPU.
+		r := newRenders(cpuClock, true)
+		go r.guard()
+		r.begin(7, 100*time.Millisecond)
+		time.Sleep(2 * time.Second)
+		os.Exit(0)
+	case "render-cpu-spinning":
+		r := newRenders(cpuClock, true)
+		go r.guard()
+		r.begin(7, 100*time.Millisecond)
+		spin()
+	case "memory-cached":
+		// What the helper keeps for later (charts, clients) is let go before the bound
+		// ends anything.
+		var mu sync.Mutex
+		cached := make([][]byte, 0, 12)
+		for range 12 {
+			block := make([]byte, 8<<20)
+			for i := range block {
+				block[i] = 1
+			}
+			cached = append(cached, block)
+		}
+		go guardMemory(64<<20, func() {
+			mu.Lock()
+			cached = nil
+			mu.Unlock()
+		})
+		time.Sleep(2 * time.Second)
+		mu.Lock()
+		dropped := cached == nil
+		mu.Unlock()
+		if !dropped {
+			t.Fatal("the caches were not dropped")
+		}
+		os.Exit(0)
+	}
+}
+
+func TestCachesAreDroppedBeforeTheMemoryBoundEndsTheProcess(t *testing.T) {
+	if code, said := child(t, "memory-cached"); code != 0 {
+		t.Fatalf("ended with exit %d over memory its caches held: %s", code, said)
+	}
+}
+
+// Alone, the render's bound is CPU time: waiting (a loaded machine) does not convict a
+// chart, spinning does.
+func TestAloneARendersBoundIsCPUTime(t *testing.T) {
+	if code, said := child(t, "render-cpu-waiting"); code != 0 {
+		t.Fatalf("a render that used no CPU ended the process: exit %d, %s", code, said)
+	}
+	code, said := child(t, "render-cpu-spinning")
+	if code != exitRender || !strings.Contains(said, "request 7 rendered") || !strings.Contains(said, "of CPU time") {
+		t.Fatalf("exit %d, said %q", code, said)
 	}
 }
 
@@ -83,15 +148,16 @@ func TestARenderPastItsBoundEndsTheProcess(t *testing.T) {
 }
 
 func TestARenderThatEndedIsNotWatched(t *testing.T) {
-	r := newRenders()
+	var now time.Duration
+	r := newRenders(func() time.Duration { return now }, false)
 	r.begin(1, time.Millisecond)
 	r.begin(2, time.Hour)
 	r.begin(3, 0) // no bound: not watched
 	r.end(1)
-	if id, _, ok := r.overrun(time.Now().Add(time.Minute)); ok {
+	if id, _, ok := r.overrun(time.Minute); ok {
 		t.Fatalf("request %d reported past its bound", id)
 	}
-	if id, _, ok := r.overrun(time.Now().Add(2 * time.Hour)); !ok || id != 2 {
+	if id, _, ok := r.overrun(2 * time.Hour); !ok || id != 2 {
 		t.Fatalf("request 2 not reported past its bound: %d %v", id, ok)
 	}
 }
@@ -165,5 +231,44 @@ func TestEachIdentityHasItsOwnDiscoveryAndValidators(t *testing.T) {
 	}
 	if tenant.config.Impersonate.UserName != "system:serviceaccount:team-a:deployer" || engine.config.Impersonate.UserName != "" {
 		t.Fatal("the impersonated user is not the request's")
+	}
+}
+
+func TestIdleAndLeastUsedClientSetUpsAreDropped(t *testing.T) {
+	config := func(i int) []byte {
+		return []byte(fmt.Sprintf(`{"apiVersion":"v1","kind":"Config",
+			"clusters":[{"name":"c%d","cluster":{"server":"https://127.0.0.1:1"}}],
+			"users":[{"name":"u","user":{"token":"t"}}],
+			"contexts":[{"name":"c","context":{"cluster":"c%d","user":"u"}}],"current-context":"c"}`, i, i))
+	}
+	c := newClusters()
+	c.max = 3
+	get := func(i int) *restGetter {
+		g, err := c.get(config(i), "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	first := get(1)
+	get(2)
+	get(3)
+	if get(1) != first {
+		t.Fatal("a set-up in use was not reused")
+	}
+	get(4) // a tenant's next identity: the least recently used (2) goes
+	if len(c.entries) != 3 {
+		t.Fatalf("%d set-ups kept, at most 3", len(c.entries))
+	}
+	if get(1) != first {
+		t.Fatal("the most recently used set-up was dropped")
+	}
+	c.dropIdle(time.Now().Add(idleAfter / 2))
+	if len(c.entries) != 3 {
+		t.Fatal("set-ups in use were dropped")
+	}
+	c.dropIdle(time.Now().Add(idleAfter + time.Second))
+	if len(c.entries) != 0 {
+		t.Fatalf("%d idle set-ups kept", len(c.entries))
 	}
 }

@@ -5,7 +5,12 @@
 //	request   {"id": 7, "argv": ["upgrade", "web", "/charts/web", "--values", …],
 //	           "kubeconfig": {…}, "chartDigest": "sha256:…", "renderTimeout": 75}
 //	cancel    {"cancel": 7}
+//	read      {"read": 7}  the request was read and its action starts
 //	response  {"id": 7, "output": "…"}  or  {"id": 7, "error": "UPGRADE FAILED: …"}
+//
+// The "read" line tells the engine which requests could have had a part in an end of
+// the helper (a chart's templates past a bound, a crash): one it sent that was never
+// read did nothing here, and is not blamed.
 //
 // `argv` is the helm command line the engine would have run (the same commands and
 // flags, see actions.go): the flags are parsed into Helm's own pkg/action types, so the
@@ -69,6 +74,11 @@ type response struct {
 	Busy bool `json:"busy,omitempty"`
 }
 
+// read says that request ID was read and its action started.
+type read struct {
+	ID int64 `json:"read"`
+}
+
 type server struct {
 	clusters *clusters
 	charts   *chartCache
@@ -92,10 +102,14 @@ func main() {
 	// Helm names its field manager after the program; the releases are the helm CLI's
 	// ("helm" owns their fields), and the engine's drift correction applies as "helm".
 	kube.ManagedFieldsManager = "helm"
+	renderClock, cpu := wallClock(), os.Getenv("KIDP_HELM_SERVER_RENDER_CLOCK") == "cpu"
+	if cpu {
+		renderClock = cpuClock
+	}
 	s := &server{
 		clusters: newClusters(),
 		charts:   newChartCache(chartCacheSize),
-		renders:  newRenders(),
+		renders:  newRenders(renderClock, cpu),
 		running:  map[int64]context.CancelFunc{},
 		releases: map[string]bool{},
 		out:      json.NewEncoder(os.Stdout),
@@ -103,7 +117,7 @@ func main() {
 	go s.clusters.closeIdle()
 	go s.renders.guard()
 	if limit := envUint("KIDP_HELM_SERVER_MEMORY_LIMIT"); limit > 0 {
-		go guardMemory(limit)
+		go guardMemory(limit, s.dropCaches)
 	}
 	if seconds := envUint("KIDP_HELM_SERVER_CPU_SECONDS"); seconds > 0 {
 		if err := limitCPU(seconds); err != nil {
@@ -178,6 +192,7 @@ func (s *server) serve(in io.Reader) error {
 		}
 		s.running[req.ID] = cancel
 		s.mu.Unlock()
+		s.answer(read{ID: req.ID})
 		s.wg.Add(1)
 		go s.handle(ctx, req)
 	}
@@ -225,7 +240,14 @@ func (s *server) handle(ctx context.Context, req request) {
 	s.answer(resp)
 }
 
-func (s *server) answer(resp response) {
+// dropCaches lets go of what the helper keeps for later requests (the memory bound
+// looks again after the collector ran): requests in flight keep what they hold.
+func (s *server) dropCaches() {
+	s.charts.clear()
+	s.clusters.clear()
+}
+
+func (s *server) answer(resp any) {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
 	if err := s.out.Encode(resp); err != nil {

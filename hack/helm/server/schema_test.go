@@ -133,7 +133,7 @@ func TestASchemaIsCheckedUnderTheRenderWatch(t *testing.T) {
 		nested = `{"x":` + nested + `}`
 	}
 	write("values.json", nested)
-	s := &server{charts: newChartCache(chartCacheSize), renders: newRenders()}
+	s := &server{charts: newChartCache(chartCacheSize), renders: newRenders(wallClock(), false)}
 	done := make(chan error, 1)
 	go func() {
 		done <- s.checkSchema(request{ID: 9, RenderTimeout: 60}, dir, &chartFlags{values: []string{dir + "/values.json"}}, nil)
@@ -153,7 +153,7 @@ func TestASchemaIsCheckedUnderTheRenderWatch(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("valid values refused: %v", err)
 	}
-	if _, _, ok := s.renders.overrun(time.Now().Add(time.Hour)); ok {
+	if _, _, ok := s.renders.overrun(s.renders.clock() + time.Hour); ok {
 		t.Fatal("the watch outlived the check")
 	}
 }

@@ -204,6 +204,8 @@ class Engine:
                 namespace=o.namespace,
                 concurrency=o.concurrency,
                 lockdown=o.lockdown,
+                own_namespace=o.lease_namespace,
+                own_name=o.lease_name(),
                 remotes=remotes,
             )
             for controller in await _controllers(ctx, o, store):

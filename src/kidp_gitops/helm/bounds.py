@@ -7,7 +7,10 @@ which (hack/helm/server/guard.go):
     2   Go's runtime ended it: a fatal error (out of memory, a stack past its limit) or
         a panic outside a request
     3   its memory passed `memory(...)`
-    4   a render passed `render(timeout)`; the helper names the request ("request N")
+    4   a render passed `render(timeout)`; the helper names the request ("request N").
+        The shared helper reads the clock (the end only sends releases to run alone), a
+        helper serving one release alone its CPU time (`ALONE_RENDER_CLOCK`): that end
+        convicts, and a loaded machine must not convict an innocent chart
     5   a helper serving one release alone passed its CPU time, `ALONE_CPU` (RLIMIT_CPU)
 
 Every bound a tenant's spec could stretch is capped by the operator, not the tenant: the
@@ -34,12 +37,19 @@ ALONE_CPU = 180
 """CPU seconds of a helper serving one release alone: more than a render may take by
 default (`RENDER_MAX`) with the action's own work (well under one second), whatever the
 release's spec.timeout."""
+ALONE_RENDER_CLOCK = {"KIDP_HELM_SERVER_RENDER_CLOCK": "cpu"}
+"""The environment that makes a helper count a render's bound in CPU time."""
 EXIT_CRASH, EXIT_MEMORY, EXIT_RENDER, EXIT_CPU = 2, 3, 4, 5
 BLAMED = frozenset({EXIT_CRASH, EXIT_MEMORY, EXIT_RENDER, EXIT_CPU})
 """The ends of the helper that one of its requests may have caused: the releases in
 flight become suspects."""
 _OUT_OF_MEMORY = re.compile(r"out of memory|stack exceeds|cannot allocate memory")
 _OVERRUN = re.compile(r"request (\d+) rendered")
+HEADLINES = (b"panic: ", b"fatal error: ", b"runtime: ", b"SIG")
+"""How the lines that say why Go's runtime ended a process start (a dump of every
+goroutine's stack follows them, far longer than the tail of standard error kept)."""
+HEADLINE_BYTES = 200
+_RUNTIME_PANIC = "panic: runtime error: "
 
 
 def render(timeout: float, render_max: float | None = None) -> float:
@@ -89,7 +99,28 @@ def verdict(code: int | None, stderr: bytes, request: dict[str, Any]) -> str:
         return f"the chart's templates exhausted the memory bound of the helm helper ({mib} MiB)"
     if code == EXIT_RENDER:
         bound = request.get("renderTimeout", RENDER_MIN)
-        return f"rendering the chart's templates timed out after {bound:g}s"
+        return f"rendering the chart's templates took more than {bound:g}s of CPU time"
     if code == EXIT_CPU:
         return f"helm {command} exceeded its CPU time bound ({cpu_seconds()}s)"
     return f"the helm helper serving this release alone ended (exit code {code})"
+
+
+def headline(line: bytes) -> bool:
+    """Whether a line of Go's last words says why it ended (see `HEADLINES`)."""
+    return line.startswith(HEADLINES)
+
+
+def crash(headlines: list[bytes]) -> str | None:
+    """Why Go's runtime ended the helper, in one line fit for a log, from the first
+    `fatal error:`, else `panic:`, else `SIG…` line of its last words: the runtime's own
+    words (fixed text, numbers, type names), cut. A panic's value is the program's and
+    may hold anything a request carried, so only a runtime error's words are kept."""
+    said = [h.decode("utf-8", "replace").strip() for h in headlines]
+    for prefix in ("fatal error: ", "panic: ", "SIG"):
+        line = next((s for s in said if s.startswith(prefix)), None)
+        if line is None:
+            continue
+        if prefix == "panic: " and not line.startswith(_RUNTIME_PANIC):
+            line = "panic: (its value is not logged)"
+        return line[:HEADLINE_BYTES]
+    return None

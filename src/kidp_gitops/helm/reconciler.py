@@ -50,6 +50,7 @@ from kidp_gitops.helm import (
     report,
     rollback,
     runner,
+    suspicionstore,
     test,
     uninstall,
     upgrade,
@@ -208,8 +209,14 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         self.trees = ArtifactTrees(workdir / "charts", store, outbound.current())
         self.home = workdir / "home"
         self.home.mkdir(parents=True, exist_ok=True)
-        self.helm = runner.Helper(self.home)
-        """Every helm action of this controller, in one helper process."""
+        suspects = None
+        if ctx.own_namespace is not None:
+            name = ctx.own_name + suspicionstore.SUFFIX
+            manager = ResourceManager(self.client, self.mapper, chart.POLICY)
+            suspects = suspicionstore.SuspicionStore(manager, ctx.own_namespace, name)
+        self.helm = runner.Helper(self.home, store=suspects)
+        """Every helm action of this controller, in one helper process; the releases it
+        suspects kept in the engine's own namespace."""
 
     # ---- the story ---------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ no environment of ours beyond PATH, so nothing of the engine's environment (toke
 $KUBECONFIG) reaches it. A request is the helm command line the helm CLI would have run
 (the same commands and flags), the kubeconfig as a document (never a file) and the
 chart's digest (the helper keeps loaded charts by it), one JSON line on the helper's
-standard input; its answer comes back on standard output by the request's id. Requests
-run concurrently.
+standard input; the helper says when it read one (`{"read": id}`) and its answer comes
+back on standard output by the request's id. Requests run concurrently.
 
 A failure raises `HelmFailed` with helm's own error, on one line, as the helm CLI said
 it. The helper died (or wrote what cannot be read, and is ended): every request in
@@ -34,19 +34,21 @@ the helper, and Go cannot stop one of them: the helper ends itself when its memo
 passes its bound or a render passes its time (`bounds`: capped by the operator, not the
 tenant), and it may crash. A render past its time is named by the helper: only its
 release becomes a suspect. Otherwise nothing tells which request did it, so blame is
-found by isolation: every release that was in flight becomes a suspect, and a suspect's
-next action runs in a helper of its own (`_alone_run`: the same program for one request,
-with the shared helper's memory bound and a CPU-time limit; at most `ALONE_AT_ONCE` at
-once), which only the guilty one ends the same way. The guilty release fails with the
-reason (`HelmFailed`, counted and remediated as any failed install or upgrade), and stays
-a suspect: its retries never reach the shared helper again; every release of its
-namespace runs alone for `BACKOFF` too. An innocent one's install or upgrade answers; it
-goes back to the shared helper, retried once (`HelperGone`) — unless it was in flight at
-`STRIKES` ends within `STRIKE_WINDOW`: then it runs alone for `BACKOFF` whatever its runs
-alone show. A release whose deadline passed in the shared helper is a suspect too, its
-action ended with `HelperGone` (another tenant's render may have starved it); a deadline
-counts as the release's failure only alone. A helper ended from outside (a signal the
-engine did not send, the OOM killer) blames no one, alone or shared.
+found by isolation: every release in flight (a request the helper said it read: one sent
+as it died did nothing there) becomes a suspect, and a suspect's next action runs in a
+helper of its own (`_alone_run`: the same program for one request, with the shared
+helper's memory bound, a CPU-time limit, and its render's bound in CPU time; at most
+`ALONE_AT_ONCE` at once), which only the guilty one ends the same way. The guilty release
+fails with the reason (`HelmFailed`, counted and remediated as any failed install or
+upgrade), and stays a suspect: its retries never reach the shared helper again; every
+release of its namespace runs alone for a while too. An innocent one's install or
+upgrade answers; it goes back to the shared helper, retried once (`HelperGone`) — unless
+it was struck too often (`suspicion` holds these rules, and `suspicionstore` keeps them
+across restarts and leader changes). A release whose deadline passed in the shared
+helper is a suspect too, its action ended with `HelperGone` (another tenant's render may
+have starved it); a deadline counts as the release's failure only alone. A helper ended
+from outside (a signal the engine did not send, the OOM killer) blames no one, alone or
+shared.
 
 Tests watch the actions asked for, as `proc.substituted` lets them watch programs:
 
@@ -69,6 +71,8 @@ from pathlib import Path
 from typing import Any
 
 from kidp_gitops.helm import bounds, server
+from kidp_gitops.helm.suspicion import Suspicion
+from kidp_gitops.helm.suspicionstore import SuspicionStore, Unreadable
 from kidp_gitops.proc import run as proc
 
 log = logging.getLogger(__name__)
@@ -123,20 +127,13 @@ _RENDERING = _UNSTOPPABLE
 """The actions that render a chart's templates."""
 _ACTIONS = frozenset({"install", "upgrade", "rollback", "uninstall", "test"})
 """The helper's commands, each on one release."""
-_SUSPECTS = 4096
-"""Releases remembered as suspects, at most (the oldest forgotten first)."""
-STRIKES = 2
-"""Shared-helper ends a release may be in flight at within `STRIKE_WINDOW` before it
-runs alone for `BACKOFF`, whatever its runs alone show (a chart that crashes the shared
-helper only sometimes, or only beside others, must not come back to it each time)."""
-STRIKE_WINDOW = 3600.0
-BACKOFF = 3600.0
-"""Seconds a struck release, or the namespace of a release found guilty, runs alone
-(a tenant creating new names must not cost one shared-helper end each)."""
 ALONE_AT_ONCE = 2
 """Helpers serving one release alone at once, at most (each may hold as much memory as
 the shared one)."""
 _ID_PREFIX = re.compile(rb'^\{"id":(\d+)')
+_READ = re.compile(rb'^\{"read":(\d+)\}\n$')
+_HEADLINES = 8
+"""Lines of Go's last words kept (`bounds.HEADLINES`), besides the tail of its stderr."""
 
 
 class _Running:
@@ -150,7 +147,11 @@ class _Running:
         self.releases: dict[int, str] = {}
         """The release ("namespace/name") of each request not answered yet, including
         those given up on: the helper may still act on it."""
+        self.read: set[int] = set()
+        """The requests the helper said it read: only these can have had a part in its end."""
         self.stderr = b""
+        self.headlines: list[bytes] = []
+        """The first lines of its standard error that say why Go ended it, if it did."""
         self.reader: asyncio.Task[None] | None = None
         self.gone = False
         self.ended_by_us = False
@@ -168,23 +169,21 @@ class Helper:
         home: Path,
         *,
         render_max: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        store: SuspicionStore | None = None,
     ):
         self.home = home
         self.render_max = render_max
         """A cap on any render's bound other than the operator's (`bounds.render`)."""
-        self._clock = clock
         self._running: _Running | None = None
         self._lock = asyncio.Lock()
         self._ids = itertools.count(1)
-        self._suspects: dict[str, float] = {}
-        """Releases ("namespace/name") whose actions run alone, oldest first: until an
-        install or upgrade answers alone (0.0), or until a time of `clock` (struck)."""
-        self._strikes: dict[str, list[float]] = {}
-        """When each release was in flight at an end of the shared helper (in the window)."""
-        self._confined: dict[str, float] = {}
-        """Namespaces whose releases run alone, until a time of `clock`: one of theirs
-        was found guilty."""
+        self.suspicion = Suspicion(clock)
+        """Which releases run alone (wall-clock `clock`: it is kept across processes)."""
+        self._store = store
+        """Where `suspicion` is kept (None: in memory only)."""
+        self._kept = 0
+        """`suspicion.changes` when it was last handed to the store."""
         self._alone_slots = asyncio.Semaphore(ALONE_AT_ONCE)
         self._alone: dict[int, tuple[str, _Running]] = {}
         self.ended = 0
@@ -194,22 +193,7 @@ class Helper:
 
     def suspected(self, namespace: str, name: str) -> bool:
         """Whether the release's next action runs in a helper of its own."""
-        return self._runs_alone(f"{namespace}/{name}")
-
-    def _runs_alone(self, key: str) -> bool:
-        now = self._clock()
-        until = self._suspects.get(key)
-        if until is not None:
-            if until == 0.0 or until > now:
-                return True
-            del self._suspects[key]  # its back-off is over
-        namespace = key.partition("/")[0]
-        confined = self._confined.get(namespace)
-        if confined is not None:
-            if confined > now:
-                return True
-            del self._confined[namespace]
-        return False
+        return self.suspicion.runs_alone(f"{namespace}/{name}")
 
     @property
     def pid(self) -> int | None:
@@ -238,7 +222,12 @@ class Helper:
             request["renderTimeout"] = bounds.render(timeout, self.render_max)
         if max_response:
             request["maxResponse"] = max_response
-        if key and self._runs_alone(key):
+        if self._store is not None:
+            try:
+                await self._store.loaded(self.suspicion)
+            except Unreadable as err:
+                raise HelperGone(f"the helm helper's suspects: {err}") from err
+        if key and self.suspicion.runs_alone(key):
             async with self._alone_slots:
                 said = await self._alone_run(key, request, timeout)
         else:
@@ -294,6 +283,7 @@ class Helper:
         env = {
             **_environment(self.home, bounds.memory(alone=True)),
             "KIDP_HELM_SERVER_CPU_SECONDS": str(bounds.cpu_seconds()),
+            **bounds.ALONE_RENDER_CLOCK,
         }
         running = await self._start(env, alone=True)
         ident = next(self._ids)
@@ -308,13 +298,15 @@ class Helper:
         except HelperGone as exc:
             if running.reader is not None:
                 await running.reader  # the process's end is known once it returns
-            code = running.process.returncode
-            if running.ended_by_us or not bounds.convicts(code, running.stderr):
+            code, words = running.process.returncode, _last_words(running)
+            if (
+                running.ended_by_us
+                or ident not in running.read  # it ended before the request was read
+                or not bounds.convicts(code, words)
+            ):
                 raise  # the engine stops, or a kill from outside: not the release's doing
             self._confine(key)
-            raise HelmFailed(
-                bounds.verdict(running.process.returncode, running.stderr, request)
-            ) from exc
+            raise HelmFailed(bounds.verdict(code, words, request)) from exc
         finally:
             self._alone.pop(ident, None)
             if said is None and not running.gone:  # the deadline, or our caller left
@@ -351,36 +343,26 @@ class Helper:
         return any(k == key and not r.gone for k, r in self._alone.values())
 
     def _suspect(self, keys: set[str]) -> None:
-        """`keys` were in flight at an end of the shared helper: each runs alone next,
-        and is struck."""
-        now = self._clock()
-        for key in keys:
-            if key:
-                self._suspects.pop(key, None)
-                self._suspects[key] = 0.0
-                struck = self._strikes.pop(key, [])  # re-inserted: the newest last
-                self._strikes[key] = [t for t in struck if now - t < STRIKE_WINDOW] + [now]
-        for kept in (self._suspects, self._strikes):
-            while len(kept) > _SUSPECTS:
-                del kept[next(iter(kept))]
+        """`keys` were in flight at an end of the shared helper: each runs alone next."""
+        self.suspicion.suspect(keys)
+        self._keep()
 
     def _acquit(self, key: str) -> None:
         """`key` answered an install or upgrade alone: back to the shared helper, unless
-        it was in flight at `STRIKES` ends within `STRIKE_WINDOW` (then after `BACKOFF`)."""
-        now = self._clock()
-        struck = [t for t in self._strikes.get(key, []) if now - t < STRIKE_WINDOW]
-        if len(struck) >= STRIKES:
-            self._suspects[key] = struck[-1] + BACKOFF
-        else:
-            self._suspects.pop(key, None)
+        it was struck too often."""
+        self.suspicion.acquit(key)
+        self._keep()
 
     def _confine(self, key: str) -> None:
-        """`key` was found guilty: every release of its namespace runs alone for `BACKOFF`."""
-        namespace = key.partition("/")[0]
-        self._confined.pop(namespace, None)
-        self._confined[namespace] = self._clock() + BACKOFF
-        while len(self._confined) > _SUSPECTS:
-            del self._confined[next(iter(self._confined))]
+        """`key` was found guilty: every release of its namespace runs alone a while."""
+        self.suspicion.confine(key)
+        self._keep()
+
+    def _keep(self) -> None:
+        """Have the store keep the suspicion when it changed since last time."""
+        if self._store is not None and self.suspicion.changes != self._kept:
+            self._kept = self.suspicion.changes
+            self._store.changed(self.suspicion)
 
     def _restart(self, running: _Running, why: str) -> None:
         """End the helper now (its reader fails what waits on it with `HelperGone`);
@@ -402,6 +384,8 @@ class Helper:
             proc.kill(alone.process.pid)
         if running is not None:
             await self._end(running)
+        if self._store is not None:
+            await self._store.close()
 
     async def _end(self, running: _Running) -> None:
         """Close the helper's input (written out first), give it `_STOP_WAIT` to exit,
@@ -458,6 +442,10 @@ class Helper:
                 line, whole = await _line(process.stdout)
                 if not line:
                     break
+                read = _READ.match(line)
+                if read is not None:
+                    running.read.add(int(read.group(1)))
+                    continue
                 ident = _attributed(line)
                 waiting = running.waiting.get(ident) if ident is not None else None
                 if not whole or ident is None:
@@ -487,8 +475,7 @@ class Helper:
                 if not waiting.done():
                     waiting.set_exception(HelperGone(f"the helm helper ended ({ended})"))
             if running.process.returncode not in (0, -9) or running.stderr:
-                last = running.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
-                log.warning("the helm helper ended (%s): %s", ended, " ".join(last))
+                log.warning("the helm helper ended (%s): %s", ended, _why(running))
 
     def _blame(self, running: _Running) -> None:
         """The shared helper ended: when by a request's doing, the releases in flight
@@ -497,7 +484,8 @@ class Helper:
         if running.late:
             suspects = set()  # suspected as their deadline passed
         elif not running.ended_by_us and code in bounds.BLAMED:
-            suspects = set(running.releases.values())
+            # A request the helper never said it read (sent as it died) did nothing there.
+            suspects = {k for i, k in running.releases.items() if i in running.read}
             overran = bounds.overran(running.stderr) if code == bounds.EXIT_RENDER else None
             if overran is not None and running.releases.get(overran):
                 # The helper named the request whose render passed its bound: only its
@@ -563,10 +551,37 @@ def release_key(args: Sequence[str]) -> str:
 
 
 async def _drain(running: _Running) -> None:
+    """The helper's standard error: its tail, and the first lines that say why Go ended
+    it (a crash prints them before every goroutine's stack, far past the tail)."""
     stream = running.process.stderr
     assert stream is not None
+    start = b""  # of the line not ended yet, cut
     while chunk := await stream.read(65536):
         running.stderr = (running.stderr + chunk)[-_STDERR_TAIL:]
+        if len(running.headlines) < _HEADLINES:
+            *lines, rest = (start + chunk).split(b"\n")
+            start = rest[: bounds.HEADLINE_BYTES]
+            for line in lines:
+                if bounds.headline(line) and len(running.headlines) < _HEADLINES:
+                    running.headlines.append(line[: bounds.HEADLINE_BYTES])
+    if start and bounds.headline(start) and len(running.headlines) < _HEADLINES:
+        running.headlines.append(start)
+
+
+def _last_words(running: _Running) -> bytes:
+    """What the helper said last: Go's headlines, then the tail of its standard error."""
+    return b"".join(h + b"\n" for h in running.headlines) + running.stderr
+
+
+def _why(running: _Running) -> str:
+    """The line logged of a helper's end: Go's reason for a crash (a goroutine's stack
+    frame says nothing), else the last line it wrote (its own bound's words)."""
+    if running.process.returncode == bounds.EXIT_CRASH:
+        said = bounds.crash(running.headlines)
+        if said is not None:
+            return said
+    last = running.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
+    return " ".join(last)
 
 
 def _ended(running: _Running) -> str:

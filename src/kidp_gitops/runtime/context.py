@@ -35,6 +35,12 @@ class Context:
     """Workers per controller."""
     lockdown: Lockdown = field(default_factory=Lockdown)
     """The multi-tenancy flags, the same for every controller."""
+    own_namespace: str | None = None
+    """The engine's own namespace (its lease's), where it keeps what must outlive its
+    process and pass to the next leader; None: it keeps that in memory only."""
+    own_name: str = "kidp"
+    """What names this process's own objects there (its lease's name: each shard and
+    each Deployment electing its own leader keeps its own)."""
     remotes: Remotes = field(kw_only=True)
     """The remote clusters objects act on (`spec.kubeConfig`): one cache per engine, so
     a Kustomization and a HelmRelease with the same kubeconfig share one client."""

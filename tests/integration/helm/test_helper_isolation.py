@@ -155,9 +155,11 @@ async def test_a_chart_rendering_without_end_fails_itself_within_its_render_boun
         await setup_source(kube, other, git_repos, http_git, unique_repo, _files(other))
         await kube.create(HR.format(ns=namespace), _hostile(namespace, "spin"))
         await kube.create(HR.format(ns=other), prd_release(other))
-        failed = await _failed_by_itself(kube, namespace, "timed out")
+        failed = await _failed_by_itself(kube, namespace, "of CPU time")
         said = condition(failed)["message"]
-        assert f"rendering the chart's templates timed out after {bounds.render(40):g}s" in said
+        # Alone, its bound is CPU time: a loaded machine convicts no chart.
+        bound = bounds.render(40)
+        assert f"rendering the chart's templates took more than {bound:g}s of CPU time" in said
         await wait_hr(kube, other, NAME, "True", "InstallSucceeded", timeout=180)
         assert await _helper_ended_events(kube, other, NAME) <= 1
         # The retries rendered in helpers of their own: the shared one ended once.

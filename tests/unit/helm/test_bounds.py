@@ -17,9 +17,11 @@ def test_each_end_names_the_bound_it_passed() -> None:
     said = b"fatal error: runtime: out of memory\n"
     assert "exhausted the memory bound" in bounds.verdict(2, said, INSTALL)
     assert "exhausted the memory bound" in bounds.verdict(2, b"goroutine stack exceeds", INSTALL)
+    # Alone, a render's bound is CPU time (a loaded machine does not convict a chart).
     assert bounds.verdict(4, b"", INSTALL) == (
-        "rendering the chart's templates timed out after 12.5s"
+        "rendering the chart's templates took more than 12.5s of CPU time"
     )
+    assert bounds.ALONE_RENDER_CLOCK == {"KIDP_HELM_SERVER_RENDER_CLOCK": "cpu"}
     assert bounds.verdict(5, b"", INSTALL) == ("helm install exceeded its CPU time bound (180s)")
 
 
@@ -54,3 +56,32 @@ def test_the_bounds_scale_with_the_action_within_the_operators_caps() -> None:
     assert bounds.cpu_seconds() == bounds.ALONE_CPU
     # Alone, as much memory as one request may use in the shared helper.
     assert bounds.memory(alone=True) == bounds.memory(alone=False)
+
+
+def _dump(first: str) -> list[bytes]:
+    """What Go prints when its runtime ends a process: the reason, then every
+    goroutine's stack (the tail of standard error holds only frames)."""
+    frames = "".join(
+        f"goroutine {i} [select]:\nk8s.io/client-go/tools/cache.(*Reflector).watch(0xc000{i:04x})\n"
+        "\t/go/pkg/mod/k8s.io/client-go/tools/cache/reflector.go:442 +0x1a5\n\n"
+        for i in range(200)
+    )
+    said = f"{first}\n\ngoroutine 1 [running]:\nmain.main()\n\n{frames}"
+    return [line.encode() for line in said.splitlines() if bounds.headline(line.encode())]
+
+
+def test_a_go_crash_is_logged_by_its_reason_never_a_panics_value() -> None:
+    assert bounds.crash(_dump("fatal error: concurrent map writes")) == (
+        "fatal error: concurrent map writes"
+    )
+    said = "panic: runtime error: index out of range [5] with length 3 [recovered]"
+    assert bounds.crash(_dump(said)) == said
+    # A value the program panicked with may hold what a request carried.
+    hidden = bounds.crash(_dump("panic: token=s3cr3t-value"))
+    assert hidden == "panic: (its value is not logged)"
+    assert bounds.crash(_dump("SIGQUIT: quit")) == "SIGQUIT: quit"
+    assert len(bounds.crash([b"fatal error: " + b"x" * 5000]) or "") == bounds.HEADLINE_BYTES
+    assert bounds.crash([b"goroutine 1 [running]:"]) is None
+    # Go's out-of-memory end convicts by its headline, whatever follows it.
+    words = b"".join(h + b"\n" for h in _dump("fatal error: runtime: out of memory"))
+    assert bounds.convicts(2, words + b"\t/go/src/runtime/proc.go:283 +0x29\n")

@@ -10,13 +10,14 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kidp_gitops.helm import runner
+from kidp_gitops.helm import runner, suspicion
 from kidp_gitops.proc import run as proc
 
 
@@ -243,17 +244,20 @@ async def test_an_answer_too_long_to_read_is_its_requests_alone() -> None:
 
 
 # A stand-in for the helper's ends by its bounds (the real ones are proven on the real
-# control plane, tests/integration/helm/test_helper_isolation.py): it holds every
-# request unanswered until one for release "hog" comes, then exits as the helper does
-# past its memory bound; for release "spin" it names the request and exits as past a
-# render's bound. Alone (the CPU limit in its environment) it answers at once (after
-# a while for "slow…", noting when in $HOME/alone), unless the request is the hog's or
-# the spinner's, or "killed"'s: then it is SIGKILLed as by the OOM killer.
+# control plane, tests/integration/helm/test_helper_isolation.py): it says it read each
+# request, as the helper does, and holds it unanswered until one for release "hog"
+# comes, then exits as the helper does past its memory bound; for release "spin" it
+# names the request and exits as past a render's bound. Alone (the CPU limit in its
+# environment) it answers at once (after a while for "slow…", noting when in
+# $HOME/alone), unless the request is the hog's or the spinner's, or "killed"'s: then it
+# is SIGKILLed as by the OOM killer; "clock" is answered with the clock its render's
+# bound is read on.
 _BOUNDED = r"""
 import json, os, signal, sys, time
 alone = "KIDP_HELM_SERVER_CPU_SECONDS" in os.environ
 for line in sys.stdin:
     req = json.loads(line)
+    print(json.dumps({"read": req["id"]}, separators=(",", ":")), flush=True)
     name = req.get("argv", ["", ""])[1]
     if name.startswith("hog"):
         sys.exit(3)
@@ -263,6 +267,10 @@ for line in sys.stdin:
         sys.exit(4)
     if alone and name == "killed":
         os.kill(os.getpid(), signal.SIGKILL)
+    if alone and name == "clock":
+        clock = os.environ.get("KIDP_HELM_SERVER_RENDER_CLOCK", "wall")
+        print(json.dumps({"id": req["id"], "output": clock}, separators=(",", ":")), flush=True)
+        continue
     if alone:
         if name.startswith("slow"):
             with open(os.path.join(os.environ["HOME"], "alone"), "a") as log:
@@ -441,7 +449,7 @@ async def test_a_guilty_release_confines_its_namespace_for_a_while(tmp_path: Pat
             )
             assert helper.ended == 1
             assert not helper.suspected("other", "web")
-            clock.now += runner.BACKOFF + 1
+            clock.now += suspicion.BACKOFF + 1
             assert not helper.suspected("h", "new")
             assert helper.suspected("h", "hog")  # the guilty one until it renders alone
     finally:
@@ -459,11 +467,11 @@ async def test_a_release_struck_often_runs_alone_whatever_its_solo_run_shows(
             await _in_flight_at_an_end(helper, "a/web")
             assert await helper.run(upgrade, kubeconfig=KUBECONFIG, timeout=60) == "alone"
             assert not helper.suspected("a", "web")  # once: innocent
-            clock.now += runner.STRIKE_WINDOW / 2
+            clock.now += suspicion.STRIKE_WINDOW / 2
             await _in_flight_at_an_end(helper, "a/web")
             assert await helper.run(upgrade, kubeconfig=KUBECONFIG, timeout=60) == "alone"
             assert helper.suspected("a", "web")  # twice within the window: backed off
-            clock.now += runner.BACKOFF + 1
+            clock.now += suspicion.BACKOFF + 1
             assert not helper.suspected("a", "web")
     finally:
         await helper.close()
@@ -494,3 +502,67 @@ async def test_at_most_two_helpers_serve_a_release_alone_at_once(tmp_path: Path)
         at_once += 1 if line.startswith("+") else -1
         most = max(most, at_once)
     assert most == runner.ALONE_AT_ONCE
+
+
+def _wait_exited(pid: int) -> None:
+    """Until process `pid` has exited (a zombie, or reaped), without yielding to the
+    event loop: the engine has not seen its end yet."""
+    for _ in range(1000):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not exit")
+
+
+async def test_a_request_sent_as_the_helper_died_is_not_blamed(
+    tmp_path: Path, silent: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    helper = runner.Helper(tmp_path)
+    try:
+        held = asyncio.create_task(
+            helper.run(["rollback", "held", "1"], kubeconfig=silent, timeout=300)
+        )
+        await asyncio.sleep(0.5)  # the helper read it, and waits on the silent server
+        pid = helper.pid
+        assert pid is not None
+        assert not held.done()
+        # Go's runtime ends the helper (exit 2, as a crash does: a dump of every
+        # goroutine's stack after its reason) ...
+        os.kill(pid, signal.SIGQUIT)
+        _wait_exited(pid)
+        # ... and a request is sent before the engine has seen that end.
+        late = asyncio.create_task(
+            helper.run(["rollback", "late", "1"], kubeconfig=silent, timeout=300)
+        )
+        with pytest.raises(runner.HelperGone, match="exit code 2"):
+            await held
+        with pytest.raises(runner.HelperGone):
+            await late
+        # Only what the helper read can have ended it.
+        assert helper.suspected("default", "held")
+        assert not helper.suspected("default", "late")
+        # The reason Go gave is logged, not the last frame of a goroutine's stack.
+        said = [r.getMessage() for r in caplog.records]
+        ended = [m for m in said if m.startswith("the helm helper ended (exit code 2):")]
+        assert ended == ["the helm helper ended (exit code 2): SIGQUIT: quit"]
+    finally:
+        await helper.close()
+
+
+async def test_alone_a_renders_bound_is_cpu_time(tmp_path: Path) -> None:
+    helper = runner.Helper(tmp_path)
+    try:
+        with proc.substituted(_bounded):
+            await _in_flight_at_an_end(helper, "a/clock")
+            said = await helper.run(
+                ["upgrade", "clock", "c", "-n", "a"], kubeconfig=KUBECONFIG, timeout=60
+            )
+            assert said == "cpu"
+    finally:
+        await helper.close()
+    # The shared helper's reads the clock: an overrun there only sends releases alone.
+    assert "KIDP_HELM_SERVER_RENDER_CLOCK" not in runner._environment(tmp_path)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from kidp_gitops.helm import binary, runner
+from kidp_gitops.helm import binary, bounds, runner
 
 
 def test_template_error_keeps_helms_whole_explanation() -> None:
@@ -55,3 +57,25 @@ def test_cached_path_is_versioned(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("KIDP_CACHE_DIR", str(tmp_path))
     expected = tmp_path / "helm" / f"helm-{binary.HELM_VERSION}" / "bin" / "helm"
     assert binary.cached_path() == expected
+
+
+async def test_gos_reason_for_a_crash_is_kept_past_its_stack_dump() -> None:
+    # A crash prints its reason first, then every goroutine's stack: tens of KiB, far
+    # past the tail of standard error kept.
+    frames = b"".join(
+        b"goroutine %d [select]:\nk8s.io/client-go/tools/cache.(*Reflector).watch(0xc0)\n\n" % i
+        for i in range(2000)
+    )
+    stderr = asyncio.StreamReader()
+    stderr.feed_data(b"fatal error: runtime: out of memory\n\n" + frames)
+    stderr.feed_eof()
+    running = runner._Running(cast(asyncio.subprocess.Process, _Process(stderr)), alone=True)
+    await runner._drain(running)
+    assert b"out of memory" not in running.stderr  # the tail: frames only
+    assert running.headlines == [b"fatal error: runtime: out of memory"]
+    assert bounds.convicts(2, runner._last_words(running))
+
+
+class _Process:
+    def __init__(self, stderr: asyncio.StreamReader):
+        self.stderr = stderr

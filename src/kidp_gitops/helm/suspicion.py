@@ -1,0 +1,178 @@
+"""Which releases run their helm actions in a helper of their own, and for how long: what
+the engine learned from the ends of the shared Helm helper (`runner`).
+
+    suspicion = Suspicion()
+    suspicion.suspect({"team-a/web"})   # in flight at an end of the shared helper
+    suspicion.runs_alone("team-a/web")  # -> True, until it is acquitted
+    suspicion.acquit("team-a/web")      # its install or upgrade answered alone
+    suspicion.confine("team-a/web")     # found guilty: its namespace runs alone a while
+
+A suspect runs alone until an install or upgrade of it answers alone (`acquit`), unless
+it was in flight at `STRIKES` ends within `STRIKE_WINDOW`: then it runs alone for
+`BACKOFF` whatever its runs alone show (a chart that crashes the shared helper only
+sometimes, or only beside others, must not come back to it each time). A release found
+guilty confines its namespace for `BACKOFF` (a tenant creating new names must not cost
+one shared-helper end each).
+
+What it holds outlives the engine's process: `document` writes it as a small JSON
+document and `restore` reads one back (`suspicionstore` keeps it in a ConfigMap), so a
+chart that ends the shared helper gets no fresh start from a restart or a new leader.
+Times are wall-clock seconds for that reason (a monotonic clock starts anew with each
+process). Bounded: at most `KEPT` entries of each kind, the oldest forgotten first, and
+a document of at most `DOCUMENT_BYTES` (a ConfigMap holds 1 MiB).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+STRIKES = 2
+"""Shared-helper ends a release may be in flight at within `STRIKE_WINDOW` before it
+runs alone for `BACKOFF`, whatever its runs alone show."""
+STRIKE_WINDOW = 3600.0
+BACKOFF = 3600.0
+"""Seconds a struck release, or the namespace of a release found guilty, runs alone."""
+KEPT = 4096
+"""Entries of each kind (suspects, strikes, confined namespaces) kept, at most."""
+DOCUMENT_BYTES = 512 << 10
+"""The largest document written: half a ConfigMap, whatever the names' lengths."""
+VERSION = 1
+
+UNTIL_ACQUITTED = 0.0
+
+
+class Suspicion:
+    """The suspects, their strikes and the confined namespaces of one engine."""
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self._clock = clock
+        self._suspects: dict[str, float] = {}
+        """Releases ("namespace/name") whose actions run alone, oldest first: until an
+        install or upgrade answers alone (`UNTIL_ACQUITTED`), or until a time (struck)."""
+        self._strikes: dict[str, list[float]] = {}
+        """When each release was in flight at an end of the shared helper (its last
+        `STRIKES`, in the window)."""
+        self._confined: dict[str, float] = {}
+        """Namespaces whose releases run alone, until a time: one of theirs was guilty."""
+        self.changes = 0
+        """Counts the changes of what is kept (a writer writes when it moved)."""
+
+    def runs_alone(self, key: str) -> bool:
+        """Whether release `key` ("namespace/name") runs its next action alone."""
+        now = self._clock()
+        until = self._suspects.get(key)
+        if until is not None:
+            if until == UNTIL_ACQUITTED or until > now:
+                return True
+            del self._suspects[key]  # its back-off is over (a document leaves it out too)
+        namespace = key.partition("/")[0]
+        confined = self._confined.get(namespace)
+        if confined is not None:
+            if confined > now:
+                return True
+            del self._confined[namespace]
+        return False
+
+    def suspect(self, keys: Iterable[str]) -> None:
+        """`keys` were in flight at an end of the shared helper: each runs alone next,
+        and is struck."""
+        now = self._clock()
+        for key in keys:
+            if not key:
+                continue
+            self._suspects.pop(key, None)  # re-inserted: the newest last
+            self._suspects[key] = UNTIL_ACQUITTED
+            struck = [t for t in self._strikes.pop(key, []) if now - t < STRIKE_WINDOW]
+            self._strikes[key] = [*struck, now][-STRIKES:]
+            self.changes += 1
+        _bound(self._suspects)
+        _bound(self._strikes)
+
+    def acquit(self, key: str) -> None:
+        """`key`'s install or upgrade answered alone: back to the shared helper, unless
+        it was in flight at `STRIKES` ends within `STRIKE_WINDOW` (then after `BACKOFF`)."""
+        now = self._clock()
+        struck = [t for t in self._strikes.get(key, []) if now - t < STRIKE_WINDOW]
+        before = self._suspects.get(key)
+        if len(struck) >= STRIKES:
+            self._suspects[key] = struck[-1] + BACKOFF
+        else:
+            self._suspects.pop(key, None)
+        if self._suspects.get(key) != before:
+            self.changes += 1
+
+    def confine(self, key: str) -> None:
+        """`key` was found guilty: every release of its namespace runs alone for `BACKOFF`."""
+        namespace = key.partition("/")[0]
+        self._confined.pop(namespace, None)
+        self._confined[namespace] = self._clock() + BACKOFF
+        self.changes += 1
+        _bound(self._confined)
+
+    def document(self) -> str:
+        """What is kept, as JSON of at most `DOCUMENT_BYTES` (what expired left out,
+        then the oldest entries while it is larger)."""
+        now = self._clock()
+        suspects: dict[str, Any] = {
+            k: round(u) for k, u in self._suspects.items() if u == UNTIL_ACQUITTED or u > now
+        }
+        strikes: dict[str, Any] = {}
+        for k, ts in self._strikes.items():
+            if recent := [round(t) for t in ts if now - t < STRIKE_WINDOW]:
+                strikes[k] = recent
+        confined: dict[str, Any] = {k: round(u) for k, u in self._confined.items() if u > now}
+        kept: dict[str, Any] = {
+            "version": VERSION,
+            "suspects": suspects,
+            "strikes": strikes,
+            "confined": confined,
+        }
+        text = _dumps(kept)
+        while len(text.encode()) > DOCUMENT_BYTES:
+            largest = max((suspects, strikes, confined), key=len)
+            # An eighth of the largest kind at a time: a few passes, not one per entry.
+            for key in list(largest)[: max(1, len(largest) // 8)]:
+                del largest[key]
+            text = _dumps(kept)
+        return text
+
+    def restore(self, text: str) -> None:
+        """Take what `document` wrote (by this engine or the leader before it) as what
+        is known; what cannot be read is left out, never trusted whole."""
+        try:
+            kept = json.loads(text)
+        except ValueError:
+            kept = {}
+        if not isinstance(kept, dict) or kept.get("version") != VERSION:
+            kept = {}
+        self._suspects = {
+            k: float(v) for k, v in _entries(kept.get("suspects")) if isinstance(v, int | float)
+        }
+        self._strikes = {
+            k: [float(t) for t in v if isinstance(t, int | float)][-STRIKES:]
+            for k, v in _entries(kept.get("strikes"))
+            if isinstance(v, list)
+        }
+        self._confined = {
+            k: float(v) for k, v in _entries(kept.get("confined")) if isinstance(v, int | float)
+        }
+        for kind in (self._suspects, self._strikes, self._confined):
+            _bound(kind)
+
+
+def _entries(value: object) -> list[tuple[str, Any]]:
+    if not isinstance(value, dict):
+        return []
+    return [(k, v) for k, v in value.items() if isinstance(k, str)]
+
+
+def _bound(kept: dict[str, Any]) -> None:
+    while len(kept) > KEPT:
+        del kept[next(iter(kept))]
+
+
+def _dumps(kept: dict[str, Any]) -> str:
+    return json.dumps(kept, separators=(",", ":"))

@@ -1,0 +1,109 @@
+"""What the engine keeps of the releases it suspects of ending the shared Helm helper: a
+document the next process (after a restart, or a new leader) reads back to the same
+verdicts, bounded whatever the names, and read as untrusted."""
+
+from __future__ import annotations
+
+import json
+
+from kidp_gitops.helm import suspicion
+from kidp_gitops.helm.suspicion import Suspicion
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _next_process(before: Suspicion, clock: _Clock) -> Suspicion:
+    after = Suspicion(clock)
+    after.restore(before.document())
+    return after
+
+
+def test_the_next_process_reaches_the_same_verdicts() -> None:
+    clock = _Clock()
+    first = Suspicion(clock)
+    first.suspect({"a/web", "b/db", "c/new"})
+    first.acquit("b/db")  # answered alone once: innocent
+    first.confine("c/guilty")
+    assert first.changes == 5
+
+    then = _next_process(first, clock)
+    assert then.runs_alone("a/web")  # until it answers alone
+    assert not then.runs_alone("b/db")
+    assert then.runs_alone("c/other")  # its namespace confined
+    assert then.changes == 0  # read, not changed: nothing to write back
+    clock.now += suspicion.BACKOFF + 1
+    assert then.runs_alone("a/web")
+    assert not then.runs_alone("c/other")
+
+
+def test_strikes_outlive_the_process() -> None:
+    clock = _Clock()
+    first = Suspicion(clock)
+    first.suspect({"a/web"})
+    first.acquit("a/web")
+    assert not first.runs_alone("a/web")
+    # A restart between two ends of the shared helper under the same release: the
+    # second still counts, so it runs alone whatever its run alone shows.
+    clock.now += suspicion.STRIKE_WINDOW / 2
+    then = _next_process(first, clock)
+    then.suspect({"a/web"})
+    then.acquit("a/web")
+    assert then.runs_alone("a/web")
+    assert _next_process(then, clock).runs_alone("a/web")
+    clock.now += suspicion.BACKOFF + 1
+    assert not _next_process(then, clock).runs_alone("a/web")
+
+
+def test_what_expired_is_not_kept() -> None:
+    clock = _Clock()
+    first = Suspicion(clock)
+    first.confine("c/guilty")
+    first.suspect({"a/web"})
+    clock.now += suspicion.BACKOFF + 1
+    kept = json.loads(first.document())
+    assert kept["confined"] == {}
+    assert kept["strikes"] == {}
+    assert kept["suspects"] == {"a/web": 0}
+
+
+def test_the_document_is_bounded_whatever_the_names() -> None:
+    clock = _Clock()
+    many = Suspicion(clock)
+    ns, name = "n" * 63, "r" * 53
+    for i in range(suspicion.KEPT + 100):
+        many.suspect({f"{ns}{i}/{name}"})
+        many.confine(f"{ns}{i}/{name}")
+    document = many.document()
+    assert len(document.encode()) <= suspicion.DOCUMENT_BYTES
+    then = _next_process(many, clock)
+    # The newest are kept; the oldest forgotten first.
+    assert then.runs_alone(f"{ns}{suspicion.KEPT + 99}/{name}")
+    assert not then.runs_alone(f"{ns}0/{name}")
+
+
+def test_a_document_that_cannot_be_read_is_not_trusted() -> None:
+    clock = _Clock()
+    for text in ("not json", "[]", '{"version": 99, "suspects": {"a/web": 0}}'):
+        then = Suspicion(clock)
+        then.restore(text)
+        assert not then.runs_alone("a/web")
+    mixed = Suspicion(clock)
+    mixed.restore(
+        json.dumps(
+            {
+                "version": suspicion.VERSION,
+                "suspects": {"a/web": 0, "a/odd": "soon", "a/list": [1]},
+                "strikes": {"a/web": [clock.now, "x"], "a/bad": 3},
+                "confined": ["c"],
+            }
+        )
+    )
+    assert mixed.runs_alone("a/web")
+    assert not mixed.runs_alone("a/odd")
+    assert not mixed.runs_alone("c/x")
