@@ -7,7 +7,9 @@
     <root>/logs/         engine.log, git-server.log
 
 The engine is `python -m kidp_gitops controller run …`, a separate process, exactly as
-users run it; the CRDs and RBAC are what `kidp install --without-controllers` applies.
+users run it; the CRDs and RBAC are what `kidp install --without-controllers` applies,
+unless the scenario gives other objects to install in their place (Flux's CRDs, when it
+runs Flux's controllers instead of the engine).
 """
 
 from __future__ import annotations
@@ -36,14 +38,21 @@ from kidp_gitops.kube import ApiError, KubeClient, load_config
 
 NAMESPACE = "bench"
 SECRET = "git-auth"
-CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+CONTROL_PLANE = measure.CONTROL_PLANE
 
 
 class BenchEnv:
-    def __init__(self, root: Path, engine_args: list[str] | None = None, keep: bool = False):
+    def __init__(
+        self,
+        root: Path,
+        engine_args: list[str] | None = None,
+        keep: bool = False,
+        install: list[dict[str, Any]] | None = None,
+    ):
         self.root = root
         self.engine_args = engine_args or []
         self.keep = keep
+        self.install = install
         self.cluster = DevCluster(root / "devcluster")
         self.logs = root / "logs"
         self.kube: KubeClient | None = None
@@ -52,6 +61,8 @@ class BenchEnv:
         self.git_port = 0
         self.engine_proc: subprocess.Popen[bytes] | None = None
         self.engine_starts = 0
+        self.processes: dict[str, int] = {}
+        """Other processes a scenario started in the engine's place, metered by name."""
         self.metrics_port = 0
         self.artifact_port = 0
         self.receiver_port = 0
@@ -82,7 +93,10 @@ class BenchEnv:
         self.timings["cluster_up_s"] = round(time.monotonic() - began, 2)
         self.kube = KubeClient(await load_config(self.cluster.kubeconfig), timeout=120)
         began = time.monotonic()
-        await install_apply.install(self.kube, manifests.manifests(controllers=False))
+        objects = (
+            self.install if self.install is not None else manifests.manifests(controllers=False)
+        )
+        await install_apply.install(self.kube, objects)
         self.timings["install_s"] = round(time.monotonic() - began, 2)
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
         self._start_git_server()
@@ -116,7 +130,7 @@ class BenchEnv:
             await self.kube.close()
         self.cluster.down()
         if not self.keep:
-            for child in ("engine", "git", "work", "git-home", "devcluster/etcd"):
+            for child in ("engine", "flux", "git", "work", "git-home", "devcluster/etcd"):
                 shutil.rmtree(self.root / child, ignore_errors=True)
 
     # ---- git server --------------------------------------------------------------------
@@ -275,6 +289,7 @@ class BenchEnv:
             out["git-server"] = self.git_proc.pid
         if self.engine_proc is not None and self.engine_proc.poll() is None:
             out["engine"] = self.engine_proc.pid
+        out.update(self.processes)
         out["bench"] = os.getpid()
         return out
 

@@ -148,6 +148,31 @@ class CpuMeter:
         }
 
 
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+def cpu_split(cpu: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds of one window: engine (with its git/kustomize children), control
+    plane, git server, bench, and the rest of the machine."""
+    used = cpu["cpu_s"]
+
+    def both(name: str) -> float:
+        c = used.get(name) or {}
+        return float(c.get("self", 0.0)) + float(c.get("children", 0.0))
+
+    return {
+        "engine_s": round(both("engine"), 2),
+        "engine_children_s": round(float((used.get("engine") or {}).get("children", 0.0)), 2),
+        "control_plane_s": round(sum(both(n) for n in CONTROL_PLANE), 2),
+        "kube_apiserver_s": round(both("kube-apiserver"), 2),
+        "etcd_s": round(both("etcd"), 2),
+        "git_server_s": round(both("git-server"), 2),
+        "bench_s": round(both("bench"), 2),
+        "others_s": round(float(cpu.get("others_s", 0.0)), 2),
+        "wall_s": round(float(cpu["wall_s"]), 2),
+    }
+
+
 # ---- Prometheus ------------------------------------------------------------------------
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

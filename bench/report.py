@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import measure
-
-CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+from bench import helmreport, measure
 
 # figure → (goal, "le" when lower is better, "eq" when it must equal the goal)
 GOALS: dict[str, tuple[float, str]] = {
@@ -25,34 +23,13 @@ GOALS: dict[str, tuple[float, str]] = {
     # issue 13: best of `repeat` runs, over a bare `python -c pass`
     "cli_version_over_bare_ms": (150.0, "le"),
     "cli_complete_names_over_bare_ms": (200.0, "le"),
+    **helmreport.GOALS,
 }
-
-
-def cpu_split(cpu: dict[str, Any]) -> dict[str, float]:
-    """CPU seconds of one window: engine (with its git/kustomize children), control
-    plane, git server, bench, and the rest of the machine."""
-    used = cpu["cpu_s"]
-
-    def both(name: str) -> float:
-        c = used.get(name) or {}
-        return float(c.get("self", 0.0)) + float(c.get("children", 0.0))
-
-    return {
-        "engine_s": round(both("engine"), 2),
-        "engine_children_s": round(float((used.get("engine") or {}).get("children", 0.0)), 2),
-        "control_plane_s": round(sum(both(n) for n in CONTROL_PLANE), 2),
-        "kube_apiserver_s": round(both("kube-apiserver"), 2),
-        "etcd_s": round(both("etcd"), 2),
-        "git_server_s": round(both("git-server"), 2),
-        "bench_s": round(both("bench"), 2),
-        "others_s": round(float(cpu.get("others_s", 0.0)), 2),
-        "wall_s": round(float(cpu["wall_s"]), 2),
-    }
 
 
 def aggregate_mttp(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Median and spread over the repetitions of one (N, layout)."""
-    splits = [cpu_split(r["cpu"]) for r in runs]
+    splits = [measure.cpu_split(r["cpu"]) for r in runs]
     methods = sorted({m for r in runs for m in r["engine"]["requests_by_method"]})
     out: dict[str, Any] = {
         "n": runs[0]["n"],
@@ -126,7 +103,11 @@ def aggregate_ceiling(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def reaggregate(scenarios: dict[str, Any]) -> None:
-    """Recompute the mttp and ceiling aggregates from the stored runs (for `--report`)."""
+    """Recompute the mttp, ceiling and helm aggregates from the stored runs (for
+    `--report`)."""
+    helm = scenarios.get("helm")
+    if helm and helm.get("runs"):
+        helm["aggregates"] = helmreport.aggregate(helm["runs"])
     ceiling = scenarios.get("ceiling")
     if ceiling and ceiling.get("runs"):
         ceiling["aggregates"] = aggregate_ceiling(ceiling["runs"])
@@ -233,6 +214,9 @@ def summary(scenarios: dict[str, Any]) -> dict[str, Any]:
         s.setdefault("ceiling_idle_apiserver_requests_per_min", {})[key] = _median(
             a["steady_apiserver_requests_per_min"]
         )
+    helm = scenarios.get("helm") or {}
+    if helm.get("aggregates"):
+        s.update(helmreport.summary(helm["aggregates"]))
     shards = scenarios.get("shards")
     if shards:
         s["shards_ready_s"] = shards["ready_s"]
@@ -343,6 +327,7 @@ def table(result: dict[str, Any]) -> str:
     ceiling = sc.get("ceiling") or {}
     if ceiling.get("aggregates"):
         lines += ceiling_table(ceiling)
+    lines += helmreport.table(sc.get("helm") or {})
     push = sc.get("push")
     if push:
         lines.append(f"### (2) Push to applied, {push['objects']}-object Kustomization")

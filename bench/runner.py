@@ -8,6 +8,9 @@
     python -m bench --only cli               how fast `kidp` starts (no control plane)
     python -m bench --only ceiling --n 1000 --n 3000 --processes 1,3 --steady 180
                                              issue 20's ceiling (never in the default run)
+    python -m bench --only helm --n 100 --repeat 2 --helm-engine kidp,flux
+                                             HelmReleases under kidp's engine and under
+                                             Flux's controllers, interleaved
 
 Results: bench/results/<timestamp>.json (everything, with a `summary` of one number per
 headline figure and the `goals` it is held against) and <timestamp>.md (the table).
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import measure, report
+from bench import fluxcontrollers, helmreport, measure, report
 from bench.scenarios import Settings, ceiling, cli, helm, kustomize, mttp, oci, push, shards, source
 
 SCENARIOS = ("mttp", "push", "oci", "source", "kustomize", "shards", "cli")
@@ -127,6 +130,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action="append",
         default=[],
         help="extra engine flag, e.g. --engine-arg=--concurrency=8",
+    )
+    p.add_argument(
+        "--helm-engine",
+        default="kidp",
+        help="helm: who reconciles the HelmReleases, comma-separated: kidp, flux "
+        "(Flux's source-controller and helm-controller, built from --flux-src); "
+        "kidp,flux runs both in each repetition",
+    )
+    p.add_argument(
+        "--flux-src",
+        type=Path,
+        default=fluxcontrollers.DEFAULT_MIRRORS,
+        help="the root of the bare git mirrors fluxcd+<controller>/repo to build Flux's "
+        "controllers from (once; then cached)",
     )
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
@@ -242,9 +259,57 @@ async def run_ceiling(
                 save()
 
 
+def helm_engines(value: str) -> list[str]:
+    engines = [e for e in value.split(",") if e]
+    unknown = [e for e in engines if e not in helm.ENGINES]
+    if unknown or not engines or len(set(engines)) != len(engines):
+        raise SystemExit(f"--helm-engine {value!r}: a list of {', '.join(helm.ENGINES)}")
+    return engines
+
+
+def interleaved(engines: list[str], repetition: int) -> list[str]:
+    """The engines in the order of one repetition: the first goes first in even
+    repetitions, last in odd ones, so neither always runs right after the other (a warm
+    page cache, a machine whose other users' load drifts)."""
+    return engines if repetition % 2 == 0 else engines[::-1]
+
+
+async def run_helm(
+    args: argparse.Namespace,
+    s: Sizes,
+    settings: Settings,
+    out: dict[str, Any],
+    save: Callable[[], None],
+) -> None:
+    """Each N, `--repeat` times, each engine of `--helm-engine` once per repetition;
+    saves the result file after each run."""
+    engines = helm_engines(args.helm_engine)
+    flux = None
+    if "flux" in engines:
+        flux = await asyncio.to_thread(fluxcontrollers.ensure_built, args.flux_src)
+    runs: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    for n in s.n:
+        for rep in range(s.repeat):
+            for engine in interleaved(engines, rep):
+                profile = args.profile == "helm" and rep == 0
+                try:
+                    r = await helm.run(settings, n, engine=engine, flux=flux, profile=profile)
+                except Exception as err:  # one failed run must not lose the others
+                    settings.say(f"helm n={n} {engine} #{rep} failed: {err!r}")
+                    failed.append({"n": n, "engine": engine, "repetition": rep, "error": repr(err)})
+                else:
+                    r["repetition"] = rep
+                    runs.append(r)
+                out.update(runs=runs, failed_runs=failed, aggregates=helmreport.aggregate(runs))
+                save()
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     s = sizes(args)
     only = [x for x in args.only.split(",") if x]
+    if "helm" in only:
+        helm_engines(args.helm_engine)  # a wrong list stops here, not after other scenarios
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
     settings = Settings(engine_args=args.engine_arg, keep=args.keep, profile=args.profile)
@@ -316,13 +381,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     idle_intervals=s.kustomize_idle,
                 )
             elif name == "helm":
-                result["scenarios"]["helm"] = {
-                    "runs": [
-                        await helm.run(settings, n, profile=args.profile == "helm" and rep == 0)
-                        for n in s.n
-                        for rep in range(s.repeat)
-                    ]
-                }
+                result["scenarios"]["helm"] = {}
+                await run_helm(args, s, settings, result["scenarios"]["helm"], save)
             else:
                 known = ", ".join(SCENARIOS + LONG)
                 raise SystemExit(f"unknown scenario {name!r}; choose from {known}")

@@ -41,13 +41,16 @@ _counter = 0
 
 
 @asynccontextmanager
-async def fresh_env(settings: Settings, name: str) -> AsyncIterator[BenchEnv]:
-    """A new control plane, git server and (not yet started) engine for one run."""
+async def fresh_env(
+    settings: Settings, name: str, install: list[dict[str, Any]] | None = None
+) -> AsyncIterator[BenchEnv]:
+    """A new control plane, git server and (not yet started) engine for one run;
+    `install`: the objects to install in place of kidp's CRDs and RBAC."""
     global _counter
     _counter += 1
     root = settings.work_root / f"{time.strftime('%Y%m%d-%H%M%S')}-{_counter:02d}-{name}"
     settings.say(f"{name}: starting a fresh control plane in {root}")
-    async with BenchEnv(root, settings.engine_args, settings.keep) as env:
+    async with BenchEnv(root, settings.engine_args, settings.keep, install) as env:
         yield env
     settings.say(f"{name}: control plane stopped (logs in {root / 'logs'})")
 
