@@ -16,7 +16,7 @@ from kidp_gitops.kube import KubeClient
 from kidp_gitops.proc import run as proc
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.kustomize.helpers import EXAMPLE, example_files, setup_source
-from tests.integration.wait import until
+from tests.integration.wait import until_object
 
 HR = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases"
 HC = "/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/helmcharts"
@@ -49,9 +49,10 @@ async def wait_hr(
 ) -> dict[str, Any]:
     seen: list[dict[str, Any]] = []
 
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(f"{HR.format(ns=namespace)}/{name}")
-        seen[:] = [obj]
+    def matches(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        seen[:] = [obj] if obj is not None else []
+        if obj is None:
+            return None
         c = condition(obj)
         current = (obj.get("status") or {}).get("observedGeneration") == obj["metadata"].get(
             "generation"
@@ -60,7 +61,9 @@ async def wait_hr(
         return obj if ok and (check is None or check(obj)) else None
 
     try:
-        return await until(probe, timeout, f"HelmRelease {name} Ready={status} {reason or ''}")
+        what = f"HelmRelease {name} Ready={status} {reason or ''}"
+        path = f"{HR.format(ns=namespace)}/{name}"
+        return await until_object(kube, path, matches, timeout, what)
     except AssertionError as err:
         last = (seen[0].get("status") if seen else None) or {}
         raise AssertionError(f"{err}; status: {last}") from None
