@@ -83,18 +83,30 @@ async def pending_install(kube: KubeClient, namespace: str, name: str = NAME) ->
     return any(s["metadata"]["labels"].get("status") == "pending-install" for s in secrets)
 
 
-async def install_prd_release(
+async def release(
     kube: KubeClient,
     namespace: str,
     git_repos: GitRepos,
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
+    *,
+    files: dict[str, str] | None = None,
+    hr: dict[str, Any] | None = None,
+    ready: str | None = "InstallSucceeded",
+    timeout: float = 120,
 ) -> dict[str, Any]:
-    """The example repository as the source, the PRD's HelmRelease on it; the release
-    once installed and Ready."""
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
-    await kube.create(HR.format(ns=namespace), prd_release(namespace))
-    return await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    """The set-up of most Helm tests: the example repository (or `files`, its files as
+    the test changed them) as the source `setup_source` makes, and the HelmRelease `hr`
+    (the PRD's by default) on it. Returns the release once Ready=True with reason `ready`
+    for its generation, or as created when `ready` is None (the test waits for what it
+    expects itself)."""
+    files = example_files(namespace) if files is None else files
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
+    created = await kube.create(HR.format(ns=namespace), hr or prd_release(namespace))
+    if ready is None:
+        return created
+    name = created["metadata"]["name"]
+    return await wait_hr(kube, namespace, name, "True", ready, timeout=timeout)
 
 
 async def request(kube: KubeClient, namespace: str, name: str = NAME) -> str:
