@@ -16,7 +16,7 @@ from aiohttp import web
 from kidp_gitops.kube import KubeClient
 from tests.gitserver.keys import Certificate, server_tls
 from tests.integration.source.helpers import condition
-from tests.integration.wait import until, until_object
+from tests.integration.wait import until
 
 NOTIFICATION = "/apis/notification.toolkit.fluxcd.io/{version}/namespaces/{ns}/{plural}"
 
@@ -107,15 +107,13 @@ async def wait_ready(
     version = "v1" if kind == "Receiver" else "v1beta3"
     path = NOTIFICATION.format(version=version, ns=namespace, plural=kind.lower() + "s")
 
-    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
-        if obj is None:
-            return None
+    async def probe() -> dict[str, Any] | None:
+        obj = await kube.get(f"{path}/{name}")
         ready = condition(obj)
         ok = ready.get("status") == status and reason in (None, ready.get("reason"))
         return obj if ok else None
 
-    what = f"{kind} {name} Ready={status} {reason or ''}"
-    return await until_object(kube, f"{path}/{name}", check, timeout, what)
+    return await until(probe, timeout, f"{kind} {name} Ready={status} {reason or ''}")
 
 
 async def events_of(kube: KubeClient, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from kidp_gitops.kube import ApiError, KubeClient
-from tests.integration.wait import until_object
+from tests.integration.wait import until
 
 GROUP = "source.toolkit.fluxcd.io/v1"
 
@@ -65,27 +65,25 @@ async def wait_condition(
     reason: str | None = None,
     timeout: float = 30,
 ) -> dict[str, Any]:
-    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
-        if obj is None:
-            return None
+    async def probe() -> dict[str, Any] | None:
+        obj = await kube.get(path(namespace, name))
         ready = condition(obj)
         matches = ready.get("status") == status and reason in (None, ready.get("reason"))
         current = obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
         return obj if matches and current else None
 
-    what = f"{name} Ready={status} {reason or ''}"
-    return await until_object(kube, path(namespace, name), check, timeout, what)
+    return await until(probe, timeout, f"{name} Ready={status} {reason or ''}")
 
 
 async def wait_revision(
     kube: KubeClient, namespace: str, name: str, sha: str, timeout: float = 30
 ) -> dict[str, Any]:
-    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
-        artifact = ((obj or {}).get("status") or {}).get("artifact") or {}
+    async def probe() -> dict[str, Any] | None:
+        obj = await kube.get(path(namespace, name))
+        artifact = (obj.get("status") or {}).get("artifact") or {}
         return obj if artifact.get("revision", "").endswith(sha) else None
 
-    what = f"{name} at revision {sha[:8]}"
-    return await until_object(kube, path(namespace, name), check, timeout, what)
+    return await until(probe, timeout, f"{name} at revision {sha[:8]}")
 
 
 async def request_reconcile(kube: KubeClient, namespace: str, name: str) -> None:

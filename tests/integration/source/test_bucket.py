@@ -25,7 +25,7 @@ from tests.integration.notification.helpers import events_of
 from tests.integration.source.helmrepos import chart_files, create_chart, wait_ready
 from tests.integration.source.helpers import artifact_files, condition, create_secret
 from tests.integration.source.s3server import S3Server
-from tests.integration.wait import until_object
+from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -106,9 +106,8 @@ async def wait_bucket(
     revision: str | None = None,
     handled: str | None = None,
 ) -> dict[str, Any]:
-    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
-        if obj is None:
-            return None
+    async def probe() -> dict[str, Any] | None:
+        obj = await kube.get(f"{BUCKETS.format(ns=namespace)}/{name}")
         st = obj.get("status") or {}
         ready = condition(obj)
         ok = (
@@ -120,16 +119,16 @@ async def wait_bucket(
         )
         return obj if ok else None
 
-    what = f"Bucket {name} Ready={status} {reason or ''} {revision or ''}"
-    return await until_object(kube, f"{BUCKETS.format(ns=namespace)}/{name}", check, 60, what)
+    return await until(probe, 60, f"Bucket {name} Ready={status} {reason or ''} {revision or ''}")
 
 
 async def wait_configmap(kube: KubeClient, namespace: str, name: str, value: str) -> None:
-    def check(cm: dict[str, Any] | None) -> bool:
-        return ((cm or {}).get("data") or {}).get("v") == value
+    async def probe() -> bool:
+        found = await kube.get(f"/api/v1/namespaces/{namespace}/configmaps")
+        values = {i["metadata"]["name"]: (i.get("data") or {}).get("v") for i in found["items"]}
+        return values.get(name) == value
 
-    path = f"/api/v1/namespaces/{namespace}/configmaps/{name}"
-    await until_object(kube, path, check, 60, f"ConfigMap {name} v={value}")
+    await until(probe, 60, f"ConfigMap {name} v={value}")
 
 
 async def test_a_bucket_of_manifests_is_applied_and_a_new_object_on_the_next_reconcile(
