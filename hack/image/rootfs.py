@@ -31,6 +31,18 @@ OWNED = (HOME.lstrip("/"), DATA.lstrip("/"))
 # Mount points a runtime fills (the kubelet's volumes, /proc, /dev); empty in the image.
 MOUNT_POINTS = ("dev", "proc", "sys", "run", "tmp", DATA.lstrip("/"), "var/run/secrets")
 PATH = f"{VENV}/bin:/usr/local/bin:/usr/bin:/bin"
+# What the image runs: the controller process (the engine imports each controller family
+# and the dashboard only when it hosts them) and `kidp validate`.
+IMPORTED = (
+    "kidp_gitops.daemon.controller",
+    "kidp_gitops.dashboard",
+    "kidp_gitops.source.controller",
+    "kidp_gitops.kustomize.controller",
+    "kidp_gitops.helm.controller",
+    "kidp_gitops.image",
+    "kidp_gitops.notification",
+    "kidp_gitops.validate.run",
+)
 
 _PASSWD = f"""\
 root:x:0:0:root:/root:/usr/sbin/nologin
@@ -171,13 +183,9 @@ def _install_engine(rootfs: Path, wheel: Path, pip_wheel: Path, pip_cache: Path)
         check=False,  # a few stdlib files are Python 2 examples; they stay uncompiled
     )
     # Every module of the controller and of `kidp validate` imports: a shared library a
-    # wheel needs and the image lacks fails the build, not the pod.
-    chrooted(
-        rootfs,
-        inputs,
-        pip_cache,
-        [python, "-c", "import kidp_gitops.daemon.controller, kidp_gitops.validate.run"],
-    )
+    # wheel needs and the image lacks fails the build, not the pod. The engine imports
+    # each controller family only when it hosts it, so each is named here.
+    chrooted(rootfs, inputs, pip_cache, [python, "-c", f"import {', '.join(IMPORTED)}"])
 
 
 def python_name(rootfs: Path) -> str:

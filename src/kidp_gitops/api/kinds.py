@@ -58,6 +58,7 @@ class ManifestError(ValueError):
 
 
 is_ours = resources.is_ours
+describe = meta.describe
 
 
 def model_for(api_version: str, kind: str) -> type[AnyObject] | None:
@@ -104,23 +105,5 @@ def fragment_problems(model: type[BaseModel], data: Mapping[str, Any]) -> list[s
             for e in error.errors()
             if e["type"] != "missing" and not (e["type"] == "value_error" and not e["loc"])
         ]
-        return [_line(e["loc"], e["type"], e["msg"]) for e in kept]
+        return [meta.problem_line(e["loc"], e["type"], e["msg"]) for e in kept]
     return []
-
-
-def describe(error: ValidationError) -> list[str]:
-    """One readable line per problem, each starting with the field's JSON path."""
-    return [_line(e["loc"], e["type"], e["msg"]) for e in error.errors()]
-
-
-def _line(loc: tuple[int | str, ...], type_: str, message: str) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    if type_ == "extra_forbidden":
-        message = "unknown field"
-    elif type_ == "missing":
-        message = "required field is missing"
-    elif type_ == "value_error":
-        message = message.removeprefix("Value error, ")
-    return f"{path or '<object>'}: {message}"

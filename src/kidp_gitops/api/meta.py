@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    ValidationError,
     WithJsonSchema,
     model_validator,
 )
@@ -367,11 +368,15 @@ class KubeObject(BaseModel, Generic[SpecT, StatusT]):
     kind, and any other served version is accepted as written.
     """
 
+    # No attribute docstrings: these fields have none, and pydantic looks for them by
+    # walking the stack to the class statement's source, which a parametrized class
+    # (`KubeObject[Spec, Status]`) does not have: each looked through every frame of the
+    # import under way, most of the cost of importing the API types.
     model_config = ConfigDict(
         alias_generator=camel,
         populate_by_name=True,
         extra="forbid",
-        use_attribute_docstrings=True,
+        use_attribute_docstrings=False,
     )
 
     RESOURCE: ClassVar[ResourceInfo]
@@ -424,3 +429,25 @@ class KubeObject(BaseModel, Generic[SpecT, StatusT]):
     def to_dict(self) -> dict[str, Any]:
         """The object as JSON-ready data: the fields that were set, by their JSON names."""
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+
+
+def describe(error: ValidationError) -> list[str]:
+    """One readable line per problem, each starting with the field's JSON path.
+
+    Here, not in `kinds`, so that reporting an invalid object (runtime/lifecycle) does not
+    import the models of every kind: a process builds the models of the kinds it hosts."""
+    return [problem_line(e["loc"], e["type"], e["msg"]) for e in error.errors()]
+
+
+def problem_line(loc: tuple[int | str, ...], type_: str, message: str) -> str:
+    """A problem at `loc` of pydantic's error `type_`, in words that name the field."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    if type_ == "extra_forbidden":
+        message = "unknown field"
+    elif type_ == "missing":
+        message = "required field is missing"
+    elif type_ == "value_error":
+        message = message.removeprefix("Value error, ")
+    return f"{path or '<object>'}: {message}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from kidp_gitops.api import components
-from kidp_gitops.dashboard import DashboardApp
 from kidp_gitops.engine import run
 
 
@@ -18,5 +17,8 @@ def build(
     one process per install keeps one address."""
     if not options.hosts(components.KUSTOMIZE):
         return run.Engine(options)
+    # Imported only by the process that serves it (its pages, views and their kinds).
+    from kidp_gitops.dashboard import DashboardApp
+
     dashboard = DashboardApp(dashboard_host, dashboard_port, actions=dashboard_actions)
     return run.Engine(options, apps=[dashboard])

@@ -21,13 +21,8 @@ from aiohttp import web
 from kidp_gitops import __version__
 from kidp_gitops.api import components
 from kidp_gitops.api.components import Component
-from kidp_gitops.helm import binary as helm_binary
-from kidp_gitops.helm.controller import helmrelease_controller
-from kidp_gitops.image import image_controllers
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
 from kidp_gitops.kube.leader import LeaseTiming
-from kidp_gitops.kustomize.controller import kustomization_controller
-from kidp_gitops.notification import notification_controllers
 from kidp_gitops.proc import background, sandbox
 from kidp_gitops.runtime import listen, outbound, redact
 from kidp_gitops.runtime.cache import InformerCache
@@ -37,14 +32,6 @@ from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.manager import LeaderElection, Manager
 from kidp_gitops.runtime.remote import Remotes
 from kidp_gitops.runtime.tenancy import Lockdown
-from kidp_gitops.source.controller import (
-    artifactgenerator_controller,
-    bucket_controller,
-    gitrepository_controller,
-    helmchart_controller,
-    helmrepository_controller,
-    ocirepository_controller,
-)
 from kidp_gitops.storage.artifacts import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -211,6 +198,8 @@ class Engine:
             for controller in await _controllers(ctx, o, store):
                 manager.add(controller)
             if o.hosts(components.NOTIFICATION):
+                from kidp_gitops.notification import notification_controllers
+
                 notification = await notification_controllers(ctx)
                 for controller in notification.controllers:
                     manager.add(controller)
@@ -265,30 +254,45 @@ async def _controllers(
     """The controllers of the components `o` hosts, notification's aside. `store` is the
     local artifact store when this process hosts source or source-watcher, and None
     otherwise: then the appliers download artifacts from the URL in the source's status
-    (storage/fetch)."""
+    (storage/fetch).
+
+    Each controller family is imported here, when hosted: a process of Flux's shape
+    (`kidp install`'s Deployments) runs one or two of them and would otherwise pay for
+    importing all (their API types, clients and dependencies) at every start."""
     built: list[Controller] = []
     if store is not None and o.hosts(components.SOURCE):
+        from kidp_gitops.helm import binary as helm_binary
+        from kidp_gitops.source import controller as source
+
         built += [
-            await gitrepository_controller(ctx, store),
-            await helmrepository_controller(ctx, store),
-            await helmchart_controller(ctx, store, helm=helm_binary.find),
-            await ocirepository_controller(ctx, store),
-            await bucket_controller(ctx, store),
+            await source.gitrepository_controller(ctx, store),
+            await source.helmrepository_controller(ctx, store),
+            await source.helmchart_controller(ctx, store, helm=helm_binary.find),
+            await source.ocirepository_controller(ctx, store),
+            await source.bucket_controller(ctx, store),
         ]
     if store is not None and o.hosts(components.SOURCE_WATCHER):
+        from kidp_gitops.source import controller as source
+
         # Beside the sources it reads their artifacts from the store they share; in a
         # process of its own (Flux's source-watcher) it downloads them from their URLs
         # and serves what it composes from its own store.
-        built.append(await artifactgenerator_controller(ctx, store))
+        built.append(await source.artifactgenerator_controller(ctx, store))
     if o.hosts(components.KUSTOMIZE):
+        from kidp_gitops.kustomize.controller import kustomization_controller
+
         built.append(await kustomization_controller(ctx, store))
     if o.hosts(components.HELM):
+        from kidp_gitops.helm.controller import helmrelease_controller
+
         built.append(await helmrelease_controller(ctx, store))
     reflector, automation = (
         o.hosts(components.IMAGE_REFLECTOR),
         o.hosts(components.IMAGE_AUTOMATION),
     )
     if reflector or automation:
+        from kidp_gitops.image import image_controllers
+
         image = await image_controllers(ctx, reflector=reflector, updater=automation)
         built += image.controllers
     return built

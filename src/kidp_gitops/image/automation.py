@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import ValidationError
 
 from kidp_gitops.api import image as api
-from kidp_gitops.api import kinds, meta, source
+from kidp_gitops.api import meta, source
 from kidp_gitops.image import message, setters
 from kidp_gitops.kube.errors import ApiError
 from kidp_gitops.kube.informer import Informer
@@ -203,7 +203,7 @@ class ImageUpdateAutomationReconciler(
             repo = source.GitRepository.model_validate(found)
         except ValidationError as err:
             raise StalledError(
-                INVALID_SPEC, f"its GitRepository is invalid: {kinds.describe(err)[0]}"
+                INVALID_SPEC, f"its GitRepository is invalid: {meta.describe(err)[0]}"
             ) from err
         if repo.spec is None:
             raise StalledError(INVALID_SPEC, f"GitRepository '{source_ns}/{ref.name}' has no spec")

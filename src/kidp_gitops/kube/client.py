@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
@@ -267,7 +267,7 @@ class KubeClient:
         params: Mapping[str, str],
         read_timeout: float,
         accept: str = "application/json",
-    ) -> AsyncIterator[JSON]:
+    ) -> AsyncGenerator[JSON]:
         """GET a newline-delimited JSON stream (a watch), one decoded object per line.
         Ends when the server closes the stream; `read_timeout` bounds a silent connection."""
         timeout = aiohttp.ClientTimeout(total=None, sock_read=read_timeout)

@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
-from kidp_gitops.api import kinds, meta
+from kidp_gitops.api import meta
 from kidp_gitops.api.refused import UNSUPPORTED_FIELD, refused_fields
 from kidp_gitops.api.wellknown import REQUESTED_AT
 from kidp_gitops.cel import fields as cel_fields
@@ -83,7 +83,7 @@ def parse(model: type[M], obj: JSON) -> M:
     try:
         return model.model_validate(obj)
     except ValidationError as err:
-        raise StalledError(INVALID_SPEC, f"invalid spec: {kinds.describe(err)[0]}") from err
+        raise StalledError(INVALID_SPEC, f"invalid spec: {meta.describe(err)[0]}") from err
 
 
 # The field manager of each controller's own writes (finalizers, status), named as Flux's

@@ -16,7 +16,7 @@ from kidp_gitops.kube import KubeClient
 from kidp_gitops.proc import run as proc
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.kustomize.helpers import EXAMPLE, example_files, setup_source
-from tests.integration.wait import until
+from tests.integration.wait import until_object
 
 HR = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases"
 HC = "/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/helmcharts"
@@ -49,9 +49,10 @@ async def wait_hr(
 ) -> dict[str, Any]:
     seen: list[dict[str, Any]] = []
 
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(f"{HR.format(ns=namespace)}/{name}")
-        seen[:] = [obj]
+    def matches(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        seen[:] = [obj] if obj is not None else []
+        if obj is None:
+            return None
         c = condition(obj)
         current = (obj.get("status") or {}).get("observedGeneration") == obj["metadata"].get(
             "generation"
@@ -60,7 +61,9 @@ async def wait_hr(
         return obj if ok and (check is None or check(obj)) else None
 
     try:
-        return await until(probe, timeout, f"HelmRelease {name} Ready={status} {reason or ''}")
+        what = f"HelmRelease {name} Ready={status} {reason or ''}"
+        path = f"{HR.format(ns=namespace)}/{name}"
+        return await until_object(kube, path, matches, timeout, what)
     except AssertionError as err:
         last = (seen[0].get("status") if seen else None) or {}
         raise AssertionError(f"{err}; status: {last}") from None
@@ -80,18 +83,30 @@ async def pending_install(kube: KubeClient, namespace: str, name: str = NAME) ->
     return any(s["metadata"]["labels"].get("status") == "pending-install" for s in secrets)
 
 
-async def install_prd_release(
+async def release(
     kube: KubeClient,
     namespace: str,
     git_repos: GitRepos,
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
+    *,
+    files: dict[str, str] | None = None,
+    hr: dict[str, Any] | None = None,
+    ready: str | None = "InstallSucceeded",
+    timeout: float = 120,
 ) -> dict[str, Any]:
-    """The example repository as the source, the PRD's HelmRelease on it; the release
-    once installed and Ready."""
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
-    await kube.create(HR.format(ns=namespace), prd_release(namespace))
-    return await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    """The set-up of most Helm tests: the example repository (or `files`, its files as
+    the test changed them) as the source `setup_source` makes, and the HelmRelease `hr`
+    (the PRD's by default) on it. Returns the release once Ready=True with reason `ready`
+    for its generation, or as created when `ready` is None (the test waits for what it
+    expects itself)."""
+    files = example_files(namespace) if files is None else files
+    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
+    created = await kube.create(HR.format(ns=namespace), hr or prd_release(namespace))
+    if ready is None:
+        return created
+    name = created["metadata"]["name"]
+    return await wait_hr(kube, namespace, name, "True", ready, timeout=timeout)
 
 
 async def request(kube: KubeClient, namespace: str, name: str = NAME) -> str:

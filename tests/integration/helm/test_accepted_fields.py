@@ -18,9 +18,9 @@ from tests.integration.helm.helpers import (
     condition,
     event_reasons,
     prd_release,
+    release,
     wait_hr,
 )
-from tests.integration.kustomize.helpers import example_files, setup_source
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -32,13 +32,11 @@ async def test_rollback_recreate_is_deprecated_and_said_so_when_rolling_back(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     hr = prd_release(namespace)
     hr["spec"]["persistentClient"] = False
     hr["spec"]["rollback"] = {"recreate": True}
     hr["spec"]["upgrade"] = {"remediation": {"retries": 0, "remediateLastFailure": True}}
-    await kube.create(HR.format(ns=namespace), hr)
-    obj = await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    obj = await release(kube, namespace, git_repos, http_git, unique_repo, hr=hr)
     assert not condition(obj, "Stalled")
     assert "DeprecatedField" not in await event_reasons(kube, namespace)  # no rollback yet
 

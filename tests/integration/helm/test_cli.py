@@ -13,7 +13,7 @@ from tests.integration.cli.conftest import Kidp
 from tests.integration.helm.helpers import (
     HR,
     NAME,
-    install_prd_release,
+    release,
 )
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -27,7 +27,7 @@ async def test_get_and_reconcile_a_helmrelease(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await install_prd_release(kube, namespace, git_repos, http_git, unique_repo)
+    await release(kube, namespace, git_repos, http_git, unique_repo)
 
     listed = await kidp("get", "helmreleases", "-n", namespace, "-o", "json")
     assert listed.exit_code == 0, listed.output

@@ -20,10 +20,11 @@ from tests.integration.helm.helpers import (
     event_reasons,
     handled,
     prd_release,
+    release,
     request,
     wait_hr,
 )
-from tests.integration.kustomize.helpers import example_files, exists, setup_source
+from tests.integration.kustomize.helpers import exists
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -41,11 +42,9 @@ async def test_drift_is_reported_in_warn_mode_and_corrected_when_enabled(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     hr = prd_release(namespace)
     hr["spec"]["driftDetection"] = {"mode": "warn"}
-    await kube.create(HR.format(ns=namespace), hr)
-    obj = await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    obj = await release(kube, namespace, git_repos, http_git, unique_repo, hr=hr)
     assert condition(obj, "Drifted") == {}
     assert await replicas(kube, namespace) == 3
 
@@ -91,14 +90,12 @@ async def test_ignored_paths_are_not_drift_and_not_reset(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     hr = prd_release(namespace)
     hr["spec"]["driftDetection"] = {
         "mode": "enabled",
         "ignore": [{"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}}],
     }
-    await kube.create(HR.format(ns=namespace), hr)
-    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    await release(kube, namespace, git_repos, http_git, unique_repo, hr=hr)
 
     deploy = DEPLOY.format(ns=namespace, name=NAME)
     await kube.patch(deploy, {"spec": {"replicas": 2}})

@@ -26,8 +26,8 @@ from tests.integration.helm.helpers import (
     condition,
     event_reasons,
     handled,
-    install_prd_release,
     prd_release,
+    release,
     release_secrets,
     request,
     wait_hr,
@@ -63,7 +63,7 @@ async def test_prd_helmrelease_installs_upgrades_and_stays_put(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    obj = await install_prd_release(kube, namespace, git_repos, http_git, unique_repo)
+    obj = await release(kube, namespace, git_repos, http_git, unique_repo)
     st = obj["status"]
     assert st["helmChart"] == f"{namespace}/{namespace}-{NAME}"
     assert st["lastAttemptedRevision"] == "0.1.0"
@@ -157,11 +157,9 @@ async def test_failed_upgrade_is_retried_then_rolled_back(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     hr = prd_release(namespace)
     hr["spec"]["upgrade"] = {"remediation": {"retries": 1}}
-    await kube.create(HR.format(ns=namespace), hr)
-    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    await release(kube, namespace, git_repos, http_git, unique_repo, hr=hr)
 
     # Values the API server refuses: the upgrade fails, is rolled back, retried once,
     # rolled back again, and then the release is Stalled.
@@ -195,7 +193,6 @@ async def test_values_from_configmap_and_secret(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     hr = prd_release(namespace)
     hr["spec"]["values"] = {"image": {"tag": "v1.0.0"}}
     hr["spec"]["valuesFrom"] = [
@@ -208,7 +205,7 @@ async def test_values_from_configmap_and_secret(
         },
         {"kind": "ConfigMap", "name": "not-there", "optional": True},
     ]
-    await kube.create(HR.format(ns=namespace), hr)
+    await release(kube, namespace, git_repos, http_git, unique_repo, hr=hr, ready=None)
     waiting = await wait_hr(kube, namespace, NAME, "False", "ValuesError")
     assert f"ConfigMap '{namespace}/operator-values'" in condition(waiting)["message"]
 
@@ -236,7 +233,7 @@ async def test_deleting_the_helmrelease_uninstalls_the_release(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await install_prd_release(kube, namespace, git_repos, http_git, unique_repo)
+    await release(kube, namespace, git_repos, http_git, unique_repo)
     assert await release_secrets(kube, namespace, NAME)
 
     await kube.delete(f"{HR.format(ns=namespace)}/{NAME}")
@@ -300,11 +297,10 @@ async def test_helmrelease_waits_for_the_helmrelease_it_depends_on(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     later = prd_release(namespace)
     later["metadata"]["name"] = "later"
     later["spec"]["dependsOn"] = [{"name": NAME}]
-    await kube.create(HR.format(ns=namespace), later)
+    await release(kube, namespace, git_repos, http_git, unique_repo, hr=later, ready=None)
     waiting = await wait_hr(kube, namespace, "later", "False", "DependencyNotReady")
     assert f"'{namespace}/{NAME}'" in condition(waiting)["message"]
     assert not await release_secrets(kube, namespace, "later")
@@ -321,7 +317,7 @@ async def test_revision_left_pending_by_a_crash_is_unlocked(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await install_prd_release(kube, namespace, git_repos, http_git, unique_repo)
+    await release(kube, namespace, git_repos, http_git, unique_repo)
 
     # What a helm process killed mid-upgrade leaves: a newest revision pending-upgrade.
     (first,) = await release_secrets(kube, namespace, NAME)

@@ -29,6 +29,7 @@ from tests.integration.helm.helpers import (
     event_reasons,
     pending_install,
     prd_release,
+    release,
     release_secrets,
     wait_hr,
 )
@@ -61,11 +62,10 @@ async def test_a_helper_killed_mid_install_is_replaced_and_the_release_reconcile
     files[DEPLOYMENT] = files[DEPLOYMENT].replace(
         "      containers:", f'      nodeSelector:\n        {gate}: "open"\n      containers:'
     )
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
     hr = prd_release(namespace)
     hr["spec"]["timeout"] = "5m"
     # Flux's default remediation (no retries): a failed install would stall the release.
-    await kube.create(HR.format(ns=namespace), hr)
+    await release(kube, namespace, git_repos, http_git, unique_repo, files=files, hr=hr, ready=None)
 
     await until(
         lambda: pending_install(kube, namespace), 120, "helm to be waiting for the release's pods"
@@ -108,9 +108,7 @@ async def test_a_charts_huge_error_fails_its_release_alone(
     files["charts/operators/templates/boom.yaml"] = (
         '{{ if .Values.boom }}{{ fail (repeat 17000000 "x") }}{{ end }}\n'
     )
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
-    await kube.create(HR.format(ns=namespace), prd_release(namespace))
-    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    await release(kube, namespace, git_repos, http_git, unique_repo, files=files)
     serving = helper(engine).pid
     assert serving is not None
 
@@ -137,9 +135,7 @@ async def test_a_pending_revision_is_left_while_the_helper_still_acts_on_it(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
-    await kube.create(HR.format(ns=namespace), prd_release(namespace))
-    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    await release(kube, namespace, git_repos, http_git, unique_repo)
 
     # An action on the release the engine gave up on, still running in the helper (a
     # rollback ignores its cancel; here it waits on a server that never answers)...

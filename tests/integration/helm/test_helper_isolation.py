@@ -21,11 +21,12 @@ from tests.integration.helm.helpers import (
     event_reasons,
     pending_install,
     prd_release,
+    release,
     release_secrets,
     wait_hr,
 )
 from tests.integration.helm.test_helper import DEPLOYMENT, helper
-from tests.integration.kustomize.helpers import example_files, setup_source
+from tests.integration.kustomize.helpers import example_files
 from tests.integration.wait import until
 
 HOSTILE = "charts/operators/templates/hostile.yaml"
@@ -101,18 +102,29 @@ async def test_a_chart_exhausting_memory_fails_itself_and_spares_the_tenant_in_f
     async with namespaces.temporary(kube) as other:
         # The other tenant's install is in flight in the shared helper (waiting for its
         # pods) when the hostile release renders.
-        await setup_source(kube, other, git_repos, http_git, unique_repo, _files(other, gate))
         tenant = prd_release(other)
         tenant["spec"]["timeout"] = "5m"
-        await kube.create(HR.format(ns=other), tenant)
+        files = _files(other, gate)
+        await release(
+            kube, other, git_repos, http_git, unique_repo, files=files, hr=tenant, ready=None
+        )
 
         await until(
             lambda: pending_install(kube, other), 120, "helm to be waiting for the tenant's pods"
         )
         ended = shared.ended
 
-        await setup_source(kube, namespace, git_repos, http_git, unique_repo, _files(namespace))
-        await kube.create(HR.format(ns=namespace), _hostile(namespace, "hog"))
+        hostile = _hostile(namespace, "hog")
+        await release(
+            kube,
+            namespace,
+            git_repos,
+            http_git,
+            unique_repo,
+            files=_files(namespace),
+            hr=hostile,
+            ready=None,
+        )
         failed = await _failed_by_itself(kube, namespace, "exhausted the memory bound")
         said = condition(failed)["message"]
         assert "the chart's templates exhausted the memory bound of the helm helper" in said
@@ -151,10 +163,20 @@ async def test_a_chart_rendering_without_end_fails_itself_within_its_render_boun
     shared = helper(engine)
     ended = shared.ended
     async with namespaces.temporary(kube) as other:
-        await setup_source(kube, namespace, git_repos, http_git, unique_repo, _files(namespace))
-        await setup_source(kube, other, git_repos, http_git, unique_repo, _files(other))
-        await kube.create(HR.format(ns=namespace), _hostile(namespace, "spin"))
-        await kube.create(HR.format(ns=other), prd_release(other))
+        hostile = _hostile(namespace, "spin")
+        await release(
+            kube,
+            namespace,
+            git_repos,
+            http_git,
+            unique_repo,
+            files=_files(namespace),
+            hr=hostile,
+            ready=None,
+        )
+        await release(
+            kube, other, git_repos, http_git, unique_repo, files=_files(other), ready=None
+        )
         failed = await _failed_by_itself(kube, namespace, "of CPU time")
         said = condition(failed)["message"]
         # Alone, its bound is CPU time: a loaded machine convicts no chart.

@@ -18,9 +18,9 @@ from tests.integration.helm.helpers import (
     NAME,
     condition,
     prd_release,
+    release,
     wait_hr,
 )
-from tests.integration.kustomize.helpers import example_files, setup_source
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -95,11 +95,9 @@ async def test_post_renderers_patch_what_helm_installs_and_their_change_upgrades
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     hr = prd_release(namespace)
     hr["spec"]["postRenderers"] = renderers("v2.0.0")
-    await kube.create(HR.format(ns=namespace), hr)
-    obj = await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    obj = await release(kube, namespace, git_repos, http_git, unique_repo, hr=hr)
     first = obj["status"]["observedPostRenderersDigest"]
     assert first.startswith("sha256:")
 

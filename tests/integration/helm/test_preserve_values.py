@@ -18,10 +18,10 @@ from tests.integration.helm.helpers import (
     HelmRuns,
     handled,
     prd_release,
+    release,
     request,
     wait_hr,
 )
-from tests.integration.kustomize.helpers import example_files, setup_source
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -44,12 +44,10 @@ async def test_preserved_values_keep_what_the_last_release_had(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     hr = prd_release(namespace)
     hr["spec"]["values"] = {"replicaCount": 3, "image": {"tag": "v1.1.0"}}
     hr["spec"]["upgrade"] = {"preserveValues": True}
-    await kube.create(HR.format(ns=namespace), hr)
-    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    await release(kube, namespace, git_repos, http_git, unique_repo, hr=hr)
     await deployment(kube, namespace, "ghcr.io/kidp/operators:v1.1.0", 3)
 
     # The image tag leaves the values: with preserveValues the last release's tag stays

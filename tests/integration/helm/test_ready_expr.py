@@ -15,10 +15,10 @@ from tests.integration.helm.helpers import (
     NAME,
     condition,
     prd_release,
+    release,
     release_secrets,
     wait_hr,
 )
-from tests.integration.kustomize.helpers import example_files, setup_source
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -30,12 +30,11 @@ async def test_ready_expr_decides_instead_of_the_ready_condition(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     # The dependency is suspended: it never reconciles, so it is never Ready.
     dependency = prd_release(namespace)
     dependency["metadata"]["labels"] = {"stage": "pending"}
     dependency["spec"]["suspend"] = True
-    await kube.create(HR.format(ns=namespace), dependency)
+    await release(kube, namespace, git_repos, http_git, unique_repo, hr=dependency, ready=None)
 
     later = prd_release(namespace)
     later["metadata"]["name"] = "later"

@@ -25,13 +25,13 @@ from tests.integration.helm.helpers import (
     HelmRuns,
     condition,
     event_reasons,
-    install_prd_release,
     prd_release,
+    release,
     release_secrets,
     request,
     wait_hr,
 )
-from tests.integration.kustomize.helpers import example_files, exists, setup_source
+from tests.integration.kustomize.helpers import example_files, exists
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -120,7 +120,7 @@ async def test_suspend_resume_and_interval_change_keep_the_revision(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    obj = await install_prd_release(kube, namespace, git_repos, http_git, unique_repo)
+    obj = await release(kube, namespace, git_repos, http_git, unique_repo)
     assert latest(obj)["version"] == 1
     started = helm_runs(namespace)
     path = f"{HR.format(ns=namespace)}/{NAME}"
@@ -154,9 +154,7 @@ async def test_helm_test_result_is_kept_and_an_untested_release_is_tested(
 ) -> None:
     files = example_files(namespace)
     files["charts/operators/templates/test-smoke.yaml"] = PASSING_TEST
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
-    await kube.create(HR.format(ns=namespace), prd_release(namespace))
-    obj = await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    obj = await release(kube, namespace, git_repos, http_git, unique_repo, files=files)
     assert "testHooks" not in latest(obj)
     assert condition(obj, "TestSuccess") == {}
 
@@ -198,10 +196,9 @@ async def test_failed_helm_test_keeps_the_release_not_ready_unless_ignored(
 ) -> None:
     files = example_files(namespace)
     files["charts/operators/templates/test-doomed.yaml"] = FAILING_TEST
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
     hr = prd_release(namespace)
     hr["spec"]["test"] = {"enable": True, "timeout": "2m"}
-    await kube.create(HR.format(ns=namespace), hr)
+    await release(kube, namespace, git_repos, http_git, unique_repo, files=files, hr=hr, ready=None)
 
     obj = await wait_hr(kube, namespace, NAME, "False", "TestFailed", timeout=180)
     assert condition(obj, "Stalled").get("status") == "True"
@@ -237,11 +234,10 @@ async def test_failed_test_after_an_upgrade_is_remediated_and_retried(
 ) -> None:
     files = example_files(namespace)
     files["charts/operators/templates/test-check.yaml"] = SWITCHED_TEST
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
     hr = prd_release(namespace)
     hr["spec"]["test"] = {"enable": True, "timeout": "2m"}
     hr["spec"]["upgrade"] = {"remediation": {"retries": 1}}
-    await kube.create(HR.format(ns=namespace), hr)
+    await release(kube, namespace, git_repos, http_git, unique_repo, files=files, hr=hr, ready=None)
     obj = await wait_hr(
         kube, namespace, NAME, "True", "InstallSucceeded",
         lambda o: condition(o, "TestSuccess").get("status") == "True",
@@ -282,12 +278,11 @@ async def test_release_name_over_53_characters_is_shortened(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     name = "operators-with-a-name-long-enough-to-need-a-shorter-release"
     hr = prd_release(namespace)
     hr["metadata"]["name"] = name
     hr["spec"]["targetNamespace"] = namespace
-    await kube.create(HR.format(ns=namespace), hr)
+    await release(kube, namespace, git_repos, http_git, unique_repo, hr=hr, ready=None)
 
     full = f"{namespace}-{name}"
     short = shorten_release_name(full)

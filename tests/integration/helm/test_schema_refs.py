@@ -11,9 +11,9 @@ from collections.abc import Callable
 from kidp_gitops.engine.run import Engine
 from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
-from tests.integration.helm.helpers import HR, NAME, condition, prd_release, wait_hr
+from tests.integration.helm.helpers import HR, NAME, condition, release, wait_hr
 from tests.integration.helm.test_helper import helper
-from tests.integration.kustomize.helpers import example_files, setup_source
+from tests.integration.kustomize.helpers import example_files
 
 SCHEMA = "charts/operators/values.schema.json"
 STDIN = "file:///proc/self/fd/0"
@@ -29,10 +29,9 @@ async def test_a_schema_reference_outside_the_chart_is_refused_by_name(
 ) -> None:
     files = example_files(namespace)
     files[SCHEMA] = json.dumps({"properties": {"replicaCount": {"$ref": STDIN}}})
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
     shared = helper(engine)
     ended = shared.ended
-    await kube.create(HR.format(ns=namespace), prd_release(namespace))
+    await release(kube, namespace, git_repos, http_git, unique_repo, files=files, ready=None)
     failed = await wait_hr(kube, namespace, NAME, "False", "InstallFailed", timeout=180)
     said = condition(failed)["message"]
     assert STDIN in said

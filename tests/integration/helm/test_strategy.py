@@ -18,11 +18,12 @@ from tests.integration.helm.helpers import (
     condition,
     event_reasons,
     prd_release,
+    release,
     release_secrets,
     wait_hr,
 )
 from tests.integration.helm.test_release_sync import SWITCHED_TEST
-from tests.integration.kustomize.helpers import example_files, setup_source
+from tests.integration.kustomize.helpers import example_files
 from tests.integration.wait import until
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -72,12 +73,11 @@ async def test_a_failed_install_is_kept_and_retried_by_upgrades_until_it_succeed
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     hr = prd_release(namespace)
     hr["spec"]["values"] = REFUSED
     hr["spec"]["install"] = {"strategy": RETRY}
     hr["spec"]["upgrade"] = {"strategy": RETRY}
-    await kube.create(HR.format(ns=namespace), hr)
+    await release(kube, namespace, git_repos, http_git, unique_repo, hr=hr, ready=None)
 
     obj = await wait_hr(kube, namespace, NAME, "False", "InstallFailed", retrying("InstallFailed"))
     assert "retrying after 2s" in condition(obj, "Reconciling")["message"]
@@ -109,12 +109,10 @@ async def test_a_failed_upgrade_is_not_rolled_back_and_never_stalls(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     hr = prd_release(namespace)
     # remediation is not used under RetryOnFailure: no rollback, whatever it says.
     hr["spec"]["upgrade"] = {"strategy": RETRY, "remediation": {"retries": 0}}
-    await kube.create(HR.format(ns=namespace), hr)
-    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    await release(kube, namespace, git_repos, http_git, unique_repo, hr=hr)
 
     await kube.patch(f"{HR.format(ns=namespace)}/{NAME}", {"spec": {"values": REFUSED}})
     await wait_hr(kube, namespace, NAME, "False", "UpgradeFailed", retrying("UpgradeFailed"))
@@ -137,13 +135,11 @@ async def test_a_failed_test_is_retried_by_upgrades_not_stalled(
 ) -> None:
     files = example_files(namespace)
     files["charts/operators/templates/test-check.yaml"] = SWITCHED_TEST
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, files)
     hr = prd_release(namespace)
     hr["spec"]["values"] = {"failTest": True}
     hr["spec"]["install"] = {"strategy": RETRY}
     hr["spec"]["upgrade"] = {"strategy": RETRY}
-    await kube.create(HR.format(ns=namespace), hr)
-    await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
+    await release(kube, namespace, git_repos, http_git, unique_repo, files=files, hr=hr)
 
     # Tests enabled on the deployed release: its test fails, which fails the install
     # (not Stalled), retried by upgrades (new revisions), each tested and failing again.

@@ -16,6 +16,7 @@ from tests.integration.helm.helpers import (
     NAME,
     condition,
     prd_release,
+    release,
     release_secrets,
     wait_hr,
 )
@@ -32,24 +33,23 @@ async def test_target_namespace_created_and_release_named_after_it(
     http_git: GitHttpServer,
     unique_repo: Callable[[str], str],
 ) -> None:
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     target = f"{namespace}-apps"
     hr = prd_release(namespace)
     hr["spec"]["targetNamespace"] = target
     hr["spec"]["install"] = {"createNamespace": True}
-    await kube.create(HR.format(ns=namespace), hr)
+    await release(kube, namespace, git_repos, http_git, unique_repo, hr=hr, ready=None)
     try:
         obj = await wait_hr(kube, namespace, NAME, "True", "InstallSucceeded")
-        release = f"{target}-{NAME}"
-        assert obj["status"]["history"][0]["name"] == release
+        name = f"{target}-{NAME}"
+        assert obj["status"]["history"][0]["name"] == name
         assert obj["status"]["storageNamespace"] == target
-        assert await exists(kube, DEPLOY.format(ns=target, name=release))
-        assert await release_secrets(kube, target, release)
+        assert await exists(kube, DEPLOY.format(ns=target, name=name))
+        assert await release_secrets(kube, target, name)
 
         await kube.delete(f"{HR.format(ns=namespace)}/{NAME}")
 
         async def uninstalled() -> bool:
-            return not await exists(kube, DEPLOY.format(ns=target, name=release))
+            return not await exists(kube, DEPLOY.format(ns=target, name=name))
 
         await until(uninstalled, 90, "the release in the target namespace to be uninstalled")
     finally:
@@ -110,10 +110,9 @@ async def test_storage_namespace_apart_from_the_release_is_stalled(
     unique_repo: Callable[[str], str],
 ) -> None:
     # helm v4's CLI stores a release in the namespace it installs to (one --namespace).
-    await setup_source(kube, namespace, git_repos, http_git, unique_repo, example_files(namespace))
     hr = prd_release(namespace)
     hr["spec"]["storageNamespace"] = "kube-system"
-    await kube.create(HR.format(ns=namespace), hr)
+    await release(kube, namespace, git_repos, http_git, unique_repo, hr=hr, ready=None)
 
     obj = await wait_hr(kube, namespace, NAME, "False", "InitFailed")
     assert condition(obj, "Stalled").get("status") == "True"

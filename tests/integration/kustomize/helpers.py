@@ -11,7 +11,7 @@ from kidp_gitops.kube import ApiError, KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.conftest import repo_root
 from tests.integration.source.helpers import create_secret
-from tests.integration.wait import until
+from tests.integration.wait import until_object
 
 EXAMPLE = repo_root() / "examples" / "kidp-infrastructure"
 KS = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{ns}/kustomizations"
@@ -152,15 +152,17 @@ async def wait_ready(
     revision: str | None = None,
     timeout: float = 60,
 ) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        obj = await ks_status(kube, namespace, name)
+    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        if obj is None:
+            return None
         r = ready(obj)
         ok = r.get("status") == status and reason in (None, r.get("reason"))
         if revision:
             ok = ok and obj["status"].get("lastAttemptedRevision", "").endswith(revision)
         return obj if ok else None
 
-    return await until(probe, timeout, f"Kustomization {name} Ready={status} {reason or ''}")
+    what = f"Kustomization {name} Ready={status} {reason or ''}"
+    return await until_object(kube, f"{KS.format(ns=namespace)}/{name}", check, timeout, what)
 
 
 async def exists(kube: KubeClient, path: str) -> bool:
