@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
@@ -145,7 +146,7 @@ class _Running:
         """Serving one request of a suspect release, not every release."""
         self.waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.releases: dict[int, str] = {}
-        """The release ("namespace/name") of each request not answered yet, including
+        """The `identity` (owner and cluster) of each request not answered yet, including
         those given up on: the helper may still act on it."""
         self.read: set[int] = set()
         """The requests the helper said it read: only these can have had a part in its end."""
@@ -191,9 +192,16 @@ class Helper:
         (memory, a render past its bound, a crash, a deadline): each time, the releases
         in flight became suspects."""
 
-    def suspected(self, namespace: str, name: str) -> bool:
-        """Whether the release's next action runs in a helper of its own."""
-        return self.suspicion.runs_alone(f"{namespace}/{name}")
+    def suspected(
+        self, namespace: str, name: str, kubeconfig: dict[str, Any] | None = None
+    ) -> bool:
+        """Whether the next action of HelmRelease `namespace/name` on the cluster of
+        `kubeconfig` (None: on some cluster) runs in a helper of its own."""
+        owner = f"{namespace}/{name}"
+        if kubeconfig is not None:
+            return self.suspicion.runs_alone(identity(owner, kubeconfig))
+        keys = [f"{owner}@", *self.suspicion.suspects(f"{owner}@")]
+        return any(self.suspicion.runs_alone(k) for k in keys)
 
     @property
     def pid(self) -> int | None:
@@ -207,15 +215,20 @@ class Helper:
         *,
         kubeconfig: dict[str, Any],
         timeout: float,
+        owner: str | None = None,
         chart_digest: str | None = None,
         max_response: int | None = None,
     ) -> str:
-        """Run `helm <args>` (`kubeconfig`: the cluster and credentials it acts with;
-        `max_response`: the largest response read from it, for a remote cluster)."""
+        """Run `helm <args>` for `owner` ("namespace/name" of the HelmRelease asking;
+        None: the release's own namespace/name, for callers acting for no HelmRelease)
+        (`kubeconfig`: the cluster and credentials it acts with; `max_response`: the
+        largest response read from it, for a remote cluster)."""
         for watcher in _watchers:
             watcher(args)
         key = release_key(args)
-        request: dict[str, Any] = {"argv": args, "kubeconfig": kubeconfig}
+        if key:
+            key = identity(owner or key, kubeconfig)
+        request: dict[str, Any] = {"argv": args, "kubeconfig": kubeconfig, "owner": key}
         if chart_digest:
             request["chartDigest"] = chart_digest
         if args and args[0] in _RENDERING:
@@ -334,13 +347,17 @@ class Helper:
             running.waiting.pop(ident, None)
 
     def busy(self, namespace: str, name: str) -> bool:
-        """Whether a helper may still be acting on release `namespace/name`: a request
-        for it is not answered yet (one given up on included)."""
-        key = f"{namespace}/{name}"
+        """Whether a helper may still be acting for HelmRelease `namespace/name` (on any
+        cluster): a request of it is not answered yet (one given up on included)."""
+        prefix = f"{namespace}/{name}@"
         running = self._running
-        if running is not None and not running.gone and key in running.releases.values():
+        if (
+            running is not None
+            and not running.gone
+            and any(k.startswith(prefix) for k in running.releases.values())
+        ):
             return True
-        return any(k == key and not r.gone for k, r in self._alone.values())
+        return any(k.startswith(prefix) and not r.gone for k, r in self._alone.values())
 
     def _suspect(self, keys: set[str]) -> None:
         """`keys` were in flight at an end of the shared helper: each runs alone next."""
@@ -535,6 +552,21 @@ def _attributed(line: bytes) -> int | None:
             return None
         return int(said["id"]) if isinstance(said, dict) and "id" in said else None
     return int(found.group(1))
+
+
+def identity(owner: str, kubeconfig: dict[str, Any]) -> str:
+    """What suspects, strikes and the helper's busy refusals are keyed by: the HelmRelease
+    asking ("namespace/name", whose namespace is confined when it is found guilty) on
+    one cluster ("@" and a hash of its API servers). Never the target release's name: a
+    tenant may name another tenant's release (targetNamespace, releaseName) and must not
+    make it busy, suspect or confined."""
+    servers = sorted(
+        str((c.get("cluster") or {}).get("server", ""))
+        for c in kubeconfig.get("clusters") or []
+        if isinstance(c, dict)
+    )
+    cluster = hashlib.sha256("\n".join(servers).encode()).hexdigest()[:12]
+    return f"{owner}@{cluster}"
 
 
 def release_key(args: Sequence[str]) -> str:

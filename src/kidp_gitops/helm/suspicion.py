@@ -76,6 +76,10 @@ class Suspicion:
             del self._confined[namespace]
         return False
 
+    def suspects(self, prefix: str) -> list[str]:
+        """The suspects whose key starts with `prefix`."""
+        return [k for k in self._suspects if k.startswith(prefix)]
+
     def suspect(self, keys: Iterable[str]) -> None:
         """`keys` were in flight at an end of the shared helper: each runs alone next,
         and is struck."""
