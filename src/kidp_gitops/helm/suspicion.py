@@ -24,7 +24,9 @@ a document of at most `DOCUMENT_BYTES` (a ConfigMap holds 1 MiB).
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -40,6 +42,8 @@ KEPT = 4096
 DOCUMENT_BYTES = 512 << 10
 """The largest document written: half a ConfigMap, whatever the names' lengths."""
 VERSION = 1
+TEXT_BYTES = 1 << 20
+"""The longest text `restore` reads (a ConfigMap holds 1 MiB): more is nothing known."""
 
 UNTIL_ACQUITTED = 0.0
 
@@ -143,28 +147,54 @@ class Suspicion:
             text = _dumps(kept)
         return text
 
-    def restore(self, text: str) -> None:
+    def restore(self, text: str) -> bool:
         """Take what `document` wrote (by this engine or the leader before it) as what
-        is known; what cannot be read is left out, never trusted whole."""
+        is known; what cannot be read is left out, never trusted whole. Whatever the
+        text (a ConfigMap anyone with write access there may have edited), this never
+        raises: a text too long, too deep, or with numbers that are no times is nothing
+        known. Returns whether it was read whole (the caller says so once otherwise)."""
         try:
-            kept = json.loads(text)
-        except ValueError:
-            kept = {}
+            return self._restore(text)
+        except Exception:  # hostile text must never stop every Helm action
+            self._suspects, self._strikes, self._confined = {}, {}, {}
+            return False
+
+    def _restore(self, text: str) -> bool:
+        if len(text) > TEXT_BYTES:
+            raise ValueError("too long")
+        # NaN and Infinity are no times: read as None, left out below.
+        kept = json.loads(text, parse_constant=lambda _: None)
         if not isinstance(kept, dict) or kept.get("version") != VERSION:
-            kept = {}
-        self._suspects = {
-            k: float(v) for k, v in _entries(kept.get("suspects")) if isinstance(v, int | float)
-        }
-        self._strikes = {
-            k: [float(t) for t in v if isinstance(t, int | float)][-STRIKES:]
-            for k, v in _entries(kept.get("strikes"))
-            if isinstance(v, list)
-        }
-        self._confined = {
-            k: float(v) for k, v in _entries(kept.get("confined")) if isinstance(v, int | float)
-        }
-        for kind in (self._suspects, self._strikes, self._confined):
-            _bound(kind)
+            raise ValueError("not a document of this version")
+        whole = True
+        suspects: dict[str, float] = {}
+        strikes: dict[str, list[float]] = {}
+        confined: dict[str, float] = {}
+        for kind, found in ((suspects, kept.get("suspects")), (confined, kept.get("confined"))):
+            for k, v in _entries(found):
+                if (at := _time(v)) is not None:
+                    kind[k] = at
+                else:
+                    whole = False
+        for k, v in _entries(kept.get("strikes")):
+            times = [at for t in v if (at := _time(t)) is not None] if isinstance(v, list) else []
+            whole = whole and isinstance(v, list) and len(times) == len(v)
+            strikes[k] = times[-STRIKES:]
+        for each in (suspects, strikes, confined):
+            _bound(each)
+        self._suspects, self._strikes, self._confined = suspects, strikes, confined
+        return whole
+
+
+def _time(value: object) -> float | None:
+    """`value` as a time: a finite number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        at = float(value)
+    except OverflowError:  # an int past a float's range
+        return None
+    return at if math.isfinite(at) else None
 
 
 def _entries(value: object) -> list[tuple[str, Any]]:
@@ -174,8 +204,10 @@ def _entries(value: object) -> list[tuple[str, Any]]:
 
 
 def _bound(kept: dict[str, Any]) -> None:
-    while len(kept) > KEPT:
-        del kept[next(iter(kept))]
+    """The oldest entries past `KEPT` forgotten (at once: one at a time from the front of
+    a dict costs time quadratic in their number)."""
+    for key in list(itertools.islice(kept, max(0, len(kept) - KEPT))):
+        del kept[key]
 
 
 def _dumps(kept: dict[str, Any]) -> str:

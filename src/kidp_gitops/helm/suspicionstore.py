@@ -89,8 +89,13 @@ class SuspicionStore:
                 raise Unreadable(f"reading {where}: {err}") from err
             text = (found.get("data") or {}).get(KEY)
             if isinstance(text, str):
-                suspicion.restore(text)
-                self._written = suspicion.document()
+                if not suspicion.restore(text):
+                    log.warning(
+                        "%s: what it holds could not all be read (too long, too deep, or not"
+                        " times); what could not is forgotten",
+                        where,
+                    )
+                self._written = _document(suspicion)
             self._loaded = True
 
     def changed(self, suspicion: Suspicion) -> None:
@@ -116,9 +121,9 @@ class SuspicionStore:
         self._loaded = False
 
     async def _flush(self) -> None:
-        if self._pending is not None:
+        if self._pending is not None and (document := _document(self._pending)) is not None:
             with contextlib.suppress(KubeError):
-                await self._write(self._pending.document())
+                await self._write(document)
 
     async def _write_changes(self) -> None:
         delay = RETRY_MIN
@@ -129,8 +134,11 @@ class SuspicionStore:
             suspicion = self._pending
             if suspicion is None:
                 continue
+            document = _document(suspicion)
+            if document is None:
+                continue  # said; the next change tries again
             try:
-                await self._write(suspicion.document())
+                await self._write(document)
                 delay = RETRY_MIN
                 continue
             except ApiError as err:
@@ -177,3 +185,12 @@ class SuspicionStore:
         }
         await self.manager.put(body, self.path)
         self._written = document
+
+
+def _document(suspicion: Suspicion) -> str | None:
+    """`suspicion.document()`; None (logged) should it fail: the writer must go on."""
+    try:
+        return suspicion.document()
+    except Exception:
+        log.exception("the helm helper's suspects could not be written out")
+        return None

@@ -5,9 +5,15 @@ verdicts, bounded whatever the names, and read as untrusted."""
 from __future__ import annotations
 
 import json
+import logging
+from typing import Any, cast
 
-from kidp_gitops.helm import suspicion
+import pytest
+
+from kidp_gitops.helm import suspicion, suspicionstore
 from kidp_gitops.helm.suspicion import Suspicion
+from kidp_gitops.helm.suspicionstore import SuspicionStore
+from kidp_gitops.kube.ssa import ResourceManager
 
 
 class _Clock:
@@ -107,3 +113,66 @@ def test_a_document_that_cannot_be_read_is_not_trusted() -> None:
     assert mixed.runs_alone("a/web")
     assert not mixed.runs_alone("a/odd")
     assert not mixed.runs_alone("c/x")
+
+
+def test_a_document_edited_to_break_the_reader_is_nothing_known() -> None:
+    # Anyone who may write the ConfigMap could put these there: reading them must never
+    # raise (every Helm action reads the suspicion first), and no time in them is kept.
+    clock = _Clock()
+    head = f'{{"version":{suspicion.VERSION},'
+    for text in (
+        head + '"suspects":{"a/web":Infinity}}',
+        head + '"suspects":{"a/web":1e400}}',
+        head + '"confined":{"a":NaN}}',
+        head + '"strikes":{"a/web":[1e999]}}',
+        head + '"suspects":{"a/web":' + "9" * 400 + "}}",
+        head + '"suspects":{"a/web":' + "9" * 5000 + "}}",
+        head + '"suspects":' + "[" * 200_000 + "]" * 200_000 + "}",
+        head + '"suspects":{"a/web":0},"pad":"' + "x" * (suspicion.TEXT_BYTES + 1) + '"}',
+    ):
+        then = Suspicion(clock)
+        assert then.restore(text) is False
+        assert not then.runs_alone("a/web")
+        assert not then.runs_alone("a/other")
+        json.loads(then.document())  # and what it writes next is a document again
+    assert Suspicion(clock).restore(head + '"suspects":{"a/web":0}}') is True
+
+
+def test_a_restore_past_the_bound_keeps_the_newest() -> None:
+    # The oldest are forgotten at once (bench/-free: one at a time was quadratic).
+    many = Suspicion(_Clock())
+    text = json.dumps(
+        {"version": suspicion.VERSION, "suspects": {f"a/{i}": 0 for i in range(60_000)}}
+    )
+    many.restore(text)
+    assert not many.runs_alone("a/0")
+    assert many.runs_alone(f"a/{60_000 - 1}")
+    assert len(many.suspects("a/")) == suspicion.KEPT
+
+
+class _Kept:
+    """A ConfigMap's reader holding `text` (the API server itself: tests/integration/helm)."""
+
+    def __init__(self, text: str) -> None:
+        self.client = self
+        self.text = text
+
+    async def get(self, path: str) -> dict[str, Any]:
+        return {"data": {suspicionstore.KEY: self.text}}
+
+
+async def test_a_corrupt_configmap_is_said_once_and_stops_no_action(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    deep = '{"version":1,"suspects":' + "[" * 100_000 + "]" * 100_000 + "}"
+    for text in ('{"version":1,"suspects":{"team-a/web":1e400}}', deep):
+        store = SuspicionStore(cast(ResourceManager, _Kept(text)), "flux-system", "x")
+        kept = Suspicion(_Clock())
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            await store.loaded(kept)
+            await store.loaded(kept)  # loaded once: said once
+        assert not kept.runs_alone("team-a/web")
+        said = [r.getMessage() for r in caplog.records]
+        assert len(said) == 1
+        assert "could not all be read" in said[0]
