@@ -47,8 +47,9 @@ it was struck too often (`suspicion` holds these rules, and `suspicionstore` kee
 across restarts and leader changes). A release whose deadline passed in the shared
 helper is a suspect too, its action ended with `HelperGone` (another tenant's render may
 have starved it); a deadline counts as the release's failure only alone. A helper ended
-from outside (a signal the engine did not send, the OOM killer) blames no one, alone or
-shared.
+from outside (a signal the engine did not send) blames no one, alone or shared; a SIGKILL
+while the cgroup's count of OOM kills rose is the OOM killer's, blamed as the helper's
+own memory bound (`bounds.oom_kills`).
 
 Tests watch the actions asked for, as `proc.substituted` lets them watch programs:
 
@@ -128,9 +129,7 @@ _RENDERING = _UNSTOPPABLE
 """The actions that render a chart's templates."""
 _ACTIONS = frozenset({"install", "upgrade", "rollback", "uninstall", "test"})
 """The helper's commands, each on one release."""
-ALONE_AT_ONCE = 2
-"""Helpers serving one release alone at once, at most (each may hold as much memory as
-the shared one)."""
+ALONE_AT_ONCE = bounds.ALONE_AT_ONCE
 _ID_PREFIX = re.compile(rb'^\{"id":(\d+)')
 _READ = re.compile(rb'^\{"read":(\d+)\}\n$')
 _HEADLINES = 8
@@ -159,6 +158,17 @@ class _Running:
         """The engine ended it (a restart, `close`): no request's doing."""
         self.late: set[str] = set()
         """Releases whose deadline made the engine end it."""
+        self.oom_kills = bounds.oom_kills()
+        """The cgroup's count of OOM kills when it started: more at its end, with a
+        SIGKILL, is the OOM killer's (its memory bound passed from outside)."""
+
+    def oom_killed(self) -> bool:
+        """Whether the OOM killer ended it: killed (not by the engine) while the
+        cgroup's count of OOM kills rose."""
+        if self.ended_by_us or self.process.returncode != -9 or self.oom_kills is None:
+            return False
+        now = bounds.oom_kills()
+        return now is not None and now > self.oom_kills
 
 
 class Helper:
@@ -312,6 +322,8 @@ class Helper:
             if running.reader is not None:
                 await running.reader  # the process's end is known once it returns
             code, words = running.process.returncode, _last_words(running)
+            if running.oom_killed():
+                code = bounds.EXIT_MEMORY  # the cgroup's limit: as past its own bound
             if (
                 running.ended_by_us
                 or ident not in running.read  # it ended before the request was read
@@ -500,7 +512,7 @@ class Helper:
         code = running.process.returncode
         if running.late:
             suspects = set()  # suspected as their deadline passed
-        elif not running.ended_by_us and code in bounds.BLAMED:
+        elif not running.ended_by_us and (code in bounds.BLAMED or running.oom_killed()):
             # A request the helper never said it read (sent as it died) did nothing there.
             suspects = {k for i, k in running.releases.items() if i in running.read}
             overran = bounds.overran(running.stderr) if code == bounds.EXIT_RENDER else None

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from kidp_gitops.helm import runner, suspicion
+from kidp_gitops.helm import bounds, runner, suspicion
 from kidp_gitops.proc import run as proc
 
 
@@ -266,6 +266,12 @@ for line in sys.stdin:
         sys.exit(4)
     if alone and name == "killed":
         os.kill(os.getpid(), signal.SIGKILL)
+    if name == "oomed":  # the cgroup's OOM killer, as its memory.events count says
+        with open(os.path.join(os.environ["HOME"], "cgroup", "memory.events"), "r+") as events:
+            count = int(events.read().split()[-1]) + 1
+            events.seek(0)
+            events.write(f"oom 0\noom_kill {count}\n")
+        os.kill(os.getpid(), signal.SIGKILL)
     if alone and name == "clock":
         clock = os.environ.get("KIDP_HELM_SERVER_RENDER_CLOCK", "wall")
         print(json.dumps({"id": req["id"], "output": clock}, separators=(",", ":")), flush=True)
@@ -317,6 +323,50 @@ async def test_a_tenant_naming_another_tenants_release_makes_it_neither_busy_nor
             assert not helper.suspected("team-b", "api", KUBECONFIG)
     finally:
         await helper.close()
+
+
+async def test_an_end_by_the_cgroups_oom_killer_is_blamed_as_the_memory_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    (cgroup / "memory.events").write_text("oom 0\noom_kill 0\n")
+    (cgroup / "memory.max").write_text(f"{1 << 30}\n")
+    monkeypatch.setattr(bounds, "CGROUP", cgroup)
+    helper = runner.Helper(tmp_path)
+    try:
+        with proc.substituted(_bounded):
+            held = asyncio.create_task(
+                helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            )
+            await asyncio.sleep(0.2)
+            with pytest.raises(runner.HelperGone, match="exit code -9"):
+                await helper.run(["install", "oomed", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            with pytest.raises(runner.HelperGone):
+                await held
+            assert helper.ended == 1
+            assert helper.suspected("default", "oomed", KUBECONFIG)
+            with pytest.raises(runner.HelmFailed, match="exhausted the memory bound") as failed:
+                await helper.run(["install", "oomed", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            assert not isinstance(failed.value, runner.HelperGone)
+            # The bound said is the one sized from the cgroup's 1 GiB limit.
+            assert f"({(1024 - 512) // 3} MiB)" in str(failed.value)
+    finally:
+        await helper.close()
+
+
+def test_the_memory_bound_fits_in_the_cgroups_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bounds, "CGROUP", tmp_path)
+    unlimited = bounds.memory(alone=False)
+    (tmp_path / "memory.max").write_text("max\n")
+    assert bounds.memory(alone=False) == unlimited
+    (tmp_path / "memory.max").write_text(f"{2 << 30}\n")
+    share = bounds.memory(alone=False)
+    assert share * (1 + runner.ALONE_AT_ONCE) + bounds.ENGINE_HEADROOM <= 2 << 30
+    (tmp_path / "memory.max").write_text(f"{256 << 20}\n")
+    assert bounds.memory(alone=True) == bounds.MEMORY_FLOOR
 
 
 async def test_the_releases_in_flight_when_the_helper_passes_a_bound_run_alone_next(
