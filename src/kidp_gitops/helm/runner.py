@@ -130,6 +130,9 @@ _RENDERING = _UNSTOPPABLE
 _ACTIONS = frozenset({"install", "upgrade", "rollback", "uninstall", "test"})
 """The helper's commands, each on one release."""
 ALONE_AT_ONCE = bounds.ALONE_AT_ONCE
+SLOT_WAIT = 30.0
+"""How long a suspect's action waits for one of the `ALONE_AT_ONCE` helpers before it is
+given up (`HelperGone`: retried later), holding a worker meanwhile."""
 _ID_PREFIX = re.compile(rb'^\{"id":(\d+)')
 _READ = re.compile(rb'^\{"read":(\d+)\}\n$')
 _HEADLINES = 8
@@ -251,8 +254,20 @@ class Helper:
             except Unreadable as err:
                 raise HelperGone(f"the helm helper's suspects: {err}") from err
         if key and self.suspicion.runs_alone(key):
-            async with self._alone_slots:
+            # Bounded: two suspects waiting on their resources for a long spec.timeout
+            # hold both slots, and the others must not hold a worker each meanwhile.
+            try:
+                async with asyncio.timeout(SLOT_WAIT):
+                    await self._alone_slots.acquire()
+            except TimeoutError as exc:
+                raise HelperGone(
+                    f"no helper for a suspect release free within {SLOT_WAIT:g}s"
+                    f" ({ALONE_AT_ONCE} serve one release each)"
+                ) from exc
+            try:
                 said = await self._alone_run(key, request, timeout)
+            finally:
+                self._alone_slots.release()
         else:
             said = await self._shared_run(key, request, timeout)
         if said.get("busy"):

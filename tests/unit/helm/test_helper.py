@@ -264,6 +264,8 @@ for line in sys.stdin:
         print(f"kidp-helm-server: request {req['id']} rendered its chart's templates for longer"
               " than 10s", file=sys.stderr, flush=True)
         sys.exit(4)
+    if alone and name.startswith("stuck"):
+        time.sleep(3600)  # helm waits on resources that never become ready: no CPU
     if alone and name == "killed":
         os.kill(os.getpid(), signal.SIGKILL)
     if name == "oomed":  # the cgroup's OOM killer, as its memory.events count says
@@ -351,6 +353,35 @@ async def test_an_end_by_the_cgroups_oom_killer_is_blamed_as_the_memory_bound(
             assert not isinstance(failed.value, runner.HelperGone)
             # The bound said is the one sized from the cgroup's 1 GiB limit.
             assert f"({(1024 - 512) // 3} MiB)" in str(failed.value)
+    finally:
+        await helper.close()
+
+
+async def test_a_suspect_waits_for_a_one_release_helper_a_bounded_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "SLOT_WAIT", 0.5)
+    helper = runner.Helper(tmp_path)
+    names = [f"stuck{i}" for i in range(runner.ALONE_AT_ONCE)]
+    helper.suspicion.suspect(runner.identity(f"default/{n}", KUBECONFIG) for n in [*names, "web"])
+    try:
+        with proc.substituted(_bounded):
+            stuck = [
+                asyncio.create_task(
+                    helper.run(["upgrade", n, "c"], kubeconfig=KUBECONFIG, timeout=86400)
+                )
+                for n in names
+            ]
+            await asyncio.sleep(0.3)
+            with pytest.raises(runner.HelperGone, match="no helper for a suspect release"):
+                await helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
+            # Their slots are free again: the next suspect is served.
+            assert await helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60) == (
+                "alone"
+            )
     finally:
         await helper.close()
 
