@@ -305,6 +305,7 @@ class Helper:
                 if late:
                     running.late.add(key)
                     self._suspect({key})  # now: its caller retries at once
+                    self._charge({key})
                     self._restart(running, f"helm {command} passed its deadline")
                 elif command in _UNSTOPPABLE:
                     self._restart(running, f"gave up on helm {command}")
@@ -389,6 +390,13 @@ class Helper:
     def _suspect(self, keys: set[str]) -> None:
         """`keys` were in flight at an end of the shared helper: each runs alone next."""
         self.suspicion.suspect(keys)
+        self._keep()
+
+    def _charge(self, keys: set[str]) -> None:
+        """`keys` alone ended the shared helper (a render named, a deadline passed):
+        counted against their namespaces, which too many such ends confine."""
+        for key in keys:
+            self.suspicion.charge(key)
         self._keep()
 
     def _acquit(self, key: str) -> None:
@@ -526,7 +534,7 @@ class Helper:
         (or the one past its deadline) become suspects."""
         code = running.process.returncode
         if running.late:
-            suspects = set()  # suspected as their deadline passed
+            suspects = set()  # suspected and charged as their deadline passed
         elif not running.ended_by_us and (code in bounds.BLAMED or running.oom_killed()):
             # A request the helper never said it read (sent as it died) did nothing there.
             suspects = {k for i, k in running.releases.items() if i in running.read}
@@ -535,6 +543,7 @@ class Helper:
                 # The helper named the request whose render passed its bound: only its
                 # release did it.
                 suspects = {running.releases[overran]}
+                self._charge(suspects)
         else:
             return  # ended by the engine, or from outside: no request's doing
         self.ended += 1

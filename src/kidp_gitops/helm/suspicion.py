@@ -37,6 +37,11 @@ runs alone for `BACKOFF`, whatever its runs alone show."""
 STRIKE_WINDOW = 3600.0
 BACKOFF = 3600.0
 """Seconds a struck release, or the namespace of a release found guilty, runs alone."""
+NAMESPACE_ENDS = 3
+"""Shared-helper ends charged to one namespace's releases (a render past its bound named
+by the helper, a deadline passed there) within `STRIKE_WINDOW` that confine the
+namespace for `BACKOFF`, whatever their runs alone show: a stall that costs no CPU
+passes alone, yet ends the shared helper, and every tenant's actions in it, each time."""
 KEPT = 4096
 """Entries of each kind (suspects, strikes, confined namespaces) kept, at most."""
 DOCUMENT_BYTES = 512 << 10
@@ -61,6 +66,9 @@ class Suspicion:
         `STRIKES`, in the window)."""
         self._confined: dict[str, float] = {}
         """Namespaces whose releases run alone, until a time: one of theirs was guilty."""
+        self._ends: dict[str, list[float]] = {}
+        """When a release of each namespace was charged with an end of the shared helper
+        (its last `NAMESPACE_ENDS`, in the window)."""
         self.changes = 0
         """Counts the changes of what is kept (a writer writes when it moved)."""
 
@@ -112,6 +120,18 @@ class Suspicion:
         if self._suspects.get(key) != before:
             self.changes += 1
 
+    def charge(self, key: str) -> None:
+        """The shared helper ended by `key`'s doing alone (its render named, its deadline
+        passed): `NAMESPACE_ENDS` such ends within `STRIKE_WINDOW` confine the namespace."""
+        now = self._clock()
+        namespace = key.partition("/")[0]
+        ends = [t for t in self._ends.pop(namespace, []) if now - t < STRIKE_WINDOW]
+        self._ends[namespace] = ends = [*ends, now][-NAMESPACE_ENDS:]
+        self.changes += 1
+        _bound(self._ends)
+        if len(ends) >= NAMESPACE_ENDS:
+            self.confine(key)
+
     def confine(self, key: str) -> None:
         """`key` was found guilty: every release of its namespace runs alone for `BACKOFF`."""
         namespace = key.partition("/")[0]
@@ -131,16 +151,21 @@ class Suspicion:
         for k, ts in self._strikes.items():
             if recent := [round(t) for t in ts if now - t < STRIKE_WINDOW]:
                 strikes[k] = recent
+        ends: dict[str, Any] = {}
+        for k, ts in self._ends.items():
+            if recent := [round(t) for t in ts if now - t < STRIKE_WINDOW]:
+                ends[k] = recent
         confined: dict[str, Any] = {k: round(u) for k, u in self._confined.items() if u > now}
         kept: dict[str, Any] = {
             "version": VERSION,
             "suspects": suspects,
             "strikes": strikes,
             "confined": confined,
+            "ends": ends,
         }
         text = _dumps(kept)
         while len(text.encode()) > DOCUMENT_BYTES:
-            largest = max((suspects, strikes, confined), key=len)
+            largest = max((suspects, strikes, confined, ends), key=len)
             # An eighth of the largest kind at a time: a few passes, not one per entry.
             for key in list(largest)[: max(1, len(largest) // 8)]:
                 del largest[key]
@@ -156,7 +181,7 @@ class Suspicion:
         try:
             return self._restore(text)
         except Exception:  # hostile text must never stop every Helm action
-            self._suspects, self._strikes, self._confined = {}, {}, {}
+            self._suspects, self._strikes, self._confined, self._ends = {}, {}, {}, {}
             return False
 
     def _restore(self, text: str) -> bool:
@@ -170,19 +195,27 @@ class Suspicion:
         suspects: dict[str, float] = {}
         strikes: dict[str, list[float]] = {}
         confined: dict[str, float] = {}
+        ends: dict[str, list[float]] = {}
         for kind, found in ((suspects, kept.get("suspects")), (confined, kept.get("confined"))):
             for k, v in _entries(found):
                 if (at := _time(v)) is not None:
                     kind[k] = at
                 else:
                     whole = False
-        for k, v in _entries(kept.get("strikes")):
-            times = [at for t in v if (at := _time(t)) is not None] if isinstance(v, list) else []
-            whole = whole and isinstance(v, list) and len(times) == len(v)
-            strikes[k] = times[-STRIKES:]
-        for each in (suspects, strikes, confined):
+        for times_of, found, most in (
+            (strikes, kept.get("strikes"), STRIKES),
+            (ends, kept.get("ends"), NAMESPACE_ENDS),
+        ):
+            for k, v in _entries(found):
+                times = (
+                    [at for t in v if (at := _time(t)) is not None] if isinstance(v, list) else []
+                )
+                whole = whole and isinstance(v, list) and len(times) == len(v)
+                times_of[k] = times[-most:]
+        for each in (suspects, strikes, confined, ends):
             _bound(each)
         self._suspects, self._strikes, self._confined = suspects, strikes, confined
+        self._ends = ends
         return whole
 
 

@@ -386,6 +386,25 @@ async def test_a_suspect_waits_for_a_one_release_helper_a_bounded_time(
         await helper.close()
 
 
+async def test_deadlines_passed_in_the_shared_helper_confine_their_namespace(
+    tmp_path: Path, silent: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "GRACE", 0.2)
+    helper = runner.Helper(tmp_path)
+    try:
+        # A tenant's releases, each new, each past its deadline in the shared helper.
+        for i in range(suspicion.NAMESPACE_ENDS):
+            assert not helper.suspected("t", f"late{i}", silent)
+            with pytest.raises(runner.HelperGone, match="did not finish within"):
+                await helper.run(
+                    ["rollback", f"late{i}", "1", "-n", "t"], kubeconfig=silent, timeout=0.2
+                )
+        assert helper.suspected("t", "a-new-name", silent)
+        assert not helper.suspected("u", "web", silent)
+    finally:
+        await helper.close()
+
+
 def test_the_memory_bound_fits_in_the_cgroups_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

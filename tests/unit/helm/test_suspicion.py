@@ -176,3 +176,26 @@ async def test_a_corrupt_configmap_is_said_once_and_stops_no_action(
         said = [r.getMessage() for r in caplog.records]
         assert len(said) == 1
         assert "could not all be read" in said[0]
+
+
+def test_a_namespace_charged_with_shared_helper_ends_is_confined_whatever_alone_shows() -> None:
+    # A render that stalls on I/O passes its wall-clock bound in the shared helper and
+    # answers alone (no CPU spent): acquitted each time, yet each shared end costs every
+    # tenant its actions in flight. Charged per namespace, the third end confines it.
+    clock = _Clock()
+    kept = Suspicion(clock)
+    for i in range(suspicion.NAMESPACE_ENDS):
+        assert not kept.runs_alone(f"evil/web{i}@c")
+        kept.suspect({f"evil/web{i}@c"})
+        kept.charge(f"evil/web{i}@c")
+        kept.acquit(f"evil/web{i}@c")
+        clock.now += 300
+    assert kept.runs_alone("evil/a-new-name@c")
+    assert not kept.runs_alone("other/web@c")
+    assert _next_process(kept, clock).runs_alone("evil/another@c")
+    # Ends further apart than the window never add up.
+    spread = Suspicion(clock)
+    for i in range(suspicion.NAMESPACE_ENDS + 2):
+        spread.charge(f"slow/web{i}@c")
+        clock.now += suspicion.STRIKE_WINDOW
+    assert not spread.runs_alone("slow/web@c")
