@@ -506,12 +506,14 @@ class Helper:
                         log.warning("the helm helper wrote an unreadable answer")
                         break
                     running.releases.pop(ident, None)
+                    running.read.discard(ident)
                     if waiting is not None and not waiting.done():
                         waiting.set_exception(
                             HelmFailed(f"helm's answer was longer than {_LINE_LIMIT} bytes")
                         )
                     continue
                 running.releases.pop(ident, None)
+                running.read.discard(ident)  # answered: no part in an end; kept bounded
                 if waiting is not None and not waiting.done():
                     waiting.set_result(json.loads(line))
         finally:

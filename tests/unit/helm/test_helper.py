@@ -75,6 +75,9 @@ async def test_refusals_come_back_as_helms_one_line_errors(tmp_path: Path) -> No
             return_exceptions=True,
         )
         assert [str(e) for e in said] == [f'unknown command "frob{i}"' for i in range(5)]
+        # What was answered is no longer held as read (that set would grow for ever).
+        assert helper._running is not None
+        assert not helper._running.read
     finally:
         await helper.close()
 
