@@ -184,6 +184,32 @@ class Suspicion:
             self._suspects, self._strikes, self._confined, self._ends = {}, {}, {}, {}
             return False
 
+    def merge(self, text: str) -> None:
+        """Add what another writer kept (`document`'s text: the leader before, or an
+        engine that wrote since) to what is known: the union, each entry's latest time
+        (a suspect until acquitted stays one)."""
+        other = Suspicion(self._clock)
+        other.restore(text)
+        before = self.document()
+        for key, until in other._suspects.items():
+            mine = self._suspects.get(key)
+            if mine is None or (
+                mine != UNTIL_ACQUITTED and (until == UNTIL_ACQUITTED or until > mine)
+            ):
+                self._suspects[key] = until
+        for key, until in other._confined.items():
+            self._confined[key] = max(until, self._confined.get(key, until))
+        for mine_of, theirs, most in (
+            (self._strikes, other._strikes, STRIKES),
+            (self._ends, other._ends, NAMESPACE_ENDS),
+        ):
+            for key, times in theirs.items():
+                mine_of[key] = sorted({*mine_of.get(key, []), *times})[-most:]
+        for each in (self._suspects, self._strikes, self._confined, self._ends):
+            _bound(each)
+        if self.document() != before:
+            self.changes += 1
+
     def _restore(self, text: str) -> bool:
         if len(text) > TEXT_BYTES:
             raise ValueError("too long")

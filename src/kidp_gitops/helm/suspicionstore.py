@@ -121,9 +121,9 @@ class SuspicionStore:
         self._loaded = False
 
     async def _flush(self) -> None:
-        if self._pending is not None and (document := _document(self._pending)) is not None:
+        if self._pending is not None:
             with contextlib.suppress(KubeError):
-                await self._write(document)
+                await self._write(self._pending)
 
     async def _write_changes(self) -> None:
         delay = RETRY_MIN
@@ -134,11 +134,8 @@ class SuspicionStore:
             suspicion = self._pending
             if suspicion is None:
                 continue
-            document = _document(suspicion)
-            if document is None:
-                continue  # said; the next change tries again
             try:
-                await self._write(document)
+                await self._write(suspicion)
                 delay = RETRY_MIN
                 continue
             except ApiError as err:
@@ -169,18 +166,35 @@ class SuspicionStore:
                 err,
             )
 
-    async def _write(self, document: str) -> None:
-        """Apply the ConfigMap with `document`, unless it says what was written last."""
-        if document == self._written:
+    async def _write(self, suspicion: Suspicion) -> None:
+        """Merge what the ConfigMap holds into `suspicion` when another writer changed it
+        since this one's last write (a leader before, a process of the same lease), then
+        apply it with the resourceVersion read: a write in between is refused (409) and
+        retried, so neither writer's suspects are lost."""
+        try:
+            found = await self.manager.client.get(self.path)
+        except ApiError as err:
+            if not err.not_found:
+                raise
+            found = {}
+        text = (found.get("data") or {}).get(KEY)
+        if isinstance(text, str) and text != self._written:
+            suspicion.merge(text)
+        document = _document(suspicion)
+        if document is None or document == text:
+            self._written = text if document is not None else self._written
             return
+        metadata: dict[str, object] = {
+            "name": self.name,
+            "namespace": self.namespace,
+            "labels": {"app.kubernetes.io/managed-by": "kidp-gitops"},
+        }
+        if version := (found.get("metadata") or {}).get("resourceVersion"):
+            metadata["resourceVersion"] = version
         body = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {
-                "name": self.name,
-                "namespace": self.namespace,
-                "labels": {"app.kubernetes.io/managed-by": "kidp-gitops"},
-            },
+            "metadata": metadata,
             "data": {KEY: document},
         }
         await self.manager.put(body, self.path)

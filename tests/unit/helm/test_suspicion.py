@@ -199,3 +199,51 @@ def test_a_namespace_charged_with_shared_helper_ends_is_confined_whatever_alone_
         spread.charge(f"slow/web{i}@c")
         clock.now += suspicion.STRIKE_WINDOW
     assert not spread.runs_alone("slow/web@c")
+
+
+def test_merging_another_writers_document_keeps_both() -> None:
+    clock = _Clock()
+    ours, theirs = Suspicion(clock), Suspicion(clock)
+    ours.suspect({"a/web@c"})
+    theirs.suspect({"b/db@c"})
+    theirs.confine("c/x@c")
+    clock.now += 10
+    theirs.suspect({"a/web@c"})  # a later strike of the same release
+    ours.merge(theirs.document())
+    assert ours.runs_alone("a/web@c")
+    assert ours.runs_alone("b/db@c")
+    assert ours.runs_alone("c/new@c")
+    ours.acquit("a/web@c")  # struck twice within the window, one strike each side
+    assert ours.runs_alone("a/web@c")
+
+
+class _Configmap:
+    """The API server's side of one ConfigMap, as the store reads and applies it (the
+    real one: tests/integration/helm/test_helper_suspicion.py)."""
+
+    def __init__(self, text: str, version: str) -> None:
+        self.client = self
+        self.stored = {"metadata": {"resourceVersion": version}, "data": {"suspicion.json": text}}
+        self.applied: list[dict[str, Any]] = []
+
+    async def get(self, path: str) -> dict[str, Any]:
+        return self.stored
+
+    async def put(self, body: dict[str, Any], path: str) -> dict[str, Any]:
+        self.applied.append(body)
+        return body
+
+
+async def test_a_write_merges_what_another_writer_kept_and_names_its_version() -> None:
+    clock = _Clock()
+    other = Suspicion(clock)
+    other.suspect({"b/db@c"})
+    server = _Configmap(other.document(), "41")
+    store = SuspicionStore(cast(ResourceManager, server), "flux-system", "x")
+    ours = Suspicion(clock)
+    ours.suspect({"a/web@c"})
+    await store._write(ours)
+    (body,) = server.applied
+    assert body["metadata"]["resourceVersion"] == "41"
+    written = json.loads(body["data"][suspicionstore.KEY])
+    assert set(written["suspects"]) == {"a/web@c", "b/db@c"}
