@@ -59,6 +59,10 @@ type request struct {
 	Argv        []string        `json:"argv"`
 	Kubeconfig  json.RawMessage `json:"kubeconfig"`
 	ChartDigest string          `json:"chartDigest"`
+	// Owner: who asks (the HelmRelease and its cluster, as the engine names them); the
+	// busy refusal is by it, never by the target release alone, which a tenant may
+	// name in another tenant's namespace. Empty: the release's namespace/name.
+	Owner string `json:"owner"`
 	// RenderTimeout: how long the chart's templates may render, in seconds (0: no bound).
 	RenderTimeout float64 `json:"renderTimeout"`
 	// MaxResponse: the largest response body read from the cluster (0: no bound), set
@@ -86,9 +90,9 @@ type server struct {
 
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc
-	// releases: the "namespace/name" of each release a request acts on right now. Helm
-	// does not stop every action when cancelled (it writes storage late), so a second
-	// request for a release still running here is refused, not run beside it.
+	// releases: the busyKey (who asks, on which cluster) of each request acting on a
+	// release right now. Helm does not stop every action when cancelled (it writes
+	// storage late), so the same owner's next request is refused, not run beside it.
 	releases map[string]bool
 	out      *json.Encoder
 	outMu    sync.Mutex
@@ -179,12 +183,12 @@ func (s *server) serve(in io.Reader) error {
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		key := releaseKey(req.Argv)
+		key := busyKey(req)
 		s.mu.Lock()
 		if key != "" && s.releases[key] {
 			s.mu.Unlock()
 			cancel()
-			s.answer(response{ID: req.ID, Busy: true, Error: "an action on release " + key + " is still running"})
+			s.answer(response{ID: req.ID, Busy: true, Error: "an action of " + key + " is still running"})
 			continue
 		}
 		if key != "" {
@@ -235,7 +239,7 @@ func (s *server) handle(ctx context.Context, req request) {
 		cancel()
 		delete(s.running, req.ID)
 	}
-	delete(s.releases, releaseKey(req.Argv))
+	delete(s.releases, busyKey(req))
 	s.mu.Unlock()
 	s.answer(resp)
 }
@@ -264,6 +268,15 @@ func (s *server) run(ctx context.Context, req request) (output string, err error
 		}
 	}()
 	return s.act(ctx, req)
+}
+
+// busyKey is what a request is refused as busy by: its owner, else its release.
+func busyKey(req request) string {
+	key := releaseKey(req.Argv)
+	if key != "" && req.Owner != "" {
+		return req.Owner
+	}
+	return key
 }
 
 // releaseKey is "namespace/name" of the release an action acts on ("" for what is no

@@ -21,6 +21,18 @@ func TestReleaseKey(t *testing.T) {
 	}
 }
 
+func TestBusyIsByOwnerNotByTheReleaseNamed(t *testing.T) {
+	argv := []string{"upgrade", "web", "c", "--namespace", "team-b"}
+	a := busyKey(request{Argv: argv, Owner: "evil/a@1"})
+	b := busyKey(request{Argv: argv, Owner: "team-b/web@2"})
+	if a == b || a != "evil/a@1" {
+		t.Fatalf("two owners naming release team-b/web share a busy key: %q, %q", a, b)
+	}
+	if got := busyKey(request{Argv: []string{"frob"}, Owner: "x/y@1"}); got != "" {
+		t.Fatalf("what is no action is never busy: %q", got)
+	}
+}
+
 func TestTruncateKeepsTheStartAndBoundsTheRest(t *testing.T) {
 	text := "execution error at (c/templates/x.yaml:1:3): " + strings.Repeat("é", 1<<20)
 	got := truncate(text, maxError)

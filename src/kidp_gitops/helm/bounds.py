@@ -17,12 +17,14 @@ Every bound a tenant's spec could stretch is capped by the operator, not the ten
 render's time by `render_max` (spec.timeout only shortens it), the CPU time of a helper
 serving one release alone is a constant. `verdict` turns such an end into the release's
 failure, in words its owner can act on; `convicts` says which ends are a release's doing
-at all (any other, such as a SIGKILL from outside or the OOM killer, blames no one).
+at all (any other, such as a SIGKILL from outside, blames no one; the runner counts a
+SIGKILL as the memory bound's when the cgroup's OOM kills rose, `oom_kills`).
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from kidp_gitops.proc import sandbox
@@ -39,6 +41,16 @@ default (`RENDER_MAX`) with the action's own work (well under one second), whate
 release's spec.timeout."""
 ALONE_RENDER_CLOCK = {"KIDP_HELM_SERVER_RENDER_CLOCK": "cpu"}
 """The environment that makes a helper count a render's bound in CPU time."""
+ALONE_AT_ONCE = 2
+"""Helpers serving one release alone at once, at most (each may hold as much memory as
+the shared one)."""
+CGROUP = Path("/sys/fs/cgroup")
+"""The engine's own cgroup (v2, as a container sees it)."""
+ENGINE_HEADROOM = 512 << 20
+"""Of the cgroup's memory limit, what is left to the engine itself (its caches, the
+watch of every object) and not shared out among the Helm helpers."""
+MEMORY_FLOOR = 128 << 20
+"""The least memory bound a helper gets, however small the cgroup's limit."""
 EXIT_CRASH, EXIT_MEMORY, EXIT_RENDER, EXIT_CPU = 2, 3, 4, 5
 BLAMED = frozenset({EXIT_CRASH, EXIT_MEMORY, EXIT_RENDER, EXIT_CPU})
 """The ends of the helper that one of its requests may have caused: the releases in
@@ -64,9 +76,42 @@ def memory(*, alone: bool) -> int:
     """The memory a helper may hold: the shared helper twice a build's
     (`sandbox.LIMITS.memory`: every tenant's clients and charts, and its actions in
     flight), one release's helper as much, since one request may use that much in the
-    shared helper too: a release that passes there must not fail alone."""
+    shared helper too: a release that passes there must not fail alone. In a container
+    whose cgroup has a memory limit, no more than a share of it: the shared helper and
+    `ALONE_AT_ONCE` one-release helpers each a share of what `ENGINE_HEADROOM` leaves
+    (never under `MEMORY_FLOOR`), so that the helper's own bound, which names the
+    release, is passed before the OOM killer picks a process."""
     del alone  # the same bound; the argument says which helper asks
-    return sandbox.LIMITS.memory * 2
+    bound = sandbox.LIMITS.memory * 2
+    limit = cgroup_memory_max()
+    if limit is not None:
+        share = (limit - ENGINE_HEADROOM) // (1 + ALONE_AT_ONCE)
+        bound = min(bound, max(MEMORY_FLOOR, share))
+    return bound
+
+
+def cgroup_memory_max() -> int | None:
+    """The memory limit of the engine's cgroup (v2 `memory.max`), None when it has none
+    or it cannot be read."""
+    try:
+        said = (CGROUP / "memory.max").read_text().strip()
+    except OSError:
+        return None
+    return int(said) if said.isdigit() else None
+
+
+def oom_kills() -> int | None:
+    """How many processes the OOM killer ended in the engine's cgroup so far (v2
+    `memory.events`), None when it cannot be read."""
+    try:
+        lines = (CGROUP / "memory.events").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, _, count = line.partition(" ")
+        if name == "oom_kill" and count.strip().isdigit():
+            return int(count)
+    return None
 
 
 def cpu_seconds() -> int:

@@ -29,6 +29,9 @@ class Invocation:
     as_user: str | None = None
     max_response: int | None = None
     """The largest response the helper reads from the cluster: a remote's is bounded."""
+    owner: str | None = None
+    """The HelmRelease asking ("namespace/name"): what the helper's suspects and busy
+    refusals are keyed by, never the target release (a tenant may name another's)."""
 
     @property
     def ref(self) -> str:
@@ -37,7 +40,13 @@ class Invocation:
     def elsewhere(self, release: str, namespace: str) -> Invocation:
         """The same caller, for another release."""
         return Invocation(
-            release, namespace, self.kubeconfig, self.helper, self.as_user, self.max_response
+            release,
+            namespace,
+            self.kubeconfig,
+            self.helper,
+            self.as_user,
+            self.max_response,
+            self.owner,
         )
 
     async def helm(
@@ -53,6 +62,7 @@ class Invocation:
             argv,
             kubeconfig=self.kubeconfig,
             timeout=timeout,
+            owner=self.owner,
             chart_digest=chart_digest,
             max_response=self.max_response,
         )

@@ -451,7 +451,7 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
             ) from err
         if stored and stored[0].status in release.PENDING:
             pending = stored[0]
-            if self.helm.busy(namespace, name):
+            if self.helm.busy(hr.namespace, hr.name):
                 raise runner.ReleaseBusy(
                     f"release {namespace}/{name} is {pending.status}: an earlier helm action "
                     "on it still runs"
@@ -794,7 +794,8 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
         document = await kubeconfig.document(target.config)
         # A remote API server is a tenant's: what the helper reads from it is bounded.
         bound = remote.MAX_RESPONSE if target.remote is not None else None
-        yield Invocation(name, namespace, document, self.helm, as_user, bound)
+        owner = f"{hr.namespace}/{hr.name}"
+        yield Invocation(name, namespace, document, self.helm, as_user, bound, owner)
 
     @contextlib.asynccontextmanager
     async def _prepared(self, desired: Desired, spec: api.HelmReleaseSpec) -> AsyncIterator[Inputs]:

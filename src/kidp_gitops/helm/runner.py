@@ -47,8 +47,9 @@ it was struck too often (`suspicion` holds these rules, and `suspicionstore` kee
 across restarts and leader changes). A release whose deadline passed in the shared
 helper is a suspect too, its action ended with `HelperGone` (another tenant's render may
 have starved it); a deadline counts as the release's failure only alone. A helper ended
-from outside (a signal the engine did not send, the OOM killer) blames no one, alone or
-shared.
+from outside (a signal the engine did not send) blames no one, alone or shared; a SIGKILL
+while the cgroup's count of OOM kills rose is the OOM killer's, blamed as the helper's
+own memory bound (`bounds.oom_kills`).
 
 Tests watch the actions asked for, as `proc.substituted` lets them watch programs:
 
@@ -60,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
@@ -127,9 +129,10 @@ _RENDERING = _UNSTOPPABLE
 """The actions that render a chart's templates."""
 _ACTIONS = frozenset({"install", "upgrade", "rollback", "uninstall", "test"})
 """The helper's commands, each on one release."""
-ALONE_AT_ONCE = 2
-"""Helpers serving one release alone at once, at most (each may hold as much memory as
-the shared one)."""
+ALONE_AT_ONCE = bounds.ALONE_AT_ONCE
+SLOT_WAIT = 30.0
+"""How long a suspect's action waits for one of the `ALONE_AT_ONCE` helpers before it is
+given up (`HelperGone`: retried later), holding a worker meanwhile."""
 _ID_PREFIX = re.compile(rb'^\{"id":(\d+)')
 _READ = re.compile(rb'^\{"read":(\d+)\}\n$')
 _HEADLINES = 8
@@ -145,7 +148,7 @@ class _Running:
         """Serving one request of a suspect release, not every release."""
         self.waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.releases: dict[int, str] = {}
-        """The release ("namespace/name") of each request not answered yet, including
+        """The `identity` (owner and cluster) of each request not answered yet, including
         those given up on: the helper may still act on it."""
         self.read: set[int] = set()
         """The requests the helper said it read: only these can have had a part in its end."""
@@ -158,6 +161,17 @@ class _Running:
         """The engine ended it (a restart, `close`): no request's doing."""
         self.late: set[str] = set()
         """Releases whose deadline made the engine end it."""
+        self.oom_kills = bounds.oom_kills()
+        """The cgroup's count of OOM kills when it started: more at its end, with a
+        SIGKILL, is the OOM killer's (its memory bound passed from outside)."""
+
+    def oom_killed(self) -> bool:
+        """Whether the OOM killer ended it: killed (not by the engine) while the
+        cgroup's count of OOM kills rose."""
+        if self.ended_by_us or self.process.returncode != -9 or self.oom_kills is None:
+            return False
+        now = bounds.oom_kills()
+        return now is not None and now > self.oom_kills
 
 
 class Helper:
@@ -191,9 +205,16 @@ class Helper:
         (memory, a render past its bound, a crash, a deadline): each time, the releases
         in flight became suspects."""
 
-    def suspected(self, namespace: str, name: str) -> bool:
-        """Whether the release's next action runs in a helper of its own."""
-        return self.suspicion.runs_alone(f"{namespace}/{name}")
+    def suspected(
+        self, namespace: str, name: str, kubeconfig: dict[str, Any] | None = None
+    ) -> bool:
+        """Whether the next action of HelmRelease `namespace/name` on the cluster of
+        `kubeconfig` (None: on some cluster) runs in a helper of its own."""
+        owner = f"{namespace}/{name}"
+        if kubeconfig is not None:
+            return self.suspicion.runs_alone(identity(owner, kubeconfig))
+        keys = [f"{owner}@", *self.suspicion.suspects(f"{owner}@")]
+        return any(self.suspicion.runs_alone(k) for k in keys)
 
     @property
     def pid(self) -> int | None:
@@ -207,15 +228,20 @@ class Helper:
         *,
         kubeconfig: dict[str, Any],
         timeout: float,
+        owner: str | None = None,
         chart_digest: str | None = None,
         max_response: int | None = None,
     ) -> str:
-        """Run `helm <args>` (`kubeconfig`: the cluster and credentials it acts with;
-        `max_response`: the largest response read from it, for a remote cluster)."""
+        """Run `helm <args>` for `owner` ("namespace/name" of the HelmRelease asking;
+        None: the release's own namespace/name, for callers acting for no HelmRelease)
+        (`kubeconfig`: the cluster and credentials it acts with; `max_response`: the
+        largest response read from it, for a remote cluster)."""
         for watcher in _watchers:
             watcher(args)
         key = release_key(args)
-        request: dict[str, Any] = {"argv": args, "kubeconfig": kubeconfig}
+        if key:
+            key = identity(owner or key, kubeconfig)
+        request: dict[str, Any] = {"argv": args, "kubeconfig": kubeconfig, "owner": key}
         if chart_digest:
             request["chartDigest"] = chart_digest
         if args and args[0] in _RENDERING:
@@ -228,8 +254,20 @@ class Helper:
             except Unreadable as err:
                 raise HelperGone(f"the helm helper's suspects: {err}") from err
         if key and self.suspicion.runs_alone(key):
-            async with self._alone_slots:
+            # Bounded: two suspects waiting on their resources for a long spec.timeout
+            # hold both slots, and the others must not hold a worker each meanwhile.
+            try:
+                async with asyncio.timeout(SLOT_WAIT):
+                    await self._alone_slots.acquire()
+            except TimeoutError as exc:
+                raise HelperGone(
+                    f"no helper for a suspect release free within {SLOT_WAIT:g}s"
+                    f" ({ALONE_AT_ONCE} serve one release each)"
+                ) from exc
+            try:
                 said = await self._alone_run(key, request, timeout)
+            finally:
+                self._alone_slots.release()
         else:
             said = await self._shared_run(key, request, timeout)
         if said.get("busy"):
@@ -267,6 +305,7 @@ class Helper:
                 if late:
                     running.late.add(key)
                     self._suspect({key})  # now: its caller retries at once
+                    self._charge({key})
                     self._restart(running, f"helm {command} passed its deadline")
                 elif command in _UNSTOPPABLE:
                     self._restart(running, f"gave up on helm {command}")
@@ -299,6 +338,8 @@ class Helper:
             if running.reader is not None:
                 await running.reader  # the process's end is known once it returns
             code, words = running.process.returncode, _last_words(running)
+            if running.oom_killed():
+                code = bounds.EXIT_MEMORY  # the cgroup's limit: as past its own bound
             if (
                 running.ended_by_us
                 or ident not in running.read  # it ended before the request was read
@@ -334,17 +375,28 @@ class Helper:
             running.waiting.pop(ident, None)
 
     def busy(self, namespace: str, name: str) -> bool:
-        """Whether a helper may still be acting on release `namespace/name`: a request
-        for it is not answered yet (one given up on included)."""
-        key = f"{namespace}/{name}"
+        """Whether a helper may still be acting for HelmRelease `namespace/name` (on any
+        cluster): a request of it is not answered yet (one given up on included)."""
+        prefix = f"{namespace}/{name}@"
         running = self._running
-        if running is not None and not running.gone and key in running.releases.values():
+        if (
+            running is not None
+            and not running.gone
+            and any(k.startswith(prefix) for k in running.releases.values())
+        ):
             return True
-        return any(k == key and not r.gone for k, r in self._alone.values())
+        return any(k.startswith(prefix) and not r.gone for k, r in self._alone.values())
 
     def _suspect(self, keys: set[str]) -> None:
         """`keys` were in flight at an end of the shared helper: each runs alone next."""
         self.suspicion.suspect(keys)
+        self._keep()
+
+    def _charge(self, keys: set[str]) -> None:
+        """`keys` alone ended the shared helper (a render named, a deadline passed):
+        counted against their namespaces, which too many such ends confine."""
+        for key in keys:
+            self.suspicion.charge(key)
         self._keep()
 
     def _acquit(self, key: str) -> None:
@@ -454,12 +506,14 @@ class Helper:
                         log.warning("the helm helper wrote an unreadable answer")
                         break
                     running.releases.pop(ident, None)
+                    running.read.discard(ident)
                     if waiting is not None and not waiting.done():
                         waiting.set_exception(
                             HelmFailed(f"helm's answer was longer than {_LINE_LIMIT} bytes")
                         )
                     continue
                 running.releases.pop(ident, None)
+                running.read.discard(ident)  # answered: no part in an end; kept bounded
                 if waiting is not None and not waiting.done():
                     waiting.set_result(json.loads(line))
         finally:
@@ -482,8 +536,8 @@ class Helper:
         (or the one past its deadline) become suspects."""
         code = running.process.returncode
         if running.late:
-            suspects = set()  # suspected as their deadline passed
-        elif not running.ended_by_us and code in bounds.BLAMED:
+            suspects = set()  # suspected and charged as their deadline passed
+        elif not running.ended_by_us and (code in bounds.BLAMED or running.oom_killed()):
             # A request the helper never said it read (sent as it died) did nothing there.
             suspects = {k for i, k in running.releases.items() if i in running.read}
             overran = bounds.overran(running.stderr) if code == bounds.EXIT_RENDER else None
@@ -491,6 +545,7 @@ class Helper:
                 # The helper named the request whose render passed its bound: only its
                 # release did it.
                 suspects = {running.releases[overran]}
+                self._charge(suspects)
         else:
             return  # ended by the engine, or from outside: no request's doing
         self.ended += 1
@@ -535,6 +590,21 @@ def _attributed(line: bytes) -> int | None:
             return None
         return int(said["id"]) if isinstance(said, dict) and "id" in said else None
     return int(found.group(1))
+
+
+def identity(owner: str, kubeconfig: dict[str, Any]) -> str:
+    """What suspects, strikes and the helper's busy refusals are keyed by: the HelmRelease
+    asking ("namespace/name", whose namespace is confined when it is found guilty) on
+    one cluster ("@" and a hash of its API servers). Never the target release's name: a
+    tenant may name another tenant's release (targetNamespace, releaseName) and must not
+    make it busy, suspect or confined."""
+    servers = sorted(
+        str((c.get("cluster") or {}).get("server", ""))
+        for c in kubeconfig.get("clusters") or []
+        if isinstance(c, dict)
+    )
+    cluster = hashlib.sha256("\n".join(servers).encode()).hexdigest()[:12]
+    return f"{owner}@{cluster}"
 
 
 def release_key(args: Sequence[str]) -> str:

@@ -24,7 +24,9 @@ a document of at most `DOCUMENT_BYTES` (a ConfigMap holds 1 MiB).
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -35,11 +37,18 @@ runs alone for `BACKOFF`, whatever its runs alone show."""
 STRIKE_WINDOW = 3600.0
 BACKOFF = 3600.0
 """Seconds a struck release, or the namespace of a release found guilty, runs alone."""
+NAMESPACE_ENDS = 3
+"""Shared-helper ends charged to one namespace's releases (a render past its bound named
+by the helper, a deadline passed there) within `STRIKE_WINDOW` that confine the
+namespace for `BACKOFF`, whatever their runs alone show: a stall that costs no CPU
+passes alone, yet ends the shared helper, and every tenant's actions in it, each time."""
 KEPT = 4096
 """Entries of each kind (suspects, strikes, confined namespaces) kept, at most."""
 DOCUMENT_BYTES = 512 << 10
 """The largest document written: half a ConfigMap, whatever the names' lengths."""
 VERSION = 1
+TEXT_BYTES = 1 << 20
+"""The longest text `restore` reads (a ConfigMap holds 1 MiB): more is nothing known."""
 
 UNTIL_ACQUITTED = 0.0
 
@@ -57,6 +66,9 @@ class Suspicion:
         `STRIKES`, in the window)."""
         self._confined: dict[str, float] = {}
         """Namespaces whose releases run alone, until a time: one of theirs was guilty."""
+        self._ends: dict[str, list[float]] = {}
+        """When a release of each namespace was charged with an end of the shared helper
+        (its last `NAMESPACE_ENDS`, in the window)."""
         self.changes = 0
         """Counts the changes of what is kept (a writer writes when it moved)."""
 
@@ -75,6 +87,10 @@ class Suspicion:
                 return True
             del self._confined[namespace]
         return False
+
+    def suspects(self, prefix: str) -> list[str]:
+        """The suspects whose key starts with `prefix`."""
+        return [k for k in self._suspects if k.startswith(prefix)]
 
     def suspect(self, keys: Iterable[str]) -> None:
         """`keys` were in flight at an end of the shared helper: each runs alone next,
@@ -104,6 +120,18 @@ class Suspicion:
         if self._suspects.get(key) != before:
             self.changes += 1
 
+    def charge(self, key: str) -> None:
+        """The shared helper ended by `key`'s doing alone (its render named, its deadline
+        passed): `NAMESPACE_ENDS` such ends within `STRIKE_WINDOW` confine the namespace."""
+        now = self._clock()
+        namespace = key.partition("/")[0]
+        ends = [t for t in self._ends.pop(namespace, []) if now - t < STRIKE_WINDOW]
+        self._ends[namespace] = ends = [*ends, now][-NAMESPACE_ENDS:]
+        self.changes += 1
+        _bound(self._ends)
+        if len(ends) >= NAMESPACE_ENDS:
+            self.confine(key)
+
     def confine(self, key: str) -> None:
         """`key` was found guilty: every release of its namespace runs alone for `BACKOFF`."""
         namespace = key.partition("/")[0]
@@ -123,44 +151,109 @@ class Suspicion:
         for k, ts in self._strikes.items():
             if recent := [round(t) for t in ts if now - t < STRIKE_WINDOW]:
                 strikes[k] = recent
+        ends: dict[str, Any] = {}
+        for k, ts in self._ends.items():
+            if recent := [round(t) for t in ts if now - t < STRIKE_WINDOW]:
+                ends[k] = recent
         confined: dict[str, Any] = {k: round(u) for k, u in self._confined.items() if u > now}
         kept: dict[str, Any] = {
             "version": VERSION,
             "suspects": suspects,
             "strikes": strikes,
             "confined": confined,
+            "ends": ends,
         }
         text = _dumps(kept)
         while len(text.encode()) > DOCUMENT_BYTES:
-            largest = max((suspects, strikes, confined), key=len)
+            largest = max((suspects, strikes, confined, ends), key=len)
             # An eighth of the largest kind at a time: a few passes, not one per entry.
             for key in list(largest)[: max(1, len(largest) // 8)]:
                 del largest[key]
             text = _dumps(kept)
         return text
 
-    def restore(self, text: str) -> None:
+    def restore(self, text: str) -> bool:
         """Take what `document` wrote (by this engine or the leader before it) as what
-        is known; what cannot be read is left out, never trusted whole."""
+        is known; what cannot be read is left out, never trusted whole. Whatever the
+        text (a ConfigMap anyone with write access there may have edited), this never
+        raises: a text too long, too deep, or with numbers that are no times is nothing
+        known. Returns whether it was read whole (the caller says so once otherwise)."""
         try:
-            kept = json.loads(text)
-        except ValueError:
-            kept = {}
+            return self._restore(text)
+        except Exception:  # hostile text must never stop every Helm action
+            self._suspects, self._strikes, self._confined, self._ends = {}, {}, {}, {}
+            return False
+
+    def merge(self, text: str) -> None:
+        """Add what another writer kept (`document`'s text: the leader before, or an
+        engine that wrote since) to what is known: the union, each entry's latest time
+        (a suspect until acquitted stays one)."""
+        other = Suspicion(self._clock)
+        other.restore(text)
+        before = self.document()
+        for key, until in other._suspects.items():
+            mine = self._suspects.get(key)
+            if mine is None or (
+                mine != UNTIL_ACQUITTED and (until == UNTIL_ACQUITTED or until > mine)
+            ):
+                self._suspects[key] = until
+        for key, until in other._confined.items():
+            self._confined[key] = max(until, self._confined.get(key, until))
+        for mine_of, theirs, most in (
+            (self._strikes, other._strikes, STRIKES),
+            (self._ends, other._ends, NAMESPACE_ENDS),
+        ):
+            for key, times in theirs.items():
+                mine_of[key] = sorted({*mine_of.get(key, []), *times})[-most:]
+        for each in (self._suspects, self._strikes, self._confined, self._ends):
+            _bound(each)
+        if self.document() != before:
+            self.changes += 1
+
+    def _restore(self, text: str) -> bool:
+        if len(text) > TEXT_BYTES:
+            raise ValueError("too long")
+        # NaN and Infinity are no times: read as None, left out below.
+        kept = json.loads(text, parse_constant=lambda _: None)
         if not isinstance(kept, dict) or kept.get("version") != VERSION:
-            kept = {}
-        self._suspects = {
-            k: float(v) for k, v in _entries(kept.get("suspects")) if isinstance(v, int | float)
-        }
-        self._strikes = {
-            k: [float(t) for t in v if isinstance(t, int | float)][-STRIKES:]
-            for k, v in _entries(kept.get("strikes"))
-            if isinstance(v, list)
-        }
-        self._confined = {
-            k: float(v) for k, v in _entries(kept.get("confined")) if isinstance(v, int | float)
-        }
-        for kind in (self._suspects, self._strikes, self._confined):
-            _bound(kind)
+            raise ValueError("not a document of this version")
+        whole = True
+        suspects: dict[str, float] = {}
+        strikes: dict[str, list[float]] = {}
+        confined: dict[str, float] = {}
+        ends: dict[str, list[float]] = {}
+        for kind, found in ((suspects, kept.get("suspects")), (confined, kept.get("confined"))):
+            for k, v in _entries(found):
+                if (at := _time(v)) is not None:
+                    kind[k] = at
+                else:
+                    whole = False
+        for times_of, found, most in (
+            (strikes, kept.get("strikes"), STRIKES),
+            (ends, kept.get("ends"), NAMESPACE_ENDS),
+        ):
+            for k, v in _entries(found):
+                times = (
+                    [at for t in v if (at := _time(t)) is not None] if isinstance(v, list) else []
+                )
+                whole = whole and isinstance(v, list) and len(times) == len(v)
+                times_of[k] = times[-most:]
+        for each in (suspects, strikes, confined, ends):
+            _bound(each)
+        self._suspects, self._strikes, self._confined = suspects, strikes, confined
+        self._ends = ends
+        return whole
+
+
+def _time(value: object) -> float | None:
+    """`value` as a time: a finite number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        at = float(value)
+    except OverflowError:  # an int past a float's range
+        return None
+    return at if math.isfinite(at) else None
 
 
 def _entries(value: object) -> list[tuple[str, Any]]:
@@ -170,8 +263,10 @@ def _entries(value: object) -> list[tuple[str, Any]]:
 
 
 def _bound(kept: dict[str, Any]) -> None:
-    while len(kept) > KEPT:
-        del kept[next(iter(kept))]
+    """The oldest entries past `KEPT` forgotten (at once: one at a time from the front of
+    a dict costs time quadratic in their number)."""
+    for key in list(itertools.islice(kept, max(0, len(kept) - KEPT))):
+        del kept[key]
 
 
 def _dumps(kept: dict[str, Any]) -> str:

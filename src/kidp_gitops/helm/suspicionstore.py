@@ -89,8 +89,13 @@ class SuspicionStore:
                 raise Unreadable(f"reading {where}: {err}") from err
             text = (found.get("data") or {}).get(KEY)
             if isinstance(text, str):
-                suspicion.restore(text)
-                self._written = suspicion.document()
+                if not suspicion.restore(text):
+                    log.warning(
+                        "%s: what it holds could not all be read (too long, too deep, or not"
+                        " times); what could not is forgotten",
+                        where,
+                    )
+                self._written = _document(suspicion)
             self._loaded = True
 
     def changed(self, suspicion: Suspicion) -> None:
@@ -118,7 +123,7 @@ class SuspicionStore:
     async def _flush(self) -> None:
         if self._pending is not None:
             with contextlib.suppress(KubeError):
-                await self._write(self._pending.document())
+                await self._write(self._pending)
 
     async def _write_changes(self) -> None:
         delay = RETRY_MIN
@@ -130,7 +135,7 @@ class SuspicionStore:
             if suspicion is None:
                 continue
             try:
-                await self._write(suspicion.document())
+                await self._write(suspicion)
                 delay = RETRY_MIN
                 continue
             except ApiError as err:
@@ -161,19 +166,45 @@ class SuspicionStore:
                 err,
             )
 
-    async def _write(self, document: str) -> None:
-        """Apply the ConfigMap with `document`, unless it says what was written last."""
-        if document == self._written:
+    async def _write(self, suspicion: Suspicion) -> None:
+        """Merge what the ConfigMap holds into `suspicion` when another writer changed it
+        since this one's last write (a leader before, a process of the same lease), then
+        apply it with the resourceVersion read: a write in between is refused (409) and
+        retried, so neither writer's suspects are lost."""
+        try:
+            found = await self.manager.client.get(self.path)
+        except ApiError as err:
+            if not err.not_found:
+                raise
+            found = {}
+        text = (found.get("data") or {}).get(KEY)
+        if isinstance(text, str) and text != self._written:
+            suspicion.merge(text)
+        document = _document(suspicion)
+        if document is None or document == text:
+            self._written = text if document is not None else self._written
             return
+        metadata: dict[str, object] = {
+            "name": self.name,
+            "namespace": self.namespace,
+            "labels": {"app.kubernetes.io/managed-by": "kidp-gitops"},
+        }
+        if version := (found.get("metadata") or {}).get("resourceVersion"):
+            metadata["resourceVersion"] = version
         body = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {
-                "name": self.name,
-                "namespace": self.namespace,
-                "labels": {"app.kubernetes.io/managed-by": "kidp-gitops"},
-            },
+            "metadata": metadata,
             "data": {KEY: document},
         }
         await self.manager.put(body, self.path)
         self._written = document
+
+
+def _document(suspicion: Suspicion) -> str | None:
+    """`suspicion.document()`; None (logged) should it fail: the writer must go on."""
+    try:
+        return suspicion.document()
+    except Exception:
+        log.exception("the helm helper's suspects could not be written out")
+        return None

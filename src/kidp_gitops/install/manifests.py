@@ -222,9 +222,11 @@ def deployment(
         # serves artifacts is ready only while it leads (engine/run).
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http-prom"}},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http-prom"}},
+        # The Helm helpers size their memory bounds from this limit (helm/bounds.memory:
+        # 512 MiB for the engine, a third of the rest for each of three helpers).
         "resources": {
             "requests": {"cpu": "100m", "memory": "128Mi" if several else "64Mi"},
-            "limits": {"cpu": "2000m" if several else "1000m", "memory": "1Gi"},
+            "limits": {"cpu": "2000m" if several else "1000m", "memory": "2Gi"},
         },
         "securityContext": {
             "allowPrivilegeEscalation": False,

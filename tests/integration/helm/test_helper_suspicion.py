@@ -74,6 +74,8 @@ async def test_a_suspect_stays_one_in_the_next_engine_process(
     first = runner.Helper(tmp_path / "first", store=SuspicionStore(manager, namespace, NAME))
     try:
         async with _silent() as silent:
+            # The same cluster for the next process, which answers nothing by then.
+            gone = silent
             held = asyncio.create_task(first.run(_rollback("held"), kubeconfig=silent, timeout=300))
 
             async def started() -> int | None:
@@ -89,13 +91,15 @@ async def test_a_suspect_stays_one_in_the_next_engine_process(
         await first.close()  # what changed is written
 
     kept = await kube.get(path)
-    assert list(json.loads(kept["data"][suspicionstore.KEY])["suspects"]) == ["team-a/held"]
+    assert list(json.loads(kept["data"][suspicionstore.KEY])["suspects"]) == [
+        runner.identity("team-a/held", gone)
+    ]
     assert TOKEN not in json.dumps(kept)  # names, nothing of the request
     assert {m["manager"] for m in kept["metadata"]["managedFields"]} == {"helm-controller"}
     version = kept["metadata"]["resourceVersion"]
 
     # The next process (a restart, or the next leader): its own helper and store.
-    nowhere = _kubeconfig("https://127.0.0.1:1")
+    nowhere = gone
     second = runner.Helper(tmp_path / "second", store=SuspicionStore(manager, namespace, NAME))
     try:
         with pytest.raises(runner.HelmFailed) as failed:

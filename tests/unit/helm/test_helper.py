@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from kidp_gitops.helm import runner, suspicion
+from kidp_gitops.helm import bounds, runner, suspicion
 from kidp_gitops.proc import run as proc
 
 
@@ -75,6 +75,9 @@ async def test_refusals_come_back_as_helms_one_line_errors(tmp_path: Path) -> No
             return_exceptions=True,
         )
         assert [str(e) for e in said] == [f'unknown command "frob{i}"' for i in range(5)]
+        # What was answered is no longer held as read (that set would grow for ever).
+        assert helper._running is not None
+        assert not helper._running.read
     finally:
         await helper.close()
 
@@ -189,10 +192,8 @@ async def test_a_release_still_acted_on_is_refused_a_second_action(
             await first
         assert helper.busy("a", "web")
         assert not helper.busy("b", "web")
-        with pytest.raises(runner.ReleaseBusy, match="release a/web is still running"):
-            await helper.run(
-                ["uninstall", "web", "--namespace", "a"], kubeconfig=KUBECONFIG, timeout=5
-            )
+        with pytest.raises(runner.ReleaseBusy, match=r"an action of a/web@.* is still running"):
+            await helper.run(["uninstall", "web", "--namespace", "a"], kubeconfig=silent, timeout=5)
         # Another namespace's release of the same name is not held up.
         with pytest.raises(runner.HelmFailed) as other:
             await helper.run(
@@ -213,7 +214,7 @@ async def test_a_request_past_its_deadline_restarts_the_helper(
         # it), but it runs alone next, where a deadline counts.
         with pytest.raises(runner.HelperGone, match="did not finish within"):
             await helper.run(["rollback", "web", "1"], kubeconfig=silent, timeout=0.5)
-        assert helper.suspected("default", "web")
+        assert helper.suspected("default", "web", silent)
         with pytest.raises(runner.HelmFailed, match="unknown command"):
             await helper.run(["frob", "web"], kubeconfig=KUBECONFIG, timeout=5)
         assert not helper.busy("default", "web")
@@ -249,8 +250,9 @@ async def test_an_answer_too_long_to_read_is_its_requests_alone() -> None:
 # comes, then exits as the helper does past its memory bound; for release "spin" it
 # names the request and exits as past a render's bound. Alone (the CPU limit in its
 # environment) it answers at once (after a while for "slow…", noting when in
-# $HOME/alone), unless the request is the hog's or the spinner's, or "killed"'s: then it
-# is SIGKILLed as by the OOM killer; "clock" is answered with the clock its render's
+# $HOME/alone), unless the request is the hog's or the spinner's (or asked by
+# HelmRelease evil/hog, whatever release it names), or "killed"'s: then it is SIGKILLed
+# as by the OOM killer; "clock" is answered with the clock its render's
 # bound is read on.
 _BOUNDED = r"""
 import json, os, signal, sys, time
@@ -259,13 +261,21 @@ for line in sys.stdin:
     req = json.loads(line)
     print(json.dumps({"read": req["id"]}, separators=(",", ":")), flush=True)
     name = req.get("argv", ["", ""])[1]
-    if name.startswith("hog"):
+    if name.startswith("hog") or req.get("owner", "").startswith("evil/hog@"):
         sys.exit(3)
     if name == "spin":
         print(f"kidp-helm-server: request {req['id']} rendered its chart's templates for longer"
               " than 10s", file=sys.stderr, flush=True)
         sys.exit(4)
+    if alone and name.startswith("stuck"):
+        time.sleep(3600)  # helm waits on resources that never become ready: no CPU
     if alone and name == "killed":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if name == "oomed":  # the cgroup's OOM killer, as its memory.events count says
+        with open(os.path.join(os.environ["HOME"], "cgroup", "memory.events"), "r+") as events:
+            count = int(events.read().split()[-1]) + 1
+            events.seek(0)
+            events.write(f"oom 0\noom_kill {count}\n")
         os.kill(os.getpid(), signal.SIGKILL)
     if alone and name == "clock":
         clock = os.environ.get("KIDP_HELM_SERVER_RENDER_CLOCK", "wall")
@@ -284,6 +294,132 @@ for line in sys.stdin:
 
 def _bounded(argv: Sequence[str]) -> Sequence[str]:
     return [sys.executable, "-u", "-c", _BOUNDED] if argv[0].endswith("kidp-helm-server") else argv
+
+
+async def test_a_tenant_naming_another_tenants_release_makes_it_neither_busy_nor_suspect(
+    tmp_path: Path,
+) -> None:
+    # Tenant A's HelmReleases (namespace evil) act on A's own cluster with
+    # targetNamespace team-b and releaseName web: the name of tenant B's local release.
+    remote = kubeconfig("https://tenant-a.example:6443")
+    web = ["upgrade", "web", "c", "--namespace", "team-b"]
+    helper = runner.Helper(tmp_path)
+    try:
+        with proc.substituted(_bounded):
+            held = asyncio.create_task(
+                helper.run(web, owner="evil/quiet", kubeconfig=remote, timeout=60)
+            )
+            await asyncio.sleep(0.2)
+            assert helper.busy("evil", "quiet")
+            assert not helper.busy("team-b", "web")  # B's own actions are not refused
+            # A's chart passes the memory bound in the shared helper, then alone.
+            with pytest.raises(runner.HelperGone, match="exit code 3"):
+                await helper.run(web, owner="evil/hog", kubeconfig=remote, timeout=60)
+            with pytest.raises(runner.HelperGone):
+                await held
+            assert helper.suspected("evil", "quiet", remote)
+            assert not helper.suspected("team-b", "web", KUBECONFIG)
+            with pytest.raises(runner.HelmFailed, match="memory bound") as failed:
+                await helper.run(web, owner="evil/hog", kubeconfig=remote, timeout=60)
+            assert not isinstance(failed.value, runner.HelperGone)
+            # Found guilty: A's own namespace is confined, not the one it named.
+            assert helper.suspected("evil", "next", KUBECONFIG)
+            assert not helper.suspected("team-b", "web", KUBECONFIG)
+            assert not helper.suspected("team-b", "api", KUBECONFIG)
+    finally:
+        await helper.close()
+
+
+async def test_an_end_by_the_cgroups_oom_killer_is_blamed_as_the_memory_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cgroup = tmp_path / "cgroup"
+    cgroup.mkdir()
+    (cgroup / "memory.events").write_text("oom 0\noom_kill 0\n")
+    (cgroup / "memory.max").write_text(f"{1 << 30}\n")
+    monkeypatch.setattr(bounds, "CGROUP", cgroup)
+    helper = runner.Helper(tmp_path)
+    try:
+        with proc.substituted(_bounded):
+            held = asyncio.create_task(
+                helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            )
+            await asyncio.sleep(0.2)
+            with pytest.raises(runner.HelperGone, match="exit code -9"):
+                await helper.run(["install", "oomed", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            with pytest.raises(runner.HelperGone):
+                await held
+            assert helper.ended == 1
+            assert helper.suspected("default", "oomed", KUBECONFIG)
+            with pytest.raises(runner.HelmFailed, match="exhausted the memory bound") as failed:
+                await helper.run(["install", "oomed", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            assert not isinstance(failed.value, runner.HelperGone)
+            # The bound said is the one sized from the cgroup's 1 GiB limit.
+            assert f"({(1024 - 512) // 3} MiB)" in str(failed.value)
+    finally:
+        await helper.close()
+
+
+async def test_a_suspect_waits_for_a_one_release_helper_a_bounded_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "SLOT_WAIT", 0.5)
+    helper = runner.Helper(tmp_path)
+    names = [f"stuck{i}" for i in range(runner.ALONE_AT_ONCE)]
+    helper.suspicion.suspect(runner.identity(f"default/{n}", KUBECONFIG) for n in [*names, "web"])
+    try:
+        with proc.substituted(_bounded):
+            stuck = [
+                asyncio.create_task(
+                    helper.run(["upgrade", n, "c"], kubeconfig=KUBECONFIG, timeout=86400)
+                )
+                for n in names
+            ]
+            await asyncio.sleep(0.3)
+            with pytest.raises(runner.HelperGone, match="no helper for a suspect release"):
+                await helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
+            # Their slots are free again: the next suspect is served.
+            assert await helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60) == (
+                "alone"
+            )
+    finally:
+        await helper.close()
+
+
+async def test_deadlines_passed_in_the_shared_helper_confine_their_namespace(
+    tmp_path: Path, silent: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "GRACE", 0.2)
+    helper = runner.Helper(tmp_path)
+    try:
+        # A tenant's releases, each new, each past its deadline in the shared helper.
+        for i in range(suspicion.NAMESPACE_ENDS):
+            assert not helper.suspected("t", f"late{i}", silent)
+            with pytest.raises(runner.HelperGone, match="did not finish within"):
+                await helper.run(
+                    ["rollback", f"late{i}", "1", "-n", "t"], kubeconfig=silent, timeout=0.2
+                )
+        assert helper.suspected("t", "a-new-name", silent)
+        assert not helper.suspected("u", "web", silent)
+    finally:
+        await helper.close()
+
+
+def test_the_memory_bound_fits_in_the_cgroups_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bounds, "CGROUP", tmp_path)
+    unlimited = bounds.memory(alone=False)
+    (tmp_path / "memory.max").write_text("max\n")
+    assert bounds.memory(alone=False) == unlimited
+    (tmp_path / "memory.max").write_text(f"{2 << 30}\n")
+    share = bounds.memory(alone=False)
+    assert share * (1 + runner.ALONE_AT_ONCE) + bounds.ENGINE_HEADROOM <= 2 << 30
+    (tmp_path / "memory.max").write_text(f"{256 << 20}\n")
+    assert bounds.memory(alone=True) == bounds.MEMORY_FLOOR
 
 
 async def test_the_releases_in_flight_when_the_helper_passes_a_bound_run_alone_next(
@@ -306,14 +442,14 @@ async def test_the_releases_in_flight_when_the_helper_passes_a_bound_run_alone_n
                 with pytest.raises(runner.HelperGone):
                     await task
             assert helper.ended == 1
-            assert helper.suspected("default", "web")
-            assert helper.suspected("default", "hog")
+            assert helper.suspected("default", "web", KUBECONFIG)
+            assert helper.suspected("default", "hog", KUBECONFIG)
 
             # Each alone: the innocent answers and is no longer suspected...
             assert await helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60) == (
                 "alone"
             )
-            assert not helper.suspected("default", "web")
+            assert not helper.suspected("default", "web", KUBECONFIG)
             # ... the guilty fails with the reason, counted as its own failure, and
             # stays a suspect: its retries never reach the shared helper.
             for _ in range(2):
@@ -323,7 +459,7 @@ async def test_the_releases_in_flight_when_the_helper_passes_a_bound_run_alone_n
                 assert "exhausted the memory bound of the helm helper (2048 MiB)" in str(
                     failed.value
                 )
-            assert helper.suspected("default", "hog")
+            assert helper.suspected("default", "hog", KUBECONFIG)
             assert helper.ended == 1
             assert helper.pid is None  # the shared helper was not started again
     finally:
@@ -346,9 +482,9 @@ async def test_only_a_render_within_the_bounds_clears_a_suspect(tmp_path: Path) 
             assert await helper.run(["uninstall", "web"], kubeconfig=KUBECONFIG, timeout=60) == (
                 "alone"
             )
-            assert helper.suspected("default", "web")
+            assert helper.suspected("default", "web", KUBECONFIG)
             await helper.run(["upgrade", "web", "c"], kubeconfig=KUBECONFIG, timeout=60)
-            assert not helper.suspected("default", "web")
+            assert not helper.suspected("default", "web", KUBECONFIG)
     finally:
         await helper.close()
 
@@ -400,8 +536,8 @@ async def test_a_render_past_its_bound_blames_only_the_request_the_helper_names(
             with pytest.raises(runner.HelperGone):
                 await held
             assert helper.ended == 1
-            assert helper.suspected("b", "spin")
-            assert not helper.suspected("a", "web")  # in flight, not named: innocent
+            assert helper.suspected("b", "spin", KUBECONFIG)
+            assert not helper.suspected("a", "web", KUBECONFIG)  # in flight, not named: innocent
     finally:
         await helper.close()
 
@@ -411,15 +547,15 @@ async def test_an_end_from_outside_convicts_no_one_alone(tmp_path: Path) -> None
     try:
         with proc.substituted(_bounded):
             await _in_flight_at_an_end(helper, "t/killed")
-            assert helper.suspected("t", "killed")
+            assert helper.suspected("t", "killed", KUBECONFIG)
             # Alone, a SIGKILL (an outside kill, the OOM killer) says nothing of it:
             # not its failure, still a suspect, its namespace not confined.
             with pytest.raises(runner.HelperGone, match="exit code -9"):
                 await helper.run(
                     ["upgrade", "killed", "c", "-n", "t"], kubeconfig=KUBECONFIG, timeout=60
                 )
-            assert helper.suspected("t", "killed")
-            assert not helper.suspected("t", "other")
+            assert helper.suspected("t", "killed", KUBECONFIG)
+            assert not helper.suspected("t", "other", KUBECONFIG)
     finally:
         await helper.close()
 
@@ -436,7 +572,7 @@ async def test_a_guilty_release_confines_its_namespace_for_a_while(tmp_path: Pat
                 )
             assert not isinstance(failed.value, runner.HelperGone)
             # A new name in the guilty namespace runs alone: no second shared-helper end.
-            assert helper.suspected("h", "hog-2")
+            assert helper.suspected("h", "hog-2", KUBECONFIG)
             with pytest.raises(runner.HelmFailed):
                 await helper.run(
                     ["install", "hog", "c", "-n", "h"], kubeconfig=KUBECONFIG, timeout=60
@@ -448,10 +584,10 @@ async def test_a_guilty_release_confines_its_namespace_for_a_while(tmp_path: Pat
                 == "alone"
             )
             assert helper.ended == 1
-            assert not helper.suspected("other", "web")
+            assert not helper.suspected("other", "web", KUBECONFIG)
             clock.now += suspicion.BACKOFF + 1
-            assert not helper.suspected("h", "new")
-            assert helper.suspected("h", "hog")  # the guilty one until it renders alone
+            assert not helper.suspected("h", "new", KUBECONFIG)
+            assert helper.suspected("h", "hog", KUBECONFIG)  # the guilty one until it renders alone
     finally:
         await helper.close()
 
@@ -466,13 +602,13 @@ async def test_a_release_struck_often_runs_alone_whatever_its_solo_run_shows(
         with proc.substituted(_bounded):
             await _in_flight_at_an_end(helper, "a/web")
             assert await helper.run(upgrade, kubeconfig=KUBECONFIG, timeout=60) == "alone"
-            assert not helper.suspected("a", "web")  # once: innocent
+            assert not helper.suspected("a", "web", KUBECONFIG)  # once: innocent
             clock.now += suspicion.STRIKE_WINDOW / 2
             await _in_flight_at_an_end(helper, "a/web")
             assert await helper.run(upgrade, kubeconfig=KUBECONFIG, timeout=60) == "alone"
-            assert helper.suspected("a", "web")  # twice within the window: backed off
+            assert helper.suspected("a", "web", KUBECONFIG)  # twice within the window: backed off
             clock.now += suspicion.BACKOFF + 1
-            assert not helper.suspected("a", "web")
+            assert not helper.suspected("a", "web", KUBECONFIG)
     finally:
         await helper.close()
 
@@ -543,8 +679,8 @@ async def test_a_request_sent_as_the_helper_died_is_not_blamed(
         with pytest.raises(runner.HelperGone):
             await late
         # Only what the helper read can have ended it.
-        assert helper.suspected("default", "held")
-        assert not helper.suspected("default", "late")
+        assert helper.suspected("default", "held", silent)
+        assert not helper.suspected("default", "late", silent)
         # The reason Go gave is logged, not the last frame of a goroutine's stack.
         said = [r.getMessage() for r in caplog.records]
         ended = [m for m in said if m.startswith("the helm helper ended (exit code 2):")]
