@@ -114,7 +114,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--steady", type=float, help="seconds of steady state after mttp (0: none)")
     p.add_argument("--steady-n", type=int, help="the N that continues into steady state")
     p.add_argument(
-        "--timeout", type=float, help="seconds an mttp run may take (default max(180, 0.6 N))"
+        "--timeout",
+        type=float,
+        help="seconds an mttp run (default max(180, 0.6 N)) or a helm wave (default 600) may take",
     )
     p.add_argument("--no-restart", action="store_true", help="skip the restart scenario")
     p.add_argument(
@@ -294,7 +296,14 @@ async def run_helm(
             for engine in interleaved(engines, rep):
                 profile = args.profile == "helm" and rep == 0
                 try:
-                    r = await helm.run(settings, n, engine=engine, flux=flux, profile=profile)
+                    r = await helm.run(
+                        settings,
+                        n,
+                        engine=engine,
+                        flux=flux,
+                        profile=profile,
+                        timeout=args.timeout or 600.0,
+                    )
                 except Exception as err:  # one failed run must not lose the others
                     settings.say(f"helm n={n} {engine} #{rep} failed: {err!r}")
                     failed.append({"n": n, "engine": engine, "repetition": rep, "error": repr(err)})
