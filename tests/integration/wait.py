@@ -17,7 +17,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from kidp_gitops.kube import ApiError, ConnectionFailed, KubeClient
+from kidp_gitops.kube import ConnectionFailed, KubeClient
+from kidp_gitops.kube.informer import WatchGone, raise_for_watch_error
 
 T = TypeVar("T")
 
@@ -40,10 +41,6 @@ async def until(
             return last
         await asyncio.sleep(0.2)
     raise _timed_out(timeout, what, last)
-
-
-class _Gone(Exception):
-    """The watch's resourceVersion is too old (410): list again."""
 
 
 async def until_object(
@@ -88,7 +85,7 @@ async def until_object(
                             last = check(state)
                             if last:
                                 return last
-                except (_Gone, ConnectionFailed):
+                except (WatchGone, ConnectionFailed):
                     await asyncio.sleep(0.2)  # a broken watch: list again, not at once
     except TimeoutError:
         raise _timed_out(timeout, what, last) from None
@@ -100,17 +97,9 @@ _BOOKMARK: JSON = {}
 def _state(event: JSON) -> JSON | None:
     """The object an ADDED or MODIFIED event carries, None after DELETED, `_BOOKMARK`
     for a bookmark (no change); an ERROR event raised."""
+    raise_for_watch_error(event)
     kind = event.get("type")
     obj = event.get("object") or {}
-    if kind == "ERROR":
-        if obj.get("code") == 410:
-            raise _Gone
-        raise ApiError(
-            int(obj.get("code") or 500),
-            str(obj.get("reason") or ""),
-            str(obj.get("message") or "watch error"),
-            obj,
-        )
     if kind == "BOOKMARK":
         return _BOOKMARK
     return None if kind == "DELETED" else obj

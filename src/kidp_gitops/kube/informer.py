@@ -65,8 +65,23 @@ def object_key(obj: JSON) -> str:
     return f"{ns}/{meta['name']}" if ns else str(meta["name"])
 
 
-class _Gone(Exception):
-    """The resourceVersion we watch from is too old: list again."""
+class WatchGone(Exception):
+    """The resourceVersion we watch from is too old (410): list again."""
+
+
+def raise_for_watch_error(event: JSON) -> None:
+    """Raise what a watch's ERROR event says: `WatchGone` for 410, else `ApiError`."""
+    if event.get("type") != "ERROR":
+        return
+    obj = event.get("object") or {}
+    if obj.get("code") == 410:
+        raise WatchGone
+    raise ApiError(
+        int(obj.get("code") or 500),
+        str(obj.get("reason") or ""),
+        str(obj.get("message") or "watch error"),
+        obj,
+    )
 
 
 class Informer:
@@ -162,7 +177,7 @@ class Informer:
                     need_list = False
                 await self._watch()
                 delay = 0.2  # a watch that ended normally: resume at once
-            except _Gone:
+            except WatchGone:
                 need_list = True
             except (ConnectionFailed, ApiError) as err:
                 if isinstance(err, ApiError) and err.gone:
@@ -212,17 +227,9 @@ class Informer:
             self._path, params, read_timeout=timeout + 30, accept=self._accept_watch
         )
         async for event in events:
+            raise_for_watch_error(event)
             kind = event.get("type")
             obj = event.get("object") or {}
-            if kind == "ERROR":
-                if obj.get("code") == 410:
-                    raise _Gone
-                raise ApiError(
-                    int(obj.get("code") or 500),
-                    str(obj.get("reason") or ""),
-                    str(obj.get("message") or "watch error"),
-                    obj,
-                )
             rv = (obj.get("metadata") or {}).get("resourceVersion")
             if kind == "BOOKMARK":
                 self._rv = rv or self._rv
