@@ -120,7 +120,8 @@ func (s *server) configuration(req request, c *common) (*action.Configuration, e
 			// REST configuration just before it renders the templates, and builds the
 			// objects just after.
 			id := req.ID
-			cfg.RESTClientGetter = &renderingGetter{RESTClientGetter: g, begin: func() { s.renders.begin(id, bound) }}
+			cfg.RESTClientGetter = &renderingGetter{
+				RESTClientGetter: g, begin: func() { s.renders.begin(id, bound) }, timeout: bound / lookupShare}
 			cfg.KubeClient = &renderedClient{Client: kc, end: func() { s.renders.end(id) }}
 		}
 	}
@@ -133,11 +134,23 @@ func (s *server) configuration(req request, c *common) (*action.Configuration, e
 type renderingGetter struct {
 	action.RESTClientGetter
 	begin func()
+	// timeout bounds each API request of the render (a template's `lookup`): one stalled
+	// by a slow API server (a tenant's own, through spec.kubeConfig) fails its own
+	// request with a template error, not the render's bound, which ends the process.
+	timeout time.Duration
 }
+
+// lookupShare: a render's API request may take this fraction of the render's bound.
+const lookupShare = 4
 
 func (g *renderingGetter) ToRESTConfig() (*rest.Config, error) {
 	g.begin()
-	return g.RESTClientGetter.ToRESTConfig()
+	config, err := g.RESTClientGetter.ToRESTConfig()
+	if err == nil && g.timeout > 0 {
+		config = rest.CopyConfig(config)
+		config.Timeout = g.timeout
+	}
+	return config, err
 }
 
 // renderedClient marks the end of a render: Helm builds the rendered manifest into

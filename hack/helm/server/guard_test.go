@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 // child runs this test binary again as a child doing `what` (see TestGuardChild
@@ -270,5 +273,44 @@ func TestIdleAndLeastUsedClientSetUpsAreDropped(t *testing.T) {
 	c.dropIdle(time.Now().Add(idleAfter + time.Second))
 	if len(c.entries) != 0 {
 		t.Fatalf("%d idle set-ups kept", len(c.entries))
+	}
+}
+
+func TestARendersAPIRequestFailsOnItsOwnAgainstAStalledServer(t *testing.T) {
+	// A tenant's API server that accepts a `lookup` and never answers it.
+	stalled := make(chan struct{})
+	defer close(stalled)
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stalled:
+		case <-r.Context().Done():
+		}
+	}))
+	defer server.Close()
+	kubeconfig := []byte(`{"apiVersion":"v1","kind":"Config",
+		"clusters":[{"name":"c","cluster":{"server":"` + server.URL + `"}}],
+		"users":[{"name":"u","user":{"token":"t"}}],
+		"contexts":[{"name":"c","context":{"cluster":"c","user":"u"}}],"current-context":"c"}`)
+	g, err := newClusters().get(kubeconfig, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	render := &renderingGetter{RESTClientGetter: g, begin: func() {}, timeout: 200 * time.Millisecond}
+	config, err := render.ToRESTConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.config.Timeout != 0 {
+		t.Fatal("the render's timeout leaked into the cluster's shared configuration")
+	}
+	client, err := rest.HTTPClientFor(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without the render's timeout this request waits for as long as the server holds it.
+	resp, err := client.Get(server.URL + "/api/v1/namespaces/x/configmaps/y")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("a stalled API request of the render was answered")
 	}
 }
