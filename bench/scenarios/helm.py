@@ -401,6 +401,10 @@ class TreeSampler:
         self.period = period
         self.peak_mib = 0.0
         self.peak_processes = 0
+        self.peak_by_program: dict[str, float] = {}
+        """Each program's own peak (the sum over its processes at one sample): which
+        part of the tree holds the memory, the engine or the Helm helper, source- or
+        helm-controller."""
         self._begin = 0.0
         self._engine = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -417,7 +421,14 @@ class TreeSampler:
     async def _run(self) -> None:
         while True:
             pids = descendants(self.roots)
-            rss = sum(measure.memory_mib(p).get("VmRSS", 0.0) for p in pids)
+            by_program: dict[str, float] = {}
+            for pid in pids:
+                program = _program(pid)
+                rss_of = measure.memory_mib(pid).get("VmRSS", 0.0)
+                by_program[program] = by_program.get(program, 0.0) + rss_of
+            for program, mib in by_program.items():
+                self.peak_by_program[program] = max(self.peak_by_program.get(program, 0.0), mib)
+            rss = sum(by_program.values())
             self.peak_mib = max(self.peak_mib, rss)
             self.peak_processes = max(self.peak_processes, len(pids))
             await asyncio.sleep(self.period)
@@ -431,8 +442,17 @@ class TreeSampler:
             "tree_cpu_s": round(tree_cpu(self.roots) - self._begin, 2),
             "tree_peak_rss_mib": round(self.peak_mib, 1),
             "tree_peak_processes": self.peak_processes,
+            "peak_rss_mib_by_program": {k: round(v, 1) for k, v in self.peak_by_program.items()},
             "engine_self_cpu_s": round(self._roots_self() - self._engine, 2),
         }
+
+
+def _program(pid: int) -> str:
+    """The process's program name (/proc/PID/comm), '?' once it has ended."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
 
 
 def _children() -> dict[int, list[int]]:
