@@ -5,6 +5,8 @@ the memory."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 from typing import Any
 
@@ -24,7 +26,9 @@ async def _sample(pid: int) -> dict[str, Any]:
 async def test_each_program_of_the_tree_has_its_own_peak() -> None:
     # A Python parent holding ~64 MiB with a `sleep` child: two programs in one tree.
     hold = "b = bytearray(64 << 20); import subprocess; subprocess.run(['sleep', '30'])"
-    parent = await asyncio.create_subprocess_exec(sys.executable, "-c", hold)
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", hold, start_new_session=True
+    )
     try:
         figures = await _sample(parent.pid)
         by_program = figures["peak_rss_mib_by_program"]
@@ -34,5 +38,5 @@ async def test_each_program_of_the_tree_has_its_own_peak() -> None:
         assert 0 < by_program["sleep"] < 64
         assert figures["tree_peak_rss_mib"] >= python[0] + by_program["sleep"] - 0.5
     finally:
-        parent.kill()
+        os.killpg(parent.pid, signal.SIGKILL)  # the `sleep` too
         await parent.wait()
