@@ -3,6 +3,8 @@ layer that depends on the tree's content only."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
 import tarfile
 from pathlib import Path
@@ -74,6 +76,12 @@ def test_a_layer_depends_on_the_content_only(tmp_path: Path) -> None:
     a = layout.layer(first, tmp_path / "a.tar.gz", ["data"], ["tmp"])
     b = layout.layer(second, tmp_path / "b.tar.gz", ["data"], ["tmp"])
     assert (a.digest, a.diff_id) == (b.digest, b.diff_id)
+    # The blob's digest and size, and the diff_id of what it unpacks to, as a registry and
+    # a runtime compute them.
+    blob = a.path.read_bytes()
+    assert a.digest == f"sha256:{hashlib.sha256(blob).hexdigest()}"
+    assert a.size == len(blob)
+    assert a.diff_id == f"sha256:{hashlib.sha256(gzip.decompress(blob)).hexdigest()}"
 
     with tarfile.open(a.path) as tar:
         members = tar.getmembers()
