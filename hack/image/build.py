@@ -63,6 +63,23 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "kidp-gitops"
 
 
+# A layer's tree — ~21,000 files, 540 MB — is written, read and removed in memory when
+# /dev/shm has room: on this machine's ext4, unpacking that tree took 15-17 s of kernel
+# CPU at times (3 s on tmpfs). The layer's bytes do not depend on where it was built.
+SCRATCH = Path("/dev/shm")
+SCRATCH_ROOM = 2 << 30
+
+
+def scratch() -> str | None:
+    """The directory for a build's temporary tree: SCRATCH when it has room, else the
+    system's temporary directory (None)."""
+    try:
+        free = os.statvfs(SCRATCH)
+    except OSError:
+        return None
+    return str(SCRATCH) if free.f_bavail * free.f_frsize >= SCRATCH_ROOM else None
+
+
 def say(message: str) -> None:
     print(f"[image] {message}", file=sys.stderr, flush=True)
 
@@ -164,7 +181,7 @@ def build_layer(
             debs = apt.download(apt.resolve(debian.ROOTS, debian.CUT))
         pip = pip_wheel(cache / "pip")
     say(f"{len(debs)} packages; assembling the root filesystem")
-    with tempfile.TemporaryDirectory(prefix="kidp-image-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kidp-image-", dir=scratch()) as tmp:
         inputs = Path(tmp) / "inputs"
         inputs.mkdir()
         shutil.copy(wheel_file, inputs / wheel_file.name)
