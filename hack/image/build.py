@@ -14,9 +14,11 @@ every run: they carry the commit (revision) and its time (created).
 
 What is not pinned: the Debian packages are the suite's current versions and the
 engine's Python dependencies the newest that its requirements allow, at the time the
-layer is built. Built twice from the same versions (`--rebuild`, the downloads cached),
-the image is the same to the byte; /var/lib/dpkg/status and the venv's dist-info say
-which versions an image holds.
+layer is built. Built twice from the same versions, the image is the same to the byte:
+`--verify` builds the layer again from the same .debs and the same dependency files (the
+layer's record names them; both are kept in the cache); /var/lib/dpkg/status and the
+venv's dist-info say which versions an image holds. Each layer's record also says what
+each phase of its build spent (`spent`).
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from hack.image import debian, layout, rootfs
+from hack.image import debian, layout, rootfs, spent
 from kidp_gitops.install import manifests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,6 +61,23 @@ def cache_dir() -> Path:
         return Path(explicit)
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "kidp-gitops"
+
+
+# A layer's tree — ~21,000 files, 540 MB — is written, read and removed in memory when
+# /dev/shm has room: on this machine's ext4, unpacking that tree took 15-17 s of kernel
+# CPU at times (3 s on tmpfs). The layer's bytes do not depend on where it was built.
+SCRATCH = Path("/dev/shm")
+SCRATCH_ROOM = 2 << 30
+
+
+def scratch() -> str | None:
+    """The directory for a build's temporary tree: SCRATCH when it has room, else the
+    system's temporary directory (None)."""
+    try:
+        free = os.statvfs(SCRATCH)
+    except OSError:
+        return None
+    return str(SCRATCH) if free.f_bavail * free.f_frsize >= SCRATCH_ROOM else None
 
 
 def say(message: str) -> None:
@@ -139,31 +159,49 @@ def build_layer(
     layers: Path,
     *,
     lock: bool,
+    again: Mapping[str, Any] | None = None,
 ) -> dict[str, object]:
     """Build the layer of `key` into `layers` (the cache's, or another); returns its
     record. Downloads come from the cache, under its lock when `lock` (a caller that
-    holds it says False)."""
+    holds it says False). Debian's packages are the suite's current ones and the engine's
+    dependencies the newest its requirements allow, unless `again` (the record of a
+    layer built before) names the files to build from and the cache still holds them:
+    the same .debs and dependency files, so the two builds can be compared."""
     layers.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
+    phases = spent.Spent()
     apt = debian.Apt(cache / "apt")
-    with cache_lock(cache) if lock else contextlib.nullcontext():
-        say(f"resolving Debian {debian.SUITE} packages")
-        apt.update()
-        debs = apt.download(apt.resolve(debian.ROOTS, debian.CUT))
+    with cache_lock(cache) if lock else contextlib.nullcontext(), phases("apt"):
+        debs = apt.kept(again["debs"]) if again and "debs" in again else None
+        if debs is None:
+            if again:
+                say("the .debs of the layer built before are not all in the cache")
+            say(f"resolving Debian {debian.SUITE} packages")
+            apt.update()
+            debs = apt.download(apt.resolve(debian.ROOTS, debian.CUT))
         pip = pip_wheel(cache / "pip")
     say(f"{len(debs)} packages; assembling the root filesystem")
-    with tempfile.TemporaryDirectory(prefix="kidp-image-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kidp-image-", dir=scratch()) as tmp:
         inputs = Path(tmp) / "inputs"
         inputs.mkdir()
         shutil.copy(wheel_file, inputs / wheel_file.name)
         shutil.copy(pip, inputs / pip.name)
         tree = Path(tmp) / "rootfs"
         tree.mkdir()
-        rootfs.assemble(
-            tree, debs, helm_files, inputs / wheel_file.name, inputs / pip.name, cache / "pip-cache"
+        dependencies = Path(tmp) / "wheels"
+        dependencies.mkdir()
+        wheels = again.get("wheels") if again else None
+        resolve = not (wheels and _copy_kept(cache / "wheels", wheels, dependencies))
+        engine = rootfs.Engine(
+            inputs / wheel_file.name, inputs / pip.name, cache / "pip-cache", dependencies, resolve
         )
+        rootfs.assemble(tree, debs, helm_files, engine, phases)
+        installed = {f.name: _sha256(f) for f in sorted(dependencies.iterdir())}
+        if resolve:
+            _keep(dependencies, cache / "wheels")
         say("writing the layer")
-        blob = layout.layer(tree, Path(tmp) / "layer.tar.gz", rootfs.OWNED, ("tmp",))
+        with phases("layer"):
+            blob = layout.layer(tree, Path(tmp) / "layer.tar.gz", rootfs.OWNED, ("tmp",))
         shutil.move(blob.path, layers / f"{key}.tar.gz")
         # The tree's own tmpfs-like files may be read-only to us: make them removable.
         subprocess.run(["chmod", "-R", "u+w", str(tree)], check=False)
@@ -174,9 +212,37 @@ def build_layer(
         "unpacked": blob.unpacked,
         "seconds": round(time.monotonic() - start, 1),
         "packages": {d.name: d.version for d in debs},
+        "debs": {d.path.name: d.sha256 for d in debs},
+        "wheels": installed,
+        "phases": phases.phases,
     }
+    say(f"phases: {phases.summary()}")
     (layers / f"{key}.json").write_text(json.dumps(record, indent=2, sort_keys=True))
     return record
+
+
+def _copy_kept(kept: Path, wheels: Mapping[str, str], into: Path) -> bool:
+    """Copy the files `wheels` names from `kept` into `into`; False when one is missing
+    or is not the file it was."""
+    for name, digest in sorted(wheels.items()):
+        source = kept / name
+        if not source.is_file() or _sha256(source) != digest:
+            say(f"{name} is no longer in the cache: resolving the dependencies again")
+            return False
+        shutil.copyfile(source, into / name)
+    return True
+
+
+def _keep(wheels: Path, kept: Path) -> None:
+    """The dependencies a build resolved to, kept by file name (PyPI never replaces a
+    file): each written under a temporary name and renamed, so a reader sees whole
+    files only."""
+    kept.mkdir(parents=True, exist_ok=True)
+    for wheel_file in sorted(wheels.iterdir()):
+        if not (kept / wheel_file.name).exists():
+            partial = kept / f".{wheel_file.name}.{os.getpid()}"
+            shutil.copyfile(wheel_file, partial)
+            partial.rename(kept / wheel_file.name)
 
 
 def commit() -> tuple[str, str]:
@@ -231,11 +297,13 @@ def main(argv: list[str] | None = None) -> int:
             # test) does not wait for the whole second build.
             say("building the layer again, to compare")
             with tempfile.TemporaryDirectory(prefix="kidp-image-verify-") as other:
-                again = build_layer(key, wheel_file, helm_files, cache, Path(other), lock=True)
-            if again["digest"] != record["digest"]:
-                say(f"not reproducible: {record['digest']} then {again['digest']}")
+                second = build_layer(
+                    key, wheel_file, helm_files, cache, Path(other), lock=True, again=record
+                )
+            if second["digest"] != record["digest"]:
+                say(f"not reproducible: {record['digest']} then {second['digest']}")
                 return 1
-            say(f"reproducible: built twice, {again['digest']} both times")
+            say(f"reproducible: built twice, {second['digest']} both times")
     revision, created = commit()
     annotations = {
         "org.opencontainers.image.created": created,

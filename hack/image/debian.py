@@ -20,7 +20,7 @@ import hashlib
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,12 +203,10 @@ class Apt:
             parts = line.split()
             if len(parts) < 4 or not parts[3].startswith("SHA256:"):
                 continue
-            filename, digest = parts[1], parts[3].removeprefix("SHA256:")
-            name, version = filename.split("_")[:2]
-            path = self.archives / filename
-            if not (path.exists() and _sha256(path) == digest):
-                missing.append(name)
-            debs.append(Deb(name, version.replace("%3a", ":"), path, digest))
+            deb = self._deb(parts[1], parts[3].removeprefix("SHA256:"))
+            if not (deb.path.exists() and _sha256(deb.path) == deb.sha256):
+                missing.append(deb.name)
+            debs.append(deb)
         if missing:
             self._run("apt-get", "download", "-q", *missing, cwd=self.archives)
         for deb in debs:
@@ -217,6 +215,18 @@ class Apt:
         if sorted(d.name for d in debs) != wanted:
             raise AptError(f"apt did not list every package: {wanted}")
         return debs
+
+    def kept(self, files: Mapping[str, str]) -> list[Deb] | None:
+        """The .debs an earlier build used (file name → sha256), from the archives without
+        asking the mirror; None when one is gone or is not the file it was."""
+        debs = [self._deb(filename, digest) for filename, digest in sorted(files.items())]
+        if all(d.path.is_file() and _sha256(d.path) == d.sha256 for d in debs):
+            return debs
+        return None
+
+    def _deb(self, filename: str, sha256: str) -> Deb:
+        name, version = filename.split("_")[:2]
+        return Deb(name, version.replace("%3a", ":"), self.archives / filename, sha256)
 
 
 def _first_choices(depends_output: str, excluded: set[str]) -> Iterable[str]:

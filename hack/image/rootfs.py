@@ -1,6 +1,6 @@
 """The image's root filesystem, assembled in a directory.
 
-    assemble(rootfs, debs, programs, wheel, pip_wheel, pip_cache)
+    assemble(rootfs, debs, programs, engine, phases)
 
 Debian's packages extracted (`debian`), the users and the CA bundle their maintainer
 scripts would have made, helm and the engine's Helm helper, and the engine installed
@@ -9,6 +9,11 @@ runs chrooted into the tree, in a user and mount namespace of its own (`unshare`
 privilege needed), so the venv's paths and scripts are the image's. Bytecode is compiled
 there too, with hash-based invalidation: no timestamp in any .pyc, so two builds give
 the same bytes, and nothing needs writing at run time on a read-only root filesystem.
+
+The engine's dependencies are files in a directory (`Engine.wheels`) that pip installs
+from offline: either pip fills it first (`Engine.resolve`: the newest versions the
+wheel's requirements allow, from PyPI) or it holds the files an earlier build resolved
+to, so a second build of the same layer installs the same versions.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import os
 import shutil
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from hack.image import debian
+from hack.image import debian, spent
 
 VENV = "/opt/kidp"
 UID = 65532
@@ -60,21 +66,39 @@ hosts: files dns
 """
 
 # Run by the host's sh in the build's namespaces: $1 the root filesystem, $2 the
-# directory of build inputs (wheels), $3 pip's cache; then the command, run chrooted.
+# directory of build inputs (the engine's and pip's wheels), $3 pip's cache, $4 the
+# directory of the engine's dependencies; then the command, run chrooted.
 _CHROOT = r"""
 set -eu
-root=$1; inputs=$2; cache=$3; shift 3
+root=$1; inputs=$2; cache=$3; wheels=$4; shift 4
 mount --rbind /dev "$root/dev"
 mount -t proc proc "$root/proc"
-mkdir -p "$root/build" "$root/build-cache"
+mkdir -p "$root/build" "$root/build-cache" "$root/build-wheels"
 mount --bind "$inputs" "$root/build"
 mount -o remount,bind,ro "$root/build"
 mount --bind "$cache" "$root/build-cache"
+mount --bind "$wheels" "$root/build-wheels"
 : > "$root/etc/resolv.conf"
 mount --bind "$(readlink -f /etc/resolv.conf)" "$root/etc/resolv.conf"
 exec chroot "$root" /usr/bin/env -i "$@"
 """
 _PASSED = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What installs the engine: its wheel and pip's, in one directory (`inputs`, read-only
+    to the build), pip's cache, and the directory of the engine's dependencies."""
+
+    wheel: Path
+    pip_wheel: Path
+    pip_cache: Path
+    wheels: Path
+    resolve: bool  # pip fills `wheels` from PyPI first; else they are there already
+
+    @property
+    def inputs(self) -> Path:
+        return self.wheel.parent
 
 
 def skip(name: str) -> bool:
@@ -85,24 +109,25 @@ def assemble(
     rootfs: Path,
     debs: Sequence[debian.Deb],
     programs: Sequence[Path],
-    wheel: Path,
-    pip_wheel: Path,
-    pip_cache: Path,
+    engine: Engine,
+    phases: spent.Spent,
 ) -> None:
     for top in ("bin", "sbin", "lib", "lib64"):
         (rootfs / "usr" / top).mkdir(parents=True, exist_ok=True)
         (rootfs / top).symlink_to(f"usr/{top}")
-    for deb in sorted(debs, key=lambda d: d.name):
-        debian.extract(deb, rootfs, skip)
-    _system_files(rootfs, debs)
+    with phases("extract"):
+        for deb in sorted(debs, key=lambda d: d.name):
+            debian.extract(deb, rootfs, skip)
+    with phases("system files"):
+        _system_files(rootfs, debs)
     (rootfs / "usr/local/bin").mkdir(parents=True, exist_ok=True)
     for program in programs:  # helm, and the engine's Helm helper (kidp-helm-server)
         shutil.copyfile(program, rootfs / "usr/local/bin" / program.name)
         (rootfs / "usr/local/bin" / program.name).chmod(0o755)
     for point in (*MOUNT_POINTS, *OWNED):
         (rootfs / point).mkdir(parents=True, exist_ok=True)
-    _install_engine(rootfs, wheel, pip_wheel, pip_cache)
-    for leftover in ("build", "build-cache", "etc/resolv.conf"):
+    _install_engine(rootfs, engine, phases)
+    for leftover in ("build", "build-cache", "build-wheels", "etc/resolv.conf"):
         path = rootfs / leftover
         if path.is_dir():
             path.rmdir()
@@ -127,9 +152,9 @@ def _system_files(rootfs: Path, debs: Sequence[debian.Deb]) -> None:
     status.write_text("\n".join(debian.control(d) for d in sorted(debs, key=lambda d: d.name)))
 
 
-def _install_engine(rootfs: Path, wheel: Path, pip_wheel: Path, pip_cache: Path) -> None:
-    inputs = wheel.parent
-    if pip_wheel.parent != inputs:
+def _install_engine(rootfs: Path, engine: Engine, phases: spent.Spent) -> None:
+    inputs = engine.inputs
+    if engine.pip_wheel.parent != inputs:
         raise ValueError("the wheel and pip's wheel must share a directory")
     # pip inside trusts what the host's pip trusts (a proxy's CA, say), for the build
     # only: the file stays with the inputs, outside the image.
@@ -139,53 +164,55 @@ def _install_engine(rootfs: Path, wheel: Path, pip_wheel: Path, pip_cache: Path)
         shutil.copyfile(host_ca, inputs / "host-ca.crt")
         cert = ["--cert=/build/host-ca.crt"]
     python = f"{VENV}/bin/python"
-    chrooted(rootfs, inputs, pip_cache, ["/usr/bin/python3", "-m", "venv", "--without-pip", VENV])
-    chrooted(
-        rootfs,
-        inputs,
-        pip_cache,
-        [
-            python,
-            f"/build/{pip_wheel.name}/pip",
-            "install",
-            "--no-compile",
-            "--cache-dir=/build-cache",
-            "--disable-pip-version-check",
-            "--no-input",
-            *cert,
-            f"/build/{wheel.name}",
-        ],
-    )
+    pip = [
+        python,
+        f"/build/{engine.pip_wheel.name}/pip",
+        "--cache-dir=/build-cache",
+        "--disable-pip-version-check",
+        "--no-input",
+        *cert,
+    ]
+    wheel = f"/build/{engine.wheel.name}"
+    with phases("pip"):
+        chrooted(rootfs, engine, ["/usr/bin/python3", "-m", "venv", "--without-pip", VENV])
+        if engine.resolve:
+            chrooted(rootfs, engine, [*pip, "download", "-q", "-d", "/build-wheels", wheel])
+            # The engine's own wheel is an input, not a dependency.
+            (engine.wheels / engine.wheel.name).unlink(missing_ok=True)
+        offline = ["--no-index", "--find-links=/build-wheels"]
+        chrooted(rootfs, engine, [*pip, "install", "--no-compile", *offline, wheel])
     # kidp reads only the strict schemas of kubernetes-validate (validate/schemas.py);
     # the package's lax copies are half its size.
     stdlib = f"/usr/lib/{python_name(rootfs)}"
     site = rootfs / VENV.lstrip("/") / f"lib/{python_name(rootfs)}/site-packages"
-    for lax in sorted((site / "kubernetes_validate/kubernetes-json-schema").glob("v*-local")):
-        shutil.rmtree(lax)
+    with phases("lax schemas removed"):
+        for lax in sorted((site / "kubernetes_validate/kubernetes-json-schema").glob("v*-local")):
+            shutil.rmtree(lax)
     # Checked against nothing at import (the image never changes): no timestamp in a
     # .pyc, and no stat of each source at start.
-    chrooted(
-        rootfs,
-        inputs,
-        pip_cache,
-        [
-            python,
-            "-m",
-            "compileall",
-            "-q",
-            "-j1",
-            "-f",
-            "--invalidation-mode=unchecked-hash",
-            stdlib,
-            "/usr/lib/python3/dist-packages",
-            "/" + str(site.relative_to(rootfs)),
-        ],
-        check=False,  # a few stdlib files are Python 2 examples; they stay uncompiled
-    )
+    with phases("compileall"):
+        chrooted(
+            rootfs,
+            engine,
+            [
+                python,
+                "-m",
+                "compileall",
+                "-q",
+                "-j1",
+                "-f",
+                "--invalidation-mode=unchecked-hash",
+                stdlib,
+                "/usr/lib/python3/dist-packages",
+                "/" + str(site.relative_to(rootfs)),
+            ],
+            check=False,  # a few stdlib files are Python 2 examples; they stay uncompiled
+        )
     # Every module of the controller and of `kidp validate` imports: a shared library a
     # wheel needs and the image lacks fails the build, not the pod. The engine imports
     # each controller family only when it hosts it, so each is named here.
-    chrooted(rootfs, inputs, pip_cache, [python, "-c", f"import {', '.join(IMPORTED)}"])
+    with phases("import check"):
+        chrooted(rootfs, engine, [python, "-c", f"import {', '.join(IMPORTED)}"])
 
 
 def python_name(rootfs: Path) -> str:
@@ -193,15 +220,14 @@ def python_name(rootfs: Path) -> str:
     return os.readlink(rootfs / "usr/bin/python3")
 
 
-def chrooted(
-    rootfs: Path, inputs: Path, cache: Path, argv: Sequence[str], *, check: bool = True
-) -> None:
+def chrooted(rootfs: Path, engine: Engine, argv: Sequence[str], *, check: bool = True) -> None:
     env = [f"{k}={os.environ[k]}" for k in _PASSED if k in os.environ]
     # No bytecode as a side effect of running (it would hold the sources' times): only
     # compileall's, hash-based, below.
     env += [f"PATH={PATH}", "HOME=/root", "LC_ALL=C.UTF-8", "PYTHONHASHSEED=0"]
     env += ["PYTHONDONTWRITEBYTECODE=1"]
-    cache.mkdir(parents=True, exist_ok=True)
+    engine.pip_cache.mkdir(parents=True, exist_ok=True)
+    engine.wheels.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [
             "unshare",
@@ -217,8 +243,9 @@ def chrooted(
             _CHROOT,
             "kidp-image",
             str(rootfs),
-            str(inputs),
-            str(cache),
+            str(engine.inputs),
+            str(engine.pip_cache),
+            str(engine.wheels),
             *env,
             *argv,
         ],

@@ -98,9 +98,9 @@ def bare_group(item: pytest.Item) -> str:
 # Long tests of their own (seconds on a quiet machine), handed out first after the bare
 # groups, longest first: started last, one of them would be the run's tail.
 LONG = {
-    "test_image_pod.py": 100,  # the image's layer (cached by its inputs) run as a pod
-    "test_image_reproducible.py": 100,  # the layer built again, compared to the byte
-    "test_wheel.py": 80,  # the run's wheel installed in a fresh venv from PyPI
+    "test_image_reproducible.py": 60,  # the layer built again, compared to the byte
+    "test_image_pod.py": 35,  # the image's layer (cached by its inputs) run as a pod
+    "test_wheel.py": 15,  # the run's wheel installed in a fresh venv
     "test_up.py": 35,  # `kidp up --clusters 2` end to end
     "test_workload_identity.py": 20,  # the remote group (remote/): its control plane
     "test_kubeconfig_secret.py": 20,

@@ -9,7 +9,7 @@ from typing import Any
 
 from kidp_gitops.kube import KubeClient
 from tests.integration.source.helpers import condition
-from tests.integration.wait import until
+from tests.integration.wait import until_object
 
 PLURALS = {
     "ImageRepository": "imagerepositories",
@@ -60,8 +60,9 @@ async def wait_ready(
     """The object once Ready has `status` (and `reason`), for its current generation,
     and `also(obj)` holds."""
 
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(path(kind, namespace, name))
+    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        if obj is None:
+            return None
         ready = condition(obj)
         st = obj.get("status") or {}
         if ready.get("status") != status or reason not in (None, ready.get("reason")):
@@ -70,7 +71,8 @@ async def wait_ready(
             return None
         return obj if also is None or also(obj) else None
 
-    return await until(probe, timeout, f"{kind} {name} Ready={status} {reason or ''}")
+    what = f"{kind} {name} Ready={status} {reason or ''}"
+    return await until_object(kube, path(kind, namespace, name), check, timeout, what)
 
 
 async def request_reconcile(kube: KubeClient, kind: str, namespace: str, name: str) -> None:

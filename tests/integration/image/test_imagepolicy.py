@@ -18,6 +18,7 @@ from tests.integration.image.helpers import (
     wait_ready,
 )
 from tests.integration.image.registry import Registry, TokenGate
+from tests.integration.notification.helpers import events_once
 from tests.integration.source.helpers import condition, create_secret
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -213,12 +214,11 @@ async def test_registry_credentials_right_and_wrong(
     assert "refused to list" in message
     assert "spec.secretRef" in message
     assert wrong not in str(denied["status"])
-    events = await kube.get(
-        f"/api/v1/namespaces/{namespace}/events",
-        {"fieldSelector": "involvedObject.name=denied"},
+    events = await events_once(
+        kube, namespace, "ImageRepository", "denied", reason="AuthenticationFailed"
     )
-    assert any(e["reason"] == "AuthenticationFailed" for e in events["items"])
-    assert all(wrong not in e.get("message", "") for e in events["items"])
+    assert any(e["reason"] == "AuthenticationFailed" for e in events)
+    assert all(wrong not in e.get("message", "") for e in events)
 
     await create_secret(
         kube,

@@ -1,4 +1,5 @@
-"""The engine's wheel, built once per run for the tests that need it."""
+"""The engine's wheel, built once per run for the tests that need it; a scratch directory
+for a tree too large for the disk's pace."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import fcntl
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hack.image.build import scratch as scratch_dir
 
 from tests.integration import controlplanes
 
@@ -38,3 +41,12 @@ def engine_wheel(pytestconfig: pytest.Config) -> Path:
             staging.rename(built)
     (wheel,) = built.glob("kidp_gitops-*.whl")
     return wheel
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A directory removed after the test, in memory when there is room (as `make image`
+    builds its tree: hack.image.build.scratch): the image's unpacked tree, ~21,000 files,
+    cost 15 s of kernel CPU on this machine's disk at times, 3 s in memory."""
+    with tempfile.TemporaryDirectory(prefix="kidp-test-", dir=scratch_dir()) as directory:
+        yield Path(directory)

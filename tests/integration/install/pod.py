@@ -15,8 +15,10 @@ so the Deployment's listen ports are moved to free ones, and there is no cgroup.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -143,7 +145,7 @@ class Pod:
             "--mount",
             "--pid",
             "--fork",
-            "--kill-child=SIGTERM",  # a pod's stop: SIGTERM to the container's process
+            "--kill-child=SIGTERM",  # unshare killed (a test's end): the container too
             "--",
             "/bin/sh",
             "-c",
@@ -185,9 +187,17 @@ class Pod:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
+        """A pod's stop: SIGTERM to the container's process, SIGKILL after the grace
+        period. The signal goes to unshare's child, the container's process (PID 1 of its
+        namespace, which handles SIGTERM as a pod's must): unshare itself, waiting for it,
+        blocks SIGTERM, so a SIGTERM to unshare left the engine running until the kill
+        (60 s of every run)."""
         if self.process is None:
             return
-        self.process.terminate()
+        pid = self.process.pid
+        with contextlib.suppress(OSError):  # ended already: no children to read
+            for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+                os.kill(int(child), signal.SIGTERM)
         try:
             self.process.wait(60)
         except subprocess.TimeoutExpired:

@@ -113,10 +113,10 @@ async def rejected(kube: KubeClient, token: str) -> bool:
 
 
 async def test_the_image_reconciles_the_example_as_a_pod(
-    tmp_path: Path, engine_wheel: Path
+    tmp_path: Path, scratch: Path, engine_wheel: Path
 ) -> None:
     layout = await asyncio.to_thread(pod.build, tmp_path / "image", engine_wheel)
-    image = await asyncio.to_thread(pod.Image.unpack, layout, tmp_path / "rootfs")
+    image = await asyncio.to_thread(pod.Image.unpack, layout, scratch / "rootfs")
     assert image.user == (65532, 65532)
     assert image.config["Entrypoint"] == ["/opt/kidp/bin/kidp", "controller", "run"]
     assert image.annotations["org.opencontainers.image.version"] == __version__

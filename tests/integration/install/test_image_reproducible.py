@@ -1,9 +1,12 @@
 """`make image` twice from the same package versions: the same layer, to the byte.
 
-The layer of the tree (cached by key, or built now) is built a second time, elsewhere,
-from the same downloads and the run's wheel of the engine (`engine_wheel`), and compared
-(`hack.image.build --verify`): sorted entries, fixed times and owners, hash-based
-bytecode, a gzip stream without a name or time.
+The layer of the tree (cached by key, or built now) is built a second time, elsewhere, in
+another process, from the same inputs — the .debs and the dependency files its record
+names, kept in the cache, and the run's wheel of the engine (`engine_wheel`) — and
+compared (`hack.image.build --verify`): sorted entries, fixed times and owners, hash-based
+bytecode, a gzip stream without a name or time. What the second build does not do is
+resolve again against Debian's mirror and PyPI: a release there between the two builds
+would change the inputs, not show a build that is not reproducible.
 """
 
 from __future__ import annotations

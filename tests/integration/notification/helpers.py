@@ -16,7 +16,7 @@ from aiohttp import web
 from kidp_gitops.kube import KubeClient
 from tests.gitserver.keys import Certificate, server_tls
 from tests.integration.source.helpers import condition
-from tests.integration.wait import until
+from tests.integration.wait import until, until_object
 
 NOTIFICATION = "/apis/notification.toolkit.fluxcd.io/{version}/namespaces/{ns}/{plural}"
 
@@ -107,13 +107,15 @@ async def wait_ready(
     version = "v1" if kind == "Receiver" else "v1beta3"
     path = NOTIFICATION.format(version=version, ns=namespace, plural=kind.lower() + "s")
 
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(f"{path}/{name}")
+    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        if obj is None:
+            return None
         ready = condition(obj)
         ok = ready.get("status") == status and reason in (None, ready.get("reason"))
         return obj if ok else None
 
-    return await until(probe, timeout, f"{kind} {name} Ready={status} {reason or ''}")
+    what = f"{kind} {name} Ready={status} {reason or ''}"
+    return await until_object(kube, f"{path}/{name}", check, timeout, what)
 
 
 async def events_of(kube: KubeClient, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
@@ -123,6 +125,33 @@ async def events_of(kube: KubeClient, namespace: str, kind: str, name: str) -> l
         for e in listed["items"]
         if e["involvedObject"].get("kind") == kind and e["involvedObject"].get("name") == name
     ]
+
+
+async def events_once(
+    kube: KubeClient,
+    namespace: str,
+    kind: str,
+    name: str,
+    *,
+    reason: str | None = None,
+    message: str | None = None,
+    count: int = 1,
+    timeout: float = 30,
+) -> list[dict[str, Any]]:
+    """Every event about the object, once `count` of them have that `reason` and hold
+    `message`. The engine writes a reconcile's event just after the status a test's wait
+    returns at (a watch sees that write at once), so an assertion on the events waits
+    for them first."""
+
+    def matches(event: dict[str, Any]) -> bool:
+        return reason in (None, event["reason"]) and (message or "") in event.get("message", "")
+
+    async def probe() -> list[dict[str, Any]] | None:
+        found = await events_of(kube, namespace, kind, name)
+        return found if sum(map(matches, found)) >= count else None
+
+    what = f"{count} event(s) of {kind} {name} {reason or ''} {message or ''}"
+    return await until(probe, timeout, what)
 
 
 async def record_event(

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from kidp_gitops.cli.main import app
 from kidp_gitops.kube import ApiError, KubeClient
 from tests.integration.source.helpers import condition
-from tests.integration.wait import until
+from tests.integration.wait import until_object
 
 OCI = "/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/ocirepositories"
 KS = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/{ns}/kustomizations"
@@ -132,8 +132,9 @@ async def wait_oci(
     """The OCIRepository once Ready is `status` (and `reason`) for its generation, at
     `revision`, after the reconcile requested with `handled`."""
 
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(f"{OCI.format(ns=namespace)}/{name}")
+    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        if obj is None:
+            return None
         st = obj.get("status") or {}
         ready = condition(obj)
         ok = (
@@ -146,7 +147,7 @@ async def wait_oci(
         return obj if ok else None
 
     what = f"OCIRepository {name} Ready={status} {reason or ''} {revision or ''}"
-    return await until(probe, timeout, what)
+    return await until_object(kube, f"{OCI.format(ns=namespace)}/{name}", check, timeout, what)
 
 
 async def configmap_value(kube: KubeClient, namespace: str) -> str | None:
@@ -161,7 +162,9 @@ async def configmap_value(kube: KubeClient, namespace: str) -> str | None:
 
 
 async def wait_value(kube: KubeClient, namespace: str, value: str, timeout: float = 60) -> None:
-    async def probe() -> bool:
-        return await configmap_value(kube, namespace) == value
+    def check(cm: dict[str, Any] | None) -> bool:
+        found = ((cm or {}).get("data") or {}).get("v")
+        return (str(found) if found is not None else None) == value
 
-    await until(probe, timeout, f"ConfigMap settings v={value}")
+    path = f"/api/v1/namespaces/{namespace}/configmaps/settings"
+    await until_object(kube, path, check, timeout, f"ConfigMap settings v={value}")

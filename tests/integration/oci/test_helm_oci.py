@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from kidp_gitops.kube import ApiError, KubeClient
+from kidp_gitops.kube import KubeClient
 from kidp_gitops.source import helmoci
 from tests.integration.helm.helpers import HC, HR, wait_hr
 from tests.integration.image.registry import Registry
 from tests.integration.oci.helpers import create_ocirepository, request_reconcile
 from tests.integration.source.helmrepos import chart_files, create, helm, wait_ready, write_tree
-from tests.integration.wait import until
+from tests.integration.wait import until_object
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -29,16 +29,11 @@ def publish(root: Path, repository: str, version: str, greeting: str) -> None:
 
 
 async def greeting(kube: KubeClient, namespace: str, value: str) -> None:
-    async def probe() -> bool:
-        try:
-            cm = await kube.get(f"/api/v1/namespaces/{namespace}/configmaps/hello")
-        except ApiError as err:
-            if err.not_found:
-                return False
-            raise
-        return bool((cm.get("data") or {}).get("greeting") == value)
+    def check(cm: dict[str, Any] | None) -> bool:
+        return bool(((cm or {}).get("data") or {}).get("greeting") == value)
 
-    await until(probe, 120, f"ConfigMap hello greeting={value}")
+    path = f"/api/v1/namespaces/{namespace}/configmaps/hello"
+    await until_object(kube, path, check, 120, f"ConfigMap hello greeting={value}")
 
 
 def at_version(version: str) -> Any:

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from kidp_gitops.kube import KubeClient
 from tests.integration.image.registry import Registry, TokenGate
-from tests.integration.notification.helpers import events_of
+from tests.integration.notification.helpers import events_once
 from tests.integration.oci import flux
 from tests.integration.oci.helpers import (
     OCI,
@@ -151,9 +151,10 @@ async def test_a_wrong_password_names_the_registry_and_never_the_password(
     ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
     assert token_gate.host in ready["message"]
     assert token_gate.username in ready["message"]
-    seen = json.dumps(obj) + json.dumps(
-        await events_of(kube, namespace, "OCIRepository", "private")
+    events = await events_once(
+        kube, namespace, "OCIRepository", "private", reason="OCIArtifactPullFailed"
     )
+    seen = json.dumps(obj) + json.dumps(events)
     assert wrong not in seen
     assert token_gate.password not in seen
 
@@ -259,5 +260,5 @@ async def test_what_kidp_does_not_serve_is_refused_visibly(
     stalled = next(c for c in obj["status"]["conditions"] if c["type"] == "Stalled")
     assert stalled["status"] == "True"
     assert named in stalled["message"]
-    events = await events_of(kube, namespace, "OCIRepository", "refused")
+    events = await events_once(kube, namespace, "OCIRepository", "refused", message=named)
     assert any(named in e["message"] for e in events)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kidp_gitops.kube import ApiError, KubeClient
+from kidp_gitops.kube import KubeClient
 from tests.integration.source.helpers import condition
-from tests.integration.wait import until
+from tests.integration.wait import until_object
 
 AG = "/apis/source.extensions.fluxcd.io/v1beta1/namespaces/{ns}/artifactgenerators"
 EA = "/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/externalartifacts"
@@ -35,14 +35,13 @@ async def external_artifact(kube: KubeClient, namespace: str, name: str) -> dict
 async def wait_generator(
     kube: KubeClient, namespace: str, name: str, status: str = "True", reason: str | None = None
 ) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        try:
-            obj = await kube.get(f"{AG.format(ns=namespace)}/{name}")
-        except ApiError:
+    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        if obj is None:
             return None
         ready = condition(obj)
         current = ready.get("observedGeneration") == obj["metadata"]["generation"]
         wanted = ready.get("status") == status and reason in (None, ready.get("reason"))
         return obj if current and wanted else None
 
-    return await until(probe, 60, f"ArtifactGenerator {name} Ready={status} {reason or ''}")
+    what = f"ArtifactGenerator {name} Ready={status} {reason or ''}"
+    return await until_object(kube, f"{AG.format(ns=namespace)}/{name}", check, 60, what)

@@ -22,7 +22,7 @@ from kidp_gitops.helm import binary
 from kidp_gitops.kube import KubeClient
 from tests.gitserver.keys import Certificate, self_signed_certificate, server_tls
 from tests.integration.source.helpers import condition
-from tests.integration.wait import until
+from tests.integration.wait import until_object
 
 GROUP = "source.toolkit.fluxcd.io/v1"
 PLURALS = {
@@ -190,8 +190,9 @@ async def wait_ready(
 ) -> dict[str, Any]:
     """The object once Ready has `status` (and `reason`) for its current generation."""
 
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(path(kind, namespace, name))
+    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        if obj is None:
+            return None
         ready = condition(obj)
         matches = ready.get("status") == status and reason in (None, ready.get("reason"))
         current = (obj.get("status") or {}).get("observedGeneration") == obj["metadata"][
@@ -199,18 +200,19 @@ async def wait_ready(
         ]
         return obj if matches and current else None
 
-    return await until(probe, timeout, f"{kind} {name} Ready={status} {reason or ''}")
+    what = f"{kind} {name} Ready={status} {reason or ''}"
+    return await until_object(kube, path(kind, namespace, name), check, timeout, what)
 
 
 async def wait_artifact(
     kube: KubeClient, kind: str, namespace: str, name: str, revision: str, timeout: float = 60
 ) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(path(kind, namespace, name))
-        artifact = (obj.get("status") or {}).get("artifact") or {}
+    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        artifact = ((obj or {}).get("status") or {}).get("artifact") or {}
         return obj if artifact.get("revision") == revision else None
 
-    return await until(probe, timeout, f"{kind} {name} at revision {revision}")
+    what = f"{kind} {name} at revision {revision}"
+    return await until_object(kube, path(kind, namespace, name), check, timeout, what)
 
 
 async def request_reconcile(kube: KubeClient, kind: str, namespace: str, name: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from kidp_gitops.kube import ApiError, KubeClient
-from tests.integration.wait import until
+from tests.integration.wait import until_object
 
 GROUP = "source.toolkit.fluxcd.io/v1"
 
@@ -65,25 +65,27 @@ async def wait_condition(
     reason: str | None = None,
     timeout: float = 30,
 ) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(path(namespace, name))
+    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        if obj is None:
+            return None
         ready = condition(obj)
         matches = ready.get("status") == status and reason in (None, ready.get("reason"))
         current = obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
         return obj if matches and current else None
 
-    return await until(probe, timeout, f"{name} Ready={status} {reason or ''}")
+    what = f"{name} Ready={status} {reason or ''}"
+    return await until_object(kube, path(namespace, name), check, timeout, what)
 
 
 async def wait_revision(
     kube: KubeClient, namespace: str, name: str, sha: str, timeout: float = 30
 ) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(path(namespace, name))
-        artifact = (obj.get("status") or {}).get("artifact") or {}
+    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        artifact = ((obj or {}).get("status") or {}).get("artifact") or {}
         return obj if artifact.get("revision", "").endswith(sha) else None
 
-    return await until(probe, timeout, f"{name} at revision {sha[:8]}")
+    what = f"{name} at revision {sha[:8]}"
+    return await until_object(kube, path(namespace, name), check, timeout, what)
 
 
 async def request_reconcile(kube: KubeClient, namespace: str, name: str) -> None:

@@ -21,11 +21,11 @@ from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.kube import KubeClient
 from kidp_gitops.source import bucket as bucket_source
 from tests.gitserver.keys import self_signed_certificate
-from tests.integration.notification.helpers import events_of
+from tests.integration.notification.helpers import events_once
 from tests.integration.source.helmrepos import chart_files, create_chart, wait_ready
 from tests.integration.source.helpers import artifact_files, condition, create_secret
 from tests.integration.source.s3server import S3Server
-from tests.integration.wait import until
+from tests.integration.wait import until_object
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -106,8 +106,9 @@ async def wait_bucket(
     revision: str | None = None,
     handled: str | None = None,
 ) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        obj = await kube.get(f"{BUCKETS.format(ns=namespace)}/{name}")
+    def check(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+        if obj is None:
+            return None
         st = obj.get("status") or {}
         ready = condition(obj)
         ok = (
@@ -119,16 +120,16 @@ async def wait_bucket(
         )
         return obj if ok else None
 
-    return await until(probe, 60, f"Bucket {name} Ready={status} {reason or ''} {revision or ''}")
+    what = f"Bucket {name} Ready={status} {reason or ''} {revision or ''}"
+    return await until_object(kube, f"{BUCKETS.format(ns=namespace)}/{name}", check, 60, what)
 
 
 async def wait_configmap(kube: KubeClient, namespace: str, name: str, value: str) -> None:
-    async def probe() -> bool:
-        found = await kube.get(f"/api/v1/namespaces/{namespace}/configmaps")
-        values = {i["metadata"]["name"]: (i.get("data") or {}).get("v") for i in found["items"]}
-        return values.get(name) == value
+    def check(cm: dict[str, Any] | None) -> bool:
+        return ((cm or {}).get("data") or {}).get("v") == value
 
-    await until(probe, 60, f"ConfigMap {name} v={value}")
+    path = f"/api/v1/namespaces/{namespace}/configmaps/{name}"
+    await until_object(kube, path, check, 60, f"ConfigMap {name} v={value}")
 
 
 async def test_a_bucket_of_manifests_is_applied_and_a_new_object_on_the_next_reconcile(
@@ -170,7 +171,7 @@ async def test_a_bucket_of_manifests_is_applied_and_a_new_object_on_the_next_rec
     await request_reconcile(kube, namespace, name)
     await wait_bucket(kube, namespace, name, revision=index_revision(etags))
     await wait_configmap(kube, namespace, "two", "2")
-    events = await events_of(kube, namespace, "Bucket", name)
+    events = await events_once(kube, namespace, "Bucket", name, reason="NewArtifact", count=2)
     news = [e for e in events if e["reason"] == "NewArtifact"]
     assert len(news) == 2
     assert "from '" + name + "' bucket" in news[-1]["message"]
@@ -250,7 +251,7 @@ async def test_a_wrong_secret_key_says_why_and_never_shows_the_key(
     message = condition(obj)["message"]
     assert f"failed to list objects of bucket '{name}'" in message
     assert "403 SignatureDoesNotMatch" in message
-    events = await events_of(kube, namespace, "Bucket", name)
+    events = await events_once(kube, namespace, "Bucket", name, message="SignatureDoesNotMatch")
     assert any("SignatureDoesNotMatch" in e["message"] for e in events)
     for text in [str(obj["status"]), *(e["message"] for e in events)]:
         assert wrong not in text
@@ -289,7 +290,7 @@ async def test_providers_and_fields_kidp_does_not_implement_are_refused(
     await create_bucket(kube, namespace, "irsa", s3_server, provider="aws", secretRef=None)
     obj = await wait_bucket(kube, namespace, "irsa", status="False", reason="UnsupportedField")
     assert "spec.provider 'aws' without spec.secretRef" in condition(obj)["message"]
-    events = await events_of(kube, namespace, "Bucket", "irsa")
+    events = await events_once(kube, namespace, "Bucket", "irsa", reason="UnsupportedField")
     assert any(e["reason"] == "UnsupportedField" for e in events)
 
 

@@ -13,6 +13,7 @@ import pytest
 from kidp_gitops.engine.run import Engine
 from kidp_gitops.kube import ApiError, KubeClient
 from tests.gitserver import GitHttpServer, GitRepos, SshGitServer, generate_keypair
+from tests.integration.notification.helpers import events_once
 from tests.integration.source.helpers import (
     artifact_files,
     condition,
@@ -128,8 +129,8 @@ async def test_a_push_is_applied_at_once_on_request_over_ssh(
     files = await artifact_files(obj)
     assert "apps/new.yaml" in files
     assert "README.md" not in files
-    events = await kube.get(f"/api/v1/namespaces/{namespace}/events")
-    reasons = [e["reason"] for e in events["items"] if e["involvedObject"]["name"] == "repo"]
+    events = await events_once(kube, namespace, "GitRepository", "repo", reason="NewArtifact")
+    reasons = [e["reason"] for e in events]
     assert "NewArtifact" in reasons
 
 

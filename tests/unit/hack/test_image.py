@@ -3,11 +3,15 @@ layer that depends on the tree's content only."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
-from hack.image import debian, layout
+from hack.image import debian, layout, spent
 
 APT_CACHE_DEPENDS = """\
 ca-certificates
@@ -74,6 +78,12 @@ def test_a_layer_depends_on_the_content_only(tmp_path: Path) -> None:
     a = layout.layer(first, tmp_path / "a.tar.gz", ["data"], ["tmp"])
     b = layout.layer(second, tmp_path / "b.tar.gz", ["data"], ["tmp"])
     assert (a.digest, a.diff_id) == (b.digest, b.diff_id)
+    # The blob's digest and size, and the diff_id of what it unpacks to, as a registry and
+    # a runtime compute them.
+    blob = a.path.read_bytes()
+    assert a.digest == f"sha256:{hashlib.sha256(blob).hexdigest()}"
+    assert a.size == len(blob)
+    assert a.diff_id == f"sha256:{hashlib.sha256(gzip.decompress(blob)).hexdigest()}"
 
     with tarfile.open(a.path) as tar:
         members = tar.getmembers()
@@ -87,3 +97,35 @@ def test_a_layer_depends_on_the_content_only(tmp_path: Path) -> None:
     assert by_name["etc/passwd"].mode == 0o644
     assert by_name["bin"].issym()
     assert by_name["bin"].linkname == "usr/bin"
+
+
+def test_a_second_build_takes_the_debs_the_first_used_or_none(tmp_path: Path) -> None:
+    apt = debian.Apt(tmp_path)
+    apt.archives.mkdir()
+    deb = apt.archives / "libgpg-error0_1.51-4_amd64.deb"
+    deb.write_bytes(b"a package")
+    epoch = apt.archives / "libcap2_1%3a2.75-10_amd64.deb"
+    epoch.write_bytes(b"another")
+    files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (deb, epoch)}
+    kept = apt.kept(files)
+    assert kept is not None
+    assert [(d.name, d.version, d.path) for d in kept] == [
+        ("libcap2", "1:2.75-10", epoch),
+        ("libgpg-error0", "1.51-4", deb),
+    ]
+    deb.write_bytes(b"not the package it was")
+    assert apt.kept(files) is None
+    deb.unlink()
+    assert apt.kept(files) is None
+
+
+def test_a_phase_counts_the_cpu_of_the_programs_it_ran() -> None:
+    phases = spent.Spent()
+    with phases("busy child"):
+        subprocess.run([sys.executable, "-c", "sum(range(3_000_000))"], check=True)
+    with phases("busy child"):  # a phase entered twice adds up
+        pass
+    (recorded,) = phases.phases.values()
+    assert recorded["children"] > 0
+    assert recorded["wall"] > 0
+    assert "busy child" in phases.summary()
