@@ -257,7 +257,7 @@ class DevCluster:
 
     def _launch(self, bins: binaries.Binaries, st: State, name: str, args: list[str]) -> None:
         st.pids[name] = processes.start(
-            [str(bins.path(name)), *args], self.logs / f"{name}.log", self.dir
+            [str(bins.path(name)), *args], self.logs / f"{name}.log", self.dir, _environment(name)
         )
         self._save(st)
 
@@ -428,6 +428,11 @@ def _command_lines(bins: binaries.Binaries, state_dir: Path, st: State) -> dict[
             "--node-lease-duration-seconds=40",
         ],
     }
+
+
+def _environment(component: str) -> dict[str, str]:
+    """What a component runs with over our own environment."""
+    return {}
 
 
 async def _http_ok(url: str, insecure_tls: bool) -> bool:
