@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
-from kidp_gitops.devcluster import cluster
+from kidp_gitops.devcluster import components
+from kidp_gitops.devcluster.binaries import Binaries
 
 
 @dataclass(frozen=True)
@@ -104,19 +105,22 @@ VARIANTS = {
 @contextlib.contextmanager
 def applied(variant: Variant) -> Iterator[None]:
     """devcluster starts the components as `variant` says, for the block."""
-    real_lines = cluster._command_lines
-    real_env = cluster._environment
+    real_lines = components.command_lines
+    real_env = components.environment
 
-    def lines(*args: Any) -> dict[str, list[str]]:
-        return {n: variant.command_line(n, a) for n, a in real_lines(*args).items()}
+    def lines(
+        bins: Binaries, state_dir: Path, server: str, ports: Mapping[str, int]
+    ) -> dict[str, list[str]]:
+        real = real_lines(bins, state_dir, server, ports)
+        return {n: variant.command_line(n, a) for n, a in real.items()}
 
     def env(component: str) -> dict[str, str]:
         return {**real_env(component), **variant.environment(component)}
 
-    cluster._command_lines = lines  # type: ignore[assignment]
-    cluster._environment = env
+    components.command_lines = lines
+    components.environment = env
     try:
         yield
     finally:
-        cluster._command_lines = real_lines
-        cluster._environment = real_env
+        components.command_lines = real_lines
+        components.environment = real_env
