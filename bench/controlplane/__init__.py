@@ -1,13 +1,15 @@
 """What the local control plane costs: CPU per 1,000 requests and per idle minute (issue 13).
 
     python -m bench.controlplane                                # as devcluster starts it
-    python -m bench.controlplane --variants baseline,no-apf,gogc200 --repeat 3
+    python -m bench.controlplane --variants defaults,baseline --repeat 3
+    python -m bench.controlplane --variants defaults,defaults+no-apf,defaults+gogc200
     python -m bench.controlplane --set kube-apiserver:--watch-cache=false --env etcd:GOGC=200
     python -m bench.controlplane --report a.json b.json         # one table of several runs
 
-Each run starts a fresh local control plane (`DevCluster`: the flags devcluster gives each
-component, changed by the variant), installs kidp's CRDs and RBAC as the tests do, waits
-`--settle` seconds for the start-up work to end, measures `--idle` seconds in which
+Each run starts a fresh local control plane (`DevCluster`: the flags and environment
+devcluster/components.py gives each component, changed by the variant: variants.py),
+installs kidp's CRDs and RBAC as the tests do, waits `--settle` seconds for the start-up
+work to end, measures `--idle` seconds in which
 nothing of ours sends a request, then sends the fixed LOAD below and waits until its
 namespaces are gone (the namespace controller's sweep is part of what a test's namespace
 costs) and `--drain` seconds more. CPU is each component's user+system time from

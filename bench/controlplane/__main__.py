@@ -10,6 +10,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import aiohttp
 
 from bench import controlplane, measure
 from bench.controlplane.load import Load
-from bench.controlplane.variants import VARIANTS, Variant, applied
+from bench.controlplane.variants import VARIANTS, Variant, applied, named
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.install import apply as install_apply
 from kidp_gitops.install import manifests
@@ -53,10 +54,19 @@ async def _fetch(kube: KubeClient, path: str, timeout: float) -> bytes:
         return await r.read()
 
 
-async def _served(kube: KubeClient) -> float:
-    """Requests the API server has answered (apiserver_request_total, every client)."""
+async def _served(kube: KubeClient) -> Counter[str]:
+    """Requests the API server has answered (apiserver_request_total, every client), by
+    verb and resource."""
     text = (await _fetch(kube, "/metrics", 60)).decode()
-    return measure.total(measure.parse(text), "apiserver_request_total")
+    counts: Counter[str] = Counter()
+    for labels, value in measure.select(measure.parse(text), "apiserver_request_total"):
+        resource = "/".join(filter(None, (labels.get("resource"), labels.get("subresource"))))
+        counts[f"{labels.get('verb', '')} {resource or labels.get('component', '')}"] += int(value)
+    return counts
+
+
+def _top(counts: Counter[str], n: int = 12) -> dict[str, int]:
+    return dict(counts.most_common(n))
 
 
 async def _profile(kube: KubeClient, seconds: int, out: Path) -> None:
@@ -94,11 +104,13 @@ async def one_run(variant: Variant, opts: Options, root: Path) -> dict[str, Any]
             await install_apply.install(kube, manifests.manifests(controllers=False))
             await asyncio.sleep(opts.settle)
 
+            idle_served = await _served(kube)
             start = _cpu(pids)
             t0 = time.monotonic()
             await asyncio.sleep(opts.idle)
             idle_wall = time.monotonic() - t0
             idle = _less(_cpu(pids), start)
+            idle_served = await _served(kube) - idle_served
             per_min = {k: round(v * 60 / idle_wall, 3) for k, v in idle.items()}
 
             served_before = await _served(kube)
@@ -110,13 +122,17 @@ async def one_run(variant: Variant, opts: Options, root: Path) -> dict[str, Any]
                 profile = asyncio.create_task(_profile(kube, opts.pprof_seconds, out))
             start = _cpu(pids)
             t0 = time.monotonic()
-            await load.run()
-            load_wall = time.monotonic() - t0
-            await asyncio.sleep(opts.drain)
-            wall = time.monotonic() - t0
-            used = _less(_cpu(pids), start)
-            if profile is not None:
-                await profile
+            try:
+                await load.run()
+                load_wall = time.monotonic() - t0
+                await asyncio.sleep(opts.drain)
+                wall = time.monotonic() - t0
+                used = _less(_cpu(pids), start)
+                if profile is not None:
+                    await profile
+            finally:
+                if profile is not None and not profile.done():
+                    profile.cancel()
             served = await _served(kube) - served_before
         requests = sum(load.sent.values())
         net = {k: round(v - per_min[k] * wall / 60, 3) for k, v in used.items()}
@@ -128,7 +144,11 @@ async def one_run(variant: Variant, opts: Options, root: Path) -> dict[str, Any]
                 "window_s": round(wall, 2),
                 "load_requests": requests,
                 "load_requests_by_kind": dict(load.sent),
-                "served_requests": served,
+                "waited_s": load.waited,
+                "served_requests": served.total(),
+                "served_requests_top": _top(served),
+                "idle_served_per_min": round(idle_served.total() * 60 / idle_wall),
+                "idle_served_top": _top(idle_served),
                 "cpu_s": used,
                 "net_cpu_s": net,
                 "per_1000_requests": {k: round(v * 1000 / requests, 3) for k, v in net.items()},
@@ -143,49 +163,73 @@ async def one_run(variant: Variant, opts: Options, root: Path) -> dict[str, Any]
 # ---- reporting ------------------------------------------------------------------------
 
 
+def _med(values: Sequence[float], digits: int = 2) -> str:
+    """The median, and [min, max] when they differ."""
+    s = measure.stats(values, digits)
+    shown = {k: int(s[k]) if digits == 0 else s[k] for k in ("median", "min", "max")}
+    if shown["min"] == shown["max"]:
+        return f"{shown['median']}"
+    return f"{shown['median']} [{shown['min']}, {shown['max']}]"
+
+
+SHORT = {"kube-apiserver": "apiserver", "kube-controller-manager": "kcm", "kube-scheduler": "sched"}
+
+
+def _row(name: str, mine: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One variant's cells: its runs' medians."""
+
+    def each(key: str, digits: int = 2) -> str:
+        return " / ".join(_med([r[key][c] for r in mine], digits) for c in COMPONENTS)
+
+    def waited(what: str) -> str:
+        return _med([r.get("waited_s", {}).get(what, 0.0) for r in mine], 1)
+
+    rss = " / ".join(
+        _med([r["memory_mib"][c].get("VmRSS", 0.0) for r in mine], 0)
+        for c in ("kube-apiserver", "etcd", "kube-controller-manager")
+    )
+    requests = _med([r["load_requests"] for r in mine], 0)
+    served = _med([r["served_requests"] for r in mine], 0)
+    return [
+        name,
+        str(len(mine)),
+        f"{requests} ({served})",
+        each("per_1000_requests"),
+        _med([sum(r["per_1000_requests"].values()) for r in mine]),
+        each("idle_cpu_s_per_min"),
+        _med([sum(r["idle_cpu_s_per_min"].values()) for r in mine]),
+        _med([r.get("idle_served_per_min", 0) for r in mine], 0),
+        rss,
+        f"{waited('deployments available')} / {waited('namespaces gone')}",
+    ]
+
+
 def table(runs: Sequence[Mapping[str, Any]]) -> str:
     """Medians [min, max] per variant, in the order the variants first ran."""
     order: list[str] = []
     for r in runs:
         if r["variant"] not in order:
             order.append(r["variant"])
-    short = {
-        "kube-apiserver": "apiserver",
-        "kube-controller-manager": "kcm",
-        "kube-scheduler": "scheduler",
-    }
-    names = [short.get(c, c) for c in COMPONENTS]
-    head = (
-        "| variant | runs | load requests | served | CPU-s per 1,000 load requests: "
-        + " / ".join(names)
-        + " | total | idle CPU-s/min: total | apiserver | RSS MiB apiserver / etcd / kcm |"
-    )
-    lines = [head, "|" + "---|" * 9]
+    names = " / ".join(SHORT.get(c, c) for c in COMPONENTS)
+    head = [
+        "variant",
+        "runs",
+        "load requests (served, all clients)",
+        f"CPU-s per 1,000 load requests: {names}",
+        "total",
+        f"idle CPU-s per minute: {names}",
+        "total",
+        "idle requests per minute",
+        "RSS MiB: apiserver / etcd / kcm",
+        "s to rollout / namespaces gone",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in order:
         mine = [r for r in runs if r["variant"] == name and "per_1000_requests" in r]
         if not mine:
-            lines.append(f"| {name} | 0 (failed) |" + " |" * 7)
+            lines.append(f"| {name} | 0 (failed) |" + " |" * (len(head) - 2))
             continue
-
-        def med(values: list[float], digits: int = 2) -> str:
-            s = measure.stats(values, digits)
-            shown = {k: int(s[k]) if digits == 0 else s[k] for k in ("median", "min", "max")}
-            if shown["min"] == shown["max"]:
-                return f"{shown['median']}"
-            return f"{shown['median']} [{shown['min']}, {shown['max']}]"
-
-        per = [" / ".join(med([r["per_1000_requests"][c] for r in mine]) for c in COMPONENTS)]
-        total = med([sum(r["per_1000_requests"].values()) for r in mine])
-        idle = med([sum(r["idle_cpu_s_per_min"].values()) for r in mine])
-        idle_api = med([r["idle_cpu_s_per_min"]["kube-apiserver"] for r in mine])
-        rss = " / ".join(
-            med([r["memory_mib"][c].get("VmRSS", 0.0) for r in mine], 0)
-            for c in ("kube-apiserver", "etcd", "kube-controller-manager")
-        )
-        requests = med([r["load_requests"] for r in mine], 0)
-        served = med([r["served_requests"] for r in mine], 0)
-        cells = [name, str(len(mine)), requests, served, per[0], total, idle, idle_api, rss]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_row(name, mine)) + " |")
     return "\n".join(lines)
 
 
@@ -213,7 +257,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--variants", default="baseline", help=f"comma-separated among {', '.join(VARIANTS)}"
+        "--variants",
+        default="baseline",
+        help=f"comma-separated among {', '.join(VARIANTS)}; a+b: both changes",
     )
     p.add_argument(
         "--set",
@@ -244,7 +290,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 
 async def amain(args: argparse.Namespace) -> int:
-    variants = [VARIANTS[v] for v in args.variants.split(",") if v]
+    variants = [named(v) for v in args.variants.split(",") if v]
     if args.set or args.env:
         variants.append(_custom(args.set, args.env))
     if args.pprof is not None:

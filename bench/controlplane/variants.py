@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kidp_gitops.devcluster import components
 from kidp_gitops.devcluster.binaries import Binaries
@@ -17,11 +18,13 @@ class Variant:
 
     `args[component]`: each `--flag=value` (or `--flag`) replaces that flag or adds it;
     `!--prefix` removes every flag that starts with `--prefix`. `env[component]` (`*`:
-    every component) is added to the component's environment."""
+    every component) is added to the component's environment. `audit_policy`: the API
+    server's audit policy in place of devcluster's."""
 
     name: str
     args: Mapping[str, Sequence[str]] = field(default_factory=dict)
     env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    audit_policy: Mapping[str, Any] | None = None
 
     def command_line(self, component: str, args: list[str]) -> list[str]:
         out = list(args)
@@ -37,61 +40,89 @@ class Variant:
         return {**self.env.get("*", {}), **self.env.get(component, {})}
 
 
-# What the kube-controller-manager must run for the tests and `kidp up` (read from them):
-# Deployments roll out (deployment, replicaset), Helm test hooks and Jobs complete (job),
-# namespaces are swept (namespace) and owned objects collected (garbage-collector), every
-# namespace has its `default` ServiceAccount and `kube-root-ca.crt` (serviceaccount,
-# root-ca-certificate-publisher), `admin`/`edit`/`view` are aggregated (clusterrole-
-# aggregation: tenants are bound to `admin`), the example's ResourceQuotas get a status
-# (resourcequota: without one, quota admission refuses every create in their namespace),
-# and what a user's repository on `kidp up` may hold (statefulset, daemonset, cronjob,
-# disruption, serviceaccount-token, ttl-after-finished).
-KCM_CONTROLLERS = (
-    "deployment-controller",
-    "replicaset-controller",
-    "job-controller",
-    "namespace-controller",
-    "garbage-collector-controller",
-    "serviceaccount-controller",
+# What the tests alone use: devcluster's less those kept for a user's own repository.
+FOR_USERS = (
     "serviceaccount-token-controller",
-    "root-ca-certificate-publisher-controller",
-    "clusterrole-aggregation-controller",
-    "resourcequota-controller",
     "statefulset-controller",
     "daemonset-controller",
     "cronjob-controller",
     "disruption-controller",
     "ttl-after-finished-controller",
 )
-# What the tests alone use: the last five above are for a user's own repository.
-KCM_TESTS = KCM_CONTROLLERS[:10]
+KCM_TESTS = tuple(c for c in components.KCM_CONTROLLERS if c not in FOR_USERS)
+# The writes no test reads from the audit log (tests/integration/audit.py readers look
+# at the objects kidp's processes write): the control plane's own bookkeeping of pods,
+# ReplicaSets, endpoints, nodes and namespaces, left out before the rule that records
+# every write.
+NARROW_AUDIT = {
+    **components.AUDIT_POLICY,
+    "rules": [
+        {
+            "level": "None",
+            "resources": [
+                {"group": "", "resources": ["pods", "pods/*", "endpoints", "nodes", "nodes/*"]},
+                {"group": "", "resources": ["namespaces/finalize", "namespaces/status"]},
+                {"group": "apps", "resources": ["replicasets", "replicasets/*"]},
+                {"group": "apps", "resources": ["deployments/status", "controllerrevisions"]},
+                {"group": "discovery.k8s.io", "resources": ["endpointslices"]},
+            ],
+        },
+        *components.AUDIT_POLICY["rules"],
+    ],
+}
 GO = "*"
+APISERVER = "kube-apiserver"
+KCM = "kube-controller-manager"
 
 VARIANTS = {
     v.name: v
     for v in (
+        # As devcluster starts the components.
         Variant("baseline"),
-        Variant("no-audit", {"kube-apiserver": ["!--audit-"]}),
-        Variant("no-apf", {"kube-apiserver": ["--enable-priority-and-fairness=false"]}),
+        # The components' own defaults where devcluster tunes them for cost: every
+        # on-by-default controller, priority and fairness, the count polls, GOGC 100
+        # (devcluster before bench/controlplane's first measurements).
+        Variant(
+            "defaults",
+            {
+                APISERVER: [
+                    "!--enable-priority-and-fairness",
+                    "!--etcd-count-metric-poll-period",
+                    "!--etcd-db-metric-poll-interval",
+                ],
+                KCM: ["!--controllers"],
+            },
+            {GO: {"GOGC": "100"}},
+        ),
+        # One change each (after `defaults+`, the change alone):
+        Variant("no-audit", {APISERVER: ["!--audit-"]}),
+        Variant("audit-narrow", audit_policy=NARROW_AUDIT),
+        Variant("no-apf", {APISERVER: ["--enable-priority-and-fairness=false"]}),
         Variant(
             "no-count-poll",
             {
-                "kube-apiserver": [
+                APISERVER: [
                     "--etcd-count-metric-poll-period=0",
                     "--etcd-db-metric-poll-interval=0",
                 ]
             },
         ),
         Variant(
-            "kcm-controllers",
-            {"kube-controller-manager": [f"--controllers={','.join(KCM_CONTROLLERS)}"]},
+            "kcm-controllers", {KCM: [f"--controllers={','.join(components.KCM_CONTROLLERS)}"]}
         ),
-        Variant(
-            "kcm-tests",
-            {"kube-controller-manager": [f"--controllers={','.join(KCM_TESTS)}"]},
-        ),
-        Variant("no-watch-cache", {"kube-apiserver": ["--watch-cache=false"]}),
+        Variant("kcm-tests", {KCM: [f"--controllers={','.join(KCM_TESTS)}"]}),
+        # The watch cache's self-check: every 5 minutes, each resource listed from etcd
+        # and hashed against the cache.
+        Variant("no-cache-check", {APISERVER: ["--feature-gates=DetectCacheInconsistency=false"]}),
+        # The controller-manager's client limit (20 requests a second, bursts of 30):
+        # no CPU saved, but a namespace's sweep (two requests per resource) queues
+        # ahead of a rollout's pod creations.
+        Variant("kcm-qps", {KCM: ["--kube-api-qps=200", "--kube-api-burst=400"]}),
+        Variant("no-watch-cache", {APISERVER: ["--watch-cache=false"]}),
         Variant("etcd-snapshot", {"etcd": ["--snapshot-count=100000"]}),
+        # etcd commits its backend every 100 ms by default; without fsync a commit is
+        # still a rewrite of every page touched since the last.
+        Variant("etcd-batch", {"etcd": ["--backend-batch-interval=1s"]}),
         Variant("gogc200", env={GO: {"GOGC": "200"}}),
         Variant("gogc400", env={GO: {"GOGC": "400"}}),
         Variant(
@@ -102,11 +133,27 @@ VARIANTS = {
 }
 
 
+def named(spec: str) -> Variant:
+    """A variant by name, or several joined by `+` (the changes of each, in order:
+    `defaults+no-apf` is the defaults with priority and fairness off)."""
+    parts = [VARIANTS[name] for name in spec.split("+")]
+    args: dict[str, list[str]] = {}
+    env: dict[str, dict[str, str]] = {}
+    policies = [p.audit_policy for p in parts if p.audit_policy is not None]
+    for part in parts:
+        for component, flags in part.args.items():
+            args.setdefault(component, []).extend(flags)
+        for component, values in part.env.items():
+            env.setdefault(component, {}).update(values)
+    return Variant(spec, args, env, policies[-1] if policies else None)
+
+
 @contextlib.contextmanager
 def applied(variant: Variant) -> Iterator[None]:
     """devcluster starts the components as `variant` says, for the block."""
     real_lines = components.command_lines
     real_env = components.environment
+    real_policy = components.AUDIT_POLICY
 
     def lines(
         bins: Binaries, state_dir: Path, server: str, ports: Mapping[str, int]
@@ -119,8 +166,11 @@ def applied(variant: Variant) -> Iterator[None]:
 
     components.command_lines = lines
     components.environment = env
+    if variant.audit_policy is not None:
+        components.AUDIT_POLICY = dict(variant.audit_policy)
     try:
         yield
     finally:
         components.command_lines = real_lines
         components.environment = real_env
+        components.AUDIT_POLICY = real_policy

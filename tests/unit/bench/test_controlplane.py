@@ -8,6 +8,8 @@ from typing import Any
 from bench.controlplane import variants
 from bench.controlplane.__main__ import table
 
+from kidp_gitops.devcluster import components
+
 
 def test_a_flag_replaces_the_same_flag_or_is_added_and_a_prefix_removes() -> None:
     v = variants.Variant(
@@ -35,13 +37,6 @@ def test_every_component_gets_the_star_environment_under_its_own() -> None:
     assert v.environment("kwok") == {"GOGC": "200", "A": "1"}
 
 
-def test_the_kcm_variant_names_only_controllers_that_exist() -> None:
-    # Spelled as kube-controller-manager v1.36 names them (cmd/kube-controller-manager/
-    # names): an unknown name makes it refuse to start.
-    assert all(c.endswith("-controller") for c in variants.KCM_CONTROLLERS)
-    assert len(set(variants.KCM_CONTROLLERS)) == len(variants.KCM_CONTROLLERS)
-
-
 def _run(variant: str, per: float, idle: float) -> dict[str, Any]:
     components = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
     return {
@@ -59,7 +54,28 @@ def test_the_table_has_a_row_per_variant_with_medians_and_spread() -> None:
     runs.append({"variant": "broken", "error": "TimeoutError"})
     rows = table(runs).splitlines()
     assert len(rows) == 5
-    assert rows[2].startswith("| baseline | 2 | 3000 | 3500 | 2.0 [1.0, 3.0] / ")
-    assert "| 10.0 [5.0, 15.0] | 1.0 [0.5, 1.5] | 0.2 [0.1, 0.3] |" in rows[2]
+    assert rows[2].startswith("| baseline | 2 | 3000 (3500) | 2.0 [1.0, 3.0] / ")
+    assert "| 10.0 [5.0, 15.0] | 0.2 [0.1, 0.3] / " in rows[2]
+    assert rows[2].endswith("| 1.0 [0.5, 1.5] | 0 | 100 / 100 / 100 | 0.0 / 0.0 |")
     assert rows[3].startswith("| no-apf | 1 |")
     assert rows[4].startswith("| broken | 0 (failed) |")
+
+
+def test_joined_variants_apply_their_changes_in_order() -> None:
+    v = variants.named("defaults+no-apf+gogc200")
+    line = v.command_line(
+        "kube-apiserver",
+        ["--enable-priority-and-fairness=false", "--etcd-count-metric-poll-period=0", "--y"],
+    )
+    assert line == ["--y", "--enable-priority-and-fairness=false"]
+    assert v.environment("etcd") == {"GOGC": "200"}
+    assert variants.named("defaults").environment("kwok") == {"GOGC": "100"}
+
+
+def test_a_variant_changes_the_audit_policy_only_while_applied() -> None:
+    ours = components.AUDIT_POLICY
+    with variants.applied(variants.named("defaults+audit-narrow")):
+        assert components.AUDIT_POLICY["rules"][1:] == ours["rules"]
+        assert components.environment("etcd")["GOGC"] == "100"
+    assert components.AUDIT_POLICY is ours
+    assert components.environment("etcd") == components.GO_ENVIRONMENT
