@@ -183,9 +183,9 @@ def command_lines(
 GO_ENVIRONMENT = {"GOGC": "200"}
 """Every component is a Go program, whose collector runs when the heap has grown by GOGC %
 since the last collection (default 100). At 200 it runs half as often: the API server's
-marking fell from 13-16 % of its CPU to 7 % under bench/controlplane's load, for ~100 MiB
-more of its resident memory (392 -> 496 MiB there), on a cluster that holds little and
-is thrown away. 400 held 300 MiB more and saved nothing more measurable."""
+marking fell from 13-16 % of its CPU to 7 % under bench/controlplane's load, for 100-150
+MiB more of its resident memory (~370 -> ~500 MiB there), on a cluster that holds little
+and is thrown away. 400 held ~300 MiB more and saved nothing more measurable."""
 
 
 def environment(component: str) -> dict[str, str]:
