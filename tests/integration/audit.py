@@ -1,5 +1,5 @@
-"""Who wrote what, from the API server's audit log (devcluster's AUDIT_POLICY: every
-write but leases, events and delegated auth, at Metadata level).
+"""Who wrote what, from the API server's audit log (AUDIT_POLICY in devcluster/components.py:
+every write but leases, events and delegated auth, at Metadata level).
 
 The order of the log is the API server's: writes are compared by their place in it,
 never by a clock of the test. `writes` reads the successful writes that changed

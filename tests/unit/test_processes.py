@@ -47,3 +47,15 @@ def test_a_process_is_alive_as_soon_as_start_returns(tmp_path: Path) -> None:
             assert processes.alive(pid, sleep), f"start {i}"
         finally:
             processes.stop(pid, sleep, grace=5)
+
+
+def test_a_process_gets_the_environment_asked_for_over_ours(tmp_path: Path) -> None:
+    # How devcluster sets a component's Go runtime (GOGC) without touching the caller's.
+    script = tmp_path / "env.sh"
+    script.write_text('#!/bin/sh\necho "GOGC=$GOGC HOME=$HOME"\n')
+    script.chmod(0o755)
+    pid = processes.start([str(script)], tmp_path / "env.log", tmp_path, {"GOGC": "321"})
+    deadline = time.monotonic() + 5
+    while processes.alive(pid, script) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "env.log").read_text() == f"GOGC=321 HOME={Path.home()}\n"

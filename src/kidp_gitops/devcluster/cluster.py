@@ -13,7 +13,7 @@ cluster's).
     <state>/authentication.yaml   with `trust`: the other control plane's issuer it trusts
     <state>/etcd/          etcd's data
     <state>/logs/*.log     one log per component, kept after `down`
-    <state>/logs/audit.log the API server's audit log: who wrote what (see AUDIT_POLICY)
+    <state>/logs/audit.log the API server's audit log: who wrote what (components.AUDIT_POLICY)
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 
 import aiohttp
 
-from kidp_gitops.devcluster import binaries, kubeconfig, pki, processes, trust
+from kidp_gitops.devcluster import binaries, components, kubeconfig, pki, processes, trust
 from kidp_gitops.devcluster.errors import ComponentFailed, DevClusterError
 from kidp_gitops.kube import ApiError, KubeClient, KubeError, RestMapper, load_config
 from kidp_gitops.kube.ssa import Policy, ResourceManager
@@ -43,38 +43,6 @@ from kidp_gitops.kube.ssa import Policy, ResourceManager
 ADMIN_USER = "kidp-admin"
 NODE_NAME = "kwok-node-0"
 FIELD_MANAGER = "kidp-devcluster"
-AUDIT_POLICY = {
-    "apiVersion": "audit.k8s.io/v1",
-    "kind": "Policy",
-    # One event per request, once answered: it holds the answer's code.
-    "omitStages": ["RequestReceived", "ResponseStarted", "Panic"],
-    "rules": [
-        # The chatter of leases, events and delegated authentication/authorization:
-        # written or asked constantly, and never what a test asks about.
-        {
-            "level": "None",
-            "resources": [
-                {"group": "coordination.k8s.io", "resources": ["leases"]},
-                {"group": "", "resources": ["events"]},
-                {"group": "events.k8s.io", "resources": ["events"]},
-                {"group": "authentication.k8s.io", "resources": ["tokenreviews"]},
-                {
-                    "group": "authorization.k8s.io",
-                    "resources": ["subjectaccessreviews", "selfsubjectaccessreviews"],
-                },
-            ],
-        },
-        # Writes, with who sent them (user, user agent) and no bodies: cheap, and
-        # enough to ask "who wrote this object".
-        {"level": "Metadata", "verbs": ["create", "update", "patch", "delete"]},
-        {"level": "None"},
-    ],
-}
-"""What the dev control plane audits: every write but of the chatter above, at
-Metadata level (tests ask it which process wrote an object: tests/integration/audit.py)."""
-AUDIT_LOG_MAX_MB = 200
-"""The audit log is rotated past this size, one old file kept: a long-lived `kidp up`
-cluster must not fill the disk."""
 # Stop order: the consumers first, etcd last.
 STOP_ORDER = ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
 
@@ -222,7 +190,7 @@ class DevCluster:
             ports[n] = free_port(exclude=set(ports.values()))
         server = f"https://127.0.0.1:{ports['kube-apiserver']}"
         certs = pki.create(self.dir / "pki", {ADMIN_USER: ["system:masters"]})
-        (self.dir / "audit-policy.json").write_text(json.dumps(AUDIT_POLICY))
+        (self.dir / components.AUDIT_POLICY_FILE).write_text(json.dumps(components.AUDIT_POLICY))
         kubeconfig.write(self.kubeconfig, server, certs, ADMIN_USER)
         if self.trusts is not None:
             trust.write_config(self.dir / trust.FILE, self.trusts, server)
@@ -231,7 +199,7 @@ class DevCluster:
         return st
 
     async def _start(self, bins: binaries.Binaries, st: State, deadline: float) -> None:
-        args = _command_lines(bins, self.dir, st)
+        args = components.command_lines(bins, self.dir, st.server, st.ports)
         self._launch(bins, st, "etcd", args["etcd"])
         etcd_url = f"http://127.0.0.1:{st.ports['etcd']}/health"
         await self._wait(st, "etcd", deadline, lambda: _http_ok(etcd_url, False))
@@ -257,7 +225,10 @@ class DevCluster:
 
     def _launch(self, bins: binaries.Binaries, st: State, name: str, args: list[str]) -> None:
         st.pids[name] = processes.start(
-            [str(bins.path(name)), *args], self.logs / f"{name}.log", self.dir
+            [str(bins.path(name)), *args],
+            self.logs / f"{name}.log",
+            self.dir,
+            components.environment(name),
         )
         self._save(st)
 
@@ -291,7 +262,9 @@ class DevCluster:
             name = "kube-apiserver"
             processes.stop(st.pids[name], bins.path(name))
             await asyncio.sleep(downtime)
-            self._launch(bins, st, name, _command_lines(bins, self.dir, st)[name])
+            self._launch(
+                bins, st, name, components.command_lines(bins, self.dir, st.server, st.ports)[name]
+            )
             async with KubeClient(await load_config(self.kubeconfig)) as kube:
                 await self._wait(st, name, time.monotonic() + timeout, lambda: _readyz(kube))
 
@@ -347,87 +320,6 @@ class AlreadyRunning(DevClusterError):
             f"(kubeconfig {status.kubeconfig})"
         )
         self.status = status
-
-
-def _command_lines(bins: binaries.Binaries, state_dir: Path, st: State) -> dict[str, list[str]]:
-    p = st.ports
-    certs = pki.Pki(state_dir / "pki")
-    kc = str(state_dir / "kubeconfig")
-    etcd_peer = f"http://127.0.0.1:{p['etcd-peer']}"
-    etcd_client = f"http://127.0.0.1:{p['etcd']}"
-    trusted = state_dir / trust.FILE
-    authentication = [f"--authentication-config={trusted}"] if trusted.exists() else []
-    delegated = [
-        f"--kubeconfig={kc}",
-        f"--authentication-kubeconfig={kc}",
-        f"--authorization-kubeconfig={kc}",
-        "--bind-address=127.0.0.1",
-        "--leader-elect=false",
-    ]
-    return {
-        "etcd": [
-            "--name=kidp-dev",
-            f"--data-dir={state_dir / 'etcd'}",
-            f"--listen-client-urls={etcd_client}",
-            f"--advertise-client-urls={etcd_client}",
-            f"--listen-peer-urls={etcd_peer}",
-            f"--initial-advertise-peer-urls={etcd_peer}",
-            f"--initial-cluster=kidp-dev={etcd_peer}",
-            # A throwaway cluster: durability is not worth an fsync per write.
-            "--unsafe-no-fsync",
-            "--log-level=warn",
-        ],
-        "kube-apiserver": [
-            f"--etcd-servers={etcd_client}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={p['kube-apiserver']}",
-            f"--cert-dir={state_dir / 'pki'}",
-            f"--tls-cert-file={certs.serving_cert}",
-            f"--tls-private-key-file={certs.serving_key}",
-            f"--client-ca-file={certs.ca_cert}",
-            "--authorization-mode=RBAC",
-            # An https URL this API server serves, with its discovery and keys: what
-            # another API server needs to trust its tokens (devcluster/trust.py).
-            f"--service-account-issuer={st.server}",
-            f"--service-account-key-file={certs.sa_pub}",
-            f"--service-account-signing-key-file={certs.sa_key}",
-            f"--service-cluster-ip-range={pki.SERVICE_CIDR}",
-            # No real endpoints exist for a loopback address; the reconciler would only
-            # log errors about it.
-            "--endpoint-reconciler-type=none",
-            "--allow-privileged=true",
-            "--profiling=false",
-            *authentication,
-            f"--audit-policy-file={state_dir / 'audit-policy.json'}",
-            f"--audit-log-path={state_dir / 'logs' / 'audit.log'}",
-            f"--audit-log-maxsize={AUDIT_LOG_MAX_MB}",
-            "--audit-log-maxbackup=1",
-            # Written as the request is answered, not batched: a test reads it after.
-            "--audit-log-mode=blocking",
-        ],
-        "kube-controller-manager": [
-            *delegated,
-            f"--secure-port={p['kube-controller-manager']}",
-            f"--cert-dir={state_dir / 'kcm-certs'}",
-            f"--service-account-private-key-file={certs.sa_key}",
-            f"--root-ca-file={certs.ca_cert}",
-            "--use-service-account-credentials=false",
-        ],
-        "kube-scheduler": [
-            *delegated,
-            f"--secure-port={p['kube-scheduler']}",
-            f"--cert-dir={state_dir / 'scheduler-certs'}",
-        ],
-        "kwok": [
-            f"--kubeconfig={kc}",
-            f"--config={bins.kwok_stages}",
-            "--manage-all-nodes=false",
-            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            f"--server-address=127.0.0.1:{p['kwok']}",
-            "--node-lease-duration-seconds=40",
-        ],
-    }
 
 
 async def _http_ok(url: str, insecure_tls: bool) -> bool:

@@ -13,10 +13,12 @@ import signal
 import subprocess
 import time
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 
 
-def start(args: list[str], log: Path, cwd: Path) -> int:
+def start(args: list[str], log: Path, cwd: Path, env: Mapping[str, str] | None = None) -> int:
+    """Start `args` with our environment and `env` over it."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             args,
@@ -24,6 +26,7 @@ def start(args: list[str], log: Path, cwd: Path) -> int:
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=cwd,
+            env={**os.environ, **env} if env else None,
             start_new_session=True,
         )
     # Popen returns as soon as exec begins; for a moment /proc still shows the old
