@@ -238,6 +238,27 @@ class Engines:
     def peak_rss_mib(self) -> dict[str, float]:
         return {e.name: measure.memory_mib(e.pid).get("VmHWM", 0.0) for e in self.all}
 
+    async def memory(self, timeout: float = 120) -> dict[str, Any]:
+        """Each process's memory as the kernel splits it (`measure.memory_detail_mib`),
+        and, when the engines trace their allocations (`PYTHONTRACEMALLOC` in the
+        bench's environment, which they inherit), the report each writes on SIGUSR2
+        (`kidp_gitops.engine.memory`): what holds their memory, by line."""
+        out: dict[str, Any] = {}
+        for e in self.all:
+            figures: dict[str, Any] = dict(measure.memory_detail_mib(e.pid))
+            if os.environ.get("PYTHONTRACEMALLOC"):
+                report = e.home / "data" / f"memory-{e.pid}.txt"
+                report.unlink(missing_ok=True)
+                os.kill(e.pid, signal.SIGUSR2)
+                for _ in range(int(timeout / 0.5)):  # the engine renames it into place
+                    if report.exists():
+                        break
+                    await asyncio.sleep(0.5)
+                if report.exists():
+                    figures["report"] = report.read_text().splitlines()
+            out[e.name] = figures
+        return out
+
 
 def control_plane_rss_mib(env: BenchEnv) -> dict[str, float]:
     pids = env.pids()
@@ -451,6 +472,8 @@ async def _run(
         except Exception as err:  # an engine that dies meanwhile must not lose the run
             result["steady_error"] = f"{type(err).__name__}: {err}"
             result["engines_exited"] = engines.exited()
+    # Last: a traced engine's report takes seconds of its CPU and memory of its own.
+    result["engine_memory_mib"] = await engines.memory()
     return result
 
 
