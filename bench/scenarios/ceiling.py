@@ -87,6 +87,17 @@ def deployment_args(processes: int) -> dict[str, list[str]]:
     }
 
 
+TRACEMALLOC = "KIDP_BENCH_TRACEMALLOC"
+"""Frames of each allocation the engines trace (`PYTHONTRACEMALLOC` in their
+environment), when this is set in the bench's: their memory reports then say what holds
+their memory (`Engines.memory`); tracing costs them memory and time."""
+
+
+def _tracing() -> dict[str, str]:
+    frames = os.environ.get(TRACEMALLOC)
+    return {"PYTHONTRACEMALLOC": frames} if frames else {}
+
+
 class EngineProcess:
     """One `kidp controller run` with a Deployment's flags, on loopback."""
 
@@ -130,7 +141,7 @@ class EngineProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                env={**os.environ, "RUNTIME_NAMESPACE": manifests.NAMESPACE},
+                env={**os.environ, "RUNTIME_NAMESPACE": manifests.NAMESPACE, **_tracing()},
             )  # fmt: skip
 
     async def wait_ready(self, http: aiohttp.ClientSession, timeout: float) -> None:
@@ -240,13 +251,12 @@ class Engines:
 
     async def memory(self, timeout: float = 120) -> dict[str, Any]:
         """Each process's memory as the kernel splits it (`measure.memory_detail_mib`),
-        and, when the engines trace their allocations (`PYTHONTRACEMALLOC` in the
-        bench's environment, which they inherit), the report each writes on SIGUSR2
-        (`kidp_gitops.engine.memory`): what holds their memory, by line."""
+        and, when the engines trace their allocations (`TRACEMALLOC`), the report each
+        writes on SIGUSR2 (`kidp_gitops.engine.memory`): what holds their memory, by line."""
         out: dict[str, Any] = {}
         for e in self.all:
             figures: dict[str, Any] = dict(measure.memory_detail_mib(e.pid))
-            if os.environ.get("PYTHONTRACEMALLOC"):
+            if _tracing():
                 report = e.home / "data" / f"memory-{e.pid}.txt"
                 report.unlink(missing_ok=True)
                 os.kill(e.pid, signal.SIGUSR2)
