@@ -4,6 +4,7 @@ reconciler compares; informers fed by hand (their watch is proven on a real serv
 from __future__ import annotations
 
 import copy
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 from kidp_gitops.kube.client import JSON, KubeClient
@@ -123,8 +124,8 @@ class ListingServer:
     def __init__(self, items: list[JSON]) -> None:
         self.items = items
 
-    async def list(self, path: str, params: Any, accept: str) -> JSON:
-        return {"metadata": {"resourceVersion": "10"}, "items": copy.deepcopy(self.items)}
+    async def pages(self, path: str, params: Any, accept: str) -> AsyncIterator[JSON]:
+        yield {"metadata": {"resourceVersion": "10"}, "items": copy.deepcopy(self.items)}
 
 
 class Mapper:
