@@ -6,7 +6,9 @@ shared libraries' pages), and — when it was started with `PYTHONTRACEMALLOC=<f
 (Python's own switch; tracing costs memory and time, so it is never on by default) —
 the lines that allocated what is still held, by line, by file and by call stack. (A
 census of objects by type would mislead: the collector does not track dicts that hold
-only strings and numbers, most of a JSON object's.)
+only strings and numbers, most of a JSON object's.) Between the two, the kernel's figures
+again after a full collection and glibc's `malloc_trim`: how much of the RSS was memory
+freed but not yet given back (the report gives it back).
 
 A diagnosis aid for the ceiling of issue 20 (what one shard holds, and why): it runs on
 the event loop and takes a second or more on a large heap, and only when asked.
@@ -15,6 +17,8 @@ the event loop and takes a second or more on a large heap, and only when asked.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import gc
 import logging
 import os
 import signal
@@ -51,13 +55,27 @@ def _write(directory: Path) -> None:
 def report() -> str:
     """The whole report, as text."""
     sections = [_kernel()]
+    gc.collect()
+    if _malloc_trim():
+        sections.append(_kernel("after gc.collect() and malloc_trim(0)"))
     if tracemalloc.is_tracing():
         sections.append(_traced())
     return "\n\n".join(sections) + "\n"
 
 
-def _kernel() -> str:
-    lines = ["# kernel (KiB)"]
+def _malloc_trim() -> bool:
+    """Give the free memory of glibc's heaps back to the kernel; False where there is no
+    glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+def _kernel(when: str = "") -> str:
+    lines = [f"# kernel (KiB){': ' + when if when else ''}"]
     for name in ("/proc/self/status", "/proc/self/smaps_rollup"):
         try:
             with open(name) as f:

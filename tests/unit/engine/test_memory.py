@@ -28,6 +28,8 @@ async def test_a_signal_writes_what_the_kernel_counts(tmp_path: Path) -> None:
     rss = next(line for line in text.splitlines() if line.startswith("VmRSS:"))
     assert int(rss.split()[1]) > 1024  # KiB
     assert "RssAnon" in text
+    # and again once what was freed went back to the kernel (glibc, as in the image)
+    assert "# kernel (KiB): after gc.collect() and malloc_trim(0)" in text
     assert "# traced" not in text  # tracing is off unless asked for
 
 
