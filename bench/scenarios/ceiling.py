@@ -251,12 +251,13 @@ class Engines:
 
     async def memory(self, timeout: float = 120) -> dict[str, Any]:
         """Each process's memory as the kernel splits it (`measure.memory_detail_mib`),
-        and, when the engines trace their allocations (`TRACEMALLOC`), the report each
-        writes on SIGUSR2 (`kidp_gitops.engine.memory`): what holds their memory, by line."""
+        then the report each writes on SIGUSR2 (`kidp_gitops.engine.memory`): how much
+        of it was freed memory (it gives that back) and, when the engines trace their
+        allocations (`TRACEMALLOC`), what holds it, by line."""
         out: dict[str, Any] = {}
         for e in self.all:
             figures: dict[str, Any] = dict(measure.memory_detail_mib(e.pid))
-            if _tracing():
+            if e.proc is not None and e.proc.poll() is None:
                 report = e.home / "data" / f"memory-{e.pid}.txt"
                 report.unlink(missing_ok=True)
                 os.kill(e.pid, signal.SIGUSR2)
