@@ -262,8 +262,8 @@ class Engines:
                 report.unlink(missing_ok=True)
                 os.kill(e.pid, signal.SIGUSR2)
                 for _ in range(int(timeout / 0.5)):  # the engine renames it into place
-                    if report.exists():
-                        break
+                    if report.exists() or e.proc.poll() is not None:
+                        break  # (an engine of before the report ends on SIGUSR2)
                     await asyncio.sleep(0.5)
                 if report.exists():
                     figures["report"] = report.read_text().splitlines()
