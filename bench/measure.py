@@ -67,6 +67,27 @@ def memory_mib(pid: int) -> dict[str, float]:
     return out
 
 
+def memory_detail_mib(pid: int) -> dict[str, float]:
+    """What `pid` holds, as the kernel splits it, in MiB: VmRSS and VmHWM, RssAnon (its
+    heap: Python's objects) and RssFile (pages of files it maps — the interpreter's and
+    the libraries' code, counted in full by every process that maps them), and Pss
+    (RSS with each shared page divided among the processes that map it: the sum over
+    several processes is what they hold together). Empty when it is gone."""
+    out: dict[str, float] = {}
+    try:
+        for name, keys in (
+            ("status", ("VmRSS", "VmHWM", "RssAnon", "RssFile")),
+            ("smaps_rollup", ("Pss", "Pss_Anon", "Pss_File")),
+        ):
+            for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in keys:
+                    out[key] = round(int(value.split()[0]) / 1024, 1)
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return out
+
+
 def machine_busy_s() -> float:
     """Non-idle CPU seconds of the whole machine since boot (all cores)."""
     first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]

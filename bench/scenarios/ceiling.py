@@ -87,6 +87,17 @@ def deployment_args(processes: int) -> dict[str, list[str]]:
     }
 
 
+TRACEMALLOC = "KIDP_BENCH_TRACEMALLOC"
+"""Frames of each allocation the engines trace (`PYTHONTRACEMALLOC` in their
+environment), when this is set in the bench's: their memory reports then say what holds
+their memory (`Engines.memory`); tracing costs them memory and time."""
+
+
+def _tracing() -> dict[str, str]:
+    frames = os.environ.get(TRACEMALLOC)
+    return {"PYTHONTRACEMALLOC": frames} if frames else {}
+
+
 class EngineProcess:
     """One `kidp controller run` with a Deployment's flags, on loopback."""
 
@@ -130,7 +141,7 @@ class EngineProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                env={**os.environ, "RUNTIME_NAMESPACE": manifests.NAMESPACE},
+                env={**os.environ, "RUNTIME_NAMESPACE": manifests.NAMESPACE, **_tracing()},
             )  # fmt: skip
 
     async def wait_ready(self, http: aiohttp.ClientSession, timeout: float) -> None:
@@ -238,6 +249,27 @@ class Engines:
     def peak_rss_mib(self) -> dict[str, float]:
         return {e.name: measure.memory_mib(e.pid).get("VmHWM", 0.0) for e in self.all}
 
+    async def memory(self, timeout: float = 120) -> dict[str, Any]:
+        """Each process's memory as the kernel splits it (`measure.memory_detail_mib`),
+        then the report each writes on SIGUSR2 (`kidp_gitops.engine.memory`): how much
+        of it was freed memory (it gives that back) and, when the engines trace their
+        allocations (`TRACEMALLOC`), what holds it, by line."""
+        out: dict[str, Any] = {}
+        for e in self.all:
+            figures: dict[str, Any] = dict(measure.memory_detail_mib(e.pid))
+            if e.proc is not None and e.proc.poll() is None:
+                report = e.home / "data" / f"memory-{e.pid}.txt"
+                report.unlink(missing_ok=True)
+                os.kill(e.pid, signal.SIGUSR2)
+                for _ in range(int(timeout / 0.5)):  # the engine renames it into place
+                    if report.exists() or e.proc.poll() is not None:
+                        break  # (an engine of before the report ends on SIGUSR2)
+                    await asyncio.sleep(0.5)
+                if report.exists():
+                    figures["report"] = report.read_text().splitlines()
+            out[e.name] = figures
+        return out
+
 
 def control_plane_rss_mib(env: BenchEnv) -> dict[str, float]:
     pids = env.pids()
@@ -342,6 +374,9 @@ async def _run(
     shas = await seed(env, n)
     seed_s = time.monotonic() - began
     engine_start_s = await engines.start()
+    # What each process holds before any Flux object exists: its informers have listed
+    # (the N namespaces' ConfigMaps among them), it leads, nothing is reconciled yet.
+    at_start = {e.name: measure.memory_detail_mib(e.pid) for e in engines.all}
     settings.say(f"{label}: seeded in {seed_s:.1f}s, engines ready in {engine_start_s:.1f}s")
 
     ks_watch = await Watch(env.kube, KUSTOMIZATION, NAMESPACE).start()
@@ -417,6 +452,7 @@ async def _run(
         "ready_50pct_s": at(0.5),
         "ready_90pct_s": at(0.9),
         "engine_start_s": round(engine_start_s, 2),
+        "engine_memory_at_start_mib": at_start,
         "seed_s": round(seed_s, 1),
         "control_plane_settle_s": round(settle_s, 1),
         "others_cores_before": round(others_before, 2),
@@ -451,6 +487,8 @@ async def _run(
         except Exception as err:  # an engine that dies meanwhile must not lose the run
             result["steady_error"] = f"{type(err).__name__}: {err}"
             result["engines_exited"] = engines.exited()
+    # Last: a traced engine's report takes seconds of its CPU and memory of its own.
+    result["engine_memory_mib"] = await engines.memory()
     return result
 
 

@@ -19,7 +19,9 @@ The library is cel-expr-python: Python bindings of the reference C++ implementat
 (`'a,b'.split(',')`, `self.?status.orValue(…)`), compares numbers across types as
 cel-go is set up to, checks types with declared variables, and stops a comprehension
 past an iteration budget. It holds the GIL while it evaluates and its memory is not
-bounded, which is why evaluation happens in `worker` (see `evaluator`).
+bounded, which is why evaluation happens in `worker` (see `evaluator`). It is loaded on
+the first expression compiled (`_cel`), not on import: its shared libraries are 12 MiB of
+every engine process's memory, and most clusters set no CEL field at all.
 """
 
 from __future__ import annotations
@@ -27,9 +29,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from typing import Any, Literal
-
-from cel_expr_python import cel
-from cel_expr_python.ext import ext_encoders, ext_optional, ext_strings
 
 MAX_LENGTH = 4096
 """Longest expression accepted, in characters. Compiling runs on the event loop (once per
@@ -64,7 +63,13 @@ COMMIT_STATUS = Environment("commitStatus", ("event", "alert", "provider"), "str
 the commit status it sets."""
 ENVIRONMENTS = {e.name: e for e in (HEALTH, READY, RESOURCE_FILTER, COMMIT_STATUS)}
 
-_RESULT_TYPES = {"bool": cel.Type.BOOL, "string": cel.Type.STRING}
+
+@functools.cache
+def _cel() -> Any:
+    """The library, loaded on first use (the module docstring says why)."""
+    from cel_expr_python import cel
+
+    return cel
 
 
 class InvalidExpression(ValueError):
@@ -78,6 +83,9 @@ class EvaluationFailed(RuntimeError):
 
 @functools.cache
 def _environment(env: Environment) -> Any:
+    from cel_expr_python.ext import ext_encoders, ext_optional, ext_strings
+
+    cel = _cel()
     variables = {name: cel.Type.DYN for name in env.variables or ()}
     extensions = [ext_strings.ExtStrings(), ext_encoders.ExtEncoders(), ext_optional.ExtOptional()]
     return cel.NewEnv(variables=variables, extensions=extensions)
@@ -93,7 +101,8 @@ def _compiled(text: str, env: Environment) -> Any:
         program = _environment(env).compile(text, disable_check=env.variables is None)
     except RuntimeError as err:
         raise InvalidExpression(_clip(str(err).removeprefix("INVALID_ARGUMENT: "))) from None
-    if env.result is not None and program.return_type() != _RESULT_TYPES[env.result]:
+    types = {"bool": _cel().Type.BOOL, "string": _cel().Type.STRING}
+    if env.result is not None and program.return_type() != types[env.result]:
         raise InvalidExpression(
             f"the expression must return a {env.result}, not {program.return_type().name()}"
         )
@@ -113,7 +122,7 @@ def evaluate(text: str, env: Environment, data: dict[str, Any]) -> Any:
         value = program.eval(data=data)
     except RuntimeError as err:  # the iteration budget, a value it cannot convert
         raise EvaluationFailed(_clip(str(err))) from None
-    if value.type() == cel.Type.ERROR:
+    if value.type() == _cel().Type.ERROR:
         raise EvaluationFailed(_clip(str(value.value())))
     result = value.plain_value()
     if env.result == "bool" and not isinstance(result, bool):

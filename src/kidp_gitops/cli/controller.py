@@ -173,6 +173,7 @@ def run(
     """Run the controllers until SIGTERM."""
     from kidp_gitops.api import components
     from kidp_gitops.daemon import controller
+    from kidp_gitops.engine import tlsbuffers
     from kidp_gitops.engine.run import EngineOptions
     from kidp_gitops.proc.sandbox import Limits
     from kidp_gitops.runtime.tenancy import Lockdown
@@ -227,4 +228,5 @@ def run(
         dashboard_port=dashboard_port,
         dashboard_actions=dashboard_actions,
     )
+    tlsbuffers.shrink()  # before any connection: a process of its own (engine/tlsbuffers)
     asyncio.run(engine.run(handle_signals=True))

@@ -21,6 +21,7 @@ from aiohttp import web
 from kidp_gitops import __version__
 from kidp_gitops.api import components
 from kidp_gitops.api.components import Component
+from kidp_gitops.engine import memory
 from kidp_gitops.kube import KubeClient, RestMapper, load_config
 from kidp_gitops.kube.leader import LeaseTiming
 from kidp_gitops.proc import background, sandbox
@@ -215,6 +216,7 @@ class Engine:
             self._started.set()
             if handle_signals:
                 manager.stop_on_signals()
+                memory.report_on_signal(o.data_dir)  # SIGUSR2: where its memory goes
             await manager.run()
         finally:
             await events.flush()

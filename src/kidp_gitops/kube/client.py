@@ -304,22 +304,40 @@ class KubeClient:
     ) -> JSON:
         """GET a collection, following `continue` tokens; returns one list with every
         item and the resourceVersion of the first page (a consistent snapshot)."""
-        query = dict(params or {})
-        query["limit"] = str(page_size)
-        first = await self.get(path, query, accept)
-        items = list(first.get("items") or [])
-        token = first.get("metadata", {}).get("continue")
-        while token:
-            page = await self.get(path, {**query, "continue": token}, accept)
+        first: JSON = {}
+        items: list[JSON] = []
+        async for page in self.pages(path, params, page_size, accept):
+            first = first or page
             items.extend(page.get("items") or [])
-            token = page.get("metadata", {}).get("continue")
-            if self.max_items is not None and len(items) > self.max_items:
-                # A server someone else runs may page without end: a bounded client
-                # stops, as it stops reading a body past max_body.
-                raise ConnectionFailed(f"GET {path}: more than {self.max_items} items")
         first["items"] = items
         first.get("metadata", {}).pop("continue", None)
         return first
+
+    async def pages(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        page_size: int = 500,
+        accept: str = "application/json",
+    ) -> AsyncIterator[JSON]:
+        """The pages of a collection, one GET each, following `continue` tokens: all of
+        the first page's resourceVersion. For a reader that keeps a part of each page (an
+        informer's `keep`), so a collection is never held whole at once."""
+        query = dict(params or {})
+        query["limit"] = str(page_size)
+        page = await self.get(path, query, accept)
+        count = len(page.get("items") or [])
+        while True:
+            token = page.get("metadata", {}).get("continue")
+            yield page
+            if not token:
+                return
+            page = await self.get(path, {**query, "continue": token}, accept)
+            count += len(page.get("items") or [])
+            if self.max_items is not None and count > self.max_items:
+                # A server someone else runs may page without end: a bounded client
+                # stops, as it stops reading a body past max_body.
+                raise ConnectionFailed(f"GET {path}: more than {self.max_items} items")
 
     async def create(self, path: str, obj: JSON) -> JSON:
         return await self.request("POST", path, body=obj)

@@ -188,18 +188,23 @@ class Informer:
                 delay = min(delay * 2, 5.0)
 
     async def _relist(self) -> None:
-        listed = await self._client.list(self._path, self._selectors, accept=self._accept_list)
-        self.relists += 1
-        rv = str(listed.get("metadata", {}).get("resourceVersion", ""))
+        rv = ""
         fresh: dict[str, JSON] = {}
         refused: set[str] = set()
-        for obj in listed.get("items") or []:
-            if self._keep is None or self._keep(obj):
-                self._complete(obj)
-                fresh[object_key(obj)] = obj
-            else:
-                refused.add(object_key(obj))
-        listed.clear()  # the refused objects go now, not after the handlers ran
+        # Page by page: what `keep` refuses and what `transform` trims go before the next
+        # page comes, so a shard listing every managed Deployment of a cluster holds its
+        # share, not the whole list with every object's field sets.
+        pages = self._client.pages(self._path, self._selectors, accept=self._accept_list)
+        async for page in pages:
+            rv = rv or str(page.get("metadata", {}).get("resourceVersion", ""))
+            for obj in page.get("items") or []:
+                if self._keep is None or self._keep(obj):
+                    self._complete(obj)
+                    fresh[object_key(obj)] = obj
+                else:
+                    refused.add(object_key(obj))
+            page.clear()
+        self.relists += 1
         for key in [k for k in self._store if k in refused]:
             self._drop(key)
         left = [k for k in self._store if k not in fresh]

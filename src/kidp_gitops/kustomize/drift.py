@@ -10,7 +10,7 @@ protected object, reports it) without rebuilding.
 
 The informers hold whole objects (a change is compared field by field), so they are
 what the engine's memory grows with: they keep of `managedFields` only who wrote
-(`without_field_sets`; the take-over check asks no more), and in a shard (`owners`,
+(the cache's `without_field_sets`; the take-over check asks no more), and in a shard (`owners`,
 the shard's own Kustomizations) only the objects of its own Kustomizations — every
 shard watches every managed object, as the owner label is all they carry, and would
 otherwise hold all of them. An object whose Kustomization moves into the shard is
@@ -36,7 +36,7 @@ from typing import Any
 
 from kidp_gitops.kube.client import JSON
 from kidp_gitops.kube.compare import projection
-from kidp_gitops.kube.informer import EventType, Informer, without_field_sets
+from kidp_gitops.kube.informer import EventType, Informer
 from kidp_gitops.kube.mapper import RestMapper
 from kidp_gitops.kustomize.apply import OWNER_NAME, OWNER_NAMESPACE, POLICY
 from kidp_gitops.kustomize.inventory import ref_of
@@ -142,7 +142,6 @@ class DriftTracker:
                 resource,
                 label_selector=OWNER_NAME,
                 keep=self._ours if self._owners_cache is not None else None,
-                transform=without_field_sets,
             )
             self._informers[kind_key] = informer
             self._watch(informer, self._on_change)

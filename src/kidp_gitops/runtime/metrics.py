@@ -16,18 +16,20 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-RECONCILE_DURATION = Histogram(
+from kidp_gitops.runtime import objectmetrics
+
+# A series per reconciled object: held compactly (runtime/objectmetrics says why).
+RECONCILE_DURATION = objectmetrics.Histogram(
     "gotk_reconcile_duration_seconds",
     "How long a reconciliation of one object took.",
     ["kind", "name", "namespace"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
-CONDITION = Gauge(
+CONDITION = objectmetrics.Conditions(
     "gotk_reconcile_condition",
     "The current status of a condition of an object: 1 for the status it has.",
-    ["kind", "name", "namespace", "type", "status"],
 )
-SUSPEND = Gauge(
+SUSPEND = objectmetrics.Gauge(
     "gotk_suspend_status", "1 when the object is suspended.", ["kind", "name", "namespace"]
 )
 RECONCILE_TOTAL = Counter(
@@ -61,28 +63,19 @@ DRIFT_CORRECTIONS = Counter(
     ["kind", "name", "namespace"],
 )
 
-_STATUSES = ("True", "False", "Unknown", "Deleted")
-
 
 def record_conditions(
     kind: str, name: str, namespace: str, conditions: list[dict[str, str]]
 ) -> None:
     """Export each condition type with 1 on its current status and 0 on the others."""
     for cond in conditions:
-        current = cond.get("status", "Unknown")
-        for status in _STATUSES:
-            CONDITION.labels(kind, name, namespace, cond["type"], status).set(
-                1 if status == current else 0
-            )
+        CONDITION.set(kind, name, namespace, cond["type"], cond.get("status", "Unknown"))
 
 
 def record_deleted(kind: str, name: str, namespace: str, types: list[str]) -> None:
     """An object is gone: its conditions read Deleted, as Flux reports them."""
     for type_ in types:
-        for status in _STATUSES:
-            CONDITION.labels(kind, name, namespace, type_, status).set(
-                1 if status == "Deleted" else 0
-            )
+        CONDITION.set(kind, name, namespace, type_, "Deleted")
     SUSPEND.labels(kind, name, namespace).set(0)
 
 

@@ -31,6 +31,13 @@ nothing here. How to follow every Secret cheaply:
 At idle, each watch costs one request per ~5 minutes (its timeout) and no write. The
 data is read only when a reconcile builds; the resourceVersions held here let an
 interval or requested reconcile notice a change it was not told about (`versions`).
+
+Every process holds every Secret and ConfigMap of the namespaces it watches this way,
+its shard's or not (a reference is known only once an object naming it is), so each
+is held as its name, namespace and resourceVersion alone (`_identity`): half what its
+metadata takes (labels, annotations, uid, timestamps), ~0.6 KiB instead of ~1.3 KiB —
+at 10,000 namespaces (each with its `kube-root-ca.crt`) and 10,000 applied ConfigMaps,
+12 MiB instead of 24 in each process.
 """
 
 from __future__ import annotations
@@ -76,7 +83,11 @@ class References:
         for kind, field_selector in _FIELD_SELECTORS.items():
             resource = await mapper.resource("v1", kind)
             informers[kind] = cache.informer(
-                resource, namespace=namespace, field_selector=field_selector, metadata_only=True
+                resource,
+                namespace=namespace,
+                field_selector=field_selector,
+                metadata_only=True,
+                transform=_identity,
             )
         return cls(informers)
 
@@ -102,6 +113,13 @@ class References:
         controller.informer.add_indexer(INDEX, keys_of)
         for kind, informer in self._informers.items():
             controller.watch(informer, _changes(kind, informer, controller.informer, events))
+
+
+def _identity(obj: JSON) -> None:
+    """An informer's `transform`: of the metadata, only what `versions` and `_changes`
+    read (the module docstring says why)."""
+    meta = obj.get("metadata") or {}
+    obj["metadata"] = {k: meta[k] for k in ("name", "namespace", "resourceVersion") if k in meta}
 
 
 def _changes(kind: str, informer: Informer, owners: Informer, events: EventRecorder) -> KeyMapper:

@@ -19,7 +19,10 @@ Errors, caught by layer::
 Messages name files, key paths, age recipients and PGP fingerprints; never a decrypted
 value, the data key or a private key. Every call is synchronous and CPU-bound (PGP runs
 ``gpg`` in a throwaway GNUPGHOME, one per call or one per ``Keyring.session()``), so
-async callers use ``asyncio.to_thread``.
+async callers use ``asyncio.to_thread``. The ciphers (pyrage, cryptography) are loaded
+by the first call that needs them, not on import: every engine process imports this
+module to tell encrypted objects apart (`is_encrypted`), few ever decrypt, and the two
+libraries are 7.5 MiB of a process's memory.
 The file formats themselves live in :mod:`kidp_gitops.sops.fileformat`.
 """
 
@@ -38,10 +41,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-
-import pyrage  # type: ignore[import-untyped]
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kidp_gitops.goyaml import scalars
 from kidp_gitops.proc.run import Finished, TimedOut, run_sync
@@ -165,6 +164,13 @@ class Keyring:
         return f"Keyring({self.describe()})"
 
 
+def _pyrage() -> Any:
+    """pyrage, loaded by the first age key or payload (the module docstring says why)."""
+    import pyrage  # type: ignore[import-untyped]
+
+    return pyrage
+
+
 def _parse_age_keys(data: bytes, name: str) -> list[_AgeIdentity]:
     """An age key file: one identity per line; blank lines and ``#`` comments are skipped."""
     identities = []
@@ -179,7 +185,7 @@ def _parse_age_keys(data: bytes, name: str) -> list[_AgeIdentity]:
         if line.startswith("AGE-PLUGIN-"):
             raise KeyringError(name, f"line {number} is an age plugin identity (not supported)")
         try:
-            identity = pyrage.x25519.Identity.from_str(line)
+            identity = _pyrage().x25519.Identity.from_str(line)
         except Exception:  # pyrage raises its own IdentityError; the line is never echoed
             raise KeyringError(name, f"line {number} is not an age identity") from None
         identities.append(_AgeIdentity(str(identity.to_public()), identity))
@@ -277,7 +283,7 @@ def _open_age(slot: fileformat.KeySlot, keyring: Keyring) -> bytes | None:
     except binascii.Error:
         return None
     try:
-        opened = pyrage.decrypt(payload, [i.identity for i in keyring._age])
+        opened = _pyrage().decrypt(payload, [i.identity for i in keyring._age])
     except Exception:  # pyrage.DecryptError: no identity matches, or a malformed header
         return None
     return bytes(opened)
@@ -435,6 +441,8 @@ class _TreeDecryptor:
     ) -> None:
         self._metadata = metadata
         self._revealed = revealed
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._cipher = AESGCM(key)
         self._source = source
         self.mac = hashlib.sha512()
@@ -442,6 +450,8 @@ class _TreeDecryptor:
             self.mac.update(_MAC_ONLY_ENCRYPTED_INIT)
 
     def open(self, text: str, additional_data: str, what: str) -> Any:
+        from cryptography.exceptions import InvalidTag
+
         try:
             value = fileformat.EncryptedValue.parse(text)
         except fileformat.FormatError as err:

@@ -30,11 +30,11 @@ class CountingClient:
         self.items = items
         self.calls: list[str] = []
 
-    async def list(
+    async def pages(
         self, path: str, params: Mapping[str, str] | None = None, accept: str = ""
-    ) -> JSON:
+    ) -> AsyncIterator[JSON]:
         self.calls.append(f"list {path}")
-        return {
+        yield {
             "items": copy.deepcopy(self.items.get(path, [])),
             "metadata": {"resourceVersion": "1"},
         }

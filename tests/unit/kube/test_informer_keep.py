@@ -23,8 +23,8 @@ class Server:
         self.items = items
         self.events = list(events)
 
-    async def list(self, path: str, params: Mapping[str, str], accept: str) -> JSON:
-        return {"metadata": {"resourceVersion": "10"}, "items": copy.deepcopy(self.items)}
+    async def pages(self, path: str, params: Mapping[str, str], accept: str) -> AsyncIterator[JSON]:
+        yield {"metadata": {"resourceVersion": "10"}, "items": copy.deepcopy(self.items)}
 
     async def stream(
         self, path: str, params: Mapping[str, str], read_timeout: float, accept: str
@@ -127,3 +127,34 @@ async def test_without_field_sets_keeps_who_wrote_but_not_which_fields() -> None
     await inf._watch()
     assert all("fieldsV1" not in e for e in inf.objects()[0]["metadata"]["managedFields"])
     assert inf.objects()[0]["kind"] == "ConfigMap"
+
+
+class Paged(Server):
+    """A list in pages of two, as the API server pages a large collection; notes what
+    the pages handed out earlier still hold whenever the next one is asked for."""
+
+    def __init__(self, items: list[JSON]) -> None:
+        super().__init__(items)
+        self.earlier_still_held: list[int] = []
+
+    async def pages(self, path: str, params: Mapping[str, str], accept: str) -> AsyncIterator[JSON]:
+        given: list[JSON] = []
+        for start in range(0, len(self.items), 2):
+            self.earlier_still_held.append(sum(len(p.get("items") or []) for p in given))
+            page = {
+                "metadata": {"resourceVersion": "10"},
+                "items": copy.deepcopy(self.items[start : start + 2]),
+            }
+            given.append(page)
+            yield page
+
+
+async def test_a_list_in_pages_is_filtered_a_page_at_a_time() -> None:
+    items = [cm(f"o{i}", "one" if i % 3 == 0 else "two") for i in range(9)]
+    server = Paged(items)
+    inf, heard = informer(server, keep=ours, transform=without_field_sets)
+    await inf._relist()
+    assert sorted(o["metadata"]["name"] for o in inf.objects()) == ["o0", "o3", "o6"]
+    assert [name for _, name in heard] == ["o0", "o3", "o6"]
+    # No page waited for the next with its objects: the refused ones were gone already.
+    assert server.earlier_still_held == [0, 0, 0, 0, 0]

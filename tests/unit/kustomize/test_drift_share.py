@@ -5,7 +5,7 @@ own Kustomizations (every shard's watch sees every managed object); in any proce
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
 from kidp_gitops.kube.client import JSON, KubeClient
@@ -25,8 +25,8 @@ class Server:
     def __init__(self, items: list[JSON]) -> None:
         self.items = items
 
-    async def list(self, path: str, params: Mapping[str, str], accept: str) -> JSON:
-        return {"metadata": {"resourceVersion": "10"}, "items": copy.deepcopy(self.items)}
+    async def pages(self, path: str, params: Mapping[str, str], accept: str) -> AsyncIterator[JSON]:
+        yield {"metadata": {"resourceVersion": "10"}, "items": copy.deepcopy(self.items)}
 
 
 class Mapper:

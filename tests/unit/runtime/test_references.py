@@ -3,12 +3,15 @@ reconciler compares; informers fed by hand (their watch is proven on a real serv
 
 from __future__ import annotations
 
+import copy
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.informer import Informer
-from kidp_gitops.kube.mapper import Resource
+from kidp_gitops.kube.mapper import Resource, RestMapper
 from kidp_gitops.runtime import references
+from kidp_gitops.runtime.cache import InformerCache
 from kidp_gitops.runtime.controller import Controller
 from kidp_gitops.runtime.events import EventRecorder
 from kidp_gitops.runtime.reconcile import Request, Result
@@ -111,3 +114,51 @@ def test_versions_change_with_any_named_object_and_are_unknown_before_the_list()
     assert watched.versions([]) == ""
     secrets.synced.clear()
     assert watched.versions(names) is None
+
+
+class ListingServer:
+    """A list answer for every path, and watches that end at once."""
+
+    max_items: int | None = None
+
+    def __init__(self, items: list[JSON]) -> None:
+        self.items = items
+
+    async def pages(self, path: str, params: Any, accept: str) -> AsyncIterator[JSON]:
+        yield {"metadata": {"resourceVersion": "10"}, "items": copy.deepcopy(self.items)}
+
+
+class Mapper:
+    async def resource(self, api_version: str, kind: str) -> Resource:
+        return {"Secret": SECRET, "ConfigMap": CONFIGMAP}[kind]
+
+
+async def test_each_process_holds_a_name_namespace_and_version_of_each_object() -> None:
+    listed = {
+        "metadata": {
+            "name": "kube-root-ca.crt",
+            "namespace": "ns",
+            "resourceVersion": "7",
+            "uid": "0b9f…",
+            "creationTimestamp": "2026-12-07T04:01:00Z",
+            "labels": {"kustomize.toolkit.fluxcd.io/name": "apps"},
+            "annotations": {"kubernetes.io/description": "Contains a CA bundle…"},
+        }
+    }
+    cache = InformerCache(cast(KubeClient, ListingServer([listed])))
+    mapper = cast(RestMapper, Mapper())
+    watched = await references.References.of(cache, mapper)
+    # The Kustomization and HelmRelease controllers each ask: one informer per kind.
+    again = await references.References.of(cache, mapper)
+    assert len(cache._informers) == 2
+    assert again._informers == watched._informers
+    configmaps = watched._informers["ConfigMap"]
+    await configmaps._relist()
+    (held,) = configmaps.objects()
+    assert held == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "kube-root-ca.crt", "namespace": "ns", "resourceVersion": "7"},
+    }
+    watched._informers["Secret"].synced.set()
+    assert watched.versions(["ConfigMap/ns/kube-root-ca.crt"]) == "ConfigMap/ns/kube-root-ca.crt@7"
