@@ -41,15 +41,7 @@ class Variant:
 
 
 # What the tests alone use: devcluster's less those kept for a user's own repository.
-FOR_USERS = (
-    "serviceaccount-token-controller",
-    "statefulset-controller",
-    "daemonset-controller",
-    "cronjob-controller",
-    "disruption-controller",
-    "ttl-after-finished-controller",
-)
-KCM_TESTS = tuple(c for c in components.KCM_CONTROLLERS if c not in FOR_USERS)
+KCM_TESTS = tuple(c for c in components.KCM_CONTROLLERS if c not in components.KCM_FOR_USERS)
 # The writes no test reads from the audit log (tests/integration/audit.py readers look
 # at the objects kidp's processes write): the control plane's own bookkeeping of pods,
 # ReplicaSets, endpoints, nodes and namespaces, left out before the rule that records

@@ -46,6 +46,17 @@ AUDIT_LOG_MAX_MB = 200
 """The audit log is rotated past this size, one old file kept: a long-lived `kidp up`
 cluster must not fill the disk."""
 
+KCM_FOR_USERS = (
+    "serviceaccount-token-controller",
+    "statefulset-controller",
+    "daemonset-controller",
+    "cronjob-controller",
+    "disruption-controller",
+    "ttl-after-finished-controller",
+)
+"""What a user's repository on `kidp up` may hold and wait for (kstatus of each); no test
+needs them."""
+
 KCM_CONTROLLERS = (
     # Deployments roll out (their ReplicaSets and Pods: tests, `kidp up`, installs).
     "deployment-controller",
@@ -68,13 +79,7 @@ KCM_CONTROLLERS = (
     # A ResourceQuota gets its status (the example's quotas): without it, quota admission
     # refuses every create in the quota's namespace.
     "resourcequota-controller",
-    # What a user's repository on `kidp up` may hold and wait for (kstatus of each).
-    "serviceaccount-token-controller",
-    "statefulset-controller",
-    "daemonset-controller",
-    "cronjob-controller",
-    "disruption-controller",
-    "ttl-after-finished-controller",
+    *KCM_FOR_USERS,
 )
 """The controllers kube-controller-manager runs: what the tests and `kidp up` rely on, of
 the ~50 it runs by default. Left out, each for a reason: what needs a network, storage or

@@ -10,27 +10,9 @@ from typing import Any, cast
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.informer import EventType, Informer, without_field_sets
 from kidp_gitops.kube.mapper import Resource
+from tests.unit.kube.stubserver import Server
 
 CONFIGMAP = Resource("", "v1", "ConfigMap", "configmaps", True)
-
-
-class Server:
-    """A list answer and the events of one watch."""
-
-    max_items: int | None = None
-
-    def __init__(self, items: list[JSON], events: list[JSON] = ()) -> None:  # type: ignore[assignment]
-        self.items = items
-        self.events = list(events)
-
-    async def pages(self, path: str, params: Mapping[str, str], accept: str) -> AsyncIterator[JSON]:
-        yield {"metadata": {"resourceVersion": "10"}, "items": copy.deepcopy(self.items)}
-
-    async def stream(
-        self, path: str, params: Mapping[str, str], read_timeout: float, accept: str
-    ) -> AsyncIterator[JSON]:
-        for event in self.events:
-            yield copy.deepcopy(event)
 
 
 def cm(name: str, shard: str, rv: str = "1", **extra: Any) -> JSON:

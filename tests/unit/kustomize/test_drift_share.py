@@ -4,8 +4,6 @@ own Kustomizations (every shard's watch sees every managed object); in any proce
 
 from __future__ import annotations
 
-import copy
-from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
 from kidp_gitops.kube.client import JSON, KubeClient
@@ -14,19 +12,10 @@ from kidp_gitops.kube.mapper import Resource, RestMapper
 from kidp_gitops.kustomize.apply import OWNER_NAME, OWNER_NAMESPACE
 from kidp_gitops.kustomize.drift import DriftTracker
 from kidp_gitops.runtime.cache import InformerCache
+from tests.unit.kube.stubserver import Server
 
 KS = Resource("kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations", True)
 CONFIGMAP = Resource("", "v1", "ConfigMap", "configmaps", True)
-
-
-class Server:
-    max_items: int | None = None
-
-    def __init__(self, items: list[JSON]) -> None:
-        self.items = items
-
-    async def pages(self, path: str, params: Mapping[str, str], accept: str) -> AsyncIterator[JSON]:
-        yield {"metadata": {"resourceVersion": "10"}, "items": copy.deepcopy(self.items)}
 
 
 class Mapper:

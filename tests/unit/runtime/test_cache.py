@@ -3,27 +3,16 @@ per kind: fed by a stub server's list (the watch itself is proven on a real one)
 
 from __future__ import annotations
 
-import copy
-from collections.abc import AsyncIterator, Mapping
 from typing import cast
 
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.informer import without_field_sets
 from kidp_gitops.kube.mapper import Resource
 from kidp_gitops.runtime.cache import InformerCache
+from tests.unit.kube.stubserver import Server
 
 KS = Resource("kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations", True)
 HR = Resource("helm.toolkit.fluxcd.io", "v2", "HelmRelease", "helmreleases", True)
-
-
-class Server:
-    max_items: int | None = None
-
-    def __init__(self, items: list[JSON]) -> None:
-        self.items = items
-
-    async def pages(self, path: str, params: Mapping[str, str], accept: str) -> AsyncIterator[JSON]:
-        yield {"metadata": {"resourceVersion": "10"}, "items": copy.deepcopy(self.items)}
 
 
 def kustomization() -> JSON:
