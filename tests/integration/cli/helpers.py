@@ -97,13 +97,20 @@ async def synced_infrastructure(
     return repo
 
 
+def _as_in_a_terminal() -> None:
+    """A command typed in a terminal hears Ctrl-C. A suite started in the background (`cmd
+    &` in a script, as a CI runner may) ignores SIGINT, and every child inherits that, so
+    the Ctrl-C tests would wait for a command that never heard them."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def run_kidp(cluster: DevCluster, *args: str) -> asyncio.subprocess.Process:
     """`kidp` as a user runs it, in a process of its own, its input and output piped."""
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "NO_COLOR": "1"}
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kidp_gitops", *args,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=env,
+        stderr=asyncio.subprocess.PIPE, env=env, preexec_fn=_as_in_a_terminal,
     )  # fmt: skip
 
 
