@@ -19,6 +19,7 @@ No locks: the engine writes and scrapes them on its one event loop.
 
 from __future__ import annotations
 
+import abc
 import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -33,7 +34,7 @@ Key = tuple[str, ...]
 _go_float = cast(Callable[[float], str], floatToGoString)  # `le` as theirs writes it (untyped)
 
 
-class _Family:
+class _Family(abc.ABC):
     """One metric family in a registry; series keyed by their label values."""
 
     type: str
@@ -52,9 +53,9 @@ class _Family:
         if registry is not None:
             registry.register(self)
 
+    @abc.abstractmethod
     def _empty(self) -> None:
         """Set up the (empty) series."""
-        raise NotImplementedError
 
     def _key(self, values: Sequence[object]) -> Key:
         if len(values) != len(self.labelnames):
@@ -69,8 +70,9 @@ class _Family:
         self._samples(metric)
         return [metric]
 
+    @abc.abstractmethod
     def _samples(self, metric: Metric) -> None:
-        raise NotImplementedError
+        """Add each series' samples to `metric`, in prometheus_client's order."""
 
 
 class _GaugeSeries:

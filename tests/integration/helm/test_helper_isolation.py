@@ -75,6 +75,21 @@ def _hostile(namespace: str, value: str, timeout: str = "40s") -> dict[str, Any]
     return hr
 
 
+async def _release_hostile(
+    kube: KubeClient,
+    namespace: str,
+    git_repos: GitRepos,
+    http_git: GitHttpServer,
+    unique_repo: Callable[[str], str],
+    hostile: dict[str, Any],
+) -> None:
+    """The hostile chart's release in `namespace`, not waited for."""
+    files = _files(namespace)
+    await release(
+        kube, namespace, git_repos, http_git, unique_repo, files=files, hr=hostile, ready=None
+    )
+
+
 async def _failed_by_itself(kube: KubeClient, namespace: str, why: str) -> dict[str, Any]:
     def spent(obj: dict[str, Any]) -> bool:
         return int(obj["status"].get("installFailures") or 0) >= 3
@@ -119,16 +134,7 @@ async def test_a_chart_exhausting_memory_fails_itself_and_spares_the_tenant_in_f
         # kernel charges its page reclaim to the process as CPU time (seen in CI under
         # load: "took more than 10s of CPU time" before the heap reached the bound).
         hostile = _hostile(namespace, "hog", timeout="4m")
-        await release(
-            kube,
-            namespace,
-            git_repos,
-            http_git,
-            unique_repo,
-            files=_files(namespace),
-            hr=hostile,
-            ready=None,
-        )
+        await _release_hostile(kube, namespace, git_repos, http_git, unique_repo, hostile)
         failed = await _failed_by_itself(kube, namespace, "exhausted the memory bound")
         said = condition(failed)["message"]
         assert "the chart's templates exhausted the memory bound of the helm helper" in said
@@ -168,16 +174,7 @@ async def test_a_chart_rendering_without_end_fails_itself_within_its_render_boun
     ended = shared.ended
     async with namespaces.temporary(kube) as other:
         hostile = _hostile(namespace, "spin")
-        await release(
-            kube,
-            namespace,
-            git_repos,
-            http_git,
-            unique_repo,
-            files=_files(namespace),
-            hr=hostile,
-            ready=None,
-        )
+        await _release_hostile(kube, namespace, git_repos, http_git, unique_repo, hostile)
         await release(
             kube, other, git_repos, http_git, unique_repo, files=_files(other), ready=None
         )
