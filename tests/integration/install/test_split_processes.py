@@ -122,15 +122,19 @@ async def test_source_and_kustomize_as_separate_processes(
         )
         body = b'{"ref": "main"}'
         signature = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(
-                f"http://127.0.0.1:{notification.receiver_port}{obj['status']['webhookPath']}",
-                data=body,
-                headers={"X-Signature": signature},
-            ) as resp,
-        ):
-            assert resp.status == 200, await resp.text()
+        url = f"http://127.0.0.1:{notification.receiver_port}{obj['status']['webhookPath']}"
+
+        # The process finds the path in its informer, which may hear of the status a
+        # moment after this test did: until then the answer is 404, and nothing is done.
+        async def answered() -> tuple[int, str] | None:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(url, data=body, headers={"X-Signature": signature}) as resp,
+            ):
+                return None if resp.status == 404 else (resp.status, await resp.text())
+
+        status, text = await until(answered, 10, "the webhook server to know the path")
+        assert status == 200, text
 
         async def requested() -> bool:
             repo = await kube.get(f"{GIT.format(ns=ns)}/kidp-infrastructure")

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from kidp_gitops.engine.run import Engine
 from kidp_gitops.kube import KubeClient
 from tests.gitserver.keys import Certificate, server_tls
 from tests.integration.source.helpers import condition
@@ -116,6 +117,23 @@ async def wait_ready(
 
     what = f"{kind} {name} Ready={status} {reason or ''}"
     return await until_object(kube, f"{path}/{name}", check, timeout, what)
+
+
+async def served(engine: Engine, receiver: dict[str, Any], timeout: float = 10) -> str:
+    """The webhook path of `receiver` (as the test last read it), once the engine's webhook
+    server serves it. The server finds Receivers in the engine's informer, which hears of a
+    status write a moment after a watch of the test may have: a call in between is a 404."""
+    meta = receiver["metadata"]
+    assert engine.cache is not None, "the engine is not running"
+    informers = [i for i in engine.cache.informers() if i.resource.kind == "Receiver"]
+    seen = int(meta["resourceVersion"])  # etcd's revision: what the test read, or later
+
+    async def known() -> bool:
+        held = [i.get(meta["namespace"], meta["name"]) for i in informers]
+        return any(h and int(h["metadata"]["resourceVersion"]) >= seen for h in held)
+
+    await until(known, timeout, f"the engine's webhook server to know {meta['name']}")
+    return str(receiver["status"]["webhookPath"])
 
 
 async def events_of(kube: KubeClient, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from kidp_gitops.kube import KubeClient
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration.kustomize.helpers import KS, kustomization, setup_source
 from tests.integration.kustomize.helpers import wait_ready as wait_ks
-from tests.integration.notification.helpers import create, wait_ready
+from tests.integration.notification.helpers import create, served, wait_ready
 from tests.integration.source.helpers import create_secret, path, wait_revision
 
 pytestmark = pytest.mark.usefixtures("engine")
@@ -82,7 +82,7 @@ async def test_a_signed_github_push_is_applied_and_a_forged_one_is_refused(
         "v1",
     )
     receiver = await wait_ready(kube, namespace, "Receiver", "github", reason="Succeeded")
-    hook = receiver["status"]["webhookPath"]
+    hook = await served(engine, receiver)
     digest = hashlib.sha256(f"{token}github{namespace}".encode()).hexdigest()
     assert hook == f"/hook/{digest}"
     assert (
@@ -140,10 +140,8 @@ async def test_gitlab_and_generic_hmac_receivers_and_label_selection(
     for type_ in ("gitlab", "generic-hmac"):
         spec = {"type": type_, "secretRef": {"name": "token"}, "resources": [web]}
         await create(kube, namespace, "Receiver", type_, spec, "v1")
-    gitlab = (await wait_ready(kube, namespace, "Receiver", "gitlab"))["status"]["webhookPath"]
-    signed = (await wait_ready(kube, namespace, "Receiver", "generic-hmac"))["status"][
-        "webhookPath"
-    ]
+    gitlab = await served(engine, await wait_ready(kube, namespace, "Receiver", "gitlab"))
+    signed = await served(engine, await wait_ready(kube, namespace, "Receiver", "generic-hmac"))
 
     async def requested() -> dict[str, str | None]:
         found = {}

@@ -14,7 +14,7 @@ import pytest
 from kidp_gitops.api.wellknown import REQUESTED_AT
 from kidp_gitops.engine.run import Engine
 from kidp_gitops.kube import KubeClient
-from tests.integration.notification.helpers import create, events_of, wait_ready
+from tests.integration.notification.helpers import create, events_of, served, wait_ready
 from tests.integration.notification.test_receiver import post
 from tests.integration.source.helpers import create_secret, path
 from tests.integration.wait import until
@@ -60,7 +60,7 @@ async def test_only_the_objects_the_filters_accept_are_reconciled(
         "resourceFilter": "req.repositories.exists(r, r == res.metadata.name)",
     }
     await create(kube, namespace, "Receiver", "filtered", spec, "v1")
-    hook = (await wait_ready(kube, namespace, "Receiver", "filtered"))["status"]["webhookPath"]
+    hook = await served(engine, await wait_ready(kube, namespace, "Receiver", "filtered"))
 
     # `b` is listed by matchLabels and named in the body: only it is asked.
     body = json.dumps({"repositories": ["b", "c"]}).encode()
@@ -98,7 +98,7 @@ async def test_a_filter_that_does_not_compile_stalls_the_receiver(
         "resourceFilter": "res.metadata.name == 'a'",
     }
     await create(kube, namespace, "Receiver", "bad", spec, "v1")
-    hook = (await wait_ready(kube, namespace, "Receiver", "bad"))["status"]["webhookPath"]
+    hook = await served(engine, await wait_ready(kube, namespace, "Receiver", "bad"))
     receiver = f"/apis/notification.toolkit.fluxcd.io/v1/namespaces/{namespace}/receivers/bad"
     await kube.patch(receiver, {"spec": {"resourceFilter": "res.metadata.name"}})  # not a bool
     obj = await wait_ready(kube, namespace, "Receiver", "bad", "False", "InvalidCELExpression")

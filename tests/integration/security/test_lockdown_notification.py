@@ -31,6 +31,7 @@ from tests.integration.notification.helpers import (
     create,
     inbox,
     record_event,
+    served,
     wait_ready,
 )
 from tests.integration.security.helpers import assert_access_denied
@@ -176,7 +177,7 @@ async def test_a_receiver_reaches_no_other_namespace_under_lockdown(
     # Aimed at its own namespace, the Receiver works under the lockdown.
     await receiver(kube, home, "hook", [own])
     ready = await wait_ready(kube, home, "Receiver", "hook", reason="Succeeded")
-    hook = ready["status"]["webhookPath"]
+    hook = await served(engine, ready)
     status, text = await post_hook(engine, hook)
     assert status == 200, text
     assert await requested(kube, home)
@@ -204,6 +205,6 @@ async def test_without_lockdown_a_receiver_reaches_other_namespaces(
         kube, home, "cross", [{"kind": "GitRepository", "name": "repo", "namespace": other}]
     )
     ready = await wait_ready(kube, home, "Receiver", "cross", reason="Succeeded")
-    status, text = await post_hook(engine, ready["status"]["webhookPath"])
+    status, text = await post_hook(engine, await served(engine, ready))
     assert status == 200, text
     assert await requested(kube, other)
