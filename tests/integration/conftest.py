@@ -31,7 +31,7 @@ from tests.gitserver.fixtures import (
     unique_repo,
 )
 from tests.integration import blocking, controlplanes, namespaces
-from tests.integration.engines import Engines
+from tests.integration.engines import SUITE_LIMITS, Engines
 
 __all__ = ["git_repos", "http_git", "https_git", "mtls_git", "ssh_git", "unique_repo"]
 
@@ -229,6 +229,7 @@ async def engine(
             kubeconfig=str(installed.kubeconfig),
             metrics_port=0,
             artifact_port=0,
+            build_limits=SUITE_LIMITS,
         ),
         apps=[DashboardApp()],
     )

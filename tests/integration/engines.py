@@ -16,6 +16,13 @@ from kidp_gitops.engine.run import Engine, EngineOptions
 from kidp_gitops.proc import sandbox
 from kidp_gitops.runtime.tenancy import Lockdown
 
+SUITE_LIMITS = sandbox.Limits(memory=256 * sandbox.MiB)
+"""The build limits of every engine the tests run, as an operator of a small cluster sets
+them (`--build-memory-limit`): the tests' builds need a few tens of MiB, and a hostile
+chart reaches the Helm helper's bound (twice this) in a quarter of the time and memory
+that the default's 2 GiB takes, four times per test of it (tests/integration/helm/
+test_helper_isolation.py)."""
+
 
 class Engines:
     def __init__(self, cluster: DevCluster, data_dir: Path):
@@ -44,7 +51,7 @@ class Engines:
                 metrics_port=0,
                 artifact_port=0,
                 lockdown=lockdown or Lockdown(),
-                build_limits=build_limits or sandbox.Limits(),
+                build_limits=build_limits or SUITE_LIMITS,
                 watch_label_selector=watch_label_selector,
                 namespace=namespace,
             ),
@@ -60,7 +67,7 @@ class Engines:
             return
         engine, task = self._running
         self._running = None
-        sandbox.configure(sandbox.Limits())
+        sandbox.configure(SUITE_LIMITS)
         engine.stop()
         await asyncio.wait_for(task, 60)
 
