@@ -23,7 +23,6 @@ from typing import Any
 
 import yaml
 
-from kidp_gitops.api import resources
 from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.devcluster.cluster import free_port
 from kidp_gitops.install import manifests
@@ -160,51 +159,24 @@ def denied(log: Path) -> list[str]:
     return [line for line in log.read_text().splitlines() if "forbidden: User " in line]
 
 
-async def _items(kube: KubeClient, path: str) -> list[Any]:
-    """The objects listed at `path`; a kind whose storage is still starting (429, on a
-    control plane started for this test) is asked again."""
-
-    async def listed() -> tuple[list[Any]] | None:
-        try:
-            return ((await kube.get(path))["items"],)  # a tuple: true even when empty
-        except ApiError as err:
-            if err.status != 429:
-                raise
-            return None
-
-    (items,) = await until(listed, 30, f"a list of {path}")
-    return items
-
-
 async def delete_while_running(kube: KubeClient, *names: str) -> None:
-    """Delete the namespaces `names` while the test's processes still run, and wait until
-    their Flux objects are gone: the processes remove their finalizers, so none is left
-    for the next test's engine to finalize (its requests would count in that test). The
-    namespaces themselves end a few seconds later, unwaited: kube-controller-manager looks
-    again only 5 s after it found objects with finalizers in one."""
-    held: list[str] = []
+    """Retire the namespaces `names` (tests/integration/namespaces.py) while the test's
+    processes still run, and wait until their GitOps objects are gone: the processes
+    remove their finalizers, so none is left for the next test's engine to finalize (its
+    requests would count in that test)."""
     for name in names:
-        for info in resources.ALL:
-            listed = f"/apis/{info.api_version()}/namespaces/{name}/{info.plural}"
-            try:
-                items = await _items(kube, listed)
-            except ApiError as err:
-                if not err.not_found:  # a kind this cluster does not serve
-                    raise
-                continue
-            held += [f"{listed}/{obj['metadata']['name']}" for obj in items]
-    for name in names:
-        await namespaces.delete(kube, name)
+        await namespaces.retire(kube, name)
 
     async def gone() -> bool:
-        for path in held:
-            try:
-                await kube.get(path)
-            except ApiError as err:
-                if not err.not_found:
-                    raise
-                continue
-            return False
+        for name in names:
+            for info in namespaces.RETIRED:
+                listed = f"/apis/{info.api_version()}/namespaces/{name}/{info.plural}"
+                try:
+                    if (await kube.get(listed))["items"]:
+                        return False
+                except ApiError as err:
+                    if not err.not_found:  # a kind this cluster does not serve
+                        raise
         return True
 
-    await until(gone, 120, f"the Flux objects of {', '.join(names)} to be deleted")
+    await until(gone, 120, f"the GitOps objects of {', '.join(names)} to be deleted")

@@ -74,4 +74,4 @@ async def test_the_guides_lockdown_takes_effect(
         for started in (source, kustomize):
             assert denied(started.log) == [], f"{started.log}: {denied(started.log)}"
     finally:
-        await namespaces.delete(kube, tenant)
+        await namespaces.retire(kube, tenant)

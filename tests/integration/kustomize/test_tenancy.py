@@ -77,7 +77,7 @@ async def test_a_source_in_another_namespace_is_refused(
             e["reason"] == "AccessDenied" and e["type"] == "Warning" for e in events["items"]
         )
     finally:
-        await namespaces.delete(kube, tenant)
+        await namespaces.retire(kube, tenant)
 
 
 async def test_without_service_account_the_default_one_is_impersonated(

@@ -458,7 +458,7 @@ async def test_under_lockdown_a_generator_reads_no_other_namespace(
         await kube.create(KS.format(ns=tenant), reader)
         await wait_ready(kube, tenant, "reader", "False", "AccessDenied")
     finally:
-        await namespaces.delete(kube, tenant)
+        await namespaces.retire(kube, tenant)
 
 
 async def test_a_path_pattern_makes_one_artifact_per_directory(
