@@ -87,21 +87,22 @@ def layer(
     owned: Sequence[str],
     sticky: Sequence[str],
     only: Collection[str] | None = None,
+    plain: Path | None = None,
 ) -> Layer:
     """The tree, or the names `only` of it, as a layer blob at `out`; `owned` directories
     belong to the image user (uid/gid 65532), `sticky` ones are 1777. The tar stream goes
     straight into gzip, each hashed on its way (the diff_id and the digest): no
-    uncompressed copy on disk."""
-    with open(out, "wb") as raw:
+    uncompressed copy on disk, unless `plain` asks for one there."""
+    with open(out, "wb") as raw, open(plain or os.devnull, "wb") as copy:
         blob = _Hashing(raw)
         # No file name and time zero in the gzip header: the same tar, the same blob.
         with gzip.GzipFile(
             filename="", mode="wb", fileobj=blob.stream, mtime=0, compresslevel=COMPRESS_LEVEL
         ) as gz:
-            plain = _Hashing(gz)
-            with tarfile.open(fileobj=plain.stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            tarred = _Hashing(gz, copy if plain else None)
+            with tarfile.open(fileobj=tarred.stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                 unpacked = _add_tree(tar, _entries(rootfs, only), owned, sticky)
-    return Layer(out, blob.digest(), plain.digest(), blob.size, unpacked)
+    return Layer(out, blob.digest(), tarred.digest(), blob.size, unpacked)
 
 
 def _add_tree(
@@ -135,10 +136,12 @@ def _add_tree(
 
 
 class _Hashing:
-    """A write-only stream into `sink` that counts and hashes what passes through it."""
+    """A write-only stream into `sink` (and `copy`, when given) that counts and hashes
+    what passes through it."""
 
-    def __init__(self, sink: IO[bytes] | gzip.GzipFile) -> None:
+    def __init__(self, sink: IO[bytes] | gzip.GzipFile, copy: IO[bytes] | None = None) -> None:
         self.sink = sink
+        self.copy = copy
         self.sha256 = hashlib.sha256()
         self.size = 0
 
@@ -146,6 +149,8 @@ class _Hashing:
         self.sha256.update(data)
         self.size += len(data)
         self.sink.write(data)
+        if self.copy is not None:
+            self.copy.write(data)
         return len(data)
 
     def flush(self) -> None:

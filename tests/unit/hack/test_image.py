@@ -102,6 +102,16 @@ def test_a_layer_depends_on_the_content_only(tmp_path: Path) -> None:
     assert by_name["bin"].linkname == "usr/bin"
 
 
+def test_a_layers_plain_copy_is_the_tar_its_blob_compresses(tmp_path: Path) -> None:
+    root = tree(tmp_path / "tree", ["usr/bin/run.sh", "etc/passwd", "bin"], 1_000_000)
+    plain = tmp_path / "layer.tar"
+    with_copy = layout.layer(root, tmp_path / "a.tar.gz", [], ["tmp"], plain=plain)
+    without = layout.layer(root, tmp_path / "b.tar.gz", [], ["tmp"])
+    assert (with_copy.digest, with_copy.diff_id) == (without.digest, without.diff_id)
+    assert plain.read_bytes() == gzip.decompress(with_copy.path.read_bytes())
+    assert with_copy.diff_id == f"sha256:{hashlib.sha256(plain.read_bytes()).hexdigest()}"
+
+
 def test_a_layer_of_some_names_holds_them_and_the_directories_above(tmp_path: Path) -> None:
     names = ["usr/bin/python3", "opt/kidp/bin/kidp", "opt/kidp/lib/site/kidp/__init__.py"]
     root = tree(tmp_path / "tree", names, 1_000_000)
