@@ -40,9 +40,11 @@ lint: venv
 setup: system-packages venv controlplane helm helm-server registry flux s3
 
 # The engine's container image as an OCI image layout in dist/image/, without a container
-# daemon: Debian's packages, helm and the engine's wheel in one deterministic layer
-# (hack/image/). Its reference is printed; dist/image.json holds size and build time. An
-# unchanged tree reuses the cached layer (~/.cache/kidp-gitops/image/layers/).
+# daemon, in two deterministic layers (hack/image/): Debian's packages, helm and the
+# engine's dependencies (the base layer), then the engine's wheel installed over them (the
+# app layer). Its reference is printed; dist/image.json holds sizes and build times. Each
+# layer is cached by its inputs (~/.cache/kidp-gitops/image/layers/): a change to src/
+# alone rebuilds only the app layer.
 image: venv helm helm-server
 	PYTHONPATH=$(CURDIR) $(PY) -m hack.image.build
 

@@ -3,31 +3,30 @@
     python -m hack.image.build [--output DIR] [--rebuild] [--verify] [--wheel FILE]
 
 The steps: the engine's wheel (pip wheel, from this tree), helm (hack/helm/build.sh) and
-the engine's Helm helper (hack/helm/server/build.sh), then — unless the layer of these
-inputs is cached — Debian's packages (`debian`), the root filesystem (`rootfs`) and its
-layer (`layout`). The layer is cached under <cache>/image/layers/<key>, the key a hash
-of the inputs that make it: the wheel's bytes, helm's and the helper's bytes, this
-builder's sources (which name the Debian packages) and the pip that installs. So an
-unchanged tree does not rebuild, and a commit that changes no input (a README-only
-change still changes the wheel) reuses the layer. The config and manifest are written on
-every run: they carry the commit (revision) and its time (created).
+the engine's Helm helper (hack/helm/server/build.sh), then the image's two layers
+(`layers`), each unless cached: the base layer — Debian's packages (`debian`), the root
+filesystem (`rootfs`), the venv with the engine's dependencies (`venv`) — and the app
+layer, the engine's own package installed over it. They are cached under
+<cache>/image/layers/, each by a key of the inputs that make it: the base layer's holds
+the wheel's requirements, not its bytes, so a commit that changes only the engine's code
+rebuilds only the app layer (a few MB), and an unchanged tree rebuilds nothing. The
+config and manifest are written on every run (`layout`): they carry the commit
+(revision) and its time (created).
 
 What is not pinned: the Debian packages are the suite's current versions and the
 engine's Python dependencies the newest that its requirements allow, at the time the
-layer is built. Built twice from the same versions, the image is the same to the byte:
-`--verify` builds the layer again from the same .debs and the same dependency files (the
-layer's record names them; both are kept in the cache); /var/lib/dpkg/status and the
-venv's dist-info say which versions an image holds. Each layer's record also says what
-each phase of its build spent (`spent`).
+base layer is built. Built twice from the same versions, the image is the same to the
+byte: `--verify` builds both layers again from the same .debs and the same dependency
+files (the base layer's record names them; both are kept in the cache) and compares
+their digests; /var/lib/dpkg/status and the venv's dist-info say which versions an image
+holds. Each layer's record also says what each phase of its build spent (`spent`).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import datetime
-import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -35,11 +34,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-from hack.image import debian, layout, rootfs, spent
+from hack.image import layers, layout, rootfs
 from kidp_gitops.install import manifests
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,36 +60,11 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "kidp-gitops"
 
 
-# A layer's tree — ~21,000 files, 540 MB — is written, read and removed in memory when
-# /dev/shm has room: on this machine's ext4, unpacking that tree took 15-17 s of kernel
-# CPU at times (3 s on tmpfs). The layer's bytes do not depend on where it was built.
-SCRATCH = Path("/dev/shm")
-SCRATCH_ROOM = 2 << 30
-
-
-def scratch() -> str | None:
-    """The directory for a build's temporary tree: SCRATCH when it has room, else the
-    system's temporary directory (None)."""
-    try:
-        free = os.statvfs(SCRATCH)
-    except OSError:
-        return None
-    return str(SCRATCH) if free.f_bavail * free.f_frsize >= SCRATCH_ROOM else None
-
-
-def say(message: str) -> None:
-    print(f"[image] {message}", file=sys.stderr, flush=True)
-
-
 def _run(argv: list[str], cwd: Path | None = None) -> str:
     done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:3])} failed: {done.stderr.strip()[-2000:]}")
     return done.stdout
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def wheel(into: Path) -> Path:
@@ -130,121 +102,6 @@ def pip_wheel(into: Path) -> Path:
     return found[0]
 
 
-def layer_key(wheel_file: Path, helm_files: Sequence[Path]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(p.name for p in Path(__file__).parent.glob("*.py")):
-        h.update(name.encode() + b"\0" + (Path(__file__).parent / name).read_bytes())
-    h.update(_sha256(wheel_file).encode())
-    for helm_file in helm_files:
-        h.update(_sha256(helm_file).encode())
-    h.update(PIP_VERSION.encode())
-    return h.hexdigest()[:32]
-
-
-@contextlib.contextmanager
-def cache_lock(cache: Path) -> Iterator[None]:
-    """The build cache to this process alone: its apt lists and downloads, and the
-    layers' records. Two processes may ask at once (the pod test and the reproducibility
-    test of one `make test`); the second finds the first's layer."""
-    with open(cache / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-def build_layer(
-    key: str,
-    wheel_file: Path,
-    helm_files: Sequence[Path],
-    cache: Path,
-    layers: Path,
-    *,
-    lock: bool,
-    again: Mapping[str, Any] | None = None,
-) -> dict[str, object]:
-    """Build the layer of `key` into `layers` (the cache's, or another); returns its
-    record. Downloads come from the cache, under its lock when `lock` (a caller that
-    holds it says False). Debian's packages are the suite's current ones and the engine's
-    dependencies the newest its requirements allow, unless `again` (the record of a
-    layer built before) names the files to build from and the cache still holds them:
-    the same .debs and dependency files, so the two builds can be compared."""
-    layers.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
-    phases = spent.Spent()
-    apt = debian.Apt(cache / "apt")
-    with cache_lock(cache) if lock else contextlib.nullcontext(), phases("apt"):
-        debs = apt.kept(again["debs"]) if again and "debs" in again else None
-        if debs is None:
-            if again:
-                say("the .debs of the layer built before are not all in the cache")
-            say(f"resolving Debian {debian.SUITE} packages")
-            apt.update()
-            debs = apt.download(apt.resolve(debian.ROOTS, debian.CUT))
-        pip = pip_wheel(cache / "pip")
-    say(f"{len(debs)} packages; assembling the root filesystem")
-    with tempfile.TemporaryDirectory(prefix="kidp-image-", dir=scratch()) as tmp:
-        inputs = Path(tmp) / "inputs"
-        inputs.mkdir()
-        shutil.copy(wheel_file, inputs / wheel_file.name)
-        shutil.copy(pip, inputs / pip.name)
-        tree = Path(tmp) / "rootfs"
-        tree.mkdir()
-        dependencies = Path(tmp) / "wheels"
-        dependencies.mkdir()
-        wheels = again.get("wheels") if again else None
-        resolve = not (wheels and _copy_kept(cache / "wheels", wheels, dependencies))
-        engine = rootfs.Engine(
-            inputs / wheel_file.name, inputs / pip.name, cache / "pip-cache", dependencies, resolve
-        )
-        rootfs.assemble(tree, debs, helm_files, engine, phases)
-        installed = {f.name: _sha256(f) for f in sorted(dependencies.iterdir())}
-        if resolve:
-            _keep(dependencies, cache / "wheels")
-        say("writing the layer")
-        with phases("layer"):
-            blob = layout.layer(tree, Path(tmp) / "layer.tar.gz", rootfs.OWNED, ("tmp",))
-        shutil.move(blob.path, layers / f"{key}.tar.gz")
-        # The tree's own tmpfs-like files may be read-only to us: make them removable.
-        subprocess.run(["chmod", "-R", "u+w", str(tree)], check=False)
-    record: dict[str, object] = {
-        "digest": blob.digest,
-        "diff_id": blob.diff_id,
-        "size": blob.size,
-        "unpacked": blob.unpacked,
-        "seconds": round(time.monotonic() - start, 1),
-        "packages": {d.name: d.version for d in debs},
-        "debs": {d.path.name: d.sha256 for d in debs},
-        "wheels": installed,
-        "phases": phases.phases,
-    }
-    say(f"phases: {phases.summary()}")
-    (layers / f"{key}.json").write_text(json.dumps(record, indent=2, sort_keys=True))
-    return record
-
-
-def _copy_kept(kept: Path, wheels: Mapping[str, str], into: Path) -> bool:
-    """Copy the files `wheels` names from `kept` into `into`; False when one is missing
-    or is not the file it was."""
-    for name, digest in sorted(wheels.items()):
-        source = kept / name
-        if not source.is_file() or _sha256(source) != digest:
-            say(f"{name} is no longer in the cache: resolving the dependencies again")
-            return False
-        shutil.copyfile(source, into / name)
-    return True
-
-
-def _keep(wheels: Path, kept: Path) -> None:
-    """The dependencies a build resolved to, kept by file name (PyPI never replaces a
-    file): each written under a temporary name and renamed, so a reader sees whole
-    files only."""
-    kept.mkdir(parents=True, exist_ok=True)
-    for wheel_file in sorted(wheels.iterdir()):
-        if not (kept / wheel_file.name).exists():
-            partial = kept / f".{wheel_file.name}.{os.getpid()}"
-            shutil.copyfile(wheel_file, partial)
-            partial.rename(kept / wheel_file.name)
-
-
 def commit() -> tuple[str, str]:
     """HEAD's id and commit time (RFC 3339, UTC): the image's revision and creation."""
     revision = _run(["git", "rev-parse", "HEAD"], cwd=REPO).strip()
@@ -257,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make image", description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=REPO / "dist" / "image")
     parser.add_argument(
-        "--rebuild", action="store_true", help="build the layer again, even when cached"
+        "--rebuild", action="store_true", help="build the layers again, even when cached"
     )
     parser.add_argument(
         "--verify",
         action="store_true",
-        help="then build the layer a second time, elsewhere, and fail unless it is the same "
-        "to the byte",
+        help="then build both layers a second time, elsewhere, and fail unless they are the "
+        "same to the byte",
     )
     parser.add_argument(
         "--wheel",
@@ -278,32 +135,29 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="kidp-wheel-") as tmp:
         wheel_file = args.wheel or wheel(Path(tmp))
         version = wheel_file.name.split("-")[1]
-        # One build of the cache's layer at a time; the second process finds it built.
-        with cache_lock(cache):
-            helm_files = helm()
-            key = layer_key(wheel_file, helm_files)
-            record_file = cache / "layers" / f"{key}.json"
-            if record_file.exists() and not args.rebuild:
-                record = json.loads(record_file.read_text())
-                say(f"layer {key} cached")
-            else:
-                say(f"building layer {key}")
-                record = build_layer(
-                    key, wheel_file, helm_files, cache, cache / "layers", lock=False
-                )
+        # One build of the cache's layers at a time; the second process finds them built.
+        with layers.cache_lock(cache):
+            inputs = layers.Inputs(
+                wheel_file, layers.requirements(wheel_file), helm(), pip_wheel(cache / "pip")
+            )
+            built = layers.build(
+                inputs, cache, cache / "layers", lock=False, reuse=not args.rebuild
+            )
         if args.verify:
             # Into a directory of its own: the cache is locked only while this build
-            # reads the downloads, so a process that wants the cached layer (the pod
+            # reads the downloads, so a process that wants the cached layers (the pod
             # test) does not wait for the whole second build.
-            say("building the layer again, to compare")
+            layers.say("building the two layers again, to compare")
             with tempfile.TemporaryDirectory(prefix="kidp-image-verify-") as other:
-                second = build_layer(
-                    key, wheel_file, helm_files, cache, Path(other), lock=True, again=record
+                again = layers.build(
+                    inputs, cache, Path(other), lock=True, reuse=False, again=built[0]
                 )
-            if second["digest"] != record["digest"]:
-                say(f"not reproducible: {record['digest']} then {second['digest']}")
+            first = [r["digest"] for r in built]
+            second = [r["digest"] for r in again]
+            if first != second:
+                layers.say(f"not reproducible: {', '.join(first)} then {', '.join(second)}")
                 return 1
-            say(f"reproducible: built twice, {second['digest']} both times")
+            layers.say(f"reproducible: built twice, {' and '.join(first)} both times")
     revision, created = commit()
     annotations = {
         "org.opencontainers.image.created": created,
@@ -320,37 +174,51 @@ def main(argv: list[str] | None = None) -> int:
         working_dir=rootfs.DATA,
         annotations=annotations,
         created=created,
+        history=(
+            "Debian's packages, helm, the engine's dependencies",
+            f"kidp-gitops {version}",
+        ),
     )
     name, _, tag = manifests.IMAGE.rpartition(":")
     staging = args.output.with_name(args.output.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    blob_copy = staging.parent / f".{key}.tar.gz"
     staging.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(cache / "layers" / f"{key}.tar.gz", blob_copy)
-    blob = layout.Layer(
-        blob_copy,
-        str(record["digest"]),
-        str(record["diff_id"]),
-        int(str(record["size"])),
-        int(str(record["unpacked"])),
-    )
-    digest = layout.write(staging, blob, image, tag)
+    blobs = []
+    for record in built:
+        cached = layers.blob(cache / "layers", record)
+        copy = staging.parent / f".{cached.path.name}"
+        shutil.copyfile(cached.path, copy)
+        blobs.append(dataclasses.replace(cached, path=copy))
+    digest = layout.write(staging, blobs, image, tag)
     shutil.rmtree(args.output, ignore_errors=True)
     staging.rename(args.output)
+    base, app = built
     summary = {
         "reference": f"{name}:{tag}@{digest}",
         "layout": str(args.output),
-        "layer_key": key,
-        "compressed_bytes": record["size"],
-        "unpacked_bytes": record["unpacked"],
-        "layer_build_seconds": record["seconds"],
+        "layer_key": app["name"],
+        "compressed_bytes": base["size"] + app["size"],
+        "unpacked_bytes": base["unpacked"] + app["unpacked"],
+        "layer_build_seconds": round(base["seconds"] + app["seconds"], 1),
+        "layers": [
+            {
+                "key": r["name"],
+                "digest": r["digest"],
+                "compressed_bytes": r["size"],
+                "unpacked_bytes": r["unpacked"],
+                "build_seconds": r["seconds"],
+            }
+            for r in built
+        ],
         "seconds": round(time.monotonic() - start, 1),
     }
     (args.output.parent / "image.json").write_text(json.dumps(summary, indent=2) + "\n")
-    say(
-        f"{record['size'] / 1e6:.0f} MB compressed, {record['unpacked'] / 1e6:.0f} MB "
-        f"unpacked; layer built in {record['seconds']} s; this run {summary['seconds']} s"
-    )
+    for kind, r in zip(("base", "app"), built, strict=True):
+        layers.say(
+            f"{kind} layer: {r['size'] / 1e6:.1f} MB compressed, {r['unpacked'] / 1e6:.1f} MB "
+            f"unpacked, built in {r['seconds']} s"
+        )
+    layers.say(f"this run {summary['seconds']} s")
     print(summary["reference"])
     return 0
 

@@ -1,13 +1,16 @@
-"""A root filesystem as a one-layer OCI image, written as an image layout.
+"""Root filesystem trees as layers of an OCI image, written as an image layout.
 
-    layer(rootfs, out) -> Layer                  the tree as a gzip tarball, deterministic
-    write(directory, layer, image) -> digest     oci-layout, index.json, blobs/sha256/…
+    layer(tree, out, owned, sticky, names) -> Layer     a tree, or some of its names, as a
+                                                        gzip tarball, deterministic
+    write(directory, layers, image, ref) -> digest      oci-layout, index.json, blobs/sha256/…
 
 The tarball depends on the tree's content only: entries in sorted order, time zero, owner
 root (the image user's home and data directory are its own), modes 0755 or 0644 for
 files and directories (1777 for /tmp), no user or group names, gzip without a name or
-time. Regular files go through `storage.artifacts.add_file`, the one way our tarballs
-hold a file.
+time. A layer of some names (the app layer: what the engine's install added over the
+base layer) holds those and the directories above them, with the same rules, so it
+unpacks over the layer below as it was built over it. Regular files go through
+`storage.artifacts.add_file`, the one way our tarballs hold a file.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import json
 import os
 import shutil
 import tarfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
@@ -29,9 +32,10 @@ from kidp_gitops.storage.artifacts import add_file
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
-# zlib's level 4, the fastest of its lazy-matching levels. Over the layer's 568 MB tar
-# (2026-12-07): level 6 (gzip's default) 165.3 MB in 13.3 CPU-s, level 4 171.6 MB (+4 %)
-# in 6.2, level 1 187.2 MB (+13 %) in 4.3, level 9 163.9 MB in 45.4. A runtime reads any.
+# zlib's level 4, the fastest of its lazy-matching levels. Over the image's 568 MB tar, one
+# layer then (2026-12-07): level 6 (gzip's default) 165.3 MB in 13.3 CPU-s, level 4
+# 171.6 MB (+4 %) in 6.2, level 1 187.2 MB (+13 %) in 4.3, level 9 163.9 MB in 45.4. A
+# runtime reads any.
 COMPRESS_LEVEL = 4
 
 
@@ -46,7 +50,7 @@ class Layer:
 
 @dataclass(frozen=True)
 class Image:
-    """What the config and the annotations say."""
+    """What the config and the annotations say; `history` what made each layer, in order."""
 
     user: str
     entrypoint: Sequence[str]
@@ -54,42 +58,62 @@ class Image:
     working_dir: str
     annotations: Mapping[str, str]
     created: str
+    history: Sequence[str]
 
 
-def _entries(rootfs: Path) -> Iterator[tuple[str, Path]]:
-    """Every path under `rootfs`, relative, sorted as tar readers expect (a directory
-    before its content)."""
-    names: list[str] = []
-    for directory, dirs, files in os.walk(rootfs):
-        base = os.path.relpath(directory, rootfs)
-        for name in dirs + files:
-            names.append(name if base == "." else f"{base}/{name}")
+def _entries(rootfs: Path, only: Collection[str] | None) -> Iterator[tuple[str, Path]]:
+    """Every path under `rootfs`, or those of `only` and the directories above them,
+    relative, sorted as tar readers expect (a directory before its content)."""
+    names: set[str] = set()
+    if only is None:
+        for directory, dirs, files in os.walk(rootfs):
+            base = os.path.relpath(directory, rootfs)
+            for name in dirs + files:
+                names.add(name if base == "." else f"{base}/{name}")
+    else:
+        for name in only:
+            names.add(name)
+            parent = os.path.dirname(name)
+            while parent:
+                names.add(parent)
+                parent = os.path.dirname(parent)
     for name in sorted(names):
         yield name, rootfs / name
 
 
-def layer(rootfs: Path, out: Path, owned: Sequence[str], sticky: Sequence[str]) -> Layer:
-    """The tree as a layer blob at `out`; `owned` directories belong to the image user
-    (uid/gid 65532), `sticky` ones are 1777. The tar stream goes straight into gzip,
-    each hashed on its way (the diff_id and the digest): no uncompressed copy on disk."""
-    with open(out, "wb") as raw:
+def layer(
+    rootfs: Path,
+    out: Path,
+    owned: Sequence[str],
+    sticky: Sequence[str],
+    only: Collection[str] | None = None,
+    plain: Path | None = None,
+) -> Layer:
+    """The tree, or the names `only` of it, as a layer blob at `out`; `owned` directories
+    belong to the image user (uid/gid 65532), `sticky` ones are 1777. The tar stream goes
+    straight into gzip, each hashed on its way (the diff_id and the digest): no
+    uncompressed copy on disk, unless `plain` asks for one there."""
+    with open(out, "wb") as raw, open(plain or os.devnull, "wb") as copy:
         blob = _Hashing(raw)
         # No file name and time zero in the gzip header: the same tar, the same blob.
         with gzip.GzipFile(
             filename="", mode="wb", fileobj=blob.stream, mtime=0, compresslevel=COMPRESS_LEVEL
         ) as gz:
-            plain = _Hashing(gz)
-            with tarfile.open(fileobj=plain.stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                unpacked = _add_tree(tar, rootfs, owned, sticky)
-    return Layer(out, blob.digest(), plain.digest(), blob.size, unpacked)
+            tarred = _Hashing(gz, copy if plain else None)
+            with tarfile.open(fileobj=tarred.stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                unpacked = _add_tree(tar, _entries(rootfs, only), owned, sticky)
+    return Layer(out, blob.digest(), tarred.digest(), blob.size, unpacked)
 
 
 def _add_tree(
-    tar: tarfile.TarFile, rootfs: Path, owned: Sequence[str], sticky: Sequence[str]
+    tar: tarfile.TarFile,
+    entries: Iterable[tuple[str, Path]],
+    owned: Sequence[str],
+    sticky: Sequence[str],
 ) -> int:
-    """Every entry of `rootfs` into `tar`; returns the bytes of file content."""
+    """Each of `entries` into `tar`; returns the bytes of file content."""
     unpacked = 0
-    for name, full in _entries(rootfs):
+    for name, full in entries:
         if full.is_symlink():
             info = tarfile.TarInfo(name)
             info.type = tarfile.SYMTYPE
@@ -112,10 +136,12 @@ def _add_tree(
 
 
 class _Hashing:
-    """A write-only stream into `sink` that counts and hashes what passes through it."""
+    """A write-only stream into `sink` (and `copy`, when given) that counts and hashes
+    what passes through it."""
 
-    def __init__(self, sink: IO[bytes] | gzip.GzipFile) -> None:
+    def __init__(self, sink: IO[bytes] | gzip.GzipFile, copy: IO[bytes] | None = None) -> None:
         self.sink = sink
+        self.copy = copy
         self.sha256 = hashlib.sha256()
         self.size = 0
 
@@ -123,6 +149,8 @@ class _Hashing:
         self.sha256.update(data)
         self.size += len(data)
         self.sink.write(data)
+        if self.copy is not None:
+            self.copy.write(data)
         return len(data)
 
     def flush(self) -> None:
@@ -136,13 +164,16 @@ class _Hashing:
         return f"sha256:{self.sha256.hexdigest()}"
 
 
-def write(directory: Path, blob: Layer, image: Image, ref_name: str) -> str:
-    """The image layout in `directory` (which must not exist); returns the manifest's
-    digest."""
+def write(directory: Path, layers: Sequence[Layer], image: Image, ref_name: str) -> str:
+    """The image layout in `directory` (which must not exist), its `layers` in order, the
+    lowest first (their files are moved into it); returns the manifest's digest."""
+    if len(layers) != len(image.history):
+        raise ValueError("one history entry for each layer")
     blobs = directory / "blobs" / "sha256"
     blobs.mkdir(parents=True)
     (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    shutil.move(blob.path, blobs / blob.digest.removeprefix("sha256:"))
+    for blob in layers:
+        shutil.move(blob.path, blobs / blob.digest.removeprefix("sha256:"))
     config = {
         "created": image.created,
         "architecture": "amd64",
@@ -154,15 +185,21 @@ def write(directory: Path, blob: Layer, image: Image, ref_name: str) -> str:
             "WorkingDir": image.working_dir,
             "Labels": dict(image.annotations),
         },
-        "rootfs": {"type": "layers", "diff_ids": [blob.diff_id]},
-        "history": [{"created": image.created, "created_by": "make image (hack/image)"}],
+        "rootfs": {"type": "layers", "diff_ids": [blob.diff_id for blob in layers]},
+        "history": [
+            {"created": image.created, "created_by": f"make image (hack/image): {made}"}
+            for made in image.history
+        ],
     }
     config_digest, config_size = _put(blobs, config)
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": {"mediaType": CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config_size},
-        "layers": [{"mediaType": LAYER_MEDIA_TYPE, "digest": blob.digest, "size": blob.size}],
+        "layers": [
+            {"mediaType": LAYER_MEDIA_TYPE, "digest": blob.digest, "size": blob.size}
+            for blob in layers
+        ],
         "annotations": dict(image.annotations),
     }
     manifest_digest, manifest_size = _put(blobs, manifest)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hack.image.build import scratch as scratch_dir
+from hack.image.layers import scratch as scratch_dir
 
 from tests.integration import controlplanes
 
@@ -46,7 +46,7 @@ def engine_wheel(pytestconfig: pytest.Config) -> Path:
 @pytest.fixture
 def scratch() -> Iterator[Path]:
     """A directory removed after the test, in memory when there is room (as `make image`
-    builds its tree: hack.image.build.scratch): the image's unpacked tree, ~21,000 files,
+    builds its tree: hack.image.layers.scratch): the image's unpacked tree, ~21,000 files,
     cost 15 s of kernel CPU on this machine's disk at times, 3 s in memory."""
     with tempfile.TemporaryDirectory(prefix="kidp-test-", dir=scratch_dir()) as directory:
         yield Path(directory)

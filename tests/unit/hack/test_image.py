@@ -1,17 +1,20 @@
-"""`make image`'s pure parts: the dependency choice of apt's output, merged /usr, and a
-layer that depends on the tree's content only."""
+"""`make image`'s pure parts: the dependency choice of apt's output, merged /usr, a layer
+that depends on the tree's content only, the app layer's names over the base layer's
+tree, and an image layout of two layers."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
-from hack.image import debian, layout, spent
+import pytest
+from hack.image import debian, layout, spent, venv
 
 APT_CACHE_DEPENDS = """\
 ca-certificates
@@ -97,6 +100,98 @@ def test_a_layer_depends_on_the_content_only(tmp_path: Path) -> None:
     assert by_name["etc/passwd"].mode == 0o644
     assert by_name["bin"].issym()
     assert by_name["bin"].linkname == "usr/bin"
+
+
+def test_a_layers_plain_copy_is_the_tar_its_blob_compresses(tmp_path: Path) -> None:
+    root = tree(tmp_path / "tree", ["usr/bin/run.sh", "etc/passwd", "bin"], 1_000_000)
+    plain = tmp_path / "layer.tar"
+    with_copy = layout.layer(root, tmp_path / "a.tar.gz", [], ["tmp"], plain=plain)
+    without = layout.layer(root, tmp_path / "b.tar.gz", [], ["tmp"])
+    assert (with_copy.digest, with_copy.diff_id) == (without.digest, without.diff_id)
+    assert plain.read_bytes() == gzip.decompress(with_copy.path.read_bytes())
+    assert with_copy.diff_id == f"sha256:{hashlib.sha256(plain.read_bytes()).hexdigest()}"
+
+
+def test_a_layer_of_some_names_holds_them_and_the_directories_above(tmp_path: Path) -> None:
+    names = ["usr/bin/python3", "opt/kidp/bin/kidp", "opt/kidp/lib/site/kidp/__init__.py"]
+    root = tree(tmp_path / "tree", names, 1_000_000)
+    added = ["opt/kidp/bin/kidp", "opt/kidp/lib/site/kidp", "opt/kidp/lib/site/kidp/__init__.py"]
+    app = layout.layer(root, tmp_path / "app.tar.gz", ["data"], ["tmp"], added)
+    full = layout.layer(root, tmp_path / "full.tar.gz", ["data"], ["tmp"])
+    with tarfile.open(app.path) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    with tarfile.open(full.path) as tar:
+        everything = {m.name: m for m in tar.getmembers()}
+    parents = ["opt", "opt/kidp", "opt/kidp/bin", "opt/kidp/lib", "opt/kidp/lib/site"]
+    assert list(members) == sorted([*parents, *added])
+    # Each entry as the whole tree's layer has it: unpacked over the base layer, the
+    # directories above the new files stay what they were.
+    for name, member in members.items():
+        theirs = everything[name]
+        assert (member.type, member.mode, member.uid, member.mtime) == (
+            theirs.type,
+            theirs.mode,
+            theirs.uid,
+            theirs.mtime,
+        )
+    files = ["opt/kidp/bin/kidp", "opt/kidp/lib/site/kidp/__init__.py"]
+    assert app.unpacked == sum(len(f"content of {n}") for n in files)
+
+
+def test_the_app_layer_only_adds_to_the_base_layers_tree(tmp_path: Path) -> None:
+    root = tree(tmp_path, ["usr/bin/python3", "opt/kidp/lib/site/"], 1_000_000)
+    before = venv.snapshot(root)
+    (root / "opt/kidp/lib/site/kidp").mkdir()
+    (root / "opt/kidp/lib/site/kidp/__init__.py").write_text("")
+    (root / "opt/kidp/bin").mkdir()
+    (root / "opt/kidp/bin/kidp").symlink_to("../lib/site/kidp/__init__.py")
+    assert venv.added(before, venv.snapshot(root)) == [
+        "opt/kidp/bin",
+        "opt/kidp/bin/kidp",
+        "opt/kidp/lib/site/kidp",
+        "opt/kidp/lib/site/kidp/__init__.py",
+    ]
+    # A changed or removed file of the base layer would need a copy or a whiteout.
+    (root / "usr/bin/python3").write_text("another python")
+    with pytest.raises(RuntimeError, match="usr/bin/python3"):
+        venv.added(before, venv.snapshot(root))
+    (root / "usr/bin/python3").unlink()
+    with pytest.raises(RuntimeError, match="usr/bin/python3"):
+        venv.added(before, venv.snapshot(root))
+
+
+def test_an_image_layout_lists_its_layers_lowest_first(tmp_path: Path) -> None:
+    base = layout.layer(tree(tmp_path / "base", ["etc/passwd"], 0), tmp_path / "b", [], [])
+    app = layout.layer(tree(tmp_path / "app", ["opt/kidp"], 0), tmp_path / "a", [], [])
+    image = layout.Image(
+        user="65532:65532",
+        entrypoint=["/opt/kidp/bin/kidp"],
+        env=[],
+        working_dir="/data",
+        annotations={},
+        created="2026-12-07T00:00:00Z",
+        history=("the base", "the engine"),
+    )
+    out = tmp_path / "layout"
+    digest = layout.write(out, [base, app], image, "v0.1.0")
+
+    def blob(digest: str) -> bytes:
+        return (out / "blobs/sha256" / digest.removeprefix("sha256:")).read_bytes()
+
+    manifest = json.loads(blob(digest))
+    config = json.loads(blob(manifest["config"]["digest"]))
+    assert [(e["digest"], e["size"]) for e in manifest["layers"]] == [
+        (base.digest, base.size),
+        (app.digest, app.size),
+    ]
+    assert config["rootfs"]["diff_ids"] == [base.diff_id, app.diff_id]
+    assert [h["created_by"] for h in config["history"]] == [
+        "make image (hack/image): the base",
+        "make image (hack/image): the engine",
+    ]
+    assert hashlib.sha256(blob(app.digest)).hexdigest() == app.digest.removeprefix("sha256:")
+    with pytest.raises(ValueError, match="history"):
+        layout.write(tmp_path / "other", [base], image, "v0.1.0")
 
 
 def test_a_second_build_takes_the_debs_the_first_used_or_none(tmp_path: Path) -> None:
