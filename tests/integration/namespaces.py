@@ -6,8 +6,10 @@ applied, a HelmRelease uninstalls its release — which ends every piece of work
 namespace gave them. What else it holds (ConfigMaps, Deployments, their kwok pods) stays,
 inert, until the run's control plane goes. Deleting the namespace itself costs
 kube-controller-manager a deletecollection and a list of every namespaced resource, 47
-with kidp's CRDs, and again 5 s later when finalizers held it: two thirds of all the
-requests the API servers served in a run of the suite (74,000 of 110,000). A test about
+with kidp's CRDs, per pass, and another pass while content is left: two thirds of all
+the requests the API servers served in a run of the suite (74,000 of 110,000). And it
+takes up a deleted namespace only 5 s after the delete, always (so that every API server
+of a cluster has seen it): a test that waited for its namespace to go waited that too. A test about
 deleting a namespace deletes its own.
 """
 
