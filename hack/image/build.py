@@ -15,11 +15,13 @@ config and manifest are written on every run (`layout`): they carry the commit
 
 What is not pinned: the Debian packages are the suite's current versions and the
 engine's Python dependencies the newest that its requirements allow, at the time the
-base layer is built. Built twice from the same versions, the image is the same to the
-byte: `--verify` builds both layers again from the same .debs and the same dependency
-files (the base layer's record names them; both are kept in the cache) and compares
-their digests; /var/lib/dpkg/status and the venv's dist-info say which versions an image
-holds. Each layer's record also says what each phase of its build spent (`spent`).
+base layer is built. A cached base layer keeps them until its key changes: `--rebuild`
+takes Debian's security fixes and new releases on PyPI. Built twice from the same
+versions, the image is the same to the byte: `--verify` builds both layers again from
+the same .debs and the same dependency files (the base layer's record names them; both
+are kept in the cache) and compares their digests; /var/lib/dpkg/status and the venv's
+dist-info say which versions an image holds. Each layer's record also says what each
+phase of its build spent (`spent`).
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from hack.image import debian, layout, rootfs, spent, venv
+from kidp_gitops.storage import artifacts
 
 Record = dict[str, Any]
 
@@ -107,11 +108,14 @@ def _sha256(path: Path) -> str:
 
 def _key(kind: str, inputs: Inputs, *parts: str) -> str:
     """A hash of `parts` and of what makes either layer: this builder's sources (the
-    Debian packages, the install's and the bytecode's options) and pip's wheel."""
+    Debian packages, the install's and the bytecode's options), the engine's module
+    that writes each file into a layer (`layout` uses it: its modes and times are the
+    layer's bytes) and pip's wheel."""
     h = hashlib.sha256(kind.encode() + b"\0")
     here = Path(__file__).parent
     for name in sorted(p.name for p in here.glob("*.py")):
         h.update(name.encode() + b"\0" + (here / name).read_bytes())
+    h.update(Path(artifacts.__file__).read_bytes())
     h.update(_sha256(inputs.pip).encode())
     for part in parts:
         h.update(part.encode() + b"\0")
@@ -210,6 +214,8 @@ def _build_base(
     installed = {f.name: _sha256(f) for f in sorted(pip.wheels.iterdir())}
     if resolve:
         _keep(pip.wheels, cache / "wheels")
+    if not plain:  # a plain tar of this key from before (`--rebuild`) is not this layer
+        (into / f"{name}.tar").unlink(missing_ok=True)
     with _keep_plain(into, name) if plain else contextlib.nullcontext() as copy:
         record = _write(name, into, tree, None, phases, start, copy)
     record.update(

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from kidp_gitops.kube import KubeClient
+from tests.integration import namespaces
 from tests.integration.image.helpers import (
     create,
     dockerconfigjson,
@@ -317,7 +318,7 @@ async def test_cross_namespace_policy_needs_access_from(
         allowed = await wait_ready(kube, "ImagePolicy", other, "base")
         assert allowed["status"]["latestRef"]["tag"] == "1.1.0"
     finally:
-        await kube.delete(f"/api/v1/namespaces/{other}")
+        await namespaces.retire(kube, other)
 
 
 async def test_digest_reflection_through_the_token_flow(

@@ -163,11 +163,12 @@ async def delete_while_running(kube: KubeClient, *names: str) -> None:
     """Retire the namespaces `names` (tests/integration/namespaces.py) while the test's
     processes still run, and wait until their GitOps objects are gone: the processes
     remove their finalizers, so none is left for the next test's engine to finalize (its
-    requests would count in that test)."""
-    for name in names:
-        await namespaces.retire(kube, name)
+    requests would count in that test). Retired again at each look: a Kustomization
+    applying as the first retire ran may have put a GitOps object back."""
 
     async def gone() -> bool:
+        for name in names:
+            await namespaces.retire(kube, name)
         for name in names:
             for info in namespaces.RETIRED:
                 listed = f"/apis/{info.api_version()}/namespaces/{name}/{info.plural}"

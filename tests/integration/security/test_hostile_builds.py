@@ -1,5 +1,5 @@
-"""Hostile repository content stays bounded (issue 12): on an engine with low build
-limits (512 MiB of memory per build, 1 MiB per file), an alias bomb in a manifest, an
+"""Hostile repository content stays bounded (issue 12): on an engine with build limits of
+its own (512 MiB of memory per build, 1 MiB per file), an alias bomb in a manifest, an
 alias bomb and deep nesting in kustomization.yaml, and a file over the size limit each
 end Ready=False, reason BuildFailed, naming the file (or what stopped it), within the
 Kustomization's timeout plus a margin; nothing is applied; and another tenant's

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from kidp_gitops.engine.run import Engine
-from kidp_gitops.kube import ApiError, KubeClient
+from kidp_gitops.kube import KubeClient
 from kidp_gitops.runtime.tenancy import Lockdown
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration import namespaces
@@ -126,19 +126,6 @@ async def _probe(
     await wait_ready(kube, victim, "a", revision=revision)
     cm = await kube.get(f"/api/v1/namespaces/{victim}/configmaps/private")
     assert cm["data"]["v"] == "rotated"
-
-
-async def _namespace(kube: KubeClient, name: str) -> str:
-    await kube.create("/api/v1/namespaces", {"metadata": {"name": name}})
-    return name
-
-
-async def _delete(kube: KubeClient, name: str) -> None:
-    try:
-        await kube.delete(f"/api/v1/namespaces/{name}")
-    except ApiError as err:
-        if not err.not_found:
-            raise
 
 
 async def test_refused_with_flux_defaults(
