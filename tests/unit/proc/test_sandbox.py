@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,6 +81,30 @@ def test_input_is_read_only_and_writable_dirs_are_not(tmp_path: Path) -> None:
     run(["/bin/sh", "-c", script], given, readable=[given], writable=[out])
     assert not (given / "new").exists()
     assert (out / "new").read_text() == "y\n"
+
+
+def test_any_path_name_is_given_and_a_given_file_alone(tmp_path: Path) -> None:
+    """Names the mount table must escape (a space, a tab, a backslash), a file given
+    alone (not its directory), and paths under /tmp and /dev/shm, where the child has a
+    /tmp of its own and the host keeps scratch: each reachable, and only what was given."""
+    odd = tmp_path / "a dir\twith\\odd name"
+    odd.mkdir()
+    (odd / "f").write_text("odd\n")
+    alone = tmp_path / "alone.txt"
+    alone.write_text("alone\n")
+    (tmp_path / "beside.txt").write_text("beside\n")
+    shm = Path("/dev/shm")
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as memory:
+        (Path(memory) / "m").write_text("memory\n")
+        script = f'cat "{odd}/f" "{alone}" "{memory}/m"; cat "{tmp_path}/beside.txt"; ls -A /'
+        done = run(["/bin/sh", "-c", script], odd, readable=[odd, alone, Path(memory)])
+    assert done.stdout.startswith("odd\nalone\nmemory\n")
+    assert "beside" not in done.stdout
+    assert "No such file" in done.stderr
+    # Nothing of the set-up is left in the child's root: its mount table, its old root.
+    root = set(done.stdout.split("\n")[3:]) - {""}
+    assert not {".mounts", ".old"} & root
+    assert {"usr", "tmp", "proc", "home"} <= root
 
 
 def test_the_child_gets_only_the_environment_it_is_given(
