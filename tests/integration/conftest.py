@@ -105,6 +105,13 @@ LONG = {
     "test_workload_identity.py": 20,  # the remote group (remote/): its control plane
     "test_kubeconfig_secret.py": 20,
     "test_devcluster.py": 10,  # starts and stops control planes of its own
+    # Tests of the shared control plane that wait for long (a render's bound, a retry's
+    # interval, a restart): one of them last in a process left the others idle.
+    "test_helper_isolation.py": 45,  # an endless render four times, a memory bomb
+    "test_strategy.py": 25,
+    "test_release_sync.py": 25,
+    "test_informer.py": 15,  # the API server restarted
+    "test_controlplane.py": 10,  # a namespace deleted: kube-controller-manager waits 5 s
 }
 
 
@@ -274,6 +281,33 @@ async def bare_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         yield dev
     finally:
         dev.down()
+
+
+@pytest.fixture(autouse=True)
+def bare_cluster_stops_after_its_group(request: pytest.FixtureRequest) -> Iterator[None]:
+    """`bare_cluster` stops after the last test of this process that needs it, not at the
+    end of the session: its groups go first in a run (`_spread_phase`), and an idle
+    control plane still costs ~1.6 CPU-s a minute (its leases, watches and controllers)
+    for the minutes the process goes on with the shared control plane's tests. Autouse,
+    so torn down after the test's other fixtures (its engines, its namespaces)."""
+    yield
+    if "bare_cluster" in request.fixturenames and not _bare_later(request):
+        request.getfixturevalue("bare_cluster").down()
+
+
+def _bare_later(request: pytest.FixtureRequest) -> bool:
+    """Whether this process runs a test that needs `bare_cluster` after this one. Spread
+    over processes, each of the two groups runs whole in one, and the two in different
+    ones: they are the first two pieces of work xdist hands out, one to each process
+    (tests/integration/groups.py), so only this test's group counts."""
+    items = request.session.items
+    later = items[items.index(request.node) + 1 :]
+    workers = getattr(request.config, "workerinput", {}).get("workercount", 1)
+    group = bare_group(request.node) if int(workers) > 1 else None
+    return any(
+        "bare_cluster" in getattr(item, "fixturenames", ()) and group in (None, bare_group(item))
+        for item in later
+    )
 
 
 async def install_crds(dev: DevCluster) -> None:
