@@ -4,7 +4,7 @@ Each start costs seconds and half a GiB; one shared control plane, a namespace p
 is the rule. The exceptions, each for a reason, are the budget below; the test in
 test_zz_control_planes.py fails when a run starts more.
 
-A run may be spread over several pytest processes (`make test` runs two, pytest-xdist
+A run may be spread over several pytest processes (`make test` runs three, pytest-xdist
 workers): every start is written to a ledger file of the run that all of them share,
 and the counting test, last in its process, first waits until the other processes have
 finished (each leaves a mark in the run's directory when its session ends).
