@@ -107,7 +107,7 @@ mount -t tmpfs -o mode=0700,size=64m kidp-home home
 mkdir -p -- .old proc $dirs
 for file in $files; do : >"$file"; done
 printf '%s' "$mounts" >.mounts
-mount --all --fstab .mounts
+mount --all --fstab .mounts  # a line that fails fails it all, after the others: set -e
 rm .mounts
 pivot_root . .old
 cd /
@@ -143,12 +143,25 @@ def _mounts(root: Path, read_only: Sequence[str], read_write: Sequence[str]) -> 
             if "\n" in name:
                 raise ValueError(f"cannot confine a build to a path with a newline: {name!r}")
         (dirs if os.path.isdir(source) else files).append(path.lstrip("/"))
-        options = "rbind" if writable else "rbind,ro"
+        options = "rbind" if writable else ",".join(["rbind", "ro", *_locked(source)])
         lines.append(f"{_field(source)} {_field(str(root) + path)} none {options} 0 0")
         bound.append((path, source))
     lines.append(f"kidp-proc {_field(str(root / 'proc'))} proc defaults 0 0")
     parents = {os.path.dirname(f) for f in files} - {""}
     return _Mounts("\n".join(lines) + "\n", "\n".join([*dirs, *sorted(parents)]), "\n".join(files))
+
+
+_LOCKED = ((os.ST_NOSUID, "nosuid"), (os.ST_NODEV, "nodev"), (os.ST_NOEXEC, "noexec"))
+
+
+def _locked(source: str) -> list[str]:
+    """The flags of the mount holding `source` that a user namespace may not drop: a
+    read-only bind is a bind and then a remount, and the remount must repeat them, or
+    the kernel refuses it (a container's /dev, systemd's /dev/shm and /run are nosuid,
+    nodev). `mount -o remount,bind,ro` read them from the mount table; `mount --all`
+    takes an fstab line's options as they are."""
+    flags = os.statvfs(source).f_flag
+    return [name for bit, name in _LOCKED if flags & bit]
 
 
 def _shown(bound: list[tuple[str, str]], path: str, source: str) -> bool:
@@ -166,7 +179,8 @@ def _shown(bound: list[tuple[str, str]], path: str, source: str) -> bool:
 
 
 def _field(path: str) -> str:
-    """`path` as a field of an fstab: its spaces, tabs, newlines and backslashes in octal."""
+    """`path` as a field of an fstab: its spaces, tabs, newlines and backslashes in octal
+    (`_mounts` refuses a newline before, for the lists the script splits on them)."""
     for char in "\\ \t\n":
         path = path.replace(char, f"\\{ord(char):03o}")
     return path
@@ -260,7 +274,8 @@ def available() -> str | None:
         return f"cannot start unshare: {err}"
     if done.returncode != 0:
         said = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        return f"user namespaces are not permitted here ({said[-1] if said else 'no reason'})"
+        why = said[-1] if said else "no reason given"
+        return f"user namespaces, or the mounts of a sandbox, are refused here ({why})"
     return None
 
 

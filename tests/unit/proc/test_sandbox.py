@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -87,17 +88,23 @@ def test_any_path_name_is_given_and_a_given_file_alone(tmp_path: Path) -> None:
     """Names the mount table must escape (a space, a tab, a backslash), a file given
     alone (not its directory), and paths under /tmp and /dev/shm, where the child has a
     /tmp of its own and the host keeps scratch: each reachable, and only what was given."""
-    odd = tmp_path / "a dir\twith\\odd name"
+    odd = tmp_path / "a dir\twith\\odd x\\040y name"
     odd.mkdir()
     (odd / "f").write_text("odd\n")
     alone = tmp_path / "alone.txt"
     alone.write_text("alone\n")
     (tmp_path / "beside.txt").write_text("beside\n")
     shm = Path("/dev/shm")
-    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as memory:
+    with tempfile.TemporaryDirectory(dir=shm if os.access(shm, os.W_OK) else None) as memory:
         (Path(memory) / "m").write_text("memory\n")
         script = f'cat "{odd}/f" "{alone}" "{memory}/m"; cat "{tmp_path}/beside.txt"; ls -A /'
-        done = run(["/bin/sh", "-c", script], odd, readable=[odd, alone, Path(memory)])
+        given = [odd, alone, Path(memory)]
+        done = run(["/bin/sh", "-c", script], odd, readable=given)
+        for path in (odd / "new", alone, Path(memory) / "new"):  # given to read, not to write
+            refused = run(["/bin/sh", "-c", f'echo x >"{path}"'], odd, readable=given)
+            assert "Read-only file system" in refused.stderr, path
+    assert not (odd / "new").exists()
+    assert alone.read_text() == "alone\n"
     assert done.stdout.startswith("odd\nalone\nmemory\n")
     assert "beside" not in done.stdout
     assert "No such file" in done.stderr
@@ -105,6 +112,40 @@ def test_any_path_name_is_given_and_a_given_file_alone(tmp_path: Path) -> None:
     root = set(done.stdout.split("\n")[3:]) - {""}
     assert not {".mounts", ".old"} & root
     assert {"usr", "tmp", "proc", "home"} <= root
+
+
+def test_a_path_on_a_nosuid_nodev_noexec_mount_is_given_read_only(tmp_path: Path) -> None:
+    """As a container's /dev, systemd's /dev/shm and /run are mounted: the read-only bind
+    of a path there keeps those flags (in a user namespace the kernel refuses a remount
+    that would drop them), so the child reads it and cannot write it. In a mount
+    namespace of the test's own, where such a tmpfs is mounted first."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    child = "\n".join(
+        [
+            "import subprocess",
+            "from pathlib import Path",
+            "from kidp_gitops.proc import sandbox",
+            f"given = Path({str(locked)!r}) / 'in'",
+            "c = sandbox.confine(['/bin/sh', '-c', 'cat f; echo x > f'], cwd=given,"
+            " readable=[given], network=False, env={'PATH': '/usr/bin:/bin'})",
+            "done = subprocess.run(c.argv, cwd=c.cwd, env=c.env, capture_output=True, text=True)",
+            "print(done.stdout + done.stderr)",
+        ]
+    )
+    script = (
+        f'mount -t tmpfs -o nosuid,nodev,noexec locked "{locked}" && mkdir "{locked}/in" && '
+        f'echo given >"{locked}/in/f" && exec "{sys.executable}" -c "$0"'
+    )
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c", script, child],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("given\n"), done.stdout
+    assert "Read-only file system" in done.stdout, done.stdout
 
 
 def test_the_child_gets_only_the_environment_it_is_given(
