@@ -193,7 +193,10 @@ def nothing_blocks_the_loop(watch_the_event_loop: None) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevCluster]:
-    dev = DevCluster(tmp_path_factory.mktemp("devcluster"))
+    # Without the audit log: the tests that ask it who wrote an object (install/, through
+    # tests/integration/audit.py) run on `bare_cluster`, and keeping it cost the API
+    # server about a third of its CPU per request (bench/RESULTS.md, `no-audit`).
+    dev = DevCluster(tmp_path_factory.mktemp("devcluster"), audit=False)
     await dev.up()
     try:
         yield dev

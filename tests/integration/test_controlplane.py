@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -181,3 +182,22 @@ def test_kubectl_reports_the_pinned_server_version(cluster: DevCluster) -> None:
     assert server["gitVersion"] == pinned["KUBERNETES_VERSION"]
     assert server["major"] == "1"
     assert server["minor"] == pinned["KUBERNETES_VERSION"].split(".")[1]
+
+
+async def test_the_shared_control_plane_keeps_no_audit_log(
+    cluster: DevCluster, kube: KubeClient, namespace: str
+) -> None:
+    """`audit=False` (conftest.py) takes effect, after writes too; the install tests read
+    `bare_cluster`'s, kept by default (tests/integration/audit.py)."""
+    cms = f"/api/v1/namespaces/{namespace}/configmaps"
+    await kube.create(cms, {"metadata": {"name": "written"}, "data": {"k": "v"}})
+    assert not _audited(cluster)
+
+
+def _audited(dev: DevCluster) -> list[str]:
+    """The audit flags its API server runs with, and its audit log if there is one."""
+    state = dev.state()
+    assert state is not None
+    cmdline = Path(f"/proc/{state.pids['kube-apiserver']}/cmdline").read_bytes()
+    flags = [flag for flag in cmdline.decode().split("\0") if flag.startswith("--audit-")]
+    return flags + ([str(dev.audit_log)] if dev.audit_log.exists() else [])

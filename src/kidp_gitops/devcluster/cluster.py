@@ -13,7 +13,8 @@ cluster's).
     <state>/authentication.yaml   with `trust`: the other control plane's issuer it trusts
     <state>/etcd/          etcd's data
     <state>/logs/*.log     one log per component, kept after `down`
-    <state>/logs/audit.log the API server's audit log: who wrote what (components.AUDIT_POLICY)
+    <state>/logs/audit.log the API server's audit log: who wrote what (components.AUDIT_POLICY),
+                           unless made with `audit=False`
 """
 
 from __future__ import annotations
@@ -116,11 +117,19 @@ class ClusterStatus:
 class DevCluster:
     """The local control plane in one state directory."""
 
-    def __init__(self, state_dir: Path | None = None, *, trusts: trust.Trust | None = None):
+    def __init__(
+        self,
+        state_dir: Path | None = None,
+        *,
+        trusts: trust.Trust | None = None,
+        audit: bool = True,
+    ):
         """`trusts`: another control plane's issuer whose service-account tokens this
-        one's API server accepts (set at `up`)."""
+        one's API server accepts (set at `up`). `audit`: whether its API server keeps the
+        audit log (it costs a third of its CPU per request: bench/RESULTS.md)."""
         self.dir = (state_dir or default_state_dir()).resolve()
         self.trusts = trusts
+        self.audit = audit
         self.kubeconfig = self.dir / "kubeconfig"
         self.logs = self.dir / "logs"
         self.audit_log = self.logs / "audit.log"
@@ -190,7 +199,11 @@ class DevCluster:
             ports[n] = free_port(exclude=set(ports.values()))
         server = f"https://127.0.0.1:{ports['kube-apiserver']}"
         certs = pki.create(self.dir / "pki", {ADMIN_USER: ["system:masters"]})
-        (self.dir / components.AUDIT_POLICY_FILE).write_text(json.dumps(components.AUDIT_POLICY))
+        policy = self.dir / components.AUDIT_POLICY_FILE
+        if self.audit:  # its presence turns the log on, at a restart of the API server too
+            policy.write_text(json.dumps(components.AUDIT_POLICY))
+        else:
+            policy.unlink(missing_ok=True)
         kubeconfig.write(self.kubeconfig, server, certs, ADMIN_USER)
         if self.trusts is not None:
             trust.write_config(self.dir / trust.FILE, self.trusts, server)

@@ -102,6 +102,19 @@ def command_lines(
     etcd_client = f"http://127.0.0.1:{p['etcd']}"
     trusted = state_dir / trust.FILE
     authentication = [f"--authentication-config={trusted}"] if trusted.exists() else []
+    policy = state_dir / AUDIT_POLICY_FILE
+    audit = (
+        [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={state_dir / 'logs' / 'audit.log'}",
+            f"--audit-log-maxsize={AUDIT_LOG_MAX_MB}",
+            "--audit-log-maxbackup=1",
+            # Written as the request is answered, not batched: a test reads it after.
+            "--audit-log-mode=blocking",
+        ]
+        if policy.exists()
+        else []
+    )
     delegated = [
         f"--kubeconfig={kc}",
         f"--authentication-kubeconfig={kc}",
@@ -153,12 +166,7 @@ def command_lines(
             "--etcd-count-metric-poll-period=0",
             "--etcd-db-metric-poll-interval=0",
             *authentication,
-            f"--audit-policy-file={state_dir / AUDIT_POLICY_FILE}",
-            f"--audit-log-path={state_dir / 'logs' / 'audit.log'}",
-            f"--audit-log-maxsize={AUDIT_LOG_MAX_MB}",
-            "--audit-log-maxbackup=1",
-            # Written as the request is answered, not batched: a test reads it after.
-            "--audit-log-mode=blocking",
+            *audit,
         ],
         "kube-controller-manager": [
             *delegated,
