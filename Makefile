@@ -31,18 +31,19 @@ unexport PYTHONDONTWRITEBYTECODE
 # servers' repositories, the engines' data) and TMPDIR for the programs they start (git,
 # helm, kustomize, sops) — in memory when /dev/shm has room: this machine's disk (ext4,
 # mounted with discard) charged the kernel CPU for every small file created and removed.
-# Per checkout (two trees may test at once), per tier; each run replaces the last one's,
-# so the logs of a failed run stay to be read until the next.
+# Per checkout (two trees may test at once), per tier; removed when the tier passes (it holds
+# ~800 MB of memory after a run), kept when it fails, for its logs, until the next run.
 SCRATCH_ROOM := 4294967296
 TEST_SCRATCH := $(shell [ "$$(df --output=avail -B1 /dev/shm 2>/dev/null | tail -n1)" -ge $(SCRATCH_ROOM) ] 2>/dev/null && echo /dev/shm/kidp-gitops-tests-$$(printf %s "$(CURDIR)" | sha256sum | cut -c1-12))
 in_scratch = $(if $(TEST_SCRATCH),rm -rf $(TEST_SCRATCH)/$(1)/tmp && mkdir -p $(TEST_SCRATCH)/$(1)/tmp && TMPDIR=$(TEST_SCRATCH)/$(1)/tmp)
 basetemp = $(if $(TEST_SCRATCH),--basetemp=$(TEST_SCRATCH)/$(1)/pytest)
+passed_drop = $(if $(TEST_SCRATCH),&& rm -rf $(TEST_SCRATCH)/$(1))
 
 # Two processes as well: the unit tests wait on subprocesses (git, ssh, kidp, sops) for
 # about half their time. At a lower priority (nice 10): side by side with the integration
 # tests, the critical path, they take the CPU the integration tests leave.
 test-unit: venv
-	$(call in_scratch,unit) nice -n 10 $(VENV)/bin/pytest -n 2 $(call basetemp,unit) tests/unit
+	$(call in_scratch,unit) nice -n 10 $(VENV)/bin/pytest -n 2 $(call basetemp,unit) tests/unit $(call passed_drop,unit)
 
 # Three pytest processes (xdist workers), each with the shared control plane and engine of
 # its own; each of the two groups of `bare_cluster`'s tests stays together in one
@@ -51,7 +52,7 @@ test-unit: venv
 # ~268 s, the run's critical path, while the cores were ~60 % busy; with three the
 # integration tests alone took ~220 s, the cores busy throughout (bench/RESULTS.md).
 test-integration: venv
-	$(call in_scratch,integration) $(VENV)/bin/pytest -n 3 --dist loadgroup $(call basetemp,integration) tests/integration
+	$(call in_scratch,integration) $(VENV)/bin/pytest -n 3 --dist loadgroup $(call basetemp,integration) tests/integration $(call passed_drop,integration)
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench hack
