@@ -648,7 +648,7 @@ def _wait_exited(pid: int) -> None:
             with open(f"/proc/{pid}/stat") as stat:
                 if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
                     return
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped, maybe between open and read
             return
         time.sleep(0.01)
     raise AssertionError(f"process {pid} did not exit")
