@@ -129,13 +129,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     controlplanes.mark_finished(session.config)
 
 
-def used_later(request: pytest.FixtureRequest, fixture: str) -> bool:
-    """Whether a test after the current one in this run uses `fixture`."""
-    items = request.session.items
-    later = items[items.index(request.node) + 1 :]
-    return any(fixture in getattr(item, "fixturenames", ()) for item in later)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def count_control_planes(pytestconfig: pytest.Config) -> Iterator[None]:
     """Every DevCluster start of this run, counted by the file that asked for it
@@ -294,11 +287,11 @@ def bare_cluster_stops_after_its_group(request: pytest.FixtureRequest) -> Iterat
     for the minutes the process goes on with the shared control plane's tests. Autouse,
     so torn down after the test's other fixtures (its engines, its namespaces)."""
     yield
-    if "bare_cluster" in request.fixturenames and not _bare_later(request):
+    if "bare_cluster" in request.fixturenames and not bare_cluster_used_later(request):
         request.getfixturevalue("bare_cluster").down()
 
 
-def _bare_later(request: pytest.FixtureRequest) -> bool:
+def bare_cluster_used_later(request: pytest.FixtureRequest) -> bool:
     """Whether this process runs a test that needs `bare_cluster` after this one. Spread
     over processes, each of the two groups runs whole in one, and the two in different
     ones: they are the first two pieces of work xdist hands out, one to each process

@@ -20,7 +20,7 @@ from kidp_gitops.devcluster import DevCluster
 from kidp_gitops.install import manifests
 from kidp_gitops.kube import ApiError, KubeClient
 from kidp_gitops.views import kinds
-from tests.integration.conftest import install_crds, used_later
+from tests.integration.conftest import bare_cluster_used_later, install_crds
 from tests.integration.wait import until
 
 
@@ -62,7 +62,7 @@ async def own_cluster(
     try:
         yield bare_cluster
     finally:
-        if used_later(request, "bare_cluster"):
+        if bare_cluster_used_later(request):
             await reset(bare_cluster, bare_kube)
 
 
