@@ -55,6 +55,11 @@ def default_state_dir() -> Path:
     return Path(base) / "kidp-gitops" / "devcluster"
 
 
+PORT_TAKEN = "address already in use"
+"""What a component's log says when its port was taken between `free_port` and its bind."""
+PORT_ATTEMPTS = 3
+
+
 def free_port(exclude: Collection[int] = ()) -> int:
     """A free loopback port below Linux's ephemeral range (32768+), so an outgoing
     connection cannot take it between this check and the component's bind."""
@@ -173,13 +178,22 @@ class DevCluster:
                 self._stop_all()
             bins = binaries.ensure_binaries()
             begin = time.monotonic()
-            self._clean(keep_logs=True)
-            st = self._prepare(bins)
-            try:
-                await self._start(bins, st, begin + timeout)
-            except BaseException:
-                self._stop_all()
-                raise
+            for attempt in range(1, PORT_ATTEMPTS + 1):
+                self._clean(keep_logs=True)
+                st = self._prepare(bins)
+                try:
+                    await self._start(bins, st, begin + timeout)
+                    break
+                except ComponentFailed as err:
+                    self._stop_all()
+                    # A port free when chosen was taken before the component bound it:
+                    # another control plane starting at the same moment chose it too
+                    # (the test suite starts three at once). Fresh ports, again.
+                    if PORT_TAKEN not in str(err) or attempt == PORT_ATTEMPTS:
+                        raise
+                except BaseException:
+                    self._stop_all()
+                    raise
             st.ready_seconds = round(time.monotonic() - begin, 2)
             self._save(st)
             return self.status()
