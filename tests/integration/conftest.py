@@ -107,7 +107,7 @@ LONG = {
     "test_devcluster.py": 10,  # starts and stops control planes of its own
     # Tests of the shared control plane that wait for long (a render's bound, a retry's
     # interval, a restart): one of them last in a process left the others idle.
-    "test_helper_isolation.py": 45,  # an endless render four times, a memory bomb
+    "test_helper_isolation.py": 30,  # an endless render four times, a memory bomb
     "test_strategy.py": 25,
     "test_release_sync.py": 25,
     "test_informer.py": 15,  # the API server restarted

@@ -163,8 +163,9 @@ def run(
         float,
         typer.Option(
             help="Seconds a Helm chart's templates may render at most, whatever a "
-            "HelmRelease's spec.timeout (a quarter of it, at least 10 s).",
-            min=10,
+            "HelmRelease's spec.timeout (a quarter of it, at least 10 s unless this "
+            "is less).",
+            min=1,
         ),
     ] = 60.0,
     kubeconfig: options.Kubeconfig = None,

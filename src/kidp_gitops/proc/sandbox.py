@@ -323,7 +323,8 @@ class Limits:
     it, so this bounds the engine's own memory for one build."""
     render: float = 60.0
     """Seconds a Helm chart's templates may render at most, whatever a HelmRelease's
-    spec.timeout (src/kidp_gitops/helm/bounds.py: a quarter of it, at least 10 s)."""
+    spec.timeout (src/kidp_gitops/helm/bounds.py: a quarter of it, at least 10 s unless
+    this is less)."""
 
 
 LIMITS = Limits()

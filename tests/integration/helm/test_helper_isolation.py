@@ -5,12 +5,16 @@ time ends Ready; the shared helper ends once, not on every retry of the hostile 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
+
+import pytest
 
 from kidp_gitops.engine.run import Engine
 from kidp_gitops.helm import bounds
 from kidp_gitops.kube import KubeClient
+from kidp_gitops.proc import sandbox
 from tests.gitserver import GitHttpServer, GitRepos
 from tests.integration import namespaces
 from tests.integration.helm.helpers import (
@@ -69,7 +73,7 @@ def _hostile(namespace: str, value: str, timeout: str = "40s") -> dict[str, Any]
     hr = prd_release(namespace)
     hr["metadata"]["name"] = "hostile"
     hr["spec"]["values"][value] = True
-    hr["spec"]["timeout"] = timeout  # 40s: its templates may render for 10 s
+    hr["spec"]["timeout"] = timeout  # 40s: its templates may render for a quarter, 10 s
     # Retried twice: neither retry may reach the shared helper.
     hr["spec"]["install"] = {"remediation": {"retries": 2}}
     return hr
@@ -162,6 +166,19 @@ async def test_a_chart_exhausting_memory_fails_itself_and_spares_the_tenant_in_f
         assert shared.ended == ended + 1
 
 
+@pytest.fixture
+def render_limit_3s(engine: Engine) -> Iterator[None]:
+    """The operator's render limit at 3 s, under the floor of 10 s a tenant's short
+    spec.timeout gets: an endless chart spins through the same four bounds (the shared
+    helper's, then three alone) for a third of the CPU time. Set once the engine runs:
+    its start sets the limits it was given."""
+    del engine
+    previous = sandbox.configure(replace(sandbox.LIMITS, render=3))
+    yield
+    sandbox.configure(previous)
+
+
+@pytest.mark.usefixtures("render_limit_3s")
 async def test_a_chart_rendering_without_end_fails_itself_within_its_render_bound(
     engine: Engine,
     kube: KubeClient,
@@ -182,6 +199,7 @@ async def test_a_chart_rendering_without_end_fails_itself_within_its_render_boun
         said = condition(failed)["message"]
         # Alone, its bound is CPU time: a loaded machine convicts no chart.
         bound = bounds.render(40)
+        assert bound == 3
         assert f"rendering the chart's templates took more than {bound:g}s of CPU time" in said
         await wait_hr(kube, other, NAME, "True", "InstallSucceeded", timeout=180)
         assert await _helper_ended_events(kube, other, NAME) <= 1

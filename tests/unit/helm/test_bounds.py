@@ -52,7 +52,9 @@ def test_the_bounds_scale_with_the_action_within_the_operators_caps() -> None:
         assert bounds.render(24 * 3600) == 20  # the operator's flag
     finally:
         sandbox.configure(previous)
-    assert bounds.render(300, render_max=1) == bounds.RENDER_MIN
+    # The operator's cap is the last word, even under the floor a tenant gets.
+    assert bounds.render(300, render_max=3) == 3
+    assert bounds.render(5, render_max=3) == 3
     assert bounds.cpu_seconds() == bounds.ALONE_CPU
     # Alone, as much memory as one request may use in the shared helper.
     assert bounds.memory(alone=True) == bounds.memory(alone=False)
