@@ -32,12 +32,13 @@ unexport PYTHONDONTWRITEBYTECODE
 # helm, kustomize, sops) — in memory when /dev/shm has room: this machine's disk (ext4,
 # mounted with discard) charged the kernel CPU for every small file created and removed.
 # Per checkout (two trees may test at once), per tier; removed when the tier passes (it holds
-# ~800 MB of memory after a run), kept when it fails, for its logs, until the next run.
+# ~800 MB of memory after a run), and its parent once the other tier is gone too; kept when
+# it fails, for its logs, until the next run.
 SCRATCH_ROOM := 4294967296
 TEST_SCRATCH := $(shell [ "$$(df --output=avail -B1 /dev/shm 2>/dev/null | tail -n1)" -ge $(SCRATCH_ROOM) ] 2>/dev/null && echo /dev/shm/kidp-gitops-tests-$$(printf %s "$(CURDIR)" | sha256sum | cut -c1-12))
 in_scratch = $(if $(TEST_SCRATCH),rm -rf $(TEST_SCRATCH)/$(1)/tmp && mkdir -p $(TEST_SCRATCH)/$(1)/tmp && TMPDIR=$(TEST_SCRATCH)/$(1)/tmp)
 basetemp = $(if $(TEST_SCRATCH),--basetemp=$(TEST_SCRATCH)/$(1)/pytest)
-passed_drop = $(if $(TEST_SCRATCH),&& rm -rf $(TEST_SCRATCH)/$(1))
+passed_drop = $(if $(TEST_SCRATCH),&& rm -rf $(TEST_SCRATCH)/$(1) && { rmdir $(TEST_SCRATCH) 2>/dev/null || true; })
 
 # Two processes as well: the unit tests wait on subprocesses (git, ssh, kidp, sops) for
 # about half their time. At a lower priority (nice 10): side by side with the integration
