@@ -121,7 +121,7 @@ func (s *server) configuration(req request, c *common) (*action.Configuration, e
 			// objects just after.
 			id := req.ID
 			cfg.RESTClientGetter = &renderingGetter{
-				RESTClientGetter: g, begin: func() { s.renders.begin(id, bound) }, timeout: bound / lookupShare}
+				RESTClientGetter: g, begin: func() { s.renders.begin(id, bound) }, timeout: lookupTimeout(bound)}
 			cfg.KubeClient = &renderedClient{Client: kc, end: func() { s.renders.end(id) }}
 		}
 	}
@@ -140,8 +140,19 @@ type renderingGetter struct {
 	timeout time.Duration
 }
 
-// lookupShare: a render's API request may take this fraction of the render's bound.
-const lookupShare = 4
+// A render's API request may take lookupShare of the render's bound, never less than
+// lookupFloor. A `lookup` that times out fails its release (a template error), where a
+// render past its bound in the shared helper only sends its release to run alone: an
+// operator's render limit under 10 s must not shorten the lookups of an innocent chart
+// on a loaded machine or against a slow remote cluster (10 s gave a quarter, 2.5 s).
+const (
+	lookupShare = 4
+	lookupFloor = 2500 * time.Millisecond
+)
+
+func lookupTimeout(bound time.Duration) time.Duration {
+	return max(bound/lookupShare, lookupFloor)
+}
 
 func (g *renderingGetter) ToRESTConfig() (*rest.Config, error) {
 	g.begin()

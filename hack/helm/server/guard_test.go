@@ -314,3 +314,16 @@ func TestARendersAPIRequestFailsOnItsOwnAgainstAStalledServer(t *testing.T) {
 		t.Fatal("a stalled API request of the render was answered")
 	}
 }
+
+func TestALookupMayTakeAQuarterOfTheRenderButNeverLessThanTheFloor(t *testing.T) {
+	for bound, want := range map[time.Duration]time.Duration{
+		60 * time.Second: 15 * time.Second,
+		10 * time.Second: 2500 * time.Millisecond,
+		// An operator's render limit under 10 s: the lookups keep what 10 s gave them.
+		3 * time.Second: 2500 * time.Millisecond,
+	} {
+		if got := lookupTimeout(bound); got != want {
+			t.Errorf("a render bound of %s gives its lookups %s, want %s", bound, got, want)
+		}
+	}
+}

@@ -68,11 +68,12 @@ def render(timeout: float, render_max: float | None = None) -> float:
     """How long an install's or upgrade's templates may render: a quarter of the
     action's timeout (a loaded machine may slow a render tenfold), never less than
     `RENDER_MIN` and never more than the operator's `render_max` (`sandbox.LIMITS`).
-    The operator's cap is the last word, even under `RENDER_MIN`: the floor keeps a
-    tenant's short spec.timeout from making its own chart a suspect on a loaded
-    machine, while an operator who knows the charts may tighten the bound, and no
-    innocent chart is convicted by it: past the shared helper's wall-clock bound a
-    release only runs alone, where its render counts CPU time."""
+    The operator's cap is the last word, even under `RENDER_MIN`. The floor spares a
+    tenant's chart, slowed on a loaded machine past a bound its short spec.timeout set,
+    from ending the shared helper for everyone in flight and being charged to its
+    namespace; an operator who knows the charts may give that up for a tighter bound.
+    It fails no innocent chart: alone, a render's bound counts CPU time, and a template's
+    `lookup` keeps at least what the floor gives it (hack/helm/server/actions.go)."""
     cap = sandbox.LIMITS.render if render_max is None else render_max
     return min(max(RENDER_MIN, timeout / 4), cap)
 
