@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := git ca-certificates openssh-server openssh-client gnupg util-linux mount debian-archive-keyring
 
-.PHONY: up down test test-unit test-integration setup system-packages venv controlplane helm helm-server registry flux s3 lint image wheel
+.PHONY: up down test test-helper test-unit test-integration setup system-packages venv controlplane helm helm-server registry flux s3 lint image wheel
 
 up: setup
 	$(VENV)/bin/kidp up
@@ -14,11 +14,11 @@ up: setup
 down:
 	$(VENV)/bin/kidp down
 
-# Lint, the unit tests and the integration tests run side by side, each target's output
-# printed whole when it ends: the integration tests mostly wait on the control plane,
-# which the unit tests and lint would otherwise leave idle.
+# Lint, the helper's Go tests, the unit tests and the integration tests run side by side,
+# each target's output printed whole when it ends: the integration tests mostly wait on
+# the control plane, which the others would otherwise leave idle.
 test: setup
-	@$(MAKE) --no-print-directory -j3 -Otarget lint test-unit test-integration
+	@$(MAKE) --no-print-directory -j4 -Otarget lint test-helper test-unit test-integration
 
 # Python may keep its bytecode (this machine's environment sets PYTHONDONTWRITEBYTECODE=1):
 # without it each of the run's ~40 Python processes — the pytest workers, every `kidp`
@@ -54,6 +54,11 @@ test-unit: venv
 # integration tests alone took ~220 s, the cores busy throughout (bench/RESULTS.md).
 test-integration: venv
 	$(call in_scratch,integration) $(VENV)/bin/pytest -n 3 --dist loadgroup $(call basetemp,integration) tests/integration $(call passed_drop,integration)
+
+# The Helm helper's own Go tests (its bounds, caches and clients), with the flags its
+# build uses, so that they reuse the packages `make helm-server` compiled.
+test-helper:
+	cd hack/helm/server && CGO_ENABLED=0 go test -trimpath -count=1 ./...
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench hack

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,19 +22,41 @@ import (
 // below), and returns how it exited (0: it lived to the end) and what it said.
 func child(t *testing.T, what string) (int, string) {
 	t.Helper()
+	code, said, _ := childMeasured(t, what)
+	return code, said
+}
+
+// childMeasured is `child`, and the most resident memory the child held, in bytes.
+func childMeasured(t *testing.T, what string) (int, string, int64) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=TestGuardChild")
 	cmd.Env = append(os.Environ(), "KIDP_GUARD_CHILD="+what)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
+	var held int64
+	if usage, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		held = usage.Maxrss << 10 // KiB on Linux
+	}
 	if err == nil {
-		return 0, stderr.String()
+		return 0, stderr.String(), held
 	}
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) {
 		t.Fatalf("the child did not run: %v (%s)", err, stderr.String())
 	}
-	return exit.ExitCode(), stderr.String()
+	return exit.ExitCode(), stderr.String(), held
+}
+
+// doubleWithoutEnd is what a template doubling a string does: it holds all it made,
+// 16 TiB after forty steps.
+func doubleWithoutEnd(t *testing.T) {
+	held := []string{"xxxxxxxxxxxxxxxx"}
+	for range 40 {
+		last := held[len(held)-1]
+		held = append(held, last+last)
+	}
+	t.Fatal("doubled past 16 TiB without ending")
 }
 
 // spin is what a template looping without end does: CPU, and nothing else.
@@ -49,14 +72,17 @@ func spin() {
 func TestGuardChild(t *testing.T) {
 	switch os.Getenv("KIDP_GUARD_CHILD") {
 	case "memory":
-		go guardMemory(64<<20, func() {})
-		// What a template doubling a string does: it holds all it made.
-		held := []string{"xxxxxxxxxxxxxxxx"}
-		for range 40 {
-			last := held[len(held)-1]
-			held = append(held, last+last)
+		// As main.go bounds the helper: the address-space cap, then the guard.
+		if err := limitAddressSpace(64 << 20); err != nil {
+			t.Fatal(err)
 		}
-		t.Fatal("doubled past 16 TiB without ending")
+		go guardMemory(64<<20, func() {})
+		doubleWithoutEnd(t)
+	case "address-cap":
+		if err := limitAddressSpace(64 << 20); err != nil {
+			t.Fatal(err)
+		}
+		doubleWithoutEnd(t)
 	case "cpu":
 		if err := limitCPU(1); err != nil {
 			t.Fatal(err)
@@ -127,11 +153,40 @@ func TestAloneARendersBoundIsCPUTime(t *testing.T) {
 	}
 }
 
+// The guard ends a process past its memory bound, or, when the allocations outrun its
+// look, the address-space cap does; either way the process never holds more than the
+// cap. Without the cap a child reached 24 GiB, and the kernel's OOM killer ended it.
 func TestMemoryBoundEndsTheProcess(t *testing.T) {
-	code, said := child(t, "memory")
-	if code != exitMemory || !strings.Contains(said, "memory bound exceeded") {
-		t.Fatalf("exit %d, said %q", code, said)
+	code, said, held := childMeasured(t, "memory")
+	guard := code == exitMemory && strings.Contains(said, "memory bound exceeded")
+	backstop := code == 2 && strings.Contains(said, "out of memory")
+	if !guard && !backstop {
+		t.Fatalf("exit %d, said %q", code, opening(said))
 	}
+	if most := int64(addressCap(64 << 20)); held > most {
+		t.Fatalf("held %d MiB, more than the address-space cap allows (%d MiB)", held>>20, most>>20)
+	}
+}
+
+// The cap alone, whatever the guard: an allocation past it ends the process the way the
+// engine counts as the memory bound's (src/kidp_gitops/helm/bounds.py `convicts`).
+func TestTheAddressSpaceCapEndsAnAllocationWithoutEnd(t *testing.T) {
+	code, said, held := childMeasured(t, "address-cap")
+	if code != 2 || !strings.Contains(said, "fatal error: out of memory") {
+		t.Fatalf("exit %d, said %q", code, opening(said))
+	}
+	if most := int64(addressCap(64 << 20)); held > most {
+		t.Fatalf("held %d MiB, more than the address-space cap allows (%d MiB)", held>>20, most>>20)
+	}
+}
+
+// opening is the start of a child's last words: Go's end prints its reason, then every
+// goroutine's stack.
+func opening(said string) string {
+	if len(said) > 2000 {
+		return said[:2000]
+	}
+	return said
 }
 
 // The kernel's SIGXCPU ends the process with a code of its own, not the SIGKILL (-9) of

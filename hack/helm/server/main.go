@@ -121,6 +121,10 @@ func main() {
 	go s.clusters.closeIdle()
 	go s.renders.guard()
 	if limit := envUint("KIDP_HELM_SERVER_MEMORY_LIMIT"); limit > 0 {
+		if err := limitAddressSpace(limit); err != nil {
+			fmt.Fprintf(os.Stderr, "kidp-helm-server: capping its address space: %v\n", err)
+			os.Exit(1)
+		}
 		go guardMemory(limit, s.dropCaches)
 	}
 	if seconds := envUint("KIDP_HELM_SERVER_CPU_SECONDS"); seconds > 0 {
