@@ -61,12 +61,22 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
             " 'generic' reads them from spec.secretRef",
             allowed=("generic",),
         ),
+        Refused(
+            "spec.serviceAccountName",
+            "a cloud provider's workload identity is not implemented (Flux reads this field"
+            " only for spec.provider azure); give credentials in spec.secretRef",
+        ),
     ),
     "HelmRepository": (Refused("spec.provider", _CLOUD, allowed=("generic",)),),
     "HelmChart": (Refused("spec.verify", _SIGNATURES),),
     "Kustomization": (
         Refused("spec.buildMetadata", "kustomize build metadata annotations are not implemented"),
         Refused("spec.decryption.provider", "only SOPS exists", allowed=("sops",)),
+        Refused(
+            "spec.decryption.serviceAccountName",
+            "decrypting with a cloud key service's workload identity is not implemented; "
+            "age and OpenPGP keys come from spec.decryption.secretRef",
+        ),
         Refused("spec.ignore", "ignore rules for drift detection and apply are not implemented"),
     ),
     "HelmRelease": (
