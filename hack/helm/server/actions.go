@@ -279,7 +279,7 @@ func (s *server) install(ctx context.Context, req request, args []string) error 
 	f.BoolVar(&o.Replace, "replace", false, "")
 	f.BoolVar(&o.WaitForJobs, "wait-for-jobs", false, "")
 	f.BoolVar(&o.DisableOpenAPIValidation, "disable-openapi-validation", false, "")
-	f.BoolVar(&o.SkipCRDs, "skip-crds", false, "")
+	crds, owner := crdFlags(f)
 	f.BoolVar(&o.SkipSchemaValidation, "skip-schema-validation", false, "")
 	f.BoolVar(&o.ServerSideApply, "server-side", true, "")
 	pos, err := positional(f, args, 2)
@@ -293,7 +293,7 @@ func (s *server) install(ctx context.Context, req request, args []string) error 
 	client := action.NewInstall(cfg)
 	client.CreateNamespace, client.DisableHooks, client.Replace = o.CreateNamespace, o.DisableHooks, o.Replace
 	client.WaitForJobs, client.DisableOpenAPIValidation = o.WaitForJobs, o.DisableOpenAPIValidation
-	client.SkipCRDs, client.SkipSchemaValidation = o.SkipCRDs, o.SkipSchemaValidation
+	client.SkipCRDs = true // applyCRDs, by the policy
 	client.ServerSideApply = o.ServerSideApply
 	client.ReleaseName, client.Namespace, client.Timeout = pos[0], c.namespace, c.timeout
 	client.WaitStrategy = kube.WaitStrategy(c.wait)
@@ -312,12 +312,22 @@ func (s *server) install(ctx context.Context, req request, args []string) error 
 		err = s.checkSchema(req, pos[1], &in, nil)
 	}
 	if err == nil {
+		err = applyCRDs(ctx, cfg, *crds, chrt, vals, *owner)
+	}
+	if err == nil {
 		_, err = client.RunWithContext(ctx, chrt, vals)
 	}
 	if err != nil {
 		return fmt.Errorf("INSTALLATION FAILED: %w", err)
 	}
 	return nil
+}
+
+// crdFlags: the policy for the chart's crds/ directory (crds.go; Create when not
+// given, as helm-controller does for install and upgrade alike), and the HelmRelease
+// ("namespace/name") whose labels the CRDs get.
+func crdFlags(f *pflag.FlagSet) (*string, *string) {
+	return f.String("crds", crdsCreate, ""), f.String("crd-owner", "", "")
 }
 
 func installable(chrt ci.Charter) error {
@@ -348,7 +358,7 @@ func (s *server) upgrade(ctx context.Context, req request, args []string) error 
 	f.BoolVar(&o.DisableOpenAPIValidation, "disable-openapi-validation", false, "")
 	f.BoolVar(&o.ForceReplace, "force-replace", false, "")
 	f.BoolVar(&o.CleanupOnFail, "cleanup-on-fail", false, "")
-	f.BoolVar(&o.SkipCRDs, "skip-crds", false, "")
+	crds, owner := crdFlags(f)
 	f.BoolVar(&o.SkipSchemaValidation, "skip-schema-validation", false, "")
 	f.StringVar(&o.ServerSideApply, "server-side", "auto", "")
 	pos, err := positional(f, args, 2)
@@ -364,7 +374,7 @@ func (s *server) upgrade(ctx context.Context, req request, args []string) error 
 	client.WaitForJobs, client.MaxHistory = o.WaitForJobs, o.MaxHistory
 	client.DisableHooks, client.DisableOpenAPIValidation = o.DisableHooks, o.DisableOpenAPIValidation
 	client.ForceReplace, client.CleanupOnFail = o.ForceReplace, o.CleanupOnFail
-	client.SkipCRDs, client.SkipSchemaValidation = o.SkipCRDs, o.SkipSchemaValidation
+	client.SkipCRDs = true // applyCRDs, by the policy
 	client.ServerSideApply = o.ServerSideApply
 	client.Namespace, client.Timeout = c.namespace, c.timeout
 	client.WaitStrategy = kube.WaitStrategy(c.wait)
@@ -386,6 +396,9 @@ func (s *server) upgrade(ctx context.Context, req request, args []string) error 
 		if err := s.checkSchema(req, pos[1], &in, reuse); err != nil {
 			return fmt.Errorf("UPGRADE FAILED: %w", err)
 		}
+	}
+	if err := applyCRDs(ctx, cfg, *crds, chrt, vals, *owner); err != nil {
+		return fmt.Errorf("UPGRADE FAILED: %w", err)
 	}
 	if _, err := client.RunWithContext(ctx, pos[0], chrt, vals); err != nil {
 		return fmt.Errorf("UPGRADE FAILED: %w", err)

@@ -182,7 +182,8 @@ class Upgrade(meta.SpecModel):
     preserve_values: bool = False
     cleanup_on_fail: bool = False
     crds: CRDsPolicy | None = None
-    """What to do with the chart's crds/ directory; Skip when omitted."""
+    """What to do with the chart's crds/ directory; Create when omitted, as
+    helm-controller 1.6 applies it (its API docs say Skip)."""
     disable_schema_validation: bool = False
     """Skip the chart's values.schema.json (helm --skip-schema-validation)."""
     disable_take_ownership: bool | None = None

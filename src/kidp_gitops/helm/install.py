@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kidp_gitops.api import helm as api
-from kidp_gitops.helm.invocation import Invocation, timeout_of, wait_flags
+from kidp_gitops.helm.invocation import Invocation, crd_flags, timeout_of, wait_flags
 
 
 async def run(
@@ -31,8 +31,7 @@ async def run(
         args.append("--disable-openapi-validation")
     if opts.replace:
         args.append("--replace")
-    if crds == "Skip":
-        args.append("--skip-crds")
+    args += crd_flags(crds, inv)
     if opts.disable_schema_validation:
         args.append("--skip-schema-validation")
     if opts.server_side_apply is not None:

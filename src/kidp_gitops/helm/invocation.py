@@ -86,3 +86,14 @@ _SERVER_SIDE = {"enabled": "true", "disabled": "false", "auto": "auto"}
 def server_side_flag(value: api.ServerSideApply | None) -> list[str]:
     """helm's --server-side for upgrade and rollback; none (Helm's auto) when omitted."""
     return [] if value is None else [f"--server-side={_SERVER_SIDE[value]}"]
+
+
+def crd_flags(policy: str, inv: Invocation) -> list[str]:
+    """The helper's flags for the chart's crds/ directory: `policy` (Skip, Create,
+    CreateReplace; hack/helm/server/crds.go applies it, Helm never replaces a CRD), and
+    the HelmRelease whose labels the CRDs get (`helm.toolkit.fluxcd.io/name`,
+    `/namespace`), as helm-controller labels them."""
+    flags = ["--crds", policy]
+    if inv.owner:
+        flags += ["--crd-owner", inv.owner]
+    return flags

@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kidp_gitops.api import helm as api
-from kidp_gitops.helm.invocation import Invocation, server_side_flag, timeout_of, wait_flags
+from kidp_gitops.helm.invocation import (
+    Invocation,
+    crd_flags,
+    server_side_flag,
+    timeout_of,
+    wait_flags,
+)
 
 
 async def run(
@@ -35,8 +41,9 @@ async def run(
         args.append("--force-replace")
     if opts.cleanup_on_fail:
         args.append("--cleanup-on-fail")
-    if (opts.crds or "Skip") == "Skip":
-        args.append("--skip-crds")
+    # Omitted: Create, as helm-controller applies it (its API docs say Skip; its code,
+    # 1.6, creates the CRDs a new chart version adds and leaves the others alone).
+    args += crd_flags(opts.crds or "Create", inv)
     if opts.disable_schema_validation:
         args.append("--skip-schema-validation")
     args += server_side_flag(opts.server_side_apply)
