@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from kidp_gitops.api import helm as api
+from kidp_gitops.kube import selectors
 from kidp_gitops.kube.client import JSON, KubeClient
 from kidp_gitops.kube.errors import KubeError
 from kidp_gitops.kube.mapper import RestMapper, UnknownKind
@@ -90,6 +91,7 @@ async def detect(
     namespace: str,
     ignore: list[api.IgnoreRule],
 ) -> list[Drift]:
+    _check_selectors(ignore)
     desired = [await _as_applied(mapper, obj, release, namespace) for obj in objects(manifest)]
 
     def ignored(obj: JSON) -> list[str]:
@@ -130,10 +132,29 @@ async def _as_applied(mapper: RestMapper, obj: JSON, release: str, namespace: st
     return obj
 
 
+def _check_selectors(ignore: list[api.IgnoreRule]) -> None:
+    """A selector of an ignore rule that does not parse fails the detection, naming
+    it: matching nothing, it would leave the fields it names corrected."""
+    for index, rule in enumerate(ignore):
+        target = rule.target
+        if target is None:
+            continue
+        for field, said in (
+            ("labelSelector", target.label_selector),
+            ("annotationSelector", target.annotation_selector),
+        ):
+            try:
+                selectors.check(said)
+            except selectors.InvalidSelector as err:
+                path = f"spec.driftDetection.ignore[{index}].target.{field}"
+                raise DriftError(f"{path}: {err}") from None
+
+
 def _selects(target: Any, obj: JSON) -> bool:
     """Whether an ignore rule's target (a kustomize selector) selects `obj`; no target
     selects everything. Group, version and kind match exactly, name and namespace as
-    regular expressions; label and annotation selectors are `key=value` lists."""
+    regular expressions; label and annotation selectors as Kubernetes parses them
+    (`kube.selectors`: equality, sets, existence)."""
     if target is None:
         return True
     group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
@@ -152,27 +173,6 @@ def _selects(target: Any, obj: JSON) -> bool:
             return False
         if not regex and wanted != actual:
             return False
-    return _matches(target.label_selector, meta.get("labels")) and _matches(
+    return selectors.matches(target.label_selector, meta.get("labels")) and selectors.matches(
         target.annotation_selector, meta.get("annotations")
     )
-
-
-def _matches(selector: str | None, values: dict[str, str] | None) -> bool:
-    if not selector:
-        return True
-    values = values or {}
-    for term in (t.strip() for t in selector.split(",")):
-        if "!=" in term:
-            key, _, value = term.partition("!=")
-            if values.get(key.strip()) == value.strip():
-                return False
-        elif "=" in term:
-            key, _, value = term.partition("=")
-            if values.get(key.strip()) != value.strip().lstrip("="):
-                return False
-        elif term and term.startswith("!"):
-            if term[1:] in values:
-                return False
-        elif term and term not in values:
-            return False
-    return True

@@ -3,10 +3,11 @@ objects differ, ignore rules and their targets."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from kidp_gitops.api import helm as helm_api
 from kidp_gitops.api import kustomize
 from kidp_gitops.helm import drift
 from kidp_gitops.kube import compare
@@ -85,6 +86,9 @@ def selector(**fields: str) -> kustomize.Selector:
         (selector(labelSelector="tier=web"), True),
         (selector(labelSelector="tier!=web"), False),
         (selector(annotationSelector="note"), False),
+        # Set-based, as Flux's (Kubernetes') parser reads them.
+        (selector(labelSelector="tier in (web,api)"), True),
+        (selector(labelSelector="tier notin (web), !canary"), False),
     ],
 )
 def test_ignore_targets(target: kustomize.Selector | None, selected: bool) -> None:
@@ -94,3 +98,12 @@ def test_ignore_targets(target: kustomize.Selector | None, selected: bool) -> No
         "metadata": {"name": "op", "namespace": "ns", "labels": {"tier": "web"}},
     }
     assert drift._selects(target, obj) is selected
+
+
+async def test_an_ignore_rule_whose_selector_does_not_parse_fails_detection_naming_it() -> None:
+    # Matching nothing, it would let drift correction overwrite the fields it names.
+    rule = helm_api.IgnoreRule.model_validate(
+        {"paths": ["/spec/replicas"], "target": {"labelSelector": "tier in (web"}}
+    )
+    with pytest.raises(drift.DriftError, match=r"ignore\[0\]\.target\.labelSelector"):
+        await drift.detect(cast(Any, None), cast(Any, None), "", "r", "ns", [rule])
