@@ -162,6 +162,16 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
 }
 
 
+STORAGE_NAMESPACE = Refused(
+    "spec.storageNamespace",
+    "helm v4's CLI stores a release in the namespace it installs to (one --namespace); "
+    "a storage namespace apart from the release's (spec.targetNamespace, else the "
+    "HelmRelease's own) is not implemented",
+)
+"""Allowed only with the value of another field, so not in `FIELDS`: `refused_fields`
+checks it itself."""
+
+
 def refused_fields(kind: str, obj: dict[str, Any]) -> list[Refused]:
     """The refused fields of `kind` that `obj` (as JSON) sets to something not allowed,
     each named by its concrete path."""
@@ -170,7 +180,21 @@ def refused_fields(kind: str, obj: dict[str, Any]) -> list[Refused]:
         for path, value in _values(obj, rule.path.split("."), []):
             if _is_set(value) and not any(_same(value, a) for a in rule.allowed):
                 found.append(Refused(".".join(path), rule.why, rule.allowed))
+    if kind == "HelmRelease" and _storage_apart(obj):
+        found.append(STORAGE_NAMESPACE)
     return found
+
+
+def _storage_apart(obj: dict[str, Any]) -> bool:
+    """Whether a HelmRelease stores its release in a namespace apart from the release's
+    (unknown, as in a repository file without a namespace, is not apart)."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict) or not spec.get("storageNamespace"):
+        return False
+    metadata = obj.get("metadata")
+    own = metadata.get("namespace") if isinstance(metadata, dict) else None
+    release = spec.get("targetNamespace") or own
+    return bool(release) and spec["storageNamespace"] != release
 
 
 def values_at(obj: dict[str, Any], path: str) -> list[tuple[str, Any]]:

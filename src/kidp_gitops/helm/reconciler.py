@@ -95,7 +95,6 @@ ROLLBACK_FAILED = "RollbackFailed"
 UNINSTALL_SUCCEEDED = "UninstallSucceeded"
 UNINSTALL_FAILED = "UninstallFailed"
 DRIFT_CORRECTED = "DriftCorrected"
-INIT_FAILED = "InitFailed"
 RELEASE_UNLOCKED = "ReleaseUnlocked"
 GET_LAST_RELEASE_FAILED = "GetLastReleaseFailed"
 DEPRECATED_FIELD = "DeprecatedField"
@@ -222,7 +221,6 @@ class HelmReleaseReconciler(TypedReconciler[api.HelmRelease, api.HelmReleaseStat
 
     async def run(self, obj: api.HelmRelease, status: api.HelmReleaseStatus) -> Result:
         hr = obj
-        _check_storage(hr)
         self._check_access(hr)
         await self._check_dependencies(hr, status)
         helm_chart = await self._helm_chart(hr, status.helm_chart)
@@ -832,17 +830,6 @@ def _retried(last: action.LastAttempt, stored: list[release.Revision]) -> Perfor
     if last.action == "upgrade":
         return Performed("upgrade", stored)
     return None
-
-
-def _check_storage(hr: api.HelmRelease) -> None:
-    storage = hr.spec.storage_namespace
-    if storage and storage != hr.release_namespace():
-        raise StalledError(
-            INIT_FAILED,
-            f"storageNamespace '{storage}' differs from the release namespace "
-            f"'{hr.release_namespace()}': kidp runs helm as the helm CLI does, which stores a "
-            "release in the namespace it installs to",
-        )
 
 
 def _failure(reason: str, message: str, plan: remediation.Plan) -> ReconcileError:

@@ -114,9 +114,9 @@ async def test_storage_namespace_apart_from_the_release_is_stalled(
     hr["spec"]["storageNamespace"] = "kube-system"
     await release(kube, namespace, git_repos, http_git, unique_repo, hr=hr, ready=None)
 
-    obj = await wait_hr(kube, namespace, NAME, "False", "InitFailed")
+    obj = await wait_hr(kube, namespace, NAME, "False", "UnsupportedField")
     assert condition(obj, "Stalled").get("status") == "True"
-    assert "storageNamespace 'kube-system'" in condition(obj)["message"]
+    assert "spec.storageNamespace is set" in condition(obj)["message"]
     assert not await release_secrets(kube, namespace, NAME)
     assert not await release_secrets(kube, "kube-system", NAME)
 

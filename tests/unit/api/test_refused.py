@@ -96,3 +96,22 @@ def test_a_list_path_names_the_item() -> None:
     assert [r.path for r in refused_fields("HelmRelease", obj)] == ["spec.valuesFrom[1].literal"]
     # An empty list asks for nothing.
     assert refused_fields("Kustomization", {"spec": {"buildMetadata": []}}) == []
+
+
+@pytest.mark.parametrize(
+    ("metadata", "spec", "refused"),
+    [
+        ({"namespace": "team"}, {"storageNamespace": "kube-system"}, True),
+        ({"namespace": "team"}, {"storageNamespace": "team"}, False),
+        ({"namespace": "team"}, {"targetNamespace": "apps", "storageNamespace": "apps"}, False),
+        ({"namespace": "team"}, {"targetNamespace": "apps", "storageNamespace": "team"}, True),
+        # A repository file without a namespace: the release's is not known yet.
+        ({}, {"storageNamespace": "kube-system"}, False),
+    ],
+)
+def test_a_storage_namespace_apart_from_the_release_is_refused(
+    metadata: dict[str, str], spec: dict[str, str], refused: bool
+) -> None:
+    obj = {"metadata": {"name": "r", **metadata}, "spec": spec}
+    found = [r.path for r in refused_fields("HelmRelease", obj)]
+    assert found == (["spec.storageNamespace"] if refused else [])
