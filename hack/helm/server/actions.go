@@ -312,7 +312,7 @@ func (s *server) install(ctx context.Context, req request, args []string) error 
 		err = s.checkSchema(req, pos[1], &in, nil)
 	}
 	if err == nil {
-		err = applyCRDs(ctx, cfg, *crds, chrt, vals, *owner)
+		err = applyCRDs(ctx, cfg, *crds, o.ServerSideApply, chrt, vals, *owner)
 	}
 	if err == nil {
 		_, err = client.RunWithContext(ctx, chrt, vals)
@@ -321,6 +321,20 @@ func (s *server) install(ctx context.Context, req request, args []string) error 
 		return fmt.Errorf("INSTALLATION FAILED: %w", err)
 	}
 	return nil
+}
+
+// serverSide resolves an upgrade's --server-side as Helm's upgrade does: "auto" is
+// server-side only when the release's last revision was applied so.
+func serverSide(cfg *action.Configuration, name, setting string) bool {
+	if setting != "auto" {
+		return setting == "true"
+	}
+	last, err := cfg.Releases.Last(name)
+	if err != nil {
+		return false
+	}
+	r, ok := last.(*rspb.Release)
+	return ok && r.ApplyMethod == string(rspb.ApplyMethodServerSideApply)
 }
 
 // crdFlags: the policy for the chart's crds/ directory (crds.go; Create when not
@@ -397,7 +411,7 @@ func (s *server) upgrade(ctx context.Context, req request, args []string) error 
 			return fmt.Errorf("UPGRADE FAILED: %w", err)
 		}
 	}
-	if err := applyCRDs(ctx, cfg, *crds, chrt, vals, *owner); err != nil {
+	if err := applyCRDs(ctx, cfg, *crds, serverSide(cfg, pos[0], o.ServerSideApply), chrt, vals, *owner); err != nil {
 		return fmt.Errorf("UPGRADE FAILED: %w", err)
 	}
 	if _, err := client.RunWithContext(ctx, pos[0], chrt, vals); err != nil {

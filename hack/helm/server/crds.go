@@ -2,16 +2,19 @@ package main
 
 // The chart's crds/ directory, by the HelmRelease's policy (spec.install.crds,
 // spec.upgrade.crds), as helm-controller applies it: Helm alone creates missing CRDs on
-// install only, and never replaces one.
+// install only. With server-side apply (the action's, install's default; an upgrade's
+// "auto" follows the last release), every CRD of the chart is applied, forcing
+// conflicts, whatever the policy but Skip, as helm-controller's Create and CreateReplace
+// both do over Helm v4's client. With client-side apply:
 //
 //	Skip           nothing is applied
 //	Create         the CRDs that do not exist are created; existing ones are left alone
 //	CreateReplace  the missing ones are created, the existing ones replaced by the
-//	               chart's; none is deleted
+//	               chart's (a PUT of the object read, again on a conflict); none deleted
 //
 // Only CustomResourceDefinitions are applied: another kind in crds/ is skipped, and the
 // helper says so on its standard error. Each CRD is labelled with the HelmRelease that
-// applied it. The CRDs created or replaced are awaited until the API server serves them
+// applied it. The CRDs created or changed are awaited until the API server serves them
 // (Established), then the release's discovery and REST mapper are refreshed, so that its
 // templates may hold their custom resources.
 
@@ -27,10 +30,12 @@ import (
 	ci "helm.sh/helm/v4/pkg/chart"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"helm.sh/helm/v4/pkg/kube"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/resource"
+	"k8s.io/client-go/util/retry"
 )
 
 const (
@@ -43,9 +48,10 @@ const (
 )
 
 // applyCRDs applies the crds/ directories of `chrt` and of the dependencies `vals`
-// enables, by `policy`; `owner` ("namespace/name" of the HelmRelease, or "") labels them.
-func applyCRDs(ctx context.Context, cfg *action.Configuration, policy string, chrt ci.Charter,
-	vals map[string]any, owner string) error {
+// enables, by `policy`, server-side when `ssa`; `owner` ("namespace/name" of the
+// HelmRelease, or "") labels them.
+func applyCRDs(ctx context.Context, cfg *action.Configuration, policy string, ssa bool,
+	chrt ci.Charter, vals map[string]any, owner string) error {
 	switch policy {
 	case crdsSkip:
 		return nil
@@ -82,7 +88,17 @@ func applyCRDs(ctx context.Context, cfg *action.Configuration, policy string, ch
 					"CustomResourceDefinition: not applied\n", file.Filename, gvk.Kind, info.Name)
 				continue
 			}
-			done, err := applyCRD(info, policy, owner)
+			labelOwner(info, owner)
+			var done bool
+			if ssa {
+				_, err = cfg.KubeClient.Create(kube.ResourceList{info}, kube.ClientCreateOptionServerSideApply(true, true))
+				done = err == nil
+				if err != nil {
+					err = fmt.Errorf("failed to apply CustomResourceDefinition %s: %w", info.Name, err)
+				}
+			} else {
+				done, err = applyCRD(info, policy)
+			}
 			if err != nil {
 				return err
 			}
@@ -110,44 +126,50 @@ func applyCRDs(ctx context.Context, cfg *action.Configuration, policy string, ch
 	return nil
 }
 
-// applyCRD creates or replaces one CRD by `policy`; whether it did either.
-func applyCRD(info *resource.Info, policy, owner string) (bool, error) {
-	if namespace, name, ok := strings.Cut(owner, "/"); ok {
-		labels, err := meta.NewAccessor().Labels(info.Object)
-		if err != nil {
-			return false, err
-		}
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		labels["helm.toolkit.fluxcd.io/name"] = name
-		labels["helm.toolkit.fluxcd.io/namespace"] = namespace
-		if err := meta.NewAccessor().SetLabels(info.Object, labels); err != nil {
-			return false, err
-		}
+// labelOwner labels a CRD with the HelmRelease `owner` ("namespace/name") applying it.
+func labelOwner(info *resource.Info, owner string) {
+	namespace, name, ok := strings.Cut(owner, "/")
+	u, isU := info.Object.(*unstructured.Unstructured)
+	if !ok || !isU {
+		return
 	}
-	helper := resource.NewHelper(info.Client, info.Mapping)
-	live, err := helper.Get("", info.Name)
-	switch {
-	case apierrors.IsNotFound(err):
-		if _, err := helper.Create("", true, info.Object); err != nil && !apierrors.IsAlreadyExists(err) {
-			return false, fmt.Errorf("failed to create CustomResourceDefinition %s: %w", info.Name, err)
-		}
+	labels := u.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels["helm.toolkit.fluxcd.io/name"] = name
+	labels["helm.toolkit.fluxcd.io/namespace"] = namespace
+	u.SetLabels(labels)
+}
+
+// applyCRD creates or replaces one CRD client-side, by `policy`; whether it did either.
+func applyCRD(info *resource.Info, policy string) (bool, error) {
+	helper := resource.NewHelper(info.Client, info.Mapping).WithFieldManager("helm")
+	if _, err := helper.Create("", true, info.Object); err == nil {
 		return true, nil
-	case err != nil:
-		return false, fmt.Errorf("failed to get CustomResourceDefinition %s: %w", info.Name, err)
-	case policy != crdsCreateReplace:
+	} else if !apierrors.IsAlreadyExists(err) {
+		return false, fmt.Errorf("failed to create CustomResourceDefinition %s: %w", info.Name, err)
+	}
+	if policy != crdsCreateReplace {
 		return false, nil // Create: an existing CRD is left as it is
 	}
-	version, err := meta.NewAccessor().ResourceVersion(live)
+	// A replace of what was just read: a write in between is read again, not overwritten.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		live, err := helper.Get("", info.Name)
+		if err != nil {
+			return err
+		}
+		version, err := meta.NewAccessor().ResourceVersion(live)
+		if err != nil {
+			return err
+		}
+		if err := meta.NewAccessor().SetResourceVersion(info.Object, version); err != nil {
+			return err
+		}
+		_, err = helper.Replace("", info.Name, true, info.Object)
+		return err
+	})
 	if err != nil {
-		return false, err
-	}
-	// A replace of what was read: a write in between is refused, not overwritten.
-	if err := meta.NewAccessor().SetResourceVersion(info.Object, version); err != nil {
-		return false, err
-	}
-	if _, err := helper.Replace("", info.Name, true, info.Object); err != nil {
 		return false, fmt.Errorf("failed to replace CustomResourceDefinition %s: %w", info.Name, err)
 	}
 	return true, nil
@@ -166,8 +188,12 @@ func awaitEstablished(ctx context.Context, infos []*resource.Info) error {
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("CustomResourceDefinition %s was not established within %s", info.Name,
-					crdEstablishedWithin)
+				why := "not established"
+				if err != nil {
+					why = err.Error()
+				}
+				return fmt.Errorf("CustomResourceDefinition %s was not served within %s: %s", info.Name,
+					crdEstablishedWithin, why)
 			case <-time.After(crdPoll):
 			}
 		}

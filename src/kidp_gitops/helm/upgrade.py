@@ -41,8 +41,8 @@ async def run(
         args.append("--force-replace")
     if opts.cleanup_on_fail:
         args.append("--cleanup-on-fail")
-    # Omitted: Create, as helm-controller applies it (its API docs say Skip; its code,
-    # 1.6, creates the CRDs a new chart version adds and leaves the others alone).
+    # Omitted: Create, as helm-controller 1.6's code applies it (its API docs say Skip):
+    # server-side it applies every CRD of the chart, client-side it creates the missing.
     args += crd_flags(opts.crds or "Create", inv)
     if opts.disable_schema_validation:
         args.append("--skip-schema-validation")

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from kidp_gitops.api import kinds, kubeconfigmap, resources
-from kidp_gitops.api.refused import refused_fields
+from kidp_gitops.api.refused import STORAGE_NAMESPACE, refused_fields
 from kidp_gitops.cel import fields as cel_fields
 from kidp_gitops.validate.documents import Document, identity
 from kidp_gitops.validate.findings import Finding
@@ -57,6 +57,8 @@ def check(doc: Document, *, fragment: bool = False) -> list[Finding]:
         findings.append(Finding(doc.file, line, "error", "flux", subject, problem))
     # What the engine would refuse (Stalled, UnsupportedField) is an error here too.
     for refused in refused_fields(kind, doc.data):
+        if fragment and refused is STORAGE_NAMESPACE:
+            continue  # a patch: the namespaces it compares may come from the base
         line = doc.line_of(refused.path)
         findings.append(Finding(doc.file, line, "error", "flux", subject, refused.message()))
     # An expression that does not compile stalls the object (InvalidCELExpression).

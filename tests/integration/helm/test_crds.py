@@ -1,8 +1,9 @@
-"""The chart's crds/ directory by the HelmRelease's policy, as helm-controller applies
-it (Helm alone creates missing CRDs on install only, and never replaces one): install
-and upgrade create the CRDs that are missing (`Create`, the default of both in
-helm-controller 1.6's code), `CreateReplace` also replaces the existing ones, and the
-release's templates may hold custom resources of a CRD the same action created."""
+"""The chart's crds/ directory by the HelmRelease's policy, as helm-controller applies it
+over Helm v4 (Helm alone creates missing CRDs on install only): server-side (install's
+default), every CRD of the chart is applied; client-side, `Create` (the default of both
+actions in helm-controller 1.6's code) creates the missing ones only and `CreateReplace`
+also replaces the existing ones. The release's templates may hold custom resources of a
+CRD the same action created."""
 
 from __future__ import annotations
 
@@ -98,35 +99,56 @@ async def test_crds_are_created_by_install_and_upgrade_and_replaced_when_asked(
     assert widgets["metadata"]["labels"]["helm.toolkit.fluxcd.io/namespace"] == namespace
     await kube.get(f"/apis/{group}/v1/namespaces/{namespace}/widgets/one")
 
-    # A new chart version changes one CRD and adds another; upgrade.crds omitted.
-    with git_repos.worktree(repo, "main") as wt:
-        wt.write(
-            {
-                f"{CHART}/Chart.yaml": files[f"{CHART}/Chart.yaml"].replace(
-                    "version: 0.1.0", "version: 0.1.1"
-                ),
-                f"{CHART}/crds/widgets.yaml": _crd(group, "Widget", "second"),
-                f"{CHART}/crds/gadgets.yaml": _crd(group, "Gadget", "first"),
-            }
-        )
-        wt.commit("chart 0.1.1: a changed CRD and a new one")
-        wt.push()
+    # Client-side, a new chart version that changes one CRD and adds another, with
+    # upgrade.crds omitted (Create): the new one is created, the other left alone.
+    hr = f"{HR.format(ns=namespace)}/{NAME}"
+    await kube.patch(hr, {"spec": {"upgrade": {"serverSideApply": "disabled"}}})
+    await _push(git_repos, repo, files, "0.1.1", {"widgets": "second", "gadgets": "first"}, group)
     await request_reconcile(kube, namespace, "kidp-infrastructure")
-    await wait_hr(
-        kube, namespace, NAME, "True", "UpgradeSucceeded",
-        lambda o: o["status"].get("lastAttemptedRevision") == "0.1.1",
-    )  # fmt: skip
+    await wait_hr(kube, namespace, NAME, "True", "UpgradeSucceeded", _revision("0.1.1"))
     gadgets = await kube.get(f"{CRDS}/gadgets.{group}")
     assert gadgets["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"] == NAME
-    assert _said(await kube.get(f"{CRDS}/widgets.{group}")) == "first"  # Create: left alone
+    assert _said(await kube.get(f"{CRDS}/widgets.{group}")) == "first"
 
     # CreateReplace: the next upgrade (new values) replaces the existing CRD.
     await kube.patch(
-        f"{HR.format(ns=namespace)}/{NAME}",
-        {"spec": {"upgrade": {"crds": "CreateReplace"}, "values": {"replicaCount": 2}}},
+        hr, {"spec": {"upgrade": {"crds": "CreateReplace"}, "values": {"replicaCount": 2}}}
     )
     await wait_hr(
         kube, namespace, NAME, "True", "UpgradeSucceeded",
         lambda o: o["status"]["history"][0]["version"] == 3,
     )  # fmt: skip
     assert _said(await kube.get(f"{CRDS}/widgets.{group}")) == "second"
+
+    # Server-side, Create applies the existing CRDs too (Helm v4's create is an apply).
+    await kube.patch(hr, {"spec": {"upgrade": {"crds": None, "serverSideApply": "enabled"}}})
+    await _push(git_repos, repo, files, "0.1.2", {"widgets": "third", "gadgets": "first"}, group)
+    await request_reconcile(kube, namespace, "kidp-infrastructure")
+    await wait_hr(kube, namespace, NAME, "True", "UpgradeSucceeded", _revision("0.1.2"))
+    assert _said(await kube.get(f"{CRDS}/widgets.{group}")) == "third"
+
+
+def _revision(version: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda o: o["status"].get("lastAttemptedRevision") == version
+
+
+async def _push(
+    git_repos: GitRepos,
+    repo: str,
+    files: dict[str, str],
+    version: str,
+    crds: dict[str, str],
+    group: str,
+) -> None:
+    """Chart `version`, its crds/ holding the CRDs `crds` names (plural → description)."""
+    changed = {
+        f"{CHART}/Chart.yaml": files[f"{CHART}/Chart.yaml"].replace(
+            "version: 0.1.0", f"version: {version}"
+        )
+    }
+    for plural, said in crds.items():
+        changed[f"{CHART}/crds/{plural}.yaml"] = _crd(group, plural[:-1].capitalize(), said)
+    with git_repos.worktree(repo, "main") as wt:
+        wt.write(changed)
+        wt.commit(f"chart {version}")
+        wt.push()

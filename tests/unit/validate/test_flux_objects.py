@@ -93,6 +93,12 @@ def test_a_patch_file_is_checked_as_a_fragment(repo: Path) -> None:
     )
     assert failing(run(repo)) == []
 
+    # A patch's storageNamespace is compared with the built object's, not the patch's.
+    replace(
+        repo, "releases/replicas-patch.yaml", "  values:", "  storageNamespace: apps\n  values:"
+    )
+    assert failing(run(repo)) == []
+
     replace(repo, "releases/replicas-patch.yaml", "  values:", "  suspend: sometimes\n  values:")
     (finding,) = failing(run(repo))
     assert finding.file == "releases/replicas-patch.yaml"
