@@ -100,9 +100,14 @@ async def test_objects_inventory_health_and_events(
         child = _find(body["inventory"], "Kustomization", "config")
         if web_node is None or child is None or web_node["health"]["status"] != "Current":
             return None
+        # A Kustomization lists an object in its inventory before it creates it: the
+        # child's ConfigMap may be NotFound for a moment.
+        settings = _find(child["resources"], "ConfigMap", "settings")
+        if settings is None or settings["health"]["status"] == "NotFound":
+            return None
         return body
 
-    detail = await until(healthy_detail, 60, "the web Deployment to be Current in the detail")
+    detail = await until(healthy_detail, 60, "the web Deployment and the ConfigMap in the detail")
     assert {c["type"] for c in detail["conditions"]} >= {"Ready"}
     assert detail["spec"]["path"] == "./apps"
     assert detail["spec"]["sourceRef.name"] == "kidp-infrastructure"
