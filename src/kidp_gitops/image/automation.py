@@ -36,6 +36,7 @@ from kidp_gitops.vcs.worktree import WorkingClone
 KIND = "ImageUpdateAutomation"
 INVALID_SPEC = "InvalidSpec"
 INVALID_TEMPLATE = "InvalidMessageTemplate"
+INVALID_POLICY_SELECTOR = "InvalidPolicySelector"
 GIT_TIMEOUT = 120.0
 SOURCE_RETRY_SECONDS = 15.0
 """The GitRepository may be created any moment."""
@@ -241,36 +242,55 @@ class ImageUpdateAutomationReconciler(
 def _checkout_branch(
     spec: api.ImageUpdateAutomationSpec, source_spec: source.GitRepositorySpec
 ) -> str | None:
-    if spec.git and spec.git.checkout and spec.git.checkout.ref.branch:
-        return spec.git.checkout.ref.branch
-    if (
-        spec.git
-        and spec.git.checkout
-        and (
-            spec.git.checkout.ref.tag
-            or spec.git.checkout.ref.commit
-            or spec.git.checkout.ref.semver
-        )
-    ):
-        raise StalledError(INVALID_SPEC, "git.checkout.ref must name a branch to push from")
-    return source_spec.ref.branch if source_spec.ref else None
+    """The branch the automation checks out and pushes from: `git.checkout.ref`'s, else
+    the GitRepository's; None: the remote's default. Only a branch can take a push, so
+    a checkout of a tag, a commit, a semver range or another kind of ref is refused."""
+    if spec.git and spec.git.checkout:
+        ref = spec.git.checkout.ref
+        branch = _branch_of(ref)
+        if branch is None and (ref.tag or ref.commit or ref.semver or ref.name):
+            raise StalledError(INVALID_SPEC, "git.checkout.ref must name a branch to push from")
+        return branch
+    return _branch_of(source_spec.ref) if source_spec.ref else None
+
+
+def _branch_of(ref: source.GitRepositoryRef) -> str | None:
+    """The branch a reference names: `name` (Flux: over branch, tag and semver) when it is
+    `refs/heads/...`, else `branch`; None when it names something else or nothing."""
+    if ref.commit:
+        return None
+    if ref.name:
+        return ref.name.removeprefix(_HEADS) if ref.name.startswith(_HEADS) else None
+    return ref.branch
+
+
+_HEADS = "refs/heads/"
+_OPERATORS = {"In": "in", "NotIn": "notin", "Exists": "", "DoesNotExist": "!"}
 
 
 def _selector(selector: meta.LabelSelector | None) -> str:
+    """`policySelector` as a label selector's string form. An expression Kubernetes would
+    refuse (another operator, In/NotIn without values, Exists/DoesNotExist with some)
+    is refused, as Flux refuses it (InvalidPolicySelector): dropped, it would select
+    more policies than asked, and update more images."""
     if selector is None:
         return ""
     terms = [f"{k}={v}" for k, v in sorted((selector.match_labels or {}).items())]
-    for expr in selector.match_expressions or []:
-        values = ",".join(expr.values or [])
-        op = expr.operator
-        if op == "In":
-            terms.append(f"{expr.key} in ({values})")
-        elif op == "NotIn":
-            terms.append(f"{expr.key} notin ({values})")
-        elif op == "Exists":
-            terms.append(expr.key)
-        elif op == "DoesNotExist":
-            terms.append(f"!{expr.key}")
+    for index, expr in enumerate(selector.match_expressions or []):
+        op, values = expr.operator, expr.values or []
+        where = f"policySelector.matchExpressions[{index}]"
+        if op not in _OPERATORS:
+            raise StalledError(
+                INVALID_POLICY_SELECTOR,
+                f"{where}.operator '{op}' is not one of In, NotIn, Exists, DoesNotExist",
+            )
+        if (op in ("In", "NotIn")) != bool(values):
+            wanted = "needs values" if op in ("In", "NotIn") else "takes no values"
+            raise StalledError(INVALID_POLICY_SELECTOR, f"{where}: {op} {wanted}")
+        if op in ("In", "NotIn"):
+            terms.append(f"{expr.key} {_OPERATORS[op]} ({','.join(values)})")
+        else:
+            terms.append(f"{_OPERATORS[op]}{expr.key}")
     return ",".join(terms)
 
 
