@@ -11,7 +11,7 @@ rewriting apiVersion only, so the PRD's v1beta1 Alert applies as written.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, get_args
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -63,6 +63,23 @@ ReceiverType = Literal[
     "acr",
     "cdevents",
 ]
+
+SENDS_TO: tuple[str, ...] = (
+    "generic",
+    "generic-hmac",
+    "slack",
+    "rocket",
+    "discord",
+    "msteams",
+    "googlechat",
+    "alertmanager",
+    "github",
+    "gitlab",
+)
+"""The Provider types kidp sends to (notification/providers.py); the others Flux knows
+are refused (api/refused.py)."""
+RECEIVES_FROM: tuple[str, ...] = tuple(t for t in get_args(ReceiverType) if t != "gcr")
+"""The Receiver types kidp verifies; gcr needs Google's OIDC token verification."""
 
 EventSourceKind = Literal[
     "Bucket",

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kidp_gitops.api import notification
+
 UNSUPPORTED_FIELD = "UnsupportedField"
 
 
@@ -121,6 +123,12 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
     ),
     "Provider": (
         Refused(
+            "spec.type",
+            "sending to this service is not implemented; kidp sends to "
+            + ", ".join(notification.SENDS_TO),
+            allowed=notification.SENDS_TO,
+        ),
+        Refused(
             "spec.serviceAccountName",
             "a cloud provider's workload identity for notifications is not implemented",
         ),
@@ -143,6 +151,11 @@ FIELDS: dict[str, tuple[Refused, ...]] = {
     ),
     "Receiver": (
         Refused("spec.oidcProviders", "authenticating webhooks by OIDC tokens is not implemented"),
+        Refused(
+            "spec.type",
+            "gcr needs Google's OIDC token verification, which is not implemented",
+            allowed=notification.RECEIVES_FROM,
+        ),
     ),
     "ImageUpdateAutomation": (
         Refused(

@@ -134,8 +134,7 @@ class Dispatcher:
                 continue  # the Alert's status says what is wrong
             namespace = alert["metadata"]["namespace"]
             needs_labels = any(
-                s.kind == event.involved_object.kind and s.name == "*" and s.match_labels
-                for s in spec.event_sources
+                s.kind == event.involved_object.kind and s.match_labels for s in spec.event_sources
             )
             found: dict[str, str] = await load_labels() if needs_labels else {}
             try:

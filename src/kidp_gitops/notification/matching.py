@@ -1,8 +1,8 @@
 """Which Alerts an event goes to, and which events are too soon a repeat to send.
 
 An Alert takes an event when one of its `eventSources` names the event's object (kind,
-name or `*`, namespace — the Alert's own when omitted, `*` for any — and, with name
-`*`, the `matchLabels` the object must carry), its severity passes `eventSeverity`
+name or `*`, namespace — the Alert's own when omitted, `*` for any — and the
+`matchLabels` the object must carry), its severity passes `eventSeverity`
 (`info` takes everything, `error` only errors), the message matches one pattern of
 `inclusionList` (when there is one) and none of `exclusionList`. Under the lockdown
 (`--no-cross-namespace-refs`) an Alert takes only events of its own namespace, whatever
@@ -47,18 +47,17 @@ def source_matches(
     labels: Mapping[str, str],
 ) -> bool:
     """Whether `source` names the event's object (`labels`: the object's labels, needed
-    only for a source with `matchLabels`)."""
+    only for a source with `matchLabels`, whatever its name)."""
     obj = event.involved_object
     if source.kind != obj.kind:
         return False
     namespace = source.namespace or alert_namespace
     if namespace != "*" and namespace != obj.namespace:
         return False
-    if source.name == "*":
-        if not source.match_labels:
-            return True
-        return all(labels.get(k) == v for k, v in source.match_labels.items())
-    return fnmatch.fnmatchcase(obj.name, source.name)
+    if source.name != "*" and not fnmatch.fnmatchcase(obj.name, source.name):
+        return False
+    # As Flux: the labels hold whatever the name, `*` or not.
+    return all(labels.get(k) == v for k, v in (source.match_labels or {}).items())
 
 
 def alert_takes(

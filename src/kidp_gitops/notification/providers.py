@@ -27,21 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from kidp_gitops.api.notification import SENDS_TO
 from kidp_gitops.notification.event import FluxEvent
 
 FLUX_ICON = "https://avatars.githubusercontent.com/u/52158677"
-SUPPORTED = (
-    "generic",
-    "generic-hmac",
-    "slack",
-    "rocket",
-    "discord",
-    "msteams",
-    "googlechat",
-    "alertmanager",
-    "github",
-    "gitlab",
-)
+SUPPORTED = SENDS_TO
 COMMIT_STATUS = ("github", "gitlab")
 
 

@@ -28,7 +28,6 @@ KIND = "Receiver"
 INVALID_SPEC = "InvalidSpec"
 SECRET_NOT_FOUND = "SecretNotFound"
 TOKEN_NOT_FOUND = "TokenNotFound"
-UNSUPPORTED = ("gcr",)  # needs Google's OIDC token verification
 SECRET_RETRY_SECONDS = 30.0
 """Someone may create the Secret, or its token, any moment."""
 
@@ -84,8 +83,6 @@ class ReceiverReconciler(TypedReconciler[api.Receiver, api.ReceiverStatus]):
 
     async def run(self, obj: api.Receiver, status: api.ReceiverStatus) -> Result:
         spec = obj.spec
-        if spec.type in UNSUPPORTED:
-            raise StalledError(INVALID_SPEC, f"receiver type '{spec.type}' is not supported")
         for ref in spec.resources:
             check_resource(self.lockdown, obj.namespace, ref)
         token = await token_of(self.client, obj.namespace, spec)

@@ -74,6 +74,13 @@ def test_names_namespaces_and_labels() -> None:
     assert not takes(s, git, {})
 
 
+def test_match_labels_hold_for_a_named_source_too() -> None:
+    # As Flux: the labels are checked whatever the name.
+    s = spec(eventSources=[{"kind": "Kustomization", "name": "apps", "matchLabels": {"tier": "a"}}])
+    assert takes(s, event(name="apps"), {"tier": "a"})
+    assert not takes(s, event(name="apps"), {"tier": "b"})
+
+
 def test_inclusion_and_exclusion_lists() -> None:
     s = spec(inclusionList=[".*configured.*"], exclusionList=["^Deployment/default/skip"])
     assert takes(s, event())
