@@ -128,7 +128,7 @@ class TokenGate:
         app = web.Application()
         app.router.add_get("/token", self._token)
         app.router.add_get("/v2/{tail:.*}", self._proxy)
-        self._runner = web.AppRunner(app)
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0)  # not 60 s for a request in flight
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

@@ -64,7 +64,7 @@ async def inbox(tls: Certificate | None = None) -> AsyncIterator[Inbox]:
     box = Inbox()
     app = web.Application()
     app.router.add_route("POST", "/{tail:.*}", box._handle)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)  # not 60 s in flight
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls(tls) if tls else None)
     await site.start()

@@ -199,7 +199,7 @@ async def test_a_registry_that_never_finishes_is_cut_at_spec_timeout(
 
     app = web.Application()
     app.router.add_get("/v2/app/tags/list", tags)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)  # not 60 s for a request in flight
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:

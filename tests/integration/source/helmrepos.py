@@ -117,7 +117,9 @@ class ChartRepo:
     async def start(self) -> None:
         app = web.Application(middlewares=[self._auth])
         app.router.add_static("/charts", self.charts)
-        self._runner = web.AppRunner(app, access_log=None)
+        # An engine's request in flight at the end must not hold the teardown for
+        # aiohttp's default 60 s of graceful shutdown.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._tls())
         await site.start()
