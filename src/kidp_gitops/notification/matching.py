@@ -86,10 +86,12 @@ def alert_takes(
 
 
 def decorate(spec: api.AlertSpec, event: FluxEvent) -> FluxEvent:
-    """The event with the Alert's `summary` and `eventMetadata` added."""
+    """The event with the Alert's `eventMetadata` and `summary` added, in Flux's order of
+    precedence: `summary` (deprecated) over `eventMetadata.summary`, and the event's own
+    metadata (the controller's) over both."""
     extra = dict(spec.event_metadata)
     if spec.summary:
-        extra.setdefault("summary", spec.summary)
+        extra["summary"] = spec.summary
     return event.with_metadata(extra) if extra else event
 
 

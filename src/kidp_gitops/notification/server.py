@@ -139,6 +139,10 @@ class ReceiverServer:
                 refused.append(err.message)
                 continue
             ns = ref.namespace or namespace
+            if ref.name == "*" and not ref.match_labels:
+                # As Flux: a wildcard names objects by their labels, never every one.
+                refused.append(f"{ref.kind}/{ns}/*: matchLabels must be set with name '*'")
+                continue
             try:
                 resource = await self.mapper.resource(
                     ref.api_version or DEFAULT_VERSIONS.get(ref.kind, ""), ref.kind

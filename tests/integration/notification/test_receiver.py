@@ -167,3 +167,16 @@ async def test_gitlab_and_generic_hmac_receivers_and_label_selection(
     again = await requested()
     assert again["a"] != after["a"]
     assert again["c"] is None
+
+    # As Flux: a wildcard without matchLabels names nothing; the call says so.
+    spec = {
+        "type": "generic",
+        "secretRef": {"name": "token"},
+        "resources": [{**web, "matchLabels": {}}],
+    }
+    await create(kube, namespace, "Receiver", "wild", spec, "v1")
+    wild = await served(engine, await wait_ready(kube, namespace, "Receiver", "wild"))
+    status, text = await post(engine, wild, b"{}", {})
+    assert status == 500
+    assert "matchLabels must be set with name '*'" in text
+    assert await requested() == again

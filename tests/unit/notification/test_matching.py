@@ -104,6 +104,11 @@ def test_summary_and_event_metadata_are_added_without_overriding() -> None:
     }
 
 
+def test_the_deprecated_summary_wins_over_event_metadata_as_in_flux() -> None:
+    s = spec(summary="from summary", eventMetadata={"summary": "from metadata"})
+    assert matching.decorate(s, event()).metadata["summary"] == "from summary"
+
+
 def test_identical_events_are_sent_once_per_interval() -> None:
     now = [0.0]
     limiter = matching.RateLimiter(300, clock=lambda: now[0])
