@@ -19,6 +19,7 @@ needs a commit: events without a revision are not sent (`build` returns None).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -47,6 +48,8 @@ class Destination:
     headers: dict[str, str] = field(default_factory=dict)
     channel: str | None = None
     username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    """With `username`, basic authentication for the types that take it (alertmanager)."""
     proxy: str | None = None
     ssl_context: ssl.SSLContext | None = None
     timeout: float = 15.0
@@ -103,8 +106,11 @@ def build(dest: Destination, event: FluxEvent) -> Post | None:
         payload = google_chat_card(event)
     else:  # alertmanager
         payload = [alertmanager_alert(event)]
-        if dest.token:
+        if dest.token:  # over basic authentication, as Flux
             headers["Authorization"] = f"Bearer {dest.token}"
+        elif dest.password is not None:
+            pair = f"{dest.username or ''}:{dest.password}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
     return Post(url, headers, _dump(payload))
 
 

@@ -44,12 +44,17 @@ async def destination(client: KubeClient, provider: JSON) -> Destination:
     namespace = provider["metadata"]["namespace"]
     address = spec.address or ""
     token: str | None = None
+    username, password = spec.username, None
     headers: dict[str, str] = {}
     proxy = spec.proxy
     if spec.secret_ref is not None:
         data = await secret_data(client, namespace, spec.secret_ref.name)
         address = data.get("address", address).strip()
         token = data.get("token")
+        # As Flux: the Secret's `username` overrides spec.username; `password` goes
+        # with it as basic authentication where the type takes it (alertmanager).
+        username = data.get("username", username)
+        password = data.get("password")
         proxy = data.get("proxy", proxy)
         if "headers" in data:
             headers = _headers(namespace, spec.secret_ref.name, data["headers"])
@@ -68,7 +73,8 @@ async def destination(client: KubeClient, provider: JSON) -> Destination:
         token=token,
         headers=headers,
         channel=spec.channel,
-        username=spec.username,
+        username=username,
+        password=password,
         proxy=proxy or None,
         ssl_context=context,
         timeout=spec.effective_timeout().seconds,

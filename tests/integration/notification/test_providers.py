@@ -4,6 +4,7 @@ says so); `headers` from the Secret are sent; a suspended Provider sends nothing
 
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Any
 
@@ -59,3 +60,34 @@ async def test_private_ca_headers_and_suspend(kube: KubeClient, namespace: str) 
         assert box.url in event["message"]  # scheme, host and port: no path
         assert not box.at("/untrusted")  # the TLS handshake failed: no request arrived
         assert not box.at("/paused")
+
+
+async def test_the_secrets_username_and_password_authenticate_to_alertmanager(
+    kube: KubeClient, namespace: str
+) -> None:
+    # As Flux: `username` in the Secret overrides spec.username, `password` goes with it.
+    async with inbox() as box:
+        await create_secret(kube, namespace, "basic", {"username": "flux", "password": "s3cret"})
+        spec = {
+            "type": "alertmanager",
+            "address": f"{box.url}/api/v2/alerts",
+            "username": "overridden",
+            "secretRef": {"name": "basic"},
+        }
+        await create(kube, namespace, "Provider", "am", spec, "v1beta3")
+        alert = {
+            "providerRef": {"name": "am"},
+            "eventSources": [{"kind": "GitRepository", "name": "*"}],
+        }
+        await create(kube, namespace, "Alert", "am", alert, "v1beta3")
+        await wait_ready(kube, namespace, "Alert", "am")
+
+        message = f"stored artifact {uuid.uuid4().hex}"
+        await record_event(kube, namespace, message)
+        got = await box.wait(
+            "/api/v2/alerts",
+            lambda r: r.json()[0]["annotations"]["message"] == message,
+            "the alert",
+        )
+        expected = base64.b64encode(b"flux:s3cret").decode()
+        assert got.headers["Authorization"] == f"Basic {expected}"

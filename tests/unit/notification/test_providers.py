@@ -67,6 +67,15 @@ def test_other_types() -> None:
         providers.build(Destination("slack", ""), EVENT)
 
 
+def test_alertmanager_authenticates_by_token_else_basic() -> None:
+    basic = Destination("alertmanager", "https://x", username="flux", password="s3cret")
+    assert build(basic).headers["Authorization"] == "Basic Zmx1eDpzM2NyZXQ="  # flux:s3cret
+    both = Destination("alertmanager", "https://x", token="t", username="flux", password="s3cret")
+    assert build(both).headers["Authorization"] == "Bearer t"
+    assert "Authorization" not in build(Destination("alertmanager", "https://x")).headers
+    assert "s3cret" not in repr(basic)
+
+
 def test_commit_statuses() -> None:
     sha = "0123456789abcdef0123456789abcdef01234567"
     applied = FluxEvent(
