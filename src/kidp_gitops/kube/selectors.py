@@ -17,15 +17,18 @@ import re
 from collections.abc import Mapping
 
 _REQUIREMENT = re.compile(
-    r"""\s*(?:
+    r"""(?:
         (?P<absent>!)\s*(?P<akey>[^\s!=<>,()]+)
       | (?P<key>[^\s!=<>,()]+)\s*(?:
             (?P<op>==|=|!=|<|>)\s*(?P<value>[^\s!=<>,()]*)
           | \s(?P<set>in|notin)\s*\((?P<values>[^()]*)\)
         )?
-    )\s*""",
+    )""",
     re.VERBOSE,
 )
+MAX_LENGTH = 16 << 10
+"""The longest selector read: a spec is a tenant's, and label keys and values are short
+(at most 317 and 63 characters)."""
 
 
 class InvalidSelector(ValueError):
@@ -34,6 +37,8 @@ class InvalidSelector(ValueError):
 
 def _split(selector: str) -> list[str]:
     """The requirements of `selector`: split at the commas outside parentheses."""
+    if len(selector) > MAX_LENGTH:
+        raise InvalidSelector(f"longer than {MAX_LENGTH} characters")
     parts, depth, start = [], 0, 0
     for i, ch in enumerate(selector):
         if ch == "(":
@@ -52,7 +57,9 @@ def _split(selector: str) -> list[str]:
 
 
 def _parse(requirement: str) -> re.Match[str]:
-    found = _REQUIREMENT.fullmatch(requirement)
+    # Stripped first: whitespace at both ends left to the pattern made it backtrack
+    # quadratically over a long run of spaces.
+    found = _REQUIREMENT.fullmatch(requirement.strip())
     if found is None or not requirement.strip():
         raise InvalidSelector(f"cannot parse the requirement {requirement.strip()!r}")
     if found["op"] in ("<", ">") and not re.fullmatch(r"-?\d+", found["value"]):

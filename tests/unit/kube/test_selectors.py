@@ -48,3 +48,11 @@ def test_a_selector_that_does_not_parse_is_refused(selector: str) -> None:
         selectors.check(selector)
     with pytest.raises(selectors.InvalidSelector):
         selectors.matches(selector, {"tier": "web", "a": "1"})
+
+
+def test_a_long_hostile_selector_is_refused_at_once() -> None:
+    # A run of spaces once cost time quadratic in its length (2 s at 32 KiB).
+    with pytest.raises(selectors.InvalidSelector):
+        selectors.check("a" + " " * 15_000 + "x")
+    with pytest.raises(selectors.InvalidSelector, match="longer than"):
+        selectors.check("a" * (selectors.MAX_LENGTH + 1))
